@@ -1,0 +1,163 @@
+//! Fetch: serve stored record batches, long-polling until `min_bytes` are available, `max_wait_ms`
+//! passes, or the broker shuts down — woken as soon as a produce appends to a requested partition.
+//!
+//! Limits follow Kafka (KIP-74): partitions are filled in request order up to `max_bytes` in
+//! total and `partition_max_bytes` each, but the first batch found is returned whole even when
+//! larger, so a consumer can always make progress.
+//!
+//! Fetch sessions (KIP-227) are not cached: every response has session id 0, which tells clients
+//! no session was created and they keep sending full requests, as with a broker whose session
+//! cache is empty.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+use starling_log::ReadError;
+use tokio::time::Instant;
+
+use super::RequestContext;
+use crate::topics::{Partition, Topic};
+use crate::Broker;
+
+/// The session epoch that asks for a sessionless full fetch.
+const FINAL_EPOCH: i32 = -1;
+
+struct Wanted {
+    topic: Option<Arc<Topic>>,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+}
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    if ctx.api_version >= 7 {
+        if let Some(error) = session_error(&request) {
+            let mut response = FetchResponse::default();
+            response.error_code = error.code();
+            return response;
+        }
+    }
+    let by_id = ctx.api_version >= 13;
+    let wanted: Vec<Vec<Wanted>> = request
+        .topics
+        .iter()
+        .map(|t| {
+            let topic = if by_id { broker.topics.get_by_id(t.topic_id) } else { broker.topics.get(t.topic.0.as_str()) };
+            t.partitions
+                .iter()
+                .map(|p| Wanted {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes,
+                })
+                .collect()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let max_bytes = if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize };
+
+    loop {
+        // Register for wake-ups before reading, so an append between the read and the wait
+        // is not missed.
+        let partitions: Vec<&Arc<Partition>> = wanted
+            .iter()
+            .flatten()
+            .filter_map(|w| w.topic.as_ref().and_then(|t| t.partition(w.partition)))
+            .collect();
+        let mut wakeups: Vec<_> = partitions.iter().map(|p| Box::pin(p.appended.notified())).collect();
+        for w in wakeups.iter_mut() {
+            w.as_mut().enable();
+        }
+
+        let (response, bytes, any_error) = read_all(&request, &wanted, by_id, max_bytes);
+        if bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || wakeups.is_empty() {
+            return response;
+        }
+        tokio::select! {
+            _ = select_all(wakeups) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = broker.shutdown.cancelled() => {}
+        }
+        if broker.shutdown.is_cancelled() {
+            return read_all(&request, &wanted, by_id, max_bytes).0;
+        }
+    }
+}
+
+fn session_error(request: &FetchRequest) -> Option<ResponseError> {
+    match (request.session_id, request.session_epoch) {
+        (0, FINAL_EPOCH) | (0, 0) => None,
+        (0, _) => Some(ResponseError::InvalidFetchSessionEpoch),
+        (_, _) => Some(ResponseError::FetchSessionIdNotFound),
+    }
+}
+
+/// One pass over every requested partition: (response, bytes returned, any partition errored).
+fn read_all(request: &FetchRequest, wanted: &[Vec<Wanted>], by_id: bool, max_bytes: usize) -> (FetchResponse, usize, bool) {
+    let mut response = FetchResponse::default();
+    let mut total = 0usize;
+    let mut any_error = false;
+    for (t, parts) in request.topics.iter().zip(wanted) {
+        let mut topic_response = FetchableTopicResponse::default();
+        if by_id {
+            topic_response.topic_id = t.topic_id;
+        } else {
+            topic_response.topic = t.topic.clone();
+        }
+        for w in parts {
+            let mut data = PartitionData::default()
+                .with_partition_index(w.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica((-1).into())
+                .with_records(Some(Bytes::new()));
+            let partition = w.topic.as_ref().and_then(|topic| topic.partition(w.partition));
+            match (&w.topic, partition) {
+                (None, _) => {
+                    let code = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                    data.error_code = code.code();
+                    any_error = true;
+                }
+                (Some(_), None) => {
+                    data.error_code = ResponseError::UnknownTopicOrPartition.code();
+                    any_error = true;
+                }
+                (Some(_), Some(p)) => {
+                    let budget = (w.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
+                    match p.log.read(w.offset, budget, total == 0) {
+                        Ok(read) => {
+                            total += read.records.len();
+                            data.high_watermark = read.high_watermark;
+                            data.last_stable_offset = read.high_watermark;
+                            data.log_start_offset = read.log_start_offset;
+                            data.records = Some(read.records);
+                        }
+                        Err(ReadError::OffsetOutOfRange { log_start_offset, log_end_offset, .. }) => {
+                            data.error_code = ResponseError::OffsetOutOfRange.code();
+                            data.high_watermark = log_end_offset;
+                            data.last_stable_offset = log_end_offset;
+                            data.log_start_offset = log_start_offset;
+                            any_error = true;
+                        }
+                        Err(ReadError::Io(e)) => {
+                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fetch read failed");
+                            data.error_code = ResponseError::KafkaStorageError.code();
+                            any_error = true;
+                        }
+                    }
+                }
+            }
+            topic_response.partitions.push(data);
+        }
+        response.responses.push(topic_response);
+    }
+    (response, total, any_error)
+}

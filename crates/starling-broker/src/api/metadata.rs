@@ -1,0 +1,106 @@
+//! Metadata: brokers (just this one), the cluster and controller ids, and topics with their
+//! partitions, auto-creating requested topics when `auto.create.topics.enable` allows.
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::topics::{validate_topic_name, Topic};
+use crate::Broker;
+
+/// "Authorized operations were not requested" in Kafka's encoding.
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let node = BrokerId(broker.config.node_id);
+    let (host, port) = broker.advertised();
+    let mut response = MetadataResponse::default();
+    response.brokers = vec![MetadataResponseBroker::default()
+        .with_node_id(node)
+        .with_host(StrBytes::from_string(host))
+        .with_port(port)];
+    response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+    response.controller_id = node;
+    response.cluster_authorized_operations = OPERATIONS_NOT_REQUESTED;
+
+    // v0: an empty list means every topic; v1+: null means every topic.
+    let requested = match request.topics {
+        None => None,
+        Some(list) if list.is_empty() && ctx.api_version == 0 => None,
+        Some(list) => Some(list),
+    };
+    let auto_create = broker.config.auto_create_topics && (ctx.api_version < 4 || request.allow_auto_topic_creation);
+    response.topics = match requested {
+        None => broker.topics.all().iter().map(|t| describe(broker, t)).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|wanted| match (wanted.name, wanted.topic_id) {
+                (Some(name), _) => lookup_by_name(broker, name.0.as_str(), auto_create),
+                (None, id) => match broker.topics.get_by_id(id) {
+                    Some(t) => describe(broker, &t),
+                    None => error_topic(None, id, ResponseError::UnknownTopicId),
+                },
+            })
+            .collect(),
+    };
+    response
+}
+
+fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataResponseTopic {
+    if let Some(topic) = broker.topics.get(name) {
+        return describe(broker, &topic);
+    }
+    if let Err(e) = validate_topic_name(name) {
+        return error_topic(Some(name), Uuid::nil(), e.code);
+    }
+    if !auto_create {
+        return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+    }
+    match broker.topics.create(name, broker.config.num_partitions, Default::default(), true) {
+        Ok(topic) => describe(broker, &topic),
+        // Lost a race with another creator: serve what is there now.
+        Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topics.get(name) {
+            Some(topic) => describe(broker, &topic),
+            None => error_topic(Some(name), Uuid::nil(), ResponseError::LeaderNotAvailable),
+        },
+        Err(e) => {
+            tracing::warn!(topic = name, error = %e.message, "auto-creating topic failed");
+            error_topic(Some(name), Uuid::nil(), e.code)
+        }
+    }
+}
+
+fn error_topic(name: Option<&str>, id: Uuid, error: ResponseError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(error.code())
+        .with_name(name.map(|n| TopicName(StrBytes::from_string(n.to_string()))))
+        .with_topic_id(id)
+        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+}
+
+pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
+    let node = BrokerId(broker.config.node_id);
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_partitions(
+            topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(p.index)
+                        .with_leader_id(node)
+                        .with_leader_epoch(0)
+                        .with_replica_nodes(vec![node])
+                        .with_isr_nodes(vec![node])
+                })
+                .collect(),
+        )
+}

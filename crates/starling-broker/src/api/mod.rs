@@ -1,0 +1,130 @@
+//! One module per Kafka API. [`dispatch`] decodes a frame, hands the typed request to its
+//! module's `handle`, and encodes the response; requests that cannot be answered (unknown API
+//! keys, malformed bodies, versions we cannot encode a reply in) close the connection.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::protocol::Encodable;
+use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
+use starling_protocol::{legacy, response};
+
+use crate::Broker;
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this frame.
+    Frame(Bytes),
+    /// Send nothing (Produce with acks=0).
+    Nothing,
+    /// Close the connection, logging why.
+    Close(String),
+}
+
+/// Who sent a request and at which version.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    pub peer: SocketAddr,
+}
+
+fn encode<T: Encodable>(api_key: ApiKey, ctx: &RequestContext, body: &T) -> Reply {
+    match response::encode_frame(api_key, ctx.api_version, ctx.correlation_id, body) {
+        Ok(frame) => Reply::Frame(frame),
+        Err(e) => Reply::Close(format!("cannot encode {api_key:?} v{} response: {e}", ctx.api_version)),
+    }
+}
+
+/// Decodes and answers one request frame.
+pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
+    let DecodedRequest { api_key, header, body } = match request::decode(frame.clone()) {
+        Ok(decoded) => decoded,
+        Err(e) => return refuse(e, &frame),
+    };
+    let ctx = RequestContext {
+        api_version: header.request_api_version,
+        correlation_id: header.correlation_id,
+        client_id: header.client_id.map(|c| c.to_string()),
+        peer,
+    };
+    tracing::trace!(?api_key, version = ctx.api_version, client = ?ctx.client_id, "request");
+    match body {
+        RequestKind::ApiVersions(r) => encode(api_key, &ctx, &api_versions::handle(&ctx, r)),
+        RequestKind::Metadata(r) => encode(api_key, &ctx, &metadata::handle(broker, &ctx, r)),
+        RequestKind::Produce(r) => match produce::handle(broker, &ctx, r).await {
+            produce::Outcome::Respond(resp) => encode(api_key, &ctx, &resp),
+            produce::Outcome::Silent => Reply::Nothing,
+            produce::Outcome::Close(why) => Reply::Close(why),
+        },
+        RequestKind::Fetch(r) => encode(api_key, &ctx, &fetch::handle(broker, &ctx, r).await),
+        RequestKind::ListOffsets(r) => encode(api_key, &ctx, &list_offsets::handle(broker, &ctx, r)),
+        RequestKind::CreateTopics(r) => encode(api_key, &ctx, &create_topics::handle(broker, &ctx, r)),
+        RequestKind::DeleteTopics(r) => encode(api_key, &ctx, &delete_topics::handle(broker, &ctx, r)),
+        RequestKind::CreatePartitions(r) => encode(api_key, &ctx, &create_partitions::handle(broker, &ctx, r)),
+        other => Reply::Close(format!("no handler for {other:?}")),
+    }
+}
+
+/// Answers (or not) a frame that did not decode.
+fn refuse(error: DecodeError, frame: &Bytes) -> Reply {
+    match error {
+        DecodeError::UnsupportedVersion { prefix, api_key: ApiKey::ApiVersions } => {
+            // KIP-511: answer with a v0 response carrying our ranges so the client can retry.
+            let ctx = context_from_prefix(prefix);
+            let body = api_versions::unsupported_version_response();
+            match response::encode_frame(ApiKey::ApiVersions, 0, ctx.correlation_id, &body) {
+                Ok(frame) => Reply::Frame(frame),
+                Err(e) => Reply::Close(e.to_string()),
+            }
+        }
+        DecodeError::UnsupportedVersion { prefix, api_key: ApiKey::Produce } if prefix.api_version <= 2 => {
+            match produce_legacy_body(frame) {
+                Some(body) => match legacy::produce_v0_to_v2_unsupported(prefix.api_version, prefix.correlation_id, body) {
+                    Some(reply) => Reply::Frame(reply),
+                    None => Reply::Close(format!("malformed Produce v{} request", prefix.api_version)),
+                },
+                None => Reply::Close(format!("malformed Produce v{} header", prefix.api_version)),
+            }
+        }
+        DecodeError::UnsupportedVersion { prefix, api_key } => Reply::Close(format!(
+            "{api_key:?} version {} is not supported (UNSUPPORTED_VERSION); closing as no response can be encoded at that version",
+            prefix.api_version
+        )),
+        DecodeError::UnknownApiKey(prefix) => Reply::Close(format!("unknown api key {}", prefix.api_key)),
+        DecodeError::Malformed(why) => Reply::Close(why),
+    }
+}
+
+/// The body of a request with a v1 header (api key, version, correlation id, client id).
+fn produce_legacy_body(frame: &Bytes) -> Option<&[u8]> {
+    let mut rest = frame.get(8..)?;
+    if rest.remaining() < 2 {
+        return None;
+    }
+    let len = rest.get_i16();
+    let skip = usize::try_from(len).unwrap_or(0);
+    rest.get(skip..)
+}
+
+fn context_from_prefix(prefix: HeaderPrefix) -> RequestContext {
+    RequestContext {
+        api_version: prefix.api_version,
+        correlation_id: prefix.correlation_id,
+        client_id: None,
+        peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
+}

@@ -1,0 +1,129 @@
+//! Produce: validate and append each partition's record batches to its log, then answer with
+//! the assigned base offsets. acks 0, 1 and -1 are honoured (on one node, "all in-sync
+//! replicas" is this one, so -1 and 1 wait for the same append). The appends of one request run
+//! on one blocking thread, as they do file I/O (and fsync, when the flush policy says so).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use starling_log::AppendError;
+
+use super::RequestContext;
+use crate::{now_ms, Broker};
+
+/// What to do with a produce request's result.
+pub enum Outcome {
+    Respond(ProduceResponse),
+    /// acks=0 and all went well: the client expects no response.
+    Silent,
+    /// acks=0 and something failed: Kafka closes the connection so the client notices.
+    Close(String),
+}
+
+/// Kafka's error code for a failed append.
+pub fn append_error_code(e: &AppendError) -> ResponseError {
+    match e {
+        AppendError::Corrupt(_) => ResponseError::CorruptMessage,
+        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        AppendError::Io(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
+    let acks = request.acks;
+    if !matches!(acks, -1..=1) {
+        let response = refuse_all(request, ResponseError::InvalidRequiredAcks);
+        return Outcome::Respond(response);
+    }
+    let b = broker.clone();
+    let version = ctx.api_version;
+    let appended = tokio::task::spawn_blocking(move || append_all(&b, version, request)).await;
+    let response = match appended {
+        Ok(response) => response,
+        Err(e) => return Outcome::Close(format!("produce task failed: {e}")),
+    };
+    if acks != 0 {
+        return Outcome::Respond(response);
+    }
+    let failed = response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .find(|p| p.error_code != 0);
+    match failed {
+        Some(p) => Outcome::Close(format!("acks=0 produce failed with error {}", p.error_code)),
+        None => Outcome::Silent,
+    }
+}
+
+fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> ProduceResponse {
+    let now = now_ms();
+    let mut response = ProduceResponse::default();
+    for topic_data in request.topic_data {
+        let topic = if version >= 13 {
+            broker.topics.get_by_id(topic_data.topic_id)
+        } else {
+            broker.topics.get(topic_data.name.0.as_str())
+        };
+        let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut topic_response = TopicProduceResponse::default()
+            .with_name(topic_data.name.clone())
+            .with_topic_id(topic_data.topic_id);
+        for data in topic_data.partition_data {
+            let mut part = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let partition = topic.as_ref().and_then(|t| t.partition(data.index));
+            match (topic.is_some(), partition) {
+                (false, _) => part.error_code = unknown.code(),
+                (true, None) => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                (true, Some(p)) => {
+                    let records = data.records.map(|r| BytesMut::from(&r[..])).unwrap_or_default();
+                    match p.log.append(records, now) {
+                        Ok(info) => {
+                            part.base_offset = info.base_offset;
+                            part.log_append_time_ms = info.log_append_time;
+                            part.log_start_offset = info.log_start_offset;
+                            p.appended.notify_waiters();
+                        }
+                        Err(e) => {
+                            let code = append_error_code(&e);
+                            tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "produce refused");
+                            part.error_code = code.code();
+                            part.error_message = Some(StrBytes::from_string(e.to_string()));
+                        }
+                    }
+                }
+            }
+            topic_response.partition_responses.push(part);
+        }
+        response.responses.push(topic_response);
+    }
+    response
+}
+
+fn refuse_all(request: ProduceRequest, error: ResponseError) -> ProduceResponse {
+    let mut response = ProduceResponse::default();
+    for topic in request.topic_data {
+        let mut t = TopicProduceResponse::default().with_name(topic.name).with_topic_id(topic.topic_id);
+        for p in topic.partition_data {
+            t.partition_responses.push(
+                PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_error_code(error.code())
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1),
+            );
+        }
+        response.responses.push(t);
+    }
+    response
+}

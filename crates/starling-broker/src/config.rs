@@ -1,0 +1,419 @@
+//! Broker configuration under Apache Kafka's property names.
+//!
+//! Values come from defaults, then a `server.properties` file, then `--override key=value`.
+//! A key Kafka does not know, or a value that does not parse, is refused with an error naming
+//! it. Keys Kafka knows that mean nothing on a single embedded node (thread pool sizes, ZooKeeper,
+//! KRaft quorum settings…) are accepted with a warning so a stock file still loads.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use starling_log::{LogConfig, TimestampType};
+
+/// Why a property was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("unknown configuration key '{0}'")]
+    UnknownKey(String),
+    #[error("invalid value '{value}' for configuration key '{key}': {reason}")]
+    InvalidValue { key: String, value: String, reason: String },
+    #[error("{path}: line {line}: {reason}")]
+    File { path: String, line: usize, reason: String },
+}
+
+/// Everything the broker reads from configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub listen: SocketAddr,
+    pub advertised: String,
+    pub data_dir: PathBuf,
+    /// `node.id` (alias `broker.id`).
+    pub node_id: i32,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor` (only 1 is meaningful on one node).
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle_ms: u64,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`: how often time-based flushes and rolls are checked.
+    pub flush_scheduler_interval_ms: u64,
+    /// Defaults every topic's log inherits (`log.segment.bytes`, `log.retention.ms`, …).
+    pub log: LogConfig,
+    /// Properties accepted but without effect here, kept for `describe` style reporting.
+    pub ignored: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listen: "127.0.0.1:9092".parse().expect("literal address"),
+            advertised: "127.0.0.1:9092".into(),
+            data_dir: PathBuf::from("./data"),
+            node_id: 1,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics: true,
+            delete_topic_enable: true,
+            socket_request_max_bytes: 104_857_600,
+            connections_max_idle_ms: 600_000,
+            max_connections: i32::MAX as usize,
+            retention_check_interval_ms: 300_000,
+            flush_scheduler_interval_ms: 1_000,
+            log: LogConfig::default(),
+            ignored: BTreeMap::new(),
+        }
+    }
+}
+
+/// Kafka broker keys that have no effect on a single embedded node but are legal to set.
+const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "min.insync.replicas",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "log.segment.delete.delay.ms",
+    "log.cleaner.enable",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "queued.max.requests",
+    "replica.lag.time.max.ms",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+];
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse::<T>().map_err(|e| invalid(key, value, e.to_string()))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+fn parse_positive<T>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default,
+    T::Err: std::fmt::Display,
+{
+    let v: T = parse_num(key, value)?;
+    if v <= T::default() {
+        return Err(invalid(key, value, "must be greater than 0"));
+    }
+    Ok(v)
+}
+
+/// A duration in ms where -1 means "unlimited" (Kafka's convention for retention).
+fn parse_ms_or_unlimited(key: &str, value: &str, unit_ms: i64) -> Result<Option<i64>, ConfigError> {
+    let v: i64 = parse_num(key, value)?;
+    match v {
+        -1 => Ok(None),
+        v if v >= 0 => v.checked_mul(unit_ms).map(Some).ok_or_else(|| invalid(key, value, "too large")),
+        _ => Err(invalid(key, value, "must be -1 (unlimited) or at least 0")),
+    }
+}
+
+/// `PLAINTEXT://host:port` (the first listener of a comma-separated list) → `host:port`.
+fn listener_address(key: &str, value: &str) -> Result<String, ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let (_, addr) = first
+        .split_once("://")
+        .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+    if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        return Err(invalid(key, value, "expected NAME://host:port"));
+    }
+    Ok(addr.to_string())
+}
+
+/// Applies a topic-level config (Kafka's topic property names) onto a log config.
+/// Shared by the broker's `log.*` defaults and CreateTopics' per-topic configs.
+pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+    match key {
+        "segment.bytes" => {
+            let v: u64 = parse_num(key, value)?;
+            if v < 14 {
+                return Err(invalid(key, value, "must be at least 14"));
+            }
+            log.segment_bytes = v;
+        }
+        "segment.ms" => log.segment_ms = parse_positive(key, value)?,
+        "retention.ms" => log.retention_ms = parse_ms_or_unlimited(key, value, 1)?,
+        "retention.bytes" => {
+            let v: i64 = parse_num(key, value)?;
+            log.retention_bytes = match v {
+                -1 => None,
+                v if v >= 0 => Some(v as u64),
+                _ => return Err(invalid(key, value, "must be -1 (unlimited) or at least 0")),
+            }
+        }
+        "flush.messages" => log.flush_interval_messages = parse_positive(key, value)?,
+        "flush.ms" => {
+            let v: i64 = parse_num(key, value)?;
+            if v < 0 {
+                return Err(invalid(key, value, "must be at least 0"));
+            }
+            log.flush_interval_ms = if v == i64::MAX { None } else { Some(v) };
+        }
+        "index.interval.bytes" => log.index_interval_bytes = parse_positive(key, value)?,
+        "max.message.bytes" => log.max_message_bytes = parse_positive(key, value)?,
+        "message.timestamp.type" => {
+            log.timestamp_type = match value {
+                "CreateTime" => TimestampType::CreateTime,
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => return Err(invalid(key, value, "expected CreateTime or LogAppendTime")),
+            }
+        }
+        "cleanup.policy" => {
+            if value != "delete" {
+                return Err(invalid(key, value, "only the 'delete' cleanup policy is supported (no log compaction)"));
+            }
+        }
+        "compression.type" => {
+            if value != "producer" {
+                return Err(invalid(key, value, "only 'producer' is supported: batches are stored as produced"));
+            }
+        }
+        "min.insync.replicas" => {
+            let v: i32 = parse_num(key, value)?;
+            if v != 1 {
+                return Err(invalid(key, value, "a single-node broker has exactly one in-sync replica"));
+            }
+        }
+        _ => return Err(ConfigError::UnknownKey(key.to_string())),
+    }
+    Ok(())
+}
+
+/// Topic config names accepted in CreateTopics, with the broker key they default from.
+pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("index.interval.bytes", "log.index.interval.bytes"),
+    ("max.message.bytes", "message.max.bytes"),
+    ("message.timestamp.type", "log.message.timestamp.type"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.ms", "log.roll.ms"),
+];
+
+impl BrokerConfig {
+    /// Sets one property by its Kafka name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let hours = 3_600_000;
+        match key {
+            "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
+            "listeners" => {
+                let addr = listener_address(key, value)?;
+                self.listen = addr.parse().map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
+            }
+            "advertised.listeners" => self.advertised = listener_address(key, value)?,
+            "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value)),
+            "num.partitions" => self.num_partitions = parse_positive(key, value)?,
+            "default.replication.factor" => self.default_replication_factor = parse_positive(key, value)?,
+            "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, value)?,
+            "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, value)?,
+            "socket.request.max.bytes" => self.socket_request_max_bytes = parse_positive(key, value)?,
+            "connections.max.idle.ms" => self.connections_max_idle_ms = parse_positive(key, value)?,
+            "max.connections" => self.max_connections = parse_positive(key, value)?,
+            "log.retention.check.interval.ms" => self.retention_check_interval_ms = parse_positive(key, value)?,
+            "log.flush.scheduler.interval.ms" => self.flush_scheduler_interval_ms = parse_positive(key, value)?,
+            "log.segment.bytes" => apply_topic_config(&mut self.log, "segment.bytes", value).map_err(|e| rename(e, key))?,
+            "log.roll.ms" => apply_topic_config(&mut self.log, "segment.ms", value).map_err(|e| rename(e, key))?,
+            "log.roll.hours" => {
+                self.log.segment_ms = parse_positive::<i64>(key, value)?.saturating_mul(hours);
+            }
+            "log.retention.ms" => apply_topic_config(&mut self.log, "retention.ms", value).map_err(|e| rename(e, key))?,
+            "log.retention.minutes" => self.log.retention_ms = parse_ms_or_unlimited(key, value, 60_000)?,
+            "log.retention.hours" => self.log.retention_ms = parse_ms_or_unlimited(key, value, hours)?,
+            "log.retention.bytes" => {
+                apply_topic_config(&mut self.log, "retention.bytes", value).map_err(|e| rename(e, key))?
+            }
+            "log.flush.interval.messages" => {
+                apply_topic_config(&mut self.log, "flush.messages", value).map_err(|e| rename(e, key))?
+            }
+            "log.flush.interval.ms" => apply_topic_config(&mut self.log, "flush.ms", value).map_err(|e| rename(e, key))?,
+            "log.index.interval.bytes" => {
+                apply_topic_config(&mut self.log, "index.interval.bytes", value).map_err(|e| rename(e, key))?
+            }
+            "message.max.bytes" => {
+                apply_topic_config(&mut self.log, "max.message.bytes", value).map_err(|e| rename(e, key))?
+            }
+            "log.message.timestamp.type" => {
+                apply_topic_config(&mut self.log, "message.timestamp.type", value).map_err(|e| rename(e, key))?
+            }
+            "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value).map_err(|e| rename(e, key))?,
+            "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
+            _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
+                tracing::warn!(key, value, "configuration key has no effect on a single-node Starling broker");
+                self.ignored.insert(key.into(), value.into());
+            }
+            _ => return Err(ConfigError::UnknownKey(key.to_string())),
+        }
+        Ok(())
+    }
+
+    /// Reads a Java-style properties file (`key=value` or `key: value`, `#`/`!` comments).
+    pub fn apply_properties_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)?;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let (key, value) = line
+                .split_once(['=', ':'])
+                .ok_or_else(|| ConfigError::File {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                    reason: format!("expected key=value, found {line:?}"),
+                })?;
+            self.set(key.trim(), value.trim())?;
+        }
+        Ok(())
+    }
+
+    /// The advertised address as host and port.
+    pub fn advertised_host_port(&self) -> (String, i32) {
+        match self.advertised.rsplit_once(':') {
+            Some((host, port)) => (host.trim_matches(['[', ']']).to_string(), port.parse().unwrap_or(9092)),
+            None => (self.advertised.clone(), 9092),
+        }
+    }
+}
+
+fn rename(e: ConfigError, key: &str) -> ConfigError {
+    match e {
+        ConfigError::InvalidValue { value, reason, .. } => ConfigError::InvalidValue { key: key.into(), value, reason },
+        other => other,
+    }
+}
+
+/// A log config as topic properties (name, effective value), for CreateTopics responses.
+pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
+    let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-1".into());
+    vec![
+        ("cleanup.policy", "delete".into()),
+        ("compression.type", "producer".into()),
+        ("flush.messages", log.flush_interval_messages.min(i64::MAX as u64).to_string()),
+        ("flush.ms", log.flush_interval_ms.unwrap_or(i64::MAX).to_string()),
+        ("index.interval.bytes", log.index_interval_bytes.to_string()),
+        ("max.message.bytes", log.max_message_bytes.to_string()),
+        (
+            "message.timestamp.type",
+            match log.timestamp_type {
+                TimestampType::CreateTime => "CreateTime".into(),
+                TimestampType::LogAppendTime => "LogAppendTime".into(),
+            },
+        ),
+        ("min.insync.replicas", "1".into()),
+        ("retention.bytes", log.retention_bytes.map(|b| b as i64).map_or_else(|| "-1".into(), |b| b.to_string())),
+        ("retention.ms", opt(log.retention_ms)),
+        ("segment.bytes", log.segment_bytes.to_string()),
+        ("segment.ms", log.segment_ms.to_string()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_names_set_the_log_defaults() {
+        let mut c = BrokerConfig::default();
+        c.set("log.segment.bytes", "1024").unwrap();
+        c.set("log.retention.ms", "-1").unwrap();
+        c.set("log.retention.hours", "2").unwrap();
+        c.set("log.flush.interval.messages", "1").unwrap();
+        c.set("message.max.bytes", "2000").unwrap();
+        assert_eq!(c.log.segment_bytes, 1024);
+        assert_eq!(c.log.retention_ms, Some(7_200_000));
+        assert_eq!(c.log.flush_interval_messages, 1);
+        assert_eq!(c.log.max_message_bytes, 2000);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        let err = BrokerConfig::default().set("log.segmnet.bytes", "1").unwrap_err();
+        assert_eq!(err.to_string(), "unknown configuration key 'log.segmnet.bytes'");
+    }
+
+    #[test]
+    fn bad_value_is_refused_naming_the_key() {
+        let err = BrokerConfig::default().set("num.partitions", "many").unwrap_err();
+        assert!(err.to_string().contains("'num.partitions'"), "{err}");
+        let err = BrokerConfig::default().set("log.segment.bytes", "-5").unwrap_err();
+        assert!(err.to_string().contains("'log.segment.bytes'"), "{err}");
+        let err = BrokerConfig::default().set("auto.create.topics.enable", "yes").unwrap_err();
+        assert!(err.to_string().contains("auto.create.topics.enable"), "{err}");
+    }
+
+    #[test]
+    fn listeners_set_listen_and_advertised_addresses() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "PLAINTEXT://127.0.0.1:19092").unwrap();
+        c.set("advertised.listeners", "PLAINTEXT://kafka.local:29092").unwrap();
+        assert_eq!(c.listen.port(), 19092);
+        assert_eq!(c.advertised_host_port(), ("kafka.local".to_string(), 29092));
+    }
+
+    #[test]
+    fn a_stock_properties_file_loads_and_unknown_lines_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, "# comment\nnum.network.threads=3\nnum.partitions = 4\nlog.retention.hours=168\n").unwrap();
+        let mut c = BrokerConfig::default();
+        c.apply_properties_file(&path).unwrap();
+        assert_eq!(c.num_partitions, 4);
+        std::fs::write(&path, "bogus.key=1\n").unwrap();
+        let err = c.apply_properties_file(&path).unwrap_err();
+        assert!(err.to_string().contains("bogus.key"));
+    }
+
+    #[test]
+    fn topic_configs_refuse_what_we_cannot_honour() {
+        let mut log = LogConfig::default();
+        assert!(apply_topic_config(&mut log, "cleanup.policy", "compact").is_err());
+        assert!(apply_topic_config(&mut log, "retention.ms", "60000").is_ok());
+        assert_eq!(log.retention_ms, Some(60000));
+        assert!(matches!(apply_topic_config(&mut log, "nope", "1"), Err(ConfigError::UnknownKey(_))));
+    }
+}

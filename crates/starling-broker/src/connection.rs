@@ -1,0 +1,98 @@
+//! One client connection: read a size-prefixed frame, answer it, repeat — one request at a
+//! time, so responses leave in request order as Kafka clients require.
+//!
+//! A size prefix over `socket.request.max.bytes` (or negative) closes the connection before any
+//! of the body is read; the body buffer grows only as bytes actually arrive, so a client that
+//! announces a large frame and sends nothing costs no memory. Anything the handlers refuse to
+//! answer closes this connection alone, with a log line; other connections never notice.
+//! Shutdown is observed between requests, so an in-flight request always completes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use starling_protocol::frame::check_size_prefix;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::api::{self, Reply};
+use crate::Broker;
+
+/// Largest chunk read into a frame buffer at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "set_nodelay");
+    }
+    tracing::debug!(%peer, "connection opened");
+    let (read_half, mut write_half) = stream.into_split();
+    let mut reader = BufReader::with_capacity(READ_CHUNK, read_half);
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let max = broker.config.socket_request_max_bytes;
+    loop {
+        let mut prefix = [0u8; 4];
+        let read = tokio::select! {
+            _ = broker.shutdown.cancelled() => break,
+            r = tokio::time::timeout(idle, reader.read_exact(&mut prefix)) => r,
+        };
+        match read {
+            Err(_) => {
+                tracing::debug!(%peer, "closing idle connection");
+                break;
+            }
+            Ok(Err(e)) => {
+                if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                    tracing::debug!(%peer, error = %e, "read failed");
+                }
+                break;
+            }
+            Ok(Ok(_)) => {}
+        }
+        let size = match check_size_prefix(prefix, max) {
+            Ok(size) => size,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad frame size");
+                break;
+            }
+        };
+        let frame = match read_body(&mut reader, size, idle).await {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, expected = size, "closing connection: truncated frame");
+                break;
+            }
+        };
+        match api::dispatch(&broker, frame, peer).await {
+            Reply::Frame(bytes) => {
+                if let Err(e) = write_half.write_all(&bytes).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Reply::Nothing => {}
+            Reply::Close(why) => {
+                tracing::warn!(%peer, reason = %why, "closing connection");
+                break;
+            }
+        }
+    }
+    let _ = write_half.shutdown().await;
+    tracing::debug!(%peer, "connection closed");
+}
+
+async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, size: usize, idle: Duration) -> std::io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
+    while buf.len() < size {
+        let want = (size - buf.len()).min(READ_CHUNK);
+        buf.reserve(want);
+        let n = tokio::time::timeout(idle, (&mut *reader).take(want as u64).read_buf(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body stalled"))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,80 @@
+//! The Starling broker: everything between a TCP socket and the partition logs.
+//!
+//! - [`config`]: [`config::BrokerConfig`] under Kafka's property names.
+//! - [`server`]: the accept loop, connection limit and graceful shutdown.
+//! - [`connection`]: one client connection: frames in, responses out, in order.
+//! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
+//! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in
+//!   [`starling_meta::MetadataStore`].
+//! - [`maintenance`]: background retention, time-based flushes and segment rolls.
+//!
+//! Data flows one way: socket → frame → decoded request → handler → log/store → response → socket.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let mut config = starling_broker::config::BrokerConfig::default();
+//! config.listen = "127.0.0.1:0".parse()?;
+//! let broker = starling_broker::server::start(config).await?;
+//! println!("serving on {}", broker.local_addr());
+//! broker.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod config;
+pub mod connection;
+pub mod maintenance;
+pub mod server;
+pub mod topics;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use config::BrokerConfig;
+use topics::TopicRegistry;
+
+/// State shared by every connection.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub topics: TopicRegistry,
+    /// Cancelled when the broker shuts down; long polls end early on it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Broker {
+    /// The advertised host and port handed to clients.
+    pub fn advertised(&self) -> (String, i32) {
+        self.config.advertised_host_port()
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the broker until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
+    let broker = server::start(config).await?;
+    println!("listening on {}", broker.local_addr());
+    use std::io::Write;
+    std::io::stdout().flush().ok();
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    broker.shutdown().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Background upkeep of the partition logs: retention (`log.retention.check.interval.ms`),
+//! and time-based flushes and segment rolls (`log.flush.scheduler.interval.ms`).
+//! Each pass runs on a blocking thread, as it does file I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{now_ms, Broker};
+
+pub async fn run(broker: Arc<Broker>) {
+    let mut retention = tokio::time::interval(Duration::from_millis(broker.config.retention_check_interval_ms));
+    let mut flush = tokio::time::interval(Duration::from_millis(broker.config.flush_scheduler_interval_ms));
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let enforce_retention = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = retention.tick() => true,
+            _ = flush.tick() => false,
+        };
+        let b = broker.clone();
+        let pass = tokio::task::spawn_blocking(move || upkeep(&b, enforce_retention));
+        if let Err(e) = pass.await {
+            tracing::error!(error = %e, "log upkeep task failed");
+        }
+    }
+}
+
+fn upkeep(broker: &Broker, enforce_retention: bool) {
+    let now = now_ms();
+    broker.topics.for_each_partition(|p| {
+        if let Err(e) = p.log.roll_if_due(now) {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "rolling segment");
+        }
+        if let Err(e) = p.log.maybe_flush(now) {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flushing log");
+        }
+        if enforce_retention {
+            match p.log.enforce_retention(now) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    topic = %p.topic,
+                    partition = p.index,
+                    deleted_segments = n,
+                    log_start_offset = p.log.log_start_offset(),
+                    "retention deleted segments"
+                ),
+                Err(e) => tracing::error!(topic = %p.topic, partition = p.index, error = %e, "enforcing retention"),
+            }
+        }
+    });
+}

@@ -1,0 +1,106 @@
+//! The accept loop: one task per connection under a connection limit, and graceful shutdown —
+//! stop accepting, let every connection finish its in-flight request, then flush and close logs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use starling_meta::MetadataStore;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::BrokerConfig;
+use crate::topics::TopicRegistry;
+use crate::{connection, maintenance, Broker};
+
+/// A started broker.
+pub struct RunningBroker {
+    broker: Arc<Broker>,
+    local_addr: SocketAddr,
+    tasks: TaskTracker,
+}
+
+impl RunningBroker {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, waits for connections to finish their current request, closes the logs.
+    pub async fn shutdown(self) {
+        self.broker.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.broker.topics.for_each_partition(|p| {
+            if let Err(e) = p.log.close() {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing partition log");
+            }
+        });
+    }
+}
+
+/// Opens the data directory (recovering every log), binds the listener and starts serving.
+pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    // With port 0 the real port is only known now; advertise it unless told otherwise.
+    if config.advertised == config.listen.to_string() {
+        config.advertised = local_addr.to_string();
+    }
+    config.listen = local_addr;
+
+    let store = MetadataStore::open(&config.data_dir.join("meta.redb"))?;
+    let cluster_id = store.cluster_id()?;
+    let data_dir = config.data_dir.clone();
+    let topics = tokio::task::spawn_blocking(move || TopicRegistry::open(&config, store).map(|t| (t, config)))
+        .await
+        .context("recovery task")??;
+    let (topics, config) = topics;
+    topics.remove_deleted_leftovers();
+    tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
+
+    let broker = Arc::new(Broker { config, cluster_id, topics, shutdown: CancellationToken::new() });
+    let tasks = TaskTracker::new();
+    tasks.spawn(maintenance::run(broker.clone()));
+    tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
+    Ok(RunningBroker { broker, local_addr, tasks })
+}
+
+async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTracker) {
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections.min(Semaphore::MAX_PERMITS)));
+    loop {
+        let permit = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let broker = broker.clone();
+                tasks.spawn(async move {
+                    connection::serve(broker, stream, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Topics and their partitions: the in-memory registry over the partition logs, kept in step
+//! with the metadata store.
+//!
+//! A [`Topic`] is immutable once built; growing or deleting a topic swaps the entry in the
+//! registry, so a request that already holds an `Arc<Topic>` finishes against a consistent view.
+//! Admin changes are serialized by one lock and persisted before they are visible.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use parking_lot::{Mutex, RwLock};
+use starling_log::{LogConfig, PartitionLog};
+use starling_meta::{MetadataStore, TopicRecord};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::{apply_topic_config, BrokerConfig, ConfigError};
+use crate::now_ms;
+
+/// Kafka's limit on topic name length.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// One partition: its log and a signal that new data arrived (for long-polling fetches).
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    pub log: PartitionLog,
+    pub appended: Notify,
+}
+
+/// One topic as served.
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<Arc<Partition>>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// An admin operation refused with a Kafka error code and message.
+#[derive(Debug, Clone)]
+pub struct AdminError {
+    pub code: ResponseError,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> AdminError {
+        AdminError { code, message: message.into() }
+    }
+}
+
+/// Checks a topic name the way Kafka does.
+pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
+    let bad = |why: String| Err(AdminError::new(ResponseError::InvalidTopicException, why));
+    if name.is_empty() {
+        return bad("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return bad("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return bad(format!("Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+        return bad(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Topics by name and id.
+pub struct TopicRegistry {
+    data_dir: PathBuf,
+    store: MetadataStore,
+    defaults: LogConfig,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    admin: Mutex<()>,
+}
+
+impl TopicRegistry {
+    /// Loads every persisted topic and opens (recovering) its partition logs.
+    pub fn open(config: &BrokerConfig, store: MetadataStore) -> anyhow::Result<TopicRegistry> {
+        let registry = TopicRegistry {
+            data_dir: config.data_dir.clone(),
+            store,
+            defaults: config.log.clone(),
+            topics: RwLock::new(HashMap::new()),
+            admin: Mutex::new(()),
+        };
+        for record in registry.store.topics()? {
+            let topic = registry.build_topic(&record, Vec::new())?;
+            tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
+            registry.topics.write().insert(record.name.clone(), Arc::new(topic));
+        }
+        Ok(registry)
+    }
+
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.topics.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The log config a topic with these overrides gets.
+    pub fn log_config(&self, configs: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
+        let mut log = self.defaults.clone();
+        for (k, v) in configs {
+            apply_topic_config(&mut log, k, v)?;
+        }
+        Ok(log)
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{index}"))
+    }
+
+    fn build_topic(&self, record: &TopicRecord, mut existing: Vec<Arc<Partition>>) -> anyhow::Result<Topic> {
+        let log_config = self
+            .log_config(&record.configs)
+            .map_err(|e| anyhow::anyhow!("topic {}: {e}", record.name))?;
+        for index in existing.len() as i32..record.partitions as i32 {
+            let dir = self.partition_dir(&record.name, index);
+            let log = PartitionLog::open(&dir, log_config.clone(), now_ms())?;
+            existing.push(Arc::new(Partition { topic: record.name.clone(), index, log, appended: Notify::new() }));
+        }
+        Ok(Topic { name: record.name.clone(), id: record.id, configs: record.configs.clone(), partitions: existing })
+    }
+
+    /// A partition directory with no topic behind it is left over from a crash between
+    /// creating it and persisting the topic; a new partition must not inherit its data.
+    fn remove_stale_dir(&self, topic: &str, index: i32) {
+        let dir = self.partition_dir(topic, index);
+        if dir.exists() {
+            tracing::warn!(dir = %dir.display(), "removing a leftover directory of a topic that does not exist");
+            remove_partition_dir(&dir);
+        }
+    }
+
+    /// Removes directories that a deletion renamed but a crash left behind.
+    pub fn remove_deleted_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with("-delete") && entry.path().is_dir() {
+                remove_partition_dir(&entry.path());
+            }
+        }
+    }
+
+    /// Validates a topic creation; with `apply`, persists and opens it.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        apply: bool,
+    ) -> Result<Arc<Topic>, AdminError> {
+        validate_topic_name(name)?;
+        if partitions <= 0 {
+            return Err(AdminError::new(
+                ResponseError::InvalidPartitions,
+                format!("Number of partitions was set to an invalid non-positive value: {partitions}"),
+            ));
+        }
+        self.log_config(&configs)
+            .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
+        let _guard = self.admin.lock();
+        if self.topics.read().contains_key(name) {
+            return Err(AdminError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        }
+        if let Some(other) = self.topics.read().keys().find(|t| collides(t, name)) {
+            return Err(AdminError::new(
+                ResponseError::InvalidTopicException,
+                format!("Topic '{name}' collides with existing topic: {other}"),
+            ));
+        }
+        let record = TopicRecord { name: name.into(), id: Uuid::new_v4(), partitions: partitions as u32, configs };
+        let topic = if apply {
+            for index in 0..partitions {
+                self.remove_stale_dir(name, index);
+            }
+            let topic = self.build_topic(&record, Vec::new()).map_err(storage_error)?;
+            self.store.put_topic(&record).map_err(storage_error)?;
+            let topic = Arc::new(topic);
+            self.topics.write().insert(name.into(), topic.clone());
+            tracing::info!(topic = name, partitions, "created topic");
+            topic
+        } else {
+            Arc::new(Topic { name: record.name, id: record.id, configs: record.configs, partitions: Vec::new() })
+        };
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(&self, name: &str, count: i32, apply: bool) -> Result<(), AdminError> {
+        let _guard = self.admin.lock();
+        let topic = self.get(name).ok_or_else(|| {
+            AdminError::new(ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
+        })?;
+        let current = topic.partitions.len() as i32;
+        if count < current {
+            return Err(AdminError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic currently has {current} partitions, which is higher than the requested {count}."),
+            ));
+        }
+        if count == current {
+            return Err(AdminError::new(
+                ResponseError::InvalidPartitions,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        if !apply {
+            return Ok(());
+        }
+        let record =
+            TopicRecord { name: name.into(), id: topic.id, partitions: count as u32, configs: topic.configs.clone() };
+        for index in current..count {
+            self.remove_stale_dir(name, index);
+        }
+        let grown = self.build_topic(&record, topic.partitions.clone()).map_err(storage_error)?;
+        self.store.put_topic(&record).map_err(storage_error)?;
+        self.topics.write().insert(name.into(), Arc::new(grown));
+        tracing::info!(topic = name, from = current, to = count, "added partitions");
+        Ok(())
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete(&self, name: &str) -> Result<Uuid, AdminError> {
+        let _guard = self.admin.lock();
+        let topic = self.get(name).ok_or_else(|| {
+            AdminError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+        })?;
+        self.store.delete_topic(name).map_err(storage_error)?;
+        self.topics.write().remove(name);
+        for p in &topic.partitions {
+            if let Err(e) = p.log.close() {
+                tracing::warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
+            }
+            p.appended.notify_waiters();
+            remove_partition_dir(p.log.dir());
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Runs `f` over every partition of every topic.
+    pub fn for_each_partition(&self, mut f: impl FnMut(&Partition)) {
+        for topic in self.all() {
+            for p in &topic.partitions {
+                f(p);
+            }
+        }
+    }
+}
+
+/// Kafka refuses topics whose names differ only by '.' versus '_' (they collide in metric names).
+fn collides(a: &str, b: &str) -> bool {
+    a != b && a.replace('.', "_") == b.replace('.', "_")
+}
+
+fn storage_error(e: impl std::fmt::Display) -> AdminError {
+    AdminError::new(ResponseError::KafkaStorageError, e.to_string())
+}
+
+/// Renames the directory out of the way first so a crash mid-delete never leaves a
+/// half-deleted partition that would be loaded again, then removes it.
+fn remove_partition_dir(dir: &Path) {
+    let doomed = dir.with_extension(format!("{}-delete", Uuid::new_v4().simple()));
+    let target = match std::fs::rename(dir, &doomed) {
+        Ok(()) => doomed,
+        Err(_) => dir.to_path_buf(),
+    };
+    if let Err(e) = std::fs::remove_dir_all(&target) {
+        tracing::warn!(dir = %target.display(), error = %e, "removing a deleted partition's directory");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "ü"] {
+            assert_eq!(validate_topic_name(bad).unwrap_err().code, ResponseError::InvalidTopicException, "{bad:?}");
+        }
+        assert!(validate_topic_name(&"a".repeat(249)).is_ok());
+        assert!(validate_topic_name(&"a".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn dot_and_underscore_names_collide() {
+        assert!(collides("a.b", "a_b"));
+        assert!(!collides("a.b", "a.b"));
+    }
+}

@@ -1,0 +1,23 @@
+//! Kafka wire handling for Starling, with no networking in it.
+//!
+//! - [`frame`]: the 4-byte size prefix and the limit checked before a body is read.
+//! - [`request`]: a frame's bytes → [`request::DecodedRequest`] (header + typed body), or a
+//!   [`request::DecodeError`] that says whether the connection can still be answered.
+//! - [`response`]: a typed response → a size-prefixed frame with the right header version.
+//! - [`versions`]: which APIs and versions the broker advertises in ApiVersions.
+//! - [`legacy`]: hand-encoded answers for versions the `kafka-protocol` crate cannot encode
+//!   (Produce v0–2 are advertised, as Apache Kafka 4 does, but refused).
+//!
+//! ```
+//! use kafka_protocol::messages::ApiKey;
+//! let range = starling_protocol::versions::supported(ApiKey::Fetch).unwrap();
+//! assert_eq!(range.min, 4);
+//! ```
+
+pub mod frame;
+pub mod legacy;
+pub mod request;
+pub mod response;
+pub mod versions;
+
+pub use kafka_protocol::ResponseError;

@@ -1,0 +1,67 @@
+//! The APIs and versions Starling advertises in ApiVersions, and so accepts.
+//!
+//! A range here may be narrower than what the `kafka-protocol` crate can decode: we advertise
+//! only versions whose fields the broker actually honours.
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::VersionRange;
+
+/// `(api, min, max)` for every API the broker answers.
+const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    // Produce v0–2 are advertised so librdkafka keeps compression on, and refused when used,
+    // as Apache Kafka 4 does (see `legacy`).
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+];
+
+/// The range the broker advertises for `api`, or `None` if it does not serve it at all.
+pub fn supported(api: ApiKey) -> Option<VersionRange> {
+    SUPPORTED
+        .iter()
+        .find(|(key, _, _)| *key == api)
+        .map(|&(_, min, max)| VersionRange { min, max })
+}
+
+/// Every advertised API, in api-key order, for the ApiVersions response.
+pub fn all() -> impl Iterator<Item = (ApiKey, VersionRange)> {
+    let mut list: Vec<_> = SUPPORTED
+        .iter()
+        .map(|&(key, min, max)| (key, VersionRange { min, max }))
+        .collect();
+    list.sort_by_key(|(key, _)| *key as i16);
+    list.into_iter()
+}
+
+/// Versions that are advertised but answered with UNSUPPORTED_VERSION instead of served.
+pub fn is_refused_legacy(api: ApiKey, version: i16) -> bool {
+    api == ApiKey::Produce && (0..=2).contains(&version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_version_is_one_the_crate_can_decode_or_a_refused_legacy_one() {
+        for (api, range) in all() {
+            let crate_range = api.valid_versions();
+            for v in range.min..=range.max {
+                assert!(
+                    is_refused_legacy(api, v) || (crate_range.min..=crate_range.max).contains(&v),
+                    "{api:?} v{v} advertised but not decodable"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_apis_are_not_supported() {
+        assert!(supported(ApiKey::SaslHandshake).is_none());
+    }
+}

@@ -1,0 +1,85 @@
+//! The `starling` binary: a thin command line over the broker and the benchmarks.
+//!
+//! `starling serve` runs the broker with embedded storage; `starling bench ...` drives real
+//! Kafka clients against a broker and prints figures.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use starling_broker::config::BrokerConfig;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "starling", version, about = "A Kafka-wire-compatible broker built around consumer-group rebalancing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the broker with embedded storage.
+    Serve(ServeArgs),
+    /// Benchmarks that drive librdkafka clients against a broker.
+    #[command(subcommand)]
+    Bench(starling_bench::BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to accept Kafka clients on.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    listen: SocketAddr,
+    /// Directory holding the partition logs and the metadata store.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address handed to clients in Metadata and FindCoordinator (default: the listen address).
+    #[arg(long)]
+    advertised: Option<String>,
+    /// A Kafka-style server.properties file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A broker property using Kafka's name, e.g. `--override num.partitions=8`. Repeatable.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Bench(cmd) => runtime.block_on(starling_bench::run(cmd)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = BrokerConfig::default();
+    if let Some(path) = &args.config {
+        config
+            .apply_properties_file(path)
+            .with_context(|| format!("reading --config {}", path.display()))?;
+    }
+    for item in &args.overrides {
+        let (key, value) = item
+            .split_once('=')
+            .with_context(|| format!("--override {item:?} is not of the form key=value"))?;
+        config.set(key.trim(), value.trim()).with_context(|| format!("--override {item}"))?;
+    }
+    config.listen = args.listen;
+    config.data_dir = args.data_dir;
+    config.advertised = match args.advertised {
+        Some(a) => a,
+        None => args.listen.to_string(),
+    };
+    starling_broker::run_until_signal(config).await
+}
