@@ -1,0 +1,726 @@
+//! Starling's partition log: one directory per partition holding segment
+//! files whose bytes are Kafka record batches (magic v2) exactly as they go
+//! over the wire, so Fetch can serve stored bytes unchanged.
+//!
+//! # Guide
+//!
+//! * [`PartitionLog`] is the whole API: [`open`](PartitionLog::open) a
+//!   directory (recovering it after a crash), [`append`](PartitionLog::append)
+//!   the `records` of a Produce request, [`read`](PartitionLog::read) whole
+//!   batches for a Fetch, look up offsets by time, and run the housekeeping
+//!   (`maybe_flush`, `roll_if_due`, `enforce_retention`) from a ticker. It is
+//!   `Send + Sync` and every method takes `&self`: appends are serialized by
+//!   one writer lock, while readers only copy a snapshot of the segment list
+//!   and log end offset under a short lock and then read the files
+//!   positionally, so an append (even one that fsyncs) never blocks a read.
+//! * [`LogConfig`] holds the Kafka topic settings that shape the log
+//!   (`segment.bytes`, `retention.ms`, `flush.messages`, ...). It can be
+//!   replaced at runtime with [`set_config`](PartitionLog::set_config).
+//! * [`AppendInfo`] / [`AppendError`] describe an append; an append that
+//!   fails writes nothing. [`ReadResult`] / [`ReadError`] describe a read.
+//!   [`LogError`] is what [`open`](PartitionLog::open) reports, notably
+//!   [`LogError::Corruption`] when a segment is damaged anywhere but in a
+//!   torn tail, so the broker can refuse to start.
+//!
+//! On disk the layout follows Kafka: `{base_offset:020}.log` segment files,
+//! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
+//! offset) beside each, plus a `recovery-point` checkpoint. The modules:
+//! `batch` (batch bytes: validation, offset assignment), `index` (sparse
+//! indexes), `segment` (one segment file and reads from it), `recovery`
+//! (opening and crash recovery) and `retention` (what may be deleted).
+//!
+//! # Example
+//!
+//! ```
+//! use starling_log::{LogConfig, PartitionLog};
+//! # use bytes::BytesMut;
+//! # /// One uncompressed v2 batch holding a single record with a null key.
+//! # fn one_record_batch(value: &[u8], timestamp: i64) -> BytesMut {
+//! #     assert!(value.len() < 50);
+//! #     let mut record = vec![0u8, 0, 0, 1, (value.len() * 2) as u8];
+//! #     record.extend_from_slice(value);
+//! #     record.push(0);
+//! #     let mut b = Vec::new();
+//! #     b.extend_from_slice(&0i64.to_be_bytes());
+//! #     b.extend_from_slice(&((49 + 1 + record.len()) as i32).to_be_bytes());
+//! #     b.extend_from_slice(&0i32.to_be_bytes());
+//! #     b.push(2);
+//! #     b.extend_from_slice(&[0; 4]);
+//! #     b.extend_from_slice(&0i16.to_be_bytes());
+//! #     b.extend_from_slice(&0i32.to_be_bytes());
+//! #     b.extend_from_slice(&timestamp.to_be_bytes());
+//! #     b.extend_from_slice(&timestamp.to_be_bytes());
+//! #     b.extend_from_slice(&(-1i64).to_be_bytes());
+//! #     b.extend_from_slice(&(-1i16).to_be_bytes());
+//! #     b.extend_from_slice(&(-1i32).to_be_bytes());
+//! #     b.extend_from_slice(&1i32.to_be_bytes());
+//! #     b.push((record.len() * 2) as u8);
+//! #     b.extend_from_slice(&record);
+//! #     let crc = crc32c::crc32c(&b[21..]);
+//! #     b[17..21].copy_from_slice(&crc.to_be_bytes());
+//! #     BytesMut::from(&b[..])
+//! # }
+//! let dir = tempfile::tempdir()?;
+//! let now_ms = 1_700_000_000_000;
+//! let log = PartitionLog::open(dir.path(), LogConfig::default(), now_ms)?;
+//!
+//! // Each append gets the next offsets; the batch bytes are stored as sent.
+//! let first = log.append(one_record_batch(b"hello", now_ms), now_ms)?;
+//! let second = log.append(one_record_batch(b"world", now_ms), now_ms)?;
+//! assert_eq!((first.base_offset, second.base_offset), (0, 1));
+//! assert_eq!(log.log_end_offset(), 2);
+//!
+//! // A read returns whole batches, starting with the one holding the offset.
+//! let fetched = log.read(1, 1 << 20, true)?;
+//! assert_eq!(fetched.high_watermark, 2);
+//! assert!(fetched.records.ends_with(b"world\0"));
+//!
+//! // Closing checkpoints the log; reopening finds the same data.
+//! log.close()?;
+//! drop(log);
+//! let log = PartitionLog::open(dir.path(), LogConfig::default(), now_ms)?;
+//! assert_eq!(log.log_end_offset(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod batch;
+mod index;
+mod recovery;
+mod retention;
+mod segment;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+
+use crate::retention::SegmentFacts;
+use crate::segment::{sync_dir, ReadProgress, Segment};
+
+/// How a partition log stores, rolls, flushes and retains data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll to a new segment when the active one would exceed this.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is older than this.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete sealed segments whose newest timestamp is older; `None` keeps forever.
+    pub retention_ms: Option<i64>,
+    /// `retention.bytes`: delete oldest sealed segments while the log is larger; `None` = unlimited.
+    pub retention_bytes: Option<u64>,
+    /// `flush.messages`: fsync after this many appended records; 1 = every append; `u64::MAX` = leave it to the OS.
+    pub flush_interval_messages: u64,
+    /// `flush.ms`: fsync when the last fsync is older than this; `None` = leave it to the OS.
+    pub flush_interval_ms: Option<i64>,
+    /// `index.interval.bytes`: bytes between sparse offset/time index entries.
+    pub index_interval_bytes: u32,
+    /// `max.message.bytes`: largest record batch accepted.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: Some(7 * 24 * 3600 * 1000),
+            retention_bytes: None,
+            flush_interval_messages: u64::MAX,
+            flush_interval_ms: None,
+            index_interval_bytes: 4096,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+/// Kafka's `message.timestamp.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time written into the batches, or -1 under CreateTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub record_count: u64,
+}
+
+/// Why a produced set of batches was refused. Nothing is written when an append fails.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("corrupt record batch: {0}")]
+    Corrupt(String),
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge { size: usize, max: u32 },
+    #[error("unsupported record batch magic {0}")]
+    UnsupportedMagic(i8),
+    #[error("log i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Stored batches read from the log.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("log i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("corrupt log segment {file}: {reason} at byte position {position}")]
+    Corruption {
+        file: PathBuf,
+        position: u64,
+        reason: String,
+    },
+    #[error("log i/o error in {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One partition's log.
+///
+/// All methods take `&self`; the log is `Send + Sync` and meant to be shared
+/// behind an `Arc`. Appends, rolls, flushes and retention are serialized by
+/// an internal writer lock; reads never wait for them beyond a brief snapshot.
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    /// Serializes every change to the log. Lock order: writer, then view, then
+    /// a segment's state; none is held across another's long operation.
+    writer: Mutex<WriterState>,
+    /// What readers see; replaced (segment list) or bumped (end offset) by the
+    /// writer after its writes are done.
+    view: RwLock<View>,
+}
+
+/// The reader-visible state, cheap to clone.
+#[derive(Clone)]
+struct View {
+    segments: Arc<Vec<Arc<Segment>>>,
+    log_start: i64,
+    log_end: i64,
+}
+
+impl View {
+    fn active(&self) -> Arc<Segment> {
+        // There is always at least one segment: open creates one and
+        // retention never deletes the active segment.
+        Arc::clone(
+            self.segments
+                .last()
+                .expect("a partition log always has an active segment"),
+        )
+    }
+}
+
+/// State owned by the writer lock.
+struct WriterState {
+    /// Records appended since the last fsync.
+    unflushed_records: u64,
+    /// Broker time of the last fsync.
+    last_flush_ms: i64,
+    /// Latest broker time seen by any call, for calls that do not pass one.
+    latest_now_ms: i64,
+    /// Set after an I/O failure that leaves the file's tail or durability in
+    /// doubt; later appends fail until the log is reopened (and recovered).
+    failed: Option<String>,
+}
+
+impl WriterState {
+    fn check_usable(&self) -> io::Result<()> {
+        match &self.failed {
+            Some(reason) => Err(io::Error::other(format!(
+                "log is unusable after an earlier i/o error: {reason}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn observe(&mut self, now_ms: i64) {
+        self.latest_now_ms = self.latest_now_ms.max(now_ms);
+    }
+}
+
+impl fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let view = self.snapshot();
+        f.debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &view.log_start)
+            .field("log_end_offset", &view.log_end)
+            .field("segments", &view.segments.len())
+            .finish()
+    }
+}
+
+impl PartitionLog {
+    /// Opens the partition directory `dir` (creating it if absent) and
+    /// recovers it: the active segment, and any sealed segment past the
+    /// recovery checkpoint, are scanned batch by batch. A torn write at the
+    /// very end of the log is truncated away (with a warning); damage anywhere
+    /// else is returned as [`LogError::Corruption`]. `now_ms` is the broker's
+    /// clock, used for flush and roll timing.
+    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
+        let recovered = recovery::open_dir(dir, &config, now_ms)?;
+        let segments: Vec<Arc<Segment>> = recovered.segments.into_iter().map(Arc::new).collect();
+        let log_start = segments.first().map_or(0, |s| s.base_offset());
+        let log_end = segments.last().map_or(0, |s| s.state().next_offset);
+        tracing::debug!(
+            dir = %dir.display(),
+            log_start,
+            log_end,
+            segments = segments.len(),
+            recovery_point = recovered.recovery_point,
+            "opened partition log"
+        );
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            writer: Mutex::new(WriterState {
+                unflushed_records: 0,
+                last_flush_ms: now_ms,
+                latest_now_ms: now_ms,
+                failed: None,
+            }),
+            view: RwLock::new(View {
+                segments: Arc::new(segments),
+                log_start,
+                log_end,
+            }),
+        })
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+
+    /// Replaces the configuration; it applies from the next call on.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+
+    fn snapshot(&self) -> View {
+        self.view.read().clone()
+    }
+
+    /// Appends the `records` of one partition of a Produce request: one or
+    /// more concatenated v2 batches.
+    ///
+    /// Every batch is validated first (length, magic, CRC-32C, record count;
+    /// for uncompressed batches the records themselves); if any fails nothing
+    /// is written. The batches then get consecutive offsets (their
+    /// `baseOffset` is rewritten and `partitionLeaderEpoch` set to 0; under
+    /// LogAppendTime the timestamps are set to `now_ms` and the CRC
+    /// recomputed) and are written with a single `write` at the end of the
+    /// active segment, rolling first if due. The data is in the kernel when
+    /// this returns; it is fsynced too when the flush policy says so.
+    ///
+    /// If that fsync fails the batches are already in the log (readable, and
+    /// the end offset has moved) but an `Io` error is returned, since their
+    /// durability cannot be promised; later appends then fail until reopen.
+    pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
+        let config = self.config();
+        let produced = batch::validate_produce(&batches, config.max_message_bytes)?;
+        let total = batches.len() as u64;
+        if total > u64::from(u32::MAX) {
+            return Err(AppendError::TooLarge {
+                size: batches.len(),
+                max: u32::MAX,
+            });
+        }
+        let record_count: u64 = produced.iter().map(|b| b.record_count as u64).sum();
+
+        let mut w = self.writer.lock();
+        w.check_usable()?;
+        w.observe(now_ms);
+        let (mut active, first_offset) = {
+            let view = self.view.read();
+            (view.active(), view.log_end)
+        };
+        let last_offset = i64::try_from(record_count)
+            .ok()
+            .and_then(|n| first_offset.checked_add(n - 1))
+            .ok_or_else(|| AppendError::Corrupt("offsets would overflow".to_string()))?;
+
+        let (size, first_append_ms) = {
+            let st = active.state();
+            (st.size, st.first_append_ms)
+        };
+        let needs_roll = size > 0
+            && (size + total > config.segment_bytes
+                || size + total > u64::from(u32::MAX)
+                || last_offset - active.base_offset() > i64::from(u32::MAX)
+                || first_append_ms.is_some_and(|t| now_ms.saturating_sub(t) > config.segment_ms));
+        if needs_roll {
+            active = self.roll_locked(&mut w, now_ms)?;
+        }
+
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let assigned =
+            batch::assign_offsets(&mut batches, &produced, first_offset, log_append_time);
+        let pos = active.size();
+        if let Err(e) = active.write_at(&batches, pos) {
+            // Undo whatever part of the write landed, so the file ends at the
+            // last acknowledged batch.
+            if let Err(undo) = active.truncate_file(pos) {
+                w.failed = Some(format!(
+                    "write failed ({e}) and could not be undone ({undo})"
+                ));
+            }
+            return Err(e.into());
+        }
+        {
+            let mut st = active.state();
+            for b in &assigned {
+                st.index.on_batch(
+                    (pos + b.pos as u64) as u32,
+                    b.base_offset,
+                    b.last_offset,
+                    b.max_timestamp,
+                    b.size as u64,
+                    config.index_interval_bytes,
+                );
+            }
+            st.size = pos + total;
+            st.next_offset = last_offset + 1;
+            st.first_append_ms.get_or_insert(now_ms);
+        }
+        let log_start = {
+            let mut view = self.view.write();
+            view.log_end = last_offset + 1;
+            view.log_start
+        };
+        w.unflushed_records = w.unflushed_records.saturating_add(record_count);
+
+        let by_count = w.unflushed_records >= config.flush_interval_messages;
+        let by_time = config
+            .flush_interval_ms
+            .is_some_and(|ms| now_ms.saturating_sub(w.last_flush_ms) >= ms);
+        if by_count || by_time {
+            self.flush_locked(&mut w, &active, now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: log_start,
+            record_count,
+        })
+    }
+
+    /// fsyncs the active segment's data.
+    fn flush_locked(&self, w: &mut WriterState, active: &Segment, now_ms: i64) -> io::Result<()> {
+        if let Err(e) = active.sync_data() {
+            w.failed = Some(format!(
+                "fsync of {} failed: {e}",
+                active.log_path().display()
+            ));
+            return Err(e);
+        }
+        w.unflushed_records = 0;
+        w.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Seals the active segment (indexes written, everything fsynced), starts
+    /// a new one at the log end offset and moves the checkpoint up to it.
+    fn roll_locked(&self, w: &mut WriterState, now_ms: i64) -> io::Result<Arc<Segment>> {
+        let view = self.snapshot();
+        let old = view.active();
+        old.seal()?;
+        let new_base = view.log_end;
+        let segment = Arc::new(Segment::create(&self.dir, new_base)?);
+        sync_dir(&self.dir)?;
+        {
+            let mut view = self.view.write();
+            let mut segments = Vec::clone(&view.segments);
+            segments.push(Arc::clone(&segment));
+            view.segments = Arc::new(segments);
+        }
+        // Everything before the new segment is now sealed and fsynced.
+        w.unflushed_records = 0;
+        w.last_flush_ms = now_ms;
+        recovery::write_checkpoint(&self.dir, new_base)?;
+        tracing::info!(dir = %self.dir.display(), base_offset = new_base, "rolled to a new segment");
+        Ok(segment)
+    }
+
+    /// Reads whole batches starting with the one that contains `offset`,
+    /// taking batches while their total stays within `max_bytes`. With
+    /// `min_one_batch`, a first batch larger than `max_bytes` is returned on
+    /// its own (KIP-74). May continue into following segments. `offset` equal
+    /// to the log end offset gives empty records; outside
+    /// `[log_start_offset, log_end_offset]` it is an error.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<ReadResult, ReadError> {
+        let view = self.snapshot();
+        if offset < view.log_start || offset > view.log_end {
+            return Err(ReadError::OffsetOutOfRange {
+                offset,
+                log_start_offset: view.log_start,
+                log_end_offset: view.log_end,
+            });
+        }
+        let mut out = Vec::new();
+        if offset < view.log_end {
+            let segments = &view.segments;
+            let first = segments
+                .partition_point(|s| s.base_offset() <= offset)
+                .saturating_sub(1);
+            let mut started = false;
+            for segment in &segments[first..] {
+                if segment.base_offset() >= view.log_end {
+                    break;
+                }
+                let pos = if started {
+                    0
+                } else {
+                    match segment.find_batch(offset, view.log_end)? {
+                        Some(pos) => pos,
+                        None => continue,
+                    }
+                };
+                started = true;
+                if segment.read_batches(pos, view.log_end, max_bytes, min_one_batch, &mut out)?
+                    == ReadProgress::Done
+                {
+                    break;
+                }
+            }
+        }
+        Ok(ReadResult {
+            records: Bytes::from(out),
+            high_watermark: view.log_end,
+            log_start_offset: view.log_start,
+        })
+    }
+
+    /// The first offset still in the log (base offset of the oldest segment).
+    pub fn log_start_offset(&self) -> i64 {
+        self.view.read().log_start
+    }
+
+    /// The offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.view.read().log_end
+    }
+
+    /// Total bytes of the segment data files.
+    pub fn size_bytes(&self) -> u64 {
+        self.snapshot().segments.iter().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.view.read().segments.len()
+    }
+
+    /// ListOffsets by timestamp: the first record whose timestamp is
+    /// `>= timestamp`, as `(offset, timestamp)`, or `None` if there is none.
+    ///
+    /// The search finds the first batch whose `maxTimestamp >= timestamp`.
+    /// For an uncompressed CreateTime batch its records are walked and the
+    /// first matching record is returned, as Kafka does. Under LogAppendTime
+    /// all records share the batch timestamp, so the batch's base offset is
+    /// exact. A compressed batch is not decompressed: its base offset and
+    /// `maxTimestamp` are returned, which may be a few records early.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, ReadError> {
+        let view = self.snapshot();
+        for segment in view.segments.iter() {
+            let max = segment.state().index.max_timestamp();
+            if max.is_none_or(|(ts, _)| ts < timestamp) {
+                continue;
+            }
+            if let Some((header, bytes)) = segment.find_timestamp(timestamp, view.log_end)? {
+                return Ok(Some(batch::first_record_at_or_after(
+                    &bytes, &header, timestamp,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the largest batch `maxTimestamp` in the log
+    /// and the offset of the last record of the (first) batch carrying it.
+    /// `None` when the log holds no batch.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, ReadError> {
+        let view = self.snapshot();
+        let mut best: Option<(i64, i64)> = None;
+        for segment in view.segments.iter() {
+            if let Some((ts, offset)) = segment.state().index.max_timestamp() {
+                if offset < view.log_end && best.is_none_or(|(b, _)| ts > b) {
+                    best = Some((ts, offset));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// fsyncs everything appended so far.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut w = self.writer.lock();
+        let now = w.latest_now_ms;
+        let active = self.snapshot().active();
+        self.flush_locked(&mut w, &active, now)
+    }
+
+    /// For a background ticker: fsyncs if `flush.ms` is set, records are
+    /// waiting and the last fsync is at least that old.
+    pub fn maybe_flush(&self, now_ms: i64) -> io::Result<()> {
+        let Some(interval) = self.config().flush_interval_ms else {
+            return Ok(());
+        };
+        let mut w = self.writer.lock();
+        w.observe(now_ms);
+        if w.unflushed_records > 0 && now_ms.saturating_sub(w.last_flush_ms) >= interval {
+            let active = self.snapshot().active();
+            self.flush_locked(&mut w, &active, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes whole sealed segments (never the active one), oldest first:
+    /// those whose largest timestamp (or file mtime when they carry none) is
+    /// older than `now_ms - retention.ms`, and while the log minus the oldest
+    /// segment is still at least `retention.bytes`. Returns how many were
+    /// deleted; the log start offset moves up to the first remaining segment.
+    pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
+        let config = self.config();
+        if config.retention_ms.is_none() && config.retention_bytes.is_none() {
+            return Ok(0);
+        }
+        let mut w = self.writer.lock();
+        w.observe(now_ms);
+        let view = self.snapshot();
+        let sealed = &view.segments[..view.segments.len().saturating_sub(1)];
+        if sealed.is_empty() {
+            return Ok(0);
+        }
+        let total: u64 = view.segments.iter().map(|s| s.size()).sum();
+        let mut facts = Vec::with_capacity(sealed.len());
+        for segment in sealed {
+            let newest_ms = if config.retention_ms.is_some() {
+                segment.newest_timestamp_ms()?
+            } else {
+                i64::MAX
+            };
+            facts.push(SegmentFacts {
+                size: segment.size(),
+                newest_ms,
+            });
+        }
+        let count = retention::deletable_prefix(
+            &facts,
+            total,
+            now_ms,
+            config.retention_ms,
+            config.retention_bytes,
+        );
+        if count == 0 {
+            return Ok(0);
+        }
+        // Oldest first, stopping at the first failure so the log never has a hole.
+        let mut deleted = 0;
+        let mut failure = None;
+        for segment in &view.segments[..count] {
+            match segment.delete_files() {
+                Ok(()) => {
+                    tracing::info!(file = %segment.log_path().display(), "deleted segment by retention");
+                    deleted += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %segment.log_path().display(), error = %e, "could not delete segment");
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            let remaining: Vec<Arc<Segment>> = view.segments[deleted..].to_vec();
+            let mut v = self.view.write();
+            v.log_start = remaining.first().map_or(v.log_end, |s| s.base_offset());
+            v.segments = Arc::new(remaining);
+        }
+        sync_dir(&self.dir)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(deleted),
+        }
+    }
+
+    /// For a background ticker: rolls the active segment if it is non-empty
+    /// and its first append is more than `segment.ms` old. Returns whether it rolled.
+    pub fn roll_if_due(&self, now_ms: i64) -> io::Result<bool> {
+        let config = self.config();
+        let mut w = self.writer.lock();
+        w.check_usable()?;
+        w.observe(now_ms);
+        let active = self.snapshot().active();
+        let due = {
+            let st = active.state();
+            st.size > 0
+                && st
+                    .first_append_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) > config.segment_ms)
+        };
+        if due {
+            self.roll_locked(&mut w, now_ms)?;
+        }
+        Ok(due)
+    }
+
+    /// Flushes everything and writes the recovery checkpoint at the log end
+    /// offset, so the next open scans only the active segment. The log stays
+    /// usable afterwards.
+    pub fn close(&self) -> io::Result<()> {
+        let mut w = self.writer.lock();
+        let view = self.snapshot();
+        let active = view.active();
+        let now = w.latest_now_ms;
+        self.flush_locked(&mut w, &active, now)?;
+        active.write_index_files(true)?;
+        recovery::write_checkpoint(&self.dir, view.log_end)
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}

@@ -1,0 +1,360 @@
+//! One segment: a `.log` file of stored batches plus its in-memory indexes.
+//!
+//! A [`Segment`] is shared as an `Arc` between the writer and any number of
+//! readers. The file is only ever accessed with positional I/O (`read_at` /
+//! `write_at`), so readers need no lock while they read; the small mutable
+//! part ([`SegmentState`]: committed size, next offset, indexes) sits behind a
+//! mutex that is held only to copy a few numbers or update them after a write.
+//! A segment that retention deletes stays readable by readers that still hold
+//! it, because its file descriptor stays open.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MIN_BATCH_LENGTH};
+use crate::index::SegmentIndex;
+
+/// Extension of segment data files.
+pub(crate) const LOG_EXT: &str = "log";
+/// Extension of offset index files.
+pub(crate) const INDEX_EXT: &str = "index";
+/// Extension of time index files.
+pub(crate) const TIMEINDEX_EXT: &str = "timeindex";
+
+/// `{base_offset:020}.{ext}`, Kafka's naming.
+pub(crate) fn file_name(base_offset: i64, ext: &str) -> String {
+    format!("{base_offset:020}.{ext}")
+}
+
+/// The mutable part of a segment.
+#[derive(Debug)]
+pub(crate) struct SegmentState {
+    /// Bytes of complete, committed batches.
+    pub size: u64,
+    /// One past the last offset stored (the base offset when empty).
+    pub next_offset: i64,
+    pub index: SegmentIndex,
+    /// When this segment's age for `segment.ms` started: the broker time of
+    /// its first append (after a restart: the first batch's timestamp).
+    pub first_append_ms: Option<i64>,
+}
+
+/// Whether a read can continue into the next segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadProgress {
+    /// This segment has nothing more to give and the budget is not spent.
+    Exhausted,
+    /// The read is complete (budget spent or the log end reached).
+    Done,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: File,
+    state: Mutex<SegmentState>,
+}
+
+fn corrupt(path: &Path, pos: u64, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "corrupt batch in {} at byte position {pos}: {what}",
+            path.display()
+        ),
+    )
+}
+
+impl Segment {
+    pub fn new(base_offset: i64, log_path: PathBuf, file: File, state: SegmentState) -> Segment {
+        Segment {
+            base_offset,
+            log_path,
+            file,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Creates the files of a new, empty segment (an existing file of that
+    /// name can only be a leftover of a failed roll and is emptied).
+    pub fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, LOG_EXT));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
+        let segment = Segment::new(
+            base_offset,
+            log_path,
+            file,
+            SegmentState {
+                size: 0,
+                next_offset: base_offset,
+                index: SegmentIndex::new(base_offset),
+                first_append_ms: None,
+            },
+        );
+        segment.write_index_files(false)?;
+        Ok(segment)
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.log_path.with_extension(INDEX_EXT)
+    }
+
+    pub fn timeindex_path(&self) -> PathBuf {
+        self.log_path.with_extension(TIMEINDEX_EXT)
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, SegmentState> {
+        self.state.lock()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.state.lock().size
+    }
+
+    /// Writes `data` at `pos` with one positional write (no user-space buffer).
+    pub fn write_at(&self, data: &[u8], pos: u64) -> io::Result<()> {
+        self.file.write_all_at(data, pos)
+    }
+
+    /// Cuts the data file to `len` bytes.
+    pub fn truncate_file(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    /// Rewrites both index files from memory, optionally fsyncing them.
+    pub fn write_index_files(&self, sync: bool) -> io::Result<()> {
+        let (offsets, times) = {
+            let st = self.state.lock();
+            (st.index.encode_offsets(), st.index.encode_times())
+        };
+        write_whole(&self.index_path(), &offsets, sync)?;
+        write_whole(&self.timeindex_path(), &times, sync)
+    }
+
+    /// Makes the segment durable as a sealed segment: final time index entry,
+    /// index files written and fsynced, data fsynced.
+    pub fn seal(&self) -> io::Result<()> {
+        self.state.lock().index.seal();
+        self.write_index_files(true)?;
+        self.file.sync_all()
+    }
+
+    /// The time retention compares against: the largest batch timestamp, or
+    /// the file's modification time when no batch carries one.
+    pub fn newest_timestamp_ms(&self) -> io::Result<i64> {
+        if let Some((ts, _)) = self.state.lock().index.max_timestamp() {
+            if ts >= 0 {
+                return Ok(ts);
+            }
+        }
+        let modified = self.file.metadata()?.modified()?;
+        Ok(modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    /// Removes the segment's files (the open descriptor keeps serving
+    /// readers). Once the data file is gone the segment is gone; failing to
+    /// remove an index file is only logged, since open removes orphans.
+    pub fn delete_files(&self) -> io::Result<()> {
+        match fs::remove_file(&self.log_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        for path in [self.index_path(), self.timeindex_path()] {
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(file = %path.display(), error = %e, "could not delete index file");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and sanity-checks the header of the batch at `pos`, which must
+    /// lie entirely within the first `size` bytes.
+    pub fn read_header(&self, pos: u64, size: u64) -> io::Result<BatchHeader> {
+        if pos.saturating_add(HEADER_LEN as u64) > size {
+            return Err(corrupt(
+                &self.log_path,
+                pos,
+                "batch header runs past the segment end",
+            ));
+        }
+        let mut buf = [0u8; HEADER_LEN];
+        self.file.read_exact_at(&mut buf, pos)?;
+        let header =
+            BatchHeader::parse(&buf).ok_or_else(|| corrupt(&self.log_path, pos, "short header"))?;
+        if header.batch_length < MIN_BATCH_LENGTH || pos.saturating_add(header.total_size()) > size
+        {
+            return Err(corrupt(
+                &self.log_path,
+                pos,
+                "batch length runs past the segment end",
+            ));
+        }
+        Ok(header)
+    }
+
+    /// Reads `len` bytes at `pos`.
+    pub fn read_bytes(&self, pos: u64, len: u64) -> io::Result<Vec<u8>> {
+        let len =
+            usize::try_from(len).map_err(|_| corrupt(&self.log_path, pos, "batch too large"))?;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
+    /// Position of the batch holding `offset` (base <= offset <= last), looking
+    /// only at batches below `end`; `None` if this segment has none.
+    pub fn find_batch(&self, offset: i64, end: i64) -> io::Result<Option<u64>> {
+        let (size, mut pos) = {
+            let st = self.state.lock();
+            (st.size, u64::from(st.index.floor_position(offset)))
+        };
+        while pos < size {
+            let header = self.read_header(pos, size)?;
+            if header.base_offset >= end {
+                return Ok(None);
+            }
+            if header.last_offset() >= offset {
+                return Ok(Some(pos));
+            }
+            pos += header.total_size();
+        }
+        Ok(None)
+    }
+
+    /// First batch at or after `pos` (and below `end`) whose `maxTimestamp >= target`,
+    /// with its bytes.
+    pub fn find_timestamp(
+        &self,
+        target: i64,
+        end: i64,
+    ) -> io::Result<Option<(BatchHeader, Vec<u8>)>> {
+        let (size, mut pos) = {
+            let st = self.state.lock();
+            (st.size, u64::from(st.index.time_search_position(target)))
+        };
+        while pos < size {
+            let header = self.read_header(pos, size)?;
+            if header.base_offset >= end {
+                return Ok(None);
+            }
+            if header.max_timestamp >= target {
+                let bytes = self.read_bytes(pos, header.total_size())?;
+                return Ok(Some((header, bytes)));
+            }
+            pos += header.total_size();
+        }
+        Ok(None)
+    }
+
+    /// Appends to `out` the whole batches from `pos` on whose base offsets are
+    /// below `end`, while `out` stays within `max_bytes`. If `out` is empty,
+    /// `min_one_batch` is set and the first batch alone exceeds the budget,
+    /// that batch is returned whole.
+    pub fn read_batches(
+        &self,
+        pos: u64,
+        end: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<ReadProgress> {
+        let size = self.size();
+        if pos >= size {
+            return Ok(ReadProgress::Exhausted);
+        }
+        let budget = max_bytes.saturating_sub(out.len()) as u64;
+        let first = self.read_header(pos, size)?;
+        if first.base_offset >= end {
+            return Ok(ReadProgress::Done);
+        }
+        if first.total_size() > budget {
+            if min_one_batch && out.is_empty() {
+                *out = self.read_bytes(pos, first.total_size())?;
+            }
+            return Ok(ReadProgress::Done);
+        }
+        let want = budget.min(size - pos);
+        let mut buf = self.read_bytes(pos, want)?;
+        let mut used = 0usize;
+        while used + LOG_OVERHEAD <= buf.len() {
+            let mut base = [0u8; 8];
+            base.copy_from_slice(&buf[used..used + 8]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&buf[used + 8..used + 12]);
+            let (base, len) = (i64::from_be_bytes(base), i32::from_be_bytes(len));
+            if len < MIN_BATCH_LENGTH {
+                return Err(corrupt(
+                    &self.log_path,
+                    pos + used as u64,
+                    "invalid batch length",
+                ));
+            }
+            if base >= end {
+                break;
+            }
+            let total = LOG_OVERHEAD + len as usize;
+            if used + total > buf.len() {
+                break;
+            }
+            used += total;
+        }
+        buf.truncate(used);
+        if out.is_empty() {
+            *out = buf;
+        } else {
+            out.extend_from_slice(&buf);
+        }
+        if pos + used as u64 >= size {
+            Ok(ReadProgress::Exhausted)
+        } else {
+            Ok(ReadProgress::Done)
+        }
+    }
+}
+
+/// Replaces a file's content with `data`.
+fn write_whole(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    file.write_all(data)?;
+    if sync {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so that file creations and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
