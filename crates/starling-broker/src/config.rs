@@ -17,9 +17,17 @@ pub enum ConfigError {
     #[error("unknown configuration key '{0}'")]
     UnknownKey(String),
     #[error("invalid value '{value}' for configuration key '{key}': {reason}")]
-    InvalidValue { key: String, value: String, reason: String },
+    InvalidValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("{path}: line {line}: {reason}")]
-    File { path: String, line: usize, reason: String },
+    File {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 /// Everything the broker reads from configuration.
@@ -108,14 +116,20 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue { key: key.into(), value: value.into(), reason: reason.into() }
+    ConfigError::InvalidValue {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse::<T>().map_err(|e| invalid(key, value, e.to_string()))
+    value
+        .parse::<T>()
+        .map_err(|e| invalid(key, value, e.to_string()))
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -143,7 +157,10 @@ fn parse_ms_or_unlimited(key: &str, value: &str, unit_ms: i64) -> Result<Option<
     let v: i64 = parse_num(key, value)?;
     match v {
         -1 => Ok(None),
-        v if v >= 0 => v.checked_mul(unit_ms).map(Some).ok_or_else(|| invalid(key, value, "too large")),
+        v if v >= 0 => v
+            .checked_mul(unit_ms)
+            .map(Some)
+            .ok_or_else(|| invalid(key, value, "too large")),
         _ => Err(invalid(key, value, "must be -1 (unlimited) or at least 0")),
     }
 }
@@ -154,7 +171,11 @@ fn listener_address(key: &str, value: &str) -> Result<String, ConfigError> {
     let (_, addr) = first
         .split_once("://")
         .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
-    if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+    if addr
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .is_none()
+    {
         return Err(invalid(key, value, "expected NAME://host:port"));
     }
     Ok(addr.to_string())
@@ -200,18 +221,30 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
         }
         "cleanup.policy" => {
             if value != "delete" {
-                return Err(invalid(key, value, "only the 'delete' cleanup policy is supported (no log compaction)"));
+                return Err(invalid(
+                    key,
+                    value,
+                    "only the 'delete' cleanup policy is supported (no log compaction)",
+                ));
             }
         }
         "compression.type" => {
             if value != "producer" {
-                return Err(invalid(key, value, "only 'producer' is supported: batches are stored as produced"));
+                return Err(invalid(
+                    key,
+                    value,
+                    "only 'producer' is supported: batches are stored as produced",
+                ));
             }
         }
         "min.insync.replicas" => {
             let v: i32 = parse_num(key, value)?;
             if v != 1 {
-                return Err(invalid(key, value, "a single-node broker has exactly one in-sync replica"));
+                return Err(invalid(
+                    key,
+                    value,
+                    "a single-node broker has exactly one in-sync replica",
+                ));
             }
         }
         _ => return Err(ConfigError::UnknownKey(key.to_string())),
@@ -243,47 +276,74 @@ impl BrokerConfig {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => {
                 let addr = listener_address(key, value)?;
-                self.listen = addr.parse().map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
+                self.listen = addr
+                    .parse()
+                    .map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
             }
             "advertised.listeners" => self.advertised = listener_address(key, value)?,
-            "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value)),
+            "log.dirs" | "log.dir" => {
+                self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
+            }
             "num.partitions" => self.num_partitions = parse_positive(key, value)?,
-            "default.replication.factor" => self.default_replication_factor = parse_positive(key, value)?,
+            "default.replication.factor" => {
+                self.default_replication_factor = parse_positive(key, value)?
+            }
             "auto.create.topics.enable" => self.auto_create_topics = parse_bool(key, value)?,
             "delete.topic.enable" => self.delete_topic_enable = parse_bool(key, value)?,
-            "socket.request.max.bytes" => self.socket_request_max_bytes = parse_positive(key, value)?,
+            "socket.request.max.bytes" => {
+                self.socket_request_max_bytes = parse_positive(key, value)?
+            }
             "connections.max.idle.ms" => self.connections_max_idle_ms = parse_positive(key, value)?,
             "max.connections" => self.max_connections = parse_positive(key, value)?,
-            "log.retention.check.interval.ms" => self.retention_check_interval_ms = parse_positive(key, value)?,
-            "log.flush.scheduler.interval.ms" => self.flush_scheduler_interval_ms = parse_positive(key, value)?,
-            "log.segment.bytes" => apply_topic_config(&mut self.log, "segment.bytes", value).map_err(|e| rename(e, key))?,
-            "log.roll.ms" => apply_topic_config(&mut self.log, "segment.ms", value).map_err(|e| rename(e, key))?,
+            "log.retention.check.interval.ms" => {
+                self.retention_check_interval_ms = parse_positive(key, value)?
+            }
+            "log.flush.scheduler.interval.ms" => {
+                self.flush_scheduler_interval_ms = parse_positive(key, value)?
+            }
+            "log.segment.bytes" => apply_topic_config(&mut self.log, "segment.bytes", value)
+                .map_err(|e| rename(e, key))?,
+            "log.roll.ms" => apply_topic_config(&mut self.log, "segment.ms", value)
+                .map_err(|e| rename(e, key))?,
             "log.roll.hours" => {
                 self.log.segment_ms = parse_positive::<i64>(key, value)?.saturating_mul(hours);
             }
-            "log.retention.ms" => apply_topic_config(&mut self.log, "retention.ms", value).map_err(|e| rename(e, key))?,
-            "log.retention.minutes" => self.log.retention_ms = parse_ms_or_unlimited(key, value, 60_000)?,
-            "log.retention.hours" => self.log.retention_ms = parse_ms_or_unlimited(key, value, hours)?,
-            "log.retention.bytes" => {
-                apply_topic_config(&mut self.log, "retention.bytes", value).map_err(|e| rename(e, key))?
+            "log.retention.ms" => apply_topic_config(&mut self.log, "retention.ms", value)
+                .map_err(|e| rename(e, key))?,
+            "log.retention.minutes" => {
+                self.log.retention_ms = parse_ms_or_unlimited(key, value, 60_000)?
             }
+            "log.retention.hours" => {
+                self.log.retention_ms = parse_ms_or_unlimited(key, value, hours)?
+            }
+            "log.retention.bytes" => apply_topic_config(&mut self.log, "retention.bytes", value)
+                .map_err(|e| rename(e, key))?,
             "log.flush.interval.messages" => {
-                apply_topic_config(&mut self.log, "flush.messages", value).map_err(|e| rename(e, key))?
+                apply_topic_config(&mut self.log, "flush.messages", value)
+                    .map_err(|e| rename(e, key))?
             }
-            "log.flush.interval.ms" => apply_topic_config(&mut self.log, "flush.ms", value).map_err(|e| rename(e, key))?,
+            "log.flush.interval.ms" => {
+                apply_topic_config(&mut self.log, "flush.ms", value).map_err(|e| rename(e, key))?
+            }
             "log.index.interval.bytes" => {
-                apply_topic_config(&mut self.log, "index.interval.bytes", value).map_err(|e| rename(e, key))?
+                apply_topic_config(&mut self.log, "index.interval.bytes", value)
+                    .map_err(|e| rename(e, key))?
             }
-            "message.max.bytes" => {
-                apply_topic_config(&mut self.log, "max.message.bytes", value).map_err(|e| rename(e, key))?
-            }
+            "message.max.bytes" => apply_topic_config(&mut self.log, "max.message.bytes", value)
+                .map_err(|e| rename(e, key))?,
             "log.message.timestamp.type" => {
-                apply_topic_config(&mut self.log, "message.timestamp.type", value).map_err(|e| rename(e, key))?
+                apply_topic_config(&mut self.log, "message.timestamp.type", value)
+                    .map_err(|e| rename(e, key))?
             }
-            "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value).map_err(|e| rename(e, key))?,
+            "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value)
+                .map_err(|e| rename(e, key))?,
             "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
-                tracing::warn!(key, value, "configuration key has no effect on a single-node Starling broker");
+                tracing::warn!(
+                    key,
+                    value,
+                    "configuration key has no effect on a single-node Starling broker"
+                );
                 self.ignored.insert(key.into(), value.into());
             }
             _ => return Err(ConfigError::UnknownKey(key.to_string())),
@@ -314,7 +374,10 @@ impl BrokerConfig {
     /// The advertised address as host and port.
     pub fn advertised_host_port(&self) -> (String, i32) {
         match self.advertised.rsplit_once(':') {
-            Some((host, port)) => (host.trim_matches(['[', ']']).to_string(), port.parse().unwrap_or(9092)),
+            Some((host, port)) => (
+                host.trim_matches(['[', ']']).to_string(),
+                port.parse().unwrap_or(9092),
+            ),
             None => (self.advertised.clone(), 9092),
         }
     }
@@ -322,7 +385,11 @@ impl BrokerConfig {
 
 fn rename(e: ConfigError, key: &str) -> ConfigError {
     match e {
-        ConfigError::InvalidValue { value, reason, .. } => ConfigError::InvalidValue { key: key.into(), value, reason },
+        ConfigError::InvalidValue { value, reason, .. } => ConfigError::InvalidValue {
+            key: key.into(),
+            value,
+            reason,
+        },
         other => other,
     }
 }
@@ -333,8 +400,14 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
     vec![
         ("cleanup.policy", "delete".into()),
         ("compression.type", "producer".into()),
-        ("flush.messages", log.flush_interval_messages.min(i64::MAX as u64).to_string()),
-        ("flush.ms", log.flush_interval_ms.unwrap_or(i64::MAX).to_string()),
+        (
+            "flush.messages",
+            log.flush_interval_messages.min(i64::MAX as u64).to_string(),
+        ),
+        (
+            "flush.ms",
+            log.flush_interval_ms.unwrap_or(i64::MAX).to_string(),
+        ),
         ("index.interval.bytes", log.index_interval_bytes.to_string()),
         ("max.message.bytes", log.max_message_bytes.to_string()),
         (
@@ -345,7 +418,12 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
             },
         ),
         ("min.insync.replicas", "1".into()),
-        ("retention.bytes", log.retention_bytes.map(|b| b as i64).map_or_else(|| "-1".into(), |b| b.to_string())),
+        (
+            "retention.bytes",
+            log.retention_bytes
+                .map(|b| b as i64)
+                .map_or_else(|| "-1".into(), |b| b.to_string()),
+        ),
         ("retention.ms", opt(log.retention_ms)),
         ("segment.bytes", log.segment_bytes.to_string()),
         ("segment.ms", log.segment_ms.to_string()),
@@ -372,25 +450,40 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused_by_name() {
-        let err = BrokerConfig::default().set("log.segmnet.bytes", "1").unwrap_err();
-        assert_eq!(err.to_string(), "unknown configuration key 'log.segmnet.bytes'");
+        let err = BrokerConfig::default()
+            .set("log.segmnet.bytes", "1")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration key 'log.segmnet.bytes'"
+        );
     }
 
     #[test]
     fn bad_value_is_refused_naming_the_key() {
-        let err = BrokerConfig::default().set("num.partitions", "many").unwrap_err();
+        let err = BrokerConfig::default()
+            .set("num.partitions", "many")
+            .unwrap_err();
         assert!(err.to_string().contains("'num.partitions'"), "{err}");
-        let err = BrokerConfig::default().set("log.segment.bytes", "-5").unwrap_err();
+        let err = BrokerConfig::default()
+            .set("log.segment.bytes", "-5")
+            .unwrap_err();
         assert!(err.to_string().contains("'log.segment.bytes'"), "{err}");
-        let err = BrokerConfig::default().set("auto.create.topics.enable", "yes").unwrap_err();
-        assert!(err.to_string().contains("auto.create.topics.enable"), "{err}");
+        let err = BrokerConfig::default()
+            .set("auto.create.topics.enable", "yes")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("auto.create.topics.enable"),
+            "{err}"
+        );
     }
 
     #[test]
     fn listeners_set_listen_and_advertised_addresses() {
         let mut c = BrokerConfig::default();
         c.set("listeners", "PLAINTEXT://127.0.0.1:19092").unwrap();
-        c.set("advertised.listeners", "PLAINTEXT://kafka.local:29092").unwrap();
+        c.set("advertised.listeners", "PLAINTEXT://kafka.local:29092")
+            .unwrap();
         assert_eq!(c.listen.port(), 19092);
         assert_eq!(c.advertised_host_port(), ("kafka.local".to_string(), 29092));
     }
@@ -399,7 +492,11 @@ mod tests {
     fn a_stock_properties_file_loads_and_unknown_lines_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.properties");
-        std::fs::write(&path, "# comment\nnum.network.threads=3\nnum.partitions = 4\nlog.retention.hours=168\n").unwrap();
+        std::fs::write(
+            &path,
+            "# comment\nnum.network.threads=3\nnum.partitions = 4\nlog.retention.hours=168\n",
+        )
+        .unwrap();
         let mut c = BrokerConfig::default();
         c.apply_properties_file(&path).unwrap();
         assert_eq!(c.num_partitions, 4);
@@ -414,6 +511,9 @@ mod tests {
         assert!(apply_topic_config(&mut log, "cleanup.policy", "compact").is_err());
         assert!(apply_topic_config(&mut log, "retention.ms", "60000").is_ok());
         assert_eq!(log.retention_ms, Some(60000));
-        assert!(matches!(apply_topic_config(&mut log, "nope", "1"), Err(ConfigError::UnknownKey(_))));
+        assert!(matches!(
+            apply_topic_config(&mut log, "nope", "1"),
+            Err(ConfigError::UnknownKey(_))
+        ));
     }
 }

@@ -82,14 +82,20 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connection closed");
 }
 
-async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, size: usize, idle: Duration) -> std::io::Result<Bytes> {
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    size: usize,
+    idle: Duration,
+) -> std::io::Result<Bytes> {
     let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
     while buf.len() < size {
         let want = (size - buf.len()).min(READ_CHUNK);
         buf.reserve(want);
         let n = tokio::time::timeout(idle, (&mut *reader).take(want as u64).read_buf(&mut buf))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body stalled"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body stalled")
+            })??;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }

@@ -8,8 +8,12 @@ use std::time::Duration;
 use crate::{now_ms, Broker};
 
 pub async fn run(broker: Arc<Broker>) {
-    let mut retention = tokio::time::interval(Duration::from_millis(broker.config.retention_check_interval_ms));
-    let mut flush = tokio::time::interval(Duration::from_millis(broker.config.flush_scheduler_interval_ms));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        broker.config.retention_check_interval_ms,
+    ));
+    let mut flush = tokio::time::interval(Duration::from_millis(
+        broker.config.flush_scheduler_interval_ms,
+    ));
     retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -61,22 +61,35 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let store = MetadataStore::open(&config.data_dir.join("meta.redb"))?;
     let cluster_id = store.cluster_id()?;
     let data_dir = config.data_dir.clone();
-    let topics = tokio::task::spawn_blocking(move || TopicRegistry::open(&config, store).map(|t| (t, config)))
-        .await
-        .context("recovery task")??;
+    let topics = tokio::task::spawn_blocking(move || {
+        TopicRegistry::open(&config, store).map(|t| (t, config))
+    })
+    .await
+    .context("recovery task")??;
     let (topics, config) = topics;
     topics.remove_deleted_leftovers();
     tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
 
-    let broker = Arc::new(Broker { config, cluster_id, topics, shutdown: CancellationToken::new() });
+    let broker = Arc::new(Broker {
+        config,
+        cluster_id,
+        topics,
+        shutdown: CancellationToken::new(),
+    });
     let tasks = TaskTracker::new();
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
-    Ok(RunningBroker { broker, local_addr, tasks })
+    Ok(RunningBroker {
+        broker,
+        local_addr,
+        tasks,
+    })
 }
 
 async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTracker) {
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections.min(Semaphore::MAX_PERMITS)));
+    let limit = Arc::new(Semaphore::new(
+        broker.config.max_connections.min(Semaphore::MAX_PERMITS),
+    ));
     loop {
         let permit = tokio::select! {
             _ = broker.shutdown.cancelled() => return,

@@ -40,7 +40,9 @@ pub struct Topic {
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 }
 
@@ -53,7 +55,10 @@ pub struct AdminError {
 
 impl AdminError {
     pub fn new(code: ResponseError, message: impl Into<String>) -> AdminError {
-        AdminError { code, message: message.into() }
+        AdminError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -67,9 +72,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
         return bad("Topic name cannot be \".\" or \"..\"".into());
     }
     if name.len() > MAX_TOPIC_NAME_LEN {
-        return bad(format!("Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters"));
+        return bad(format!(
+            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters"
+        ));
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+    {
         return bad(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -99,7 +109,10 @@ impl TopicRegistry {
         for record in registry.store.topics()? {
             let topic = registry.build_topic(&record, Vec::new())?;
             tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
-            registry.topics.write().insert(record.name.clone(), Arc::new(topic));
+            registry
+                .topics
+                .write()
+                .insert(record.name.clone(), Arc::new(topic));
         }
         Ok(registry)
     }
@@ -136,16 +149,30 @@ impl TopicRegistry {
         self.data_dir.join(format!("{topic}-{index}"))
     }
 
-    fn build_topic(&self, record: &TopicRecord, mut existing: Vec<Arc<Partition>>) -> anyhow::Result<Topic> {
+    fn build_topic(
+        &self,
+        record: &TopicRecord,
+        mut existing: Vec<Arc<Partition>>,
+    ) -> anyhow::Result<Topic> {
         let log_config = self
             .log_config(&record.configs)
             .map_err(|e| anyhow::anyhow!("topic {}: {e}", record.name))?;
         for index in existing.len() as i32..record.partitions as i32 {
             let dir = self.partition_dir(&record.name, index);
             let log = PartitionLog::open(&dir, log_config.clone(), now_ms())?;
-            existing.push(Arc::new(Partition { topic: record.name.clone(), index, log, appended: Notify::new() }));
+            existing.push(Arc::new(Partition {
+                topic: record.name.clone(),
+                index,
+                log,
+                appended: Notify::new(),
+            }));
         }
-        Ok(Topic { name: record.name.clone(), id: record.id, configs: record.configs.clone(), partitions: existing })
+        Ok(Topic {
+            name: record.name.clone(),
+            id: record.id,
+            configs: record.configs.clone(),
+            partitions: existing,
+        })
     }
 
     /// A partition directory with no topic behind it is left over from a crash between
@@ -160,7 +187,9 @@ impl TopicRegistry {
 
     /// Removes directories that a deletion renamed but a crash left behind.
     pub fn remove_deleted_leftovers(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.data_dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             if name.to_string_lossy().ends_with("-delete") && entry.path().is_dir() {
@@ -181,14 +210,19 @@ impl TopicRegistry {
         if partitions <= 0 {
             return Err(AdminError::new(
                 ResponseError::InvalidPartitions,
-                format!("Number of partitions was set to an invalid non-positive value: {partitions}"),
+                format!(
+                    "Number of partitions was set to an invalid non-positive value: {partitions}"
+                ),
             ));
         }
         self.log_config(&configs)
             .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
         let _guard = self.admin.lock();
         if self.topics.read().contains_key(name) {
-            return Err(AdminError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+            return Err(AdminError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
         }
         if let Some(other) = self.topics.read().keys().find(|t| collides(t, name)) {
             return Err(AdminError::new(
@@ -196,19 +230,31 @@ impl TopicRegistry {
                 format!("Topic '{name}' collides with existing topic: {other}"),
             ));
         }
-        let record = TopicRecord { name: name.into(), id: Uuid::new_v4(), partitions: partitions as u32, configs };
+        let record = TopicRecord {
+            name: name.into(),
+            id: Uuid::new_v4(),
+            partitions: partitions as u32,
+            configs,
+        };
         let topic = if apply {
             for index in 0..partitions {
                 self.remove_stale_dir(name, index);
             }
-            let topic = self.build_topic(&record, Vec::new()).map_err(storage_error)?;
+            let topic = self
+                .build_topic(&record, Vec::new())
+                .map_err(storage_error)?;
             self.store.put_topic(&record).map_err(storage_error)?;
             let topic = Arc::new(topic);
             self.topics.write().insert(name.into(), topic.clone());
             tracing::info!(topic = name, partitions, "created topic");
             topic
         } else {
-            Arc::new(Topic { name: record.name, id: record.id, configs: record.configs, partitions: Vec::new() })
+            Arc::new(Topic {
+                name: record.name,
+                id: record.id,
+                configs: record.configs,
+                partitions: Vec::new(),
+            })
         };
         Ok(topic)
     }
@@ -217,7 +263,10 @@ impl TopicRegistry {
     pub fn create_partitions(&self, name: &str, count: i32, apply: bool) -> Result<(), AdminError> {
         let _guard = self.admin.lock();
         let topic = self.get(name).ok_or_else(|| {
-            AdminError::new(ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
+            AdminError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            )
         })?;
         let current = topic.partitions.len() as i32;
         if count < current {
@@ -235,12 +284,18 @@ impl TopicRegistry {
         if !apply {
             return Ok(());
         }
-        let record =
-            TopicRecord { name: name.into(), id: topic.id, partitions: count as u32, configs: topic.configs.clone() };
+        let record = TopicRecord {
+            name: name.into(),
+            id: topic.id,
+            partitions: count as u32,
+            configs: topic.configs.clone(),
+        };
         for index in current..count {
             self.remove_stale_dir(name, index);
         }
-        let grown = self.build_topic(&record, topic.partitions.clone()).map_err(storage_error)?;
+        let grown = self
+            .build_topic(&record, topic.partitions.clone())
+            .map_err(storage_error)?;
         self.store.put_topic(&record).map_err(storage_error)?;
         self.topics.write().insert(name.into(), Arc::new(grown));
         tracing::info!(topic = name, from = current, to = count, "added partitions");
@@ -251,7 +306,10 @@ impl TopicRegistry {
     pub fn delete(&self, name: &str) -> Result<Uuid, AdminError> {
         let _guard = self.admin.lock();
         let topic = self.get(name).ok_or_else(|| {
-            AdminError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+            AdminError::new(
+                ResponseError::UnknownTopicOrPartition,
+                "This server does not host this topic-partition.",
+            )
         })?;
         self.store.delete_topic(name).map_err(storage_error)?;
         self.topics.write().remove(name);
@@ -306,7 +364,11 @@ mod tests {
     fn topic_names_follow_kafka_rules() {
         assert!(validate_topic_name("orders.v1_x-2").is_ok());
         for bad in ["", ".", "..", "a/b", "a b", "ü"] {
-            assert_eq!(validate_topic_name(bad).unwrap_err().code, ResponseError::InvalidTopicException, "{bad:?}");
+            assert_eq!(
+                validate_topic_name(bad).unwrap_err().code,
+                ResponseError::InvalidTopicException,
+                "{bad:?}"
+            );
         }
         assert!(validate_topic_name(&"a".repeat(249)).is_ok());
         assert!(validate_topic_name(&"a".repeat(250)).is_err());

@@ -3,6 +3,7 @@
 //! `starling serve` runs the broker with embedded storage; `starling bench ...` drives real
 //! Kafka clients against a broker and prints figures.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,7 +13,11 @@ use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "starling", version, about = "A Kafka-wire-compatible broker built around consumer-group rebalancing")]
+#[command(
+    name = "starling",
+    version,
+    about = "A Kafka-wire-compatible broker built around consumer-group rebalancing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,8 +54,11 @@ struct ServeArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,7 +81,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (key, value) = item
             .split_once('=')
             .with_context(|| format!("--override {item:?} is not of the form key=value"))?;
-        config.set(key.trim(), value.trim()).with_context(|| format!("--override {item}"))?;
+        config
+            .set(key.trim(), value.trim())
+            .with_context(|| format!("--override {item}"))?;
     }
     config.listen = args.listen;
     config.data_dir = args.data_dir;

@@ -10,7 +10,10 @@ use super::RequestContext;
 fn api_keys() -> Vec<ApiVersion> {
     versions::all()
         .map(|(key, range)| {
-            ApiVersion::default().with_api_key(key as i16).with_min_version(range.min).with_max_version(range.max)
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(range.min)
+                .with_max_version(range.max)
         })
         .collect()
 }

@@ -8,7 +8,11 @@ use kafka_protocol::ResponseError;
 use super::RequestContext;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let node = broker.config.node_id;
     let mut response = CreatePartitionsResponse::default();
     for topic in request.topics {

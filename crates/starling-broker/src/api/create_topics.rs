@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -18,7 +20,11 @@ use crate::Broker;
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &request.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
@@ -26,31 +32,34 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: CreateTopicsReques
     let mut response = CreateTopicsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
-        let mut result = CreatableTopicResult::default()
-            .with_name(topic.name.clone())
-            .with_num_partitions(-1)
-            .with_replication_factor(-1);
+        let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
         let outcome = if seen[&name] > 1 {
             Err(AdminError::new(
                 ResponseError::InvalidRequest,
-                format!("Create topics request from client contains multiple topics named '{name}'"),
+                format!(
+                    "Create topics request from client contains multiple topics named '{name}'"
+                ),
             ))
         } else {
             create_one(broker, &topic, request.validate_only)
         };
         match outcome {
             Ok(created) => {
-                result.topic_id = created.id;
-                result.num_partitions = created.partitions;
-                result.replication_factor = 1;
+                if ctx.api_version >= 7 {
+                    result.topic_id = created.id;
+                }
                 if ctx.api_version >= 5 {
+                    result.num_partitions = created.partitions;
+                    result.replication_factor = 1;
                     result.configs = Some(created.configs);
                 }
             }
             Err(e) => {
                 tracing::debug!(topic = name, error = %e.message, "create topic refused");
                 result.error_code = e.code.code();
-                result.error_message = Some(StrBytes::from_string(e.message));
+                if ctx.api_version >= 1 {
+                    result.error_message = Some(StrBytes::from_string(e.message));
+                }
             }
         }
         response.topics.push(result);
@@ -64,7 +73,11 @@ struct Created {
     configs: Vec<CreatableTopicConfigs>,
 }
 
-fn create_one(broker: &Broker, topic: &CreatableTopic, validate_only: bool) -> Result<Created, AdminError> {
+fn create_one(
+    broker: &Broker,
+    topic: &CreatableTopic,
+    validate_only: bool,
+) -> Result<Created, AdminError> {
     let node = broker.config.node_id;
     let partitions = if topic.assignments.is_empty() {
         match topic.num_partitions {
@@ -79,7 +92,9 @@ fn create_one(broker: &Broker, topic: &CreatableTopic, validate_only: bool) -> R
             ));
         }
         for (i, a) in topic.assignments.iter().enumerate() {
-            if a.partition_index != i as i32 || a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>() != [node] {
+            if a.partition_index != i as i32
+                || a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>() != [node]
+            {
                 return Err(AdminError::new(
                     ResponseError::InvalidReplicaAssignment,
                     format!("Replica assignment for partition {} must be exactly [{node}] on this single-node broker", a.partition_index),
@@ -103,7 +118,13 @@ fn create_one(broker: &Broker, topic: &CreatableTopic, validate_only: bool) -> R
     let mut configs = BTreeMap::new();
     for c in &topic.configs {
         let value = c.value.as_ref().ok_or_else(|| {
-            AdminError::new(ResponseError::InvalidConfig, format!("Null value not supported for topic config '{}'", c.name.as_str()))
+            AdminError::new(
+                ResponseError::InvalidConfig,
+                format!(
+                    "Null value not supported for topic config '{}'",
+                    c.name.as_str()
+                ),
+            )
         })?;
         configs.insert(c.name.to_string(), value.to_string());
     }
@@ -111,16 +132,29 @@ fn create_one(broker: &Broker, topic: &CreatableTopic, validate_only: bool) -> R
         .topics
         .log_config(&configs)
         .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
-    let created = broker.topics.create(topic.name.0.as_str(), partitions, configs.clone(), !validate_only)?;
+    let created = broker.topics.create(
+        topic.name.0.as_str(),
+        partitions,
+        configs.clone(),
+        !validate_only,
+    )?;
     let described = describe_log_config(&log_config)
         .into_iter()
         .map(|(name, value)| {
-            let source = if configs.contains_key(name) { DYNAMIC_TOPIC_CONFIG } else { DEFAULT_CONFIG };
+            let source = if configs.contains_key(name) {
+                DYNAMIC_TOPIC_CONFIG
+            } else {
+                DEFAULT_CONFIG
+            };
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_static_str(name))
                 .with_value(Some(StrBytes::from_string(value)))
                 .with_config_source(source)
         })
         .collect();
-    Ok(Created { id: created.id, partitions, configs: described })
+    Ok(Created {
+        id: created.id,
+        partitions,
+        configs: described,
+    })
 }

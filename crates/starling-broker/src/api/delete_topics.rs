@@ -9,18 +9,34 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::Broker;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, Uuid)> = if ctx.api_version >= 6 {
-        request.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)).collect()
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
+            .collect()
     } else {
-        request.topic_names.iter().map(|n| (Some(n.0.to_string()), Uuid::nil())).collect()
+        request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), Uuid::nil()))
+            .collect()
     };
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut result = DeletableTopicResult::default().with_topic_id(id);
         let resolved = match &name {
             Some(n) => Ok(n.clone()),
-            None => broker.topics.get_by_id(id).map(|t| t.name.clone()).ok_or(ResponseError::UnknownTopicId),
+            None => broker
+                .topics
+                .get_by_id(id)
+                .map(|t| t.name.clone())
+                .ok_or(ResponseError::UnknownTopicId),
         };
         let outcome = match resolved {
             Err(code) => Err((code, "This server does not host this topic ID.".to_string())),

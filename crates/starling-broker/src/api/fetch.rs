@@ -34,7 +34,11 @@ struct Wanted {
     max_bytes: i32,
 }
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+) -> FetchResponse {
     if ctx.api_version >= 7 {
         if let Some(error) = session_error(&request) {
             let mut response = FetchResponse::default();
@@ -47,7 +51,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         .topics
         .iter()
         .map(|t| {
-            let topic = if by_id { broker.topics.get_by_id(t.topic_id) } else { broker.topics.get(t.topic.0.as_str()) };
+            let topic = if by_id {
+                broker.topics.get_by_id(t.topic_id)
+            } else {
+                broker.topics.get(t.topic.0.as_str())
+            };
             t.partitions
                 .iter()
                 .map(|p| Wanted {
@@ -61,7 +69,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         .collect();
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize };
+    let max_bytes = if request.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        request.max_bytes as usize
+    };
 
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
@@ -71,13 +83,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
             .flatten()
             .filter_map(|w| w.topic.as_ref().and_then(|t| t.partition(w.partition)))
             .collect();
-        let mut wakeups: Vec<_> = partitions.iter().map(|p| Box::pin(p.appended.notified())).collect();
+        let mut wakeups: Vec<_> = partitions
+            .iter()
+            .map(|p| Box::pin(p.appended.notified()))
+            .collect();
         for w in wakeups.iter_mut() {
             w.as_mut().enable();
         }
 
         let (response, bytes, any_error) = read_all(&request, &wanted, by_id, max_bytes);
-        if bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline || wakeups.is_empty() {
+        if bytes >= min_bytes.max(1)
+            || any_error
+            || Instant::now() >= deadline
+            || wakeups.is_empty()
+        {
             return response;
         }
         tokio::select! {
@@ -100,7 +119,12 @@ fn session_error(request: &FetchRequest) -> Option<ResponseError> {
 }
 
 /// One pass over every requested partition: (response, bytes returned, any partition errored).
-fn read_all(request: &FetchRequest, wanted: &[Vec<Wanted>], by_id: bool, max_bytes: usize) -> (FetchResponse, usize, bool) {
+fn read_all(
+    request: &FetchRequest,
+    wanted: &[Vec<Wanted>],
+    by_id: bool,
+    max_bytes: usize,
+) -> (FetchResponse, usize, bool) {
     let mut response = FetchResponse::default();
     let mut total = 0usize;
     let mut any_error = false;
@@ -119,10 +143,17 @@ fn read_all(request: &FetchRequest, wanted: &[Vec<Wanted>], by_id: bool, max_byt
                 .with_log_start_offset(-1)
                 .with_preferred_read_replica((-1).into())
                 .with_records(Some(Bytes::new()));
-            let partition = w.topic.as_ref().and_then(|topic| topic.partition(w.partition));
+            let partition = w
+                .topic
+                .as_ref()
+                .and_then(|topic| topic.partition(w.partition));
             match (&w.topic, partition) {
                 (None, _) => {
-                    let code = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                    let code = if by_id {
+                        ResponseError::UnknownTopicId
+                    } else {
+                        ResponseError::UnknownTopicOrPartition
+                    };
                     data.error_code = code.code();
                     any_error = true;
                 }
@@ -140,7 +171,11 @@ fn read_all(request: &FetchRequest, wanted: &[Vec<Wanted>], by_id: bool, max_byt
                             data.log_start_offset = read.log_start_offset;
                             data.records = Some(read.records);
                         }
-                        Err(ReadError::OffsetOutOfRange { log_start_offset, log_end_offset, .. }) => {
+                        Err(ReadError::OffsetOutOfRange {
+                            log_start_offset,
+                            log_end_offset,
+                            ..
+                        }) => {
                             data.error_code = ResponseError::OffsetOutOfRange.code();
                             data.high_watermark = log_end_offset;
                             data.last_stable_offset = log_end_offset;

@@ -2,7 +2,9 @@
 //! as earliest, as nothing is tiered) and by timestamp — the first offset whose batch has a
 //! timestamp at or after the one asked for.
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
@@ -16,7 +18,11 @@ pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL: i64 = -4;
 pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(t.name.0.as_str());
@@ -25,9 +31,14 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, request: ListOffsetsReques
             let mut part = ListOffsetsPartitionResponse::default()
                 .with_partition_index(p.partition_index)
                 .with_timestamp(-1)
-                .with_offset(-1)
-                .with_leader_epoch(0);
-            match topic.as_ref().and_then(|topic| topic.partition(p.partition_index)) {
+                .with_offset(-1);
+            if ctx.api_version >= 4 {
+                part.leader_epoch = 0;
+            }
+            match topic
+                .as_ref()
+                .and_then(|topic| topic.partition(p.partition_index))
+            {
                 None => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(partition) => match lookup(partition, p.timestamp) {
                     Ok((offset, timestamp)) => {
@@ -54,8 +65,15 @@ fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ResponseE
     match timestamp {
         LATEST => Ok((log.log_end_offset(), -1)),
         EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => Ok((log.log_start_offset(), -1)),
-        MAX_TIMESTAMP => Ok(log.max_timestamp().map_err(storage)?.map(|(ts, off)| (off, ts)).unwrap_or((-1, -1))),
-        ts if ts >= 0 => Ok(log.offset_for_timestamp(ts).map_err(storage)?.unwrap_or((-1, -1))),
+        MAX_TIMESTAMP => Ok(log
+            .max_timestamp()
+            .map_err(storage)?
+            .map(|(ts, off)| (off, ts))
+            .unwrap_or((-1, -1))),
+        ts if ts >= 0 => Ok(log
+            .offset_for_timestamp(ts)
+            .map_err(storage)?
+            .unwrap_or((-1, -1))),
         _ => Err(ResponseError::InvalidRequest),
     }
 }

@@ -34,9 +34,15 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         Some(list) if list.is_empty() && ctx.api_version == 0 => None,
         Some(list) => Some(list),
     };
-    let auto_create = broker.config.auto_create_topics && (ctx.api_version < 4 || request.allow_auto_topic_creation);
+    let auto_create = broker.config.auto_create_topics
+        && (ctx.api_version < 4 || request.allow_auto_topic_creation);
     response.topics = match requested {
-        None => broker.topics.all().iter().map(|t| describe(broker, t)).collect(),
+        None => broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(broker, t))
+            .collect(),
         Some(list) => list
             .into_iter()
             .map(|wanted| match (wanted.name, wanted.topic_id) {
@@ -59,9 +65,16 @@ fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataRes
         return error_topic(Some(name), Uuid::nil(), e.code);
     }
     if !auto_create {
-        return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::UnknownTopicOrPartition,
+        );
     }
-    match broker.topics.create(name, broker.config.num_partitions, Default::default(), true) {
+    match broker
+        .topics
+        .create(name, broker.config.num_partitions, Default::default(), true)
+    {
         Ok(topic) => describe(broker, &topic),
         // Lost a race with another creator: serve what is there now.
         Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topics.get(name) {

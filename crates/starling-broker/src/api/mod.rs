@@ -45,13 +45,20 @@ pub struct RequestContext {
 fn encode<T: Encodable>(api_key: ApiKey, ctx: &RequestContext, body: &T) -> Reply {
     match response::encode_frame(api_key, ctx.api_version, ctx.correlation_id, body) {
         Ok(frame) => Reply::Frame(frame),
-        Err(e) => Reply::Close(format!("cannot encode {api_key:?} v{} response: {e}", ctx.api_version)),
+        Err(e) => Reply::Close(format!(
+            "cannot encode {api_key:?} v{} response: {e}",
+            ctx.api_version
+        )),
     }
 }
 
 /// Decodes and answers one request frame.
 pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
-    let DecodedRequest { api_key, header, body } = match request::decode(frame.clone()) {
+    let DecodedRequest {
+        api_key,
+        header,
+        body,
+    } = match request::decode(frame.clone()) {
         Ok(decoded) => decoded,
         Err(e) => return refuse(e, &frame),
     };
@@ -71,10 +78,18 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             produce::Outcome::Close(why) => Reply::Close(why),
         },
         RequestKind::Fetch(r) => encode(api_key, &ctx, &fetch::handle(broker, &ctx, r).await),
-        RequestKind::ListOffsets(r) => encode(api_key, &ctx, &list_offsets::handle(broker, &ctx, r)),
-        RequestKind::CreateTopics(r) => encode(api_key, &ctx, &create_topics::handle(broker, &ctx, r)),
-        RequestKind::DeleteTopics(r) => encode(api_key, &ctx, &delete_topics::handle(broker, &ctx, r)),
-        RequestKind::CreatePartitions(r) => encode(api_key, &ctx, &create_partitions::handle(broker, &ctx, r)),
+        RequestKind::ListOffsets(r) => {
+            encode(api_key, &ctx, &list_offsets::handle(broker, &ctx, r))
+        }
+        RequestKind::CreateTopics(r) => {
+            encode(api_key, &ctx, &create_topics::handle(broker, &ctx, r))
+        }
+        RequestKind::DeleteTopics(r) => {
+            encode(api_key, &ctx, &delete_topics::handle(broker, &ctx, r))
+        }
+        RequestKind::CreatePartitions(r) => {
+            encode(api_key, &ctx, &create_partitions::handle(broker, &ctx, r))
+        }
         other => Reply::Close(format!("no handler for {other:?}")),
     }
 }

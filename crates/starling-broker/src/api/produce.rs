@@ -34,7 +34,11 @@ pub fn append_error_code(e: &AppendError) -> ResponseError {
     }
 }
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ProduceRequest) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: ProduceRequest,
+) -> Outcome {
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = refuse_all(request, ResponseError::InvalidRequiredAcks);
@@ -70,7 +74,11 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
         } else {
             broker.topics.get(topic_data.name.0.as_str())
         };
-        let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let unknown = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         let mut topic_response = TopicProduceResponse::default()
             .with_name(topic_data.name.clone())
             .with_topic_id(topic_data.topic_id);
@@ -85,7 +93,10 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                 (false, _) => part.error_code = unknown.code(),
                 (true, None) => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 (true, Some(p)) => {
-                    let records = data.records.map(|r| BytesMut::from(&r[..])).unwrap_or_default();
+                    let records = data
+                        .records
+                        .map(|r| BytesMut::from(&r[..]))
+                        .unwrap_or_default();
                     match p.log.append(records, now) {
                         Ok(info) => {
                             part.base_offset = info.base_offset;
@@ -112,7 +123,9 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
 fn refuse_all(request: ProduceRequest, error: ResponseError) -> ProduceResponse {
     let mut response = ProduceResponse::default();
     for topic in request.topic_data {
-        let mut t = TopicProduceResponse::default().with_name(topic.name).with_topic_id(topic.topic_id);
+        let mut t = TopicProduceResponse::default()
+            .with_name(topic.name)
+            .with_topic_id(topic.topic_id);
         for p in topic.partition_data {
             t.partition_responses.push(
                 PartitionProduceResponse::default()

@@ -1,0 +1,357 @@
+//! Every API the broker advertises, at every version it advertises, gets a response that decodes
+//! at that version — the broker never closes a connection because it set a field the requested
+//! version lacks. Runs an in-process broker and a raw client built on the `kafka-protocol` crate.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use starling_broker::config::BrokerConfig;
+use starling_broker::server::{start, RunningBroker};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use uuid::Uuid;
+
+struct Client {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Client {
+    async fn connect(broker: &RunningBroker) -> Client {
+        Client {
+            stream: TcpStream::connect(broker.local_addr()).await.unwrap(),
+            correlation: 0,
+        }
+    }
+
+    /// Sends `body` as `api_key` v`version`; returns the response body bytes after its header.
+    async fn call<T: Encodable>(&mut self, api_key: ApiKey, version: i16, body: &T) -> Bytes {
+        self.correlation += 1;
+        let mut header = RequestHeader::default();
+        header.request_api_key = api_key as i16;
+        header.request_api_version = version;
+        header.correlation_id = self.correlation;
+        header.client_id = Some(StrBytes::from_static_str("every-version"));
+        let mut buf = BytesMut::new();
+        header
+            .encode(&mut buf, api_key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding {api_key:?} v{version}: {e}"));
+        let mut framed = BytesMut::new();
+        framed.put_i32(buf.len() as i32);
+        framed.put_slice(&buf);
+        self.stream.write_all(&framed).await.unwrap();
+        let mut size = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(10), self.stream.read_exact(&mut size))
+            .await
+            .unwrap_or_else(|_| panic!("{api_key:?} v{version}: no response"))
+            .unwrap_or_else(|e| panic!("{api_key:?} v{version}: connection closed: {e}"));
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut body).await.unwrap();
+        let mut body = Bytes::from(body);
+        let header =
+            ResponseHeader::decode(&mut body, api_key.response_header_version(version)).unwrap();
+        assert_eq!(
+            header.correlation_id, self.correlation,
+            "{api_key:?} v{version}"
+        );
+        body
+    }
+}
+
+fn decode<T: Decodable>(api_key: ApiKey, version: i16, mut body: Bytes) -> T {
+    let value = T::decode(&mut body, version)
+        .unwrap_or_else(|e| panic!("decoding {api_key:?} v{version}: {e}"));
+    assert!(
+        !body.has_remaining(),
+        "{api_key:?} v{version}: {} trailing bytes",
+        body.remaining()
+    );
+    value
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn batch() -> Bytes {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: Some(Bytes::from_static(b"k")),
+        value: Some(Bytes::from_static(b"v")),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+async fn broker() -> (tempfile::TempDir, RunningBroker) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BrokerConfig::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.advertised = config.listen.to_string();
+    config.data_dir = dir.path().to_path_buf();
+    (dir, start(config).await.unwrap())
+}
+
+fn range(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let r = starling_protocol::versions::supported(api).unwrap();
+    r.min..=r.max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_advertised_version_of_every_api_is_answered() {
+    let (_dir, broker) = broker().await;
+    let mut c = Client::connect(&broker).await;
+
+    for v in range(ApiKey::ApiVersions) {
+        let r: ApiVersionsResponse = decode(
+            ApiKey::ApiVersions,
+            v,
+            c.call(ApiKey::ApiVersions, v, &ApiVersionsRequest::default())
+                .await,
+        );
+        assert_eq!(r.error_code, 0);
+        assert!(r
+            .api_keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::Fetch as i16 && k.min_version == 4));
+    }
+
+    for v in range(ApiKey::CreateTopics) {
+        let mut req = CreateTopicsRequest::default();
+        req.timeout_ms = 5000;
+        req.topics = vec![CreatableTopic::default()
+            .with_name(topic_name(&format!("create-v{v}")))
+            .with_num_partitions(2)
+            .with_replication_factor(1)];
+        let r: CreateTopicsResponse = decode(
+            ApiKey::CreateTopics,
+            v,
+            c.call(ApiKey::CreateTopics, v, &req).await,
+        );
+        assert_eq!(
+            r.topics[0].error_code, 0,
+            "CreateTopics v{v}: {:?}",
+            r.topics[0].error_message
+        );
+    }
+    let topic = broker.broker().topics.get("create-v2").unwrap();
+
+    for v in range(ApiKey::Metadata) {
+        let mut req = MetadataRequest::default();
+        req.topics = Some(vec![if v >= 10 {
+            MetadataRequestTopic::default()
+                .with_name(Some(topic_name("create-v2")))
+                .with_topic_id(Uuid::nil())
+        } else {
+            MetadataRequestTopic::default().with_name(Some(topic_name("create-v2")))
+        }]);
+        let r: MetadataResponse =
+            decode(ApiKey::Metadata, v, c.call(ApiKey::Metadata, v, &req).await);
+        assert_eq!(r.topics.len(), 1, "Metadata v{v}");
+        assert_eq!(r.topics[0].error_code, 0, "Metadata v{v}");
+        assert_eq!(r.topics[0].partitions.len(), 2, "Metadata v{v}");
+        assert_eq!(r.brokers[0].port, broker.local_addr().port() as i32);
+    }
+
+    let mut produced = 0;
+    for v in range(ApiKey::Produce).filter(|v| *v >= 3) {
+        let mut data =
+            TopicProduceData::default().with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch()))]);
+        if v >= 13 {
+            data.topic_id = topic.id;
+        } else {
+            data.name = topic_name("create-v2");
+        }
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 5000;
+        req.topic_data = vec![data];
+        let r: ProduceResponse = decode(ApiKey::Produce, v, c.call(ApiKey::Produce, v, &req).await);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0, "Produce v{v}: {:?}", p.error_message);
+        assert_eq!(p.base_offset, produced, "Produce v{v}");
+        produced += 1;
+    }
+
+    for v in range(ApiKey::Fetch) {
+        let mut t = FetchTopic::default().with_partitions(vec![FetchPartition::default()
+            .with_partition(0)
+            .with_fetch_offset(0)
+            .with_partition_max_bytes(1 << 20)]);
+        if v >= 13 {
+            t.topic_id = topic.id;
+        } else {
+            t.topic = topic_name("create-v2");
+        }
+        let mut req = FetchRequest::default();
+        req.max_wait_ms = 10;
+        req.min_bytes = 1;
+        req.max_bytes = 1 << 20;
+        req.session_epoch = -1;
+        req.topics = vec![t];
+        let r: FetchResponse = decode(ApiKey::Fetch, v, c.call(ApiKey::Fetch, v, &req).await);
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "Fetch v{v}");
+        assert_eq!(p.high_watermark, produced, "Fetch v{v}");
+        assert!(!p.records.as_ref().unwrap().is_empty(), "Fetch v{v}");
+    }
+
+    for v in range(ApiKey::ListOffsets) {
+        let mut req = ListOffsetsRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.topics = vec![ListOffsetsTopic::default()
+            .with_name(topic_name("create-v2"))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])];
+        let r: ListOffsetsResponse = decode(
+            ApiKey::ListOffsets,
+            v,
+            c.call(ApiKey::ListOffsets, v, &req).await,
+        );
+        assert_eq!(r.topics[0].partitions[0].error_code, 0, "ListOffsets v{v}");
+        assert_eq!(
+            r.topics[0].partitions[0].offset, produced,
+            "ListOffsets v{v}"
+        );
+    }
+
+    for (i, v) in range(ApiKey::CreatePartitions).enumerate() {
+        let mut req = CreatePartitionsRequest::default();
+        req.timeout_ms = 5000;
+        req.topics = vec![CreatePartitionsTopic::default()
+            .with_name(topic_name("create-v3"))
+            .with_count(3 + i as i32)];
+        let r: CreatePartitionsResponse = decode(
+            ApiKey::CreatePartitions,
+            v,
+            c.call(ApiKey::CreatePartitions, v, &req).await,
+        );
+        assert_eq!(
+            r.results[0].error_code, 0,
+            "CreatePartitions v{v}: {:?}",
+            r.results[0].error_message
+        );
+    }
+
+    for v in range(ApiKey::DeleteTopics) {
+        let name = format!("create-v{}", v + 1);
+        let mut req = DeleteTopicsRequest::default();
+        req.timeout_ms = 5000;
+        if v >= 6 {
+            req.topics = vec![DeleteTopicState::default().with_name(Some(topic_name(&name)))];
+        } else {
+            req.topic_names = vec![topic_name(&name)];
+        }
+        let r: DeleteTopicsResponse = decode(
+            ApiKey::DeleteTopics,
+            v,
+            c.call(ApiKey::DeleteTopics, v, &req).await,
+        );
+        assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");
+        assert!(broker.broker().topics.get(&name).is_none());
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_encodable_at_every_version() {
+    let (_dir, broker) = broker().await;
+    let mut c = Client::connect(&broker).await;
+    for v in range(ApiKey::Produce).filter(|v| *v >= 3 && *v < 13) {
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.topic_data = vec![TopicProduceData::default()
+            .with_name(topic_name("missing"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch()))])];
+        let r: ProduceResponse = decode(ApiKey::Produce, v, c.call(ApiKey::Produce, v, &req).await);
+        assert_eq!(
+            r.responses[0].partition_responses[0].error_code, 3,
+            "Produce v{v}"
+        );
+    }
+    for v in range(ApiKey::Fetch).filter(|v| *v < 13) {
+        let mut req = FetchRequest::default();
+        req.session_epoch = -1;
+        req.max_bytes = 1000;
+        req.topics = vec![FetchTopic::default()
+            .with_topic(topic_name("missing"))
+            .with_partitions(vec![FetchPartition::default().with_partition(0)])];
+        let r: FetchResponse = decode(ApiKey::Fetch, v, c.call(ApiKey::Fetch, v, &req).await);
+        assert_eq!(r.responses[0].partitions[0].error_code, 3, "Fetch v{v}");
+    }
+    for v in range(ApiKey::CreateTopics) {
+        let mut req = CreateTopicsRequest::default();
+        req.topics = vec![CreatableTopic::default()
+            .with_name(topic_name("bad/name"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)];
+        let r: CreateTopicsResponse = decode(
+            ApiKey::CreateTopics,
+            v,
+            c.call(ApiKey::CreateTopics, v, &req).await,
+        );
+        assert_eq!(r.topics[0].error_code, 17, "CreateTopics v{v}");
+    }
+    for v in range(ApiKey::DeleteTopics).filter(|v| *v < 6) {
+        let mut req = DeleteTopicsRequest::default();
+        req.topic_names = vec![topic_name("missing")];
+        let r: DeleteTopicsResponse = decode(
+            ApiKey::DeleteTopics,
+            v,
+            c.call(ApiKey::DeleteTopics, v, &req).await,
+        );
+        assert_eq!(r.responses[0].error_code, 3, "DeleteTopics v{v}");
+    }
+    for v in range(ApiKey::ListOffsets) {
+        let mut req = ListOffsetsRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.topics = vec![ListOffsetsTopic::default()
+            .with_name(topic_name("missing"))
+            .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-2)])];
+        let r: ListOffsetsResponse = decode(
+            ApiKey::ListOffsets,
+            v,
+            c.call(ApiKey::ListOffsets, v, &req).await,
+        );
+        assert_eq!(r.topics[0].partitions[0].error_code, 3, "ListOffsets v{v}");
+    }
+    broker.shutdown().await;
+}
