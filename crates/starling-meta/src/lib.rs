@@ -21,6 +21,8 @@ use uuid::Uuid;
 
 const CLUSTER: TableDefinition<&str, &str> = TableDefinition::new("cluster");
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+/// The group coordinator's records, latest per key (a compacted log, as `__consumer_offsets` is).
+const GROUP_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_records");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,18 +37,29 @@ pub struct TopicRecord {
 impl TopicRecord {
     /// A new topic with a fresh random id and no config overrides.
     pub fn new(name: &str, partitions: u32) -> TopicRecord {
-        TopicRecord { name: name.to_string(), id: Uuid::new_v4(), partitions, configs: BTreeMap::new() }
+        TopicRecord {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs: BTreeMap::new(),
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
     #[error("metadata store {path}: {source}")]
-    Open { path: PathBuf, source: redb::DatabaseError },
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
     #[error("metadata store: {0}")]
     Storage(String),
     #[error("metadata store holds an unreadable record for {key}: {source}")]
-    Decode { key: String, source: serde_json::Error },
+    Decode {
+        key: String,
+        source: serde_json::Error,
+    },
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> MetaError {
@@ -61,10 +74,14 @@ pub struct MetadataStore {
 impl MetadataStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<MetadataStore, MetaError> {
-        let db = Database::create(path).map_err(|source| MetaError::Open { path: path.into(), source })?;
+        let db = Database::create(path).map_err(|source| MetaError::Open {
+            path: path.into(),
+            source,
+        })?;
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(CLUSTER).map_err(storage)?;
         txn.open_table(TOPICS).map_err(storage)?;
+        txn.open_table(GROUP_RECORDS).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(MetadataStore { db })
     }
@@ -74,7 +91,10 @@ impl MetadataStore {
         let txn = self.db.begin_write().map_err(storage)?;
         let id = {
             let mut table = txn.open_table(CLUSTER).map_err(storage)?;
-            let existing = table.get("cluster_id").map_err(storage)?.map(|v| v.value().to_string());
+            let existing = table
+                .get("cluster_id")
+                .map_err(storage)?
+                .map(|v| v.value().to_string());
             match existing {
                 Some(id) => id,
                 None => {
@@ -95,8 +115,11 @@ impl MetadataStore {
         let mut out = Vec::new();
         for entry in table.iter().map_err(storage)? {
             let (key, value) = entry.map_err(storage)?;
-            let record = serde_json::from_slice(value.value())
-                .map_err(|source| MetaError::Decode { key: key.value().to_string(), source })?;
+            let record =
+                serde_json::from_slice(value.value()).map_err(|source| MetaError::Decode {
+                    key: key.value().to_string(),
+                    source,
+                })?;
             out.push(record);
         }
         Ok(out)
@@ -106,16 +129,61 @@ impl MetadataStore {
     pub fn put_topic(&self, topic: &TopicRecord) -> Result<(), MetaError> {
         let bytes = serde_json::to_vec(topic).map_err(storage)?;
         let txn = self.db.begin_write().map_err(storage)?;
-        txn.open_table(TOPICS).map_err(storage)?.insert(topic.name.as_str(), bytes.as_slice()).map_err(storage)?;
+        txn.open_table(TOPICS)
+            .map_err(storage)?
+            .insert(topic.name.as_str(), bytes.as_slice())
+            .map_err(storage)?;
         txn.commit().map_err(storage)
     }
 
     /// Removes a topic; returns whether it existed.
     pub fn delete_topic(&self, name: &str) -> Result<bool, MetaError> {
         let txn = self.db.begin_write().map_err(storage)?;
-        let existed = txn.open_table(TOPICS).map_err(storage)?.remove(name).map_err(storage)?.is_some();
+        let existed = txn
+            .open_table(TOPICS)
+            .map_err(storage)?
+            .remove(name)
+            .map_err(storage)?
+            .is_some();
         txn.commit().map_err(storage)?;
         Ok(existed)
+    }
+}
+
+impl MetadataStore {
+    /// Writes a batch of keyed records in one durable transaction: `Some(value)` replaces the
+    /// key's record, `None` deletes it. Either the whole batch is stored or none of it.
+    pub fn write_group_records(&self, batch: &[(String, Option<Vec<u8>>)]) -> Result<(), MetaError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+            for (key, value) in batch {
+                match value {
+                    Some(v) => {
+                        table.insert(key.as_str(), v.as_slice()).map_err(storage)?;
+                    }
+                    None => {
+                        table.remove(key.as_str()).map_err(storage)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(storage)
+    }
+
+    /// Every stored group record, in key order.
+    pub fn group_records(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            out.push((key.value().to_string(), value.value().to_vec()));
+        }
+        Ok(out)
     }
 }
 
@@ -123,7 +191,10 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -148,7 +219,10 @@ mod tests {
         let path = dir.path().join("meta.redb");
         let first = MetadataStore::open(&path).unwrap().cluster_id().unwrap();
         assert_eq!(first.len(), 22);
-        assert_eq!(MetadataStore::open(&path).unwrap().cluster_id().unwrap(), first);
+        assert_eq!(
+            MetadataStore::open(&path).unwrap().cluster_id().unwrap(),
+            first
+        );
     }
 
     #[test]
@@ -158,7 +232,23 @@ mod tests {
         let mut t = TopicRecord::new("a", 4);
         t.configs.insert("retention.ms".into(), "1000".into());
         MetadataStore::open(&path).unwrap().put_topic(&t).unwrap();
-        assert_eq!(MetadataStore::open(&path).unwrap().topics().unwrap(), vec![t]);
+        assert_eq!(
+            MetadataStore::open(&path).unwrap().topics().unwrap(),
+            vec![t]
+        );
+    }
+
+    #[test]
+    fn group_records_replace_by_key_delete_on_none_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let s = MetadataStore::open(&path).unwrap();
+        s.write_group_records(&[("g/a".into(), Some(b"1".to_vec())), ("o/a/t/0".into(), Some(b"5".to_vec()))])
+            .unwrap();
+        s.write_group_records(&[("g/a".into(), Some(b"2".to_vec())), ("o/a/t/0".into(), None)]).unwrap();
+        drop(s);
+        let s = MetadataStore::open(&path).unwrap();
+        assert_eq!(s.group_records().unwrap(), vec![("g/a".to_string(), b"2".to_vec())]);
     }
 
     #[test]

@@ -42,11 +42,20 @@ mod tests {
 
     #[test]
     fn refuses_negative_oversized_and_tiny_frames() {
-        assert_eq!(check_size_prefix((-1i32).to_be_bytes(), 100), Err(FrameError::Negative(-1)));
+        assert_eq!(
+            check_size_prefix((-1i32).to_be_bytes(), 100),
+            Err(FrameError::Negative(-1))
+        );
         assert_eq!(
             check_size_prefix(101i32.to_be_bytes(), 100),
-            Err(FrameError::TooLarge { size: 101, max: 100 })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
         );
-        assert_eq!(check_size_prefix(3i32.to_be_bytes(), 100), Err(FrameError::TooShort(3)));
+        assert_eq!(
+            check_size_prefix(3i32.to_be_bytes(), 100),
+            Err(FrameError::TooShort(3))
+        );
     }
 }

@@ -10,7 +10,11 @@ use kafka_protocol::ResponseError;
 
 /// Builds the Produce v0–2 response frame refusing every partition in `body` (the request
 /// after its header). Returns `None` if the body does not parse, so the caller closes.
-pub fn produce_v0_to_v2_unsupported(version: i16, correlation_id: i32, mut body: &[u8]) -> Option<Bytes> {
+pub fn produce_v0_to_v2_unsupported(
+    version: i16,
+    correlation_id: i32,
+    mut body: &[u8],
+) -> Option<Bytes> {
     fn string(b: &mut &[u8]) -> Option<Bytes> {
         if b.remaining() < 2 {
             return None;

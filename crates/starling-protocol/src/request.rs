@@ -34,7 +34,10 @@ pub enum DecodeError {
     UnknownApiKey(HeaderPrefix),
     /// A served API at a version outside our range: answer with UNSUPPORTED_VERSION.
     #[error("api key {} version {} is not supported", .prefix.api_key, .prefix.api_version)]
-    UnsupportedVersion { prefix: HeaderPrefix, api_key: ApiKey },
+    UnsupportedVersion {
+        prefix: HeaderPrefix,
+        api_key: ApiKey,
+    },
     /// The header or body does not parse: the connection is closed.
     #[error("malformed request: {0}")]
     Malformed(String),
@@ -52,8 +55,8 @@ pub fn header_prefix(frame: &[u8]) -> Option<HeaderPrefix> {
 
 /// Decodes a whole request frame (without its size prefix).
 pub fn decode(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
-    let prefix =
-        header_prefix(&frame).ok_or_else(|| DecodeError::Malformed("frame shorter than a header".into()))?;
+    let prefix = header_prefix(&frame)
+        .ok_or_else(|| DecodeError::Malformed("frame shorter than a header".into()))?;
     let api_key = match ApiKey::try_from(prefix.api_key) {
         Ok(key) if versions::supported(key).is_some() => key,
         _ => return Err(DecodeError::UnknownApiKey(prefix)),
@@ -69,9 +72,14 @@ pub fn decode(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     let header_version = api_key.request_header_version(prefix.api_version);
     let header = RequestHeader::decode(&mut buf, header_version)
         .map_err(|e| DecodeError::Malformed(format!("{api_key:?} header: {e}")))?;
-    let body = RequestKind::decode(api_key, &mut buf, prefix.api_version)
-        .map_err(|e| DecodeError::Malformed(format!("{api_key:?} v{} body: {e}", prefix.api_version)))?;
-    Ok(DecodedRequest { api_key, header, body })
+    let body = RequestKind::decode(api_key, &mut buf, prefix.api_version).map_err(|e| {
+        DecodeError::Malformed(format!("{api_key:?} v{} body: {e}", prefix.api_version))
+    })?;
+    Ok(DecodedRequest {
+        api_key,
+        header,
+        body,
+    })
 }
 
 #[cfg(test)]
@@ -100,7 +108,10 @@ mod tests {
     fn version_beyond_our_range_is_unsupported_not_malformed() {
         assert!(matches!(
             decode(frame(ApiKey::Metadata as i16, 99, &[])),
-            Err(DecodeError::UnsupportedVersion { api_key: ApiKey::Metadata, .. })
+            Err(DecodeError::UnsupportedVersion {
+                api_key: ApiKey::Metadata,
+                ..
+            })
         ));
     }
 
@@ -108,7 +119,10 @@ mod tests {
     fn legacy_produce_versions_are_refused() {
         assert!(matches!(
             decode(frame(ApiKey::Produce as i16, 2, &[])),
-            Err(DecodeError::UnsupportedVersion { api_key: ApiKey::Produce, .. })
+            Err(DecodeError::UnsupportedVersion {
+                api_key: ApiKey::Produce,
+                ..
+            })
         ));
     }
 
@@ -118,11 +132,17 @@ mod tests {
         let mut rest = BytesMut::new();
         rest.put_i16(-1);
         rest.put_i32(5);
-        assert!(matches!(decode(frame(ApiKey::Metadata as i16, 1, &rest)), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(frame(ApiKey::Metadata as i16, 1, &rest)),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]
     fn a_short_frame_is_malformed() {
-        assert!(matches!(decode(Bytes::from_static(&[0, 1, 0])), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(Bytes::from_static(&[0, 1, 0])),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }
