@@ -1,0 +1,406 @@
+//! Starling's consumer-group coordinator core for Kafka's CLASSIC group protocol.
+//!
+//! A pure state machine: requests and `now` go in; responses (possibly to requests received
+//! earlier), records to persist and timer deadlines come out. No I/O, no clock, no threads.
+//!
+//! # Guide
+//!
+//! * [`GroupCoordinator::handle`] takes one request (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//!   OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete) with the
+//!   API version it arrived at and returns an [`Output`]: responses, each encodable at the version
+//!   of the request it answers, and [`Record`]s to persist **before** those responses are sent.
+//! * JoinGroup and SyncGroup responses may be *held* (the join barrier, the wait for the leader's
+//!   assignment). A held response comes out later, in the [`Output`] of another `handle` or of
+//!   [`GroupCoordinator::expire`], tagged with its original [`RequestId`]. Every request id gets
+//!   exactly one response.
+//! * Time only comes from the `now` arguments. Timers (session timeouts, the join and sync
+//!   barriers, the initial rebalance delay, pending KIP-394 members, the periodic offset expiry)
+//!   are data: [`GroupCoordinator::next_deadline`] tells the caller when to call
+//!   [`GroupCoordinator::expire`] next.
+//! * Durable state — each group's generation, protocol, leader, members and assignments, and the
+//!   committed offsets — is changed only by applying records, through the same code path that
+//!   start-up uses ([`GroupCoordinator::replay`]); after the last stored record the caller calls
+//!   [`GroupCoordinator::loaded`]. Held requests, deadlines and pending members live in memory only.
+//!
+//! The behaviour follows Apache Kafka's classic group coordinator (`GroupMetadataManager`,
+//! `ClassicGroup`) including KIP-345 static membership, KIP-394 (member id required), KIP-429
+//! (cooperative rebalancing works as repeated rebalances), KIP-496 (OffsetDelete), KIP-709
+//! (batched OffsetFetch) and KIP-814 (JoinGroup `skip_assignment`).
+//!
+//! # Example: one member joins and syncs a group
+//!
+//! ```
+//! use bytes::Bytes;
+//! use kafka_protocol::messages::{
+//!     GroupId, JoinGroupRequest, SyncGroupRequest, join_group_request::JoinGroupRequestProtocol,
+//!     sync_group_request::SyncGroupRequestAssignment,
+//! };
+//! use kafka_protocol::protocol::StrBytes;
+//! use starling_group::{ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse};
+//!
+//! let config = GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() };
+//! let mut coordinator = GroupCoordinator::new(config);
+//! coordinator.loaded(0);
+//! let client = ClientInfo { client_id: "app".into(), client_host: "/127.0.0.1".into() };
+//!
+//! let join = |member_id: &str| {
+//!     let mut request = JoinGroupRequest::default();
+//!     request.group_id = GroupId(StrBytes::from_static_str("orders"));
+//!     request.member_id = StrBytes::from_string(member_id.to_string());
+//!     request.session_timeout_ms = 10_000;
+//!     request.rebalance_timeout_ms = 30_000;
+//!     request.protocol_type = "consumer".into();
+//!     let mut protocol = JoinGroupRequestProtocol::default();
+//!     protocol.name = "range".into();
+//!     protocol.metadata = Bytes::from_static(b"subscription");
+//!     request.protocols = vec![protocol];
+//!     GroupRequest::Join(request)
+//! };
+//!
+//! // JoinGroup v9 without a member id: KIP-394 hands out a member id (MEMBER_ID_REQUIRED).
+//! let out = coordinator.handle(0, 1, 9, &client, join(""));
+//! let GroupResponse::Join(first) = &out.responses[0].1 else { unreachable!() };
+//! assert_eq!(first.error_code, 79);
+//! let member_id = first.member_id.to_string();
+//!
+//! // Rejoining with that id: the group is empty, so the initial delay (0 here) must pass.
+//! assert!(coordinator.handle(1, 2, 9, &client, join(&member_id)).responses.is_empty());
+//! let out = coordinator.expire(1);
+//! let GroupResponse::Join(joined) = &out.responses[0].1 else { unreachable!() };
+//! assert_eq!((out.responses[0].0, joined.generation_id), (2, 1));
+//! assert_eq!(joined.leader.as_str(), member_id);
+//!
+//! // The leader sends the assignment; the group record is persisted with it.
+//! let mut sync = SyncGroupRequest::default();
+//! sync.group_id = GroupId(StrBytes::from_static_str("orders"));
+//! sync.member_id = StrBytes::from_string(member_id.clone());
+//! sync.generation_id = 1;
+//! let mut assignment = SyncGroupRequestAssignment::default();
+//! assignment.member_id = StrBytes::from_string(member_id.clone());
+//! assignment.assignment = Bytes::from_static(b"partitions");
+//! sync.assignments = vec![assignment];
+//! let out = coordinator.handle(2, 3, 5, &client, GroupRequest::Sync(sync));
+//! let GroupResponse::Sync(synced) = &out.responses[0].1 else { unreachable!() };
+//! assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"partitions"[..]));
+//! assert_eq!(out.records.len(), 1);
+//! ```
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use serde::{Deserialize, Serialize};
+
+mod describe;
+mod group;
+mod heartbeat;
+mod ids;
+mod join;
+mod leave;
+mod member;
+mod offsets;
+mod protocol_select;
+mod rebalance;
+mod replay;
+mod responses;
+pub mod state;
+mod subscription;
+mod sync;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+pub use state::GroupState;
+
+use group::Group;
+use timers::Timers;
+
+/// Identifies one request so its (possibly delayed) response can be routed back.
+pub type RequestId = u64;
+
+/// Milliseconds since the Unix epoch, supplied by the caller.
+pub type Millis = i64;
+
+/// How long a brand-new member may wait in a join barrier before it is dropped (Kafka's
+/// new-member join timeout from KAFKA-7610: 5 minutes, not configurable here).
+pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 5 * 60 * 1000;
+
+/// Broker settings the coordinator follows (Kafka names in the docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms` (6000).
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms` (1800000).
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms` (3000).
+    pub initial_rebalance_delay_ms: i32,
+    /// `group.max.size` (i32::MAX).
+    pub max_size: i32,
+    /// `offsets.retention.minutes` in ms (7 days).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms` (600000).
+    pub offsets_retention_check_interval_ms: i64,
+    /// `offset.metadata.max.bytes` (4096).
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3000,
+            max_size: i32::MAX,
+            offsets_retention_ms: 7 * 24 * 3600 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub client_host: String,
+}
+
+/// A request for the coordinator, with the API version it arrived at.
+#[derive(Debug, Clone)]
+pub enum GroupRequest {
+    Join(JoinGroupRequest),
+    Sync(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    Leave(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
+}
+
+/// A response, to be encoded at the version of the request it answers.
+#[derive(Debug, Clone)]
+pub enum GroupResponse {
+    Join(JoinGroupResponse),
+    Sync(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    Leave(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    ListGroups(ListGroupsResponse),
+    DeleteGroups(DeleteGroupsResponse),
+    OffsetDelete(OffsetDeleteResponse),
+}
+
+/// A durable change. The caller persists records (in order) before releasing the responses of
+/// the same [`Output`]; at start-up it replays every stored record through [`GroupCoordinator::replay`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    /// A group's membership and assignment after a rebalance step; `None` deletes the group.
+    Group {
+        group_id: String,
+        value: Option<GroupValue>,
+    },
+    /// A committed offset; `None` deletes it.
+    Offset {
+        group_id: String,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetValue>,
+    },
+}
+
+impl Record {
+    /// The key under which the latest record of its kind replaces earlier ones (for compaction).
+    pub fn key(&self) -> String {
+        match self {
+            Record::Group { group_id, .. } => format!("g/{group_id}"),
+            Record::Offset {
+                group_id,
+                topic,
+                partition,
+                ..
+            } => format!("o/{group_id}/{topic}/{partition}"),
+        }
+    }
+}
+
+/// A group as persisted: written when a join phase completes (new generation, assignments not
+/// known yet: all empty), when the leader's assignment arrives, when a static member is replaced
+/// without a rebalance, and when a group is first created by a JoinGroup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupValue {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub state_timestamp: Millis,
+    pub members: Vec<MemberValue>,
+}
+
+/// One member of a persisted group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberValue {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub protocol_type: String,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+}
+
+/// One committed offset as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffsetValue {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: Millis,
+    pub expire_timestamp: Option<Millis>,
+}
+
+/// What one step of the coordinator produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Responses, to this request and/or to earlier ones being held (JoinGroup, SyncGroup).
+    pub responses: Vec<(RequestId, GroupResponse)>,
+    /// Durable changes to persist before the responses are sent.
+    pub records: Vec<Record>,
+}
+
+/// Every group this broker coordinates.
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    groups: BTreeMap<String, Group>,
+    timers: Timers,
+    /// The latest time seen (monotonic: the maximum of every `now` and every fired deadline).
+    clock: Millis,
+    /// Feeds generated member ids.
+    id_counter: u64,
+    /// Whether `loaded` ran (it runs implicitly on the first `handle`/`expire` otherwise).
+    is_loaded: bool,
+    /// What the current step has produced so far.
+    out: Output,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config,
+            groups: BTreeMap::new(),
+            timers: Timers::default(),
+            clock: Millis::MIN,
+            id_counter: 0,
+            is_loaded: false,
+            out: Output::default(),
+        }
+    }
+
+    /// Applies a stored record (start-up loading). Live operation applies every record it emits
+    /// through this same path.
+    pub fn replay(&mut self, record: &Record) {
+        self.apply(record);
+    }
+
+    /// Call after the last replayed record: turns loaded groups into live ones (members'
+    /// session timers start at `now`). A group persisted in the middle of a rebalance (every
+    /// member's assignment empty) comes back in PreparingRebalance, a group without members as
+    /// Empty, any other as Stable (Kafka loads every group with members as Stable).
+    pub fn loaded(&mut self, now: Millis) {
+        self.advance(now);
+        if !self.is_loaded {
+            self.is_loaded = true;
+            self.activate_loaded_groups();
+        }
+    }
+
+    /// Handles one request that arrived at API version `version`.
+    pub fn handle(
+        &mut self,
+        now: Millis,
+        id: RequestId,
+        version: i16,
+        client: &ClientInfo,
+        request: GroupRequest,
+    ) -> Output {
+        self.loaded(now);
+        match request {
+            GroupRequest::Join(r) => self.handle_join(id, version, client, r),
+            GroupRequest::Sync(r) => self.handle_sync(id, version, r),
+            GroupRequest::Heartbeat(r) => self.handle_heartbeat(id, version, r),
+            GroupRequest::Leave(r) => self.handle_leave(id, version, r),
+            GroupRequest::OffsetCommit(r) => self.handle_offset_commit(id, version, r),
+            GroupRequest::OffsetFetch(r) => self.handle_offset_fetch(id, version, r),
+            GroupRequest::DescribeGroups(r) => self.handle_describe_groups(id, version, r),
+            GroupRequest::ListGroups(r) => self.handle_list_groups(id, version, r),
+            GroupRequest::DeleteGroups(r) => self.handle_delete_groups(id, version, r),
+            GroupRequest::OffsetDelete(r) => self.handle_offset_delete(id, version, r),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Fires every timer due at or before `now`, in deadline order. Each timer is handled at
+    /// its own deadline (or the latest time already seen, if later), so one big step behaves
+    /// like many small ones.
+    pub fn expire(&mut self, now: Millis) -> Output {
+        if !self.is_loaded {
+            self.loaded(now);
+        }
+        while let Some((deadline, key)) = self.timers.pop_due(now) {
+            self.advance(deadline);
+            self.fire(key);
+        }
+        self.advance(now);
+        std::mem::take(&mut self.out)
+    }
+
+    /// The earliest pending timer deadline, if any.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.timers.next_deadline()
+    }
+
+    /// Whether the coordinator holds a group with this id (for FindCoordinator/ListGroups style checks).
+    pub fn has_group(&self, group_id: &str) -> bool {
+        self.groups.contains_key(group_id)
+    }
+
+    /// The state of a group, if the coordinator holds it.
+    pub fn group_state(&self, group_id: &str) -> Option<GroupState> {
+        self.groups.get(group_id).map(|g| g.state)
+    }
+
+    /// The generation of a group, if the coordinator holds it.
+    pub fn group_generation(&self, group_id: &str) -> Option<i32> {
+        self.groups.get(group_id).map(|g| g.generation)
+    }
+
+    /// Every pending timer as (key, deadline), earliest first; keys read like
+    /// `heartbeat:<group>:<member>`, `join:<group>`, `sync:<group>`, `initial-delay:<group>`,
+    /// `pending:<group>:<member>` and `offsets-expiry`.
+    pub fn timers(&self) -> Vec<(String, Millis)> {
+        self.timers.list()
+    }
+
+    fn advance(&mut self, now: Millis) {
+        self.clock = self.clock.max(now);
+    }
+
+    fn now(&self) -> Millis {
+        self.clock
+    }
+}

@@ -1,0 +1,413 @@
+//! Committed offsets: OffsetCommit (member commits validated against the generation; simple
+//! `assign()` consumers commit with generation -1 to an Empty or new group), OffsetFetch
+//! (v1–7 one group, v8+ batched per KIP-709), OffsetDelete (KIP-496) and the periodic expiry.
+//! Follows Kafka's OffsetMetadataManager and ClassicGroup.validateOffsetCommit /
+//! offsetExpirationCondition.
+//!
+//! Starling has no transactions, so there are never pending transactional offsets and
+//! `require_stable` never yields UNSTABLE_OFFSET_COMMIT.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::responses::{code, s};
+use crate::state::GroupState;
+use crate::subscription::CONSUMER_PROTOCOL_TYPE;
+use crate::{GroupCoordinator, GroupResponse, Millis, OffsetValue, Record, RequestId};
+
+/// One fetched partition: (partition, offset, leader epoch, metadata); offset -1 when none.
+type FetchedPartition = (i32, i64, i32, String);
+
+impl GroupCoordinator {
+    pub(crate) fn handle_offset_commit(
+        &mut self,
+        id: RequestId,
+        version: i16,
+        request: OffsetCommitRequest,
+    ) {
+        let now = self.now();
+        let group_id = request.group_id.to_string();
+        let member_id = request.member_id.to_string();
+        let instance_id = if version >= 7 {
+            request.group_instance_id.as_ref().map(|i| i.to_string())
+        } else {
+            None
+        };
+        let generation = request.generation_id_or_member_epoch;
+        let rejected = self
+            .validate_commit(
+                version,
+                &group_id,
+                &member_id,
+                instance_id.as_deref(),
+                generation,
+            )
+            .err();
+
+        if rejected.is_none() {
+            // In the classic protocol a commit also keeps the member's session alive.
+            let live = self.groups.get(&group_id).is_some_and(|g| {
+                matches!(g.state, GroupState::Stable | GroupState::PreparingRebalance)
+                    && g.members.contains_key(&member_id)
+            });
+            if live {
+                self.refresh_session(&group_id, &member_id);
+            }
+        }
+        // v2–4 may override the retention; -1 means the broker's.
+        let expire_timestamp = (version <= 4 && request.retention_time_ms != -1)
+            .then(|| now.saturating_add(request.retention_time_ms));
+
+        let mut response = OffsetCommitResponse::default();
+        for topic in request.topics {
+            let mut topic_response = OffsetCommitResponseTopic::default();
+            topic_response.name = topic.name.clone();
+            for partition in topic.partitions {
+                let metadata = partition
+                    .committed_metadata
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_string();
+                let error = rejected.or_else(|| {
+                    (metadata.len() > self.config.offset_metadata_max_bytes)
+                        .then_some(ResponseError::OffsetMetadataTooLarge)
+                });
+                if error.is_none() {
+                    let value = OffsetValue {
+                        offset: partition.committed_offset,
+                        leader_epoch: if version >= 6 {
+                            partition.committed_leader_epoch
+                        } else {
+                            -1
+                        },
+                        metadata,
+                        commit_timestamp: now,
+                        expire_timestamp,
+                    };
+                    self.emit(Record::Offset {
+                        group_id: group_id.clone(),
+                        topic: topic.name.to_string(),
+                        partition: partition.partition_index,
+                        value: Some(value),
+                    });
+                }
+                let mut partition_response = OffsetCommitResponsePartition::default();
+                partition_response.partition_index = partition.partition_index;
+                partition_response.error_code = code(error);
+                topic_response.partitions.push(partition_response);
+            }
+            response.topics.push(topic_response);
+        }
+        self.respond(id, GroupResponse::OffsetCommit(response));
+    }
+
+    /// Kafka's validateOffsetCommit (OffsetMetadataManager + ClassicGroup).
+    fn validate_commit(
+        &self,
+        version: i16,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let Some(group) = self.groups.get(group_id) else {
+            return if generation < 0 {
+                // A simple consumer's commit creates the group (through the offset records).
+                Ok(())
+            } else if version >= 9 {
+                Err(ResponseError::GroupIdNotFound)
+            } else {
+                Err(ResponseError::IllegalGeneration)
+            };
+        };
+        if group.state == GroupState::Dead {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if generation < 0 && group.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            group.validate_member(member_id, instance_id)?;
+            if generation != group.generation {
+                return Err(ResponseError::IllegalGeneration);
+            }
+        } else if group.state != GroupState::Empty {
+            // Without member id and generation, commits are only accepted when nobody is in.
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if group.state == GroupState::CompletingRebalance {
+            // The member knows the new generation but has no assignment yet.
+            return Err(ResponseError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn handle_offset_fetch(
+        &mut self,
+        id: RequestId,
+        version: i16,
+        request: OffsetFetchRequest,
+    ) {
+        let mut response = OffsetFetchResponse::default();
+        if version >= 8 {
+            for group in &request.groups {
+                let wanted = group.topics.as_ref().map(|topics| {
+                    topics
+                        .iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let mut group_response = OffsetFetchResponseGroup::default();
+                group_response.group_id = group.group_id.clone();
+                for (topic, partitions) in self.fetch_offsets(&group.group_id, wanted) {
+                    let mut topic_response = OffsetFetchResponseTopics::default();
+                    topic_response.name = s(&topic).into();
+                    for (partition, offset, epoch, metadata) in partitions {
+                        let mut p = OffsetFetchResponsePartitions::default();
+                        p.partition_index = partition;
+                        p.committed_offset = offset;
+                        p.committed_leader_epoch = epoch;
+                        p.metadata = Some(StrBytes::from_string(metadata));
+                        topic_response.partitions.push(p);
+                    }
+                    group_response.topics.push(topic_response);
+                }
+                response.groups.push(group_response);
+            }
+        } else {
+            // v1 always names its topics; v2+ may ask for all of them with null.
+            let wanted = request.topics.as_ref().map(|topics| {
+                topics
+                    .iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+                    .collect()
+            });
+            for (topic, partitions) in self.fetch_offsets(&request.group_id, wanted) {
+                let mut topic_response = OffsetFetchResponseTopic::default();
+                topic_response.name = s(&topic).into();
+                for (partition, offset, epoch, metadata) in partitions {
+                    let mut p = OffsetFetchResponsePartition::default();
+                    p.partition_index = partition;
+                    p.committed_offset = offset;
+                    if version >= 5 {
+                        p.committed_leader_epoch = epoch;
+                    }
+                    p.metadata = Some(StrBytes::from_string(metadata));
+                    topic_response.partitions.push(p);
+                }
+                response.topics.push(topic_response);
+            }
+        }
+        self.respond(id, GroupResponse::OffsetFetch(response));
+    }
+
+    /// The committed offsets of `wanted` (topic → partitions), or all of them when `None`.
+    /// Unknown partitions (and every partition of an unknown group) come back as offset -1,
+    /// leader epoch -1 and metadata "".
+    fn fetch_offsets(
+        &self,
+        group_id: &str,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, Vec<FetchedPartition>)> {
+        let offsets = self.groups.get(group_id).map(|g| &g.offsets);
+        match wanted {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let fetched = partitions
+                        .into_iter()
+                        .map(|p| match offsets.and_then(|o| o.get(&(topic.clone(), p))) {
+                            Some(v) => (p, v.offset, v.leader_epoch, v.metadata.clone()),
+                            None => (p, -1, -1, String::new()),
+                        })
+                        .collect();
+                    (topic, fetched)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: BTreeMap<String, Vec<FetchedPartition>> = BTreeMap::new();
+                for ((topic, partition), v) in offsets.into_iter().flatten() {
+                    by_topic.entry(topic.clone()).or_default().push((
+                        *partition,
+                        v.offset,
+                        v.leader_epoch,
+                        v.metadata.clone(),
+                    ));
+                }
+                by_topic.into_iter().collect()
+            }
+        }
+    }
+
+    pub(crate) fn handle_offset_delete(
+        &mut self,
+        id: RequestId,
+        _version: i16,
+        request: OffsetDeleteRequest,
+    ) {
+        let group_id = request.group_id.to_string();
+        let mut response = OffsetDeleteResponse::default();
+        let error = if group_id.is_empty() {
+            Some(ResponseError::InvalidGroupId)
+        } else {
+            match self.groups.get(&group_id) {
+                None => Some(ResponseError::GroupIdNotFound),
+                Some(g) if g.state == GroupState::Dead => Some(ResponseError::GroupIdNotFound),
+                Some(g)
+                    if g.state != GroupState::Empty
+                        && g.protocol_type != CONSUMER_PROTOCOL_TYPE =>
+                {
+                    Some(ResponseError::NonEmptyGroup)
+                }
+                Some(_) => None,
+            }
+        };
+        if let Some(error) = error {
+            response.error_code = error.code();
+            return self.respond(id, GroupResponse::OffsetDelete(response));
+        }
+        for topic in request.topics {
+            let name = topic.name.to_string();
+            let subscribed = self
+                .groups
+                .get(&group_id)
+                .is_some_and(|g| g.is_subscribed_to(&name));
+            let mut topic_response = OffsetDeleteResponseTopic::default();
+            topic_response.name = topic.name.clone();
+            for partition in topic.partitions {
+                let index = partition.partition_index;
+                let mut partition_response = OffsetDeleteResponsePartition::default();
+                partition_response.partition_index = index;
+                if subscribed {
+                    partition_response.error_code = ResponseError::GroupSubscribedToTopic.code();
+                } else if self
+                    .groups
+                    .get(&group_id)
+                    .is_some_and(|g| g.offsets.contains_key(&(name.clone(), index)))
+                {
+                    self.emit(Record::Offset {
+                        group_id: group_id.clone(),
+                        topic: name.clone(),
+                        partition: index,
+                        value: None,
+                    });
+                }
+                topic_response.partitions.push(partition_response);
+            }
+            response.topics.push(topic_response);
+        }
+        self.respond(id, GroupResponse::OffsetDelete(response));
+    }
+
+    /// The periodic expiry (Kafka's cleanupGroupMetadata): expired offsets get tombstones, and
+    /// an Empty group left without offsets (and without pending members) is deleted.
+    pub(crate) fn expire_offsets(&mut self) {
+        let now = self.now();
+        let retention = self.config.offsets_retention_ms;
+        let group_ids: Vec<String> = self.groups.keys().cloned().collect();
+        for group_id in group_ids {
+            let Some(group) = self.groups.get(&group_id) else {
+                continue;
+            };
+            let Some(rule) = ExpiryRule::of(group) else {
+                continue;
+            };
+            let expired: Vec<(String, i32)> = group
+                .offsets
+                .iter()
+                .filter(|((topic, _), value)| {
+                    rule.applies_to(topic) && rule.expired(value, now, retention)
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for (topic, partition) in expired {
+                self.emit(Record::Offset {
+                    group_id: group_id.clone(),
+                    topic,
+                    partition,
+                    value: None,
+                });
+            }
+            let Some(group) = self.groups.get(&group_id) else {
+                continue;
+            };
+            if group.state == GroupState::Empty
+                && group.offsets.is_empty()
+                && group.pending_join.is_empty()
+            {
+                self.emit(Record::Group {
+                    group_id: group_id.clone(),
+                    value: None,
+                });
+            }
+        }
+    }
+}
+
+/// Which offsets of a group may expire, and from when retention counts (Kafka's
+/// ClassicGroup.offsetExpirationCondition).
+struct ExpiryRule {
+    /// Retention counts from this instant instead of each commit (an Empty group: from when it
+    /// became empty, KIP-211).
+    since: Option<Millis>,
+    /// Only topics outside the subscription may expire (a Stable consumer group).
+    subscribed: Option<std::collections::BTreeSet<String>>,
+}
+
+impl ExpiryRule {
+    fn of(group: &crate::group::Group) -> Option<ExpiryRule> {
+        if group.protocol_type.is_empty() {
+            // A simple group: each offset expires `retention` after its commit.
+            return Some(ExpiryRule {
+                since: None,
+                subscribed: None,
+            });
+        }
+        if group.state == GroupState::Empty {
+            return Some(ExpiryRule {
+                since: Some(group.state_timestamp),
+                subscribed: None,
+            });
+        }
+        if group.protocol_type == CONSUMER_PROTOCOL_TYPE && group.state == GroupState::Stable {
+            let subscribed = group.subscribed_topics()?;
+            return Some(ExpiryRule {
+                since: None,
+                subscribed: Some(subscribed),
+            });
+        }
+        None
+    }
+
+    fn applies_to(&self, topic: &str) -> bool {
+        self.subscribed
+            .as_ref()
+            .is_none_or(|topics| !topics.contains(topic))
+    }
+
+    fn expired(&self, value: &OffsetValue, now: Millis, retention: i64) -> bool {
+        match value.expire_timestamp {
+            Some(expire) => now >= expire,
+            None => now.saturating_sub(self.since.unwrap_or(value.commit_timestamp)) >= retention,
+        }
+    }
+}
