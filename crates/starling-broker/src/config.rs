@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use starling_group::GroupConfig;
 use starling_log::{LogConfig, TimestampType};
 
 /// Why a property was refused.
@@ -58,6 +59,8 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     /// Defaults every topic's log inherits (`log.segment.bytes`, `log.retention.ms`, …).
     pub log: LogConfig,
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub group: GroupConfig,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
 }
@@ -79,6 +82,7 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1_000,
             log: LogConfig::default(),
+            group: GroupConfig::default(),
             ignored: BTreeMap::new(),
         }
     }
@@ -338,6 +342,30 @@ impl BrokerConfig {
             "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value)
                 .map_err(|e| rename(e, key))?,
             "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
+            "group.min.session.timeout.ms" => {
+                self.group.min_session_timeout_ms = parse_positive(key, value)?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group.max_session_timeout_ms = parse_positive(key, value)?
+            }
+            "group.initial.rebalance.delay.ms" => {
+                let v: i32 = parse_num(key, value)?;
+                if v < 0 {
+                    return Err(invalid(key, value, "must be at least 0"));
+                }
+                self.group.initial_rebalance_delay_ms = v;
+            }
+            "group.max.size" => self.group.max_size = parse_positive(key, value)?,
+            "offsets.retention.minutes" => {
+                self.group.offsets_retention_ms =
+                    parse_positive::<i64>(key, value)?.saturating_mul(60_000)
+            }
+            "offsets.retention.check.interval.ms" => {
+                self.group.offsets_retention_check_interval_ms = parse_positive(key, value)?
+            }
+            "offset.metadata.max.bytes" => {
+                self.group.offset_metadata_max_bytes = parse_positive(key, value)?
+            }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
                     key,

@@ -6,6 +6,8 @@
 //! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
 //! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in
 //!   [`starling_meta::MetadataStore`].
+//! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
+//!   with a real clock and persists its records.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
 //!
 //! Data flows one way: socket → frame → decoded request → handler → log/store → response → socket.
@@ -23,6 +25,7 @@
 pub mod api;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod maintenance;
 pub mod server;
 pub mod topics;
@@ -37,6 +40,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
     pub topics: TopicRegistry,
+    /// The consumer-group coordinator task.
+    pub groups: coordinator::CoordinatorHandle,
     /// Cancelled when the broker shuts down; long polls end early on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::BrokerConfig;
 use crate::topics::TopicRegistry;
-use crate::{connection, maintenance, Broker};
+use crate::{connection, coordinator, maintenance, Broker};
 
 /// A started broker.
 pub struct RunningBroker {
@@ -58,9 +58,12 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     }
     config.listen = local_addr;
 
-    let store = MetadataStore::open(&config.data_dir.join("meta.redb"))?;
+    let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
     let cluster_id = store.cluster_id()?;
     let data_dir = config.data_dir.clone();
+    let shutdown = CancellationToken::new();
+    let (groups, coordinator_task) =
+        coordinator::start(config.group.clone(), store.clone(), shutdown.clone())?;
     let topics = tokio::task::spawn_blocking(move || {
         TopicRegistry::open(&config, store).map(|t| (t, config))
     })
@@ -74,9 +77,15 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         config,
         cluster_id,
         topics,
-        shutdown: CancellationToken::new(),
+        groups,
+        shutdown,
     });
     let tasks = TaskTracker::new();
+    tasks.spawn(async move {
+        if let Err(e) = coordinator_task.await {
+            tracing::error!(error = %e, "group coordinator task failed");
+        }
+    });
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
     Ok(RunningBroker {

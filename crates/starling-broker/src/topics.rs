@@ -90,7 +90,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
 /// Topics by name and id.
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    store: MetadataStore,
+    store: Arc<MetadataStore>,
     defaults: LogConfig,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     admin: Mutex<()>,
@@ -98,7 +98,7 @@ pub struct TopicRegistry {
 
 impl TopicRegistry {
     /// Loads every persisted topic and opens (recovering) its partition logs.
-    pub fn open(config: &BrokerConfig, store: MetadataStore) -> anyhow::Result<TopicRegistry> {
+    pub fn open(config: &BrokerConfig, store: Arc<MetadataStore>) -> anyhow::Result<TopicRegistry> {
         let registry = TopicRegistry {
             data_dir: config.data_dir.clone(),
             store,
@@ -117,7 +117,7 @@ impl TopicRegistry {
         Ok(registry)
     }
 
-    pub fn store(&self) -> &MetadataStore {
+    pub fn store(&self) -> &Arc<MetadataStore> {
         &self.store
     }
 

@@ -186,6 +186,36 @@ async fn every_advertised_version_of_every_api_is_answered() {
         assert_eq!(r.brokers[0].port, broker.local_addr().port() as i32);
     }
 
+    for v in range(ApiKey::FindCoordinator) {
+        let mut req = FindCoordinatorRequest::default();
+        if v >= 4 {
+            req.coordinator_keys = vec![
+                StrBytes::from_static_str("g1"),
+                StrBytes::from_static_str("g2"),
+            ];
+        } else {
+            req.key = StrBytes::from_static_str("g1");
+        }
+        let r: FindCoordinatorResponse = decode(
+            ApiKey::FindCoordinator,
+            v,
+            c.call(ApiKey::FindCoordinator, v, &req).await,
+        );
+        if v >= 4 {
+            assert_eq!(r.coordinators.len(), 2, "FindCoordinator v{v}");
+            assert!(r
+                .coordinators
+                .iter()
+                .all(|c| c.error_code == 0 && c.port == broker.local_addr().port() as i32));
+        } else {
+            assert_eq!(
+                (r.error_code, r.port),
+                (0, broker.local_addr().port() as i32),
+                "FindCoordinator v{v}"
+            );
+        }
+    }
+
     let mut produced = 0;
     for v in range(ApiKey::Produce).filter(|v| *v >= 3) {
         let mut data =

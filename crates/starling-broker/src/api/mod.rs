@@ -7,6 +7,8 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
+use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
 use starling_protocol::{legacy, response};
 
@@ -89,6 +92,39 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         }
         RequestKind::CreatePartitions(r) => {
             encode(api_key, &ctx, &create_partitions::handle(broker, &ctx, r))
+        }
+        RequestKind::FindCoordinator(r) => {
+            encode(api_key, &ctx, &find_coordinator::handle(broker, &ctx, r))
+        }
+        RequestKind::JoinGroup(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::Join(r)).await
+        }
+        RequestKind::SyncGroup(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::Sync(r)).await
+        }
+        RequestKind::Heartbeat(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::Heartbeat(r)).await
+        }
+        RequestKind::LeaveGroup(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::Leave(r)).await
+        }
+        RequestKind::OffsetCommit(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::OffsetCommit(r)).await
+        }
+        RequestKind::OffsetFetch(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::OffsetFetch(r)).await
+        }
+        RequestKind::DescribeGroups(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::DescribeGroups(r)).await
+        }
+        RequestKind::ListGroups(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::ListGroups(r)).await
+        }
+        RequestKind::DeleteGroups(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::DeleteGroups(r)).await
+        }
+        RequestKind::OffsetDelete(r) => {
+            group::forward(broker, &ctx, api_key, GroupRequest::OffsetDelete(r)).await
         }
         other => Reply::Close(format!("no handler for {other:?}")),
     }

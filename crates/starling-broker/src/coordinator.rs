@@ -1,0 +1,199 @@
+//! The group coordinator's runtime: one task that owns the pure [`GroupCoordinator`] core and
+//! drives it with a real clock and storage.
+//!
+//! Connections send requests over a channel and await their response. The task feeds each
+//! request to the core with `now`, persists the records the core returns, and only then releases
+//! the responses (some of which answer requests held earlier: JoinGroup and SyncGroup wait for
+//! the rest of the group). It sleeps until the core's next timer deadline — no polling. Requests
+//! that queue up while a write is in flight are handled together and their records written in
+//! one transaction (group commit), so synchronous per-message offset commits from many
+//! consumers share fsyncs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use starling_group::{
+    ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse, Output, Record,
+    RequestId,
+};
+use starling_meta::MetadataStore;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::now_ms;
+
+/// How many queued requests one write may cover.
+const MAX_BATCH: usize = 512;
+
+struct Command {
+    version: i16,
+    client: ClientInfo,
+    request: GroupRequest,
+    reply: oneshot::Sender<GroupResponse>,
+}
+
+/// Why a request got no response from the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("the group coordinator is shutting down")]
+    Unavailable,
+    #[error("the group coordinator could not persist the change")]
+    StorageFailed,
+}
+
+/// A cheap handle the API handlers use to reach the coordinator task.
+#[derive(Clone)]
+pub struct CoordinatorHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl CoordinatorHandle {
+    /// Sends a request and waits for its response (which may be held until a rebalance completes).
+    pub async fn call(
+        &self,
+        version: i16,
+        client: ClientInfo,
+        request: GroupRequest,
+    ) -> Result<GroupResponse, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command {
+                version,
+                client,
+                request,
+                reply,
+            })
+            .await
+            .map_err(|_| CoordinatorError::Unavailable)?;
+        rx.await.map_err(|_| CoordinatorError::StorageFailed)
+    }
+}
+
+/// Loads the coordinator's state from the store (replaying every stored record) and starts its
+/// task. Returns the handle and the task's join handle.
+pub fn start(
+    config: GroupConfig,
+    store: Arc<MetadataStore>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
+    let mut core = GroupCoordinator::new(config);
+    let stored = store.group_records()?;
+    let count = stored.len();
+    for (key, bytes) in stored {
+        let record: Record = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("unreadable group record {key}: {e}"))?;
+        core.replay(&record);
+    }
+    core.loaded(now_ms());
+    tracing::info!(records = count, "group coordinator loaded");
+    let (tx, rx) = mpsc::channel(4096);
+    let task = tokio::spawn(run(core, store, rx, shutdown));
+    Ok((CoordinatorHandle { tx }, task))
+}
+
+async fn run(
+    mut core: GroupCoordinator,
+    store: Arc<MetadataStore>,
+    mut rx: mpsc::Receiver<Command>,
+    shutdown: CancellationToken,
+) {
+    let mut next_id: RequestId = 0;
+    let mut waiting: HashMap<RequestId, oneshot::Sender<GroupResponse>> = HashMap::new();
+    loop {
+        let deadline = core.next_deadline().map(deadline_instant);
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => Some(cmd),
+                None => break,
+            },
+            _ = sleep_until(deadline) => None,
+        };
+        let mut output = Output::default();
+        if let Some(cmd) = first {
+            let mut batch = vec![cmd];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            for cmd in batch {
+                next_id += 1;
+                waiting.insert(next_id, cmd.reply);
+                merge(
+                    &mut output,
+                    core.handle(now_ms(), next_id, cmd.version, &cmd.client, cmd.request),
+                );
+            }
+        }
+        // Timers due now fire whether we woke for them or for a request.
+        merge(&mut output, core.expire(now_ms()));
+        if !persist(&store, &output.records).await {
+            // Nothing of this step is acknowledged: its responders are dropped, which closes those
+            // clients' connections so they retry.
+            for (id, _) in output.responses {
+                waiting.remove(&id);
+            }
+            continue;
+        }
+        for (id, response) in output.responses {
+            if let Some(reply) = waiting.remove(&id) {
+                let _ = reply.send(response);
+            }
+        }
+    }
+    tracing::info!(held = waiting.len(), "group coordinator stopped");
+}
+
+fn merge(into: &mut Output, from: Output) {
+    into.responses.extend(from.responses);
+    into.records.extend(from.records);
+}
+
+async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> bool {
+    if records.is_empty() {
+        return true;
+    }
+    let batch: Vec<(String, Option<Vec<u8>>)> = records
+        .iter()
+        .map(|r| {
+            let deleted = matches!(
+                r,
+                Record::Group { value: None, .. } | Record::Offset { value: None, .. }
+            );
+            let value = if deleted {
+                None
+            } else {
+                serde_json::to_vec(r).ok()
+            };
+            (r.key(), value)
+        })
+        .collect();
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.write_group_records(&batch)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "persisting group records failed");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group record writer failed");
+            false
+        }
+    }
+}
+
+/// Converts a wall-clock deadline (ms since the epoch) into a tokio instant.
+fn deadline_instant(deadline_ms: i64) -> tokio::time::Instant {
+    let wait = (deadline_ms - now_ms()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(wait)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
