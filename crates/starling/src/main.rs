@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
+mod group_cli;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "starling",
@@ -30,6 +32,8 @@ enum Command {
     /// Benchmarks that drive librdkafka clients against a broker.
     #[command(subcommand)]
     Bench(starling_bench::BenchCommand),
+    /// Inspect and manage consumer groups on any Kafka-compatible broker.
+    Group(group_cli::GroupArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(cmd) => runtime.block_on(starling_bench::run(cmd)),
+        Command::Group(args) => runtime.block_on(group_cli::run(args)),
     }
 }
 

@@ -1,0 +1,59 @@
+//! `starling-client`: a small async Kafka protocol client.
+//!
+//! This is the client the Starling CLI (`starling group ...`) and, later, the benchmarks use to
+//! speak the Kafka wire protocol to **any** Kafka-compatible broker — Apache Kafka, Redpanda or
+//! Starling. It is built on `tokio` and the message definitions of the `kafka-protocol` crate
+//! and deliberately does only what an admin tool needs:
+//!
+//! * [`Connection`]: one TCP connection to one broker. Connecting performs the ApiVersions
+//!   handshake (v3, falling back to v0 when the broker answers UNSUPPORTED_VERSION) and
+//!   remembers the broker's version ranges; [`Connection::version_for`] picks the highest
+//!   version both sides speak and [`Connection::send`] frames a typed request and decodes the
+//!   typed response, with a timeout on every call.
+//! * [`Client`]: a bootstrap connection plus connections to other brokers opened on demand
+//!   (partition leaders, group coordinators). It offers Metadata, ListOffsets, FindCoordinator,
+//!   ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit, building every
+//!   request with only the fields the negotiated version has.
+//! * [`consumer_protocol`]: decoding of the consumer-protocol subscription and assignment bytes
+//!   that DescribeGroups returns for each member.
+//!
+//! It is not a producer or consumer: there is no batching, no pipelining (one request in flight
+//! per connection) and no SASL/TLS.
+
+pub mod client;
+pub mod connection;
+pub mod consumer_protocol;
+pub mod error;
+#[cfg(test)]
+mod fake_broker;
+
+pub use client::{
+    Broker, Client, CommittedOffset, GroupDescription, ListedGroup, ListedOffset,
+    MemberDescription, Metadata, OffsetSpec, PartitionMetadata, TopicMetadata,
+};
+pub use connection::{Connection, Options};
+pub use error::{describe_code, error_name, Error, Result};
+pub use kafka_protocol::messages::ApiKey;
+pub use kafka_protocol::ResponseError;
+
+/// A topic name and partition index; orders by topic, then partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
