@@ -63,23 +63,20 @@ pub fn now_ms() -> i64 {
 
 /// Runs the broker until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Install the handler before announcing readiness: a SIGTERM sent the moment the
+    // `listening on` line appears must still mean a graceful stop.
+    let mut term = signal(SignalKind::terminate())?;
     let broker = server::start(config).await?;
     println!("listening on {}", broker.local_addr());
     use std::io::Write;
     std::io::stdout().flush().ok();
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
-    broker.shutdown().await;
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}
         r = tokio::signal::ctrl_c() => r?,
     }
+    tracing::info!("shutting down");
+    broker.shutdown().await;
+    tracing::info!("shut down cleanly");
     Ok(())
 }
