@@ -1,0 +1,284 @@
+//! `starling bench`: throughput of a real Kafka client (librdkafka, through the `rdkafka`
+//! crate) against a Starling broker, measured next to the raw loopback TCP bandwidth of the
+//! same machine, which is the ceiling any broker on this host can reach.
+//!
+//! Measurement only: nothing here asserts a speed. The figures go to stdout as a table (and
+//! optionally to a JSON file); progress bars and logs go to stderr.
+
+mod broker;
+mod ceiling;
+mod client;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::broker::Broker;
+use crate::report::{Phase, Report};
+
+/// `starling bench ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Produce throughput, next to the loopback TCP ceiling.
+    Produce(ProduceArgs),
+    /// Consume throughput (producing the data first when the topic lacks it), next to the ceiling.
+    Consume(ConsumeArgs),
+    /// Produce, then consume what was produced, next to the ceiling.
+    All(AllArgs),
+}
+
+/// Arguments of `starling bench produce`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Arguments of `starling bench consume`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Arguments of `starling bench all`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AllArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Compression codec the producer applies to its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// The value of librdkafka's `compression.type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// Options shared by every bench subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Broker to measure. Without it the bench starts its own broker (this same binary,
+    /// `serve --listen 127.0.0.1:0`) on a temporary data directory and stops it at the end.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bootstrap: Option<String>,
+    /// Number of messages to produce / consume.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: u64,
+    /// Payload size of each message, in bytes (messages carry no key).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub size: usize,
+    /// Partitions of the bench topic (messages are spread round-robin over them).
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+    /// Producer compression codec.
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    pub compression: Compression,
+    /// Producer acks: 0, 1, -1 or all.
+    #[arg(long, default_value = "1", value_parser = ["0", "1", "-1", "all"])]
+    pub acks: String,
+    /// Topic to use (created when missing). Default: a fresh, uniquely named topic.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Skip the loopback TCP ceiling measurement.
+    #[arg(long)]
+    pub no_ceiling: bool,
+    /// Data directory of the broker the bench starts itself (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Broker property for the broker the bench starts itself, e.g. `log.segment.bytes=1073741824`.
+    /// Repeatable.
+    #[arg(long = "broker-override", value_name = "KEY=VALUE")]
+    pub broker_overrides: Vec<String>,
+    /// Give up when no message has been delivered or received for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub stall_timeout: u64,
+    /// Extra librdkafka property for the producer, e.g. `linger.ms=20`. Repeatable; applied last.
+    #[arg(long = "producer-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub producer_config: Vec<(String, String)>,
+    /// Extra librdkafka property for the consumer, e.g. `fetch.max.bytes=10485760`. Repeatable.
+    #[arg(long = "consumer-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub consumer_config: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("{s:?} is not of the form key=value")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Produce,
+    Consume,
+    All,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Produce => "produce",
+            Mode::Consume => "consume",
+            Mode::All => "all",
+        }
+    }
+}
+
+pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    let (mode, args) = match cmd {
+        BenchCommand::Produce(a) => (Mode::Produce, a.common),
+        BenchCommand::Consume(a) => (Mode::Consume, a.common),
+        BenchCommand::All(a) => (Mode::All, a.common),
+    };
+    if args.messages == 0 {
+        bail!("--messages must be at least 1");
+    }
+    if args.size == 0 {
+        bail!("--size must be at least 1 byte");
+    }
+    if args.partitions < 1 {
+        bail!("--partitions must be at least 1");
+    }
+
+    let broker = match &args.bootstrap {
+        Some(addr) => Broker::external(addr.clone()),
+        None => {
+            let data_dir = args.data_dir.clone();
+            let overrides = args.broker_overrides.clone();
+            tokio::task::spawn_blocking(move || Broker::spawn(data_dir.as_deref(), &overrides))
+                .await
+                .context("joining the broker start-up task")??
+        }
+    };
+    let outcome = measure(mode, &args, &broker).await;
+    let log_tail = broker.log_tail(40);
+    let stop = broker.stop();
+    match outcome {
+        Ok(()) => stop,
+        Err(e) => {
+            if let Some(tail) = log_tail {
+                eprintln!("--- last lines of the bench's broker log ---\n{tail}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn measure(mode: Mode, args: &CommonArgs, broker: &Broker) -> anyhow::Result<()> {
+    let bootstrap = broker.bootstrap().to_string();
+    let topic = args.topic.clone().unwrap_or_else(unique_topic);
+    let stall = Duration::from_secs(args.stall_timeout.max(1));
+    let payload_bytes = args.messages.saturating_mul(args.size as u64);
+
+    let mut report = Report::new(mode.name(), args, &bootstrap, broker.description(), &topic);
+
+    // Kept until the end of the run (see ceiling::page_cache_write).
+    let mut page_cache_file = None;
+    if !args.no_ceiling {
+        // At least 256 MiB so that tiny runs still give a stable ceiling.
+        let volume = payload_bytes.max(256 << 20);
+        report.ceiling = Some(ceiling::measure(volume, 5).await?);
+        let dir = broker.scratch_dir();
+        let (figure, file) =
+            tokio::task::spawn_blocking(move || ceiling::page_cache_write(&dir, volume))
+                .await
+                .context("joining the page-cache write task")??;
+        report.page_cache = Some(figure);
+        page_cache_file = Some(file);
+    }
+
+    let partitions = client::ensure_topic(&bootstrap, &topic, args.partitions).await?;
+    let settings = client::Settings {
+        bootstrap: bootstrap.clone(),
+        topic: topic.clone(),
+        size: args.size,
+        compression: args.compression,
+        acks: args.acks.clone(),
+        stall,
+        producer_config: args.producer_config.clone(),
+        consumer_config: args.consumer_config.clone(),
+    };
+
+    match mode {
+        Mode::Produce => {
+            report.push(run_produce(&settings, partitions, args.messages, "produce").await?);
+        }
+        Mode::Consume => {
+            let available = {
+                let s = settings.clone();
+                tokio::task::spawn_blocking(move || client::available(&s)).await??
+            };
+            if available < args.messages {
+                let missing = args.messages - available;
+                report.push(run_produce(&settings, partitions, missing, "produce (setup)").await?);
+            }
+            report.push(run_consume(&settings, args.messages).await?);
+        }
+        Mode::All => {
+            report.push(run_produce(&settings, partitions, args.messages, "produce").await?);
+            report.push(run_consume(&settings, args.messages).await?);
+        }
+    }
+
+    drop(page_cache_file);
+    report.print();
+    if let Some(path) = &args.json {
+        report
+            .write_json(path)
+            .with_context(|| format!("writing --json {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn run_produce(
+    settings: &client::Settings,
+    partitions: i32,
+    messages: u64,
+    label: &'static str,
+) -> anyhow::Result<Phase> {
+    let s = settings.clone();
+    tokio::task::spawn_blocking(move || client::produce(&s, partitions, messages, label))
+        .await
+        .context("joining the produce task")?
+}
+
+async fn run_consume(settings: &client::Settings, messages: u64) -> anyhow::Result<Phase> {
+    let s = settings.clone();
+    tokio::task::spawn_blocking(move || client::consume(&s, messages))
+        .await
+        .context("joining the consume task")?
+}
+
+fn unique_topic() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "starling-bench-{}-{:x}",
+        std::process::id(),
+        nanos & 0xffff_ffff
+    )
+}
