@@ -224,9 +224,7 @@ impl Segment {
     pub fn read_bytes(&self, pos: u64, len: u64) -> io::Result<Vec<u8>> {
         let len =
             usize::try_from(len).map_err(|_| corrupt(&self.log_path, pos, "batch too large"))?;
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, pos)?;
-        Ok(buf)
+        read_exact_at_uninit(&self.file, len, pos)
     }
 
     /// Position of the batch holding `offset` (base <= offset <= last), looking
@@ -357,4 +355,43 @@ fn write_whole(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
 /// fsyncs a directory so that file creations and deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Reads exactly `len` bytes at `pos` into a new buffer without zeroing it first: fetch
+/// serves up to megabytes per call, and clearing memory the kernel is about to overwrite
+/// cost about a seventh of the fetch path's CPU.
+fn read_exact_at_uninit(file: &File, len: usize, pos: u64) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    let mut filled = 0usize;
+    while filled < len {
+        let offset = libc::off_t::try_from(pos + filled as u64)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "read position too large"))?;
+        // SAFETY: the destination is the vector's unused capacity from `filled` to `len`, which
+        // is allocated and writable; pread writes at most `len - filled` bytes into it, and only
+        // the bytes it reports written are then counted as initialised.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(filled).cast(),
+                len - filled,
+                offset,
+            )
+        };
+        match n {
+            n if n > 0 => {
+                filled += n as usize;
+                // SAFETY: bytes 0..filled have been written by pread.
+                unsafe { buf.set_len(filled) };
+            }
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(buf)
 }
