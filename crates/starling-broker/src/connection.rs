@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use starling_protocol::frame::check_size_prefix;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 
 use crate::api::{self, Reply};
@@ -27,7 +27,9 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         tracing::debug!(%peer, error = %e, "set_nodelay");
     }
     tracing::debug!(%peer, "connection opened");
-    let (read_half, mut write_half) = stream.into_split();
+    let (read_half, write_half) = stream.into_split();
+    // Small chunks are coalesced here; chunks larger than the buffer go straight to the socket.
+    let mut write_half = BufWriter::with_capacity(READ_CHUNK, write_half);
     let mut reader = BufReader::with_capacity(READ_CHUNK, read_half);
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let max = broker.config.socket_request_max_bytes;
@@ -66,7 +68,13 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         };
         match api::dispatch(&broker, frame, peer).await {
             Reply::Frame(bytes) => {
-                if let Err(e) = write_half.write_all(&bytes).await {
+                if let Err(e) = write_frame(&mut write_half, &[bytes]).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Reply::Chunks(chunks) => {
+                if let Err(e) = write_frame(&mut write_half, &chunks).await {
                     tracing::debug!(%peer, error = %e, "write failed");
                     break;
                 }
@@ -80,6 +88,16 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     }
     let _ = write_half.shutdown().await;
     tracing::debug!(%peer, "connection closed");
+}
+
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    out: &mut BufWriter<W>,
+    chunks: &[Bytes],
+) -> std::io::Result<()> {
+    for chunk in chunks {
+        out.write_all(chunk).await?;
+    }
+    out.flush().await
 }
 
 async fn read_body<R: AsyncRead + Unpin>(

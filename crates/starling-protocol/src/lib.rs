@@ -14,6 +14,7 @@
 //! assert_eq!(range.min, 4);
 //! ```
 
+pub mod fetch_frame;
 pub mod frame;
 pub mod legacy;
 pub mod request;

@@ -30,6 +30,8 @@ use crate::Broker;
 pub enum Reply {
     /// Send this frame.
     Frame(Bytes),
+    /// Send this frame, given as chunks to write in order (record sets shared, not copied).
+    Chunks(Vec<Bytes>),
     /// Send nothing (Produce with acks=0).
     Nothing,
     /// Close the connection, logging why.
@@ -80,7 +82,20 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             produce::Outcome::Silent => Reply::Nothing,
             produce::Outcome::Close(why) => Reply::Close(why),
         },
-        RequestKind::Fetch(r) => encode(api_key, &ctx, &fetch::handle(broker, &ctx, r).await),
+        RequestKind::Fetch(r) => {
+            let response = fetch::handle(broker, &ctx, r).await;
+            match starling_protocol::fetch_frame::encode_fetch_frame(
+                ctx.api_version,
+                ctx.correlation_id,
+                &response,
+            ) {
+                Ok(chunks) => Reply::Chunks(chunks),
+                Err(e) => Reply::Close(format!(
+                    "cannot encode Fetch v{} response: {e}",
+                    ctx.api_version
+                )),
+            }
+        }
         RequestKind::ListOffsets(r) => {
             encode(api_key, &ctx, &list_offsets::handle(broker, &ctx, r))
         }
