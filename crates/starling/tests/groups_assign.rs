@@ -1,0 +1,211 @@
+//! `assign()` consumers (no subscription) that commit under a group id: commits are read back
+//! with their metadata, a new consumer of the same group resumes exactly there, another group
+//! sees nothing, and acknowledged commits survive a clean restart and a kill -9 of the broker.
+
+mod common;
+mod groups_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use groups_support::*;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// A consumer in `group` (never joined: assign() only).
+fn group_consumer(bootstrap: &str, group: &str) -> BaseConsumer {
+    consumer(
+        bootstrap,
+        &[("group.id", group), ("auto.offset.reset", "earliest")],
+    )
+}
+
+/// Commits `(partition, offset, metadata)` synchronously.
+fn commit(c: &BaseConsumer, topic: &str, offsets: &[(i32, i64, &str)]) {
+    let mut tpl = TopicPartitionList::new();
+    for &(p, o, meta) in offsets {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o))
+            .unwrap();
+        tpl.find_partition(topic, p).unwrap().set_metadata(meta);
+    }
+    c.commit(&tpl, CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("commit {offsets:?}: {e}"));
+}
+
+/// `partition -> (offset, metadata)` committed for `group`, through `committed_offsets`.
+fn read_committed(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    parts: i32,
+) -> BTreeMap<i32, (Option<i64>, String)> {
+    let c = group_consumer(bootstrap, group);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..parts {
+        tpl.add_partition(topic, p);
+    }
+    let got = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("committed_offsets for {group}: {e}"));
+    got.elements()
+        .iter()
+        .map(|e| {
+            let o = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            (e.partition(), (o, e.metadata().to_string()))
+        })
+        .collect()
+}
+
+fn expected(offsets: &[(i32, i64, &str)]) -> BTreeMap<i32, (Option<i64>, String)> {
+    offsets
+        .iter()
+        .map(|&(p, o, m)| (p, (Some(o), m.to_string())))
+        .collect()
+}
+
+#[test]
+fn assigned_consumer_commits_round_trip_with_metadata_and_a_new_consumer_resumes_there() {
+    let _w = watchdog(Duration::from_secs(90));
+    let broker = group_broker(&[]);
+    let boot = broker.bootstrap();
+    let topic = unique("assign");
+    let group = unique("assign-group");
+    create_topic_sync(&boot, &topic, 3);
+    let producer = Producer::new(&boot);
+    producer.send_batch(&topic, 3, "a", 30); // 10 per partition
+
+    let first = group_consumer(&boot, &group);
+    assign(
+        &first,
+        &topic,
+        &[
+            (0, Offset::Beginning),
+            (1, Offset::Beginning),
+            (2, Offset::Beginning),
+        ],
+    );
+    let got = consume_until(&first, Duration::from_secs(20), |m| m.len() >= 30);
+    assert_eq!(got.len(), 30);
+    let offsets = [
+        (0, 4, "processed four"),
+        (1, 10, ""),
+        (2, 7, "métadonnées: {\"batch\": 7}"),
+    ];
+    commit(&first, &topic, &offsets);
+
+    // committed() on the committing consumer (its assignment) and committed_offsets elsewhere.
+    // (The list committed() returns holds references into the consumer: it must be dropped
+    // before the consumer is, or librdkafka's destroy waits forever.)
+    let own: BTreeMap<i32, (Option<i64>, String)> = first
+        .committed(Duration::from_secs(10))
+        .expect("committed()")
+        .elements()
+        .iter()
+        .map(|e| {
+            (
+                e.partition(),
+                (e.offset().to_raw(), e.metadata().to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(own, expected(&offsets), "committed() after commit");
+    assert_eq!(
+        read_committed(&boot, &group, &topic, 3),
+        expected(&offsets),
+        "committed offsets seen by another client of the group"
+    );
+    let stranger = read_committed(&boot, &unique("other-group"), &topic, 3);
+    assert!(
+        stranger.values().all(|(o, _)| o.is_none()),
+        "another group has no committed offsets: {stranger:?}"
+    );
+    drop(first);
+
+    // A new consumer of the same group starts at the committed positions.
+    let second = group_consumer(&boot, &group);
+    assign(
+        &second,
+        &topic,
+        &[
+            (0, Offset::Stored),
+            (1, Offset::Stored),
+            (2, Offset::Stored),
+        ],
+    );
+    let resumed = consume_until(&second, Duration::from_secs(20), |m| m.len() >= 9);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut by_part: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for m in &resumed {
+        by_part.entry(m.partition).or_default().push(m.offset);
+        assert_eq!(
+            m.key_str(),
+            format!("a-{:06}", m.offset * 3 + m.partition as i64),
+            "key at {}@{}",
+            m.partition,
+            m.offset
+        );
+    }
+    assert_eq!(
+        by_part,
+        BTreeMap::from([(0, (4..10).collect()), (2, (7..10).collect())]),
+        "resumed exactly at the committed offsets (partition 1 was fully committed)"
+    );
+    if let Some(Ok(m)) = second.poll(Duration::from_millis(500)) {
+        panic!(
+            "unexpected extra message {}@{}",
+            rdkafka::Message::partition(&m),
+            rdkafka::Message::offset(&m)
+        );
+    }
+
+    // Committing again overwrites, including with an earlier offset.
+    commit(&second, &topic, &[(0, 2, "rewind"), (1, 10, "x")]);
+    let now = read_committed(&boot, &group, &topic, 3);
+    assert_eq!(now[&0], (Some(2), "rewind".to_string()));
+    assert_eq!(now[&1], (Some(10), "x".to_string()));
+    assert_eq!(now[&2], (Some(7), offsets[2].2.to_string()));
+}
+
+#[test]
+fn acknowledged_commits_survive_clean_restart_and_kill9() {
+    let _w = watchdog(Duration::from_secs(120));
+    let mut broker = group_broker(&[]);
+    let topic = unique("assign-durable");
+    let group = unique("assign-durable-group");
+    create_topic_sync(&broker.bootstrap(), &topic, 2);
+    Producer::new(&broker.bootstrap()).send_batch(&topic, 2, "d", 1000); // 500 per partition
+
+    let first = [(0, 120, "before restart"), (1, 7, "")];
+    commit(&group_consumer(&broker.bootstrap(), &group), &topic, &first);
+    broker.restart();
+    assert_eq!(
+        read_committed(&broker.bootstrap(), &group, &topic, 2),
+        expected(&first),
+        "after a clean restart"
+    );
+
+    // A stream of acknowledged commits, then kill -9 right after the last acknowledgement.
+    let c = group_consumer(&broker.bootstrap(), &group);
+    for i in 1..=200i64 {
+        let meta = format!("commit {i}");
+        commit(&c, &topic, &[(0, 120 + i, &meta), (1, 7 + i, &meta)]);
+    }
+    drop(c);
+    broker.kill9();
+    broker.start_again();
+    assert_eq!(
+        read_committed(&broker.bootstrap(), &group, &topic, 2),
+        expected(&[(0, 320, "commit 200"), (1, 207, "commit 200")]),
+        "the last acknowledged commit is there after kill -9"
+    );
+
+    // And a consumer resumes from it.
+    let resumed = group_consumer(&broker.bootstrap(), &group);
+    assign(&resumed, &topic, &[(0, Offset::Stored)]);
+    let got = consume_until(&resumed, Duration::from_secs(20), |m| !m.is_empty());
+    assert_eq!((got[0].partition, got[0].offset), (0, 320));
+}

@@ -1,0 +1,189 @@
+"""Consumer groups through kafka-python, a pure-Python client with its own protocol code and
+its own group coordinator client (JoinGroup/SyncGroup/Heartbeat/LeaveGroup/OffsetCommit).
+
+Three KafkaConsumer members share a topic, consume it completely and commit; one leaves with
+close() and its partitions move to the other two, which consume what is produced afterwards.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from support import create_topic, unique_topic
+
+WAIT_S = 60.0
+SESSION_MS = 30_000  # a clean leave must move partitions long before this
+
+
+class Member:
+    """One KafkaConsumer, used only from its own thread, which polls and commits after every
+    non-empty poll until told to close."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str, name: str):
+        self.name = name
+        self.lock = threading.Lock()
+        self.records: list[tuple[int, int, str]] = []
+        self.assignment: set[int] = set()
+        self.commits = 0
+        self.error: BaseException | None = None
+        self.commands: queue.Queue = queue.Queue()
+        self.closed = threading.Event()
+        self.args = (bootstrap, group, topic)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        bootstrap, group, topic = self.args
+        try:
+            consumer = KafkaConsumer(
+                topic,
+                bootstrap_servers=bootstrap,
+                group_id=group,
+                client_id=self.name,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=SESSION_MS,
+                heartbeat_interval_ms=1000,
+                request_timeout_ms=40_000,
+            )
+        except BaseException as e:  # noqa: BLE001 - reported to the test thread
+            self.error = e
+            self.closed.set()
+            return
+        try:
+            while self.commands.empty():
+                batch = consumer.poll(timeout_ms=200)
+                got = [(r.partition, r.offset, r.key.decode()) for rs in batch.values() for r in rs]
+                if got:
+                    consumer.commit()
+                with self.lock:
+                    self.records.extend(got)
+                    self.commits += bool(got)
+                    self.assignment = {tp.partition for tp in consumer.assignment()}
+        except BaseException as e:  # noqa: BLE001
+            self.error = e
+        finally:
+            consumer.close()
+            with self.lock:
+                self.assignment = set()
+            self.closed.set()
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.commands.put("close")
+        assert self.closed.wait(timeout), f"{self.name} did not close within {timeout}s"
+        self.thread.join(timeout)
+        assert self.error is None, f"{self.name}: {self.error!r}"
+
+    def snapshot(self) -> tuple[set[int], list[tuple[int, int, str]]]:
+        with self.lock:
+            return set(self.assignment), list(self.records)
+
+
+def partitioned(members: list[Member], partitions: int) -> bool:
+    sets = [m.snapshot()[0] for m in members]
+    union = set().union(*sets)
+    return all(sets) and sum(len(s) for s in sets) == len(union) and union == set(range(partitions))
+
+
+def describe(members: list[Member]) -> str:
+    return "; ".join(
+        f"{m.name}: {sorted(m.snapshot()[0])} ({len(m.snapshot()[1])} records, error {m.error!r})" for m in members
+    )
+
+
+def wait_until(cond, timeout: float, what: str, describe_state=lambda: "") -> float:
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{what}: not reached within {timeout}s; {describe_state()}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def produce(bootstrap: str, topic: str, partitions: int, first: int, count: int) -> dict[str, tuple[int, int]]:
+    # Starling has no InitProducerId (idempotence), which kafka-python 3 enables by default.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    try:
+        futures = {
+            f"key-{i:06d}": producer.send(topic, key=f"key-{i:06d}".encode(), value=b"v", partition=i % partitions)
+            for i in range(first, first + count)
+        }
+        producer.flush(timeout=30)
+        out = {}
+        for key, fut in futures.items():
+            md = fut.get(timeout=30)
+            out[key] = (md.partition, md.offset)
+        return out
+    finally:
+        producer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def test_kafka_python_group_shares_a_topic_and_a_leaver_hands_its_partitions_over(broker_factory):
+    broker = broker_factory({"group.initial.rebalance.delay.ms": "0"})
+    boot = broker.bootstrap
+    topic, group = unique_topic("kp-group"), unique_topic("kp-group-id")
+    create_topic(boot, topic, 6)
+    produced = produce(boot, topic, 6, 0, 300)
+
+    members = [Member(boot, group, topic, f"kp-{i}") for i in range(3)]
+    try:
+        wait_until(lambda: partitioned(members, 6), WAIT_S, "three members sharing 6 partitions",
+                   lambda: describe(members))
+        all_keys = lambda ms: {k for m in ms for (_, _, k) in m.snapshot()[1]}  # noqa: E731
+        wait_until(lambda: set(produced) <= all_keys(members), WAIT_S, "all 300 messages consumed",
+                   lambda: describe(members))
+        for m in members:
+            assert m.error is None, describe(members)
+        # The commits after each poll add up to the end of every partition.
+        ends = collections.Counter(p for (p, _) in produced.values())
+        wait_until(lambda: committed(boot, group, topic, 6) == dict(ends), 10, "commits at the end",
+                   lambda: str(committed(boot, group, topic, 6)))
+
+        leaver, stayers = members[2], members[:2]
+        leaver_parts = leaver.snapshot()[0]
+        assert leaver_parts, describe(members)
+        left_at = time.monotonic()
+        leaver.close()
+        moved = wait_until(lambda: partitioned(stayers, 6), WAIT_S, "the leaver's partitions moving",
+                           lambda: describe(stayers))
+        moved_after = time.monotonic() - left_at
+        assert moved_after < SESSION_MS / 1000 / 3, \
+            f"partitions moved {moved_after:.1f}s after close(), as if LeaveGroup were ignored"
+        assert leaver_parts <= set().union(*(m.snapshot()[0] for m in stayers))
+
+        later = produce(boot, topic, 6, 300, 120)
+        wait_until(lambda: set(later) <= all_keys(stayers), WAIT_S, "the remaining members consuming new messages",
+                   lambda: describe(stayers))
+        later_on_leaver_parts = {k for k, (p, _) in later.items() if p in leaver_parts}
+        assert later_on_leaver_parts and later_on_leaver_parts <= all_keys(stayers)
+        produced.update(later)
+        ends = collections.Counter(p for (p, _) in produced.values())
+        wait_until(lambda: committed(boot, group, topic, 6) == dict(ends), 10, "commits at the new end",
+                   lambda: str(committed(boot, group, topic, 6)))
+        # Every consumed record is the one produced at its position.
+        by_position = {pos: k for k, pos in produced.items()}
+        for m in members:
+            for (p, o, k) in m.snapshot()[1]:
+                assert by_position[(p, o)] == k, (m.name, p, o, k)
+        print(f"kafka-python group: leaver's partitions moved after {moved:.2f}s")
+    finally:
+        for m in members:
+            if not m.closed.is_set():
+                m.commands.put("close")
+        for m in members:
+            m.closed.wait(30)
+    for m in stayers:
+        m.close()
