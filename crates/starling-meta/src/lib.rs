@@ -153,7 +153,10 @@ impl MetadataStore {
 impl MetadataStore {
     /// Writes a batch of keyed records in one durable transaction: `Some(value)` replaces the
     /// key's record, `None` deletes it. Either the whole batch is stored or none of it.
-    pub fn write_group_records(&self, batch: &[(String, Option<Vec<u8>>)]) -> Result<(), MetaError> {
+    pub fn write_group_records(
+        &self,
+        batch: &[(String, Option<Vec<u8>>)],
+    ) -> Result<(), MetaError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -243,12 +246,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
         let s = MetadataStore::open(&path).unwrap();
-        s.write_group_records(&[("g/a".into(), Some(b"1".to_vec())), ("o/a/t/0".into(), Some(b"5".to_vec()))])
-            .unwrap();
-        s.write_group_records(&[("g/a".into(), Some(b"2".to_vec())), ("o/a/t/0".into(), None)]).unwrap();
+        s.write_group_records(&[
+            ("g/a".into(), Some(b"1".to_vec())),
+            ("o/a/t/0".into(), Some(b"5".to_vec())),
+        ])
+        .unwrap();
+        s.write_group_records(&[
+            ("g/a".into(), Some(b"2".to_vec())),
+            ("o/a/t/0".into(), None),
+        ])
+        .unwrap();
         drop(s);
         let s = MetadataStore::open(&path).unwrap();
-        assert_eq!(s.group_records().unwrap(), vec![("g/a".to_string(), b"2".to_vec())]);
+        assert_eq!(
+            s.group_records().unwrap(),
+            vec![("g/a".to_string(), b"2".to_vec())]
+        );
     }
 
     #[test]
