@@ -256,22 +256,6 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
     Ok(())
 }
 
-/// Topic config names accepted in CreateTopics, with the broker key they default from.
-pub const TOPIC_CONFIG_KEYS: &[(&str, &str)] = &[
-    ("cleanup.policy", "log.cleanup.policy"),
-    ("compression.type", "compression.type"),
-    ("flush.messages", "log.flush.interval.messages"),
-    ("flush.ms", "log.flush.interval.ms"),
-    ("index.interval.bytes", "log.index.interval.bytes"),
-    ("max.message.bytes", "message.max.bytes"),
-    ("message.timestamp.type", "log.message.timestamp.type"),
-    ("min.insync.replicas", "min.insync.replicas"),
-    ("retention.bytes", "log.retention.bytes"),
-    ("retention.ms", "log.retention.ms"),
-    ("segment.bytes", "log.segment.bytes"),
-    ("segment.ms", "log.roll.ms"),
-];
-
 impl BrokerConfig {
     /// Sets one property by its Kafka name.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {

@@ -66,24 +66,18 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
-        match api::dispatch(&broker, frame, peer).await {
-            Reply::Frame(bytes) => {
-                if let Err(e) = write_frame(&mut write_half, &[bytes]).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    break;
-                }
-            }
-            Reply::Chunks(chunks) => {
-                if let Err(e) = write_frame(&mut write_half, &chunks).await {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    break;
-                }
-            }
-            Reply::Nothing => {}
+        let chunks = match api::dispatch(&broker, frame, peer).await {
+            Reply::Frame(bytes) => vec![bytes],
+            Reply::Chunks(chunks) => chunks,
+            Reply::Nothing => continue,
             Reply::Close(why) => {
                 tracing::warn!(%peer, reason = %why, "closing connection");
                 break;
             }
+        };
+        if let Err(e) = write_frame(&mut write_half, &chunks).await {
+            tracing::debug!(%peer, error = %e, "write failed");
+            break;
         }
     }
     let _ = write_half.shutdown().await;

@@ -117,10 +117,6 @@ impl TopicRegistry {
         Ok(registry)
     }
 
-    pub fn store(&self) -> &Arc<MetadataStore> {
-        &self.store
-    }
-
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics.read().get(name).cloned()
     }

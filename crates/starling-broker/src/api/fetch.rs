@@ -149,11 +149,7 @@ fn read_all(
                 .and_then(|topic| topic.partition(w.partition));
             match (&w.topic, partition) {
                 (None, _) => {
-                    let code = if by_id {
-                        ResponseError::UnknownTopicId
-                    } else {
-                        ResponseError::UnknownTopicOrPartition
-                    };
+                    let code = super::unknown_topic(by_id);
                     data.error_code = code.code();
                     any_error = true;
                 }

@@ -47,6 +47,16 @@ pub struct RequestContext {
     pub peer: SocketAddr,
 }
 
+/// The error for a topic the broker does not have: by id (the versions that name topics by
+/// id) or by name.
+fn unknown_topic(by_id: bool) -> kafka_protocol::ResponseError {
+    if by_id {
+        kafka_protocol::ResponseError::UnknownTopicId
+    } else {
+        kafka_protocol::ResponseError::UnknownTopicOrPartition
+    }
+}
+
 fn encode<T: Encodable>(api_key: ApiKey, ctx: &RequestContext, body: &T) -> Reply {
     match response::encode_frame(api_key, ctx.api_version, ctx.correlation_id, body) {
         Ok(frame) => Reply::Frame(frame),

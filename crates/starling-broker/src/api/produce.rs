@@ -74,20 +74,12 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
         } else {
             broker.topics.get(topic_data.name.0.as_str())
         };
-        let unknown = if version >= 13 {
-            ResponseError::UnknownTopicId
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
+        let unknown = super::unknown_topic(version >= 13);
         let mut topic_response = TopicProduceResponse::default()
             .with_name(topic_data.name.clone())
             .with_topic_id(topic_data.topic_id);
         for data in topic_data.partition_data {
-            let mut part = PartitionProduceResponse::default()
-                .with_index(data.index)
-                .with_base_offset(-1)
-                .with_log_append_time_ms(-1)
-                .with_log_start_offset(-1);
+            let mut part = unanswered_partition(data.index);
             let partition = topic.as_ref().and_then(|t| t.partition(data.index));
             match (topic.is_some(), partition) {
                 (false, _) => part.error_code = unknown.code(),
@@ -120,6 +112,15 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
     response
 }
 
+/// A partition's response before (or without) an append: no offsets assigned.
+fn unanswered_partition(index: i32) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}
+
 fn refuse_all(request: ProduceRequest, error: ResponseError) -> ProduceResponse {
     let mut response = ProduceResponse::default();
     for topic in request.topic_data {
@@ -127,14 +128,8 @@ fn refuse_all(request: ProduceRequest, error: ResponseError) -> ProduceResponse 
             .with_name(topic.name)
             .with_topic_id(topic.topic_id);
         for p in topic.partition_data {
-            t.partition_responses.push(
-                PartitionProduceResponse::default()
-                    .with_index(p.index)
-                    .with_error_code(error.code())
-                    .with_base_offset(-1)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1),
-            );
+            t.partition_responses
+                .push(unanswered_partition(p.index).with_error_code(error.code()));
         }
         response.responses.push(t);
     }
