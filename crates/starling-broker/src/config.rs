@@ -35,7 +35,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub listen: SocketAddr,
-    pub advertised: String,
+    /// `advertised.listeners`; `None` advertises the address the listener is bound to.
+    pub advertised: Option<String>,
     pub data_dir: PathBuf,
     /// `node.id` (alias `broker.id`).
     pub node_id: i32,
@@ -69,7 +70,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             listen: "127.0.0.1:9092".parse().expect("literal address"),
-            advertised: "127.0.0.1:9092".into(),
+            advertised: None,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             num_partitions: 1,
@@ -268,7 +269,7 @@ impl BrokerConfig {
                     .parse()
                     .map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
             }
-            "advertised.listeners" => self.advertised = listener_address(key, value)?,
+            "advertised.listeners" => self.advertised = Some(listener_address(key, value)?),
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
             }
@@ -383,14 +384,18 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The advertised address as host and port.
+    /// The advertised address as host and port: `advertised.listeners`, else `listen` (which
+    /// holds the bound address once the server has started, so port 0 resolves to the real port).
     pub fn advertised_host_port(&self) -> (String, i32) {
-        match self.advertised.rsplit_once(':') {
+        let Some(advertised) = &self.advertised else {
+            return (self.listen.ip().to_string(), i32::from(self.listen.port()));
+        };
+        match advertised.rsplit_once(':') {
             Some((host, port)) => (
                 host.trim_matches(['[', ']']).to_string(),
                 port.parse().unwrap_or(9092),
             ),
-            None => (self.advertised.clone(), 9092),
+            None => (advertised.clone(), 9092),
         }
     }
 }
@@ -488,6 +493,15 @@ mod tests {
             err.to_string().contains("auto.create.topics.enable"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn without_advertised_listeners_the_listen_address_is_advertised() {
+        let c = BrokerConfig {
+            listen: "127.0.0.1:40123".parse().unwrap(),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(c.advertised_host_port(), ("127.0.0.1".to_string(), 40123));
     }
 
     #[test]

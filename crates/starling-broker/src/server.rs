@@ -52,10 +52,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let local_addr = listener.local_addr()?;
-    // With port 0 the real port is only known now; advertise it unless told otherwise.
-    if config.advertised == config.listen.to_string() {
-        config.advertised = local_addr.to_string();
-    }
+    // With port 0 the real port is only known now; an unset advertised address follows it.
     config.listen = local_addr;
 
     let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);

@@ -118,10 +118,11 @@ fn batch() -> Bytes {
 
 async fn broker() -> (tempfile::TempDir, RunningBroker) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = BrokerConfig::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.advertised = config.listen.to_string();
-    config.data_dir = dir.path().to_path_buf();
+    let config = BrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ..BrokerConfig::default()
+    };
     (dir, start(config).await.unwrap())
 }
 

@@ -38,13 +38,15 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to accept Kafka clients on.
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    listen: SocketAddr,
-    /// Directory holding the partition logs and the metadata store.
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
-    /// Address handed to clients in Metadata and FindCoordinator (default: the listen address).
+    /// Address to accept Kafka clients on [default: `listeners` from the config, else 127.0.0.1:9092].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory holding the partition logs and the metadata store [default: `log.dirs` from
+    /// the config, else ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address handed to clients in Metadata and FindCoordinator [default: `advertised.listeners`
+    /// from the config, else the address actually bound].
     #[arg(long)]
     advertised: Option<String>,
     /// A Kafka-style server.properties file.
@@ -90,11 +92,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .set(key.trim(), value.trim())
             .with_context(|| format!("--override {item}"))?;
     }
-    config.listen = args.listen;
-    config.data_dir = args.data_dir;
-    config.advertised = match args.advertised {
-        Some(a) => a,
-        None => args.listen.to_string(),
-    };
+    // Flags win over the config, but only when given.
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    if let Some(advertised) = args.advertised {
+        config.advertised = Some(advertised);
+    }
     starling_broker::run_until_signal(config).await
 }

@@ -191,3 +191,54 @@ fn advertised_address_is_what_metadata_hands_out() {
     assert_eq!(md.brokers[0].host.as_str(), "127.0.0.1");
     assert_eq!(md.brokers[0].port, broker.addr().port() as i32);
 }
+
+#[test]
+fn listeners_log_dirs_and_advertised_listeners_from_the_properties_file_take_effect() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-config");
+    let props = dir.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nadvertised.listeners=PLAINTEXT://kafka.from-config.test:29092\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    // No --listen, --data-dir or --advertised: the file alone decides.
+    let mut child = Command::new(STARLING)
+        .args(["serve", "--config", props.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    assert_ne!(addr.port(), 0);
+
+    let md = raw_metadata(addr, None, false);
+    assert_eq!(md.brokers[0].host.as_str(), "kafka.from-config.test");
+    assert_eq!(md.brokers[0].port, 29092);
+    assert!(
+        data.join("meta.redb").exists(),
+        "log.dirs from the file was not used as the data directory"
+    );
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20)).expect("broker exits");
+    assert!(status.success(), "{status:?}");
+}
