@@ -3,10 +3,12 @@
 //! membership changes inside a rebalance that the next record captures, as in Kafka) and the
 //! runtime part (state, static member index, pending members, barrier bookkeeping).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use kafka_protocol::ResponseError;
 
+use crate::assignment::Ownership;
+use crate::history::RebalanceRecord;
 use crate::member::Member;
 use crate::state::GroupState;
 use crate::subscription::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
@@ -41,6 +43,11 @@ pub(crate) struct Group {
     /// (delay, remaining) of the running initial-delay timer.
     pub initial_delay: Option<(i64, i64)>,
     pub next_seq: u64,
+    /// Closed rebalance records (bounded), then the open one, if any.
+    pub history: VecDeque<RebalanceRecord>,
+    /// Who owns which partition per the last readable consumer assignment: what the next
+    /// rebalance record compares its assignment with.
+    pub ownership: Ownership,
 }
 
 impl Group {
@@ -63,6 +70,8 @@ impl Group {
             new_member_added: false,
             initial_delay: None,
             next_seq: 0,
+            history: VecDeque::new(),
+            ownership: Ownership::default(),
         }
     }
 

@@ -10,7 +10,9 @@ use kafka_protocol::messages::JoinGroupRequest;
 use kafka_protocol::ResponseError;
 
 use crate::group::Group;
+use crate::history::{DepartureReason, RebalanceCause};
 use crate::member::{Held, Member};
+use crate::recorder::{self, Departed, Trigger};
 use crate::responses::{self, JoinReply};
 use crate::state::GroupState;
 use crate::timers::TimerKey;
@@ -26,6 +28,8 @@ pub(crate) struct JoinOffer {
     pub protocols: Vec<(String, Bytes)>,
     pub client_id: String,
     pub client_host: String,
+    /// Why the client (re)joins (KIP-800, v8+), for the rebalance history.
+    pub reason: Option<String>,
 }
 
 impl JoinOffer {
@@ -52,6 +56,11 @@ impl JoinOffer {
                 .collect(),
             client_id: client.client_id.clone(),
             client_host: client.client_host.clone(),
+            reason: if version >= 8 {
+                request.reason.as_ref().map(|r| r.to_string())
+            } else {
+                None
+            },
         }
     }
 
@@ -112,9 +121,10 @@ impl GroupCoordinator {
                     self.timers.cancel(&key);
                 }
             }
-            let removed = self.remove_member(&group_id, &offer.member_id).is_some();
+            let departed = self.depart(&group_id, &offer.member_id, DepartureReason::GroupFull);
             reject(self, ResponseError::GroupMaxSizeReached, "");
-            if removed {
+            if let Some(departed) = departed {
+                self.note_departure(&group_id, departed);
                 self.maybe_complete_join_phase(&group_id);
             }
         } else if offer.member_id.is_empty() {
@@ -244,9 +254,17 @@ impl GroupCoordinator {
         let unchanged = member.matches(&offer.protocols);
         let is_leader = group.is_leader(&member_id);
         let state = group.state;
+        // Why this rejoin would start a rebalance (before the member's protocols change).
+        let trigger = |group: &Group, offer: &JoinOffer| {
+            let cause =
+                recorder::rejoin_cause(group, &group.members[&offer.member_id], &offer.protocols);
+            Trigger::by(cause, &offer.member_id, offer.reason.clone())
+        };
         match state {
             GroupState::PreparingRebalance => {
-                self.update_member_and_rebalance(group_id, offer, held)
+                // Already rebalancing: the open record keeps its cause.
+                let trigger = trigger(group, &offer);
+                self.update_member_and_rebalance(group_id, offer, held, trigger)
             }
             GroupState::CompletingRebalance if unchanged => {
                 // Probably a lost JoinGroup response: answer with the current generation.
@@ -259,7 +277,8 @@ impl GroupCoordinator {
             GroupState::CompletingRebalance | GroupState::Stable => {
                 // Changed metadata, or the leader rejoining (it may have seen topic metadata
                 // change): rebalance.
-                self.update_member_and_rebalance(group_id, offer, held);
+                let trigger = trigger(group, &offer);
+                self.update_member_and_rebalance(group_id, offer, held, trigger);
             }
             GroupState::Empty | GroupState::Dead => error(self, ResponseError::UnknownMemberId),
         }
@@ -308,6 +327,7 @@ impl GroupCoordinator {
             return;
         };
         let seq = group.take_seq();
+        let reason = offer.reason.clone();
         if group.state == GroupState::PreparingRebalance
             && group.previous_state == GroupState::Empty
         {
@@ -345,10 +365,18 @@ impl GroupCoordinator {
         // A new member's JoinGroup may be parked for long; if the client gave up and retried
         // under a new id, this drops the abandoned one (KAFKA-7610).
         self.schedule_session(group_id, member_id, NEW_MEMBER_JOIN_TIMEOUT_MS);
-        self.rebalance_or_complete_join(group_id);
+        let trigger =
+            Trigger::by(RebalanceCause::MemberJoined, member_id, reason).with_joined(member_id);
+        self.rebalance_or_complete_join(group_id, trigger);
     }
 
-    fn update_member_and_rebalance(&mut self, group_id: &str, offer: JoinOffer, held: Held) {
+    fn update_member_and_rebalance(
+        &mut self,
+        group_id: &str,
+        offer: JoinOffer,
+        held: Held,
+        trigger: Trigger,
+    ) {
         let Some(member) = self
             .groups
             .get_mut(group_id)
@@ -371,7 +399,7 @@ impl GroupCoordinator {
         if !is_new {
             self.refresh_session(group_id, &offer.member_id);
         }
-        self.rebalance_or_complete_join(group_id);
+        self.rebalance_or_complete_join(group_id, trigger);
     }
 
     /// KIP-345: a static member rejoins without its member id. The new id takes over the old
@@ -392,6 +420,14 @@ impl GroupCoordinator {
         let Some(mut member) = group.members.remove(old_id) else {
             return;
         };
+        let trigger = Trigger::by(
+            RebalanceCause::StaticMemberReplaced,
+            new_id,
+            offer.reason.clone(),
+        )
+        .with_joined(new_id)
+        .with_left(Departed::of(&member, DepartureReason::Replaced));
+        group.ownership.rename(old_id, new_id);
         let leader_before = group.leader.clone();
         let fenced_join = member.awaiting_join.take();
         let fenced_sync = member.awaiting_sync.take();
@@ -447,12 +483,15 @@ impl GroupCoordinator {
                     });
                     self.reply_to_replaced_static_member(group_id, new_id, leader_before);
                 } else {
-                    self.rebalance_or_complete_join(group_id);
+                    self.rebalance_or_complete_join(group_id, trigger);
                 }
             }
             // The leader may already be computing an assignment for the old member id.
-            GroupState::CompletingRebalance => self.prepare_rebalance(group_id),
-            _ => self.maybe_complete_join_phase(group_id),
+            GroupState::CompletingRebalance => self.prepare_rebalance(group_id, trigger),
+            _ => {
+                self.note(group_id, trigger);
+                self.maybe_complete_join_phase(group_id);
+            }
         }
     }
 

@@ -7,6 +7,8 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use kafka_protocol::ResponseError;
 
+use crate::history::DepartureReason;
+use crate::recorder::{self, Departed, Trigger};
 use crate::responses::{code, s};
 use crate::state::GroupState;
 use crate::timers::TimerKey;
@@ -15,7 +17,7 @@ use crate::{GroupCoordinator, GroupResponse, RequestId};
 /// What one identity in a LeaveGroup did.
 enum Left {
     /// A member was removed.
-    Member,
+    Member(Departed),
     /// A KIP-394 pending member id was dropped.
     Pending,
 }
@@ -37,6 +39,16 @@ impl GroupCoordinator {
         } else {
             vec![(request.member_id.to_string(), None)]
         };
+        // KIP-800 (v5+): each member may say why it leaves.
+        let reasons: Vec<Option<String>> = if version >= 5 {
+            request
+                .members
+                .iter()
+                .map(|m| m.reason.as_ref().map(|r| r.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut response = LeaveGroupResponse::default();
         if group_id.is_empty() {
             response.error_code = ResponseError::InvalidGroupId.code();
@@ -45,22 +57,36 @@ impl GroupCoordinator {
 
         let mut results = Vec::with_capacity(identities.len());
         if self.groups.contains_key(&group_id) {
-            let mut removed = false;
-            for (member_id, instance_id) in &identities {
-                let result = self.leave_one(&group_id, member_id, instance_id.as_deref());
-                removed |= matches!(result, Ok(Left::Member));
-                results.push(result.err());
-            }
-            if removed {
-                match self.groups.get(&group_id).map(|g| g.state) {
-                    Some(GroupState::Stable | GroupState::CompletingRebalance) => {
-                        self.rebalance_or_complete_join(&group_id)
+            // The first member removed starts the rebalance; the rest leave with it.
+            let mut trigger: Option<Trigger> = None;
+            for (i, (member_id, instance_id)) in identities.iter().enumerate() {
+                match self.leave_one(&group_id, member_id, instance_id.as_deref()) {
+                    Ok(Left::Member(departed)) => {
+                        trigger = Some(match trigger {
+                            Some(trigger) => trigger.with_left(departed),
+                            None => {
+                                let reason = reasons.get(i).cloned().flatten();
+                                let cause = recorder::leave_cause(reason.as_deref());
+                                Trigger::departure(departed, cause, reason)
+                            }
+                        });
+                        results.push(None);
                     }
-                    Some(GroupState::PreparingRebalance) => {
-                        self.maybe_complete_join_phase(&group_id)
-                    }
-                    _ => {}
+                    Ok(Left::Pending) => results.push(None),
+                    Err(error) => results.push(Some(error)),
                 }
+            }
+            let rebalancing_or_settled = self.groups.get(&group_id).is_some_and(|g| {
+                matches!(
+                    g.state,
+                    GroupState::Stable
+                        | GroupState::CompletingRebalance
+                        | GroupState::PreparingRebalance
+                )
+            });
+            if let (Some(trigger), true) = (trigger, rebalancing_or_settled) {
+                // Settled: rebalance; already rebalancing: the join may now be complete.
+                self.rebalance_or_complete_join(&group_id, trigger);
             }
         } else {
             results.resize(identities.len(), Some(ResponseError::UnknownMemberId));
@@ -110,7 +136,8 @@ impl GroupCoordinator {
             group.validate_member(member_id, instance_id)?;
             member_id.to_string()
         };
-        self.remove_member(group_id, &target);
-        Ok(Left::Member)
+        self.depart(group_id, &target, DepartureReason::Left)
+            .map(Left::Member)
+            .ok_or(ResponseError::UnknownMemberId)
     }
 }

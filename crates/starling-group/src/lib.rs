@@ -21,6 +21,14 @@
 //!   committed offsets — is changed only by applying records, through the same code path that
 //!   start-up uses ([`GroupCoordinator::replay`]); after the last stored record the caller calls
 //!   [`GroupCoordinator::loaded`]. Held requests, deadlines and pending members live in memory only.
+//! * Every rebalance leaves a [`RebalanceRecord`] ([`history`]): why it started (a
+//!   [`RebalanceCause`], the member and its KIP-800 reason), who joined and left, when the join
+//!   and sync phases ended, and — for consumer groups, decoded from the leader's assignment —
+//!   which partitions moved between which members. [`GroupCoordinator::rebalances`] returns a
+//!   group's bounded history ([`GroupConfig::rebalance_history`] closed records, then the open
+//!   one); [`Output::rebalances`] carries the records a step closed, for logs and metrics;
+//!   [`GroupCoordinator::overview`] lists every group at a glance. The history is kept in
+//!   memory only, like the timers.
 //!
 //! The behaviour follows Apache Kafka's classic group coordinator (`GroupMetadataManager`,
 //! `ClassicGroup`) including KIP-345 static membership, KIP-394 (member id required), KIP-429
@@ -36,7 +44,10 @@
 //!     sync_group_request::SyncGroupRequestAssignment,
 //! };
 //! use kafka_protocol::protocol::StrBytes;
-//! use starling_group::{ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse};
+//! use starling_group::{
+//!     ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse, RebalanceCause,
+//!     RebalanceOutcome,
+//! };
 //!
 //! let config = GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() };
 //! let mut coordinator = GroupCoordinator::new(config);
@@ -83,6 +94,16 @@
 //! let GroupResponse::Sync(synced) = &out.responses[0].1 else { unreachable!() };
 //! assert_eq!((synced.error_code, &synced.assignment[..]), (0, &b"partitions"[..]));
 //! assert_eq!(out.records.len(), 1);
+//!
+//! // That closed the rebalance that made generation 1: it started when the member joined (at
+//! // 1) and ended with the assignment (at 2). The bytes are no `ConsumerProtocolAssignment`,
+//! // so which partitions went where is unknown.
+//! let record = &out.rebalances[0];
+//! assert_eq!(record.cause, RebalanceCause::MemberJoined);
+//! assert_eq!((record.outcome, record.generation), (RebalanceOutcome::Stable, 1));
+//! assert_eq!((record.join_phase_ms(), record.sync_phase_ms()), (Some(0), Some(1)));
+//! assert!(record.assignment.is_none());
+//! assert_eq!(coordinator.rebalances("orders").unwrap(), vec![record.clone()]);
 //! ```
 
 use std::collections::BTreeMap;
@@ -97,9 +118,11 @@ use kafka_protocol::messages::{
 };
 use serde::{Deserialize, Serialize};
 
+mod assignment;
 mod describe;
 mod group;
 mod heartbeat;
+pub mod history;
 mod ids;
 mod join;
 mod leave;
@@ -107,6 +130,7 @@ mod member;
 mod offsets;
 mod protocol_select;
 mod rebalance;
+mod recorder;
 mod replay;
 mod responses;
 pub mod state;
@@ -117,6 +141,10 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use history::{
+    AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, PartitionMove,
+    PartitionOwner, RebalanceCause, RebalanceMember, RebalanceOutcome, RebalanceRecord,
+};
 pub use state::GroupState;
 
 use group::Group;
@@ -149,6 +177,9 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes` (4096).
     pub offset_metadata_max_bytes: usize,
+    /// How many closed rebalance records each group keeps (Starling's
+    /// `group.rebalance.history.size`, 32).
+    pub rebalance_history: usize,
 }
 
 impl Default for GroupConfig {
@@ -161,6 +192,7 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 3600 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            rebalance_history: 32,
         }
     }
 }
@@ -280,6 +312,9 @@ pub struct Output {
     pub responses: Vec<(RequestId, GroupResponse)>,
     /// Durable changes to persist before the responses are sent.
     pub records: Vec<Record>,
+    /// Rebalance records that closed during this step (for logs and metrics; the coordinator
+    /// keeps them in each group's history too, see [`GroupCoordinator::rebalances`]).
+    pub rebalances: Vec<RebalanceRecord>,
 }
 
 /// Every group this broker coordinates.
@@ -387,6 +422,34 @@ impl GroupCoordinator {
     /// The generation of a group, if the coordinator holds it.
     pub fn group_generation(&self, group_id: &str) -> Option<i32> {
         self.groups.get(group_id).map(|g| g.generation)
+    }
+
+    /// A group's rebalance history, oldest first, ending with the open record if a rebalance
+    /// is in progress. `None` if the coordinator does not hold the group.
+    pub fn rebalances(&self, group_id: &str) -> Option<Vec<RebalanceRecord>> {
+        self.groups
+            .get(group_id)
+            .map(|g| g.history.iter().cloned().collect())
+    }
+
+    /// Every group the coordinator holds, sorted by id.
+    pub fn overview(&self) -> Vec<GroupOverview> {
+        self.groups
+            .values()
+            .map(|g| GroupOverview {
+                group_id: g.id.clone(),
+                state: g.state,
+                protocol_type: g.protocol_type.clone(),
+                protocol: g.protocol.clone(),
+                generation: g.generation,
+                members: g.members.len(),
+                offsets: g
+                    .offsets
+                    .iter()
+                    .map(|((topic, partition), value)| (topic.clone(), *partition, value.offset))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Every pending timer as (key, deadline), earliest first; keys read like

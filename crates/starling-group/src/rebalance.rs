@@ -6,8 +6,10 @@
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 
+use crate::history::{DepartureReason, RebalanceCause};
 use crate::join::member_listing;
 use crate::member::Member;
+use crate::recorder::Trigger;
 use crate::responses::{self, JoinReply};
 use crate::state::GroupState;
 use crate::timers::TimerKey;
@@ -74,27 +76,35 @@ impl GroupCoordinator {
 
     /// After members were removed by a timer: rebalance a settled group, or finish a join
     /// barrier that was only waiting for them.
-    pub(crate) fn after_members_removed(&mut self, group_id: &str) {
+    pub(crate) fn after_members_removed(&mut self, group_id: &str, trigger: Trigger) {
         let Some(group) = self.groups.get(group_id) else {
             return;
         };
         match group.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
-                self.rebalance_or_complete_join(group_id)
+                self.rebalance_or_complete_join(group_id, trigger)
             }
-            GroupState::PreparingRebalance if group.all_joined() => self.complete_join(group_id),
-            _ => {}
+            GroupState::PreparingRebalance => {
+                let all_joined = group.all_joined();
+                self.note(group_id, trigger);
+                if all_joined {
+                    self.complete_join(group_id);
+                }
+            }
+            _ => self.note(group_id, trigger),
         }
     }
 
-    /// Kafka's maybePrepareRebalanceOrCompleteJoin.
-    pub(crate) fn rebalance_or_complete_join(&mut self, group_id: &str) {
+    /// Kafka's maybePrepareRebalanceOrCompleteJoin. `trigger` says why (for the rebalance
+    /// history); during a running rebalance it only adds its members to the open record.
+    pub(crate) fn rebalance_or_complete_join(&mut self, group_id: &str, trigger: Trigger) {
         let Some(group) = self.groups.get(group_id) else {
             return;
         };
         if GroupState::PreparingRebalance.can_follow(group.state) {
-            self.prepare_rebalance(group_id);
+            self.prepare_rebalance(group_id, trigger);
         } else {
+            self.note(group_id, trigger);
             self.maybe_complete_join_phase(group_id);
         }
     }
@@ -102,8 +112,13 @@ impl GroupCoordinator {
     /// Moves the group to PreparingRebalance: held syncs are told REBALANCE_IN_PROGRESS, the
     /// sync barrier is dropped, and the join barrier starts — delayed by
     /// `initial_rebalance_delay_ms` if the group was Empty, otherwise completing at once when
-    /// everybody has already rejoined.
-    pub(crate) fn prepare_rebalance(&mut self, group_id: &str) {
+    /// everybody has already rejoined. A rebalance record opens with `trigger`'s cause (one
+    /// still open closes as Restarted).
+    pub(crate) fn prepare_rebalance(&mut self, group_id: &str, trigger: Trigger) {
+        if !self.groups.contains_key(group_id) {
+            return;
+        }
+        self.open_record(group_id, trigger);
         let now = self.now();
         let initial_delay = i64::from(self.config.initial_rebalance_delay_ms.max(0));
         let Some(group) = self.groups.get_mut(group_id) else {
@@ -225,7 +240,10 @@ impl GroupCoordinator {
             .map(|m| m.id.clone())
             .collect();
         for member_id in not_rejoined {
-            self.remove_member(group_id, &member_id);
+            if let Some(departed) = self.depart(group_id, &member_id, DepartureReason::NotRejoined)
+            {
+                self.note_departure(group_id, departed);
+            }
         }
 
         let Some(group) = self.groups.get_mut(group_id) else {
@@ -261,6 +279,7 @@ impl GroupCoordinator {
             if let Some(group) = self.groups.get_mut(group_id) {
                 group.transition(GroupState::Empty, now);
             }
+            self.record_join_completed(group_id);
             return;
         }
         let protocol = group.select_protocol().or_else(|| {
@@ -277,6 +296,10 @@ impl GroupCoordinator {
             return;
         };
         group.transition(GroupState::CompletingRebalance, now);
+        self.record_join_completed(group_id);
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
         let protocol = group.protocol.clone().unwrap_or_default();
         let leader = group.leader.clone().unwrap_or_default();
         let listing = member_listing(group, &protocol);
@@ -366,10 +389,13 @@ impl GroupCoordinator {
             return;
         }
         let laggards: Vec<String> = group.pending_sync.iter().cloned().collect();
+        let mut trigger = Trigger::new(RebalanceCause::RebalanceTimeout);
         for member_id in laggards {
-            self.remove_member(group_id, &member_id);
+            if let Some(departed) = self.depart(group_id, &member_id, DepartureReason::NotSynced) {
+                trigger = trigger.with_left(departed);
+            }
         }
-        self.prepare_rebalance(group_id);
+        self.prepare_rebalance(group_id, trigger);
     }
 
     /// A member's session ran out: unless it is parked in a barrier, it is removed.
@@ -385,8 +411,10 @@ impl GroupCoordinator {
         if satisfied {
             return;
         }
-        self.remove_member(group_id, member_id);
-        self.after_members_removed(group_id);
+        if let Some(departed) = self.depart(group_id, member_id, DepartureReason::SessionExpired) {
+            let trigger = Trigger::departure(departed, RebalanceCause::SessionExpired, None);
+            self.after_members_removed(group_id, trigger);
+        }
     }
 
     /// A KIP-394 pending member never came back with its member id.

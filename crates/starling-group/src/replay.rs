@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::group::Group;
+use crate::history::RebalanceCause;
 use crate::member::Member;
+use crate::recorder::Trigger;
 use crate::state::GroupState;
 use crate::timers::TimerKey;
 use crate::{GroupCoordinator, GroupValue, Record};
@@ -27,6 +29,7 @@ impl GroupCoordinator {
                         !(cfg!(any(test, debug_assertions)) && holds),
                         "group {group_id} deleted with held requests"
                     );
+                    self.record_deleted(group);
                 }
                 self.timers.cancel_group(group_id);
             }
@@ -174,8 +177,11 @@ impl GroupCoordinator {
                 now + i64::from(session),
             );
         }
+        if !mid_rebalance {
+            self.load_ownership(group_id);
+        }
         if mid_rebalance || oversized {
-            self.prepare_rebalance(group_id);
+            self.prepare_rebalance(group_id, Trigger::new(RebalanceCause::Loaded));
         }
     }
 

@@ -114,7 +114,7 @@ impl GroupCoordinator {
     }
 
     /// The leader's assignment arrived: persist it (members it left out get an empty one),
-    /// become Stable and answer every held SyncGroup.
+    /// become Stable (closing the rebalance record) and answer every held SyncGroup.
     fn complete_sync(&mut self, group_id: &str, assignments: HashMap<String, Bytes>) {
         let now = self.now();
         let Some(group) = self.groups.get(group_id) else {
@@ -130,6 +130,10 @@ impl GroupCoordinator {
             return;
         };
         group.transition(GroupState::Stable, now);
+        self.record_stable(group_id, &assignments);
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
         let protocol_type = group.protocol_type.clone();
         let protocol = group.protocol.clone().unwrap_or_default();
         let mut released = Vec::new();

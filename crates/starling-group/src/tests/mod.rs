@@ -28,7 +28,7 @@ use kafka_protocol::ResponseError;
 
 use crate::{
     ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse, GroupState, GroupValue,
-    Millis, OffsetValue, Record, RequestId,
+    Millis, OffsetValue, RebalanceRecord, Record, RequestId,
 };
 
 mod admin_tests;
@@ -36,6 +36,7 @@ mod cooperative_tests;
 mod encode_tests;
 mod expiry_tests;
 mod heartbeat_tests;
+mod history_tests;
 mod initial_delay_tests;
 mod join_tests;
 mod leave_tests;
@@ -130,6 +131,8 @@ pub(crate) struct Join {
     pub protocol_type: String,
     pub protocols: Vec<(String, Bytes)>,
     pub version: i16,
+    /// KIP-800 reason (sent at v8+).
+    pub reason: Option<String>,
 }
 
 impl Join {
@@ -143,7 +146,12 @@ impl Join {
             protocol_type: "consumer".to_string(),
             protocols: vec![("range".to_string(), subscription(&["topic"]))],
             version: 9,
+            reason: None,
         }
+    }
+    pub fn reason(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_string());
+        self
     }
     pub fn group(mut self, group: &str) -> Self {
         self.group = group.to_string();
@@ -187,6 +195,7 @@ impl Join {
         r.session_timeout_ms = self.session;
         r.rebalance_timeout_ms = self.rebalance;
         r.protocol_type = sb(&self.protocol_type);
+        r.reason = self.reason.as_deref().map(sb);
         r.protocols = self
             .protocols
             .iter()
@@ -288,15 +297,29 @@ pub(crate) fn leave_request(
     members: &[(&str, Option<&str>)],
     version: i16,
 ) -> GroupRequest {
+    let members: Vec<(&str, Option<&str>, Option<&str>)> = members
+        .iter()
+        .map(|(member, instance)| (*member, *instance, None))
+        .collect();
+    leave_request_with_reasons(group, &members, version)
+}
+
+/// A LeaveGroup whose members (member id, instance id, KIP-800 reason) say why they leave.
+pub(crate) fn leave_request_with_reasons(
+    group: &str,
+    members: &[(&str, Option<&str>, Option<&str>)],
+    version: i16,
+) -> GroupRequest {
     let mut r = LeaveGroupRequest::default();
     r.group_id = sb(group).into();
     if version >= 3 {
         r.members = members
             .iter()
-            .map(|(member, instance)| {
+            .map(|(member, instance, reason)| {
                 let mut m = MemberIdentity::default();
                 m.member_id = sb(member);
                 m.group_instance_id = instance.map(sb);
+                m.reason = reason.map(sb);
                 m
             })
             .collect();
@@ -503,6 +526,10 @@ pub(crate) struct Ctx {
     pub last_records: Vec<Record>,
     /// The request ids answered by the last step, in order.
     pub last_answered: Vec<RequestId>,
+    /// Every rebalance record closed so far, in order.
+    pub rebalances: Vec<RebalanceRecord>,
+    /// The rebalance records the last step closed.
+    pub last_rebalances: Vec<RebalanceRecord>,
     requests: HashMap<RequestId, (GroupRequest, i16)>,
 }
 
@@ -534,6 +561,8 @@ impl Ctx {
             records: Vec::new(),
             last_records: Vec::new(),
             last_answered: Vec::new(),
+            rebalances: Vec::new(),
+            last_rebalances: Vec::new(),
             requests: HashMap::new(),
         }
     }
@@ -541,6 +570,8 @@ impl Ctx {
     fn absorb(&mut self, out: crate::Output) {
         self.last_records = out.records.clone();
         self.records.extend(out.records);
+        self.last_rebalances = out.rebalances.clone();
+        self.rebalances.extend(out.rebalances);
         self.last_answered.clear();
         for (id, response) in out.responses {
             let (request, version) = self
@@ -780,6 +811,11 @@ impl Ctx {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The group's rebalance history (closed records, then the open one).
+    pub fn history(&self) -> Vec<RebalanceRecord> {
+        self.c.rebalances(G).unwrap_or_default()
     }
 
     pub fn timer(&self, key: &str) -> Option<Millis> {

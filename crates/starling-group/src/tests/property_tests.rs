@@ -13,7 +13,12 @@
 //! * no member outlives its session unless parked in a barrier; runtime bookkeeping is
 //!   consistent (leader, static index, held requests by state);
 //! * replaying the records emitted so far into a fresh coordinator gives the same durable
-//!   state — at every step, and after restarts.
+//!   state — at every step, and after restarts;
+//! * rebalance history: at most one open record per group, always the last, and open exactly
+//!   while the group rebalances; at most `rebalance_history` closed records before it; every
+//!   record has `started ≤ join_completed ≤ ended`, is InProgress exactly when it has no end,
+//!   and lists each partition of its assignment change at most once (lists sorted); every
+//!   record a step hands out is closed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -21,9 +26,13 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
+use crate::history::{AssignmentChange, RebalanceOutcome};
 use crate::state::GroupState;
 
 const CLIENTS: usize = 4;
+
+/// Closed rebalance records kept per group (small, so that runs reach the bound).
+const HISTORY: usize = 3;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -132,6 +141,8 @@ struct Sim {
     /// Last persisted generation per group.
     generations: BTreeMap<String, i32>,
     commit_seq: i64,
+    /// The longest rebalance history any group had.
+    longest_history: usize,
 }
 
 fn config() -> GroupConfig {
@@ -139,7 +150,63 @@ fn config() -> GroupConfig {
         initial_rebalance_delay_ms: 500,
         offsets_retention_ms: 200_000,
         offsets_retention_check_interval_ms: 30_000,
+        rebalance_history: HISTORY,
         ..GroupConfig::default()
+    }
+}
+
+/// One record's own invariants.
+fn check_record(record: &RebalanceRecord) {
+    let open = record.outcome == RebalanceOutcome::InProgress;
+    assert_eq!(open, record.ended_ms.is_none(), "{record:?}");
+    if let Some(joined) = record.join_completed_ms {
+        assert!(record.started_ms <= joined, "{record:?}");
+    }
+    if let Some(ended) = record.ended_ms {
+        assert!(record.started_ms <= ended, "{record:?}");
+        assert!(
+            record
+                .join_completed_ms
+                .is_none_or(|joined| joined <= ended),
+            "{record:?}"
+        );
+    }
+    if matches!(
+        record.outcome,
+        RebalanceOutcome::Stable | RebalanceOutcome::Empty
+    ) {
+        assert!(record.join_completed_ms.is_some(), "{record:?}");
+    }
+    if let Some(change) = &record.assignment {
+        assert_eq!(record.outcome, RebalanceOutcome::Stable);
+        check_change(change);
+    }
+}
+
+/// Each (topic, partition) appears in at most one list, and every list is sorted.
+fn check_change(change: &AssignmentChange) {
+    let owners = |list: &[crate::history::PartitionOwner]| -> Vec<(String, i32)> {
+        list.iter()
+            .map(|o| (o.topic.clone(), o.partition))
+            .collect()
+    };
+    let moved: Vec<(String, i32)> = change
+        .moved
+        .iter()
+        .map(|m| (m.topic.clone(), m.partition))
+        .collect();
+    let lists = [
+        moved,
+        owners(&change.stayed),
+        owners(&change.assigned),
+        owners(&change.revoked),
+    ];
+    let mut seen = BTreeSet::new();
+    for list in &lists {
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "unsorted: {change:?}");
+        for key in list {
+            assert!(seen.insert(key.clone()), "{key:?} twice in {change:?}");
+        }
     }
 }
 
@@ -151,8 +218,28 @@ fn metadata(alt: bool) -> Bytes {
     }
 }
 
+/// What the leader of `generation` assigns the member it knows as `key`: a real consumer
+/// assignment (two of eight partitions, picked by a hash, so members sometimes collide and
+/// the rebalance record then has no assignment change), unique per (generation, key) through
+/// its user data.
 fn assignment(generation: i32, key: &str) -> Bytes {
-    Bytes::from(format!("g{generation}:{key}"))
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::messages::ConsumerProtocolAssignment;
+    use kafka_protocol::protocol::Encodable;
+    let hash = key.bytes().fold(generation as u32, |h, b| {
+        h.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    let first = (hash % 8) as i32;
+    let mut topic = TopicPartition::default();
+    topic.topic = sb("topic").into();
+    topic.partitions = vec![first, (first + 3) % 8];
+    let mut value = ConsumerProtocolAssignment::default();
+    value.assigned_partitions = vec![topic];
+    value.user_data = Some(Bytes::from(format!("g{generation}:{key}")));
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&3i16.to_be_bytes());
+    value.encode(&mut buf, 3).unwrap();
+    buf.freeze()
 }
 
 impl Sim {
@@ -174,6 +261,7 @@ impl Sim {
             checked_records: 0,
             generations: BTreeMap::new(),
             commit_seq: 0,
+            longest_history: 0,
         }
     }
 
@@ -379,6 +467,44 @@ impl Sim {
         }
         self.check_records();
         self.check_consistency();
+        self.check_history();
+        let longest = self.ctx.c.groups.values().map(|g| g.history.len()).max();
+        self.longest_history = self.longest_history.max(longest.unwrap_or(0));
+    }
+
+    /// The rebalance history invariants (see the module docs).
+    fn check_history(&self) {
+        for (group_id, group) in &self.ctx.c.groups {
+            let history = &group.history;
+            assert!(
+                history.len() <= HISTORY + 1,
+                "{group_id}: {} records kept",
+                history.len()
+            );
+            for (i, record) in history.iter().enumerate() {
+                assert_eq!(&record.group_id, group_id);
+                check_record(record);
+                if record.outcome == RebalanceOutcome::InProgress {
+                    assert_eq!(i, history.len() - 1, "{group_id}: open record not last");
+                }
+            }
+            let open = history
+                .back()
+                .is_some_and(|r| r.outcome == RebalanceOutcome::InProgress);
+            let rebalancing = matches!(
+                group.state,
+                GroupState::PreparingRebalance | GroupState::CompletingRebalance
+            );
+            assert_eq!(
+                open, rebalancing,
+                "{group_id}: open record {open} in state {}",
+                group.state
+            );
+        }
+        for record in &self.ctx.last_rebalances {
+            assert_ne!(record.outcome, RebalanceOutcome::InProgress);
+            check_record(record);
+        }
     }
 
     /// Updates the client that sent request `id` from its response, checking invariants.
@@ -669,6 +795,65 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Assignment bytes come from clients: reading them never panics, whatever they hold.
+    #[test]
+    fn reading_arbitrary_assignment_bytes_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..96),
+        version in prop_oneof![Just(None), (-2i16..6).prop_map(Some)],
+    ) {
+        let mut input = Vec::new();
+        if let Some(version) = version {
+            input.extend_from_slice(&version.to_be_bytes());
+        }
+        input.extend_from_slice(&bytes);
+        let _ = crate::assignment::assigned_partitions(&input);
+    }
+
+    /// Any assignment a client encodes at versions 0–3 reads back as its partitions, and any
+    /// set of owners compares with any base into disjoint, sorted lists.
+    #[test]
+    fn encoded_assignments_read_back_and_compare_into_disjoint_lists(
+        version in 0i16..=3,
+        topics in prop::collection::btree_map("[a-c]", prop::collection::vec(0i32..6, 0..4), 0..3),
+        before in prop::collection::btree_map((0i32..6, "[a-c]"), "[xyz]", 0..8),
+        after in prop::collection::btree_map((0i32..6, "[a-c]"), "[xyz]", 0..8),
+    ) {
+        use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+        use kafka_protocol::messages::ConsumerProtocolAssignment;
+        use kafka_protocol::protocol::Encodable;
+        let mut value = ConsumerProtocolAssignment::default();
+        value.assigned_partitions = topics
+            .iter()
+            .map(|(topic, partitions)| {
+                let mut t = TopicPartition::default();
+                t.topic = sb(topic).into();
+                t.partitions = partitions.clone();
+                t
+            })
+            .collect();
+        let mut buf = bytes::BytesMut::new();
+        buf.extend_from_slice(&version.to_be_bytes());
+        value.encode(&mut buf, version).unwrap();
+        let expected: Vec<(String, i32)> = topics
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+            .collect();
+        prop_assert_eq!(crate::assignment::assigned_partitions(&buf), Some(expected));
+
+        let owners = |m: &BTreeMap<(i32, String), String>| -> crate::assignment::Owners {
+            m.iter().map(|((p, t), o)| ((t.clone(), *p), o.clone())).collect()
+        };
+        let base = crate::assignment::Ownership::of(1, owners(&before));
+        let (change, next) = base.advance(2, owners(&after));
+        check_change(&change);
+        let (change, _) = next.advance(3, owners(&before));
+        check_change(&change);
+    }
+}
+
 #[test]
 fn a_long_scripted_run_with_restarts_keeps_every_invariant() {
     let mut sim = Sim::new();
@@ -793,6 +978,29 @@ fn random_runs_reach_every_interesting_outcome() {
         if sim.lost.is_empty() {
             *seen.entry("run-without-restart".into()).or_default() += 1;
         }
+        if sim.longest_history > HISTORY {
+            *seen.entry("history-at-bound".into()).or_default() += 1;
+        }
+        for record in &sim.ctx.rebalances {
+            *seen
+                .entry(format!("rebalance:{:?}", record.outcome))
+                .or_default() += 1;
+            *seen
+                .entry(format!("cause:{}", record.cause.as_str()))
+                .or_default() += 1;
+            if let Some(change) = &record.assignment {
+                for (list, n) in [
+                    ("moved", change.moved.len()),
+                    ("stayed", change.stayed.len()),
+                    ("assigned", change.assigned.len()),
+                    ("revoked", change.revoked.len()),
+                ] {
+                    if n > 0 {
+                        *seen.entry(format!("assignment:{list}")).or_default() += 1;
+                    }
+                }
+            }
+        }
     }
     let required = [
         "join:0",
@@ -812,6 +1020,17 @@ fn random_runs_reach_every_interesting_outcome() {
         "commit:25",
         "commit:27",
         "run-without-restart",
+        "rebalance:Stable",
+        "rebalance:Empty",
+        "rebalance:Restarted",
+        "cause:member_joined",
+        "cause:member_left",
+        "cause:session_expired",
+        "cause:subscription_changed",
+        "cause:metadata_changed",
+        "cause:loaded",
+        "assignment:assigned",
+        "history-at-bound",
     ];
     for outcome in required {
         assert!(
