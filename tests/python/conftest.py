@@ -1,8 +1,8 @@
 """Fixtures that run the real `starling` binary for the client tests.
 
-The broker is started as `$STARLING_BIN serve --listen 127.0.0.1:0 --data-dir <tmp>`; the
-fixture waits for its single stdout line `listening on 127.0.0.1:PORT` and hands out that
-address. On teardown the broker gets SIGTERM (and SIGKILL if it does not exit in time).
+The broker is started as `$STARLING_BIN serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
+--data-dir <tmp>`; the fixture waits for its stdout lines `listening on 127.0.0.1:PORT` and
+`admin listening on 127.0.0.1:PORT` and hands out those addresses (`bootstrap`, `admin`). On teardown the broker gets SIGTERM (and SIGKILL if it does not exit in time).
 When a test fails, the broker's stderr written during that test is attached to the report.
 
 STARLING_BIN defaults to target/release/starling under the repository root; a relative
@@ -44,6 +44,7 @@ class Broker:
         self.overrides = dict(overrides or {})
         self.proc: subprocess.Popen | None = None
         self.bootstrap: str | None = None
+        self.admin: str | None = None
         self.seq = next(_SEQ)
         self.starts = 0
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +54,9 @@ class Broker:
 
     def command(self) -> list[str]:
         cmd = [str(starling_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
+        if "admin.listen" not in self.overrides:
+            # Never the default admin port: brokers of different tests run side by side.
+            cmd += ["--admin-listen", "127.0.0.1:0"]
         for key, value in self.overrides.items():
             cmd += ["--override", f"{key}={value}"]
         return cmd
@@ -100,6 +104,12 @@ class Broker:
                 continue
             if line.startswith("listening on "):
                 self.bootstrap = line[len("listening on ") :].strip()
+                if self.overrides.get("admin.listen", "").strip().lower() == "none":
+                    self.admin = None
+                    return self
+            elif line.startswith("admin listening on "):
+                # Printed right after the Kafka address.
+                self.admin = line[len("admin listening on ") :].strip()
                 return self
 
     def running(self) -> bool:

@@ -3,6 +3,7 @@ segment rolling under a small log.segment.bytes."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import time
 
@@ -15,6 +16,14 @@ def test_listening_line_and_sigterm(broker_factory):
     b = broker_factory()
     assert re.fullmatch(r"127\.0\.0\.1:\d+", b.bootstrap), b.bootstrap
     assert not b.bootstrap.endswith(":0")
+    # The second line names the admin endpoint, which answers plain HTTP.
+    assert b.admin and re.fullmatch(r"127\.0\.0\.1:\d+", b.admin), b.admin
+    host, port = b.admin.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/healthz")
+    health = conn.getresponse()
+    assert (health.status, health.read()) == (200, b"ok")
+    conn.close()
     started = time.monotonic()
     code = b.terminate(timeout=15)
     assert code == 0, f"exit code {code} after SIGTERM\n{b.log_tail()}"

@@ -1,5 +1,6 @@
 //! The broker under measurement: either one given with `--bootstrap`, or one the bench starts
-//! itself from its own executable (`starling serve --listen 127.0.0.1:0 ...`).
+//! itself from its own executable (`starling serve --listen 127.0.0.1:0 --admin-listen
+//! 127.0.0.1:0 ...`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -23,6 +24,8 @@ pub enum Broker {
 pub struct Spawned {
     child: Option<Child>,
     addr: String,
+    /// The admin HTTP endpoint (`/metrics`, `/groups`, …), from the second stdout line.
+    admin_addr: Option<String>,
     data_dir: PathBuf,
     log_path: PathBuf,
     // Removed (with the data, unless --data-dir was given) when the broker is dropped.
@@ -52,6 +55,8 @@ impl Broker {
         let mut cmd = Command::new(&exe);
         cmd.arg("serve")
             .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--admin-listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir);
@@ -89,6 +94,7 @@ impl Broker {
         let mut spawned = Spawned {
             child: Some(child),
             addr: String::new(),
+            admin_addr: None,
             data_dir,
             log_path,
             _scratch: scratch,
@@ -100,6 +106,11 @@ impl Broker {
                 Ok(line) => {
                     if let Some(addr) = line.strip_prefix("listening on ") {
                         spawned.addr = addr.trim().to_string();
+                    } else if let Some(addr) = line.strip_prefix("admin listening on ") {
+                        spawned.admin_addr = Some(addr.trim().to_string());
+                    }
+                    // The admin line follows the Kafka one at once.
+                    if !spawned.addr.is_empty() && spawned.admin_addr.is_some() {
                         break;
                     }
                 }
@@ -124,7 +135,7 @@ impl Broker {
                 }
             }
         }
-        tracing::debug!(addr = %spawned.addr, "bench broker is listening");
+        tracing::debug!(addr = %spawned.addr, admin = ?spawned.admin_addr, "bench broker is listening");
         Ok(Broker::Spawned(spawned))
     }
 

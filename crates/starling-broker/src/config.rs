@@ -35,6 +35,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub listen: SocketAddr,
+    /// Starling's `admin.listen`: where the admin HTTP endpoint (`/metrics`, `/healthz`,
+    /// `/groups`) listens; `None` (the value `none`) disables it.
+    pub admin_listen: Option<SocketAddr>,
     /// `advertised.listeners`; `None` advertises the address the listener is bound to.
     pub advertised: Option<String>,
     pub data_dir: PathBuf,
@@ -70,6 +73,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             listen: "127.0.0.1:9092".parse().expect("literal address"),
+            admin_listen: Some(DEFAULT_ADMIN_LISTEN),
             advertised: None,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
@@ -88,6 +92,12 @@ impl Default for BrokerConfig {
         }
     }
 }
+
+/// Where the admin HTTP endpoint listens unless `admin.listen` says otherwise.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9644,
+));
 
 /// Kafka broker keys that have no effect on a single embedded node but are legal to set.
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
@@ -186,6 +196,20 @@ fn listener_address(key: &str, value: &str) -> Result<String, ConfigError> {
     Ok(addr.to_string())
 }
 
+/// `HOST:PORT` (an IP address; port 0 picks a free port) or `none`.
+fn admin_address(key: &str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    if value.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        invalid(
+            key,
+            value,
+            "expected HOST:PORT with an IP address as the host, or none",
+        )
+    })
+}
+
 /// Applies a topic-level config (Kafka's topic property names) onto a log config.
 /// Shared by the broker's `log.*` defaults and CreateTopics' per-topic configs.
 pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -270,6 +294,7 @@ impl BrokerConfig {
                     .map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
             }
             "advertised.listeners" => self.advertised = Some(listener_address(key, value)?),
+            "admin.listen" => self.admin_listen = admin_address(key, value)?,
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
             }
@@ -350,6 +375,9 @@ impl BrokerConfig {
             }
             "offset.metadata.max.bytes" => {
                 self.group.offset_metadata_max_bytes = parse_positive(key, value)?
+            }
+            "group.rebalance.history.size" => {
+                self.group.rebalance_history = parse_positive(key, value)?
             }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
@@ -512,6 +540,18 @@ mod tests {
             .unwrap();
         assert_eq!(c.listen.port(), 19092);
         assert_eq!(c.advertised_host_port(), ("kafka.local".to_string(), 29092));
+    }
+
+    #[test]
+    fn admin_listen_takes_an_address_or_none() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.admin_listen, Some("127.0.0.1:9644".parse().unwrap()));
+        c.set("admin.listen", "0.0.0.0:0").unwrap();
+        assert_eq!(c.admin_listen, Some("0.0.0.0:0".parse().unwrap()));
+        c.set("admin.listen", "none").unwrap();
+        assert_eq!(c.admin_listen, None);
+        let err = c.set("admin.listen", "localhost").unwrap_err();
+        assert!(err.to_string().contains("'admin.listen'"), "{err}");
     }
 
     #[test]

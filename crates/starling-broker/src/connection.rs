@@ -6,10 +6,13 @@
 //! announces a large frame and sends nothing costs no memory. Anything the handlers refuse to
 //! answer closes this connection alone, with a log line; other connections never notice.
 //! Shutdown is observed between requests, so an in-flight request always completes.
+//!
+//! Metrics: bytes of whole request frames read and of response frames written, and per API the
+//! requests answered and their latency, from the frame read to the response written.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use starling_protocol::frame::check_size_prefix;
@@ -66,10 +69,20 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
+        let started = Instant::now();
+        broker.metrics.received(4 + frame.len());
+        let api_metrics = frame
+            .get(..2)
+            .and_then(|key| broker.metrics.api(i16::from_be_bytes([key[0], key[1]])));
         let chunks = match api::dispatch(&broker, frame, peer).await {
             Reply::Frame(bytes) => vec![bytes],
             Reply::Chunks(chunks) => chunks,
-            Reply::Nothing => continue,
+            Reply::Nothing => {
+                if let Some(m) = api_metrics {
+                    m.request_done(started.elapsed());
+                }
+                continue;
+            }
             Reply::Close(why) => {
                 tracing::warn!(%peer, reason = %why, "closing connection");
                 break;
@@ -78,6 +91,10 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         if let Err(e) = write_frame(&mut write_half, &chunks).await {
             tracing::debug!(%peer, error = %e, "write failed");
             break;
+        }
+        broker.metrics.sent(chunks.iter().map(Bytes::len).sum());
+        if let Some(m) = api_metrics {
+            m.request_done(started.elapsed());
         }
     }
     let _ = write_half.shutdown().await;

@@ -8,29 +8,49 @@
 //! that queue up while a write is in flight are handled together and their records written in
 //! one transaction (group commit), so synchronous per-message offset commits from many
 //! consumers share fsyncs.
+//!
+//! The task also answers read-only questions from the admin endpoint (every group's overview, a
+//! group's rebalance history) from the core's memory, and reports each rebalance the core
+//! closes: one log line and the `starling_group_rebalance*` metrics.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use starling_group::{
-    ClientInfo, GroupConfig, GroupCoordinator, GroupRequest, GroupResponse, Output, Record,
-    RequestId,
+    ClientInfo, GroupConfig, GroupCoordinator, GroupOverview, GroupRequest, GroupResponse, Output,
+    RebalanceRecord, Record, RequestId,
 };
 use starling_meta::MetadataStore;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::now_ms;
 
 /// How many queued requests one write may cover.
 const MAX_BATCH: usize = 512;
 
-struct Command {
-    version: i16,
-    client: ClientInfo,
-    request: GroupRequest,
-    reply: oneshot::Sender<GroupResponse>,
+// Nearly every command is a `Request`; boxing it to shrink the rare queries would cost an
+// allocation per group request for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Command {
+    /// A Kafka group request, answered once the core's records for it are persisted.
+    Request {
+        version: i16,
+        client: ClientInfo,
+        request: GroupRequest,
+        reply: oneshot::Sender<GroupResponse>,
+    },
+    /// Every group's overview, read from memory.
+    Overview {
+        reply: oneshot::Sender<Vec<GroupOverview>>,
+    },
+    /// One group's rebalance history, read from memory (`None`: no such group).
+    Rebalances {
+        group_id: String,
+        reply: oneshot::Sender<Option<Vec<RebalanceRecord>>>,
+    },
 }
 
 /// Why a request got no response from the coordinator.
@@ -58,7 +78,7 @@ impl CoordinatorHandle {
     ) -> Result<GroupResponse, CoordinatorError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command {
+            .send(Command::Request {
                 version,
                 client,
                 request,
@@ -68,6 +88,30 @@ impl CoordinatorHandle {
             .map_err(|_| CoordinatorError::Unavailable)?;
         rx.await.map_err(|_| CoordinatorError::StorageFailed)
     }
+
+    /// Every group the coordinator holds, sorted by id.
+    pub async fn overview(&self) -> Result<Vec<GroupOverview>, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Overview { reply })
+            .await
+            .map_err(|_| CoordinatorError::Unavailable)?;
+        rx.await.map_err(|_| CoordinatorError::Unavailable)
+    }
+
+    /// A group's rebalance history, oldest first (the open record last); `None` if the
+    /// coordinator does not hold the group.
+    pub async fn rebalances(
+        &self,
+        group_id: String,
+    ) -> Result<Option<Vec<RebalanceRecord>>, CoordinatorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Rebalances { group_id, reply })
+            .await
+            .map_err(|_| CoordinatorError::Unavailable)?;
+        rx.await.map_err(|_| CoordinatorError::Unavailable)
+    }
 }
 
 /// Loads the coordinator's state from the store (replaying every stored record) and starts its
@@ -75,6 +119,7 @@ impl CoordinatorHandle {
 pub fn start(
     config: GroupConfig,
     store: Arc<MetadataStore>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
     let mut core = GroupCoordinator::new(config);
@@ -88,13 +133,14 @@ pub fn start(
     core.loaded(now_ms());
     tracing::info!(records = count, "group coordinator loaded");
     let (tx, rx) = mpsc::channel(4096);
-    let task = tokio::spawn(run(core, store, rx, shutdown));
+    let task = tokio::spawn(run(core, store, metrics, rx, shutdown));
     Ok((CoordinatorHandle { tx }, task))
 }
 
 async fn run(
     mut core: GroupCoordinator,
     store: Arc<MetadataStore>,
+    metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
 ) {
@@ -120,16 +166,34 @@ async fn run(
                 }
             }
             for cmd in batch {
-                next_id += 1;
-                waiting.insert(next_id, cmd.reply);
-                merge(
-                    &mut output,
-                    core.handle(now_ms(), next_id, cmd.version, &cmd.client, cmd.request),
-                );
+                match cmd {
+                    Command::Request {
+                        version,
+                        client,
+                        request,
+                        reply,
+                    } => {
+                        next_id += 1;
+                        waiting.insert(next_id, reply);
+                        merge(
+                            &mut output,
+                            core.handle(now_ms(), next_id, version, &client, request),
+                        );
+                    }
+                    Command::Overview { reply } => {
+                        let _ = reply.send(core.overview());
+                    }
+                    Command::Rebalances { group_id, reply } => {
+                        let _ = reply.send(core.rebalances(&group_id));
+                    }
+                }
             }
         }
         // Timers due now fire whether we woke for them or for a request.
         merge(&mut output, core.expire(now_ms()));
+        for record in &output.rebalances {
+            report_rebalance(&metrics, record);
+        }
         if !persist(&store, &output.records).await {
             // Nothing of this step is acknowledged: its responders are dropped, which closes those
             // clients' connections so they retry.
@@ -147,9 +211,41 @@ async fn run(
     tracing::info!(held = waiting.len(), "group coordinator stopped");
 }
 
+/// One log line and the rebalance metrics for a closed rebalance record.
+fn report_rebalance(metrics: &Metrics, record: &RebalanceRecord) {
+    let (moved, stayed) = match &record.assignment {
+        Some(change) => (Some(change.moved.len()), Some(change.stayed.len())),
+        None => (None, None),
+    };
+    tracing::info!(
+        group = %record.group_id,
+        generation = record.generation,
+        cause = %record.cause.as_str(),
+        outcome = %snake_case_name(&record.outcome),
+        duration_ms = record.duration_ms(),
+        join_ms = record.join_phase_ms(),
+        sync_ms = record.sync_phase_ms(),
+        joined = record.joined.len(),
+        left = record.left.len(),
+        moved,
+        stayed,
+        "rebalance ended"
+    );
+    metrics.rebalance_closed(record);
+}
+
+/// The name a unit enum variant has in JSON (`"stable"`), for log fields.
+fn snake_case_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "unknown".to_string(),
+    }
+}
+
 fn merge(into: &mut Output, from: Output) {
     into.responses.extend(from.responses);
     into.records.extend(from.records);
+    into.rebalances.extend(from.rebalances);
 }
 
 async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> bool {

@@ -9,6 +9,10 @@
 //! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
 //!   with a real clock and persists its records.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
+//! - [`metrics`]: the Prometheus metrics (`starling_*`): kept as requests flow, or read from the
+//!   topics and the coordinator at scrape time.
+//! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/healthz`, `/groups`,
+//!   `/groups/{id}/rebalances`).
 //!
 //! Data flows one way: socket → frame → decoded request → handler → log/store → response → socket.
 //!
@@ -16,23 +20,28 @@
 //! # async fn example() -> anyhow::Result<()> {
 //! let mut config = starling_broker::config::BrokerConfig::default();
 //! config.listen = "127.0.0.1:0".parse()?;
+//! config.admin_listen = Some("127.0.0.1:0".parse()?);
 //! let broker = starling_broker::server::start(config).await?;
-//! println!("serving on {}", broker.local_addr());
+//! println!("serving on {}, metrics on {:?}", broker.local_addr(), broker.admin_addr());
 //! broker.shutdown().await;
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
 pub mod maintenance;
+pub mod metrics;
 pub mod server;
 pub mod topics;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use config::BrokerConfig;
+use metrics::Metrics;
 use topics::TopicRegistry;
 
 /// State shared by every connection.
@@ -42,6 +51,7 @@ pub struct Broker {
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.
     pub groups: coordinator::CoordinatorHandle,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the broker shuts down; long polls end early on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -68,9 +78,23 @@ pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     // `listening on` line appears must still mean a graceful stop.
     let mut term = signal(SignalKind::terminate())?;
     let broker = server::start(config).await?;
-    println!("listening on {}", broker.local_addr());
-    use std::io::Write;
-    std::io::stdout().flush().ok();
+    // Fixtures read the first line for the Kafka address; the admin address comes second. Both
+    // go out in one write, so a reader that has the first line has the second too, and a reader
+    // that stops reading (closing the pipe) cannot make a later print fail and stop the broker.
+    let mut ready = format!("listening on {}\n", broker.local_addr());
+    if let Some(admin) = broker.admin_addr() {
+        ready.push_str(&format!("admin listening on {admin}\n"));
+    }
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(ready.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            tracing::warn!(error = %e, "could not print the listening addresses to stdout");
+        }
+    }
     tokio::select! {
         _ = term.recv() => {}
         r = tokio::signal::ctrl_c() => r?,

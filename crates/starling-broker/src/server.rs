@@ -1,5 +1,6 @@
 //! The accept loop: one task per connection under a connection limit, and graceful shutdown —
 //! stop accepting, let every connection finish its in-flight request, then flush and close logs.
+//! The admin HTTP endpoint, when enabled, is bound here too and stops with the rest.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,19 +13,26 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::BrokerConfig;
+use crate::metrics::Metrics;
 use crate::topics::TopicRegistry;
-use crate::{connection, coordinator, maintenance, Broker};
+use crate::{admin, connection, coordinator, maintenance, Broker};
 
 /// A started broker.
 pub struct RunningBroker {
     broker: Arc<Broker>,
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     tasks: TaskTracker,
 }
 
 impl RunningBroker {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the admin HTTP endpoint listens (`None`: disabled).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -44,7 +52,7 @@ impl RunningBroker {
     }
 }
 
-/// Opens the data directory (recovering every log), binds the listener and starts serving.
+/// Opens the data directory (recovering every log), binds the listeners and starts serving.
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -54,13 +62,31 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let local_addr = listener.local_addr()?;
     // With port 0 the real port is only known now; an unset advertised address follows it.
     config.listen = local_addr;
+    let admin_listener = match config.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the admin endpoint {addr} (admin.listen)"))?,
+        ),
+        None => None,
+    };
+    let admin_addr = match &admin_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    config.admin_listen = admin_addr;
 
     let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
     let cluster_id = store.cluster_id()?;
     let data_dir = config.data_dir.clone();
     let shutdown = CancellationToken::new();
-    let (groups, coordinator_task) =
-        coordinator::start(config.group.clone(), store.clone(), shutdown.clone())?;
+    let metrics = Arc::new(Metrics::new());
+    let (groups, coordinator_task) = coordinator::start(
+        config.group.clone(),
+        store.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    )?;
     let topics = tokio::task::spawn_blocking(move || {
         TopicRegistry::open(&config, store).map(|t| (t, config))
     })
@@ -75,6 +101,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         cluster_id,
         topics,
         groups,
+        metrics,
         shutdown,
     });
     let tasks = TaskTracker::new();
@@ -85,9 +112,13 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     });
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
+    if let Some(admin_listener) = admin_listener {
+        tasks.spawn(admin::serve(broker.clone(), admin_listener));
+    }
     Ok(RunningBroker {
         broker,
         local_addr,
+        admin_addr,
         tasks,
     })
 }
@@ -111,8 +142,10 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
         match accepted {
             Ok((stream, peer)) => {
                 let broker = broker.clone();
+                let open = broker.metrics.connection_opened();
                 tasks.spawn(async move {
                     connection::serve(broker, stream, peer).await;
+                    drop(open);
                     drop(permit);
                 });
             }

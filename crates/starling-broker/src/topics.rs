@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -22,12 +23,17 @@ use crate::now_ms;
 /// Kafka's limit on topic name length.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
-/// One partition: its log and a signal that new data arrived (for long-polling fetches).
+/// One partition: its log, a signal that new data arrived (for long-polling fetches) and
+/// how many record bytes clients produced to and fetched from it (for metrics).
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub log: PartitionLog,
     pub appended: Notify,
+    /// Record bytes appended by Produce since the broker started.
+    pub produced_bytes: AtomicU64,
+    /// Record bytes returned by Fetch since the broker started.
+    pub fetched_bytes: AtomicU64,
 }
 
 /// One topic as served.
@@ -125,6 +131,12 @@ impl TopicRegistry {
         self.topics.read().values().find(|t| t.id == id).cloned()
     }
 
+    /// A partition's log end offset (its high watermark, on one node), if it exists.
+    pub fn log_end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let topic = self.get(topic)?;
+        Some(topic.partition(partition)?.log.log_end_offset())
+    }
+
     /// All topics, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
         let mut all: Vec<_> = self.topics.read().values().cloned().collect();
@@ -161,6 +173,8 @@ impl TopicRegistry {
                 index,
                 log,
                 appended: Notify::new(),
+                produced_bytes: AtomicU64::new(0),
+                fetched_bytes: AtomicU64::new(0),
             }));
         }
         Ok(Topic {

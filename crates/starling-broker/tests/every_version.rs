@@ -120,6 +120,7 @@ async fn broker() -> (tempfile::TempDir, RunningBroker) {
     let dir = tempfile::tempdir().unwrap();
     let config = BrokerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: dir.path().to_path_buf(),
         ..BrokerConfig::default()
     };

@@ -9,7 +9,10 @@
 //!   --to-datetime TIME) [--partitions 0,1] [--dry-run]`: commit new offsets for an inactive
 //!   group, as `kafka-consumer-groups.sh --reset-offsets --execute` does.
 //!
-//! Everything goes through `starling-client`; failures end with a non-zero exit.
+//! * `rebalances GROUP`: the group's rebalance history from a Starling broker's admin
+//!   endpoint (see `rebalances_cli`).
+//!
+//! Everything else goes through `starling-client`; failures end with a non-zero exit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -57,6 +60,9 @@ enum GroupCommand {
     /// Manage a group's committed offsets.
     #[command(subcommand)]
     Offsets(OffsetsCommand),
+    /// Show a group's recent rebalances: cause, phase durations, members joined and left,
+    /// partitions moved (from a Starling broker's admin endpoint).
+    Rebalances(crate::rebalances_cli::RebalancesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,14 +118,25 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
 }
 
 async fn execute(args: GroupArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
     match args.command {
-        GroupCommand::List { states } => list(&mut client, &states).await,
-        GroupCommand::Describe { group } => describe(&mut client, &group).await,
-        GroupCommand::Delete { groups } => delete(&mut client, &groups).await,
-        GroupCommand::Offsets(OffsetsCommand::Reset(reset_args)) => {
-            reset(&mut client, &reset_args).await
+        // Read from the admin endpoint: no Kafka connection needed.
+        GroupCommand::Rebalances(rebalances) => crate::rebalances_cli::run(&rebalances).await,
+        command => {
+            let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+            execute_with_client(&mut client, command).await
         }
+    }
+}
+
+async fn execute_with_client(client: &mut Client, command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::List { states } => list(client, &states).await,
+        GroupCommand::Describe { group } => describe(client, &group).await,
+        GroupCommand::Delete { groups } => delete(client, &groups).await,
+        GroupCommand::Offsets(OffsetsCommand::Reset(reset_args)) => {
+            reset(client, &reset_args).await
+        }
+        GroupCommand::Rebalances(rebalances) => crate::rebalances_cli::run(&rebalances).await,
     }
 }
 
@@ -657,7 +674,7 @@ fn opt(v: Option<i64>) -> String {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
-fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

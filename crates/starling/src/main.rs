@@ -13,6 +13,7 @@ use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 mod group_cli;
+mod rebalances_cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +50,10 @@ struct ServeArgs {
     /// from the config, else the address actually bound].
     #[arg(long)]
     advertised: Option<String>,
+    /// Address of the admin HTTP endpoint (/metrics, /healthz, /groups), or `none` to disable
+    /// it; port 0 picks a free port [default: `admin.listen` from the config, else 127.0.0.1:9644].
+    #[arg(long, value_name = "HOST:PORT|none")]
+    admin_listen: Option<String>,
     /// A Kafka-style server.properties file.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -101,6 +106,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(advertised) = args.advertised {
         config.advertised = Some(advertised);
+    }
+    if let Some(admin) = &args.admin_listen {
+        config
+            .set("admin.listen", admin)
+            .with_context(|| format!("--admin-listen {admin}"))?;
     }
     starling_broker::run_until_signal(config).await
 }

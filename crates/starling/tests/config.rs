@@ -18,6 +18,8 @@ fn serve_expecting_exit(
         "serve",
         "--listen",
         "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
         "--data-dir",
         data.to_str().unwrap(),
     ];
@@ -204,7 +206,7 @@ fn listeners_log_dirs_and_advertised_listeners_from_the_properties_file_take_eff
     std::fs::write(
         &props,
         format!(
-            "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nadvertised.listeners=PLAINTEXT://kafka.from-config.test:29092\n",
+            "listeners=PLAINTEXT://127.0.0.1:0\nlog.dirs={}\nadvertised.listeners=PLAINTEXT://kafka.from-config.test:29092\nadmin.listen=127.0.0.1:0\n",
             data.display()
         ),
     )

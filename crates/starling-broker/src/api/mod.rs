@@ -1,11 +1,13 @@
 //! One module per Kafka API. [`dispatch`] decodes a frame, hands the typed request to its
-//! module's `handle`, and encodes the response; requests that cannot be answered (unknown API
-//! keys, malformed bodies, versions we cannot encode a reply in) close the connection.
+//! module's `handle`, counts the error codes of the response ([`error_codes`]) and encodes it;
+//! requests that cannot be answered (unknown API keys, malformed bodies, versions we cannot
+//! encode a reply in) close the connection.
 
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
@@ -14,16 +16,19 @@ pub mod metadata;
 pub mod produce;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
 use starling_protocol::{legacy, response};
 
 use crate::Broker;
+use error_codes::ErrorCodes;
 
 /// What the connection does after a request.
 #[derive(Debug)]
@@ -67,6 +72,44 @@ fn encode<T: Encodable>(api_key: ApiKey, ctx: &RequestContext, body: &T) -> Repl
     }
 }
 
+/// Counts the response's error codes, then encodes it.
+fn respond<T: Encodable + ErrorCodes>(
+    broker: &Broker,
+    api_key: ApiKey,
+    ctx: &RequestContext,
+    body: &T,
+) -> Reply {
+    broker
+        .metrics
+        .count_error_codes(api_key, ctx.api_version, body);
+    encode(api_key, ctx, body)
+}
+
+/// Adds each partition's returned record bytes to its fetched-bytes counter.
+fn count_fetched_bytes(broker: &Broker, version: i16, response: &FetchResponse) {
+    let bytes = |p: &PartitionData| p.records.as_ref().map_or(0, Bytes::len);
+    for topic in &response.responses {
+        if topic.partitions.iter().all(|p| bytes(p) == 0) {
+            continue;
+        }
+        let found = if version >= 13 {
+            broker.topics.get_by_id(topic.topic_id)
+        } else {
+            broker.topics.get(topic.topic.0.as_str())
+        };
+        let Some(found) = found else {
+            continue;
+        };
+        for p in &topic.partitions {
+            if let Some(partition) = found.partition(p.partition_index) {
+                partition
+                    .fetched_bytes
+                    .fetch_add(bytes(p) as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Decodes and answers one request frame.
 pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
     let DecodedRequest {
@@ -75,7 +118,7 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         body,
     } = match request::decode(frame.clone()) {
         Ok(decoded) => decoded,
-        Err(e) => return refuse(e, &frame),
+        Err(e) => return refuse(broker, e, &frame),
     };
     let ctx = RequestContext {
         api_version: header.request_api_version,
@@ -85,8 +128,12 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
     };
     tracing::trace!(?api_key, version = ctx.api_version, client = ?ctx.client_id, "request");
     match body {
-        RequestKind::ApiVersions(r) => encode(api_key, &ctx, &api_versions::handle(&ctx, r)),
-        RequestKind::Metadata(r) => encode(api_key, &ctx, &metadata::handle(broker, &ctx, r)),
+        RequestKind::ApiVersions(r) => {
+            respond(broker, api_key, &ctx, &api_versions::handle(&ctx, r))
+        }
+        RequestKind::Metadata(r) => {
+            respond(broker, api_key, &ctx, &metadata::handle(broker, &ctx, r))
+        }
         RequestKind::Produce(r) => match produce::handle(broker, &ctx, r).await {
             produce::Outcome::Respond(resp) => encode(api_key, &ctx, &resp),
             produce::Outcome::Silent => Reply::Nothing,
@@ -94,6 +141,10 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         },
         RequestKind::Fetch(r) => {
             let response = fetch::handle(broker, &ctx, r).await;
+            broker
+                .metrics
+                .count_error_codes(api_key, ctx.api_version, &response);
+            count_fetched_bytes(broker, ctx.api_version, &response);
             match starling_protocol::fetch_frame::encode_fetch_frame(
                 ctx.api_version,
                 ctx.correlation_id,
@@ -106,21 +157,36 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
                 )),
             }
         }
-        RequestKind::ListOffsets(r) => {
-            encode(api_key, &ctx, &list_offsets::handle(broker, &ctx, r))
-        }
-        RequestKind::CreateTopics(r) => {
-            encode(api_key, &ctx, &create_topics::handle(broker, &ctx, r))
-        }
-        RequestKind::DeleteTopics(r) => {
-            encode(api_key, &ctx, &delete_topics::handle(broker, &ctx, r))
-        }
-        RequestKind::CreatePartitions(r) => {
-            encode(api_key, &ctx, &create_partitions::handle(broker, &ctx, r))
-        }
-        RequestKind::FindCoordinator(r) => {
-            encode(api_key, &ctx, &find_coordinator::handle(broker, &ctx, r))
-        }
+        RequestKind::ListOffsets(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &list_offsets::handle(broker, &ctx, r),
+        ),
+        RequestKind::CreateTopics(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &create_topics::handle(broker, &ctx, r),
+        ),
+        RequestKind::DeleteTopics(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &delete_topics::handle(broker, &ctx, r),
+        ),
+        RequestKind::CreatePartitions(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &create_partitions::handle(broker, &ctx, r),
+        ),
+        RequestKind::FindCoordinator(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &find_coordinator::handle(broker, &ctx, r),
+        ),
         RequestKind::JoinGroup(r) => {
             group::forward(broker, &ctx, api_key, GroupRequest::Join(r)).await
         }
@@ -156,12 +222,13 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
 }
 
 /// Answers (or not) a frame that did not decode.
-fn refuse(error: DecodeError, frame: &Bytes) -> Reply {
+fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes) -> Reply {
     match error {
         DecodeError::UnsupportedVersion { prefix, api_key: ApiKey::ApiVersions } => {
             // KIP-511: answer with a v0 response carrying our ranges so the client can retry.
             let ctx = context_from_prefix(prefix);
             let body = api_versions::unsupported_version_response();
+            broker.metrics.count_error_codes(ApiKey::ApiVersions, 0, &body);
             match response::encode_frame(ApiKey::ApiVersions, 0, ctx.correlation_id, &body) {
                 Ok(frame) => Reply::Frame(frame),
                 Err(e) => Reply::Close(e.to_string()),

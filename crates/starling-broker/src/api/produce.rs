@@ -2,12 +2,14 @@
 //! the assigned base offsets. acks 0, 1 and -1 are honoured (on one node, "all in-sync
 //! replicas" is this one, so -1 and 1 wait for the same append). The appends of one request run
 //! on one blocking thread, as they do file I/O (and fsync, when the flush policy says so).
+//! Each partition counts the record bytes appended to it, for the per-topic metrics.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use starling_log::AppendError;
@@ -42,6 +44,9 @@ pub async fn handle(
     let acks = request.acks;
     if !matches!(acks, -1..=1) {
         let response = refuse_all(request, ResponseError::InvalidRequiredAcks);
+        broker
+            .metrics
+            .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
         return Outcome::Respond(response);
     }
     let b = broker.clone();
@@ -51,6 +56,10 @@ pub async fn handle(
         Ok(response) => response,
         Err(e) => return Outcome::Close(format!("produce task failed: {e}")),
     };
+    // Counted whether or not the response is sent: acks=0 outcomes are real outcomes too.
+    broker
+        .metrics
+        .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
     if acks != 0 {
         return Outcome::Respond(response);
     }
@@ -89,8 +98,10 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                         .records
                         .map(|r| BytesMut::from(&r[..]))
                         .unwrap_or_default();
+                    let bytes = records.len() as u64;
                     match p.log.append(records, now) {
                         Ok(info) => {
+                            p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
                             part.base_offset = info.base_offset;
                             part.log_append_time_ms = info.log_append_time;
                             part.log_start_offset = info.log_start_offset;

@@ -190,3 +190,65 @@ proptest! {
         }
     }
 }
+
+/// What a read must return, computed from the stored batches alone: whole batches from the
+/// one holding `offset`, while their total stays within `max_bytes`, the first one regardless
+/// with `min_one_batch`.
+fn expected_read(
+    batches: &[Stored],
+    offset: i64,
+    max_bytes: usize,
+    min_one_batch: bool,
+) -> Vec<u8> {
+    let start = batches
+        .iter()
+        .position(|b| b.base_offset + i64::from(b.last_offset_delta) >= offset);
+    let mut out = Vec::new();
+    for b in start.map_or(&[][..], |i| &batches[i..]) {
+        if out.len() + b.bytes.len() > max_bytes {
+            if out.is_empty() && min_one_batch {
+                out.extend_from_slice(&b.bytes);
+            }
+            break;
+        }
+        out.extend_from_slice(&b.bytes);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// For any offset and byte limit over batches of random sizes, spread over several
+    /// segments and found through a sparse index, reads return exactly the whole batches a
+    /// scan of the stored batches would.
+    #[test]
+    fn reads_cut_at_the_same_batch_as_a_full_scan(
+        sizes in prop::collection::vec(prop::collection::vec(1usize..300, 1..6), 1..80),
+        interval in 1u32..400,
+        segment_bytes in 600u64..4000,
+        reads in prop::collection::vec((0usize..400, 0usize..3000, any::<bool>()), 1..40),
+    ) {
+        let (_tmp, log) = open_log(LogConfig {
+            index_interval_bytes: interval,
+            segment_bytes,
+            ..config()
+        });
+        let mut next = 0usize;
+        for batch_sizes in &sizes {
+            let vals: Vec<Vec<u8>> = batch_sizes
+                .iter()
+                .map(|&len| { next += 1; payload(next, len) })
+                .collect();
+            log.append(bm(&[&batch(NOW, &refs(&vals))]), NOW).unwrap();
+        }
+        let stored = split(&read_all(&log));
+        let end = log.log_end_offset();
+        for (offset, max_bytes, min_one) in reads {
+            let offset = (offset as i64) % (end + 1);
+            let got = log.read(offset, max_bytes, min_one).unwrap();
+            let want = expected_read(&stored, offset, max_bytes, min_one);
+            prop_assert_eq!(got.records.to_vec(), want);
+        }
+    }
+}

@@ -2,6 +2,8 @@
 //!
 //! * [`Broker`] runs the real `starling` binary on a free port with its own temporary data
 //!   directory, and can stop it (SIGTERM or SIGKILL) and start it again on the same directory.
+//!   Its admin HTTP endpoint gets a free port too ([`Broker::admin_addr`]); [`http_get`] asks
+//!   it things.
 //! * [`watchdog`] bounds a whole test: if it is still running after its limit the test process
 //!   exits with a failure, and every broker it started dies with it (`PR_SET_PDEATHSIG`).
 //! * librdkafka helpers (admin, producer, consumer) with short, explicit timeouts.
@@ -105,11 +107,13 @@ pub struct Broker {
     args: Vec<String>,
     child: Option<Child>,
     addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     runs: usize,
 }
 
 impl Broker {
-    /// Starts a broker with extra command-line arguments (after `serve --listen --data-dir`).
+    /// Starts a broker with extra command-line arguments (after `serve --listen --data-dir
+    /// --admin-listen`; the admin address is left to `args` when they set it).
     pub fn start(args: &[&str]) -> Broker {
         match Broker::try_start(args) {
             Ok(b) => b,
@@ -144,6 +148,7 @@ impl Broker {
             args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
             addr: None,
+            admin_addr: None,
             runs: 0,
         };
         broker.spawn()?;
@@ -164,8 +169,13 @@ impl Broker {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&self.args)
+            .arg(&self.data_dir);
+        // Never the default admin port: tests run in parallel.
+        let (sets_admin, expect_admin) = admin_args(&self.args);
+        if !sets_admin {
+            cmd.arg("--admin-listen").arg("127.0.0.1:0");
+        }
+        cmd.args(&self.args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -204,26 +214,42 @@ impl Broker {
                 reason,
             }
         };
+        // The first line names the Kafka address, the second (unless disabled) the admin one.
+        let mut kafka_addr: Option<SocketAddr> = None;
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(line) => {
+                    let (prefix, which) = match kafka_addr {
+                        None => ("listening on ", "first"),
+                        Some(_) => ("admin listening on ", "second"),
+                    };
                     let addr = line
-                        .strip_prefix("listening on ")
-                        .and_then(|a| a.trim().parse::<SocketAddr>().ok());
-                    match addr {
-                        Some(addr) if addr.port() != 0 => {
-                            self.addr = Some(addr);
-                            self.child = Some(child);
-                            return Ok(());
+                        .strip_prefix(prefix)
+                        .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+                        .filter(|a| a.port() != 0);
+                    let Some(addr) = addr else {
+                        let _ = child.kill();
+                        let reason = format!(
+                            "{which} stdout line should be `{prefix}127.0.0.1:PORT`, got {line:?}"
+                        );
+                        return Err(failure(&mut child, reason, self));
+                    };
+                    if kafka_addr.is_none() && expect_admin {
+                        kafka_addr = Some(addr);
+                        continue;
+                    }
+                    match kafka_addr {
+                        Some(kafka) => {
+                            self.addr = Some(kafka);
+                            self.admin_addr = Some(addr);
                         }
-                        _ => {
-                            let _ = child.kill();
-                            let reason = format!(
-                                "first stdout line should be `listening on 127.0.0.1:PORT`, got {line:?}"
-                            );
-                            return Err(failure(&mut child, reason, self));
+                        None => {
+                            self.addr = Some(addr);
+                            self.admin_addr = None;
                         }
                     }
+                    self.child = Some(child);
+                    return Ok(());
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let reason = "stdout closed before a `listening on` line".to_string();
@@ -253,6 +279,12 @@ impl Broker {
         self.addr.expect("broker has not started")
     }
 
+    /// `127.0.0.1:PORT` of the running broker's admin HTTP endpoint.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+            .expect("broker has not started, or its admin endpoint is disabled")
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -280,6 +312,7 @@ impl Broker {
         let _ = child.kill();
         let _ = child.wait();
         self.addr = None;
+        self.admin_addr = None;
     }
 
     /// SIGTERM and wait for a clean exit (status 0).
@@ -291,6 +324,7 @@ impl Broker {
         }
         let status = wait_with_timeout(&mut child, STOP_TIMEOUT);
         self.addr = None;
+        self.admin_addr = None;
         match status {
             Some(s) if s.success() => {}
             Some(s) => panic!(
@@ -357,6 +391,86 @@ impl Drop for Broker {
             );
         }
     }
+}
+
+/// Whether `args` set the admin endpoint's address themselves (`--admin-listen A` or
+/// `--override admin.listen=A`), and whether it stays enabled (A is not `none`).
+fn admin_args(args: &[String]) -> (bool, bool) {
+    let mut sets = false;
+    let mut enabled = true;
+    for pair in args.windows(2) {
+        let value = match pair[0].as_str() {
+            "--admin-listen" => pair[1].trim(),
+            "--override" => match pair[1].split_once('=') {
+                Some((key, value)) if key.trim() == "admin.listen" => value.trim(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        sets = true;
+        enabled = !value.eq_ignore_ascii_case("none");
+    }
+    (sets, enabled)
+}
+
+/// A `GET path` over plain HTTP/1.1 (one connection, `Connection: close`): the status code and
+/// the body. Panics if the endpoint does not answer within 10 seconds.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connecting to the admin endpoint {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("GET {path}: reading the response: {e}"));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("GET {path}: no end of headers in {raw:?}"));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = &raw[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status in {head:?}"));
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_vec()
+    };
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        let rest = &body[line_end + 2..];
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
+    }
+    out
 }
 
 pub fn override_args(overrides: &[(&str, &str)]) -> Vec<String> {

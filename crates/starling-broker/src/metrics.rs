@@ -1,0 +1,800 @@
+//! The broker's Prometheus metrics, every name prefixed `starling_`, encoded in the OpenMetrics
+//! text format by `prometheus-client` for the admin endpoint's `/metrics`.
+//!
+//! Two kinds live here:
+//!
+//! - **Updated as things happen** ([`Metrics`]'s fields, in one registry): requests, their
+//!   latency and the error codes of their responses per API; network bytes; connections; and the
+//!   consumer-group rebalances the coordinator task reports. The request path never hashes a
+//!   label set: each served API's counters and histogram are resolved once, at start-up, into a
+//!   table indexed by API key ([`Metrics::api`]). Only non-zero error codes go through a labelled
+//!   family lookup.
+//! - **Read at scrape time** ([`Metrics::encode`]): partitions, log sizes and offsets, per-topic
+//!   produced and fetched bytes (from the [`TopicRegistry`]), and each group's state, members,
+//!   generation, committed offsets and lag (from the coordinator's [`GroupOverview`]s, fetched
+//!   by the caller before encoding). A custom collector in a per-scrape registry encodes that
+//!   snapshot after the long-lived registry.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::ResponseError;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    text, DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+use starling_group::{GroupOverview, GroupState, Millis, RebalanceCause, RebalanceRecord};
+
+use crate::api::error_codes::ErrorCodes;
+use crate::topics::TopicRegistry;
+
+/// Every metric name starts with this.
+const PREFIX: &str = "starling";
+
+/// Request latency buckets in seconds: 0.1 ms to 60 s (a JoinGroup is held for a whole
+/// rebalance, a Fetch for its `max.wait.ms`).
+const REQUEST_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// Rebalance phase buckets in seconds: 5 ms to 10 minutes (a rebalance can wait out a whole
+/// `max.poll.interval.ms`).
+const REBALANCE_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+fn request_histogram() -> Histogram {
+    Histogram::new(REQUEST_BUCKETS)
+}
+
+fn rebalance_histogram() -> Histogram {
+    Histogram::new(REBALANCE_BUCKETS)
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// An API as a label value: Kafka's name for it (`Produce`, `JoinGroup`, …).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct ApiName(ApiKey);
+
+impl EncodeLabelValue for ApiName {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        write!(encoder, "{:?}", self.0)
+    }
+}
+
+/// An error code as a label value: Kafka's name for it (`NONE`, `UNKNOWN_TOPIC_OR_PARTITION`…).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct ErrorName(i16);
+
+impl EncodeLabelValue for ErrorName {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        encoder.write_str(&error_name(self.0))
+    }
+}
+
+/// A rebalance cause as a label value (`member_joined`, …).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct CauseName(RebalanceCause);
+
+impl EncodeLabelValue for CauseName {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        encoder.write_str(self.0.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: ApiName,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    api: ApiName,
+    error: ErrorName,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RebalanceLabels {
+    group: String,
+    cause: CauseName,
+}
+
+/// Kafka's name for an error code, as its `Errors` enum spells it: `NONE` for 0,
+/// `UNKNOWN_TOPIC_OR_PARTITION` for 3; a code Kafka does not define reads `UNKNOWN_CODE_<n>`.
+pub fn error_name(code: i16) -> String {
+    let error = match ResponseError::try_from_code(code) {
+        None => return "NONE".to_string(),
+        Some(ResponseError::Unknown(code)) => return format!("UNKNOWN_CODE_{code}"),
+        Some(error) => error,
+    };
+    // The crate names each variant after Kafka's constant in CamelCase.
+    let camel = error.to_string();
+    let mut name = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
+}
+
+/// One served API's pre-resolved metrics.
+#[derive(Clone)]
+pub struct ApiMetrics {
+    requests: Counter,
+    duration: Histogram,
+    /// `starling_response_error_codes_total{api, error="NONE"}`.
+    no_error: Counter,
+}
+
+impl ApiMetrics {
+    /// One request answered (or, for acks=0 Produce, handled) `elapsed` after its frame was read.
+    pub fn request_done(&self, elapsed: Duration) {
+        self.requests.inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Decrements the open-connections gauge when the connection's task ends, however it ends.
+pub struct ConnectionGuard {
+    open: Gauge,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// Every metric the broker keeps between scrapes.
+pub struct Metrics {
+    registry: Registry,
+    /// Indexed by API key; `None` for APIs the broker does not serve.
+    apis: Vec<Option<ApiMetrics>>,
+    response_errors: Family<ErrorLabels, Counter>,
+    network_received: Counter,
+    network_sent: Counter,
+    connections_open: Gauge,
+    connections_accepted: Counter,
+    rebalances: Family<RebalanceLabels, Counter>,
+    rebalance_duration: HistogramFamily<GroupLabels>,
+    rebalance_join: HistogramFamily<GroupLabels>,
+    rebalance_sync: HistogramFamily<GroupLabels>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let requests = Family::<ApiLabels, Counter>::default();
+        let durations: HistogramFamily<ApiLabels> = Family::new_with_constructor(request_histogram);
+        let response_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by API (acks=0 produces count when handled)",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "request_duration",
+            "Time from a request's frame being read to its response being written, by API",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        registry.register(
+            "response_error_codes",
+            "Error codes in responses, by API and Kafka error name (NONE included), counted \
+             per top-level, topic, partition, group or member code as Kafka's ErrorsPerSec",
+            response_errors.clone(),
+        );
+
+        let served: Vec<ApiKey> = starling_protocol::versions::all()
+            .map(|(key, _)| key)
+            .collect();
+        let table_len = served
+            .iter()
+            .map(|&key| key as i16 as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut apis: Vec<Option<ApiMetrics>> = vec![None; table_len];
+        for key in served {
+            let labels = ApiLabels { api: ApiName(key) };
+            let none = ErrorLabels {
+                api: ApiName(key),
+                error: ErrorName(0),
+            };
+            apis[key as i16 as usize] = Some(ApiMetrics {
+                requests: requests.get_or_create_owned(&labels),
+                duration: durations.get_or_create_owned(&labels),
+                no_error: response_errors.get_or_create_owned(&none),
+            });
+        }
+
+        let network_received = Counter::default();
+        let network_sent = Counter::default();
+        let connections_open = Gauge::default();
+        let connections_accepted = Counter::default();
+        registry.register_with_unit(
+            "network_received",
+            "Bytes of Kafka request frames read, size prefixes included",
+            Unit::Bytes,
+            network_received.clone(),
+        );
+        registry.register_with_unit(
+            "network_sent",
+            "Bytes of Kafka response frames written, size prefixes included",
+            Unit::Bytes,
+            network_sent.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Kafka client connections currently open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_accepted",
+            "Kafka client connections accepted",
+            connections_accepted.clone(),
+        );
+
+        let rebalances = Family::<RebalanceLabels, Counter>::default();
+        let rebalance_duration: HistogramFamily<GroupLabels> =
+            Family::new_with_constructor(rebalance_histogram);
+        let rebalance_join: HistogramFamily<GroupLabels> =
+            Family::new_with_constructor(rebalance_histogram);
+        let rebalance_sync: HistogramFamily<GroupLabels> =
+            Family::new_with_constructor(rebalance_histogram);
+        registry.register(
+            "group_rebalances",
+            "Rebalances that ended, by group and the cause that started them",
+            rebalances.clone(),
+        );
+        registry.register_with_unit(
+            "group_rebalance_duration",
+            "Rebalances from PreparingRebalance until they ended (Stable, Empty, restarted or \
+             deleted), by group",
+            Unit::Seconds,
+            rebalance_duration.clone(),
+        );
+        registry.register_with_unit(
+            "group_rebalance_join_phase",
+            "Join phases (PreparingRebalance until the join barrier completed), by group",
+            Unit::Seconds,
+            rebalance_join.clone(),
+        );
+        registry.register_with_unit(
+            "group_rebalance_sync_phase",
+            "Sync phases (CompletingRebalance until the leader's assignment made the group \
+             Stable), by group",
+            Unit::Seconds,
+            rebalance_sync.clone(),
+        );
+
+        Metrics {
+            registry,
+            apis,
+            response_errors,
+            network_received,
+            network_sent,
+            connections_open,
+            connections_accepted,
+            rebalances,
+            rebalance_duration,
+            rebalance_join,
+            rebalance_sync,
+        }
+    }
+
+    /// The metrics of the API with this key, if the broker serves it.
+    pub fn api(&self, api_key: i16) -> Option<&ApiMetrics> {
+        let index = usize::try_from(api_key).ok()?;
+        self.apis.get(index)?.as_ref()
+    }
+
+    /// Counts every error code in `response`, an answer of `api` at `version`.
+    pub fn count_error_codes<R: ErrorCodes>(&self, api: ApiKey, version: i16, response: &R) {
+        let Some(metrics) = self.api(api as i16) else {
+            return;
+        };
+        let mut none = 0u64;
+        response.error_codes(version, &mut |code| {
+            if code == 0 {
+                none += 1;
+            } else {
+                let labels = ErrorLabels {
+                    api: ApiName(api),
+                    error: ErrorName(code),
+                };
+                self.response_errors.get_or_create(&labels).inc();
+            }
+        });
+        if none > 0 {
+            metrics.no_error.inc_by(none);
+        }
+    }
+
+    /// A request frame of `bytes` (size prefix included) was read.
+    pub fn received(&self, bytes: usize) {
+        self.network_received.inc_by(bytes as u64);
+    }
+
+    /// A response frame of `bytes` (size prefix included) was written.
+    pub fn sent(&self, bytes: usize) {
+        self.network_sent.inc_by(bytes as u64);
+    }
+
+    /// A connection was accepted; it counts as open until the guard is dropped.
+    pub fn connection_opened(&self) -> ConnectionGuard {
+        self.connections_accepted.inc();
+        self.connections_open.inc();
+        ConnectionGuard {
+            open: self.connections_open.clone(),
+        }
+    }
+
+    /// A rebalance record closed: counts it by cause and observes the phases it went through.
+    pub fn rebalance_closed(&self, record: &RebalanceRecord) {
+        let cause = RebalanceLabels {
+            group: record.group_id.clone(),
+            cause: CauseName(record.cause),
+        };
+        self.rebalances.get_or_create(&cause).inc();
+        let group = GroupLabels {
+            group: record.group_id.clone(),
+        };
+        let phases = [
+            (&self.rebalance_duration, record.duration_ms()),
+            (&self.rebalance_join, record.join_phase_ms()),
+            (&self.rebalance_sync, record.sync_phase_ms()),
+        ];
+        for (family, ms) in phases {
+            if let Some(ms) = ms {
+                family.get_or_create(&group).observe(seconds(ms));
+            }
+        }
+    }
+
+    /// The whole exposition: the metrics kept here, then a snapshot of the topics and of
+    /// `groups` (omitted when `None`, e.g. when the coordinator did not answer in time).
+    pub fn encode(
+        &self,
+        topics: &TopicRegistry,
+        groups: Option<Vec<GroupOverview>>,
+    ) -> Result<String, fmt::Error> {
+        self.encode_snapshot(Snapshot::take(topics, groups.unwrap_or_default()))
+    }
+
+    fn encode_snapshot(&self, snapshot: Snapshot) -> Result<String, fmt::Error> {
+        let mut scrape = Registry::with_prefix(PREFIX);
+        scrape.register_collector(Box::new(snapshot));
+        let mut out = String::with_capacity(16 * 1024);
+        text::encode_registry(&mut out, &self.registry)?;
+        text::encode_registry(&mut out, &scrape)?;
+        text::encode_eof(&mut out)?;
+        Ok(out)
+    }
+}
+
+fn seconds(ms: Millis) -> f64 {
+    ms.max(0) as f64 / 1000.0
+}
+
+/// What one scrape reads from the topics and the group coordinator.
+#[derive(Debug)]
+struct Snapshot {
+    topics: Vec<TopicStats>,
+    groups: Vec<GroupOverview>,
+}
+
+#[derive(Debug)]
+struct TopicStats {
+    name: String,
+    partitions: Vec<PartitionStats>,
+}
+
+#[derive(Debug)]
+struct PartitionStats {
+    index: i32,
+    size_bytes: u64,
+    log_start_offset: i64,
+    log_end_offset: i64,
+    produced_bytes: u64,
+    fetched_bytes: u64,
+}
+
+impl Snapshot {
+    fn take(registry: &TopicRegistry, groups: Vec<GroupOverview>) -> Snapshot {
+        use std::sync::atomic::Ordering::Relaxed;
+        let topics = registry
+            .all()
+            .iter()
+            .map(|topic| TopicStats {
+                name: topic.name.clone(),
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionStats {
+                        index: p.index,
+                        size_bytes: p.log.size_bytes(),
+                        log_start_offset: p.log.log_start_offset(),
+                        log_end_offset: p.log.log_end_offset(),
+                        produced_bytes: p.produced_bytes.load(Relaxed),
+                        fetched_bytes: p.fetched_bytes.load(Relaxed),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Snapshot { topics, groups }
+    }
+
+    fn encode_topics(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        {
+            let mut family = encoder.encode_descriptor(
+                "partitions",
+                "Partitions of each topic",
+                None,
+                MetricType::Gauge,
+            )?;
+            for topic in &self.topics {
+                let labels = [("topic", topic.name.as_str())];
+                family
+                    .encode_family(&labels)?
+                    .encode_gauge(&(topic.partitions.len() as i64))?;
+            }
+        }
+        type PartitionValue = fn(&PartitionStats) -> i64;
+        let per_partition: [(&str, &str, Option<Unit>, PartitionValue); 3] = [
+            (
+                "log_size",
+                "Bytes of a partition's segment files",
+                Some(Unit::Bytes),
+                |p| i64::try_from(p.size_bytes).unwrap_or(i64::MAX),
+            ),
+            (
+                "log_start_offset",
+                "First offset still in a partition's log",
+                None,
+                |p| p.log_start_offset,
+            ),
+            (
+                "log_end_offset",
+                "Offset the next record appended to a partition gets (its high watermark)",
+                None,
+                |p| p.log_end_offset,
+            ),
+        ];
+        for (name, help, unit, value) in &per_partition {
+            let mut family =
+                encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Gauge)?;
+            for topic in &self.topics {
+                for p in &topic.partitions {
+                    let labels = ([("topic", topic.name.as_str())], [("partition", p.index)]);
+                    family.encode_family(&labels)?.encode_gauge(&value(p))?;
+                }
+            }
+        }
+        type TopicTotal = fn(&PartitionStats) -> u64;
+        let per_topic: [(&str, &str, TopicTotal); 2] = [
+            (
+                "produced",
+                "Record bytes appended by Produce, by topic",
+                |p| p.produced_bytes,
+            ),
+            ("fetched", "Record bytes returned by Fetch, by topic", |p| {
+                p.fetched_bytes
+            }),
+        ];
+        for (name, help, value) in &per_topic {
+            let mut family =
+                encoder.encode_descriptor(name, help, Some(&Unit::Bytes), MetricType::Counter)?;
+            for topic in &self.topics {
+                let total: u64 = topic.partitions.iter().map(value).sum();
+                let labels = [("topic", topic.name.as_str())];
+                family
+                    .encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&total, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_groups(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        {
+            let mut family = encoder.encode_descriptor(
+                "group_state",
+                "1 for the state each consumer group is in, 0 for the others",
+                None,
+                MetricType::Gauge,
+            )?;
+            for group in &self.groups {
+                for state in GroupState::ALL {
+                    let labels = [("group", group.group_id.as_str()), ("state", state.name())];
+                    family
+                        .encode_family(&labels)?
+                        .encode_gauge(&i64::from(group.state == state))?;
+                }
+            }
+        }
+        type GroupValue = fn(&GroupOverview) -> i64;
+        let per_group: [(&str, &str, GroupValue); 2] = [
+            ("group_members", "Members of each consumer group", |g| {
+                g.members as i64
+            }),
+            (
+                "group_generation",
+                "Generation of each consumer group",
+                |g| i64::from(g.generation),
+            ),
+        ];
+        for (name, help, value) in &per_group {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for group in &self.groups {
+                let labels = [("group", group.group_id.as_str())];
+                family.encode_family(&labels)?.encode_gauge(&value(group))?;
+            }
+        }
+        {
+            let mut family = encoder.encode_descriptor(
+                "group_committed_offset",
+                "Offset each consumer group committed, by partition",
+                None,
+                MetricType::Gauge,
+            )?;
+            for group in &self.groups {
+                for (topic, partition, offset) in &group.offsets {
+                    let labels = (
+                        [
+                            ("group", group.group_id.as_str()),
+                            ("topic", topic.as_str()),
+                        ],
+                        [("partition", *partition)],
+                    );
+                    family.encode_family(&labels)?.encode_gauge(offset)?;
+                }
+            }
+        }
+        let log_ends: HashMap<(&str, i32), i64> = self
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.as_str(), p.index), p.log_end_offset))
+            })
+            .collect();
+        let mut family = encoder.encode_descriptor(
+            "group_lag",
+            "Records behind the high watermark each consumer group's committed offset is, by \
+             partition (never below 0; absent for partitions the broker does not have)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for group in &self.groups {
+            for (topic, partition, offset) in &group.offsets {
+                let Some(&end) = log_ends.get(&(topic.as_str(), *partition)) else {
+                    continue;
+                };
+                let labels = (
+                    [
+                        ("group", group.group_id.as_str()),
+                        ("topic", topic.as_str()),
+                    ],
+                    [("partition", *partition)],
+                );
+                family
+                    .encode_family(&labels)?
+                    .encode_gauge(&lag(end, *offset))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        self.encode_topics(&mut encoder)?;
+        self.encode_groups(&mut encoder)
+    }
+}
+
+/// How far `committed` is behind `log_end`, never below 0.
+pub fn lag(log_end: i64, committed: i64) -> i64 {
+    log_end.saturating_sub(committed).max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::ProduceResponse;
+    use starling_group::RebalanceOutcome;
+
+    use super::*;
+
+    fn rebalance(group: &str, cause: RebalanceCause, outcome: RebalanceOutcome) -> RebalanceRecord {
+        RebalanceRecord {
+            group_id: group.into(),
+            generation: 2,
+            cause,
+            trigger_member: None,
+            client_reason: None,
+            protocol_type: "consumer".into(),
+            protocol: Some("range".into()),
+            started_ms: 1_000,
+            join_completed_ms: Some(1_250),
+            ended_ms: Some(1_300),
+            outcome,
+            members_before: Vec::new(),
+            members: Vec::new(),
+            joined: Vec::new(),
+            left: Vec::new(),
+            assignment: None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        let partition = |index, log_end_offset, produced_bytes| PartitionStats {
+            index,
+            size_bytes: 4096,
+            log_start_offset: 0,
+            log_end_offset,
+            produced_bytes,
+            fetched_bytes: 10,
+        };
+        Snapshot {
+            topics: vec![TopicStats {
+                name: "orders".into(),
+                partitions: vec![partition(0, 10, 100), partition(1, 5, 50)],
+            }],
+            groups: vec![GroupOverview {
+                group_id: "billing".into(),
+                state: GroupState::Stable,
+                protocol_type: "consumer".into(),
+                protocol: Some("range".into()),
+                generation: 3,
+                members: 2,
+                offsets: vec![
+                    ("gone".into(), 0, 7),
+                    ("orders".into(), 0, 4),
+                    ("orders".into(), 1, 9),
+                ],
+            }],
+        }
+    }
+
+    fn has_line(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
+    #[test]
+    fn the_exposition_has_requests_errors_and_rebalances() {
+        let metrics = Metrics::new();
+        let produce =
+            ProduceResponse::default().with_responses(vec![TopicProduceResponse::default()
+                .with_partition_responses(vec![
+                    PartitionProduceResponse::default(),
+                    PartitionProduceResponse::default().with_error_code(3),
+                    PartitionProduceResponse::default(),
+                ])]);
+        metrics.count_error_codes(ApiKey::Produce, 9, &produce);
+        let join = metrics.api(ApiKey::JoinGroup as i16).unwrap();
+        join.request_done(Duration::from_millis(3));
+        join.request_done(Duration::from_secs(2));
+        metrics.received(100);
+        metrics.sent(40);
+        let open = metrics.connection_opened();
+        metrics.rebalance_closed(&rebalance(
+            "billing",
+            RebalanceCause::MemberJoined,
+            RebalanceOutcome::Stable,
+        ));
+        metrics.rebalance_closed(&rebalance(
+            "billing",
+            RebalanceCause::MemberJoined,
+            RebalanceOutcome::Restarted,
+        ));
+
+        let text = metrics.encode_snapshot(snapshot()).unwrap();
+        for line in [
+            r#"starling_requests_total{api="JoinGroup"} 2"#,
+            r#"starling_requests_total{api="Produce"} 0"#,
+            r#"starling_request_duration_seconds_count{api="JoinGroup"} 2"#,
+            r#"starling_request_duration_seconds_bucket{le="0.005",api="JoinGroup"} 1"#,
+            r#"starling_response_error_codes_total{api="Produce",error="NONE"} 2"#,
+            r#"starling_response_error_codes_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"} 1"#,
+            r#"starling_response_error_codes_total{api="Fetch",error="NONE"} 0"#,
+            "starling_network_received_bytes_total 100",
+            "starling_network_sent_bytes_total 40",
+            "starling_connections_open 1",
+            "starling_connections_accepted_total 1",
+            r#"starling_group_rebalances_total{group="billing",cause="member_joined"} 2"#,
+            r#"starling_group_rebalance_duration_seconds_count{group="billing"} 2"#,
+            r#"starling_group_rebalance_join_phase_seconds_count{group="billing"} 2"#,
+            // Only the rebalance that reached Stable had a sync phase.
+            r#"starling_group_rebalance_sync_phase_seconds_count{group="billing"} 1"#,
+            r#"starling_group_rebalance_sync_phase_seconds_sum{group="billing"} 0.05"#,
+        ] {
+            assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(text.matches("# EOF").count(), 1);
+        drop(open);
+        let text = metrics.encode_snapshot(snapshot()).unwrap();
+        assert!(has_line(&text, "starling_connections_open 0"), "{text}");
+    }
+
+    #[test]
+    fn the_snapshot_has_topics_and_groups_with_lag() {
+        let text = Metrics::new().encode_snapshot(snapshot()).unwrap();
+        for line in [
+            r#"starling_partitions{topic="orders"} 2"#,
+            r#"starling_log_size_bytes{topic="orders",partition="1"} 4096"#,
+            r#"starling_log_start_offset{topic="orders",partition="0"} 0"#,
+            r#"starling_log_end_offset{topic="orders",partition="0"} 10"#,
+            r#"starling_produced_bytes_total{topic="orders"} 150"#,
+            r#"starling_fetched_bytes_total{topic="orders"} 20"#,
+            r#"starling_group_state{group="billing",state="Stable"} 1"#,
+            r#"starling_group_state{group="billing",state="Empty"} 0"#,
+            r#"starling_group_members{group="billing"} 2"#,
+            r#"starling_group_generation{group="billing"} 3"#,
+            r#"starling_group_committed_offset{group="billing",topic="orders",partition="0"} 4"#,
+            r#"starling_group_committed_offset{group="billing",topic="gone",partition="0"} 7"#,
+            r#"starling_group_lag{group="billing",topic="orders",partition="0"} 6"#,
+            // Committed past the end (the log was truncated): no negative lag.
+            r#"starling_group_lag{group="billing",topic="orders",partition="1"} 0"#,
+        ] {
+            assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains(r#"starling_group_lag{group="billing",topic="gone""#));
+    }
+
+    #[test]
+    fn error_names_are_kafkas() {
+        assert_eq!(error_name(0), "NONE");
+        assert_eq!(error_name(-1), "UNKNOWN_SERVER_ERROR");
+        assert_eq!(error_name(3), "UNKNOWN_TOPIC_OR_PARTITION");
+        assert_eq!(error_name(17), "INVALID_TOPIC_EXCEPTION");
+        assert_eq!(error_name(79), "MEMBER_ID_REQUIRED");
+        assert_eq!(error_name(100), "UNKNOWN_TOPIC_ID");
+        assert_eq!(error_name(9999), "UNKNOWN_CODE_9999");
+    }
+
+    #[test]
+    fn lag_is_never_negative() {
+        assert_eq!(lag(10, 4), 6);
+        assert_eq!(lag(10, 10), 0);
+        assert_eq!(lag(3, 10), 0);
+    }
+
+    #[test]
+    fn every_served_api_is_pre_resolved() {
+        let metrics = Metrics::new();
+        for (key, _) in starling_protocol::versions::all() {
+            assert!(metrics.api(key as i16).is_some(), "{key:?}");
+        }
+        assert!(metrics.api(ApiKey::SaslHandshake as i16).is_none());
+        assert!(metrics.api(-1).is_none());
+        assert!(metrics.api(i16::MAX).is_none());
+    }
+}

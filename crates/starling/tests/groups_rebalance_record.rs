@@ -1,0 +1,199 @@
+//! The rebalance record, checked against what real librdkafka consumers saw: a scripted
+//! cooperative-sticky scale-out (two members own six partitions, a third joins) must be
+//! recorded as two rounds — the first revokes exactly the partitions the new member ends up
+//! with, from their owners, the second hands them over — with every other partition listed
+//! as staying with its owner. `starling group rebalances` shows the same history.
+
+mod common;
+mod groups_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+use groups_support::*;
+use serde_json::Value;
+
+const STRATEGY: &str = "cooperative-sticky";
+
+fn rebalances(broker: &Broker, group: &str) -> Vec<Value> {
+    let (status, body) = http_get(broker.admin_addr(), &format!("/groups/{group}/rebalances"));
+    assert_eq!(status, 200, "{body}");
+    match serde_json::from_str(&body).expect("rebalance records are JSON") {
+        Value::Array(records) => records,
+        other => panic!("expected an array, got {other}"),
+    }
+}
+
+/// (topic, partition) → member id, from a list of `{topic, partition, member_id}`.
+fn owners(list: &Value) -> BTreeMap<Tp, String> {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|p| {
+            (
+                tp(
+                    p["topic"].as_str().unwrap(),
+                    p["partition"].as_i64().unwrap() as i32,
+                ),
+                p["member_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// (topic, partition) → (from, to), from a list of moves.
+fn moves(list: &Value) -> BTreeMap<Tp, (String, String)> {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|m| {
+            (
+                tp(
+                    m["topic"].as_str().unwrap(),
+                    m["partition"].as_i64().unwrap() as i32,
+                ),
+                (
+                    m["from"].as_str().unwrap().to_string(),
+                    m["to"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cooperative_scale_out_is_recorded_as_revocation_then_hand_over() {
+    let _w = watchdog(Duration::from_secs(150));
+    let broker = group_broker(&[]);
+    let boot = broker.bootstrap();
+    let topic = unique("record");
+    let group = unique("record-group");
+    create_topic_sync(&boot, &topic, 6);
+    let all = partitions(&topic, 6);
+    let cfg = |name: &str| MemberConfig::new(name, &boot, &group, &topic, STRATEGY);
+
+    let c1 = Member::start(cfg("c1"));
+    let c2 = Member::start(cfg("c2"));
+    wait_partitioned(&[&c1, &c2], &all, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let before: BTreeMap<String, BTreeSet<Tp>> = [&c1, &c2]
+        .iter()
+        .map(|m| (m.snapshot().member_id, m.assignment()))
+        .collect();
+    let settled = rebalances(&broker, &group).len();
+
+    let c3 = Member::start(cfg("c3"));
+    wait_partitioned(&[&c1, &c2, &c3], &all, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        is_partitioned(&[&c1, &c2, &c3], &all),
+        "{}",
+        describe(&[&c1, &c2, &c3])
+    );
+    let newcomer = c3.snapshot().member_id;
+    let handed_over = c3.assignment();
+    assert_eq!(handed_over.len(), 2, "{}", describe(&[&c1, &c2, &c3]));
+
+    let records = rebalances(&broker, &group);
+    let new_records = &records[settled..];
+    assert_eq!(
+        new_records.len(),
+        2,
+        "a cooperative join takes two rebalances: {new_records:#?}"
+    );
+    let (revoke, assign) = (&new_records[0], &new_records[1]);
+
+    // Round one: c3 joined; the two partitions it ends up with are revoked from their owners,
+    // nothing moves yet, the other four stay.
+    assert_eq!(revoke["cause"], "member_joined");
+    assert_eq!(revoke["outcome"], "stable");
+    assert_eq!(revoke["protocol"], STRATEGY);
+    assert_eq!(revoke["joined"], serde_json::json!([newcomer.clone()]));
+    assert_eq!(revoke["trigger_member"], newcomer.as_str());
+    let round_one = &revoke["assignment"];
+    let revoked = owners(&round_one["revoked"]);
+    assert_eq!(
+        revoked.keys().cloned().collect::<BTreeSet<Tp>>(),
+        handed_over,
+        "{revoke:#}"
+    );
+    for (partition, owner) in &revoked {
+        assert!(
+            before[owner].contains(partition),
+            "{partition:?} was not {owner}'s"
+        );
+    }
+    assert!(round_one["moved"].as_array().unwrap().is_empty());
+    assert!(round_one["assigned"].as_array().unwrap().is_empty());
+    let stayed = owners(&round_one["stayed"]);
+    assert_eq!(stayed.len(), 4);
+    for (partition, owner) in &stayed {
+        assert!(
+            before[owner].contains(partition),
+            "{partition:?} was not {owner}'s"
+        );
+    }
+
+    // Round two: the follow-up rejoin hands the revoked partitions to c3, from the members
+    // they were revoked from; the four others stay where they were.
+    assert_eq!(assign["cause"], "cooperative_follow_up");
+    assert_eq!(assign["outcome"], "stable");
+    assert_eq!(
+        assign["generation"],
+        revoke["generation"].as_i64().unwrap() + 1
+    );
+    let round_two = &assign["assignment"];
+    let moved = moves(&round_two["moved"]);
+    assert_eq!(moved.keys().cloned().collect::<BTreeSet<Tp>>(), handed_over);
+    for (partition, (from, to)) in &moved {
+        assert_eq!(to, &newcomer);
+        assert_eq!(Some(from), revoked.get(partition));
+    }
+    assert_eq!(owners(&round_two["stayed"]), stayed);
+    assert!(round_two["revoked"].as_array().unwrap().is_empty());
+
+    // Timings are consistent and members are named with their client ids.
+    for record in [revoke, assign] {
+        let started = record["started_ms"].as_i64().unwrap();
+        let joined = record["join_completed_ms"].as_i64().unwrap();
+        let ended = record["ended_ms"].as_i64().unwrap();
+        assert!(started <= joined && joined <= ended, "{record:#}");
+        let clients: BTreeSet<&str> = record["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["client_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(clients.len(), 3, "{record:#}");
+    }
+
+    // The CLI shows the same two rebalances.
+    let admin = broker.admin_addr().to_string();
+    let (status, out, err) = run_to_exit(
+        &[
+            "group",
+            "rebalances",
+            &group,
+            "--admin",
+            &admin,
+            "--details",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{err}");
+    assert!(out.contains("member_joined"), "{out}");
+    assert!(out.contains("cooperative_follow_up"), "{out}");
+    for (partition, (from, to)) in &moved {
+        let line = format!("moved:    {}-{}  {from} -> {to}", partition.0, partition.1);
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    let (status, _, err) = run_to_exit(
+        &["group", "rebalances", "no-such-group", "--admin", &admin],
+        Duration::from_secs(20),
+    );
+    assert!(!status.success());
+    assert!(err.contains("does not exist"), "{err}");
+
+    drop((c1, c2, c3));
+}
