@@ -1,6 +1,7 @@
 //! `starling bench`: throughput of a real Kafka client (librdkafka, through the `rdkafka`
 //! crate) against a Starling broker, measured next to the raw loopback TCP bandwidth of the
-//! same machine, which is the ceiling any broker on this host can reach.
+//! same machine, which is the ceiling any broker on this host can reach; and, in
+//! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances.
 //!
 //! Measurement only: nothing here asserts a speed. The figures go to stdout as a table (and
 //! optionally to a JSON file); progress bars and logs go to stderr.
@@ -8,6 +9,7 @@
 mod broker;
 mod ceiling;
 mod client;
+mod rebalance;
 mod report;
 
 use std::path::PathBuf;
@@ -18,6 +20,8 @@ use anyhow::{bail, Context};
 use crate::broker::Broker;
 use crate::report::{Phase, Report};
 
+pub use crate::rebalance::RebalanceArgs;
+
 /// `starling bench ...`
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -27,6 +31,8 @@ pub enum BenchCommand {
     Consume(ConsumeArgs),
     /// Produce, then consume what was produced, next to the ceiling.
     All(AllArgs),
+    /// How long consumers stop during a group rebalance, per scenario and strategy.
+    Rebalance(RebalanceArgs),
 }
 
 /// Arguments of `starling bench produce`.
@@ -151,6 +157,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Produce(a) => (Mode::Produce, a.common),
         BenchCommand::Consume(a) => (Mode::Consume, a.common),
         BenchCommand::All(a) => (Mode::All, a.common),
+        BenchCommand::Rebalance(a) => return rebalance::run(a).await,
     };
     if args.messages == 0 {
         bail!("--messages must be at least 1");

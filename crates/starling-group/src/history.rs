@@ -79,8 +79,10 @@ pub enum RebalanceCause {
     /// user data). A follower whose metadata is byte-for-byte unchanged gets the current
     /// generation without a rebalance, as in Kafka.
     MemberRejoined,
-    /// A static member (`group.instance.id`) came back under a new member id with different
-    /// protocol metadata, which needs a new assignment.
+    /// A static member (`group.instance.id`) came back under a new member id while the group
+    /// was settling, or with protocols that change the group's selected protocol (as in
+    /// Kafka, a replacement in a Stable group that keeps the protocol needs no rebalance:
+    /// the new instance gets its predecessor's assignment).
     StaticMemberReplaced,
     /// The group was loaded from storage in the middle of a rebalance.
     Loaded,
