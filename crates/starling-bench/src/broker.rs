@@ -171,6 +171,22 @@ impl Broker {
     }
 
     /// Stops a spawned broker: SIGTERM, then SIGKILL if it has not exited in time.
+    /// Stops the broker after a measurement: the measurement's error wins, and comes with the
+    /// last lines of the broker's log when the bench started the broker.
+    pub fn finish(self, outcome: anyhow::Result<()>) -> anyhow::Result<()> {
+        let log_tail = self.log_tail(40);
+        let stop = self.stop();
+        match outcome {
+            Ok(()) => stop,
+            Err(e) => {
+                if let Some(tail) = log_tail {
+                    eprintln!("--- last lines of the bench's broker log ---\n{tail}");
+                }
+                Err(e)
+            }
+        }
+    }
+
     pub fn stop(self) -> anyhow::Result<()> {
         match self {
             Broker::External(_) => Ok(()),

@@ -180,17 +180,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
     };
     let outcome = measure(mode, &args, &broker).await;
-    let log_tail = broker.log_tail(40);
-    let stop = broker.stop();
-    match outcome {
-        Ok(()) => stop,
-        Err(e) => {
-            if let Some(tail) = log_tail {
-                eprintln!("--- last lines of the bench's broker log ---\n{tail}");
-            }
-            Err(e)
-        }
-    }
+    broker.finish(outcome)
 }
 
 async fn measure(mode: Mode, args: &CommonArgs, broker: &Broker) -> anyhow::Result<()> {

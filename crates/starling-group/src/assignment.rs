@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::Decodable;
 
+use crate::byte_reader::ByteReader;
 use crate::history::{AssignmentChange, PartitionMove, PartitionOwner};
 
 /// The newest `ConsumerProtocolAssignment` version kafka-protocol reads. Like Kafka's
@@ -32,12 +33,12 @@ pub(crate) fn assigned_partitions(bytes: &[u8]) -> Option<Vec<Partition>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
-    let mut cursor = Cursor { bytes };
+    let mut cursor = ByteReader::new(bytes);
     let version = cursor.i16()?;
     if version < 0 {
         return None;
     }
-    let body = cursor.bytes;
+    let body = cursor.rest;
     lengths_fit(body)?;
     let mut buf = body;
     let assignment =
@@ -162,10 +163,10 @@ impl Ownership {
 /// Checks that every length in a version 0–3 assignment body (`[topic: string, partitions:
 /// [int32]]`, then `user_data: nullable bytes`) fits in the bytes after it.
 fn lengths_fit(body: &[u8]) -> Option<()> {
-    let mut cursor = Cursor { bytes: body };
+    let mut cursor = ByteReader::new(body);
     let topics = usize::try_from(cursor.i32()?).ok()?;
     // A topic takes at least 6 bytes: its name's length and its partition count.
-    if topics > cursor.bytes.len() / 6 {
+    if topics > cursor.rest.len() / 6 {
         return None;
     }
     for _ in 0..topics {
@@ -177,33 +178,5 @@ fn lengths_fit(body: &[u8]) -> Option<()> {
     match cursor.i32()? {
         -1 => Some(()),
         len => cursor.skip(usize::try_from(len).ok()?),
-    }
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.bytes.len() < n {
-            return None;
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Some(head)
-    }
-
-    fn skip(&mut self, n: usize) -> Option<()> {
-        self.take(n).map(|_| ())
-    }
-
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 }

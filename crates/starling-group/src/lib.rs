@@ -119,6 +119,7 @@ use kafka_protocol::messages::{
 use serde::{Deserialize, Serialize};
 
 mod assignment;
+mod byte_reader;
 mod describe;
 mod group;
 mod heartbeat;

@@ -6,48 +6,20 @@
 
 use std::collections::BTreeSet;
 
+use crate::byte_reader::ByteReader;
+
 /// The protocol type of groups whose metadata is a consumer subscription.
 pub(crate) const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.bytes.len() < n {
-            return None;
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Some(head)
-    }
-
-    fn i16(&mut self) -> Option<i16> {
-        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        self.take(4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        let raw = self.take(len)?;
-        String::from_utf8(raw.to_vec()).ok()
-    }
-}
-
 /// The subscribed topics, or `None` when the metadata is not a consumer subscription.
 pub(crate) fn subscribed_topics(metadata: &[u8]) -> Option<BTreeSet<String>> {
-    let mut reader = Reader { bytes: metadata };
+    let mut reader = ByteReader::new(metadata);
     if reader.i16()? < 0 {
         return None;
     }
     let count = usize::try_from(reader.i32()?).ok()?;
     // Each topic takes at least its 2-byte length.
-    if count > reader.bytes.len() / 2 {
+    if count > reader.rest.len() / 2 {
         return None;
     }
     let mut topics = BTreeSet::new();

@@ -182,17 +182,7 @@ pub async fn run(mut args: RebalanceArgs) -> anyhow::Result<()> {
     })
     .await
     .context("joining the rebalance bench")?;
-    let log_tail = broker.log_tail(40);
-    let stop = broker.stop();
-    match outcome {
-        Ok(()) => stop,
-        Err(e) => {
-            if let Some(tail) = log_tail {
-                eprintln!("--- last lines of the bench's broker log ---\n{tail}");
-            }
-            Err(e)
-        }
-    }
+    broker.finish(outcome)
 }
 
 fn measure(
