@@ -79,7 +79,8 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
             Reply::Chunks(chunks) => chunks,
             Reply::Nothing => {
                 if let Some(m) = api_metrics {
-                    m.request_done(started.elapsed());
+                    m.request_answered();
+                    m.observe_latency(started.elapsed());
                 }
                 continue;
             }
@@ -88,13 +89,17 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
+        // Counted before the write: a client holding its response must find it counted.
+        broker.metrics.sent(chunks.iter().map(Bytes::len).sum());
+        if let Some(m) = api_metrics {
+            m.request_answered();
+        }
         if let Err(e) = write_frame(&mut write_half, &chunks).await {
             tracing::debug!(%peer, error = %e, "write failed");
             break;
         }
-        broker.metrics.sent(chunks.iter().map(Bytes::len).sum());
         if let Some(m) = api_metrics {
-            m.request_done(started.elapsed());
+            m.observe_latency(started.elapsed());
         }
     }
     let _ = write_half.shutdown().await;

@@ -144,9 +144,14 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// One request answered (or, for acks=0 Produce, handled) `elapsed` after its frame was read.
-    pub fn request_done(&self, elapsed: Duration) {
+    /// One request answered (or, for acks=0 Produce, handled). Counted before the response
+    /// is written, so a client that has its response sees it counted.
+    pub fn request_answered(&self) {
         self.requests.inc();
+    }
+
+    /// How long after its frame was read a request's response was written.
+    pub fn observe_latency(&self, elapsed: Duration) {
         self.duration.observe(elapsed.as_secs_f64());
     }
 }
@@ -699,8 +704,10 @@ mod tests {
                 ])]);
         metrics.count_error_codes(ApiKey::Produce, 9, &produce);
         let join = metrics.api(ApiKey::JoinGroup as i16).unwrap();
-        join.request_done(Duration::from_millis(3));
-        join.request_done(Duration::from_secs(2));
+        join.request_answered();
+        join.observe_latency(Duration::from_millis(3));
+        join.request_answered();
+        join.observe_latency(Duration::from_secs(2));
         metrics.received(100);
         metrics.sent(40);
         let open = metrics.connection_opened();

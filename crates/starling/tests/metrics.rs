@@ -274,10 +274,16 @@ fn metrics_follow_traffic_a_real_rebalance_and_committed_offsets() {
                 > one.value("starling_requests_total", &[("api", api)]),
             "{api} requests did not grow with the rebalance"
         );
-        // Every answered request was timed.
-        assert_eq!(
-            two.value("starling_request_duration_seconds_count", &[("api", api)]),
-            two.value("starling_requests_total", &[("api", api)]),
+        // Every answered request is timed once its response is written (a moment after it
+        // is counted, so wait for a scrape with nothing in between).
+        scrape_until(
+            &broker,
+            Duration::from_secs(10),
+            "as many timings as answered requests",
+            |s| {
+                s.value("starling_request_duration_seconds_count", &[("api", api)])
+                    == s.value("starling_requests_total", &[("api", api)])
+            },
         );
     }
 
