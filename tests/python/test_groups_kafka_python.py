@@ -3,14 +3,18 @@ its own group coordinator client (JoinGroup/SyncGroup/Heartbeat/LeaveGroup/Offse
 
 Three KafkaConsumer members share a topic, consume it completely and commit; one leaves with
 close() and its partitions move to the other two, which consume what is produced afterwards.
+The broker's rebalance record of that leave names the leaver and says which partitions went
+where, as the two remaining kafka-python members report them.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import queue
 import threading
 import time
+import urllib.request
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -131,6 +135,34 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         consumer.close()
 
 
+def rebalance_records(admin: str, group: str) -> list[dict]:
+    with urllib.request.urlopen(f"http://{admin}/groups/{group}/rebalances", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def check_leave_record(admin: str, group: str, topic: str, leaver: Member, leaver_parts: set[int],
+                       stayers: list[Member]) -> None:
+    """The last rebalance is the leave: cause, departure and every partition's new owner match
+    what the kafka-python members themselves report."""
+    records = rebalance_records(admin, group)
+    leave, before = records[-1], records[-2]
+    assert leave["cause"] == "member_left" and leave["outcome"] == "stable", leave
+    ids = {m["client_id"]: m["member_id"] for m in before["members"]}
+    assert [(d["member_id"], d["reason"]) for d in leave["left"]] == [(ids[leaver.name], "left")], leave
+    assert leave["trigger_member"] == ids[leaver.name]
+    owner_client = {m["member_id"]: m["client_id"] for m in leave["members"]}
+    assert sorted(owner_client.values()) == sorted(m.name for m in stayers), leave
+    change = leave["assignment"]
+    assert change is not None and not change["assigned"] and not change["revoked"], change
+    now_owned = {(p["topic"], p["partition"]): p["member_id"] for p in change["stayed"]}
+    now_owned.update({(m["topic"], m["partition"]): m["to"] for m in change["moved"]})
+    reported = {(topic, p): m.name for m in stayers for p in m.snapshot()[0]}
+    assert {tp: owner_client[mid] for tp, mid in now_owned.items()} == reported, (change, reported)
+    from_leaver = {m["partition"] for m in change["moved"] if m["from"] == ids[leaver.name]}
+    assert from_leaver == leaver_parts, (change, leaver_parts)
+    assert not any(p["member_id"] == ids[leaver.name] for p in change["stayed"]), change
+
+
 def test_kafka_python_group_shares_a_topic_and_a_leaver_hands_its_partitions_over(broker_factory):
     broker = broker_factory({"group.initial.rebalance.delay.ms": "0"})
     boot = broker.bootstrap
@@ -163,6 +195,7 @@ def test_kafka_python_group_shares_a_topic_and_a_leaver_hands_its_partitions_ove
         assert moved_after < SESSION_MS / 1000 / 3, \
             f"partitions moved {moved_after:.1f}s after close(), as if LeaveGroup were ignored"
         assert leaver_parts <= set().union(*(m.snapshot()[0] for m in stayers))
+        check_leave_record(broker.admin, group, topic, leaver, leaver_parts, stayers)
 
         later = produce(boot, topic, 6, 300, 120)
         wait_until(lambda: set(later) <= all_keys(stayers), WAIT_S, "the remaining members consuming new messages",
