@@ -97,7 +97,7 @@ pub async fn handle(
             || Instant::now() >= deadline
             || wakeups.is_empty()
         {
-            return response;
+            return count_fetched(&wanted, response);
         }
         tokio::select! {
             _ = select_all(wakeups) => {}
@@ -105,7 +105,7 @@ pub async fn handle(
             _ = broker.shutdown.cancelled() => {}
         }
         if broker.shutdown.is_cancelled() {
-            return read_all(&request, &wanted, by_id, max_bytes).0;
+            return count_fetched(&wanted, read_all(&request, &wanted, by_id, max_bytes).0);
         }
     }
 }
@@ -116,6 +116,24 @@ fn session_error(request: &FetchRequest) -> Option<ResponseError> {
         (0, _) => Some(ResponseError::InvalidFetchSessionEpoch),
         (_, _) => Some(ResponseError::FetchSessionIdNotFound),
     }
+}
+
+/// Adds each partition's returned record bytes to its fetched-bytes counter (the response
+/// lists the partitions in the order of `wanted`).
+fn count_fetched(wanted: &[Vec<Wanted>], response: FetchResponse) -> FetchResponse {
+    for (parts, topic) in wanted.iter().zip(&response.responses) {
+        for (w, data) in parts.iter().zip(&topic.partitions) {
+            let bytes = data.records.as_ref().map_or(0, Bytes::len);
+            if bytes == 0 {
+                continue;
+            }
+            if let Some(p) = w.topic.as_ref().and_then(|t| t.partition(w.partition)) {
+                p.fetched_bytes
+                    .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    response
 }
 
 /// One pass over every requested partition: (response, bytes returned, any partition errored).

@@ -16,12 +16,10 @@ pub mod metadata;
 pub mod produce;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestKind};
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
@@ -85,31 +83,6 @@ fn respond<T: Encodable + ErrorCodes>(
     encode(api_key, ctx, body)
 }
 
-/// Adds each partition's returned record bytes to its fetched-bytes counter.
-fn count_fetched_bytes(broker: &Broker, version: i16, response: &FetchResponse) {
-    let bytes = |p: &PartitionData| p.records.as_ref().map_or(0, Bytes::len);
-    for topic in &response.responses {
-        if topic.partitions.iter().all(|p| bytes(p) == 0) {
-            continue;
-        }
-        let found = if version >= 13 {
-            broker.topics.get_by_id(topic.topic_id)
-        } else {
-            broker.topics.get(topic.topic.0.as_str())
-        };
-        let Some(found) = found else {
-            continue;
-        };
-        for p in &topic.partitions {
-            if let Some(partition) = found.partition(p.partition_index) {
-                partition
-                    .fetched_bytes
-                    .fetch_add(bytes(p) as u64, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
 /// Decodes and answers one request frame.
 pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
     let DecodedRequest {
@@ -144,7 +117,6 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             broker
                 .metrics
                 .count_error_codes(api_key, ctx.api_version, &response);
-            count_fetched_bytes(broker, ctx.api_version, &response);
             match starling_protocol::fetch_frame::encode_fetch_frame(
                 ctx.api_version,
                 ctx.correlation_id,
