@@ -486,18 +486,7 @@ mod tests {
     const MS: Micros = 1000;
 
     fn member(name: &str) -> MemberInfo {
-        MemberInfo {
-            name: name.to_string(),
-            slot: 0,
-            started: 0,
-            ended: None,
-            ending: None,
-            instance_id: None,
-            member_id: None,
-            leave_requests_sent: None,
-            errors: 0,
-            last_error: None,
-        }
+        MemberInfo::for_test(name)
     }
 
     fn callback(member: MemberId, at_ms: u64, kind: CallbackKind, partitions: &[i32]) -> Callback {

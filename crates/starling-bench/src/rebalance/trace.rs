@@ -71,6 +71,25 @@ pub struct MemberInfo {
     pub last_error: Option<String>,
 }
 
+#[cfg(test)]
+impl MemberInfo {
+    /// A member that started at 0 and has no ending, errors or ids yet.
+    pub fn for_test(name: &str) -> MemberInfo {
+        MemberInfo {
+            name: name.to_string(),
+            slot: 0,
+            started: 0,
+            ended: None,
+            ending: None,
+            instance_id: None,
+            member_id: None,
+            leave_requests_sent: None,
+            errors: 0,
+            last_error: None,
+        }
+    }
+}
+
 /// One message handed to the application by a consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
