@@ -221,7 +221,7 @@ fn report_rebalance(metrics: &Metrics, record: &RebalanceRecord) {
         group = %record.group_id,
         generation = record.generation,
         cause = %record.cause.as_str(),
-        outcome = %snake_case_name(&record.outcome),
+        outcome = record.outcome.as_str(),
         duration_ms = record.duration_ms(),
         join_ms = record.join_phase_ms(),
         sync_ms = record.sync_phase_ms(),
@@ -232,14 +232,6 @@ fn report_rebalance(metrics: &Metrics, record: &RebalanceRecord) {
         "rebalance ended"
     );
     metrics.rebalance_closed(record);
-}
-
-/// The name a unit enum variant has in JSON (`"stable"`), for log fields.
-fn snake_case_name(value: &impl serde::Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => "unknown".to_string(),
-    }
 }
 
 fn merge(into: &mut Output, from: Output) {

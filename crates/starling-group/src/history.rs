@@ -138,6 +138,28 @@ pub enum RebalanceOutcome {
     Deleted,
 }
 
+impl RebalanceOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [RebalanceOutcome; 5] = [
+        RebalanceOutcome::InProgress,
+        RebalanceOutcome::Stable,
+        RebalanceOutcome::Empty,
+        RebalanceOutcome::Restarted,
+        RebalanceOutcome::Deleted,
+    ];
+
+    /// The snake_case name used in JSON and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebalanceOutcome::InProgress => "in_progress",
+            RebalanceOutcome::Stable => "stable",
+            RebalanceOutcome::Empty => "empty",
+            RebalanceOutcome::Restarted => "restarted",
+            RebalanceOutcome::Deleted => "deleted",
+        }
+    }
+}
+
 /// Why a member left the group during a rebalance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

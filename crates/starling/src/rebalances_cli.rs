@@ -99,18 +99,8 @@ fn row(r: &RebalanceRecord) -> Vec<String> {
         r.left.len().to_string(),
         moved,
         stayed,
-        outcome_name(r.outcome).to_string(),
+        r.outcome.as_str().to_string(),
     ]
-}
-
-fn outcome_name(outcome: RebalanceOutcome) -> &'static str {
-    match outcome {
-        RebalanceOutcome::InProgress => "in-progress",
-        RebalanceOutcome::Stable => "stable",
-        RebalanceOutcome::Empty => "empty",
-        RebalanceOutcome::Restarted => "restarted",
-        RebalanceOutcome::Deleted => "deleted",
-    }
 }
 
 /// One rebalance in words: trigger, members in and out, partition movements.
@@ -121,7 +111,7 @@ fn detail(r: &RebalanceRecord) -> String {
         "generation {} ({}, {})",
         r.generation,
         r.cause.as_str(),
-        outcome_name(r.outcome)
+        r.outcome.as_str()
     );
     if let Some(protocol) = &r.protocol {
         let _ = write!(out, ", protocol {protocol}");

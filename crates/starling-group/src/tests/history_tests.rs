@@ -1350,7 +1350,7 @@ fn overview_lists_every_group_with_its_offsets() {
 }
 
 #[test]
-fn cause_and_departure_names_are_snake_case_like_their_json() {
+fn cause_departure_and_outcome_names_are_snake_case_like_their_json() {
     for cause in RebalanceCause::ALL {
         let json = serde_json::to_string(&cause).unwrap();
         assert_eq!(json, format!("\"{}\"", cause.as_str()));
@@ -1358,5 +1358,9 @@ fn cause_and_departure_names_are_snake_case_like_their_json() {
     for reason in DepartureReason::ALL {
         let json = serde_json::to_string(&reason).unwrap();
         assert_eq!(json, format!("\"{}\"", reason.as_str()));
+    }
+    for outcome in RebalanceOutcome::ALL {
+        let json = serde_json::to_string(&outcome).unwrap();
+        assert_eq!(json, format!("\"{}\"", outcome.as_str()));
     }
 }
