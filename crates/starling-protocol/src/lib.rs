@@ -3,6 +3,8 @@
 //! - [`frame`]: the 4-byte size prefix and the limit checked before a body is read.
 //! - [`request`]: a frame's bytes → [`request::DecodedRequest`] (header + typed body), or a
 //!   [`request::DecodeError`] that says whether the connection can still be answered.
+//! - [`schema`]: the untrusted-length guard run before decoding: Kafka's published request
+//!   schemas, walked over the bytes so no stated length or count exceeds what was sent.
 //! - [`response`]: a typed response → a size-prefixed frame with the right header version.
 //! - [`versions`]: which APIs and versions the broker advertises in ApiVersions.
 //! - [`legacy`]: hand-encoded answers for versions the `kafka-protocol` crate cannot encode
@@ -19,6 +21,7 @@ pub mod frame;
 pub mod legacy;
 pub mod request;
 pub mod response;
+pub mod schema;
 pub mod versions;
 
 pub use kafka_protocol::ResponseError;

@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::Decodable;
 
-use crate::versions;
+use crate::{schema, versions};
 
 /// A request ready for a handler.
 #[derive(Debug)]
@@ -68,6 +68,9 @@ pub fn decode(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
     {
         return Err(DecodeError::UnsupportedVersion { prefix, api_key });
     }
+    // Before the crate allocates for any count it reads, every length must fit the bytes sent.
+    schema::check_request(&frame, api_key, prefix.api_version)
+        .map_err(|e| DecodeError::Malformed(format!("{api_key:?} v{}: {e}", prefix.api_version)))?;
     let mut buf = frame;
     let header_version = api_key.request_header_version(prefix.api_version);
     let header = RequestHeader::decode(&mut buf, header_version)
@@ -136,6 +139,22 @@ mod tests {
             decode(frame(ApiKey::Metadata as i16, 1, &rest)),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn an_array_count_beyond_the_frame_is_malformed_before_anything_is_allocated() {
+        // The 19-byte Metadata v1 request that used to abort the broker: the crate reserved
+        // room for 2^31-1 topics (~150 GB) before noticing the bytes were not there.
+        let mut rest = BytesMut::new();
+        rest.put_i16(-1);
+        rest.put_i32(i32::MAX);
+        rest.put_slice(&[0; 5]);
+        let frame = frame(ApiKey::Metadata as i16, 1, &rest);
+        assert_eq!(frame.len(), 19);
+        match decode(frame) {
+            Err(DecodeError::Malformed(why)) => assert!(why.contains("Topics"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
