@@ -55,6 +55,12 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
+    /// `queued.max.request.bytes`: bytes of request frames being read or awaiting their answer,
+    /// across all connections (`None`: unbounded, Kafka's `-1`).
+    pub queued_max_request_bytes: Option<usize>,
+    /// `socket.request.read.timeout.ms` (Starling's own): how long a client may take to send
+    /// the rest of a frame it has started; a connection that stalls mid-frame is closed.
+    pub socket_request_read_timeout_ms: u64,
     /// `max.connections`.
     pub max_connections: usize,
     /// `log.retention.check.interval.ms`.
@@ -83,6 +89,8 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
+            socket_request_read_timeout_ms: 30_000,
             max_connections: i32::MAX as usize,
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1_000,
@@ -92,6 +100,10 @@ impl Default for BrokerConfig {
         }
     }
 }
+
+/// `queued.max.request.bytes` unless configured: room for two and a half of the largest
+/// requests at the default `socket.request.max.bytes`.
+pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
 /// Where the admin HTTP endpoint listens unless `admin.listen` says otherwise.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -308,6 +320,16 @@ impl BrokerConfig {
                 self.socket_request_max_bytes = parse_positive(key, value)?
             }
             "connections.max.idle.ms" => self.connections_max_idle_ms = parse_positive(key, value)?,
+            "queued.max.request.bytes" => {
+                self.queued_max_request_bytes = if value.trim() == "-1" {
+                    None
+                } else {
+                    Some(parse_positive(key, value)?)
+                }
+            }
+            "socket.request.read.timeout.ms" => {
+                self.socket_request_read_timeout_ms = parse_positive(key, value)?
+            }
             "max.connections" => self.max_connections = parse_positive(key, value)?,
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval_ms = parse_positive(key, value)?
@@ -412,6 +434,24 @@ impl BrokerConfig {
         Ok(())
     }
 
+    /// Checks rules that span several keys, once every key is set.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(queued) = self.queued_max_request_bytes {
+            if queued < self.socket_request_max_bytes {
+                return Err(invalid(
+                    "queued.max.request.bytes",
+                    &queued.to_string(),
+                    format!(
+                        "must be -1 or at least socket.request.max.bytes ({}), or the largest \
+                         request could never be read",
+                        self.socket_request_max_bytes
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The advertised address as host and port: `advertised.listeners`, else `listen` (which
     /// holds the bound address once the server has started, so port 0 resolves to the real port).
     pub fn advertised_host_port(&self) -> (String, i32) {
@@ -478,6 +518,35 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_memory_is_bounded_by_default_and_minus_one_lifts_the_bound() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(
+            c.queued_max_request_bytes,
+            Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES)
+        );
+        c.check().unwrap();
+        c.set("queued.max.request.bytes", "-1").unwrap();
+        assert_eq!(c.queued_max_request_bytes, None);
+        c.set("socket.request.read.timeout.ms", "5000").unwrap();
+        assert_eq!(c.socket_request_read_timeout_ms, 5000);
+        assert!(c.set("socket.request.read.timeout.ms", "0").is_err());
+    }
+
+    #[test]
+    fn a_request_budget_smaller_than_the_largest_request_is_refused_naming_both_keys() {
+        let mut c = BrokerConfig::default();
+        c.set("socket.request.max.bytes", "1000").unwrap();
+        c.set("queued.max.request.bytes", "999").unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("queued.max.request.bytes") && e.contains("socket.request.max.bytes"),
+            "{e}"
+        );
+        c.set("queued.max.request.bytes", "1000").unwrap();
+        c.check().unwrap();
+    }
 
     #[test]
     fn kafka_names_set_the_log_defaults() {

@@ -3,6 +3,7 @@
 //! - [`config`]: [`config::BrokerConfig`] under Kafka's property names.
 //! - [`server`]: the accept loop, connection limit and graceful shutdown.
 //! - [`connection`]: one client connection: frames in, responses out, in order.
+//! - [`request_memory`]: the broker-wide bound on bytes of requests being read or answered.
 //! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
 //! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in
 //!   [`starling_meta::MetadataStore`].
@@ -34,6 +35,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod maintenance;
 pub mod metrics;
+pub mod request_memory;
 pub mod server;
 pub mod topics;
 
@@ -52,6 +54,8 @@ pub struct Broker {
     /// The consumer-group coordinator task.
     pub groups: coordinator::CoordinatorHandle,
     pub metrics: Arc<Metrics>,
+    /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
+    pub request_memory: request_memory::RequestMemory,
     /// Cancelled when the broker shuts down; long polls end early on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

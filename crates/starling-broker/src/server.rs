@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::BrokerConfig;
 use crate::metrics::Metrics;
+use crate::request_memory::RequestMemory;
 use crate::topics::TopicRegistry;
 use crate::{admin, connection, coordinator, maintenance, Broker};
 
@@ -54,6 +55,7 @@ impl RunningBroker {
 
 /// Opens the data directory (recovering every log), binds the listeners and starts serving.
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    config.check()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let listener = TcpListener::bind(config.listen)
@@ -96,7 +98,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     topics.remove_deleted_leftovers();
     tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
 
+    let request_memory = RequestMemory::new(config.queued_max_request_bytes);
     let broker = Arc::new(Broker {
+        request_memory,
         config,
         cluster_id,
         topics,

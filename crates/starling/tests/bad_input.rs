@@ -567,3 +567,189 @@ async fn many_bad_connections_at_once_do_not_disturb_good_clients() {
     healthy.check("stalled connections dropped").await;
     assert!(broker.is_alive());
 }
+
+/// The broker's resident memory, from /proc.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// `body` with its size prefix.
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nineteen_byte_metadata_request_closes_only_its_connection() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let mut broker = start_broker();
+    let mut healthy = Healthy::new(&broker).await;
+    // Metadata v1: client id null, then a topics array claiming 2^31-1 entries. Decoding it used
+    // to reserve ~150 GB and abort the process.
+    let mut body = vec![0, 3, 0, 1, 0, 0, 0, 7, 0xff, 0xff];
+    body.extend_from_slice(&i32::MAX.to_be_bytes());
+    body.extend_from_slice(&[0; 5]);
+    assert_eq!(body.len(), 19);
+    let mut raw = RawClient::connect(broker.addr());
+    raw.send_bytes(&framed(&body)).unwrap();
+    assert_closed(&mut raw, "19-byte metadata");
+    assert!(broker.is_alive(), "the broker died on a 19-byte request");
+    healthy.check("19-byte metadata").await;
+}
+
+/// Every served API at every served version, with its array counts and lengths set far past
+/// the bytes sent: each closes its own connection, the broker stays up and its memory flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_lengths_in_every_served_request_close_only_their_connection() {
+    use starling_protocol::schema::{sample, sample_request, LengthForm};
+    let _dog = watchdog(Duration::from_secs(300));
+    let mut broker = start_broker();
+    let mut healthy = Healthy::new(&broker).await;
+    let rss_before = rss_bytes(broker.pid());
+    let mut cases = 0;
+    for (api, range) in starling_protocol::versions::all() {
+        for version in range.min..=range.max {
+            if starling_protocol::versions::is_refused_legacy(api, version) {
+                continue;
+            }
+            let good = sample_request(api, version, 5).expect("a schema for every served version");
+            // The first few lengths of each request, each set to its form's maximum in turn.
+            for site in good.lengths.iter().take(4) {
+                let huge = match site.form {
+                    LengthForm::I16 => i16::MAX as i64,
+                    LengthForm::I32 | LengthForm::Compact => i32::MAX as i64,
+                };
+                let bad = sample::with_length(&good.bytes, *site, huge);
+                let mut raw = RawClient::connect(broker.addr());
+                raw.send_bytes(&framed(&bad)).unwrap();
+                assert_closed(
+                    &mut raw,
+                    &format!("{api:?} v{version} length at {}", site.at),
+                );
+                cases += 1;
+            }
+        }
+        assert!(broker.is_alive(), "the broker died on {api:?}");
+    }
+    assert!(cases > 300, "only {cases} cases");
+    healthy.check("oversized lengths in every request").await;
+    let grown = rss_bytes(broker.pid()).saturating_sub(rss_before);
+    println!("{cases} hostile requests; RSS grew by {} KiB", grown / 1024);
+    assert!(grown < 64 << 20, "RSS grew by {grown} bytes");
+}
+
+/// Ten connections each announce a 60 MB frame and send half of it. Only the frames that fit in
+/// `queued.max.request.bytes` (two and a half frames here) are read — the rest wait, unread:
+/// back-pressure — so the broker's memory tracks what it admitted, small requests are still
+/// served from what is left, and the stalled frames are dropped after
+/// `socket.request.read.timeout.ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_large_frames_are_bounded_by_the_request_memory_budget_and_time_out() {
+    let _dog = watchdog(Duration::from_secs(240));
+    const FRAME: usize = 60 << 20;
+    const SENT: usize = 30 << 20;
+    let mut broker = Broker::with_overrides(&[
+        ("socket.request.max.bytes", &(FRAME + 100).to_string()),
+        ("queued.max.request.bytes", &(5 * FRAME / 2).to_string()),
+        ("socket.request.read.timeout.ms", "8000"),
+    ]);
+    let mut healthy = Healthy::new(&broker).await;
+    let rss_before = rss_bytes(broker.pid());
+    let addr = broker.addr();
+    let senders: Vec<_> = (0..10)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut raw = RawClient::connect(addr);
+                raw.stream
+                    .set_write_timeout(Some(Duration::from_secs(4)))
+                    .unwrap();
+                // A Metadata v1 header, then bytes that never complete the frame.
+                let _ = raw.send_bytes(&(FRAME as i32).to_be_bytes());
+                let _ = raw.send_bytes(&[0, 3, 0, 1, 0, 0, 0, 9, 0xff, 0xff]);
+                let chunk = vec![0u8; 1 << 20];
+                let mut sent = 0;
+                while sent < SENT {
+                    if raw.send_bytes(&chunk).is_err() {
+                        break; // the broker stopped reading: back-pressure
+                    }
+                    sent += chunk.len();
+                }
+                (raw, sent)
+            })
+        })
+        .collect();
+    let mut connections = Vec::new();
+    for s in senders {
+        connections.push(s.join().unwrap());
+    }
+    let fully_sent = connections.iter().filter(|(_, sent)| *sent >= SENT).count();
+    let rss_during = rss_bytes(broker.pid());
+    let grown = rss_during.saturating_sub(rss_before);
+    println!(
+        "{fully_sent} of 10 connections sent {} MiB each; RSS grew by {} MiB",
+        SENT >> 20,
+        grown >> 20
+    );
+    // Two frames fit the budget; the others' bytes wait in kernel buffers, not in the broker.
+    assert!(
+        grown < (2 * SENT + (40 << 20)) as u64,
+        "RSS grew by {} MiB for 10 partial frames",
+        grown >> 20
+    );
+    healthy.check("10 stalled large frames").await;
+    // The stalled frames are closed once their read deadline passes.
+    for (raw, _) in connections.iter_mut() {
+        assert_eq!(
+            raw.wait_closed(Duration::from_secs(30)),
+            CloseOutcome::Closed,
+            "a stalled frame's connection was not closed"
+        );
+    }
+    healthy.check("stalled frames timed out").await;
+    assert!(broker.is_alive());
+}
+
+/// Thousands of connections that each ask one question and go: what they cost is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_short_lived_connections_leave_memory_where_it_was() {
+    let _dog = watchdog(Duration::from_secs(240));
+    let broker = start_broker();
+    let mut healthy = Healthy::new(&broker).await;
+    let rss_before = rss_bytes(broker.pid());
+    let open_at_once = 1000;
+    let mut per_connection = Vec::new();
+    for round in 0..3 {
+        let before_round = rss_bytes(broker.pid());
+        let mut open: Vec<RawClient> = (0..open_at_once)
+            .map(|_| RawClient::connect(broker.addr()))
+            .collect();
+        for raw in open.iter_mut() {
+            let av = raw.call(3, &api_versions_request());
+            assert_eq!(av.error_code, 0, "round {round}");
+        }
+        per_connection.push(rss_bytes(broker.pid()).saturating_sub(before_round) / open_at_once);
+        drop(open);
+    }
+    println!("RSS per open idle connection: {per_connection:?} bytes");
+    // An idle connection keeps a small read buffer and its task, not 128 KiB of buffers.
+    assert!(
+        per_connection.iter().all(|&b| b < 32 * 1024),
+        "idle connections cost {per_connection:?} bytes each"
+    );
+    healthy.check("3,000 short-lived connections").await;
+    // Let the broker notice the closes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let grown = rss_bytes(broker.pid()).saturating_sub(rss_before);
+    println!(
+        "3,000 short-lived connections; RSS grew by {} MiB",
+        grown >> 20
+    );
+    assert!(grown < 64 << 20, "RSS grew by {} MiB", grown >> 20);
+}
