@@ -109,6 +109,8 @@ pub struct Broker {
     addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     runs: usize,
+    /// Set by [`Broker::pin_port`]: later runs listen on this port again.
+    pinned_port: Option<u16>,
 }
 
 impl Broker {
@@ -150,6 +152,7 @@ impl Broker {
             addr: None,
             admin_addr: None,
             runs: 0,
+            pinned_port: None,
         };
         broker.spawn()?;
         Ok(broker)
@@ -165,9 +168,10 @@ impl Broker {
         let log_path = self.stderr_path(self.runs);
         let log = File::create(&log_path).expect("create stderr log");
         let mut cmd = Command::new(STARLING);
+        let port = self.pinned_port.unwrap_or(0);
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(&self.data_dir);
         // Never the default admin port: tests run in parallel.
@@ -268,6 +272,12 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Makes every later start listen on the port the broker has now, so clients created
+    /// before a kill or restart find it again.
+    pub fn pin_port(&mut self) {
+        self.pinned_port = Some(self.addr().port());
     }
 
     /// `127.0.0.1:PORT` of the running broker.
