@@ -2,7 +2,11 @@
 //! monitoring systems rather than Kafka clients:
 //!
 //! - `GET /metrics`: the Prometheus metrics in the OpenMetrics text format ([`crate::metrics`]).
-//! - `GET /healthz`: `200 ok` while the broker serves, `503` once it is shutting down.
+//! - `GET /healthz`: `200 ok` while the broker serves; `503 degraded: …` while a store is
+//!   faulted, naming each fault (the metadata store until a write as large as the failed one
+//!   commits, the group coordinator while it holds no state because it cannot load it, each
+//!   partition log whose last append failed on the storage); `503 shutting down` once it is
+//!   shutting down.
 //! - `GET /groups`: every consumer group the coordinator holds, with committed offsets and lag,
 //!   as JSON.
 //! - `GET /groups/{id}/rebalances`: one group's rebalance history
@@ -72,12 +76,37 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .with_state(broker)
 }
 
-async fn healthz(State(broker): State<Arc<Broker>>) -> (StatusCode, &'static str) {
+async fn healthz(State(broker): State<Arc<Broker>>) -> (StatusCode, String) {
     if broker.shutdown.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
-    } else {
-        (StatusCode::OK, "ok")
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
+    let faults = storage_faults(&broker);
+    if faults.is_empty() {
+        (StatusCode::OK, "ok".into())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("degraded: {}", faults.join("; ")),
+        )
+    }
+}
+
+/// Each storage fault the broker is serving through, in words.
+fn storage_faults(broker: &Broker) -> Vec<String> {
+    let metadata = broker.groups.storage_health();
+    let mut faults = Vec::new();
+    // The store's errors read "metadata store: …" already.
+    faults.extend(metadata.store_fault);
+    if let Some(e) = metadata.coordinator_fault {
+        faults.push(format!("group coordinator: {e}"));
+    }
+    for log in broker.metrics.log_faults(&broker.topics) {
+        faults.push(format!(
+            "partition log {}-{}: last append failed: {}",
+            log.topic, log.partition, log.error
+        ));
+    }
+    faults
 }
 
 async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
@@ -98,7 +127,9 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
     // Reading every partition's log state takes locks that appends hold while they write;
     // that wait belongs on a blocking thread, not on an async worker.
     let b = broker.clone();
-    match tokio::task::spawn_blocking(move || b.metrics.encode(&b.topics, groups)).await {
+    let metadata = broker.groups.storage_health();
+    match tokio::task::spawn_blocking(move || b.metrics.encode(&b.topics, groups, &metadata)).await
+    {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Ok(Err(_)) | Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -184,4 +215,126 @@ struct ErrorJson {
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(ErrorJson { error: message })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+    use std::net::SocketAddr;
+
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::OffsetCommitRequest;
+    use kafka_protocol::protocol::StrBytes;
+    use starling_group::{ClientInfo, GroupRequest, GroupResponse};
+    use starling_log::AppendError;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::BrokerConfig;
+
+    /// `GET path` over HTTP/1.1: the status code and the body.
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, body.to_string())
+    }
+
+    async fn commit(broker: &Broker) -> i16 {
+        let mut partition = OffsetCommitRequestPartition::default();
+        partition.committed_offset = 1;
+        let mut topic = OffsetCommitRequestTopic::default();
+        topic.name = StrBytes::from_static_str("t").into();
+        topic.partitions = vec![partition];
+        let mut request = OffsetCommitRequest::default();
+        request.group_id = StrBytes::from_static_str("g").into();
+        request.generation_id_or_member_epoch = -1;
+        request.topics = vec![topic];
+        let client = ClientInfo {
+            client_id: "test".into(),
+            client_host: "/127.0.0.1".into(),
+        };
+        let response = broker
+            .groups
+            .call(8, client, GroupRequest::OffsetCommit(request))
+            .await
+            .unwrap();
+        let GroupResponse::OffsetCommit(response) = response else {
+            panic!("not an OffsetCommit response");
+        };
+        response.topics[0].partitions[0].error_code
+    }
+
+    #[tokio::test]
+    async fn healthz_names_each_storage_fault_while_it_lasts_and_says_ok_once_writes_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: dir.path().to_path_buf(),
+            ..BrokerConfig::default()
+        };
+        let running = crate::server::start(config).await.unwrap();
+        let admin = running.admin_addr().unwrap();
+        let broker = running.broker().clone();
+        broker
+            .topics
+            .create("t", 1, Default::default(), true)
+            .unwrap();
+        assert_eq!(get(admin, "/healthz").await, (200, "ok".to_string()));
+
+        // The disk is full: a commit fails, and the stored state cannot be loaded again.
+        broker
+            .groups
+            .store()
+            .failpoint()
+            .fail_writes(u64::MAX, ErrorKind::StorageFull);
+        assert_ne!(commit(&broker).await, 0);
+        // A partition's append failed on the storage too.
+        let failed: Result<(), _> = Err(AppendError::Io(std::io::Error::other("disk gone")));
+        assert!(broker.metrics.log_appended("t", 0, failed).is_err());
+        let (status, body) = get(admin, "/healthz").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.starts_with("degraded: metadata store"), "{body}");
+        assert!(body.contains("no storage space"), "{body}");
+        assert!(body.contains("group coordinator: "), "{body}");
+        assert!(
+            body.contains("partition log t-0: last append failed: disk gone"),
+            "{body}"
+        );
+        let (_, metrics) = get(admin, "/metrics").await;
+        for line in [
+            r#"starling_storage_degraded{store="metadata"} 1"#,
+            r#"starling_storage_degraded{store="log"} 1"#,
+            r#"starling_storage_errors_total{store="log"} 1"#,
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
+
+        // Space again, and the next append to the partition succeeds.
+        broker.groups.store().failpoint().clear();
+        assert!(broker.metrics.log_appended("t", 0, Ok(())).is_ok());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = get(admin, "/healthz").await;
+            if status == 200 {
+                assert_eq!(body, "ok");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(commit(&broker).await, 0);
+        drop(broker);
+        running.shutdown().await;
+    }
 }

@@ -9,6 +9,21 @@
 //! one transaction (group commit), so synchronous per-message offset commits from many
 //! consumers share fsyncs.
 //!
+//! A step's records reach the store before anything of that step is visible: its responses, and
+//! the answers to the admin endpoint's questions that arrived with it. When the write fails (a
+//! full disk, an I/O error) the core has already applied records the store does not hold, so the
+//! task answers every request of that step, and every JoinGroup and SyncGroup the core holds,
+//! with the error Kafka's coordinator gives when its log append fails ([`refusal`]), drops the
+//! core and loads it again from the store — the replay start-up runs — so nothing unstored is
+//! ever served. A record that does not encode fails its step the same way.
+//!
+//! While the stored state cannot be loaded every request gets COORDINATOR_NOT_AVAILABLE at once,
+//! and while the store reports a fault (after any failed write, topic changes included) the task
+//! retries with a bounded backoff: loading, then [`MetadataStore::check_writable`] (a write as
+//! large as the one that failed, taken back). The store re-opens its database after an I/O
+//! error, so writes resume by themselves once the fault clears.
+//! [`CoordinatorHandle::storage_health`] says how things stand, for `/healthz` and the metrics.
+//!
 //! The task also answers read-only questions from the admin endpoint (every group's overview, a
 //! group's rebalance history) from the core's memory, and reports each rebalance the core
 //! closes: one log line and the `starling_group_rebalance*` metrics.
@@ -17,19 +32,38 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
 use starling_group::{
     ClientInfo, GroupConfig, GroupCoordinator, GroupOverview, GroupRequest, GroupResponse, Output,
     RebalanceRecord, Record, RequestId,
 };
-use starling_meta::MetadataStore;
+use starling_meta::{MetaError, MetadataStore};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::now_ms;
 
+mod refusal;
+#[cfg(test)]
+mod tests;
+
+pub use refusal::refusal;
+
 /// How many queued requests one write may cover.
 const MAX_BATCH: usize = 512;
+/// The first retry after a storage fault; each failed attempt doubles the wait, up to
+/// [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// What a group request gets when its records could not be stored (Kafka's coordinator turns a
+/// `KafkaStorageException` from its log into NOT_COORDINATOR).
+const STORE_FAILED: ResponseError = ResponseError::NotCoordinator;
+/// What every group request gets while the coordinator holds no state.
+const NOT_LOADED: ResponseError = ResponseError::CoordinatorNotAvailable;
 
 // Nearly every command is a `Request`; boxing it to shrink the rare queries would cost an
 // allocation per group request for nothing.
@@ -42,34 +76,65 @@ enum Command {
         request: GroupRequest,
         reply: oneshot::Sender<GroupResponse>,
     },
-    /// Every group's overview, read from memory.
+    /// Every group's overview, read from memory once it matches the store.
     Overview {
-        reply: oneshot::Sender<Vec<GroupOverview>>,
+        reply: oneshot::Sender<Result<Vec<GroupOverview>, CoordinatorError>>,
     },
     /// One group's rebalance history, read from memory (`None`: no such group).
     Rebalances {
         group_id: String,
-        reply: oneshot::Sender<Option<Vec<RebalanceRecord>>>,
+        reply: oneshot::Sender<Result<Option<Vec<RebalanceRecord>>, CoordinatorError>>,
     },
 }
 
-/// Why a request got no response from the coordinator.
-#[derive(Debug, thiserror::Error)]
+/// A read-only question held until its step is stored.
+enum Query {
+    Overview(oneshot::Sender<Result<Vec<GroupOverview>, CoordinatorError>>),
+    Rebalances(
+        String,
+        oneshot::Sender<Result<Option<Vec<RebalanceRecord>>, CoordinatorError>>,
+    ),
+}
+
+/// Why the coordinator did not answer.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoordinatorError {
     #[error("the group coordinator is shutting down")]
     Unavailable,
-    #[error("the group coordinator could not persist the change")]
-    StorageFailed,
+    #[error("the group coordinator holds no state: {0}")]
+    NotLoaded(String),
+}
+
+/// How the metadata store, and the coordinator's state loaded from it, stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageHealth {
+    /// The store's last storage error, while no write has committed since.
+    pub store_fault: Option<String>,
+    /// Why the coordinator holds no state (it is loading it again after a failed write, or
+    /// loading failed), if it holds none.
+    pub coordinator_fault: Option<String>,
+    /// Store operations that failed on the storage since the broker started.
+    pub storage_errors: u64,
+}
+
+impl StorageHealth {
+    pub fn is_degraded(&self) -> bool {
+        self.store_fault.is_some() || self.coordinator_fault.is_some()
+    }
 }
 
 /// A cheap handle the API handlers use to reach the coordinator task.
 #[derive(Clone)]
 pub struct CoordinatorHandle {
     tx: mpsc::Sender<Command>,
+    store: Arc<MetadataStore>,
+    not_loaded: Arc<Mutex<Option<String>>>,
 }
 
 impl CoordinatorHandle {
-    /// Sends a request and waits for its response (which may be held until a rebalance completes).
+    /// Sends a request and waits for its response (which may be held until a rebalance
+    /// completes). A request the coordinator could not carry out gets an error response, not
+    /// an `Err`; `Err` means the coordinator is shutting down.
     pub async fn call(
         &self,
         version: i16,
@@ -86,7 +151,7 @@ impl CoordinatorHandle {
             })
             .await
             .map_err(|_| CoordinatorError::Unavailable)?;
-        rx.await.map_err(|_| CoordinatorError::StorageFailed)
+        rx.await.map_err(|_| CoordinatorError::Unavailable)
     }
 
     /// Every group the coordinator holds, sorted by id.
@@ -96,7 +161,7 @@ impl CoordinatorHandle {
             .send(Command::Overview { reply })
             .await
             .map_err(|_| CoordinatorError::Unavailable)?;
-        rx.await.map_err(|_| CoordinatorError::Unavailable)
+        rx.await.map_err(|_| CoordinatorError::Unavailable)?
     }
 
     /// A group's rebalance history, oldest first (the open record last); `None` if the
@@ -110,7 +175,21 @@ impl CoordinatorHandle {
             .send(Command::Rebalances { group_id, reply })
             .await
             .map_err(|_| CoordinatorError::Unavailable)?;
-        rx.await.map_err(|_| CoordinatorError::Unavailable)
+        rx.await.map_err(|_| CoordinatorError::Unavailable)?
+    }
+
+    /// The store the coordinator persists to and recovers (tests reach its failpoint here).
+    pub fn store(&self) -> &MetadataStore {
+        &self.store
+    }
+
+    /// The metadata store's fault and error count, and whether the coordinator holds its state.
+    pub fn storage_health(&self) -> StorageHealth {
+        StorageHealth {
+            store_fault: self.store.fault(),
+            coordinator_fault: self.not_loaded.lock().clone(),
+            storage_errors: self.store.storage_errors(),
+        }
     }
 }
 
@@ -122,7 +201,35 @@ pub fn start(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
-    let mut core = GroupCoordinator::new(config);
+    let core = load(&config, &store)?;
+    let not_loaded = Arc::new(Mutex::new(None));
+    let (tx, rx) = mpsc::channel(4096);
+    let runtime = Runtime {
+        config,
+        store: store.clone(),
+        metrics,
+        core: Some(core),
+        not_loaded: not_loaded.clone(),
+        next_id: 0,
+        waiting: HashMap::new(),
+        retry_at: None,
+        backoff: RETRY_MIN,
+    };
+    let task = tokio::spawn(runtime.run(rx, shutdown));
+    Ok((
+        CoordinatorHandle {
+            tx,
+            store,
+            not_loaded,
+        },
+        task,
+    ))
+}
+
+/// A new core holding what the store holds: every stored record replayed, then `loaded`.
+/// Start-up and the recovery from a failed write both come through here.
+fn load(config: &GroupConfig, store: &MetadataStore) -> anyhow::Result<GroupCoordinator> {
+    let mut core = GroupCoordinator::new(config.clone());
     let stored = store.group_records()?;
     let count = stored.len();
     for (key, bytes) in stored {
@@ -132,83 +239,239 @@ pub fn start(
     }
     core.loaded(now_ms());
     tracing::info!(records = count, "group coordinator loaded");
-    let (tx, rx) = mpsc::channel(4096);
-    let task = tokio::spawn(run(core, store, metrics, rx, shutdown));
-    Ok((CoordinatorHandle { tx }, task))
+    Ok(core)
 }
 
-async fn run(
-    mut core: GroupCoordinator,
+/// A request the core has not answered yet, with what answers it if its step cannot be stored.
+struct Waiting {
+    reply: oneshot::Sender<GroupResponse>,
+    version: i16,
+    request: GroupRequest,
+}
+
+/// The task's state.
+struct Runtime {
+    config: GroupConfig,
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
-    mut rx: mpsc::Receiver<Command>,
-    shutdown: CancellationToken,
-) {
-    let mut next_id: RequestId = 0;
-    let mut waiting: HashMap<RequestId, oneshot::Sender<GroupResponse>> = HashMap::new();
-    loop {
-        let deadline = core.next_deadline().map(deadline_instant);
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            cmd = rx.recv() => match cmd {
-                Some(cmd) => Some(cmd),
-                None => break,
-            },
-            _ = sleep_until(deadline) => None,
-        };
-        let mut output = Output::default();
-        if let Some(cmd) = first {
-            let mut batch = vec![cmd];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
+    /// `None` while the stored state cannot be loaded.
+    core: Option<GroupCoordinator>,
+    /// Why `core` is `None`, shared with the handles.
+    not_loaded: Arc<Mutex<Option<String>>>,
+    next_id: RequestId,
+    /// Requests in the current step, and JoinGroups and SyncGroups the core holds.
+    waiting: HashMap<RequestId, Waiting>,
+    /// When to try again to load the state or to write to a faulted store.
+    retry_at: Option<Instant>,
+    /// The wait before the next retry after this one.
+    backoff: Duration,
+}
+
+impl Runtime {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        loop {
+            let timer = self
+                .core
+                .as_ref()
+                .and_then(|core| core.next_deadline())
+                .map(deadline_instant);
+            let wake = earliest(timer, self.retry_at);
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => Some(cmd),
+                    None => break,
+                },
+                _ = sleep_until(wake) => None,
+            };
+            let mut batch = Vec::new();
+            if let Some(cmd) = first {
+                batch.push(cmd);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(cmd) => batch.push(cmd),
+                        Err(_) => break,
+                    }
                 }
             }
-            for cmd in batch {
-                match cmd {
-                    Command::Request {
-                        version,
-                        client,
-                        request,
-                        reply,
-                    } => {
-                        next_id += 1;
-                        waiting.insert(next_id, reply);
-                        merge(
-                            &mut output,
-                            core.handle(now_ms(), next_id, version, &client, request),
-                        );
-                    }
-                    Command::Overview { reply } => {
-                        let _ = reply.send(core.overview());
-                    }
-                    Command::Rebalances { group_id, reply } => {
-                        let _ = reply.send(core.rebalances(&group_id));
-                    }
+            if self.retry_at.is_some_and(|at| at <= Instant::now()) {
+                self.recover().await;
+            }
+            self.step(batch).await;
+            if self.retry_at.is_none() && (self.core.is_none() || self.store.fault().is_some()) {
+                self.retry_later();
+            }
+        }
+        tracing::info!(held = self.waiting.len(), "group coordinator stopped");
+    }
+
+    /// Feeds `batch` and the due timers to the core, stores the records, then answers.
+    async fn step(&mut self, batch: Vec<Command>) {
+        let Some(core) = self.core.as_mut() else {
+            self.refuse(batch);
+            return;
+        };
+        let mut output = Output::default();
+        let mut queries = Vec::new();
+        for cmd in batch {
+            match cmd {
+                Command::Request {
+                    version,
+                    client,
+                    request,
+                    reply,
+                } => {
+                    self.next_id += 1;
+                    self.waiting.insert(
+                        self.next_id,
+                        Waiting {
+                            reply,
+                            version,
+                            request: request.clone(),
+                        },
+                    );
+                    merge(
+                        &mut output,
+                        core.handle(now_ms(), self.next_id, version, &client, request),
+                    );
+                }
+                Command::Overview { reply } => queries.push(Query::Overview(reply)),
+                Command::Rebalances { group_id, reply } => {
+                    queries.push(Query::Rebalances(group_id, reply))
                 }
             }
         }
         // Timers due now fire whether we woke for them or for a request.
         merge(&mut output, core.expire(now_ms()));
-        for record in &output.rebalances {
-            report_rebalance(&metrics, record);
-        }
-        if !persist(&store, &output.records).await {
-            // Nothing of this step is acknowledged: its responders are dropped, which closes those
-            // clients' connections so they retry.
-            for (id, _) in output.responses {
-                waiting.remove(&id);
+        match persist(&self.store, &output.records).await {
+            Ok(()) => {
+                for record in &output.rebalances {
+                    report_rebalance(&self.metrics, record);
+                }
+                for (id, response) in output.responses {
+                    if let Some(waiting) = self.waiting.remove(&id) {
+                        let _ = waiting.reply.send(response);
+                    }
+                }
             }
-            continue;
+            Err(e) => self.step_failed(e).await,
         }
-        for (id, response) in output.responses {
-            if let Some(reply) = waiting.remove(&id) {
-                let _ = reply.send(response);
+        // Answered from what is stored: after the write, or from the state loaded again.
+        self.answer(queries);
+    }
+
+    /// The step's records were not stored, so memory is ahead of the store: every request
+    /// waiting on the core gets an error, and the core is loaded again from the store.
+    async fn step_failed(&mut self, error: PersistError) {
+        let code = match error {
+            PersistError::Encode { .. } => ResponseError::UnknownServerError,
+            PersistError::Store(_) | PersistError::Writer(_) => STORE_FAILED,
+        };
+        tracing::error!(
+            error = %error,
+            refused = self.waiting.len(),
+            "group records could not be stored; refusing the requests waiting on the coordinator and loading its state again"
+        );
+        // Known before the refused clients hear of it.
+        self.core = None;
+        *self.not_loaded.lock() = Some(format!(
+            "loading its state again after a failed write: {error}"
+        ));
+        for (_, waiting) in self.waiting.drain() {
+            let response = refusal(&waiting.request, waiting.version, code);
+            let _ = waiting.reply.send(response);
+        }
+        self.backoff = RETRY_MIN;
+        self.recover().await;
+    }
+
+    /// Answers a batch at once while no state is loaded.
+    fn refuse(&mut self, batch: Vec<Command>) {
+        let reason = self.not_loaded.lock().clone().unwrap_or_default();
+        for cmd in batch {
+            match cmd {
+                Command::Request {
+                    version,
+                    request,
+                    reply,
+                    ..
+                } => {
+                    let _ = reply.send(refusal(&request, version, NOT_LOADED));
+                }
+                Command::Overview { reply } => {
+                    let _ = reply.send(Err(CoordinatorError::NotLoaded(reason.clone())));
+                }
+                Command::Rebalances { reply, .. } => {
+                    let _ = reply.send(Err(CoordinatorError::NotLoaded(reason.clone())));
+                }
             }
         }
     }
-    tracing::info!(held = waiting.len(), "group coordinator stopped");
+
+    fn answer(&self, queries: Vec<Query>) {
+        let unloaded =
+            || CoordinatorError::NotLoaded(self.not_loaded.lock().clone().unwrap_or_default());
+        for query in queries {
+            match query {
+                Query::Overview(reply) => {
+                    let _ = reply.send(match &self.core {
+                        Some(core) => Ok(core.overview()),
+                        None => Err(unloaded()),
+                    });
+                }
+                Query::Rebalances(group_id, reply) => {
+                    let _ = reply.send(match &self.core {
+                        Some(core) => Ok(core.rebalances(&group_id)),
+                        None => Err(unloaded()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// One recovery attempt: load the state if none is held, then, if the store still reports
+    /// a fault, check that it takes writes again. Schedules the next attempt unless both worked.
+    async fn recover(&mut self) {
+        self.retry_at = None;
+        if self.core.is_none() {
+            let (config, store) = (self.config.clone(), self.store.clone());
+            let loaded = tokio::task::spawn_blocking(move || load(&config, &store))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading task failed: {e}")));
+            match loaded {
+                Ok(core) => {
+                    self.core = Some(core);
+                    *self.not_loaded.lock() = None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?self.backoff, "group coordinator cannot load its state");
+                    *self.not_loaded.lock() = Some(format!("cannot load its state: {e:#}"));
+                    self.retry_later();
+                    return;
+                }
+            }
+        }
+        if self.store.fault().is_some() {
+            let store = self.store.clone();
+            let checked = tokio::task::spawn_blocking(move || store.check_writable())
+                .await
+                .unwrap_or_else(|e| Err(MetaError::Storage(format!("the check failed: {e}"))));
+            match checked {
+                Ok(()) => tracing::info!("the metadata store takes writes again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?self.backoff, "the metadata store still refuses writes");
+                    self.retry_later();
+                    return;
+                }
+            }
+        }
+        self.backoff = RETRY_MIN;
+    }
+
+    fn retry_later(&mut self) {
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(RETRY_MAX);
+    }
 }
 
 /// One log line and the rebalance metrics for a closed rebalance record.
@@ -240,11 +503,43 @@ fn merge(into: &mut Output, from: Output) {
     into.rebalances.extend(from.rebalances);
 }
 
-async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> bool {
+/// Why a step's records were not stored.
+#[derive(Debug, thiserror::Error)]
+enum PersistError {
+    #[error("group record {key} does not encode: {source}")]
+    Encode {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] MetaError),
+    #[error("the group record writer failed: {0}")]
+    Writer(String),
+}
+
+async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> Result<(), PersistError> {
     if records.is_empty() {
-        return true;
+        return Ok(());
     }
-    let batch: Vec<(String, Option<Vec<u8>>)> = records
+    let batch = encode_records(records, serde_json::to_vec)?;
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.write_group_records(&batch))
+        .await
+        .map_err(|e| PersistError::Writer(e.to_string()))??;
+    Ok(())
+}
+
+/// A record as the store keeps it: its key, and its JSON or `None` for a deletion.
+type StoredRecord = (String, Option<Vec<u8>>);
+
+/// Each record as the store keeps it; a group or offset record whose value is `None` is a
+/// deletion. A record that does not encode fails the whole batch — it must never turn into a
+/// deletion.
+fn encode_records(
+    records: &[Record],
+    encode: impl Fn(&Record) -> serde_json::Result<Vec<u8>>,
+) -> Result<Vec<StoredRecord>, PersistError> {
+    records
         .iter()
         .map(|r| {
             let deleted = matches!(
@@ -254,29 +549,28 @@ async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> bool {
             let value = if deleted {
                 None
             } else {
-                serde_json::to_vec(r).ok()
+                let bytes = encode(r).map_err(|source| PersistError::Encode {
+                    key: r.key(),
+                    source,
+                })?;
+                Some(bytes)
             };
-            (r.key(), value)
+            Ok((r.key(), value))
         })
-        .collect();
-    let store = store.clone();
-    match tokio::task::spawn_blocking(move || store.write_group_records(&batch)).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "persisting group records failed");
-            false
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "group record writer failed");
-            false
-        }
-    }
+        .collect()
 }
 
 /// Converts a wall-clock deadline (ms since the epoch) into a tokio instant.
 fn deadline_instant(deadline_ms: i64) -> tokio::time::Instant {
     let wait = (deadline_ms - now_ms()).max(0) as u64;
     tokio::time::Instant::now() + Duration::from_millis(wait)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -5,22 +5,26 @@
 //!
 //! - **Updated as things happen** ([`Metrics`]'s fields, in one registry): requests, their
 //!   latency and the error codes of their responses per API; network bytes; connections; and the
-//!   consumer-group rebalances the coordinator task reports. The request path never hashes a
+//!   consumer-group rebalances the coordinator task reports; partition-log appends that failed on
+//!   the storage ([`Metrics::log_appended`]). The request path never hashes a
 //!   label set: each served API's counters and histogram are resolved once, at start-up, into a
 //!   table indexed by API key ([`Metrics::api`]). Only non-zero error codes go through a labelled
 //!   family lookup.
 //! - **Read at scrape time** ([`Metrics::encode`]): partitions, log sizes and offsets, per-topic
 //!   produced and fetched bytes (from the [`TopicRegistry`]), and each group's state, members,
 //!   generation, committed offsets and lag (from the coordinator's [`GroupOverview`]s, fetched
-//!   by the caller before encoding). A custom collector in a per-scrape registry encodes that
-//!   snapshot after the long-lived registry.
+//!   by the caller before encoding), and the storage errors and degraded state of the metadata
+//!   store (its [`StorageHealth`], also read by the caller) and of the partition logs. A custom
+//!   collector in a per-scrape registry encodes that snapshot after the long-lived registry.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     text, DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
@@ -32,8 +36,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use starling_group::{GroupOverview, GroupState, Millis, RebalanceCause, RebalanceRecord};
+use starling_log::AppendError;
 
 use crate::api::error_codes::ErrorCodes;
+use crate::coordinator::StorageHealth;
 use crate::topics::TopicRegistry;
 
 /// Every metric name starts with this.
@@ -181,6 +187,20 @@ pub struct Metrics {
     rebalance_duration: HistogramFamily<GroupLabels>,
     rebalance_join: HistogramFamily<GroupLabels>,
     rebalance_sync: HistogramFamily<GroupLabels>,
+    /// Partition-log appends that failed on the storage.
+    log_storage_errors: AtomicU64,
+    /// Partitions whose last append failed on the storage, with the error, until one succeeds.
+    log_faults: Mutex<BTreeMap<(String, i32), String>>,
+    /// Whether `log_faults` may be non-empty (spares successful appends the lock).
+    any_log_fault: AtomicBool,
+}
+
+/// A partition whose last append failed on the storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFault {
+    pub topic: String,
+    pub partition: i32,
+    pub error: String,
 }
 
 impl Default for Metrics {
@@ -307,6 +327,9 @@ impl Metrics {
             rebalance_duration,
             rebalance_join,
             rebalance_sync,
+            log_storage_errors: AtomicU64::new(0),
+            log_faults: Mutex::new(BTreeMap::new()),
+            any_log_fault: AtomicBool::new(false),
         }
     }
 
@@ -379,14 +402,74 @@ impl Metrics {
         }
     }
 
-    /// The whole exposition: the metrics kept here, then a snapshot of the topics and of
-    /// `groups` (omitted when `None`, e.g. when the coordinator did not answer in time).
+    /// Keeps a partition-log append's outcome for the storage metrics and `/healthz`: an I/O
+    /// error is counted and leaves the partition degraded until an append to it succeeds.
+    /// Returns `result` as it came.
+    pub fn log_appended<T>(
+        &self,
+        topic: &str,
+        partition: i32,
+        result: Result<T, AppendError>,
+    ) -> Result<T, AppendError> {
+        match &result {
+            Ok(_) => {
+                if self.any_log_fault.load(Ordering::Acquire) {
+                    let mut faults = self.log_faults.lock();
+                    faults.remove(&(topic.to_string(), partition));
+                    self.any_log_fault
+                        .store(!faults.is_empty(), Ordering::Release);
+                }
+            }
+            Err(AppendError::Io(e)) => {
+                self.log_storage_errors.fetch_add(1, Ordering::Relaxed);
+                let mut faults = self.log_faults.lock();
+                faults.insert((topic.to_string(), partition), e.to_string());
+                self.any_log_fault.store(true, Ordering::Release);
+            }
+            // Refused input, not a storage fault.
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// The partitions of `topics` whose last append failed on the storage (a partition deleted
+    /// since no longer counts).
+    pub fn log_faults(&self, topics: &TopicRegistry) -> Vec<LogFault> {
+        if !self.any_log_fault.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.log_faults
+            .lock()
+            .iter()
+            .filter(|((topic, partition), _)| {
+                topics
+                    .get(topic)
+                    .is_some_and(|t| t.partition(*partition).is_some())
+            })
+            .map(|((topic, partition), error)| LogFault {
+                topic: topic.clone(),
+                partition: *partition,
+                error: error.clone(),
+            })
+            .collect()
+    }
+
+    /// The whole exposition: the metrics kept here, then a snapshot of the topics, of `groups`
+    /// (omitted when `None`, e.g. when the coordinator did not answer in time) and of the
+    /// stores' health (`metadata`: the metadata store's, as the coordinator reports it).
     pub fn encode(
         &self,
         topics: &TopicRegistry,
         groups: Option<Vec<GroupOverview>>,
+        metadata: &StorageHealth,
     ) -> Result<String, fmt::Error> {
-        self.encode_snapshot(Snapshot::take(topics, groups.unwrap_or_default()))
+        let storage = StorageStats {
+            metadata_errors: metadata.storage_errors,
+            metadata_degraded: metadata.is_degraded(),
+            log_errors: self.log_storage_errors.load(Ordering::Relaxed),
+            log_degraded: !self.log_faults(topics).is_empty(),
+        };
+        self.encode_snapshot(Snapshot::take(topics, groups.unwrap_or_default(), storage))
     }
 
     fn encode_snapshot(&self, snapshot: Snapshot) -> Result<String, fmt::Error> {
@@ -404,11 +487,21 @@ fn seconds(ms: Millis) -> f64 {
     ms.max(0) as f64 / 1000.0
 }
 
-/// What one scrape reads from the topics and the group coordinator.
+/// What one scrape reads from the topics, the group coordinator and the stores.
 #[derive(Debug)]
 struct Snapshot {
     topics: Vec<TopicStats>,
     groups: Vec<GroupOverview>,
+    storage: StorageStats,
+}
+
+/// Storage errors and degraded state of the two stores.
+#[derive(Debug, Default)]
+struct StorageStats {
+    metadata_errors: u64,
+    metadata_degraded: bool,
+    log_errors: u64,
+    log_degraded: bool,
 }
 
 #[derive(Debug)]
@@ -428,7 +521,11 @@ struct PartitionStats {
 }
 
 impl Snapshot {
-    fn take(registry: &TopicRegistry, groups: Vec<GroupOverview>) -> Snapshot {
+    fn take(
+        registry: &TopicRegistry,
+        groups: Vec<GroupOverview>,
+        storage: StorageStats,
+    ) -> Snapshot {
         use std::sync::atomic::Ordering::Relaxed;
         let topics = registry
             .all()
@@ -449,7 +546,49 @@ impl Snapshot {
                     .collect(),
             })
             .collect();
-        Snapshot { topics, groups }
+        Snapshot {
+            topics,
+            groups,
+            storage,
+        }
+    }
+
+    fn encode_storage(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        let stores = [
+            (
+                "metadata",
+                self.storage.metadata_errors,
+                self.storage.metadata_degraded,
+            ),
+            ("log", self.storage.log_errors, self.storage.log_degraded),
+        ];
+        {
+            let mut family = encoder.encode_descriptor(
+                "storage_errors",
+                "Operations that failed on the storage (a full disk, an I/O error), by store: \
+                 metadata (topics and group records) or log (partition appends)",
+                None,
+                MetricType::Counter,
+            )?;
+            for (store, errors, _) in &stores {
+                family
+                    .encode_family(&[("store", *store)])?
+                    .encode_counter::<NoLabelSet, _, u64>(errors, None)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "storage_degraded",
+            "1 while a store is degraded by a storage fault (/healthz says why): the metadata \
+             store until a write commits again, the logs while a partition's last append failed",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (store, _, degraded) in &stores {
+            family
+                .encode_family(&[("store", *store)])?
+                .encode_gauge(&i64::from(*degraded))?;
+        }
+        Ok(())
     }
 
     fn encode_topics(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
@@ -618,7 +757,8 @@ impl Snapshot {
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         self.encode_topics(&mut encoder)?;
-        self.encode_groups(&mut encoder)
+        self.encode_groups(&mut encoder)?;
+        self.encode_storage(&mut encoder)
     }
 }
 
@@ -685,6 +825,12 @@ mod tests {
                     ("orders".into(), 1, 9),
                 ],
             }],
+            storage: StorageStats {
+                metadata_errors: 3,
+                metadata_degraded: true,
+                log_errors: 0,
+                log_degraded: false,
+            },
         }
     }
 
@@ -770,10 +916,68 @@ mod tests {
             r#"starling_group_lag{group="billing",topic="orders",partition="0"} 6"#,
             // Committed past the end (the log was truncated): no negative lag.
             r#"starling_group_lag{group="billing",topic="orders",partition="1"} 0"#,
+            r#"starling_storage_errors_total{store="metadata"} 3"#,
+            r#"starling_storage_errors_total{store="log"} 0"#,
+            r#"starling_storage_degraded{store="metadata"} 1"#,
+            r#"starling_storage_degraded{store="log"} 0"#,
         ] {
             assert!(has_line(&text, line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains(r#"starling_group_lag{group="billing",topic="gone""#));
+    }
+
+    #[test]
+    fn only_storage_failures_of_appends_count_and_a_partition_is_degraded_until_an_append_succeeds()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::BrokerConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..crate::config::BrokerConfig::default()
+        };
+        let store = starling_meta::MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
+        let topics = TopicRegistry::open(&config, std::sync::Arc::new(store)).unwrap();
+        topics.create("t", 2, Default::default(), true).unwrap();
+        let metrics = Metrics::new();
+        let io = || Err::<(), _>(AppendError::Io(std::io::Error::other("disk gone")));
+        let scrape = |metrics: &Metrics| {
+            metrics
+                .encode(&topics, None, &StorageHealth::default())
+                .unwrap()
+        };
+
+        assert!(metrics
+            .log_appended("t", 0, Err::<(), _>(AppendError::Corrupt("bad crc".into())))
+            .is_err());
+        assert!(metrics.log_faults(&topics).is_empty());
+        assert!(metrics.log_appended("t", 0, io()).is_err());
+        assert!(metrics.log_appended("t", 1, io()).is_err());
+        // A partition that no longer exists is no fault of the broker's.
+        assert!(metrics.log_appended("gone", 0, io()).is_err());
+        let faulted: Vec<i32> = metrics
+            .log_faults(&topics)
+            .iter()
+            .map(|f| f.partition)
+            .collect();
+        assert_eq!(faulted, vec![0, 1]);
+        let text = scrape(&metrics);
+        assert!(
+            has_line(&text, r#"starling_storage_errors_total{store="log"} 3"#),
+            "{text}"
+        );
+        assert!(
+            has_line(&text, r#"starling_storage_degraded{store="log"} 1"#),
+            "{text}"
+        );
+
+        metrics.log_appended("t", 0, Ok(())).unwrap();
+        assert_eq!(metrics.log_faults(&topics)[0].partition, 1);
+        metrics.log_appended("t", 1, Ok(())).unwrap();
+        assert!(metrics.log_faults(&topics).is_empty());
+        let text = scrape(&metrics);
+        assert!(
+            has_line(&text, r#"starling_storage_degraded{store="log"} 0"#),
+            "{text}"
+        );
     }
 
     #[test]

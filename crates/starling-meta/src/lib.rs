@@ -1,25 +1,59 @@
-//! Starling's durable metadata: the cluster id and every topic (id, partition count, configs),
-//! kept in one embedded [redb](https://docs.rs/redb) database file under the data directory.
+//! Starling's durable metadata: the cluster id, every topic (id, partition count, configs) and
+//! the group coordinator's records, kept in one embedded [redb](https://docs.rs/redb) database
+//! file under the data directory.
 //!
 //! Every write is its own committed, fsynced transaction, so a change the broker has
 //! acknowledged to a client survives a crash. Values are JSON so the file stays inspectable.
+//!
+//! A write that fails (a full disk, an I/O error) is an error and leaves the stored contents as
+//! they were. redb then refuses every operation until the database is closed and opened again,
+//! so the store does that itself before its next operation: once the fault clears, reads and
+//! writes resume without a restart.
+//!
+//! After a failed write the store is degraded ([`MetadataStore::fault`]) until it commits a
+//! write at least as large as the one that failed (up to [`WRITE_CHECK_MAX_BYTES`]): on a full
+//! disk small writes may still fit in the file's free pages while the refused one does not.
+//! [`MetadataStore::check_writable`] tries such a write and takes it back.
+//! [`MetadataStore::storage_errors`] counts failed operations. Tests make writes fail on demand
+//! through [`MetadataStore::failpoint`].
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = starling_meta::MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
 //! let topic = starling_meta::TopicRecord::new("orders", 3);
 //! store.put_topic(&topic).unwrap();
+//! assert_eq!(store.topics().unwrap(), vec![topic.clone()]);
+//!
+//! // The disk fills up: the write fails, what was stored stays stored.
+//! store.failpoint().fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+//! assert!(store.put_topic(&starling_meta::TopicRecord::new("payments", 1)).is_err());
+//! assert!(store.fault().is_some());
+//! // Space again: the next operation re-opens the database and writes go through.
+//! store.failpoint().clear();
 //! assert_eq!(store.topics().unwrap(), vec![topic]);
+//! store.put_topic(&starling_meta::TopicRecord::new("payments", 1)).unwrap();
+//! assert_eq!(store.fault(), None);
 //! ```
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod failpoint;
 
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use failpoint::Failpoint;
+use failpoint::FaultyFile;
+
 const CLUSTER: TableDefinition<&str, &str> = TableDefinition::new("cluster");
+/// The key [`MetadataStore::check_writable`] writes and removes again in [`CLUSTER`].
+const WRITE_CHECK_KEY: &str = "write_check";
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 /// The group coordinator's records, latest per key (a compacted log, as `__consumer_offsets` is).
 const GROUP_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_records");
@@ -53,6 +87,7 @@ pub enum MetaError {
         path: PathBuf,
         source: redb::DatabaseError,
     },
+    /// Reading or writing the file failed (a full disk, an I/O error); nothing was changed.
     #[error("metadata store: {0}")]
     Storage(String),
     #[error("metadata store holds an unreadable record for {key}: {source}")]
@@ -60,93 +95,146 @@ pub enum MetaError {
         key: String,
         source: serde_json::Error,
     },
+    #[error("metadata store: cannot encode {what}: {source}")]
+    Encode {
+        what: String,
+        source: serde_json::Error,
+    },
+}
+
+impl MetaError {
+    /// Whether the storage failed (rather than a value that does not encode or decode).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, MetaError::Open { .. } | MetaError::Storage(_))
+    }
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> MetaError {
     MetaError::Storage(e.to_string())
 }
 
+/// The largest write [`MetadataStore::check_writable`] tries: a fault left by a larger failed
+/// write ends with a committed write of this size.
+pub const WRITE_CHECK_MAX_BYTES: usize = 1 << 20;
+
+/// Whether an operation may change the file, and how many bytes it writes (its keys and values).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write(usize),
+}
+
+/// Why the store is degraded.
+#[derive(Debug, Clone)]
+struct Fault {
+    error: String,
+    /// The size of the largest write that failed since the fault began, up to
+    /// [`WRITE_CHECK_MAX_BYTES`]: a committed write at least this large ends the fault.
+    bytes: usize,
+}
+
 /// The embedded metadata database.
 pub struct MetadataStore {
-    db: Database,
+    path: PathBuf,
+    failpoint: Arc<Failpoint>,
+    /// `None` once closed after a storage error, until opening it again succeeds.
+    db: RwLock<Option<Database>>,
+    /// An operation failed on the storage: redb refuses everything until the database is closed
+    /// and opened again, which the next operation does first.
+    reopen: AtomicBool,
+    /// The last storage error, until a write as large as the failed one commits.
+    fault: Mutex<Option<Fault>>,
+    storage_errors: AtomicU64,
 }
 
 impl MetadataStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<MetadataStore, MetaError> {
-        let db = Database::create(path).map_err(|source| MetaError::Open {
+        let failpoint = Arc::new(Failpoint::new());
+        let db = open_database(path, &failpoint)?;
+        Ok(MetadataStore {
             path: path.into(),
-            source,
-        })?;
-        let txn = db.begin_write().map_err(storage)?;
-        txn.open_table(CLUSTER).map_err(storage)?;
-        txn.open_table(TOPICS).map_err(storage)?;
-        txn.open_table(GROUP_RECORDS).map_err(storage)?;
-        txn.commit().map_err(storage)?;
-        Ok(MetadataStore { db })
+            failpoint,
+            db: RwLock::new(Some(db)),
+            reopen: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            storage_errors: AtomicU64::new(0),
+        })
     }
 
     /// The cluster id, created (22 characters of URL-safe base64, like Kafka's) on first call.
     pub fn cluster_id(&self) -> Result<String, MetaError> {
-        let txn = self.db.begin_write().map_err(storage)?;
-        let id = {
-            let mut table = txn.open_table(CLUSTER).map_err(storage)?;
-            let existing = table
-                .get("cluster_id")
-                .map_err(storage)?
-                .map(|v| v.value().to_string());
-            match existing {
-                Some(id) => id,
-                None => {
-                    let id = base64_url(Uuid::new_v4().as_bytes());
-                    table.insert("cluster_id", id.as_str()).map_err(storage)?;
-                    id
+        self.with_db(Access::Write(0), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let id = {
+                let mut table = txn.open_table(CLUSTER).map_err(storage)?;
+                let existing = table
+                    .get("cluster_id")
+                    .map_err(storage)?
+                    .map(|v| v.value().to_string());
+                match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = base64_url(Uuid::new_v4().as_bytes());
+                        table.insert("cluster_id", id.as_str()).map_err(storage)?;
+                        id
+                    }
                 }
-            }
-        };
-        txn.commit().map_err(storage)?;
-        Ok(id)
+            };
+            txn.commit().map_err(storage)?;
+            Ok(id)
+        })
     }
 
     /// Every persisted topic, by name.
     pub fn topics(&self) -> Result<Vec<TopicRecord>, MetaError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(TOPICS).map_err(storage)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(storage)? {
-            let (key, value) = entry.map_err(storage)?;
-            let record =
-                serde_json::from_slice(value.value()).map_err(|source| MetaError::Decode {
-                    key: key.value().to_string(),
-                    source,
-                })?;
-            out.push(record);
-        }
-        Ok(out)
+        self.with_db(Access::Read, |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(TOPICS).map_err(storage)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(storage)? {
+                let (key, value) = entry.map_err(storage)?;
+                let record =
+                    serde_json::from_slice(value.value()).map_err(|source| MetaError::Decode {
+                        key: key.value().to_string(),
+                        source,
+                    })?;
+                out.push(record);
+            }
+            Ok(out)
+        })
     }
 
     /// Creates or replaces a topic.
     pub fn put_topic(&self, topic: &TopicRecord) -> Result<(), MetaError> {
-        let bytes = serde_json::to_vec(topic).map_err(storage)?;
-        let txn = self.db.begin_write().map_err(storage)?;
-        txn.open_table(TOPICS)
-            .map_err(storage)?
-            .insert(topic.name.as_str(), bytes.as_slice())
-            .map_err(storage)?;
-        txn.commit().map_err(storage)
+        let bytes = serde_json::to_vec(topic).map_err(|source| MetaError::Encode {
+            what: format!("topic {}", topic.name),
+            source,
+        })?;
+        let size = topic.name.len() + bytes.len();
+        self.with_db(Access::Write(size), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            txn.open_table(TOPICS)
+                .map_err(storage)?
+                .insert(topic.name.as_str(), bytes.as_slice())
+                .map_err(storage)?;
+            txn.commit().map_err(storage)
+        })
     }
 
     /// Removes a topic; returns whether it existed.
     pub fn delete_topic(&self, name: &str) -> Result<bool, MetaError> {
-        let txn = self.db.begin_write().map_err(storage)?;
-        let existed = txn
-            .open_table(TOPICS)
-            .map_err(storage)?
-            .remove(name)
-            .map_err(storage)?
-            .is_some();
-        txn.commit().map_err(storage)?;
-        Ok(existed)
+        self.with_db(Access::Write(name.len()), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let existed = txn
+                .open_table(TOPICS)
+                .map_err(storage)?
+                .remove(name)
+                .map_err(storage)?
+                .is_some();
+            txn.commit().map_err(storage)?;
+            Ok(existed)
+        })
     }
 }
 
@@ -160,34 +248,176 @@ impl MetadataStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write().map_err(storage)?;
-        {
-            let mut table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
-            for (key, value) in batch {
-                match value {
-                    Some(v) => {
-                        table.insert(key.as_str(), v.as_slice()).map_err(storage)?;
-                    }
-                    None => {
-                        table.remove(key.as_str()).map_err(storage)?;
+        let size = batch
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.with_db(Access::Write(size), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+                for (key, value) in batch {
+                    match value {
+                        Some(v) => {
+                            table.insert(key.as_str(), v.as_slice()).map_err(storage)?;
+                        }
+                        None => {
+                            table.remove(key.as_str()).map_err(storage)?;
+                        }
                     }
                 }
             }
-        }
-        txn.commit().map_err(storage)
+            txn.commit().map_err(storage)
+        })
     }
 
     /// Every stored group record, in key order.
     pub fn group_records(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
-        let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
-        let mut out = Vec::new();
-        for entry in table.iter().map_err(storage)? {
-            let (key, value) = entry.map_err(storage)?;
-            out.push((key.value().to_string(), value.value().to_vec()));
-        }
-        Ok(out)
+        self.with_db(Access::Read, |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(storage)? {
+                let (key, value) = entry.map_err(storage)?;
+                out.push((key.value().to_string(), value.value().to_vec()));
+            }
+            Ok(out)
+        })
     }
+}
+
+impl MetadataStore {
+    /// The storage error that left the store degraded, while no write as large as the one
+    /// that failed has committed since.
+    pub fn fault(&self) -> Option<String> {
+        self.fault.lock().as_ref().map(|f| f.error.clone())
+    }
+
+    /// Operations that failed on the storage (each counted once, re-opening included) since
+    /// the store was opened.
+    pub fn storage_errors(&self) -> u64 {
+        self.storage_errors.load(Ordering::Relaxed)
+    }
+
+    /// Commits a write as large as the one that left the store degraded (or an empty one if
+    /// none did), then takes it back, re-opening the database first if an error closed it:
+    /// `Ok` when the file takes such writes again, which ends the fault.
+    pub fn check_writable(&self) -> Result<(), MetaError> {
+        let bytes = self.fault.lock().as_ref().map_or(0, |f| f.bytes);
+        self.with_db(Access::Write(bytes), |db| {
+            let filler = "x".repeat(bytes);
+            for value in [Some(filler.as_str()), None] {
+                let txn = db.begin_write().map_err(storage)?;
+                {
+                    let mut table = txn.open_table(CLUSTER).map_err(storage)?;
+                    match value {
+                        Some(v) => {
+                            table.insert(WRITE_CHECK_KEY, v).map_err(storage)?;
+                        }
+                        None => {
+                            table.remove(WRITE_CHECK_KEY).map_err(storage)?;
+                        }
+                    }
+                }
+                txn.commit().map_err(storage)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The switch that makes this store's file writes fail, for tests.
+    pub fn failpoint(&self) -> &Failpoint {
+        &self.failpoint
+    }
+
+    /// Runs `op` on the open database — re-opening it first if a storage error closed it — and
+    /// keeps the store's fault state: a storage error is counted and remembered (and the next
+    /// operation re-opens), a committed write ends the fault.
+    fn with_db<T>(
+        &self,
+        access: Access,
+        op: impl FnOnce(&Database) -> Result<T, MetaError>,
+    ) -> Result<T, MetaError> {
+        let result = self.reopen_if_needed().and_then(|()| {
+            let db = self.db.read();
+            match db.as_ref() {
+                Some(db) => op(db),
+                None => Err(MetaError::Storage(
+                    "the database is closed after an earlier error".into(),
+                )),
+            }
+        });
+        let written = match access {
+            Access::Read => None,
+            Access::Write(bytes) => Some(bytes.min(WRITE_CHECK_MAX_BYTES)),
+        };
+        match (&result, written) {
+            (Ok(_), Some(bytes)) => {
+                let mut fault = self.fault.lock();
+                if fault.as_ref().is_some_and(|f| bytes >= f.bytes) {
+                    *fault = None;
+                }
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) if e.is_storage() => {
+                self.reopen.store(true, Ordering::Release);
+                self.storage_errors.fetch_add(1, Ordering::Relaxed);
+                let mut fault = self.fault.lock();
+                let bytes = fault
+                    .as_ref()
+                    .map_or(0, |f| f.bytes)
+                    .max(written.unwrap_or(0));
+                *fault = Some(Fault {
+                    error: e.to_string(),
+                    bytes,
+                });
+            }
+            (Err(_), _) => {}
+        }
+        result
+    }
+
+    /// Closes and opens the database again if a storage error left redb refusing operations.
+    fn reopen_if_needed(&self) -> Result<(), MetaError> {
+        if !self.reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut db = self.db.write();
+        if !self.reopen.load(Ordering::Acquire) {
+            // Another operation re-opened it while this one waited.
+            return Ok(());
+        }
+        // redb holds a lock on the file while open: close before opening again.
+        drop(db.take());
+        *db = Some(open_database(&self.path, &self.failpoint)?);
+        self.reopen.store(false, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Opens (creating if needed) the database file and its tables, writing through the failpoint.
+fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, MetaError> {
+    let open = |e: redb::DatabaseError| MetaError::Open {
+        path: path.into(),
+        source: e,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| open(e.into()))?;
+    let backend = FaultyFile::new(file, failpoint.clone()).map_err(open)?;
+    let db = Database::builder()
+        .create_with_backend(backend)
+        .map_err(open)?;
+    let txn = db.begin_write().map_err(storage)?;
+    txn.open_table(CLUSTER).map_err(storage)?;
+    txn.open_table(TOPICS).map_err(storage)?;
+    txn.open_table(GROUP_RECORDS).map_err(storage)?;
+    txn.commit().map_err(storage)?;
+    Ok(db)
 }
 
 fn base64_url(bytes: &[u8]) -> String {
@@ -262,6 +492,122 @@ mod tests {
             s.group_records().unwrap(),
             vec![("g/a".to_string(), b"2".to_vec())]
         );
+    }
+
+    fn records(s: &MetadataStore) -> Vec<(String, Vec<u8>)> {
+        s.group_records().unwrap()
+    }
+
+    #[test]
+    fn a_failed_write_stores_nothing_and_the_old_contents_stay_readable() {
+        let (_d, s) = store();
+        s.write_group_records(&[("o/g/t/0".into(), Some(b"5".to_vec()))])
+            .unwrap();
+        s.failpoint()
+            .fail_writes(1, std::io::ErrorKind::StorageFull);
+        let err = s
+            .write_group_records(&[
+                ("o/g/t/0".into(), Some(b"9".to_vec())),
+                ("o/g/t/1".into(), Some(b"1".to_vec())),
+            ])
+            .unwrap_err();
+        assert!(err.is_storage(), "{err}");
+        assert_eq!(records(&s), vec![("o/g/t/0".to_string(), b"5".to_vec())]);
+    }
+
+    #[test]
+    fn writes_resume_after_one_failed_write_without_a_restart() {
+        // redb refuses everything after an I/O error until the database is opened again: the
+        // store does that itself, so one full-disk moment does not break it for good.
+        let (_d, s) = store();
+        s.failpoint()
+            .fail_writes(1, std::io::ErrorKind::StorageFull);
+        assert!(s.put_topic(&TopicRecord::new("a", 1)).is_err());
+        let t = TopicRecord::new("b", 2);
+        s.put_topic(&t).unwrap();
+        assert_eq!(s.topics().unwrap(), vec![t]);
+    }
+
+    #[test]
+    fn writes_fail_while_the_fault_lasts_and_resume_once_it_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let s = MetadataStore::open(&path).unwrap();
+        s.write_group_records(&[("g/a".into(), Some(b"1".to_vec()))])
+            .unwrap();
+        s.failpoint()
+            .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+        for value in [b"2", b"3"] {
+            let batch = [("g/a".to_string(), Some(value.to_vec()))];
+            assert!(s.write_group_records(&batch).is_err());
+        }
+        assert!(s.check_writable().is_err());
+        s.failpoint().clear();
+        s.write_group_records(&[("g/a".into(), Some(b"4".to_vec()))])
+            .unwrap();
+        assert_eq!(records(&s), vec![("g/a".to_string(), b"4".to_vec())]);
+        drop(s);
+        assert_eq!(
+            records(&MetadataStore::open(&path).unwrap()),
+            vec![("g/a".to_string(), b"4".to_vec())]
+        );
+    }
+
+    #[test]
+    fn the_fault_is_reported_and_counted_until_a_write_commits() {
+        let (_d, s) = store();
+        assert_eq!((s.fault(), s.storage_errors()), (None, 0));
+        s.failpoint()
+            .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+        assert!(s.put_topic(&TopicRecord::new("a", 1)).is_err());
+        let fault = s.fault().expect("degraded after a failed write");
+        assert!(fault.contains("storage"), "{fault}");
+        assert!(s.check_writable().is_err());
+        assert_eq!(s.storage_errors(), 2);
+        s.failpoint().clear();
+        // Reading does not prove the file takes writes again; a committed write does.
+        s.topics().unwrap();
+        assert!(s.fault().is_some());
+        s.check_writable().unwrap();
+        assert_eq!((s.fault(), s.storage_errors()), (None, 2));
+    }
+
+    #[test]
+    fn the_fault_lasts_until_a_write_as_large_as_the_failed_one_commits() {
+        // A full disk may still take small writes into the file's free pages.
+        let (_d, s) = store();
+        s.failpoint()
+            .fail_writes(1, std::io::ErrorKind::StorageFull);
+        let big = [("o/g/t/0".to_string(), Some(vec![7u8; 10_000]))];
+        assert!(s.write_group_records(&big).is_err());
+        s.write_group_records(&[("o/g/t/1".into(), Some(b"1".to_vec()))])
+            .unwrap();
+        assert!(s.fault().is_some());
+        s.write_group_records(&big).unwrap();
+        assert_eq!(s.fault(), None);
+    }
+
+    #[test]
+    fn checking_writability_writes_as_much_as_the_failed_write_and_leaves_nothing_behind() {
+        let (_d, s) = store();
+        s.failpoint()
+            .fail_writes(1, std::io::ErrorKind::StorageFull);
+        let big = [("o/g/t/0".to_string(), Some(vec![7u8; 10_000]))];
+        assert!(s.write_group_records(&big).is_err());
+        s.check_writable().unwrap();
+        assert_eq!(s.fault(), None);
+        assert!(s.group_records().unwrap().is_empty());
+        let id = s.cluster_id().unwrap();
+        assert_eq!(id.len(), 22);
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_still_reaches_the_file() {
+        let (_d, s) = store();
+        s.check_writable().unwrap();
+        s.failpoint().fail_writes(1, std::io::ErrorKind::Other);
+        assert!(s.check_writable().is_err());
+        assert!(!s.failpoint().is_armed());
     }
 
     #[test]

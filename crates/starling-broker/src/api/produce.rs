@@ -99,7 +99,8 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                         .map(|r| BytesMut::from(&r[..]))
                         .unwrap_or_default();
                     let bytes = records.len() as u64;
-                    match p.log.append(records, now) {
+                    let appended = p.log.append(records, now);
+                    match broker.metrics.log_appended(&p.topic, p.index, appended) {
                         Ok(info) => {
                             p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
                             part.base_offset = info.base_offset;
