@@ -250,11 +250,13 @@ impl GroupCoordinator {
             return;
         };
         if !group.members.is_empty() && !self.elect_joined_leader(group_id) {
-            // Nobody rejoined (only absent static members are left): wait another round.
+            // Nobody rejoined (only absent static members are left): wait another round. At
+            // least a millisecond: with a rebalance timeout of 0 (or less, as a client may ask)
+            // the round would be due at once, and `expire` would fire it again forever.
             let Some(group) = self.groups.get(group_id) else {
                 return;
             };
-            let deadline = now + group.rebalance_timeout_ms();
+            let deadline = now + group.rebalance_timeout_ms().max(1);
             self.timers.schedule(
                 TimerKey::Join {
                     group: group_id.to_string(),

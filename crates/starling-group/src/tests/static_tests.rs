@@ -351,6 +351,35 @@ fn a_barrier_where_only_absent_static_members_remain_waits_another_round() {
 }
 
 #[test]
+fn an_absent_static_member_asking_for_no_rebalance_timeout_is_waited_for_a_millisecond_per_round() {
+    // Found by fuzzing: with the group's rebalance timeout at 0 (or below, as a client may ask),
+    // the next round was due at once, so expiring it rescheduled it at once and `expire` never
+    // returned: one client could stop every group's coordination.
+    for rebalance in [0, -5] {
+        let mut ctx = Ctx::with_config(GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..GroupConfig::default()
+        });
+        ctx.join(&Join::new("").instance("i-0").session(100_000));
+        ctx.join(
+            &Join::new("")
+                .instance("i-1")
+                .session(100_000)
+                .rebalance(rebalance),
+        );
+        ctx.sleep(48);
+        // i-0 leaves; i-1, the only member left, is static and has not rejoined.
+        ctx.send(5, leave_request(G, &[("", Some("i-0"))], 5));
+        ctx.sleep(1);
+        ctx.sleep(10);
+        assert_eq!(ctx.state(), Some(GroupState::PreparingRebalance));
+        assert_eq!(ctx.members().len(), 1);
+        let next_round = ctx.timer(&format!("join:{G}")).expect("a join timer");
+        assert!(next_round > ctx.now, "the next round is due in the past");
+    }
+}
+
+#[test]
 fn a_restarted_static_member_may_switch_protocols_its_old_self_alone_used() {
     let mut ctx = Ctx::new();
     static_group(&mut ctx, &["i-0"], Join::new(""));
