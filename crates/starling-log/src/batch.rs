@@ -1,13 +1,15 @@
 //! Kafka record batches (magic v2) at the byte level.
 //!
 //! Everything that looks inside a batch lives here: the fixed header layout,
-//! produce-time validation (header sanity, CRC-32C, record walk for
-//! uncompressed batches), offset assignment with the optional LogAppendTime
+//! produce-time validation (header sanity, CRC-32C, and a walk of every
+//! record, compressed batches through the streaming decoders of
+//! `compression`), offset assignment with the optional LogAppendTime
 //! rewrite, the lighter check applied to batches already stored on disk, and
 //! the record walk used by timestamp lookups. Nothing here does I/O, so the
 //! rules can be tested on plain byte slices and never panic on any input.
 
-use crate::AppendError;
+use crate::compression::{Decompressed, OutputBudget};
+use crate::{AppendError, RecordError};
 
 /// `baseOffset: i64`.
 pub(crate) const BASE_OFFSET: usize = 0;
@@ -170,8 +172,61 @@ pub(crate) struct ProducedBatch {
     pub record_count: i32,
 }
 
+/// Why one batch was refused. Kafka tells the two apart: bytes that cannot
+/// be read as what they claim to be (CRC, framing, codec, the decompression
+/// limit) are a `CorruptRecordException`, readable bytes that break a rule of
+/// the record format are an `InvalidRecordException`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BatchFault {
+    /// CORRUPT_MESSAGE.
+    Corrupt(String),
+    /// INVALID_RECORD; `record` is the index in its batch of the record at
+    /// fault, when one record is.
+    Invalid {
+        message: String,
+        record: Option<i32>,
+    },
+}
+
+impl BatchFault {
+    fn invalid(message: String) -> BatchFault {
+        BatchFault::Invalid {
+            message,
+            record: None,
+        }
+    }
+
+    fn in_record(record: i32, message: String) -> BatchFault {
+        BatchFault::Invalid {
+            message: format!("record {record}: {message}"),
+            record: Some(record),
+        }
+    }
+
+    /// The append error for the batch `index` of a record set, at byte `pos`.
+    fn into_append_error(self, index: usize, pos: usize) -> AppendError {
+        match self {
+            BatchFault::Corrupt(m) => {
+                AppendError::Corrupt(format!("batch {index} at byte {pos}: {m}"))
+            }
+            BatchFault::Invalid { message, record } => AppendError::InvalidRecord {
+                message: format!("batch {index} at byte {pos}: {message}"),
+                record_errors: record
+                    .map(|batch_index| RecordError {
+                        batch_index,
+                        message: message.clone(),
+                    })
+                    .into_iter()
+                    .collect(),
+            },
+        }
+    }
+}
+
 /// Validates every batch of a produce request (the `records` of one
 /// partition). Nothing is modified; the caller writes only if this succeeds.
+/// All compressed batches of the record set share one decompression budget
+/// (see `compression`).
 pub(crate) fn validate_produce(
     buf: &[u8],
     max_message_bytes: u32,
@@ -179,6 +234,7 @@ pub(crate) fn validate_produce(
     if buf.is_empty() {
         return Err(AppendError::Corrupt("empty record set".to_string()));
     }
+    let mut budget = OutputBudget::for_record_set(buf.len());
     let mut batches = Vec::new();
     let mut pos = 0usize;
     while pos < buf.len() {
@@ -218,8 +274,8 @@ pub(crate) fn validate_produce(
             });
         }
         let bytes = &rest[..size];
-        let record_count = validate_one(bytes)
-            .map_err(|e| AppendError::Corrupt(format!("batch {index} at byte {pos}: {e}")))?;
+        let record_count =
+            validate_one(bytes, &mut budget).map_err(|f| f.into_append_error(index, pos))?;
         batches.push(ProducedBatch {
             pos,
             size,
@@ -230,52 +286,71 @@ pub(crate) fn validate_produce(
     Ok(batches)
 }
 
-/// Checks one produced batch whose length has already been checked; returns its record count.
-fn validate_one(bytes: &[u8]) -> Result<i32, String> {
-    let h = BatchHeader::parse(bytes).ok_or_else(|| "batch shorter than its header".to_string())?;
+/// Checks one produced batch whose length has already been checked; returns
+/// its record count. Compressed batches are decompressed (charged to
+/// `budget`) and their records checked exactly like uncompressed ones.
+fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<i32, BatchFault> {
+    let h = BatchHeader::parse(bytes)
+        .ok_or_else(|| BatchFault::Corrupt("batch shorter than its header".to_string()))?;
     let actual = compute_crc(bytes);
     if actual != h.crc {
-        return Err(format!(
+        return Err(BatchFault::Corrupt(format!(
             "crc mismatch: expected {:#010x} (in batch), computed {:#010x}",
             h.crc, actual
-        ));
+        )));
     }
     if h.record_count < 1 {
-        return Err(format!(
+        return Err(BatchFault::invalid(format!(
             "record count {} (a produced batch must hold at least one record)",
             h.record_count
-        ));
+        )));
     }
     if i64::from(h.record_count) != i64::from(h.last_offset_delta) + 1 {
-        return Err(format!(
+        return Err(BatchFault::invalid(format!(
             "record count {} does not match last offset delta {}",
             h.record_count, h.last_offset_delta
-        ));
+        )));
     }
     let codec = h.compression();
     if codec > MAX_COMPRESSION_CODEC {
-        return Err(format!("unknown compression codec {codec}"));
+        return Err(BatchFault::Corrupt(format!(
+            "unknown compression codec {codec}"
+        )));
     }
+    let area = &bytes[HEADER_LEN..];
     if codec == 0 {
-        let mut expected_delta = 0i64;
-        walk_records(&bytes[HEADER_LEN..], |record| {
-            if i64::from(record.offset_delta) != expected_delta {
-                return Err(format!(
-                    "record {expected_delta} has offset delta {}",
-                    record.offset_delta
-                ));
-            }
-            expected_delta += 1;
-            Ok(true)
-        })?;
-        if expected_delta != i64::from(h.record_count) {
-            return Err(format!(
-                "batch declares {} records but holds {expected_delta}",
-                h.record_count
+        check_records(&mut SliceSource(area), h.record_count)?;
+    } else {
+        let mut source = Decompressed::new(codec, area, budget).map_err(BatchFault::Corrupt)?;
+        check_records(&mut source, h.record_count)?;
+    }
+    Ok(h.record_count)
+}
+
+/// Reads exactly `count` records from `source`, checking each and that their
+/// offset deltas run 0, 1, ..., then that nothing follows the last one (for a
+/// compressed batch this also runs the codec to its clean end, so trailers
+/// and checksums are verified).
+fn check_records<S: RecordSource>(source: &mut S, count: i32) -> Result<(), BatchFault> {
+    for index in 0..count {
+        let Some(record) = read_record(source, index)? else {
+            return Err(BatchFault::invalid(format!(
+                "batch declares {count} records but holds {index}"
+            )));
+        };
+        if record.offset_delta != index {
+            return Err(BatchFault::in_record(
+                index,
+                format!("offset delta {}, expected {index}", record.offset_delta),
             ));
         }
     }
-    Ok(h.record_count)
+    if !source.fill()?.is_empty() {
+        return Err(BatchFault::invalid(format!(
+            "bytes follow the last of the batch's {count} records"
+        )));
+    }
+    Ok(())
 }
 
 /// What the record walk exposes of each record.
@@ -289,62 +364,191 @@ pub(crate) struct RecordInfo {
 /// prefixes tile it exactly and that each record's fields fill its length.
 /// `visit` returns `Ok(false)` to stop early.
 pub(crate) fn walk_records(
-    mut area: &[u8],
+    area: &[u8],
     mut visit: impl FnMut(RecordInfo) -> Result<bool, String>,
 ) -> Result<(), String> {
-    let mut index = 0usize;
-    while !area.is_empty() {
-        let mut cursor = Cursor { buf: area, pos: 0 };
-        let len = cursor
-            .varint()
-            .ok_or_else(|| format!("record {index}: bad length varint"))?;
-        if len < 0 {
-            return Err(format!("record {index}: negative length {len}"));
-        }
-        let start = cursor.pos;
-        let end = start
-            .checked_add(len as usize)
-            .filter(|&end| end <= area.len())
-            .ok_or_else(|| {
-                format!("record {index}: length {len} runs past the end of the batch")
-            })?;
-        let info = parse_record(&area[start..end]).map_err(|e| format!("record {index}: {e}"))?;
+    let mut source = SliceSource(area);
+    let mut index = 0i32;
+    while let Some(info) = read_record(&mut source, index).map_err(|f| match f {
+        BatchFault::Corrupt(m) | BatchFault::Invalid { message: m, .. } => m,
+    })? {
         if !visit(info)? {
             return Ok(());
         }
-        area = &area[end..];
-        index += 1;
+        index = index.saturating_add(1);
     }
     Ok(())
 }
 
-/// Parses one record body (after its length prefix) and checks it is filled exactly.
-fn parse_record(body: &[u8]) -> Result<RecordInfo, String> {
-    let mut c = Cursor { buf: body, pos: 0 };
-    c.take(1).ok_or("missing attributes")?;
-    let timestamp_delta = c.varlong().ok_or("bad timestamp delta")?;
-    let offset_delta = c.varint().ok_or("bad offset delta")?;
-    c.nullable_bytes().ok_or("bad key")?;
-    c.nullable_bytes().ok_or("bad value")?;
-    let headers = c.varint().ok_or("bad header count")?;
+/// Where records are read from: a batch's own bytes, or the decompressed
+/// stream of a compressed batch. Works like `BufRead`, plus the check a
+/// record's declared length must pass before its bytes are read.
+trait RecordSource {
+    /// The next bytes; empty at the clean end of the records.
+    fn fill(&mut self) -> Result<&[u8], BatchFault>;
+    fn consume(&mut self, n: usize);
+    /// Refuses record `index` declaring `len` bytes when that many cannot follow.
+    fn admit(&self, index: i32, len: usize) -> Result<(), BatchFault>;
+    /// A record's bytes ended before its length said: the fault to report.
+    fn ended_inside(&self, index: i32) -> BatchFault;
+}
+
+/// The records area of an uncompressed batch.
+struct SliceSource<'a>(&'a [u8]);
+
+impl RecordSource for SliceSource<'_> {
+    #[inline]
+    fn fill(&mut self) -> Result<&[u8], BatchFault> {
+        Ok(self.0)
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        self.0 = self.0.get(n..).unwrap_or_default();
+    }
+
+    fn admit(&self, index: i32, len: usize) -> Result<(), BatchFault> {
+        if len > self.0.len() {
+            return Err(BatchFault::in_record(
+                index,
+                format!(
+                    "length {len} runs past the end of the batch ({} bytes remain)",
+                    self.0.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn ended_inside(&self, index: i32) -> BatchFault {
+        BatchFault::in_record(index, "the batch ends inside the record".to_string())
+    }
+}
+
+impl RecordSource for Decompressed<'_> {
+    #[inline]
+    fn fill(&mut self) -> Result<&[u8], BatchFault> {
+        Decompressed::fill(self).map_err(BatchFault::Corrupt)
+    }
+
+    #[inline]
+    fn consume(&mut self, n: usize) {
+        Decompressed::consume(self, n)
+    }
+
+    fn admit(&self, index: i32, len: usize) -> Result<(), BatchFault> {
+        if len as u64 > self.max_remaining() {
+            return Err(BatchFault::Corrupt(format!(
+                "record {index} declares {len} bytes, more than may still be decompressed: {}",
+                self.exceeded()
+            )));
+        }
+        Ok(())
+    }
+
+    fn ended_inside(&self, index: i32) -> BatchFault {
+        BatchFault::in_record(
+            index,
+            "the decompressed records end inside the record".to_string(),
+        )
+    }
+}
+
+/// Reads record `index` (its length prefix and body) from `source`; `None`
+/// if the source is at its clean end before the record starts.
+fn read_record<S: RecordSource>(
+    source: &mut S,
+    index: i32,
+) -> Result<Option<RecordInfo>, BatchFault> {
+    if source.fill()?.is_empty() {
+        return Ok(None);
+    }
+    // The length prefix is not part of the record's length.
+    let mut prefix = FieldReader {
+        source: &mut *source,
+        left: usize::MAX,
+    };
+    let len = match prefix.varint() {
+        Ok(len) => len,
+        Err(FieldError::Ended) => {
+            return Err(source.ended_inside(index));
+        }
+        Err(FieldError::Source(f)) => return Err(f),
+        Err(_) => {
+            return Err(BatchFault::in_record(
+                index,
+                "bad length varint".to_string(),
+            ));
+        }
+    };
+    if len < 0 {
+        return Err(BatchFault::in_record(
+            index,
+            format!("negative length {len}"),
+        ));
+    }
+    let len = len as usize;
+    source.admit(index, len)?;
+    let mut body = FieldReader {
+        source: &mut *source,
+        left: len,
+    };
+    match parse_record_body(&mut body) {
+        Ok(info) if body.left == 0 => Ok(Some(info)),
+        Ok(_) => Err(BatchFault::in_record(
+            index,
+            format!(
+                "fields fill {} of the record's {len} bytes",
+                len - body.left
+            ),
+        )),
+        Err((field, FieldError::PastRecord)) => Err(BatchFault::in_record(
+            index,
+            format!("{field} runs past the record's {len} bytes"),
+        )),
+        Err((field, FieldError::BadVarint)) => {
+            Err(BatchFault::in_record(index, format!("bad {field} varint")))
+        }
+        Err(("header count", FieldError::Negative(n))) => Err(BatchFault::in_record(
+            index,
+            format!("negative header count {n}"),
+        )),
+        Err((field, FieldError::Negative(n))) => Err(BatchFault::in_record(
+            index,
+            format!("{field} has invalid length {n}"),
+        )),
+        Err((_, FieldError::Ended)) => Err(source.ended_inside(index)),
+        Err((_, FieldError::Source(f))) => Err(f),
+    }
+}
+
+/// Parses one record body (after its length prefix): attributes, timestamp
+/// delta, offset delta, key, value, headers. On error, names the field.
+fn parse_record_body<S: RecordSource>(
+    r: &mut FieldReader<'_, S>,
+) -> Result<RecordInfo, (&'static str, FieldError)> {
+    fn at<T>(
+        field: &'static str,
+        v: Result<T, FieldError>,
+    ) -> Result<T, (&'static str, FieldError)> {
+        v.map_err(|e| (field, e))
+    }
+    at("attributes", r.skip(1))?;
+    let timestamp_delta = at("timestamp delta", r.varlong())?;
+    let offset_delta = at("offset delta", r.varint())?;
+    at("key", r.nullable_bytes())?;
+    at("value", r.nullable_bytes())?;
+    let headers = at("header count", r.varint())?;
     if headers < 0 {
-        return Err(format!("negative header count {headers}"));
+        return Err(("header count", FieldError::Negative(i64::from(headers))));
     }
     for _ in 0..headers {
-        let key_len = c.varint().ok_or("bad header key")?;
+        let key_len = at("header key", r.varint())?;
         if key_len < 0 {
-            return Err("null header key".to_string());
+            return Err(("header key", FieldError::Negative(i64::from(key_len))));
         }
-        c.take(key_len as usize)
-            .ok_or("header key runs past the record")?;
-        c.nullable_bytes().ok_or("bad header value")?;
-    }
-    if c.pos != body.len() {
-        return Err(format!(
-            "fields fill {} of the record's {} bytes",
-            c.pos,
-            body.len()
-        ));
+        at("header key", r.skip(key_len as usize))?;
+        at("header value", r.nullable_bytes())?;
     }
     Ok(RecordInfo {
         timestamp_delta,
@@ -352,53 +556,132 @@ fn parse_record(body: &[u8]) -> Result<RecordInfo, String> {
     })
 }
 
-/// A bounds-checked reader of Kafka's zigzag varints.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+#[derive(Debug)]
+enum FieldError {
+    /// The field goes past the record's declared length.
+    PastRecord,
+    /// The source ended inside the record.
+    Ended,
+    /// A varint longer than its type allows.
+    BadVarint,
+    /// A length or count below what the format allows.
+    Negative(i64),
+    /// The source itself failed (a codec error, the decompression limit).
+    Source(BatchFault),
 }
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
-    }
+/// Reads a record's fields from a [`RecordSource`], never past `left` bytes.
+/// Bytes that are skipped (keys, values) are never copied.
+struct FieldReader<'s, S: RecordSource> {
+    source: &'s mut S,
+    left: usize,
+}
 
-    fn unsigned(&mut self, max_bytes: u32) -> Option<u64> {
-        let mut value = 0u64;
-        for i in 0..max_bytes {
-            let byte = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
-                return Some(value);
-            }
+impl<S: RecordSource> FieldReader<'_, S> {
+    fn byte(&mut self) -> Result<u8, FieldError> {
+        if self.left == 0 {
+            return Err(FieldError::PastRecord);
         }
-        None
+        let b = match self.source.fill() {
+            Ok(buf) => *buf.first().ok_or(FieldError::Ended)?,
+            Err(f) => return Err(FieldError::Source(f)),
+        };
+        self.source.consume(1);
+        self.left -= 1;
+        Ok(b)
     }
 
-    fn varint(&mut self) -> Option<i32> {
-        let raw = self.unsigned(5)? as u32;
-        Some(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    /// An unsigned LEB128 value of at most `bits` bits (32 or 64). A varint
+    /// longer than its type, or whose last byte carries bits beyond it, is
+    /// refused: consumers that read it as a wider number would see another value.
+    #[inline]
+    fn unsigned(&mut self, bits: u32) -> Result<u64, FieldError> {
+        let max_bytes = bits.div_ceil(7) as usize;
+        // Fast path: the whole varint is in the current buffer and the record.
+        let fast = match self.source.fill() {
+            Ok(buf) if buf.len() >= max_bytes && self.left >= max_bytes => {
+                let mut decoded = None;
+                let mut value = 0u64;
+                for (i, &byte) in buf[..max_bytes].iter().enumerate() {
+                    value |= u64::from(byte & 0x7f) << (7 * i);
+                    if byte & 0x80 == 0 {
+                        decoded = Some((value, i + 1, byte));
+                        break;
+                    }
+                }
+                Some(decoded)
+            }
+            Ok(_) => None,
+            Err(f) => return Err(FieldError::Source(f)),
+        };
+        let (value, n, last) = match fast {
+            Some(Some(decoded)) => {
+                self.source.consume(decoded.1);
+                self.left -= decoded.1;
+                decoded
+            }
+            Some(None) => return Err(FieldError::BadVarint),
+            None => {
+                let mut value = 0u64;
+                let mut decoded = None;
+                for i in 0..max_bytes {
+                    let byte = self.byte()?;
+                    value |= u64::from(byte & 0x7f) << (7 * i);
+                    if byte & 0x80 == 0 {
+                        decoded = Some((value, i + 1, byte));
+                        break;
+                    }
+                }
+                decoded.ok_or(FieldError::BadVarint)?
+            }
+        };
+        if n == max_bytes && u32::from(last) >> (bits - 7 * (max_bytes as u32 - 1)) != 0 {
+            return Err(FieldError::BadVarint);
+        }
+        Ok(value)
     }
 
-    fn varlong(&mut self) -> Option<i64> {
-        let raw = self.unsigned(10)?;
-        Some(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    fn varint(&mut self) -> Result<i32, FieldError> {
+        let raw = self.unsigned(32)? as u32;
+        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    }
+
+    fn varlong(&mut self) -> Result<i64, FieldError> {
+        let raw = self.unsigned(64)?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Skips `n` bytes of the record without copying them.
+    fn skip(&mut self, mut n: usize) -> Result<(), FieldError> {
+        if n > self.left {
+            return Err(FieldError::PastRecord);
+        }
+        while n > 0 {
+            let available = match self.source.fill() {
+                Ok(buf) => buf.len(),
+                Err(f) => return Err(FieldError::Source(f)),
+            };
+            if available == 0 {
+                return Err(FieldError::Ended);
+            }
+            let step = available.min(n);
+            self.source.consume(step);
+            self.left -= step;
+            n -= step;
+        }
+        Ok(())
     }
 
     /// A varint length then that many bytes; -1 means null.
-    fn nullable_bytes(&mut self) -> Option<()> {
+    fn nullable_bytes(&mut self) -> Result<(), FieldError> {
         let len = self.varint()?;
         if len < -1 {
-            return None;
+            return Err(FieldError::Negative(i64::from(len)));
         }
         if len > 0 {
-            self.take(len as usize)?;
+            self.skip(len as usize)?;
         }
-        Some(())
+        Ok(())
     }
 }
 

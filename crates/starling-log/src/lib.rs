@@ -17,17 +17,24 @@
 //!   (`segment.bytes`, `retention.ms`, `flush.messages`, ...). It can be
 //!   replaced at runtime with [`set_config`](PartitionLog::set_config).
 //! * [`AppendInfo`] / [`AppendError`] describe an append; an append that
-//!   fails writes nothing. [`ReadResult`] / [`ReadError`] describe a read.
-//!   [`LogError`] is what [`open`](PartitionLog::open) reports, notably
-//!   [`LogError::Corruption`] when a segment is damaged anywhere but in a
-//!   torn tail, so the broker can refuse to start.
+//!   fails (even on a full disk or a failed fsync) leaves nothing behind: not
+//!   in memory, not visible to readers, and (best effort) not in the file.
+//!   [`ReadResult`] / [`ReadError`] describe a read. [`LogError`] is what
+//!   [`open`](PartitionLog::open) reports, notably [`LogError::Corruption`]
+//!   when acknowledged data is damaged or missing (anything but a torn tail),
+//!   so the broker can refuse to start.
+//! * [`repair_partition`] is `starling log repair`: it truncates a damaged
+//!   log at its first damage and returns a [`RepairReport`] of what it removed.
 //!
 //! On disk the layout follows Kafka: `{base_offset:020}.log` segment files,
 //! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
 //! offset) beside each, plus a `recovery-point` checkpoint. The modules:
 //! `batch` (batch bytes: validation, offset assignment), `index` (sparse
-//! indexes), `segment` (one segment file and reads from it), `recovery`
-//! (opening and crash recovery) and `retention` (what may be deleted).
+//! indexes), `segment` (one segment file and reads from it), `checkpoint`
+//! (the recovery point), `scan` (reading files back without trusting them),
+//! `recovery` (opening and crash recovery), `repair` (truncating at damage),
+//! `retention` (what may be deleted) and `failpoint` (fault injection for
+//! tests; compiled away otherwise).
 //!
 //! # Example
 //!
@@ -84,9 +91,14 @@
 //! ```
 
 mod batch;
+mod checkpoint;
+mod compression;
+mod failpoint;
 mod index;
 mod recovery;
+mod repair;
 mod retention;
+mod scan;
 mod segment;
 
 #[cfg(test)]
@@ -100,8 +112,11 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
+pub use crate::scan::IntactBatches;
+
 use crate::retention::SegmentFacts;
-use crate::segment::{sync_dir, ReadProgress, Segment};
+use crate::segment::{remove_files, sync_dir, ReadProgress, Segment};
 
 /// How a partition log stores, rolls, flushes and retains data.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,17 +175,44 @@ pub struct AppendInfo {
     pub record_count: u64,
 }
 
-/// Why a produced set of batches was refused. Nothing is written when an append fails.
+/// Why a produced set of batches was refused. Nothing is written when an append fails: an
+/// `Io` failure (full disk, I/O error, failed fsync) leaves the log as it was before the call.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
+    /// The bytes cannot be read as what they claim to be (framing, CRC, a
+    /// payload not valid for its codec, the decompression limit): Kafka's
+    /// CORRUPT_MESSAGE.
     #[error("corrupt record batch: {0}")]
     Corrupt(String),
+    /// Readable, but a rule of the record format is broken (record count,
+    /// record lengths and fields, offset deltas): Kafka's INVALID_RECORD.
+    /// `record_errors` names the record at fault when one is.
+    #[error("invalid record batch: {message}")]
+    InvalidRecord {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: u32 },
     #[error("unsupported record batch magic {0}")]
     UnsupportedMagic(i8),
     #[error("log i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// One refused record, as Produce v8+ reports it (`record_errors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch.
+    pub batch_index: i32,
+    pub message: String,
+}
+
+/// Runs the produce-time validation of [`PartitionLog::append`] on a record set (the `records`
+/// of one partition in a Produce request) without writing anything; returns how many batches it
+/// holds. For the fuzz targets in `starling-fuzz`: the same checks, on any bytes, never panic.
+pub fn validate_record_set(buf: &[u8], max_message_bytes: u32) -> Result<usize, AppendError> {
+    batch::validate_produce(buf, max_message_bytes).map(|batches| batches.len())
 }
 
 /// Stored batches read from the log.
@@ -195,7 +237,13 @@ pub enum ReadError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("corrupt log segment {file}: {reason} at byte position {position}")]
+    /// Acknowledged data is damaged or missing. Opening refuses rather than drop it; `starling
+    /// log repair` truncates the log at the damage and reports what that removes.
+    #[error(
+        "corrupt log segment {file}: {reason} at byte position {position}; refusing to open the \
+         partition rather than drop acknowledged data (`starling log repair` truncates the log \
+         there and reports what that removes)"
+    )]
     Corruption {
         file: PathBuf,
         position: u64,
@@ -252,21 +300,24 @@ struct WriterState {
     last_flush_ms: i64,
     /// Latest broker time seen by any call, for calls that do not pass one.
     latest_now_ms: i64,
-    /// Set after an I/O failure that leaves the file's tail or durability in
-    /// doubt; later appends fail until the log is reopened (and recovered).
-    failed: Option<String>,
+    /// Undo work a failed operation could not finish; it must succeed before
+    /// the log changes again.
+    cleanup: Cleanup,
+}
+
+/// Disk work left over from a failed append or roll. Until it is done the
+/// files hold bytes or a segment that memory does not, so every change
+/// (append, roll, close) first retries it and fails while it still fails.
+#[derive(Debug, Default)]
+struct Cleanup {
+    /// Cut the active segment's data file back to this length (the bytes after
+    /// it are from a failed write).
+    truncate_active_to: Option<u64>,
+    /// Remove the files of the segment at this base offset (a failed roll).
+    remove_segment: Option<i64>,
 }
 
 impl WriterState {
-    fn check_usable(&self) -> io::Result<()> {
-        match &self.failed {
-            Some(reason) => Err(io::Error::other(format!(
-                "log is unusable after an earlier i/o error: {reason}"
-            ))),
-            None => Ok(()),
-        }
-    }
-
     fn observe(&mut self, now_ms: i64) {
         self.latest_now_ms = self.latest_now_ms.max(now_ms);
     }
@@ -287,10 +338,14 @@ impl fmt::Debug for PartitionLog {
 impl PartitionLog {
     /// Opens the partition directory `dir` (creating it if absent) and
     /// recovers it: the active segment, and any sealed segment past the
-    /// recovery checkpoint, are scanned batch by batch. A torn write at the
-    /// very end of the log is truncated away (with a warning); damage anywhere
-    /// else is returned as [`LogError::Corruption`]. `now_ms` is the broker's
-    /// clock, used for flush and roll timing.
+    /// recovery checkpoint, are scanned batch by batch; the others have their
+    /// indexes loaded and their tail checked; offsets must run on from one
+    /// segment file to the next. A torn write at the very end of the log, past
+    /// the checkpoint and with nothing intact after it, is truncated away (with
+    /// a warning naming the bytes removed); any other damage, or a log ending
+    /// short of the checkpoint, is returned as [`LogError::Corruption`] with
+    /// no segment file changed. `now_ms` is the broker's clock, used for flush
+    /// and roll timing.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let recovered = recovery::open_dir(dir, &config, now_ms)?;
         let segments: Vec<Arc<Segment>> = recovered.segments.into_iter().map(Arc::new).collect();
@@ -311,7 +366,7 @@ impl PartitionLog {
                 unflushed_records: 0,
                 last_flush_ms: now_ms,
                 latest_now_ms: now_ms,
-                failed: None,
+                cleanup: Cleanup::default(),
             }),
             view: RwLock::new(View {
                 segments: Arc::new(segments),
@@ -338,18 +393,22 @@ impl PartitionLog {
     /// Appends the `records` of one partition of a Produce request: one or
     /// more concatenated v2 batches.
     ///
-    /// Every batch is validated first (length, magic, CRC-32C, record count;
-    /// for uncompressed batches the records themselves); if any fails nothing
-    /// is written. The batches then get consecutive offsets (their
+    /// Every batch is validated first (length, magic, CRC-32C, record count,
+    /// and every record, compressed batches decompressed with a bounded
+    /// output); if any fails nothing is written. The batches then get consecutive offsets (their
     /// `baseOffset` is rewritten and `partitionLeaderEpoch` set to 0; under
     /// LogAppendTime the timestamps are set to `now_ms` and the CRC
     /// recomputed) and are written with a single `write` at the end of the
-    /// active segment, rolling first if due. The data is in the kernel when
-    /// this returns; it is fsynced too when the flush policy says so.
+    /// active segment, rolling first if due, and fsynced when the flush policy
+    /// says so. Only then do the segment size, indexes and log end offset move,
+    /// so readers never see bytes that are not fully written (and, when the
+    /// policy fsyncs, durable).
     ///
-    /// If that fsync fails the batches are already in the log (readable, and
-    /// the end offset has moved) but an `Io` error is returned, since their
-    /// durability cannot be promised; later appends then fail until reopen.
+    /// If the write or the fsync fails the call returns `Io`, the in-memory
+    /// state is exactly as before and the bytes are cut back off the file (if
+    /// even that fails it is retried before the next change, which fails until
+    /// it succeeds). A roll done first stays done: it is complete on its own.
+    /// The next append after the fault clears works normally.
     pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let config = self.config();
         let produced = batch::validate_produce(&batches, config.max_message_bytes)?;
@@ -363,7 +422,7 @@ impl PartitionLog {
         let record_count: u64 = produced.iter().map(|b| b.record_count as u64).sum();
 
         let mut w = self.writer.lock();
-        w.check_usable()?;
+        self.finish_cleanup_locked(&mut w)?;
         w.observe(now_ms);
         let (mut active, first_offset) = {
             let view = self.view.read();
@@ -392,16 +451,35 @@ impl PartitionLog {
         let assigned =
             batch::assign_offsets(&mut batches, &produced, first_offset, log_append_time);
         let pos = active.size();
-        if let Err(e) = active.write_at(&batches, pos) {
-            // Undo whatever part of the write landed, so the file ends at the
-            // last acknowledged batch.
+        let unflushed = w.unflushed_records.saturating_add(record_count);
+        let flush_now = unflushed >= config.flush_interval_messages
+            || config
+                .flush_interval_ms
+                .is_some_and(|ms| now_ms.saturating_sub(w.last_flush_ms) >= ms);
+        let written = active.write_at(&batches, pos).and_then(|()| {
+            if flush_now {
+                active.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            // Cut off whatever part of the write landed, so the file ends at
+            // the last acknowledged batch again.
             if let Err(undo) = active.truncate_file(pos) {
-                w.failed = Some(format!(
-                    "write failed ({e}) and could not be undone ({undo})"
-                ));
+                tracing::error!(
+                    file = %active.log_path().display(),
+                    error = %e,
+                    undo_error = %undo,
+                    "append failed and its bytes could not be cut off; the log accepts no \
+                     appends until they are"
+                );
+                w.cleanup.truncate_active_to = Some(pos);
             }
             return Err(e.into());
         }
+
+        // The bytes are written (and fsynced if due): now make them visible.
         {
             let mut st = active.state();
             for b in &assigned {
@@ -423,14 +501,11 @@ impl PartitionLog {
             view.log_end = last_offset + 1;
             view.log_start
         };
-        w.unflushed_records = w.unflushed_records.saturating_add(record_count);
-
-        let by_count = w.unflushed_records >= config.flush_interval_messages;
-        let by_time = config
-            .flush_interval_ms
-            .is_some_and(|ms| now_ms.saturating_sub(w.last_flush_ms) >= ms);
-        if by_count || by_time {
-            self.flush_locked(&mut w, &active, now_ms)?;
+        if flush_now {
+            w.unflushed_records = 0;
+            w.last_flush_ms = now_ms;
+        } else {
+            w.unflushed_records = unflushed;
         }
         Ok(AppendInfo {
             base_offset: first_offset,
@@ -441,29 +516,80 @@ impl PartitionLog {
         })
     }
 
-    /// fsyncs the active segment's data.
-    fn flush_locked(&self, w: &mut WriterState, active: &Segment, now_ms: i64) -> io::Result<()> {
-        if let Err(e) = active.sync_data() {
-            w.failed = Some(format!(
-                "fsync of {} failed: {e}",
-                active.log_path().display()
-            ));
-            return Err(e);
+    /// Retries the undo work of an earlier failure; the log cannot change
+    /// until it is done.
+    fn finish_cleanup_locked(&self, w: &mut WriterState) -> io::Result<()> {
+        if let Some(len) = w.cleanup.truncate_active_to {
+            let active = self.snapshot().active();
+            active.truncate_file(len).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot cut the bytes of an earlier failed write off {}: {e}",
+                        active.log_path().display()
+                    ),
+                )
+            })?;
+            w.cleanup.truncate_active_to = None;
+            tracing::info!(file = %active.log_path().display(), "cut off the bytes of an earlier failed write");
         }
+        if let Some(base) = w.cleanup.remove_segment {
+            remove_files(&self.dir, base)
+                .and_then(|()| sync_dir(&self.dir))
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot remove the segment at offset {base} of an earlier failed roll: {e}"
+                        ),
+                    )
+                })?;
+            w.cleanup.remove_segment = None;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the active segment's data. A failure changes nothing: the
+    /// records stay counted as unflushed, so the next flush tries again.
+    fn flush_locked(&self, w: &mut WriterState, active: &Segment, now_ms: i64) -> io::Result<()> {
+        active.sync_data()?;
         w.unflushed_records = 0;
         w.last_flush_ms = now_ms;
         Ok(())
     }
 
     /// Seals the active segment (indexes written, everything fsynced), starts
-    /// a new one at the log end offset and moves the checkpoint up to it.
+    /// a new one at the log end offset and moves the checkpoint up to it. On
+    /// failure nothing in memory changes and the new segment's files are
+    /// removed again (or, failing that, before the next change).
     fn roll_locked(&self, w: &mut WriterState, now_ms: i64) -> io::Result<Arc<Segment>> {
         let view = self.snapshot();
         let old = view.active();
-        old.seal()?;
+        let sealed_index = old.seal_files()?;
         let new_base = view.log_end;
-        let segment = Arc::new(Segment::create(&self.dir, new_base)?);
-        sync_dir(&self.dir)?;
+        let created = Segment::create(&self.dir, new_base).and_then(|segment| {
+            sync_dir(&self.dir)?;
+            checkpoint::write(&self.dir, new_base)?;
+            Ok(segment)
+        });
+        let segment = match created {
+            Ok(segment) => Arc::new(segment),
+            Err(e) => {
+                if let Err(undo) = remove_files(&self.dir, new_base) {
+                    tracing::error!(
+                        dir = %self.dir.display(),
+                        base_offset = new_base,
+                        error = %e,
+                        undo_error = %undo,
+                        "segment roll failed and the new segment could not be removed; the log \
+                         accepts no appends until it is"
+                    );
+                    w.cleanup.remove_segment = Some(new_base);
+                }
+                return Err(e);
+            }
+        };
+        old.install_index(sealed_index);
         {
             let mut view = self.view.write();
             let mut segments = Vec::clone(&view.segments);
@@ -473,7 +599,6 @@ impl PartitionLog {
         // Everything before the new segment is now sealed and fsynced.
         w.unflushed_records = 0;
         w.last_flush_ms = now_ms;
-        recovery::write_checkpoint(&self.dir, new_base)?;
         tracing::info!(dir = %self.dir.display(), base_offset = new_base, "rolled to a new segment");
         Ok(segment)
     }
@@ -690,7 +815,7 @@ impl PartitionLog {
     pub fn roll_if_due(&self, now_ms: i64) -> io::Result<bool> {
         let config = self.config();
         let mut w = self.writer.lock();
-        w.check_usable()?;
+        self.finish_cleanup_locked(&mut w)?;
         w.observe(now_ms);
         let active = self.snapshot().active();
         let due = {
@@ -711,12 +836,13 @@ impl PartitionLog {
     /// usable afterwards.
     pub fn close(&self) -> io::Result<()> {
         let mut w = self.writer.lock();
+        self.finish_cleanup_locked(&mut w)?;
         let view = self.snapshot();
         let active = view.active();
         let now = w.latest_now_ms;
         self.flush_locked(&mut w, &active, now)?;
         active.write_index_files(true)?;
-        recovery::write_checkpoint(&self.dir, view.log_end)
+        checkpoint::write(&self.dir, view.log_end)
     }
 
     /// The partition directory.

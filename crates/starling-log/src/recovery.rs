@@ -1,247 +1,38 @@
 //! Opening a partition directory: loading segments and crash recovery.
 //!
-//! The last (active) segment is always scanned batch by batch, as is every
-//! sealed segment holding offsets beyond the `recovery-point` checkpoint (the
-//! offset below which all segments are known-good and fsynced). Sealed
-//! segments below the checkpoint are trusted and only their index files are
-//! loaded (or rebuilt by a scan if missing or inconsistent).
+//! [`survey`] reads the segments in offset order and stops at the first damage. Sealed
+//! segments below the `recovery-point` checkpoint (the offset below which everything was
+//! written and fsynced) are trusted: their index files are loaded and only their tail is
+//! checked ([`check_trusted_tail`]); if that fails they are scanned like the others. Every
+//! other segment is scanned batch by batch. Offsets must run on without a gap or an overlap
+//! from one segment file to the next, and the log must reach the recovery point.
 //!
-//! A scan checks each batch's header, length, magic, CRC and that base offsets
-//! follow on contiguously. At the tail of the last segment a bad or partial
-//! batch with no valid batch anywhere after it is a torn write and is
-//! truncated away; anything else is corruption, reported as
-//! [`LogError::Corruption`] so the broker refuses to start rather than lose
-//! acknowledged data silently.
+//! Only one kind of damage is an interrupted write, truncated on open with a log line saying
+//! exactly what was cut ([`DamageKind::TornTail`]): a bad or partial batch in the last segment,
+//! at or above the recovery point, with no intact batch anywhere after it. Everything else is
+//! acknowledged data gone bad: [`open_dir`] refuses with [`LogError::Corruption`] naming the
+//! file and the byte position, and `starling log repair` (see `repair`) is the explicit way to
+//! truncate there.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::batch::{
-    check_stored, BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC, MAGIC_V2, MIN_BATCH_LENGTH,
-};
+use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP};
+use crate::failpoint::{self, Op};
 use crate::index::SegmentIndex;
+use crate::scan::{check_trusted_tail, next_intact_batch, scan_segment, ChunkReader};
 use crate::segment::{
-    file_name, sync_dir, Segment, SegmentState, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT,
+    file_name, remove_file, sync_dir, Segment, SegmentState, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT,
+    TMP_SUFFIX,
 };
 use crate::{LogConfig, LogError};
 
-/// Name of the checkpoint file.
-pub(crate) const CHECKPOINT_FILE: &str = "recovery-point";
-const CHECKPOINT_TMP: &str = "recovery-point.tmp";
-
-/// How much of a segment file a scan reads at a time.
-const SCAN_CHUNK: usize = 1 << 20;
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// Reads the checkpoint; a missing or unreadable one means "trust nothing" (0).
-pub(crate) fn read_checkpoint(dir: &Path) -> i64 {
-    let path = dir.join(CHECKPOINT_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => match text.trim().parse::<i64>() {
-            Ok(offset) if offset >= 0 => offset,
-            _ => {
-                tracing::warn!(file = %path.display(), "unreadable recovery checkpoint; scanning every segment");
-                0
-            }
-        },
-        Err(_) => 0,
-    }
-}
-
-/// Atomically replaces the checkpoint (write temp file, fsync, rename, fsync dir).
-pub(crate) fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(CHECKPOINT_TMP);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    file.write_all(format!("{offset}\n").as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&tmp, dir.join(CHECKPOINT_FILE))?;
-    sync_dir(dir)
-}
-
-/// Sequential reader over a segment file with a large window.
-struct ChunkReader<'a> {
-    file: &'a File,
-    len: u64,
-    start: u64,
-    buf: Vec<u8>,
-}
-
-impl<'a> ChunkReader<'a> {
-    fn new(file: &'a File, len: u64) -> ChunkReader<'a> {
-        ChunkReader {
-            file,
-            len,
-            start: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Bytes `pos..pos + n`; the caller has checked they lie within the file.
-    fn get(&mut self, pos: u64, n: usize) -> io::Result<&[u8]> {
-        let end = pos + n as u64;
-        if pos < self.start || end > self.start + self.buf.len() as u64 {
-            let want = (n.max(SCAN_CHUNK) as u64).min(self.len - pos) as usize;
-            self.buf.resize(want, 0);
-            self.file.read_exact_at(&mut self.buf, pos)?;
-            self.start = pos;
-        }
-        let at = (pos - self.start) as usize;
-        Ok(&self.buf[at..at + n])
-    }
-}
-
-/// What scanning a segment found.
-pub(crate) struct ScanOutcome {
-    /// Bytes of valid, contiguous batches from the start of the file.
-    pub valid_len: u64,
-    /// One past the last valid offset (the segment base when none).
-    pub next_offset: i64,
-    /// Indexes rebuilt from the valid batches.
-    pub index: SegmentIndex,
-    /// `maxTimestamp` of the first batch.
-    pub first_timestamp: Option<i64>,
-    /// The first bad batch: its position and what is wrong with it.
-    pub stop: Option<(u64, String)>,
-}
-
-/// Walks a segment file from position 0 while batches are valid.
-pub(crate) fn scan_segment(
-    file: &File,
-    len: u64,
-    base_offset: i64,
-    index_interval: u32,
-) -> io::Result<ScanOutcome> {
-    let mut reader = ChunkReader::new(file, len);
-    let mut index = SegmentIndex::new(base_offset);
-    let mut pos = 0u64;
-    let mut expected = base_offset;
-    let mut first_timestamp = None;
-    let mut stop = None;
-    while pos < len {
-        let remaining = len - pos;
-        if remaining < HEADER_LEN as u64 {
-            stop = Some((
-                pos,
-                format!("partial batch header ({remaining} bytes before end of file)"),
-            ));
-            break;
-        }
-        let header = match BatchHeader::parse(reader.get(pos, HEADER_LEN)?) {
-            Some(h) => h,
-            None => {
-                stop = Some((pos, "unreadable batch header".to_string()));
-                break;
-            }
-        };
-        if header.batch_length < MIN_BATCH_LENGTH {
-            stop = Some((pos, format!("invalid batch length {}", header.batch_length)));
-            break;
-        }
-        let total = header.total_size();
-        if total > remaining {
-            stop = Some((
-                pos,
-                format!("partial batch: {total} bytes declared, {remaining} before end of file"),
-            ));
-            break;
-        }
-        if pos + total > u64::from(u32::MAX) {
-            stop = Some((pos, "segment larger than 4 GiB".to_string()));
-            break;
-        }
-        let header = match check_stored(reader.get(pos, total as usize)?) {
-            Ok(h) => h,
-            Err(reason) => {
-                stop = Some((pos, reason));
-                break;
-            }
-        };
-        if header.base_offset != expected {
-            stop = Some((
-                pos,
-                format!(
-                    "batch base offset {} where offset {expected} was expected",
-                    header.base_offset
-                ),
-            ));
-            break;
-        }
-        let last = header.last_offset();
-        if last.saturating_sub(base_offset) > i64::from(u32::MAX) {
-            stop = Some((pos, "offset too far from the segment base".to_string()));
-            break;
-        }
-        index.on_batch(
-            pos as u32,
-            header.base_offset,
-            last,
-            header.max_timestamp,
-            total,
-            index_interval,
-        );
-        first_timestamp.get_or_insert(header.max_timestamp);
-        expected = last + 1;
-        pos += total;
-    }
-    Ok(ScanOutcome {
-        valid_len: pos,
-        next_offset: expected,
-        index,
-        first_timestamp,
-        stop,
-    })
-}
-
-/// Whether a valid batch starts anywhere after `bad_pos`, where the batch at
-/// offset `expected` should have been. Every byte position is tried, since the
-/// bad batch's length cannot be trusted. A candidate must pass the CRC and,
-/// as any batch this log wrote after that point would, have a base offset
-/// above `expected`; that keeps a batch embedded in some record's payload
-/// (producers send base offset 0) from turning a torn tail into corruption.
-pub(crate) fn valid_batch_follows(
-    file: &File,
-    len: u64,
-    bad_pos: u64,
-    expected: i64,
-) -> io::Result<bool> {
-    let mut reader = ChunkReader::new(file, len);
-    let mut q = bad_pos + 1;
-    while q + HEADER_LEN as u64 <= len {
-        let head = reader.get(q, HEADER_LEN)?;
-        if head[MAGIC] as i8 == MAGIC_V2 {
-            if let Some(h) = BatchHeader::parse(head) {
-                let plausible = h.base_offset > expected
-                    && h.batch_length >= MIN_BATCH_LENGTH
-                    && q + h.total_size() <= len
-                    && h.last_offset_delta >= 0
-                    && i64::from(h.record_count) == i64::from(h.last_offset_delta) + 1;
-                if plausible && check_stored(reader.get(q, h.total_size() as usize)?).is_ok() {
-                    return Ok(true);
-                }
-            }
-        }
-        q += 1;
-    }
-    Ok(false)
-}
-
-/// The segments of a freshly opened log.
-pub(crate) struct Recovered {
-    pub segments: Vec<Segment>,
-    pub recovery_point: i64,
 }
 
 /// Parses `{20 digits}.{ext}`.
@@ -251,6 +42,322 @@ fn parse_segment_name(name: &str) -> Option<(i64, &str)> {
         return None;
     }
     Some((stem.parse().ok()?, ext))
+}
+
+/// What a partition directory holds.
+pub(crate) struct Listing {
+    /// Base offsets of the segment data files, ascending.
+    pub bases: Vec<i64>,
+    /// Index files without a data file.
+    pub orphan_indexes: Vec<PathBuf>,
+    /// Temporary files (of the checkpoint or an index) left by a crash.
+    pub temp_files: Vec<PathBuf>,
+}
+
+pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
+    let mut logs = BTreeSet::new();
+    let mut index_files = Vec::new();
+    let mut temp_files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name == CHECKPOINT_TMP {
+            temp_files.push(entry.path());
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(TMP_SUFFIX) {
+            if matches!(
+                parse_segment_name(stem),
+                Some((_, INDEX_EXT | TIMEINDEX_EXT))
+            ) {
+                temp_files.push(entry.path());
+            }
+            continue;
+        }
+        match parse_segment_name(name) {
+            Some((base, LOG_EXT)) => {
+                logs.insert(base);
+            }
+            Some((base, INDEX_EXT | TIMEINDEX_EXT)) => index_files.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    let orphan_indexes = index_files
+        .into_iter()
+        .filter(|(base, _)| !logs.contains(base))
+        .map(|(_, path)| path)
+        .collect();
+    Ok(Listing {
+        bases: logs.into_iter().collect(),
+        orphan_indexes,
+        temp_files,
+    })
+}
+
+/// Which sealed segments a survey may take on trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trust {
+    /// Sealed segments wholly below the recovery point (start-up).
+    BelowRecoveryPoint,
+    /// None: every segment is scanned (repair).
+    Nothing,
+}
+
+/// One segment file as the survey found it.
+pub(crate) struct Surveyed {
+    pub base: i64,
+    pub path: PathBuf,
+    pub file: File,
+    /// Length of the file.
+    pub len: u64,
+    /// Bytes of intact batches from the start of the file.
+    pub valid_len: u64,
+    /// One past the last intact offset.
+    pub next_offset: i64,
+    pub index: SegmentIndex,
+    pub first_timestamp: Option<i64>,
+    /// Whether the file was scanned (rather than trusted with its index files).
+    pub scanned: bool,
+}
+
+/// How a log is damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DamageKind {
+    /// A bad or partial batch at the end of the last segment, at or above the recovery point,
+    /// with nothing intact after it: a write the crash interrupted.
+    TornTail,
+    /// A bad batch anywhere else: below the recovery point, followed by an intact batch, or
+    /// in a segment that later segments follow.
+    BadBatch,
+    /// The next segment file does not start at the offset this one ends at.
+    Discontinuity,
+    /// The log ends, intact, below the recovery point: acknowledged data is missing.
+    EndsBelowRecoveryPoint,
+}
+
+/// The first damage in a log.
+#[derive(Debug, Clone)]
+pub(crate) struct Damage {
+    /// Index in [`Survey::segments`] of the segment it is in (`None`: there is no segment).
+    pub segment: Option<usize>,
+    /// The segment file (or the checkpoint file, when there is no segment).
+    pub file: PathBuf,
+    /// Where the intact data ends in `file`.
+    pub position: u64,
+    /// The first offset that is not intact: where the log would end if cut here.
+    pub offset: i64,
+    pub reason: String,
+    pub kind: DamageKind,
+}
+
+impl Damage {
+    pub fn into_error(self) -> LogError {
+        LogError::Corruption {
+            file: self.file,
+            position: self.position,
+            reason: self.reason,
+        }
+    }
+}
+
+/// What [`survey`] found: the segments read (up to and including a damaged one) and the
+/// first damage.
+pub(crate) struct Survey {
+    pub segments: Vec<Surveyed>,
+    /// Base offsets of the segment files after the damaged one, which were not read.
+    pub unread: Vec<i64>,
+    pub damage: Option<Damage>,
+}
+
+/// Reads the segments `bases` of `dir` in order until the first damage.
+pub(crate) fn survey(
+    dir: &Path,
+    bases: &[i64],
+    recovery_point: i64,
+    trust: Trust,
+    writable: bool,
+    index_interval: u32,
+) -> Result<Survey, LogError> {
+    let mut segments: Vec<Surveyed> = Vec::with_capacity(bases.len());
+    if bases.is_empty() && recovery_point > 0 {
+        let damage = Damage {
+            segment: None,
+            file: dir.join(CHECKPOINT_FILE),
+            position: 0,
+            offset: 0,
+            reason: format!(
+                "no segment files, but the recovery point {recovery_point} says offsets below \
+                 it were written and flushed"
+            ),
+            kind: DamageKind::EndsBelowRecoveryPoint,
+        };
+        return Ok(Survey {
+            segments,
+            unread: Vec::new(),
+            damage: Some(damage),
+        });
+    }
+    for (i, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied();
+        let path = dir.join(file_name(base, LOG_EXT));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        let here = segments.len();
+        let damage = |position: u64, offset: i64, reason: String, kind: DamageKind| Damage {
+            segment: Some(here),
+            file: path.clone(),
+            position,
+            offset,
+            reason,
+            kind,
+        };
+
+        let trusted = trust == Trust::BelowRecoveryPoint
+            && next_base.is_some_and(|next| next <= recovery_point);
+        if let (true, Some(next)) = (trusted, next_base) {
+            match load_indexes(&path, base, next, len).and_then(|index| {
+                check_trusted_tail(&file, len, base, next, &index).map(|()| index)
+            }) {
+                Ok(index) => {
+                    segments.push(Surveyed {
+                        base,
+                        path,
+                        file,
+                        len,
+                        valid_len: len,
+                        next_offset: next,
+                        index,
+                        first_timestamp: None,
+                        scanned: false,
+                    });
+                    continue;
+                }
+                Err(reason) => {
+                    tracing::warn!(file = %path.display(), %reason, "rescanning a sealed segment and rebuilding its indexes");
+                }
+            }
+        }
+
+        let outcome = scan_segment(&file, len, base, index_interval).map_err(io_err(&path))?;
+        let found = match (&outcome.stop, next_base) {
+            (Some((position, reason)), Some(_)) => Some(damage(
+                *position,
+                outcome.next_offset,
+                format!("{reason}, in a segment that later segments follow"),
+                DamageKind::BadBatch,
+            )),
+            (Some((position, reason)), None) => {
+                let expected = outcome.next_offset;
+                if expected < recovery_point {
+                    Some(damage(
+                        *position,
+                        expected,
+                        format!(
+                            "{reason}; offset {expected} is below the recovery point \
+                             {recovery_point}, so it was acknowledged and flushed"
+                        ),
+                        DamageKind::BadBatch,
+                    ))
+                } else {
+                    let mut reader = ChunkReader::new(&file, len);
+                    match next_intact_batch(
+                        &mut reader,
+                        len,
+                        position + 1,
+                        expected.saturating_add(1),
+                    )
+                    .map_err(io_err(&path))?
+                    {
+                        Some((at, h)) => Some(damage(
+                            *position,
+                            expected,
+                            format!(
+                                "{reason}, and an intact batch (offsets {}..={}) follows at \
+                                 byte position {at}",
+                                h.base_offset,
+                                h.last_offset()
+                            ),
+                            DamageKind::BadBatch,
+                        )),
+                        None => Some(damage(
+                            *position,
+                            expected,
+                            reason.clone(),
+                            DamageKind::TornTail,
+                        )),
+                    }
+                }
+            }
+            (None, Some(next)) if outcome.next_offset != next => {
+                let next_path = dir.join(file_name(next, LOG_EXT));
+                let what = if outcome.next_offset < next {
+                    format!(
+                        "offsets {}..{next} are in no segment file",
+                        outcome.next_offset
+                    )
+                } else {
+                    format!("offsets {next}..{} are in both", outcome.next_offset)
+                };
+                Some(damage(
+                    outcome.valid_len,
+                    outcome.next_offset,
+                    format!(
+                        "segment ends at offset {} but the next segment {} starts at offset \
+                         {next}: {what}",
+                        outcome.next_offset,
+                        next_path.display()
+                    ),
+                    DamageKind::Discontinuity,
+                ))
+            }
+            (None, None) if outcome.next_offset < recovery_point => Some(damage(
+                outcome.valid_len,
+                outcome.next_offset,
+                format!(
+                    "the log ends at offset {} but the recovery point {recovery_point} says \
+                     offsets below it were written and flushed: offsets {}..{recovery_point} are \
+                     missing",
+                    outcome.next_offset, outcome.next_offset
+                ),
+                DamageKind::EndsBelowRecoveryPoint,
+            )),
+            (None, _) => None,
+        };
+        segments.push(Surveyed {
+            base,
+            path,
+            file,
+            len,
+            valid_len: outcome.valid_len,
+            next_offset: outcome.next_offset,
+            index: outcome.index,
+            first_timestamp: outcome.first_timestamp,
+            scanned: true,
+        });
+        if let Some(damage) = found {
+            return Ok(Survey {
+                segments,
+                unread: bases[i + 1..].to_vec(),
+                damage: Some(damage),
+            });
+        }
+    }
+    Ok(Survey {
+        segments,
+        unread: Vec::new(),
+        damage: None,
+    })
+}
+
+/// The segments of a freshly opened log.
+pub(crate) struct Recovered {
+    pub segments: Vec<Segment>,
+    pub recovery_point: i64,
 }
 
 /// Opens (creating if needed) the partition directory and recovers its segments.
@@ -264,42 +371,89 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
         }
     }
 
-    let mut logs = BTreeSet::new();
-    let mut index_files = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
-        let entry = entry.map_err(io_err(dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name == CHECKPOINT_TMP {
-            let _ = fs::remove_file(entry.path());
-            continue;
-        }
-        match parse_segment_name(name) {
-            Some((base, LOG_EXT)) => {
-                logs.insert(base);
-            }
-            Some((base, INDEX_EXT | TIMEINDEX_EXT)) => index_files.push((base, entry.path())),
-            _ => {}
-        }
+    let listing = list_dir(dir)?;
+    for tmp in &listing.temp_files {
+        let _ = remove_file(tmp);
     }
-    for (base, path) in index_files {
-        if !logs.contains(&base) {
-            tracing::warn!(file = %path.display(), "removing index file without a segment");
-            let _ = fs::remove_file(&path);
-        }
+    for path in &listing.orphan_indexes {
+        tracing::warn!(file = %path.display(), "removing index file without a segment");
+        let _ = remove_file(path);
     }
 
-    let checkpoint = read_checkpoint(dir);
-    let mut segments = Vec::with_capacity(logs.len().max(1));
-    if logs.is_empty() {
+    let checkpoint = checkpoint::read(dir);
+    let mut survey = survey(
+        dir,
+        &listing.bases,
+        checkpoint,
+        Trust::BelowRecoveryPoint,
+        true,
+        config.index_interval_bytes,
+    )?;
+    match survey.damage.take() {
+        None => {}
+        Some(damage) if damage.kind == DamageKind::TornTail => {
+            let Some(last) = damage.segment.and_then(|i| survey.segments.get_mut(i)) else {
+                return Err(damage.into_error());
+            };
+            tracing::warn!(
+                file = %last.path.display(),
+                from_byte = damage.position,
+                to_byte = last.len,
+                removed_bytes = last.len - damage.position,
+                log_end_offset = damage.offset,
+                reason = %damage.reason,
+                "truncating a torn write at the end of the log: removing bytes {}..{} ({} bytes) of {}; the log now ends at offset {}",
+                damage.position,
+                last.len,
+                last.len - damage.position,
+                last.path.display(),
+                damage.offset,
+            );
+            if let Some(fault) = failpoint::inject(Op::SegmentTruncate) {
+                return Err(io_err(&last.path)(fault.error));
+            }
+            last.file
+                .set_len(damage.position)
+                .map_err(io_err(&last.path))?;
+            last.file.sync_all().map_err(io_err(&last.path))?;
+            last.len = damage.position;
+        }
+        Some(damage) => return Err(damage.into_error()),
+    }
+
+    let mut segments = Vec::with_capacity(survey.segments.len().max(1));
+    if survey.segments.is_empty() {
         segments.push(Segment::create(dir, 0).map_err(io_err(dir))?);
     }
-    let bases: Vec<i64> = logs.into_iter().collect();
-    for (i, &base) in bases.iter().enumerate() {
-        let next_base = bases.get(i + 1).copied();
-        segments.push(open_segment(
-            dir, base, next_base, checkpoint, config, now_ms,
-        )?);
+    let count = survey.segments.len();
+    for (i, s) in survey.segments.into_iter().enumerate() {
+        let sealed = i + 1 < count;
+        let mut index = s.index;
+        if sealed && s.scanned {
+            index.seal();
+        }
+        let first_append_ms = match s.first_timestamp {
+            Some(ts) if ts >= 0 => Some(ts.min(now_ms)),
+            Some(_) => Some(now_ms),
+            None => None,
+        };
+        let state = SegmentState {
+            size: s.valid_len,
+            next_offset: s.next_offset,
+            index,
+            first_append_ms,
+        };
+        let segment = Segment::new(s.base, s.path, s.file, state);
+        if s.scanned {
+            segment
+                .write_index_files(sealed)
+                .map_err(io_err(segment.log_path()))?;
+            if sealed {
+                // Validated now; make sure it is on disk before the checkpoint covers it.
+                segment.sync_data().map_err(io_err(segment.log_path()))?;
+            }
+        }
+        segments.push(segment);
     }
     sync_dir(dir).map_err(io_err(dir))?;
 
@@ -308,7 +462,7 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
     let last_base = segments.last().map_or(0, Segment::base_offset);
     let recovery_point = checkpoint.max(last_base);
     if checkpoint < last_base {
-        write_checkpoint(dir, last_base).map_err(io_err(dir))?;
+        checkpoint::write(dir, last_base).map_err(io_err(dir))?;
     }
     Ok(Recovered {
         segments,
@@ -316,137 +470,11 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
     })
 }
 
-/// Opens one segment: trusted sealed segments load their indexes, the others are scanned.
-fn open_segment(
-    dir: &Path,
-    base: i64,
-    next_base: Option<i64>,
-    checkpoint: i64,
-    config: &LogConfig,
-    now_ms: i64,
-) -> Result<Segment, LogError> {
-    let log_path = dir.join(file_name(base, LOG_EXT));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&log_path)
-        .map_err(io_err(&log_path))?;
-    let len = file.metadata().map_err(io_err(&log_path))?.len();
-
-    if let Some(next) = next_base.filter(|&next| next <= checkpoint) {
-        match load_indexes(&log_path, &file, base, next, len) {
-            Ok(index) => {
-                let state = SegmentState {
-                    size: len,
-                    next_offset: next,
-                    index,
-                    first_append_ms: None,
-                };
-                return Ok(Segment::new(base, log_path, file, state));
-            }
-            Err(reason) => {
-                tracing::warn!(file = %log_path.display(), %reason, "rebuilding segment indexes");
-            }
-        }
-    }
-
-    let outcome =
-        scan_segment(&file, len, base, config.index_interval_bytes).map_err(io_err(&log_path))?;
-    let mut valid_len = outcome.valid_len;
-    if let Some((position, reason)) = outcome.stop {
-        if next_base.is_some() {
-            return Err(LogError::Corruption {
-                file: log_path,
-                position,
-                reason,
-            });
-        }
-        if valid_batch_follows(&file, len, position, outcome.next_offset)
-            .map_err(io_err(&log_path))?
-        {
-            let reason = format!("{reason}, and valid batches follow it");
-            return Err(LogError::Corruption {
-                file: log_path,
-                position,
-                reason,
-            });
-        }
-        tracing::warn!(
-            file = %log_path.display(),
-            position,
-            %reason,
-            dropped_bytes = len - position,
-            "truncating torn write at the end of the log"
-        );
-        file.set_len(position).map_err(io_err(&log_path))?;
-        file.sync_all().map_err(io_err(&log_path))?;
-        valid_len = position;
-    }
-    let mut index = outcome.index;
-    if let Some(next) = next_base {
-        if outcome.next_offset != next {
-            let reason = format!(
-                "segment ends at offset {} but the next segment starts at offset {next}",
-                outcome.next_offset
-            );
-            return Err(LogError::Corruption {
-                file: log_path,
-                position: valid_len,
-                reason,
-            });
-        }
-        index.seal();
-    }
-    let first_append_ms = match outcome.first_timestamp {
-        Some(ts) if ts >= 0 => Some(ts.min(now_ms)),
-        Some(_) => Some(now_ms),
-        None => None,
-    };
-    let state = SegmentState {
-        size: valid_len,
-        next_offset: outcome.next_offset,
-        index,
-        first_append_ms,
-    };
-    let segment = Segment::new(base, log_path, file, state);
-    let sealed = next_base.is_some();
-    segment
-        .write_index_files(sealed)
-        .map_err(io_err(segment.log_path()))?;
-    if sealed {
-        // Validated now; make sure it is on disk before the checkpoint covers it.
-        segment.sync_data().map_err(io_err(segment.log_path()))?;
-    }
-    Ok(segment)
-}
-
 /// Loads and checks the index files of a trusted sealed segment.
-fn load_indexes(
-    log_path: &Path,
-    file: &File,
-    base: i64,
-    next: i64,
-    len: u64,
-) -> Result<SegmentIndex, String> {
+fn load_indexes(log_path: &Path, base: i64, next: i64, len: u64) -> Result<SegmentIndex, String> {
     let index_path: PathBuf = log_path.with_extension(INDEX_EXT);
     let time_path: PathBuf = log_path.with_extension(TIMEINDEX_EXT);
     let offsets = fs::read(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
     let times = fs::read(&time_path).map_err(|e| format!("{}: {e}", time_path.display()))?;
-    let index = SegmentIndex::load(base, next, len, &offsets, &times)?;
-    // Spot-check that the last offset entry points at the batch it names.
-    if let Some(last) = index.offset_entries().last() {
-        let mut head = [0u8; LOG_OVERHEAD];
-        file.read_exact_at(&mut head, u64::from(last.pos))
-            .map_err(|e| e.to_string())?;
-        let mut found = [0u8; 8];
-        found.copy_from_slice(&head[..8]);
-        let found = i64::from_be_bytes(found);
-        if found != base + i64::from(last.rel) {
-            return Err(format!(
-                "offset index points at offset {found} for {}",
-                base + i64::from(last.rel)
-            ));
-        }
-    }
-    Ok(index)
+    SegmentIndex::load(base, next, len, &offsets, &times)
 }

@@ -17,6 +17,7 @@ use std::time::UNIX_EPOCH;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::batch::{BatchHeader, HEADER_LEN, LOG_OVERHEAD, MIN_BATCH_LENGTH};
+use crate::failpoint::{self, Injected, Op};
 use crate::index::SegmentIndex;
 
 /// Extension of segment data files.
@@ -82,15 +83,27 @@ impl Segment {
     }
 
     /// Creates the files of a new, empty segment (an existing file of that
-    /// name can only be a leftover of a failed roll and is emptied).
+    /// name can only be a leftover of a failed roll and is emptied). On
+    /// failure some of its files may exist; [`remove_files`] clears them.
     pub fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
         let log_path = dir.join(file_name(base_offset, LOG_EXT));
+        let fault = failpoint::inject(Op::SegmentCreate);
+        if let Some(Injected {
+            partial: false,
+            error,
+        }) = fault
+        {
+            return Err(error);
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .open(&log_path)?;
+        if let Some(Injected { error, .. }) = fault {
+            return Err(error);
+        }
         let segment = Segment::new(
             base_offset,
             log_path,
@@ -131,35 +144,63 @@ impl Segment {
     }
 
     /// Writes `data` at `pos` with one positional write (no user-space buffer).
+    /// On failure part of `data` may have landed.
     pub fn write_at(&self, data: &[u8], pos: u64) -> io::Result<()> {
+        if let Some(fault) = failpoint::inject(Op::SegmentWrite) {
+            if fault.partial {
+                self.file.write_all_at(&data[..data.len() / 2], pos)?;
+            }
+            return Err(fault.error);
+        }
         self.file.write_all_at(data, pos)
     }
 
     /// Cuts the data file to `len` bytes.
     pub fn truncate_file(&self, len: u64) -> io::Result<()> {
+        if let Some(fault) = failpoint::inject(Op::SegmentTruncate) {
+            return Err(fault.error);
+        }
         self.file.set_len(len)
     }
 
     pub fn sync_data(&self) -> io::Result<()> {
+        if let Some(fault) = failpoint::inject(Op::SegmentSync) {
+            return Err(fault.error);
+        }
         self.file.sync_data()
     }
 
     /// Rewrites both index files from memory, optionally fsyncing them.
     pub fn write_index_files(&self, sync: bool) -> io::Result<()> {
-        let (offsets, times) = {
-            let st = self.state.lock();
-            (st.index.encode_offsets(), st.index.encode_times())
-        };
-        write_whole(&self.index_path(), &offsets, sync)?;
-        write_whole(&self.timeindex_path(), &times, sync)
+        let index = self.state.lock().index.clone();
+        self.write_index_files_of(&index, sync)
     }
 
-    /// Makes the segment durable as a sealed segment: final time index entry,
-    /// index files written and fsynced, data fsynced.
-    pub fn seal(&self) -> io::Result<()> {
-        self.state.lock().index.seal();
-        self.write_index_files(true)?;
-        self.file.sync_all()
+    fn write_index_files_of(&self, index: &SegmentIndex, sync: bool) -> io::Result<()> {
+        write_whole(&self.index_path(), &index.encode_offsets(), sync)?;
+        write_whole(&self.timeindex_path(), &index.encode_times(), sync)
+    }
+
+    /// Makes the segment durable as a sealed segment: index files with the
+    /// final time index entry written and fsynced, data fsynced. Returns the
+    /// sealed index for the caller to install with [`install_index`] once the
+    /// rest of the roll succeeded; the in-memory index is left alone here.
+    ///
+    /// [`install_index`]: Segment::install_index
+    pub fn seal_files(&self) -> io::Result<SegmentIndex> {
+        let mut index = self.state.lock().index.clone();
+        index.seal();
+        self.write_index_files_of(&index, true)?;
+        if let Some(fault) = failpoint::inject(Op::SegmentSync) {
+            return Err(fault.error);
+        }
+        self.file.sync_all()?;
+        Ok(index)
+    }
+
+    /// Replaces the in-memory index (with the one [`seal_files`](Segment::seal_files) returned).
+    pub fn install_index(&self, index: SegmentIndex) {
+        self.state.lock().index = index;
     }
 
     /// The time retention compares against: the largest batch timestamp, or
@@ -180,13 +221,13 @@ impl Segment {
     /// readers). Once the data file is gone the segment is gone; failing to
     /// remove an index file is only logged, since open removes orphans.
     pub fn delete_files(&self) -> io::Result<()> {
-        match fs::remove_file(&self.log_path) {
+        match remove_file(&self.log_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
         for path in [self.index_path(), self.timeindex_path()] {
-            if let Err(e) = fs::remove_file(&path) {
+            if let Err(e) = remove_file(&path) {
                 if e.kind() != io::ErrorKind::NotFound {
                     tracing::warn!(file = %path.display(), error = %e, "could not delete index file");
                 }
@@ -338,22 +379,68 @@ impl Segment {
     }
 }
 
-/// Replaces a file's content with `data`.
+/// Suffix of the temporary file an index file is written to before it is
+/// renamed into place.
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+
+/// Replaces a file's content with `data` atomically: written to a temporary
+/// file (fsynced when `sync`) that is then renamed over it, so a crash leaves
+/// either the old or the new content, never half of it.
 fn write_whole(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(TMP_SUFFIX);
+    let tmp = PathBuf::from(tmp_name);
+    let fault = failpoint::inject(Op::IndexWrite);
+    if let Some(Injected {
+        partial: false,
+        error,
+    }) = fault
+    {
+        return Err(error);
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(path)?;
+        .open(&tmp)?;
+    if let Some(Injected { error, .. }) = fault {
+        file.write_all(&data[..data.len() / 2])?;
+        return Err(error);
+    }
     file.write_all(data)?;
     if sync {
         file.sync_all()?;
+    }
+    if let Some(fault) = failpoint::inject(Op::Rename) {
+        return Err(fault.error);
+    }
+    fs::rename(&tmp, path)
+}
+
+/// Removes a file (a fault point, like every change the log makes to its directory).
+pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
+    if let Some(fault) = failpoint::inject(Op::Remove) {
+        return Err(fault.error);
+    }
+    fs::remove_file(path)
+}
+
+/// Removes the data and index files of the segment at `base_offset`, if they exist.
+pub(crate) fn remove_files(dir: &Path, base_offset: i64) -> io::Result<()> {
+    for ext in [LOG_EXT, INDEX_EXT, TIMEINDEX_EXT] {
+        match remove_file(&dir.join(file_name(base_offset, ext))) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
     }
     Ok(())
 }
 
 /// fsyncs a directory so that file creations and deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    if let Some(fault) = failpoint::inject(Op::DirSync) {
+        return Err(fault.error);
+    }
     File::open(dir)?.sync_all()
 }
 

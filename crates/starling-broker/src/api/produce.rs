@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -30,6 +32,7 @@ pub enum Outcome {
 pub fn append_error_code(e: &AppendError) -> ResponseError {
     match e {
         AppendError::Corrupt(_) => ResponseError::CorruptMessage,
+        AppendError::InvalidRecord { .. } => ResponseError::InvalidRecord,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
         AppendError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
         AppendError::Io(_) => ResponseError::KafkaStorageError,
@@ -113,6 +116,7 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                             tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "produce refused");
                             part.error_code = code.code();
                             part.error_message = Some(StrBytes::from_string(e.to_string()));
+                            part.record_errors = record_errors(&e);
                         }
                     }
                 }
@@ -122,6 +126,22 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
         response.responses.push(topic_response);
     }
     response
+}
+
+/// Produce v8+ `record_errors`: the record at fault, by its index in its batch, as Kafka
+/// reports an INVALID_RECORD (older versions do not carry them).
+fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
+    match e {
+        AppendError::InvalidRecord { record_errors, .. } => record_errors
+            .iter()
+            .map(|r| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(r.batch_index)
+                    .with_batch_index_error_message(Some(StrBytes::from_string(r.message.clone())))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A partition's response before (or without) an append: no offsets assigned.

@@ -1,8 +1,16 @@
 //! Behaviour tests of the partition log, plus a property test.
 
+mod alloc_meter;
 mod append;
+mod codecs;
+mod compressed;
+mod compressed_prop;
+mod crash_points;
 mod prop;
 mod read;
 mod recovery;
+mod repair;
 mod segments;
+mod startup_damage;
 mod support;
+mod write_faults;

@@ -1,5 +1,6 @@
 //! Reads: containing batch, byte limits, ranges, spanning segments, timestamps.
 
+use super::codecs::gzip_batch;
 use super::support::*;
 use crate::{LogConfig, ReadError};
 
@@ -145,7 +146,7 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     log.append(bm(&[&batch_of(1_000, &recs(1_000))]), NOW)
         .unwrap(); // offsets 0-2: 1000, 1010, 1020
     log.roll_if_due(NOW + config().segment_ms + 1).unwrap();
-    log.append(bm(&[&fake_compressed_batch(2_000, 3, b"compressed")]), NOW)
+    log.append(bm(&[&gzip_batch(2_000, 3, b"compressed")]), NOW)
         .unwrap(); // offsets 3-5
     log.append(bm(&[&batch_of(3_000, &recs(3_000))]), NOW)
         .unwrap(); // offsets 6-8

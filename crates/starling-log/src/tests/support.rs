@@ -1,5 +1,6 @@
-//! Test helpers: an encoder for uncompressed v2 batches with real CRCs, a fake
-//! "compressed" batch, a decoder to check what comes back, and file helpers.
+//! Test helpers: an encoder for uncompressed v2 batches with real CRCs, a
+//! decoder to check what comes back, and file helpers. Compressed batches
+//! are made in `codecs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -138,11 +139,6 @@ pub fn batch_of(base_ts: i64, recs: &[Rec]) -> Vec<u8> {
 pub fn batch(ts: i64, values: &[&[u8]]) -> Vec<u8> {
     let recs: Vec<Rec> = values.iter().map(|v| Rec::value(v)).collect();
     batch_of(ts, &recs)
-}
-
-/// A batch claiming gzip compression over arbitrary bytes, with a correct CRC.
-pub fn fake_compressed_batch(ts: i64, record_count: i32, payload: &[u8]) -> Vec<u8> {
-    raw_batch(1, record_count - 1, ts, ts, record_count, payload)
 }
 
 pub fn bm(parts: &[&[u8]]) -> BytesMut {
