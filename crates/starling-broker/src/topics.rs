@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, RwLock};
-use starling_log::{LogConfig, PartitionLog};
+use starling_log::{LogConfig, LogError, PartitionLog};
 use starling_meta::{MetadataStore, TopicRecord};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -167,7 +167,22 @@ impl TopicRegistry {
             .map_err(|e| anyhow::anyhow!("topic {}: {e}", record.name))?;
         for index in existing.len() as i32..record.partitions as i32 {
             let dir = self.partition_dir(&record.name, index);
-            let log = PartitionLog::open(&dir, log_config.clone(), now_ms())?;
+            let log = PartitionLog::open(&dir, log_config.clone(), now_ms()).map_err(|e| {
+                let repair = matches!(e, LogError::Corruption { .. }).then(|| {
+                    format!(
+                        "; to truncate it at the damage run `starling log repair --data-dir {} \
+                         --topic {} --partition {index}` (with --dry-run first to see what it removes)",
+                        self.data_dir.display(),
+                        record.name
+                    )
+                });
+                anyhow::Error::new(e).context(format!(
+                    "opening partition {}-{index} in {}{}",
+                    record.name,
+                    self.data_dir.display(),
+                    repair.unwrap_or_default()
+                ))
+            })?;
             existing.push(Arc::new(Partition {
                 topic: record.name.clone(),
                 index,

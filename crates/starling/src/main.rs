@@ -1,7 +1,8 @@
 //! The `starling` binary: a thin command line over the broker and the benchmarks.
 //!
 //! `starling serve` runs the broker with embedded storage; `starling bench ...` drives real
-//! Kafka clients against a broker and prints figures.
+//! Kafka clients against a broker and prints figures; `starling log repair` truncates damaged
+//! partition logs of a stopped broker.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 mod group_cli;
+mod log_cli;
 mod rebalances_cli;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
@@ -43,6 +45,8 @@ enum Command {
     Bench(starling_bench::BenchCommand),
     /// Inspect and manage consumer groups on any Kafka-compatible broker.
     Group(group_cli::GroupArgs),
+    /// Offline tools for the partition logs in a data directory (the broker must be stopped).
+    Log(log_cli::LogArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(cmd) => runtime.block_on(starling_bench::run(cmd)),
         Command::Group(args) => runtime.block_on(group_cli::run(args)),
+        Command::Log(args) => log_cli::run(args),
     }
 }
 
