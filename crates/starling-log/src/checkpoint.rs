@@ -6,16 +6,17 @@
 //! Start-up recovery trusts sealed segments below it and treats any damage below it as
 //! corruption, never as a torn write.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
-use crate::failpoint::{self, Injected, Op};
-use crate::segment::sync_dir;
+use crate::failpoint::Op;
+use crate::segment::{sync_dir, write_whole};
 
 /// Name of the checkpoint file.
 pub(crate) const CHECKPOINT_FILE: &str = "recovery-point";
-/// The temporary file a new checkpoint is written to before the rename.
+/// The temporary file a new checkpoint is written to before the rename (the checkpoint's
+/// name with [`crate::segment::TMP_SUFFIX`], as for every file replaced whole).
 pub(crate) const CHECKPOINT_TMP: &str = "recovery-point.tmp";
 
 /// Reads the checkpoint; a missing or unreadable one means "trust nothing" (0).
@@ -35,30 +36,33 @@ pub(crate) fn read(dir: &Path) -> i64 {
 
 /// Atomically replaces the checkpoint (write temp file, fsync, rename, fsync dir).
 pub(crate) fn write(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(CHECKPOINT_TMP);
     let text = format!("{offset}\n");
-    let fault = failpoint::inject(Op::CheckpointWrite);
-    if let Some(Injected {
-        partial: false,
-        error,
-    }) = fault
-    {
-        return Err(error);
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
-    if let Some(Injected { error, .. }) = fault {
-        file.write_all(&text.as_bytes()[..text.len() / 2])?;
-        return Err(error);
-    }
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    if let Some(fault) = failpoint::inject(Op::Rename) {
-        return Err(fault.error);
-    }
-    fs::rename(&tmp, dir.join(CHECKPOINT_FILE))?;
+    write_whole(
+        &dir.join(CHECKPOINT_FILE),
+        text.as_bytes(),
+        true,
+        Op::CheckpointWrite,
+    )?;
     sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temporary_checkpoint_is_the_one_write_whole_leaves_behind() {
+        assert_eq!(
+            CHECKPOINT_TMP,
+            format!("{CHECKPOINT_FILE}{}", crate::segment::TMP_SUFFIX)
+        );
+    }
+
+    #[test]
+    fn a_written_checkpoint_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 1234).unwrap();
+        assert_eq!(read(dir.path()), 1234);
+        assert!(!dir.path().join(CHECKPOINT_TMP).exists());
+    }
 }

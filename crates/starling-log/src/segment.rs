@@ -177,8 +177,18 @@ impl Segment {
     }
 
     fn write_index_files_of(&self, index: &SegmentIndex, sync: bool) -> io::Result<()> {
-        write_whole(&self.index_path(), &index.encode_offsets(), sync)?;
-        write_whole(&self.timeindex_path(), &index.encode_times(), sync)
+        write_whole(
+            &self.index_path(),
+            &index.encode_offsets(),
+            sync,
+            Op::IndexWrite,
+        )?;
+        write_whole(
+            &self.timeindex_path(),
+            &index.encode_times(),
+            sync,
+            Op::IndexWrite,
+        )
     }
 
     /// Makes the segment durable as a sealed segment: index files with the
@@ -384,13 +394,15 @@ impl Segment {
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 /// Replaces a file's content with `data` atomically: written to a temporary
-/// file (fsynced when `sync`) that is then renamed over it, so a crash leaves
-/// either the old or the new content, never half of it.
-fn write_whole(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+/// file (`path` + [`TMP_SUFFIX`], fsynced when `sync`) that is then renamed
+/// over it, so a crash leaves either the old or the new content, never half of
+/// it. `op` names the write for fault injection. The caller fsyncs the
+/// directory when the rename itself must be durable.
+pub(crate) fn write_whole(path: &Path, data: &[u8], sync: bool, op: Op) -> io::Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(TMP_SUFFIX);
     let tmp = PathBuf::from(tmp_name);
-    let fault = failpoint::inject(Op::IndexWrite);
+    let fault = failpoint::inject(op);
     if let Some(Injected {
         partial: false,
         error,
