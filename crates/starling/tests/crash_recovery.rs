@@ -46,15 +46,8 @@ async fn produce_rounds(
             let i = first + b * per_batch + j;
             let key = key_of(i);
             let value = value_of(i);
-            let fut = producer
-                .send_result(
-                    FutureRecord::to(topic)
-                        .partition(0)
-                        .key(&key)
-                        .payload(&value),
-                )
-                .map_err(|(e, _)| e)
-                .expect("enqueue");
+            let fut =
+                send_to_partition0(&producer, topic, &key, value.as_bytes()).expect("enqueue");
             futs.push(fut);
         }
         for fut in futs {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::*;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 
 /// A tmpfs mounted over a directory for the life of the value (lazily unmounted on drop).
 struct Tmpfs {
@@ -63,15 +63,7 @@ fn value_of(i: usize) -> String {
 async fn send(producer: &FutureProducer, topic: &str, i: usize) -> Result<i64, KafkaError> {
     let value = value_of(i);
     let key = format!("key-{i:08}");
-    let fut = producer
-        .send_result(
-            FutureRecord::to(topic)
-                .partition(0)
-                .key(&key)
-                .payload(&value),
-        )
-        .map_err(|(e, _)| e)
-        .expect("enqueue");
+    let fut = send_to_partition0(producer, topic, &key, value.as_bytes()).expect("enqueue");
     match within(Duration::from_secs(30), "delivery", fut).await {
         Ok(Ok(d)) => Ok(d.offset),
         Ok(Err((e, _))) => Err(e),

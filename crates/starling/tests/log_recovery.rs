@@ -34,15 +34,8 @@ async fn produce_rounds(bootstrap: &str, topic: &str, rounds: usize, per_round: 
         for j in 0..per_round {
             let i = r * per_round + j;
             let (key, value) = (key_of(i), value_of(i));
-            let fut = producer
-                .send_result(
-                    FutureRecord::to(topic)
-                        .partition(0)
-                        .key(&key)
-                        .payload(&value),
-                )
-                .map_err(|(e, _)| e)
-                .expect("enqueue");
+            let fut =
+                send_to_partition0(&producer, topic, &key, value.as_bytes()).expect("enqueue");
             futs.push((i, fut));
         }
         for (i, fut) in futs {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use rdkafka::producer::FutureRecord;
 
 const CORRUPT_MESSAGE: i16 = 2;
 const INVALID_RECORD: i16 = 87;
@@ -124,14 +123,8 @@ async fn produce_with_librdkafka(bootstrap: &str, topic: &str, codec: &str, firs
     for i in 0..MESSAGES {
         let value = value_for(codec, i);
         let key = format!("k{i}");
-        let fut = producer
-            .send_result(
-                FutureRecord::to(topic)
-                    .partition(0)
-                    .key(&key)
-                    .payload(&value),
-            )
-            .unwrap_or_else(|(e, _)| panic!("{codec}: enqueueing message {i}: {e}"));
+        let fut = send_to_partition0(&producer, topic, &key, value.as_bytes())
+            .unwrap_or_else(|e| panic!("{codec}: enqueueing message {i}: {e}"));
         pending.push(fut);
     }
     for (i, fut) in pending.into_iter().enumerate() {

@@ -42,8 +42,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// The binary under test.
@@ -677,6 +678,19 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     client_config(bootstrap, &base)
         .create()
         .expect("create producer")
+}
+
+/// Enqueues one keyed message for partition 0 of `topic`; the future resolves with its delivery
+/// (offset) or the broker's error. Fails only if the producer's queue refuses it.
+pub fn send_to_partition0(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+) -> Result<DeliveryFuture, KafkaError> {
+    producer
+        .send_result(FutureRecord::to(topic).partition(0).key(key).payload(value))
+        .map_err(|(e, _)| e)
 }
 
 /// A consumer for `assign()` use: no commits, no EOF events. (librdkafka wants a group.id even
