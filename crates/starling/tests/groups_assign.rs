@@ -209,3 +209,97 @@ fn acknowledged_commits_survive_clean_restart_and_kill9() {
     let got = consume_until(&resumed, Duration::from_secs(20), |m| !m.is_empty());
     assert_eq!((got[0].partition, got[0].offset), (0, 320));
 }
+
+/// OffsetCommit for partitions the broker does not have (an unknown topic, an index beyond a
+/// topic's partitions) answers UNKNOWN_TOPIC_OR_PARTITION for exactly those partitions, in the
+/// order asked, stores the others, and stores nothing for the unknown ones.
+#[test]
+fn commits_to_unknown_topics_or_partitions_are_refused_per_partition_and_the_rest_stored() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetCommitRequest};
+    use kafka_protocol::protocol::StrBytes;
+
+    let _w = watchdog(Duration::from_secs(90));
+    let broker = group_broker(&[("auto.create.topics.enable", "false")]);
+    let boot = broker.bootstrap();
+    let topic = unique("known");
+    let missing = unique("nowhere");
+    let group = unique("unknown-commit-group");
+    create_topic_sync(&boot, &topic, 2);
+
+    let partition = |index: i32, offset: i64| {
+        OffsetCommitRequestPartition::default()
+            .with_partition_index(index)
+            .with_committed_offset(offset)
+    };
+    let request = |topics: Vec<OffsetCommitRequestTopic>| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.clone())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(topics)
+    };
+    let codes =
+        |r: &kafka_protocol::messages::OffsetCommitResponse| -> Vec<(String, Vec<(i32, i16)>)> {
+            r.topics
+                .iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| (p.partition_index, p.error_code))
+                        .collect();
+                    (t.name.0.to_string(), parts)
+                })
+                .collect()
+        };
+    let mut raw = RawClient::connect(broker.addr());
+    for version in [2, 7, 8, 9] {
+        let mixed = request(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(topic_name(&missing))
+                .with_partitions(vec![partition(0, 5)]),
+            OffsetCommitRequestTopic::default()
+                .with_name(topic_name(&topic))
+                .with_partitions(vec![
+                    partition(1, 11 + i64::from(version)),
+                    partition(7, 5),
+                    partition(0, 10),
+                ]),
+        ]);
+        let r = raw.call(version, &mixed);
+        assert_eq!(
+            codes(&r),
+            vec![
+                (missing.clone(), vec![(0, 3)]),
+                (topic.clone(), vec![(1, 0), (7, 3), (0, 0)]),
+            ],
+            "OffsetCommit v{version}"
+        );
+        // Nothing but unknown partitions: every one refused, the coordinator never asked.
+        let only_unknown = request(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(&missing))
+            .with_partitions(vec![partition(0, 1), partition(1, 1)])]);
+        let r = raw.call(version, &only_unknown);
+        assert_eq!(codes(&r), vec![(missing.clone(), vec![(0, 3), (1, 3)])]);
+    }
+    let stored = read_committed(&boot, &group, &topic, 2);
+    assert_eq!(stored[&0].0, Some(10));
+    assert_eq!(stored[&1].0, Some(20));
+    let nothing = read_committed(&boot, &group, &missing, 1);
+    assert_eq!(nothing[&0].0, None, "an unknown topic's offset was stored");
+
+    // librdkafka sees the per-partition error too.
+    let c = group_consumer(&boot, &group);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&missing, 0, Offset::Offset(3))
+        .unwrap();
+    let err = c
+        .commit(&tpl, CommitMode::Sync)
+        .expect_err("a commit to an unknown topic succeeded");
+    assert!(
+        err.to_string().to_lowercase().contains("unknown topic"),
+        "librdkafka reported {err}"
+    );
+}

@@ -171,9 +171,7 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         RequestKind::LeaveGroup(r) => {
             group::forward(broker, &ctx, api_key, GroupRequest::Leave(r)).await
         }
-        RequestKind::OffsetCommit(r) => {
-            group::forward(broker, &ctx, api_key, GroupRequest::OffsetCommit(r)).await
-        }
+        RequestKind::OffsetCommit(r) => group::offset_commit(broker, &ctx, api_key, r).await,
         RequestKind::OffsetFetch(r) => {
             group::forward(broker, &ctx, api_key, GroupRequest::OffsetFetch(r)).await
         }
