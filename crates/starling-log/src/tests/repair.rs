@@ -108,22 +108,9 @@ fn repair_truncates_at_the_cut_reports_what_it_removed_and_the_log_opens_with_wh
 
 /// Offsets 0..2, 2..4 and 4..5 in three segments, the first two sealed.
 fn three_segments() -> (tempfile::TempDir, PathBuf, Vec<PathBuf>) {
-    let (tmp, log) = open_log(config());
-    let mut now = NOW;
-    for round in 0..3 {
-        let n = if round == 2 { 1 } else { 2 };
-        let vals = values(&format!("r{round}"), n);
-        log.append(bm(&[&batch(NOW, &refs(&vals))]), now).unwrap();
-        if round < 2 {
-            now += config().segment_ms + 1;
-            assert!(log.roll_if_due(now).unwrap());
-        }
-    }
-    let dir = log.dir().to_path_buf();
-    drop(log);
-    let files = log_files(&dir);
-    assert_eq!(files.len(), 3);
-    (tmp, dir, files)
+    let segment =
+        |round: usize, n: usize| vec![batch(NOW, &refs(&values(&format!("r{round}"), n)))];
+    closed_log_of_segments(&[segment(0, 2), segment(1, 2), segment(2, 1)])
 }
 
 #[test]

@@ -145,22 +145,12 @@ fn torn_tail_above_the_checkpoint_is_truncated_to_the_last_whole_batch() {
 
 /// A log of three segments (offsets 0..2, 2..4, 4..7), the first two sealed and checkpointed.
 fn three_segments() -> (tempfile::TempDir, PathBuf, Vec<PathBuf>) {
-    let (tmp, log) = open_log(config());
-    let mut now = NOW;
-    for round in 0..3 {
-        log.append(bm(&[&batch(NOW, &[b"one", b"two"])]), now)
-            .unwrap();
-        if round < 2 {
-            now += config().segment_ms + 1;
-            assert!(log.roll_if_due(now).unwrap());
-        }
-    }
-    log.append(bm(&[&batch(NOW, &[b"last"])]), now).unwrap();
-    let dir = log.dir().to_path_buf();
-    drop(log);
-    let files = log_files(&dir);
-    assert_eq!(files.len(), 3);
-    (tmp, dir, files)
+    let two = || batch(NOW, &[b"one", b"two"]);
+    closed_log_of_segments(&[
+        vec![two()],
+        vec![two()],
+        vec![two(), batch(NOW, &[b"last"])],
+    ])
 }
 
 #[test]

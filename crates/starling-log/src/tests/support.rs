@@ -282,6 +282,28 @@ pub fn open_log(config: LogConfig) -> (TempDir, PartitionLog) {
     (tmp, log)
 }
 
+/// A closed log with one segment per entry of `segments`, each holding the given encoded
+/// batches (appended one by one), rolled by time between segments. Returns the temporary
+/// directory, the partition directory and the segment files in order.
+pub fn closed_log_of_segments(segments: &[Vec<Vec<u8>>]) -> (TempDir, PathBuf, Vec<PathBuf>) {
+    let (tmp, log) = open_log(config());
+    let mut now = NOW;
+    for (i, batches) in segments.iter().enumerate() {
+        if i > 0 {
+            now += config().segment_ms + 1;
+            assert!(log.roll_if_due(now).unwrap());
+        }
+        for b in batches {
+            log.append(bm(&[b]), now).unwrap();
+        }
+    }
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let files = log_files(&dir);
+    assert_eq!(files.len(), segments.len());
+    (tmp, dir, files)
+}
+
 /// Segment data files in a partition directory, sorted.
 pub fn log_files(dir: &Path) -> Vec<PathBuf> {
     files_with_ext(dir, "log")
