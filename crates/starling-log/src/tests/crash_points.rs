@@ -216,13 +216,7 @@ fn kill9_at_every_point_of_recovery_keeps_every_acknowledged_record() {
         bytes.extend_from_slice(&[0xab; 33]);
         fs::write(&last, bytes).unwrap();
 
-        failpoint::crash_after(k);
-        let first_try = PartitionLog::open(&dir, small_segments(), NOW);
-        let crashed = failpoint::operations() > k;
-        failpoint::reset();
-        drop(first_try);
-        let log = PartitionLog::open(&dir, small_segments(), NOW)
-            .unwrap_or_else(|e| panic!("crash after {k} operations of recovery: {e}"));
+        let (log, crashed) = reopen_after_recovery_crash(&dir, k);
         assert_eq!(
             values_of(&log),
             acked,
@@ -277,14 +271,7 @@ fn kill9_while_recovery_rewrites_the_indexes_of_a_checkpointed_segment_never_lea
         fs::remove_file(first.with_extension("index")).unwrap();
         fs::remove_file(first.with_extension("timeindex")).unwrap();
 
-        failpoint::crash_after(k);
-        let first_try = PartitionLog::open(&dir, small_segments(), NOW);
-        let crashed = failpoint::operations() > k;
-        failpoint::reset();
-        drop(first_try);
-
-        let log = PartitionLog::open(&dir, small_segments(), NOW)
-            .unwrap_or_else(|e| panic!("crash after {k} operations of recovery: {e}"));
+        let (log, crashed) = reopen_after_recovery_crash(&dir, k);
         assert_eq!(index_answers(&log), reference, "crash after {k} operations");
         assert_eq!(fs::read(first.with_extension("index")).unwrap(), good_index);
         assert_eq!(
@@ -295,4 +282,18 @@ fn kill9_while_recovery_rewrites_the_indexes_of_a_checkpointed_segment_never_lea
             break;
         }
     }
+}
+
+/// Opens the log at `dir` with a crash injected after `k` operations of its recovery, then opens
+/// it again as a restart would. Returns the reopened log and whether the crash happened (false
+/// once `k` is past the last operation).
+fn reopen_after_recovery_crash(dir: &Path, k: u64) -> (PartitionLog, bool) {
+    failpoint::crash_after(k);
+    let first_try = PartitionLog::open(dir, small_segments(), NOW);
+    let crashed = failpoint::operations() > k;
+    failpoint::reset();
+    drop(first_try);
+    let log = PartitionLog::open(dir, small_segments(), NOW)
+        .unwrap_or_else(|e| panic!("crash after {k} operations of recovery: {e}"));
+    (log, crashed)
 }
