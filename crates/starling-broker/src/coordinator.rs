@@ -4,7 +4,8 @@
 //! Connections send requests over a channel and await their response. The task feeds each
 //! request to the core with `now`, persists the records the core returns, and only then releases
 //! the responses (some of which answer requests held earlier: JoinGroup and SyncGroup wait for
-//! the rest of the group). It sleeps until the core's next timer deadline — no polling. Requests
+//! the rest of the group). It sleeps until the core's next timer deadline — no polling; deadlines
+//! are on a monotonic clock and timestamps on the wall clock, both read from [`Clocks`]. Requests
 //! that queue up while a write is in flight are handled together and their records written in
 //! one transaction (group commit), so synchronous per-message offset commits from many
 //! consumers share fsyncs.
@@ -43,8 +44,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clocks;
 use crate::metrics::Metrics;
-use crate::now_ms;
 
 mod refusal;
 #[cfg(test)]
@@ -194,18 +195,30 @@ impl CoordinatorHandle {
 }
 
 /// Loads the coordinator's state from the store (replaying every stored record) and starts its
-/// task. Returns the handle and the task's join handle.
+/// task on the system's clocks. Returns the handle and the task's join handle.
 pub fn start(
     config: GroupConfig,
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
-    let core = load(&config, &store)?;
+    start_with_clocks(config, store, metrics, shutdown, Clocks::system())
+}
+
+/// [`start`] on the given clocks (tests pause tokio's time and bring their own wall clock).
+pub fn start_with_clocks(
+    config: GroupConfig,
+    store: Arc<MetadataStore>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    clocks: Clocks,
+) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
+    let core = load(&config, &store, &clocks)?;
     let not_loaded = Arc::new(Mutex::new(None));
     let (tx, rx) = mpsc::channel(4096);
     let runtime = Runtime {
         config,
+        clocks,
         store: store.clone(),
         metrics,
         core: Some(core),
@@ -228,7 +241,11 @@ pub fn start(
 
 /// A new core holding what the store holds: every stored record replayed, then `loaded`.
 /// Start-up and the recovery from a failed write both come through here.
-fn load(config: &GroupConfig, store: &MetadataStore) -> anyhow::Result<GroupCoordinator> {
+fn load(
+    config: &GroupConfig,
+    store: &MetadataStore,
+    clocks: &Clocks,
+) -> anyhow::Result<GroupCoordinator> {
     let mut core = GroupCoordinator::new(config.clone());
     let stored = store.group_records()?;
     let count = stored.len();
@@ -237,7 +254,7 @@ fn load(config: &GroupConfig, store: &MetadataStore) -> anyhow::Result<GroupCoor
             .map_err(|e| anyhow::anyhow!("unreadable group record {key}: {e}"))?;
         core.replay(&record);
     }
-    core.loaded(now_ms());
+    core.loaded(clocks.now());
     tracing::info!(records = count, "group coordinator loaded");
     Ok(core)
 }
@@ -252,6 +269,7 @@ struct Waiting {
 /// The task's state.
 struct Runtime {
     config: GroupConfig,
+    clocks: Clocks,
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
     /// `None` while the stored state cannot be loaded.
@@ -274,7 +292,7 @@ impl Runtime {
                 .core
                 .as_ref()
                 .and_then(|core| core.next_deadline())
-                .map(deadline_instant);
+                .map(|deadline| self.clocks.instant_of(deadline));
             let wake = earliest(timer, self.retry_at);
             let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -332,7 +350,7 @@ impl Runtime {
                     );
                     merge(
                         &mut output,
-                        core.handle(now_ms(), self.next_id, version, &client, request),
+                        core.handle(self.clocks.now(), self.next_id, version, &client, request),
                     );
                 }
                 Command::Overview { reply } => queries.push(Query::Overview(reply)),
@@ -342,7 +360,7 @@ impl Runtime {
             }
         }
         // Timers due now fire whether we woke for them or for a request.
-        merge(&mut output, core.expire(now_ms()));
+        merge(&mut output, core.expire(self.clocks.now()));
         match persist(&self.store, &output.records).await {
             Ok(()) => {
                 for record in &output.rebalances {
@@ -434,8 +452,9 @@ impl Runtime {
     async fn recover(&mut self) {
         self.retry_at = None;
         if self.core.is_none() {
-            let (config, store) = (self.config.clone(), self.store.clone());
-            let loaded = tokio::task::spawn_blocking(move || load(&config, &store))
+            let (config, store, clocks) =
+                (self.config.clone(), self.store.clone(), self.clocks.clone());
+            let loaded = tokio::task::spawn_blocking(move || load(&config, &store, &clocks))
                 .await
                 .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading task failed: {e}")));
             match loaded {
@@ -558,12 +577,6 @@ fn encode_records(
             Ok((r.key(), value))
         })
         .collect()
-}
-
-/// Converts a wall-clock deadline (ms since the epoch) into a tokio instant.
-fn deadline_instant(deadline_ms: i64) -> tokio::time::Instant {
-    let wait = (deadline_ms - now_ms()).max(0) as u64;
-    tokio::time::Instant::now() + Duration::from_millis(wait)
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -30,6 +30,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;

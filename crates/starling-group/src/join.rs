@@ -106,7 +106,7 @@ impl GroupCoordinator {
                 return reject(self, ResponseError::InconsistentGroupProtocol, "");
             }
             self.groups
-                .insert(group_id.clone(), Group::new(&group_id, self.now()));
+                .insert(group_id.clone(), Group::new(&group_id, self.wall_now()));
         }
         let records_before = self.out.records.len();
 
@@ -544,7 +544,7 @@ impl GroupCoordinator {
     fn generate_member_id(&mut self, group_id: &str, prefix: &str) -> String {
         loop {
             self.id_counter += 1;
-            let id = ids::member_id(prefix, self.now(), self.id_counter);
+            let id = ids::member_id(prefix, self.wall_now(), self.id_counter);
             let taken = self
                 .groups
                 .get(group_id)

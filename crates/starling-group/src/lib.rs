@@ -13,7 +13,8 @@
 //!   assignment). A held response comes out later, in the [`Output`] of another `handle` or of
 //!   [`GroupCoordinator::expire`], tagged with its original [`RequestId`]. Every request id gets
 //!   exactly one response.
-//! * Time only comes from the `now` arguments. Timers (session timeouts, the join and sync
+//! * Time only comes from the `now` arguments ([`Now`]: a monotonic reading for timer deadlines,
+//!   a wall-clock one for stored timestamps). Timers (session timeouts, the join and sync
 //!   barriers, the initial rebalance delay, pending KIP-394 members, the periodic offset expiry)
 //!   are data: [`GroupCoordinator::next_deadline`] tells the caller when to call
 //!   [`GroupCoordinator::expire`] next.
@@ -154,8 +155,36 @@ use timers::Timers;
 /// Identifies one request so its (possibly delayed) response can be routed back.
 pub type RequestId = u64;
 
-/// Milliseconds since the Unix epoch, supplied by the caller.
+/// Milliseconds, supplied by the caller: on a monotonic clock for timer deadlines
+/// ([`Now::monotonic`]), since the Unix epoch for stored and shown timestamps ([`Now::wall`]).
 pub type Millis = i64;
+
+/// One reading of the caller's two clocks.
+///
+/// Timers (session timeouts, the join and sync barriers, the initial delay, the periodic offset
+/// expiry) run on the **monotonic** clock, so a wall clock that jumps (NTP, a VM resumed, an
+/// operator) neither fires them early nor holds them back. The **wall** clock is used only
+/// where Kafka keeps timestamps: commit and expiry times of offsets, a group's state timestamp,
+/// the times in the rebalance history, and the time part of generated member ids.
+///
+/// A plain [`Millis`] converts into a reading whose two clocks agree (what tests and
+/// simulations use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Milliseconds on a clock that never goes back (any origin).
+    pub monotonic: Millis,
+    /// Milliseconds since the Unix epoch.
+    pub wall: Millis,
+}
+
+impl From<Millis> for Now {
+    fn from(ms: Millis) -> Now {
+        Now {
+            monotonic: ms,
+            wall: ms,
+        }
+    }
+}
 
 /// How long a brand-new member may wait in a join barrier before it is dropped (Kafka's
 /// new-member join timeout from KAFKA-7610: 5 minutes, not configurable here).
@@ -324,8 +353,11 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, Group>,
     timers: Timers,
-    /// The latest time seen (monotonic: the maximum of every `now` and every fired deadline).
+    /// The latest monotonic time seen (the maximum of every `now` and every fired deadline).
     clock: Millis,
+    /// The latest reading supplied by the caller; wall-clock time is derived from it (see
+    /// [`GroupCoordinator::wall_now`]).
+    reading: Now,
     /// Feeds generated member ids.
     id_counter: u64,
     /// Whether `loaded` ran (it runs implicitly on the first `handle`/`expire` otherwise).
@@ -341,6 +373,10 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             timers: Timers::default(),
             clock: Millis::MIN,
+            reading: Now {
+                monotonic: Millis::MIN,
+                wall: 0,
+            },
             id_counter: 0,
             is_loaded: false,
             out: Output::default(),
@@ -357,8 +393,8 @@ impl GroupCoordinator {
     /// session timers start at `now`). A group persisted in the middle of a rebalance (every
     /// member's assignment empty) comes back in PreparingRebalance, a group without members as
     /// Empty, any other as Stable (Kafka loads every group with members as Stable).
-    pub fn loaded(&mut self, now: Millis) {
-        self.advance(now);
+    pub fn loaded(&mut self, now: impl Into<Now>) {
+        self.read_clocks(now.into());
         if !self.is_loaded {
             self.is_loaded = true;
             self.activate_loaded_groups();
@@ -368,7 +404,7 @@ impl GroupCoordinator {
     /// Handles one request that arrived at API version `version`.
     pub fn handle(
         &mut self,
-        now: Millis,
+        now: impl Into<Now>,
         id: RequestId,
         version: i16,
         client: &ClientInfo,
@@ -393,19 +429,22 @@ impl GroupCoordinator {
     /// Fires every timer due at or before `now`, in deadline order. Each timer is handled at
     /// its own deadline (or the latest time already seen, if later), so one big step behaves
     /// like many small ones.
-    pub fn expire(&mut self, now: Millis) -> Output {
+    pub fn expire(&mut self, now: impl Into<Now>) -> Output {
+        let now = now.into();
         if !self.is_loaded {
             self.loaded(now);
         }
-        while let Some((deadline, key)) = self.timers.pop_due(now) {
+        // Not `read_clocks`: the clock must not pass the deadlines before they fire.
+        self.reading = now;
+        while let Some((deadline, key)) = self.timers.pop_due(now.monotonic) {
             self.advance(deadline);
             self.fire(key);
         }
-        self.advance(now);
+        self.advance(now.monotonic);
         std::mem::take(&mut self.out)
     }
 
-    /// The earliest pending timer deadline, if any.
+    /// The earliest pending timer deadline (monotonic), if any.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.timers.next_deadline()
     }
@@ -460,11 +499,28 @@ impl GroupCoordinator {
         self.timers.list()
     }
 
-    fn advance(&mut self, now: Millis) {
-        self.clock = self.clock.max(now);
+    /// Takes in a new reading of the caller's clocks; time never goes back.
+    fn read_clocks(&mut self, now: Now) {
+        self.advance(now.monotonic);
+        self.reading = now;
     }
 
+    fn advance(&mut self, monotonic: Millis) {
+        self.clock = self.clock.max(monotonic);
+    }
+
+    /// The monotonic time of the current step: what timer deadlines are computed from.
     fn now(&self) -> Millis {
         self.clock
+    }
+
+    /// The wall-clock time of the current step, for stored and shown timestamps: the caller's
+    /// latest wall reading, moved by how far the monotonic clock has got from that reading (a
+    /// timer fired at its own, earlier deadline inside a late `expire` gets the wall time of
+    /// that deadline).
+    fn wall_now(&self) -> Millis {
+        self.reading
+            .wall
+            .saturating_add(self.clock.saturating_sub(self.reading.monotonic))
     }
 }

@@ -41,7 +41,7 @@ impl GroupCoordinator {
         version: i16,
         request: OffsetCommitRequest,
     ) {
-        let now = self.now();
+        let now = self.wall_now();
         let group_id = request.group_id.to_string();
         let member_id = request.member_id.to_string();
         let instance_id = if version >= 7 {
@@ -321,7 +321,7 @@ impl GroupCoordinator {
     /// The periodic expiry (Kafka's cleanupGroupMetadata): expired offsets get tombstones, and
     /// an Empty group left without offsets (and without pending members) is deleted.
     pub(crate) fn expire_offsets(&mut self) {
-        let now = self.now();
+        let now = self.wall_now();
         let retention = self.config.offsets_retention_ms;
         let group_ids: Vec<String> = self.groups.keys().cloned().collect();
         for group_id in group_ids {

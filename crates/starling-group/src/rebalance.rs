@@ -119,7 +119,7 @@ impl GroupCoordinator {
             return;
         }
         self.open_record(group_id, trigger);
-        let now = self.now();
+        let (now, wall) = (self.now(), self.wall_now());
         let initial_delay = i64::from(self.config.initial_rebalance_delay_ms.max(0));
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
@@ -139,7 +139,7 @@ impl GroupCoordinator {
             group.new_member_added = false;
             group.initial_delay = Some((initial_delay, (rebalance_timeout - initial_delay).max(0)));
         }
-        group.transition(GroupState::PreparingRebalance, now);
+        group.transition(GroupState::PreparingRebalance, wall);
         let all_joined = group.all_joined();
 
         self.timers.cancel(&TimerKey::Sync {
@@ -225,7 +225,7 @@ impl GroupCoordinator {
         self.timers.cancel(&TimerKey::InitialDelay {
             group: group_id.to_string(),
         });
-        let now = self.now();
+        let (now, wall) = (self.now(), self.wall_now());
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
@@ -269,7 +269,7 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
-        let mut value = group.to_value(now, |_| Bytes::new());
+        let mut value = group.to_value(wall, |_| Bytes::new());
         value.generation = group.generation + 1;
         if group.members.is_empty() {
             value.protocol = None;
@@ -279,7 +279,7 @@ impl GroupCoordinator {
                 value: Some(value),
             });
             if let Some(group) = self.groups.get_mut(group_id) {
-                group.transition(GroupState::Empty, now);
+                group.transition(GroupState::Empty, wall);
             }
             self.record_join_completed(group_id);
             return;
@@ -297,7 +297,7 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
-        group.transition(GroupState::CompletingRebalance, now);
+        group.transition(GroupState::CompletingRebalance, wall);
         self.record_join_completed(group_id);
         let Some(group) = self.groups.get_mut(group_id) else {
             return;

@@ -189,7 +189,7 @@ impl GroupCoordinator {
     /// A rebalance starts: the open record (if any) closes as Restarted and a new one opens.
     pub(crate) fn open_record(&mut self, group_id: &str, trigger: Trigger) {
         self.close_record(group_id, RebalanceOutcome::Restarted);
-        let now = self.now();
+        let now = self.wall_now();
         let bound = self.config.rebalance_history;
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
@@ -249,7 +249,7 @@ impl GroupCoordinator {
     /// The join phase completed (the new generation is applied): the record learns the
     /// generation, protocol and members; a group left Empty closes it.
     pub(crate) fn record_join_completed(&mut self, group_id: &str) {
-        let now = self.now();
+        let now = self.wall_now();
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
         };
@@ -330,7 +330,7 @@ impl GroupCoordinator {
     /// Closes the open record (if any) now, keeps the history within its bound and hands the
     /// record to the caller.
     pub(crate) fn close_record(&mut self, group_id: &str, outcome: RebalanceOutcome) {
-        let now = self.now();
+        let now = self.wall_now();
         let bound = self.config.rebalance_history;
         let Some(group) = self.groups.get_mut(group_id) else {
             return;
@@ -347,7 +347,7 @@ impl GroupCoordinator {
 
     /// A deleted group's open record closes as Deleted (the history goes with the group).
     pub(crate) fn record_deleted(&mut self, mut group: Group) {
-        let now = self.now();
+        let now = self.wall_now();
         if let Some(record) = group.open_record() {
             record.outcome = RebalanceOutcome::Deleted;
             record.ended_ms = Some(now);

@@ -116,7 +116,7 @@ impl GroupCoordinator {
     /// The leader's assignment arrived: persist it (members it left out get an empty one),
     /// become Stable (closing the rebalance record) and answer every held SyncGroup.
     fn complete_sync(&mut self, group_id: &str, assignments: HashMap<String, Bytes>) {
-        let now = self.now();
+        let now = self.wall_now();
         let Some(group) = self.groups.get(group_id) else {
             return;
         };

@@ -101,11 +101,21 @@ impl Fixture {
     }
 
     fn start_in(dir: tempfile::TempDir) -> Fixture {
+        Fixture::start_on(dir, Clocks::system())
+    }
+
+    fn start_on(dir: tempfile::TempDir, clocks: Clocks) -> Fixture {
         let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
-        let (handle, task) =
-            start(config(), store.clone(), metrics.clone(), shutdown.clone()).unwrap();
+        let (handle, task) = start_with_clocks(
+            config(),
+            store.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            clocks,
+        )
+        .unwrap();
         Fixture {
             dir,
             store,
@@ -336,6 +346,64 @@ fn sync_response(response: GroupResponse) -> SyncGroupResponse {
         GroupResponse::Sync(r) => r,
         other => panic!("not a SyncGroup response: {other:?}"),
     }
+}
+
+/// A wall clock the test sets by hand.
+fn settable_wall_clock(start: i64) -> (Arc<std::sync::atomic::AtomicI64>, Clocks) {
+    let wall = Arc::new(std::sync::atomic::AtomicI64::new(start));
+    let reader = wall.clone();
+    let clocks = Clocks::with_wall_clock(Arc::new(move || {
+        reader.load(std::sync::atomic::Ordering::SeqCst)
+    }));
+    (wall, clocks)
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[tokio::test(start_paused = true)]
+async fn session_timeouts_run_on_the_monotonic_clock_whatever_the_wall_clock_does() {
+    let (wall, clocks) = settable_wall_clock(1_700_000_000_000);
+    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks);
+    let member = f.stable_group("g").await;
+    // The wall clock jumps a day ahead: the session (30 s) does not run out.
+    wall.fetch_add(24 * HOUR_MS, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::advance(Duration::from_millis(29_000)).await;
+    assert_eq!(
+        f.describe("g").await,
+        ("Stable".to_string(), vec![member.clone()])
+    );
+    // The wall clock jumps two days back: the session still runs out 30 s after the join.
+    wall.fetch_sub(48 * HOUR_MS, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while f.describe("g").await.1.contains(&member) {
+        assert!(Instant::now() < deadline, "the session never ran out");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.describe("g").await.0, "Empty");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stored_timestamps_come_from_the_wall_clock() {
+    let (wall, clocks) = settable_wall_clock(1_700_000_000_000);
+    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks);
+    tokio::time::advance(Duration::from_millis(5_000)).await;
+    wall.store(1_800_000_000_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(f.commit("g", &[(0, 42)]).await, vec![0]);
+    let stored = f
+        .store
+        .group_records()
+        .unwrap()
+        .into_iter()
+        .find(|(key, _)| key.starts_with("o/g/"))
+        .expect("the offset is stored");
+    let Record::Offset {
+        value: Some(value), ..
+    } = serde_json::from_slice(&stored.1).unwrap()
+    else {
+        panic!("not an offset record");
+    };
+    assert_eq!(value.commit_timestamp, 1_800_000_000_000);
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ use crate::{
 };
 
 mod admin_tests;
+mod clock_tests;
 mod cooperative_tests;
 mod encode_tests;
 mod expiry_tests;
@@ -516,6 +517,9 @@ pub(crate) fn offset_delete_request(group: &str, topics: &[(&str, &[i32])]) -> G
 pub(crate) struct Ctx {
     pub c: GroupCoordinator,
     pub now: Millis,
+    /// How far the simulated wall clock is from `now` (the monotonic clock); 0 unless a test
+    /// makes the wall clock jump.
+    pub wall_offset: Millis,
     pub client: ClientInfo,
     next_id: RequestId,
     /// Every response, by request id.
@@ -552,6 +556,7 @@ impl Ctx {
         Ctx {
             c,
             now,
+            wall_offset: 0,
             client: ClientInfo {
                 client_id: "client".to_string(),
                 client_host: "/10.0.0.1".to_string(),
@@ -599,7 +604,7 @@ impl Ctx {
         self.next_id += 1;
         self.requests.insert(id, (request.clone(), version));
         let client = self.client.clone();
-        let out = self.c.handle(self.now, id, version, &client, request);
+        let out = self.c.handle(self.clocks(), id, version, &client, request);
         self.absorb(out);
         id
     }
@@ -607,9 +612,27 @@ impl Ctx {
     /// Advances time by `ms` and fires what is due; returns the ids answered.
     pub fn sleep(&mut self, ms: i64) -> Vec<RequestId> {
         self.now += ms;
-        let out = self.c.expire(self.now);
+        let out = self.c.expire(self.clocks());
         self.absorb(out);
         self.last_answered.clone()
+    }
+
+    /// The simulated clocks as the coordinator reads them.
+    pub fn clocks(&self) -> crate::Now {
+        crate::Now {
+            monotonic: self.now,
+            wall: self.wall(),
+        }
+    }
+
+    /// The simulated wall clock.
+    pub fn wall(&self) -> Millis {
+        self.now + self.wall_offset
+    }
+
+    /// Makes the wall clock jump by `ms` (back if negative); the monotonic clock does not move.
+    pub fn jump_wall_clock(&mut self, ms: i64) {
+        self.wall_offset += ms;
     }
 
     /// Fires timers due now (zero-delay timers).
