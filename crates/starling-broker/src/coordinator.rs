@@ -249,10 +249,8 @@ fn load(
     let mut core = GroupCoordinator::new(config.clone());
     let stored = store.group_records()?;
     let count = stored.len();
-    for (key, bytes) in stored {
-        let record: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("unreadable group record {key}: {e}"))?;
-        core.replay(&record);
+    for record in &stored {
+        core.replay(record);
     }
     core.loaded(clocks.now());
     tracing::info!(records = count, "group coordinator loaded");
@@ -361,7 +359,7 @@ impl Runtime {
         }
         // Timers due now fire whether we woke for them or for a request.
         merge(&mut output, core.expire(self.clocks.now()));
-        match persist(&self.store, &output.records).await {
+        match persist(&self.store, std::mem::take(&mut output.records)).await {
             Ok(()) => {
                 for record in &output.rebalances {
                     report_rebalance(&self.metrics, record);
@@ -381,8 +379,8 @@ impl Runtime {
     /// The step's records were not stored, so memory is ahead of the store: every request
     /// waiting on the core gets an error, and the core is loaded again from the store.
     async fn step_failed(&mut self, error: PersistError) {
-        let code = match error {
-            PersistError::Encode { .. } => ResponseError::UnknownServerError,
+        let code = match &error {
+            PersistError::Store(e) if !e.is_storage() => ResponseError::UnknownServerError,
             PersistError::Store(_) | PersistError::Writer(_) => STORE_FAILED,
         };
         tracing::error!(
@@ -525,58 +523,22 @@ fn merge(into: &mut Output, from: Output) {
 /// Why a step's records were not stored.
 #[derive(Debug, thiserror::Error)]
 enum PersistError {
-    #[error("group record {key} does not encode: {source}")]
-    Encode {
-        key: String,
-        source: serde_json::Error,
-    },
+    /// The store refused the batch: a storage fault, or a record that does not encode.
     #[error(transparent)]
     Store(#[from] MetaError),
     #[error("the group record writer failed: {0}")]
     Writer(String),
 }
 
-async fn persist(store: &Arc<MetadataStore>, records: &[Record]) -> Result<(), PersistError> {
+async fn persist(store: &Arc<MetadataStore>, records: Vec<Record>) -> Result<(), PersistError> {
     if records.is_empty() {
         return Ok(());
     }
-    let batch = encode_records(records, serde_json::to_vec)?;
     let store = store.clone();
-    tokio::task::spawn_blocking(move || store.write_group_records(&batch))
+    tokio::task::spawn_blocking(move || store.write_group_records(&records))
         .await
         .map_err(|e| PersistError::Writer(e.to_string()))??;
     Ok(())
-}
-
-/// A record as the store keeps it: its key, and its JSON or `None` for a deletion.
-type StoredRecord = (String, Option<Vec<u8>>);
-
-/// Each record as the store keeps it; a group or offset record whose value is `None` is a
-/// deletion. A record that does not encode fails the whole batch — it must never turn into a
-/// deletion.
-fn encode_records(
-    records: &[Record],
-    encode: impl Fn(&Record) -> serde_json::Result<Vec<u8>>,
-) -> Result<Vec<StoredRecord>, PersistError> {
-    records
-        .iter()
-        .map(|r| {
-            let deleted = matches!(
-                r,
-                Record::Group { value: None, .. } | Record::Offset { value: None, .. }
-            );
-            let value = if deleted {
-                None
-            } else {
-                let bytes = encode(r).map_err(|source| PersistError::Encode {
-                    key: r.key(),
-                    source,
-                })?;
-                Some(bytes)
-            };
-            Ok((r.key(), value))
-        })
-        .collect()
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

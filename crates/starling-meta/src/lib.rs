@@ -3,7 +3,10 @@
 //! file under the data directory.
 //!
 //! Every write is its own committed, fsynced transaction, so a change the broker has
-//! acknowledged to a client survives a crash. Values are JSON so the file stays inspectable.
+//! acknowledged to a client survives a crash. The store encodes what it keeps ([`encoding`]):
+//! a format version byte, then JSON so the file stays inspectable; a later Starling reads what an
+//! earlier one wrote. The group coordinator hands it [`starling_group::Record`]s
+//! ([`MetadataStore::write_group_records`]) and gets them back at start-up.
 //!
 //! A write that fails (a full disk, an I/O error) is an error and leaves the stored contents as
 //! they were. redb then refuses every operation until the database is closed and opened again,
@@ -35,7 +38,11 @@
 //! assert_eq!(store.fault(), None);
 //! ```
 
+mod encoding;
 mod failpoint;
+mod group_records;
+#[cfg(test)]
+mod stored_format_tests;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -48,6 +55,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use encoding::FORMAT_VERSION;
 pub use failpoint::Failpoint;
 use failpoint::FaultyFile;
 
@@ -95,6 +103,10 @@ pub enum MetaError {
         key: String,
         source: serde_json::Error,
     },
+    #[error(
+        "metadata store holds a record for {key} in format version {version}, written by a newer Starling than this one"
+    )]
+    NewerFormat { key: String, version: u8 },
     #[error("metadata store: cannot encode {what}: {source}")]
     Encode {
         what: String,
@@ -194,12 +206,7 @@ impl MetadataStore {
             let mut out = Vec::new();
             for entry in table.iter().map_err(storage)? {
                 let (key, value) = entry.map_err(storage)?;
-                let record =
-                    serde_json::from_slice(value.value()).map_err(|source| MetaError::Decode {
-                        key: key.value().to_string(),
-                        source,
-                    })?;
-                out.push(record);
+                out.push(encoding::decode(key.value(), value.value())?);
             }
             Ok(out)
         })
@@ -207,10 +214,7 @@ impl MetadataStore {
 
     /// Creates or replaces a topic.
     pub fn put_topic(&self, topic: &TopicRecord) -> Result<(), MetaError> {
-        let bytes = serde_json::to_vec(topic).map_err(|source| MetaError::Encode {
-            what: format!("topic {}", topic.name),
-            source,
-        })?;
+        let bytes = encoding::encode(|| format!("topic {}", topic.name), topic)?;
         let size = topic.name.len() + bytes.len();
         self.with_db(Access::Write(size), |db| {
             let txn = db.begin_write().map_err(storage)?;
@@ -239,11 +243,11 @@ impl MetadataStore {
 }
 
 impl MetadataStore {
-    /// Writes a batch of keyed records in one durable transaction: `Some(value)` replaces the
+    /// Writes a batch of encoded records in one durable transaction: `Some(value)` replaces the
     /// key's record, `None` deletes it. Either the whole batch is stored or none of it.
-    pub fn write_group_records(
+    pub(crate) fn write_group_record_bytes(
         &self,
-        batch: &[(String, Option<Vec<u8>>)],
+        batch: &[group_records::EncodedRecord],
     ) -> Result<(), MetaError> {
         if batch.is_empty() {
             return Ok(());
@@ -271,8 +275,8 @@ impl MetadataStore {
         })
     }
 
-    /// Every stored group record, in key order.
-    pub fn group_records(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+    /// Every stored group record as stored, in key order.
+    pub(crate) fn group_record_bytes(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
         self.with_db(Access::Read, |db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
@@ -476,12 +480,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
         let s = MetadataStore::open(&path).unwrap();
-        s.write_group_records(&[
+        s.write_group_record_bytes(&[
             ("g/a".into(), Some(b"1".to_vec())),
             ("o/a/t/0".into(), Some(b"5".to_vec())),
         ])
         .unwrap();
-        s.write_group_records(&[
+        s.write_group_record_bytes(&[
             ("g/a".into(), Some(b"2".to_vec())),
             ("o/a/t/0".into(), None),
         ])
@@ -489,24 +493,24 @@ mod tests {
         drop(s);
         let s = MetadataStore::open(&path).unwrap();
         assert_eq!(
-            s.group_records().unwrap(),
+            s.group_record_bytes().unwrap(),
             vec![("g/a".to_string(), b"2".to_vec())]
         );
     }
 
     fn records(s: &MetadataStore) -> Vec<(String, Vec<u8>)> {
-        s.group_records().unwrap()
+        s.group_record_bytes().unwrap()
     }
 
     #[test]
     fn a_failed_write_stores_nothing_and_the_old_contents_stay_readable() {
         let (_d, s) = store();
-        s.write_group_records(&[("o/g/t/0".into(), Some(b"5".to_vec()))])
+        s.write_group_record_bytes(&[("o/g/t/0".into(), Some(b"5".to_vec()))])
             .unwrap();
         s.failpoint()
             .fail_writes(1, std::io::ErrorKind::StorageFull);
         let err = s
-            .write_group_records(&[
+            .write_group_record_bytes(&[
                 ("o/g/t/0".into(), Some(b"9".to_vec())),
                 ("o/g/t/1".into(), Some(b"1".to_vec())),
             ])
@@ -533,17 +537,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
         let s = MetadataStore::open(&path).unwrap();
-        s.write_group_records(&[("g/a".into(), Some(b"1".to_vec()))])
+        s.write_group_record_bytes(&[("g/a".into(), Some(b"1".to_vec()))])
             .unwrap();
         s.failpoint()
             .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
         for value in [b"2", b"3"] {
             let batch = [("g/a".to_string(), Some(value.to_vec()))];
-            assert!(s.write_group_records(&batch).is_err());
+            assert!(s.write_group_record_bytes(&batch).is_err());
         }
         assert!(s.check_writable().is_err());
         s.failpoint().clear();
-        s.write_group_records(&[("g/a".into(), Some(b"4".to_vec()))])
+        s.write_group_record_bytes(&[("g/a".into(), Some(b"4".to_vec()))])
             .unwrap();
         assert_eq!(records(&s), vec![("g/a".to_string(), b"4".to_vec())]);
         drop(s);
@@ -579,11 +583,11 @@ mod tests {
         s.failpoint()
             .fail_writes(1, std::io::ErrorKind::StorageFull);
         let big = [("o/g/t/0".to_string(), Some(vec![7u8; 10_000]))];
-        assert!(s.write_group_records(&big).is_err());
-        s.write_group_records(&[("o/g/t/1".into(), Some(b"1".to_vec()))])
+        assert!(s.write_group_record_bytes(&big).is_err());
+        s.write_group_record_bytes(&[("o/g/t/1".into(), Some(b"1".to_vec()))])
             .unwrap();
         assert!(s.fault().is_some());
-        s.write_group_records(&big).unwrap();
+        s.write_group_record_bytes(&big).unwrap();
         assert_eq!(s.fault(), None);
     }
 
@@ -593,10 +597,10 @@ mod tests {
         s.failpoint()
             .fail_writes(1, std::io::ErrorKind::StorageFull);
         let big = [("o/g/t/0".to_string(), Some(vec![7u8; 10_000]))];
-        assert!(s.write_group_records(&big).is_err());
+        assert!(s.write_group_record_bytes(&big).is_err());
         s.check_writable().unwrap();
         assert_eq!(s.fault(), None);
-        assert!(s.group_records().unwrap().is_empty());
+        assert!(s.group_record_bytes().unwrap().is_empty());
         let id = s.cluster_id().unwrap();
         assert_eq!(id.len(), 22);
     }

@@ -279,12 +279,12 @@ impl Fixture {
     /// The group's record in the store: (generation, member ids).
     fn stored_group(&self, group: &str) -> (i32, Vec<String>) {
         let key = format!("g/{group}");
-        let (_, bytes) = self
+        let record = self
             .store
             .group_records()
             .unwrap()
             .into_iter()
-            .find(|(k, _)| *k == key)
+            .find(|r| r.key() == key)
             .expect("the group is stored");
         let Record::Group {
             value:
@@ -294,7 +294,7 @@ impl Fixture {
                     ..
                 }),
             ..
-        } = serde_json::from_slice(&bytes).unwrap()
+        } = record
         else {
             panic!("not a group record");
         };
@@ -395,11 +395,11 @@ async fn stored_timestamps_come_from_the_wall_clock() {
         .group_records()
         .unwrap()
         .into_iter()
-        .find(|(key, _)| key.starts_with("o/g/"))
+        .find(|r| r.key().starts_with("o/g/"))
         .expect("the offset is stored");
     let Record::Offset {
         value: Some(value), ..
-    } = serde_json::from_slice(&stored.1).unwrap()
+    } = stored
     else {
         panic!("not an offset record");
     };
@@ -587,30 +587,4 @@ async fn storage_errors_and_the_degraded_state_are_in_the_metrics() {
         text.contains("starling_storage_degraded{store=\"metadata\"} 0\n"),
         "{text}"
     );
-}
-
-#[test]
-fn a_record_that_does_not_encode_fails_the_batch_instead_of_becoming_a_deletion() {
-    let record = Record::Offset {
-        group_id: "g".into(),
-        topic: TOPIC.into(),
-        partition: 0,
-        value: Some(starling_group::OffsetValue {
-            offset: 1,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp: 0,
-            expire_timestamp: None,
-        }),
-    };
-    let failing = |_: &Record| -> serde_json::Result<Vec<u8>> {
-        Err(serde::ser::Error::custom("cannot encode"))
-    };
-    let result = encode_records(std::slice::from_ref(&record), failing);
-    assert!(
-        matches!(result, Err(PersistError::Encode { ref key, .. }) if key == "o/g/orders/0"),
-        "{result:?}"
-    );
-    let encoded = encode_records(&[record], serde_json::to_vec).unwrap();
-    assert!(encoded[0].1.is_some());
 }

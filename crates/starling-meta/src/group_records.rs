@@ -1,0 +1,129 @@
+//! The group coordinator's records ([`starling_group::Record`]) as the store keeps them: one
+//! redb entry per [`Record::key`], holding the latest record of that key (a compacted log, as
+//! Kafka's `__consumer_offsets` is). A record whose value is `None` deletes its key.
+//!
+//! Encoding is the store's job, and a record that does not encode fails its whole batch: it
+//! never turns into a deletion, and nothing of the batch is written.
+
+use starling_group::Record;
+
+use crate::{encoding, MetaError, MetadataStore};
+
+impl MetadataStore {
+    /// Stores a batch of the coordinator's records, in order, in one durable transaction:
+    /// either all of it or none.
+    pub fn write_group_records(&self, records: &[Record]) -> Result<(), MetaError> {
+        let batch = encode_batch(records, |r| {
+            encoding::encode(|| format!("group record {}", r.key()), r)
+        })?;
+        self.write_group_record_bytes(&batch)
+    }
+
+    /// Every stored group record, in key order, whichever format version wrote it.
+    pub fn group_records(&self) -> Result<Vec<Record>, MetaError> {
+        self.group_record_bytes()?
+            .into_iter()
+            .map(|(key, bytes)| encoding::decode(&key, &bytes))
+            .collect()
+    }
+}
+
+/// A record as the store keeps it: its key, and its encoding or `None` for a deletion.
+pub(crate) type EncodedRecord = (String, Option<Vec<u8>>);
+
+/// Each record as the store keeps it.
+fn encode_batch(
+    records: &[Record],
+    encode: impl Fn(&Record) -> Result<Vec<u8>, MetaError>,
+) -> Result<Vec<EncodedRecord>, MetaError> {
+    records
+        .iter()
+        .map(|r| {
+            let deleted = matches!(
+                r,
+                Record::Group { value: None, .. } | Record::Offset { value: None, .. }
+            );
+            let value = if deleted { None } else { Some(encode(r)?) };
+            Ok((r.key(), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use starling_group::OffsetValue;
+
+    use super::*;
+
+    fn offset(partition: i32, value: Option<i64>) -> Record {
+        Record::Offset {
+            group_id: "g".into(),
+            topic: "orders".into(),
+            partition,
+            value: value.map(|offset| OffsetValue {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 1,
+                expire_timestamp: None,
+            }),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, MetadataStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn records_come_back_latest_per_key_and_a_none_value_deletes() {
+        let (_d, s) = store();
+        s.write_group_records(&[offset(0, Some(5)), offset(1, Some(6))])
+            .unwrap();
+        s.write_group_records(&[offset(0, Some(9)), offset(1, None)])
+            .unwrap();
+        assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(9))]);
+    }
+
+    #[test]
+    fn a_record_that_does_not_encode_fails_the_batch_instead_of_becoming_a_deletion() {
+        let (_d, s) = store();
+        s.write_group_records(&[offset(0, Some(5))]).unwrap();
+        let failing = |r: &Record| -> Result<Vec<u8>, MetaError> {
+            Err(MetaError::Encode {
+                what: r.key(),
+                source: serde::ser::Error::custom("cannot encode"),
+            })
+        };
+        let result = encode_batch(&[offset(1, Some(1)), offset(0, Some(7))], failing);
+        assert!(
+            matches!(result, Err(MetaError::Encode { ref what, .. }) if what == "o/g/orders/1"),
+            "{result:?}"
+        );
+        // Deletions need no encoding.
+        let deletion = encode_batch(&[offset(0, None)], failing).unwrap();
+        assert_eq!(deletion, vec![("o/g/orders/0".to_string(), None)]);
+        assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(5))]);
+    }
+
+    #[test]
+    fn records_are_stored_with_the_format_version() {
+        let (_d, s) = store();
+        s.write_group_records(&[offset(0, Some(5))]).unwrap();
+        let stored = s.group_record_bytes().unwrap();
+        assert_eq!(stored[0].1[0], encoding::FORMAT_VERSION);
+    }
+
+    #[test]
+    fn a_record_in_a_newer_format_stops_loading_with_its_key() {
+        let (_d, s) = store();
+        s.write_group_record_bytes(&[("o/g/orders/0".into(), Some(b"\x09{}".to_vec()))])
+            .unwrap();
+        let err = s.group_records().unwrap_err();
+        assert!(
+            matches!(err, MetaError::NewerFormat { ref key, version: 9 } if key == "o/g/orders/0"),
+            "{err}"
+        );
+    }
+}
