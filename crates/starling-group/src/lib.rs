@@ -120,6 +120,7 @@ use kafka_protocol::messages::{
 use serde::{Deserialize, Serialize};
 
 mod assignment;
+pub mod assignor;
 mod byte_reader;
 mod describe;
 mod group;
