@@ -5,7 +5,8 @@
 //!
 //! The assignors follow Apache Kafka 4's `org.apache.kafka.coordinator.group.assignor`:
 //!
-//! * [`UniformAssignor`] (`"uniform"`, Kafka's default): balanced and sticky, see [`uniform`].
+//! * [`UniformAssignor`] (`"uniform"`, Kafka's default): balanced and sticky, see [`uniform`];
+//! * [`RangeAssignor`] (`"range"`): contiguous per-topic ranges, co-partitioned, see [`range`].
 //!
 //! Both are pure functions of their input: no I/O, no clock, no randomness, and no iteration
 //! over hash maps, so the same input always gives the same output.
@@ -20,16 +21,26 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
+pub mod range;
 pub mod uniform;
 
 #[cfg(test)]
 mod tests;
 
+pub use range::RangeAssignor;
 pub use uniform::UniformAssignor;
 
 /// The name of the uniform assignor in `group.consumer.assignors` and in the
 /// `ServerAssignor` field of ConsumerGroupHeartbeat.
 pub const UNIFORM_ASSIGNOR_NAME: &str = "uniform";
+
+/// The name of the range assignor in `group.consumer.assignors` and in the `ServerAssignor`
+/// field of ConsumerGroupHeartbeat.
+pub const RANGE_ASSIGNOR_NAME: &str = "range";
+
+/// Kafka 4's default `group.consumer.assignors`: every built-in assignor, the first being the
+/// one a group uses when no member asks for one.
+pub const DEFAULT_ASSIGNORS: [&str; 2] = [UNIFORM_ASSIGNOR_NAME, RANGE_ASSIGNOR_NAME];
 
 /// A topic as the assignor sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +126,9 @@ pub fn by_name(name: &str) -> Option<Box<dyn Assignor>> {
     match name {
         UNIFORM_ASSIGNOR_NAME | "org.apache.kafka.coordinator.group.assignor.UniformAssignor" => {
             Some(Box::new(UniformAssignor))
+        }
+        RANGE_ASSIGNOR_NAME | "org.apache.kafka.coordinator.group.assignor.RangeAssignor" => {
+            Some(Box::new(RangeAssignor))
         }
         _ => None,
     }

@@ -10,6 +10,7 @@ use super::{Assignor, GroupAssignment, GroupSpec, MemberAssignment, MemberSpec, 
 
 mod interface_tests;
 mod property_tests;
+mod range_tests;
 mod uniform_tests;
 
 /// The id of topic number `n` (`t0`, `t1`, …).

@@ -3,7 +3,7 @@
 //! appear or disappear, or nothing happens — each assignment fed back as the next `current`.
 //! After every step:
 //!
-//! * every member is in the result; every partition of a subscribed topic is
+//! * both assignors: every member is in the result; every partition of a subscribed topic is
 //!   assigned exactly once, only to a member subscribed to its topic; no unknown topic, no
 //!   partition past the count ([`check_valid`]); the same input gives the same output;
 //! * uniform, any group: no single move of a partition between two subscribers of its topic
@@ -12,13 +12,16 @@
 //! * uniform, homogeneous group (same existing topics for all): loads differ by at most one,
 //!   and the number of partitions that changed owner is exactly the minimum any balanced
 //!   assignment needs, computed from what each member validly held;
+//! * range: each topic is cut into contiguous ranges over its subscribers in range order
+//!   (static members by instance id, then member id), `P / S` each and one more for the first
+//!   `P % S`.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::assignor::UniformAssignor;
+use crate::assignor::{RangeAssignor, UniformAssignor};
 
 /// Topics `t0..t3` may exist; bit 4 of a subscription mask names `t9`, which never does.
 const TOPIC_NUMBERS: u8 = 4;
@@ -333,6 +336,41 @@ fn check_uniform_step(
     );
 }
 
+/// Range: contiguous ranges over each topic's subscribers in range order.
+fn check_range_step(world: &World, _: Option<&GroupAssignment>, assignment: &GroupAssignment) {
+    let mut order: Vec<(&String, &MemberSpec)> = world.group.members.iter().collect();
+    order.sort_by_key(|(member, spec)| {
+        (
+            spec.instance_id.is_none(),
+            spec.instance_id.clone(),
+            *member,
+        )
+    });
+    for (id, topic) in &world.topics {
+        let subscribers: Vec<&String> = order
+            .iter()
+            .filter(|(_, spec)| spec.subscribed.contains(id))
+            .map(|(member, _)| *member)
+            .collect();
+        if subscribers.is_empty() {
+            continue;
+        }
+        let partitions = topic.partitions as usize;
+        let (quota, extra) = (
+            partitions / subscribers.len(),
+            partitions % subscribers.len(),
+        );
+        let mut start = 0;
+        for (position, member) in subscribers.iter().enumerate() {
+            let end = start + quota + usize::from(position < extra);
+            let expected: BTreeSet<i32> = (start as i32..end as i32).collect();
+            let got = assignment[*member].get(id).cloned().unwrap_or_default();
+            assert_eq!(got, expected, "{member}'s range of {id} in {assignment:?}");
+            start = end;
+        }
+    }
+}
+
 fn current_assignment() -> impl Strategy<Value = BTreeMap<u8, BTreeSet<i32>>> {
     prop::collection::btree_map(
         0..=TOPIC_NUMBERS,
@@ -392,5 +430,13 @@ proptest! {
         changes in prop::collection::vec(homogeneous_change(), 1..12),
     ) {
         run(&UniformAssignor, world, &changes, check_uniform_step);
+    }
+
+    #[test]
+    fn range_assignments_stay_valid_contiguous_ranges(
+        world in world(),
+        changes in prop::collection::vec(change(), 0..12),
+    ) {
+        run(&RangeAssignor, world, &changes, check_range_step);
     }
 }
