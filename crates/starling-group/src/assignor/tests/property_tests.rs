@@ -15,13 +15,16 @@
 //! * range: each topic is cut into contiguous ranges over its subscribers in range order
 //!   (static members by instance id, then member id), `P / S` each and one more for the first
 //!   `P % S`.
+//!
+//! Besides, resolving a subscription against the topics (a galloping merge of two sorted
+//! lists) finds exactly the subscribed topics that exist, as one lookup per topic would.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::assignor::{RangeAssignor, UniformAssignor};
+use crate::assignor::{RangeAssignor, TopicTable, UniformAssignor};
 
 /// Topics `t0..t3` may exist; bit 4 of a subscription mask names `t9`, which never does.
 const TOPIC_NUMBERS: u8 = 4;
@@ -415,6 +418,18 @@ fn homogeneous_world() -> impl Strategy<Value = World> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn resolving_a_subscription_finds_exactly_the_topics_that_exist(
+        existing in prop::collection::btree_set(0..200u8, 0..120),
+        subscribed in prop::collection::btree_set(0..200u8, 0..120),
+    ) {
+        let counts: Vec<(u8, u32)> = existing.iter().map(|&n| (n, 1)).collect();
+        let table = TopicTable::new(&topics(&counts)).unwrap();
+        let subscribed: BTreeSet<Uuid> = subscribed.iter().map(|&n| topic_id(n)).collect();
+        let expected: Vec<usize> = subscribed.iter().filter_map(|id| table.index_of(id)).collect();
+        prop_assert_eq!(table.resolve(&subscribed), expected);
+    }
 
     #[test]
     fn uniform_assignments_stay_valid_balanced_and_sticky(
