@@ -67,6 +67,14 @@ pub(crate) fn partitions(entries: &PartitionList) -> MemberAssignment {
         .collect()
 }
 
+/// A group assignment from `(member id, [(topic number, partitions)])`.
+pub(crate) fn group_assignment(members: &[(&str, &PartitionList)]) -> GroupAssignment {
+    members
+        .iter()
+        .map(|(id, entries)| (id.to_string(), partitions(entries)))
+        .collect()
+}
+
 /// Partition → owning member; panics if a partition has two owners.
 pub(crate) fn owners(assignment: &GroupAssignment) -> BTreeMap<(Uuid, i32), &str> {
     let mut owners = BTreeMap::new();

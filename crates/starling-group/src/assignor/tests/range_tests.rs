@@ -13,17 +13,20 @@ fn assign(group: &GroupSpec, topics: &BTreeMap<Uuid, TopicMetadata>) -> GroupAss
     assignment
 }
 
-fn expected(members: &[(&str, &PartitionList)]) -> GroupAssignment {
-    members
-        .iter()
-        .map(|(id, entries)| (id.to_string(), partitions(entries)))
-        .collect()
-}
-
 fn static_member(instance_id: &str, subscribed: &[u8]) -> MemberSpec {
     MemberSpec {
         instance_id: Some(instance_id.to_string()),
         ..member(subscribed)
+    }
+}
+
+/// A group of static members `(member id, instance id)` subscribed to `subscribed`.
+fn static_group(members: &[(&str, &str)], subscribed: &[u8]) -> GroupSpec {
+    GroupSpec {
+        members: members
+            .iter()
+            .map(|&(id, instance)| (id.to_string(), static_member(instance, subscribed)))
+            .collect(),
     }
 }
 
@@ -40,7 +43,7 @@ fn one_member_gets_every_partition_of_the_topics_it_subscribes_to() {
     );
     assert_eq!(
         assignment,
-        expected(&[("a", &[(0, &[0, 1, 2]), (1, &[0, 1])])])
+        group_assignment(&[("a", &[(0, &[0, 1, 2]), (1, &[0, 1])])])
     );
 }
 
@@ -50,7 +53,7 @@ fn with_more_members_than_partitions_the_last_members_get_nothing() {
     let assignment = assign(&group, &topics(&[(0, 2)]));
     assert_eq!(
         assignment,
-        expected(&[("a", &[(0, &[0])]), ("b", &[(0, &[1])]), ("c", &[])])
+        group_assignment(&[("a", &[(0, &[0])]), ("b", &[(0, &[1])]), ("c", &[])])
     );
 }
 
@@ -61,7 +64,7 @@ fn co_partitioned_topics_give_each_member_the_same_partition_numbers() {
     let assignment = assign(&group, &topics(&[(1, 3), (2, 3)]));
     assert_eq!(
         assignment,
-        expected(&[
+        group_assignment(&[
             ("m0", &[(1, &[0, 1]), (2, &[0, 1])]),
             ("m1", &[(1, &[2]), (2, &[2])]),
         ])
@@ -74,13 +77,13 @@ fn a_joining_member_gets_the_last_range_and_the_ranges_before_shift() {
     let before = assign(&group(&[("a", &[0]), ("b", &[0])]), &topics);
     assert_eq!(
         before,
-        expected(&[("a", &[(0, &[0, 1, 2])]), ("b", &[(0, &[3, 4, 5])])])
+        group_assignment(&[("a", &[(0, &[0, 1, 2])]), ("b", &[(0, &[3, 4, 5])])])
     );
     let joined = with_current(group(&[("a", &[0]), ("b", &[0]), ("c", &[0])]), &before);
     let after = assign(&joined, &topics);
     assert_eq!(
         after,
-        expected(&[
+        group_assignment(&[
             ("a", &[(0, &[0, 1])]),
             ("b", &[(0, &[2, 3])]),
             ("c", &[(0, &[4, 5])]),
@@ -101,7 +104,7 @@ fn a_leaving_member_closes_the_gap_between_the_ranges() {
     );
     assert_eq!(
         after,
-        expected(&[("a", &[(0, &[0, 1, 2])]), ("c", &[(0, &[3, 4, 5])])])
+        group_assignment(&[("a", &[(0, &[0, 1, 2])]), ("c", &[(0, &[3, 4, 5])])])
     );
     assert_eq!(moved(&before, &after), 2);
 }
@@ -114,7 +117,7 @@ fn static_members_come_first_in_instance_id_order() {
     let assignment = assign(&group, &topics(&[(0, 4)]));
     assert_eq!(
         assignment,
-        expected(&[
+        group_assignment(&[
             ("a", &[(0, &[3])]),
             ("b", &[(0, &[2])]),
             ("c", &[(0, &[0, 1])]),
@@ -125,22 +128,16 @@ fn static_members_come_first_in_instance_id_order() {
 #[test]
 fn a_static_member_back_under_a_new_member_id_gets_its_ranges_back() {
     let topics = topics(&[(0, 4)]);
-    let mut before = GroupSpec::default();
-    before.members.insert("m1".into(), static_member("x", &[0]));
-    before.members.insert("m2".into(), static_member("y", &[0]));
-    let first = assign(&before, &topics);
+    let first = assign(&static_group(&[("m1", "x"), ("m2", "y")], &[0]), &topics);
     assert_eq!(
         first,
-        expected(&[("m1", &[(0, &[0, 1])]), ("m2", &[(0, &[2, 3])])])
+        group_assignment(&[("m1", &[(0, &[0, 1])]), ("m2", &[(0, &[2, 3])])])
     );
     // Instance x restarts as m3, which sorts after m2.
-    let mut after = GroupSpec::default();
-    after.members.insert("m2".into(), static_member("y", &[0]));
-    after.members.insert("m3".into(), static_member("x", &[0]));
-    let second = assign(&after, &topics);
+    let second = assign(&static_group(&[("m2", "y"), ("m3", "x")], &[0]), &topics);
     assert_eq!(
         second,
-        expected(&[("m2", &[(0, &[2, 3])]), ("m3", &[(0, &[0, 1])])])
+        group_assignment(&[("m2", &[(0, &[2, 3])]), ("m3", &[(0, &[0, 1])])])
     );
 }
 
@@ -150,7 +147,7 @@ fn heterogeneous_ranges_are_split_among_each_topics_subscribers() {
     let assignment = assign(&group, &topics(&[(0, 3), (1, 4)]));
     assert_eq!(
         assignment,
-        expected(&[
+        group_assignment(&[
             ("a", &[(0, &[0, 1])]),
             ("b", &[(0, &[2]), (1, &[0, 1])]),
             ("c", &[(1, &[2, 3])]),
@@ -169,7 +166,7 @@ fn a_subscription_change_recomputes_the_ranges_of_both_topics() {
     );
     assert_eq!(
         after,
-        expected(&[
+        group_assignment(&[
             ("a", &[(0, &[0, 1, 2, 3]), (1, &[0, 1])]),
             ("b", &[(1, &[2, 3])])
         ])
@@ -183,7 +180,10 @@ fn a_deleted_topic_disappears_from_the_assignment() {
     let before = assign(&group, &topics);
     topics.remove(&topic_id(1));
     let after = assign(&with_current(group, &before), &topics);
-    assert_eq!(after, expected(&[("a", &[(0, &[0])]), ("b", &[(0, &[1])])]));
+    assert_eq!(
+        after,
+        group_assignment(&[("a", &[(0, &[0])]), ("b", &[(0, &[1])])])
+    );
 }
 
 #[test]
@@ -193,13 +193,13 @@ fn grown_partition_counts_are_split_again() {
     let before = assign(&group, &topics);
     assert_eq!(
         before,
-        expected(&[("a", &[(0, &[0, 1])]), ("b", &[(0, &[2])])])
+        group_assignment(&[("a", &[(0, &[0, 1])]), ("b", &[(0, &[2])])])
     );
     topics.get_mut(&topic_id(0)).unwrap().partitions = 5;
     let after = assign(&with_current(group, &before), &topics);
     assert_eq!(
         after,
-        expected(&[("a", &[(0, &[0, 1, 2])]), ("b", &[(0, &[3, 4])])])
+        group_assignment(&[("a", &[(0, &[0, 1, 2])]), ("b", &[(0, &[3, 4])])])
     );
 }
 

@@ -13,13 +13,6 @@ fn assign(group: &GroupSpec, topics: &BTreeMap<Uuid, TopicMetadata>) -> GroupAss
     assignment
 }
 
-fn expected(members: &[(&str, MemberAssignment)]) -> GroupAssignment {
-    members
-        .iter()
-        .map(|(id, assignment)| (id.to_string(), assignment.clone()))
-        .collect()
-}
-
 #[test]
 fn empty_group_gets_an_empty_assignment() {
     let assignment = assign(&GroupSpec::default(), &topics(&[(0, 3)]));
@@ -32,7 +25,7 @@ fn one_member_gets_every_partition_of_the_topics_it_subscribes_to() {
     let assignment = assign(&group, &topics(&[(0, 3), (1, 2), (2, 4)]));
     assert_eq!(
         assignment,
-        expected(&[("a", partitions(&[(0, &[0, 1, 2]), (1, &[0, 1])]))])
+        group_assignment(&[("a", &[(0, &[0, 1, 2]), (1, &[0, 1])])])
     );
 }
 
@@ -42,11 +35,11 @@ fn with_more_members_than_partitions_the_last_members_get_nothing() {
     let assignment = assign(&group, &topics(&[(0, 2)]));
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", partitions(&[(0, &[0])])),
-            ("b", partitions(&[(0, &[1])])),
-            ("c", MemberAssignment::new()),
-            ("d", MemberAssignment::new()),
+        group_assignment(&[
+            ("a", &[(0, &[0])]),
+            ("b", &[(0, &[1])]),
+            ("c", &[]),
+            ("d", &[]),
         ])
     );
 }
@@ -57,10 +50,10 @@ fn a_fresh_group_gets_balanced_contiguous_runs() {
     let assignment = assign(&group, &topics(&[(0, 4), (1, 3)]));
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1, 2])])),
-            ("b", partitions(&[(0, &[3]), (1, &[0])])),
-            ("c", partitions(&[(1, &[1, 2])])),
+        group_assignment(&[
+            ("a", &[(0, &[0, 1, 2])]),
+            ("b", &[(0, &[3]), (1, &[0])]),
+            ("c", &[(1, &[1, 2])]),
         ])
     );
 }
@@ -72,10 +65,10 @@ fn three_members_with_four_each() -> (BTreeMap<Uuid, TopicMetadata>, GroupAssign
     let assignment = assign(&group, &topics);
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1, 2, 3])])),
-            ("b", partitions(&[(0, &[4, 5]), (1, &[0, 1])])),
-            ("c", partitions(&[(1, &[2, 3, 4, 5])])),
+        group_assignment(&[
+            ("a", &[(0, &[0, 1, 2, 3])]),
+            ("b", &[(0, &[4, 5]), (1, &[0, 1])]),
+            ("c", &[(1, &[2, 3, 4, 5])]),
         ])
     );
     (topics, assignment)
@@ -97,11 +90,11 @@ fn a_joining_member_takes_one_partition_from_each_member_above_the_new_quota() {
     // Quota 3: each of a, b, c gives up its last partition, nothing else moves.
     assert_eq!(
         after,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1, 2])])),
-            ("b", partitions(&[(0, &[4, 5]), (1, &[0])])),
-            ("c", partitions(&[(1, &[2, 3, 4])])),
-            ("d", partitions(&[(0, &[3]), (1, &[1, 5])])),
+        group_assignment(&[
+            ("a", &[(0, &[0, 1, 2])]),
+            ("b", &[(0, &[4, 5]), (1, &[0])]),
+            ("c", &[(1, &[2, 3, 4])]),
+            ("d", &[(0, &[3]), (1, &[1, 5])]),
         ])
     );
     assert_eq!(moved(&before, &after), 3);
@@ -138,10 +131,10 @@ fn a_leaving_member_hands_out_only_its_own_partitions() {
     }
     assert_eq!(
         after,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1, 2, 4])])),
-            ("c", partitions(&[(0, &[5]), (1, &[2, 3, 4])])),
-            ("d", partitions(&[(0, &[3]), (1, &[0, 1, 5])])),
+        group_assignment(&[
+            ("a", &[(0, &[0, 1, 2, 4])]),
+            ("c", &[(0, &[5]), (1, &[2, 3, 4])]),
+            ("d", &[(0, &[3]), (1, &[0, 1, 5])]),
         ])
     );
 }
@@ -152,10 +145,10 @@ fn a_balanced_assignment_stays_put_even_when_the_larger_quota_is_not_on_the_firs
     // whichever member it meets first, and would move one of c's partitions to a.
     let topics = topics(&[(0, 10)]);
     let mut group = group(&[("a", &[0]), ("b", &[0]), ("c", &[0])]);
-    let current = expected(&[
-        ("a", partitions(&[(0, &[0, 1, 2])])),
-        ("b", partitions(&[(0, &[3, 4, 5])])),
-        ("c", partitions(&[(0, &[6, 7, 8, 9])])),
+    let current = group_assignment(&[
+        ("a", &[(0, &[0, 1, 2])]),
+        ("b", &[(0, &[3, 4, 5])]),
+        ("c", &[(0, &[6, 7, 8, 9])]),
     ]);
     group = with_current(group, &current);
     assert_eq!(assign(&group, &topics), current);
@@ -170,10 +163,7 @@ fn new_partitions_go_to_members_below_the_new_quota_and_nothing_else_moves() {
     let after = assign(&with_current(group, &before), &topics);
     assert_eq!(
         after,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1, 4, 5])])),
-            ("b", partitions(&[(0, &[2, 3, 6])])),
-        ])
+        group_assignment(&[("a", &[(0, &[0, 1, 4, 5])]), ("b", &[(0, &[2, 3, 6])]),])
     );
     assert_eq!(moved(&before, &after), 3);
 }
@@ -189,10 +179,7 @@ fn a_deleted_topic_is_dropped_from_the_current_assignments() {
     let after = assign(&with_current(group, &before), &topics);
     assert_eq!(
         after,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1])])),
-            ("b", partitions(&[(0, &[2, 3])])),
-        ])
+        group_assignment(&[("a", &[(0, &[0, 1])]), ("b", &[(0, &[2, 3])]),])
     );
 }
 
@@ -209,10 +196,7 @@ fn stale_and_conflicting_current_entries_are_dropped() {
     let assignment = assign(&group, &topics);
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 2])])),
-            ("b", partitions(&[(0, &[1])])),
-        ])
+        group_assignment(&[("a", &[(0, &[0, 2])]), ("b", &[(0, &[1])]),])
     );
 }
 
@@ -222,10 +206,7 @@ fn a_subscription_to_a_topic_that_does_not_exist_is_ignored() {
     let assignment = assign(&group, &topics(&[(0, 4)]));
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", partitions(&[(0, &[0, 1])])),
-            ("b", partitions(&[(0, &[2, 3])])),
-        ])
+        group_assignment(&[("a", &[(0, &[0, 1])]), ("b", &[(0, &[2, 3])]),])
     );
 }
 
@@ -235,10 +216,7 @@ fn a_topic_without_partitions_assigns_nothing() {
     let assignment = assign(&group, &topics(&[(0, 0), (1, 1)]));
     assert_eq!(
         assignment,
-        expected(&[
-            ("a", MemberAssignment::new()),
-            ("b", partitions(&[(1, &[0])])),
-        ])
+        group_assignment(&[("a", &[]), ("b", &[(1, &[0])]),])
     );
 }
 
@@ -288,10 +266,10 @@ fn a_subscription_change_moves_the_dropped_topic_and_rebalances_the_rest() {
     let after = assign(&changed, &topics);
     assert_eq!(
         after,
-        expected(&[
-            ("a", partitions(&[(0, &[0]), (1, &[1])])),
-            ("b", partitions(&[(1, &[0, 2])])),
-            ("c", partitions(&[(0, &[1, 2])])),
+        group_assignment(&[
+            ("a", &[(0, &[0]), (1, &[1])]),
+            ("b", &[(1, &[0, 2])]),
+            ("c", &[(0, &[1, 2])]),
         ])
     );
     assert_eq!(moved(&before, &after), 4);
