@@ -14,8 +14,9 @@
 //! What the assignors tolerate in their input, unlike Kafka's (which throws): a subscription
 //! naming a topic that is not in `topics` is ignored for that topic, and a member's `current`
 //! assignment may name topics that no longer exist, topics it no longer subscribes to,
-//! partitions beyond the partition count, or partitions another member holds too; all of those
-//! are dropped (a partition held twice stays with the member whose id sorts first).
+//! partitions beyond the partition count, or partitions another member holds too. The uniform
+//! assignor drops all of those (a partition held twice stays with the member whose id sorts
+//! first); the range assignor ignores `current` altogether.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,7 +73,8 @@ pub struct MemberSpec {
     /// Ids missing from the topics given to [`Assignor::assign`] are ignored.
     pub subscribed: BTreeSet<Uuid>,
     /// The member's current target assignment, for stickiness. Stale entries (deleted topics,
-    /// topics no longer subscribed, partitions past the count) are dropped.
+    /// topics no longer subscribed, partitions past the count) are dropped. Only the uniform
+    /// assignor reads it; the range assignor, like Kafka 4's, does not.
     pub current: BTreeMap<Uuid, BTreeSet<i32>>,
 }
 
