@@ -37,10 +37,10 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use starling_group::{
     ClientInfo, GroupConfig, GroupCoordinator, GroupOverview, GroupRequest, GroupResponse, Output,
-    RebalanceRecord, Record, RequestId,
+    RebalanceRecord, Record, RequestId, TopicsImage,
 };
 use starling_meta::{MetaError, MetadataStore};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -201,8 +201,9 @@ pub fn start(
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    topics: watch::Receiver<TopicsImage>,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
-    start_with_clocks(config, store, metrics, shutdown, Clocks::system())
+    start_with_clocks(config, store, metrics, shutdown, topics, Clocks::system())
 }
 
 /// [`start`] on the given clocks (tests pause tokio's time and bring their own wall clock).
@@ -211,6 +212,7 @@ pub fn start_with_clocks(
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    topics: watch::Receiver<TopicsImage>,
     clocks: Clocks,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
     let core = load(&config, &store, &clocks)?;
@@ -219,6 +221,9 @@ pub fn start_with_clocks(
     let runtime = Runtime {
         config,
         clocks,
+        topics,
+        topics_changed: true,
+        topics_closed: false,
         store: store.clone(),
         metrics,
         core: Some(core),
@@ -268,6 +273,13 @@ struct Waiting {
 struct Runtime {
     config: GroupConfig,
     clocks: Clocks,
+    /// The broker's topics, for consumer-protocol subscriptions.
+    topics: watch::Receiver<TopicsImage>,
+    /// The core has not seen the latest topics yet (it must before it handles a request: it
+    /// is told them at the start of the next step, which comes at once).
+    topics_changed: bool,
+    /// The topics' sender is gone (no more changes will come).
+    topics_closed: bool,
     store: Arc<MetadataStore>,
     metrics: Arc<Metrics>,
     /// `None` while the stored state cannot be loaded.
@@ -292,13 +304,25 @@ impl Runtime {
                 .and_then(|core| core.next_deadline())
                 .map(|deadline| self.clocks.instant_of(deadline));
             let wake = earliest(timer, self.retry_at);
-            let first = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => Some(cmd),
-                    None => break,
-                },
-                _ = sleep_until(wake) => None,
+            let first = if self.topics_changed && self.core.is_some() {
+                None
+            } else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    cmd = rx.recv() => match cmd {
+                        Some(cmd) => Some(cmd),
+                        None => break,
+                    },
+                    changed = self.topics.changed(), if !self.topics_closed => {
+                        match changed {
+                            Ok(()) => self.topics_changed = true,
+                            // The registry is gone: its last image stays.
+                            Err(_) => self.topics_closed = true,
+                        }
+                        None
+                    }
+                    _ = sleep_until(wake) => None,
+                }
             };
             let mut batch = Vec::new();
             if let Some(cmd) = first {
@@ -328,6 +352,11 @@ impl Runtime {
             return;
         };
         let mut output = Output::default();
+        if self.topics_changed {
+            self.topics_changed = false;
+            let image = self.topics.borrow_and_update().clone();
+            merge(&mut output, core.set_topics(self.clocks.now(), image));
+        }
         let mut queries = Vec::new();
         for cmd in batch {
             match cmd {
@@ -458,6 +487,8 @@ impl Runtime {
             match loaded {
                 Ok(core) => {
                     self.core = Some(core);
+                    // A new core knows no topics yet.
+                    self.topics_changed = true;
                     *self.not_loaded.lock() = None;
                 }
                 Err(e) => {

@@ -83,18 +83,20 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let data_dir = config.data_dir.clone();
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
+    let topic_store = store.clone();
+    let topics = tokio::task::spawn_blocking(move || {
+        TopicRegistry::open(&config, topic_store).map(|t| (t, config))
+    })
+    .await
+    .context("recovery task")??;
+    let (topics, config) = topics;
     let (groups, coordinator_task) = coordinator::start(
         config.group.clone(),
         store.clone(),
         metrics.clone(),
         shutdown.clone(),
+        topics.watch_image(),
     )?;
-    let topics = tokio::task::spawn_blocking(move || {
-        TopicRegistry::open(&config, store).map(|t| (t, config))
-    })
-    .await
-    .context("recovery task")??;
-    let (topics, config) = topics;
     topics.remove_deleted_leftovers();
     tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
 

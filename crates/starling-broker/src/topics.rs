@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, RwLock};
+use starling_group::assignor::TopicMetadata;
+use starling_group::TopicsImage;
 use starling_log::{LogConfig, LogError, PartitionLog};
 use starling_meta::{MetadataStore, TopicRecord};
 use tokio::sync::Notify;
@@ -100,6 +102,9 @@ pub struct TopicRegistry {
     defaults: LogConfig,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     admin: Mutex<()>,
+    /// Every topic's id, name and partition count, republished after each change: the group
+    /// coordinator follows it for consumer-protocol subscriptions.
+    image: tokio::sync::watch::Sender<TopicsImage>,
 }
 
 impl TopicRegistry {
@@ -111,6 +116,7 @@ impl TopicRegistry {
             defaults: config.log.clone(),
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
+            image: tokio::sync::watch::Sender::new(TopicsImage::default()),
         };
         for record in registry.store.topics()? {
             let topic = registry.build_topic(&record, Vec::new())?;
@@ -120,7 +126,23 @@ impl TopicRegistry {
                 .write()
                 .insert(record.name.clone(), Arc::new(topic));
         }
+        registry.publish_image();
         Ok(registry)
+    }
+
+    /// Follows the topics as the group coordinator sees them (see [`TopicsImage`]).
+    pub fn watch_image(&self) -> tokio::sync::watch::Receiver<TopicsImage> {
+        self.image.subscribe()
+    }
+
+    fn publish_image(&self) {
+        let image = TopicsImage::new(
+            self.topics
+                .read()
+                .values()
+                .map(|t| TopicMetadata::new(t.id, t.name.clone(), t.partitions.len() as u32)),
+        );
+        self.image.send_replace(image);
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
@@ -271,6 +293,7 @@ impl TopicRegistry {
             self.store.put_topic(&record).map_err(storage_error)?;
             let topic = Arc::new(topic);
             self.topics.write().insert(name.into(), topic.clone());
+            self.publish_image();
             tracing::info!(topic = name, partitions, "created topic");
             topic
         } else {
@@ -323,6 +346,7 @@ impl TopicRegistry {
             .map_err(storage_error)?;
         self.store.put_topic(&record).map_err(storage_error)?;
         self.topics.write().insert(name.into(), Arc::new(grown));
+        self.publish_image();
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
     }
@@ -338,6 +362,7 @@ impl TopicRegistry {
         })?;
         self.store.delete_topic(name).map_err(storage_error)?;
         self.topics.write().remove(name);
+        self.publish_image();
         for p in &topic.partitions {
             if let Err(e) = p.log.close() {
                 tracing::warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");

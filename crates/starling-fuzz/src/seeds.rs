@@ -49,10 +49,10 @@ use kafka_protocol::messages::produce_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, RequestKind, SyncGroupRequest,
-    TopicName,
+    ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, RequestHeader, RequestKind, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -420,6 +420,25 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             let mut r = OffsetDeleteRequest::default();
             r.group_id = group_id("g0");
             r.topics = vec![topic];
+            r.into()
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut r = ConsumerGroupHeartbeatRequest::default();
+            r.group_id = group_id("g0");
+            r.member_id = sb("m-0");
+            r.member_epoch = 0;
+            r.rebalance_timeout_ms = 30_000;
+            r.subscribed_topic_names = Some(vec![topic_name("t0")]);
+            if version >= 1 {
+                r.subscribed_topic_regex = Some(sb("t.*"));
+            }
+            r.server_assignor = Some(sb("uniform"));
+            r.topic_partitions = Some(Vec::new());
+            r.into()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let mut r = ConsumerGroupDescribeRequest::default();
+            r.group_ids = vec![group_id("g0"), group_id("g1")];
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

@@ -16,8 +16,10 @@ use crate::responses::s;
 use crate::state::GroupState;
 use crate::{GroupCoordinator, GroupResponse, Record, RequestId};
 
-/// ListGroups' type for every group this coordinator holds.
+/// ListGroups' type for a group on the classic protocol.
 const CLASSIC_GROUP_TYPE: &str = "classic";
+/// ListGroups' type for a group on the KIP-848 consumer protocol.
+const CONSUMER_GROUP_TYPE: &str = "consumer";
 
 impl GroupCoordinator {
     pub(crate) fn handle_describe_groups(
@@ -37,6 +39,17 @@ impl GroupCoordinator {
                         described.error_code = ResponseError::GroupIdNotFound.code();
                         described.error_message =
                             Some(s(&format!("Group {} not found.", group_id.as_str())));
+                    }
+                }
+                Some(group) if group.consumer.is_some() => {
+                    // Kafka 4: DescribeGroups describes classic groups only.
+                    described.group_state = s(GroupState::Dead.name());
+                    if version >= 6 {
+                        described.error_code = ResponseError::GroupIdNotFound.code();
+                        described.error_message = Some(s(&format!(
+                            "Group {} is not a classic group.",
+                            group_id.as_str()
+                        )));
                     }
                 }
                 Some(group) => {
@@ -88,20 +101,24 @@ impl GroupCoordinator {
         };
         let mut response = ListGroupsResponse::default();
         for (group_id, group) in &self.groups {
-            if !states.is_empty() && !states.contains(&group.state.name().to_lowercase()) {
+            let (state, group_type) = match &group.consumer {
+                Some(consumer) => (consumer.state().as_str(), CONSUMER_GROUP_TYPE),
+                None => (group.state.name(), CLASSIC_GROUP_TYPE),
+            };
+            if !states.is_empty() && !states.contains(&state.to_lowercase()) {
                 continue;
             }
-            if !types.is_empty() && !types.iter().any(|t| t == CLASSIC_GROUP_TYPE) {
+            if !types.is_empty() && !types.iter().any(|t| t == group_type) {
                 continue;
             }
             let mut listed = ListedGroup::default();
             listed.group_id = s(group_id).into();
             listed.protocol_type = s(&group.protocol_type);
             if version >= 4 {
-                listed.group_state = s(group.state.name());
+                listed.group_state = s(state);
             }
             if version >= 5 {
-                listed.group_type = s(CLASSIC_GROUP_TYPE);
+                listed.group_type = s(group_type);
             }
             response.groups.push(listed);
         }
@@ -119,6 +136,11 @@ impl GroupCoordinator {
             let name = group_id.to_string();
             let error = match self.groups.get(&name) {
                 None => Some(ResponseError::GroupIdNotFound),
+                Some(group) if group.consumer.is_some() => group
+                    .consumer
+                    .as_ref()
+                    .is_some_and(|c| !c.members.is_empty())
+                    .then_some(ResponseError::NonEmptyGroup),
                 Some(group) => match group.state {
                     GroupState::Dead => Some(ResponseError::GroupIdNotFound),
                     GroupState::Empty => None,
@@ -150,6 +172,9 @@ impl GroupCoordinator {
                 partition,
                 value: None,
             });
+        }
+        if self.consumer_group(group_id).is_some() {
+            self.delete_consumer_group(group_id);
         }
         self.emit(Record::Group {
             group_id: group_id.to_string(),

@@ -48,6 +48,9 @@ pub(crate) struct Group {
     /// Who owns which partition per the last readable consumer assignment: what the next
     /// rebalance record compares its assignment with.
     pub ownership: Ownership,
+    /// Set when the group runs the KIP-848 consumer protocol (the classic fields above stay
+    /// unused, except the offsets and the history).
+    pub consumer: Option<Box<crate::consumer::ConsumerGroup>>,
 }
 
 impl Group {
@@ -72,6 +75,7 @@ impl Group {
             next_seq: 0,
             history: VecDeque::new(),
             ownership: Ownership::default(),
+            consumer: None,
         }
     }
 

@@ -95,6 +95,18 @@ impl GroupCoordinator {
         {
             return reject(self, ResponseError::InvalidSessionTimeout, &offer.member_id);
         }
+        if let Some(consumer) = self.consumer_group(&group_id) {
+            if !consumer.members.is_empty() {
+                // Mixed groups (classic members in a consumer-protocol group) are not served.
+                return reject(
+                    self,
+                    ResponseError::InconsistentGroupProtocol,
+                    &offer.member_id,
+                );
+            }
+            // An empty consumer group turns classic, keeping its offsets.
+            self.delete_consumer_group(&group_id);
+        }
         let created = !self.groups.contains_key(&group_id);
         if created {
             // A known member id cannot join a group that does not exist; an invalid offer does

@@ -111,17 +111,20 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+    DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
+    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use serde::{Deserialize, Serialize};
 
 mod assignment;
 pub mod assignor;
 mod byte_reader;
+pub mod consumer;
 mod describe;
 mod group;
 mod heartbeat;
@@ -144,6 +147,11 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use consumer::subscription::TopicsImage;
+pub use consumer::{
+    ConsumerAssignmentValue, ConsumerGroupState, ConsumerGroupValue, ConsumerMemberValue,
+    MemberState, TopicPartitions,
+};
 pub use history::{
     AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, PartitionMove,
     PartitionOwner, RebalanceCause, RebalanceMember, RebalanceOutcome, RebalanceRecord,
@@ -211,6 +219,21 @@ pub struct GroupConfig {
     /// How many closed rebalance records each group keeps (Starling's
     /// `group.rebalance.history.size`, 32).
     pub rebalance_history: usize,
+    /// `group.consumer.session.timeout.ms` (45000): a consumer-protocol member not heard from
+    /// for this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: the interval a reconciled consumer-protocol
+    /// member is told to heartbeat at.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// Starling's `group.consumer.pending.heartbeat.interval.ms`: the interval for a member with
+    /// partitions to revoke or to receive, so that a hand-over takes a round trip, not a
+    /// steady interval.
+    pub consumer_pending_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size` (i32::MAX).
+    pub consumer_max_size: i32,
+    /// `group.consumer.assignors`: the server-side assignors members may ask for, the first
+    /// being the default.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl Default for GroupConfig {
@@ -224,6 +247,14 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             rebalance_history: 32,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_pending_heartbeat_interval_ms: 200,
+            consumer_max_size: i32::MAX,
+            consumer_assignors: assignor::DEFAULT_ASSIGNORS
+                .iter()
+                .map(|name| name.to_string())
+                .collect(),
         }
     }
 }
@@ -248,6 +279,8 @@ pub enum GroupRequest {
     ListGroups(ListGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
 }
 
 /// A response, to be encoded at the version of the request it answers.
@@ -263,6 +296,50 @@ pub enum GroupResponse {
     ListGroups(ListGroupsResponse),
     DeleteGroups(DeleteGroupsResponse),
     OffsetDelete(OffsetDeleteResponse),
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse),
+    ConsumerGroupDescribe(ConsumerGroupDescribeResponse),
+}
+
+impl GroupResponse {
+    /// The API this response answers.
+    pub fn api_key(&self) -> kafka_protocol::messages::ApiKey {
+        use kafka_protocol::messages::ApiKey;
+        match self {
+            GroupResponse::Join(_) => ApiKey::JoinGroup,
+            GroupResponse::Sync(_) => ApiKey::SyncGroup,
+            GroupResponse::Heartbeat(_) => ApiKey::Heartbeat,
+            GroupResponse::Leave(_) => ApiKey::LeaveGroup,
+            GroupResponse::OffsetCommit(_) => ApiKey::OffsetCommit,
+            GroupResponse::OffsetFetch(_) => ApiKey::OffsetFetch,
+            GroupResponse::DescribeGroups(_) => ApiKey::DescribeGroups,
+            GroupResponse::ListGroups(_) => ApiKey::ListGroups,
+            GroupResponse::DeleteGroups(_) => ApiKey::DeleteGroups,
+            GroupResponse::OffsetDelete(_) => ApiKey::OffsetDelete,
+            GroupResponse::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
+            GroupResponse::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
+        }
+    }
+
+    /// Encodes the response body at `version` (an error when a field is set that the version
+    /// does not have).
+    pub fn encode_body(&self, buf: &mut bytes::BytesMut, version: i16) -> Result<(), String> {
+        use kafka_protocol::protocol::Encodable;
+        let result = match self {
+            GroupResponse::Join(r) => r.encode(buf, version),
+            GroupResponse::Sync(r) => r.encode(buf, version),
+            GroupResponse::Heartbeat(r) => r.encode(buf, version),
+            GroupResponse::Leave(r) => r.encode(buf, version),
+            GroupResponse::OffsetCommit(r) => r.encode(buf, version),
+            GroupResponse::OffsetFetch(r) => r.encode(buf, version),
+            GroupResponse::DescribeGroups(r) => r.encode(buf, version),
+            GroupResponse::ListGroups(r) => r.encode(buf, version),
+            GroupResponse::DeleteGroups(r) => r.encode(buf, version),
+            GroupResponse::OffsetDelete(r) => r.encode(buf, version),
+            GroupResponse::ConsumerGroupHeartbeat(r) => r.encode(buf, version),
+            GroupResponse::ConsumerGroupDescribe(r) => r.encode(buf, version),
+        };
+        result.map_err(|e| e.to_string())
+    }
 }
 
 /// A durable change. The caller persists records (in order) before releasing the responses of
@@ -281,6 +358,34 @@ pub enum Record {
         partition: i32,
         value: Option<OffsetValue>,
     },
+    /// A consumer-protocol group's epoch; `None` deletes the consumer group.
+    ConsumerGroup {
+        group_id: String,
+        value: Option<ConsumerGroupValue>,
+    },
+    /// A consumer-protocol member's subscription; `None` removes the member.
+    ConsumerMember {
+        group_id: String,
+        member_id: String,
+        value: Option<ConsumerMemberValue>,
+    },
+    /// The group epoch a consumer group's target assignment was computed for.
+    ConsumerTargetEpoch {
+        group_id: String,
+        value: Option<i32>,
+    },
+    /// A member's target assignment.
+    ConsumerTarget {
+        group_id: String,
+        member_id: String,
+        value: Option<TopicPartitions>,
+    },
+    /// A member's current assignment (epoch, state, partitions).
+    ConsumerAssignment {
+        group_id: String,
+        member_id: String,
+        value: Option<ConsumerAssignmentValue>,
+    },
 }
 
 impl Record {
@@ -294,6 +399,37 @@ impl Record {
                 partition,
                 ..
             } => format!("o/{group_id}/{topic}/{partition}"),
+            Record::ConsumerGroup { group_id, .. } => format!("cg/{group_id}"),
+            Record::ConsumerTargetEpoch { group_id, .. } => format!("ct/{group_id}"),
+            // The group id's length keeps (group "a/b", member "c") apart from ("a", "b/c").
+            Record::ConsumerMember {
+                group_id,
+                member_id,
+                ..
+            } => format!("cm/{}/{group_id}/{member_id}", group_id.len()),
+            Record::ConsumerTarget {
+                group_id,
+                member_id,
+                ..
+            } => format!("ctm/{}/{group_id}/{member_id}", group_id.len()),
+            Record::ConsumerAssignment {
+                group_id,
+                member_id,
+                ..
+            } => format!("ca/{}/{group_id}/{member_id}", group_id.len()),
+        }
+    }
+
+    /// Whether the record deletes its key (its value is `None`).
+    pub fn is_deletion(&self) -> bool {
+        match self {
+            Record::Group { value, .. } => value.is_none(),
+            Record::Offset { value, .. } => value.is_none(),
+            Record::ConsumerGroup { value, .. } => value.is_none(),
+            Record::ConsumerMember { value, .. } => value.is_none(),
+            Record::ConsumerTargetEpoch { value, .. } => value.is_none(),
+            Record::ConsumerTarget { value, .. } => value.is_none(),
+            Record::ConsumerAssignment { value, .. } => value.is_none(),
         }
     }
 }
@@ -361,6 +497,10 @@ pub struct GroupCoordinator {
     reading: Now,
     /// Feeds generated member ids.
     id_counter: u64,
+    /// The topics the broker has, for consumer-protocol subscriptions and assignments.
+    topics: TopicsImage,
+    /// Compiled subscription regexes.
+    regexes: consumer::subscription::RegexCache,
     /// Whether `loaded` ran (it runs implicitly on the first `handle`/`expire` otherwise).
     is_loaded: bool,
     /// What the current step has produced so far.
@@ -379,6 +519,8 @@ impl GroupCoordinator {
                 wall: 0,
             },
             id_counter: 0,
+            topics: TopicsImage::default(),
+            regexes: Default::default(),
             is_loaded: false,
             out: Output::default(),
         }
@@ -423,6 +565,10 @@ impl GroupCoordinator {
             GroupRequest::ListGroups(r) => self.handle_list_groups(id, version, r),
             GroupRequest::DeleteGroups(r) => self.handle_delete_groups(id, version, r),
             GroupRequest::OffsetDelete(r) => self.handle_offset_delete(id, version, r),
+            GroupRequest::ConsumerGroupHeartbeat(r) => {
+                self.handle_consumer_heartbeat(id, version, client, r)
+            }
+            GroupRequest::ConsumerGroupDescribe(r) => self.handle_consumer_describe(id, version, r),
         }
         std::mem::take(&mut self.out)
     }
@@ -442,6 +588,29 @@ impl GroupCoordinator {
             self.fire(key);
         }
         self.advance(now.monotonic);
+        std::mem::take(&mut self.out)
+    }
+
+    /// The broker's topics changed (or are told for the first time, before the first
+    /// request): consumer groups subscribed to a topic that was created, deleted or grew get a
+    /// new group epoch, so their members are assigned again.
+    pub fn set_topics(&mut self, now: impl Into<Now>, topics: TopicsImage) -> Output {
+        self.loaded(now);
+        self.topics = topics;
+        let consumer_groups: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.consumer.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for group_id in consumer_groups {
+            let has_members = self
+                .consumer_group(&group_id)
+                .is_some_and(|g| !g.members.is_empty());
+            if has_members {
+                self.maybe_bump_group_epoch(&group_id, false);
+            }
+        }
         std::mem::take(&mut self.out)
     }
 

@@ -139,6 +139,9 @@ impl GroupCoordinator {
                 Err(ResponseError::IllegalGeneration)
             };
         };
+        if let Some(consumer) = &group.consumer {
+            return validate_consumer_commit(consumer, version, member_id, generation);
+        }
         if group.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
@@ -178,6 +181,20 @@ impl GroupCoordinator {
                 });
                 let mut group_response = OffsetFetchResponseGroup::default();
                 group_response.group_id = group.group_id.clone();
+                let consumer = self
+                    .groups
+                    .get(group.group_id.as_str())
+                    .and_then(|g| g.consumer.as_deref());
+                if let Some(consumer) = consumer {
+                    let member_id = group.member_id.as_deref();
+                    if let Err(error) =
+                        validate_consumer_fetch(consumer, member_id, group.member_epoch)
+                    {
+                        group_response.error_code = error.code();
+                        response.groups.push(group_response);
+                        continue;
+                    }
+                }
                 for (topic, partitions) in self.fetch_offsets(&group.group_id, wanted) {
                     let mut topic_response = OffsetFetchResponseTopics::default();
                     topic_response.name = s(&topic).into();
@@ -287,10 +304,18 @@ impl GroupCoordinator {
         }
         for topic in request.topics {
             let name = topic.name.to_string();
-            let subscribed = self
-                .groups
-                .get(&group_id)
-                .is_some_and(|g| g.is_subscribed_to(&name));
+            let subscribed = match self.groups.get(&group_id) {
+                Some(g) => match g.consumer.as_deref() {
+                    Some(consumer) => crate::consumer::subscription::group_subscribed_names(
+                        consumer,
+                        &self.topics,
+                        &mut self.regexes,
+                    )
+                    .contains(&name),
+                    None => g.is_subscribed_to(&name),
+                },
+                None => false,
+            };
             let mut topic_response = OffsetDeleteResponseTopic::default();
             topic_response.name = topic.name.clone();
             for partition in topic.partitions {
@@ -328,7 +353,14 @@ impl GroupCoordinator {
             let Some(group) = self.groups.get(&group_id) else {
                 continue;
             };
-            let Some(rule) = ExpiryRule::of(group) else {
+            let consumer_subscribed = group.consumer.as_deref().map(|consumer| {
+                crate::consumer::subscription::group_subscribed_names(
+                    consumer,
+                    &self.topics,
+                    &mut self.regexes,
+                )
+            });
+            let Some(rule) = ExpiryRule::of(group, consumer_subscribed) else {
                 continue;
             };
             let expired: Vec<(String, i32)> = group
@@ -350,6 +382,12 @@ impl GroupCoordinator {
             let Some(group) = self.groups.get(&group_id) else {
                 continue;
             };
+            if let Some(consumer) = &group.consumer {
+                if consumer.members.is_empty() && group.offsets.is_empty() {
+                    self.delete_consumer_group(&group_id);
+                }
+                continue;
+            }
             if group.state == GroupState::Empty
                 && group.offsets.is_empty()
                 && group.pending_join.is_empty()
@@ -363,6 +401,51 @@ impl GroupCoordinator {
     }
 }
 
+/// Kafka's ConsumerGroup.validateOffsetCommit: without members anyone may commit with epoch
+/// −1; otherwise the commit must come from a member, on OffsetCommit v9 or later (which
+/// carries the member epoch), at the member's current epoch.
+fn validate_consumer_commit(
+    group: &crate::consumer::ConsumerGroup,
+    version: i16,
+    member_id: &str,
+    epoch: i32,
+) -> Result<(), ResponseError> {
+    if epoch < 0 && group.members.is_empty() {
+        return Ok(());
+    }
+    let member = group
+        .members
+        .get(member_id)
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if version < 9 {
+        return Err(ResponseError::UnsupportedVersion);
+    }
+    if epoch != member.assignment.member_epoch {
+        return Err(ResponseError::StaleMemberEpoch);
+    }
+    Ok(())
+}
+
+/// Kafka's ConsumerGroup.validateOffsetFetch: a fetch naming a member (OffsetFetch v9+) must
+/// come at that member's current epoch.
+pub(crate) fn validate_consumer_fetch(
+    group: &crate::consumer::ConsumerGroup,
+    member_id: Option<&str>,
+    epoch: i32,
+) -> Result<(), ResponseError> {
+    if member_id.is_none() && epoch < 0 {
+        return Ok(());
+    }
+    let member = group
+        .members
+        .get(member_id.unwrap_or_default())
+        .ok_or(ResponseError::UnknownMemberId)?;
+    if epoch != member.assignment.member_epoch {
+        return Err(ResponseError::StaleMemberEpoch);
+    }
+    Ok(())
+}
+
 /// Which offsets of a group may expire, and from when retention counts (Kafka's
 /// ClassicGroup.offsetExpirationCondition).
 struct ExpiryRule {
@@ -374,7 +457,20 @@ struct ExpiryRule {
 }
 
 impl ExpiryRule {
-    fn of(group: &crate::group::Group) -> Option<ExpiryRule> {
+    /// `consumer_subscribed`: the topic names a consumer-protocol group subscribes to.
+    fn of(
+        group: &crate::group::Group,
+        consumer_subscribed: Option<std::collections::BTreeSet<String>>,
+    ) -> Option<ExpiryRule> {
+        if let Some(consumer) = &group.consumer {
+            // Kafka's ConsumerGroup: offsets count from their commit; while members are in,
+            // only topics outside the subscriptions expire.
+            return Some(ExpiryRule {
+                since: None,
+                subscribed: (!consumer.members.is_empty())
+                    .then(|| consumer_subscribed.unwrap_or_default()),
+            });
+        }
         if group.protocol_type.is_empty() {
             // A simple group: each offset expires `retention` after its commit.
             return Some(ExpiryRule {

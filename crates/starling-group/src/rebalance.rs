@@ -444,6 +444,12 @@ impl GroupCoordinator {
                 self.expire_offsets();
                 self.ensure_offsets_expiry_scheduled();
             }
+            TimerKey::ConsumerSession { group, member } => {
+                self.on_consumer_session_expired(&group, &member)
+            }
+            TimerKey::ConsumerRebalance { group, member } => {
+                self.on_consumer_rebalance_timeout(&group, &member)
+            }
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::{GroupCoordinator, GroupValue, Record};
 impl GroupCoordinator {
     /// Applies one record to the in-memory state.
     pub(crate) fn apply(&mut self, record: &Record) {
+        if self.apply_consumer(record) {
+            return;
+        }
         match record {
             Record::Group {
                 group_id,
@@ -64,6 +67,7 @@ impl GroupCoordinator {
                     group.offsets.remove(&(topic.clone(), *partition));
                 }
             }
+            _ => unreachable!("consumer records are applied by apply_consumer"),
         }
     }
 
@@ -149,6 +153,9 @@ impl GroupCoordinator {
     /// A replayed group goes live: members' sessions start now; a group persisted mid-rebalance
     /// (no member has an assignment) or over the size limit rebalances.
     fn activate_group(&mut self, group_id: &str) {
+        if self.activate_consumer_group(group_id) {
+            return;
+        }
         let now = self.now();
         let max_size = self.config.max_size;
         let Some(group) = self.groups.get_mut(group_id) else {

@@ -22,6 +22,11 @@ pub(crate) enum TimerKey {
     Pending { group: String, member: String },
     /// The periodic offset expiry check.
     OffsetsExpiry,
+    /// A consumer-protocol member's session: it must heartbeat before this.
+    ConsumerSession { group: String, member: String },
+    /// A consumer-protocol member must give up the partitions it was asked to revoke before
+    /// this.
+    ConsumerRebalance { group: String, member: String },
 }
 
 impl TimerKey {
@@ -32,7 +37,9 @@ impl TimerKey {
             | TimerKey::Join { group }
             | TimerKey::Sync { group }
             | TimerKey::InitialDelay { group }
-            | TimerKey::Pending { group, .. } => Some(group),
+            | TimerKey::Pending { group, .. }
+            | TimerKey::ConsumerSession { group, .. }
+            | TimerKey::ConsumerRebalance { group, .. } => Some(group),
             TimerKey::OffsetsExpiry => None,
         }
     }
@@ -47,6 +54,12 @@ impl fmt::Display for TimerKey {
             TimerKey::InitialDelay { group } => write!(f, "initial-delay:{group}"),
             TimerKey::Pending { group, member } => write!(f, "pending:{group}:{member}"),
             TimerKey::OffsetsExpiry => f.write_str("offsets-expiry"),
+            TimerKey::ConsumerSession { group, member } => {
+                write!(f, "consumer-session:{group}:{member}")
+            }
+            TimerKey::ConsumerRebalance { group, member } => {
+                write!(f, "consumer-rebalance:{group}:{member}")
+            }
         }
     }
 }

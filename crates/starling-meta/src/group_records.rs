@@ -39,11 +39,11 @@ fn encode_batch(
     records
         .iter()
         .map(|r| {
-            let deleted = matches!(
-                r,
-                Record::Group { value: None, .. } | Record::Offset { value: None, .. }
-            );
-            let value = if deleted { None } else { Some(encode(r)?) };
+            let value = if r.is_deletion() {
+                None
+            } else {
+                Some(encode(r)?)
+            };
             Ok((r.key(), value))
         })
         .collect()
@@ -105,6 +105,34 @@ mod tests {
         let deletion = encode_batch(&[offset(0, None)], failing).unwrap();
         assert_eq!(deletion, vec![("o/g/orders/0".to_string(), None)]);
         assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(5))]);
+    }
+
+    #[test]
+    fn every_kind_of_record_with_no_value_deletes_its_key() {
+        use starling_group::{ConsumerAssignmentValue, ConsumerGroupValue};
+        let (_d, s) = store();
+        let group = |value| Record::ConsumerGroup {
+            group_id: "g".into(),
+            value,
+        };
+        let assignment = |value| Record::ConsumerAssignment {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value,
+        };
+        let live = [
+            group(Some(ConsumerGroupValue {
+                epoch: 3,
+                metadata_hash: 7,
+            })),
+            assignment(Some(ConsumerAssignmentValue::default())),
+            offset(0, Some(1)),
+        ];
+        s.write_group_records(&live).unwrap();
+        assert_eq!(s.group_records().unwrap().len(), 3);
+        s.write_group_records(&[group(None), assignment(None)])
+            .unwrap();
+        assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(1))]);
     }
 
     #[test]

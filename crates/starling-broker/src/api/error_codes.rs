@@ -8,11 +8,12 @@
 //! struct just before encoding it (for Fetch, before the chunked frame is built).
 
 use kafka_protocol::messages::{
-    ApiVersionsResponse, CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse,
-    DeleteTopicsResponse, DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse,
-    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+    ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
+    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
+    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    ProduceResponse, SyncGroupResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -187,6 +188,20 @@ impl ErrorCodes for ListGroupsResponse {
 impl ErrorCodes for DeleteGroupsResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         for group in &self.results {
+            each(group.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ConsumerGroupHeartbeatResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for ConsumerGroupDescribeResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for group in &self.groups {
             each(group.error_code);
         }
     }

@@ -1,5 +1,6 @@
-//! The classic consumer-group APIs — JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,
-//! OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete — forwarded to the group
+//! The consumer-group APIs — the classic JoinGroup, SyncGroup, Heartbeat, LeaveGroup; the KIP-848
+//! ConsumerGroupHeartbeat and ConsumerGroupDescribe; OffsetCommit, OffsetFetch, DescribeGroups,
+//! ListGroups, DeleteGroups, OffsetDelete — forwarded to the group
 //! coordinator task. Their logic lives in the pure core, `starling-group`, one module per API
 //! there; this module only routes a request in and encodes the response at the request's version
 //! (counting its error codes on the way). The one check made here is the broker's own knowledge
@@ -59,6 +60,8 @@ fn respond_group(
         GroupResponse::ListGroups(r) => respond(broker, api_key, ctx, &r),
         GroupResponse::DeleteGroups(r) => respond(broker, api_key, ctx, &r),
         GroupResponse::OffsetDelete(r) => respond(broker, api_key, ctx, &r),
+        GroupResponse::ConsumerGroupHeartbeat(r) => respond(broker, api_key, ctx, &r),
+        GroupResponse::ConsumerGroupDescribe(r) => respond(broker, api_key, ctx, &r),
     }
 }
 

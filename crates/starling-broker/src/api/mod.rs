@@ -187,6 +187,24 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         RequestKind::OffsetDelete(r) => {
             group::forward(broker, &ctx, api_key, GroupRequest::OffsetDelete(r)).await
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            group::forward(
+                broker,
+                &ctx,
+                api_key,
+                GroupRequest::ConsumerGroupHeartbeat(r),
+            )
+            .await
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            group::forward(
+                broker,
+                &ctx,
+                api_key,
+                GroupRequest::ConsumerGroupDescribe(r),
+            )
+            .await
+        }
         other => Reply::Close(format!("no handler for {other:?}")),
     }
 }

@@ -7,6 +7,7 @@
 //! not serving at all with COORDINATOR_NOT_AVAILABLE; both make clients look the coordinator up
 //! again and retry.
 
+use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup as ConsumerDescribedGroup;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::offset_commit_response::{
@@ -16,9 +17,10 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::{
-    DeleteGroupsResponse, DescribeGroupsResponse, HeartbeatResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListGroupsResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, SyncGroupResponse,
+    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, DeleteGroupsResponse,
+    DescribeGroupsResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListGroupsResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
 use starling_group::{GroupRequest, GroupResponse};
@@ -154,6 +156,25 @@ pub fn refusal(request: &GroupRequest, version: i16, error: ResponseError) -> Gr
             response.error_code = code;
             GroupResponse::OffsetDelete(response)
         }
+        GroupRequest::ConsumerGroupHeartbeat(_) => {
+            let mut response = ConsumerGroupHeartbeatResponse::default();
+            response.error_code = code;
+            GroupResponse::ConsumerGroupHeartbeat(response)
+        }
+        GroupRequest::ConsumerGroupDescribe(r) => {
+            let mut response = ConsumerGroupDescribeResponse::default();
+            response.groups = r
+                .group_ids
+                .iter()
+                .map(|group_id| {
+                    let mut group = ConsumerDescribedGroup::default();
+                    group.group_id = group_id.clone();
+                    group.error_code = code;
+                    group
+                })
+                .collect();
+            GroupResponse::ConsumerGroupDescribe(response)
+        }
     }
 }
 
@@ -204,6 +225,8 @@ mod tests {
         describe.groups = vec![group_id()];
         let mut delete = DeleteGroupsRequest::default();
         delete.groups_names = vec![group_id()];
+        let mut cg_describe = ConsumerGroupDescribeRequest::default();
+        cg_describe.group_ids = vec![group_id()];
         vec![
             (ApiKey::JoinGroup, GroupRequest::Join(join)),
             (ApiKey::SyncGroup, GroupRequest::Sync(Default::default())),
@@ -226,6 +249,14 @@ mod tests {
             (
                 ApiKey::OffsetDelete,
                 GroupRequest::OffsetDelete(Default::default()),
+            ),
+            (
+                ApiKey::ConsumerGroupHeartbeat,
+                GroupRequest::ConsumerGroupHeartbeat(Default::default()),
+            ),
+            (
+                ApiKey::ConsumerGroupDescribe,
+                GroupRequest::ConsumerGroupDescribe(cg_describe),
             ),
         ]
     }
@@ -273,6 +304,10 @@ mod tests {
                 r.results.iter().map(|g| g.error_code).collect()
             }),
             GroupResponse::OffsetDelete(r) => codes(r, version, |r| vec![r.error_code]),
+            GroupResponse::ConsumerGroupHeartbeat(r) => codes(r, version, |r| vec![r.error_code]),
+            GroupResponse::ConsumerGroupDescribe(r) => codes(r, version, |r| {
+                r.groups.iter().map(|g| g.error_code).collect()
+            }),
         }
     }
 

@@ -113,6 +113,7 @@ impl Fixture {
             store.clone(),
             metrics.clone(),
             shutdown.clone(),
+            watch::Sender::new(TopicsImage::default()).subscribe(),
             clocks,
         )
         .unwrap();

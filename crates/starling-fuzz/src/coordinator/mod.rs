@@ -743,35 +743,11 @@ pub fn blob(b: &Blob) -> Bytes {
 }
 
 fn api_of(response: &GroupResponse) -> ApiKey {
-    match response {
-        GroupResponse::Join(_) => ApiKey::JoinGroup,
-        GroupResponse::Sync(_) => ApiKey::SyncGroup,
-        GroupResponse::Heartbeat(_) => ApiKey::Heartbeat,
-        GroupResponse::Leave(_) => ApiKey::LeaveGroup,
-        GroupResponse::OffsetCommit(_) => ApiKey::OffsetCommit,
-        GroupResponse::OffsetFetch(_) => ApiKey::OffsetFetch,
-        GroupResponse::DescribeGroups(_) => ApiKey::DescribeGroups,
-        GroupResponse::ListGroups(_) => ApiKey::ListGroups,
-        GroupResponse::DeleteGroups(_) => ApiKey::DeleteGroups,
-        GroupResponse::OffsetDelete(_) => ApiKey::OffsetDelete,
-    }
+    response.api_key()
 }
 
 fn encode_response(response: &GroupResponse, version: i16) -> Result<(), String> {
-    let mut buf = BytesMut::new();
-    let result = match response {
-        GroupResponse::Join(r) => r.encode(&mut buf, version),
-        GroupResponse::Sync(r) => r.encode(&mut buf, version),
-        GroupResponse::Heartbeat(r) => r.encode(&mut buf, version),
-        GroupResponse::Leave(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetCommit(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetFetch(r) => r.encode(&mut buf, version),
-        GroupResponse::DescribeGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::ListGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::DeleteGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetDelete(r) => r.encode(&mut buf, version),
-    };
-    result.map_err(|e| e.to_string())
+    response.encode_body(&mut BytesMut::new(), version)
 }
 
 /// One rebalance record's own invariants (from the coordinator's property tests).

@@ -33,6 +33,9 @@ use crate::{
 
 mod admin_tests;
 mod clock_tests;
+mod consumer_property_tests;
+mod consumer_support;
+mod consumer_tests;
 mod cooperative_tests;
 mod encode_tests;
 mod expiry_tests;
@@ -76,19 +79,7 @@ pub(crate) fn subscription(topics: &[&str]) -> Bytes {
 /// Encodes a response at `version`.
 pub(crate) fn encode(response: &GroupResponse, version: i16) -> Result<Bytes, String> {
     let mut buf = BytesMut::new();
-    let result = match response {
-        GroupResponse::Join(r) => r.encode(&mut buf, version),
-        GroupResponse::Sync(r) => r.encode(&mut buf, version),
-        GroupResponse::Heartbeat(r) => r.encode(&mut buf, version),
-        GroupResponse::Leave(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetCommit(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetFetch(r) => r.encode(&mut buf, version),
-        GroupResponse::DescribeGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::ListGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::DeleteGroups(r) => r.encode(&mut buf, version),
-        GroupResponse::OffsetDelete(r) => r.encode(&mut buf, version),
-    };
-    result.map_err(|e| e.to_string())?;
+    response.encode_body(&mut buf, version)?;
     Ok(buf.freeze())
 }
 
@@ -117,6 +108,14 @@ fn same_api(request: &GroupRequest, response: &GroupResponse) -> bool {
             | (
                 GroupRequest::OffsetDelete(_),
                 GroupResponse::OffsetDelete(_)
+            )
+            | (
+                GroupRequest::ConsumerGroupHeartbeat(_),
+                GroupResponse::ConsumerGroupHeartbeat(_)
+            )
+            | (
+                GroupRequest::ConsumerGroupDescribe(_),
+                GroupResponse::ConsumerGroupDescribe(_)
             )
     )
 }
@@ -570,6 +569,11 @@ impl Ctx {
             last_rebalances: Vec::new(),
             requests: HashMap::new(),
         }
+    }
+
+    /// Takes in the records of an output that answers nothing (a topics change).
+    pub fn absorb_records(&mut self, out: crate::Output) {
+        self.absorb(out);
     }
 
     fn absorb(&mut self, out: crate::Output) {

@@ -201,6 +201,14 @@ const FILES: &[(&str, &str)] = &[
         "OffsetDeleteRequest",
         include_str!("../../schemas/OffsetDeleteRequest.json"),
     ),
+    (
+        "ConsumerGroupHeartbeatRequest",
+        include_str!("../../schemas/ConsumerGroupHeartbeatRequest.json"),
+    ),
+    (
+        "ConsumerGroupDescribeRequest",
+        include_str!("../../schemas/ConsumerGroupDescribeRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

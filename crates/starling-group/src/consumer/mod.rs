@@ -1,0 +1,215 @@
+//! KIP-848 consumer groups: the group protocol in which the broker computes every member's
+//! assignment (with a server-side assignor) and reconciles each member on its own, through
+//! ConsumerGroupHeartbeat, with no group-wide barrier.
+//!
+//! The model is Apache Kafka 4's (`ConsumerGroup`, `ConsumerGroupMember`,
+//! `CurrentAssignmentBuilder`):
+//!
+//! * the **group epoch** grows whenever what the assignment depends on changes (a member
+//!   joins, leaves or is fenced, a subscription changes, a subscribed topic is created,
+//!   deleted or grows);
+//! * the **target assignment** is computed for a group epoch (its *assignment epoch*) by the
+//!   assignor the members ask for;
+//! * each member's **current assignment** moves toward the target one heartbeat at a time
+//!   ([`reconcile`]): partitions it must give up are revoked first (it stays at its epoch, in
+//!   `UNREVOKED_PARTITIONS`, until a heartbeat no longer lists them); then it moves to the
+//!   assignment epoch and gets the partitions that are free, waiting in
+//!   `UNRELEASED_PARTITIONS` for those another member still holds. No partition is ever held
+//!   by two members.
+//!
+//! Durable state is written as records (see [`crate::Record`]'s `Consumer*` variants) and
+//! changed only by applying them ([`apply`]), in any order: the store gives them back by key,
+//! not in the order they were written.
+//!
+//! Where this differs from Kafka it says so: a member that rejoins with epoch 0 under a member
+//! id the group still holds starts over (its partitions are released) instead of being fenced
+//! again; and the heartbeat interval a member is given is short while it has partitions to
+//! revoke or to receive (`group.consumer.pending.heartbeat.interval.ms`), so a moved partition
+//! changes hands within a round trip of being released.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub(crate) mod apply;
+pub(crate) mod describe;
+pub(crate) mod heartbeat;
+pub(crate) mod reconcile;
+pub(crate) mod subscription;
+pub(crate) mod target;
+
+/// Partitions by topic id.
+pub type TopicPartitions = BTreeMap<Uuid, BTreeSet<i32>>;
+
+/// The member epoch a member joins (or rejoins) with.
+pub const JOIN_EPOCH: i32 = 0;
+/// The member epoch a member leaves with.
+pub const LEAVE_EPOCH: i32 = -1;
+/// The member epoch a static member leaves with when it means to come back (KIP-848).
+pub const STATIC_LEAVE_EPOCH: i32 = -2;
+
+/// Where a member's reconciliation stands (Kafka's `MemberState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MemberState {
+    /// The member holds what its epoch's target gives it.
+    #[default]
+    Stable,
+    /// The member must give up partitions first; it stays at its epoch until it reports them
+    /// gone.
+    UnrevokedPartitions,
+    /// The member is at the assignment epoch but waits for partitions another member still
+    /// holds.
+    UnreleasedPartitions,
+}
+
+impl MemberState {
+    /// Kafka's name, as ConsumerGroupDescribe and the CLI show it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MemberState::Stable => "STABLE",
+            MemberState::UnrevokedPartitions => "UNREVOKED_PARTITIONS",
+            MemberState::UnreleasedPartitions => "UNRELEASED_PARTITIONS",
+        }
+    }
+}
+
+/// A consumer group as persisted (Kafka's `ConsumerGroupMetadataValue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerGroupValue {
+    /// The group epoch.
+    pub epoch: i32,
+    /// A digest of the subscribed topics' ids, names and partition counts when the epoch was
+    /// last bumped: a difference found after a restart bumps the epoch again.
+    pub metadata_hash: u64,
+}
+
+/// A member's subscription and client details as persisted (Kafka's
+/// `ConsumerGroupMemberMetadataValue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConsumerMemberValue {
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// Sorted, without duplicates.
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub rebalance_timeout_ms: i32,
+}
+
+/// A member's current assignment as persisted (Kafka's
+/// `ConsumerGroupCurrentMemberAssignmentValue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConsumerAssignmentValue {
+    pub state: MemberState,
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    /// What the member may consume.
+    pub assigned: TopicPartitions,
+    /// What it must give up; it still holds these until it reports them gone.
+    pub pending_revocation: TopicPartitions,
+}
+
+/// How a consumer group stands (Kafka's `ConsumerGroupState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerGroupState {
+    Empty,
+    /// The group epoch is ahead of the target assignment.
+    Assigning,
+    /// Some member is not reconciled to the target assignment yet.
+    Reconciling,
+    Stable,
+}
+
+impl ConsumerGroupState {
+    /// Kafka's name (ConsumerGroupDescribe, ListGroups).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ConsumerGroupState::Empty => "Empty",
+            ConsumerGroupState::Assigning => "Assigning",
+            ConsumerGroupState::Reconciling => "Reconciling",
+            ConsumerGroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// One member of a consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ConsumerMember {
+    pub subscription: ConsumerMemberValue,
+    pub assignment: ConsumerAssignmentValue,
+}
+
+impl ConsumerMember {
+    /// Whether the member holds what the target of `assignment_epoch` gives it.
+    pub fn is_reconciled_to(&self, assignment_epoch: i32) -> bool {
+        self.assignment.state == MemberState::Stable
+            && self.assignment.member_epoch == assignment_epoch
+    }
+
+    /// A static member that left with epoch −2 and has not come back.
+    pub fn has_left_temporarily(&self) -> bool {
+        self.assignment.member_epoch == STATIC_LEAVE_EPOCH
+    }
+}
+
+/// The consumer-protocol part of a group (the classic fields of [`crate::group::Group`] stay
+/// unused while this is set).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConsumerGroup {
+    pub epoch: i32,
+    pub metadata_hash: u64,
+    pub members: BTreeMap<String, ConsumerMember>,
+    /// instance id → member id.
+    pub static_members: BTreeMap<String, String>,
+    /// The group epoch the target assignment was computed for.
+    pub assignment_epoch: i32,
+    /// Each member's target assignment.
+    pub target: BTreeMap<String, TopicPartitions>,
+    /// Who holds each partition (assigned or pending revocation): a partition is free for
+    /// its new owner only once nobody holds it.
+    pub holders: HashMap<(Uuid, i32), String>,
+}
+
+impl ConsumerGroup {
+    pub fn state(&self) -> ConsumerGroupState {
+        if self.members.is_empty() {
+            ConsumerGroupState::Empty
+        } else if self.epoch != self.assignment_epoch {
+            ConsumerGroupState::Assigning
+        } else if self
+            .members
+            .values()
+            .any(|m| !m.is_reconciled_to(self.assignment_epoch))
+        {
+            ConsumerGroupState::Reconciling
+        } else {
+            ConsumerGroupState::Stable
+        }
+    }
+
+    /// The member holding a partition, if any.
+    pub fn holder(&self, topic: Uuid, partition: i32) -> Option<&str> {
+        self.holders.get(&(topic, partition)).map(String::as_str)
+    }
+}
+
+/// The consumer part of a group in `groups` (a free function so that it borrows the groups
+/// only, not the whole coordinator).
+pub(crate) fn consumer_in<'a>(
+    groups: &'a BTreeMap<String, crate::group::Group>,
+    group_id: &str,
+) -> Option<&'a ConsumerGroup> {
+    groups.get(group_id)?.consumer.as_deref()
+}
+
+/// Every (topic, partition) of a map.
+pub(crate) fn each_partition(
+    partitions: &TopicPartitions,
+) -> impl Iterator<Item = (Uuid, i32)> + '_ {
+    partitions
+        .iter()
+        .flat_map(|(topic, set)| set.iter().map(move |p| (*topic, *p)))
+}
