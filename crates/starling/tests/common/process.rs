@@ -1,5 +1,5 @@
-//! Child processes of the binary under test: [`STARLING`], [`wait_with_timeout`], and
-//! [`run_to_exit`] for `starling` subcommands that exit by themselves, with
+//! Child processes of the binary under test: [`STARLING`], [`die_with_parent`] (no child
+//! outlives its test), [`wait_with_timeout`], and [`run_to_exit`] for `starling` subcommands that exit by themselves, with
 //! [`contains_number`] to look for a number in what they print.
 
 use std::fs::File;
@@ -10,6 +10,18 @@ use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const STARLING: &str = env!("CARGO_BIN_EXE_starling");
+
+/// Makes the child `cmd` spawns receive SIGKILL when the spawning thread ends
+/// (`PR_SET_PDEATHSIG`), so no broker or client process outlives its test.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
 
 pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -33,13 +45,7 @@ pub fn run_to_exit(args: &[&str], limit: Duration) -> (ExitStatus, String, Strin
         .stdin(Stdio::null())
         .stdout(File::create(&out_path).unwrap())
         .stderr(File::create(&err_path).unwrap());
-    // SAFETY: see Broker::spawn.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    die_with_parent(&mut cmd);
     let mut child = cmd.spawn().expect("spawn starling");
     let status = wait_with_timeout(&mut child, limit);
     if status.is_none() {

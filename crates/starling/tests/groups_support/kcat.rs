@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -13,6 +12,7 @@ use super::debug::{debug_enabled, stamp};
 use super::member_log::{Consumption, Event, EventKind};
 use super::membership::Participant;
 use super::tp::{tp, Tp};
+use crate::common::die_with_parent;
 
 /// What a `kcat -G` child printed.
 #[derive(Debug, Default, Clone)]
@@ -59,13 +59,7 @@ impl KcatMember {
         if debug_enabled() {
             cmd.args(["-X", "debug=cgrp"]);
         }
-        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn kcat (apt-get install kcat): {e}"));
