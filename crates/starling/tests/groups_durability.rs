@@ -96,7 +96,6 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
     wait_partitioned(&[&s1, &s2], &all, Duration::from_secs(30));
     wait_consumed_to_end(
         &[&s1, &s2],
-        &[],
         &end_offsets(&produced),
         Duration::from_secs(30),
     );
@@ -175,7 +174,6 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
     produced.extend(producer.produced());
     wait_consumed_to_end(
         &[&s1b, &s2b],
-        &[],
         &end_offsets(&produced),
         Duration::from_secs(30),
     );
@@ -237,8 +235,8 @@ fn offsets_of_an_empty_group_expire_after_retention_while_an_active_groups_stay(
         &topic,
         "range",
     ));
-    wait_consumed_to_end(&[&leaving], &[], &ends, Duration::from_secs(30));
-    wait_consumed_to_end(&[&active], &[], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&leaving], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&active], &ends, Duration::from_secs(30));
     let standalone = consumer(&boot, &[("group.id", standalone_group.as_str())]);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 0, Offset::Offset(4))

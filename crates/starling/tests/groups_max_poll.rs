@@ -85,7 +85,7 @@ fn member_that_stops_polling_leaves_after_max_poll_interval_and_rejoins_when_pol
 
     let produced = background.stop();
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&slow, &steady], &[], &ends, Duration::from_secs(60));
+    wait_consumed_to_end(&[&slow, &steady], &ends, Duration::from_secs(60));
     let logs = [slow.close(), steady.close()];
     let refs: Vec<&MemberLog> = logs.iter().collect();
     let report = verify_delivery(

@@ -33,7 +33,7 @@ fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them
     let c2 = member(&boot, &group, &topic, "c2");
     wait_partitioned(&[&c1, &c2], &partitions(&topic, 3), Duration::from_secs(30));
     let ends = end_offsets(&producer.produced());
-    wait_consumed_to_end(&[&c1, &c2], &[], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
     let generation = c1.generation();
 
     grow_topic(&boot, &topic, 6);
@@ -52,7 +52,7 @@ fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them
     let produced = producer.produced();
     assert!(produced.iter().any(|p| p.partition >= 3));
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c2], &[], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
     let logs = [c1.close(), c2.close()];
     let refs: Vec<&MemberLog> = logs.iter().collect();
     let consumed = all_consumed(&refs);
@@ -104,7 +104,7 @@ fn regex_subscription_picks_up_a_matching_topic_created_later() {
         .filter(|p| p.topic != unrelated)
         .collect();
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c2], &[], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
     let logs = [c1.close(), c2.close()];
     let refs: Vec<&MemberLog> = logs.iter().collect();
     let consumed = all_consumed(&refs);

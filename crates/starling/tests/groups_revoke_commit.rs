@@ -63,7 +63,7 @@ fn handoff_on_revoke_commit(strategy: &str) {
 
     let produced = background.stop();
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&a, &b], &[], &ends, Duration::from_secs(60));
+    wait_consumed_to_end(&[&a, &b], &ends, Duration::from_secs(60));
     let a_log = a.close();
     let b_log = b.close();
 

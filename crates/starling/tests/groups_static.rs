@@ -128,7 +128,7 @@ fn static_member_restarting_within_session_timeout_keeps_its_partitions_without_
 
     let produced = background.stop();
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&s1, &s2], &[], &ends, Duration::from_secs(60));
+    wait_consumed_to_end(&[&s1, &s2], &ends, Duration::from_secs(60));
     let logs = [s1.close(), s2.close(), s3_log, s3b_log];
     let refs: Vec<&MemberLog> = logs.iter().collect();
     let report = verify_delivery(
@@ -198,7 +198,7 @@ fn second_live_member_with_the_same_instance_id_fences_the_first() {
     producer.send_batch(&topic, 4, "after", 40);
     let produced = producer.produced();
     let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&newer, &other], &[], &ends, Duration::from_secs(30));
+    wait_consumed_to_end(&[&newer, &other], &ends, Duration::from_secs(30));
     let after_fence: Vec<String> = old
         .log()
         .consumed

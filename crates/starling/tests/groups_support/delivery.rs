@@ -1,6 +1,7 @@
 //! The delivery check at the end of a group test: [`verify_delivery`] (every produced message
 //! consumed, and every change of a partition's owner starts exactly at the group's committed
-//! offset of that moment), and [`wait_consumed_to_end`] to let consumers catch up first.
+//! offset of that moment), [`wait_consumed_to_end`] to let consumers catch up first, and
+//! [`DeliveryCheck`], which gathers what both need step by step.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::member::Member;
 use super::member_log::{CommitRec, Consumption, MemberLog};
 use super::membership::{describe, Participant};
-use super::producer::Produced;
+use super::producer::{end_offsets, Produced};
 use super::tp::{tp, Tp};
 use super::wait::wait_for;
 
@@ -195,12 +196,7 @@ pub fn all_commits(logs: &[&MemberLog]) -> Vec<CommitRec> {
 
 /// Waits until the members together have consumed up to `ends` on every partition (the
 /// highest consumed offset + 1 reaches each end offset).
-pub fn wait_consumed_to_end(
-    members: &[&Member],
-    extra: &[Consumption],
-    ends: &BTreeMap<Tp, i64>,
-    limit: Duration,
-) {
+pub fn wait_consumed_to_end(members: &[&Member], ends: &BTreeMap<Tp, i64>, limit: Duration) {
     let reached = || {
         let mut high: HashMap<Tp, i64> = HashMap::new();
         let mut note = |c: &Consumption| {
@@ -211,9 +207,6 @@ pub fn wait_consumed_to_end(
             for c in &m.log().consumed {
                 note(c);
             }
-        }
-        for c in extra {
-            note(c);
         }
         high
     };
@@ -243,4 +236,101 @@ pub fn wait_consumed_to_end(
             )
         },
     );
+}
+
+/// The end of a group test, step by step: what was produced, the members that must still catch
+/// up (then closed), the logs of members closed earlier, and members that commit without
+/// telling us; [`DeliveryCheck::verify`] runs [`verify_delivery`] over all of it.
+///
+/// ```ignore
+/// let produced = background.stop();
+/// let report = DeliveryCheck::new(produced)
+///     .drain([c1, c2], Duration::from_secs(60)) // wait until they consumed everything, close
+///     .closed([c3_log])                          // a member that left earlier
+///     .verify();
+/// ```
+#[derive(Debug, Default)]
+pub struct DeliveryCheck {
+    produced: Vec<Produced>,
+    logs: Vec<MemberLog>,
+    opaque: Vec<String>,
+    opaque_consumed: Vec<Consumption>,
+    known: Vec<KnownCommit>,
+}
+
+impl DeliveryCheck {
+    /// A check of `produced`: every acknowledged message.
+    pub fn new(produced: Vec<Produced>) -> DeliveryCheck {
+        DeliveryCheck {
+            produced,
+            ..DeliveryCheck::default()
+        }
+    }
+
+    /// Waits until `members` have together consumed every partition to the end of what was
+    /// produced ([`wait_consumed_to_end`]).
+    pub fn wait_consumed(&self, members: &[&Member], limit: Duration) {
+        wait_consumed_to_end(members, &end_offsets(&self.produced), limit);
+    }
+
+    /// Closes `members` (in order) and keeps their logs.
+    pub fn close(mut self, members: impl IntoIterator<Item = Member>) -> Self {
+        self.logs.extend(members.into_iter().map(Member::close));
+        self
+    }
+
+    /// [`DeliveryCheck::wait_consumed`] for `members`, then [`DeliveryCheck::close`] them.
+    pub fn drain(self, members: impl IntoIterator<Item = Member>, limit: Duration) -> Self {
+        let members: Vec<Member> = members.into_iter().collect();
+        self.wait_consumed(&members.iter().collect::<Vec<_>>(), limit);
+        self.close(members)
+    }
+
+    /// Logs of members closed earlier.
+    pub fn closed(mut self, logs: impl IntoIterator<Item = MemberLog>) -> Self {
+        self.logs.extend(logs);
+        self
+    }
+
+    /// A member that commits without telling us (kcat): what it consumed, and the group's
+    /// committed offsets learnt from outside (see [`verify_delivery`]).
+    pub fn opaque(
+        mut self,
+        name: &str,
+        consumed: Vec<Consumption>,
+        known: Vec<KnownCommit>,
+    ) -> Self {
+        self.opaque.push(name.to_string());
+        self.opaque_consumed.extend(consumed);
+        self.known.extend(known);
+        self
+    }
+
+    pub fn produced(&self) -> &[Produced] {
+        &self.produced
+    }
+
+    /// The logs of the closed members, in the order they were added.
+    pub fn logs(&self) -> &[MemberLog] {
+        &self.logs
+    }
+
+    /// Everything consumed: the members' logs in order, then the opaque members'.
+    pub fn consumed(&self) -> Vec<Consumption> {
+        let mut consumed = all_consumed(&self.logs.iter().collect::<Vec<_>>());
+        consumed.extend(self.opaque_consumed.iter().cloned());
+        consumed
+    }
+
+    /// [`verify_delivery`] over everything gathered; panics on a violation.
+    pub fn verify(&self) -> DeliveryReport {
+        let opaque: Vec<&str> = self.opaque.iter().map(String::as_str).collect();
+        verify_delivery(
+            &self.produced,
+            &self.consumed(),
+            &all_commits(&self.logs.iter().collect::<Vec<_>>()),
+            &self.known,
+            &opaque,
+        )
+    }
 }
