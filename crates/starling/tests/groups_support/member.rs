@@ -81,6 +81,16 @@ impl MemberConfig {
         self
     }
 
+    /// Whether `extra` selects the KIP-848 consumer protocol (`group.protocol=consumer`). The
+    /// broker then decides the assignor, session timeout and heartbeat interval, and
+    /// librdkafka refuses `strategy`, `session_timeout_ms` and `heartbeat_ms`, so they are not
+    /// passed on.
+    pub fn consumer_protocol(&self) -> bool {
+        self.extra
+            .iter()
+            .any(|(k, v)| k == "group.protocol" && v.eq_ignore_ascii_case("consumer"))
+    }
+
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.extra.push((key.to_string(), value.to_string()));
         self
@@ -131,6 +141,14 @@ impl Member {
         }
         for (k, v) in &cfg.extra {
             settings.push((k, v));
+        }
+        if cfg.consumer_protocol() {
+            let classic_only = [
+                "partition.assignment.strategy",
+                "session.timeout.ms",
+                "heartbeat.interval.ms",
+            ];
+            settings.retain(|(k, _)| !classic_only.contains(k));
         }
         let consumer: BaseConsumer<Recorder> = client_config(&cfg.bootstrap, &settings)
             .set_log_level(if debug {
