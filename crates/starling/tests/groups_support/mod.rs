@@ -1,6 +1,8 @@
 //! Helpers for the consumer-group end-to-end tests (`groups_*.rs`, and `metrics.rs`), all
 //! re-exported here for `use groups_support::*`.
 //!
+//! * `scenario.rs`: [`Scenario`], the usual opening of a group test (broker, topic, group id,
+//!   producer) in one expression, and the members of that group.
 //! * `tp.rs`: topic partitions as plain values ([`Tp`]).
 //! * `setup.rs`: [`group_broker`] (a broker with fast group settings), topics created or grown
 //!   until metadata shows them, [`unique`] names.
@@ -18,7 +20,8 @@
 //! * `membership.rs`: whether every partition has exactly one owner ([`wait_partitioned`]).
 //! * `offsets.rs`: a group's [`committed`] offsets, seen from outside.
 //! * `delivery.rs`: [`verify_delivery`], every produced message consumed and every change of a
-//!   partition's owner starting exactly at the group's committed offset.
+//!   partition's owner starting exactly at the group's committed offset; [`DeliveryCheck`]
+//!   gathers what it needs at the end of a test.
 //! * `debug.rs`: `STARLING_GROUP_TEST_DEBUG` output.
 #![allow(dead_code)]
 
@@ -31,6 +34,7 @@ mod membership;
 mod offsets;
 mod producer;
 mod recorder;
+mod scenario;
 mod setup;
 mod tp;
 mod wait;
@@ -39,5 +43,5 @@ mod wait;
 #[allow(unused_imports)]
 pub use {
     debug::*, delivery::*, kcat::*, member::*, member_log::*, membership::*, offsets::*,
-    producer::*, recorder::*, setup::*, tp::*, wait::*,
+    producer::*, recorder::*, scenario::*, setup::*, tp::*, wait::*,
 };
