@@ -7,7 +7,6 @@ mod common;
 mod groups_support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -18,27 +17,13 @@ const STRATEGY: &str = "cooperative-sticky";
 #[test]
 fn cooperative_join_revokes_only_moving_partitions_and_leave_revokes_nothing() {
     let _w = watchdog(Duration::from_secs(150));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("coop");
-    let group = unique("coop-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
+    let mut s = Scenario::new("coop")
+        .strategy(STRATEGY)
+        .producing("coop", Duration::from_millis(40))
+        .start();
+    let all = s.all.clone();
 
-    let producer = Arc::new(Producer::new(&boot));
-    let background = BackgroundProducer::start(
-        producer.clone(),
-        all.iter().cloned().collect(),
-        "coop",
-        Duration::from_millis(40),
-    );
-    let cfg = |name: &str| MemberConfig::new(name, &boot, &group, &topic, STRATEGY);
-
-    let originals = [
-        Member::start(cfg("c1")),
-        Member::start(cfg("c2")),
-        Member::start(cfg("c3")),
-    ];
+    let originals = [s.member("c1"), s.member("c2"), s.member("c3")];
     let [c1, c2, c3] = &originals;
     wait_partitioned(&[c1, c2, c3], &all, Duration::from_secs(30));
     // Let the group settle (no rebalance in flight) before taking the "before" picture.
@@ -56,7 +41,7 @@ fn cooperative_join_revokes_only_moving_partitions_and_leave_revokes_nothing() {
 
     // A fourth member joins.
     let joined_at = Instant::now();
-    let c4 = Member::start(cfg("c4"));
+    let c4 = s.member("c4");
     wait_partitioned(&[c1, c2, c3, &c4], &all, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
@@ -159,21 +144,14 @@ fn cooperative_join_revokes_only_moving_partitions_and_leave_revokes_nothing() {
     }
     assert_eq!(gained, c2_parts, "exactly c2's partitions were handed out");
 
-    let produced = background.stop();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c3, &c4], &ends, Duration::from_secs(60));
-    let logs = [c1.close(), c3.close(), c4.close(), c2_log];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let report = verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    let check = s
+        .delivery()
+        .drain([c1, c3, c4], Duration::from_secs(60))
+        .closed([c2_log]);
+    let report = check.verify();
     assert!(report.handoffs >= 2, "{report:?}");
     eprintln!(
         "cooperative group: {} produced, {report:?}; c4 took {moved:?}",
-        produced.len()
+        check.produced().len()
     );
 }

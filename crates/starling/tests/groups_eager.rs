@@ -5,7 +5,6 @@
 mod common;
 mod groups_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,24 +20,12 @@ const KCAT_HEARTBEAT_MS: u32 = 500;
 #[test]
 fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_death() {
     let _w = watchdog(Duration::from_secs(180));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("eager");
-    let group = unique("eager-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
+    let mut s = Scenario::new("eager")
+        .producing("eager", Duration::from_millis(40))
+        .start();
+    let (boot, all) = (s.boot(), s.all.clone());
 
-    let producer = Arc::new(Producer::new(&boot));
-    let background = BackgroundProducer::start(
-        producer.clone(),
-        all.iter().cloned().collect(),
-        "eager",
-        Duration::from_millis(40),
-    );
-
-    let cfg = |name: &str| {
-        MemberConfig::new(name, &boot, &group, &topic, "range").session(MEMBER_SESSION_MS, 500)
-    };
+    let cfg = |name: &str| s.member_config(name).session(MEMBER_SESSION_MS, 500);
     let c1 = Member::start(cfg("c1"));
     let c2 = Member::start(cfg("c2"));
     let c3 = Member::start(cfg("c3"));
@@ -56,8 +43,8 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
     let mut k4 = KcatMember::start(
         "k4",
         &boot,
-        &group,
-        &topic,
+        &s.group,
+        &s.topic,
         KCAT_SESSION_MS,
         KCAT_HEARTBEAT_MS,
     );
@@ -94,7 +81,7 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
         || format!("k4: {:?}", k4.log().stderr),
     );
     let killed_at = k4.kill9();
-    let snapshot = committed(&boot, &group, &k4_parts);
+    let snapshot = committed(&boot, &s.group, &k4_parts);
     wait_partitioned(&[&c1, &c2], &all, Duration::from_secs(40));
     // When did the survivors first get one of k4's partitions?
     let taken_at = [&c1, &c2]
@@ -126,14 +113,6 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
     );
 
     // Everything produced is consumed; duplicates only from uncommitted work.
-    let produced = background.stop();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(60));
-    let c1_log = c1.close();
-    let c2_log = c2.close();
-    let mut consumed = all_consumed(&[&c1_log, &c2_log, &c3_log]);
-    consumed.extend(k4.consumed());
-    let commits = all_commits(&[&c1_log, &c2_log, &c3_log]);
     let known: Vec<KnownCommit> = snapshot
         .iter()
         .map(|(t, o)| KnownCommit {
@@ -142,7 +121,12 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
             offset: o.unwrap_or(0),
         })
         .collect();
-    let report = verify_delivery(&produced, &consumed, &commits, &known, &["k4"]);
+    let check = s
+        .delivery()
+        .drain([c1, c2], Duration::from_secs(60))
+        .closed([c3_log])
+        .opaque("k4", k4.consumed(), known);
+    let report = check.verify();
     assert!(
         report.handoffs >= 3,
         "partitions changed owners: {report:?}"
@@ -154,7 +138,7 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
     eprintln!(
         "eager group: {} produced, {report:?}, c3's partitions moved {moved_after:?} after its \
          leave, k4's {after:?} after its death",
-        produced.len()
+        check.produced().len()
     );
 }
 
@@ -162,19 +146,15 @@ fn eager_group_shares_partitions_and_moves_them_on_join_clean_leave_and_member_d
 fn initial_rebalance_delay_holds_a_new_group_until_members_have_gathered() {
     let _w = watchdog(Duration::from_secs(90));
     let delay_ms = 3000u64;
-    let broker = group_broker(&[("group.initial.rebalance.delay.ms", "3000")]);
-    let boot = broker.bootstrap();
-    let topic = unique("delay");
-    let group = unique("delay-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
+    let s = Scenario::new("delay")
+        .broker("group.initial.rebalance.delay.ms", "3000")
+        .start();
 
-    let cfg = |name: &str| MemberConfig::new(name, &boot, &group, &topic, "range");
     let started = Instant::now();
-    let c1 = Member::start(cfg("c1"));
+    let c1 = s.member("c1");
     std::thread::sleep(Duration::from_millis(1000));
-    let c2 = Member::start(cfg("c2"));
-    wait_partitioned(&[&c1, &c2], &all, Duration::from_secs(30));
+    let c2 = s.member("c2");
+    wait_partitioned(&[&c1, &c2], &s.all, Duration::from_secs(30));
 
     let first_assign = |m: &Member| {
         m.log()

@@ -6,7 +6,6 @@
 mod common;
 mod groups_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -17,26 +16,18 @@ const MAX_POLL_MS: u64 = 3_000;
 #[test]
 fn member_that_stops_polling_leaves_after_max_poll_interval_and_rejoins_when_polling_again() {
     let _w = watchdog(Duration::from_secs(120));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("maxpoll");
-    let group = unique("maxpoll-group");
-    create_topic_sync(&boot, &topic, 4);
-    let all = partitions(&topic, 4);
-    let producer = Arc::new(Producer::new(&boot));
-    let background = BackgroundProducer::start(
-        producer.clone(),
-        all.iter().cloned().collect(),
-        "maxpoll",
-        Duration::from_millis(40),
-    );
+    let mut s = Scenario::new("maxpoll")
+        .partitions(4)
+        .producing("maxpoll", Duration::from_millis(40))
+        .start();
+    let all = s.all.clone();
 
     let slow = Member::start(
-        MemberConfig::new("slow", &boot, &group, &topic, "range")
+        s.member_config("slow")
             .session(2_000, 500)
             .set("max.poll.interval.ms", &MAX_POLL_MS.to_string()),
     );
-    let steady = Member::start(MemberConfig::new("steady", &boot, &group, &topic, "range"));
+    let steady = s.member("steady");
     wait_partitioned(&[&slow, &steady], &all, Duration::from_secs(30));
     let slow_parts = slow.assignment();
 
@@ -83,22 +74,12 @@ fn member_that_stops_polling_leaves_after_max_poll_interval_and_rejoins_when_pol
         "slow went through a rebalance after it resumed"
     );
 
-    let produced = background.stop();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&slow, &steady], &ends, Duration::from_secs(60));
-    let logs = [slow.close(), steady.close()];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let report = verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    let check = s.delivery().drain([slow, steady], Duration::from_secs(60));
+    let report = check.verify();
     eprintln!(
         "max.poll: {} produced, {report:?}; moved {after:?} after the stall, rejoined \
          {rejoined_after:?} after resuming; slow's errors: {:?}",
-        produced.len(),
-        logs[0].errors()
+        check.produced().len(),
+        check.logs()[0].errors()
     );
 }

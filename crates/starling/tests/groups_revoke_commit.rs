@@ -6,33 +6,21 @@
 mod common;
 mod groups_support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use groups_support::*;
 
 fn handoff_on_revoke_commit(strategy: &str) {
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("revoke");
-    let group = unique("revoke-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
-    let producer = Arc::new(Producer::new(&boot));
-    producer.send_batch(&topic, 6, "backlog", 120);
-    let background = BackgroundProducer::start(
-        producer.clone(),
-        all.iter().cloned().collect(),
-        "live",
-        Duration::from_millis(40),
-    );
-    let cfg = |name: &str| {
-        MemberConfig::new(name, &boot, &group, &topic, strategy).commit(CommitPolicy::OnRevoke)
-    };
+    let mut s = Scenario::new("revoke")
+        .strategy(strategy)
+        .backlog("backlog", 120)
+        .producing("live", Duration::from_millis(40))
+        .start();
+    let cfg = |name: &str| s.member_config(name).commit(CommitPolicy::OnRevoke);
 
     let a = Member::start(cfg("a"));
-    wait_partitioned(&[&a], &all, Duration::from_secs(30));
+    wait_partitioned(&[&a], &s.all, Duration::from_secs(30));
     // A works through the backlog of every partition (and commits nothing meanwhile).
     wait_for(
         Duration::from_secs(30),
@@ -43,7 +31,7 @@ fn handoff_on_revoke_commit(strategy: &str) {
     assert!(a.log().commits.is_empty(), "A commits only on revoke");
 
     let b = Member::start(cfg("b"));
-    wait_partitioned(&[&a, &b], &all, Duration::from_secs(30));
+    wait_partitioned(&[&a, &b], &s.all, Duration::from_secs(30));
     let moved = b.assignment();
     assert_eq!(moved.len(), 3, "{}", describe(&[&a, &b]));
     // Keep producing until B has read from every partition it took over.
@@ -61,11 +49,8 @@ fn handoff_on_revoke_commit(strategy: &str) {
         || format!("B consumed {} messages", b.log().consumed.len()),
     );
 
-    let produced = background.stop();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&a, &b], &ends, Duration::from_secs(60));
-    let a_log = a.close();
-    let b_log = b.close();
+    let check = s.delivery().drain([a, b], Duration::from_secs(60));
+    let (a_log, b_log) = (&check.logs()[0], &check.logs()[1]);
 
     for (t, p) in &moved {
         let b_first = b_log
@@ -105,14 +90,7 @@ fn handoff_on_revoke_commit(strategy: &str) {
             "B's first message on {t}/{p} is at A's last committed offset"
         );
     }
-    let refs = [&a_log, &b_log];
-    let report = verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    let report = check.verify();
     assert_eq!(
         report.duplicates, 0,
         "commits on revoke leave nothing to redo: {report:?}"

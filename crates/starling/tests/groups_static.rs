@@ -6,7 +6,6 @@
 mod common;
 mod groups_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,9 +14,9 @@ use groups_support::*;
 const SESSION_MS: u32 = 6_000;
 const HEARTBEAT_MS: u32 = 500;
 
-fn static_member(boot: &str, group: &str, topic: &str, name: &str, instance: &str) -> Member {
+fn static_member(s: &Running, name: &str, instance: &str) -> Member {
     Member::start(
-        MemberConfig::new(name, boot, group, topic, "range")
+        s.member_config(name)
             .instance(instance)
             .session(SESSION_MS, HEARTBEAT_MS),
     )
@@ -26,23 +25,14 @@ fn static_member(boot: &str, group: &str, topic: &str, name: &str, instance: &st
 #[test]
 fn static_member_restarting_within_session_timeout_keeps_its_partitions_without_rebalance() {
     let _w = watchdog(Duration::from_secs(150));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("static");
-    let group = unique("static-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
-    let producer = Arc::new(Producer::new(&boot));
-    let background = BackgroundProducer::start(
-        producer.clone(),
-        all.iter().cloned().collect(),
-        "static",
-        Duration::from_millis(40),
-    );
+    let mut s = Scenario::new("static")
+        .producing("static", Duration::from_millis(40))
+        .start();
+    let all = s.all.clone();
 
-    let s1 = static_member(&boot, &group, &topic, "s1", "instance-1");
-    let s2 = static_member(&boot, &group, &topic, "s2", "instance-2");
-    let s3 = static_member(&boot, &group, &topic, "s3", "instance-3");
+    let s1 = static_member(&s, "s1", "instance-1");
+    let s2 = static_member(&s, "s2", "instance-2");
+    let s3 = static_member(&s, "s3", "instance-3");
     wait_partitioned(&[&s1, &s2, &s3], &all, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
@@ -58,7 +48,7 @@ fn static_member_restarting_within_session_timeout_keeps_its_partitions_without_
     let closed_at = Instant::now();
     let s3_log = s3.close();
     std::thread::sleep(Duration::from_millis(1000));
-    let s3b = static_member(&boot, &group, &topic, "s3-restarted", "instance-3");
+    let s3b = static_member(&s, "s3-restarted", "instance-3");
     wait_partitioned(&[&s1, &s2, &s3b], &all, Duration::from_secs(20));
     // Several heartbeats later nothing has moved.
     std::thread::sleep(Duration::from_millis(2000));
@@ -126,44 +116,34 @@ fn static_member_restarting_within_session_timeout_keeps_its_partitions_without_
         "the expiry made a new generation"
     );
 
-    let produced = background.stop();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&s1, &s2], &ends, Duration::from_secs(60));
-    let logs = [s1.close(), s2.close(), s3_log, s3b_log];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let report = verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    let check = s
+        .delivery()
+        .drain([s1, s2], Duration::from_secs(60))
+        .closed([s3_log, s3b_log]);
+    let report = check.verify();
     eprintln!(
         "static group: {} produced, {report:?}; s3's partitions moved {after:?} after it left",
-        produced.len()
+        check.produced().len()
     );
 }
 
 #[test]
 fn second_live_member_with_the_same_instance_id_fences_the_first() {
     let _w = watchdog(Duration::from_secs(120));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("fence");
-    let group = unique("fence-group");
-    create_topic_sync(&boot, &topic, 4);
-    let all = partitions(&topic, 4);
-    let producer = Producer::new(&boot);
-    producer.send_batch(&topic, 4, "before", 40);
+    let mut s = Scenario::new("fence")
+        .partitions(4)
+        .backlog("before", 40)
+        .start();
+    let all = s.all.clone();
 
-    let old = static_member(&boot, &group, &topic, "old", "dup");
-    let other = static_member(&boot, &group, &topic, "other", "other");
+    let old = static_member(&s, "old", "dup");
+    let other = static_member(&s, "other", "other");
     wait_partitioned(&[&old, &other], &all, Duration::from_secs(30));
     let old_parts = old.assignment();
     let generation = other.generation();
 
     let newer_started = Instant::now();
-    let newer = static_member(&boot, &group, &topic, "newer", "dup");
+    let newer = static_member(&s, "newer", "dup");
     wait_for(
         Duration::from_secs(20),
         "the older member with instance id `dup` is fenced",
@@ -195,10 +175,9 @@ fn second_live_member_with_the_same_instance_id_fences_the_first() {
 
     // The newer member keeps working.
     let fenced_at = Instant::now();
-    producer.send_batch(&topic, 4, "after", 40);
-    let produced = producer.produced();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&newer, &other], &ends, Duration::from_secs(30));
+    s.producer().send_batch(&s.topic, 4, "after", 40);
+    let check = s.delivery();
+    check.wait_consumed(&[&newer, &other], Duration::from_secs(30));
     let after_fence: Vec<String> = old
         .log()
         .consumed
@@ -221,13 +200,5 @@ fn second_live_member_with_the_same_instance_id_fences_the_first() {
         !newer_keys.is_empty(),
         "the newer member consumed the new messages of its partitions"
     );
-    let logs = [old.close(), newer.close(), other.close()];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    check.close([old, newer, other]).verify();
 }
