@@ -70,13 +70,11 @@ fn expected(offsets: &[(i32, i64, &str)]) -> BTreeMap<i32, (Option<i64>, String)
 #[test]
 fn assigned_consumer_commits_round_trip_with_metadata_and_a_new_consumer_resumes_there() {
     let _w = watchdog(Duration::from_secs(90));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("assign");
-    let group = unique("assign-group");
-    create_topic_sync(&boot, &topic, 3);
-    let producer = Producer::new(&boot);
-    producer.send_batch(&topic, 3, "a", 30); // 10 per partition
+    let s = Scenario::new("assign")
+        .partitions(3)
+        .backlog("a", 30) // 10 per partition
+        .start();
+    let (boot, topic, group) = (s.boot(), s.topic.clone(), s.group.clone());
 
     let first = group_consumer(&boot, &group);
     assign(
@@ -173,11 +171,13 @@ fn assigned_consumer_commits_round_trip_with_metadata_and_a_new_consumer_resumes
 #[test]
 fn acknowledged_commits_survive_clean_restart_and_kill9() {
     let _w = watchdog(Duration::from_secs(120));
-    let mut broker = group_broker(&[]);
-    let topic = unique("assign-durable");
-    let group = unique("assign-durable-group");
-    create_topic_sync(&broker.bootstrap(), &topic, 2);
-    Producer::new(&broker.bootstrap()).send_batch(&topic, 2, "d", 1000); // 500 per partition
+    let mut s = Scenario::new("assign-durable")
+        .partitions(2)
+        .backlog("d", 1000) // 500 per partition
+        .start();
+    s.stop_producing();
+    let (topic, group) = (s.topic.clone(), s.group.clone());
+    let broker = &mut s.broker;
 
     let first = [(0, 120, "before restart"), (1, 7, "")];
     commit(&group_consumer(&broker.bootstrap(), &group), &topic, &first);
@@ -222,12 +222,13 @@ fn commits_to_unknown_topics_or_partitions_are_refused_per_partition_and_the_res
     use kafka_protocol::protocol::StrBytes;
 
     let _w = watchdog(Duration::from_secs(90));
-    let broker = group_broker(&[("auto.create.topics.enable", "false")]);
-    let boot = broker.bootstrap();
-    let topic = unique("known");
+    let s = Scenario::new("known")
+        .partitions(2)
+        .broker("auto.create.topics.enable", "false")
+        .start();
+    let (broker, boot, topic) = (&s.broker, s.boot(), s.topic.clone());
     let missing = unique("nowhere");
     let group = unique("unknown-commit-group");
-    create_topic_sync(&boot, &topic, 2);
 
     let partition = |index: i32, offset: i64| {
         OffsetCommitRequestPartition::default()

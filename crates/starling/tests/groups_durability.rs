@@ -69,9 +69,9 @@ fn describe_group(broker: &Broker, group: &str) -> GroupView {
     }
 }
 
-fn static_member(boot: &str, group: &str, topic: &str, name: &str, instance: &str) -> Member {
+fn static_member(s: &Running, name: &str, instance: &str) -> Member {
     Member::start(
-        MemberConfig::new(name, boot, group, topic, "range")
+        s.member_config(name)
             .instance(instance)
             .session(30_000, 500),
     )
@@ -80,19 +80,16 @@ fn static_member(boot: &str, group: &str, topic: &str, name: &str, instance: &st
 #[test]
 fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
     let _w = watchdog(Duration::from_secs(150));
-    let mut broker = group_broker(&[]);
-    let topic = unique("durable");
-    let group = unique("durable-group");
-    create_topic_sync(&broker.bootstrap(), &topic, 4);
-    let all = partitions(&topic, 4);
-    let producer = Producer::new(&broker.bootstrap());
-    producer.send_batch(&topic, 4, "before", 40);
-    let mut produced = producer.produced();
-    drop(producer);
+    let mut s = Scenario::new("durable")
+        .partitions(4)
+        .backlog("before", 40)
+        .start();
+    let mut produced = s.stop_producing();
+    let (group, all) = (s.group.clone(), s.all.clone());
 
-    let boot = broker.bootstrap();
-    let s1 = static_member(&boot, &group, &topic, "s1", "durable-1");
-    let s2 = static_member(&boot, &group, &topic, "s2", "durable-2");
+    let boot = s.boot();
+    let s1 = static_member(&s, "s1", "durable-1");
+    let s2 = static_member(&s, "s2", "durable-2");
     wait_partitioned(&[&s1, &s2], &all, Duration::from_secs(30));
     wait_consumed_to_end(
         &[&s1, &s2],
@@ -104,7 +101,7 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
     // Static members leave no LeaveGroup behind: the group stays Stable with both of them.
     let logs_before = [s1.close(), s2.close()];
 
-    let view = describe_group(&broker, &group);
+    let view = describe_group(&s.broker, &group);
     assert_eq!(
         (
             view.error_code,
@@ -132,36 +129,35 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
     let expected: BTreeMap<Tp, Option<i64>> = all.iter().map(|t| (t.clone(), Some(10))).collect();
     assert_eq!(offsets, expected, "every partition committed to its end");
 
-    broker.kill9();
-    broker.start_again();
+    s.broker.kill9();
+    s.broker.start_again();
     assert_eq!(
-        describe_group(&broker, &group),
+        describe_group(&s.broker, &group),
         view,
         "the group after kill -9"
     );
     assert_eq!(
-        committed(&broker.bootstrap(), &group, &all),
+        committed(&s.boot(), &group, &all),
         expected,
         "offsets after kill -9"
     );
 
-    broker.restart();
+    s.broker.restart();
     assert_eq!(
-        describe_group(&broker, &group),
+        describe_group(&s.broker, &group),
         view,
         "the group after a clean restart"
     );
     assert_eq!(
-        committed(&broker.bootstrap(), &group, &all),
+        committed(&s.boot(), &group, &all),
         expected,
         "offsets after a clean restart"
     );
 
     // The members come back (new clients, same instance ids): same partitions, same generation,
     // nothing revoked, and they continue from the committed offsets.
-    let boot = broker.bootstrap();
-    let s1b = static_member(&boot, &group, &topic, "s1-again", "durable-1");
-    let s2b = static_member(&boot, &group, &topic, "s2-again", "durable-2");
+    let s1b = static_member(&s, "s1-again", "durable-1");
+    let s2b = static_member(&s, "s2-again", "durable-2");
     wait_partitioned(&[&s1b, &s2b], &all, Duration::from_secs(30));
     assert_eq!((s1b.assignment(), s2b.assignment()), (a1, a2));
     assert_eq!(
@@ -169,14 +165,10 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
         (Some(generation), Some(generation)),
         "no rebalance across the broker restarts"
     );
-    let producer = Producer::new(&boot);
-    producer.send_batch(&topic, 4, "after", 20);
-    produced.extend(producer.produced());
-    wait_consumed_to_end(
-        &[&s1b, &s2b],
-        &end_offsets(&produced),
-        Duration::from_secs(30),
-    );
+    s.producer().send_batch(&s.topic, 4, "after", 20);
+    produced.extend(s.stop_producing());
+    let check = DeliveryCheck::new(produced).closed(logs_before);
+    check.wait_consumed(&[&s1b, &s2b], Duration::from_secs(30));
     for m in [&s1b, &s2b] {
         assert!(
             m.log().revokes().is_empty(),
@@ -185,20 +177,7 @@ fn static_group_members_generation_and_offsets_survive_kill9_and_restart() {
             m.log().revokes()
         );
     }
-    let logs = [
-        logs_before[0].clone(),
-        logs_before[1].clone(),
-        s1b.close(),
-        s2b.close(),
-    ];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let report = verify_delivery(
-        &produced,
-        &all_consumed(&refs),
-        &all_commits(&refs),
-        &[],
-        &[],
-    );
+    let report = check.close([s1b, s2b]).verify();
     assert_eq!(report.duplicates, 0, "{report:?}");
 }
 

@@ -11,28 +11,30 @@ use std::time::Duration;
 use common::*;
 use groups_support::*;
 
+/// Members learn of new partitions and topics within a second.
+const METADATA_REFRESH: (&str, &str) = ("topic.metadata.refresh.interval.ms", "1000");
+
 fn member(boot: &str, group: &str, subscription: &str, name: &str) -> Member {
     Member::start(
         MemberConfig::new(name, boot, group, subscription, "range")
-            .set("topic.metadata.refresh.interval.ms", "1000"),
+            .set(METADATA_REFRESH.0, METADATA_REFRESH.1),
     )
 }
 
 #[test]
 fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them() {
     let _w = watchdog(Duration::from_secs(120));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("grow");
-    let group = unique("grow-group");
-    create_topic_sync(&boot, &topic, 3);
-    let producer = Producer::new(&boot);
-    producer.send_batch(&topic, 3, "three", 30);
+    let mut s = Scenario::new("grow")
+        .partitions(3)
+        .consumer(METADATA_REFRESH.0, METADATA_REFRESH.1)
+        .backlog("three", 30)
+        .start();
+    let (boot, topic) = (s.boot(), s.topic.clone());
 
-    let c1 = member(&boot, &group, &topic, "c1");
-    let c2 = member(&boot, &group, &topic, "c2");
-    wait_partitioned(&[&c1, &c2], &partitions(&topic, 3), Duration::from_secs(30));
-    let ends = end_offsets(&producer.produced());
+    let c1 = s.member("c1");
+    let c2 = s.member("c2");
+    wait_partitioned(&[&c1, &c2], &s.all, Duration::from_secs(30));
+    let ends = end_offsets(&s.produced());
     wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
     let generation = c1.generation();
 
@@ -48,14 +50,11 @@ fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them
     }
 
     // Messages to every partition, the new ones included, are consumed.
-    producer.send_batch(&topic, 6, "six", 60);
-    let produced = producer.produced();
-    assert!(produced.iter().any(|p| p.partition >= 3));
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
-    let logs = [c1.close(), c2.close()];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let consumed = all_consumed(&refs);
+    s.producer().send_batch(&topic, 6, "six", 60);
+    let check = s.delivery();
+    assert!(check.produced().iter().any(|p| p.partition >= 3));
+    let check = check.drain([c1, c2], Duration::from_secs(30));
+    let consumed = check.consumed();
     let new_parts: BTreeSet<i32> = consumed
         .iter()
         .filter(|c| c.partition >= 3)
@@ -66,7 +65,7 @@ fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them
         BTreeSet::from([3, 4, 5]),
         "new partitions consumed"
     );
-    verify_delivery(&produced, &consumed, &all_commits(&refs), &[], &[]);
+    check.verify();
     eprintln!("grow: the group covered 6 partitions {took:?} after CreatePartitions");
 }
 

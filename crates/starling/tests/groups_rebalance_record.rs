@@ -65,29 +65,24 @@ fn moves(list: &Value) -> BTreeMap<Tp, (String, String)> {
 #[test]
 fn cooperative_scale_out_is_recorded_as_revocation_then_hand_over() {
     let _w = watchdog(Duration::from_secs(150));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let topic = unique("record");
-    let group = unique("record-group");
-    create_topic_sync(&boot, &topic, 6);
-    let all = partitions(&topic, 6);
-    let cfg = |name: &str| MemberConfig::new(name, &boot, &group, &topic, STRATEGY);
+    let s = Scenario::new("record").strategy(STRATEGY).start();
+    let (broker, group, all) = (&s.broker, &s.group, &s.all);
 
-    let c1 = Member::start(cfg("c1"));
-    let c2 = Member::start(cfg("c2"));
-    wait_partitioned(&[&c1, &c2], &all, Duration::from_secs(30));
+    let c1 = s.member("c1");
+    let c2 = s.member("c2");
+    wait_partitioned(&[&c1, &c2], all, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     let before: BTreeMap<String, BTreeSet<Tp>> = [&c1, &c2]
         .iter()
         .map(|m| (m.snapshot().member_id, m.assignment()))
         .collect();
-    let settled = rebalances(&broker, &group).len();
+    let settled = rebalances(broker, group).len();
 
-    let c3 = Member::start(cfg("c3"));
-    wait_partitioned(&[&c1, &c2, &c3], &all, Duration::from_secs(30));
+    let c3 = s.member("c3");
+    wait_partitioned(&[&c1, &c2, &c3], all, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
-        is_partitioned(&[&c1, &c2, &c3], &all),
+        is_partitioned(&[&c1, &c2, &c3], all),
         "{}",
         describe(&[&c1, &c2, &c3])
     );
@@ -95,7 +90,7 @@ fn cooperative_scale_out_is_recorded_as_revocation_then_hand_over() {
     let handed_over = c3.assignment();
     assert_eq!(handed_over.len(), 2, "{}", describe(&[&c1, &c2, &c3]));
 
-    let records = rebalances(&broker, &group);
+    let records = rebalances(broker, group);
     let new_records = &records[settled..];
     assert_eq!(
         new_records.len(),
@@ -171,14 +166,7 @@ fn cooperative_scale_out_is_recorded_as_revocation_then_hand_over() {
     // The CLI shows the same two rebalances.
     let admin = broker.admin_addr().to_string();
     let (status, out, err) = run_to_exit(
-        &[
-            "group",
-            "rebalances",
-            &group,
-            "--admin",
-            &admin,
-            "--details",
-        ],
+        &["group", "rebalances", group, "--admin", &admin, "--details"],
         Duration::from_secs(20),
     );
     assert!(status.success(), "{err}");
