@@ -40,23 +40,9 @@ fn read_committed(
     topic: &str,
     parts: i32,
 ) -> BTreeMap<i32, (Option<i64>, String)> {
-    let c = group_consumer(bootstrap, group);
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..parts {
-        tpl.add_partition(topic, p);
-    }
-    let got = c
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("committed_offsets for {group}: {e}"));
-    got.elements()
-        .iter()
-        .map(|e| {
-            let o = match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            };
-            (e.partition(), (o, e.metadata().to_string()))
-        })
+    committed_with_metadata(bootstrap, group, &partitions(topic, parts))
+        .into_iter()
+        .map(|((_, p), committed)| (p, committed))
         .collect()
 }
 

@@ -1,20 +1,14 @@
 //! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
+
+use super::raw::tcp_connect;
 
 /// A `GET path` over plain HTTP/1.1 (one connection, `Connection: close`): the status code and
 /// the body. Panics if the endpoint does not answer within 10 seconds.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connecting to the admin endpoint {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = tcp_connect(addr, "the admin endpoint");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())

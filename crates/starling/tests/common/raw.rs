@@ -1,6 +1,7 @@
 //! [`RawClient`]: a plain TCP connection speaking the Kafka framing by hand, for requests no
 //! well-behaved client would send, and typed requests over it ([`raw_metadata`],
-//! [`raw_produce`], [`raw_produce_many`], [`raw_fetch`]).
+//! [`raw_produce`], [`raw_produce_many`], [`raw_fetch`]). [`tcp_connect`] opens the
+//! connection (and the admin endpoint's, for [`http_get`](super::http_get)).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -17,6 +18,20 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+
+/// A TCP connection to `addr` (`what` names it in the panic if there is none within 5
+/// seconds), with 10-second read and write timeouts.
+pub fn tcp_connect(addr: SocketAddr, what: &str) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connecting to {what} {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
 
 /// A plain TCP connection that frames Kafka requests by hand.
 pub struct RawClient {
@@ -35,13 +50,7 @@ pub enum CloseOutcome {
 
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .set_write_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let stream = tcp_connect(addr, "the broker");
         stream.set_nodelay(true).unwrap();
         RawClient {
             stream,

@@ -1,4 +1,5 @@
-//! [`committed`]: a group's committed offsets, seen from outside the group.
+//! [`committed`] (and [`committed_with_metadata`]): a group's committed offsets, seen from
+//! outside the group.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,6 +13,18 @@ use crate::common::consumer as plain_consumer;
 /// The group's committed offsets (OffsetFetch through a consumer that never joins).
 /// `None` for a partition without a committed offset.
 pub fn committed(bootstrap: &str, group: &str, parts: &BTreeSet<Tp>) -> BTreeMap<Tp, Option<i64>> {
+    committed_with_metadata(bootstrap, group, parts)
+        .into_iter()
+        .map(|(t, (offset, _))| (t, offset))
+        .collect()
+}
+
+/// [`committed`] with each offset's metadata.
+pub fn committed_with_metadata(
+    bootstrap: &str,
+    group: &str,
+    parts: &BTreeSet<Tp>,
+) -> BTreeMap<Tp, (Option<i64>, String)> {
     let c = plain_consumer(bootstrap, &[("group.id", group)]);
     let mut tpl = TopicPartitionList::new();
     for (t, p) in parts {
@@ -27,7 +40,7 @@ pub fn committed(bootstrap: &str, group: &str, parts: &BTreeSet<Tp>) -> BTreeMap
                 Offset::Offset(o) => Some(o),
                 _ => None,
             };
-            (tp(e.topic(), e.partition()), o)
+            (tp(e.topic(), e.partition()), (o, e.metadata().to_string()))
         })
         .collect()
 }
