@@ -142,6 +142,9 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
 #[derive(Debug, Serialize)]
 struct GroupJson {
     group_id: String,
+    /// `classic` or `consumer` (KIP-848), as ListGroups says.
+    #[serde(rename = "type")]
+    group_type: &'static str,
     state: &'static str,
     /// `""` for a group that only holds offsets.
     protocol_type: String,
@@ -178,7 +181,14 @@ fn group_json(group: GroupOverview, topics: &TopicRegistry) -> GroupJson {
         .collect();
     GroupJson {
         group_id: group.group_id,
-        state: group.state.name(),
+        group_type: if group.consumer_state.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        },
+        state: group
+            .consumer_state
+            .map_or(group.state.name(), |state| state.as_str()),
         protocol_type: group.protocol_type,
         protocol: group.protocol,
         generation: group.generation,

@@ -401,6 +401,38 @@ impl BrokerConfig {
             "group.rebalance.history.size" => {
                 self.group.rebalance_history = parse_positive(key, value)?
             }
+            "group.consumer.session.timeout.ms" => {
+                self.group.consumer_session_timeout_ms = parse_positive(key, value)?
+            }
+            "group.consumer.heartbeat.interval.ms" => {
+                self.group.consumer_heartbeat_interval_ms = parse_positive(key, value)?
+            }
+            "group.consumer.pending.heartbeat.interval.ms" => {
+                self.group.consumer_pending_heartbeat_interval_ms = parse_positive(key, value)?
+            }
+            "group.consumer.max.size" => self.group.consumer_max_size = parse_positive(key, value)?,
+            "group.consumer.assignors" => {
+                let names: Vec<String> = value
+                    .split(',')
+                    .map(|name| name.trim().to_string())
+                    .filter(|name| !name.is_empty())
+                    .collect();
+                if names.is_empty() {
+                    return Err(invalid(key, value, "must name at least one assignor"));
+                }
+                let mut short = Vec::new();
+                for name in &names {
+                    let assignor = starling_group::assignor::by_name(name).ok_or_else(|| {
+                        invalid(
+                            key,
+                            value,
+                            format!("unknown assignor {name}; Starling has uniform and range"),
+                        )
+                    })?;
+                    short.push(assignor.name().to_string());
+                }
+                self.group.consumer_assignors = short;
+            }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
                     key,
@@ -436,6 +468,18 @@ impl BrokerConfig {
 
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
+        let group = &self.group;
+        if group.consumer_heartbeat_interval_ms >= group.consumer_session_timeout_ms {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                &group.consumer_heartbeat_interval_ms.to_string(),
+                format!(
+                    "must be below group.consumer.session.timeout.ms ({}), or every member \
+                     would time out between two heartbeats",
+                    group.consumer_session_timeout_ms
+                ),
+            ));
+        }
         if let Some(queued) = self.queued_max_request_bytes {
             if queued < self.socket_request_max_bytes {
                 return Err(invalid(
@@ -518,6 +562,35 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumer_protocol_settings_take_kafkas_names_and_assignors_are_checked() {
+        let mut c = BrokerConfig::default();
+        c.set("group.consumer.session.timeout.ms", "10000").unwrap();
+        c.set("group.consumer.heartbeat.interval.ms", "1000")
+            .unwrap();
+        c.set("group.consumer.pending.heartbeat.interval.ms", "50")
+            .unwrap();
+        c.set("group.consumer.max.size", "7").unwrap();
+        c.set(
+            "group.consumer.assignors",
+            "range, org.apache.kafka.coordinator.group.assignor.UniformAssignor",
+        )
+        .unwrap();
+        assert_eq!(c.group.consumer_session_timeout_ms, 10_000);
+        assert_eq!(c.group.consumer_heartbeat_interval_ms, 1_000);
+        assert_eq!(c.group.consumer_pending_heartbeat_interval_ms, 50);
+        assert_eq!(c.group.consumer_max_size, 7);
+        assert_eq!(c.group.consumer_assignors, ["range", "uniform"]);
+        c.check().unwrap();
+        let e = c.set("group.consumer.assignors", "sticky").unwrap_err();
+        assert!(e.to_string().contains("sticky"), "{e}");
+        assert!(c.set("group.consumer.assignors", " , ").is_err());
+        c.set("group.consumer.heartbeat.interval.ms", "10000")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("group.consumer.session.timeout.ms"), "{e}");
+    }
 
     #[test]
     fn request_memory_is_bounded_by_default_and_minus_one_lifts_the_bound() {

@@ -815,6 +815,7 @@ mod tests {
             groups: vec![GroupOverview {
                 group_id: "billing".into(),
                 state: GroupState::Stable,
+                consumer_state: None,
                 protocol_type: "consumer".into(),
                 protocol: Some("range".into()),
                 generation: 3,

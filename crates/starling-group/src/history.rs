@@ -316,7 +316,12 @@ impl RebalanceRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupOverview {
     pub group_id: String,
+    /// The classic state; for a consumer-protocol group the nearest one (Assigning and
+    /// Reconciling show as CompletingRebalance), its own state being in `consumer_state`.
     pub state: crate::GroupState,
+    /// Set for a group on the KIP-848 consumer protocol (its `generation` is the group epoch,
+    /// its `protocol` the server-side assignor).
+    pub consumer_state: Option<crate::ConsumerGroupState>,
     /// `""` for a group that only holds offsets.
     pub protocol_type: String,
     pub protocol: Option<String>,

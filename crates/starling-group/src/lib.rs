@@ -648,11 +648,23 @@ impl GroupCoordinator {
             .values()
             .map(|g| GroupOverview {
                 group_id: g.id.clone(),
-                state: g.state,
+                state: match g.consumer.as_deref().map(|c| c.state()) {
+                    None => g.state,
+                    Some(ConsumerGroupState::Empty) => GroupState::Empty,
+                    Some(ConsumerGroupState::Stable) => GroupState::Stable,
+                    Some(_) => GroupState::CompletingRebalance,
+                },
+                consumer_state: g.consumer.as_deref().map(|c| c.state()),
                 protocol_type: g.protocol_type.clone(),
-                protocol: g.protocol.clone(),
-                generation: g.generation,
-                members: g.members.len(),
+                protocol: match g.consumer.as_deref() {
+                    Some(c) => Some(self.preferred_assignor(c)),
+                    None => g.protocol.clone(),
+                },
+                generation: g.consumer.as_deref().map_or(g.generation, |c| c.epoch),
+                members: g
+                    .consumer
+                    .as_deref()
+                    .map_or(g.members.len(), |c| c.members.len()),
                 offsets: g
                     .offsets
                     .iter()
