@@ -352,7 +352,9 @@ impl Runtime {
             return;
         };
         let mut output = Output::default();
-        if self.topics_changed {
+        // A topic created (or grown, or deleted) before a request in this batch was sent is
+        // published before that request arrives: checking here orders the two.
+        if self.topics_changed || self.topics.has_changed().unwrap_or(false) {
             self.topics_changed = false;
             let image = self.topics.borrow_and_update().clone();
             merge(&mut output, core.set_topics(self.clocks.now(), image));

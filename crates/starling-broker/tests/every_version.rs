@@ -318,6 +318,59 @@ async fn every_advertised_version_of_every_api_is_answered() {
         assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");
         assert!(broker.broker().topics.get(&name).is_none());
     }
+
+    // KIP-848: a member joins a group per version, is assigned the topic's partitions by their
+    // real topic id, and the group is described.
+    let mut req = CreateTopicsRequest::default();
+    req.timeout_ms = 5000;
+    req.topics = vec![CreatableTopic::default()
+        .with_name(topic_name("cg-topic"))
+        .with_num_partitions(2)
+        .with_replication_factor(1)];
+    let r: CreateTopicsResponse = decode(
+        ApiKey::CreateTopics,
+        7,
+        c.call(ApiKey::CreateTopics, 7, &req).await,
+    );
+    assert_eq!(r.topics[0].error_code, 0);
+    let topic_id = broker.broker().topics.get("cg-topic").expect("cg-topic").id;
+    for v in range(ApiKey::ConsumerGroupHeartbeat) {
+        let mut req = ConsumerGroupHeartbeatRequest::default();
+        req.group_id = GroupId(StrBytes::from_string(format!("cg-v{v}")));
+        req.member_id = StrBytes::from_string(format!("member-v{v}"));
+        req.member_epoch = 0;
+        req.rebalance_timeout_ms = 30_000;
+        req.subscribed_topic_names = Some(vec![topic_name("cg-topic")]);
+        req.topic_partitions = Some(Vec::new());
+        let r: ConsumerGroupHeartbeatResponse = decode(
+            ApiKey::ConsumerGroupHeartbeat,
+            v,
+            c.call(ApiKey::ConsumerGroupHeartbeat, v, &req).await,
+        );
+        assert_eq!(
+            r.error_code, 0,
+            "ConsumerGroupHeartbeat v{v}: {:?}",
+            r.error_message
+        );
+        assert_eq!(r.member_epoch, 1, "ConsumerGroupHeartbeat v{v}");
+        let assignment = r.assignment.expect("a join gets its assignment");
+        assert_eq!(assignment.topic_partitions.len(), 1);
+        assert_eq!(assignment.topic_partitions[0].topic_id, topic_id);
+    }
+    for v in range(ApiKey::ConsumerGroupDescribe) {
+        let mut req = ConsumerGroupDescribeRequest::default();
+        req.group_ids = vec![GroupId(StrBytes::from_string(format!("cg-v{v}")))];
+        let r: ConsumerGroupDescribeResponse = decode(
+            ApiKey::ConsumerGroupDescribe,
+            v,
+            c.call(ApiKey::ConsumerGroupDescribe, v, &req).await,
+        );
+        let group = &r.groups[0];
+        assert_eq!(group.error_code, 0, "ConsumerGroupDescribe v{v}");
+        assert_eq!(group.members.len(), 1, "ConsumerGroupDescribe v{v}");
+        let assigned = &group.members[0].assignment.topic_partitions[0];
+        assert_eq!(assigned.topic_name.as_str(), "cg-topic");
+    }
     broker.shutdown().await;
 }
 
