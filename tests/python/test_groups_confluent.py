@@ -244,3 +244,51 @@ def test_rebalance_callbacks_save_and_restore_positions_without_loss(broker_fact
     ends = collections.Counter(p for (p, _) in produced)
     assert committed_offsets(boot, group, topic, 6) == dict(ends), \
         "closing committed every member's final positions"
+
+
+def test_consumer_protocol_members_consume_everything_while_one_joins_and_one_leaves(broker_factory, tmp_path):
+    """KIP-848: the same kind of program with `group.protocol=consumer`; the broker assigns."""
+    broker = broker_factory({})
+    boot = broker.bootstrap
+    topic, group = unique_topic("kip848"), unique_topic("kip848-group")
+    create_topic(boot, topic, 6)
+    producer = Producer({"bootstrap.servers": boot, "acks": "all"})
+    produced = produce_and_track(producer, topic, keyed(6, 0, 300))
+
+    def member(i: int) -> Program:
+        return Program(tmp_path, f"member-{i}", "groups_consumer_protocol_consumer.py",
+                       boot, topic, group, str(tmp_path / f"member-{i}.consumed"))
+
+    programs = [member(i) for i in range(3)]
+    try:
+        wait_until(lambda: sum(seen_keys(programs).values()) >= 100, WAIT_S,
+                   "three members consuming", lambda: summary(programs))
+        fourth = member(3)
+        programs.append(fourth)
+        wait_until(lambda: fourth.assigned(), WAIT_S, "the fourth member getting partitions",
+                   lambda: summary(programs))
+        # One of the first three leaves; the others take its partitions.
+        leaver = programs[0]
+        assert leaver.stop() == 0, summary(programs)
+        produced += produce_and_track(producer, topic, keyed(6, 300, 300))
+        expected = {f"key-{i:06d}" for i in range(600)}
+        wait_until(lambda: expected <= set(seen_keys(programs)), WAIT_S,
+                   "every produced key consumed",
+                   lambda: f"missing {sorted(expected - set(seen_keys(programs)))[:20]}\n{summary(programs)}")
+        codes = {p.name: p.stop() for p in programs}
+    finally:
+        for p in programs:
+            p.kill()
+    assert codes == {p.name: 0 for p in programs}, summary(programs)
+
+    counts = seen_keys(programs)
+    assert set(counts) == expected
+    assert {k for (_, _, k) in fourth.consumed()} & {f"key-{i:06d}" for i in range(300, 600)}, \
+        f"the member that joined midway consumed none of the later messages\n{summary(programs)}"
+    by_position = {(p, o): k for prog in programs for (p, o, k) in prog.consumed()}
+    for rec, (p, o) in zip(keyed(6, 0, 600), produced):
+        assert by_position.get((p, o)) == rec["key"], (p, o, rec["key"])
+    ends = collections.Counter(p for (p, _) in produced)
+    assert committed_offsets(boot, group, topic, 6) == dict(ends)
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"consumer protocol: {len(counts)} keys, {duplicates} consumed twice")
