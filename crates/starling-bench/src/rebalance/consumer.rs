@@ -69,11 +69,6 @@ impl MemberSpec {
             .set("bootstrap.servers", &self.bootstrap)
             .set("client.id", format!("bench-{}", self.name))
             .set("group.id", &self.group)
-            .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                self.heartbeat_interval_ms.to_string(),
-            )
             .set(
                 "max.poll.interval.ms",
                 self.max_poll_interval_ms.to_string(),
@@ -85,6 +80,18 @@ impl MemberSpec {
             )
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
+        if self.strategy.consumer_protocol() {
+            // The broker decides the session timeout, heartbeat interval and assignor
+            // (librdkafka refuses those settings with this protocol).
+            config.set("group.protocol", "consumer");
+        } else {
+            config
+                .set("session.timeout.ms", self.session_timeout_ms.to_string())
+                .set(
+                    "heartbeat.interval.ms",
+                    self.heartbeat_interval_ms.to_string(),
+                );
+        }
         if let Some(assignor) = self.strategy.assignor() {
             config.set("partition.assignment.strategy", assignor);
         }

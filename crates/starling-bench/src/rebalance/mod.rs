@@ -168,7 +168,13 @@ pub async fn run(mut args: RebalanceArgs) -> anyhow::Result<()> {
     let broker = match &args.bootstrap {
         Some(addr) => Broker::external(addr.clone()),
         None => {
-            let overrides = args.broker_overrides.clone();
+            let mut overrides = args.broker_overrides.clone();
+            // The consumer protocol's session timeout is the broker's: the same as the classic
+            // members' so a crash is detected as late in both (unless set explicitly).
+            let key = "group.consumer.session.timeout.ms";
+            if !overrides.iter().any(|o| o.starts_with(&format!("{key}="))) {
+                overrides.push(format!("{key}={}", args.session_timeout_ms));
+            }
             tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
                 .await
                 .context("joining the broker start-up task")??

@@ -50,14 +50,21 @@ pub enum Strategy {
     Static,
     /// No group membership: `assign()`, and the bench moves partitions itself.
     Manual,
+    /// The KIP-848 consumer protocol (`group.protocol=consumer`): the broker assigns
+    /// (its default server-side assignor) and reconciles each member on its own.
+    Consumer,
+    /// The consumer protocol with a `group.instance.id` per member slot.
+    ConsumerStatic,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::Eager,
         Strategy::Cooperative,
         Strategy::Static,
         Strategy::Manual,
+        Strategy::Consumer,
+        Strategy::ConsumerStatic,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,26 +73,35 @@ impl Strategy {
             Strategy::Cooperative => "cooperative",
             Strategy::Static => "static",
             Strategy::Manual => "manual",
+            Strategy::Consumer => "consumer",
+            Strategy::ConsumerStatic => "consumer-static",
         }
     }
 
-    /// librdkafka's `partition.assignment.strategy`, for the strategies that subscribe.
+    /// librdkafka's `partition.assignment.strategy`, for the classic strategies that
+    /// subscribe (the consumer protocol's assignor is the broker's).
     pub fn assignor(self) -> Option<&'static str> {
         match self {
             Strategy::Eager => Some("range"),
             Strategy::Cooperative | Strategy::Static => Some("cooperative-sticky"),
-            Strategy::Manual => None,
+            Strategy::Manual | Strategy::Consumer | Strategy::ConsumerStatic => None,
         }
+    }
+
+    /// Whether the members use the KIP-848 consumer protocol (`group.protocol=consumer`).
+    pub fn consumer_protocol(self) -> bool {
+        matches!(self, Strategy::Consumer | Strategy::ConsumerStatic)
     }
 
     /// Whether the consumers join the group (subscribe) rather than use `assign()`.
     pub fn subscribes(self) -> bool {
-        self.assignor().is_some()
+        self.assignor().is_some() || self.consumer_protocol()
     }
 
     /// The `group.instance.id` of a member slot, for static membership.
     pub fn instance_id(self, slot: usize) -> Option<String> {
-        (self == Strategy::Static).then(|| format!("bench-member-{slot}"))
+        matches!(self, Strategy::Static | Strategy::ConsumerStatic)
+            .then(|| format!("bench-member-{slot}"))
     }
 }
 

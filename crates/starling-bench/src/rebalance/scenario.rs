@@ -449,14 +449,17 @@ impl Driver<'_> {
         let member = &self.members[victim];
         let member_id = member.with_log(|l| l.member_id.clone());
         let (listed_after, group_state_after) = match member_id {
-            Some(id) if self.strategy.subscribes() => match self.describe_group() {
-                Ok((state, ids)) => (Some(ids.contains(&id)), Some(state)),
-                Err(e) => {
-                    self.notes
-                        .push(format!("DescribeGroups after the leave: {e:#}"));
-                    (None, None)
+            // DescribeGroups describes classic groups only (as in Kafka 4).
+            Some(id) if self.strategy.subscribes() && !self.strategy.consumer_protocol() => {
+                match self.describe_group() {
+                    Ok((state, ids)) => (Some(ids.contains(&id)), Some(state)),
+                    Err(e) => {
+                        self.notes
+                            .push(format!("DescribeGroups after the leave: {e:#}"));
+                        (None, None)
+                    }
                 }
-            },
+            }
             _ => (None, None),
         };
         self.leave_check = Some(LeaveCheck {

@@ -89,8 +89,10 @@ impl GroupCoordinator {
         }
         let instance_id = request.instance_id.as_ref().map(|i| i.to_string());
 
-        // The group and the member as they are before this heartbeat.
-        let existing = self.consumer_group(&group_id).cloned().unwrap_or_default();
+        // The member as it is before this heartbeat (the group is borrowed, not copied: a
+        // heartbeat costs the same in a group of any size).
+        let no_group = super::ConsumerGroup::default();
+        let existing = self.consumer_group(&group_id).unwrap_or(&no_group);
         if existing.members.len() >= usize::try_from(self.config.consumer_max_size).unwrap_or(0)
             && !existing.members.contains_key(&member_id)
         {
@@ -107,14 +109,12 @@ impl GroupCoordinator {
                 dynamic_member(&existing.members, &member_id, member_epoch, owned.as_ref())?,
                 None,
             ),
-            Some(instance) => static_member(
-                &existing,
-                &member_id,
-                instance,
-                member_epoch,
-                owned.as_ref(),
-            )?,
+            Some(instance) => {
+                static_member(existing, &member_id, instance, member_epoch, owned.as_ref())?
+            }
         };
+        let is_new = !existing.members.contains_key(&member_id) && replaced.is_none();
+        let group_is_new = existing.epoch == 0;
 
         // 1. The member's subscription.
         let mut subscription = member.subscription.clone();
@@ -142,7 +142,6 @@ impl GroupCoordinator {
         }
         subscription.client_id = client.client_id.clone();
         subscription.client_host = client.client_host.clone();
-        let is_new = !existing.members.contains_key(&member_id) && replaced.is_none();
         let subscription_changed = is_new
             || subscription.subscribed_topic_names != member.subscription.subscribed_topic_names
             || subscription.subscribed_topic_regex != member.subscription.subscribed_topic_regex;
@@ -176,7 +175,11 @@ impl GroupCoordinator {
                 value: Some(ConsumerAssignmentValue::default()),
             });
         }
-        self.maybe_bump_group_epoch(&group_id, subscription_changed);
+        if subscription_changed || group_is_new {
+            // Only then can the subscribed topics differ from what the epoch was computed for
+            // (topic changes are handled as they come, by `set_topics`).
+            self.maybe_bump_group_epoch(&group_id, subscription_changed);
+        }
 
         // 2. The target assignment.
         self.update_target_assignment(&group_id)?;
