@@ -14,7 +14,8 @@ import subprocess
 from support import starling_bin
 
 BENCH_TIMEOUT = 180
-PAIRS = [(scenario, strategy) for scenario in ("scale-out", "crash") for strategy in ("cooperative", "eager")]
+STRATEGIES = ("cooperative", "eager", "consumer")
+PAIRS = [(scenario, strategy) for scenario in ("scale-out", "crash") for strategy in STRATEGIES]
 
 
 def test_bench_rebalance_tiny_run(tmp_path):
@@ -24,7 +25,7 @@ def test_bench_rebalance_tiny_run(tmp_path):
     # initial rebalance delay and a 2 s session (the broker's minimum is lowered to allow it).
     proc = subprocess.run(
         [str(starling_bin()), "bench", "rebalance",
-         "--scenarios", "scale-out,crash", "--strategies", "cooperative,eager",
+         "--scenarios", "scale-out,crash", "--strategies", ",".join(STRATEGIES),
          "--members", "2", "--partitions", "4", "--rate", "200",
          "--steady-secs", "2", "--settle-secs", "1",
          "--session-timeout-ms", "2000", "--heartbeat-interval-ms", "500",

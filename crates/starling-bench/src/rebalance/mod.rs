@@ -91,7 +91,7 @@ pub struct RebalanceArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "eager,cooperative,static,manual"
+        default_value = "eager,cooperative,static,manual,consumer,consumer-static"
     )]
     pub strategies: Vec<Strategy>,
     /// Seconds of steady state observed before the trigger.
@@ -171,9 +171,22 @@ pub async fn run(mut args: RebalanceArgs) -> anyhow::Result<()> {
             let mut overrides = args.broker_overrides.clone();
             // The consumer protocol's session timeout is the broker's: the same as the classic
             // members' so a crash is detected as late in both (unless set explicitly).
-            let key = "group.consumer.session.timeout.ms";
-            if !overrides.iter().any(|o| o.starts_with(&format!("{key}="))) {
-                overrides.push(format!("{key}={}", args.session_timeout_ms));
+            let set = |overrides: &[String], key: &str| {
+                overrides.iter().any(|o| o.starts_with(&format!("{key}=")))
+            };
+            let session = "group.consumer.session.timeout.ms";
+            if !set(&overrides, session) {
+                overrides.push(format!("{session}={}", args.session_timeout_ms));
+            }
+            // The broker's steady heartbeat interval stays its own unless the session is too
+            // short for it; then it is the classic members' interval.
+            let heartbeat = "group.consumer.heartbeat.interval.ms";
+            let broker_default =
+                starling_group::GroupConfig::default().consumer_heartbeat_interval_ms;
+            if !set(&overrides, heartbeat)
+                && args.session_timeout_ms as i64 <= i64::from(broker_default)
+            {
+                overrides.push(format!("{heartbeat}={}", args.heartbeat_interval_ms));
             }
             tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
                 .await
