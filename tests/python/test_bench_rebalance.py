@@ -58,3 +58,20 @@ def test_bench_rebalance_tiny_run(tmp_path):
     for strategy in ("cooperative", "eager"):
         check = results[("crash", strategy)]["leave_check"]
         assert check["ending"] == "crashed" and check["listed_after"] is True, check
+
+
+def test_bench_heartbeat_tiny_run():
+    """`starling bench heartbeat` joins its members, measures, and names an interval or says
+    none stayed under the budget."""
+    proc = subprocess.run(
+        [str(starling_bin()), "bench", "heartbeat",
+         "--members", "50", "--partitions", "50", "--connections", "4",
+         "--rates", "50,200", "--secs", "1"],
+        capture_output=True, text=True, timeout=BENCH_TIMEOUT, stdin=subprocess.DEVNULL)
+    print(proc.stdout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    out = proc.stdout
+    assert "50 members joined and reconciled over 4 connections" in out, out
+    for rate in (50, 200):
+        assert re.search(rf"^\s+{rate}\s+\d+\s+\d+ ms\s+[\d.]+\s+[\d.]+\s+\d+$", out, re.M), out
+    assert re.search(r"cost under 1% of a core: \d+ ms|no measured rate stayed under", out), out

@@ -146,6 +146,14 @@ impl Broker {
         }
     }
 
+    /// The process id of a broker the bench started.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Broker::External(_) => None,
+            Broker::Spawned(s) => s.child.as_ref().map(|c| c.id()),
+        }
+    }
+
     pub fn description(&self) -> String {
         match self {
             Broker::External(_) => "external (--bootstrap)".to_string(),

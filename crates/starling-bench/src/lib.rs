@@ -9,6 +9,7 @@
 mod broker;
 mod ceiling;
 mod client;
+pub mod heartbeat;
 mod rebalance;
 mod report;
 
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     All(AllArgs),
     /// How long consumers stop during a group rebalance, per scenario and strategy.
     Rebalance(RebalanceArgs),
+    /// What a steady KIP-848 heartbeat costs the broker, in CPU per heartbeat.
+    Heartbeat(heartbeat::HeartbeatArgs),
 }
 
 /// Arguments of `starling bench produce`.
@@ -158,6 +161,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Consume(a) => (Mode::Consume, a.common),
         BenchCommand::All(a) => (Mode::All, a.common),
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
+        BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
     };
     if args.messages == 0 {
         bail!("--messages must be at least 1");
