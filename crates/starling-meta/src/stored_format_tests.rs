@@ -3,7 +3,10 @@
 //! new format version and a conversion in [`crate::encoding`], not a new fixture.
 
 use bytes::Bytes;
-use starling_group::{GroupValue, MemberValue, OffsetValue, Record};
+use starling_group::{
+    ConsumerAssignmentValue, ConsumerGroupValue, ConsumerMemberValue, GroupValue, MemberState,
+    MemberValue, OffsetValue, Record, TopicPartitions,
+};
 use uuid::Uuid;
 
 use crate::encoding::{decode, encode};
@@ -109,4 +112,74 @@ fn this_build_writes_version_1_byte_for_byte() {
         encode(String::new, &topic()).unwrap(),
         version_1(TOPIC_JSON)
     );
+}
+
+/// KIP-848 consumer-group records, as version 1 writes them (they have no version 0).
+const CONSUMER_JSON: [&str; 5] = [
+    r#"{"ConsumerGroup":{"group_id":"orders","value":{"epoch":7,"metadata_hash":42}}}"#,
+    r#"{"ConsumerMember":{"group_id":"orders","member_id":"m-1","value":{"instance_id":"i-1","rack_id":null,"client_id":"app","client_host":"/127.0.0.1","subscribed_topic_names":["t"],"subscribed_topic_regex":"t.*","server_assignor":"uniform","rebalance_timeout_ms":30000}}}"#,
+    r#"{"ConsumerTargetEpoch":{"group_id":"orders","value":7}}"#,
+    r#"{"ConsumerTarget":{"group_id":"orders","member_id":"m-1","value":{"00000000-0000-0000-0000-000000001234":[0,2]}}}"#,
+    r#"{"ConsumerAssignment":{"group_id":"orders","member_id":"m-1","value":{"state":"UnrevokedPartitions","member_epoch":6,"previous_member_epoch":5,"assigned":{"00000000-0000-0000-0000-000000001234":[0,2]},"pending_revocation":{"00000000-0000-0000-0000-000000001234":[1]}}}}"#,
+];
+
+fn consumer_records() -> [Record; 5] {
+    let topic = Uuid::from_u128(0x1234);
+    let parts = |ps: &[i32]| -> TopicPartitions { [(topic, ps.iter().copied().collect())].into() };
+    let group = || "orders".to_string();
+    let member = || "m-1".to_string();
+    [
+        Record::ConsumerGroup {
+            group_id: group(),
+            value: Some(ConsumerGroupValue {
+                epoch: 7,
+                metadata_hash: 42,
+            }),
+        },
+        Record::ConsumerMember {
+            group_id: group(),
+            member_id: member(),
+            value: Some(ConsumerMemberValue {
+                instance_id: Some("i-1".into()),
+                rack_id: None,
+                client_id: "app".into(),
+                client_host: "/127.0.0.1".into(),
+                subscribed_topic_names: vec!["t".into()],
+                subscribed_topic_regex: Some("t.*".into()),
+                server_assignor: Some("uniform".into()),
+                rebalance_timeout_ms: 30000,
+            }),
+        },
+        Record::ConsumerTargetEpoch {
+            group_id: group(),
+            value: Some(7),
+        },
+        Record::ConsumerTarget {
+            group_id: group(),
+            member_id: member(),
+            value: Some(parts(&[0, 2])),
+        },
+        Record::ConsumerAssignment {
+            group_id: group(),
+            member_id: member(),
+            value: Some(ConsumerAssignmentValue {
+                state: MemberState::UnrevokedPartitions,
+                member_epoch: 6,
+                previous_member_epoch: 5,
+                assigned: parts(&[0, 2]),
+                pending_revocation: parts(&[1]),
+            }),
+        },
+    ]
+}
+
+#[test]
+fn version_1_consumer_group_records_read_and_are_written_byte_for_byte() {
+    for (json, record) in CONSUMER_JSON.iter().zip(consumer_records()) {
+        assert_eq!(
+            decode::<Record>(&record.key(), &version_1(json)).unwrap(),
+            record
+        );
+        assert_eq!(encode(String::new, &record).unwrap(), version_1(json));
+    }
 }
