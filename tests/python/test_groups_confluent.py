@@ -117,17 +117,20 @@ def summary(programs: list[Program]) -> str:
     )
 
 
-def test_cooperative_static_members_consume_everything_while_a_fourth_joins(broker_factory, tmp_path):
-    broker = broker_factory({"group.initial.rebalance.delay.ms": "1000"})
+def membership_churn(broker, tmp_path, name: str, start_member, leave_one: bool) -> tuple[list[Program], Program]:
+    """Three members consume a 6-partition topic, a fourth joins midway (and, with
+    `leave_one`, the first then leaves), 600 keyed messages in all. Checks that every key was
+    consumed, that the fourth consumed some of the later messages, that every message sits at
+    the offset its delivery report named, and that the committed offsets end where the data
+    ends; returns the programs and the fourth."""
     boot = broker.bootstrap
-    topic, group = unique_topic("coop-static"), unique_topic("coop-static-group")
+    topic, group = unique_topic(name), unique_topic(f"{name}-group")
     create_topic(boot, topic, 6)
     producer = Producer({"bootstrap.servers": boot, "acks": "all"})
     produced = produce_and_track(producer, topic, keyed(6, 0, 300))
 
     def member(i: int) -> Program:
-        return Program(tmp_path, f"member-{i}", "groups_coop_static_consumer.py",
-                       boot, topic, group, f"{group}-instance-{i}", str(tmp_path / f"member-{i}.consumed"))
+        return start_member(i, boot, topic, group)
 
     programs = [member(i) for i in range(3)]
     try:
@@ -137,6 +140,9 @@ def test_cooperative_static_members_consume_everything_while_a_fourth_joins(brok
         programs.append(fourth)
         wait_until(lambda: fourth.assigned(), WAIT_S, "the fourth member getting partitions",
                    lambda: summary(programs))
+        if leave_one:
+            # One of the first three leaves; the others take its partitions.
+            assert programs[0].stop() == 0, summary(programs)
         produced += produce_and_track(producer, topic, keyed(6, 300, 300))
         expected = {f"key-{i:06d}" for i in range(600)}
         wait_until(lambda: expected <= set(seen_keys(programs)), WAIT_S,
@@ -150,8 +156,7 @@ def test_cooperative_static_members_consume_everything_while_a_fourth_joins(brok
 
     counts = seen_keys(programs)
     assert set(counts) == expected, f"unexpected keys {sorted(set(counts) - expected)[:20]}"
-    fourth_keys = {k for (_, _, k) in fourth.consumed()}
-    assert fourth_keys & {f"key-{i:06d}" for i in range(300, 600)}, \
+    assert {k for (_, _, k) in fourth.consumed()} & {f"key-{i:06d}" for i in range(300, 600)}, \
         f"the member that joined midway consumed none of the later messages\n{summary(programs)}"
     # Every message sits at the offset its delivery report named, and commits reached the end.
     by_position = {(p, o): k for prog in programs for (p, o, k) in prog.consumed()}
@@ -160,7 +165,18 @@ def test_cooperative_static_members_consume_everything_while_a_fourth_joins(brok
     ends = collections.Counter(p for (p, _) in produced)
     assert committed_offsets(boot, group, topic, 6) == dict(ends)
     duplicates = sum(n - 1 for n in counts.values())
-    print(f"cooperative static members: {len(counts)} keys, {duplicates} consumed twice")
+    print(f"{name}: {len(counts)} keys, {duplicates} consumed twice")
+    return programs, fourth
+
+
+def test_cooperative_static_members_consume_everything_while_a_fourth_joins(broker_factory, tmp_path):
+    broker = broker_factory({"group.initial.rebalance.delay.ms": "1000"})
+
+    def member(i: int, boot: str, topic: str, group: str) -> Program:
+        return Program(tmp_path, f"member-{i}", "groups_coop_static_consumer.py",
+                       boot, topic, group, f"{group}-instance-{i}", str(tmp_path / f"member-{i}.consumed"))
+
+    membership_churn(broker, tmp_path, "coop-static", member, leave_one=False)
 
 
 def test_assign_consumers_resume_from_their_committed_offsets(broker_factory, tmp_path):
@@ -249,46 +265,9 @@ def test_rebalance_callbacks_save_and_restore_positions_without_loss(broker_fact
 def test_consumer_protocol_members_consume_everything_while_one_joins_and_one_leaves(broker_factory, tmp_path):
     """KIP-848: the same kind of program with `group.protocol=consumer`; the broker assigns."""
     broker = broker_factory({})
-    boot = broker.bootstrap
-    topic, group = unique_topic("kip848"), unique_topic("kip848-group")
-    create_topic(boot, topic, 6)
-    producer = Producer({"bootstrap.servers": boot, "acks": "all"})
-    produced = produce_and_track(producer, topic, keyed(6, 0, 300))
 
-    def member(i: int) -> Program:
+    def member(i: int, boot: str, topic: str, group: str) -> Program:
         return Program(tmp_path, f"member-{i}", "groups_consumer_protocol_consumer.py",
                        boot, topic, group, str(tmp_path / f"member-{i}.consumed"))
 
-    programs = [member(i) for i in range(3)]
-    try:
-        wait_until(lambda: sum(seen_keys(programs).values()) >= 100, WAIT_S,
-                   "three members consuming", lambda: summary(programs))
-        fourth = member(3)
-        programs.append(fourth)
-        wait_until(lambda: fourth.assigned(), WAIT_S, "the fourth member getting partitions",
-                   lambda: summary(programs))
-        # One of the first three leaves; the others take its partitions.
-        leaver = programs[0]
-        assert leaver.stop() == 0, summary(programs)
-        produced += produce_and_track(producer, topic, keyed(6, 300, 300))
-        expected = {f"key-{i:06d}" for i in range(600)}
-        wait_until(lambda: expected <= set(seen_keys(programs)), WAIT_S,
-                   "every produced key consumed",
-                   lambda: f"missing {sorted(expected - set(seen_keys(programs)))[:20]}\n{summary(programs)}")
-        codes = {p.name: p.stop() for p in programs}
-    finally:
-        for p in programs:
-            p.kill()
-    assert codes == {p.name: 0 for p in programs}, summary(programs)
-
-    counts = seen_keys(programs)
-    assert set(counts) == expected
-    assert {k for (_, _, k) in fourth.consumed()} & {f"key-{i:06d}" for i in range(300, 600)}, \
-        f"the member that joined midway consumed none of the later messages\n{summary(programs)}"
-    by_position = {(p, o): k for prog in programs for (p, o, k) in prog.consumed()}
-    for rec, (p, o) in zip(keyed(6, 0, 600), produced):
-        assert by_position.get((p, o)) == rec["key"], (p, o, rec["key"])
-    ends = collections.Counter(p for (p, _) in produced)
-    assert committed_offsets(boot, group, topic, 6) == dict(ends)
-    duplicates = sum(n - 1 for n in counts.values())
-    print(f"consumer protocol: {len(counts)} keys, {duplicates} consumed twice")
+    membership_churn(broker, tmp_path, "kip848", member, leave_one=True)

@@ -1,6 +1,7 @@
 //! The KIP-848 consumer protocol (`group.protocol=consumer`) with real librdkafka members: the
 //! broker assigns, members join, scale out and in, and every message is consumed once by one
-//! owner at a time, from where the previous owner committed.
+//! owner at a time, from where the previous owner committed. (Its regex subscription is tested
+//! beside the classic one, in `groups_partitions_grow.rs`.)
 
 mod common;
 mod groups_support;
@@ -114,52 +115,4 @@ fn partitions_added_to_the_topic_are_assigned_without_the_members_asking() {
     s.delivery()
         .drain([c1, c2], Duration::from_secs(30))
         .verify();
-}
-
-#[test]
-fn a_regex_subscription_picks_up_a_matching_topic_created_later() {
-    let _w = watchdog(Duration::from_secs(120));
-    let broker = group_broker(&[]);
-    let boot = broker.bootstrap();
-    let prefix = unique("kip848-regex");
-    let group = unique("kip848-regex-group");
-    let first = format!("{prefix}-first");
-    let later = format!("{prefix}-later");
-    let unrelated = format!("x{prefix}-unrelated");
-    create_topic_sync(&boot, &first, 2);
-    create_topic_sync(&boot, &unrelated, 1);
-    let producer = Producer::new(&boot);
-    producer.send_batch(&first, 2, "first", 20);
-    producer.send_batch(&unrelated, 1, "unrelated", 5);
-
-    let pattern = format!("^{prefix}-.*");
-    let member = |name: &str| {
-        Member::start(
-            MemberConfig::new(name, &boot, &group, &pattern, "range")
-                .set("group.protocol", "consumer"),
-        )
-    };
-    let c1 = member("c1");
-    let c2 = member("c2");
-    wait_partitioned(&[&c1, &c2], &partitions(&first, 2), Duration::from_secs(30));
-
-    create_topic_sync(&boot, &later, 2);
-    let mut all = partitions(&first, 2);
-    all.extend(partitions(&later, 2));
-    wait_partitioned(&[&c1, &c2], &all, Duration::from_secs(30));
-
-    producer.send_batch(&later, 2, "later", 20);
-    let produced: Vec<Produced> = producer
-        .produced()
-        .into_iter()
-        .filter(|p| p.topic != unrelated)
-        .collect();
-    let ends = end_offsets(&produced);
-    wait_consumed_to_end(&[&c1, &c2], &ends, Duration::from_secs(30));
-    let logs = [c1.close(), c2.close()];
-    let refs: Vec<&MemberLog> = logs.iter().collect();
-    let consumed = all_consumed(&refs);
-    assert!(consumed.iter().all(|c| c.topic != unrelated));
-    assert!(consumed.iter().any(|c| c.topic == later));
-    verify_delivery(&produced, &consumed, &all_commits(&refs), &[], &[]);
 }

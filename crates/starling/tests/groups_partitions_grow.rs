@@ -14,13 +14,6 @@ use groups_support::*;
 /// Members learn of new partitions and topics within a second.
 const METADATA_REFRESH: (&str, &str) = ("topic.metadata.refresh.interval.ms", "1000");
 
-fn member(boot: &str, group: &str, subscription: &str, name: &str) -> Member {
-    Member::start(
-        MemberConfig::new(name, boot, group, subscription, "range")
-            .set(METADATA_REFRESH.0, METADATA_REFRESH.1),
-    )
-}
-
 #[test]
 fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them() {
     let _w = watchdog(Duration::from_secs(120));
@@ -71,6 +64,19 @@ fn group_rebalances_onto_partitions_added_by_create_partitions_and_consumes_them
 
 #[test]
 fn regex_subscription_picks_up_a_matching_topic_created_later() {
+    regex_subscription_case(&[METADATA_REFRESH]);
+}
+
+/// KIP-848: the broker resolves the regex and assigns the new topic without the members
+/// refreshing their metadata.
+#[test]
+fn regex_subscription_picks_up_a_matching_topic_created_later_with_the_consumer_protocol() {
+    regex_subscription_case(&[("group.protocol", "consumer")]);
+}
+
+/// Two members subscribe to `^PREFIX-.*` with `settings`; a matching topic created later is
+/// assigned and consumed, an unrelated one never is.
+fn regex_subscription_case(settings: &[(&str, &str)]) {
     let _w = watchdog(Duration::from_secs(120));
     let broker = group_broker(&[]);
     let boot = broker.bootstrap();
@@ -86,8 +92,15 @@ fn regex_subscription_picks_up_a_matching_topic_created_later() {
     producer.send_batch(&unrelated, 1, "unrelated", 5);
 
     let pattern = format!("^{prefix}-.*");
-    let c1 = member(&boot, &group, &pattern, "c1");
-    let c2 = member(&boot, &group, &pattern, "c2");
+    let member = |name: &str| {
+        let mut cfg = MemberConfig::new(name, &boot, &group, &pattern, "range");
+        for (k, v) in settings {
+            cfg = cfg.set(k, v);
+        }
+        Member::start(cfg)
+    };
+    let c1 = member("c1");
+    let c2 = member("c2");
     wait_partitioned(&[&c1, &c2], &partitions(&first, 2), Duration::from_secs(30));
 
     create_topic_sync(&boot, &later, 2);
