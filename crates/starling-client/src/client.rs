@@ -50,7 +50,7 @@ mod ours {
 const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
 
 /// Errors after which the coordinator should be looked up again and the call retried.
-fn coordinator_retriable(error: ResponseError) -> bool {
+pub(crate) fn coordinator_retriable(error: ResponseError) -> bool {
     matches!(
         error,
         ResponseError::CoordinatorNotAvailable
@@ -59,7 +59,7 @@ fn coordinator_retriable(error: ResponseError) -> bool {
     )
 }
 
-fn err(code: i16) -> Option<ResponseError> {
+pub(crate) fn err(code: i16) -> Option<ResponseError> {
     ResponseError::try_from_code(code)
 }
 
@@ -497,7 +497,7 @@ impl Client {
     }
 
     /// Connection and negotiated version for a call to `group`'s coordinator.
-    async fn coordinator_call(
+    pub(crate) async fn coordinator_call(
         &mut self,
         group: &str,
         api: ApiKey,
@@ -510,7 +510,7 @@ impl Client {
     }
 
     /// Forgets the cached coordinator and waits a little before the caller retries.
-    async fn coordinator_moved(&mut self, group: &str, attempt: u32) {
+    pub(crate) async fn coordinator_moved(&mut self, group: &str, attempt: u32) {
         self.coordinators.remove(group);
         let ms = (50u64 << attempt.min(5)).min(1000);
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -22,6 +22,7 @@
 
 pub mod client;
 pub mod connection;
+pub mod consumer_group;
 pub mod consumer_protocol;
 pub mod error;
 #[cfg(test)]

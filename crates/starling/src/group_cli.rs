@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
 use clap::{ArgGroup, Subcommand};
+use starling_client::consumer_group::ConsumerGroupDescription;
 use starling_client::{
     describe_code, Client, GroupDescription, OffsetSpec, Options, ResponseError, TopicPartition,
 };
@@ -192,17 +193,42 @@ async fn list(client: &mut Client, states: &[String]) -> anyhow::Result<()> {
 
 async fn describe(client: &mut Client, group: &str) -> anyhow::Result<()> {
     let desc = client.describe_group(group).await?;
+    // DescribeGroups does not describe a KIP-848 consumer-protocol group.
+    let modern = if desc.is_missing() {
+        client.describe_consumer_group(group).await?
+    } else {
+        None
+    };
     let committed = match client.offset_fetch(group).await {
         Err(e) if e.kafka_error() == Some(ResponseError::GroupIdNotFound) => BTreeMap::new(),
         other => other?,
     };
-    if desc.is_missing() && committed.is_empty() {
+    if desc.is_missing() && modern.is_none() && committed.is_empty() {
         bail!("consumer group '{group}' does not exist");
     }
 
     // Who owns which partition (consumer-protocol groups only).
     let mut owner: BTreeMap<TopicPartition, String> = BTreeMap::new();
     let mut member_rows = Vec::new();
+    if let Some(modern) = &modern {
+        for m in &modern.members {
+            for tp in &m.assigned {
+                owner.insert(tp.clone(), m.member_id.clone());
+            }
+            member_rows.push(vec![
+                dash_if_empty(&m.member_id),
+                m.instance_id
+                    .as_deref()
+                    .map(dash_if_empty)
+                    .unwrap_or_else(|| "-".to_string()),
+                m.member_epoch.to_string(),
+                dash_if_empty(&m.client_id),
+                dash_if_empty(&m.client_host),
+                format_partitions(&m.assigned),
+                format_partitions(&m.target),
+            ]);
+        }
+    }
     for m in &desc.members {
         let partitions = if desc.is_consumer_group() {
             match m.assigned_partitions() {
@@ -238,19 +264,32 @@ async fn describe(client: &mut Client, group: &str) -> anyhow::Result<()> {
     let ends = client.list_offsets(&partitions, OffsetSpec::Latest).await?;
 
     let mut out = String::new();
-    out.push_str(&describe_header(&desc));
+    match &modern {
+        Some(modern) => out.push_str(&consumer_group_header(modern)),
+        None => out.push_str(&describe_header(&desc)),
+    }
     if !member_rows.is_empty() {
         out.push('\n');
-        out.push_str(&render_table(
+        let headers: &[&str] = if modern.is_some() {
+            &[
+                "MEMBER-ID",
+                "INSTANCE-ID",
+                "EPOCH",
+                "CLIENT-ID",
+                "HOST",
+                "PARTITIONS",
+                "TARGET",
+            ]
+        } else {
             &[
                 "MEMBER-ID",
                 "INSTANCE-ID",
                 "CLIENT-ID",
                 "HOST",
                 "PARTITIONS",
-            ],
-            &member_rows,
-        ));
+            ]
+        };
+        out.push_str(&render_table(headers, &member_rows));
     }
     out.push('\n');
     if partitions.is_empty() {
@@ -303,6 +342,26 @@ fn describe_header(desc: &GroupDescription) -> String {
         ("STATE", dash_if_empty(&desc.state)),
         ("PROTOCOL-TYPE", dash_if_empty(&desc.protocol_type)),
         ("PROTOCOL", dash_if_empty(&desc.protocol)),
+        ("MEMBERS", desc.members.len().to_string()),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k:<15}{v}");
+    }
+    out
+}
+
+/// The header of a KIP-848 consumer-protocol group.
+fn consumer_group_header(desc: &ConsumerGroupDescription) -> String {
+    let c = &desc.coordinator;
+    let rows = [
+        ("GROUP", desc.group_id.clone()),
+        ("COORDINATOR", format!("{} ({})", c.node_id, c.addr())),
+        ("TYPE", "consumer (KIP-848)".to_string()),
+        ("STATE", dash_if_empty(&desc.state)),
+        ("GROUP-EPOCH", desc.group_epoch.to_string()),
+        ("TARGET-EPOCH", desc.assignment_epoch.to_string()),
+        ("ASSIGNOR", dash_if_empty(&desc.assignor)),
         ("MEMBERS", desc.members.len().to_string()),
     ];
     let mut out = String::new();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -878,4 +878,86 @@ fn cli_failures_are_reported_clearly_with_a_non_zero_exit() {
         down.stderr.contains(&format!("cannot connect to {b}")),
         "{down}"
     );
+}
+
+#[test]
+fn describe_shows_a_consumer_protocol_group_with_epochs_and_each_members_partitions() {
+    let _w = watchdog(TEST_LIMIT);
+    let rt = runtime();
+    let broker = start_broker();
+    let b = broker.bootstrap();
+    rt.block_on(create_topic(&b, "kip848", 4));
+    let member = |client_id: &str| -> BaseConsumer {
+        client_config(
+            &b,
+            &[
+                ("group.id", "g-kip848"),
+                ("group.protocol", "consumer"),
+                ("client.id", client_id),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+            ],
+        )
+        .create()
+        .expect("create consumer-protocol member")
+    };
+    let c1 = member("kip848-a");
+    let c2 = member("kip848-b");
+    c1.subscribe(&["kip848"]).expect("subscribe");
+    c2.subscribe(&["kip848"]).expect("subscribe");
+    wait_for_split_assignment(&[&c1, &c2], 4);
+    // Until both members heartbeat again the group may still be reconciling.
+    let deadline = Instant::now() + CONSUMER_LIMIT;
+    let out = loop {
+        let out = cli_ok(&b, &["describe", "g-kip848"]);
+        if header_value(&out.stdout, "STATE").as_deref() == Some("Stable")
+            || Instant::now() > deadline
+        {
+            break out;
+        }
+        for c in [&c1, &c2] {
+            let _ = c.poll(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(
+        header_value(&out.stdout, "TYPE").as_deref(),
+        Some("consumer (KIP-848)"),
+        "{out}"
+    );
+    assert_eq!(
+        header_value(&out.stdout, "STATE").as_deref(),
+        Some("Stable"),
+        "{out}"
+    );
+    assert_eq!(
+        header_value(&out.stdout, "ASSIGNOR").as_deref(),
+        Some("uniform"),
+        "{out}"
+    );
+    assert_eq!(
+        header_value(&out.stdout, "MEMBERS").as_deref(),
+        Some("2"),
+        "{out}"
+    );
+    let epoch = header_value(&out.stdout, "GROUP-EPOCH").expect("a group epoch");
+    assert_eq!(
+        header_value(&out.stdout, "TARGET-EPOCH"),
+        Some(epoch.clone()),
+        "{out}"
+    );
+    let members = table_rows(&out.stdout, "MEMBER-ID");
+    assert_eq!(members.len(), 2, "{out}");
+    for row in &members {
+        // MEMBER-ID, INSTANCE-ID, EPOCH, CLIENT-ID, HOST, PARTITIONS, TARGET
+        assert_eq!(row[2], epoch, "{out}");
+        assert!(row[3].starts_with("kip848-"), "{out}");
+        assert_eq!(row[5], row[6], "reconciled: current = target\n{out}");
+        assert!(row[5].starts_with("kip848:"), "{out}");
+    }
+    // Every partition has exactly one owner in the offsets table.
+    let owners: BTreeSet<String> = partition_table(&out.stdout)
+        .values()
+        .map(|r| r.member.clone())
+        .collect();
+    assert_eq!(owners.len(), 2, "{out}");
 }
