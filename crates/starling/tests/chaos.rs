@@ -52,7 +52,7 @@ struct ConsumerProcess {
 }
 
 impl ConsumerProcess {
-    fn start(bootstrap: &str, out: &Path) -> ConsumerProcess {
+    fn start(bootstrap: &str, out: &Path, protocol: Protocol) -> ConsumerProcess {
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
         cmd.args([
@@ -65,6 +65,7 @@ impl ConsumerProcess {
         ])
         .env("CHAOS_BOOTSTRAP", bootstrap)
         .env("CHAOS_OUT", out)
+        .env("CHAOS_PROTOCOL", protocol.name())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -90,21 +91,26 @@ fn chaos_consumer_process() {
     else {
         return; // run by hand without the parent: nothing to do
     };
-    let consumer: BaseConsumer = client_config(
-        &bootstrap,
-        &[
-            ("group.id", GROUP),
-            ("enable.auto.commit", "true"),
-            ("auto.commit.interval.ms", "200"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
+    let mut settings = vec![
+        ("group.id", GROUP),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "200"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    if std::env::var("CHAOS_PROTOCOL").as_deref() == Ok(Protocol::Consumer.name()) {
+        // KIP-848: the broker's session timeout and heartbeat interval apply (set by the test).
+        settings.push(("group.protocol", "consumer"));
+    } else {
+        settings.extend([
             ("session.timeout.ms", "6000"),
             ("heartbeat.interval.ms", "500"),
             ("partition.assignment.strategy", "cooperative-sticky"),
-        ],
-    )
-    .create()
-    .expect("create consumer");
+        ]);
+    }
+    let consumer: BaseConsumer = client_config(&bootstrap, &settings)
+        .create()
+        .expect("create consumer");
     consumer.subscribe(&[TOPIC]).expect("subscribe");
     let mut file = OpenOptions::new()
         .create(true)
@@ -239,10 +245,41 @@ fn processed(files: &[PathBuf]) -> HashMap<(i32, i64), usize> {
     seen
 }
 
+/// The group protocol the consumer processes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// The classic protocol, `cooperative-sticky`, 6 s sessions, heartbeats every 500 ms.
+    Classic,
+    /// KIP-848 (`group.protocol=consumer`), the broker set to the same session and interval.
+    Consumer,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Classic => "classic",
+            Protocol::Consumer => "consumer",
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_under_repeated_kill9_of_broker_and_consumers_loses_nothing() {
+    chaos_run(Protocol::Classic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_with_the_consumer_protocol_loses_nothing_either() {
+    chaos_run(Protocol::Consumer).await;
+}
+
+async fn chaos_run(protocol: Protocol) {
     let _dog = watchdog(Duration::from_secs(420));
-    let mut broker = Broker::with_overrides(&[("group.initial.rebalance.delay.ms", "0")]);
+    let mut broker = Broker::with_overrides(&[
+        ("group.initial.rebalance.delay.ms", "0"),
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ]);
     broker.pin_port();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, PARTITIONS).await;
@@ -254,7 +291,7 @@ async fn chaos_under_repeated_kill9_of_broker_and_consumers_loses_nothing() {
         path
     };
     let mut consumers: Vec<ConsumerProcess> = (0..CONSUMERS)
-        .map(|_| ConsumerProcess::start(&bootstrap, &next_file(&mut files)))
+        .map(|_| ConsumerProcess::start(&bootstrap, &next_file(&mut files), protocol))
         .collect();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -277,7 +314,7 @@ async fn chaos_under_repeated_kill9_of_broker_and_consumers_loses_nothing() {
             for v in 0..victims {
                 let i = (event + v) % CONSUMERS;
                 consumers[i].kill9();
-                consumers[i] = ConsumerProcess::start(&bootstrap, &next_file(&mut files));
+                consumers[i] = ConsumerProcess::start(&bootstrap, &next_file(&mut files), protocol);
                 consumer_kills += 1;
             }
         }
