@@ -599,6 +599,7 @@ impl GroupCoordinator {
     pub fn set_topics(&mut self, now: impl Into<Now>, topics: TopicsImage) -> Output {
         self.loaded(now);
         self.topics = topics;
+        self.regexes.topics_changed();
         let consumer_groups: Vec<String> = self
             .groups
             .iter()

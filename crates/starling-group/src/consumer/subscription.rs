@@ -44,13 +44,38 @@ impl TopicsImage {
     }
 }
 
-/// Compiled regular expressions, by pattern (a pattern that does not compile is `None`).
+/// Compiled regular expressions, by pattern (a pattern that does not compile is `None`), and
+/// the topics each one matched in the current topics image (cleared when it changes), so a
+/// regex member's heartbeat does not match every topic name again.
 #[derive(Debug, Default)]
 pub(crate) struct RegexCache {
     compiled: HashMap<String, Option<Regex>>,
+    matched: HashMap<String, BTreeSet<Uuid>>,
 }
 
 impl RegexCache {
+    /// The topics changed: what each pattern matched must be worked out again.
+    pub fn topics_changed(&mut self) {
+        self.matched.clear();
+    }
+
+    /// The ids of the topics whose whole name `pattern` matches (none if it does not compile).
+    pub fn matching(&mut self, pattern: &str, topics: &TopicsImage) -> &BTreeSet<Uuid> {
+        if !self.matched.contains_key(pattern) {
+            let ids = match self.compile(pattern) {
+                Ok(regex) => topics
+                    .by_name
+                    .iter()
+                    .filter(|(name, _)| regex.is_match(name))
+                    .map(|(_, id)| *id)
+                    .collect(),
+                Err(_) => BTreeSet::new(),
+            };
+            self.matched.insert(pattern.to_string(), ids);
+        }
+        &self.matched[pattern]
+    }
+
     /// The whole-name matcher for `pattern`, or the compile error.
     pub fn compile(&mut self, pattern: &str) -> Result<&Regex, String> {
         let entry = self
@@ -78,15 +103,7 @@ pub(crate) fn subscribed_ids(
         .filter_map(|name| topics.id_of(name))
         .collect();
     if let Some(pattern) = &member.subscribed_topic_regex {
-        if let Ok(regex) = regexes.compile(pattern) {
-            ids.extend(
-                topics
-                    .by_name
-                    .iter()
-                    .filter(|(name, _)| regex.is_match(name))
-                    .map(|(_, id)| *id),
-            );
-        }
+        ids.extend(regexes.matching(pattern, topics).iter().copied());
     }
     ids
 }
@@ -173,6 +190,22 @@ mod tests {
             ..ConsumerMemberValue::default()
         };
         assert!(subscribed_ids(&member, &image(), &mut RegexCache::default()).is_empty());
+    }
+
+    #[test]
+    fn what_a_regex_matched_is_worked_out_again_when_the_topics_change() {
+        let member = ConsumerMemberValue {
+            subscribed_topic_regex: Some("orders.*".into()),
+            ..ConsumerMemberValue::default()
+        };
+        let mut regexes = RegexCache::default();
+        let first = TopicsImage::new([TopicMetadata::new(Uuid::from_u128(1), "orders", 1)]);
+        assert_eq!(subscribed_ids(&member, &first, &mut regexes).len(), 1);
+        let second = image();
+        // Until told, the cached match stands; once told, the new topic is matched.
+        assert_eq!(subscribed_ids(&member, &second, &mut regexes).len(), 1);
+        regexes.topics_changed();
+        assert_eq!(subscribed_ids(&member, &second, &mut regexes).len(), 2);
     }
 
     #[test]
