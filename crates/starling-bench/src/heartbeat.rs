@@ -135,14 +135,29 @@ async fn measure(args: &HeartbeatArgs, broker: &Broker) -> anyhow::Result<()> {
         "heartbeats/s/core"
     );
     let mut shortest: Option<f64> = None;
+    let mut unmeasured = false;
     for &rate in &args.rates {
         let (sent, elapsed, cpu) =
             steady_load(&mut connections, &mut members, rate, window, pid).await?;
         let busy = (cpu - idle * elapsed).max(0.0);
-        let per_hb = busy / sent as f64;
-        let busy_share = busy / elapsed;
         // The interval at which the group's members would send this many heartbeats.
         let interval_ms = 1000.0 * members.len() as f64 / (sent as f64 / elapsed);
+        if cpu < MIN_TICKS * clock_tick_seconds() {
+            // Too few clock ticks for a figure: say so rather than print a guess.
+            unmeasured = true;
+            println!(
+                "{:>12} {:>12.0} {:>19.0} ms {:>16} {:>16} {:>18}",
+                rate,
+                sent as f64 / elapsed,
+                interval_ms,
+                "-",
+                "-",
+                "-"
+            );
+            continue;
+        }
+        let per_hb = busy / sent as f64;
+        let busy_share = busy / elapsed;
         if busy_share < 0.01 {
             shortest = Some(shortest.map_or(interval_ms, |s: f64| s.min(interval_ms)));
         }
@@ -153,10 +168,15 @@ async fn measure(args: &HeartbeatArgs, broker: &Broker) -> anyhow::Result<()> {
             interval_ms,
             busy_share * 100.0,
             per_hb * 1e6,
-            1.0 / per_hb
+            1.0 / per_hb.max(f64::MIN_POSITIVE)
         );
     }
     println!();
+    if unmeasured {
+        println!(
+            "-: the broker used fewer than {MIN_TICKS} clock ticks of CPU in the window, too few to measure; use a longer --secs"
+        );
+    }
     match shortest {
         Some(ms) => println!(
             "the shortest measured interval whose heartbeats from {} members cost under 1% of a core: {ms:.0} ms",
@@ -298,13 +318,20 @@ async fn steady_load(
     Ok((sent, elapsed, cpu))
 }
 
+/// A rate's CPU must span at least this many clock ticks to give a figure.
+const MIN_TICKS: f64 = 20.0;
+
+/// One clock tick of `/proc` CPU accounting, in seconds.
+fn clock_tick_seconds() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    1.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 /// The process's user + system CPU time, in seconds.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(cpu_ticks(&stat)? / hz)
+    Ok(cpu_ticks(&stat)? * clock_tick_seconds())
 }
 
 /// utime + stime (fields 14 and 15 of `/proc/PID/stat`), in clock ticks.
