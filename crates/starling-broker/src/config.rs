@@ -410,6 +410,13 @@ impl BrokerConfig {
             "group.consumer.pending.heartbeat.interval.ms" => {
                 self.group.consumer_pending_heartbeat_interval_ms = parse_positive(key, value)?
             }
+            "group.consumer.heartbeat.rate.budget" => {
+                // 0: no budget, every reconciled member gets the longest interval.
+                self.group.consumer_heartbeat_rate_budget = parse_num(key, value)?
+            }
+            "group.consumer.heartbeat.interval.min.ms" => {
+                self.group.consumer_min_heartbeat_interval_ms = parse_positive(key, value)?
+            }
             "group.consumer.max.size" => self.group.consumer_max_size = parse_positive(key, value)?,
             "group.consumer.assignors" => {
                 let names: Vec<String> = value
@@ -477,6 +484,17 @@ impl BrokerConfig {
                     "must be below group.consumer.session.timeout.ms ({}), or every member \
                      would time out between two heartbeats",
                     group.consumer_session_timeout_ms
+                ),
+            ));
+        }
+        if group.consumer_min_heartbeat_interval_ms > group.consumer_heartbeat_interval_ms {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.min.ms",
+                &group.consumer_min_heartbeat_interval_ms.to_string(),
+                format!(
+                    "must not exceed group.consumer.heartbeat.interval.ms ({}), the longest \
+                     steady interval",
+                    group.consumer_heartbeat_interval_ms
                 ),
             ));
         }
@@ -580,6 +598,15 @@ mod tests {
         assert_eq!(c.group.consumer_session_timeout_ms, 10_000);
         assert_eq!(c.group.consumer_heartbeat_interval_ms, 1_000);
         assert_eq!(c.group.consumer_pending_heartbeat_interval_ms, 50);
+        c.set("group.consumer.heartbeat.rate.budget", "0").unwrap();
+        assert_eq!(c.group.consumer_heartbeat_rate_budget, 0);
+        assert!(c.set("group.consumer.heartbeat.rate.budget", "-1").is_err());
+        c.set("group.consumer.heartbeat.interval.min.ms", "250")
+            .unwrap();
+        assert_eq!(c.group.consumer_min_heartbeat_interval_ms, 250);
+        assert!(c
+            .set("group.consumer.heartbeat.interval.min.ms", "0")
+            .is_err());
         assert_eq!(c.group.consumer_max_size, 7);
         assert_eq!(c.group.consumer_assignors, ["range", "uniform"]);
         c.check().unwrap();
@@ -590,6 +617,15 @@ mod tests {
             .unwrap();
         let e = c.check().unwrap_err().to_string();
         assert!(e.contains("group.consumer.session.timeout.ms"), "{e}");
+        c.set("group.consumer.heartbeat.interval.ms", "1000")
+            .unwrap();
+        c.set("group.consumer.heartbeat.interval.min.ms", "2000")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("group.consumer.heartbeat.interval.min.ms"),
+            "{e}"
+        );
     }
 
     #[test]

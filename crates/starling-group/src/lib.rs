@@ -222,11 +222,24 @@ pub struct GroupConfig {
     /// `group.consumer.session.timeout.ms` (45000): a consumer-protocol member not heard from
     /// for this long is fenced.
     pub consumer_session_timeout_ms: i32,
-    /// `group.consumer.heartbeat.interval.ms`: the interval a reconciled consumer-protocol
-    /// member is told to heartbeat at. Starling's default (4000; Kafka's is 5000) is the shortest
-    /// at which 1,000 members' heartbeats cost the broker under 1% of a core, as measured by
-    /// `starling bench heartbeat` (docs/BENCHMARKS.md).
+    /// `group.consumer.heartbeat.interval.ms`: the longest interval a reconciled
+    /// consumer-protocol member is told to heartbeat at, the one it gets once the broker holds
+    /// enough members to spend its whole heartbeat budget (below). Starling's default (4000;
+    /// Kafka's is 5000) is the shortest at which 1,000 members' heartbeats cost the broker under
+    /// 1% of a core, as measured by `starling bench heartbeat` (docs/BENCHMARKS.md).
     pub consumer_heartbeat_interval_ms: i32,
+    /// Starling's `group.consumer.heartbeat.rate.budget` (250): the steady heartbeats per second
+    /// the broker spends on all its consumer-protocol members together. A reconciled member's
+    /// interval is the broker's member count divided by this budget, between
+    /// [`GroupConfig::consumer_min_heartbeat_interval_ms`] and
+    /// [`GroupConfig::consumer_heartbeat_interval_ms`]: a broker with few members tells them to
+    /// heartbeat often (so a moved partition changes hands sooner), one with many spends no
+    /// more CPU than the fixed interval would. 0 turns this off (always the longest interval,
+    /// as in Kafka).
+    pub consumer_heartbeat_rate_budget: u32,
+    /// Starling's `group.consumer.heartbeat.interval.min.ms` (500): the shortest steady
+    /// interval the budget may give.
+    pub consumer_min_heartbeat_interval_ms: i32,
     /// Starling's `group.consumer.pending.heartbeat.interval.ms`: the interval for a member with
     /// partitions to revoke or to receive, so that a hand-over takes a round trip, not a
     /// steady interval.
@@ -251,6 +264,8 @@ impl Default for GroupConfig {
             rebalance_history: 32,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 4_000,
+            consumer_heartbeat_rate_budget: 250,
+            consumer_min_heartbeat_interval_ms: 500,
             consumer_pending_heartbeat_interval_ms: 200,
             consumer_max_size: i32::MAX,
             consumer_assignors: assignor::DEFAULT_ASSIGNORS
@@ -505,6 +520,9 @@ pub struct GroupCoordinator {
     regexes: consumer::subscription::RegexCache,
     /// Whether `loaded` ran (it runs implicitly on the first `handle`/`expire` otherwise).
     is_loaded: bool,
+    /// How many consumer-protocol members every group holds together, once counted; `None`
+    /// after a record that may change it (it is counted again when next needed).
+    consumer_members: Option<usize>,
     /// What the current step has produced so far.
     out: Output,
 }
@@ -524,6 +542,7 @@ impl GroupCoordinator {
             topics: TopicsImage::default(),
             regexes: Default::default(),
             is_loaded: false,
+            consumer_members: None,
             out: Output::default(),
         }
     }

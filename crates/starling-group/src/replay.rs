@@ -16,6 +16,7 @@ impl GroupCoordinator {
     /// Applies one record to the in-memory state.
     pub(crate) fn apply(&mut self, record: &Record) {
         if self.apply_consumer(record) {
+            self.consumer_members = None;
             return;
         }
         match record {

@@ -194,6 +194,7 @@ impl GroupCoordinator {
         self.schedule_consumer_session(&group_id, &member_id);
 
         // 4. The response.
+        let steady_interval = self.steady_heartbeat_interval_ms();
         let group = self
             .consumer_group(&group_id)
             .expect("the heartbeat's group exists");
@@ -202,7 +203,7 @@ impl GroupCoordinator {
         response.member_id = Some(s(&member_id));
         response.member_epoch = member.assignment.member_epoch;
         response.heartbeat_interval_ms = if member.is_reconciled_to(group.assignment_epoch) {
-            self.config.consumer_heartbeat_interval_ms
+            steady_interval
         } else {
             self.config.consumer_pending_heartbeat_interval_ms
         };
@@ -214,6 +215,36 @@ impl GroupCoordinator {
             response.assignment = Some(response_assignment(&member.assignment.assigned));
         }
         Ok(response)
+    }
+
+    /// The interval a reconciled member is told to heartbeat at: the broker's steady heartbeat
+    /// budget shared by every consumer-protocol member it holds (see
+    /// [`crate::GroupConfig::consumer_heartbeat_rate_budget`]).
+    pub(crate) fn steady_heartbeat_interval_ms(&mut self) -> i32 {
+        let longest = self.config.consumer_heartbeat_interval_ms;
+        let budget = self.config.consumer_heartbeat_rate_budget;
+        if budget == 0 {
+            return longest;
+        }
+        let members = match self.consumer_members {
+            Some(count) => count,
+            None => {
+                let count = self
+                    .groups
+                    .values()
+                    .filter_map(|g| g.consumer.as_ref())
+                    .map(|c| c.members.len())
+                    .sum();
+                self.consumer_members = Some(count);
+                count
+            }
+        };
+        steady_interval_for(
+            members,
+            budget,
+            self.config.consumer_min_heartbeat_interval_ms,
+            longest,
+        )
     }
 
     /// Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`.
@@ -686,4 +717,12 @@ pub(crate) fn response_assignment(assigned: &TopicPartitions) -> Assignment {
         })
         .collect();
     assignment
+}
+
+/// `members` heartbeating every `interval` send `members / interval` heartbeats a second: the
+/// shortest interval within `budget` per second, kept between `shortest` and `longest`.
+pub(crate) fn steady_interval_for(members: usize, budget: u32, shortest: i32, longest: i32) -> i32 {
+    let within_budget = (members as u64 * 1000).div_ceil(u64::from(budget.max(1)));
+    let within_budget = i32::try_from(within_budget).unwrap_or(i32::MAX);
+    within_budget.max(shortest).min(longest)
 }

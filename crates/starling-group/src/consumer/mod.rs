@@ -25,7 +25,12 @@
 //! id the group still holds starts over (its partitions are released) instead of being fenced
 //! again; and the heartbeat interval a member is given is short while it has partitions to
 //! revoke or to receive (`group.consumer.pending.heartbeat.interval.ms`), so a moved partition
-//! changes hands within a round trip of being released.
+//! changes hands within a round trip of being released; and a reconciled member's steady
+//! interval is its share of a broker-wide heartbeat budget
+//! (`group.consumer.heartbeat.rate.budget` heartbeats per second for all members together),
+//! between `group.consumer.heartbeat.interval.min.ms` and `group.consumer.heartbeat.interval.ms`:
+//! a broker with few members hears from them often, so members learn of a change sooner, and
+//! one with many spends no more than the longest interval would cost.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

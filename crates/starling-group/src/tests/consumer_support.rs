@@ -228,6 +228,8 @@ pub(crate) struct Client {
     pub instance: Option<String>,
     /// Keeps reporting revoked partitions instead of releasing them.
     pub stubborn: bool,
+    /// Its group (`G` unless set).
+    pub group: String,
 }
 
 impl Client {
@@ -239,7 +241,14 @@ impl Client {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             instance: None,
             stubborn: false,
+            group: G.to_string(),
         }
+    }
+
+    /// The same client in `group`.
+    pub fn group(mut self, group: &str) -> Client {
+        self.group = group.to_string();
+        self
     }
 
     /// The next heartbeat this client sends: a join at epoch 0, else a plain heartbeat.
@@ -249,7 +258,8 @@ impl Client {
             Hb::join(&self.member, &topics)
         } else {
             Hb::beat(&self.member, self.epoch, &self.owned)
-        };
+        }
+        .group(&self.group);
         match &self.instance {
             Some(instance) => hb.instance(instance),
             None => hb,
@@ -288,6 +298,11 @@ impl Ctx {
 
     /// Heartbeats every client until a full round changes nothing (at most `rounds`).
     pub fn settle(&mut self, clients: &mut [Client], rounds: usize) {
+        self.settle_group(G, clients, rounds)
+    }
+
+    /// [`Ctx::settle`] for clients of `group`.
+    pub fn settle_group(&mut self, group: &str, clients: &mut [Client], rounds: usize) {
         for _ in 0..rounds {
             let before: Vec<(i32, TopicPartitions)> =
                 clients.iter().map(|c| (c.epoch, c.owned.clone())).collect();
@@ -296,7 +311,7 @@ impl Ctx {
             }
             let after: Vec<(i32, TopicPartitions)> =
                 clients.iter().map(|c| (c.epoch, c.owned.clone())).collect();
-            if before == after && self.cg().state() == crate::ConsumerGroupState::Stable {
+            if before == after && self.cg_of(group).state() == crate::ConsumerGroupState::Stable {
                 return;
             }
         }
@@ -330,6 +345,17 @@ impl Ctx {
     /// drop the key), replayed in key order (as the store returns them) into a new
     /// coordinator; then `group`'s consumer part.
     pub fn replayed_consumer_group(&self, group: &str) -> ConsumerGroup {
+        self.replayed()
+            .c
+            .consumer_group(group)
+            .cloned()
+            .unwrap_or_else(|| panic!("{group} was not replayed as a consumer group"))
+    }
+
+    /// What a restart would load, as a new context at the same time: every record emitted so
+    /// far, latest per key (deletions drop the key), replayed in key order (as the store
+    /// returns them) into a new coordinator.
+    pub fn replayed(&self) -> Ctx {
         let mut latest: BTreeMap<String, crate::Record> = BTreeMap::new();
         for record in &self.records {
             if record.is_deletion() {
@@ -343,8 +369,8 @@ impl Ctx {
             c.replay(record);
         }
         c.loaded(self.clocks());
-        c.consumer_group(group)
-            .cloned()
-            .unwrap_or_else(|| panic!("{group} was not replayed as a consumer group"))
+        let mut ctx = Ctx::around(c, self.now);
+        ctx.wall_offset = self.wall_offset;
+        ctx
     }
 }

@@ -27,9 +27,10 @@ fn the_first_member_gets_every_partition_at_epoch_1() {
     assert_eq!(r.member_id.as_deref(), Some("m1"));
     assert_eq!(r.member_epoch, 1);
     assert_eq!(assignment_of(&r), Some(tp(&[("orders", &[0, 1, 2])])));
+    // One member on the broker: the budget gives it the shortest steady interval.
     assert_eq!(
         r.heartbeat_interval_ms,
-        GroupConfig::default().consumer_heartbeat_interval_ms
+        GroupConfig::default().consumer_min_heartbeat_interval_ms
     );
     assert_eq!(ctx.cg().state(), ConsumerGroupState::Stable);
 }
@@ -122,7 +123,7 @@ fn a_joining_member_waits_for_partitions_until_their_owner_revokes_them() {
     assert_eq!(ctx.cg().state(), ConsumerGroupState::Stable);
     assert_eq!(
         r.heartbeat_interval_ms,
-        GroupConfig::default().consumer_heartbeat_interval_ms
+        GroupConfig::default().consumer_min_heartbeat_interval_ms
     );
 }
 
@@ -171,6 +172,123 @@ fn a_lost_response_lets_the_member_heartbeat_again_with_its_previous_epoch() {
     assert_eq!(r.member_epoch, 2);
     let r = ctx.hb_ok(&Hb::beat("m1", 1, &m1.owned));
     assert_eq!(r.member_epoch, 2);
+}
+
+// ---- The steady heartbeat interval ------------------------------------------------------
+
+/// A broker whose heartbeat budget is 2 per second, so the interval moves in whole seconds
+/// per two members: between 500 ms and 4000 ms.
+fn ctx_with_budget(budget: u32) -> Ctx {
+    let mut ctx = Ctx::with_config(GroupConfig {
+        initial_rebalance_delay_ms: 0,
+        consumer_heartbeat_rate_budget: budget,
+        consumer_min_heartbeat_interval_ms: 500,
+        consumer_heartbeat_interval_ms: 4000,
+        ..GroupConfig::default()
+    });
+    ctx.set_topics(&[("orders", 24)]);
+    ctx
+}
+
+/// `count` members of `group` joined and reconciled; returns them.
+fn settled_members(ctx: &mut Ctx, group: &str, count: usize) -> Vec<Client> {
+    let mut clients: Vec<Client> = (0..count)
+        .map(|i| Client::new(&format!("{group}-m{i}"), &["orders"]).group(group))
+        .collect();
+    for client in clients.iter_mut() {
+        ctx.step(client);
+    }
+    ctx.settle_group(group, &mut clients, 20);
+    clients
+}
+
+/// The interval the next steady heartbeat of `client` is given.
+fn steady_interval(ctx: &mut Ctx, client: &mut Client) -> i32 {
+    let r = ctx.step(client);
+    assert_eq!(r.error_code, 0);
+    assert!(
+        r.assignment.is_none(),
+        "{} is not reconciled",
+        client.member
+    );
+    r.heartbeat_interval_ms
+}
+
+#[test]
+fn a_lone_member_gets_the_shortest_steady_interval() {
+    let mut ctx = ctx_with_budget(2);
+    let mut members = settled_members(&mut ctx, "g", 1);
+    assert_eq!(steady_interval(&mut ctx, &mut members[0]), 500);
+}
+
+#[test]
+fn the_steady_interval_is_the_brokers_member_count_over_its_heartbeat_budget() {
+    let mut ctx = ctx_with_budget(2);
+    let mut members = settled_members(&mut ctx, "g", 3);
+    // 3 members at 2 heartbeats a second: one every 1.5 s each.
+    for m in members.iter_mut() {
+        assert_eq!(steady_interval(&mut ctx, m), 1500);
+    }
+}
+
+#[test]
+fn the_steady_interval_never_exceeds_group_consumer_heartbeat_interval_ms() {
+    let mut ctx = ctx_with_budget(2);
+    let mut members = settled_members(&mut ctx, "g", 12);
+    // 12 members would need 6 s to stay within the budget; the longest interval is 4 s.
+    assert_eq!(steady_interval(&mut ctx, &mut members[5]), 4000);
+}
+
+#[test]
+fn members_of_every_group_on_the_broker_share_one_heartbeat_budget() {
+    let mut ctx = ctx_with_budget(2);
+    let mut a = settled_members(&mut ctx, "a", 2);
+    assert_eq!(steady_interval(&mut ctx, &mut a[0]), 1000);
+    let mut b = settled_members(&mut ctx, "b", 2);
+    assert_eq!(steady_interval(&mut ctx, &mut b[1]), 2000);
+    assert_eq!(steady_interval(&mut ctx, &mut a[1]), 2000);
+}
+
+#[test]
+fn the_steady_interval_shortens_again_when_members_leave() {
+    let mut ctx = ctx_with_budget(2);
+    let mut members = settled_members(&mut ctx, "g", 4);
+    assert_eq!(steady_interval(&mut ctx, &mut members[0]), 2000);
+    for leaving in members.drain(2..) {
+        ctx.hb_ok(&Hb::leave(&leaving.member, -1).group("g"));
+    }
+    ctx.settle_group("g", &mut members, 20);
+    assert_eq!(ctx.cg_of("g").members.len(), 2);
+    assert_eq!(steady_interval(&mut ctx, &mut members[0]), 1000);
+}
+
+#[test]
+fn a_member_with_partitions_to_receive_gets_the_pending_interval_whatever_the_budget() {
+    let mut ctx = ctx_with_budget(2);
+    let _members = settled_members(&mut ctx, "g", 6);
+    let mut joiner = Client::new("g-new", &["orders"]).group("g");
+    let r = ctx.step(&mut joiner);
+    assert_eq!(
+        r.heartbeat_interval_ms,
+        GroupConfig::default().consumer_pending_heartbeat_interval_ms
+    );
+}
+
+#[test]
+fn a_zero_heartbeat_budget_gives_every_reconciled_member_the_longest_interval() {
+    let mut ctx = ctx_with_budget(0);
+    let mut members = settled_members(&mut ctx, "g", 1);
+    assert_eq!(steady_interval(&mut ctx, &mut members[0]), 4000);
+}
+
+#[test]
+fn a_restarted_coordinator_counts_the_members_it_loaded() {
+    let mut ctx = ctx_with_budget(2);
+    let mut members = settled_members(&mut ctx, "g", 5);
+    assert_eq!(steady_interval(&mut ctx, &mut members[0]), 2500);
+    let mut restarted = ctx.replayed();
+    restarted.set_topics(&[("orders", 24)]);
+    assert_eq!(steady_interval(&mut restarted, &mut members[3]), 2500);
 }
 
 // ---- Errors -----------------------------------------------------------------------------
