@@ -35,7 +35,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use starling_group::{GroupOverview, GroupState, Millis, RebalanceCause, RebalanceRecord};
+use starling_group::{
+    ConsumerGroupState, GroupOverview, GroupState, Millis, RebalanceCause, RebalanceRecord,
+};
 use starling_log::AppendError;
 
 use crate::api::error_codes::ErrorCodes;
@@ -187,6 +189,7 @@ pub struct Metrics {
     rebalance_duration: HistogramFamily<GroupLabels>,
     rebalance_join: HistogramFamily<GroupLabels>,
     rebalance_sync: HistogramFamily<GroupLabels>,
+    partition_handover: HistogramFamily<GroupLabels>,
     /// Partition-log appends that failed on the storage.
     log_storage_errors: AtomicU64,
     /// Partitions whose last append failed on the storage, with the error, until one succeeds.
@@ -289,6 +292,8 @@ impl Metrics {
             Family::new_with_constructor(rebalance_histogram);
         let rebalance_sync: HistogramFamily<GroupLabels> =
             Family::new_with_constructor(rebalance_histogram);
+        let partition_handover: HistogramFamily<GroupLabels> =
+            Family::new_with_constructor(rebalance_histogram);
         registry.register(
             "group_rebalances",
             "Rebalances that ended, by group and the cause that started them",
@@ -314,6 +319,13 @@ impl Metrics {
             Unit::Seconds,
             rebalance_sync.clone(),
         );
+        registry.register_with_unit(
+            "group_partition_handover",
+            "Consumer protocol: for each partition that moved, the group-epoch bump until its \
+             new owner was given it, by group",
+            Unit::Seconds,
+            partition_handover.clone(),
+        );
 
         Metrics {
             registry,
@@ -327,6 +339,7 @@ impl Metrics {
             rebalance_duration,
             rebalance_join,
             rebalance_sync,
+            partition_handover,
             log_storage_errors: AtomicU64::new(0),
             log_faults: Mutex::new(BTreeMap::new()),
             any_log_fault: AtomicBool::new(false),
@@ -398,6 +411,13 @@ impl Metrics {
         for (family, ms) in phases {
             if let Some(ms) = ms {
                 family.get_or_create(&group).observe(seconds(ms));
+            }
+        }
+        for handover in &record.handovers {
+            if let Some(assigned) = handover.assigned_ms {
+                self.partition_handover
+                    .get_or_create(&group)
+                    .observe(seconds(assigned - record.started_ms));
             }
         }
     }
@@ -679,6 +699,28 @@ impl Snapshot {
                 }
             }
         }
+        {
+            let mut family = encoder.encode_descriptor(
+                "consumer_group_state",
+                "1 for the state each consumer-protocol (KIP-848) group is in, 0 for the others",
+                None,
+                MetricType::Gauge,
+            )?;
+            for group in &self.groups {
+                let Some(current) = group.consumer_state else {
+                    continue;
+                };
+                for state in ConsumerGroupState::ALL {
+                    let labels = [
+                        ("group", group.group_id.as_str()),
+                        ("state", state.as_str()),
+                    ];
+                    family
+                        .encode_family(&labels)?
+                        .encode_gauge(&i64::from(current == state))?;
+                }
+            }
+        }
         type GroupValue = fn(&GroupOverview) -> i64;
         let per_group: [(&str, &str, GroupValue); 2] = [
             ("group_members", "Members of each consumer group", |g| {
@@ -795,6 +837,8 @@ mod tests {
             joined: Vec::new(),
             left: Vec::new(),
             assignment: None,
+            handovers: Vec::new(),
+            reconciliation: Vec::new(),
         }
     }
 
@@ -896,6 +940,47 @@ mod tests {
         drop(open);
         let text = metrics.encode_snapshot(snapshot()).unwrap();
         assert!(has_line(&text, "starling_connections_open 0"), "{text}");
+    }
+
+    #[test]
+    fn consumer_protocol_groups_show_their_own_state_and_each_handover() {
+        let metrics = Metrics::new();
+        let handover = |partition, assigned_ms| starling_group::PartitionHandover {
+            topic: "orders".into(),
+            partition,
+            from: "m1".into(),
+            to: "m2".into(),
+            revoke_asked_ms: Some(1_010),
+            released_ms: Some(1_100),
+            assigned_ms,
+        };
+        metrics.rebalance_closed(&RebalanceRecord {
+            join_completed_ms: None,
+            handovers: vec![handover(0, Some(1_300)), handover(1, None)],
+            ..rebalance(
+                "billing",
+                RebalanceCause::MemberJoined,
+                RebalanceOutcome::Stable,
+            )
+        });
+        let mut snap = snapshot();
+        snap.groups[0].consumer_state = Some(ConsumerGroupState::Reconciling);
+        snap.groups[0].state = GroupState::CompletingRebalance;
+        let text = metrics.encode_snapshot(snap).unwrap();
+        for line in [
+            r#"starling_consumer_group_state{group="billing",state="Reconciling"} 1"#,
+            r#"starling_consumer_group_state{group="billing",state="Assigning"} 0"#,
+            r#"starling_consumer_group_state{group="billing",state="Stable"} 0"#,
+            r#"starling_group_state{group="billing",state="CompletingRebalance"} 1"#,
+            // One hand-over had reached its new owner: 300 ms after the bump.
+            r#"starling_group_partition_handover_seconds_count{group="billing"} 1"#,
+            r#"starling_group_partition_handover_seconds_sum{group="billing"} 0.3"#,
+        ] {
+            assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+        }
+        // A classic group has no consumer-protocol state.
+        let text = metrics.encode_snapshot(snapshot()).unwrap();
+        assert!(!text.contains("starling_consumer_group_state{"), "{text}");
     }
 
     #[test]

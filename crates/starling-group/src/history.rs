@@ -176,17 +176,21 @@ pub enum DepartureReason {
     Replaced,
     /// It rejoined while the group was full (`group.max.size`) and was dropped.
     GroupFull,
+    /// Consumer protocol: it did not give up partitions it was asked to revoke within its
+    /// rebalance timeout, and was fenced.
+    NotRevoked,
 }
 
 impl DepartureReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DepartureReason; 6] = [
+    pub const ALL: [DepartureReason; 7] = [
         DepartureReason::Left,
         DepartureReason::SessionExpired,
         DepartureReason::NotRejoined,
         DepartureReason::NotSynced,
         DepartureReason::Replaced,
         DepartureReason::GroupFull,
+        DepartureReason::NotRevoked,
     ];
 
     /// The snake_case name used in JSON, metric labels and logs.
@@ -198,6 +202,7 @@ impl DepartureReason {
             DepartureReason::NotSynced => "not_synced",
             DepartureReason::Replaced => "replaced",
             DepartureReason::GroupFull => "group_full",
+            DepartureReason::NotRevoked => "not_revoked",
         }
     }
 }
@@ -254,6 +259,35 @@ pub struct AssignmentChange {
     pub revoked: Vec<PartitionOwner>,
 }
 
+/// Consumer protocol: how one moved partition changed hands. Times are wall-clock ms, `None`
+/// for what has not happened (or was not seen: a partition its owner took away when it left
+/// the group has no `revoke_asked_ms`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartitionHandover {
+    pub topic: String,
+    pub partition: i32,
+    pub from: String,
+    pub to: String,
+    /// The previous owner's heartbeat response asked it to revoke the partition.
+    pub revoke_asked_ms: Option<Millis>,
+    /// The previous owner no longer held it (its heartbeat left it out, or it left the group).
+    pub released_ms: Option<Millis>,
+    /// The new owner's heartbeat response gave it the partition.
+    pub assigned_ms: Option<Millis>,
+}
+
+/// Consumer protocol: one member's way to the new target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberReconciliation {
+    pub member_id: String,
+    /// Its member epoch when the group epoch was bumped (`None`: it joined since).
+    pub epoch_before: Option<i32>,
+    /// Its member epoch when the record closed.
+    pub epoch: i32,
+    /// When it first held exactly its target at the new epoch.
+    pub reconciled_ms: Option<Millis>,
+}
+
 /// One rebalance of one group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RebalanceRecord {
@@ -290,6 +324,12 @@ pub struct RebalanceRecord {
     /// partitions); `None` otherwise, when two members were given the same partition, and for
     /// records that did not close Stable.
     pub assignment: Option<AssignmentChange>,
+    /// Consumer protocol: each moved partition's hand-over, by topic and partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handovers: Vec<PartitionHandover>,
+    /// Consumer protocol: each member's epochs and when it reconciled, by member id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconciliation: Vec<MemberReconciliation>,
 }
 
 impl RebalanceRecord {

@@ -153,8 +153,9 @@ pub use consumer::{
     MemberState, TopicPartitions,
 };
 pub use history::{
-    AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, PartitionMove,
-    PartitionOwner, RebalanceCause, RebalanceMember, RebalanceOutcome, RebalanceRecord,
+    AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, MemberReconciliation,
+    PartitionHandover, PartitionMove, PartitionOwner, RebalanceCause, RebalanceMember,
+    RebalanceOutcome, RebalanceRecord,
 };
 pub use state::GroupState;
 
@@ -523,6 +524,8 @@ pub struct GroupCoordinator {
     /// How many consumer-protocol members every group holds together, once counted; `None`
     /// after a record that may change it (it is counted again when next needed).
     consumer_members: Option<usize>,
+    /// The open consumer-protocol rebalance records' working state.
+    consumer_history: consumer::history::ConsumerHistory,
     /// What the current step has produced so far.
     out: Output,
 }
@@ -543,6 +546,7 @@ impl GroupCoordinator {
             regexes: Default::default(),
             is_loaded: false,
             consumer_members: None,
+            consumer_history: Default::default(),
             out: Output::default(),
         }
     }
@@ -591,7 +595,7 @@ impl GroupCoordinator {
             }
             GroupRequest::ConsumerGroupDescribe(r) => self.handle_consumer_describe(id, version, r),
         }
-        std::mem::take(&mut self.out)
+        self.finish_step()
     }
 
     /// Fires every timer due at or before `now`, in deadline order. Each timer is handled at
@@ -609,7 +613,7 @@ impl GroupCoordinator {
             self.fire(key);
         }
         self.advance(now.monotonic);
-        std::mem::take(&mut self.out)
+        self.finish_step()
     }
 
     /// The broker's topics changed (or are told for the first time, before the first
@@ -633,6 +637,12 @@ impl GroupCoordinator {
                 self.maybe_bump_group_epoch(&group_id, false);
             }
         }
+        self.finish_step()
+    }
+
+    /// A step's output, once the step's loose ends are tied.
+    fn finish_step(&mut self) -> Output {
+        self.end_consumer_step();
         std::mem::take(&mut self.out)
     }
 

@@ -163,7 +163,7 @@ impl Group {
 }
 
 /// Keeps at most `bound` closed records (the oldest go first), then the open one.
-fn trim(history: &mut VecDeque<RebalanceRecord>, bound: usize) {
+pub(crate) fn trim(history: &mut VecDeque<RebalanceRecord>, bound: usize) {
     let open = usize::from(
         history
             .back()
@@ -224,6 +224,8 @@ impl GroupCoordinator {
             joined: trigger.joined,
             left: trigger.left.into_iter().map(|d| d.departure).collect(),
             assignment: None,
+            handovers: Vec::new(),
+            reconciliation: Vec::new(),
         });
         trim(&mut group.history, bound);
     }

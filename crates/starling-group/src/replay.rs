@@ -74,7 +74,9 @@ impl GroupCoordinator {
 
     /// Emits a record: applies it, then queues it for the caller to persist.
     pub(crate) fn emit(&mut self, record: Record) {
+        self.observe_consumer_record(&record);
         self.apply(&record);
+        self.consumer_record_applied(&record);
         self.out.records.push(record);
     }
 

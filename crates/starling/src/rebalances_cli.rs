@@ -82,7 +82,8 @@ fn row(r: &RebalanceRecord) -> Vec<String> {
         Some(a) => (a.moved.len().to_string(), a.stayed.len().to_string()),
         None => ("-".to_string(), "-".to_string()),
     };
-    let members = if r.join_completed_ms.is_some() {
+    // A consumer-protocol record has no join phase: its members are known once it closes.
+    let members = if r.join_completed_ms.is_some() || !r.members.is_empty() {
         r.members.len().to_string()
     } else {
         "-".to_string()
@@ -163,6 +164,33 @@ fn detail(r: &RebalanceRecord) -> String {
             }
             let _ = writeln!(out, "  stayed:   {} partitions", a.stayed.len());
         }
+    }
+    // Consumer protocol: the times of each hand-over and member, from the bump.
+    let since =
+        |at: Option<i64>| at.map_or("-".to_string(), |at| format!("+{} ms", at - r.started_ms));
+    for h in &r.handovers {
+        let _ = writeln!(
+            out,
+            "  handover: {}-{}  {} -> {}  revoke asked {}, released {}, assigned {}",
+            h.topic,
+            h.partition,
+            h.from,
+            h.to,
+            since(h.revoke_asked_ms),
+            since(h.released_ms),
+            since(h.assigned_ms)
+        );
+    }
+    for m in &r.reconciliation {
+        let before = m.epoch_before.map_or("new".to_string(), |e| e.to_string());
+        let _ = writeln!(
+            out,
+            "  member:   {}  epoch {} -> {}, reconciled {}",
+            m.member_id,
+            before,
+            m.epoch,
+            since(m.reconciled_ms)
+        );
     }
     out
 }
@@ -331,7 +359,55 @@ mod tests {
                 assigned: Vec::new(),
                 revoked: Vec::new(),
             }),
+            handovers: Vec::new(),
+            reconciliation: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_consumer_protocol_record_shows_its_members_and_each_handover_from_the_bump() {
+        let r = RebalanceRecord {
+            cause: RebalanceCause::MemberJoined,
+            protocol: Some("uniform".into()),
+            join_completed_ms: None,
+            members: vec![starling_group::RebalanceMember {
+                member_id: "c-3".into(),
+                group_instance_id: None,
+                client_id: "rdkafka".into(),
+                client_host: "/127.0.0.1".into(),
+            }],
+            handovers: vec![starling_group::PartitionHandover {
+                topic: "t".into(),
+                partition: 1,
+                from: "c-1".into(),
+                to: "c-3".into(),
+                revoke_asked_ms: Some(1_763_712_000_262),
+                released_ms: Some(1_763_712_000_265),
+                assigned_ms: None,
+            }],
+            reconciliation: vec![starling_group::MemberReconciliation {
+                member_id: "c-3".into(),
+                epoch_before: None,
+                epoch: 4,
+                reconciled_ms: Some(1_763_712_000_270),
+            }],
+            ..record()
+        };
+        let table = render(std::slice::from_ref(&r), false);
+        let cells: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+        // No join or sync phase; one member once closed.
+        assert_eq!(&cells[4..8], ["-", "-", "20", "1"]);
+        let details = render(&[r], true);
+        assert!(
+            details.contains(
+                "  handover: t-1  c-1 -> c-3  revoke asked +12 ms, released +15 ms, assigned -\n"
+            ),
+            "{details}"
+        );
+        assert!(
+            details.contains("  member:   c-3  epoch new -> 4, reconciled +20 ms\n"),
+            "{details}"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! cooperative-sticky scale-out (two members own six partitions, a third joins) must be
 //! recorded as two rounds — the first revokes exactly the partitions the new member ends up
 //! with, from their owners, the second hands them over — with every other partition listed
-//! as staying with its owner. `starling group rebalances` shows the same history.
+//! as staying with its owner. `starling group rebalances` shows the same history. With the
+//! KIP-848 consumer protocol the same scale-out is one record (one group-epoch bump) that
+//! times each moved partition's revoke, release and hand-over.
 
 mod common;
 mod groups_support;
@@ -183,5 +185,84 @@ fn cooperative_scale_out_is_recorded_as_revocation_then_hand_over() {
     assert!(!status.success());
     assert!(err.contains("does not exist"), "{err}");
 
+    drop((c1, c2, c3));
+}
+
+#[test]
+fn a_consumer_protocol_scale_out_is_one_record_timing_each_partitions_hand_over() {
+    let _w = watchdog(Duration::from_secs(150));
+    let s = Scenario::new("record-kip848")
+        .consumer("group.protocol", "consumer")
+        .start();
+    let (broker, group, all) = (&s.broker, &s.group, &s.all);
+
+    let c1 = s.member("c1");
+    let c2 = s.member("c2");
+    wait_partitioned(&[&c1, &c2], all, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let settled = rebalances(broker, group).len();
+
+    let c3 = s.member("c3");
+    wait_partitioned(&[&c1, &c2, &c3], all, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    let newcomer = c3.snapshot().member_id;
+    let handed_over = c3.assignment();
+    assert_eq!(handed_over.len(), 2, "{}", describe(&[&c1, &c2, &c3]));
+
+    // No join barrier and no second round: one group-epoch bump, closed once every member
+    // held its target.
+    let records = rebalances(broker, group);
+    let new_records = &records[settled..];
+    assert_eq!(new_records.len(), 1, "{new_records:#?}");
+    let record = &new_records[0];
+    assert_eq!(record["cause"], "member_joined", "{record:#}");
+    assert_eq!(record["trigger_member"], newcomer.as_str(), "{record:#}");
+    assert_eq!(record["outcome"], "stable", "{record:#}");
+    assert_eq!(record["protocol"], "uniform", "{record:#}");
+    assert!(record["join_completed_ms"].is_null(), "{record:#}");
+    let moved = moves(&record["assignment"]["moved"]);
+    assert_eq!(moved.keys().cloned().collect::<BTreeSet<Tp>>(), handed_over);
+    assert!(moved.values().all(|(_, to)| to == &newcomer), "{record:#}");
+
+    // Each moved partition: its owner was asked to revoke it, released it, then the newcomer
+    // was given it, in that order, within the record.
+    let started = record["started_ms"].as_i64().unwrap();
+    let ended = record["ended_ms"].as_i64().unwrap();
+    let handovers = record["handovers"].as_array().unwrap();
+    assert_eq!(handovers.len(), 2, "{record:#}");
+    for h in handovers {
+        let at = |field: &str| {
+            h[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{field} missing: {h:#}"))
+        };
+        let (asked, released, assigned) =
+            (at("revoke_asked_ms"), at("released_ms"), at("assigned_ms"));
+        assert!(
+            started <= asked && asked <= released && released <= assigned && assigned <= ended,
+            "{h:#}"
+        );
+        assert_eq!(h["to"], newcomer.as_str());
+    }
+    // Every member ends at the new epoch.
+    let generation = record["generation"].as_i64().unwrap();
+    let reconciliation = record["reconciliation"].as_array().unwrap();
+    assert_eq!(reconciliation.len(), 3, "{record:#}");
+    for m in reconciliation {
+        assert_eq!(m["epoch"].as_i64(), Some(generation), "{m:#}");
+        assert!(m["reconciled_ms"].as_i64().is_some(), "{m:#}");
+    }
+
+    // The CLI shows the hand-overs.
+    let admin = broker.admin_addr().to_string();
+    let (status, out, err) = run_to_exit(
+        &["group", "rebalances", group, "--admin", &admin, "--details"],
+        Duration::from_secs(20),
+    );
+    assert!(status.success(), "{err}");
+    for partition in &handed_over {
+        let prefix = format!("handover: {}-{}  ", partition.0, partition.1);
+        assert!(out.contains(&prefix), "missing {prefix:?} in:\n{out}");
+    }
     drop((c1, c2, c3));
 }

@@ -26,6 +26,7 @@ use super::{
     ConsumerAssignmentValue, ConsumerGroupValue, ConsumerMember, MemberState, TopicPartitions,
     JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
 };
+use crate::history::DepartureReason;
 use crate::responses::s;
 use crate::timers::TimerKey;
 use crate::{ids, ClientInfo, GroupCoordinator, GroupResponse, Record, RequestId};
@@ -429,6 +430,7 @@ impl GroupCoordinator {
             return;
         };
         let target = group.target.get(old_id).cloned();
+        self.note_consumer_departure(DepartureReason::Replaced);
         self.remove_consumer_member(group_id, old_id);
         self.emit(Record::ConsumerMember {
             group_id: group_id.to_string(),
@@ -569,6 +571,7 @@ impl GroupCoordinator {
 
     /// A member's session ran out: it is fenced.
     pub(crate) fn on_consumer_session_expired(&mut self, group_id: &str, member_id: &str) {
+        self.note_consumer_departure(DepartureReason::SessionExpired);
         self.fence_consumer_member(group_id, member_id);
     }
 
@@ -579,6 +582,7 @@ impl GroupCoordinator {
             .and_then(|g| g.members.get(member_id))
             .is_some_and(|m| m.assignment.state == MemberState::UnrevokedPartitions);
         if unrevoked {
+            self.note_consumer_departure(DepartureReason::NotRevoked);
             self.fence_consumer_member(group_id, member_id);
         }
     }

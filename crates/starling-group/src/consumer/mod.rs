@@ -40,6 +40,7 @@ use uuid::Uuid;
 pub(crate) mod apply;
 pub(crate) mod describe;
 pub(crate) mod heartbeat;
+pub(crate) mod history;
 pub(crate) mod reconcile;
 pub(crate) mod subscription;
 pub(crate) mod target;
@@ -129,6 +130,14 @@ pub enum ConsumerGroupState {
 }
 
 impl ConsumerGroupState {
+    /// Every state, in declaration order.
+    pub const ALL: [ConsumerGroupState; 4] = [
+        ConsumerGroupState::Empty,
+        ConsumerGroupState::Assigning,
+        ConsumerGroupState::Reconciling,
+        ConsumerGroupState::Stable,
+    ];
+
     /// Kafka's name (ConsumerGroupDescribe, ListGroups).
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -33,6 +33,7 @@ use crate::{
 
 mod admin_tests;
 mod clock_tests;
+mod consumer_history_tests;
 mod consumer_property_tests;
 mod consumer_support;
 mod consumer_tests;
