@@ -147,10 +147,11 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use consumer::migration::MigrationPolicy;
 pub use consumer::subscription::TopicsImage;
 pub use consumer::{
-    ConsumerAssignmentValue, ConsumerGroupState, ConsumerGroupValue, ConsumerMemberValue,
-    MemberState, TopicPartitions,
+    ClassicMemberMetadata, ConsumerAssignmentValue, ConsumerGroupState, ConsumerGroupValue,
+    ConsumerMemberValue, MemberState, TopicPartitions,
 };
 pub use history::{
     AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, PartitionMove,
@@ -236,6 +237,9 @@ pub struct GroupConfig {
     /// `group.consumer.assignors`: the server-side assignors members may ask for, the first
     /// being the default.
     pub consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy` (`bidirectional`, as in Kafka 4): whether a classic
+    /// group may turn into a consumer-protocol group online, and back.
+    pub consumer_migration_policy: MigrationPolicy,
 }
 
 impl Default for GroupConfig {
@@ -257,6 +261,7 @@ impl Default for GroupConfig {
                 .iter()
                 .map(|name| name.to_string())
                 .collect(),
+            consumer_migration_policy: MigrationPolicy::default(),
         }
     }
 }
