@@ -173,7 +173,9 @@ impl GroupCoordinator {
             .map(|(id, m)| {
                 (
                     id.clone(),
-                    m.assignment.state == super::MemberState::UnrevokedPartitions,
+                    // A classic member revokes by rejoining: no rebalance timer of this kind.
+                    m.assignment.state == super::MemberState::UnrevokedPartitions
+                        && !m.is_classic(),
                     i64::from(m.subscription.rebalance_timeout_ms.max(0)),
                 )
             })

@@ -29,15 +29,17 @@ pub(crate) struct ClassicSubscription {
     pub owned: Vec<(String, i32)>,
     /// v3+.
     pub rack: Option<String>,
+    /// The assignor's user data (`None` when null).
+    pub user_data: Option<Vec<u8>>,
 }
 
 /// A classic member's assignment as read from SyncGroup bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct ClassicAssignment {
     pub partitions: Vec<(String, i32)>,
-    /// Whether a (custom) assignor put user data in it, which a consumer-protocol group
-    /// cannot keep.
-    pub has_user_data: bool,
+    /// User data the leader's assignor put in it (`None` when null or empty), which a
+    /// consumer-protocol group cannot keep.
+    pub user_data: Option<Vec<u8>>,
 }
 
 /// Reads a subscription; `None` when the bytes are not one.
@@ -53,7 +55,7 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Option<ClassicSubscription> {
     for _ in 0..count {
         topics.push(r.string()?);
     }
-    nullable_bytes(&mut r)?;
+    let user_data = nullable_bytes(&mut r)?.map(<[u8]>::to_vec);
     let mut owned = Vec::new();
     if layout >= 1 {
         owned = topic_partitions(&mut r)?;
@@ -70,6 +72,7 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Option<ClassicSubscription> {
         topics,
         owned,
         rack,
+        user_data,
     })
 }
 
@@ -87,7 +90,7 @@ pub(crate) fn decode_assignment(bytes: &[u8]) -> Option<ClassicAssignment> {
     let user_data = nullable_bytes(&mut r)?;
     Some(ClassicAssignment {
         partitions,
-        has_user_data: user_data.is_some_and(|d| !d.is_empty()),
+        user_data: user_data.filter(|d| !d.is_empty()).map(<[u8]>::to_vec),
     })
 }
 
@@ -229,7 +232,7 @@ mod tests {
                 ("b".to_string(), 3)
             ]
         );
-        assert!(!read.has_user_data);
+        assert!(read.user_data.is_none());
         assert_eq!(
             decode_assignment(b"").unwrap(),
             ClassicAssignment::default()
@@ -244,6 +247,9 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.put_i16(0);
         a.encode(&mut buf, 0).unwrap();
-        assert!(decode_assignment(&buf).unwrap().has_user_data);
+        assert_eq!(
+            decode_assignment(&buf).unwrap().user_data.as_deref(),
+            Some(&b"custom"[..])
+        );
     }
 }

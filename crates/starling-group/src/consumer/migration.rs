@@ -97,7 +97,12 @@ use crate::{protocol_select, GroupCoordinator, GroupValue, MemberValue, Record};
 impl GroupCoordinator {
     /// Kafka's `validateOnlineUpgrade` and `ConsumerGroup.fromClassicGroup`: the members a
     /// classic group would have as a consumer-protocol group, or why it cannot become one
-    /// (GROUP_ID_NOT_FOUND, as Kafka answers).
+    /// (GROUP_ID_NOT_FOUND, as Kafka answers). Like Kafka (KAFKA-18134), an assignment with
+    /// assignor user data stops the upgrade — except, in Starling, user data that only echoes
+    /// the member's own subscription user data, which is what librdkafka's leader sends
+    /// (with `cooperative-sticky` every member's subscription carries its previous
+    /// assignment): Kafka refuses to upgrade such librdkafka groups once they have
+    /// rebalanced; nothing the members use is lost by dropping the echo.
     pub(crate) fn upgraded_members(
         &self,
         group_id: &str,
@@ -135,7 +140,12 @@ impl GroupCoordinator {
             let (Some(subscription), Some(assignment)) = (subscription, assignment) else {
                 return refuse("the embedded consumer protocol is malformed");
             };
-            if assignment.has_user_data {
+            // librdkafka's leader writes each member's own subscription user data back into
+            // its assignment (its sticky assignors keep their previous assignment there);
+            // dropping that echo loses nothing. Other user data is an assignor's state.
+            let echo =
+                assignment.user_data.is_some() && assignment.user_data == subscription.user_data;
+            if assignment.user_data.is_some() && !echo {
                 return refuse(
                     "an unsupported custom assignor is in use. Please refer to the documentation \
                      or switch to a default assignor before re-attempting the upgrade",
@@ -193,13 +203,15 @@ impl GroupCoordinator {
         let mut held_joins = Vec::new();
         let mut held_syncs = Vec::new();
         for member in group.members.values_mut() {
-            held_joins.extend(member.awaiting_join.take());
+            if let Some(held) = member.awaiting_join.take() {
+                held_joins.push((member.id.clone(), held));
+            }
             held_syncs.extend(member.awaiting_sync.take());
         }
-        for held in held_joins {
+        for (member_id, held) in held_joins {
             self.respond(
                 held.id,
-                responses::join_error(held.version, ResponseError::RebalanceInProgress, ""),
+                responses::join_error(held.version, ResponseError::RebalanceInProgress, &member_id),
             );
         }
         for held in held_syncs {

@@ -236,11 +236,11 @@ impl Ctx {
             );
             for i in 0..classic.len() {
                 self.classic_poll(&mut classic[i]);
-                assert_owned_once(classic_view(classic, consumers));
+                assert_owned_once(self.live_view(classic, consumers));
             }
             for i in 0..consumers.len() {
                 self.step(&mut consumers[i]);
-                assert_owned_once(classic_view(classic, consumers));
+                assert_owned_once(self.live_view(classic, consumers));
             }
             let after = (
                 classic
@@ -343,20 +343,34 @@ impl Ctx {
     }
 }
 
-/// Every client's partitions by topic id, named by client.
-fn classic_view(
-    classic: &[ClassicClient],
-    consumers: &[super::consumer_support::Client],
-) -> Vec<(String, TopicPartitions)> {
-    classic
-        .iter()
-        .map(|c| (c.member.clone(), c.owned_ids()))
-        .chain(
-            consumers
-                .iter()
-                .map(|c| (c.member.clone(), c.owned.clone())),
-        )
-        .collect()
+impl Ctx {
+    /// The partitions of every client whose member is still in the group, by topic id. (A
+    /// client whose session ran out while it was paused still thinks it owns its partitions
+    /// until it is next heard from: the zombie every group protocol lives with.)
+    pub fn live_view(
+        &self,
+        classic: &[ClassicClient],
+        consumers: &[super::consumer_support::Client],
+    ) -> Vec<(String, TopicPartitions)> {
+        let live = |member: &str| match self.c.consumer_group(G) {
+            Some(group) => group.members.contains_key(member),
+            None => self
+                .c
+                .groups
+                .get(G)
+                .is_some_and(|g| g.members.contains_key(member)),
+        };
+        classic
+            .iter()
+            .map(|c| (c.member.clone(), c.owned_ids()))
+            .chain(
+                consumers
+                    .iter()
+                    .map(|c| (c.member.clone(), c.owned.clone())),
+            )
+            .filter(|(member, _)| live(member))
+            .collect()
+    }
 }
 
 /// No partition is owned by two clients.

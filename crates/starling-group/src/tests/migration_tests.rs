@@ -612,3 +612,53 @@ fn a_classic_group_migrates_member_by_member_to_the_consumer_protocol_and_back()
     let _ = tp(&[]);
     let _ = MemberState::Stable;
 }
+
+#[test]
+fn assignor_user_data_stops_the_upgrade_unless_it_echoes_the_members_own_subscription() {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as Assigned;
+    use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
+    use kafka_protocol::protocol::Encodable;
+
+    // (subscription user data, assignment user data, upgraded)
+    type Case = (Option<&'static [u8]>, Option<&'static [u8]>, bool);
+    let cases: [Case; 4] = [
+        (Some(b"previous"), Some(b"previous"), true),
+        (None, None, true),
+        (None, Some(b"assignor state"), false),
+        (Some(b"previous"), Some(b"other"), false),
+    ];
+    for (subscription_data, assignment_data, upgraded) in cases {
+        let mut ctx = ctx_with(MigrationPolicy::Bidirectional);
+        let mut s = ConsumerProtocolSubscription::default();
+        s.topics = vec![sb("orders")];
+        s.user_data = subscription_data.map(bytes::Bytes::copy_from_slice);
+        let mut metadata = BytesMut::new();
+        metadata.put_i16(1);
+        s.encode(&mut metadata, 1).unwrap();
+        let (member, _) =
+            ctx.join_new(Join::new("").protocols(&[("cooperative-sticky", metadata.freeze())]));
+        ctx.tick();
+        let mut a = ConsumerProtocolAssignment::default();
+        let mut t = Assigned::default();
+        t.topic = sb("orders").into();
+        t.partitions = (0..6).collect();
+        a.assigned_partitions = vec![t];
+        a.user_data = assignment_data.map(bytes::Bytes::copy_from_slice);
+        let mut assignment = BytesMut::new();
+        assignment.put_i16(0);
+        a.encode(&mut assignment, 0).unwrap();
+        ctx.sync(&Sync::new(&member, 1).assign(&member, &assignment));
+        let r = ctx.hb(&Hb::join("c1", &["orders"]));
+        let expected = if upgraded {
+            0
+        } else {
+            code(ResponseError::GroupIdNotFound)
+        };
+        assert_eq!(
+            r.error_code, expected,
+            "{subscription_data:?} {assignment_data:?}"
+        );
+        assert_eq!(ctx.c.consumer_group(G).is_some(), upgraded);
+    }
+}

@@ -45,6 +45,7 @@ mod history_tests;
 mod initial_delay_tests;
 mod join_tests;
 mod leave_tests;
+mod migration_property_tests;
 mod migration_tests;
 mod offset_commit_tests;
 mod offset_delete_tests;
