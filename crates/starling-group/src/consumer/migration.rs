@@ -151,7 +151,15 @@ impl GroupCoordinator {
                      or switch to a default assignor before re-attempting the upgrade",
                 );
             }
-            let assigned = self.partitions_by_id(&assignment.partitions);
+            // In the sync phase the new generation's assignment is not known yet (the join's
+            // record cleared them): what the member owns is then what its JoinGroup said.
+            let owned_only = member.assignment.is_empty();
+            let partitions = if owned_only {
+                &subscription.owned
+            } else {
+                &assignment.partitions
+            };
+            let assigned = self.partitions_by_id(partitions);
             let topics: BTreeSet<String> = subscription.topics.into_iter().collect();
             let value = ConsumerMemberValue {
                 instance_id: member.instance_id.clone(),
@@ -175,6 +183,7 @@ impl GroupCoordinator {
                 pending_revocation: TopicPartitions::new(),
             };
             converted.push((
+                owned_only,
                 member.id.clone(),
                 ConsumerMember {
                     subscription: value,
@@ -182,7 +191,28 @@ impl GroupCoordinator {
                 },
             ));
         }
-        Ok(converted)
+        // No partition may be held twice: an assignment wins over what a JoinGroup said (it
+        // may still list partitions the member gave up after its last SyncGroup).
+        let mut held: BTreeSet<(uuid::Uuid, i32)> = converted
+            .iter()
+            .filter(|(owned_only, _, _)| !owned_only)
+            .flat_map(|(_, _, m)| super::each_partition(&m.assignment.assigned))
+            .collect();
+        for (owned_only, _, member) in converted.iter_mut() {
+            if *owned_only {
+                let assigned = &mut member.assignment.assigned;
+                let claimed: Vec<(uuid::Uuid, i32)> = super::each_partition(assigned).collect();
+                for (topic, partition) in claimed {
+                    if !held.insert((topic, partition)) {
+                        if let Some(set) = assigned.get_mut(&topic) {
+                            set.remove(&partition);
+                        }
+                    }
+                }
+                assigned.retain(|_, set| !set.is_empty());
+            }
+        }
+        Ok(converted.into_iter().map(|(_, id, m)| (id, m)).collect())
     }
 
     /// Kafka's `convertToConsumerGroup`: the classic group becomes a consumer-protocol group

@@ -662,3 +662,31 @@ fn assignor_user_data_stops_the_upgrade_unless_it_echoes_the_members_own_subscri
         assert_eq!(ctx.c.consumer_group(G).is_some(), upgraded);
     }
 }
+
+#[test]
+fn an_upgrade_in_the_sync_phase_keeps_what_the_members_joingroup_said_they_own() {
+    let mut ctx = ctx_with(MigrationPolicy::Bidirectional);
+    let mut classic = ctx.stable_classic_group(2, "orders", 6, true);
+    // Both rejoin (cooperative: still consuming what they own); the join completes and the
+    // group waits for the leader's assignment, having cleared the old one.
+    let joins: Vec<RequestId> = classic
+        .iter()
+        .map(|c| ctx.join(&c.join_request()))
+        .collect();
+    assert_eq!(ctx.state(), Some(GroupState::CompletingRebalance));
+    for (client, id) in classic.iter_mut().zip(joins) {
+        client.generation = ctx.join_response(id).generation_id;
+    }
+    let mut consumer = Client::new("c1", &["orders"]);
+    ctx.step(&mut consumer);
+    for client in &classic {
+        assert_eq!(held(&ctx, &client.member), client.owned);
+    }
+    assert!(consumer.owned.is_empty(), "nothing is free yet");
+    ctx.settle_mixed(&mut classic, std::slice::from_mut(&mut consumer), 20);
+    let total = classic.iter().map(|c| c.owned.len()).sum::<usize>()
+        + consumer.owned.values().map(BTreeSet::len).sum::<usize>();
+    assert_eq!(total, 6);
+    assert!(!consumer.owned.is_empty());
+    ctx.assert_restart_rebuilds_the_groups();
+}
