@@ -34,7 +34,10 @@
 //! The behaviour follows Apache Kafka's classic group coordinator (`GroupMetadataManager`,
 //! `ClassicGroup`) including KIP-345 static membership, KIP-394 (member id required), KIP-429
 //! (cooperative rebalancing works as repeated rebalances), KIP-496 (OffsetDelete), KIP-709
-//! (batched OffsetFetch) and KIP-814 (JoinGroup `skip_assignment`).
+//! (batched OffsetFetch) and KIP-814 (JoinGroup `skip_assignment`). The KIP-848 consumer
+//! protocol lives in [`consumer`], with Kafka 4's mixed groups: classic members inside a
+//! consumer-protocol group, and online migration between the two protocols as
+//! [`GroupConfig::consumer_migration_policy`] allows.
 //!
 //! # Example: one member joins and syncs a group
 //!

@@ -163,7 +163,7 @@ impl GroupCoordinator {
 
     /// A replayed group goes live: members' sessions start now; a group persisted mid-rebalance
     /// (no member has an assignment) or over the size limit rebalances.
-    pub(crate) fn activate_group(&mut self, group_id: &str) {
+    fn activate_group(&mut self, group_id: &str) {
         if self.activate_consumer_group(group_id) {
             return;
         }

@@ -393,19 +393,28 @@ impl GroupCoordinator {
             self.remove_consumer_member(group_id, member_id);
         }
         self.delete_consumer_group(group_id);
-        // The classic group goes live as a loaded one would, then rebalances.
-        self.activate_group(group_id);
-        let rebalancing = self
-            .groups
-            .get(group_id)
-            .is_some_and(|g| g.state == crate::GroupState::PreparingRebalance);
-        if !rebalancing {
-            let trigger = match leaving.iter().next() {
-                Some(first) => Trigger::by(cause, first, None),
-                None => Trigger::new(cause),
-            };
-            self.prepare_rebalance(group_id, trigger);
+        // The classic group goes live as a loaded Stable one (each member's session starts
+        // now, its assignment is what the history compares the next one with), then
+        // rebalances: the members that left had partitions.
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        group.state = crate::GroupState::Stable;
+        group.previous_state = crate::GroupState::Dead;
+        let sessions: Vec<(String, i64)> = group
+            .members
+            .values()
+            .map(|m| (m.id.clone(), i64::from(m.session_timeout_ms)))
+            .collect();
+        for (member_id, session) in sessions {
+            self.schedule_session(group_id, &member_id, session);
         }
+        self.load_ownership(group_id);
+        let trigger = match leaving.iter().next() {
+            Some(first) => Trigger::by(cause, first, None),
+            None => Trigger::new(cause),
+        };
+        self.prepare_rebalance(group_id, trigger);
     }
 
     /// Partitions named by topic name, as topic ids (topics the broker does not have are left

@@ -433,6 +433,11 @@ fn the_group_turns_classic_again_when_the_last_consumer_member_leaves() {
     assert!(ctx.c.consumer_group(G).is_none());
     assert_eq!(ctx.state(), Some(GroupState::PreparingRebalance));
     assert_eq!(ctx.generation(), epoch);
+    let open = ctx.history().last().cloned().unwrap();
+    assert_eq!(
+        (open.cause, open.trigger_member.as_deref()),
+        (crate::RebalanceCause::MemberLeft, Some("c1"))
+    );
     let mut members = ctx.members();
     members.sort();
     let mut expected: Vec<String> = classic.iter().map(|c| c.member.clone()).collect();
