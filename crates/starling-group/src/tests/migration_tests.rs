@@ -682,8 +682,19 @@ fn an_upgrade_in_the_sync_phase_keeps_what_the_members_joingroup_said_they_own()
     for (client, id) in classic.iter_mut().zip(joins) {
         client.generation = ctx.join_response(id).generation_id;
     }
+    // The follower's SyncGroup waits for the leader's assignment, which never comes.
+    let follower = classic
+        .iter()
+        .find(|c| Some(&c.member) != ctx.leader().as_ref())
+        .unwrap();
+    let held_sync = ctx.sync(&Sync::new(&follower.member, follower.generation));
+    assert!(!ctx.answered(held_sync));
     let mut consumer = Client::new("c1", &["orders"]);
     ctx.step(&mut consumer);
+    assert_eq!(
+        ctx.sync_response(held_sync).error_code,
+        code(ResponseError::RebalanceInProgress)
+    );
     for client in &classic {
         assert_eq!(held(&ctx, &client.member), client.owned);
     }
