@@ -440,6 +440,11 @@ impl BrokerConfig {
                 }
                 self.group.consumer_assignors = short;
             }
+            "group.consumer.migration.policy" => {
+                self.group.consumer_migration_policy = value
+                    .parse()
+                    .map_err(|reason: String| invalid(key, value, reason))?
+            }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
                     key,
@@ -609,6 +614,19 @@ mod tests {
             .is_err());
         assert_eq!(c.group.consumer_max_size, 7);
         assert_eq!(c.group.consumer_assignors, ["range", "uniform"]);
+        assert_eq!(
+            c.group.consumer_migration_policy,
+            starling_group::MigrationPolicy::Bidirectional
+        );
+        c.set("group.consumer.migration.policy", "UPGRADE").unwrap();
+        assert_eq!(
+            c.group.consumer_migration_policy,
+            starling_group::MigrationPolicy::Upgrade
+        );
+        let e = c
+            .set("group.consumer.migration.policy", "sideways")
+            .unwrap_err();
+        assert!(e.to_string().contains("downgrade"), "{e}");
         c.check().unwrap();
         let e = c.set("group.consumer.assignors", "sticky").unwrap_err();
         assert!(e.to_string().contains("sticky"), "{e}");

@@ -79,6 +79,24 @@ impl Group {
         }
     }
 
+    /// The group went over to the consumer protocol: its classic part (generation, members,
+    /// barriers) goes, its offsets, history and consumer part stay.
+    pub fn clear_classic(&mut self) {
+        self.generation = 0;
+        self.protocol = None;
+        self.leader = None;
+        self.members.clear();
+        self.persisted = None;
+        self.state = GroupState::Empty;
+        self.previous_state = GroupState::Dead;
+        self.static_members.clear();
+        self.pending_join.clear();
+        self.pending_sync.clear();
+        self.new_member_added = false;
+        self.initial_delay = None;
+        self.ownership = Ownership::default();
+    }
+
     /// Moves to `to`, remembering the previous state and when the change happened.
     pub fn transition(&mut self, to: GroupState, now: Millis) {
         if cfg!(any(test, debug_assertions)) {

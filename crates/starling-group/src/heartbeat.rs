@@ -31,6 +31,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
+        if self.consumer_group(group_id).is_some() {
+            return self.classic_heartbeat_to_consumer_group(version, request);
+        }
         let group = self
             .groups
             .get(group_id)

@@ -33,7 +33,7 @@ pub(crate) struct JoinOffer {
 }
 
 impl JoinOffer {
-    fn new(version: i16, client: &ClientInfo, request: &JoinGroupRequest) -> JoinOffer {
+    pub(crate) fn new(version: i16, client: &ClientInfo, request: &JoinGroupRequest) -> JoinOffer {
         JoinOffer {
             member_id: request.member_id.to_string(),
             instance_id: if version >= 5 {
@@ -97,12 +97,8 @@ impl GroupCoordinator {
         }
         if let Some(consumer) = self.consumer_group(&group_id) {
             if !consumer.members.is_empty() {
-                // Mixed groups (classic members in a consumer-protocol group) are not served.
-                return reject(
-                    self,
-                    ResponseError::InconsistentGroupProtocol,
-                    &offer.member_id,
-                );
+                // A classic member in a consumer-protocol group.
+                return self.classic_join_to_consumer_group(&group_id, offer, held);
             }
             // An empty consumer group turns classic, keeping its offsets.
             self.delete_consumer_group(&group_id);

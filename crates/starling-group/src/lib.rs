@@ -34,7 +34,10 @@
 //! The behaviour follows Apache Kafka's classic group coordinator (`GroupMetadataManager`,
 //! `ClassicGroup`) including KIP-345 static membership, KIP-394 (member id required), KIP-429
 //! (cooperative rebalancing works as repeated rebalances), KIP-496 (OffsetDelete), KIP-709
-//! (batched OffsetFetch) and KIP-814 (JoinGroup `skip_assignment`).
+//! (batched OffsetFetch) and KIP-814 (JoinGroup `skip_assignment`). The KIP-848 consumer
+//! protocol lives in [`consumer`], with Kafka 4's mixed groups: classic members inside a
+//! consumer-protocol group, and online migration between the two protocols as
+//! [`GroupConfig::consumer_migration_policy`] allows.
 //!
 //! # Example: one member joins and syncs a group
 //!
@@ -147,10 +150,11 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use consumer::migration::MigrationPolicy;
 pub use consumer::subscription::TopicsImage;
 pub use consumer::{
-    ConsumerAssignmentValue, ConsumerGroupState, ConsumerGroupValue, ConsumerMemberValue,
-    MemberState, TopicPartitions,
+    ClassicMemberMetadata, ConsumerAssignmentValue, ConsumerGroupState, ConsumerGroupValue,
+    ConsumerMemberValue, MemberState, TopicPartitions,
 };
 pub use history::{
     AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, MemberReconciliation,
@@ -250,6 +254,9 @@ pub struct GroupConfig {
     /// `group.consumer.assignors`: the server-side assignors members may ask for, the first
     /// being the default.
     pub consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy` (`bidirectional`, as in Kafka 4): whether a classic
+    /// group may turn into a consumer-protocol group online, and back.
+    pub consumer_migration_policy: MigrationPolicy,
 }
 
 impl Default for GroupConfig {
@@ -273,6 +280,7 @@ impl Default for GroupConfig {
                 .iter()
                 .map(|name| name.to_string())
                 .collect(),
+            consumer_migration_policy: MigrationPolicy::default(),
         }
     }
 }

@@ -403,7 +403,8 @@ impl GroupCoordinator {
 
 /// Kafka's ConsumerGroup.validateOffsetCommit: without members anyone may commit with epoch
 /// −1; otherwise the commit must come from a member, on OffsetCommit v9 or later (which
-/// carries the member epoch), at the member's current epoch.
+/// carries the member epoch), at the member's current epoch — or, from a classic member, at
+/// any version with its member epoch as the generation (ILLEGAL_GENERATION otherwise).
 fn validate_consumer_commit(
     group: &crate::consumer::ConsumerGroup,
     version: i16,
@@ -417,6 +418,14 @@ fn validate_consumer_commit(
         .members
         .get(member_id)
         .ok_or(ResponseError::UnknownMemberId)?;
+    if member.is_classic() {
+        // A classic member commits at its generation, which is its member epoch.
+        return if epoch == member.assignment.member_epoch {
+            Ok(())
+        } else {
+            Err(ResponseError::IllegalGeneration)
+        };
+    }
     if version < 9 {
         return Err(ResponseError::UnsupportedVersion);
     }

@@ -450,6 +450,9 @@ impl GroupCoordinator {
             TimerKey::ConsumerRebalance { group, member } => {
                 self.on_consumer_rebalance_timeout(&group, &member)
             }
+            TimerKey::ClassicJoin { group, member } | TimerKey::ClassicSync { group, member } => {
+                self.on_classic_member_timeout(&group, &member)
+            }
         }
     }
 }

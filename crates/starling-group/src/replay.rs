@@ -23,6 +23,17 @@ impl GroupCoordinator {
             Record::Group {
                 group_id,
                 value: None,
+            } if self.consumer_group(group_id).is_some() => {
+                // An upgrade to the consumer protocol: only the classic part goes.
+                if let Some(group) = self.groups.get_mut(group_id) {
+                    group.clear_classic();
+                }
+                self.timers
+                    .cancel_group_where(group_id, |k| !k.is_consumer_group_timer());
+            }
+            Record::Group {
+                group_id,
+                value: None,
             } => {
                 if let Some(group) = self.groups.remove(group_id) {
                     let holds = group

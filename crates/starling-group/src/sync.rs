@@ -35,6 +35,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return fail(self, ResponseError::InvalidGroupId);
         }
+        if self.consumer_group(&group_id).is_some() {
+            return self.classic_sync_to_consumer_group(id, version, &request);
+        }
         let Some(group) = self.groups.get_mut(&group_id) else {
             return fail(self, ResponseError::UnknownMemberId);
         };

@@ -27,6 +27,12 @@ pub(crate) enum TimerKey {
     /// A consumer-protocol member must give up the partitions it was asked to revoke before
     /// this.
     ConsumerRebalance { group: String, member: String },
+    /// A classic member of a consumer-protocol group, told to rejoin, must send JoinGroup
+    /// before this (its rebalance timeout).
+    ClassicJoin { group: String, member: String },
+    /// A classic member of a consumer-protocol group that joined must send SyncGroup before
+    /// this (its rebalance timeout).
+    ClassicSync { group: String, member: String },
 }
 
 impl TimerKey {
@@ -39,9 +45,22 @@ impl TimerKey {
             | TimerKey::InitialDelay { group }
             | TimerKey::Pending { group, .. }
             | TimerKey::ConsumerSession { group, .. }
-            | TimerKey::ConsumerRebalance { group, .. } => Some(group),
+            | TimerKey::ConsumerRebalance { group, .. }
+            | TimerKey::ClassicJoin { group, .. }
+            | TimerKey::ClassicSync { group, .. } => Some(group),
             TimerKey::OffsetsExpiry => None,
         }
+    }
+
+    /// Whether the timer belongs to a consumer-protocol group (rather than a classic one).
+    pub fn is_consumer_group_timer(&self) -> bool {
+        matches!(
+            self,
+            TimerKey::ConsumerSession { .. }
+                | TimerKey::ConsumerRebalance { .. }
+                | TimerKey::ClassicJoin { .. }
+                | TimerKey::ClassicSync { .. }
+        )
     }
 }
 
@@ -60,6 +79,8 @@ impl fmt::Display for TimerKey {
             TimerKey::ConsumerRebalance { group, member } => {
                 write!(f, "consumer-rebalance:{group}:{member}")
             }
+            TimerKey::ClassicJoin { group, member } => write!(f, "classic-join:{group}:{member}"),
+            TimerKey::ClassicSync { group, member } => write!(f, "classic-sync:{group}:{member}"),
         }
     }
 }
@@ -89,15 +110,24 @@ impl Timers {
 
     /// Cancels every timer of one group.
     pub fn cancel_group(&mut self, group: &str) {
+        self.cancel_group_where(group, |_| true);
+    }
+
+    /// Cancels the timers of one group that `which` picks.
+    pub fn cancel_group_where(&mut self, group: &str, which: impl Fn(&TimerKey) -> bool) {
         let keys: Vec<TimerKey> = self
             .by_key
             .keys()
-            .filter(|k| k.group() == Some(group))
+            .filter(|k| k.group() == Some(group) && which(k))
             .cloned()
             .collect();
         for key in keys {
             self.cancel(&key);
         }
+    }
+
+    pub fn is_scheduled(&self, key: &TimerKey) -> bool {
+        self.by_key.contains_key(key)
     }
 
     pub fn deadline(&self, key: &TimerKey) -> Option<Millis> {

@@ -148,6 +148,7 @@ fn consumer_records() -> [Record; 5] {
                 subscribed_topic_regex: Some("t.*".into()),
                 server_assignor: Some("uniform".into()),
                 rebalance_timeout_ms: 30000,
+                classic: None,
             }),
         },
         Record::ConsumerTargetEpoch {
@@ -182,4 +183,47 @@ fn version_1_consumer_group_records_read_and_are_written_byte_for_byte() {
         );
         assert_eq!(encode(String::new, &record).unwrap(), version_1(json));
     }
+}
+
+/// A classic member of a consumer-protocol group (mixed groups): its member record carries
+/// `classic`, which records written before mixed groups lack (and read as `None`, above).
+const CLASSIC_MEMBER_JSON: &str = r#"{"ConsumerMember":{"group_id":"orders","member_id":"m-2","value":{"instance_id":null,"rack_id":null,"client_id":"app","client_host":"/127.0.0.1","subscribed_topic_names":["t"],"subscribed_topic_regex":null,"server_assignor":null,"rebalance_timeout_ms":30000,"classic":{"session_timeout_ms":10000,"protocols":[["cooperative-sticky",[0,1,0,0,0,1,0,1,116,255,255,255,255,0,0,0,0]]]}}}}"#;
+
+fn classic_member_record() -> Record {
+    Record::ConsumerMember {
+        group_id: "orders".into(),
+        member_id: "m-2".into(),
+        value: Some(ConsumerMemberValue {
+            instance_id: None,
+            rack_id: None,
+            client_id: "app".into(),
+            client_host: "/127.0.0.1".into(),
+            subscribed_topic_names: vec!["t".into()],
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            rebalance_timeout_ms: 30000,
+            classic: Some(starling_group::ClassicMemberMetadata {
+                session_timeout_ms: 10000,
+                protocols: vec![(
+                    "cooperative-sticky".into(),
+                    bytes::Bytes::from_static(&[
+                        0, 1, 0, 0, 0, 1, 0, 1, b't', 255, 255, 255, 255, 0, 0, 0, 0,
+                    ]),
+                )],
+            }),
+        }),
+    }
+}
+
+#[test]
+fn version_1_classic_member_records_read_and_are_written_byte_for_byte() {
+    let record = classic_member_record();
+    assert_eq!(
+        decode::<Record>(&record.key(), &version_1(CLASSIC_MEMBER_JSON)).unwrap(),
+        record
+    );
+    assert_eq!(
+        encode(String::new, &record).unwrap(),
+        version_1(CLASSIC_MEMBER_JSON)
+    );
 }

@@ -4,6 +4,7 @@
 //! subscription, a target before the group.
 
 use crate::group::Group;
+use crate::timers::TimerKey;
 use crate::{GroupCoordinator, Record};
 
 use super::{each_partition, ConsumerGroup, ConsumerMember};
@@ -136,11 +137,15 @@ impl GroupCoordinator {
             return;
         };
         group.consumer = None;
-        group.protocol_type.clear();
+        if group.persisted.is_none() {
+            group.protocol_type.clear();
+        }
         if group.offsets.is_empty() && group.persisted.is_none() {
             self.groups.remove(group_id);
         }
-        self.timers.cancel_group(group_id);
+        // A classic part written just before (a downgrade) keeps its timers.
+        self.timers
+            .cancel_group_where(group_id, TimerKey::is_consumer_group_timer);
     }
 }
 
@@ -168,7 +173,9 @@ impl GroupCoordinator {
             .map(|(id, m)| {
                 (
                     id.clone(),
-                    m.assignment.state == super::MemberState::UnrevokedPartitions,
+                    // A classic member revokes by rejoining: no rebalance timer of this kind.
+                    m.assignment.state == super::MemberState::UnrevokedPartitions
+                        && !m.is_classic(),
                     i64::from(m.subscription.rebalance_timeout_ms.max(0)),
                 )
             })

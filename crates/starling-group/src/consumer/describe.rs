@@ -13,6 +13,8 @@ use crate::{GroupCoordinator, GroupResponse, RequestId};
 
 /// The member type ConsumerGroupDescribe v1 reports for a member on the consumer protocol.
 const CONSUMER_MEMBER_TYPE: i8 = 1;
+/// The member type ConsumerGroupDescribe v1 reports for a classic member.
+const CLASSIC_MEMBER_TYPE: i8 = 0;
 
 impl GroupCoordinator {
     pub(crate) fn handle_consumer_describe(
@@ -80,7 +82,11 @@ impl GroupCoordinator {
                         .unwrap_or(&TopicPartitions::new()),
                 );
                 if version >= 1 {
-                    m.member_type = CONSUMER_MEMBER_TYPE;
+                    m.member_type = if member.is_classic() {
+                        CLASSIC_MEMBER_TYPE
+                    } else {
+                        CONSUMER_MEMBER_TYPE
+                    };
                 }
                 m
             })

@@ -26,7 +26,7 @@ use super::{
     ConsumerAssignmentValue, ConsumerGroupValue, ConsumerMember, MemberState, TopicPartitions,
     JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
 };
-use crate::history::DepartureReason;
+use crate::history::{DepartureReason, RebalanceCause};
 use crate::responses::s;
 use crate::timers::TimerKey;
 use crate::{ids, ClientInfo, GroupCoordinator, GroupResponse, Record, RequestId};
@@ -69,6 +69,9 @@ impl GroupCoordinator {
         }
         let joining = member_epoch == JOIN_EPOCH;
         self.check_group_for_heartbeat(&group_id, joining)?;
+        if joining && self.classic_group_has_members(&group_id) {
+            self.upgrade_for_heartbeat(&group_id, version, request)?;
+        }
         let owned = request.topic_partitions.as_ref().map(|topics| {
             topics
                 .iter()
@@ -326,11 +329,65 @@ impl GroupCoordinator {
             Some(group) if joining && group.members.is_empty() && group.pending_join.is_empty() => {
                 Ok(())
             }
+            // A classic group with members: an online upgrade, if allowed.
+            Some(group) if joining && !group.members.is_empty() => Ok(()),
             Some(_) => Err((
                 ResponseError::GroupIdNotFound,
                 format!("Group {group_id} is not a consumer group."),
             )),
         }
+    }
+
+    fn classic_group_has_members(&self, group_id: &str) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| g.consumer.is_none() && !g.members.is_empty())
+    }
+
+    /// A member joins a classic group with members: the group becomes a consumer group
+    /// first — but only if the heartbeat will then be accepted, since nothing is taken back
+    /// once emitted (Kafka drops the records of a failed heartbeat, conversion included).
+    fn upgrade_for_heartbeat(
+        &mut self,
+        group_id: &str,
+        version: i16,
+        request: &ConsumerGroupHeartbeatRequest,
+    ) -> Result<(), Failure> {
+        let members = self.upgraded_members(group_id)?;
+        if members.len() >= usize::try_from(self.config.consumer_max_size).unwrap_or(0) {
+            return Err((
+                ResponseError::GroupMaxSizeReached,
+                format!(
+                    "The consumer group has reached its maximum capacity of {} members.",
+                    self.config.consumer_max_size
+                ),
+            ));
+        }
+        if let Some(instance) = &request.instance_id {
+            let owner = members
+                .iter()
+                .find(|(_, m)| m.subscription.instance_id.as_deref() == Some(instance.as_str()));
+            if let Some((owner, _)) = owner {
+                return Err((
+                    ResponseError::UnreleasedInstanceId,
+                    format!(
+                        "Static member {} with instance id {instance} cannot join the group because the instance id is owned by {owner} member.",
+                        request.member_id
+                    ),
+                ));
+            }
+        }
+        if version >= 1 {
+            if let Some(pattern) = request.subscribed_topic_regex.as_deref() {
+                if !pattern.is_empty() {
+                    self.regexes
+                        .compile(pattern)
+                        .map_err(|message| (ResponseError::InvalidRegularExpression, message))?;
+                }
+            }
+        }
+        self.upgrade_to_consumer_group(group_id, members);
+        Ok(())
     }
 
     /// Bumps the group epoch if a subscription changed or the subscribed topics' metadata
@@ -355,7 +412,7 @@ impl GroupCoordinator {
 
     /// One reconciliation step for a member, recorded if it changed anything; the rebalance
     /// timeout runs while the member has partitions to revoke.
-    fn reconcile_member(
+    pub(crate) fn reconcile_member(
         &mut self,
         group_id: &str,
         member_id: &str,
@@ -393,11 +450,16 @@ impl GroupCoordinator {
         }
         let rebalance_timeout = i64::from(member.subscription.rebalance_timeout_ms.max(0));
         let unrevoked = next.state == MemberState::UnrevokedPartitions;
+        let classic = member.is_classic();
         self.emit(Record::ConsumerAssignment {
             group_id: group_id.to_string(),
             member_id: member_id.to_string(),
             value: Some(next),
         });
+        if classic {
+            // A classic member revokes by rejoining: its join and sync timers watch it.
+            return;
+        }
         let key = TimerKey::ConsumerRebalance {
             group: group_id.to_string(),
             member: member_id.to_string(),
@@ -409,8 +471,17 @@ impl GroupCoordinator {
         }
     }
 
+    /// Starts (or restarts) a member's session: `group.consumer.session.timeout.ms`, or a
+    /// classic member's own session timeout.
     pub(crate) fn schedule_consumer_session(&mut self, group_id: &str, member_id: &str) {
-        let deadline = self.now() + i64::from(self.config.consumer_session_timeout_ms.max(0));
+        let timeout = self
+            .consumer_group(group_id)
+            .and_then(|g| g.members.get(member_id))
+            .and_then(|m| m.subscription.classic.as_ref())
+            .map_or(self.config.consumer_session_timeout_ms, |c| {
+                c.session_timeout_ms
+            });
+        let deadline = self.now() + i64::from(timeout.max(0));
         self.timers.schedule(
             TimerKey::ConsumerSession {
                 group: group_id.to_string(),
@@ -422,7 +493,12 @@ impl GroupCoordinator {
 
     /// A static member rejoins under a new member id: the new id takes over the old member's
     /// subscription, target and assignment (at epoch 0), and the old id goes.
-    fn replace_static_consumer_member(&mut self, group_id: &str, old_id: &str, new_id: &str) {
+    pub(crate) fn replace_static_consumer_member(
+        &mut self,
+        group_id: &str,
+        old_id: &str,
+        new_id: &str,
+    ) {
         let Some(group) = self.consumer_group(group_id) else {
             return;
         };
@@ -476,30 +552,64 @@ impl GroupCoordinator {
         ] {
             self.emit(record);
         }
+        let (group, member) = (group_id.to_string(), member_id.to_string());
         for key in [
             TimerKey::ConsumerSession {
-                group: group_id.to_string(),
-                member: member_id.to_string(),
+                group: group.clone(),
+                member: member.clone(),
             },
             TimerKey::ConsumerRebalance {
-                group: group_id.to_string(),
-                member: member_id.to_string(),
+                group: group.clone(),
+                member: member.clone(),
             },
+            TimerKey::ClassicJoin {
+                group: group.clone(),
+                member: member.clone(),
+            },
+            TimerKey::ClassicSync { group, member },
         ] {
             self.timers.cancel(&key);
         }
     }
 
     /// A member leaves for good (or is fenced): it goes, and the group epoch is bumped so the
-    /// others share its partitions.
-    pub(crate) fn fence_consumer_member(&mut self, group_id: &str, member_id: &str) {
-        let is_member = self
-            .consumer_group(group_id)
-            .is_some_and(|g| g.members.contains_key(member_id));
-        if !is_member {
+    /// others share its partitions — unless only classic members remain and the group turns
+    /// classic again ([`GroupCoordinator::downgrade_to_classic_group`]).
+    pub(crate) fn fence_consumer_member(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        cause: RebalanceCause,
+    ) {
+        self.fence_consumer_members(group_id, &[member_id.to_string()], cause);
+    }
+
+    /// [`GroupCoordinator::fence_consumer_member`] for several members at once (one epoch
+    /// bump).
+    pub(crate) fn fence_consumer_members(
+        &mut self,
+        group_id: &str,
+        member_ids: &[String],
+        cause: RebalanceCause,
+    ) {
+        let Some(group) = self.consumer_group(group_id) else {
+            return;
+        };
+        let leaving: BTreeSet<String> = member_ids
+            .iter()
+            .filter(|id| group.members.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        if leaving.is_empty() {
             return;
         }
-        self.remove_consumer_member(group_id, member_id);
+        if self.may_downgrade(group_id, &leaving) {
+            self.downgrade_to_classic_group(group_id, &leaving, cause);
+            return;
+        }
+        for member_id in &leaving {
+            self.remove_consumer_member(group_id, member_id);
+        }
         self.maybe_bump_group_epoch(group_id, true);
     }
 
@@ -561,7 +671,7 @@ impl GroupCoordinator {
                 member: member_id.clone(),
             });
         } else {
-            self.fence_consumer_member(group_id, &member_id);
+            self.fence_consumer_member(group_id, &member_id, RebalanceCause::MemberLeft);
         }
         let mut response = ConsumerGroupHeartbeatResponse::default();
         response.member_id = Some(s(&member_id));
@@ -572,7 +682,7 @@ impl GroupCoordinator {
     /// A member's session ran out: it is fenced.
     pub(crate) fn on_consumer_session_expired(&mut self, group_id: &str, member_id: &str) {
         self.note_consumer_departure(DepartureReason::SessionExpired);
-        self.fence_consumer_member(group_id, member_id);
+        self.fence_consumer_member(group_id, member_id, RebalanceCause::SessionExpired);
     }
 
     /// A member did not give up its partitions within its rebalance timeout: it is fenced.
@@ -583,7 +693,7 @@ impl GroupCoordinator {
             .is_some_and(|m| m.assignment.state == MemberState::UnrevokedPartitions);
         if unrevoked {
             self.note_consumer_departure(DepartureReason::NotRevoked);
-            self.fence_consumer_member(group_id, member_id);
+            self.fence_consumer_member(group_id, member_id, RebalanceCause::RebalanceTimeout);
         }
     }
 }

@@ -17,6 +17,11 @@
 //!   `UNRELEASED_PARTITIONS` for those another member still holds. No partition is ever held
 //!   by two members.
 //!
+//! Classic clients live in these groups too ([`classic_members`]): a consumer-protocol member
+//! joining a classic group converts it (an online upgrade), and a consumer group whose last
+//! consumer-protocol member leaves turns classic again, as `group.consumer.migration.policy`
+//! allows ([`migration`]).
+//!
 //! Durable state is written as records (see [`crate::Record`]'s `Consumer*` variants) and
 //! changed only by applying them ([`apply`]), in any order: the store gives them back by key,
 //! not in the order they were written.
@@ -38,9 +43,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub(crate) mod apply;
+pub(crate) mod classic_members;
+pub(crate) mod classic_protocol;
 pub(crate) mod describe;
 pub(crate) mod heartbeat;
 pub(crate) mod history;
+pub mod migration;
+
+pub use migration::MigrationPolicy;
 pub(crate) mod reconcile;
 pub(crate) mod subscription;
 pub(crate) mod target;
@@ -103,6 +113,32 @@ pub struct ConsumerMemberValue {
     pub subscribed_topic_regex: Option<String>,
     pub server_assignor: Option<String>,
     pub rebalance_timeout_ms: i32,
+    /// Set for a member on the classic protocol (JoinGroup, SyncGroup, Heartbeat) inside a
+    /// consumer-protocol group; absent from what consumer-protocol members store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classic: Option<ClassicMemberMetadata>,
+}
+
+/// What a classic member's JoinGroup said that a consumer-protocol member has no field for
+/// (Kafka's `ConsumerGroupMemberMetadataValue.ClassicMemberMetadata`): its own session timeout
+/// and its protocols, which a conversion back to a classic group needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClassicMemberMetadata {
+    pub session_timeout_ms: i32,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, bytes::Bytes)>,
+}
+
+impl ClassicMemberMetadata {
+    /// The protocol a classic member is told it runs: the first it offered (Kafka's choice).
+    pub fn protocol_name(&self) -> &str {
+        self.protocols.first().map_or("", |(name, _)| name.as_str())
+    }
+
+    /// The member's metadata for its first protocol.
+    pub fn first_metadata(&self) -> &[u8] {
+        self.protocols.first().map_or(&[][..], |(_, m)| &m[..])
+    }
 }
 
 /// A member's current assignment as persisted (Kafka's
@@ -166,6 +202,11 @@ impl ConsumerMember {
     /// A static member that left with epoch −2 and has not come back.
     pub fn has_left_temporarily(&self) -> bool {
         self.assignment.member_epoch == STATIC_LEAVE_EPOCH
+    }
+
+    /// The member speaks the classic protocol (JoinGroup/SyncGroup/Heartbeat).
+    pub fn is_classic(&self) -> bool {
+        self.subscription.classic.is_some()
     }
 }
 

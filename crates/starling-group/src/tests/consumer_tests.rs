@@ -412,7 +412,9 @@ fn a_full_group_refuses_a_new_member_but_not_its_members() {
 }
 
 #[test]
-fn a_heartbeat_to_a_classic_group_with_members_is_group_id_not_found() {
+fn a_heartbeat_to_a_classic_group_whose_assignment_is_no_consumer_assignment_is_group_id_not_found()
+{
+    // The group cannot be upgraded: its members' assignments (`a-0`) cannot be read.
     let mut ctx = Ctx::new();
     ctx.single_member_group();
     let r = ctx.hb(&Hb::join("m1", &["orders"]));
@@ -420,8 +422,13 @@ fn a_heartbeat_to_a_classic_group_with_members_is_group_id_not_found() {
 }
 
 #[test]
-fn a_classic_join_to_a_consumer_group_with_members_is_inconsistent_group_protocol() {
-    let mut ctx = ctx_with_orders(1);
+fn with_migration_disabled_a_classic_join_to_a_consumer_group_with_members_is_inconsistent_group_protocol(
+) {
+    let mut ctx = Ctx::with_config(GroupConfig {
+        consumer_migration_policy: crate::MigrationPolicy::Disabled,
+        ..GroupConfig::default()
+    });
+    ctx.set_topics(&[("orders", 1)]);
     ctx.hb_ok(&Hb::join("m1", &["orders"]));
     let id = ctx.join(&Join::new("").version(4));
     assert_eq!(

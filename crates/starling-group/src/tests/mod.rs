@@ -32,6 +32,7 @@ use crate::{
 };
 
 mod admin_tests;
+mod classic_support;
 mod clock_tests;
 mod consumer_history_tests;
 mod consumer_property_tests;
@@ -45,6 +46,8 @@ mod history_tests;
 mod initial_delay_tests;
 mod join_tests;
 mod leave_tests;
+mod migration_property_tests;
+mod migration_tests;
 mod offset_commit_tests;
 mod offset_delete_tests;
 mod offset_fetch_tests;
