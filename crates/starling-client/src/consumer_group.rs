@@ -37,6 +37,9 @@ pub struct ConsumerMemberDescription {
     pub client_id: String,
     pub client_host: String,
     pub member_epoch: i32,
+    /// `consumer` or `classic` (a classic-protocol member of a group being migrated), as
+    /// ConsumerGroupDescribe v1 reports it; `None` before v1.
+    pub member_type: Option<&'static str>,
     /// What it owns now.
     pub assigned: Vec<TopicPartition>,
     /// What the broker's assignor gave it (it converges there).
@@ -109,6 +112,11 @@ impl Client {
                         client_id: m.client_id.to_string(),
                         client_host: m.client_host.to_string(),
                         member_epoch: m.member_epoch,
+                        member_type: match m.member_type {
+                            0 => Some("classic"),
+                            1 => Some("consumer"),
+                            _ => None,
+                        },
                         assigned: partitions(&m.assignment),
                         target: partitions(&m.target_assignment),
                     })

@@ -226,6 +226,7 @@ async fn describe(client: &mut Client, group: &str) -> anyhow::Result<()> {
                 dash_if_empty(&m.client_host),
                 format_partitions(&m.assigned),
                 format_partitions(&m.target),
+                m.member_type.unwrap_or("-").to_string(),
             ]);
         }
     }
@@ -279,6 +280,7 @@ async fn describe(client: &mut Client, group: &str) -> anyhow::Result<()> {
                 "HOST",
                 "PARTITIONS",
                 "TARGET",
+                "TYPE",
             ]
         } else {
             &[

@@ -948,8 +948,9 @@ fn describe_shows_a_consumer_protocol_group_with_epochs_and_each_members_partiti
     let members = table_rows(&out.stdout, "MEMBER-ID");
     assert_eq!(members.len(), 2, "{out}");
     for row in &members {
-        // MEMBER-ID, INSTANCE-ID, EPOCH, CLIENT-ID, HOST, PARTITIONS, TARGET
+        // MEMBER-ID, INSTANCE-ID, EPOCH, CLIENT-ID, HOST, PARTITIONS, TARGET, TYPE
         assert_eq!(row[2], epoch, "{out}");
+        assert_eq!(row[7], "consumer", "{out}");
         assert!(row[3].starts_with("kip848-"), "{out}");
         assert_eq!(row[5], row[6], "reconciled: current = target\n{out}");
         assert!(row[5].starts_with("kip848:"), "{out}");

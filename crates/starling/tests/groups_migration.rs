@@ -63,6 +63,22 @@ fn a_running_classic_group_is_upgraded_member_by_member_without_losing_or_sharin
             "after replacing k{i}: {listed}; {}",
             describe(&everyone)
         );
+        if i == 1 {
+            // Mid-upgrade, `starling group describe` tells the two kinds of member apart.
+            let bootstrap = s.broker.bootstrap();
+            let (status, out, err) = run_to_exit(
+                &["group", "describe", &s.group, "--bootstrap", &bootstrap],
+                Duration::from_secs(20),
+            );
+            assert!(status.success(), "{err}");
+            let kinds: Vec<&str> = out
+                .lines()
+                .filter_map(|line| line.split_whitespace().last())
+                .filter(|last| *last == "classic" || *last == "consumer")
+                .collect();
+            let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+            assert_eq!((count("classic"), count("consumer")), (2, 1), "{out}");
+        }
     }
 
     let report = finish(&mut s, closed, upgraded);
