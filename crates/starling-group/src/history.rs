@@ -86,11 +86,14 @@ pub enum RebalanceCause {
     StaticMemberReplaced,
     /// The group was loaded from storage in the middle of a rebalance.
     Loaded,
+    /// A consumer-protocol member joined a classic group, which became a consumer-protocol
+    /// group (KIP-848 online upgrade); its classic members are the members before.
+    ProtocolUpgraded,
 }
 
 impl RebalanceCause {
     /// Every cause, in declaration order.
-    pub const ALL: [RebalanceCause; 11] = [
+    pub const ALL: [RebalanceCause; 12] = [
         RebalanceCause::MemberJoined,
         RebalanceCause::MemberLeft,
         RebalanceCause::MaxPollExceeded,
@@ -102,6 +105,7 @@ impl RebalanceCause {
         RebalanceCause::MemberRejoined,
         RebalanceCause::StaticMemberReplaced,
         RebalanceCause::Loaded,
+        RebalanceCause::ProtocolUpgraded,
     ];
 
     /// The snake_case name used in JSON, metric labels and logs.
@@ -118,6 +122,7 @@ impl RebalanceCause {
             RebalanceCause::MemberRejoined => "member_rejoined",
             RebalanceCause::StaticMemberReplaced => "static_member_replaced",
             RebalanceCause::Loaded => "loaded",
+            RebalanceCause::ProtocolUpgraded => "protocol_upgraded",
         }
     }
 }

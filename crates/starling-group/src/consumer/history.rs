@@ -59,6 +59,8 @@ struct Handover {
 /// What the current step did to a group before its epoch was bumped.
 #[derive(Debug, Clone, Default)]
 struct StepNotes {
+    /// The group was classic, with members, when this step began changing it.
+    upgraded: bool,
     joined: Vec<String>,
     left: Vec<MemberDeparture>,
     subscription_changed: Vec<String>,
@@ -85,6 +87,20 @@ impl GroupCoordinator {
     /// Sees a record the coordinator is about to apply (live operation only).
     pub(crate) fn observe_consumer_record(&mut self, record: &Record) {
         let now = self.wall_now();
+        if let Some(group_id) = consumer_group_of(record) {
+            let is_running_classic = self
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.consumer.is_none() && !g.members.is_empty());
+            if is_running_classic {
+                let notes = self
+                    .consumer_history
+                    .step
+                    .entry(group_id.to_string())
+                    .or_default();
+                notes.upgraded = true;
+            }
+        }
         match record {
             Record::ConsumerMember {
                 group_id,
@@ -101,6 +117,8 @@ impl GroupCoordinator {
                     .entry(group_id.clone())
                     .or_default();
                 match (existing, value) {
+                    // A classic member carried over by an upgrade did not join.
+                    (None, Some(new)) if notes.upgraded && new.classic.is_some() => {}
                     (None, Some(_)) => notes.joined.push(member_id.clone()),
                     (Some(old), Some(new)) => {
                         let changed = old.subscribed_topic_names != new.subscribed_topic_names
@@ -236,7 +254,15 @@ impl GroupCoordinator {
                 value: Some(value),
             } => {
                 let epoch = self.consumer_group(group_id).map_or(0, |g| g.epoch);
-                if value.epoch > epoch {
+                // An upgrade first sets the epoch to the classic generation: that is the
+                // conversion, not a bump (the bump for the joining member follows).
+                let converting = epoch == 0
+                    && self
+                        .consumer_history
+                        .step
+                        .get(group_id)
+                        .is_some_and(|n| n.upgraded);
+                if value.epoch > epoch && !converting {
                     self.open_consumer_record(group_id, value.epoch);
                 }
             }
@@ -336,7 +362,12 @@ impl GroupCoordinator {
             return;
         };
         let protocol = Some(self.preferred_assignor(group));
-        let (cause, trigger_member) = if let Some(joined) = notes.joined.first() {
+        let (cause, trigger_member) = if notes.upgraded {
+            (
+                RebalanceCause::ProtocolUpgraded,
+                notes.joined.first().cloned(),
+            )
+        } else if let Some(joined) = notes.joined.first() {
             (RebalanceCause::MemberJoined, Some(joined.clone()))
         } else if let Some(left) = notes.left.first() {
             let cause = match left.reason {
@@ -511,5 +542,17 @@ impl GroupCoordinator {
         record.handovers = handovers;
         record.reconciliation = reconciliation;
         self.close_record(group_id, RebalanceOutcome::Stable);
+    }
+}
+
+/// The group a consumer-protocol record belongs to (`None` for other records).
+fn consumer_group_of(record: &Record) -> Option<&str> {
+    match record {
+        Record::ConsumerGroup { group_id, .. }
+        | Record::ConsumerMember { group_id, .. }
+        | Record::ConsumerTargetEpoch { group_id, .. }
+        | Record::ConsumerTarget { group_id, .. }
+        | Record::ConsumerAssignment { group_id, .. } => Some(group_id),
+        _ => None,
     }
 }

@@ -300,3 +300,31 @@ fn replaying_stored_records_records_no_rebalance() {
     assert!(restarted.c.groups[G].history.is_empty());
     assert!(restarted.rebalances.is_empty());
 }
+
+#[test]
+fn an_online_upgrade_is_recorded_as_protocol_upgraded_with_the_classic_members_before() {
+    let mut ctx = Ctx::with_config(GroupConfig {
+        initial_rebalance_delay_ms: 0,
+        ..GroupConfig::default()
+    });
+    ctx.set_topics(&[("orders", 6)]);
+    let classic = ctx.stable_classic_group(3, "orders", 6, true);
+    let mut c1 = Client::new("c1", &["orders"]);
+    let r = ctx.step(&mut c1);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let record = history(&ctx)
+        .into_iter()
+        .rev()
+        .find(|r| r.protocol.as_deref() == Some("uniform"))
+        .expect("a consumer-protocol record");
+    assert_eq!(record.cause, RebalanceCause::ProtocolUpgraded, "{record:?}");
+    assert_eq!(record.trigger_member.as_deref(), Some("c1"));
+    assert_eq!(
+        record.joined,
+        ["c1"],
+        "the classic members were converted, not joined"
+    );
+    let mut before: Vec<String> = classic.iter().map(|c| c.member.clone()).collect();
+    before.sort();
+    assert_eq!(record.members_before, before);
+}
