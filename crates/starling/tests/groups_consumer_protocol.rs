@@ -49,17 +49,6 @@ fn members_join_scale_out_and_scale_in_without_losing_or_sharing_a_partition() {
     assert!(report.handoffs >= 2, "{report:?}");
 }
 
-/// The group as the admin endpoint's `/groups` lists it.
-fn listed_group(broker: &Broker, group: &str) -> serde_json::Value {
-    let (status, body) = http_get(broker.admin_addr(), "/groups");
-    assert_eq!(status, 200, "{body}");
-    let groups: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    groups
-        .into_iter()
-        .find(|g| g["group_id"] == group)
-        .unwrap_or_else(|| panic!("{group} not listed: {body}"))
-}
-
 #[test]
 fn the_group_runs_the_consumer_protocol_and_a_static_member_gets_its_partitions_back() {
     let _w = watchdog(Duration::from_secs(150));

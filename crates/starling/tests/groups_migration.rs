@@ -12,17 +12,6 @@ use std::time::Duration;
 use common::*;
 use groups_support::*;
 
-/// The group as the admin endpoint's `/groups` lists it.
-fn listed_group(broker: &Broker, group: &str) -> serde_json::Value {
-    let (status, body) = http_get(broker.admin_addr(), "/groups");
-    assert_eq!(status, 200, "{body}");
-    let groups: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    groups
-        .into_iter()
-        .find(|g| g["group_id"] == group)
-        .unwrap_or_else(|| panic!("{group} not listed: {body}"))
-}
-
 fn dyns(members: &[Member]) -> Vec<&dyn Participant> {
     members.iter().map(|m| m as &dyn Participant).collect()
 }

@@ -2,7 +2,7 @@
 //! topics with deterministic ids, and [`Ctx`] methods that send heartbeats and read the
 //! group's state back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as OwnedTopic;
 use kafka_protocol::messages::{
@@ -356,20 +356,7 @@ impl Ctx {
     /// far, latest per key (deletions drop the key), replayed in key order (as the store
     /// returns them) into a new coordinator.
     pub fn replayed(&self) -> Ctx {
-        let mut latest: BTreeMap<String, crate::Record> = BTreeMap::new();
-        for record in &self.records {
-            if record.is_deletion() {
-                latest.remove(&record.key());
-            } else {
-                latest.insert(record.key(), record.clone());
-            }
-        }
-        let mut c = crate::GroupCoordinator::new(self.c.config.clone());
-        for record in latest.values() {
-            c.replay(record);
-        }
-        c.loaded(self.clocks());
-        let mut ctx = Ctx::around(c, self.now);
+        let mut ctx = Ctx::around(self.restarted(), self.now);
         ctx.wall_offset = self.wall_offset;
         ctx
     }

@@ -1,4 +1,5 @@
-//! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things.
+//! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things, and
+//! [`listed_group`]: one group as its `/groups` listing shows it.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -56,4 +57,15 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
     }
     out
+}
+
+/// The group as the admin endpoint's `/groups` lists it.
+pub fn listed_group(broker: &super::Broker, group: &str) -> serde_json::Value {
+    let (status, body) = http_get(broker.admin_addr(), "/groups");
+    assert_eq!(status, 200, "{body}");
+    let groups: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    groups
+        .into_iter()
+        .find(|g| g["group_id"] == group)
+        .unwrap_or_else(|| panic!("{group} not listed: {body}"))
 }
