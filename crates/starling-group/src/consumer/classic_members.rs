@@ -7,7 +7,8 @@
 //! * **JoinGroup** is answered at once: the member's subscription and the partitions it owns
 //!   come from its metadata, the group epoch moves if its subscription changed, and it takes
 //!   one reconciliation step. The generation it is given is its member epoch; it is its own
-//!   leader-less follower (no member list).
+//!   leader-less follower (no member list). A static member that replaces the last member on
+//!   the consumer protocol turns the group classic.
 //! * **SyncGroup** returns what the member holds (`ConsumerProtocolAssignment`), without the
 //!   partitions it must give up: a cooperative client revokes those and rejoins, which is how a
 //!   classic member reports a revocation; an eager client owns nothing when it rejoins.
@@ -153,6 +154,9 @@ impl GroupCoordinator {
             },
         };
         let is_new = !group.members.contains_key(&member_id) && replaced.is_none();
+        let replaced_consumer_member = replaced
+            .as_ref()
+            .is_some_and(|old| !group.members[old].is_classic());
 
         let mut value = member.subscription.clone();
         value.instance_id = offer.instance_id.clone();
@@ -202,6 +206,18 @@ impl GroupCoordinator {
             .consumer_group(group_id)
             .and_then(|g| g.members.get(&member_id))
             .map_or(0, |m| m.assignment.member_epoch);
+        let protocol = offer
+            .protocols
+            .first()
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default();
+        if replaced_consumer_member && self.may_downgrade(group_id, &BTreeSet::new()) {
+            // Kafka's `validateOnlineDowngradeWithReplacedMemberId`: it replaced the last
+            // member on the consumer protocol, so the group turns classic, Stable, with this
+            // member holding what the one it replaced held.
+            self.downgrade_to_classic_group(group_id, &BTreeSet::new(), None);
+            return Ok((member_id, generation, protocol));
+        }
         let (group, member) = (group_id.to_string(), member_id.clone());
         self.timers.cancel(&TimerKey::ClassicJoin {
             group: group.clone(),
@@ -211,11 +227,6 @@ impl GroupCoordinator {
         let deadline = self.now() + i64::from(offer.rebalance_timeout_ms.max(0));
         self.timers
             .schedule(TimerKey::ClassicSync { group, member }, deadline);
-        let protocol = offer
-            .protocols
-            .first()
-            .map(|(name, _)| name.clone())
-            .unwrap_or_default();
         Ok((member_id, generation, protocol))
     }
 

@@ -604,7 +604,7 @@ impl GroupCoordinator {
             return;
         }
         if self.may_downgrade(group_id, &leaving) {
-            self.downgrade_to_classic_group(group_id, &leaving, cause);
+            self.downgrade_to_classic_group(group_id, &leaving, Some(cause));
             return;
         }
         for member_id in &leaving {

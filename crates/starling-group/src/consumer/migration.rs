@@ -323,14 +323,16 @@ impl GroupCoordinator {
 
     /// Kafka's `convertToClassicGroup`: the consumer group becomes a classic group of its
     /// remaining (classic) members, at the group epoch as its generation, each member keeping
-    /// the partitions it holds as its assignment; then a rebalance starts, as the members
-    /// that left had partitions. The classic group record is written first, then the consumer
-    /// records' tombstones.
+    /// the partitions it holds as its assignment. When members left (`rebalance` gives why) a
+    /// rebalance starts, as they had partitions; when a classic static member replaced the
+    /// last consumer-protocol one (`rebalance` is `None`), it took over that member's
+    /// partitions and the group stays Stable. The classic group record is written first, then
+    /// the consumer records' tombstones.
     pub(crate) fn downgrade_to_classic_group(
         &mut self,
         group_id: &str,
         leaving: &BTreeSet<String>,
-        cause: RebalanceCause,
+        rebalance: Option<RebalanceCause>,
     ) {
         let Some(group) = self.consumer_group(group_id) else {
             return;
@@ -410,6 +412,9 @@ impl GroupCoordinator {
             self.schedule_session(group_id, &member_id, session);
         }
         self.load_ownership(group_id);
+        let Some(cause) = rebalance else {
+            return;
+        };
         let trigger = match leaving.iter().next() {
             Some(first) => Trigger::by(cause, first, None),
             None => Trigger::new(cause),

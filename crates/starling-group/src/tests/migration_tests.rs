@@ -1,7 +1,7 @@
 //! Mixed groups and online migration between the classic protocol and the KIP-848 consumer
 //! protocol: a consumer-protocol member upgrading a classic group, classic members living in
-//! a consumer group, the downgrade when the last consumer-protocol member leaves, and
-//! `group.consumer.migration.policy`. After every step a restart (replaying the stored
+//! a consumer group, the downgrade when the last consumer-protocol member leaves or a classic
+//! static member replaces it, and `group.consumer.migration.policy`. After every step a restart (replaying the stored
 //! records) rebuilds the same state, and no partition is ever owned by two clients.
 
 use std::collections::BTreeSet;
@@ -525,6 +525,94 @@ fn a_classic_leave_of_the_last_members_leaves_an_empty_consumer_group() {
         ctx.leave_response(id).members[0].error_code,
         code(ResponseError::UnknownMemberId)
     );
+    ctx.assert_restart_rebuilds_the_groups();
+}
+
+/// A consumer-protocol static member `c1` (instance `i1`) beside one classic member, settled,
+/// then `c1` leaves temporarily (epoch −2), as a restarting static member does.
+fn static_consumer_beside_a_classic_member(ctx: &mut Ctx) -> (ClassicClient, Client) {
+    let mut consumer = Client::new("c1", &["orders"]);
+    consumer.instance = Some("i1".into());
+    ctx.step(&mut consumer);
+    let mut classic = vec![ClassicClient::new(&["orders"], true)];
+    ctx.settle_mixed(&mut classic, std::slice::from_mut(&mut consumer), 20);
+    ctx.hb_ok(&Hb::leave("c1", -2).instance("i1"));
+    (classic.remove(0), consumer)
+}
+
+#[test]
+fn a_classic_static_member_replacing_the_last_consumer_member_turns_the_group_classic() {
+    let mut ctx = ctx_with(MigrationPolicy::Bidirectional);
+    let (other, consumer) = static_consumer_beside_a_classic_member(&mut ctx);
+    let epoch = ctx.cg().epoch;
+    let history = ctx.history().len();
+    let held_by_c1: BTreeSet<(String, i32)> = consumer
+        .owned
+        .iter()
+        .flat_map(|(_, parts)| parts.iter().map(|p| ("orders".to_string(), *p)))
+        .collect();
+    assert_eq!(held_by_c1.len(), 3);
+
+    // The same instance comes back on the classic protocol, without a member id.
+    let mut back = ClassicClient::new(&["orders"], true);
+    back.instance = Some("i1".into());
+    assert_eq!(ctx.classic_join(&mut back), 0);
+    assert_ne!(back.member, "c1");
+    assert_eq!(back.generation, epoch);
+
+    // The group is classic now, Stable at the group epoch, with no rebalance: the new member
+    // holds what c1 held and syncs straight into it.
+    assert!(ctx.c.consumer_group(G).is_none());
+    assert_eq!(ctx.state(), Some(GroupState::Stable));
+    assert_eq!(ctx.generation(), epoch);
+    let mut members = ctx.members();
+    members.sort();
+    let mut expected = vec![other.member.clone(), back.member.clone()];
+    expected.sort();
+    assert_eq!(members, expected);
+    assert_eq!(ctx.history().len(), history, "no rebalance was opened");
+    let sync = Sync::new(&back.member, back.generation)
+        .instance("i1")
+        .protocol("consumer", "cooperative-sticky")
+        .version(5);
+    let id = ctx.sync(&sync);
+    let r = ctx.sync_response(id).clone();
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        super::classic_support::read_assignment(&r.assignment),
+        held_by_c1
+    );
+    ctx.assert_restart_rebuilds_the_groups();
+
+    // The other member heartbeats on as before.
+    let id = ctx.send(
+        4,
+        heartbeat_request(G, &other.member, other.generation, None),
+    );
+    assert_eq!(ctx.heartbeat_error(id), 0);
+}
+
+#[test]
+fn a_classic_static_member_replacing_a_consumer_member_keeps_the_group_while_others_remain() {
+    // The upgrade-only policy keeps it a consumer group.
+    let mut ctx = ctx_with(MigrationPolicy::Upgrade);
+    static_consumer_beside_a_classic_member(&mut ctx);
+    let mut back = ClassicClient::new(&["orders"], true);
+    back.instance = Some("i1".into());
+    assert_eq!(ctx.classic_join(&mut back), 0);
+    assert!(ctx.cg().members.values().all(|m| m.is_classic()));
+    assert_eq!(ctx.cg().static_members["i1"], back.member);
+
+    // So does another consumer-protocol member.
+    let mut ctx = ctx_with(MigrationPolicy::Bidirectional);
+    static_consumer_beside_a_classic_member(&mut ctx);
+    let mut c2 = Client::new("c2", &["orders"]);
+    ctx.step(&mut c2);
+    let mut back = ClassicClient::new(&["orders"], true);
+    back.instance = Some("i1".into());
+    assert_eq!(ctx.classic_join(&mut back), 0);
+    assert!(ctx.cg().members.contains_key("c2"));
+    assert_eq!(ctx.cg().static_members["i1"], back.member);
     ctx.assert_restart_rebuilds_the_groups();
 }
 
