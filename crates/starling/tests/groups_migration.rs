@@ -1,8 +1,9 @@
 //! Online migration between the classic protocol and the KIP-848 consumer protocol with real
 //! librdkafka members: a running cooperative-sticky classic group is upgraded member by member
-//! (each classic consumer stopped and replaced by one with `group.protocol=consumer`) while a
-//! producer keeps writing, and every message is consumed once by one owner at a time, from
-//! where the previous owner committed.
+//! (each classic consumer stopped and replaced by one with `group.protocol=consumer`) and
+//! downgraded back (by members leaving, or by a static member restarting on the classic
+//! protocol) while a producer keeps writing, and every message is consumed once by one owner
+//! at a time, from where the previous owner committed.
 
 mod common;
 mod groups_support;
@@ -122,6 +123,47 @@ fn a_consumer_protocol_group_is_downgraded_member_by_member_and_turns_classic_wi
     }
 
     finish(&mut s, closed, classic);
+}
+
+#[test]
+fn a_classic_static_member_replacing_the_last_consumer_protocol_member_turns_the_group_classic() {
+    let _w = watchdog(Duration::from_secs(240));
+    let mut s = Scenario::new("static-downgrade")
+        .strategy("cooperative-sticky")
+        .partitions(6)
+        .producing("static-downgrade", Duration::from_millis(40))
+        .start();
+    let all = s.all.clone();
+
+    let consumer = Member::start(
+        s.member_config("c1")
+            .set("group.protocol", "consumer")
+            .set("group.instance.id", "i1"),
+    );
+    let classic = s.member("k1");
+    wait_partitioned(&[&consumer, &classic], &all, Duration::from_secs(30));
+    assert_eq!(listed_group(&s.broker, &s.group)["type"], "consumer");
+
+    // The static member restarts on the classic protocol with the same instance id.
+    let closed = vec![consumer.close()];
+    // It left temporarily (epoch -2): its place is kept, so the group is unchanged.
+    let listed = listed_group(&s.broker, &s.group);
+    assert_eq!(
+        (listed["type"].as_str(), listed["members"].as_i64()),
+        (Some("consumer"), Some(2)),
+        "{listed}"
+    );
+    let back = Member::start(s.member_config("k1-i1").set("group.instance.id", "i1"));
+    wait_partitioned(&[&classic, &back], &all, Duration::from_secs(60));
+    let listed = listed_group(&s.broker, &s.group);
+    assert_eq!(
+        (listed["type"].as_str(), listed["members"].as_i64()),
+        (Some("classic"), Some(2)),
+        "{listed}; {}",
+        describe(&[&classic, &back])
+    );
+
+    finish(&mut s, closed, vec![classic, back]);
 }
 
 /// The end of a migration test, once the group has settled: one more message to every
