@@ -50,13 +50,21 @@ impl GroupCoordinator {
             None
         };
         let generation = request.generation_id_or_member_epoch;
+        let committed: Vec<(Option<uuid::Uuid>, i32)> = request
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let id = self.topics.id_of(t.name.as_str());
+                t.partitions.iter().map(move |p| (id, p.partition_index))
+            })
+            .collect();
         let rejected = self
             .validate_commit(
                 version,
                 &group_id,
-                &member_id,
-                instance_id.as_deref(),
+                (&member_id, instance_id.as_deref()),
                 generation,
+                &committed,
             )
             .err();
 
@@ -117,14 +125,15 @@ impl GroupCoordinator {
         self.respond(id, GroupResponse::OffsetCommit(response));
     }
 
-    /// Kafka's validateOffsetCommit (OffsetMetadataManager + ClassicGroup).
+    /// Kafka's validateOffsetCommit (OffsetMetadataManager + ClassicGroup), for a commit by
+    /// (member id, instance id) of `committed` partitions (topic id if the topic exists).
     fn validate_commit(
         &self,
         version: i16,
         group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
+        (member_id, instance_id): (&str, Option<&str>),
         generation: i32,
+        committed: &[(Option<uuid::Uuid>, i32)],
     ) -> Result<(), ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -140,7 +149,7 @@ impl GroupCoordinator {
             };
         };
         if let Some(consumer) = &group.consumer {
-            return validate_consumer_commit(consumer, version, member_id, generation);
+            return validate_consumer_commit(consumer, version, member_id, generation, committed);
         }
         if group.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
@@ -403,13 +412,17 @@ impl GroupCoordinator {
 
 /// Kafka's ConsumerGroup.validateOffsetCommit: without members anyone may commit with epoch
 /// −1; otherwise the commit must come from a member, on OffsetCommit v9 or later (which
-/// carries the member epoch), at the member's current epoch — or, from a classic member, at
-/// any version with its member epoch as the generation (ILLEGAL_GENERATION otherwise).
+/// carries the member epoch) unless it is a classic member (whose generation is its member
+/// epoch). The member's current epoch commits anything; a later one is refused; an earlier one
+/// (a commit sent before the member heard of its new epoch) commits only partitions the member
+/// holds and held at that epoch (KIP-1251's assignment epochs). A refusal is
+/// STALE_MEMBER_EPOCH, or ILLEGAL_GENERATION for a classic member.
 fn validate_consumer_commit(
     group: &crate::consumer::ConsumerGroup,
     version: i16,
     member_id: &str,
     epoch: i32,
+    committed: &[(Option<uuid::Uuid>, i32)],
 ) -> Result<(), ResponseError> {
     if epoch < 0 && group.members.is_empty() {
         return Ok(());
@@ -418,21 +431,28 @@ fn validate_consumer_commit(
         .members
         .get(member_id)
         .ok_or(ResponseError::UnknownMemberId)?;
-    if member.is_classic() {
-        // A classic member commits at its generation, which is its member epoch.
-        return if epoch == member.assignment.member_epoch {
-            Ok(())
-        } else {
-            Err(ResponseError::IllegalGeneration)
-        };
-    }
-    if version < 9 {
+    let refused = if member.is_classic() {
+        ResponseError::IllegalGeneration
+    } else if version < 9 {
         return Err(ResponseError::UnsupportedVersion);
+    } else {
+        ResponseError::StaleMemberEpoch
+    };
+    let assignment = &member.assignment;
+    let accepted = match epoch.cmp(&assignment.member_epoch) {
+        std::cmp::Ordering::Equal => true,
+        std::cmp::Ordering::Greater => false,
+        std::cmp::Ordering::Less => committed.iter().all(|(topic, partition)| {
+            topic
+                .and_then(|topic| assignment.assignment_epoch(topic, *partition))
+                .is_some_and(|assigned_at| assigned_at <= epoch)
+        }),
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(refused)
     }
-    if epoch != member.assignment.member_epoch {
-        return Err(ResponseError::StaleMemberEpoch);
-    }
-    Ok(())
 }
 
 /// Kafka's ConsumerGroup.validateOffsetFetch: a fetch naming a member (OffsetFetch v9+) must

@@ -169,6 +169,7 @@ fn consumer_records() -> [Record; 5] {
                 previous_member_epoch: 5,
                 assigned: parts(&[0, 2]),
                 pending_revocation: parts(&[1]),
+                assigned_at: Default::default(),
             }),
         },
     ]
@@ -225,5 +226,34 @@ fn version_1_classic_member_records_read_and_are_written_byte_for_byte() {
     assert_eq!(
         encode(String::new, &record).unwrap(),
         version_1(CLASSIC_MEMBER_JSON)
+    );
+}
+
+/// A member's assignment with the epoch each partition was assigned at (KIP-1251), which
+/// records written before it lack (and read as empty, above).
+const ASSIGNMENT_EPOCHS_JSON: &str = r#"{"ConsumerAssignment":{"group_id":"orders","member_id":"m-1","value":{"state":"Stable","member_epoch":6,"previous_member_epoch":5,"assigned":{"00000000-0000-0000-0000-000000001234":[0,2]},"pending_revocation":{},"assigned_at":{"00000000-0000-0000-0000-000000001234":{"0":3,"2":6}}}}}"#;
+
+#[test]
+fn version_1_assignment_epochs_read_and_are_written_byte_for_byte() {
+    let topic = Uuid::from_u128(0x1234);
+    let record = Record::ConsumerAssignment {
+        group_id: "orders".into(),
+        member_id: "m-1".into(),
+        value: Some(ConsumerAssignmentValue {
+            state: MemberState::Stable,
+            member_epoch: 6,
+            previous_member_epoch: 5,
+            assigned: [(topic, [0, 2].into())].into(),
+            pending_revocation: TopicPartitions::new(),
+            assigned_at: [(topic, [(0, 3), (2, 6)].into())].into(),
+        }),
+    };
+    assert_eq!(
+        decode::<Record>(&record.key(), &version_1(ASSIGNMENT_EPOCHS_JSON)).unwrap(),
+        record
+    );
+    assert_eq!(
+        encode(String::new, &record).unwrap(),
+        version_1(ASSIGNMENT_EPOCHS_JSON)
     );
 }

@@ -23,8 +23,8 @@ use super::reconcile::{self, Step};
 use super::subscription::{group_subscribed_ids, metadata_hash, subscribed_ids};
 use super::target::Failure;
 use super::{
-    ConsumerAssignmentValue, ConsumerGroupValue, ConsumerMember, MemberState, TopicPartitions,
-    JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+    ConsumerAssignmentValue, ConsumerGroupValue, ConsumerMember, MemberState, PartitionEpochs,
+    TopicPartitions, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
 };
 use crate::history::{DepartureReason, RebalanceCause};
 use crate::responses::s;
@@ -526,6 +526,9 @@ impl GroupCoordinator {
             value: Some(ConsumerAssignmentValue {
                 member_epoch: JOIN_EPOCH,
                 previous_member_epoch: JOIN_EPOCH,
+                // The new instance holds them from its join on (as after a temporary
+                // leave; a classic member may replace one that did not leave).
+                assigned_at: epochs_from_join(&old.assignment),
                 ..old.assignment
             }),
         });
@@ -656,15 +659,19 @@ impl GroupCoordinator {
             // The member keeps its partitions (nobody else gets them) until it comes back or
             // its session runs out.
             let assignment = group.members[&member_id].assignment.clone();
+            let mut value = ConsumerAssignmentValue {
+                member_epoch: STATIC_LEAVE_EPOCH,
+                previous_member_epoch: assignment.member_epoch,
+                pending_revocation: TopicPartitions::new(),
+                ..assignment
+            };
+            // The instance that comes back holds them from its join on (Kafka's
+            // `resetAssignedPartitionsEpochsToZero`).
+            value.assigned_at = epochs_from_join(&value);
             self.emit(Record::ConsumerAssignment {
                 group_id: group_id.to_string(),
                 member_id: member_id.clone(),
-                value: Some(ConsumerAssignmentValue {
-                    member_epoch: STATIC_LEAVE_EPOCH,
-                    previous_member_epoch: assignment.member_epoch,
-                    pending_revocation: TopicPartitions::new(),
-                    ..assignment
-                }),
+                value: Some(value),
             });
             self.timers.cancel(&TimerKey::ConsumerRebalance {
                 group: group_id.to_string(),
@@ -839,4 +846,18 @@ pub(crate) fn steady_interval_for(members: usize, budget: u32, shortest: i32, lo
     let within_budget = (members as u64 * 1000).div_ceil(u64::from(budget.max(1)));
     let within_budget = i32::try_from(within_budget).unwrap_or(i32::MAX);
     within_budget.max(shortest).min(longest)
+}
+
+/// Every partition `assignment` holds, at the join epoch.
+fn epochs_from_join(assignment: &ConsumerAssignmentValue) -> PartitionEpochs {
+    let mut out = PartitionEpochs::new();
+    for (topic, partitions) in assignment
+        .assigned
+        .iter()
+        .chain(&assignment.pending_revocation)
+    {
+        let epochs = out.entry(*topic).or_default();
+        epochs.extend(partitions.iter().map(|p| (*p, JOIN_EPOCH)));
+    }
+    out
 }

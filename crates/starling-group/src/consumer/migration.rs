@@ -181,6 +181,8 @@ impl GroupCoordinator {
                 previous_member_epoch: group.generation,
                 assigned,
                 pending_revocation: TopicPartitions::new(),
+                // Held since the generation it converts at.
+                assigned_at: Default::default(),
             };
             converted.push((
                 owned_only,

@@ -58,6 +58,9 @@ pub(crate) mod target;
 /// Partitions by topic id.
 pub type TopicPartitions = BTreeMap<Uuid, BTreeSet<i32>>;
 
+/// A member epoch for each partition, by topic id.
+pub type PartitionEpochs = BTreeMap<Uuid, BTreeMap<i32, i32>>;
+
 /// The member epoch a member joins (or rejoins) with.
 pub const JOIN_EPOCH: i32 = 0;
 /// The member epoch a member leaves with.
@@ -152,6 +155,26 @@ pub struct ConsumerAssignmentValue {
     pub assigned: TopicPartitions,
     /// What it must give up; it still holds these until it reports them gone.
     pub pending_revocation: TopicPartitions,
+    /// The member epoch at which each partition it holds was assigned to it (KIP-1251's
+    /// assignment epochs), so a commit sent before the member heard of its latest epoch is
+    /// still accepted for the partitions it held at the epoch it sent. Records written before
+    /// this field have none: a partition without one counts as assigned at the current epoch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub assigned_at: PartitionEpochs,
+}
+
+impl ConsumerAssignmentValue {
+    /// The epoch at which the member was given `partition` of `topic`, if it holds it
+    /// (assigned or pending revocation).
+    pub fn assignment_epoch(&self, topic: Uuid, partition: i32) -> Option<i32> {
+        let in_set =
+            |set: &TopicPartitions| set.get(&topic).is_some_and(|s| s.contains(&partition));
+        if !in_set(&self.assigned) && !in_set(&self.pending_revocation) {
+            return None;
+        }
+        let recorded = self.assigned_at.get(&topic).and_then(|m| m.get(&partition));
+        Some(recorded.copied().unwrap_or(self.member_epoch))
+    }
 }
 
 /// How a consumer group stands (Kafka's `ConsumerGroupState`).

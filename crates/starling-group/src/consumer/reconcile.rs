@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
-use super::{ConsumerAssignmentValue, MemberState, TopicPartitions};
+use super::{ConsumerAssignmentValue, MemberState, PartitionEpochs, TopicPartitions};
 
 /// What a step is computed from, besides the member's current assignment.
 pub(crate) struct Step<'a> {
@@ -90,17 +90,24 @@ fn compute_next(current: &ConsumerAssignmentValue, step: &Step<'_>) -> ConsumerA
     let previous_member_epoch = current.member_epoch;
     if !pending_revocation.is_empty() && owns_any(step.owned, &pending_revocation) {
         // Give up first, at the current epoch.
+        let assigned_at = epochs_held(
+            current,
+            &[&assigned, &pending_revocation],
+            current.member_epoch,
+        );
         return ConsumerAssignmentValue {
             state: MemberState::UnrevokedPartitions,
             member_epoch: current.member_epoch,
             previous_member_epoch,
             assigned,
             pending_revocation,
+            assigned_at,
         };
     }
     for (topic, partitions) in pending_assignment {
         assigned.entry(topic).or_default().extend(partitions);
     }
+    let assigned_at = epochs_held(current, &[&assigned], step.target_epoch);
     ConsumerAssignmentValue {
         state: if unreleased {
             MemberState::UnreleasedPartitions
@@ -111,7 +118,27 @@ fn compute_next(current: &ConsumerAssignmentValue, step: &Step<'_>) -> ConsumerA
         previous_member_epoch,
         assigned,
         pending_revocation: TopicPartitions::new(),
+        assigned_at,
     }
+}
+
+/// The assignment epoch of every partition in `held`: the one it had in `current`, or, for a
+/// partition `current` does not hold, `gained_at` (the epoch it is assigned in).
+fn epochs_held(
+    current: &ConsumerAssignmentValue,
+    held: &[&TopicPartitions],
+    gained_at: i32,
+) -> PartitionEpochs {
+    let mut out = PartitionEpochs::new();
+    for (topic, partitions) in held.iter().copied().flatten() {
+        for &partition in partitions {
+            let epoch = current
+                .assignment_epoch(*topic, partition)
+                .unwrap_or(gained_at);
+            out.entry(*topic).or_default().insert(partition, epoch);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -140,6 +167,7 @@ mod tests {
             previous_member_epoch: epoch - 1,
             assigned,
             pending_revocation: TopicPartitions::new(),
+            assigned_at: PartitionEpochs::new(),
         }
     }
 

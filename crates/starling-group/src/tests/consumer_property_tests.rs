@@ -223,9 +223,55 @@ impl Sim {
                 }
             }
         }
+        // Each held partition was assigned at or before the member's epoch, and only held
+        // partitions have an assignment epoch.
+        for (id, member) in &group.members {
+            let a = &member.assignment;
+            for (topic, epochs) in &a.assigned_at {
+                for (p, at) in epochs {
+                    assert!(
+                        a.assignment_epoch(*topic, *p).is_some(),
+                        "{id}: {topic}/{p}"
+                    );
+                    if a.member_epoch >= 0 {
+                        assert!(*at <= a.member_epoch, "{id}: {topic}/{p} at {at}");
+                    }
+                }
+            }
+        }
         // Replay rebuilds the same state.
         let replayed = self.ctx.replayed_consumer_group(G);
         assert_same_group(group, &replayed);
+        // An honest client's commit of what it owns, at the epoch it knows (maybe behind the
+        // member's), is accepted (KIP-1251).
+        let commits: Vec<Commit> = self
+            .clients
+            .iter()
+            .filter(|c| !c.stubborn && c.epoch > 0 && !c.owned.is_empty())
+            .filter(|c| group.members.contains_key(&c.member))
+            .map(|c| {
+                let mut commit = Commit::member(&c.member, c.epoch).version(9);
+                for (topic, parts) in &c.owned {
+                    // (A deleted topic's partitions are nobody's to commit.)
+                    let Some(name) = self.ctx.c.topics.get(topic).map(|t| t.name.clone()) else {
+                        continue;
+                    };
+                    for p in parts {
+                        commit = commit.offset(&name, *p, 1);
+                    }
+                }
+                commit
+            })
+            .collect();
+        for commit in commits {
+            let id = self.ctx.commit(&commit);
+            let errors = self.ctx.commit_errors(id);
+            assert!(
+                errors.iter().all(|e| *e == 0),
+                "{}: {errors:?}",
+                commit.member
+            );
+        }
     }
 
     /// Every client turns honest and heartbeats until the group settles.

@@ -1,6 +1,8 @@
 //! KIP-848 consumer groups in the core: joining, reconciliation (revoke first, then assign),
 //! leaving, static members, timeouts, triggers and Kafka's errors.
 
+use std::collections::BTreeSet;
+
 use kafka_protocol::ResponseError;
 
 use super::consumer_support::{assignment_of, tid, tp, Client, Hb};
@@ -647,6 +649,101 @@ fn offset_commits_must_come_from_a_member_at_its_current_epoch_on_v9() {
             commit.version
         );
     }
+}
+
+/// The error of an OffsetCommit v9 by `member` at `epoch` of `orders` partitions.
+fn commit_error(ctx: &mut Ctx, member: &str, epoch: i32, partitions: &[i32]) -> i16 {
+    let mut commit = Commit::member(member, epoch).version(9);
+    for p in partitions {
+        commit = commit.offset("orders", *p, 7);
+    }
+    let id = ctx.commit(&commit);
+    let errors = ctx.commit_errors(id);
+    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+    errors[0]
+}
+
+fn orders_held(ctx: &Ctx, member: &str) -> BTreeSet<i32> {
+    let a = &ctx.cg().members[member].assignment;
+    let t = tid("orders");
+    a.assigned
+        .get(&t)
+        .into_iter()
+        .chain(a.pending_revocation.get(&t))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn a_commit_at_an_older_epoch_is_accepted_for_partitions_held_since_that_epoch() {
+    const STALE: i16 = ResponseError::StaleMemberEpoch.code();
+    let mut ctx = ctx_with_orders(4);
+    let r = ctx.hb_ok(&Hb::join("m1", &["orders"]));
+    assert_eq!(r.member_epoch, 1);
+    // Two partitions more: m1 moves to epoch 2 with 4 and 5 assigned at 2.
+    ctx.set_topics(&[("orders", 6)]);
+    let r = ctx.hb_ok(&Hb::beat("m1", 1, &tp(&[("orders", &[0, 1, 2, 3])])));
+    assert_eq!(r.member_epoch, 2);
+
+    // A commit the member sent at epoch 1 (before it heard of epoch 2) is still good for the
+    // partitions it held at epoch 1, not for those it got at 2, and the whole commit fails if
+    // any partition fails.
+    assert_eq!(commit_error(&mut ctx, "m1", 1, &[0, 3]), 0);
+    assert_eq!(commit_error(&mut ctx, "m1", 1, &[4]), STALE);
+    assert_eq!(commit_error(&mut ctx, "m1", 1, &[0, 4]), STALE);
+    assert_eq!(commit_error(&mut ctx, "m1", 0, &[0]), STALE);
+    // The current epoch commits anything; a later one nothing.
+    assert_eq!(commit_error(&mut ctx, "m1", 2, &[4, 5]), 0);
+    assert_eq!(commit_error(&mut ctx, "m1", 3, &[0]), STALE);
+    // A topic the broker does not have is held by nobody.
+    let id = ctx.commit(&Commit::member("m1", 1).version(9).offset("gone", 0, 1));
+    assert_eq!(ctx.commit_errors(id), [STALE]);
+
+    // m2 joins (epoch 3): m1 must give up three partitions. Until it does, it still holds
+    // them, and a commit at epoch 1 is good for them.
+    ctx.hb_ok(&Hb::join("m2", &["orders"]));
+    let r = ctx.hb_ok(&Hb::beat("m1", 2, &tp(&[("orders", &[0, 1, 2, 3, 4, 5])])));
+    assert_eq!(r.member_epoch, 2);
+    let kept = orders_held(&ctx, "m1");
+    let assigned = &ctx.cg().members["m1"].assignment.assigned[&tid("orders")];
+    let revoked: BTreeSet<i32> = kept.difference(assigned).copied().collect();
+    let kept: BTreeSet<i32> = assigned.clone();
+    assert_eq!(revoked.len(), 3);
+    let old_revoked: Vec<i32> = revoked.iter().copied().filter(|p| *p < 4).collect();
+    assert_eq!(commit_error(&mut ctx, "m1", 1, &old_revoked), 0);
+    // Once released they are not m1's: its commit at epoch 2 of them is refused, of the
+    // partitions it kept accepted.
+    let owned: Vec<i32> = kept.iter().copied().collect();
+    let r = ctx.hb_ok(&Hb::beat("m1", 2, &tp(&[("orders", &owned)])));
+    assert_eq!(r.member_epoch, 3);
+    let revoked: Vec<i32> = revoked.into_iter().collect();
+    assert_eq!(commit_error(&mut ctx, "m1", 2, &revoked), STALE);
+    assert_eq!(commit_error(&mut ctx, "m1", 2, &owned), 0);
+    ctx.assert_restart_rebuilds_the_groups();
+    // The restarted coordinator judges the same.
+    let mut back = ctx.replayed();
+    back.set_topics(&[("orders", 6)]);
+    assert_eq!(commit_error(&mut back, "m1", 2, &revoked), STALE);
+    assert_eq!(commit_error(&mut back, "m1", 2, &owned), 0);
+}
+
+#[test]
+fn a_static_member_back_under_a_new_id_holds_its_partitions_from_the_join_epoch() {
+    let mut ctx = ctx_with_orders(2);
+    ctx.hb_ok(&Hb::join("a-1", &["orders"]).instance("a"));
+    ctx.set_topics(&[("orders", 3)]);
+    ctx.hb_ok(&Hb::beat("a-1", 1, &tp(&[("orders", &[0, 1])])));
+    ctx.hb_ok(&Hb::leave("a-1", -2).instance("a"));
+    let r = ctx.hb_ok(&Hb::join("a-2", &["orders"]).instance("a"));
+    let epochs = &ctx.cg().members["a-2"].assignment.assigned_at[&tid("orders")];
+    assert!(epochs.values().all(|e| *e == 0), "{epochs:?}");
+    assert_eq!(commit_error(&mut ctx, "a-2", r.member_epoch, &[0, 1, 2]), 0);
+    // The member it replaced is gone.
+    assert_eq!(
+        commit_error(&mut ctx, "a-1", 2, &[0]),
+        ResponseError::UnknownMemberId.code()
+    );
 }
 
 #[test]

@@ -283,12 +283,22 @@ fn a_classic_member_in_a_consumer_group_gets_illegal_generation_for_another_gene
         ctx.sync_response(id).error_code,
         code(ResponseError::IllegalGeneration)
     );
-    let stale =
-        ctx.commit(&Commit::member(&client.member, client.generation - 1).offset("orders", 0, 1));
-    assert_eq!(
-        ctx.commit_errors(stale),
-        [code(ResponseError::IllegalGeneration)]
-    );
+    // An earlier generation commits only what the member held then (KIP-1251), a later one
+    // nothing.
+    let foreign = (0..6)
+        .find(|p| !client.owned.contains(&("orders".to_string(), *p)))
+        .unwrap();
+    for (generation, partition) in [
+        (client.generation - 1, foreign),
+        (client.generation + 1, client.owned.first().unwrap().1),
+    ] {
+        let refused =
+            ctx.commit(&Commit::member(&client.member, generation).offset("orders", partition, 1));
+        assert_eq!(
+            ctx.commit_errors(refused),
+            [code(ResponseError::IllegalGeneration)]
+        );
+    }
     let ok = ctx.commit(&Commit::member(&client.member, client.generation).offset("orders", 0, 1));
     assert_eq!(ctx.commit_errors(ok), [0]);
     // A member id the group does not know, and a consumer-protocol member, are unknown to
@@ -548,8 +558,8 @@ fn a_classic_static_member_replacing_the_last_consumer_member_turns_the_group_cl
     let history = ctx.history().len();
     let held_by_c1: BTreeSet<(String, i32)> = consumer
         .owned
-        .iter()
-        .flat_map(|(_, parts)| parts.iter().map(|p| ("orders".to_string(), *p)))
+        .values()
+        .flat_map(|parts| parts.iter().map(|p| ("orders".to_string(), *p)))
         .collect();
     assert_eq!(held_by_c1.len(), 3);
 
