@@ -55,11 +55,10 @@ impl GroupCoordinator {
             return self.respond(id, GroupResponse::Leave(response));
         }
 
-        if self.consumer_group(&group_id).is_some() {
-            return self.classic_leave_to_consumer_group(id, version, &request);
-        }
         let mut results = Vec::with_capacity(identities.len());
-        if self.groups.contains_key(&group_id) {
+        if self.consumer_group(&group_id).is_some() {
+            results = self.classic_leave_to_consumer_group(&group_id, &identities);
+        } else if self.groups.contains_key(&group_id) {
             // The first member removed starts the rebalance; the rest leave with it.
             let mut trigger: Option<Trigger> = None;
             for (i, (member_id, instance_id)) in identities.iter().enumerate() {

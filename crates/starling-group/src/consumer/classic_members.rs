@@ -24,10 +24,7 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::{
-    HeartbeatRequest, LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest,
-};
+use kafka_protocol::messages::{HeartbeatRequest, SyncGroupRequest};
 use kafka_protocol::ResponseError;
 
 use super::classic_protocol::{decode_subscription, encode_assignment, version_of};
@@ -37,10 +34,10 @@ use super::{ClassicMemberMetadata, ConsumerGroup, ConsumerMember, MemberState, M
 use crate::history::RebalanceCause;
 use crate::join::JoinOffer;
 use crate::member::Held;
-use crate::responses::{self, code, s, JoinReply};
+use crate::responses::{self, JoinReply};
 use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 use crate::timers::TimerKey;
-use crate::{ids, GroupCoordinator, GroupResponse, Record, RequestId};
+use crate::{ids, GroupCoordinator, Record, RequestId};
 
 /// Why a classic request to a consumer group fails.
 type Refusal = ResponseError;
@@ -254,22 +251,17 @@ impl GroupCoordinator {
         version: i16,
         request: &SyncGroupRequest,
     ) -> Result<(String, bytes::Bytes), Refusal> {
-        let group_id = request.group_id.as_str();
-        let member_id = request.member_id.as_str();
-        let instance = if version >= 3 {
-            request.group_instance_id.as_deref()
-        } else {
-            None
-        };
-        let member = self.classic_member(group_id, member_id, instance)?;
+        let (group_id, member_id) = (request.group_id.as_str(), request.member_id.as_str());
+        let member = self.classic_member_at(
+            version,
+            (group_id, member_id, request.group_instance_id.as_deref()),
+            request.generation_id,
+        )?;
         let metadata = member
             .subscription
             .classic
             .clone()
             .expect("a classic member");
-        if request.generation_id != member.assignment.member_epoch {
-            return Err(ResponseError::IllegalGeneration);
-        }
         if version >= 5 {
             let wrong_type = request
                 .protocol_type
@@ -308,17 +300,12 @@ impl GroupCoordinator {
         version: i16,
         request: &HeartbeatRequest,
     ) -> Result<(), Refusal> {
-        let group_id = request.group_id.as_str();
-        let member_id = request.member_id.as_str();
-        let instance = if version >= 3 {
-            request.group_instance_id.as_deref()
-        } else {
-            None
-        };
-        let member = self.classic_member(group_id, member_id, instance)?;
-        if request.generation_id != member.assignment.member_epoch {
-            return Err(ResponseError::IllegalGeneration);
-        }
+        let (group_id, member_id) = (request.group_id.as_str(), request.member_id.as_str());
+        let member = self.classic_member_at(
+            version,
+            (group_id, member_id, request.group_instance_id.as_deref()),
+            request.generation_id,
+        )?;
         self.schedule_consumer_session(group_id, member_id);
         let group = super::consumer_in(&self.groups, group_id).expect("the member's group exists");
         if must_rejoin(group, member_id, &member, &self.topics, &mut self.regexes) {
@@ -328,35 +315,20 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// A LeaveGroup to a consumer-protocol group: every named member that exists goes (fenced
-    /// at once, with one epoch bump, or a downgrade if only classic members remain).
+    /// A LeaveGroup to a consumer-protocol group: every named (member id, instance id) that
+    /// exists goes (fenced at once, with one epoch bump, or a downgrade if only classic
+    /// members remain); the error of each, in order.
     pub(crate) fn classic_leave_to_consumer_group(
         &mut self,
-        id: RequestId,
-        version: i16,
-        request: &LeaveGroupRequest,
-    ) {
-        let group_id = request.group_id.as_str();
-        let identities: Vec<(String, Option<String>)> = if version >= 3 {
-            request
-                .members
-                .iter()
-                .map(|m| {
-                    (
-                        m.member_id.to_string(),
-                        m.group_instance_id.as_ref().map(|i| i.to_string()),
-                    )
-                })
-                .collect()
-        } else {
-            vec![(request.member_id.to_string(), None)]
-        };
+        group_id: &str,
+        identities: &[(String, Option<String>)],
+    ) -> Vec<Option<ResponseError>> {
         let group = self
             .consumer_group(group_id)
             .expect("a consumer group answers this LeaveGroup");
         let mut leaving = Vec::new();
         let mut errors = Vec::new();
-        for (member_id, instance) in &identities {
+        for (member_id, instance) in identities {
             let found = match instance {
                 None => group
                     .members
@@ -380,23 +352,7 @@ impl GroupCoordinator {
             }
         }
         self.fence_consumer_members(group_id, &leaving, RebalanceCause::MemberLeft);
-        let mut response = LeaveGroupResponse::default();
-        if version >= 3 {
-            response.members = identities
-                .into_iter()
-                .zip(errors)
-                .map(|((member_id, instance), error)| {
-                    let mut member = MemberResponse::default();
-                    member.member_id = s(&member_id);
-                    member.group_instance_id = instance.map(|i| s(&i));
-                    member.error_code = code(error);
-                    member
-                })
-                .collect();
-        } else {
-            response.error_code = code(errors.first().copied().flatten());
-        }
-        self.respond(id, GroupResponse::Leave(response));
+        errors
     }
 
     /// A classic join or sync timer ran out: the member is fenced.
@@ -408,6 +364,23 @@ impl GroupCoordinator {
         if classic {
             self.fence_consumer_member(group_id, member_id, RebalanceCause::RebalanceTimeout);
         }
+    }
+
+    /// The classic member a SyncGroup or Heartbeat (of `version`, from (group, member id,
+    /// instance id)) comes from, at `generation`, its member epoch (ILLEGAL_GENERATION
+    /// otherwise). The instance id counts from v3.
+    fn classic_member_at(
+        &self,
+        version: i16,
+        (group_id, member_id, instance): (&str, &str, Option<&str>),
+        generation: i32,
+    ) -> Result<ConsumerMember, Refusal> {
+        let instance = if version >= 3 { instance } else { None };
+        let member = self.classic_member(group_id, member_id, instance)?;
+        if generation != member.assignment.member_epoch {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        Ok(member)
     }
 
     /// Kafka's `validateConsumerGroupMember` and `throwIfMemberDoesNotUseClassicProtocol`.
