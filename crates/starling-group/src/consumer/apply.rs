@@ -7,7 +7,7 @@ use crate::group::Group;
 use crate::timers::TimerKey;
 use crate::{GroupCoordinator, Record};
 
-use super::{each_partition, ConsumerGroup, ConsumerMember};
+use super::{ConsumerGroup, ConsumerMember};
 use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 
 impl GroupCoordinator {
@@ -91,16 +91,12 @@ impl GroupCoordinator {
                 let old =
                     std::mem::replace(&mut member.assignment, value.clone().unwrap_or_default());
                 let new = member.assignment.clone();
-                for key in
-                    each_partition(&old.assigned).chain(each_partition(&old.pending_revocation))
-                {
+                for key in old.held() {
                     if group.holders.get(&key) == Some(member_id) {
                         group.holders.remove(&key);
                     }
                 }
-                for key in
-                    each_partition(&new.assigned).chain(each_partition(&new.pending_revocation))
-                {
+                for key in new.held() {
                     group.holders.insert(key, member_id.clone());
                 }
             }
@@ -151,9 +147,7 @@ impl GroupCoordinator {
 
 /// Frees every partition `member` holds.
 fn release_holdings(group: &mut ConsumerGroup, member_id: &str, member: &ConsumerMember) {
-    let held = each_partition(&member.assignment.assigned)
-        .chain(each_partition(&member.assignment.pending_revocation));
-    for key in held {
+    for key in member.assignment.held() {
         if group.holders.get(&key).map(String::as_str) == Some(member_id) {
             group.holders.remove(&key);
         }

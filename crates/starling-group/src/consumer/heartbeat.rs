@@ -851,13 +851,8 @@ pub(crate) fn steady_interval_for(members: usize, budget: u32, shortest: i32, lo
 /// Every partition `assignment` holds, at the join epoch.
 fn epochs_from_join(assignment: &ConsumerAssignmentValue) -> PartitionEpochs {
     let mut out = PartitionEpochs::new();
-    for (topic, partitions) in assignment
-        .assigned
-        .iter()
-        .chain(&assignment.pending_revocation)
-    {
-        let epochs = out.entry(*topic).or_default();
-        epochs.extend(partitions.iter().map(|p| (*p, JOIN_EPOCH)));
+    for (topic, partition) in assignment.held() {
+        out.entry(topic).or_default().insert(partition, JOIN_EPOCH);
     }
     out
 }

@@ -161,23 +161,15 @@ impl GroupCoordinator {
                         .step
                         .entry(group_id.clone())
                         .or_default();
-                    for key in each_partition(&current.assigned)
-                        .chain(each_partition(&current.pending_revocation))
-                    {
+                    for key in current.held() {
                         notes.released.push((key, member_id.clone(), now));
                     }
                     // Released while a record is open: that record's hand-over goes on.
                     if let Some(tracking) = self.consumer_history.open.get_mut(group_id) {
                         for (key, handover) in tracking.handovers.iter_mut() {
-                            let held = current
-                                .assigned
-                                .get(&key.0)
-                                .is_some_and(|s| s.contains(&key.1))
-                                || current
-                                    .pending_revocation
-                                    .get(&key.0)
-                                    .is_some_and(|s| s.contains(&key.1));
-                            if held && handover.from == *member_id && handover.released_ms.is_none()
+                            if current.holds(key.0, key.1)
+                                && handover.from == *member_id
+                                && handover.released_ms.is_none()
                             {
                                 handover.released_ms = Some(now);
                             }

@@ -164,12 +164,21 @@ pub struct ConsumerAssignmentValue {
 }
 
 impl ConsumerAssignmentValue {
-    /// The epoch at which the member was given `partition` of `topic`, if it holds it
-    /// (assigned or pending revocation).
-    pub fn assignment_epoch(&self, topic: Uuid, partition: i32) -> Option<i32> {
+    /// Every partition the member holds: assigned, then pending revocation.
+    pub fn held(&self) -> impl Iterator<Item = (Uuid, i32)> + '_ {
+        each_partition(&self.assigned).chain(each_partition(&self.pending_revocation))
+    }
+
+    /// Whether the member holds `partition` of `topic` (assigned or pending revocation).
+    pub fn holds(&self, topic: Uuid, partition: i32) -> bool {
         let in_set =
             |set: &TopicPartitions| set.get(&topic).is_some_and(|s| s.contains(&partition));
-        if !in_set(&self.assigned) && !in_set(&self.pending_revocation) {
+        in_set(&self.assigned) || in_set(&self.pending_revocation)
+    }
+
+    /// The epoch at which the member was given `partition` of `topic`, if it holds it.
+    pub fn assignment_epoch(&self, topic: Uuid, partition: i32) -> Option<i32> {
+        if !self.holds(topic, partition) {
             return None;
         }
         let recorded = self.assigned_at.get(&topic).and_then(|m| m.get(&partition));

@@ -197,17 +197,8 @@ fn a_session_expiry_is_the_cause_and_the_departure_reason() {
 #[test]
 fn a_member_fenced_for_not_revoking_is_a_rebalance_timeout() {
     let mut ctx = ctx_with_orders(2);
-    let mut m1 = Client::new("m1", &["orders"]);
-    m1.stubborn = true;
-    ctx.step(&mut m1);
-    let mut m2 = Client::new("m2", &["orders"]);
-    ctx.step(&mut m2);
-    ctx.step(&mut m1);
-    for _ in 0..4 {
-        ctx.sleep(9_000);
-        ctx.step(&mut m1);
-        ctx.step(&mut m2);
-    }
+    let (mut m1, mut m2) = ctx.stubborn_member_asked_to_revoke();
+    ctx.heartbeat_every(9_000, 4, &mut [&mut m1, &mut m2]);
     let all = history(&ctx);
     let fenced = all
         .iter()

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use uuid::Uuid;
 
-use super::consumer_support::{Client, Hb};
+use super::consumer_support::{holders_of, Client, Hb};
 use super::consumer_tests::assert_same_group;
 use super::*;
 use crate::consumer::TopicPartitions;
@@ -170,21 +170,11 @@ impl Sim {
         assert!(group.epoch >= self.group_epoch, "group epoch went back");
         self.group_epoch = group.epoch;
         // Holdings are disjoint.
-        let mut held: BTreeMap<(Uuid, i32), String> = BTreeMap::new();
+        holders_of(group);
         for (id, member) in &group.members {
-            let a = &member.assignment;
-            for (topic, parts) in a.assigned.iter().chain(a.pending_revocation.iter()) {
-                for p in parts {
-                    if let Some(other) = held.insert((*topic, *p), id.clone()) {
-                        panic!("{topic}/{p} held by {other} and {id}");
-                    }
-                }
-            }
             assert_eq!(
                 group.holders.iter().filter(|(_, h)| *h == id).count(),
-                crate::consumer::each_partition(&a.assigned)
-                    .chain(crate::consumer::each_partition(&a.pending_revocation))
-                    .count(),
+                member.assignment.held().count(),
                 "the holder index of {id} is off"
             );
         }

@@ -2,7 +2,7 @@
 //! topics with deterministic ids, and [`Ctx`] methods that send heartbeats and read the
 //! group's state back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as OwnedTopic;
 use kafka_protocol::messages::{
@@ -296,6 +296,33 @@ impl Ctx {
         response
     }
 
+    /// `m1` alone on `orders`, then `m2` joins: `m1` (stubborn: it never releases a
+    /// partition) is asked to give one up. Returns (m1, m2).
+    pub fn stubborn_member_asked_to_revoke(&mut self) -> (Client, Client) {
+        let mut m1 = Client::new("m1", &["orders"]);
+        m1.stubborn = true;
+        self.step(&mut m1);
+        let mut m2 = Client::new("m2", &["orders"]);
+        self.step(&mut m2);
+        self.step(&mut m1);
+        (m1, m2)
+    }
+
+    /// Every client heartbeats once every `interval_ms`, `rounds` times.
+    pub fn heartbeat_every(
+        &mut self,
+        interval_ms: i64,
+        rounds: usize,
+        clients: &mut [&mut Client],
+    ) {
+        for _ in 0..rounds {
+            self.sleep(interval_ms);
+            for client in clients.iter_mut() {
+                self.step(client);
+            }
+        }
+    }
+
     /// Heartbeats every client until a full round changes nothing (at most `rounds`).
     pub fn settle(&mut self, clients: &mut [Client], rounds: usize) {
         self.settle_group(G, clients, rounds)
@@ -360,4 +387,21 @@ impl Ctx {
         ctx.wall_offset = self.wall_offset;
         ctx
     }
+}
+
+/// Who holds each partition (assigned or pending revocation) in `group`; panics if two
+/// members hold one.
+pub(crate) fn holders_of(group: &ConsumerGroup) -> BTreeMap<(Uuid, i32), String> {
+    let mut held = BTreeMap::new();
+    for (id, member) in &group.members {
+        let a = &member.assignment;
+        for (topic, parts) in a.assigned.iter().chain(a.pending_revocation.iter()) {
+            for p in parts {
+                if let Some(other) = held.insert((*topic, *p), id.clone()) {
+                    panic!("{topic}/{p} held by {other} and {id}");
+                }
+            }
+        }
+    }
+    held
 }

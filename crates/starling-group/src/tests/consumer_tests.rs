@@ -532,21 +532,12 @@ fn a_member_whose_session_runs_out_is_fenced_and_the_epoch_bumped() {
 #[test]
 fn a_member_that_does_not_revoke_within_its_rebalance_timeout_is_fenced() {
     let mut ctx = ctx_with_orders(2);
-    let mut m1 = Client::new("m1", &["orders"]);
-    m1.stubborn = true;
-    ctx.step(&mut m1);
-    let mut m2 = Client::new("m2", &["orders"]);
-    ctx.step(&mut m2);
-    ctx.step(&mut m1);
+    let (mut m1, mut m2) = ctx.stubborn_member_asked_to_revoke();
     assert_eq!(
         ctx.cg().members["m1"].assignment.state,
         MemberState::UnrevokedPartitions
     );
-    for _ in 0..4 {
-        ctx.sleep(9_000);
-        ctx.step(&mut m1);
-        ctx.step(&mut m2);
-    }
+    ctx.heartbeat_every(9_000, 4, &mut [&mut m1, &mut m2]);
     assert!(
         !ctx.cg().members.contains_key("m1") || ctx.cg().members["m1"].assignment.member_epoch == 0
     );

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 use super::classic_support::ClassicClient;
-use super::consumer_support::{tid, Client, Hb};
+use super::consumer_support::{holders_of, tid, Client, Hb};
 use super::*;
 use crate::consumer::TopicPartitions;
 use crate::MigrationPolicy;
@@ -129,35 +129,16 @@ impl Sim {
     fn check(&self) {
         self.ctx.assert_restart_rebuilds_the_groups();
         let group = self.ctx.cg();
-        let mut held: BTreeMap<(Uuid, i32), &str> = BTreeMap::new();
-        for (id, member) in &group.members {
-            let a = &member.assignment;
-            for (topic, parts) in a.assigned.iter().chain(a.pending_revocation.iter()) {
-                for p in parts {
-                    if let Some(other) = held.insert((*topic, *p), id) {
-                        panic!("{topic}/{p} held by {other} and {id}");
-                    }
-                }
-            }
-        }
-        let views = self
-            .classic
-            .iter()
-            .map(|c| (c.member.clone(), c.owned_ids()))
-            .chain(
-                self.consumers
-                    .iter()
-                    .map(|c| (c.member.clone(), c.owned.clone())),
-            );
-        for (member_id, owned) in views {
+        let held = holders_of(group);
+        for (member_id, owned) in self.views() {
             let Some(member) = group.members.get(&member_id) else {
                 continue;
             };
             for (topic, parts) in &owned {
                 for p in parts {
                     assert_eq!(
-                        held.get(&(*topic, *p)).copied(),
-                        Some(member_id.as_str()),
+                        held.get(&(*topic, *p)),
+                        Some(&member_id),
                         "{member_id} owns {topic}/{p} the coordinator gave it no longer: {member:?}"
                     );
                 }
@@ -180,16 +161,7 @@ impl Sim {
 
     fn check_settled(&self) {
         let mut owners: BTreeMap<(Uuid, i32), String> = BTreeMap::new();
-        let views = self
-            .classic
-            .iter()
-            .map(|c| (c.member.clone(), c.owned_ids()))
-            .chain(
-                self.consumers
-                    .iter()
-                    .map(|c| (c.member.clone(), c.owned.clone())),
-            );
-        for (member, owned) in views {
+        for (member, owned) in self.views() {
             for (topic, parts) in owned {
                 for p in parts {
                     assert!(
@@ -209,7 +181,19 @@ impl Sim {
             self.consumers,
             self.ctx.cg()
         );
-        let _: Option<TopicPartitions> = None;
+    }
+
+    /// What each client (classic and consumer-protocol) thinks it owns, by its member id.
+    fn views(&self) -> impl Iterator<Item = (String, TopicPartitions)> + '_ {
+        let classic = self
+            .classic
+            .iter()
+            .map(|c| (c.member.clone(), c.owned_ids()));
+        let consumers = self
+            .consumers
+            .iter()
+            .map(|c| (c.member.clone(), c.owned.clone()));
+        classic.chain(consumers)
     }
 }
 
