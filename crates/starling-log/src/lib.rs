@@ -33,8 +33,9 @@
 //! indexes), `segment` (one segment file and reads from it), `checkpoint`
 //! (the recovery point), `scan` (reading files back without trusting them),
 //! `recovery` (opening and crash recovery), `repair` (truncating at damage),
-//! `retention` (what may be deleted) and `failpoint` (fault injection for
-//! tests; compiled away otherwise).
+//! `retention` (what may be deleted), `producer_state` (idempotent producers'
+//! sequence and epoch checks, and their snapshots) and `failpoint` (fault
+//! injection for tests; compiled away otherwise).
 //!
 //! # Example
 //!
@@ -95,6 +96,7 @@ mod checkpoint;
 mod compression;
 mod failpoint;
 mod index;
+pub mod producer_state;
 mod recovery;
 mod repair;
 mod retention;

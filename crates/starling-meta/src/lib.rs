@@ -62,6 +62,8 @@ use failpoint::FaultyFile;
 const CLUSTER: TableDefinition<&str, &str> = TableDefinition::new("cluster");
 /// The key [`MetadataStore::check_writable`] writes and removes again in [`CLUSTER`].
 const WRITE_CHECK_KEY: &str = "write_check";
+/// The key in [`CLUSTER`] holding the first producer id not yet reserved.
+const PRODUCER_ID_KEY: &str = "next_producer_id";
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 /// The group coordinator's records, latest per key (a compacted log, as `__consumer_offsets` is).
 const GROUP_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_records");
@@ -195,6 +197,35 @@ impl MetadataStore {
             };
             txn.commit().map_err(storage)?;
             Ok(id)
+        })
+    }
+
+    /// Reserves the next `count` producer ids (Kafka's producer id blocks) and returns the
+    /// first: ids `first .. first + count` are this caller's, and no later reservation (after
+    /// a restart or `kill -9` too) hands any of them out again, as the end of the block is
+    /// committed before this returns. Ids start at 0.
+    pub fn reserve_producer_ids(&self, count: u32) -> Result<i64, MetaError> {
+        self.with_db(Access::Write(PRODUCER_ID_KEY.len() + 20), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            let first = {
+                let mut table = txn.open_table(CLUSTER).map_err(storage)?;
+                let first = match table.get(PRODUCER_ID_KEY).map_err(storage)? {
+                    Some(value) => value
+                        .value()
+                        .parse::<i64>()
+                        .map_err(|e| MetaError::Storage(format!("stored next producer id: {e}")))?,
+                    None => 0,
+                };
+                let end = first
+                    .checked_add(i64::from(count))
+                    .ok_or_else(|| MetaError::Storage("producer ids are used up".to_string()))?;
+                table
+                    .insert(PRODUCER_ID_KEY, end.to_string().as_str())
+                    .map_err(storage)?;
+                first
+            };
+            txn.commit().map_err(storage)?;
+            Ok(first)
         })
     }
 
@@ -448,6 +479,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn producer_id_blocks_never_overlap_across_reopen_or_a_failed_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let store = MetadataStore::open(&path).unwrap();
+        assert_eq!(store.reserve_producer_ids(1000).unwrap(), 0);
+        assert_eq!(store.reserve_producer_ids(10).unwrap(), 1000);
+        store
+            .failpoint()
+            .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+        assert!(store.reserve_producer_ids(10).is_err());
+        store.failpoint().clear();
+        drop(store);
+        let store = MetadataStore::open(&path).unwrap();
+        assert_eq!(store.reserve_producer_ids(1000).unwrap(), 1010);
     }
 
     #[test]
