@@ -9,6 +9,7 @@
 //! rules can be tested on plain byte slices and never panic on any input.
 
 use crate::compression::{Decompressed, OutputBudget};
+use crate::producer_state::{ProducerBatch, NO_PRODUCER_ID};
 use crate::{AppendError, RecordError};
 
 /// `baseOffset: i64`.
@@ -29,6 +30,12 @@ pub(crate) const LAST_OFFSET_DELTA: usize = 23;
 pub(crate) const BASE_TIMESTAMP: usize = 27;
 /// `maxTimestamp: i64`.
 pub(crate) const MAX_TIMESTAMP: usize = 35;
+/// `producerId: i64`.
+pub(crate) const PRODUCER_ID: usize = 43;
+/// `producerEpoch: i16`.
+pub(crate) const PRODUCER_EPOCH: usize = 51;
+/// `baseSequence: i32`.
+pub(crate) const BASE_SEQUENCE: usize = 53;
 /// `recordCount: i32`.
 pub(crate) const RECORD_COUNT: usize = 57;
 /// Size of the fixed header; records start here.
@@ -43,6 +50,7 @@ pub(crate) const MAGIC_V2: i8 = 2;
 const COMPRESSION_MASK: i16 = 0x07;
 const MAX_COMPRESSION_CODEC: i16 = 4;
 const TIMESTAMP_TYPE_LOG_APPEND: i16 = 0x08;
+const CONTROL_BATCH: i16 = 0x20;
 
 fn get_i16(b: &[u8], at: usize) -> i16 {
     let mut a = [0u8; 2];
@@ -79,6 +87,9 @@ pub(crate) struct BatchHeader {
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
     pub record_count: i32,
 }
 
@@ -98,6 +109,9 @@ impl BatchHeader {
             last_offset_delta: get_i32(b, LAST_OFFSET_DELTA),
             base_timestamp: get_i64(b, BASE_TIMESTAMP),
             max_timestamp: get_i64(b, MAX_TIMESTAMP),
+            producer_id: get_i64(b, PRODUCER_ID),
+            producer_epoch: get_i16(b, PRODUCER_EPOCH),
+            base_sequence: get_i32(b, BASE_SEQUENCE),
             record_count: get_i32(b, RECORD_COUNT),
         })
     }
@@ -125,6 +139,24 @@ impl BatchHeader {
     /// Whether attribute bit 3 (LogAppendTime) is set.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & TIMESTAMP_TYPE_LOG_APPEND != 0
+    }
+
+    /// Whether attribute bit 5 marks a control batch (transaction markers).
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BATCH != 0
+    }
+
+    /// The batch's producer fields, as the producer state reads them, with the batch at
+    /// `first_offset` and its largest timestamp `max_timestamp`.
+    pub fn producer_batch(&self, first_offset: i64, max_timestamp: i64) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: self.producer_id,
+            epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            last_offset_delta: self.last_offset_delta,
+            first_offset,
+            max_timestamp,
+        }
     }
 }
 
@@ -170,6 +202,8 @@ pub(crate) struct ProducedBatch {
     /// Whole batch size.
     pub size: usize,
     pub record_count: i32,
+    /// Its header (the offsets in it are the client's, not yet assigned).
+    pub header: BatchHeader,
 }
 
 /// Why one batch was refused. Kafka tells the two apart: bytes that cannot
@@ -274,22 +308,38 @@ pub(crate) fn validate_produce(
             });
         }
         let bytes = &rest[..size];
-        let record_count =
+        let header =
             validate_one(bytes, &mut budget).map_err(|f| f.into_append_error(index, pos))?;
         batches.push(ProducedBatch {
             pos,
             size,
-            record_count,
+            record_count: header.record_count,
+            header,
         });
         pos += size;
+    }
+    // An idempotent producer's batch travels alone (Kafka refuses more than one batch per
+    // partition from Produce v3 on), so its sequence check is one check.
+    if batches.len() > 1
+        && batches
+            .iter()
+            .any(|b| b.header.producer_id != NO_PRODUCER_ID)
+    {
+        return Err(AppendError::InvalidRecord {
+            message: format!(
+                "a record set with a producer id must hold exactly one batch, not {}",
+                batches.len()
+            ),
+            record_errors: Vec::new(),
+        });
     }
     Ok(batches)
 }
 
 /// Checks one produced batch whose length has already been checked; returns
-/// its record count. Compressed batches are decompressed (charged to
-/// `budget`) and their records checked exactly like uncompressed ones.
-fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<i32, BatchFault> {
+/// its header. Compressed batches are decompressed (charged to `budget`) and
+/// their records checked exactly like uncompressed ones.
+fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<BatchHeader, BatchFault> {
     let h = BatchHeader::parse(bytes)
         .ok_or_else(|| BatchFault::Corrupt("batch shorter than its header".to_string()))?;
     let actual = compute_crc(bytes);
@@ -311,6 +361,17 @@ fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<i32, BatchFau
             h.record_count, h.last_offset_delta
         )));
     }
+    if h.is_control() {
+        return Err(BatchFault::invalid(
+            "clients are not allowed to write control records".to_string(),
+        ));
+    }
+    if h.producer_id != NO_PRODUCER_ID && h.base_sequence < 0 {
+        return Err(BatchFault::invalid(format!(
+            "invalid sequence number {} in a batch of producer {}",
+            h.base_sequence, h.producer_id
+        )));
+    }
     let codec = h.compression();
     if codec > MAX_COMPRESSION_CODEC {
         return Err(BatchFault::Corrupt(format!(
@@ -324,7 +385,7 @@ fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<i32, BatchFau
         let mut source = Decompressed::new(codec, area, budget).map_err(BatchFault::Corrupt)?;
         check_records(&mut source, h.record_count)?;
     }
-    Ok(h.record_count)
+    Ok(h)
 }
 
 /// Reads exactly `count` records from `source`, checking each and that their

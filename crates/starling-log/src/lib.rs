@@ -117,6 +117,7 @@ use parking_lot::{Mutex, RwLock};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
 
+use crate::producer_state::{Admission, ProducerError, ProducerStates};
 use crate::retention::SegmentFacts;
 use crate::segment::{remove_files, sync_dir, ReadProgress, Segment};
 
@@ -200,6 +201,9 @@ pub enum AppendError {
     UnsupportedMagic(i8),
     #[error("log i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// An idempotent producer's batch out of its order or from a fenced epoch.
+    #[error("{0}")]
+    Producer(#[from] ProducerError),
 }
 
 /// One refused record, as Produce v8+ reports it (`record_errors`).
@@ -305,6 +309,8 @@ struct WriterState {
     /// Undo work a failed operation could not finish; it must succeed before
     /// the log changes again.
     cleanup: Cleanup,
+    /// The idempotent producers' epochs and last batches, checked and updated by appends.
+    producers: ProducerStates,
 }
 
 /// Disk work left over from a failed append or roll. Until it is done the
@@ -361,7 +367,7 @@ impl PartitionLog {
             recovery_point = recovered.recovery_point,
             "opened partition log"
         );
-        Ok(PartitionLog {
+        let log = PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(config),
             writer: Mutex::new(WriterState {
@@ -369,13 +375,63 @@ impl PartitionLog {
                 last_flush_ms: now_ms,
                 latest_now_ms: now_ms,
                 cleanup: Cleanup::default(),
+                producers: ProducerStates::new(),
             }),
             view: RwLock::new(View {
                 segments: Arc::new(segments),
                 log_start,
                 log_end,
             }),
-        })
+        };
+        let producers = log.read_producer_states().map_err(|e| LogError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        log.writer.lock().producers = producers;
+        Ok(log)
+    }
+
+    /// The idempotent producers' state as the stored batches give it: every batch with a
+    /// producer id, from the log start on.
+    fn read_producer_states(&self) -> io::Result<ProducerStates> {
+        let mut states = ProducerStates::new();
+        let (mut offset, end) = {
+            let view = self.view.read();
+            (view.log_start, view.log_end)
+        };
+        while offset < end {
+            let read = self.read(offset, 1 << 20, true).map_err(|e| match e {
+                ReadError::Io(e) => e,
+                other => io::Error::other(other.to_string()),
+            })?;
+            let mut at = 0usize;
+            let bytes = &read.records[..];
+            while let Some(h) = batch::BatchHeader::parse(&bytes[at..]) {
+                if h.producer_id != producer_state::NO_PRODUCER_ID && !h.is_control() {
+                    states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
+                }
+                offset = h.last_offset() + 1;
+                at += h.total_size() as usize;
+                if h.total_size() == 0 || at >= bytes.len() {
+                    break;
+                }
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        Ok(states)
+    }
+
+    /// How many idempotent producers this partition remembers.
+    pub fn producer_count(&self) -> usize {
+        self.writer.lock().producers.len()
+    }
+
+    /// Forgets the producers whose last batch is `expiration_ms` or more older than `now_ms`
+    /// (`producer.id.expiration.ms`); returns how many went.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.writer.lock().producers.expire(now_ms, expiration_ms)
     }
 
     /// The current configuration.
@@ -426,6 +482,31 @@ impl PartitionLog {
         let mut w = self.writer.lock();
         self.finish_cleanup_locked(&mut w)?;
         w.observe(now_ms);
+        if let [only] = produced.as_slice() {
+            let h = &only.header;
+            match w.producers.check(&h.producer_batch(-1, h.max_timestamp))? {
+                Admission::Append => {}
+                Admission::Duplicate {
+                    first_offset,
+                    last_offset,
+                    timestamp,
+                } => {
+                    // A retry of a batch already written: its offsets, nothing written.
+                    let log_append_time = if config.timestamp_type == TimestampType::LogAppendTime {
+                        timestamp
+                    } else {
+                        -1
+                    };
+                    return Ok(AppendInfo {
+                        base_offset: first_offset,
+                        last_offset,
+                        log_append_time,
+                        log_start_offset: self.view.read().log_start,
+                        record_count: 0,
+                    });
+                }
+            }
+        }
         let (mut active, first_offset) = {
             let view = self.view.read();
             (view.active(), view.log_end)
@@ -508,6 +589,10 @@ impl PartitionLog {
             w.last_flush_ms = now_ms;
         } else {
             w.unflushed_records = unflushed;
+        }
+        for (b, p) in assigned.iter().zip(&produced) {
+            w.producers
+                .record(&p.header.producer_batch(b.base_offset, b.max_timestamp));
         }
         Ok(AppendInfo {
             base_offset: first_offset,

@@ -14,6 +14,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use starling_log::producer_state::ProducerError;
 use starling_log::AppendError;
 
 use super::RequestContext;
@@ -36,6 +37,12 @@ pub fn append_error_code(e: &AppendError) -> ResponseError {
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
         AppendError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
         AppendError::Io(_) => ResponseError::KafkaStorageError,
+        AppendError::Producer(ProducerError::InvalidEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        AppendError::Producer(ProducerError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
     }
 }
 
@@ -104,6 +111,12 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                     let bytes = records.len() as u64;
                     let appended = p.log.append(records, now);
                     match broker.metrics.log_appended(&p.topic, p.index, appended) {
+                        // A producer's retry of a batch already written appends nothing.
+                        Ok(info) if info.record_count == 0 => {
+                            part.base_offset = info.base_offset;
+                            part.log_append_time_ms = info.log_append_time;
+                            part.log_start_offset = info.log_start_offset;
+                        }
                         Ok(info) => {
                             p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
                             part.base_offset = info.base_offset;

@@ -6,6 +6,7 @@ mod codecs;
 mod compressed;
 mod compressed_prop;
 mod crash_points;
+mod idempotence;
 mod prop;
 mod read;
 mod recovery;
