@@ -12,7 +12,6 @@ import pytest
 from confluent_kafka import Producer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
-    IncompatibleBrokerVersion,
     InvalidPartitionsError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
@@ -139,14 +138,10 @@ def test_producer_consumer_round_trip(bootstrap, compression):
     assert per_partition == {p: list(range(n)) for p, n in expected_offsets.items()}
 
 
-@pytest.mark.xfail(
-    reason="broker gap: kafka-python 3 producers default to enable_idempotence=True (KIP-679) and "
-    "need InitProducerId, which the broker does not implement yet",
-    raises=IncompatibleBrokerVersion,
-    strict=False,
-)
 def test_default_producer_config(bootstrap):
-    """A KafkaProducer with nothing but bootstrap_servers, as most applications create it."""
+    """A KafkaProducer with nothing but bootstrap_servers, as most applications create it:
+    kafka-python 3 makes it idempotent (KIP-679), so it gets a producer id from InitProducerId
+    and its batches carry sequence numbers."""
     topic = unique_topic("kp-default")
     admin = admin_client(bootstrap)
     try:
@@ -155,12 +150,14 @@ def test_default_producer_config(bootstrap):
         admin.close()
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     try:
-        md = producer.send(topic, value=b"hello", partition=0).get(timeout=TIMEOUT_S)
-        assert (md.partition, md.offset) == (0, 0)
+        futures = [producer.send(topic, value=f"m{i}".encode(), partition=0) for i in range(50)]
+        producer.flush(timeout=TIMEOUT_S)
+        offsets = [f.get(timeout=TIMEOUT_S).offset for f in futures]
+        assert offsets == list(range(50))
     finally:
         producer.close(timeout=10)
-    got = read_back(bootstrap, topic, 1, 1)
-    assert [(r.offset, r.value) for r in got] == [(0, b"hello")]
+    got = read_back(bootstrap, topic, 1, 50)
+    assert [(r.offset, r.value) for r in got] == [(i, f"m{i}".encode()) for i in range(50)]
 
 
 def test_offsets_lookups(bootstrap):

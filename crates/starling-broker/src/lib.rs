@@ -36,6 +36,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod maintenance;
 pub mod metrics;
+pub mod producer_ids;
 pub mod request_memory;
 pub mod server;
 pub mod topics;
@@ -54,6 +55,8 @@ pub struct Broker {
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.
     pub groups: coordinator::CoordinatorHandle,
+    /// Idempotent producers' ids.
+    pub producer_ids: producer_ids::ProducerIds,
     pub metrics: Arc<Metrics>,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
     pub request_memory: request_memory::RequestMemory,

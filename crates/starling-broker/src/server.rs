@@ -102,6 +102,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
 
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
     let broker = Arc::new(Broker {
+        producer_ids: crate::producer_ids::ProducerIds::new(store.clone()),
         request_memory,
         config,
         cluster_id,

@@ -11,9 +11,9 @@ use kafka_protocol::messages::{
     ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
     CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
     DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
-    JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
-    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-    ProduceResponse, SyncGroupResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -194,6 +194,12 @@ impl ErrorCodes for DeleteGroupsResponse {
 }
 
 impl ErrorCodes for ConsumerGroupHeartbeatResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for InitProducerIdResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
     }

@@ -11,6 +11,7 @@ pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -204,6 +205,10 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
                 GroupRequest::ConsumerGroupDescribe(r),
             )
             .await
+        }
+        RequestKind::InitProducerId(r) => {
+            let response = init_producer_id::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
         }
         other => Reply::Close(format!("no handler for {other:?}")),
     }

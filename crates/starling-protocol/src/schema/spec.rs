@@ -209,6 +209,10 @@ const FILES: &[(&str, &str)] = &[
         "ConsumerGroupDescribeRequest",
         include_str!("../../schemas/ConsumerGroupDescribeRequest.json"),
     ),
+    (
+        "InitProducerIdRequest",
+        include_str!("../../schemas/InitProducerIdRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
