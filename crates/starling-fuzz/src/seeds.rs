@@ -50,9 +50,10 @@ use kafka_protocol::messages::produce_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
-    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, RequestHeader, RequestKind, SyncGroupRequest, TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, RequestKind, SyncGroupRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -441,6 +442,11 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             r.group_ids = vec![group_id("g0"), group_id("g1")];
             r.into()
         }
+        ApiKey::InitProducerId => {
+            let mut r = InitProducerIdRequest::default();
+            r.transaction_timeout_ms = 60_000;
+            r.into()
+        }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),
     }
 }
@@ -571,16 +577,12 @@ pub fn record_sets() -> Vec<(String, Vec<u8>)> {
         encode_batches(&transactional, Compression::None),
     );
 
-    // Two producers' runs become two batches in one set.
-    let two: Vec<Record> = (0..4)
-        .map(|i| Record {
-            producer_id: if i < 2 { 10 } else { 11 },
-            producer_epoch: 0,
-            sequence: (i % 2) as i32,
-            ..record(i, None, Some(b"two batches"), &[])
-        })
-        .collect();
-    add("two_batches", encode_batches(&two, Compression::None));
+    // Two plain batches in one set (a set with a producer id holds one batch: see
+    // `idempotent`).
+    let plain = |i| record(i, None, Some(b"two batches"), &[]);
+    let mut two = encode_batches(&[plain(0), plain(1)], Compression::None).to_vec();
+    two.extend_from_slice(&encode_batches(&[plain(0)], Compression::None));
+    add("two_batches", Bytes::from(two));
 
     let tombstones = vec![
         record(0, Some("gone"), None, &[]),
