@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`: how often time-based flushes and rolls are checked.
     pub flush_scheduler_interval_ms: u64,
+    /// `producer.id.expiration.ms`: a partition forgets an idempotent producer whose last batch
+    /// there is this old (checked with retention).
+    pub producer_id_expiration_ms: i64,
     /// Defaults every topic's log inherits (`log.segment.bytes`, `log.retention.ms`, …).
     pub log: LogConfig,
     /// The group coordinator's settings (`group.*`, `offsets.*`).
@@ -94,6 +97,7 @@ impl Default for BrokerConfig {
             max_connections: i32::MAX as usize,
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1_000,
+            producer_id_expiration_ms: 86_400_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
             ignored: BTreeMap::new(),
@@ -336,6 +340,9 @@ impl BrokerConfig {
             }
             "log.flush.scheduler.interval.ms" => {
                 self.flush_scheduler_interval_ms = parse_positive(key, value)?
+            }
+            "producer.id.expiration.ms" => {
+                self.producer_id_expiration_ms = parse_positive(key, value)?
             }
             "log.segment.bytes" => apply_topic_config(&mut self.log, "segment.bytes", value)
                 .map_err(|e| rename(e, key))?,
@@ -659,6 +666,16 @@ mod tests {
         c.set("socket.request.read.timeout.ms", "5000").unwrap();
         assert_eq!(c.socket_request_read_timeout_ms, 5000);
         assert!(c.set("socket.request.read.timeout.ms", "0").is_err());
+    }
+
+    #[test]
+    fn producer_ids_expire_after_a_day_unless_configured() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.producer_id_expiration_ms, 86_400_000);
+        c.set("producer.id.expiration.ms", "60000").unwrap();
+        assert_eq!(c.producer_id_expiration_ms, 60_000);
+        assert!(c.set("producer.id.expiration.ms", "0").is_err());
+        assert!(!c.ignored.contains_key("producer.id.expiration.ms"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Background upkeep of the partition logs: retention (`log.retention.check.interval.ms`),
-//! and time-based flushes and segment rolls (`log.flush.scheduler.interval.ms`).
+//! Background upkeep of the partition logs: retention and the expiry of idle idempotent
+//! producers (`log.retention.check.interval.ms`, `producer.id.expiration.ms`), and time-based
+//! flushes and segment rolls (`log.flush.scheduler.interval.ms`).
 //! Each pass runs on a blocking thread, as it does file I/O.
 
 use std::sync::Arc;
@@ -40,6 +41,12 @@ fn upkeep(broker: &Broker, enforce_retention: bool) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flushing log");
         }
         if enforce_retention {
+            let expired = p
+                .log
+                .expire_producers(now, broker.config.producer_id_expiration_ms);
+            if expired > 0 {
+                tracing::debug!(topic = %p.topic, partition = p.index, expired, "producer ids expired");
+            }
             match p.log.enforce_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
