@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -50,21 +51,13 @@ impl GroupCoordinator {
             None
         };
         let generation = request.generation_id_or_member_epoch;
-        let committed: Vec<(Option<uuid::Uuid>, i32)> = request
-            .topics
-            .iter()
-            .flat_map(|t| {
-                let id = self.topics.id_of(t.name.as_str());
-                t.partitions.iter().map(move |p| (id, p.partition_index))
-            })
-            .collect();
         let rejected = self
             .validate_commit(
                 version,
                 &group_id,
                 (&member_id, instance_id.as_deref()),
                 generation,
-                &committed,
+                &request.topics,
             )
             .err();
 
@@ -126,14 +119,14 @@ impl GroupCoordinator {
     }
 
     /// Kafka's validateOffsetCommit (OffsetMetadataManager + ClassicGroup), for a commit by
-    /// (member id, instance id) of `committed` partitions (topic id if the topic exists).
+    /// (member id, instance id) of the partitions in `committed`.
     fn validate_commit(
         &self,
         version: i16,
         group_id: &str,
         (member_id, instance_id): (&str, Option<&str>),
         generation: i32,
-        committed: &[(Option<uuid::Uuid>, i32)],
+        committed: &[OffsetCommitRequestTopic],
     ) -> Result<(), ResponseError> {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
@@ -149,7 +142,12 @@ impl GroupCoordinator {
             };
         };
         if let Some(consumer) = &group.consumer {
-            return validate_consumer_commit(consumer, version, member_id, generation, committed);
+            return validate_consumer_commit(
+                consumer,
+                &self.topics,
+                (version, member_id, generation),
+                committed,
+            );
         }
         if group.state == GroupState::Dead {
             return Err(ResponseError::CoordinatorNotAvailable);
@@ -419,10 +417,9 @@ impl GroupCoordinator {
 /// STALE_MEMBER_EPOCH, or ILLEGAL_GENERATION for a classic member.
 fn validate_consumer_commit(
     group: &crate::consumer::ConsumerGroup,
-    version: i16,
-    member_id: &str,
-    epoch: i32,
-    committed: &[(Option<uuid::Uuid>, i32)],
+    image: &crate::TopicsImage,
+    (version, member_id, epoch): (i16, &str, i32),
+    topics: &[OffsetCommitRequestTopic],
 ) -> Result<(), ResponseError> {
     if epoch < 0 && group.members.is_empty() {
         return Ok(());
@@ -442,10 +439,13 @@ fn validate_consumer_commit(
     let accepted = match epoch.cmp(&assignment.member_epoch) {
         std::cmp::Ordering::Equal => true,
         std::cmp::Ordering::Greater => false,
-        std::cmp::Ordering::Less => committed.iter().all(|(topic, partition)| {
-            topic
-                .and_then(|topic| assignment.assignment_epoch(topic, *partition))
-                .is_some_and(|assigned_at| assigned_at <= epoch)
+        std::cmp::Ordering::Less => topics.iter().all(|t| {
+            // A topic the broker does not have is held by nobody.
+            let id = image.id_of(t.name.as_str());
+            t.partitions.iter().all(|p| {
+                id.and_then(|id| assignment.assignment_epoch(id, p.partition_index))
+                    .is_some_and(|assigned_at| assigned_at <= epoch)
+            })
         }),
     };
     if accepted {

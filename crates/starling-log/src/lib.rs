@@ -391,33 +391,19 @@ impl PartitionLog {
         Ok(log)
     }
 
-    /// The idempotent producers' state as the stored batches give it: every batch with a
-    /// producer id, from the log start on.
+    /// The idempotent producers' state as the stored batches give it: the header of every
+    /// batch, from the log start on (batches without a producer id change nothing).
     fn read_producer_states(&self) -> io::Result<ProducerStates> {
         let mut states = ProducerStates::new();
-        let (mut offset, end) = {
-            let view = self.view.read();
-            (view.log_start, view.log_end)
-        };
-        while offset < end {
-            let read = self.read(offset, 1 << 20, true).map_err(|e| match e {
-                ReadError::Io(e) => e,
-                other => io::Error::other(other.to_string()),
-            })?;
-            let mut at = 0usize;
-            let bytes = &read.records[..];
-            while let Some(h) = batch::BatchHeader::parse(&bytes[at..]) {
-                if h.producer_id != producer_state::NO_PRODUCER_ID && !h.is_control() {
+        for segment in self.snapshot().segments.iter() {
+            let size = segment.size();
+            let mut pos = 0;
+            while pos < size {
+                let h = segment.read_header(pos, size)?;
+                if !h.is_control() {
                     states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
                 }
-                offset = h.last_offset() + 1;
-                at += h.total_size() as usize;
-                if h.total_size() == 0 || at >= bytes.len() {
-                    break;
-                }
-            }
-            if bytes.is_empty() {
-                break;
+                pos += h.total_size();
             }
         }
         Ok(states)

@@ -111,18 +111,15 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
                     let bytes = records.len() as u64;
                     let appended = p.log.append(records, now);
                     match broker.metrics.log_appended(&p.topic, p.index, appended) {
-                        // A producer's retry of a batch already written appends nothing.
-                        Ok(info) if info.record_count == 0 => {
-                            part.base_offset = info.base_offset;
-                            part.log_append_time_ms = info.log_append_time;
-                            part.log_start_offset = info.log_start_offset;
-                        }
                         Ok(info) => {
-                            p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
                             part.base_offset = info.base_offset;
                             part.log_append_time_ms = info.log_append_time;
                             part.log_start_offset = info.log_start_offset;
-                            p.appended.notify_waiters();
+                            // A producer's retry of a batch already written appends nothing.
+                            if info.record_count > 0 {
+                                p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
+                                p.appended.notify_waiters();
+                            }
                         }
                         Err(e) => {
                             let code = append_error_code(&e);
