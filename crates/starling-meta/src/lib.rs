@@ -40,7 +40,7 @@
 
 mod encoding;
 mod failpoint;
-mod group_records;
+mod records;
 #[cfg(test)]
 mod stored_format_tests;
 
@@ -67,6 +67,8 @@ const PRODUCER_ID_KEY: &str = "next_producer_id";
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 /// The group coordinator's records, latest per key (a compacted log, as `__consumer_offsets` is).
 const GROUP_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_records");
+/// The transaction coordinator's records, latest per key (as `__transaction_state` is).
+const TXN_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txn_records");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,7 +280,34 @@ impl MetadataStore {
     /// key's record, `None` deletes it. Either the whole batch is stored or none of it.
     pub(crate) fn write_group_record_bytes(
         &self,
-        batch: &[group_records::EncodedRecord],
+        batch: &[records::EncodedRecord],
+    ) -> Result<(), MetaError> {
+        self.write_record_bytes(GROUP_RECORDS, batch)
+    }
+
+    /// Every stored group record as stored, in key order.
+    pub(crate) fn group_record_bytes(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+        self.record_bytes(GROUP_RECORDS)
+    }
+
+    pub(crate) fn write_txn_record_bytes(
+        &self,
+        batch: &[records::EncodedRecord],
+    ) -> Result<(), MetaError> {
+        self.write_record_bytes(TXN_RECORDS, batch)
+    }
+
+    /// Every stored transaction record as stored, in key order.
+    pub(crate) fn txn_record_bytes(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+        self.record_bytes(TXN_RECORDS)
+    }
+
+    /// Writes a batch of a compacted record table (latest per key, `None` deletes) in one
+    /// durable transaction.
+    fn write_record_bytes(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        batch: &[records::EncodedRecord],
     ) -> Result<(), MetaError> {
         if batch.is_empty() {
             return Ok(());
@@ -290,7 +319,7 @@ impl MetadataStore {
         self.with_db(Access::Write(size), |db| {
             let txn = db.begin_write().map_err(storage)?;
             {
-                let mut table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+                let mut table = txn.open_table(table).map_err(storage)?;
                 for (key, value) in batch {
                     match value {
                         Some(v) => {
@@ -306,11 +335,14 @@ impl MetadataStore {
         })
     }
 
-    /// Every stored group record as stored, in key order.
-    pub(crate) fn group_record_bytes(&self) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
+    /// Every entry of a compacted record table as stored, in key order.
+    fn record_bytes(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<(String, Vec<u8>)>, MetaError> {
         self.with_db(Access::Read, |db| {
             let txn = db.begin_read().map_err(storage)?;
-            let table = txn.open_table(GROUP_RECORDS).map_err(storage)?;
+            let table = txn.open_table(table).map_err(storage)?;
             let mut out = Vec::new();
             for entry in table.iter().map_err(storage)? {
                 let (key, value) = entry.map_err(storage)?;
@@ -451,6 +483,7 @@ fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, Me
     txn.open_table(CLUSTER).map_err(storage)?;
     txn.open_table(TOPICS).map_err(storage)?;
     txn.open_table(GROUP_RECORDS).map_err(storage)?;
+    txn.open_table(TXN_RECORDS).map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(db)
 }

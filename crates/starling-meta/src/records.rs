@@ -1,13 +1,42 @@
-//! The group coordinator's records ([`starling_group::Record`]) as the store keeps them: one
-//! redb entry per [`Record::key`], holding the latest record of that key (a compacted log, as
-//! Kafka's `__consumer_offsets` is). A record whose value is `None` deletes its key.
+//! The coordinators' records as the store keeps them: the group coordinator's
+//! ([`starling_group::Record`]) and the transaction coordinator's ([`starling_txn::TxnRecord`]),
+//! each kind in a table of its own with one redb entry per key, holding the latest record of
+//! that key (a compacted log, as Kafka's `__consumer_offsets` and `__transaction_state` are).
+//! A record whose value is `None` deletes its key.
 //!
 //! Encoding is the store's job, and a record that does not encode fails its whole batch: it
 //! never turns into a deletion, and nothing of the batch is written.
 
+use serde::Serialize;
 use starling_group::Record;
+use starling_txn::TxnRecord;
 
 use crate::{encoding, MetaError, MetadataStore};
+
+/// A record of a compacted table: the key it replaces earlier records under, and whether it
+/// deletes that key.
+pub(crate) trait StoredRecord: Serialize {
+    fn key(&self) -> String;
+    fn is_deletion(&self) -> bool;
+}
+
+impl StoredRecord for Record {
+    fn key(&self) -> String {
+        Record::key(self)
+    }
+    fn is_deletion(&self) -> bool {
+        Record::is_deletion(self)
+    }
+}
+
+impl StoredRecord for TxnRecord {
+    fn key(&self) -> String {
+        TxnRecord::key(self)
+    }
+    fn is_deletion(&self) -> bool {
+        TxnRecord::is_deletion(self)
+    }
+}
 
 impl MetadataStore {
     /// Stores a batch of the coordinator's records, in order, in one durable transaction:
@@ -17,6 +46,22 @@ impl MetadataStore {
             encoding::encode(|| format!("group record {}", r.key()), r)
         })?;
         self.write_group_record_bytes(&batch)
+    }
+
+    /// Stores a batch of the transaction coordinator's records in one durable transaction.
+    pub fn write_txn_records(&self, records: &[TxnRecord]) -> Result<(), MetaError> {
+        let batch = encode_batch(records, |r| {
+            encoding::encode(|| format!("transaction record {}", r.key()), r)
+        })?;
+        self.write_txn_record_bytes(&batch)
+    }
+
+    /// Every stored transaction record, in key order.
+    pub fn txn_records(&self) -> Result<Vec<TxnRecord>, MetaError> {
+        self.txn_record_bytes()?
+            .into_iter()
+            .map(|(key, bytes)| encoding::decode(&key, &bytes))
+            .collect()
     }
 
     /// Every stored group record, in key order, whichever format version wrote it.
@@ -32,9 +77,9 @@ impl MetadataStore {
 pub(crate) type EncodedRecord = (String, Option<Vec<u8>>);
 
 /// Each record as the store keeps it.
-fn encode_batch(
-    records: &[Record],
-    encode: impl Fn(&Record) -> Result<Vec<u8>, MetaError>,
+fn encode_batch<R: StoredRecord>(
+    records: &[R],
+    encode: impl Fn(&R) -> Result<Vec<u8>, MetaError>,
 ) -> Result<Vec<EncodedRecord>, MetaError> {
     records
         .iter()
@@ -133,6 +178,34 @@ mod tests {
         s.write_group_records(&[group(None), assignment(None)])
             .unwrap();
         assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(1))]);
+    }
+
+    #[test]
+    fn transaction_records_are_kept_apart_from_group_records() {
+        use starling_txn::{TransactionValue, TxnState};
+        let (_d, s) = store();
+        let txn = |value| TxnRecord {
+            transactional_id: "app".into(),
+            value,
+        };
+        let value = TransactionValue {
+            producer_id: 4,
+            last_producer_id: -1,
+            producer_epoch: 0,
+            last_producer_epoch: -1,
+            timeout_ms: 60_000,
+            state: TxnState::Empty,
+            partitions: Default::default(),
+            groups: Default::default(),
+            start_ms: -1,
+            last_update_ms: 5,
+        };
+        s.write_txn_records(&[txn(Some(value.clone()))]).unwrap();
+        s.write_group_records(&[offset(0, Some(1))]).unwrap();
+        assert_eq!(s.txn_records().unwrap(), vec![txn(Some(value))]);
+        assert_eq!(s.group_records().unwrap(), vec![offset(0, Some(1))]);
+        s.write_txn_records(&[txn(None)]).unwrap();
+        assert!(s.txn_records().unwrap().is_empty());
     }
 
     #[test]
