@@ -158,16 +158,33 @@ impl GroupCoordinator {
         self.respond(id, GroupResponse::DeleteGroups(response));
     }
 
-    /// Deletes a group with all its offsets: offset tombstones first, then the group's.
+    /// Deletes a group with all its offsets (transactional ones still pending too): offset
+    /// tombstones first, then the group's.
     fn delete_group(&mut self, group_id: &str) {
-        let keys: Vec<(String, i32)> = self
+        let (keys, pending): (Vec<(String, i32)>, Vec<(i64, (String, i32))>) = self
             .groups
             .get(group_id)
-            .map(|g| g.offsets.keys().cloned().collect())
+            .map(|g| {
+                let pending = g
+                    .pending_offsets
+                    .iter()
+                    .flat_map(|(pid, p)| p.keys().map(|k| (*pid, k.clone())))
+                    .collect();
+                (g.offsets.keys().cloned().collect(), pending)
+            })
             .unwrap_or_default();
         for (topic, partition) in keys {
             self.emit(Record::Offset {
                 group_id: group_id.to_string(),
+                topic,
+                partition,
+                value: None,
+            });
+        }
+        for (producer_id, (topic, partition)) in pending {
+            self.emit(Record::PendingOffset {
+                group_id: group_id.to_string(),
+                producer_id,
                 topic,
                 partition,
                 value: None,

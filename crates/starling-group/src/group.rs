@@ -27,6 +27,8 @@ pub(crate) struct Group {
     pub members: BTreeMap<String, Member>,
     /// Committed offsets by (topic, partition).
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Transactional offsets not committed or aborted yet, by producer id.
+    pub pending_offsets: BTreeMap<i64, BTreeMap<(String, i32), OffsetValue>>,
     /// The last group record applied, `None` when the group only exists through offsets.
     pub persisted: Option<GroupValue>,
 
@@ -64,6 +66,7 @@ impl Group {
             state_timestamp: now,
             members: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            pending_offsets: BTreeMap::new(),
             persisted: None,
             state: GroupState::Empty,
             previous_state: GroupState::Dead,

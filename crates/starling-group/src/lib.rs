@@ -120,7 +120,7 @@ use kafka_protocol::messages::{
     JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
     ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
     OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    SyncGroupResponse, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +146,7 @@ pub mod state;
 mod subscription;
 mod sync;
 mod timers;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -307,6 +308,15 @@ pub enum GroupRequest {
     OffsetDelete(OffsetDeleteRequest),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
     ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
+    /// A transactional producer's offsets, pending until its transaction ends.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    /// The end of a transaction that committed offsets in the group (the broker sends it where
+    /// Kafka writes a transaction marker into `__consumer_offsets`; no client sends it).
+    TxnEnd {
+        group_id: String,
+        producer_id: i64,
+        commit: bool,
+    },
 }
 
 /// A response, to be encoded at the version of the request it answers.
@@ -324,6 +334,9 @@ pub enum GroupResponse {
     OffsetDelete(OffsetDeleteResponse),
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatResponse),
     ConsumerGroupDescribe(ConsumerGroupDescribeResponse),
+    TxnOffsetCommit(TxnOffsetCommitResponse),
+    /// A [`GroupRequest::TxnEnd`] is done, or could not be (the broker tries again).
+    TxnEnd(Result<(), kafka_protocol::ResponseError>),
 }
 
 impl GroupResponse {
@@ -343,6 +356,8 @@ impl GroupResponse {
             GroupResponse::OffsetDelete(_) => ApiKey::OffsetDelete,
             GroupResponse::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
             GroupResponse::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
+            GroupResponse::TxnOffsetCommit(_) => ApiKey::TxnOffsetCommit,
+            GroupResponse::TxnEnd(_) => ApiKey::WriteTxnMarkers,
         }
     }
 
@@ -363,6 +378,9 @@ impl GroupResponse {
             GroupResponse::OffsetDelete(r) => r.encode(buf, version),
             GroupResponse::ConsumerGroupHeartbeat(r) => r.encode(buf, version),
             GroupResponse::ConsumerGroupDescribe(r) => r.encode(buf, version),
+            GroupResponse::TxnOffsetCommit(r) => r.encode(buf, version),
+            // Answers the broker itself, never a client: nothing goes on the wire.
+            GroupResponse::TxnEnd(_) => Ok(()),
         };
         result.map_err(|e| e.to_string())
     }
@@ -412,6 +430,15 @@ pub enum Record {
         member_id: String,
         value: Option<ConsumerAssignmentValue>,
     },
+    /// A transactional producer's offset, pending until its transaction ends; `None` removes
+    /// it (the transaction ended).
+    PendingOffset {
+        group_id: String,
+        producer_id: i64,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetValue>,
+    },
 }
 
 impl Record {
@@ -443,6 +470,16 @@ impl Record {
                 member_id,
                 ..
             } => format!("ca/{}/{group_id}/{member_id}", group_id.len()),
+            Record::PendingOffset {
+                group_id,
+                producer_id,
+                topic,
+                partition,
+                ..
+            } => format!(
+                "po/{}/{group_id}/{producer_id}/{topic}/{partition}",
+                group_id.len()
+            ),
         }
     }
 
@@ -456,6 +493,7 @@ impl Record {
             Record::ConsumerTargetEpoch { value, .. } => value.is_none(),
             Record::ConsumerTarget { value, .. } => value.is_none(),
             Record::ConsumerAssignment { value, .. } => value.is_none(),
+            Record::PendingOffset { value, .. } => value.is_none(),
         }
     }
 }
@@ -602,6 +640,12 @@ impl GroupCoordinator {
                 self.handle_consumer_heartbeat(id, version, client, r)
             }
             GroupRequest::ConsumerGroupDescribe(r) => self.handle_consumer_describe(id, version, r),
+            GroupRequest::TxnOffsetCommit(r) => self.handle_txn_offset_commit(id, version, r),
+            GroupRequest::TxnEnd {
+                group_id,
+                producer_id,
+                commit,
+            } => self.handle_txn_end(id, &group_id, producer_id, commit),
         }
         self.finish_step()
     }

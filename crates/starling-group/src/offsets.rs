@@ -4,8 +4,8 @@
 //! Follows Kafka's OffsetMetadataManager and ClassicGroup.validateOffsetCommit /
 //! offsetExpirationCondition.
 //!
-//! Starling has no transactions, so there are never pending transactional offsets and
-//! `require_stable` never yields UNSTABLE_OFFSET_COMMIT.
+//! OffsetFetch with `require_stable` (v7+) answers UNSTABLE_OFFSET_COMMIT for a partition a
+//! transaction holds a pending offset of ([`crate::txn_offsets`]), as Kafka does.
 
 use std::collections::BTreeMap;
 
@@ -208,9 +208,18 @@ impl GroupCoordinator {
                     for (partition, offset, epoch, metadata) in partitions {
                         let mut p = OffsetFetchResponsePartitions::default();
                         p.partition_index = partition;
-                        p.committed_offset = offset;
-                        p.committed_leader_epoch = epoch;
-                        p.metadata = Some(StrBytes::from_string(metadata));
+                        if request.require_stable
+                            && self.has_pending_offset(&group.group_id, &topic, partition)
+                        {
+                            p.committed_offset = -1;
+                            p.committed_leader_epoch = -1;
+                            p.metadata = Some(StrBytes::default());
+                            p.error_code = ResponseError::UnstableOffsetCommit.code();
+                        } else {
+                            p.committed_offset = offset;
+                            p.committed_leader_epoch = epoch;
+                            p.metadata = Some(StrBytes::from_string(metadata));
+                        }
                         topic_response.partitions.push(p);
                     }
                     group_response.topics.push(topic_response);
@@ -231,11 +240,20 @@ impl GroupCoordinator {
                 for (partition, offset, epoch, metadata) in partitions {
                     let mut p = OffsetFetchResponsePartition::default();
                     p.partition_index = partition;
-                    p.committed_offset = offset;
-                    if version >= 5 {
-                        p.committed_leader_epoch = epoch;
+                    if version >= 7
+                        && request.require_stable
+                        && self.has_pending_offset(&request.group_id, &topic, partition)
+                    {
+                        p.committed_offset = -1;
+                        p.metadata = Some(StrBytes::default());
+                        p.error_code = ResponseError::UnstableOffsetCommit.code();
+                    } else {
+                        p.committed_offset = offset;
+                        if version >= 5 {
+                            p.committed_leader_epoch = epoch;
+                        }
+                        p.metadata = Some(StrBytes::from_string(metadata));
                     }
-                    p.metadata = Some(StrBytes::from_string(metadata));
                     topic_response.partitions.push(p);
                 }
                 response.topics.push(topic_response);
@@ -373,8 +391,11 @@ impl GroupCoordinator {
             let expired: Vec<(String, i32)> = group
                 .offsets
                 .iter()
-                .filter(|((topic, _), value)| {
-                    rule.applies_to(topic) && rule.expired(value, now, retention)
+                .filter(|((topic, partition), value)| {
+                    // An offset a transaction is about to replace stays (as in Kafka).
+                    rule.applies_to(topic)
+                        && rule.expired(value, now, retention)
+                        && !self.has_pending_offset(&group_id, topic, *partition)
                 })
                 .map(|(key, _)| key.clone())
                 .collect();
@@ -390,13 +411,17 @@ impl GroupCoordinator {
                 continue;
             };
             if let Some(consumer) = &group.consumer {
-                if consumer.members.is_empty() && group.offsets.is_empty() {
+                if consumer.members.is_empty()
+                    && group.offsets.is_empty()
+                    && group.pending_offsets.is_empty()
+                {
                     self.delete_consumer_group(&group_id);
                 }
                 continue;
             }
             if group.state == GroupState::Empty
                 && group.offsets.is_empty()
+                && group.pending_offsets.is_empty()
                 && group.pending_join.is_empty()
             {
                 self.emit(Record::Group {

@@ -79,6 +79,40 @@ impl GroupCoordinator {
                     group.offsets.remove(&(topic.clone(), *partition));
                 }
             }
+            Record::PendingOffset {
+                group_id,
+                producer_id,
+                topic,
+                partition,
+                value: Some(value),
+            } => {
+                // Like a committed offset, a pending one keeps (or makes) its group.
+                let group = self
+                    .groups
+                    .entry(group_id.clone())
+                    .or_insert_with(|| Group::new(group_id, value.commit_timestamp));
+                group
+                    .pending_offsets
+                    .entry(*producer_id)
+                    .or_default()
+                    .insert((topic.clone(), *partition), value.clone());
+            }
+            Record::PendingOffset {
+                group_id,
+                producer_id,
+                topic,
+                partition,
+                value: None,
+            } => {
+                if let Some(group) = self.groups.get_mut(group_id) {
+                    if let Some(pending) = group.pending_offsets.get_mut(producer_id) {
+                        pending.remove(&(topic.clone(), *partition));
+                        if pending.is_empty() {
+                            group.pending_offsets.remove(producer_id);
+                        }
+                    }
+                }
+            }
             _ => unreachable!("consumer records are applied by apply_consumer"),
         }
     }

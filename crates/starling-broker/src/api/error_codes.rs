@@ -8,12 +8,13 @@
 //! struct just before encoding it (for Fetch, before the chunked frame is built).
 
 use kafka_protocol::messages::{
-    ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
-    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse,
-    DescribeGroupsResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
+    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
+    CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse, DescribeGroupsResponse,
+    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
     InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
     ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+    OffsetFetchResponse, ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -27,6 +28,8 @@ pub trait ErrorCodes {
 const FIND_COORDINATOR_BATCHED: i16 = 4;
 /// First OffsetFetch version that batches groups (KIP-709).
 const OFFSET_FETCH_BATCHED: i16 = 8;
+/// First AddPartitionsToTxn version that batches transactions (KIP-890, brokers only).
+const ADD_PARTITIONS_BATCHED: i16 = 4;
 
 impl ErrorCodes for ProduceResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
@@ -194,6 +197,47 @@ impl ErrorCodes for DeleteGroupsResponse {
 }
 
 impl ErrorCodes for ConsumerGroupHeartbeatResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for TxnOffsetCommitResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for AddPartitionsToTxnResponse {
+    fn error_codes(&self, version: i16, each: &mut impl FnMut(i16)) {
+        let topics = if version >= ADD_PARTITIONS_BATCHED {
+            each(self.error_code);
+            self.results_by_transaction
+                .iter()
+                .flat_map(|t| &t.topic_results)
+                .collect::<Vec<_>>()
+        } else {
+            self.results_by_topic_v3_and_below.iter().collect()
+        };
+        for topic in topics {
+            for partition in &topic.results_by_partition {
+                each(partition.partition_error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for AddOffsetsToTxnResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for EndTxnResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
     }

@@ -62,6 +62,9 @@ fn respond_group(
         GroupResponse::OffsetDelete(r) => respond(broker, api_key, ctx, &r),
         GroupResponse::ConsumerGroupHeartbeat(r) => respond(broker, api_key, ctx, &r),
         GroupResponse::ConsumerGroupDescribe(r) => respond(broker, api_key, ctx, &r),
+        GroupResponse::TxnOffsetCommit(r) => respond(broker, api_key, ctx, &r),
+        // Only the broker's own transaction markers send TxnEnd, never a client.
+        GroupResponse::TxnEnd(_) => Reply::Close(format!("{api_key:?}: answered as TxnEnd")),
     }
 }
 

@@ -16,11 +16,14 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
     ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, DeleteGroupsResponse,
     DescribeGroupsResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse,
     ListGroupsResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-    SyncGroupResponse,
+    SyncGroupResponse, TxnOffsetCommitResponse,
 };
 use kafka_protocol::ResponseError;
 use starling_group::{GroupRequest, GroupResponse};
@@ -77,6 +80,30 @@ pub fn refusal(request: &GroupRequest, version: i16, error: ResponseError) -> Gr
                 .collect();
             GroupResponse::OffsetCommit(response)
         }
+        GroupRequest::TxnOffsetCommit(r) => {
+            let mut response = TxnOffsetCommitResponse::default();
+            response.topics = r
+                .topics
+                .iter()
+                .map(|topic| {
+                    let mut t = TxnOffsetCommitResponseTopic::default();
+                    t.name = topic.name.clone();
+                    t.partitions = topic
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut partition = TxnOffsetCommitResponsePartition::default();
+                            partition.partition_index = p.partition_index;
+                            partition.error_code = code;
+                            partition
+                        })
+                        .collect();
+                    t
+                })
+                .collect();
+            GroupResponse::TxnOffsetCommit(response)
+        }
+        GroupRequest::TxnEnd { .. } => GroupResponse::TxnEnd(Err(error)),
         GroupRequest::OffsetFetch(r) => {
             let mut response = OffsetFetchResponse::default();
             if version >= 8 {
@@ -308,6 +335,14 @@ mod tests {
             GroupResponse::ConsumerGroupDescribe(r) => codes(r, version, |r| {
                 r.groups.iter().map(|g| g.error_code).collect()
             }),
+            GroupResponse::TxnOffsetCommit(r) => codes(r, version, |r| {
+                r.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .collect()
+            }),
+            // Never on the wire.
+            GroupResponse::TxnEnd(r) => vec![r.err().map_or(0, |e| e.code())],
         }
     }
 

@@ -136,7 +136,8 @@ impl GroupCoordinator {
         if group.persisted.is_none() {
             group.protocol_type.clear();
         }
-        if group.offsets.is_empty() && group.persisted.is_none() {
+        if group.offsets.is_empty() && group.pending_offsets.is_empty() && group.persisted.is_none()
+        {
             self.groups.remove(group_id);
         }
         // A classic part written just before (a downgrade) keeps its timers.

@@ -56,6 +56,7 @@ mod replay_tests;
 mod static_tests;
 mod sync_tests;
 mod timer_tests;
+mod txn_offset_tests;
 mod unit_tests;
 
 pub(crate) const G: &str = "group";
@@ -121,6 +122,11 @@ fn same_api(request: &GroupRequest, response: &GroupResponse) -> bool {
                 GroupRequest::ConsumerGroupDescribe(_),
                 GroupResponse::ConsumerGroupDescribe(_)
             )
+            | (
+                GroupRequest::TxnOffsetCommit(_),
+                GroupResponse::TxnOffsetCommit(_)
+            )
+            | (GroupRequest::TxnEnd { .. }, GroupResponse::TxnEnd(_))
     )
 }
 
@@ -859,13 +865,23 @@ impl Ctx {
 }
 
 /// The durable state of a coordinator: per group, its last group record and its offsets.
-pub(crate) type Durable =
-    BTreeMap<String, (Option<GroupValue>, BTreeMap<(String, i32), OffsetValue>)>;
+/// Offsets by (topic, partition).
+pub(crate) type Offsets = BTreeMap<(String, i32), OffsetValue>;
+
+/// Each group's record, committed offsets and pending transactional offsets.
+pub(crate) type Durable = BTreeMap<String, (Option<GroupValue>, Offsets, BTreeMap<i64, Offsets>)>;
 
 pub(crate) fn durable(c: &GroupCoordinator) -> Durable {
     c.groups
         .iter()
-        .map(|(id, g)| (id.clone(), (g.persisted.clone(), g.offsets.clone())))
+        .map(|(id, g)| {
+            let value = (
+                g.persisted.clone(),
+                g.offsets.clone(),
+                g.pending_offsets.clone(),
+            );
+            (id.clone(), value)
+        })
         .collect()
 }
 

@@ -180,7 +180,7 @@ fn fetch_v8_answers_several_groups_at_once() {
 }
 
 #[test]
-fn require_stable_never_reports_unstable_offsets() {
+fn require_stable_with_nothing_pending_reads_the_committed_offsets() {
     let mut ctx = Ctx::new();
     ctx.commit(&Commit::simple().offset("t", 0, 5));
     let GroupRequest::OffsetFetch(mut r) = fetch_request(G, Some(&[("t", &[0])]), 9) else {
