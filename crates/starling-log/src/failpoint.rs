@@ -1,10 +1,11 @@
 //! Deterministic fault injection for the log's disk writes.
 //!
-//! Every operation that changes files (a segment write, an fsync, a truncation, an index or
-//! checkpoint write, a rename, a removal, a directory fsync) first asks [`inject`] whether to
-//! fail. In normal builds [`inject`] is an inline `None` and the whole mechanism compiles away.
-//! Built for tests (or with the `failpoints` feature) the answer comes from a plan set on the
-//! calling thread, so tests running in parallel never see each other's faults:
+//! Every operation that changes files (a segment write, an fsync, a truncation, an index,
+//! checkpoint or producer-snapshot write, a rename, a removal, a directory fsync) first asks
+//! [`inject`] whether to fail. In normal builds [`inject`] is an inline `None` and the whole
+//! mechanism compiles away. Built for tests (or with the `failpoints` feature) the answer comes
+//! from a plan set on the calling thread, so tests running in parallel never see each other's
+//! faults:
 //!
 //! * [`fail_next`]`(op, n, kind)`: the next `n` operations `op` fail with `kind` (a failing
 //!   write first lands half its bytes, as a write that runs out of space does);
@@ -30,7 +31,9 @@ pub enum Op {
     IndexWrite,
     /// Writing (and fsyncing) the temporary recovery checkpoint file.
     CheckpointWrite,
-    /// Renaming the temporary checkpoint over the real one.
+    /// Writing (and fsyncing) the temporary file of a producer-state snapshot.
+    SnapshotWrite,
+    /// Renaming a temporary file (checkpoint, index, snapshot) over the real one.
     Rename,
     /// Removing a file.
     Remove,

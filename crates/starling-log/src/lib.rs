@@ -28,14 +28,18 @@
 //!
 //! On disk the layout follows Kafka: `{base_offset:020}.log` segment files,
 //! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
-//! offset) beside each, plus a `recovery-point` checkpoint. The modules:
+//! offset) beside each, a `recovery-point` checkpoint, and `{offset:020}.snapshot` files of the
+//! idempotent producers' state (written at each segment roll and at close, so start-up reads
+//! only the batches after the newest one; see [`PartitionLog::producer_state_load`]). The
+//! modules:
 //! `batch` (batch bytes: validation, offset assignment), `index` (sparse
 //! indexes), `segment` (one segment file and reads from it), `checkpoint`
 //! (the recovery point), `scan` (reading files back without trusting them),
 //! `recovery` (opening and crash recovery), `repair` (truncating at damage),
 //! `retention` (what may be deleted), `producer_state` (idempotent producers'
-//! sequence and epoch checks, and their snapshots) and `failpoint` (fault
-//! injection for tests; compiled away otherwise).
+//! sequence and epoch checks, and the snapshot format), `producer_snapshot`
+//! (the snapshot files: writing, pruning, choosing one at open) and
+//! `failpoint` (fault injection for tests; compiled away otherwise).
 //!
 //! # Example
 //!
@@ -96,6 +100,7 @@ mod checkpoint;
 mod compression;
 mod failpoint;
 mod index;
+mod producer_snapshot;
 pub mod producer_state;
 mod recovery;
 mod repair;
@@ -106,6 +111,7 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -276,6 +282,21 @@ pub struct PartitionLog {
     /// What readers see; replaced (segment list) or bumped (end offset) by the
     /// writer after its writes are done.
     view: RwLock<View>,
+    /// How open rebuilt the producer state.
+    producer_state_load: ProducerStateLoad,
+}
+
+/// How [`PartitionLog::open`] rebuilt the idempotent producers' state: from the newest usable
+/// snapshot file, then the headers of the batches after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerStateLoad {
+    /// The offset of the snapshot it started from; `None` when there was none to use.
+    pub snapshot_offset: Option<i64>,
+    /// Where the walk over batch headers started: the snapshot's offset, or the log start
+    /// offset when that is later (retention deleted what lay between) or there is no snapshot.
+    pub scanned_from: i64,
+    /// How many batch headers the walk read.
+    pub headers_read: u64,
 }
 
 /// The reader-visible state, cheap to clone.
@@ -311,6 +332,8 @@ struct WriterState {
     cleanup: Cleanup,
     /// The idempotent producers' epochs and last batches, checked and updated by appends.
     producers: ProducerStates,
+    /// Offsets of the producer-state snapshot files in the directory.
+    snapshots: BTreeSet<i64>,
 }
 
 /// Disk work left over from a failed append or roll. Until it is done the
@@ -343,6 +366,39 @@ impl fmt::Debug for PartitionLog {
     }
 }
 
+/// Records into `states` the header of every batch of `view` whose base offset is `from` or
+/// later (batches without a producer id change nothing): the state a snapshot taken at `from`
+/// is missing. Returns how many headers it read.
+fn read_producer_states(view: &View, from: i64, states: &mut ProducerStates) -> io::Result<u64> {
+    let mut headers_read = 0;
+    for segment in view.segments.iter() {
+        let (size, next_offset) = {
+            let st = segment.state();
+            (st.size, st.next_offset)
+        };
+        if next_offset <= from {
+            continue;
+        }
+        let mut pos = if segment.base_offset() < from {
+            match segment.find_batch(from, view.log_end)? {
+                Some(pos) => pos,
+                None => continue,
+            }
+        } else {
+            0
+        };
+        while pos < size {
+            let h = segment.read_header(pos, size)?;
+            headers_read += 1;
+            if !h.is_control() && h.base_offset >= from {
+                states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
+            }
+            pos += h.total_size();
+        }
+    }
+    Ok(headers_read)
+}
+
 impl PartitionLog {
     /// Opens the partition directory `dir` (creating it if absent) and
     /// recovers it: the active segment, and any sealed segment past the
@@ -354,20 +410,51 @@ impl PartitionLog {
     /// short of the checkpoint, is returned as [`LogError::Corruption`] with
     /// no segment file changed. `now_ms` is the broker's clock, used for flush
     /// and roll timing.
+    ///
+    /// The idempotent producers' state is then the newest producer snapshot at
+    /// or below the recovered log end (snapshots past it are deleted, damaged
+    /// ones deleted and passed over) plus the headers of the batches after it;
+    /// [`producer_state_load`](PartitionLog::producer_state_load) says how.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let recovered = recovery::open_dir(dir, &config, now_ms)?;
         let segments: Vec<Arc<Segment>> = recovered.segments.into_iter().map(Arc::new).collect();
         let log_start = segments.first().map_or(0, |s| s.base_offset());
         let log_end = segments.last().map_or(0, |s| s.state().next_offset);
+        let loaded = producer_snapshot::load(dir, &recovered.snapshots, log_end)?;
+        let (snapshot_offset, mut producers) = match loaded.snapshot {
+            Some((offset, states)) => (Some(offset), states),
+            None => (None, ProducerStates::new()),
+        };
+        let scanned_from = snapshot_offset.map_or(log_start, |offset| offset.max(log_start));
+        let view = View {
+            segments: Arc::new(segments),
+            log_start,
+            log_end,
+        };
+        let headers_read =
+            read_producer_states(&view, scanned_from, &mut producers).map_err(|e| {
+                LogError::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                }
+            })?;
+        let producer_state_load = ProducerStateLoad {
+            snapshot_offset,
+            scanned_from,
+            headers_read,
+        };
         tracing::debug!(
             dir = %dir.display(),
             log_start,
             log_end,
-            segments = segments.len(),
+            segments = view.segments.len(),
             recovery_point = recovered.recovery_point,
+            producer_snapshot = ?snapshot_offset,
+            producer_headers_read = headers_read,
+            producers = producers.len(),
             "opened partition log"
         );
-        let log = PartitionLog {
+        Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config: RwLock::new(config),
             writer: Mutex::new(WriterState {
@@ -375,38 +462,18 @@ impl PartitionLog {
                 last_flush_ms: now_ms,
                 latest_now_ms: now_ms,
                 cleanup: Cleanup::default(),
-                producers: ProducerStates::new(),
+                producers,
+                snapshots: loaded.kept,
             }),
-            view: RwLock::new(View {
-                segments: Arc::new(segments),
-                log_start,
-                log_end,
-            }),
-        };
-        let producers = log.read_producer_states().map_err(|e| LogError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        log.writer.lock().producers = producers;
-        Ok(log)
+            view: RwLock::new(view),
+            producer_state_load,
+        })
     }
 
-    /// The idempotent producers' state as the stored batches give it: the header of every
-    /// batch, from the log start on (batches without a producer id change nothing).
-    fn read_producer_states(&self) -> io::Result<ProducerStates> {
-        let mut states = ProducerStates::new();
-        for segment in self.snapshot().segments.iter() {
-            let size = segment.size();
-            let mut pos = 0;
-            while pos < size {
-                let h = segment.read_header(pos, size)?;
-                if !h.is_control() {
-                    states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
-                }
-                pos += h.total_size();
-            }
-        }
-        Ok(states)
+    /// How [`open`](PartitionLog::open) rebuilt the idempotent producers' state: the snapshot
+    /// it started from and how many batch headers it read after it.
+    pub fn producer_state_load(&self) -> ProducerStateLoad {
+        self.producer_state_load
     }
 
     /// How many idempotent producers this partition remembers.
@@ -631,15 +698,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Seals the active segment (indexes written, everything fsynced), starts
-    /// a new one at the log end offset and moves the checkpoint up to it. On
-    /// failure nothing in memory changes and the new segment's files are
-    /// removed again (or, failing that, before the next change).
+    /// Seals the active segment (indexes written, everything fsynced), writes
+    /// the producer snapshot at the log end offset, starts a new segment there
+    /// and moves the checkpoint up to it. On failure nothing in memory changes
+    /// and the new segment's files are removed again (or, failing that, before
+    /// the next change); a snapshot already written stays, being true as it is.
     fn roll_locked(&self, w: &mut WriterState, now_ms: i64) -> io::Result<Arc<Segment>> {
         let view = self.snapshot();
         let old = view.active();
         let sealed_index = old.seal_files()?;
         let new_base = view.log_end;
+        // Every batch below the new segment is now fsynced and in the producer state; the
+        // directory fsync of the roll makes the snapshot's name durable.
+        self.write_producer_snapshot_locked(w, new_base)?;
         let created = Segment::create(&self.dir, new_base).and_then(|segment| {
             sync_dir(&self.dir)?;
             checkpoint::write(&self.dir, new_base)?;
@@ -674,6 +745,16 @@ impl PartitionLog {
         w.last_flush_ms = now_ms;
         tracing::info!(dir = %self.dir.display(), base_offset = new_base, "rolled to a new segment");
         Ok(segment)
+    }
+
+    /// Writes the producer-state snapshot at `offset`, which must be the log end offset (the
+    /// state covers exactly the batches below it), and deletes all but the newest two. The
+    /// caller fsyncs the directory.
+    fn write_producer_snapshot_locked(&self, w: &mut WriterState, offset: i64) -> io::Result<()> {
+        producer_snapshot::write(&self.dir, offset, &w.producers)?;
+        w.snapshots.insert(offset);
+        producer_snapshot::prune(&self.dir, &mut w.snapshots);
+        Ok(())
     }
 
     /// Reads whole batches starting with the one that contains `offset`,
@@ -819,6 +900,9 @@ impl PartitionLog {
     /// older than `now_ms - retention.ms`, and while the log minus the oldest
     /// segment is still at least `retention.bytes`. Returns how many were
     /// deleted; the log start offset moves up to the first remaining segment.
+    /// The producers of deleted batches are not forgotten: the producer state
+    /// keeps them, and a snapshot at or past the new log start holds them
+    /// (written first if there is none).
     pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
         let config = self.config();
         if config.retention_ms.is_none() && config.retention_bytes.is_none() {
@@ -853,6 +937,17 @@ impl PartitionLog {
         );
         if count == 0 {
             return Ok(0);
+        }
+        // The segments about to go may hold the only batches of some producers, who must
+        // outlive them (until producer.id.expiration.ms, as in Kafka): a snapshot at or past the
+        // new log start carries them. Every roll writes one, so this is only needed when that
+        // one is missing (a log from before snapshots, a damaged snapshot deleted at open).
+        let new_start = view.segments[count].base_offset();
+        if w.snapshots.last().is_none_or(|&offset| offset < new_start) {
+            let active = view.active();
+            self.flush_locked(&mut w, &active, now_ms)?;
+            self.write_producer_snapshot_locked(&mut w, view.log_end)?;
+            sync_dir(&self.dir)?;
         }
         // Oldest first, stopping at the first failure so the log never has a hole.
         let mut deleted = 0;
@@ -904,9 +999,10 @@ impl PartitionLog {
         Ok(due)
     }
 
-    /// Flushes everything and writes the recovery checkpoint at the log end
-    /// offset, so the next open scans only the active segment. The log stays
-    /// usable afterwards.
+    /// Flushes everything and writes the producer snapshot and the recovery
+    /// checkpoint at the log end offset, so the next open scans only the
+    /// active segment and reads no producer state from the batches. The log
+    /// stays usable afterwards.
     pub fn close(&self) -> io::Result<()> {
         let mut w = self.writer.lock();
         self.finish_cleanup_locked(&mut w)?;
@@ -915,6 +1011,8 @@ impl PartitionLog {
         let now = w.latest_now_ms;
         self.flush_locked(&mut w, &active, now)?;
         active.write_index_files(true)?;
+        self.write_producer_snapshot_locked(&mut w, view.log_end)?;
+        // Fsyncs the directory, for the snapshot's name too.
         checkpoint::write(&self.dir, view.log_end)
     }
 

@@ -13,6 +13,11 @@
 //! acknowledged data gone bad: [`open_dir`] refuses with [`LogError::Corruption`] naming the
 //! file and the byte position, and `starling log repair` (see `repair`) is the explicit way to
 //! truncate there.
+//!
+//! [`list_dir`] also finds the producer-state snapshots (`.snapshot`); which one is used, and
+//! which are stale after a truncation, is decided once the log end is known
+//! (`producer_snapshot::load`). Temporary files of any file replaced whole (checkpoint, index,
+//! snapshot) are removed.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -21,6 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP};
 use crate::failpoint::{self, Op};
 use crate::index::SegmentIndex;
+use crate::producer_snapshot::SNAPSHOT_EXT;
 use crate::scan::{check_trusted_tail, next_intact_batch, scan_segment, ChunkReader};
 use crate::segment::{
     file_name, remove_file, sync_dir, Segment, SegmentState, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT,
@@ -50,13 +56,16 @@ pub(crate) struct Listing {
     pub bases: Vec<i64>,
     /// Index files without a data file.
     pub orphan_indexes: Vec<PathBuf>,
-    /// Temporary files (of the checkpoint or an index) left by a crash.
+    /// Offsets of the producer-state snapshot files, ascending.
+    pub snapshots: Vec<i64>,
+    /// Temporary files (of the checkpoint, an index or a snapshot) left by a crash.
     pub temp_files: Vec<PathBuf>,
 }
 
 pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
     let mut logs = BTreeSet::new();
     let mut index_files = Vec::new();
+    let mut snapshots = BTreeSet::new();
     let mut temp_files = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -69,7 +78,7 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
         if let Some(stem) = name.strip_suffix(TMP_SUFFIX) {
             if matches!(
                 parse_segment_name(stem),
-                Some((_, INDEX_EXT | TIMEINDEX_EXT))
+                Some((_, INDEX_EXT | TIMEINDEX_EXT | SNAPSHOT_EXT))
             ) {
                 temp_files.push(entry.path());
             }
@@ -80,6 +89,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
                 logs.insert(base);
             }
             Some((base, INDEX_EXT | TIMEINDEX_EXT)) => index_files.push((base, entry.path())),
+            Some((offset, SNAPSHOT_EXT)) => {
+                snapshots.insert(offset);
+            }
             _ => {}
         }
     }
@@ -91,6 +103,7 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
     Ok(Listing {
         bases: logs.into_iter().collect(),
         orphan_indexes,
+        snapshots: snapshots.into_iter().collect(),
         temp_files,
     })
 }
@@ -358,6 +371,9 @@ pub(crate) fn survey(
 pub(crate) struct Recovered {
     pub segments: Vec<Segment>,
     pub recovery_point: i64,
+    /// Offsets of the producer-state snapshot files found, ascending (not checked yet: see
+    /// `producer_snapshot::load`).
+    pub snapshots: Vec<i64>,
 }
 
 /// Opens (creating if needed) the partition directory and recovers its segments.
@@ -467,6 +483,7 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
     Ok(Recovered {
         segments,
         recovery_point,
+        snapshots: listing.snapshots,
     })
 }
 

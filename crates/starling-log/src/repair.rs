@@ -4,7 +4,8 @@
 //! [`repair_partition`] scans every segment (trusting nothing, not even below the recovery
 //! point), finds the first damage exactly as start-up recovery defines it, and truncates the log
 //! there: the damaged segment file is cut at the damage, every later segment is deleted with its
-//! index files, and the recovery point is lowered to the new end if it was above it. The
+//! index files, so is every producer-state snapshot past the new end (it describes batches that
+//! are gone), and the recovery point is lowered to the new end if it was above it. The
 //! [`RepairReport`] says what was removed: files, byte ranges, and the intact batches (count,
 //! records, offsets) found in what was dropped. With `dry_run` nothing is changed and the report
 //! says what would be removed.
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint;
 use crate::failpoint::{self, Op};
+use crate::producer_snapshot;
 use crate::recovery::{list_dir, survey, Trust};
 use crate::scan::{tally_intact, IntactBatches};
 use crate::segment::{file_name, remove_file, sync_dir, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT};
@@ -52,7 +54,8 @@ pub struct Repair {
     pub highest_lost_offset: Option<i64>,
     /// Every byte range removed, in offset order.
     pub dropped: Vec<Dropped>,
-    /// Every file deleted (segment data files and their index files).
+    /// Every file deleted (segment data files and their index files, producer-state snapshots
+    /// past the new end).
     pub deleted_files: Vec<PathBuf>,
     /// The recovery point before and after the repair.
     pub recovery_point: (i64, i64),
@@ -137,6 +140,13 @@ pub fn repair_partition(dir: &Path, dry_run: bool) -> Result<RepairReport, LogEr
             }
         }
     }
+    let stale_snapshots: Vec<PathBuf> = listing
+        .snapshots
+        .iter()
+        .filter(|&&offset| offset > damage.offset)
+        .map(|&offset| producer_snapshot::path(dir, offset))
+        .collect();
+    deleted_files.extend(stale_snapshots.iter().cloned());
     let highest_lost_offset = dropped
         .iter()
         .filter_map(|d| d.intact.offsets.map(|(_, last)| last))
@@ -176,6 +186,12 @@ pub fn repair_partition(dir: &Path, dry_run: bool) -> Result<RepairReport, LogEr
                     }
                     _ => {}
                 }
+            }
+        }
+        for path in &stale_snapshots {
+            match remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+                _ => {}
             }
         }
         sync_dir(dir).map_err(io_err(dir))?;

@@ -1,8 +1,8 @@
-//! `kill -9` at every point of a segment roll, a close (index and checkpoint writes) and of
-//! start-up recovery itself. The failpoint's crash mode lets `k` file operations run, cuts the
-//! next one off halfway (half a write, a created but empty file) and fails all later ones
-//! without effect, which leaves the directory exactly as a crash there would; the log is then
-//! dropped without a close and reopened. For every `k` the reopened log must hold every
+//! `kill -9` at every point of a segment roll, a close (index, producer snapshot and checkpoint
+//! writes) and of start-up recovery itself. The failpoint's crash mode lets `k` file operations
+//! run, cuts the next one off halfway (half a write, a created but empty file) and fails all
+//! later ones without effect, which leaves the directory exactly as a crash there would; the log
+//! is then dropped without a close and reopened. For every `k` the reopened log must hold every
 //! acknowledged record, plus at most the whole in-flight append, and accept appends after it.
 
 use std::collections::BTreeSet;
@@ -32,6 +32,9 @@ fn note_states(dir: &Path, seen: &mut Seen) {
         }
         if name.ends_with(".index.tmp") || name.ends_with(".timeindex.tmp") {
             seen.states.insert("index file half written");
+        }
+        if name.ends_with(".snapshot.tmp") {
+            seen.states.insert("producer snapshot half written");
         }
     }
 }
@@ -133,6 +136,7 @@ fn kill9_at_every_point_of_an_append_that_rolls_keeps_every_acknowledged_record(
         "new segment file created but empty",
         "index file half written",
         "checkpoint temp file left",
+        "producer snapshot half written",
     ] {
         assert!(
             seen.states.contains(state),
@@ -186,6 +190,10 @@ fn kill9_at_every_point_of_a_close_keeps_every_acknowledged_record() {
         "{seen:?}"
     );
     assert!(seen.states.contains("index file half written"), "{seen:?}");
+    assert!(
+        seen.states.contains("producer snapshot half written"),
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Idempotent producers' batches through the log: a retry gets its first offsets back and
 //! writes nothing, a gap or an old epoch is refused, and all of it holds after the log is
-//! opened again (the producer state is read back from the stored batches).
+//! opened again (the producer state is read back from the stored batches). Its snapshots are
+//! in `producer_snapshots`.
 
 use super::support::*;
 use crate::producer_state::ProducerError;
 use crate::{AppendError, LogConfig, PartitionLog};
 
 /// A batch of `n` records from producer `pid` at `epoch` starting at sequence `seq`.
-fn produced(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+pub(super) fn produced(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
     let values = values(&format!("p{pid}-e{epoch}-s{seq}-"), n);
     let mut b = batch(NOW, &refs(&values));
     b[43..51].copy_from_slice(&pid.to_be_bytes());
@@ -17,7 +18,7 @@ fn produced(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
     b
 }
 
-fn append(log: &PartitionLog, b: &[u8]) -> Result<crate::AppendInfo, AppendError> {
+pub(super) fn append(log: &PartitionLog, b: &[u8]) -> Result<crate::AppendInfo, AppendError> {
     log.append(bm(&[b]), NOW)
 }
 

@@ -7,6 +7,7 @@ mod compressed;
 mod compressed_prop;
 mod crash_points;
 mod idempotence;
+mod producer_snapshots;
 mod prop;
 mod read;
 mod recovery;

@@ -81,12 +81,17 @@ fn repair_truncates_at_the_cut_reports_what_it_removed_and_the_log_opens_with_wh
             offsets: Some((204, 204)),
         }
     );
-    assert!(plan.deleted_files.is_empty());
+    // The producer snapshot the close wrote at 205 describes batches that go.
+    assert_eq!(
+        plan.deleted_files,
+        vec![dir.join("00000000000000000205.snapshot")]
+    );
 
     let done = repair_partition(&dir, false).unwrap();
     assert!(!done.dry_run);
     assert_eq!(done.repair, Some(plan));
     assert_eq!(fs::metadata(&file).unwrap().len(), damage_at);
+    assert!(!dir.join("00000000000000000205.snapshot").exists());
     assert_eq!(
         fs::read_to_string(dir.join("recovery-point"))
             .unwrap()
@@ -155,10 +160,17 @@ fn repair_of_a_missing_middle_segment_deletes_the_segments_after_the_gap() {
             files[2].clone(),
             files[2].with_extension("index"),
             files[2].with_extension("timeindex"),
+            // The producer snapshot of the second roll, past the new end; the first roll's
+            // (at 2) stays.
+            dir.join("00000000000000000004.snapshot"),
         ]
     );
     assert_eq!(log_files(&dir), vec![files[0].clone()]);
     assert!(!files[2].with_extension("index").exists());
+    assert_eq!(
+        files_with_ext(&dir, "snapshot"),
+        vec![dir.join("00000000000000000002.snapshot")]
+    );
 
     let log = PartitionLog::open(&dir, config(), NOW).unwrap();
     assert_eq!(log.log_end_offset(), 2);
@@ -216,7 +228,7 @@ fn repair_of_damage_in_a_sealed_segment_truncates_it_and_deletes_every_later_seg
 }
 
 #[test]
-fn repair_of_a_log_cut_short_below_the_recovery_point_lowers_it_and_removes_nothing() {
+fn repair_of_a_log_cut_short_below_the_recovery_point_lowers_it_and_removes_no_segment_bytes() {
     let (_tmp, log) = open_log(config());
     log.append(bm(&[&batch(NOW, &[b"a", b"b"])]), NOW).unwrap();
     let one = read_all(&log);
@@ -232,7 +244,12 @@ fn repair_of_a_log_cut_short_below_the_recovery_point_lowers_it_and_removes_noth
     assert_eq!(repair.log_end_offset, 2);
     assert_eq!(repair.highest_lost_offset, Some(2));
     assert_eq!(repair.recovery_point, (3, 2));
-    assert!(repair.dropped.is_empty() && repair.deleted_files.is_empty());
+    assert!(repair.dropped.is_empty());
+    // Only the producer snapshot the close wrote at 3, now past the end.
+    assert_eq!(
+        repair.deleted_files,
+        vec![dir.join("00000000000000000003.snapshot")]
+    );
     let log = PartitionLog::open(&dir, config(), NOW).unwrap();
     assert_eq!(read_all(&log), one);
 }

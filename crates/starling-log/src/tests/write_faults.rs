@@ -161,9 +161,10 @@ fn failed_background_flush_changes_nothing_and_later_appends_and_flushes_work() 
 }
 
 /// Every step of a segment roll that can fail.
-const ROLL_STEPS: [Op; 6] = [
+const ROLL_STEPS: [Op; 7] = [
     Op::IndexWrite,
     Op::SegmentSync,
+    Op::SnapshotWrite,
     Op::SegmentCreate,
     Op::DirSync,
     Op::CheckpointWrite,
