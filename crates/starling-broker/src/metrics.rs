@@ -536,6 +536,8 @@ struct PartitionStats {
     size_bytes: u64,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// Idempotent producer ids the partition remembers.
+    producers: usize,
     produced_bytes: u64,
     fetched_bytes: u64,
 }
@@ -560,6 +562,7 @@ impl Snapshot {
                         size_bytes: p.log.size_bytes(),
                         log_start_offset: p.log.log_start_offset(),
                         log_end_offset: p.log.log_end_offset(),
+                        producers: p.log.producer_count(),
                         produced_bytes: p.produced_bytes.load(Relaxed),
                         fetched_bytes: p.fetched_bytes.load(Relaxed),
                     })
@@ -627,7 +630,7 @@ impl Snapshot {
             }
         }
         type PartitionValue = fn(&PartitionStats) -> i64;
-        let per_partition: [(&str, &str, Option<Unit>, PartitionValue); 3] = [
+        let per_partition: [(&str, &str, Option<Unit>, PartitionValue); 4] = [
             (
                 "log_size",
                 "Bytes of a partition's segment files",
@@ -645,6 +648,13 @@ impl Snapshot {
                 "Offset the next record appended to a partition gets (its high watermark)",
                 None,
                 |p| p.log_end_offset,
+            ),
+            (
+                "producer_state_producers",
+                "Idempotent producer ids a partition remembers (epoch and last batches of each), \
+                 until producer.id.expiration.ms after their last batch",
+                None,
+                |p| i64::try_from(p.producers).unwrap_or(i64::MAX),
             ),
         ];
         for (name, help, unit, value) in &per_partition {
@@ -848,6 +858,7 @@ mod tests {
             size_bytes: 4096,
             log_start_offset: 0,
             log_end_offset,
+            producers: index as usize * 3,
             produced_bytes,
             fetched_bytes: 10,
         };
@@ -991,6 +1002,8 @@ mod tests {
             r#"starling_log_size_bytes{topic="orders",partition="1"} 4096"#,
             r#"starling_log_start_offset{topic="orders",partition="0"} 0"#,
             r#"starling_log_end_offset{topic="orders",partition="0"} 10"#,
+            r#"starling_producer_state_producers{topic="orders",partition="0"} 0"#,
+            r#"starling_producer_state_producers{topic="orders",partition="1"} 3"#,
             r#"starling_produced_bytes_total{topic="orders"} 150"#,
             r#"starling_fetched_bytes_total{topic="orders"} 20"#,
             r#"starling_group_state{group="billing",state="Stable"} 1"#,

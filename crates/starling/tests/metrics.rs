@@ -3,7 +3,7 @@
 //! network and per-topic bytes, a real rebalance (generation, members, JoinGroup/SyncGroup
 //! requests, `starling_group_rebalances_total`), committed offsets and lag per partition; and
 //! `/groups` and `/groups/{id}/rebalances` as JSON; `--admin-listen none`, and a taken admin
-//! port refusing the start.
+//! port refusing the start; the idempotent producers each partition remembers.
 
 mod common;
 mod groups_support;
@@ -461,6 +461,42 @@ fn a_produce_to_an_unknown_topic_counts_under_its_error_name() {
         after.value("starling_requests_total", &[("api", "Produce")]),
         before.value("starling_requests_total", &[("api", "Produce")]) + 1.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_partition_counts_the_idempotent_producers_it_remembers() {
+    let _w = watchdog(Duration::from_secs(120));
+    let broker = Broker::start(&[]);
+    let boot = broker.bootstrap();
+    let topic = unique("producer-state");
+    create_topic(&boot, &topic, 3).await;
+    let first = producer(&boot, &[("enable.idempotence", "true")]);
+    let second = producer(&boot, &[("enable.idempotence", "true")]);
+    let plain = producer(&boot, &[("enable.idempotence", "false")]);
+    // Two idempotent producers write to partition 0, one to partition 1; partition 2 gets
+    // only batches without a producer id.
+    for (producer, partition) in [(&first, 0), (&second, 0), (&first, 1), (&plain, 2)] {
+        let record = rdkafka::producer::FutureRecord::<(), _>::to(&topic)
+            .partition(partition)
+            .payload("v");
+        let delivery = producer.send_result(record).map_err(|(e, _)| e).unwrap();
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("producer dropped")
+            .unwrap_or_else(|(e, _)| panic!("partition {partition}: {e}"));
+    }
+    let scrape = Scrape::take(&broker);
+    for (partition, producers) in [("0", 2.0), ("1", 1.0), ("2", 0.0)] {
+        assert_eq!(
+            scrape.get(
+                "starling_producer_state_producers",
+                &[("topic", topic.as_str()), ("partition", partition)]
+            ),
+            Some(producers),
+            "partition {partition}: {:?}",
+            scrape.all("starling_producer_state_producers")
+        );
+    }
 }
 
 #[test]
