@@ -9,7 +9,7 @@
 //! rules can be tested on plain byte slices and never panic on any input.
 
 use crate::compression::{Decompressed, OutputBudget};
-use crate::producer_state::{ProducerBatch, NO_PRODUCER_ID};
+use crate::producer_state::{ProducerBatch, TxnMarker, NO_PRODUCER_ID};
 use crate::{AppendError, RecordError};
 
 /// `baseOffset: i64`.
@@ -50,7 +50,12 @@ pub(crate) const MAGIC_V2: i8 = 2;
 const COMPRESSION_MASK: i16 = 0x07;
 const MAX_COMPRESSION_CODEC: i16 = 4;
 const TIMESTAMP_TYPE_LOG_APPEND: i16 = 0x08;
+const TRANSACTIONAL_BATCH: i16 = 0x10;
 const CONTROL_BATCH: i16 = 0x20;
+/// A control record's key type for an abort marker (Kafka's `ControlRecordType.ABORT`).
+const CONTROL_ABORT: i16 = 0;
+/// ... and for a commit marker.
+const CONTROL_COMMIT: i16 = 1;
 
 fn get_i16(b: &[u8], at: usize) -> i16 {
     let mut a = [0u8; 2];
@@ -146,6 +151,11 @@ impl BatchHeader {
         self.attributes & CONTROL_BATCH != 0
     }
 
+    /// Whether attribute bit 4 marks the batch as part of a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BATCH != 0
+    }
+
     /// The batch's producer fields, as the producer state reads them, with the batch at
     /// `first_offset` and its largest timestamp `max_timestamp`.
     pub fn producer_batch(&self, first_offset: i64, max_timestamp: i64) -> ProducerBatch {
@@ -156,7 +166,79 @@ impl BatchHeader {
             last_offset_delta: self.last_offset_delta,
             first_offset,
             max_timestamp,
+            is_transactional: self.is_transactional(),
         }
+    }
+}
+
+/// A transaction marker as Kafka stores it: a transactional control batch of one record whose
+/// key is (version 0, type ABORT 0 / COMMIT 1) and whose value is (version 0, coordinator
+/// epoch), every field big-endian. The base offset is left 0 for the append to assign.
+pub(crate) fn control_batch(marker: &TxnMarker, timestamp: i64) -> Vec<u8> {
+    let kind = if marker.commit {
+        CONTROL_COMMIT
+    } else {
+        CONTROL_ABORT
+    };
+    let mut record = vec![
+        0, // attributes
+        0, // timestamp delta (varint 0)
+        0, // offset delta (varint 0)
+        8, // key length 4 (zigzag varint)
+    ];
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&kind.to_be_bytes());
+    record.push(12); // value length 6
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&marker.coordinator_epoch.to_be_bytes());
+    record.push(0); // no headers
+    let mut b = vec![0u8; HEADER_LEN];
+    b.push((record.len() as u8) << 1); // the record's length, a one-byte zigzag varint
+    b.extend_from_slice(&record);
+    let batch_length = (b.len() - LOG_OVERHEAD) as i32;
+    b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    b[MAGIC] = MAGIC_V2 as u8;
+    let attributes = TRANSACTIONAL_BATCH | CONTROL_BATCH;
+    b[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    b[BASE_TIMESTAMP..BASE_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+    b[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+    b[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&marker.producer_id.to_be_bytes());
+    b[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&marker.epoch.to_be_bytes());
+    b[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&(-1i32).to_be_bytes());
+    b[RECORD_COUNT..RECORD_COUNT + 4].copy_from_slice(&1i32.to_be_bytes());
+    let crc = compute_crc(&b);
+    b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// The marker a stored control batch holds (`batch` is the whole batch): whether it commits,
+/// or `None` for a control batch that is not a transaction marker or cannot be read.
+pub(crate) fn marker_commits(batch: &[u8]) -> Option<bool> {
+    let mut at = HEADER_LEN;
+    let varint = |at: &mut usize| -> Option<i64> {
+        let mut value = 0u64;
+        for i in 0..5 {
+            let byte = *batch.get(*at)?;
+            *at += 1;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+            }
+        }
+        None
+    };
+    varint(&mut at)?; // record length
+    at += 1; // attributes
+    varint(&mut at)?; // timestamp delta
+    varint(&mut at)?; // offset delta
+    if varint(&mut at)? < 4 {
+        return None;
+    }
+    let key = batch.get(at..at + 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        CONTROL_ABORT => Some(false),
+        CONTROL_COMMIT => Some(true),
+        _ => None,
     }
 }
 
@@ -317,6 +399,19 @@ pub(crate) fn validate_produce(
             header,
         });
         pos += size;
+    }
+    if let Some((index, b)) = batches
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.header.is_transactional() && b.header.producer_id == NO_PRODUCER_ID)
+    {
+        return Err(AppendError::InvalidRecord {
+            message: format!(
+                "batch {index} at byte {} is transactional without a producer id",
+                b.pos
+            ),
+            record_errors: Vec::new(),
+        });
     }
     // An idempotent producer's batch travels alone (Kafka refuses more than one batch per
     // partition from Produce v3 on), so its sequence check is one check.

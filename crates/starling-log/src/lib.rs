@@ -123,7 +123,7 @@ use parking_lot::{Mutex, RwLock};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
 
-use crate::producer_state::{Admission, ProducerError, ProducerStates};
+use crate::producer_state::{AbortedTxn, Admission, ProducerError, ProducerStates, TxnMarker};
 use crate::retention::SegmentFacts;
 use crate::segment::{remove_files, sync_dir, ReadProgress, Segment};
 
@@ -232,7 +232,22 @@ pub fn validate_record_set(buf: &[u8], max_message_bytes: u32) -> Result<usize, 
 pub struct ReadResult {
     pub records: Bytes,
     pub high_watermark: i64,
+    /// The offset below which every transaction is decided (the high watermark when none is
+    /// open): read_committed reads stop here.
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For a read_committed read, the aborted transactions that overlap what may be fetched
+    /// from the read offset on, for the consumer to skip; empty otherwise.
+    pub aborted_transactions: Vec<AbortedTxn>,
+}
+
+/// Which records a read may return (the Fetch request's isolation level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the log end.
+    ReadUncommitted,
+    /// Only what lies below the last stable offset, with the aborted transactions listed.
+    ReadCommitted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -305,6 +320,30 @@ struct View {
     segments: Arc<Vec<Arc<Segment>>>,
     log_start: i64,
     log_end: i64,
+    /// What readers need of the transactions (the writer republishes it on every change).
+    txns: TxnView,
+}
+
+/// The transactions as readers see them.
+#[derive(Clone, Default)]
+struct TxnView {
+    /// The first offset of the earliest open transaction: the last stable offset.
+    first_unstable: Option<i64>,
+    /// The producers with a transaction open here.
+    open: Arc<BTreeSet<i64>>,
+    /// Aborted transactions by marker offset.
+    aborted: Arc<Vec<AbortedTxn>>,
+}
+
+impl TxnView {
+    fn of(states: &ProducerStates) -> TxnView {
+        let open = states.open_transactions();
+        TxnView {
+            first_unstable: states.first_unstable_offset(),
+            open: Arc::new(open.iter().map(|&(pid, _)| pid).collect()),
+            aborted: states.aborted(),
+        }
+    }
 }
 
 impl View {
@@ -390,8 +429,29 @@ fn read_producer_states(view: &View, from: i64, states: &mut ProducerStates) -> 
         while pos < size {
             let h = segment.read_header(pos, size)?;
             headers_read += 1;
-            if !h.is_control() && h.base_offset >= from {
-                states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
+            if h.base_offset >= from {
+                if !h.is_control() {
+                    states.record(&h.producer_batch(h.base_offset, h.max_timestamp));
+                } else if h.is_transactional() {
+                    // A transaction marker: which one is in its record.
+                    let bytes = segment.read_bytes(pos, h.total_size())?;
+                    match batch::marker_commits(&bytes) {
+                        Some(commit) => {
+                            let marker = TxnMarker {
+                                producer_id: h.producer_id,
+                                epoch: h.producer_epoch,
+                                commit,
+                                coordinator_epoch: 0,
+                            };
+                            states.apply_marker(&marker, h.base_offset, h.max_timestamp);
+                        }
+                        None => tracing::warn!(
+                            file = %segment.log_path().display(),
+                            offset = h.base_offset,
+                            "a control batch that is not a transaction marker; ignored"
+                        ),
+                    }
+                }
             }
             pos += h.total_size();
         }
@@ -426,10 +486,11 @@ impl PartitionLog {
             None => (None, ProducerStates::new()),
         };
         let scanned_from = snapshot_offset.map_or(log_start, |offset| offset.max(log_start));
-        let view = View {
+        let mut view = View {
             segments: Arc::new(segments),
             log_start,
             log_end,
+            txns: TxnView::default(),
         };
         let headers_read =
             read_producer_states(&view, scanned_from, &mut producers).map_err(|e| {
@@ -438,6 +499,8 @@ impl PartitionLog {
                     source: e,
                 }
             })?;
+        producers.prune_aborted(log_start);
+        view.txns = TxnView::of(&producers);
         let producer_state_load = ProducerStateLoad {
             snapshot_offset,
             scanned_from,
@@ -560,6 +623,69 @@ impl PartitionLog {
                 }
             }
         }
+        let (info, assigned) =
+            self.write_locked(&mut w, &mut batches, &produced, record_count, now_ms, false)?;
+        let mut transactional = false;
+        for (b, p) in assigned.iter().zip(&produced) {
+            transactional |= p.header.is_transactional();
+            w.producers
+                .record(&p.header.producer_batch(b.base_offset, b.max_timestamp));
+        }
+        if transactional {
+            self.publish_txns_locked(&w);
+        }
+        Ok(info)
+    }
+
+    /// Writes a transaction marker for `marker`'s producer (a control batch, fsynced at once:
+    /// the coordinator counts the transaction complete once this returns) and closes the
+    /// producer's transaction here; an abort joins the aborted list read_committed fetches
+    /// get. Returns `None`, writing nothing, when the producer has no transaction open here
+    /// (a marker already written, before a restart say, or a partition it never wrote to).
+    pub fn write_txn_marker(
+        &self,
+        marker: TxnMarker,
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, AppendError> {
+        let mut w = self.writer.lock();
+        self.finish_cleanup_locked(&mut w)?;
+        w.observe(now_ms);
+        if !w.producers.needs_marker(&marker) {
+            return Ok(None);
+        }
+        let mut bytes = BytesMut::from(&batch::control_batch(&marker, now_ms)[..]);
+        let header = batch::BatchHeader::parse(&bytes).expect("a whole control batch");
+        let produced = [batch::ProducedBatch {
+            pos: 0,
+            size: bytes.len(),
+            record_count: 1,
+            header,
+        }];
+        let (info, _) = self.write_locked(&mut w, &mut bytes, &produced, 1, now_ms, true)?;
+        w.producers.apply_marker(&marker, info.base_offset, now_ms);
+        self.publish_txns_locked(&w);
+        Ok(Some(info))
+    }
+
+    /// Republishes what readers see of the transactions after the writer changed them.
+    fn publish_txns_locked(&self, w: &WriterState) {
+        self.view.write().txns = TxnView::of(&w.producers);
+    }
+
+    /// Writes validated `batches` at the log end (rolling first if due) and makes them
+    /// visible: the body of [`PartitionLog::append`], also used for transaction markers.
+    /// `fsync` forces an fsync whatever the flush policy says.
+    fn write_locked(
+        &self,
+        w: &mut WriterState,
+        batches: &mut BytesMut,
+        produced: &[batch::ProducedBatch],
+        record_count: u64,
+        now_ms: i64,
+        fsync: bool,
+    ) -> Result<(AppendInfo, Vec<batch::AssignedBatch>), AppendError> {
+        let config = self.config();
+        let total = batches.len() as u64;
         let (mut active, first_offset) = {
             let view = self.view.read();
             (view.active(), view.log_end)
@@ -579,20 +705,20 @@ impl PartitionLog {
                 || last_offset - active.base_offset() > i64::from(u32::MAX)
                 || first_append_ms.is_some_and(|t| now_ms.saturating_sub(t) > config.segment_ms));
         if needs_roll {
-            active = self.roll_locked(&mut w, now_ms)?;
+            active = self.roll_locked(w, now_ms)?;
         }
 
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        let assigned =
-            batch::assign_offsets(&mut batches, &produced, first_offset, log_append_time);
+        let assigned = batch::assign_offsets(batches, produced, first_offset, log_append_time);
         let pos = active.size();
         let unflushed = w.unflushed_records.saturating_add(record_count);
-        let flush_now = unflushed >= config.flush_interval_messages
+        let flush_now = fsync
+            || unflushed >= config.flush_interval_messages
             || config
                 .flush_interval_ms
                 .is_some_and(|ms| now_ms.saturating_sub(w.last_flush_ms) >= ms);
-        let written = active.write_at(&batches, pos).and_then(|()| {
+        let written = active.write_at(batches, pos).and_then(|()| {
             if flush_now {
                 active.sync_data()
             } else {
@@ -643,17 +769,14 @@ impl PartitionLog {
         } else {
             w.unflushed_records = unflushed;
         }
-        for (b, p) in assigned.iter().zip(&produced) {
-            w.producers
-                .record(&p.header.producer_batch(b.base_offset, b.max_timestamp));
-        }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset: first_offset,
             last_offset,
             log_append_time: log_append_time.unwrap_or(-1),
             log_start_offset: log_start,
             record_count,
-        })
+        };
+        Ok((info, assigned))
     }
 
     /// Retries the undo work of an earlier failure; the log cannot change
@@ -769,7 +892,25 @@ impl PartitionLog {
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadResult, ReadError> {
+        self.read_isolated(offset, max_bytes, min_one_batch, Isolation::ReadUncommitted)
+    }
+
+    /// [`PartitionLog::read`] at an isolation level: read_committed stops at the last stable
+    /// offset (an offset between it and the log end is valid and reads nothing) and lists
+    /// the aborted transactions that end at or after `offset` and begin below it.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        isolation: Isolation,
+    ) -> Result<ReadResult, ReadError> {
         let view = self.snapshot();
+        let last_stable = view.txns.first_unstable.unwrap_or(view.log_end);
+        let limit = match isolation {
+            Isolation::ReadUncommitted => view.log_end,
+            Isolation::ReadCommitted => last_stable,
+        };
         if offset < view.log_start || offset > view.log_end {
             return Err(ReadError::OffsetOutOfRange {
                 offset,
@@ -778,37 +919,67 @@ impl PartitionLog {
             });
         }
         let mut out = Vec::new();
-        if offset < view.log_end {
+        if offset < limit {
             let segments = &view.segments;
             let first = segments
                 .partition_point(|s| s.base_offset() <= offset)
                 .saturating_sub(1);
             let mut started = false;
             for segment in &segments[first..] {
-                if segment.base_offset() >= view.log_end {
+                if segment.base_offset() >= limit {
                     break;
                 }
                 let pos = if started {
                     0
                 } else {
-                    match segment.find_batch(offset, view.log_end)? {
+                    match segment.find_batch(offset, limit)? {
                         Some(pos) => pos,
                         None => continue,
                     }
                 };
                 started = true;
-                if segment.read_batches(pos, view.log_end, max_bytes, min_one_batch, &mut out)?
+                if segment.read_batches(pos, limit, max_bytes, min_one_batch, &mut out)?
                     == ReadProgress::Done
                 {
                     break;
                 }
             }
         }
+        let aborted_transactions = match isolation {
+            Isolation::ReadUncommitted => Vec::new(),
+            Isolation::ReadCommitted => view
+                .txns
+                .aborted
+                .iter()
+                .filter(|a| a.last_offset >= offset && a.first_offset < limit)
+                .copied()
+                .collect(),
+        };
         Ok(ReadResult {
             records: Bytes::from(out),
             high_watermark: view.log_end,
+            last_stable_offset: last_stable,
             log_start_offset: view.log_start,
+            aborted_transactions,
         })
+    }
+
+    /// The last stable offset: the first offset of the earliest open transaction, or the log
+    /// end offset when none is open.
+    pub fn last_stable_offset(&self) -> i64 {
+        let view = self.view.read();
+        view.txns.first_unstable.unwrap_or(view.log_end)
+    }
+
+    /// Whether `producer_id` has a transaction open in this partition (its next transactional
+    /// batch continues it rather than opening one).
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.view.read().txns.open.contains(&producer_id)
+    }
+
+    /// The open transactions here as (producer id, first offset), for DescribeProducers.
+    pub fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.writer.lock().producers.open_transactions()
     }
 
     /// The first offset still in the log (base offset of the oldest segment).
@@ -970,6 +1141,9 @@ impl PartitionLog {
             let mut v = self.view.write();
             v.log_start = remaining.first().map_or(v.log_end, |s| s.base_offset());
             v.segments = Arc::new(remaining);
+            // Aborted transactions wholly below the new start concern no fetch any more.
+            w.producers.prune_aborted(v.log_start);
+            v.txns = TxnView::of(&w.producers);
         }
         sync_dir(&self.dir)?;
         match failure {

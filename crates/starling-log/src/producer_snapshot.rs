@@ -163,6 +163,7 @@ mod tests {
             last_offset_delta: 0,
             first_offset: 0,
             max_timestamp: 1,
+            is_transactional: false,
         });
         s
     }

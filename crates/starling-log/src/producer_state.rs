@@ -4,6 +4,13 @@
 //! has (nothing is written twice), a batch after a gap is refused (OUT_OF_ORDER_SEQUENCE_NUMBER)
 //! and a batch from an older epoch of the producer is refused (INVALID_PRODUCER_EPOCH).
 //!
+//! Transactions live here too: a producer's first transactional batch opens its transaction in
+//! this partition (the earliest open one bounds the last stable offset), and the commit or
+//! abort marker the transaction coordinator has written ([`TxnMarker`]) closes it; an aborted
+//! transaction's offset range joins the list read_committed fetches return
+//! ([`AbortedTxn`]). A plain batch from a producer with an open transaction is refused
+//! (INVALID_TXN_STATE).
+//!
 //! Nothing here does I/O. The log asks [`ProducerStates::check`] before it writes a produced
 //! batch (under its writer lock, so no other append comes between) and calls
 //! [`ProducerStates::record`] once the batch is written; recovery records every stored batch
@@ -12,7 +19,8 @@
 //! The rules follow Kafka's `ProducerAppendInfo.checkProducerEpoch` / `checkSequence` and
 //! `ProducerStateEntry.findDuplicateBatch`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// A batch without a producer (`producerId` −1) is not tracked.
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -33,6 +41,8 @@ pub struct ProducerBatch {
     pub last_offset_delta: i32,
     pub first_offset: i64,
     pub max_timestamp: i64,
+    /// Part of a transaction (the batch's transactional attribute).
+    pub is_transactional: bool,
 }
 
 impl ProducerBatch {
@@ -72,6 +82,8 @@ struct ProducerEntry {
     batches: VecDeque<BatchMetadata>,
     /// The largest batch timestamp seen, for expiry.
     last_timestamp: i64,
+    /// The offset of the first batch of this producer's open transaction here, if one is open.
+    current_txn_first_offset: Option<i64>,
 }
 
 impl ProducerEntry {
@@ -103,6 +115,9 @@ pub enum ProducerError {
         epoch: i16,
         current: i16,
     },
+    /// Kafka's INVALID_TXN_STATE: a plain batch from a producer whose transaction is open here.
+    #[error("producer {producer_id} wrote a non-transactional batch inside its open transaction")]
+    InvalidTxnState { producer_id: i64 },
     /// Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER: the batch does not follow the producer's last one.
     #[error(
         "out of order sequence number for producer {producer_id} epoch {epoch}: \
@@ -116,10 +131,36 @@ pub enum ProducerError {
     },
 }
 
+/// A commit or abort marker for one producer's transaction, as the transaction coordinator
+/// writes it into each partition of the transaction (a control batch of one record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    /// The producer's epoch at the coordinator (bumped when the abort fenced the producer).
+    pub epoch: i16,
+    pub commit: bool,
+    /// The coordinator's epoch, stored in the marker's value (Starling's single coordinator: 0).
+    pub coordinator_epoch: i32,
+}
+
+/// An aborted transaction's range in this partition: what read_committed consumers skip
+/// (Kafka's `AbortedTxn`, returned in Fetch responses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The offset of the abort marker.
+    pub last_offset: i64,
+}
+
 /// Every producer's state in one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStates {
     producers: BTreeMap<i64, ProducerEntry>,
+    /// The open transactions, as (first offset, producer id).
+    ongoing: BTreeSet<(i64, i64)>,
+    /// Aborted transactions by marker offset (their order in the log), shared with readers.
+    aborted: Arc<Vec<AbortedTxn>>,
 }
 
 impl ProducerStates {
@@ -153,6 +194,11 @@ impl ProducerStates {
                 current: entry.epoch,
             });
         }
+        if !batch.is_transactional && entry.current_txn_first_offset.is_some() {
+            return Err(ProducerError::InvalidTxnState {
+                producer_id: batch.producer_id,
+            });
+        }
         if batch.epoch == entry.epoch {
             let last_sequence = batch.last_sequence();
             if let Some(done) = entry.batches.iter().find(|b| {
@@ -165,8 +211,15 @@ impl ProducerStates {
                 });
             }
             return match entry.last_sequence() {
-                // Known epoch but no batch (its state came from a marker alone): any sequence.
-                None => Ok(Admission::Append),
+                // Known epoch but no batch: a marker bumped the epoch, so a new run of sequences
+                // starts at 0 (Kafka's `checkSequence`).
+                None if batch.base_sequence == 0 => Ok(Admission::Append),
+                None => Err(ProducerError::OutOfOrder {
+                    producer_id: batch.producer_id,
+                    epoch: batch.epoch,
+                    base_sequence: batch.base_sequence,
+                    expected: 0,
+                }),
                 Some(last) if add_sequence(last, 1) == batch.base_sequence => Ok(Admission::Append),
                 Some(last) => Err(ProducerError::OutOfOrder {
                     producer_id: batch.producer_id,
@@ -202,10 +255,15 @@ impl ProducerStates {
                 epoch: batch.epoch,
                 batches: VecDeque::new(),
                 last_timestamp: batch.max_timestamp,
+                current_txn_first_offset: None,
             });
         if batch.epoch != entry.epoch {
             entry.epoch = batch.epoch;
             entry.batches.clear();
+        }
+        if batch.is_transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.first_offset);
+            self.ongoing.insert((batch.first_offset, batch.producer_id));
         }
         if entry.batches.len() == CACHED_BATCHES {
             entry.batches.pop_front();
@@ -220,26 +278,127 @@ impl ProducerStates {
         entry.last_timestamp = entry.last_timestamp.max(batch.max_timestamp);
     }
 
+    /// Whether `marker` has a transaction to close here: the producer's transaction is open in
+    /// this partition and the marker's epoch is not older than the producer's. A marker with
+    /// nothing to close need not be written (the coordinator repeats jobs after a restart, and
+    /// a producer that added a partition may never have written to it).
+    pub fn needs_marker(&self, marker: &TxnMarker) -> bool {
+        self.producers
+            .get(&marker.producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some() && marker.epoch >= e.epoch)
+    }
+
+    /// Takes in a marker written at `offset` (or read back by recovery): the producer's open
+    /// transaction here ends, its epoch moves up to the marker's (forgetting the batches of
+    /// the older epoch, as a fencing abort bumps it), and an abort joins the aborted list.
+    /// Returns the aborted range, for an abort that closed a transaction.
+    pub fn apply_marker(
+        &mut self,
+        marker: &TxnMarker,
+        offset: i64,
+        timestamp: i64,
+    ) -> Option<AbortedTxn> {
+        let entry = self
+            .producers
+            .entry(marker.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch: marker.epoch,
+                batches: VecDeque::new(),
+                last_timestamp: timestamp,
+                current_txn_first_offset: None,
+            });
+        if marker.epoch > entry.epoch {
+            entry.epoch = marker.epoch;
+            entry.batches.clear();
+        }
+        entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        let first_offset = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&(first_offset, marker.producer_id));
+        if marker.commit {
+            return None;
+        }
+        let aborted = AbortedTxn {
+            producer_id: marker.producer_id,
+            first_offset,
+            last_offset: offset,
+        };
+        Arc::make_mut(&mut self.aborted).push(aborted);
+        Some(aborted)
+    }
+
+    /// The first offset of the earliest open transaction: the last stable offset, when there
+    /// is one (otherwise the log end is).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first().map(|(offset, _)| *offset)
+    }
+
+    /// Whether `producer_id` has a transaction open here.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some())
+    }
+
+    /// The open transactions as (producer id, first offset), by first offset.
+    pub fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.ongoing
+            .iter()
+            .map(|&(first, pid)| (pid, first))
+            .collect()
+    }
+
+    /// The aborted transactions, by marker offset (cheap to clone: shared).
+    pub fn aborted(&self) -> Arc<Vec<AbortedTxn>> {
+        self.aborted.clone()
+    }
+
+    /// Forgets the aborted transactions that end before `log_start` (retention deleted them).
+    pub fn prune_aborted(&mut self, log_start: i64) {
+        if self
+            .aborted
+            .first()
+            .is_some_and(|a| a.last_offset < log_start)
+        {
+            Arc::make_mut(&mut self.aborted).retain(|a| a.last_offset >= log_start);
+        }
+    }
+
     /// Forgets every producer whose last batch is `expiration_ms` or more older than `now_ms`
-    /// (Kafka's `producer.id.expiration.ms`); returns how many went.
+    /// (Kafka's `producer.id.expiration.ms`), unless its transaction is open here; returns how
+    /// many went.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_timestamp) < expiration_ms);
+        self.producers.retain(|_, entry| {
+            entry.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(entry.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 
-    /// Forgets every batch at or past `offset` (the log was cut back to it); a producer left
-    /// with no batch is forgotten.
+    /// Forgets every batch, transaction start and abort at or past `offset` (the log was cut
+    /// back to it); a producer left with no batch and no open transaction is forgotten.
     pub fn truncate_to(&mut self, offset: i64) {
         for entry in self.producers.values_mut() {
             entry.batches.retain(|b| b.last_offset < offset);
+            if entry
+                .current_txn_first_offset
+                .is_some_and(|first| first >= offset)
+            {
+                entry.current_txn_first_offset = None;
+            }
         }
-        self.producers.retain(|_, entry| !entry.batches.is_empty());
+        self.producers.retain(|_, entry| {
+            !entry.batches.is_empty() || entry.current_txn_first_offset.is_some()
+        });
+        self.ongoing.retain(|&(first, _)| first < offset);
+        if self.aborted.last().is_some_and(|a| a.last_offset >= offset) {
+            Arc::make_mut(&mut self.aborted).retain(|a| a.last_offset < offset);
+        }
     }
 
     /// The state as a snapshot taken at `offset` (every batch before it recorded): magic,
-    /// format version, offset, each producer and its batches, and a CRC-32C of all of it.
+    /// format version, offset, each producer (its epoch, last timestamp, open transaction's
+    /// first offset or −1, and batches), the aborted transactions, and a CRC-32C of all of it.
     pub fn encode(&self, offset: i64) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.producers.len() * 64);
         out.extend_from_slice(SNAPSHOT_MAGIC);
@@ -250,6 +409,7 @@ impl ProducerStates {
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&entry.epoch.to_be_bytes());
             out.extend_from_slice(&entry.last_timestamp.to_be_bytes());
+            out.extend_from_slice(&entry.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 out.extend_from_slice(&b.first_sequence.to_be_bytes());
@@ -258,6 +418,12 @@ impl ProducerStates {
                 out.extend_from_slice(&b.last_offset.to_be_bytes());
                 out.extend_from_slice(&b.timestamp.to_be_bytes());
             }
+        }
+        out.extend_from_slice(&(self.aborted.len() as u32).to_be_bytes());
+        for a in self.aborted.iter() {
+            out.extend_from_slice(&a.producer_id.to_be_bytes());
+            out.extend_from_slice(&a.first_offset.to_be_bytes());
+            out.extend_from_slice(&a.last_offset.to_be_bytes());
         }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -284,26 +450,34 @@ impl ProducerStates {
             return Err("not a producer snapshot".to_string());
         }
         let version = r.take(1)?[0];
-        if version != SNAPSHOT_VERSION {
+        if version != 1 && version != SNAPSHOT_VERSION {
             return Err(format!("producer snapshot format {version} is not known"));
         }
+        // Version 1 (before transactions) has no open transactions and no aborted list.
+        let transactional = version >= 2;
         let offset = r.i64()?;
         let count = r.u32()?;
-        let mut producers = BTreeMap::new();
+        let mut states = ProducerStates::default();
         for _ in 0..count {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
+            let txn_first = if transactional { r.i64()? } else { -1 };
             let batches = r.take(1)?[0];
             if usize::from(batches) > CACHED_BATCHES {
                 return Err(format!(
                     "producer {id} has {batches} batches in the snapshot"
                 ));
             }
+            let current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
+            if let Some(first) = current_txn_first_offset {
+                states.ongoing.insert((first, id));
+            }
             let mut entry = ProducerEntry {
                 epoch,
                 batches: VecDeque::new(),
                 last_timestamp,
+                current_txn_first_offset,
             };
             for _ in 0..batches {
                 entry.batches.push_back(BatchMetadata {
@@ -314,17 +488,29 @@ impl ProducerStates {
                     timestamp: r.i64()?,
                 });
             }
-            producers.insert(id, entry);
+            states.producers.insert(id, entry);
+        }
+        if transactional {
+            let aborted = r.u32()?;
+            let list = Arc::make_mut(&mut states.aborted);
+            for _ in 0..aborted {
+                list.push(AbortedTxn {
+                    producer_id: r.i64()?,
+                    first_offset: r.i64()?,
+                    last_offset: r.i64()?,
+                });
+            }
         }
         if r.at != body.len() {
             return Err("the producer snapshot has bytes after its last producer".to_string());
         }
-        Ok((offset, ProducerStates { producers }))
+        Ok((offset, states))
     }
 }
 
 const SNAPSHOT_MAGIC: &[u8] = b"SPST";
-const SNAPSHOT_VERSION: u8 = 1;
+/// 2 adds each producer's open transaction and the aborted transactions; 1 is still read.
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// Reads big-endian fields off a byte slice, failing (not panicking) at its end.
 struct Reader<'a> {
@@ -385,6 +571,7 @@ mod tests {
             last_offset_delta: records - 1,
             first_offset: offset,
             max_timestamp: 1_000 + offset,
+            is_transactional: false,
         }
     }
 
@@ -499,6 +686,7 @@ mod tests {
             last_offset_delta: 0,
             first_offset: 0,
             max_timestamp: 0,
+            is_transactional: false,
         };
         assert_eq!(write(&mut s, plain), Ok(Admission::Append));
         assert_eq!(write(&mut s, plain), Ok(Admission::Append));
@@ -547,6 +735,73 @@ mod tests {
             ProducerStates::decode(&ProducerStates::new().encode(0)),
             Ok((0, ProducerStates::new()))
         );
+    }
+
+    #[test]
+    fn a_snapshot_keeps_open_transactions_and_aborted_ranges() {
+        let mut s = ProducerStates::new();
+        let mut t = batch(0, 0, 2, 10);
+        t.is_transactional = true;
+        write(&mut s, t).unwrap();
+        let mut aborted = batch(0, 0, 1, 12);
+        aborted.producer_id = 9;
+        aborted.is_transactional = true;
+        write(&mut s, aborted).unwrap();
+        let abort = TxnMarker {
+            producer_id: 9,
+            epoch: 0,
+            commit: false,
+            coordinator_epoch: 0,
+        };
+        assert!(s.needs_marker(&abort));
+        s.apply_marker(&abort, 13, 5);
+        let (offset, back) = ProducerStates::decode(&s.encode(14)).unwrap();
+        assert_eq!((offset, &back), (14, &s));
+        assert_eq!(back.first_unstable_offset(), Some(10));
+        assert_eq!(back.open_transactions(), vec![(PID, 10)]);
+        assert_eq!(
+            back.aborted().as_slice(),
+            [AbortedTxn {
+                producer_id: 9,
+                first_offset: 12,
+                last_offset: 13
+            }]
+        );
+    }
+
+    #[test]
+    fn a_version_1_snapshot_from_before_transactions_still_reads() {
+        // Magic, version 1, offset 3, one producer (id 5, epoch 2, timestamp 7) with one batch
+        // (sequences 0..=2 at offsets 0..=2, timestamp 7), CRC.
+        let mut v1 = b"SPST".to_vec();
+        v1.push(1);
+        v1.extend_from_slice(&3i64.to_be_bytes());
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&5i64.to_be_bytes());
+        v1.extend_from_slice(&2i16.to_be_bytes());
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.push(1);
+        for field in [0i32, 2] {
+            v1.extend_from_slice(&field.to_be_bytes());
+        }
+        for field in [0i64, 2, 7] {
+            v1.extend_from_slice(&field.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let (offset, states) = ProducerStates::decode(&v1).unwrap();
+        assert_eq!(offset, 3);
+        assert_eq!(states.len(), 1);
+        assert_eq!(states.first_unstable_offset(), None);
+        let mut retry = batch(2, 0, 3, 99);
+        retry.producer_id = 5;
+        assert!(matches!(
+            states.check(&retry),
+            Ok(Admission::Duplicate {
+                first_offset: 0,
+                ..
+            })
+        ));
     }
 
     #[test]

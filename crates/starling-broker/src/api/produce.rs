@@ -43,6 +43,9 @@ pub fn append_error_code(e: &AppendError) -> ResponseError {
         AppendError::Producer(ProducerError::OutOfOrder { .. }) => {
             ResponseError::OutOfOrderSequenceNumber
         }
+        AppendError::Producer(ProducerError::InvalidTxnState { .. }) => {
+            ResponseError::InvalidTxnState
+        }
     }
 }
 

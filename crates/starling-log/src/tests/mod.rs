@@ -15,4 +15,5 @@ mod repair;
 mod segments;
 mod startup_damage;
 mod support;
+mod transactions;
 mod write_faults;

@@ -208,6 +208,7 @@ fn a_snapshot_past_the_log_end_is_deleted_at_open() {
         last_offset_delta: 0,
         first_offset: 8,
         max_timestamp: NOW,
+        is_transactional: false,
     });
     fs::write(snapshot_file(&dir, 9), stranger.encode(9)).unwrap();
 
