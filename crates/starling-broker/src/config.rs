@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use starling_group::GroupConfig;
 use starling_log::{LogConfig, TimestampType};
+use starling_txn::TxnConfig;
 
 /// Why a property was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -74,6 +75,9 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's settings (`group.*`, `offsets.*`).
     pub group: GroupConfig,
+    /// The transaction coordinator's settings (`transaction.max.timeout.ms`,
+    /// `transactional.id.expiration.ms`).
+    pub transaction: TxnConfig,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
 }
@@ -100,6 +104,7 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 86_400_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            transaction: TxnConfig::default(),
             ignored: BTreeMap::new(),
         }
     }
@@ -340,6 +345,12 @@ impl BrokerConfig {
             }
             "log.flush.scheduler.interval.ms" => {
                 self.flush_scheduler_interval_ms = parse_positive(key, value)?
+            }
+            "transaction.max.timeout.ms" => {
+                self.transaction.max_timeout_ms = parse_positive(key, value)?
+            }
+            "transactional.id.expiration.ms" => {
+                self.transaction.id_expiration_ms = parse_positive(key, value)?
             }
             "producer.id.expiration.ms" => {
                 self.producer_id_expiration_ms = parse_positive(key, value)?
@@ -666,6 +677,20 @@ mod tests {
         c.set("socket.request.read.timeout.ms", "5000").unwrap();
         assert_eq!(c.socket_request_read_timeout_ms, 5000);
         assert!(c.set("socket.request.read.timeout.ms", "0").is_err());
+    }
+
+    #[test]
+    fn transaction_limits_are_kafkas_unless_configured() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.transaction.max_timeout_ms, 900_000);
+        assert_eq!(c.transaction.id_expiration_ms, 604_800_000);
+        c.set("transaction.max.timeout.ms", "60000").unwrap();
+        c.set("transactional.id.expiration.ms", "3600000").unwrap();
+        assert_eq!(c.transaction.max_timeout_ms, 60_000);
+        assert_eq!(c.transaction.id_expiration_ms, 3_600_000);
+        assert!(c.set("transaction.max.timeout.ms", "0").is_err());
+        assert!(c.set("transactional.id.expiration.ms", "-1").is_err());
+        assert!(!c.ignored.contains_key("transaction.max.timeout.ms"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!   [`starling_meta::MetadataStore`].
 //! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
 //!   with a real clock and persists its records.
+//! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
+//!   marker writer.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
 //! - [`metrics`]: the Prometheus metrics (`starling_*`): kept as requests flow, or read from the
 //!   topics and the coordinator at scrape time.
@@ -40,6 +42,7 @@ pub mod producer_ids;
 pub mod request_memory;
 pub mod server;
 pub mod topics;
+pub mod transactions;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,8 +58,10 @@ pub struct Broker {
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.
     pub groups: coordinator::CoordinatorHandle,
-    /// Idempotent producers' ids.
-    pub producer_ids: producer_ids::ProducerIds,
+    /// Producer ids, for idempotent and transactional producers.
+    pub producer_ids: Arc<producer_ids::ProducerIds>,
+    /// The transaction coordinator.
+    pub transactions: transactions::Transactions,
     pub metrics: Arc<Metrics>,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
     pub request_memory: request_memory::RequestMemory,

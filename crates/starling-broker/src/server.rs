@@ -100,9 +100,16 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     topics.remove_deleted_leftovers();
     tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
 
+    let producer_ids = Arc::new(crate::producer_ids::ProducerIds::new(store.clone()));
+    let (transactions, marker_jobs) = crate::transactions::Transactions::start(
+        config.transaction.clone(),
+        store.clone(),
+        producer_ids.clone(),
+    )?;
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
     let broker = Arc::new(Broker {
-        producer_ids: crate::producer_ids::ProducerIds::new(store.clone()),
+        producer_ids,
+        transactions: transactions.clone(),
         request_memory,
         config,
         cluster_id,
@@ -118,6 +125,12 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         }
     });
     tasks.spawn(maintenance::run(broker.clone()));
+    tasks.spawn(transactions.run_timers(broker.shutdown.clone()));
+    tasks.spawn(crate::transactions::markers::run(
+        broker.clone(),
+        marker_jobs,
+        tasks.clone(),
+    ));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
     if let Some(admin_listener) = admin_listener {
         tasks.spawn(admin::serve(broker.clone(), admin_listener));

@@ -17,6 +17,7 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsTopic,
@@ -48,6 +49,13 @@ use kafka_protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TransactionalId,
+    TxnOffsetCommitRequest,
+};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
     DeleteGroupsRequest, DescribeGroupsRequest, GroupId, HeartbeatRequest, InitProducerIdRequest,
@@ -445,6 +453,45 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
         ApiKey::InitProducerId => {
             let mut r = InitProducerIdRequest::default();
             r.transaction_timeout_ms = 60_000;
+            r.into()
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let mut t = AddPartitionsToTxnTopic::default();
+            t.name = topic_name("t0");
+            t.partitions = vec![0, 1];
+            let mut r = AddPartitionsToTxnRequest::default();
+            r.v3_and_below_transactional_id = TransactionalId(sb("app"));
+            r.v3_and_below_producer_id = ProducerId(0);
+            r.v3_and_below_topics = vec![t];
+            r.into()
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let mut r = AddOffsetsToTxnRequest::default();
+            r.transactional_id = TransactionalId(sb("app"));
+            r.group_id = group_id("g0");
+            r.into()
+        }
+        ApiKey::EndTxn => {
+            let mut r = EndTxnRequest::default();
+            r.transactional_id = TransactionalId(sb("app"));
+            r.committed = true;
+            r.into()
+        }
+        ApiKey::TxnOffsetCommit => {
+            let mut p = TxnOffsetCommitRequestPartition::default();
+            p.committed_offset = 5;
+            p.committed_metadata = Some(sb("m"));
+            let mut t = TxnOffsetCommitRequestTopic::default();
+            t.name = topic_name("t0");
+            t.partitions = vec![p];
+            let mut r = TxnOffsetCommitRequest::default();
+            r.transactional_id = TransactionalId(sb("app"));
+            r.group_id = group_id("g0");
+            r.topics = vec![t];
+            if version >= 3 {
+                r.member_id = sb("m-1");
+                r.generation_id = 1;
+            }
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

@@ -161,16 +161,16 @@ impl GroupCoordinator {
     /// Deletes a group with all its offsets (transactional ones still pending too): offset
     /// tombstones first, then the group's.
     fn delete_group(&mut self, group_id: &str) {
-        let (keys, pending): (Vec<(String, i32)>, Vec<(i64, (String, i32))>) = self
-            .groups
-            .get(group_id)
+        let group = self.groups.get(group_id);
+        let keys: Vec<(String, i32)> = group
+            .map(|g| g.offsets.keys().cloned().collect())
+            .unwrap_or_default();
+        let pending: Vec<(i64, (String, i32))> = group
             .map(|g| {
-                let pending = g
-                    .pending_offsets
+                g.pending_offsets
                     .iter()
                     .flat_map(|(pid, p)| p.keys().map(|k| (*pid, k.clone())))
-                    .collect();
-                (g.offsets.keys().cloned().collect(), pending)
+                    .collect()
             })
             .unwrap_or_default();
         for (topic, partition) in keys {

@@ -241,6 +241,18 @@ pub struct ReadResult {
     pub aborted_transactions: Vec<AbortedTxn>,
 }
 
+/// Who wrote a produce record set: the producer id, epoch and transactional attribute of its
+/// first batch, read off its header without validating anything (`None` if the bytes do not
+/// start with a whole v2 batch header).
+pub fn record_set_producer(records: &[u8]) -> Option<(i64, i16, bool)> {
+    let header = batch::BatchHeader::parse(records)?;
+    (header.magic == 2).then_some((
+        header.producer_id,
+        header.producer_epoch,
+        header.is_transactional(),
+    ))
+}
+
 /// Which records a read may return (the Fetch request's isolation level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {

@@ -32,6 +32,13 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    // Transactions at Kafka's transaction protocol version 1: v4+ of AddPartitionsToTxn are for
+    // brokers only, and EndTxn v5 / TxnOffsetCommit v5 only matter with version 2 (KIP-890
+    // part 2), which is not offered.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
 ];
 
 /// The range the broker advertises for `api`, or `None` if it does not serve it at all.

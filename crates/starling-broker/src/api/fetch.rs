@@ -5,6 +5,11 @@
 //! total and `partition_max_bytes` each, but the first batch found is returned whole even when
 //! larger, so a consumer can always make progress.
 //!
+//! At isolation level read_committed a partition is read only up to its last stable offset
+//! (where its earliest open transaction begins), with the aborted transactions in the fetched
+//! range listed so the consumer skips their records; a transaction's marker wakes the long
+//! polls waiting on its partitions, as an append does.
+//!
 //! Fetch sessions (KIP-227) are not cached: every response has session id 0, which tells clients
 //! no session was created and they keep sending full requests, as with a broker whose session
 //! cache is empty.
@@ -14,10 +19,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
-use starling_log::ReadError;
+use starling_log::{Isolation, ReadError};
 use tokio::time::Instant;
 
 use super::RequestContext;
@@ -26,6 +33,8 @@ use crate::Broker;
 
 /// The session epoch that asks for a sessionless full fetch.
 const FINAL_EPOCH: i32 = -1;
+/// The Fetch isolation level that reads only decided transactions.
+const READ_COMMITTED: i8 = 1;
 
 struct Wanted {
     topic: Option<Arc<Topic>>,
@@ -146,6 +155,11 @@ fn read_all(
     let mut response = FetchResponse::default();
     let mut total = 0usize;
     let mut any_error = false;
+    let isolation = if request.isolation_level == READ_COMMITTED {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     for (t, parts) in request.topics.iter().zip(wanted) {
         let mut topic_response = FetchableTopicResponse::default();
         if by_id {
@@ -177,13 +191,25 @@ fn read_all(
                 }
                 (Some(_), Some(p)) => {
                     let budget = (w.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-                    match p.log.read(w.offset, budget, total == 0) {
+                    match p.log.read_isolated(w.offset, budget, total == 0, isolation) {
                         Ok(read) => {
                             total += read.records.len();
                             data.high_watermark = read.high_watermark;
-                            data.last_stable_offset = read.high_watermark;
+                            data.last_stable_offset = read.last_stable_offset;
                             data.log_start_offset = read.log_start_offset;
                             data.records = Some(read.records);
+                            if isolation == Isolation::ReadCommitted {
+                                data.aborted_transactions = Some(
+                                    read.aborted_transactions
+                                        .iter()
+                                        .map(|a| {
+                                            AbortedTransaction::default()
+                                                .with_producer_id(a.producer_id.into())
+                                                .with_first_offset(a.first_offset)
+                                        })
+                                        .collect(),
+                                );
+                            }
                         }
                         Err(ReadError::OffsetOutOfRange {
                             log_start_offset,

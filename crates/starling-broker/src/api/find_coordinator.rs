@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every consumer group. Transaction coordinators
-//! (key type 1) are not offered, as Starling has no transactions yet. v4+ batches keys.
+//! FindCoordinator: this broker coordinates every consumer group (key type 0) and every
+//! transactional id (key type 1). Other key types (KIP-939's share groups, 2) are not offered.
+//! v4+ batches keys.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -10,6 +11,7 @@ use super::RequestContext;
 use crate::Broker;
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 pub fn handle(
     broker: &Broker,
@@ -18,20 +20,23 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let (host, port) = broker.advertised();
     let node = BrokerId(broker.config.node_id);
-    // (error, message) for one key: groups are ours; anything else is not offered.
+    // (error, message) for one key: groups and transactional ids are ours; anything else is
+    // not offered.
     let answer = |key: &str| -> Option<(ResponseError, &'static str)> {
-        if request.key_type != GROUP_KEY {
-            Some((
-                ResponseError::CoordinatorNotAvailable,
-                "Starling offers no transaction coordinator",
-            ))
-        } else if key.is_empty() {
-            Some((
+        match request.key_type {
+            GROUP_KEY if key.is_empty() => Some((
                 ResponseError::InvalidRequest,
                 "The group id must not be empty",
-            ))
-        } else {
-            None
+            )),
+            TRANSACTION_KEY if key.is_empty() => Some((
+                ResponseError::InvalidRequest,
+                "The transactional id must not be empty",
+            )),
+            GROUP_KEY | TRANSACTION_KEY => None,
+            _ => Some((
+                ResponseError::InvalidRequest,
+                "Starling coordinates consumer groups and transactions only",
+            )),
         }
     };
     let mut response = FindCoordinatorResponse::default();

@@ -33,17 +33,25 @@ pub async fn forward(
     api_key: ApiKey,
     request: GroupRequest,
 ) -> Reply {
-    match broker
-        .groups
-        .call(ctx.api_version, client_info(ctx), request)
-        .await
-    {
+    match call_group(broker, ctx, request).await {
         Ok(response) => respond_group(broker, api_key, ctx, response),
         Err(e) => Reply::Close(format!("{api_key:?}: {e}")),
     }
 }
 
-fn respond_group(
+/// Sends `request` to the group coordinator as this connection's client.
+pub(super) async fn call_group(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: GroupRequest,
+) -> Result<GroupResponse, crate::coordinator::CoordinatorError> {
+    broker
+        .groups
+        .call(ctx.api_version, client_info(ctx), request)
+        .await
+}
+
+pub(super) fn respond_group(
     broker: &Broker,
     api_key: ApiKey,
     ctx: &RequestContext,
@@ -110,15 +118,7 @@ pub async fn offset_commit(
     let committed = if request.topics.is_empty() {
         OffsetCommitResponse::default()
     } else {
-        match broker
-            .groups
-            .call(
-                ctx.api_version,
-                client_info(ctx),
-                GroupRequest::OffsetCommit(request),
-            )
-            .await
-        {
+        match call_group(broker, ctx, GroupRequest::OffsetCommit(request)).await {
             Ok(GroupResponse::OffsetCommit(r)) => r,
             Ok(other) => return respond_group(broker, api_key, ctx, other),
             Err(e) => return Reply::Close(format!("{api_key:?}: {e}")),

@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4, -5: the same
 //! as earliest, as nothing is tiered) and by timestamp — the first offset whose batch has a
-//! timestamp at or after the one asked for.
+//! timestamp at or after the one asked for. At isolation level read_committed (v2+) "latest"
+//! is the last stable offset and a timestamp lookup finds nothing at or past it, as in Kafka.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -17,12 +18,15 @@ pub const EARLIEST: i64 = -2;
 pub const MAX_TIMESTAMP: i64 = -3;
 pub const EARLIEST_LOCAL: i64 = -4;
 pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
+/// The isolation level that sees only decided transactions.
+const READ_COMMITTED: i8 = 1;
 
 pub fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let committed = ctx.api_version >= 2 && request.isolation_level == READ_COMMITTED;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(t.name.0.as_str());
@@ -40,7 +44,7 @@ pub fn handle(
                 .and_then(|topic| topic.partition(p.partition_index))
             {
                 None => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(partition) => match lookup(partition, p.timestamp) {
+                Some(partition) => match lookup(partition, p.timestamp, committed) {
                     Ok((offset, timestamp)) => {
                         part.offset = offset;
                         part.timestamp = timestamp;
@@ -55,15 +59,21 @@ pub fn handle(
     response
 }
 
-/// (offset, timestamp) for one partition; (-1, -1) when no offset matches.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ResponseError> {
+/// (offset, timestamp) for one partition; (-1, -1) when no offset matches. With `committed`,
+/// nothing at or past the last stable offset is answered.
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    committed: bool,
+) -> Result<(i64, i64), ResponseError> {
     let log = &partition.log;
+    let stable = committed.then(|| log.last_stable_offset());
     let storage = |e| {
         tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "list offsets");
         ResponseError::KafkaStorageError
     };
     match timestamp {
-        LATEST => Ok((log.log_end_offset(), -1)),
+        LATEST => Ok((stable.unwrap_or_else(|| log.log_end_offset()), -1)),
         EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => Ok(log
             .max_timestamp()
@@ -73,6 +83,7 @@ fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ResponseE
         ts if ts >= 0 => Ok(log
             .offset_for_timestamp(ts)
             .map_err(storage)?
+            .filter(|&(offset, _)| stable.is_none_or(|lso| offset < lso))
             .unwrap_or((-1, -1))),
         _ => Err(ResponseError::InvalidRequest),
     }

@@ -3,10 +3,13 @@
 //! requests that cannot be answered (unknown API keys, malformed bodies, versions we cannot
 //! encode a reply in) close the connection.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod end_txn;
 pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
@@ -15,6 +18,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod txn_offset_commit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -209,6 +213,21 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         RequestKind::InitProducerId(r) => {
             let response = init_producer_id::handle(broker, &ctx, r).await;
             respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::AddPartitionsToTxn(r) => {
+            let response = add_partitions_to_txn::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            let response = add_offsets_to_txn::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::EndTxn(r) => {
+            let response = end_txn::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            txn_offset_commit::handle(broker, &ctx, api_key, r).await
         }
         other => Reply::Close(format!("no handler for {other:?}")),
     }

@@ -3,7 +3,14 @@
 //! replicas" is this one, so -1 and 1 wait for the same append). The appends of one request run
 //! on one blocking thread, as they do file I/O (and fsync, when the flush policy says so).
 //! Each partition counts the record bytes appended to it, for the per-topic metrics.
+//!
+//! A transactional batch that would open its producer's transaction in a partition is first
+//! checked with the transaction coordinator (KIP-890's verification): the partition must have
+//! been added to the producer's open transaction at that epoch. Otherwise it is refused with
+//! INVALID_TXN_STATE (INVALID_PRODUCER_EPOCH for a fenced producer), so a late write from a
+//! fenced or finished producer can never open a transaction no marker will close.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,6 +23,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use starling_log::producer_state::ProducerError;
 use starling_log::AppendError;
+use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnError};
+
+use crate::transactions::TxnFailure;
 
 use super::RequestContext;
 use crate::{now_ms, Broker};
@@ -62,9 +72,11 @@ pub async fn handle(
             .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
         return Outcome::Respond(response);
     }
+    let refused = verify_transactional(broker, ctx.api_version, &request).await;
     let b = broker.clone();
     let version = ctx.api_version;
-    let appended = tokio::task::spawn_blocking(move || append_all(&b, version, request)).await;
+    let appended =
+        tokio::task::spawn_blocking(move || append_all(&b, version, request, &refused)).await;
     let response = match appended {
         Ok(response) => response,
         Err(e) => return Outcome::Close(format!("produce task failed: {e}")),
@@ -87,10 +99,67 @@ pub async fn handle(
     }
 }
 
-fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> ProduceResponse {
+/// Partitions refused before any append: (topic index, partition index) → error.
+type Refused = HashMap<(usize, usize), ResponseError>;
+
+/// The transaction coordinator's word on every transactional batch that would open its
+/// producer's transaction in a partition (see the module docs).
+async fn verify_transactional(broker: &Broker, version: i16, request: &ProduceRequest) -> Refused {
+    let mut refused = Refused::new();
+    for (t, topic_data) in request.topic_data.iter().enumerate() {
+        let topic = if version >= 13 {
+            broker.topics.get_by_id(topic_data.topic_id)
+        } else {
+            broker.topics.get(topic_data.name.0.as_str())
+        };
+        let Some(topic) = topic else { continue };
+        for (i, data) in topic_data.partition_data.iter().enumerate() {
+            let Some(partition) = topic.partition(data.index) else {
+                continue;
+            };
+            let producer = data
+                .records
+                .as_deref()
+                .and_then(starling_log::record_set_producer);
+            let Some((producer_id, epoch, true)) = producer else {
+                continue;
+            };
+            if producer_id < 0 || partition.log.has_open_transaction(producer_id) {
+                continue;
+            }
+            let verified = broker
+                .transactions
+                .verify_partition(
+                    ProducerIdAndEpoch::new(producer_id, epoch),
+                    &TopicPartition::new(topic.name.as_str(), data.index),
+                )
+                .await;
+            let error = match verified {
+                Ok(()) => continue,
+                Err(TxnFailure::Refused(TxnError::ProducerFenced)) => {
+                    ResponseError::InvalidProducerEpoch
+                }
+                Err(TxnFailure::Refused(_)) => ResponseError::InvalidTxnState,
+                // Retriable, as Kafka answers when it cannot reach the coordinator.
+                Err(TxnFailure::NotStored | TxnFailure::Unavailable) => {
+                    ResponseError::NotEnoughReplicas
+                }
+            };
+            refused.insert((t, i), error);
+        }
+    }
+    refused
+}
+
+fn append_all(
+    broker: &Broker,
+    version: i16,
+    request: ProduceRequest,
+    refused: &Refused,
+) -> ProduceResponse {
     let now = now_ms();
     let mut response = ProduceResponse::default();
-    for topic_data in request.topic_data {
+    for (t, topic_data) in request.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
             broker.topics.get_by_id(topic_data.topic_id)
         } else {
@@ -100,12 +169,19 @@ fn append_all(broker: &Broker, version: i16, request: ProduceRequest) -> Produce
         let mut topic_response = TopicProduceResponse::default()
             .with_name(topic_data.name.clone())
             .with_topic_id(topic_data.topic_id);
-        for data in topic_data.partition_data {
+        for (i, data) in topic_data.partition_data.into_iter().enumerate() {
             let mut part = unanswered_partition(data.index);
             let partition = topic.as_ref().and_then(|t| t.partition(data.index));
             match (topic.is_some(), partition) {
                 (false, _) => part.error_code = unknown.code(),
                 (true, None) => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                (true, Some(_)) if refused.contains_key(&(t, i)) => {
+                    let error = refused[&(t, i)];
+                    part.error_code = error.code();
+                    part.error_message = Some(StrBytes::from_static_str(
+                        "the partition is not part of the producer's open transaction",
+                    ));
+                }
                 (true, Some(p)) => {
                     let records = data
                         .records

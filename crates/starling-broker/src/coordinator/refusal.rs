@@ -214,6 +214,9 @@ mod tests {
     use kafka_protocol::messages::offset_fetch_request::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopic,
     };
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
     use kafka_protocol::messages::*;
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -254,6 +257,13 @@ mod tests {
         delete.groups_names = vec![group_id()];
         let mut cg_describe = ConsumerGroupDescribeRequest::default();
         cg_describe.group_ids = vec![group_id()];
+        let mut txn_partition = TxnOffsetCommitRequestPartition::default();
+        txn_partition.partition_index = 1;
+        let mut txn_topic = TxnOffsetCommitRequestTopic::default();
+        txn_topic.name = TopicName(StrBytes::from_static_str("t"));
+        txn_topic.partitions = vec![txn_partition];
+        let mut txn_commit = TxnOffsetCommitRequest::default();
+        txn_commit.topics = vec![txn_topic];
         vec![
             (ApiKey::JoinGroup, GroupRequest::Join(join)),
             (ApiKey::SyncGroup, GroupRequest::Sync(Default::default())),
@@ -284,6 +294,10 @@ mod tests {
             (
                 ApiKey::ConsumerGroupDescribe,
                 GroupRequest::ConsumerGroupDescribe(cg_describe),
+            ),
+            (
+                ApiKey::TxnOffsetCommit,
+                GroupRequest::TxnOffsetCommit(txn_commit),
             ),
         ]
     }

@@ -213,6 +213,22 @@ const FILES: &[(&str, &str)] = &[
         "InitProducerIdRequest",
         include_str!("../../schemas/InitProducerIdRequest.json"),
     ),
+    (
+        "AddPartitionsToTxnRequest",
+        include_str!("../../schemas/AddPartitionsToTxnRequest.json"),
+    ),
+    (
+        "AddOffsetsToTxnRequest",
+        include_str!("../../schemas/AddOffsetsToTxnRequest.json"),
+    ),
+    (
+        "EndTxnRequest",
+        include_str!("../../schemas/EndTxnRequest.json"),
+    ),
+    (
+        "TxnOffsetCommitRequest",
+        include_str!("../../schemas/TxnOffsetCommitRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

@@ -1,0 +1,31 @@
+//! AddOffsetsToTxn: a transactional producer is about to commit offsets for a consumer group
+//! (TxnOffsetCommit follows); the group joins its transaction, so the transaction's end settles
+//! those offsets.
+
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+use starling_txn::{ProducerIdAndEpoch, TxnRequest};
+
+use super::RequestContext;
+use crate::Broker;
+
+/// The first version that knows PRODUCER_FENCED (KIP-588).
+const PRODUCER_FENCED_SINCE: i16 = 2;
+
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let result = broker
+        .transactions
+        .call(TxnRequest::AddGroup {
+            transactional_id: request.transactional_id.to_string(),
+            producer: ProducerIdAndEpoch::new(request.producer_id.0, request.producer_epoch),
+            group_id: request.group_id.to_string(),
+        })
+        .await;
+    let code = result.err().map_or(0, |f| {
+        f.error(ctx.api_version >= PRODUCER_FENCED_SINCE).code()
+    });
+    AddOffsetsToTxnResponse::default().with_error_code(code)
+}

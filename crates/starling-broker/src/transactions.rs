@@ -1,0 +1,328 @@
+//! The transaction coordinator's runtime: the pure [`TransactionCoordinator`] core
+//! (`starling-txn`) driven with the wall clock, its records persisted in the metadata store, its
+//! marker jobs carried out by [`markers`].
+//!
+//! Every step — a request, a timeout sweep, a marker job's completion — runs under one async
+//! lock: the core takes the step, the step's records are written (one durable redb
+//! transaction), and only then is the lock released and the result answered, so nothing a client
+//! or a partition can see is ahead of the store. When the write fails, the core has applied
+//! records the store does not hold: the step is answered with NOT_COORDINATOR (what Kafka's
+//! transaction coordinator answers when its log append fails; clients look it up again and
+//! retry) and the core is loaded again from the store. While the store cannot be read every
+//! request gets COORDINATOR_NOT_AVAILABLE.
+//!
+//! Marker jobs go to the [`markers`] task over a channel once their step is stored; at start-up
+//! the core hands back the jobs of every transaction decided before the broker stopped, so a
+//! commit or abort that was decided is always finished. A timer task wakes at the core's next
+//! deadline (transaction timeouts, transactional id expiry).
+
+pub mod markers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use starling_meta::MetadataStore;
+use starling_txn::{
+    Changes, MarkerJob, ProducerIdAndEpoch, TopicPartition, TransactionCoordinator,
+    TransactionValue, TxnConfig, TxnError, TxnRequest,
+};
+use tokio::sync::{mpsc, Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::now_ms;
+use crate::producer_ids::ProducerIds;
+
+/// Why a transaction request got no answer from the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnFailure {
+    /// The core refused it (Kafka's error for it).
+    Refused(TxnError),
+    /// Its records could not be stored: NOT_COORDINATOR.
+    NotStored,
+    /// The stored state cannot be loaded, or no producer id could be reserved:
+    /// COORDINATOR_NOT_AVAILABLE.
+    Unavailable,
+}
+
+impl TxnFailure {
+    /// The error code for the failure, for a request version that knows PRODUCER_FENCED
+    /// (`fenced_known`) or predates it (KIP-588: INVALID_PRODUCER_EPOCH instead).
+    pub fn error(self, fenced_known: bool) -> ResponseError {
+        match self {
+            TxnFailure::Refused(e) => match e {
+                TxnError::InvalidRequest => ResponseError::InvalidRequest,
+                TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+                TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+                TxnError::ProducerFenced if fenced_known => ResponseError::ProducerFenced,
+                TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+                TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+            },
+            TxnFailure::NotStored => ResponseError::NotCoordinator,
+            TxnFailure::Unavailable => ResponseError::CoordinatorNotAvailable,
+        }
+    }
+}
+
+impl From<TxnError> for TxnFailure {
+    fn from(e: TxnError) -> Self {
+        TxnFailure::Refused(e)
+    }
+}
+
+/// A cheap handle to the transaction coordinator, shared by the API handlers.
+#[derive(Clone)]
+pub struct Transactions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: TxnConfig,
+    store: Arc<MetadataStore>,
+    producer_ids: Arc<ProducerIds>,
+    /// `None` while the stored state cannot be loaded.
+    core: Mutex<Option<TransactionCoordinator>>,
+    /// Marker jobs, once stored, for the [`markers`] task.
+    jobs: mpsc::UnboundedSender<MarkerJob>,
+    /// Wakes the timer task when a step may have moved the next deadline.
+    deadline_changed: Notify,
+}
+
+impl Transactions {
+    /// Loads the coordinator from the store; returns the handle and the receiver of its marker
+    /// jobs (the jobs of transactions decided before the last stop are already queued on it).
+    pub fn start(
+        config: TxnConfig,
+        store: Arc<MetadataStore>,
+        producer_ids: Arc<ProducerIds>,
+    ) -> anyhow::Result<(Transactions, mpsc::UnboundedReceiver<MarkerJob>)> {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let core = load(&config, &store)?;
+        let resumed = core.loaded();
+        let transactions = Transactions {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                producer_ids,
+                core: Mutex::new(Some(core)),
+                jobs,
+                deadline_changed: Notify::new(),
+            }),
+        };
+        if !resumed.markers.is_empty() {
+            tracing::info!(
+                transactions = resumed.markers.len(),
+                "finishing transactions decided before the last stop"
+            );
+        }
+        transactions.start_jobs(resumed.markers);
+        Ok((transactions, rx))
+    }
+
+    pub fn config(&self) -> &TxnConfig {
+        &self.inner.config
+    }
+
+    /// InitProducerId for `transactional_id`: reserves a fresh producer id (used if the id is
+    /// new or its epochs are exhausted) and asks the core.
+    pub async fn init_producer_id(
+        &self,
+        transactional_id: String,
+        timeout_ms: i32,
+        expected: Option<ProducerIdAndEpoch>,
+    ) -> Result<ProducerIdAndEpoch, TxnFailure> {
+        let fresh_producer_id = self.fresh_producer_id().await?;
+        self.call(TxnRequest::InitProducerId {
+            transactional_id,
+            timeout_ms,
+            expected,
+            fresh_producer_id,
+        })
+        .await
+    }
+
+    /// Handles one request; `Ok` carries the producer id and epoch the producer is at.
+    pub async fn call(&self, request: TxnRequest) -> Result<ProducerIdAndEpoch, TxnFailure> {
+        let mut guard = self.inner.core.lock().await;
+        let core = self.loaded(&mut guard).await?;
+        let output = core.handle(request, now_ms());
+        self.store_step(&mut guard, output.changes).await?;
+        Ok(output.result?)
+    }
+
+    /// Reports a marker job carried out: completes its transaction. `false` if the completion
+    /// could not be stored (the job is to be carried out again).
+    pub async fn markers_written(&self, job: &MarkerJob) -> bool {
+        let mut guard = self.inner.core.lock().await;
+        let Ok(core) = self.loaded(&mut guard).await else {
+            return false;
+        };
+        let changes = core.markers_written(job, now_ms());
+        self.store_step(&mut guard, changes).await.is_ok()
+    }
+
+    /// Whether `producer` may write transactional data to `partition` now (the partition was
+    /// added to its open transaction).
+    pub async fn verify_partition(
+        &self,
+        producer: ProducerIdAndEpoch,
+        partition: &TopicPartition,
+    ) -> Result<(), TxnFailure> {
+        let mut guard = self.inner.core.lock().await;
+        let core = self.loaded(&mut guard).await?;
+        Ok(core.verify_partition(producer, partition)?)
+    }
+
+    /// Whether `producer` may commit offsets for `group_id` in its open transaction.
+    pub async fn verify_group(
+        &self,
+        producer: ProducerIdAndEpoch,
+        group_id: &str,
+    ) -> Result<(), TxnFailure> {
+        let mut guard = self.inner.core.lock().await;
+        let core = self.loaded(&mut guard).await?;
+        Ok(core.verify_group(producer, group_id)?)
+    }
+
+    /// Every transactional id and its state (DescribeTransactions, ListTransactions, metrics).
+    pub async fn snapshot(&self) -> Result<Vec<(String, TransactionValue)>, TxnFailure> {
+        let mut guard = self.inner.core.lock().await;
+        let core = self.loaded(&mut guard).await?;
+        Ok(core
+            .iter()
+            .map(|(id, v)| (id.to_string(), v.clone()))
+            .collect())
+    }
+
+    /// Aborts timed-out transactions and forgets expired ids whenever the core's next deadline
+    /// comes, until `shutdown`.
+    pub async fn run_timers(self, shutdown: CancellationToken) {
+        loop {
+            let next = {
+                let guard = self.inner.core.lock().await;
+                guard.as_ref().and_then(|c| c.next_deadline())
+            };
+            // A missing core is retried now and then; no deadline means sleeping until a step
+            // makes one.
+            let wait = match next {
+                Some(deadline) => {
+                    Duration::from_millis(deadline.saturating_sub(now_ms()).max(0) as u64)
+                }
+                None if self.inner.core.lock().await.is_none() => Duration::from_secs(1),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.inner.deadline_changed.notified() => continue,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let mut guard = self.inner.core.lock().await;
+            let Ok(core) = self.loaded(&mut guard).await else {
+                continue;
+            };
+            let changes = core.expire(now_ms());
+            for job in &changes.markers {
+                tracing::info!(
+                    transactional_id = job.transactional_id,
+                    producer_id = job.producer.producer_id,
+                    "aborting a transaction that ran past its timeout"
+                );
+            }
+            let _ = self.store_step(&mut guard, changes).await;
+        }
+    }
+
+    /// The core, loading it again first if a failed write dropped it.
+    async fn loaded<'a>(
+        &self,
+        guard: &'a mut Option<TransactionCoordinator>,
+    ) -> Result<&'a mut TransactionCoordinator, TxnFailure> {
+        if guard.is_none() {
+            let (config, store) = (self.inner.config.clone(), self.inner.store.clone());
+            match tokio::task::spawn_blocking(move || load(&config, &store)).await {
+                Ok(Ok(core)) => {
+                    let resumed = core.loaded();
+                    *guard = Some(core);
+                    self.start_jobs(resumed.markers);
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the transaction coordinator's state cannot be loaded");
+                    return Err(TxnFailure::Unavailable);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "loading the transaction coordinator failed");
+                    return Err(TxnFailure::Unavailable);
+                }
+            }
+        }
+        Ok(guard.as_mut().expect("loaded above"))
+    }
+
+    /// Stores a step's records, then starts its marker jobs. When the write fails the core is
+    /// dropped (it holds what the store does not) and loaded again on next use.
+    async fn store_step(
+        &self,
+        guard: &mut Option<TransactionCoordinator>,
+        changes: Changes,
+    ) -> Result<(), TxnFailure> {
+        if !changes.records.is_empty() {
+            let store = self.inner.store.clone();
+            let records = changes.records;
+            let written =
+                tokio::task::spawn_blocking(move || store.write_txn_records(&records)).await;
+            let error = match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = error {
+                tracing::error!(
+                    error,
+                    "transaction records could not be stored; loading the coordinator's state again"
+                );
+                *guard = None;
+                return Err(TxnFailure::NotStored);
+            }
+        }
+        self.start_jobs(changes.markers);
+        self.inner.deadline_changed.notify_one();
+        Ok(())
+    }
+
+    fn start_jobs(&self, jobs: Vec<MarkerJob>) {
+        for job in jobs {
+            // The receiver goes only at shutdown; a restart redoes the job.
+            let _ = self.inner.jobs.send(job);
+        }
+    }
+
+    async fn fresh_producer_id(&self) -> Result<i64, TxnFailure> {
+        let ids = self.inner.producer_ids.clone();
+        match tokio::task::spawn_blocking(move || ids.next()).await {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot reserve producer ids");
+                Err(TxnFailure::Unavailable)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "producer id task failed");
+                Err(TxnFailure::Unavailable)
+            }
+        }
+    }
+}
+
+/// A core holding what the store holds.
+fn load(config: &TxnConfig, store: &MetadataStore) -> anyhow::Result<TransactionCoordinator> {
+    let mut core = TransactionCoordinator::new(config.clone());
+    let records = store.txn_records()?;
+    for record in &records {
+        core.replay(record);
+    }
+    tracing::info!(
+        transactional_ids = records.len(),
+        "transaction coordinator loaded"
+    );
+    Ok(core)
+}

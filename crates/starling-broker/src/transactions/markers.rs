@@ -1,0 +1,111 @@
+//! Carrying out marker jobs: for a decided transaction, a commit or abort marker (a control
+//! batch) in every partition it wrote to, and the end of its offset commits in every group it
+//! committed offsets for; then the coordinator is told, which completes the transaction.
+//!
+//! A job that fails part-way (a full disk, a group coordinator reloading) is tried again, with
+//! a growing pause, until it succeeds or the broker stops (a restart resumes it). Repeating a
+//! job is harmless: a partition that already has the marker skips it
+//! ([`starling_log::PartitionLog::write_txn_marker`]), and a group whose pending offsets are
+//! settled has nothing left to settle. A partition whose topic was deleted needs no marker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use starling_group::{ClientInfo, GroupRequest, GroupResponse};
+use starling_log::producer_state::TxnMarker;
+use starling_txn::MarkerJob;
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::{now_ms, Broker};
+
+const RETRY_MIN: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Takes jobs off `jobs` until the broker shuts down, each carried out by a task of its own on
+/// `tasks` (so shutdown waits for a marker being written before it closes the logs).
+pub async fn run(
+    broker: Arc<Broker>,
+    mut jobs: mpsc::UnboundedReceiver<MarkerJob>,
+    tasks: TaskTracker,
+) {
+    loop {
+        let job = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        tasks.spawn(carry_out(broker.clone(), job));
+    }
+}
+
+async fn carry_out(broker: Arc<Broker>, job: MarkerJob) {
+    let mut pause = RETRY_MIN;
+    loop {
+        match write(&broker, &job).await {
+            Ok(()) => {
+                if broker.transactions.markers_written(&job).await {
+                    return;
+                }
+            }
+            Err(error) => tracing::warn!(
+                transactional_id = job.transactional_id,
+                producer_id = job.producer.producer_id,
+                error,
+                "transaction markers not written yet; retrying"
+            ),
+        }
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RETRY_MAX);
+    }
+}
+
+/// Writes the job's markers and settles its groups' offsets.
+async fn write(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String> {
+    let marker = TxnMarker {
+        producer_id: job.producer.producer_id,
+        epoch: job.producer.epoch,
+        commit: job.commit,
+        coordinator_epoch: 0,
+    };
+    for tp in &job.partitions {
+        let Some(partition) = broker
+            .topics
+            .get(&tp.topic)
+            .and_then(|t| t.partition(tp.partition).cloned())
+        else {
+            continue;
+        };
+        let p = partition.clone();
+        let written =
+            tokio::task::spawn_blocking(move || p.log.write_txn_marker(marker, now_ms())).await;
+        match written {
+            Ok(Ok(_)) => partition.appended.notify_waiters(),
+            Ok(Err(e)) => return Err(format!("{tp}: {e}")),
+            Err(e) => return Err(format!("{tp}: {e}")),
+        }
+    }
+    for group_id in &job.groups {
+        let request = GroupRequest::TxnEnd {
+            group_id: group_id.clone(),
+            producer_id: job.producer.producer_id,
+            commit: job.commit,
+        };
+        let client = ClientInfo {
+            client_id: "starling-transaction-markers".to_string(),
+            client_host: String::new(),
+        };
+        match broker.groups.call(0, client, request).await {
+            Ok(GroupResponse::TxnEnd(Ok(()))) => {}
+            Ok(GroupResponse::TxnEnd(Err(e))) => return Err(format!("group {group_id}: {e:?}")),
+            Ok(other) => return Err(format!("group {group_id}: answered {other:?}")),
+            Err(e) => return Err(format!("group {group_id}: {e}")),
+        }
+    }
+    Ok(())
+}
