@@ -197,6 +197,11 @@ fn payload_pool(size: usize) -> Vec<u8> {
 
 /// Produces `messages` messages round-robin over `partitions` partitions and waits until
 /// every one is acknowledged.
+///
+/// One more message goes first, to partition 0, and the clock starts when it is acknowledged:
+/// the client's start-up (connecting, metadata, and for an idempotent producer its producer
+/// id, which librdkafka first asks for from a 500 ms timer started when the client is created)
+/// is reported apart, as [`Phase::startup_seconds`], not spread over the throughput.
 pub fn produce(
     settings: &Settings,
     partitions: i32,
@@ -204,6 +209,7 @@ pub fn produce(
     label: &'static str,
 ) -> anyhow::Result<Phase> {
     let shared = Arc::new(Shared::default());
+    let created = Instant::now();
     let timeout_ms = settings.stall.as_millis().max(30_000).to_string();
     let mut config = ClientConfig::new();
     config
@@ -238,6 +244,37 @@ pub fn produce(
         }
         Ok(())
     };
+    // Delivery reports of the measured messages (the first message is not one of them).
+    let answered = || {
+        (shared.delivered.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed))
+            .saturating_sub(1)
+    };
+
+    let first = BaseRecord::<(), [u8], ()>::to(&settings.topic)
+        .partition(0)
+        .payload(&pool[..settings.size]);
+    producer
+        .send(first)
+        .map_err(|(e, _)| e)
+        .with_context(|| format!("{label}: enqueueing the first message"))?;
+    while shared.delivered.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) == 0 {
+        if created.elapsed() > settings.stall {
+            bail!(
+                "{label}: the first message was not acknowledged within {:?}; last client error: {}",
+                settings.stall,
+                shared.last_error()
+            );
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    if shared.failed.load(Ordering::Relaxed) > 0 {
+        let first = shared.first_failure.lock().ok().and_then(|f| f.clone());
+        bail!(
+            "{label}: the first message failed: {}",
+            first.unwrap_or_default()
+        );
+    }
+    let startup_seconds = created.elapsed().as_secs_f64();
 
     let start = Instant::now();
     for i in 0..messages {
@@ -253,8 +290,7 @@ pub fn produce(
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     producer.poll(Duration::from_millis(5));
-                    let done = shared.delivered.load(Ordering::Relaxed)
-                        + shared.failed.load(Ordering::Relaxed);
+                    let done = answered();
                     bar.set_position(done);
                     check_stall(done)?;
                 }
@@ -263,11 +299,11 @@ pub fn produce(
         }
         if i & 4095 == 0 {
             producer.poll(Duration::ZERO);
-            bar.set_position(shared.delivered.load(Ordering::Relaxed));
+            bar.set_position(answered());
         }
     }
     loop {
-        let done = shared.delivered.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed);
+        let done = answered();
         bar.set_position(done);
         if done >= messages {
             break;
@@ -296,6 +332,7 @@ pub fn produce(
         messages,
         bytes: messages * settings.size as u64,
         seconds,
+        startup_seconds: Some(startup_seconds),
     })
 }
 
@@ -385,5 +422,6 @@ pub fn consume(settings: &Settings, messages: u64) -> anyhow::Result<Phase> {
         messages: count,
         bytes,
         seconds,
+        startup_seconds: None,
     })
 }

@@ -43,6 +43,22 @@ pub enum BenchCommand {
 pub struct ProduceArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    /// Also measure a variant of the producer: this librdkafka property applied over the
+    /// baseline's settings (and `--producer-config`), e.g. `enable.idempotence=true`.
+    /// Repeatable: every one given goes into the one variant. The baseline and the variant then
+    /// produce `--messages` each, in turn, `--rounds` times, and their figures are compared.
+    #[arg(long = "compare", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub compare: Vec<(String, String)>,
+    /// With `--compare`: how many times each of the baseline and the variant produce.
+    #[arg(long, default_value_t = 3, requires = "compare")]
+    pub rounds: u32,
+}
+
+/// `--compare`: a producer variant measured against the baseline in the same run.
+#[derive(Debug, Clone)]
+struct Compare {
+    variant: Vec<(String, String)>,
+    rounds: u32,
 }
 
 /// Arguments of `starling bench consume`.
@@ -156,10 +172,16 @@ impl Mode {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let (mode, args) = match cmd {
-        BenchCommand::Produce(a) => (Mode::Produce, a.common),
-        BenchCommand::Consume(a) => (Mode::Consume, a.common),
-        BenchCommand::All(a) => (Mode::All, a.common),
+    let (mode, args, compare) = match cmd {
+        BenchCommand::Produce(a) => {
+            let compare = (!a.compare.is_empty()).then_some(Compare {
+                variant: a.compare,
+                rounds: a.rounds,
+            });
+            (Mode::Produce, a.common, compare)
+        }
+        BenchCommand::Consume(a) => (Mode::Consume, a.common, None),
+        BenchCommand::All(a) => (Mode::All, a.common, None),
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
     };
@@ -172,6 +194,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     if args.partitions < 1 {
         bail!("--partitions must be at least 1");
     }
+    if compare.as_ref().is_some_and(|c| c.rounds == 0) {
+        bail!("--rounds must be at least 1");
+    }
 
     let broker = match &args.bootstrap {
         Some(addr) => Broker::external(addr.clone()),
@@ -183,11 +208,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 .context("joining the broker start-up task")??
         }
     };
-    let outcome = measure(mode, &args, &broker).await;
+    let outcome = measure(mode, &args, compare.as_ref(), &broker).await;
     broker.finish(outcome)
 }
 
-async fn measure(mode: Mode, args: &CommonArgs, broker: &Broker) -> anyhow::Result<()> {
+async fn measure(
+    mode: Mode,
+    args: &CommonArgs,
+    compare: Option<&Compare>,
+    broker: &Broker,
+) -> anyhow::Result<()> {
     let bootstrap = broker.bootstrap().to_string();
     let topic = args.topic.clone().unwrap_or_else(unique_topic);
     let stall = Duration::from_secs(args.stall_timeout.max(1));
@@ -222,11 +252,26 @@ async fn measure(mode: Mode, args: &CommonArgs, broker: &Broker) -> anyhow::Resu
         consumer_config: args.consumer_config.clone(),
     };
 
-    match mode {
-        Mode::Produce => {
+    match (mode, compare) {
+        (Mode::Produce, None) => {
             report.push(run_produce(&settings, partitions, args.messages, "produce").await?);
         }
-        Mode::Consume => {
+        (Mode::Produce, Some(compare)) => {
+            let mut variant = settings.clone();
+            variant
+                .producer_config
+                .extend(compare.variant.iter().cloned());
+            report.compared = Some(compare.variant.clone());
+            for round in 0..compare.rounds {
+                // The two take turns going first, so neither always follows the other's writes.
+                let runs = [(&settings, report::BASELINE), (&variant, report::VARIANT)];
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for (s, label) in order.map(|i| runs[i]) {
+                    report.push(run_produce(s, partitions, args.messages, label).await?);
+                }
+            }
+        }
+        (Mode::Consume, _) => {
             let available = {
                 let s = settings.clone();
                 tokio::task::spawn_blocking(move || client::available(&s)).await??
@@ -237,7 +282,7 @@ async fn measure(mode: Mode, args: &CommonArgs, broker: &Broker) -> anyhow::Resu
             }
             report.push(run_consume(&settings, args.messages).await?);
         }
-        Mode::All => {
+        (Mode::All, _) => {
             report.push(run_produce(&settings, partitions, args.messages, "produce").await?);
             report.push(run_consume(&settings, args.messages).await?);
         }

@@ -10,6 +10,10 @@ use serde_json::{json, Value};
 
 use crate::CommonArgs;
 
+/// Phase labels of `bench produce --compare`.
+pub const BASELINE: &str = "produce baseline";
+pub const VARIANT: &str = "produce variant";
+
 /// One measured client phase.
 #[derive(Debug, Clone)]
 pub struct Phase {
@@ -17,6 +21,9 @@ pub struct Phase {
     pub messages: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Produce: from creating the producer to its first acknowledged message, which is sent
+    /// before the measured ones and outside `seconds`.
+    pub startup_seconds: Option<f64>,
 }
 
 impl Phase {
@@ -55,7 +62,68 @@ pub struct Report {
     topic: String,
     pub ceiling: Option<Ceiling>,
     pub page_cache: Option<Ceiling>,
+    /// `--compare`: the properties of the producer variant measured against the baseline.
+    pub compared: Option<Vec<(String, String)>>,
     phases: Vec<Phase>,
+}
+
+/// The baseline's and the variant's figures of a `--compare` run, over their rounds.
+struct Comparison {
+    baseline: Spread,
+    variant: Spread,
+}
+
+impl Comparison {
+    /// The variant's median throughput over the baseline's.
+    fn ratio(&self) -> f64 {
+        self.variant.median / self.baseline.median
+    }
+}
+
+/// Median, lowest and highest messages per second of the phases with one label, and their
+/// median start-up.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    startup_seconds: f64,
+    rounds: usize,
+}
+
+impl Spread {
+    fn of(phases: &[Phase], label: &str) -> Option<Spread> {
+        let phases: Vec<&Phase> = phases.iter().filter(|p| p.label == label).collect();
+        let mut rates: Vec<f64> = phases.iter().map(|p| p.messages_per_sec()).collect();
+        let mut startups: Vec<f64> = phases.iter().filter_map(|p| p.startup_seconds).collect();
+        Some(Spread {
+            median: median(&mut rates)?,
+            min: rates[0],
+            max: rates[rates.len() - 1],
+            startup_seconds: median(&mut startups)?,
+            rounds: rates.len(),
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "median_messages_per_sec": self.median,
+            "min_messages_per_sec": self.min,
+            "max_messages_per_sec": self.max,
+            "median_startup_seconds": self.startup_seconds,
+            "rounds": self.rounds,
+        })
+    }
+}
+
+/// Sorts `values` and returns their median (None when there are none).
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 impl Report {
@@ -78,12 +146,21 @@ impl Report {
             topic: topic.to_string(),
             ceiling: None,
             page_cache: None,
+            compared: None,
             phases: Vec::new(),
         }
     }
 
     pub fn push(&mut self, phase: Phase) {
         self.phases.push(phase);
+    }
+
+    fn comparison(&self) -> Option<Comparison> {
+        self.compared.as_ref()?;
+        Some(Comparison {
+            baseline: Spread::of(&self.phases, BASELINE)?,
+            variant: Spread::of(&self.phases, VARIANT)?,
+        })
     }
 
     fn ratio(&self, phase: &Phase) -> Option<f64> {
@@ -171,6 +248,42 @@ impl Report {
             );
         }
         println!("MB = 10^6 bytes of message payload; msgs/s and MB/s are end to end (all acknowledged / all received).");
+        let startups: Vec<String> = self
+            .phases
+            .iter()
+            .filter_map(|p| p.startup_seconds)
+            .map(|s| format!("{:.0} ms", s * 1e3))
+            .collect();
+        if !startups.is_empty() {
+            println!(
+                "produce: the clock starts when a first message is acknowledged, {} after the producer was created",
+                startups.join(", ")
+            );
+        }
+        if let (Some(variant), Some(c)) = (&self.compared, self.comparison()) {
+            let properties: Vec<String> = variant.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!();
+            println!(
+                "variant: the baseline producer with {}; the two took turns, {} round{} each",
+                properties.join(", "),
+                c.baseline.rounds,
+                if c.baseline.rounds == 1 { "" } else { "s" }
+            );
+            for (label, spread) in [("baseline", &c.baseline), ("variant", &c.variant)] {
+                println!(
+                    "{label:<8} median {:>10.0} msgs/s (range {:.0} - {:.0}), start-up {:.0} ms",
+                    spread.median,
+                    spread.min,
+                    spread.max,
+                    spread.startup_seconds * 1e3
+                );
+            }
+            println!(
+                "variant / baseline: {:.3} (medians; {:+.1}%)",
+                c.ratio(),
+                (c.ratio() - 1.0) * 100.0
+            );
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -186,6 +299,7 @@ impl Report {
                     "messages_per_sec": p.messages_per_sec(),
                     "mb_per_sec": p.mb_per_sec(),
                     "ratio_to_ceiling": self.ratio(p),
+                    "startup_seconds": p.startup_seconds,
                 })
             })
             .collect();
@@ -213,6 +327,14 @@ impl Report {
                 "mb_per_sec": c.mb_per_sec(),
             })),
             "phases": phases,
+            "comparison": self.comparison().map(|c| json!({
+                "variant_config": self.compared.iter().flatten()
+                    .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                    .collect::<serde_json::Map<String, Value>>(),
+                "baseline": c.baseline.to_json(),
+                "variant": c.variant.to_json(),
+                "variant_over_baseline": c.ratio(),
+            })),
         })
     }
 
