@@ -9,13 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use common::*;
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::InitProducerIdRequest;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use kafka_protocol::ResponseError;
 
 const TOPIC: &str = "sequences";
@@ -54,7 +51,7 @@ impl Setup {
 
     /// Produces `records` records of this producer at `epoch` from sequence `sequence`.
     fn produce(&mut self, epoch: i16, sequence: i32, records: usize) -> PartitionProduceResponse {
-        let batch = producer_batch(self.producer_id, epoch, sequence, records);
+        let batch = producer_batch(self.producer_id, epoch, sequence, records, false);
         raw_produce(&mut self.raw, PRODUCE_VERSION, TOPIC, 0, batch)
     }
 
@@ -82,40 +79,6 @@ impl Setup {
     fn log_end_offset(&self) -> i64 {
         watermarks(&self.broker.bootstrap(), TOPIC, 0).1
     }
-}
-
-/// One uncompressed v2 batch of `records` records carrying `producer_id` and `epoch`, its
-/// sequences running from `sequence`.
-fn producer_batch(producer_id: i64, epoch: i16, sequence: i32, records: usize) -> Bytes {
-    let timestamp = now_ms();
-    let recs: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: sequence + i as i32,
-            timestamp,
-            key: None,
-            value: Some(Bytes::from(format!("e{epoch}-s{}", sequence + i as i32))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode record batch");
-    buf.freeze()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,8 +146,8 @@ async fn a_record_set_of_two_batches_with_a_producer_id_is_an_invalid_record() {
     let _dog = watchdog(Duration::from_secs(60));
     let mut s = Setup::new().await;
     let mut two = BytesMut::new();
-    two.extend_from_slice(&producer_batch(s.producer_id, 0, 0, 2));
-    two.extend_from_slice(&producer_batch(s.producer_id, 0, 2, 2));
+    two.extend_from_slice(&producer_batch(s.producer_id, 0, 0, 2, false));
+    two.extend_from_slice(&producer_batch(s.producer_id, 0, 2, 2, false));
     let r = raw_produce(&mut s.raw, PRODUCE_VERSION, TOPIC, 0, two.freeze());
     assert_eq!(r.error_code, ResponseError::InvalidRecord.code(), "{r:?}");
     assert_eq!(r.base_offset, -1, "{r:?}");

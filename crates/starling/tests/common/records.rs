@@ -1,4 +1,5 @@
-//! v2 record batches by hand: [`record_batch`] encodes one for a raw produce, [`count_records`]
+//! v2 record batches by hand: [`record_batch`] and [`producer_batch`] (an idempotent or
+//! transactional producer's) encode one for a raw produce, [`count_records`]
 //! counts the records of the batches in a fetched record set.
 
 use bytes::{Bytes, BytesMut};
@@ -27,6 +28,46 @@ pub fn record_batch(records: &[KeyValue<'_>], timestamp: i64) -> Bytes {
             timestamp,
             key: k.map(Bytes::copy_from_slice),
             value: v.map(Bytes::copy_from_slice),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &recs,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode record batch");
+    buf.freeze()
+}
+
+/// One uncompressed v2 batch of `records` records carrying `producer_id` and `epoch`, its
+/// sequences running from `sequence`; part of a transaction when `transactional`.
+pub fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    records: usize,
+    transactional: bool,
+) -> Bytes {
+    let timestamp = now_ms();
+    let recs: Vec<Record> = (0..records)
+        .map(|i| Record {
+            transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: sequence + i as i32,
+            timestamp,
+            key: None,
+            value: Some(Bytes::from(format!("e{epoch}-s{}", sequence + i as i32))),
             headers: Default::default(),
         })
         .collect();
