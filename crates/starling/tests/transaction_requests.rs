@@ -173,7 +173,11 @@ async fn a_transactional_write_to_a_partition_never_added_is_invalid_txn_state()
         assert!(std::time::Instant::now() < deadline, "marker never written");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(s.log_end(0), 0, "nothing written where the write was refused");
+    assert_eq!(
+        s.log_end(0),
+        0,
+        "nothing written where the write was refused"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
