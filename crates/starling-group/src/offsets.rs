@@ -80,34 +80,26 @@ impl GroupCoordinator {
             let mut topic_response = OffsetCommitResponseTopic::default();
             topic_response.name = topic.name.clone();
             for partition in topic.partitions {
-                let metadata = partition
-                    .committed_metadata
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_string();
-                let error = rejected.or_else(|| {
-                    (metadata.len() > self.config.offset_metadata_max_bytes)
-                        .then_some(ResponseError::OffsetMetadataTooLarge)
-                });
-                if error.is_none() {
-                    let value = OffsetValue {
-                        offset: partition.committed_offset,
-                        leader_epoch: if version >= 6 {
-                            partition.committed_leader_epoch
-                        } else {
-                            -1
-                        },
-                        metadata,
-                        commit_timestamp: now,
-                        expire_timestamp,
-                    };
-                    self.emit(Record::Offset {
+                let leader_epoch = if version >= 6 {
+                    partition.committed_leader_epoch
+                } else {
+                    -1
+                };
+                let error = self.commit_offset(
+                    rejected,
+                    (
+                        partition.committed_offset,
+                        leader_epoch,
+                        partition.committed_metadata.as_deref(),
+                    ),
+                    (now, expire_timestamp),
+                    |value| Record::Offset {
                         group_id: group_id.clone(),
                         topic: topic.name.to_string(),
                         partition: partition.partition_index,
                         value: Some(value),
-                    });
-                }
+                    },
+                );
                 let mut partition_response = OffsetCommitResponsePartition::default();
                 partition_response.partition_index = partition.partition_index;
                 partition_response.error_code = code(error);
@@ -116,6 +108,34 @@ impl GroupCoordinator {
             response.topics.push(topic_response);
         }
         self.respond(id, GroupResponse::OffsetCommit(response));
+    }
+
+    /// Stores one partition's offset of a commit (plain or transactional) as the record
+    /// `record` makes of it, committed at `now` and expiring at `expire_timestamp`, unless the
+    /// commit was `rejected` or its metadata is longer than `offset.metadata.max.bytes`
+    /// (OFFSET_METADATA_TOO_LARGE). Returns the partition's error, if any.
+    pub(crate) fn commit_offset(
+        &mut self,
+        rejected: Option<ResponseError>,
+        (offset, leader_epoch, metadata): (i64, i32, Option<&str>),
+        (now, expire_timestamp): (Millis, Option<Millis>),
+        record: impl FnOnce(OffsetValue) -> Record,
+    ) -> Option<ResponseError> {
+        let metadata = metadata.unwrap_or_default();
+        let error = rejected.or_else(|| {
+            (metadata.len() > self.config.offset_metadata_max_bytes)
+                .then_some(ResponseError::OffsetMetadataTooLarge)
+        });
+        if error.is_none() {
+            self.emit(record(OffsetValue {
+                offset,
+                leader_epoch,
+                metadata: metadata.to_string(),
+                commit_timestamp: now,
+                expire_timestamp,
+            }));
+        }
+        error
     }
 
     /// Kafka's validateOffsetCommit (OffsetMetadataManager + ClassicGroup), for a commit by

@@ -55,34 +55,27 @@ impl GroupCoordinator {
             let mut topic_response = TxnOffsetCommitResponseTopic::default();
             topic_response.name = topic.name.clone();
             for partition in topic.partitions {
-                let metadata = partition
-                    .committed_metadata
-                    .as_deref()
-                    .unwrap_or_default()
-                    .to_string();
-                let error = rejected.or_else(|| {
-                    (metadata.len() > self.config.offset_metadata_max_bytes)
-                        .then_some(ResponseError::OffsetMetadataTooLarge)
-                });
-                if error.is_none() {
-                    self.emit(Record::PendingOffset {
+                let leader_epoch = if version >= 2 {
+                    partition.committed_leader_epoch
+                } else {
+                    -1
+                };
+                let error = self.commit_offset(
+                    rejected,
+                    (
+                        partition.committed_offset,
+                        leader_epoch,
+                        partition.committed_metadata.as_deref(),
+                    ),
+                    (now, None),
+                    |value| Record::PendingOffset {
                         group_id: group_id.clone(),
                         producer_id,
                         topic: topic.name.to_string(),
                         partition: partition.partition_index,
-                        value: Some(OffsetValue {
-                            offset: partition.committed_offset,
-                            leader_epoch: if version >= 2 {
-                                partition.committed_leader_epoch
-                            } else {
-                                -1
-                            },
-                            metadata,
-                            commit_timestamp: now,
-                            expire_timestamp: None,
-                        }),
-                    });
-                }
+                        value: Some(value),
+                    },
+                );
                 let mut p = TxnOffsetCommitResponsePartition::default();
                 p.partition_index = partition.partition_index;
                 p.error_code = code(error);
