@@ -1,0 +1,104 @@
+//! The transaction coordinator's runtime against a real metadata store: a transaction decided
+//! before a crash (its markers not yet written) is finished after the restart, and a step whose
+//! records cannot be stored is refused with NOT_COORDINATOR and leaves no trace.
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+
+use starling_broker::producer_ids::ProducerIds;
+use starling_broker::transactions::{Transactions, TxnFailure};
+use starling_meta::MetadataStore;
+use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnConfig, TxnError, TxnRequest, TxnState};
+
+fn start(
+    store: &Arc<MetadataStore>,
+) -> (
+    Transactions,
+    tokio::sync::mpsc::UnboundedReceiver<starling_txn::MarkerJob>,
+) {
+    let ids = Arc::new(ProducerIds::new(store.clone()));
+    Transactions::start(TxnConfig::default(), store.clone(), ids).unwrap()
+}
+
+async fn open_transaction(txns: &Transactions) -> ProducerIdAndEpoch {
+    let p = txns
+        .init_producer_id("app".into(), 60_000, None)
+        .await
+        .unwrap();
+    txns.call(TxnRequest::AddPartitions {
+        transactional_id: "app".into(),
+        producer: p,
+        partitions: vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)],
+    })
+    .await
+    .unwrap();
+    p
+}
+
+#[tokio::test]
+async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.redb");
+    let store = Arc::new(MetadataStore::open(&path).unwrap());
+    let (txns, mut jobs) = start(&store);
+    let p = open_transaction(&txns).await;
+    txns.call(TxnRequest::EndTxn {
+        transactional_id: "app".into(),
+        producer: p,
+        commit: true,
+    })
+    .await
+    .unwrap();
+    let job = jobs
+        .try_recv()
+        .expect("the commit's markers are to be written");
+    assert!(job.commit);
+    assert_eq!(job.partitions.len(), 2);
+    // The broker dies before the markers are written.
+    drop((txns, jobs, store));
+
+    let store = Arc::new(MetadataStore::open(&path).unwrap());
+    let (txns, mut jobs) = start(&store);
+    let resumed = jobs
+        .try_recv()
+        .expect("the decided commit is resumed at start-up");
+    assert_eq!(resumed, job);
+    // Until its markers are written the transactional id waits.
+    assert_eq!(
+        txns.init_producer_id("app".into(), 60_000, None).await,
+        Err(TxnFailure::Refused(TxnError::ConcurrentTransactions))
+    );
+    assert!(txns.markers_written(&resumed).await);
+    let state = txns.snapshot().await.unwrap();
+    assert_eq!(state[0].1.state, TxnState::CompleteCommit);
+    let next = txns
+        .init_producer_id("app".into(), 60_000, None)
+        .await
+        .unwrap();
+    assert_eq!(next, ProducerIdAndEpoch::new(p.producer_id, p.epoch + 1));
+}
+
+#[tokio::test]
+async fn a_step_that_cannot_be_stored_is_not_coordinator_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
+    let (txns, mut jobs) = start(&store);
+    let p = open_transaction(&txns).await;
+    store.failpoint().fail_writes(1, ErrorKind::StorageFull);
+    let end = TxnRequest::EndTxn {
+        transactional_id: "app".into(),
+        producer: p,
+        commit: true,
+    };
+    assert_eq!(txns.call(end.clone()).await, Err(TxnFailure::NotStored));
+    assert!(
+        jobs.try_recv().is_err(),
+        "no markers for an undecided transaction"
+    );
+    // The coordinator holds what the store holds: the transaction is still open, and the
+    // producer's retry decides it.
+    let state = txns.snapshot().await.unwrap();
+    assert_eq!(state[0].1.state, TxnState::Ongoing);
+    assert_eq!(txns.call(end).await, Ok(p));
+    assert!(jobs.try_recv().unwrap().commit);
+}
