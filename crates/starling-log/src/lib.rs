@@ -994,6 +994,18 @@ impl PartitionLog {
         self.writer.lock().producers.open_transactions()
     }
 
+    /// Every producer this partition remembers, with its epoch, last sequence, last timestamp
+    /// and open transaction (DescribeProducers). Takes the writer lock, which an append holds
+    /// while it writes: call it from a blocking thread.
+    pub fn active_producers(&self) -> Vec<producer_state::ActiveProducer> {
+        self.writer.lock().producers.active_producers()
+    }
+
+    /// How many producers have a transaction open here (cheap: no writer lock).
+    pub fn open_transaction_count(&self) -> usize {
+        self.view.read().txns.open.len()
+    }
+
     /// The first offset still in the log (base offset of the oldest segment).
     pub fn log_start_offset(&self) -> i64 {
         self.view.read().log_start

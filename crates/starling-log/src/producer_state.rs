@@ -153,6 +153,20 @@ pub struct AbortedTxn {
     pub last_offset: i64,
 }
 
+/// One producer as DescribeProducers reports it (Kafka's `ProducerState` in the response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// The sequence number of its last batch here, or -1 when no batch is remembered (only a
+    /// marker, or the batches of an older epoch were forgotten).
+    pub last_sequence: i32,
+    /// The largest timestamp of its batches and markers here.
+    pub last_timestamp: i64,
+    /// The first offset of its open transaction here, if one is open.
+    pub current_txn_start_offset: Option<i64>,
+}
+
 /// Every producer's state in one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStates {
@@ -344,6 +358,20 @@ impl ProducerStates {
         self.ongoing
             .iter()
             .map(|&(first, pid)| (pid, first))
+            .collect()
+    }
+
+    /// Every producer the partition remembers, by producer id (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.producers
+            .iter()
+            .map(|(&producer_id, e)| ActiveProducer {
+                producer_id,
+                epoch: e.epoch,
+                last_sequence: e.last_sequence().unwrap_or(-1),
+                last_timestamp: e.last_timestamp,
+                current_txn_start_offset: e.current_txn_first_offset,
+            })
             .collect()
     }
 
@@ -582,6 +610,51 @@ mod tests {
             states.record(&b);
         }
         Ok(admission)
+    }
+
+    #[test]
+    fn active_producers_show_epoch_last_sequence_and_open_transaction() {
+        let mut s = ProducerStates::new();
+        write(&mut s, batch(0, 0, 3, 0)).unwrap();
+        write(&mut s, batch(0, 3, 2, 3)).unwrap();
+        let mut txn = batch(0, 0, 4, 5);
+        txn.producer_id = PID + 1;
+        txn.is_transactional = true;
+        write(&mut s, txn).unwrap();
+        assert_eq!(
+            s.active_producers(),
+            vec![
+                ActiveProducer {
+                    producer_id: PID,
+                    epoch: 0,
+                    last_sequence: 4,
+                    last_timestamp: 1_003,
+                    current_txn_start_offset: None,
+                },
+                ActiveProducer {
+                    producer_id: PID + 1,
+                    epoch: 0,
+                    last_sequence: 3,
+                    last_timestamp: 1_005,
+                    current_txn_start_offset: Some(5),
+                },
+            ]
+        );
+        // A fencing abort's marker bumps the epoch and forgets the older epoch's batches: no
+        // last sequence any more, and the transaction is closed.
+        let marker = TxnMarker {
+            producer_id: PID + 1,
+            epoch: 1,
+            commit: false,
+            coordinator_epoch: 0,
+        };
+        s.apply_marker(&marker, 9, 2_000);
+        let fenced = s.active_producers()[1];
+        assert_eq!(
+            (fenced.epoch, fenced.last_sequence, fenced.last_timestamp),
+            (1, -1, 2_000)
+        );
+        assert_eq!(fenced.current_txn_start_offset, None);
     }
 
     #[test]

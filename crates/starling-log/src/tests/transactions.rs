@@ -79,6 +79,23 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_commit() {
 }
 
 #[test]
+fn active_producers_and_the_open_count_follow_a_transaction() {
+    let (_tmp, log) = open_log(config());
+    append(&log, &batch(NOW, &[b"before"])).unwrap();
+    append(&log, &transactional(7, 0, 0, 2)).unwrap();
+    assert_eq!(log.open_transaction_count(), 1);
+    let producers = log.active_producers();
+    assert_eq!(producers.len(), 1, "{producers:?}");
+    assert_eq!(producers[0].producer_id, 7);
+    assert_eq!(producers[0].last_sequence, 1);
+    assert_eq!(producers[0].current_txn_start_offset, Some(1));
+
+    log.write_txn_marker(marker(7, 0, true), NOW).unwrap();
+    assert_eq!(log.open_transaction_count(), 0);
+    assert_eq!(log.active_producers()[0].current_txn_start_offset, None);
+}
+
+#[test]
 fn an_aborted_transaction_is_listed_for_read_committed_readers() {
     let (_tmp, log) = open_log(config());
     append(&log, &transactional(7, 0, 0, 3)).unwrap();
