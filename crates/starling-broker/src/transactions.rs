@@ -195,6 +195,17 @@ impl Transactions {
             .collect())
     }
 
+    /// The state of each of `ids` (`None` for an id the coordinator does not know), in order
+    /// (DescribeTransactions).
+    pub async fn describe(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<Option<TransactionValue>>, TxnFailure> {
+        let mut guard = self.inner.core.lock().await;
+        let core = self.loaded(&mut guard).await?;
+        Ok(ids.iter().map(|id| core.get(id).cloned()).collect())
+    }
+
     /// Aborts timed-out transactions and forgets expired ids whenever the core's next deadline
     /// comes, until `shutdown`.
     pub async fn run_timers(self, shutdown: CancellationToken) {

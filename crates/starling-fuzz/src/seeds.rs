@@ -26,6 +26,7 @@ use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ForgottenTopic,
 };
@@ -53,8 +54,9 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, ProducerId, TransactionalId,
-    TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest,
+    DescribeTransactionsRequest, EndTxnRequest, ListTransactionsRequest, ProducerId,
+    TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
@@ -491,6 +493,28 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             if version >= 3 {
                 r.member_id = sb("m-1");
                 r.generation_id = 1;
+            }
+            r.into()
+        }
+        ApiKey::DescribeProducers => {
+            let mut t = TopicRequest::default();
+            t.name = topic_name("t0");
+            t.partition_indexes = vec![0, 1];
+            let mut r = DescribeProducersRequest::default();
+            r.topics = vec![t];
+            r.into()
+        }
+        ApiKey::DescribeTransactions => {
+            let mut r = DescribeTransactionsRequest::default();
+            r.transactional_ids = vec![TransactionalId(sb("app")), TransactionalId(sb("other"))];
+            r.into()
+        }
+        ApiKey::ListTransactions => {
+            let mut r = ListTransactionsRequest::default();
+            r.state_filters = vec![sb("Ongoing"), sb("PrepareCommit")];
+            r.producer_id_filters = vec![ProducerId(0), ProducerId(7)];
+            if version >= 1 {
+                r.duration_filter = 60_000;
             }
             r.into()
         }

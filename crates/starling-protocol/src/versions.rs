@@ -39,6 +39,11 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 4),
     (ApiKey::TxnOffsetCommit, 0, 4),
+    // KIP-664's admin APIs for finding hanging transactions; ListTransactions v1 adds KIP-994's
+    // duration filter. v2 (KIP-1152's transactional id pattern) is not offered.
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The range the broker advertises for `api`, or `None` if it does not serve it at all.

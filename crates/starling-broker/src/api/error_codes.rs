@@ -11,10 +11,11 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
     ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
     CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse, DescribeGroupsResponse,
-    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-    ListOffsetsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
+    DescribeProducersResponse, DescribeTransactionsResponse, EndTxnResponse, FetchResponse,
+    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, ListTransactionsResponse,
+    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -257,6 +258,30 @@ impl ErrorCodes for ConsumerGroupDescribeResponse {
     }
 }
 
+impl ErrorCodes for DescribeProducersResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for DescribeTransactionsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for state in &self.transaction_states {
+            each(state.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ListTransactionsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
 impl ErrorCodes for OffsetDeleteResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
@@ -491,5 +516,29 @@ mod tests {
                     OffsetDeleteResponsePartition::default(),
                 ])]);
         assert_eq!(codes(&response, 0), vec![0, subscribed, 0]);
+    }
+
+    #[test]
+    fn transaction_admin_responses_count_every_partition_and_id() {
+        use kafka_protocol::messages::describe_producers_response::{
+            PartitionResponse, TopicResponse,
+        };
+        use kafka_protocol::messages::describe_transactions_response::TransactionState;
+        let producers =
+            DescribeProducersResponse::default().with_topics(vec![TopicResponse::default()
+                .with_partitions(vec![
+                    PartitionResponse::default(),
+                    PartitionResponse::default().with_error_code(UNKNOWN_TOPIC),
+                ])]);
+        assert_eq!(codes(&producers, 0), vec![0, UNKNOWN_TOPIC]);
+        let not_found = ResponseError::TransactionalIdNotFound.code();
+        let describe = DescribeTransactionsResponse::default().with_transaction_states(vec![
+            TransactionState::default().with_error_code(not_found),
+            TransactionState::default(),
+        ]);
+        assert_eq!(codes(&describe, 0), vec![not_found, 0]);
+        let unavailable = ResponseError::CoordinatorNotAvailable.code();
+        let list = ListTransactionsResponse::default().with_error_code(unavailable);
+        assert_eq!(codes(&list, 1), vec![unavailable]);
     }
 }

@@ -9,6 +9,8 @@ pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_producers;
+pub mod describe_transactions;
 pub mod end_txn;
 pub mod error_codes;
 pub mod fetch;
@@ -16,6 +18,7 @@ pub mod find_coordinator;
 pub mod group;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod produce;
 pub mod txn_offset_commit;
@@ -228,6 +231,18 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         }
         RequestKind::TxnOffsetCommit(r) => {
             txn_offset_commit::handle(broker, &ctx, api_key, r).await
+        }
+        RequestKind::DescribeProducers(r) => {
+            let response = describe_producers::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::DescribeTransactions(r) => {
+            let response = describe_transactions::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::ListTransactions(r) => {
+            let response = list_transactions::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
         }
         other => Reply::Close(format!("no handler for {other:?}")),
     }

@@ -229,6 +229,18 @@ const FILES: &[(&str, &str)] = &[
         "TxnOffsetCommitRequest",
         include_str!("../../schemas/TxnOffsetCommitRequest.json"),
     ),
+    (
+        "DescribeProducersRequest",
+        include_str!("../../schemas/DescribeProducersRequest.json"),
+    ),
+    (
+        "DescribeTransactionsRequest",
+        include_str!("../../schemas/DescribeTransactionsRequest.json"),
+    ),
+    (
+        "ListTransactionsRequest",
+        include_str!("../../schemas/ListTransactionsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
