@@ -30,7 +30,7 @@ use serde::Serialize;
 use starling_group::GroupOverview;
 use tokio::net::TcpListener;
 
-use crate::metrics::lag;
+use crate::metrics::{lag, TransactionsOverview};
 use crate::topics::TopicRegistry;
 use crate::Broker;
 
@@ -124,11 +124,32 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
             None
         }
     };
+    let transactions = match tokio::time::timeout(OVERVIEW_TIMEOUT, broker.transactions.snapshot())
+        .await
+    {
+        Ok(Ok(snapshot)) => Some(TransactionsOverview::of(
+            snapshot.iter().map(|(_, value)| value),
+            crate::now_ms(),
+        )),
+        Ok(Err(e)) => {
+            tracing::warn!(error = ?e, "metrics scrape without transaction metrics");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                    "metrics scrape without transaction metrics: the transaction coordinator did not answer within {OVERVIEW_TIMEOUT:?}"
+                );
+            None
+        }
+    };
     // Reading every partition's log state takes locks that appends hold while they write;
     // that wait belongs on a blocking thread, not on an async worker.
     let b = broker.clone();
     let metadata = broker.groups.storage_health();
-    match tokio::task::spawn_blocking(move || b.metrics.encode(&b.topics, groups, &metadata)).await
+    match tokio::task::spawn_blocking(move || {
+        b.metrics.encode(&b.topics, groups, transactions, &metadata)
+    })
+    .await
     {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Ok(Err(_)) | Err(_) => error(

@@ -13,7 +13,10 @@
 //! - **Read at scrape time** ([`Metrics::encode`]): partitions, log sizes and offsets, per-topic
 //!   produced and fetched bytes (from the [`TopicRegistry`]), and each group's state, members,
 //!   generation, committed offsets and lag (from the coordinator's [`GroupOverview`]s, fetched
-//!   by the caller before encoding), and the storage errors and degraded state of the metadata
+//!   by the caller before encoding), the transactional ids per state, the oldest open
+//!   transaction's age and each partition's open transactions (a [`TransactionsOverview`] of
+//!   the transaction coordinator's state, also fetched by the caller), and the storage errors
+//!   and degraded state of the metadata
 //!   store (its [`StorageHealth`], also read by the caller) and of the partition logs. A custom
 //!   collector in a per-scrape registry encodes that snapshot after the long-lived registry.
 
@@ -39,6 +42,7 @@ use starling_group::{
     ConsumerGroupState, GroupOverview, GroupState, Millis, RebalanceCause, RebalanceRecord,
 };
 use starling_log::AppendError;
+use starling_txn::{TransactionValue, TxnState};
 
 use crate::api::error_codes::ErrorCodes;
 use crate::coordinator::StorageHealth;
@@ -475,12 +479,14 @@ impl Metrics {
     }
 
     /// The whole exposition: the metrics kept here, then a snapshot of the topics, of `groups`
-    /// (omitted when `None`, e.g. when the coordinator did not answer in time) and of the
-    /// stores' health (`metadata`: the metadata store's, as the coordinator reports it).
+    /// and `transactions` (each omitted when `None`, e.g. when its coordinator did not answer
+    /// in time) and of the stores' health (`metadata`: the metadata store's, as the
+    /// coordinator reports it).
     pub fn encode(
         &self,
         topics: &TopicRegistry,
         groups: Option<Vec<GroupOverview>>,
+        transactions: Option<TransactionsOverview>,
         metadata: &StorageHealth,
     ) -> Result<String, fmt::Error> {
         let storage = StorageStats {
@@ -489,7 +495,9 @@ impl Metrics {
             log_errors: self.log_storage_errors.load(Ordering::Relaxed),
             log_degraded: !self.log_faults(topics).is_empty(),
         };
-        self.encode_snapshot(Snapshot::take(topics, groups.unwrap_or_default(), storage))
+        let mut snapshot = Snapshot::take(topics, groups.unwrap_or_default(), storage);
+        snapshot.transactions = transactions;
+        self.encode_snapshot(snapshot)
     }
 
     fn encode_snapshot(&self, snapshot: Snapshot) -> Result<String, fmt::Error> {
@@ -507,11 +515,55 @@ fn seconds(ms: Millis) -> f64 {
     ms.max(0) as f64 / 1000.0
 }
 
-/// What one scrape reads from the topics, the group coordinator and the stores.
+/// Kafka's transaction states, in the order the metrics list them.
+const TXN_STATES: [TxnState; 6] = [
+    TxnState::Empty,
+    TxnState::Ongoing,
+    TxnState::PrepareCommit,
+    TxnState::PrepareAbort,
+    TxnState::CompleteCommit,
+    TxnState::CompleteAbort,
+];
+
+/// What a scrape reads of the transaction coordinator: how many transactional ids are in each
+/// state and how long the oldest open transaction has been running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionsOverview {
+    /// Count per state, in [`TXN_STATES`] order.
+    pub per_state: [usize; 6],
+    /// `now - start` of the oldest transaction that is open or being completed (Ongoing,
+    /// PrepareCommit, PrepareAbort); 0 when none is.
+    pub oldest_open_age_ms: i64,
+}
+
+impl TransactionsOverview {
+    pub fn of<'a>(
+        values: impl IntoIterator<Item = &'a TransactionValue>,
+        now_ms: i64,
+    ) -> TransactionsOverview {
+        let mut per_state = [0; 6];
+        let mut oldest_open_age_ms = 0;
+        for v in values {
+            if let Some(i) = TXN_STATES.iter().position(|s| *s == v.state) {
+                per_state[i] += 1;
+            }
+            if v.state.has_pending_transaction() {
+                oldest_open_age_ms = oldest_open_age_ms.max(now_ms.saturating_sub(v.start_ms));
+            }
+        }
+        TransactionsOverview {
+            per_state,
+            oldest_open_age_ms,
+        }
+    }
+}
+
+/// What one scrape reads from the topics, the coordinators and the stores.
 #[derive(Debug)]
 struct Snapshot {
     topics: Vec<TopicStats>,
     groups: Vec<GroupOverview>,
+    transactions: Option<TransactionsOverview>,
     storage: StorageStats,
 }
 
@@ -538,6 +590,8 @@ struct PartitionStats {
     log_end_offset: i64,
     /// Idempotent producer ids the partition remembers.
     producers: usize,
+    /// Producers with a transaction open in the partition.
+    open_transactions: usize,
     produced_bytes: u64,
     fetched_bytes: u64,
 }
@@ -563,6 +617,7 @@ impl Snapshot {
                         log_start_offset: p.log.log_start_offset(),
                         log_end_offset: p.log.log_end_offset(),
                         producers: p.log.producer_count(),
+                        open_transactions: p.log.open_transaction_count(),
                         produced_bytes: p.produced_bytes.load(Relaxed),
                         fetched_bytes: p.fetched_bytes.load(Relaxed),
                     })
@@ -572,6 +627,7 @@ impl Snapshot {
         Snapshot {
             topics,
             groups,
+            transactions: None,
             storage,
         }
     }
@@ -630,7 +686,7 @@ impl Snapshot {
             }
         }
         type PartitionValue = fn(&PartitionStats) -> i64;
-        let per_partition: [(&str, &str, Option<Unit>, PartitionValue); 4] = [
+        let per_partition: [(&str, &str, Option<Unit>, PartitionValue); 5] = [
             (
                 "log_size",
                 "Bytes of a partition's segment files",
@@ -655,6 +711,13 @@ impl Snapshot {
                  until producer.id.expiration.ms after their last batch",
                 None,
                 |p| i64::try_from(p.producers).unwrap_or(i64::MAX),
+            ),
+            (
+                "partition_open_transactions",
+                "Transactions open in a partition (each holds its last stable offset at its \
+                 first offset until its commit or abort marker is written)",
+                None,
+                |p| i64::try_from(p.open_transactions).unwrap_or(i64::MAX),
             ),
         ];
         for (name, help, unit, value) in &per_partition {
@@ -806,10 +869,42 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    fn encode_transactions(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(txns) = &self.transactions else {
+            return Ok(());
+        };
+        {
+            let mut family = encoder.encode_descriptor(
+                "transactions",
+                "Transactional ids the transaction coordinator holds, by the state of their \
+                 current or last transaction",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (state, count) in TXN_STATES.iter().zip(txns.per_state) {
+                family
+                    .encode_family(&[("state", state.name())])?
+                    .encode_gauge(&i64::try_from(count).unwrap_or(i64::MAX))?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "transaction_open_age_seconds_max",
+            "How long the oldest transaction that is open or being completed has been running \
+             (0 when none is)",
+            None,
+            MetricType::Gauge,
+        )?;
+        family.encode_gauge(&(txns.oldest_open_age_ms.max(0) as f64 / 1000.0))?;
+        Ok(())
+    }
+}
+
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         self.encode_topics(&mut encoder)?;
         self.encode_groups(&mut encoder)?;
+        self.encode_transactions(&mut encoder)?;
         self.encode_storage(&mut encoder)
     }
 }
@@ -859,6 +954,7 @@ mod tests {
             log_start_offset: 0,
             log_end_offset,
             producers: index as usize * 3,
+            open_transactions: index as usize,
             produced_bytes,
             fetched_bytes: 10,
         };
@@ -881,6 +977,7 @@ mod tests {
                     ("orders".into(), 1, 9),
                 ],
             }],
+            transactions: None,
             storage: StorageStats {
                 metadata_errors: 3,
                 metadata_degraded: true,
@@ -1004,6 +1101,8 @@ mod tests {
             r#"starling_log_end_offset{topic="orders",partition="0"} 10"#,
             r#"starling_producer_state_producers{topic="orders",partition="0"} 0"#,
             r#"starling_producer_state_producers{topic="orders",partition="1"} 3"#,
+            r#"starling_partition_open_transactions{topic="orders",partition="0"} 0"#,
+            r#"starling_partition_open_transactions{topic="orders",partition="1"} 1"#,
             r#"starling_produced_bytes_total{topic="orders"} 150"#,
             r#"starling_fetched_bytes_total{topic="orders"} 20"#,
             r#"starling_group_state{group="billing",state="Stable"} 1"#,
@@ -1023,6 +1122,71 @@ mod tests {
             assert!(has_line(&text, line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains(r#"starling_group_lag{group="billing",topic="gone""#));
+        // No transaction overview (the coordinator did not answer): no transaction metrics.
+        assert!(!text.contains("starling_transactions{"), "{text}");
+        assert!(!text.contains("starling_transaction_open_age"), "{text}");
+    }
+
+    fn txn(state: TxnState, start_ms: i64) -> TransactionValue {
+        TransactionValue {
+            producer_id: 1,
+            last_producer_id: -1,
+            producer_epoch: 0,
+            last_producer_epoch: -1,
+            timeout_ms: 60_000,
+            state,
+            partitions: Default::default(),
+            groups: Default::default(),
+            start_ms,
+            last_update_ms: start_ms,
+        }
+    }
+
+    #[test]
+    fn transactional_ids_are_counted_per_state_and_the_oldest_open_one_is_timed() {
+        let values = [
+            txn(TxnState::Ongoing, 7_000),
+            txn(TxnState::Ongoing, 9_500),
+            txn(TxnState::PrepareCommit, 8_000),
+            // Completed long ago: not open, so not the oldest open one.
+            txn(TxnState::CompleteCommit, 1_000),
+            txn(TxnState::Empty, -1),
+        ];
+        let overview = TransactionsOverview::of(&values, 10_000);
+        assert_eq!(overview.per_state, [1, 2, 1, 0, 1, 0]);
+        assert_eq!(overview.oldest_open_age_ms, 3_000);
+        let mut snap = snapshot();
+        snap.transactions = Some(overview);
+        let text = Metrics::new().encode_snapshot(snap).unwrap();
+        for line in [
+            r#"starling_transactions{state="Empty"} 1"#,
+            r#"starling_transactions{state="Ongoing"} 2"#,
+            r#"starling_transactions{state="PrepareCommit"} 1"#,
+            r#"starling_transactions{state="PrepareAbort"} 0"#,
+            r#"starling_transactions{state="CompleteCommit"} 1"#,
+            r#"starling_transactions{state="CompleteAbort"} 0"#,
+            "starling_transaction_open_age_seconds_max 3.0",
+        ] {
+            assert!(has_line(&text, line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn with_no_open_transaction_the_oldest_age_is_zero() {
+        let values = [
+            txn(TxnState::CompleteAbort, 1_000),
+            txn(TxnState::Empty, -1),
+        ];
+        let overview = TransactionsOverview::of(&values, 10_000);
+        assert_eq!(overview.oldest_open_age_ms, 0);
+        assert_eq!(TransactionsOverview::of([], 10_000).per_state, [0; 6]);
+        let mut snap = snapshot();
+        snap.transactions = Some(overview);
+        let text = Metrics::new().encode_snapshot(snap).unwrap();
+        assert!(
+            has_line(&text, "starling_transaction_open_age_seconds_max 0.0"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1040,7 +1204,7 @@ mod tests {
         let io = || Err::<(), _>(AppendError::Io(std::io::Error::other("disk gone")));
         let scrape = |metrics: &Metrics| {
             metrics
-                .encode(&topics, None, &StorageHealth::default())
+                .encode(&topics, None, None, &StorageHealth::default())
                 .unwrap()
         };
 

@@ -562,7 +562,7 @@ async fn storage_errors_and_the_degraded_state_are_in_the_metrics() {
     let topics = crate::topics::TopicRegistry::open(&config, f.store.clone()).unwrap();
     let scrape = |f: &Fixture| {
         f.metrics
-            .encode(&topics, None, &f.handle.storage_health())
+            .encode(&topics, None, None, &f.handle.storage_health())
             .unwrap()
     };
     let text = scrape(&f);
