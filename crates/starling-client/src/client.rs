@@ -46,8 +46,28 @@ mod ours {
     pub const OFFSET_COMMIT: RangeInclusive<i16> = 2..=9;
 }
 
-/// FindCoordinator key type of consumer groups.
-const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
+/// What a FindCoordinator key names (its `KeyType`, v1+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CoordinatorKey {
+    Group,
+    Transaction,
+}
+
+impl CoordinatorKey {
+    fn wire(self) -> i8 {
+        match self {
+            CoordinatorKey::Group => 0,
+            CoordinatorKey::Transaction => 1,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            CoordinatorKey::Group => "group",
+            CoordinatorKey::Transaction => "transactional id",
+        }
+    }
+}
 
 /// Errors after which the coordinator should be looked up again and the call retried.
 pub(crate) fn coordinator_retriable(error: ResponseError) -> bool {
@@ -235,8 +255,8 @@ pub struct Client {
     options: Options,
     /// `conns[0]` is the bootstrap connection; the others are keyed by their address.
     conns: Vec<Connection>,
-    /// group id -> coordinator, from FindCoordinator.
-    coordinators: HashMap<String, Broker>,
+    /// (key type, group or transactional id) -> coordinator, from FindCoordinator.
+    coordinators: HashMap<(CoordinatorKey, String), Broker>,
 }
 
 impl Client {
@@ -450,7 +470,17 @@ impl Client {
     /// The coordinator of `group`, asked of the bootstrap broker (cached; retried while the
     /// broker reports the coordinator as loading or unavailable, up to the request timeout).
     pub async fn coordinator_of(&mut self, group: &str) -> Result<Broker> {
-        if let Some(b) = self.coordinators.get(group) {
+        self.coordinator_for(CoordinatorKey::Group, group).await
+    }
+
+    /// The coordinator of the group or transactional id `key`, as [`Client::coordinator_of`].
+    pub(crate) async fn coordinator_for(
+        &mut self,
+        kind: CoordinatorKey,
+        key: &str,
+    ) -> Result<Broker> {
+        let cache_key = (kind, key.to_string());
+        if let Some(b) = self.coordinators.get(&cache_key) {
             return Ok(b.clone());
         }
         let deadline = Instant::now() + self.options.request_timeout;
@@ -458,20 +488,27 @@ impl Client {
         loop {
             let conn = self.bootstrap_conn().await?;
             let version = conn.version_for(ApiKey::FindCoordinator, ours::FIND_COORDINATOR)?;
+            if version == 0 && kind != CoordinatorKey::Group {
+                return Err(Error::Invalid(format!(
+                    "broker {} speaks FindCoordinator v0 only, which finds group coordinators \
+                     only",
+                    conn.addr()
+                )));
+            }
             let mut request = FindCoordinatorRequest::default();
             if version >= 4 {
-                request.coordinator_keys = vec![str_bytes(group)];
+                request.coordinator_keys = vec![str_bytes(key)];
             } else {
-                request.key = str_bytes(group);
+                request.key = str_bytes(key);
             }
             if version >= 1 {
-                request.key_type = COORDINATOR_KEY_TYPE_GROUP;
+                request.key_type = kind.wire();
             }
             let response = conn.send(version, &request).await?;
-            let found = parse_coordinator(version, &response, group);
+            let found = parse_coordinator(version, &response, key);
             match found {
                 Ok(broker) => {
-                    self.coordinators.insert(group.to_string(), broker.clone());
+                    self.coordinators.insert(cache_key, broker.clone());
                     return Ok(broker);
                 }
                 Err((e, _)) if coordinator_retriable(e) && Instant::now() + backoff < deadline => {
@@ -479,7 +516,8 @@ impl Client {
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
                 Err((e, message)) => {
-                    let mut context = format!("FindCoordinator v{version} for group '{group}'");
+                    let mut context =
+                        format!("FindCoordinator v{version} for {} '{key}'", kind.noun());
                     if let Some(m) = message {
                         context.push_str(&format!(" ({m})"));
                     }
@@ -511,7 +549,18 @@ impl Client {
 
     /// Forgets the cached coordinator and waits a little before the caller retries.
     pub(crate) async fn coordinator_moved(&mut self, group: &str, attempt: u32) {
-        self.coordinators.remove(group);
+        self.coordinator_moved_for(CoordinatorKey::Group, group, attempt)
+            .await
+    }
+
+    /// [`Client::coordinator_moved`] for a group or a transactional id.
+    pub(crate) async fn coordinator_moved_for(
+        &mut self,
+        kind: CoordinatorKey,
+        key: &str,
+        attempt: u32,
+    ) {
+        self.coordinators.remove(&(kind, key.to_string()));
         let ms = (50u64 << attempt.min(5)).min(1000);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -855,13 +904,13 @@ impl Client {
 fn parse_coordinator(
     version: i16,
     response: &FindCoordinatorResponse,
-    group: &str,
+    key: &str,
 ) -> std::result::Result<Broker, (ResponseError, Option<String>)> {
     let (code, message, node_id, host, port) = if version >= 4 {
         match response
             .coordinators
             .iter()
-            .find(|c| c.key.as_str() == group)
+            .find(|c| c.key.as_str() == key)
             .or(response.coordinators.first())
         {
             Some(c) => (

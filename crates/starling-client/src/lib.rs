@@ -11,9 +11,10 @@
 //!   version both sides speak and [`Connection::send`] frames a typed request and decodes the
 //!   typed response, with a timeout on every call.
 //! * [`Client`]: a bootstrap connection plus connections to other brokers opened on demand
-//!   (partition leaders, group coordinators). It offers Metadata, ListOffsets, FindCoordinator,
-//!   ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit, building every
-//!   request with only the fields the negotiated version has.
+//!   (partition leaders, group and transaction coordinators). It offers Metadata, ListOffsets,
+//!   FindCoordinator, ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit,
+//!   building every request with only the fields the negotiated version has.
+//! * [`transactions`]: DescribeTransactions, ListTransactions and DescribeProducers (KIP-664).
 //! * [`consumer_protocol`]: decoding of the consumer-protocol subscription and assignment bytes
 //!   that DescribeGroups returns for each member.
 //!
@@ -27,6 +28,7 @@ pub mod consumer_protocol;
 pub mod error;
 #[cfg(test)]
 mod fake_broker;
+pub mod transactions;
 
 pub use client::{
     Broker, Client, CommittedOffset, GroupDescription, ListedGroup, ListedOffset,

@@ -374,7 +374,7 @@ fn consumer_group_header(desc: &ConsumerGroupDescription) -> String {
 }
 
 /// `orders:0,1 audit:3`, or `-` for none.
-fn format_partitions(tps: &[TopicPartition]) -> String {
+pub(crate) fn format_partitions(tps: &[TopicPartition]) -> String {
     if tps.is_empty() {
         return "-".to_string();
     }

@@ -2,7 +2,8 @@
 //!
 //! `starling serve` runs the broker with embedded storage; `starling bench ...` drives real
 //! Kafka clients against a broker and prints figures; `starling log repair` truncates damaged
-//! partition logs of a stopped broker.
+//! partition logs of a stopped broker; `starling group ...` and `starling txn ...` inspect the
+//! consumer groups and transactions of any Kafka-compatible broker.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use tracing_subscriber::EnvFilter;
 mod group_cli;
 mod log_cli;
 mod rebalances_cli;
+mod txn_cli;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
@@ -45,6 +47,8 @@ enum Command {
     Bench(starling_bench::BenchCommand),
     /// Inspect and manage consumer groups on any Kafka-compatible broker.
     Group(group_cli::GroupArgs),
+    /// Inspect transactions and the producers behind them on any Kafka-compatible broker.
+    Txn(txn_cli::TxnArgs),
     /// Offline tools for the partition logs in a data directory (the broker must be stopped).
     Log(log_cli::LogArgs),
 }
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Bench(cmd) => runtime.block_on(starling_bench::run(cmd)),
         Command::Group(args) => runtime.block_on(group_cli::run(args)),
+        Command::Txn(args) => runtime.block_on(txn_cli::run(args)),
         Command::Log(args) => log_cli::run(args),
     }
 }
