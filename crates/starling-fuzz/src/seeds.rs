@@ -25,6 +25,9 @@ use kafka_protocol::messages::create_partitions_request::{
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::fetch_request::{
@@ -54,9 +57,9 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DescribeProducersRequest,
-    DescribeTransactionsRequest, EndTxnRequest, ListTransactionsRequest, ProducerId,
-    TransactionalId, TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, DeleteRecordsRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, ListTransactionsRequest,
+    ProducerId, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest,
@@ -471,6 +474,18 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             let mut r = AddOffsetsToTxnRequest::default();
             r.transactional_id = TransactionalId(sb("app"));
             r.group_id = group_id("g0");
+            r.into()
+        }
+        ApiKey::DeleteRecords => {
+            let mut p = DeleteRecordsPartition::default();
+            p.partition_index = 0;
+            p.offset = 5;
+            let mut t = DeleteRecordsTopic::default();
+            t.name = topic_name("t0");
+            t.partitions = vec![p];
+            let mut r = DeleteRecordsRequest::default();
+            r.topics = vec![t];
+            r.timeout_ms = 1000;
             r.into()
         }
         ApiKey::EndTxn => {

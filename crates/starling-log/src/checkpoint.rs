@@ -1,5 +1,7 @@
 //! The `recovery-point` checkpoint: the offset below which a partition's data was written and
-//! fsynced before the file was (atomically) replaced.
+//! fsynced before the file was (atomically) replaced. Also the `log-start-offset` file: where
+//! DeleteRecords moved the log start inside the first segment (without it the log starts at its
+//! first segment's base offset).
 //!
 //! It moves up when a segment is sealed (to the new segment's base), when the log is closed
 //! (to the log end offset) and after a recovery; only `starling log repair` moves it down.
@@ -18,6 +20,36 @@ pub(crate) const CHECKPOINT_FILE: &str = "recovery-point";
 /// The temporary file a new checkpoint is written to before the rename (the checkpoint's
 /// name with [`crate::segment::TMP_SUFFIX`], as for every file replaced whole).
 pub(crate) const CHECKPOINT_TMP: &str = "recovery-point.tmp";
+
+/// Name of the log start offset file.
+pub(crate) const LOG_START_FILE: &str = "log-start-offset";
+/// Its temporary file (see [`CHECKPOINT_TMP`]).
+pub(crate) const LOG_START_TMP: &str = "log-start-offset.tmp";
+
+/// The log start offset DeleteRecords last moved the log to, if any (an unreadable file is
+/// reported and ignored: the log then starts at its first segment).
+pub(crate) fn read_log_start(dir: &Path) -> Option<i64> {
+    let path = dir.join(LOG_START_FILE);
+    let text = fs::read_to_string(&path).ok()?;
+    match text.trim().parse::<i64>() {
+        Ok(offset) if offset >= 0 => Some(offset),
+        _ => {
+            tracing::warn!(file = %path.display(), "unreadable log start offset; the log starts at its first segment");
+            None
+        }
+    }
+}
+
+/// Atomically replaces the log start offset file.
+pub(crate) fn write_log_start(dir: &Path, offset: i64) -> io::Result<()> {
+    write_whole(
+        &dir.join(LOG_START_FILE),
+        format!("{offset}\n").as_bytes(),
+        true,
+        Op::CheckpointWrite,
+    )?;
+    sync_dir(dir)
+}
 
 /// Reads the checkpoint; a missing or unreadable one means "trust nothing" (0).
 pub(crate) fn read(dir: &Path) -> i64 {
@@ -55,6 +87,18 @@ mod tests {
         assert_eq!(
             CHECKPOINT_TMP,
             format!("{CHECKPOINT_FILE}{}", crate::segment::TMP_SUFFIX)
+        );
+    }
+
+    #[test]
+    fn a_written_log_start_is_read_back_and_a_missing_one_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_log_start(dir.path()), None);
+        write_log_start(dir.path(), 77).unwrap();
+        assert_eq!(read_log_start(dir.path()), Some(77));
+        assert_eq!(
+            LOG_START_TMP,
+            format!("{LOG_START_FILE}{}", crate::segment::TMP_SUFFIX)
         );
     }
 

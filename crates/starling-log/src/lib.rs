@@ -262,6 +262,16 @@ pub enum Isolation {
     ReadCommitted,
 }
 
+/// Why DeleteRecords could not move the log start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// Kafka's OFFSET_OUT_OF_RANGE: past the log end (the high watermark) or negative.
+    #[error("offset {offset} is beyond the log end offset {log_end_offset}")]
+    OffsetOutOfRange { offset: i64, log_end_offset: i64 },
+    #[error("log i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
@@ -490,8 +500,14 @@ impl PartitionLog {
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let recovered = recovery::open_dir(dir, &config, now_ms)?;
         let segments: Vec<Arc<Segment>> = recovered.segments.into_iter().map(Arc::new).collect();
-        let log_start = segments.first().map_or(0, |s| s.base_offset());
         let log_end = segments.last().map_or(0, |s| s.state().next_offset);
+        // DeleteRecords may have moved the start inside the first segment (never past the end,
+        // which a truncated tail may have moved back).
+        let log_start = segments
+            .first()
+            .map_or(0, |s| s.base_offset())
+            .max(checkpoint::read_log_start(dir).unwrap_or(0))
+            .min(log_end);
         let loaded = producer_snapshot::load(dir, &recovered.snapshots, log_end)?;
         let (snapshot_offset, mut producers) = match loaded.snapshot {
             Some((offset, states)) => (Some(offset), states),
@@ -1043,9 +1059,9 @@ impl PartitionLog {
                 continue;
             }
             if let Some((header, bytes)) = segment.find_timestamp(timestamp, view.log_end)? {
-                return Ok(Some(batch::first_record_at_or_after(
-                    &bytes, &header, timestamp,
-                )));
+                let (offset, ts) = batch::first_record_at_or_after(&bytes, &header, timestamp);
+                // Records below a start DeleteRecords moved are not there any more.
+                return Ok(Some((offset.max(view.log_start), ts)));
             }
         }
         Ok(None)
@@ -1133,24 +1149,62 @@ impl PartitionLog {
         if count == 0 {
             return Ok(0);
         }
-        // The segments about to go may hold the only batches of some producers, who must
-        // outlive them (until producer.id.expiration.ms, as in Kafka): a snapshot at or past the
-        // new log start carries them. Every roll writes one, so this is only needed when that
-        // one is missing (a log from before snapshots, a damaged snapshot deleted at open).
-        let new_start = view.segments[count].base_offset();
-        if w.snapshots.last().is_none_or(|&offset| offset < new_start) {
+        let new_start = view.segments[count].base_offset().max(view.log_start);
+        self.delete_segments_locked(&mut w, &view, count, new_start, now_ms)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the log end offset;
+    /// an offset at or below the start changes nothing), durably, then deletes the sealed
+    /// segments wholly below it. Records below the new start are never served again; the
+    /// producers' state is kept, as Kafka keeps it. Returns the log start offset.
+    pub fn delete_records_before(&self, offset: i64, now_ms: i64) -> Result<i64, DeleteError> {
+        let mut w = self.writer.lock();
+        self.finish_cleanup_locked(&mut w)?;
+        w.observe(now_ms);
+        let view = self.snapshot();
+        if offset > view.log_end || offset < 0 {
+            return Err(DeleteError::OffsetOutOfRange {
+                offset,
+                log_end_offset: view.log_end,
+            });
+        }
+        if offset <= view.log_start {
+            return Ok(view.log_start);
+        }
+        checkpoint::write_log_start(&self.dir, offset)?;
+        let sealed = view.segments.len().saturating_sub(1);
+        let count = view.segments[..sealed]
+            .iter()
+            .take_while(|s| s.state().next_offset <= offset)
+            .count();
+        self.delete_segments_locked(&mut w, &view, count, offset, now_ms)?;
+        Ok(offset)
+    }
+
+    /// Deletes the oldest `count` segments of `view` and makes the log start `new_start`.
+    /// Producers whose only batches go with them are kept: a snapshot at or past the new start
+    /// carries them (every roll writes one, so one is written here only when it is missing).
+    /// Deletes oldest first and stops at the first failure, so the log never has a hole.
+    fn delete_segments_locked(
+        &self,
+        w: &mut WriterState,
+        view: &View,
+        count: usize,
+        new_start: i64,
+        now_ms: i64,
+    ) -> io::Result<usize> {
+        if count > 0 && w.snapshots.last().is_none_or(|&offset| offset < new_start) {
             let active = view.active();
-            self.flush_locked(&mut w, &active, now_ms)?;
-            self.write_producer_snapshot_locked(&mut w, view.log_end)?;
+            self.flush_locked(w, &active, now_ms)?;
+            self.write_producer_snapshot_locked(w, view.log_end)?;
             sync_dir(&self.dir)?;
         }
-        // Oldest first, stopping at the first failure so the log never has a hole.
         let mut deleted = 0;
         let mut failure = None;
         for segment in &view.segments[..count] {
             match segment.delete_files() {
                 Ok(()) => {
-                    tracing::info!(file = %segment.log_path().display(), "deleted segment by retention");
+                    tracing::info!(file = %segment.log_path().display(), "deleted segment");
                     deleted += 1;
                 }
                 Err(e) => {
@@ -1160,16 +1214,26 @@ impl PartitionLog {
                 }
             }
         }
-        if deleted > 0 {
+        {
             let remaining: Vec<Arc<Segment>> = view.segments[deleted..].to_vec();
             let mut v = self.view.write();
-            v.log_start = remaining.first().map_or(v.log_end, |s| s.base_offset());
+            let first_base = remaining.first().map_or(v.log_end, |s| s.base_offset());
+            // All the way to `new_start` when every segment below it went; otherwise to the
+            // first segment left (and the start offset file, if written, is ahead of it: open
+            // takes the larger of the two).
+            v.log_start = if deleted == count {
+                new_start.max(first_base)
+            } else {
+                first_base.max(v.log_start)
+            };
             v.segments = Arc::new(remaining);
             // Aborted transactions wholly below the new start concern no fetch any more.
             w.producers.prune_aborted(v.log_start);
             v.txns = TxnView::of(&w.producers);
         }
-        sync_dir(&self.dir)?;
+        if count > 0 {
+            sync_dir(&self.dir)?;
+        }
         match failure {
             Some(e) => Err(e),
             None => Ok(deleted),

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP};
+use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP, LOG_START_TMP};
 use crate::failpoint::{self, Op};
 use crate::index::SegmentIndex;
 use crate::producer_snapshot::SNAPSHOT_EXT;
@@ -71,7 +71,7 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Listing, LogError> {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name == CHECKPOINT_TMP {
+        if name == CHECKPOINT_TMP || name == LOG_START_TMP {
             temp_files.push(entry.path());
             continue;
         }

@@ -10,12 +10,13 @@
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
     ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
-    CreateTopicsResponse, DeleteGroupsResponse, DeleteTopicsResponse, DescribeGroupsResponse,
-    DescribeProducersResponse, DescribeTransactionsResponse, EndTxnResponse, FetchResponse,
-    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, ListTransactionsResponse,
-    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-    ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
+    CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
+    DescribeGroupsResponse, DescribeProducersResponse, DescribeTransactionsResponse,
+    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+    ListOffsetsResponse, ListTransactionsResponse, MetadataResponse, OffsetCommitResponse,
+    OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
+    TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -200,6 +201,16 @@ impl ErrorCodes for DeleteGroupsResponse {
 impl ErrorCodes for ConsumerGroupHeartbeatResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
+    }
+}
+
+impl ErrorCodes for DeleteRecordsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
+        }
     }
 }
 

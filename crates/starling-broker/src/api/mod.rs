@@ -8,6 +8,7 @@ pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_producers;
 pub mod describe_transactions;
@@ -227,6 +228,10 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
         }
         RequestKind::EndTxn(r) => {
             let response = end_txn::handle(broker, &ctx, r).await;
+            respond(broker, api_key, &ctx, &response)
+        }
+        RequestKind::DeleteRecords(r) => {
+            let response = delete_records::handle(broker, &ctx, r).await;
             respond(broker, api_key, &ctx, &response)
         }
         RequestKind::TxnOffsetCommit(r) => {

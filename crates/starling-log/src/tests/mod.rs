@@ -6,6 +6,7 @@ mod codecs;
 mod compressed;
 mod compressed_prop;
 mod crash_points;
+mod delete_records;
 mod idempotence;
 mod producer_snapshots;
 mod prop;

@@ -214,6 +214,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../schemas/InitProducerIdRequest.json"),
     ),
     (
+        "DeleteRecordsRequest",
+        include_str!("../../schemas/DeleteRecordsRequest.json"),
+    ),
+    (
         "AddPartitionsToTxnRequest",
         include_str!("../../schemas/AddPartitionsToTxnRequest.json"),
     ),
