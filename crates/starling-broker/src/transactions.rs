@@ -11,6 +11,12 @@
 //! retry) and the core is loaded again from the store. While the store cannot be read every
 //! request gets COORDINATOR_NOT_AVAILABLE.
 //!
+//! EndTxn is answered once its decision is stored, as in Kafka, but not before its markers are
+//! written either (or [`MARKER_WAIT`] has passed): on one node the markers take milliseconds,
+//! and answering after them means the producer's next transaction does not meet
+//! CONCURRENT_TRANSACTIONS (which librdkafka retries only after `retry.backoff.ms`) and a
+//! read_committed reader sees a commit as soon as the producer has been told of it.
+//!
 //! Marker jobs go to the [`markers`] task over a channel once their step is stored; at start-up
 //! the core hands back the jobs of every transaction decided before the broker stopped, so a
 //! commit or abort that was decided is always finished. A timer task wakes at the core's next
@@ -20,6 +26,10 @@ pub mod markers;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The longest EndTxn waits for its transaction's markers before it is answered anyway (the
+/// decision is stored: the markers follow whatever happens).
+pub const MARKER_WAIT: Duration = Duration::from_secs(5);
 
 use kafka_protocol::ResponseError;
 use starling_meta::MetadataStore;
@@ -87,6 +97,8 @@ struct Inner {
     jobs: mpsc::UnboundedSender<MarkerJob>,
     /// Wakes the timer task when a step may have moved the next deadline.
     deadline_changed: Notify,
+    /// Wakes the EndTxn requests waiting for their markers when a transaction completes.
+    completed: Notify,
 }
 
 impl Transactions {
@@ -108,6 +120,7 @@ impl Transactions {
                 core: Mutex::new(Some(core)),
                 jobs,
                 deadline_changed: Notify::new(),
+                completed: Notify::new(),
             }),
         };
         if !resumed.markers.is_empty() {
@@ -144,11 +157,54 @@ impl Transactions {
 
     /// Handles one request; `Ok` carries the producer id and epoch the producer is at.
     pub async fn call(&self, request: TxnRequest) -> Result<ProducerIdAndEpoch, TxnFailure> {
+        let ends = matches!(request, TxnRequest::EndTxn { .. });
+        let id = request.transactional_id().to_string();
         let mut guard = self.inner.core.lock().await;
         let core = self.loaded(&mut guard).await?;
         let output = core.handle(request, now_ms());
+        let decided = ends && output.result.is_ok() && !output.changes.markers.is_empty();
+        // Registered while the lock is held: the markers cannot complete before it is released.
+        let completed = self.inner.completed.notified();
+        tokio::pin!(completed);
+        completed.as_mut().enable();
         self.store_step(&mut guard, output.changes).await?;
-        Ok(output.result?)
+        let result = output.result?;
+        drop(guard);
+        if decided {
+            self.wait_for_markers(&id, completed).await;
+        }
+        Ok(result)
+    }
+
+    /// Waits until `id`'s transaction is no longer being completed, or [`MARKER_WAIT`] passes.
+    async fn wait_for_markers(
+        &self,
+        id: &str,
+        first: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) {
+        let deadline = tokio::time::Instant::now() + MARKER_WAIT;
+        if tokio::time::timeout_at(deadline, first).await.is_err() {
+            return;
+        }
+        loop {
+            let next = {
+                let guard = self.inner.core.lock().await;
+                let preparing = guard
+                    .as_ref()
+                    .and_then(|c| c.get(id))
+                    .is_some_and(|v| v.state.is_preparing());
+                if !preparing {
+                    return;
+                }
+                let next = self.inner.completed.notified();
+                let mut next = Box::pin(next);
+                next.as_mut().enable();
+                next
+            };
+            if tokio::time::timeout_at(deadline, next).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Reports a marker job carried out: completes its transaction. `false` if the completion
@@ -159,7 +215,12 @@ impl Transactions {
             return false;
         };
         let changes = core.markers_written(job, now_ms());
-        self.store_step(&mut guard, changes).await.is_ok()
+        let completes = !changes.records.is_empty();
+        let stored = self.store_step(&mut guard, changes).await.is_ok();
+        if stored && completes {
+            self.inner.completed.notify_waiters();
+        }
+        stored
     }
 
     /// Whether `producer` may write transactional data to `partition` now (the partition was

@@ -42,19 +42,29 @@ async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
     let store = Arc::new(MetadataStore::open(&path).unwrap());
     let (txns, mut jobs) = start(&store);
     let p = open_transaction(&txns).await;
-    txns.call(TxnRequest::EndTxn {
-        transactional_id: "app".into(),
-        producer: p,
-        commit: true,
-    })
-    .await
-    .unwrap();
+    let ending = {
+        let txns = txns.clone();
+        tokio::spawn(async move {
+            txns.call(TxnRequest::EndTxn {
+                transactional_id: "app".into(),
+                producer: p,
+                commit: true,
+            })
+            .await
+        })
+    };
     let job = jobs
-        .try_recv()
+        .recv()
+        .await
         .expect("the commit's markers are to be written");
     assert!(job.commit);
     assert_eq!(job.partitions.len(), 2);
+    // EndTxn is answered once the markers are written, not before.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!ending.is_finished());
     // The broker dies before the markers are written.
+    ending.abort();
+    assert!(ending.await.unwrap_err().is_cancelled());
     drop((txns, jobs, store));
 
     let store = Arc::new(MetadataStore::open(&path).unwrap());
@@ -99,6 +109,17 @@ async fn a_step_that_cannot_be_stored_is_not_coordinator_and_leaves_nothing_behi
     // producer's retry decides it.
     let state = txns.snapshot().await.unwrap();
     assert_eq!(state[0].1.state, TxnState::Ongoing);
-    assert_eq!(txns.call(end).await, Ok(p));
-    assert!(jobs.try_recv().unwrap().commit);
+    let ending = {
+        let txns = txns.clone();
+        tokio::spawn(async move { txns.call(end).await })
+    };
+    let job = jobs.recv().await.unwrap();
+    assert!(job.commit);
+    // Once the markers are reported written, EndTxn is answered at once.
+    assert!(txns.markers_written(&job).await);
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(2), ending)
+        .await
+        .expect("EndTxn answered after its markers")
+        .unwrap();
+    assert_eq!(answered, Ok(p));
 }
