@@ -1,6 +1,7 @@
 //! The admin HTTP endpoint (`admin.listen`, default 127.0.0.1:9644), for operators and
 //! monitoring systems rather than Kafka clients:
 //!
+//! - `GET /`: this list of routes, as plain text.
 //! - `GET /metrics`: the Prometheus metrics in the OpenMetrics text format ([`crate::metrics`]).
 //! - `GET /healthz`: `200 ok` while the broker serves; `503 degraded: …` while a store is
 //!   faulted, naming each fault (the metadata store until a write as large as the failed one
@@ -66,14 +67,42 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
     }
 }
 
+/// Every route the endpoint serves with what it answers, as `GET /` lists them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("/", "this list"),
+    ("/metrics", "Prometheus metrics (OpenMetrics text format)"),
+    (
+        "/healthz",
+        "200 ok while the broker serves; 503 naming each storage fault, or while shutting down",
+    ),
+    (
+        "/groups",
+        "every consumer group with its committed offsets and lag (JSON)",
+    ),
+    (
+        "/groups/{id}/rebalances",
+        "one group's rebalance history, oldest first (JSON)",
+    ),
+];
+
 /// The endpoint's routes over a broker.
 pub fn router(broker: Arc<Broker>) -> Router {
     Router::new()
+        .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/groups", get(groups))
         .route("/groups/{id}/rebalances", get(rebalances))
         .with_state(broker)
+}
+
+async fn index() -> String {
+    let width = ROUTES.iter().map(|(path, _)| path.len()).max().unwrap_or(0);
+    let mut text = String::from("Starling admin endpoint\n\n");
+    for (path, what) in ROUTES {
+        text.push_str(&format!("GET {path:<width$}  {what}\n"));
+    }
+    text
 }
 
 async fn healthz(State(broker): State<Arc<Broker>>) -> (StatusCode, String) {
@@ -300,6 +329,38 @@ mod tests {
             panic!("not an OffsetCommit response");
         };
         response.topics[0].partitions[0].error_code
+    }
+
+    #[tokio::test]
+    async fn the_root_lists_every_route_and_each_listed_route_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: dir.path().to_path_buf(),
+            ..BrokerConfig::default()
+        };
+        let running = crate::server::start(config).await.unwrap();
+        let admin = running.admin_addr().unwrap();
+        let (status, body) = get(admin, "/").await;
+        assert_eq!(status, 200, "{body}");
+        for route in ["/metrics", "/healthz", "/groups", "/groups/{id}/rebalances"] {
+            assert!(
+                body.lines()
+                    .any(|l| l.starts_with(&format!("GET {route} "))),
+                "{route} in\n{body}"
+            );
+        }
+        // Every listed route is served (a group that does not exist is a 404 from the route,
+        // with a JSON error, not the router's empty 404).
+        for (path, _) in ROUTES {
+            let (status, body) = get(admin, &path.replace("{id}", "nobody")).await;
+            assert!(
+                status == 200 || body.contains("group 'nobody' not found"),
+                "{path}: {status} {body}"
+            );
+        }
+        running.shutdown().await;
     }
 
     #[tokio::test]

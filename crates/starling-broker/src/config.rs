@@ -201,33 +201,81 @@ fn parse_ms_or_unlimited(key: &str, value: &str, unit_ms: i64) -> Result<Option<
     }
 }
 
-/// `PLAINTEXT://host:port` (the first listener of a comma-separated list) → `host:port`.
-fn listener_address(key: &str, value: &str) -> Result<String, ConfigError> {
-    let first = value.split(',').next().unwrap_or("").trim();
-    let (_, addr) = first
-        .split_once("://")
-        .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
-    if addr
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .is_none()
-    {
-        return Err(invalid(key, value, "expected NAME://host:port"));
+/// Listener names that belong to a KRaft controller quorum, not to clients: a stock
+/// `server.properties` lists one (`CONTROLLER://:9093`) next to the client listener.
+const CONTROLLER_LISTENER: &str = "CONTROLLER";
+
+/// The client listener of a `listeners`/`advertised.listeners` list (`NAME://host:port,...`):
+/// the first one that is not the controller's, as `(name, host:port)`. The controller's and any
+/// further listeners are left out with a warning, as one node has no quorum and one port.
+fn client_listener(key: &str, value: &str) -> Result<(String, String), ConfigError> {
+    let mut chosen = None;
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, addr) = entry
+            .split_once("://")
+            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
+        if addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(invalid(key, value, "expected NAME://host:port"));
+        }
+        if chosen.is_none() && !name.eq_ignore_ascii_case(CONTROLLER_LISTENER) {
+            chosen = Some((name.to_string(), addr.to_string()));
+        } else {
+            tracing::warn!(
+                key,
+                listener = entry,
+                "listener has no effect on a single-node Starling broker (no controller quorum, one client listener)"
+            );
+        }
     }
-    Ok(addr.to_string())
+    chosen.ok_or_else(|| invalid(key, value, "expected NAME://host:port for clients"))
 }
 
-/// `HOST:PORT` (an IP address; port 0 picks a free port) or `none`.
+/// `host:port` to one socket address: an IP address as it is, an empty host as every
+/// interface (Kafka's `PLAINTEXT://:9092`), a host name resolved (its first IPv4 address,
+/// else its first address). Port 0 picks a free port when bound.
+pub fn resolve_address(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, value, "expected HOST:PORT with a port from 0 to 65535"))?;
+    let host = host.trim_matches(['[', ']']);
+    if host.is_empty() {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| invalid(key, value, format!("cannot resolve host '{host}': {e}")))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| invalid(key, value, format!("host '{host}' has no address")))
+}
+
+/// `HOST:PORT` (port 0 picks a free port) or `none`.
 fn admin_address(key: &str, value: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if value.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    value.parse().map(Some).map_err(|_| {
-        invalid(
+    resolve_address(key, value).map(Some).map_err(|e| match e {
+        ConfigError::InvalidValue { reason, .. } => invalid(
             key,
             value,
-            "expected HOST:PORT with an IP address as the host, or none",
-        )
+            format!("{reason} (expected HOST:PORT, or none to disable the admin endpoint)"),
+        ),
+        other => other,
     })
 }
 
@@ -309,12 +357,10 @@ impl BrokerConfig {
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => {
-                let addr = listener_address(key, value)?;
-                self.listen = addr
-                    .parse()
-                    .map_err(|_| invalid(key, value, "listener host must be an IP address"))?;
+                let (_, addr) = client_listener(key, value)?;
+                self.listen = resolve_address(key, &addr)?;
             }
-            "advertised.listeners" => self.advertised = Some(listener_address(key, value)?),
+            "advertised.listeners" => self.advertised = Some(client_listener(key, value)?.1),
             "admin.listen" => self.admin_listen = admin_address(key, value)?,
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
@@ -499,6 +545,17 @@ impl BrokerConfig {
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
         let group = &self.group;
+        if group.min_session_timeout_ms > group.max_session_timeout_ms {
+            return Err(invalid(
+                "group.min.session.timeout.ms",
+                &group.min_session_timeout_ms.to_string(),
+                format!(
+                    "must not exceed group.max.session.timeout.ms ({}), or no session timeout \
+                     a consumer asks for could be accepted",
+                    group.max_session_timeout_ms
+                ),
+            ));
+        }
         if group.consumer_heartbeat_interval_ms >= group.consumer_session_timeout_ms {
             return Err(invalid(
                 "group.consumer.heartbeat.interval.ms",
@@ -807,6 +864,111 @@ mod tests {
         std::fs::write(&path, "bogus.key=1\n").unwrap();
         let err = c.apply_properties_file(&path).unwrap_err();
         assert!(err.to_string().contains("bogus.key"));
+    }
+
+    /// `config/server.properties` as Apache Kafka 4 ships it (KRaft, combined broker and
+    /// controller), comments left out.
+    const KAFKA_STOCK_SERVER_PROPERTIES: &str = "\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+";
+
+    #[test]
+    fn kafkas_stock_server_properties_load_with_the_client_listener_and_the_rest_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.properties");
+        std::fs::write(&path, KAFKA_STOCK_SERVER_PROPERTIES).unwrap();
+        let mut c = BrokerConfig::default();
+        c.apply_properties_file(&path).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9092".parse().unwrap());
+        assert_eq!(c.advertised_host_port(), ("localhost".to_string(), 9092));
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/kraft-combined-logs"));
+        assert_eq!(c.log.retention_ms, Some(168 * 3_600_000));
+        for key in [
+            "process.roles",
+            "controller.quorum.bootstrap.servers",
+            "controller.listener.names",
+            "inter.broker.listener.name",
+        ] {
+            assert!(c.ignored.contains_key(key), "{key} ignored");
+        }
+        // Kafka 3's KRaft file names the voters instead.
+        c.set("controller.quorum.voters", "1@localhost:9093")
+            .unwrap();
+    }
+
+    #[test]
+    fn listener_hosts_may_be_names_or_empty() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "PLAINTEXT://localhost:0").unwrap();
+        assert!(c.listen.ip().is_loopback(), "{}", c.listen);
+        c.set("listeners", "CONTROLLER://:9093,PLAINTEXT://:19092")
+            .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:19092".parse().unwrap());
+        c.set("listeners", "PLAINTEXT://[::1]:19093").unwrap();
+        assert_eq!(c.listen, "[::1]:19093".parse().unwrap());
+        let e = c
+            .set("listeners", "CONTROLLER://:9093")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'listeners'") && e.contains("for clients"),
+            "{e}"
+        );
+        let e = c
+            .set("listeners", "PLAINTEXT://no-such-host.invalid:9092")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot resolve host 'no-such-host.invalid'"),
+            "{e}"
+        );
+        assert_eq!(
+            resolve_address("--listen", "localhost:9092")
+                .unwrap()
+                .port(),
+            9092
+        );
+        c.set("admin.listen", "localhost:0").unwrap();
+        assert!(c.admin_listen.unwrap().ip().is_loopback());
+    }
+
+    #[test]
+    fn a_minimum_session_timeout_above_the_maximum_is_refused_naming_both_keys() {
+        let mut c = BrokerConfig::default();
+        c.set("group.min.session.timeout.ms", "60000").unwrap();
+        c.set("group.max.session.timeout.ms", "30000").unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("group.min.session.timeout.ms")
+                && e.contains("group.max.session.timeout.ms"),
+            "{e}"
+        );
+        c.set("group.max.session.timeout.ms", "60000").unwrap();
+        c.check().unwrap();
     }
 
     #[test]

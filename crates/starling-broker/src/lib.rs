@@ -14,7 +14,7 @@
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
 //! - [`metrics`]: the Prometheus metrics (`starling_*`): kept as requests flow, or read from the
 //!   topics and the coordinator at scrape time.
-//! - [`admin`]: the admin HTTP endpoint (`/metrics`, `/healthz`, `/groups`,
+//! - [`admin`]: the admin HTTP endpoint (`/` listing its routes, `/metrics`, `/healthz`, `/groups`,
 //!   `/groups/{id}/rebalances`).
 //!
 //! Data flows one way: socket → frame → decoded request → handler → log/store → response → socket.

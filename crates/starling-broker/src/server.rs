@@ -1,11 +1,18 @@
 //! The accept loop: one task per connection under a connection limit, and graceful shutdown —
 //! stop accepting, let every connection finish its in-flight request, then flush and close logs.
 //! The admin HTTP endpoint, when enabled, is bound here too and stops with the rest.
+//!
+//! The data directory is locked first ([`lock_data_dir`]): an exclusive `flock` on its `.lock`
+//! file, held until the broker is dropped or the process ends (a `kill -9` included), so a second
+//! broker on the same directory stops at start with a message instead of corrupting it.
 
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use starling_meta::MetadataStore;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -24,6 +31,8 @@ pub struct RunningBroker {
     local_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     tasks: TaskTracker,
+    /// The data directory's lock, released when the broker is dropped (after shutdown).
+    _data_dir_lock: File,
 }
 
 impl RunningBroker {
@@ -56,8 +65,7 @@ impl RunningBroker {
 /// Opens the data directory (recovering every log), binds the listeners and starts serving.
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     config.check()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let data_dir_lock = lock_data_dir(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -140,7 +148,69 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         local_addr,
         admin_addr,
         tasks,
+        _data_dir_lock: data_dir_lock,
     })
+}
+
+/// The lock file in a data directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Creates the data directory if needed and takes an exclusive lock on its [`LOCK_FILE`],
+/// which then holds this process's id. Refused with a message saying why: the path (or a
+/// directory above it) is a file, or another broker holds the lock.
+pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
+    if let Some(file) = dir.ancestors().find(|a| a.is_file()) {
+        if file == dir {
+            bail!(
+                "the data directory {} is a file, not a directory (--data-dir / log.dirs)",
+                dir.display()
+            );
+        }
+        bail!(
+            "cannot create the data directory {}: {} is a file, not a directory (--data-dir / log.dirs)",
+            dir.display(),
+            file.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening the data directory's lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!(" (pid {pid})"),
+                Err(_) => String::new(),
+            };
+            bail!(
+                "the data directory {} is in use: another Starling broker{holder} holds its lock \
+                 {}; stop that broker or give this one another --data-dir",
+                dir.display(),
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    // Who holds it, for the message a second broker prints; the lock does not depend on it.
+    let wrote = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    if let Err(e) = wrote {
+        tracing::warn!(path = %path.display(), error = %e, "could not write the pid into the lock file");
+    }
+    Ok(file)
 }
 
 async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTracker) {
@@ -174,5 +244,39 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_locked_once_and_free_again_when_the_lock_is_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let held = lock_data_dir(&dir).unwrap();
+        let e = format!("{:#}", lock_data_dir(&dir).unwrap_err());
+        assert!(
+            e.contains("is in use: another Starling broker")
+                && e.contains(&format!("(pid {})", std::process::id())),
+            "{e}"
+        );
+        drop(held);
+        lock_data_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_named_as_such() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("data");
+        std::fs::write(&file, b"").unwrap();
+        let e = format!("{:#}", lock_data_dir(&file).unwrap_err());
+        assert!(e.contains("is a file, not a directory"), "{e}");
+        let e = format!("{:#}", lock_data_dir(&file.join("below")).unwrap_err());
+        assert!(
+            e.contains(&format!("{} is a file, not a directory", file.display())),
+            "{e}"
+        );
     }
 }

@@ -1,0 +1,253 @@
+//! What a new user gets wrong at `starling serve`, and the one clear message each mistake
+//! prints: a data directory that is a file, a data directory another broker holds, contradictory
+//! group settings; and what a new user expects to work: a host name in `listeners`, Kafka's
+//! stock KRaft `server.properties`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Runs `starling serve ARGS` with backtraces asked for, expecting it to refuse to start.
+/// Returns stderr once checked: a non-zero exit, no `listening on`, no panic or backtrace.
+///
+/// `RUST_LIB_BACKTRACE=0` keeps `anyhow` from appending the error's capture point: that
+/// trace is printed by `main` returning the error, which is not this test's subject (see
+/// the report of the newcomer errors work); a panic would still print "panicked".
+fn refused(args: &[&str]) -> String {
+    let mut cmd = vec!["serve", "--admin-listen", "none"];
+    cmd.extend_from_slice(args);
+    let (status, out, err) = run_to_exit_with_env(
+        &cmd,
+        &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "0")],
+        Duration::from_secs(30),
+    );
+    assert!(!status.success(), "{cmd:?} should fail; stderr:\n{err}");
+    assert!(!out.contains("listening on"), "{cmd:?} started: {out}");
+    for word in ["panicked", "backtrace", "Backtrace"] {
+        assert!(!err.contains(word), "{cmd:?}: {word:?} in stderr:\n{err}");
+    }
+    err
+}
+
+/// Like [`run_to_exit`] with extra environment variables.
+fn run_to_exit_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut cmd = Command::new(STARLING);
+    cmd.args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_with_timeout(&mut child, limit);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let status = status
+        .unwrap_or_else(|| panic!("`starling {args:?}` still running after {limit:?}\n{err}"));
+    (status, out, err)
+}
+
+/// Starts `starling serve ARGS` and waits for its `listening on` line; stderr goes to `log`.
+fn serve_until_listening(args: &[&str], log: &Path) -> (Child, std::net::SocketAddr) {
+    let mut cmd = Command::new(STARLING);
+    cmd.arg("serve")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "no `listening on` line: {line:?}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+fn stop(mut child: Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20)).expect("broker exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_says_so() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, "not a directory").unwrap();
+    let file = file.to_str().unwrap();
+    let err = refused(&["--listen", "127.0.0.1:0", "--data-dir", file]);
+    assert!(
+        err.contains(&format!(
+            "the data directory {file} is a file, not a directory"
+        )),
+        "{err}"
+    );
+    let below = format!("{file}/below");
+    let err = refused(&["--listen", "127.0.0.1:0", "--data-dir", &below]);
+    assert!(
+        err.contains(&format!("{file} is a file, not a directory")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_data_dir_in_use_says_another_broker_holds_it_until_that_broker_is_killed() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let mut first = Broker::start(&[]);
+    let data = first.data_dir().to_str().unwrap().to_string();
+    let err = refused(&["--listen", "127.0.0.1:0", "--data-dir", &data]);
+    assert!(
+        err.contains(&format!(
+            "the data directory {data} is in use: another Starling broker (pid {}) holds its lock",
+            first.pid()
+        )),
+        "{err}"
+    );
+    // kill -9 runs no clean-up, and the lock goes with the process all the same.
+    first.kill9();
+    first.start_again();
+    assert!(first.is_alive());
+}
+
+#[test]
+fn contradictory_session_timeouts_are_refused_naming_both_keys() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let err = refused(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--override",
+        "group.min.session.timeout.ms=60000",
+        "--override",
+        "group.max.session.timeout.ms=30000",
+    ]);
+    assert!(
+        err.contains("invalid value '60000' for configuration key 'group.min.session.timeout.ms'")
+            && err.contains("must not exceed group.max.session.timeout.ms (30000)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_host_name_in_listeners_is_resolved() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, addr) = serve_until_listening(
+        &[
+            "--admin-listen",
+            "localhost:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--override",
+            "listeners=PLAINTEXT://localhost:0",
+        ],
+        &dir.path().join("stderr"),
+    );
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0);
+    let md = raw_metadata(addr, None, false);
+    assert_eq!(md.brokers.len(), 1);
+    stop(child);
+}
+
+#[test]
+fn kafkas_stock_kraft_server_properties_load_with_warnings_for_what_one_node_ignores() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("server.properties");
+    // Apache Kafka 4's config/server.properties, comments left out.
+    std::fs::write(
+        &props,
+        "process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("stderr");
+    // Tests run side by side: the flags keep it off port 9092 and /tmp/kraft-combined-logs.
+    let (child, addr) = serve_until_listening(
+        &[
+            "--config",
+            props.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &log,
+    );
+    let md = raw_metadata(addr, None, false);
+    assert_eq!(md.brokers[0].host.as_str(), "localhost");
+    assert_eq!(md.brokers[0].port, 9092);
+    stop(child);
+    let err = std::fs::read_to_string(&log).unwrap();
+    for ignored in [
+        "key=\"process.roles\"",
+        "key=\"controller.quorum.bootstrap.servers\"",
+        "listener=\"CONTROLLER://:9093\"",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains("WARN") && l.contains("no effect") && l.contains(ignored)),
+            "a warning for {ignored} in\n{err}"
+        );
+    }
+}
