@@ -44,7 +44,7 @@ enum GroupCommand {
     List {
         /// Only groups in this state (Empty, Stable, PreparingRebalance, CompletingRebalance,
         /// Dead). Repeatable or comma-separated. Needs a broker with ListGroups v4+.
-        #[arg(long = "state", value_name = "STATE", value_delimiter = ',')]
+        #[arg(long = "state", value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
         states: Vec<String>,
     },
     /// Show a group's members, their assignments, committed offsets and lag.
@@ -157,17 +157,23 @@ const KNOWN_STATES: &[&str] = &[
     "NotReady",
 ];
 
-fn canonical_state(s: &str) -> String {
+/// `--state`: one of [`KNOWN_STATES`] in any case, as Kafka spells it; anything else is refused
+/// naming the valid states, rather than asking the broker for a state no group can be in.
+fn parse_state(s: &str) -> Result<String, String> {
     let s = s.trim();
     KNOWN_STATES
         .iter()
         .find(|k| k.eq_ignore_ascii_case(s))
         .map(|k| k.to_string())
-        .unwrap_or_else(|| s.to_string())
+        .ok_or_else(|| {
+            format!(
+                "unknown group state '{s}'; valid states: {}",
+                KNOWN_STATES.join(", ")
+            )
+        })
 }
 
 async fn list(client: &mut Client, states: &[String]) -> anyhow::Result<()> {
-    let states: Vec<String> = states.iter().map(|s| canonical_state(s)).collect();
     let state_refs: Vec<&str> = states.iter().map(String::as_str).collect();
     let groups = client.list_groups(&state_refs).await?;
     let rows: Vec<Vec<String>> = groups
@@ -856,8 +862,15 @@ mod tests {
 
     #[test]
     fn state_names_are_matched_case_insensitively() {
-        assert_eq!(canonical_state("stable"), "Stable");
-        assert_eq!(canonical_state("preparingrebalance"), "PreparingRebalance");
-        assert_eq!(canonical_state("Whatever"), "Whatever");
+        assert_eq!(parse_state("stable").unwrap(), "Stable");
+        assert_eq!(
+            parse_state(" preparingrebalance").unwrap(),
+            "PreparingRebalance"
+        );
+        let e = parse_state("Whatever").unwrap_err();
+        assert!(
+            e.contains("'Whatever'") && e.contains("CompletingRebalance"),
+            "{e}"
+        );
     }
 }

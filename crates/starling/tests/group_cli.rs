@@ -869,6 +869,18 @@ fn cli_failures_are_reported_clearly_with_a_non_zero_exit() {
         "{unknown}"
     );
 
+    // A state no group can be in is a mistake, not a filter that matches nothing.
+    let bogus = cli(&b, &["list", "--state", "Stable,bogus"]);
+    assert!(!bogus.ok, "{bogus}");
+    assert!(
+        bogus.stderr.contains("unknown group state 'bogus'")
+            && bogus.stderr.contains(
+                "Empty, Stable, PreparingRebalance, CompletingRebalance, Dead, Assigning, Reconciling"
+            ),
+        "{bogus}"
+    );
+    assert!(!bogus.stdout.contains("GROUP"), "no table: {bogus}");
+
     // Nothing listens on the port of a stopped broker.
     let mut broker = broker;
     broker.terminate();
