@@ -29,6 +29,7 @@ use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ForgottenTopic,
@@ -49,6 +50,9 @@ use kafka_protocol::messages::offset_delete_request::{
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
 use kafka_protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
@@ -67,6 +71,9 @@ use kafka_protocol::messages::{
     JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
     OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, RequestKind, SyncGroupRequest,
     TopicName,
+};
+use kafka_protocol::messages::{
+    DescribeClusterRequest, DescribeLogDirsRequest, OffsetForLeaderEpochRequest,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -531,6 +538,43 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             if version >= 1 {
                 r.duration_filter = 60_000;
             }
+            r.into()
+        }
+        ApiKey::DescribeCluster => {
+            let mut r = DescribeClusterRequest::default();
+            r.include_cluster_authorized_operations = true;
+            if version >= 1 {
+                r.endpoint_type = 1;
+            }
+            if version >= 2 {
+                r.include_fenced_brokers = true;
+            }
+            r.into()
+        }
+        ApiKey::OffsetForLeaderEpoch => {
+            let partition = |index, epoch| {
+                let mut p = OffsetForLeaderPartition::default();
+                p.partition = index;
+                p.current_leader_epoch = 0;
+                p.leader_epoch = epoch;
+                p
+            };
+            let mut t = OffsetForLeaderTopic::default();
+            t.topic = topic_name("t0");
+            t.partitions = vec![partition(0, 0), partition(1, -1)];
+            let mut r = OffsetForLeaderEpochRequest::default();
+            if version >= 3 {
+                r.replica_id = BrokerId(-1);
+            }
+            r.topics = vec![t];
+            r.into()
+        }
+        ApiKey::DescribeLogDirs => {
+            let mut t = DescribableLogDirTopic::default();
+            t.topic = topic_name("t0");
+            t.partitions = vec![0, 1];
+            let mut r = DescribeLogDirsRequest::default();
+            r.topics = Some(vec![t]);
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

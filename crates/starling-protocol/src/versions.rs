@@ -45,6 +45,11 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    // Admin APIs answered as a single-node cluster. OffsetForLeaderEpoch starts at v2, the
+    // baseline since Kafka 4.0; DescribeLogDirs at v1, the oldest the crate decodes.
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
 
 /// The range the broker advertises for `api`, or `None` if it does not serve it at all.

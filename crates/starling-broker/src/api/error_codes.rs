@@ -11,12 +11,12 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
     ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
     CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
-    DescribeGroupsResponse, DescribeProducersResponse, DescribeTransactionsResponse,
-    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-    ListOffsetsResponse, ListTransactionsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetDeleteResponse, OffsetFetchResponse, ProduceResponse, SyncGroupResponse,
-    TxnOffsetCommitResponse,
+    DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
+    DescribeProducersResponse, DescribeTransactionsResponse, EndTxnResponse, FetchResponse,
+    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, ListTransactionsResponse,
+    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
+    OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -304,6 +304,34 @@ impl ErrorCodes for OffsetDeleteResponse {
     }
 }
 
+impl ErrorCodes for DescribeClusterResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for OffsetForLeaderEpochResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for topic in &self.topics {
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for DescribeLogDirsResponse {
+    fn error_codes(&self, version: i16, each: &mut impl FnMut(i16)) {
+        // The top-level code exists from v3.
+        if version >= 3 {
+            each(self.error_code);
+        }
+        for dir in &self.results {
+            each(dir.error_code);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -551,5 +579,28 @@ mod tests {
         let unavailable = ResponseError::CoordinatorNotAvailable.code();
         let list = ListTransactionsResponse::default().with_error_code(unavailable);
         assert_eq!(codes(&list, 1), vec![unavailable]);
+    }
+
+    #[test]
+    fn cluster_admin_responses_count_their_codes() {
+        use kafka_protocol::messages::describe_log_dirs_response::DescribeLogDirsResult;
+        use kafka_protocol::messages::offset_for_leader_epoch_response::{
+            EpochEndOffset, OffsetForLeaderTopicResult,
+        };
+        let mismatched = ResponseError::MismatchedEndpointType.code();
+        let cluster = DescribeClusterResponse::default().with_error_code(mismatched);
+        assert_eq!(codes(&cluster, 1), vec![mismatched]);
+        let fenced = ResponseError::FencedLeaderEpoch.code();
+        let epochs = OffsetForLeaderEpochResponse::default().with_topics(vec![
+            OffsetForLeaderTopicResult::default().with_partitions(vec![
+                EpochEndOffset::default(),
+                EpochEndOffset::default().with_error_code(fenced),
+            ]),
+        ]);
+        assert_eq!(codes(&epochs, 4), vec![0, fenced]);
+        let dirs =
+            DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()]);
+        assert_eq!(codes(&dirs, 2), vec![0]);
+        assert_eq!(codes(&dirs, 3), vec![0, 0]);
     }
 }

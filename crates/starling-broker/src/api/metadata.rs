@@ -26,7 +26,12 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
         .with_port(port)];
     response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     response.controller_id = node;
-    response.cluster_authorized_operations = OPERATIONS_NOT_REQUESTED;
+    // Only v8–10 can ask; with no authorizer Kafka answers every cluster operation.
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        super::describe_cluster::CLUSTER_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
 
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested = match request.topics {

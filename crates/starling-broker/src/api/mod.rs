@@ -10,6 +10,8 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
@@ -21,6 +23,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod list_transactions;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod txn_offset_commit;
 
@@ -249,6 +252,24 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             let response = list_transactions::handle(broker, &ctx, r).await;
             respond(broker, api_key, &ctx, &response)
         }
+        RequestKind::DescribeCluster(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_cluster::handle(broker, &ctx, r),
+        ),
+        RequestKind::OffsetForLeaderEpoch(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &offset_for_leader_epoch::handle(broker, &ctx, r),
+        ),
+        RequestKind::DescribeLogDirs(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_log_dirs::handle(broker, &ctx, r),
+        ),
         other => Reply::Close(format!("no handler for {other:?}")),
     }
 }

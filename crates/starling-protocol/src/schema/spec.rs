@@ -245,6 +245,18 @@ const FILES: &[(&str, &str)] = &[
         "ListTransactionsRequest",
         include_str!("../../schemas/ListTransactionsRequest.json"),
     ),
+    (
+        "DescribeClusterRequest",
+        include_str!("../../schemas/DescribeClusterRequest.json"),
+    ),
+    (
+        "OffsetForLeaderEpochRequest",
+        include_str!("../../schemas/OffsetForLeaderEpochRequest.json"),
+    ),
+    (
+        "DescribeLogDirsRequest",
+        include_str!("../../schemas/DescribeLogDirsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

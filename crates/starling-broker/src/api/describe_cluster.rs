@@ -1,0 +1,84 @@
+//! DescribeCluster: the cluster id, this node as the only broker and as the controller, as
+//! Kafka's `AuthHelper.computeDescribeClusterResponse` answers on a broker listener. A request
+//! for the controller endpoints (KIP-919's endpoint type 2) is MISMATCHED_ENDPOINT_TYPE, any
+//! other type UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST at v0, which has neither code).
+//! Cluster authorized operations are `i32::MIN` unless asked for; then, with no authorizer,
+//! every operation Kafka defines on the cluster resource.
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::metadata::OPERATIONS_NOT_REQUESTED;
+use super::RequestContext;
+use crate::Broker;
+
+/// KIP-919's endpoint types.
+const ENDPOINT_BROKERS: i8 = 1;
+const ENDPOINT_CONTROLLERS: i8 = 2;
+
+/// Kafka's `AclEntry.supportedOperations(CLUSTER)` as a bit field of `AclOperation` codes:
+/// CREATE (5), ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10),
+/// ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
+pub const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+
+pub fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let refuse = |error: ResponseError, message: String| {
+        let code = if ctx.api_version == 0 {
+            ResponseError::InvalidRequest
+        } else {
+            error
+        };
+        DescribeClusterResponse::default()
+            .with_error_code(code.code())
+            .with_error_message(Some(StrBytes::from_string(message)))
+    };
+    match request.endpoint_type {
+        ENDPOINT_BROKERS => {}
+        ENDPOINT_CONTROLLERS => {
+            return refuse(
+                ResponseError::MismatchedEndpointType,
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint \
+                 of type CONTROLLER"
+                    .to_string(),
+            )
+        }
+        other => {
+            return refuse(
+                ResponseError::UnsupportedEndpointType,
+                format!("Unsupported endpoint type {other}"),
+            )
+        }
+    }
+    let node = BrokerId(broker.config.node_id);
+    let (host, port) = broker.advertised();
+    DescribeClusterResponse::default()
+        .with_endpoint_type(ENDPOINT_BROKERS)
+        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
+        .with_controller_id(node)
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(node)
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)])
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_operations_are_kafkas_seven() {
+        assert_eq!(CLUSTER_OPERATIONS, 8096);
+        assert_eq!(CLUSTER_OPERATIONS.count_ones(), 7);
+    }
+}
