@@ -1,10 +1,17 @@
-"""Smoke tests of `starling bench`: it runs, prints its figures and exits 0 (no speed checks)."""
+"""Smoke tests of `starling bench`: it runs, prints its figures and exits 0 (no speed checks);
+interrupted, it stops the broker it started and deletes its data."""
 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import re
+import signal
 import subprocess
+import time
+
+import pytest
 
 from support import starling_bin
 
@@ -36,3 +43,60 @@ def test_bench_all_with_its_own_broker():
     assert "started by the bench" in out, out
     assert re.search(r"^produce" + ROW + "$", out, re.M), out
     assert re.search(r"^consume\s+3000" + ROW[len(r"\s+\d+"):] + "$", out, re.M), out
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of `pid`'s child processes, from /proc."""
+    found = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        text = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2:].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_bench_interrupted_stops_its_broker_and_deletes_its_data(sig, tmp_path):
+    # The bench's temporary directory goes under TMPDIR, so this test sees all it leaves behind.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    proc = subprocess.Popen([str(starling_bin()), "bench", "produce", "--messages", "100000000",
+                             "--no-ceiling"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    brokers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not list(scratch.glob("starling-bench-*/data/meta.redb")):
+            assert proc.poll() is None, f"bench exited early: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the bench's broker did not start"
+            time.sleep(0.05)
+        brokers = _children(proc.pid)
+        assert brokers, "the bench's broker is its child"
+        time.sleep(1.0)  # well into producing
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in brokers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + sig, f"exit {proc.returncode}\n{err}"
+    assert "stopped the broker it started and removed its temporary data" in err, err
+    assert not [pid for pid in brokers if _running(pid)], "the bench's broker still runs"
+    assert list(scratch.iterdir()) == [], "the bench left data behind"

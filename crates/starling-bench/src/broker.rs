@@ -1,12 +1,16 @@
 //! The broker under measurement: either one given with `--bootstrap`, or one the bench starts
 //! itself from its own executable (`starling serve --listen 127.0.0.1:0 --admin-listen
 //! 127.0.0.1:0 ...`).
+//!
+//! Every broker the bench starts is registered, with its temporary directory, until it has been
+//! stopped and reaped, so that [`stop_all_after_signal`] can stop it and delete its data when
+//! the bench is interrupted (SIGINT, SIGTERM) wherever it is.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -15,6 +19,65 @@ use anyhow::{bail, Context};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a spawned broker gets to exit after SIGTERM before it is killed.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Brokers the bench has started and not yet reaped, with their temporary directories.
+/// Held while a broker is spawned and while one is reaped, so that the signal handler never
+/// signals a pid that has been reaped (and may be reused), and never misses a broker.
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+
+struct Live {
+    pid: i32,
+    scratch: PathBuf,
+}
+
+fn live() -> MutexGuard<'static, Vec<Live>> {
+    LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// After SIGINT or SIGTERM: stops every broker the bench started (SIGTERM, then SIGKILL past
+/// [`SHUTDOWN_TIMEOUT`]), deletes their temporary directories (their data unless `--data-dir`
+/// was given), and exits with 128 + the signal's number. No broker can start after this began.
+pub fn stop_all_after_signal(signal: i32, name: &str) -> ! {
+    let brokers = live();
+    for b in brokers.iter() {
+        // SAFETY: kill(2) on a child not yet reaped: the registry lock keeps it unreaped.
+        unsafe { libc::kill(b.pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    for b in brokers.iter() {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid(2) on our own child.
+            let reaped = unsafe { libc::waitpid(b.pid, &mut status, libc::WNOHANG) };
+            if reaped != 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                // SAFETY: as above; the blocking wait reaps it once killed.
+                unsafe {
+                    libc::kill(b.pid, libc::SIGKILL);
+                    libc::waitpid(b.pid, &mut status, 0);
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Err(e) = std::fs::remove_dir_all(&b.scratch) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("could not remove {}: {e}", b.scratch.display());
+            }
+        }
+    }
+    if brokers.is_empty() {
+        eprintln!("bench interrupted by {name}");
+    } else {
+        eprintln!(
+            "bench interrupted by {name}: stopped the broker it started and removed its temporary data"
+        );
+    }
+    // Exiting with the lock held: nothing starts another broker now.
+    std::process::exit(128 + signal)
+}
 
 pub enum Broker {
     External(String),
@@ -41,6 +104,8 @@ impl Broker {
     /// `listening on HOST:PORT` line.
     pub fn spawn(data_dir: Option<&Path>, overrides: &[String]) -> anyhow::Result<Broker> {
         let exe = std::env::current_exe().context("locating the starling executable")?;
+        // From creating the directory to registering the child, a signal waits.
+        let mut registry = live();
         let scratch = tempfile::Builder::new()
             .prefix("starling-bench-")
             .tempdir()
@@ -69,6 +134,11 @@ impl Broker {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {} serve", exe.display()))?;
+        registry.push(Live {
+            pid: i32::try_from(child.id()).context("broker pid")?,
+            scratch: scratch.path().to_path_buf(),
+        });
+        drop(registry);
 
         // A thread reads stdout for the whole life of the broker, so that it never writes
         // into a closed pipe.
@@ -221,7 +291,7 @@ impl Spawned {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        if child.try_wait()?.is_some() {
+        if reaped(&mut child)? {
             return Ok(());
         }
         if let Ok(pid) = i32::try_from(child.id()) {
@@ -232,7 +302,7 @@ impl Spawned {
         }
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         while Instant::now() < deadline {
-            if child.try_wait()?.is_some() {
+            if reaped(&mut child)? {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -240,17 +310,37 @@ impl Spawned {
         eprintln!(
             "the bench's broker did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; killing it"
         );
-        child.kill().ok();
-        child.wait().ok();
+        kill_and_reap(&mut child);
         Ok(())
     }
+}
+
+/// Whether `child` has exited (then reaped and no longer registered).
+fn reaped(child: &mut Child) -> std::io::Result<bool> {
+    let mut registry = live();
+    let exited = child.try_wait()?.is_some();
+    if exited {
+        unregister(&mut registry, child);
+    }
+    Ok(exited)
+}
+
+fn kill_and_reap(child: &mut Child) {
+    let mut registry = live();
+    child.kill().ok();
+    child.wait().ok();
+    unregister(&mut registry, child);
+}
+
+fn unregister(registry: &mut Vec<Live>, child: &Child) {
+    let pid = i32::try_from(child.id()).unwrap_or(-1);
+    registry.retain(|b| b.pid != pid);
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
+            kill_and_reap(&mut child);
         }
     }
 }

@@ -171,7 +171,27 @@ impl Mode {
     }
 }
 
+/// Runs a bench command. On SIGINT or SIGTERM the broker the bench started is stopped and its
+/// temporary data deleted before the process exits non-zero (130 or 143).
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+    // The command keeps running (and owning its broker) while the brokers are stopped: the
+    // process ends from the handler, so no destructor races it with a SIGKILL.
+    let handler = tokio::spawn(async move {
+        let (number, name) = tokio::select! {
+            _ = interrupt.recv() => (libc::SIGINT, "SIGINT"),
+            _ = terminate.recv() => (libc::SIGTERM, "SIGTERM"),
+        };
+        tokio::task::spawn_blocking(move || broker::stop_all_after_signal(number, name)).await
+    });
+    let result = run_command(cmd).await;
+    handler.abort();
+    result
+}
+
+async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
     let (mode, args, compare) = match cmd {
         BenchCommand::Produce(a) => {
             let compare = (!a.compare.is_empty()).then_some(Compare {
