@@ -301,7 +301,7 @@ impl Client {
         }
     }
 
-    async fn bootstrap_conn(&mut self) -> Result<&mut Connection> {
+    pub(crate) async fn bootstrap_conn(&mut self) -> Result<&mut Connection> {
         let addr = self.conns[0].addr().to_string();
         self.connection_to(&addr).await
     }

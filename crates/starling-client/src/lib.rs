@@ -14,13 +14,17 @@
 //!   (partition leaders, group and transaction coordinators). It offers Metadata, ListOffsets,
 //!   FindCoordinator, ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit,
 //!   building every request with only the fields the negotiated version has.
+//! * [`admin`]: CreateTopics, DeleteTopics, DeleteRecords and the cluster overview.
+//! * [`records`]: Produce and Fetch for one partition at a time (uncompressed batches, no
+//!   idempotence), enough for a command-line producer and consumer.
 //! * [`transactions`]: DescribeTransactions, ListTransactions and DescribeProducers (KIP-664).
 //! * [`consumer_protocol`]: decoding of the consumer-protocol subscription and assignment bytes
 //!   that DescribeGroups returns for each member.
 //!
-//! It is not a producer or consumer: there is no batching, no pipelining (one request in flight
-//! per connection) and no SASL/TLS.
+//! It is not a full producer or consumer: there is no batching across calls, no pipelining
+//! (one request in flight per connection) and no SASL/TLS.
 
+pub mod admin;
 pub mod client;
 pub mod connection;
 pub mod consumer_group;
@@ -28,8 +32,10 @@ pub mod consumer_protocol;
 pub mod error;
 #[cfg(test)]
 mod fake_broker;
+pub mod records;
 pub mod transactions;
 
+pub use admin::{ClusterInfo, ConfigEntry, NewTopic, TopicError};
 pub use client::{
     Broker, Client, CommittedOffset, GroupDescription, ListedGroup, ListedOffset,
     MemberDescription, Metadata, OffsetSpec, PartitionMetadata, TopicMetadata,
@@ -38,6 +44,7 @@ pub use connection::{Connection, Options};
 pub use error::{describe_code, error_name, Error, Result};
 pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::ResponseError;
+pub use records::{ConsumedRecord, FetchedPartition, Isolation, OutgoingRecord};
 
 /// A topic name and partition index; orders by topic, then partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

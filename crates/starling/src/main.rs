@@ -3,7 +3,9 @@
 //! `starling serve` runs the broker with embedded storage; `starling bench ...` drives real
 //! Kafka clients against a broker and prints figures; `starling log repair` truncates damaged
 //! partition logs of a stopped broker; `starling group ...` and `starling txn ...` inspect the
-//! consumer groups and transactions of any Kafka-compatible broker.
+//! consumer groups and transactions of any Kafka-compatible broker; `starling topic ...`,
+//! `starling produce`, `starling consume` and `starling cluster info` manage topics and move
+//! records on any Kafka-compatible broker.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -17,6 +19,8 @@ use tracing_subscriber::EnvFilter;
 mod group_cli;
 mod log_cli;
 mod rebalances_cli;
+mod records_cli;
+mod topic_cli;
 mod txn_cli;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
@@ -49,6 +53,14 @@ enum Command {
     Group(group_cli::GroupArgs),
     /// Inspect transactions and the producers behind them on any Kafka-compatible broker.
     Txn(txn_cli::TxnArgs),
+    /// Create, list, describe, delete and trim topics on any Kafka-compatible broker.
+    Topic(topic_cli::TopicArgs),
+    /// Produce lines from standard input to a topic.
+    Produce(records_cli::ProduceArgs),
+    /// Print a topic's records.
+    Consume(records_cli::ConsumeArgs),
+    /// Look at the cluster: cluster id, controller, brokers.
+    Cluster(topic_cli::ClusterArgs),
     /// Offline tools for the partition logs in a data directory (the broker must be stopped).
     Log(log_cli::LogArgs),
 }
@@ -96,6 +108,10 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(cmd) => runtime.block_on(starling_bench::run(cmd)),
         Command::Group(args) => runtime.block_on(group_cli::run(args)),
         Command::Txn(args) => runtime.block_on(txn_cli::run(args)),
+        Command::Topic(args) => runtime.block_on(topic_cli::run(args)),
+        Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
+        Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
+        Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),
         Command::Log(args) => log_cli::run(args),
     }
 }

@@ -15,9 +15,10 @@ use common::*;
 /// Runs `starling serve ARGS` with backtraces asked for, expecting it to refuse to start.
 /// Returns stderr once checked: a non-zero exit, no `listening on`, no panic or backtrace.
 ///
-/// `RUST_LIB_BACKTRACE=0` keeps `anyhow` from appending the error's capture point: that
-/// trace is printed by `main` returning the error, which is not this test's subject (see
-/// the report of the newcomer errors work); a panic would still print "panicked".
+/// `RUST_LIB_BACKTRACE=0`: `main` still returns the error, and Rust prints a returned
+/// `anyhow::Error` with its `Debug`, which appends "Stack backtrace:" whenever `RUST_BACKTRACE`
+/// is set. Once `main` prints `error: {e:#}` and exits 1 itself, this variable can go. A panic
+/// still prints "panicked" with it set.
 fn refused(args: &[&str]) -> String {
     let mut cmd = vec!["serve", "--admin-listen", "none"];
     cmd.extend_from_slice(args);

@@ -1,0 +1,486 @@
+//! `starling topic ...` and `starling cluster info`: manage topics and look at the cluster on
+//! any Kafka-compatible broker, in the spirit of `rpk topic` and `rpk cluster info`.
+//!
+//! * `topic create NAME [-p PARTITIONS] [-r REPLICAS] [-c key=value ...]` (CreateTopics).
+//! * `topic list`: topics with their partition count (Metadata).
+//! * `topic describe NAME`: per partition the leader, log start and log end offsets
+//!   (Metadata, ListOffsets); the topic's configs when the broker serves DescribeConfigs.
+//! * `topic delete NAME...` (DeleteTopics).
+//! * `topic trim NAME --partition P --offset O`: move the log start offset (DeleteRecords).
+//! * `cluster info`: cluster id, controller and brokers (Metadata).
+//!
+//! A table by default, `--json` for scripts. Failures print one `error: ...` line on stderr
+//! and end with exit status 1.
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::json;
+use starling_client::{
+    ApiKey, Client, NewTopic, OffsetSpec, Options, ResponseError, TopicPartition,
+};
+
+use crate::group_cli::render_table;
+
+#[derive(Debug, clap::Args)]
+pub struct TopicArgs {
+    /// A broker to bootstrap from.
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9092",
+        value_name = "HOST:PORT"
+    )]
+    bootstrap: String,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: TopicCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    Create {
+        /// The topic name.
+        name: String,
+        /// Number of partitions [default: the broker's num.partitions].
+        #[arg(short = 'p', long, allow_negative_numbers = true)]
+        partitions: Option<i32>,
+        /// Replication factor [default: the broker's default.replication.factor].
+        #[arg(short = 'r', long, allow_negative_numbers = true)]
+        replicas: Option<i16>,
+        /// A topic config, e.g. `-c retention.ms=3600000`. Repeatable.
+        #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// List topics with their partition counts.
+    List {
+        /// Include internal topics (__consumer_offsets, __transaction_state).
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Show a topic's partitions (leader, log start and end offsets) and configs.
+    Describe {
+        /// The topic name.
+        name: String,
+    },
+    /// Delete topics.
+    Delete {
+        /// The topic names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Delete a partition's records below an offset (moves its log start offset).
+    Trim {
+        /// The topic name.
+        name: String,
+        /// The partition.
+        #[arg(long)]
+        partition: i32,
+        /// The new log start offset; -1 for the log end offset (delete everything).
+        #[arg(long, allow_negative_numbers = true)]
+        offset: i64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// A broker to bootstrap from.
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9092",
+        value_name = "HOST:PORT"
+    )]
+    bootstrap: String,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Cluster id, controller and brokers.
+    Info,
+}
+
+/// Runs `starling topic ...`; a failure is one `error: ...` line and exit status 1.
+pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
+    exit_on_error(topic(args).await)
+}
+
+/// Runs `starling cluster ...`; a failure is one `error: ...` line and exit status 1.
+pub async fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    exit_on_error(cluster(args).await)
+}
+
+pub(crate) fn exit_on_error(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn pretty(value: serde_json::Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&value).expect("JSON values serialize")
+    )
+}
+
+async fn topic(args: TopicArgs) -> anyhow::Result<()> {
+    // Check what needs no broker before connecting.
+    if let TopicCommand::Create {
+        partitions: Some(p),
+        ..
+    } = &args.command
+    {
+        if *p < 1 {
+            bail!("--partitions must be at least 1, got {p}");
+        }
+    }
+    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let out = match args.command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replicas,
+            configs,
+        } => create(&mut client, name, partitions, replicas, &configs, args.json).await?,
+        TopicCommand::List { internal } => list(&mut client, internal, args.json).await?,
+        TopicCommand::Describe { name } => describe(&mut client, &name, args.json).await?,
+        TopicCommand::Delete { names } => delete(&mut client, &names, args.json).await?,
+        TopicCommand::Trim {
+            name,
+            partition,
+            offset,
+        } => trim(&mut client, &name, partition, offset, args.json).await?,
+    };
+    print!("{out}");
+    Ok(())
+}
+
+pub(crate) fn parse_key_value(item: &str, flag: &str) -> anyhow::Result<(String, String)> {
+    match item.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => bail!("{flag} {item:?} is not of the form key=value"),
+    }
+}
+
+async fn create(
+    client: &mut Client,
+    name: String,
+    partitions: Option<i32>,
+    replicas: Option<i16>,
+    configs: &[String],
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let configs = configs
+        .iter()
+        .map(|c| parse_key_value(c, "--config"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let topic = NewTopic {
+        name: name.clone(),
+        partitions: partitions.unwrap_or(-1),
+        replication_factor: replicas.unwrap_or(-1),
+        configs,
+    };
+    let results = client.create_topics(&[topic], false).await?;
+    for (topic, outcome) in results {
+        if let Err(e) = outcome {
+            bail!("cannot create topic '{topic}': {e}");
+        }
+    }
+    // Report what the broker made of the defaults.
+    let count = match client.metadata(Some(&[name.as_str()])).await {
+        Ok(m) => m.topic(&name).map(|t| t.partitions.len()),
+        Err(_) => None,
+    };
+    let count_text = count.map_or("-".to_string(), |c| c.to_string());
+    Ok(if as_json {
+        pretty(json!({ "topic": name, "created": true, "partitions": count }))
+    } else {
+        render_table(
+            &["TOPIC", "PARTITIONS", "STATUS"],
+            &[vec![name, count_text, "created".to_string()]],
+        )
+    })
+}
+
+async fn list(client: &mut Client, internal: bool, as_json: bool) -> anyhow::Result<String> {
+    let metadata = client.metadata(None).await?;
+    let mut topics: Vec<_> = metadata
+        .topics
+        .iter()
+        .filter(|t| internal || !(t.is_internal || t.name.starts_with("__")))
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(if as_json {
+        pretty(json!(topics
+            .iter()
+            .map(|t| json!({
+                "topic": t.name,
+                "partitions": t.partitions.len(),
+                "internal": t.is_internal,
+            }))
+            .collect::<Vec<_>>()))
+    } else {
+        let rows: Vec<Vec<String>> = topics
+            .iter()
+            .map(|t| vec![t.name.clone(), t.partitions.len().to_string()])
+            .collect();
+        render_table(&["TOPIC", "PARTITIONS"], &rows)
+    })
+}
+
+/// Metadata for one topic that must exist.
+pub(crate) async fn existing_topic(
+    client: &mut Client,
+    name: &str,
+) -> anyhow::Result<starling_client::TopicMetadata> {
+    let metadata = client.metadata(Some(&[name])).await?;
+    match metadata.topic(name) {
+        None
+        | Some(starling_client::TopicMetadata {
+            error: Some(ResponseError::UnknownTopicOrPartition),
+            ..
+        }) => bail!("topic '{name}' does not exist"),
+        Some(t) => match t.error {
+            Some(e) => bail!("topic '{name}': {}", starling_client::describe_code(e)),
+            None => Ok(t.clone()),
+        },
+    }
+}
+
+fn offset_text(r: Option<&Result<starling_client::ListedOffset, ResponseError>>) -> String {
+    match r {
+        Some(Ok(o)) => o.offset.to_string(),
+        Some(Err(e)) => starling_client::error_name(*e),
+        None => "-".to_string(),
+    }
+}
+
+async fn describe(client: &mut Client, name: &str, as_json: bool) -> anyhow::Result<String> {
+    let topic = existing_topic(client, name).await?;
+    let tps: Vec<TopicPartition> = topic
+        .partitions
+        .iter()
+        .map(|p| TopicPartition::new(name, p.partition))
+        .collect();
+    let start = client.list_offsets(&tps, OffsetSpec::Earliest).await?;
+    let end = client.list_offsets(&tps, OffsetSpec::Latest).await?;
+    let configs_served = client
+        .bootstrap_connection()
+        .broker_versions(ApiKey::DescribeConfigs)
+        .is_some();
+    let configs = if configs_served {
+        match client.describe_topic_configs(name).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("warning: cannot read the configs of '{name}': {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if as_json {
+        let partitions: Vec<_> = topic
+            .partitions
+            .iter()
+            .zip(&tps)
+            .map(|(p, tp)| {
+                let num = |r: Option<&Result<starling_client::ListedOffset, ResponseError>>| match r
+                {
+                    Some(Ok(o)) => json!(o.offset),
+                    Some(Err(e)) => json!({ "error": starling_client::error_name(*e) }),
+                    None => json!(null),
+                };
+                json!({
+                    "partition": p.partition,
+                    "leader": p.leader,
+                    "log_start_offset": num(start.get(tp)),
+                    "log_end_offset": num(end.get(tp)),
+                })
+            })
+            .collect();
+        let configs = configs.as_ref().map(|cs| {
+            cs.iter()
+                .map(|c| (c.name.clone(), json!(c.value)))
+                .collect::<serde_json::Map<_, _>>()
+        });
+        return Ok(pretty(json!({
+            "topic": name,
+            "internal": topic.is_internal,
+            "partitions": partitions,
+            "configs": configs,
+        })));
+    }
+    let mut out = String::new();
+    out.push_str(&format!("NAME        {name}\n"));
+    out.push_str(&format!("PARTITIONS  {}\n", topic.partitions.len()));
+    out.push('\n');
+    let rows: Vec<Vec<String>> = topic
+        .partitions
+        .iter()
+        .zip(&tps)
+        .map(|(p, tp)| {
+            vec![
+                p.partition.to_string(),
+                p.leader.to_string(),
+                offset_text(start.get(tp)),
+                offset_text(end.get(tp)),
+            ]
+        })
+        .collect();
+    out.push_str(&render_table(
+        &["PARTITION", "LEADER", "LOG-START", "LOG-END"],
+        &rows,
+    ));
+    out.push('\n');
+    match configs {
+        Some(configs) => {
+            let rows: Vec<Vec<String>> = configs
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.name.clone(),
+                        c.value.clone().unwrap_or_else(|| "-".to_string()),
+                        c.source.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&render_table(&["CONFIG", "VALUE", "SOURCE"], &rows));
+        }
+        None if !configs_served => {
+            out.push_str("CONFIGS     (this broker does not serve DescribeConfigs)\n")
+        }
+        None => out.push_str("CONFIGS     (unavailable)\n"),
+    }
+    Ok(out)
+}
+
+async fn delete(client: &mut Client, names: &[String], as_json: bool) -> anyhow::Result<String> {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let results = client.delete_topics(&refs).await?;
+    let mut failures = Vec::new();
+    let mut rows = Vec::new();
+    let mut items = Vec::new();
+    for (topic, outcome) in &results {
+        match outcome {
+            Ok(()) => {
+                rows.push(vec![topic.clone(), "deleted".to_string()]);
+                items.push(json!({ "topic": topic, "deleted": true }));
+            }
+            Err(e) => {
+                let text = if e.error == ResponseError::UnknownTopicOrPartition {
+                    format!("topic '{topic}' does not exist")
+                } else {
+                    format!("cannot delete topic '{topic}': {e}")
+                };
+                rows.push(vec![topic.clone(), e.to_string()]);
+                items.push(json!({ "topic": topic, "deleted": false, "error": text }));
+                failures.push(text);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        // Say what did happen before failing.
+        if failures.len() < results.len() {
+            print!(
+                "{}",
+                if as_json {
+                    pretty(json!(items))
+                } else {
+                    render_table(&["TOPIC", "STATUS"], &rows)
+                }
+            );
+        }
+        bail!("{}", failures.join("; "));
+    }
+    Ok(if as_json {
+        pretty(json!(items))
+    } else {
+        render_table(&["TOPIC", "STATUS"], &rows)
+    })
+}
+
+async fn trim(
+    client: &mut Client,
+    name: &str,
+    partition: i32,
+    offset: i64,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    let topic = existing_topic(client, name).await?;
+    if !topic.partitions.iter().any(|p| p.partition == partition) {
+        bail!(
+            "topic '{name}' has no partition {partition} (it has {})",
+            topic.partitions.len()
+        );
+    }
+    let tp = TopicPartition::new(name, partition);
+    let results = client.delete_records(&[(tp.clone(), offset)]).await?;
+    let low = match results.get(&tp) {
+        Some(Ok(low)) => *low,
+        Some(Err(ResponseError::OffsetOutOfRange)) => {
+            let end = client
+                .list_offsets(std::slice::from_ref(&tp), OffsetSpec::Latest)
+                .await?;
+            let end = offset_text(end.get(&tp));
+            bail!("cannot trim {tp} to offset {offset}: it is past the log end offset {end}")
+        }
+        Some(Err(e)) => bail!(
+            "cannot trim {tp} to offset {offset}: {}",
+            starling_client::describe_code(*e)
+        ),
+        None => bail!("cannot trim {tp}: the broker did not answer for it"),
+    };
+    Ok(if as_json {
+        pretty(json!({ "topic": name, "partition": partition, "log_start_offset": low }))
+    } else {
+        render_table(
+            &["TOPIC", "PARTITION", "LOG-START"],
+            &[vec![
+                name.to_string(),
+                partition.to_string(),
+                low.to_string(),
+            ]],
+        )
+    })
+}
+
+async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let ClusterCommand::Info = args.command;
+    let info = client.cluster_info().await?;
+    if args.json {
+        print!(
+            "{}",
+            pretty(json!({
+                "cluster_id": info.cluster_id,
+                "controller": info.controller_id,
+                "brokers": info.brokers.iter().map(|b| json!({
+                    "node_id": b.node_id, "host": b.host, "port": b.port,
+                })).collect::<Vec<_>>(),
+            }))
+        );
+        return Ok(());
+    }
+    println!("CLUSTER     {}", info.cluster_id.as_deref().unwrap_or("-"));
+    println!("CONTROLLER  {}", info.controller_id);
+    println!();
+    let rows: Vec<Vec<String>> = info
+        .brokers
+        .iter()
+        .map(|b| vec![b.node_id.to_string(), b.host.clone(), b.port.to_string()])
+        .collect();
+    print!("{}", render_table(&["BROKER", "HOST", "PORT"], &rows));
+    Ok(())
+}

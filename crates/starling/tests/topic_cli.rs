@@ -1,0 +1,572 @@
+//! End-to-end tests of `starling topic ...`, `starling produce`, `starling consume` and
+//! `starling cluster info`: a real broker and the CLI run as a subprocess (with standard input
+//! where it reads it), its output and exit status checked exactly.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+/// Limit for one CLI invocation.
+const CLI_LIMIT: Duration = Duration::from_secs(60);
+/// Limit for one whole test.
+const TEST_LIMIT: Duration = Duration::from_secs(180);
+
+/// Output of one CLI run.
+struct CliRun {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for CliRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `starling ARGS --bootstrap B`, feeding `stdin`.
+fn run(bootstrap: &str, args: &[&str], stdin: &str) -> CliRun {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let mut cmd = Command::new(STARLING);
+    cmd.args(args)
+        .args(["--bootstrap", bootstrap])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn starling");
+    {
+        let mut input = child.stdin.take().expect("piped stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    let status = wait_with_timeout(&mut child, CLI_LIMIT);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let run = CliRun {
+        code: status.and_then(|s| s.code()),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    };
+    assert!(
+        status.is_some(),
+        "`starling {}` still running after {CLI_LIMIT:?}\n{run}",
+        args.join(" ")
+    );
+    run
+}
+
+fn ok(bootstrap: &str, args: &[&str], stdin: &str) -> CliRun {
+    let r = run(bootstrap, args, stdin);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "`starling {}` failed:\n{r}",
+        args.join(" ")
+    );
+    r
+}
+
+/// Runs a command that must fail with exit status 1 and exactly `message` on stderr.
+fn fails(bootstrap: &str, args: &[&str], stdin: &str, message: &str) {
+    let r = run(bootstrap, args, stdin);
+    assert_eq!(r.code, Some(1), "`starling {}`:\n{r}", args.join(" "));
+    assert_eq!(
+        r.stderr,
+        format!("error: {message}\n"),
+        "`starling {}`:\n{r}",
+        args.join(" ")
+    );
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+#[test]
+fn topics_are_created_listed_described_trimmed_and_deleted() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+
+    let r = ok(
+        b,
+        &[
+            "topic",
+            "create",
+            "orders",
+            "-p",
+            "3",
+            "-c",
+            "retention.ms=3600000",
+        ],
+        "",
+    );
+    assert_eq!(
+        r.stdout,
+        "TOPIC   PARTITIONS  STATUS\norders  3           created\n"
+    );
+    ok(b, &["topic", "create", "audit", "-p", "1"], "");
+
+    let r = ok(b, &["topic", "list"], "");
+    assert_eq!(r.stdout, "TOPIC   PARTITIONS\naudit   1\norders  3\n");
+    let r = ok(b, &["topic", "list", "--json"], "");
+    assert_eq!(
+        json(&r.stdout),
+        serde_json::json!([
+            {"topic": "audit", "partitions": 1, "internal": false},
+            {"topic": "orders", "partitions": 3, "internal": false},
+        ])
+    );
+
+    let r = ok(b, &["produce", "orders", "-p", "1"], "a\nb\nc\nd\n");
+    assert_eq!(
+        r.stdout,
+        "produced 4 records to orders\n\
+         PARTITION  RECORDS  FIRST-OFFSET  LAST-OFFSET\n\
+         1          4        0             3\n"
+    );
+
+    let r = ok(b, &["topic", "describe", "orders"], "");
+    let (partitions, configs) = r
+        .stdout
+        .split_once("\n\nCONFIG")
+        .unwrap_or_else(|| panic!("no configs section:\n{r}"));
+    assert_eq!(
+        partitions,
+        "NAME        orders\n\
+         PARTITIONS  3\n\
+         \n\
+         PARTITION  LEADER  LOG-START  LOG-END\n\
+         0          1       0          0\n\
+         1          1       0          4\n\
+         2          1       0          0"
+    );
+    // Configs when the broker serves DescribeConfigs, else a note saying it does not.
+    if configs.starts_with("S ") {
+        assert_eq!(
+            configs,
+            "S     (this broker does not serve DescribeConfigs)\n"
+        );
+    } else {
+        assert!(
+            configs.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.get(..2) == Some(&["retention.ms", "3600000"][..])
+            }),
+            "retention.ms=3600000 not among the configs:\n{r}"
+        );
+    }
+
+    let r = ok(
+        b,
+        &[
+            "topic",
+            "trim",
+            "orders",
+            "--partition",
+            "1",
+            "--offset",
+            "3",
+        ],
+        "",
+    );
+    assert_eq!(
+        r.stdout,
+        "TOPIC   PARTITION  LOG-START\norders  1          3\n"
+    );
+    let r = ok(b, &["topic", "describe", "orders", "--json"], "");
+    let d = json(&r.stdout);
+    assert_eq!(d["topic"], "orders");
+    assert_eq!(
+        d["partitions"],
+        serde_json::json!([
+            {"partition": 0, "leader": 1, "log_start_offset": 0, "log_end_offset": 0},
+            {"partition": 1, "leader": 1, "log_start_offset": 3, "log_end_offset": 4},
+            {"partition": 2, "leader": 1, "log_start_offset": 0, "log_end_offset": 0},
+        ])
+    );
+    // Only what is above the new log start is left.
+    let r = ok(b, &["consume", "orders"], "");
+    assert_eq!(r.stdout, "d\n");
+    // Trimming to -1 empties the partition.
+    let r = ok(
+        b,
+        &[
+            "topic",
+            "trim",
+            "orders",
+            "--partition",
+            "1",
+            "--offset",
+            "-1",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(
+        json(&r.stdout),
+        serde_json::json!({"topic": "orders", "partition": 1, "log_start_offset": 4})
+    );
+
+    let r = ok(b, &["topic", "delete", "orders", "audit"], "");
+    assert_eq!(
+        r.stdout,
+        "TOPIC   STATUS\norders  deleted\naudit   deleted\n"
+    );
+    let r = ok(b, &["topic", "list"], "");
+    assert_eq!(r.stdout, "TOPIC  PARTITIONS\n");
+    fails(
+        b,
+        &["topic", "describe", "orders"],
+        "",
+        "topic 'orders' does not exist",
+    );
+}
+
+#[test]
+fn cluster_info_names_the_cluster_the_controller_and_the_broker() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    let addr = broker.addr();
+    let r = ok(b, &["cluster", "info", "--json"], "");
+    let info = json(&r.stdout);
+    let cluster_id = info["cluster_id"]
+        .as_str()
+        .expect("a cluster id")
+        .to_string();
+    assert!(!cluster_id.is_empty());
+    assert_eq!(info["controller"], 1);
+    assert_eq!(
+        info["brokers"],
+        serde_json::json!([{"node_id": 1, "host": addr.ip().to_string(), "port": addr.port()}])
+    );
+    let r = ok(b, &["cluster", "info"], "");
+    let host = addr.ip().to_string();
+    let pad = " ".repeat(host.len().saturating_sub(4));
+    assert_eq!(
+        r.stdout,
+        format!(
+            "CLUSTER     {cluster_id}\nCONTROLLER  1\n\nBROKER  HOST{pad}  PORT\n1       {host}  {}\n",
+            addr.port()
+        )
+    );
+}
+
+#[test]
+fn produced_lines_with_keys_and_headers_come_back_in_both_formats() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "lines", "-p", "1"], "");
+
+    let r = ok(
+        b,
+        &[
+            "produce",
+            "lines",
+            "-k",
+            ":",
+            "-H",
+            "source=cli",
+            "-H",
+            "trace=a=b",
+        ],
+        "k1:first\nk2:second:with colon\n:keyless-ish\n",
+    );
+    assert_eq!(
+        r.stdout,
+        "produced 3 records to lines\n\
+         PARTITION  RECORDS  FIRST-OFFSET  LAST-OFFSET\n\
+         0          3        0             2\n"
+    );
+
+    let r = ok(b, &["consume", "lines"], "");
+    assert_eq!(r.stdout, "first\nsecond:with colon\nkeyless-ish\n");
+    let r = ok(b, &["consume", "lines", "-k", "="], "");
+    assert_eq!(r.stdout, "k1=first\nk2=second:with colon\n=keyless-ish\n");
+    let r = ok(b, &["consume", "lines", "-o", "1", "-n", "1"], "");
+    assert_eq!(r.stdout, "second:with colon\n");
+    let r = ok(b, &["consume", "lines", "-o", "end"], "");
+    assert_eq!(r.stdout, "");
+
+    let r = ok(b, &["consume", "lines", "--format", "json"], "");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{r}");
+    let mut timestamps = Vec::new();
+    for (i, (line, (key, value))) in lines
+        .iter()
+        .zip([
+            ("k1", "first"),
+            ("k2", "second:with colon"),
+            ("", "keyless-ish"),
+        ])
+        .enumerate()
+    {
+        let v = json(line);
+        let ts = v["timestamp"].as_i64().expect("a timestamp");
+        timestamps.push(ts);
+        // Field by field, and the exact text (keys sorted, one line per record).
+        let expected = format!(
+            "{{\"headers\":{{\"source\":\"cli\",\"trace\":\"a=b\"}},\"key\":\"{key}\",\"offset\":{i},\
+             \"partition\":0,\"timestamp\":{ts},\"topic\":\"lines\",\"value\":\"{value}\"}}"
+        );
+        assert_eq!(*line, expected);
+    }
+    // --timestamp starts at the first record at or after it.
+    let r = ok(
+        b,
+        &[
+            "consume",
+            "lines",
+            "--timestamp",
+            &(timestamps[2] + 1).to_string(),
+        ],
+        "",
+    );
+    assert_eq!(r.stdout, "");
+    let r = ok(
+        b,
+        &[
+            "consume",
+            "lines",
+            "--timestamp",
+            &timestamps[0].to_string(),
+        ],
+        "",
+    );
+    assert_eq!(r.stdout, "first\nsecond:with colon\nkeyless-ish\n");
+}
+
+#[test]
+fn keyed_lines_land_where_kafkas_default_partitioner_puts_them() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "keyed", "-p", "4"], "");
+    // murmur2 of the key, positive, modulo 4 (values from Kafka's partitioner).
+    let input = "21=a\nfoobar=b\nabc=c\n21=d\n";
+    ok(b, &["produce", "keyed", "-k", "="], input);
+    let expected = [
+        ("21", -973932308i32),
+        ("foobar", -790332482),
+        ("abc", 479470107),
+    ];
+    for (key, hash) in expected {
+        let partition = (hash & 0x7fff_ffff) % 4;
+        let r = ok(
+            b,
+            &["consume", "keyed", "-p", &partition.to_string(), "-k", "="],
+            "",
+        );
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with(&format!("{key}="))),
+            "key {key} not in partition {partition}:\n{r}"
+        );
+    }
+    let r = ok(b, &["consume", "keyed", "-k", "=", "--format", "plain"], "");
+    let mut got: Vec<&str> = r.stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, ["21=a", "21=d", "abc=c", "foobar=b"]);
+}
+
+#[test]
+fn follow_prints_records_produced_after_it_started() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    ok(&b, &["topic", "create", "live", "-p", "2"], "");
+    ok(&b, &["produce", "live", "-p", "0"], "one\n");
+    let consumer = {
+        let b = b.clone();
+        std::thread::spawn(move || run(&b, &["consume", "live", "-f", "-n", "3"], ""))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&b, &["produce", "live", "-p", "1"], "two\n");
+    ok(&b, &["produce", "live", "-p", "0"], "three\n");
+    let r = consumer.join().expect("consumer thread");
+    assert_eq!(r.code, Some(0), "{r}");
+    let mut got: Vec<&str> = r.stdout.lines().collect();
+    got.sort();
+    assert_eq!(got, ["one", "three", "two"]);
+}
+
+#[test]
+fn read_committed_hides_aborted_transactions() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "txns", "-p", "1"], "");
+    let t = Duration::from_secs(30);
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        client_config(b, &[("transactional.id", "cli-test"), ("linger.ms", "1")])
+            .create()
+            .expect("transactional producer");
+    producer.init_transactions(t).expect("init_transactions");
+    for (values, commit) in [
+        (["c1", "c2"], true),
+        (["a1", "a2"], false),
+        (["c3", "c4"], true),
+    ] {
+        producer.begin_transaction().expect("begin");
+        for v in values {
+            producer
+                .send(BaseRecord::<(), _>::to("txns").partition(0).payload(v))
+                .unwrap_or_else(|(e, _)| panic!("send {v}: {e}"));
+        }
+        producer.flush(t).expect("flush");
+        if commit {
+            producer.commit_transaction(t).expect("commit");
+        } else {
+            producer.abort_transaction(t).expect("abort");
+        }
+    }
+    let r = ok(b, &["consume", "txns", "--isolation", "read-committed"], "");
+    assert_eq!(r.stdout, "c1\nc2\nc3\nc4\n");
+    let r = ok(
+        b,
+        &["consume", "txns", "--isolation", "read-uncommitted"],
+        "",
+    );
+    assert_eq!(r.stdout, "c1\nc2\na1\na2\nc3\nc4\n");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_exit_status_1() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "present", "-p", "2"], "");
+
+    // Missing topics.
+    for args in [
+        &["topic", "describe", "absent"][..],
+        &[
+            "topic",
+            "trim",
+            "absent",
+            "--partition",
+            "0",
+            "--offset",
+            "1",
+        ],
+        &["consume", "absent"],
+    ] {
+        fails(b, args, "", "topic 'absent' does not exist");
+    }
+    fails(
+        b,
+        &["produce", "absent"],
+        "x\n",
+        "topic 'absent' does not exist",
+    );
+    fails(
+        b,
+        &["topic", "delete", "absent"],
+        "",
+        "topic 'absent' does not exist",
+    );
+
+    // Partition counts and partitions.
+    fails(
+        b,
+        &["topic", "create", "zero", "-p", "0"],
+        "",
+        "--partitions must be at least 1, got 0",
+    );
+    let r = run(b, &["topic", "create", "many", "-p", "lots"], "");
+    assert_eq!(r.code, Some(2), "clap refuses a non-number:\n{r}");
+    assert!(r.stderr.contains("invalid value 'lots'"), "{r}");
+    fails(
+        b,
+        &["topic", "create", "present", "-p", "2"],
+        "",
+        "cannot create topic 'present': TOPIC_ALREADY_EXISTS (36) (Topic 'present' already exists.)",
+    );
+    fails(
+        b,
+        &["produce", "present", "-p", "5"],
+        "x\n",
+        "topic 'present' has no partition 5 (it has 2)",
+    );
+    fails(
+        b,
+        &["consume", "present", "-p", "2"],
+        "",
+        "topic 'present' has no partition 2 (it has 2)",
+    );
+    fails(
+        b,
+        &[
+            "topic",
+            "trim",
+            "present",
+            "--partition",
+            "0",
+            "--offset",
+            "7",
+        ],
+        "",
+        "cannot trim present-0 to offset 7: it is past the log end offset 0",
+    );
+
+    // Configs, as the broker answers them.
+    fails(
+        b,
+        &["topic", "create", "cfg", "-c", "retention.ms=soon"],
+        "",
+        "cannot create topic 'cfg': INVALID_CONFIG (40) (invalid value 'soon' for configuration \
+         key 'retention.ms': invalid digit found in string)",
+    );
+    fails(
+        b,
+        &["topic", "create", "cfg", "-c", "retention.ms"],
+        "",
+        "--config \"retention.ms\" is not of the form key=value",
+    );
+
+    // Malformed lines: nothing of a batch with a bad line is produced.
+    fails(
+        b,
+        &["produce", "present", "-k", "=", "-p", "0"],
+        "k=v\nno separator here\nk2=v2\n",
+        "line 2 has no key separator \"=\": \"no separator here\" (nothing was produced)",
+    );
+    fails(
+        b,
+        &["produce", "present", "-H", "novalue"],
+        "x\n",
+        "--header \"novalue\" is not of the form key=value",
+    );
+    let r = ok(b, &["consume", "present"], "");
+    assert_eq!(r.stdout, "", "nothing was produced");
+    fails(
+        b,
+        &["consume", "present", "-o", "soon"],
+        "",
+        "--offset \"soon\" is not beginning, end or an offset of 0 or more",
+    );
+
+    // No broker at all.
+    let r = run("127.0.0.1:1", &["topic", "list"], "");
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(
+        r.stderr.starts_with("error: cannot connect to 127.0.0.1:1"),
+        "{r}"
+    );
+    assert_eq!(r.stderr.lines().count(), 1, "{r}");
+}
