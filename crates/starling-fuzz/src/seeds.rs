@@ -31,6 +31,9 @@ use kafka_protocol::messages::delete_records_request::{
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
+use kafka_protocol::messages::describe_topic_partitions_request::{
+    Cursor as PartitionsCursor, DescribeTopicPartitionsRequest, TopicRequest as PartitionsTopic,
+};
 use kafka_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ForgottenTopic,
 };
@@ -575,6 +578,21 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             t.partitions = vec![0, 1];
             let mut r = DescribeLogDirsRequest::default();
             r.topics = Some(vec![t]);
+            r.into()
+        }
+        ApiKey::DescribeTopicPartitions => {
+            let topic = |name: &str| {
+                let mut t = PartitionsTopic::default();
+                t.name = topic_name(name);
+                t
+            };
+            let mut cursor = PartitionsCursor::default();
+            cursor.topic_name = topic_name("t0");
+            cursor.partition_index = 1;
+            let mut r = DescribeTopicPartitionsRequest::default();
+            r.topics = vec![topic("t0"), topic("t1")];
+            r.response_partition_limit = 10;
+            r.cursor = Some(cursor);
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

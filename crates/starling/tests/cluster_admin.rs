@@ -3,7 +3,8 @@
 //! Metadata, authorized operations included) and the DescribeCluster API itself by raw
 //! requests, with its endpoint-type errors; OffsetForLeaderEpoch through a librdkafka consumer
 //! validating a seek with a leader epoch (and taking a position past the end as truncation) and raw
-//! requests for every epoch case; DescribeLogDirs with partition sizes and disk space.
+//! requests for every epoch case; DescribeLogDirs with partition sizes and disk space;
+//! DescribeTopicPartitions paging with its cursor.
 
 mod common;
 
@@ -12,11 +13,15 @@ use std::time::Duration;
 
 use common::*;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+use kafka_protocol::messages::describe_topic_partitions_request::{
+    Cursor as PartitionsCursor, TopicRequest as PartitionsTopic,
+};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    DescribeClusterRequest, DescribeLogDirsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
+    DescribeClusterRequest, DescribeLogDirsRequest, DescribeTopicPartitionsRequest,
+    MetadataRequest, OffsetForLeaderEpochRequest,
 };
 use kafka_protocol::ResponseError;
 use rdkafka::bindings as rd;
@@ -26,6 +31,10 @@ use rdkafka::{Offset, TopicPartitionList};
 /// Kafka's cluster operations with no authorizer: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE as a bit field.
 const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+/// Kafka's topic operations with no authorizer: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS.
+const TOPIC_OPERATIONS: i32 =
+    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
 
 /// What librdkafka's DescribeCluster result holds.
 #[derive(Debug)]
@@ -408,4 +417,139 @@ async fn describe_log_dirs_lists_the_data_dir_with_partition_sizes_and_disk_spac
     assert_eq!(listed, vec![("sized".to_string(), vec![1])]);
     let none = raw.call(4, &DescribeLogDirsRequest::default());
     assert!(none.results[0].topics.is_empty());
+}
+
+/// `(topic, error, [partition indexes])` of a DescribeTopicPartitions answer, and its cursor.
+type TopicsPage = (Vec<(String, i16, Vec<i32>)>, Option<(String, i32)>);
+
+fn describe_partitions(
+    raw: &mut RawClient,
+    topics: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> TopicsPage {
+    let request = DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| PartitionsTopic::default().with_name(topic_name(t)))
+                .collect(),
+        )
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(topic, partition)| {
+            PartitionsCursor::default()
+                .with_topic_name(topic_name(topic))
+                .with_partition_index(partition)
+        }));
+    let response = raw.call(0, &request);
+    let topics = response
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
+                t.error_code,
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    let cursor = response
+        .next_cursor
+        .map(|c| (c.topic_name.to_string(), c.partition_index));
+    (topics, cursor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_topic_partitions_pages_through_topics_with_a_cursor() {
+    let _dog = watchdog(Duration::from_secs(90));
+    let broker = Broker::start(&[]);
+    create_topic(&broker.bootstrap(), "alpha", 3).await;
+    create_topic(&broker.bootstrap(), "beta", 2).await;
+    create_topic(&broker.bootstrap(), "gamma", 1).await;
+    let mut raw = RawClient::connect(broker.addr());
+    let ok = |name: &str, partitions: &[i32]| (name.to_string(), 0i16, partitions.to_vec());
+
+    // Everything, with the partitions' single-node details.
+    let all = raw.call(0, &DescribeTopicPartitionsRequest::default());
+    let metadata = RawClient::connect(broker.addr()).call(12, &MetadataRequest::default());
+    let node = metadata.controller_id;
+    assert_eq!(all.next_cursor, None);
+    assert_eq!(all.topics.len(), 3);
+    for topic in &all.topics {
+        assert_eq!(topic.topic_authorized_operations, TOPIC_OPERATIONS);
+        assert!(!topic.topic_id.is_nil());
+        for p in &topic.partitions {
+            assert_eq!((p.error_code, p.leader_id, p.leader_epoch), (0, node, 0));
+            assert_eq!(
+                (p.replica_nodes.clone(), p.isr_nodes.clone()),
+                (vec![node], vec![node])
+            );
+            assert_eq!(p.eligible_leader_replicas, Some(vec![]));
+            assert_eq!(p.last_known_elr, Some(vec![]));
+            assert!(p.offline_replicas.is_empty());
+        }
+    }
+
+    // Pages of two partitions: the cursor cuts inside a topic, then at a topic's start.
+    let page1 = describe_partitions(&mut raw, &[], 2, None);
+    assert_eq!(
+        page1,
+        (vec![ok("alpha", &[0, 1])], Some(("alpha".into(), 2)))
+    );
+    let page2 = describe_partitions(&mut raw, &[], 2, Some(("alpha", 2)));
+    assert_eq!(
+        page2,
+        (
+            vec![ok("alpha", &[2]), ok("beta", &[0])],
+            Some(("beta".into(), 1))
+        )
+    );
+    let page3 = describe_partitions(&mut raw, &[], 2, Some(("beta", 1)));
+    assert_eq!(page3, (vec![ok("beta", &[1]), ok("gamma", &[0])], None));
+    let exact = describe_partitions(&mut raw, &[], 3, None);
+    assert_eq!(
+        exact,
+        (vec![ok("alpha", &[0, 1, 2])], Some(("beta".into(), 0)))
+    );
+
+    // Named topics, in name order, unknown and invalid ones with their errors; topics before
+    // the cursor's are left out.
+    let named = describe_partitions(&mut raw, &["gamma", "nope", "bad/name", "beta"], 2000, None);
+    assert_eq!(
+        named,
+        (
+            vec![
+                (
+                    "bad/name".to_string(),
+                    ResponseError::InvalidTopicException.code(),
+                    vec![]
+                ),
+                ok("beta", &[0, 1]),
+                ok("gamma", &[0]),
+                (
+                    "nope".to_string(),
+                    ResponseError::UnknownTopicOrPartition.code(),
+                    vec![]
+                ),
+            ],
+            None
+        )
+    );
+    let after = describe_partitions(&mut raw, &["alpha", "gamma"], 2000, Some(("gamma", 0)));
+    assert_eq!(after, (vec![ok("gamma", &[0])], None));
+    let past_end = describe_partitions(&mut raw, &["gamma"], 2000, Some(("gamma", 5)));
+    assert_eq!(past_end, (vec![ok("gamma", &[])], None));
+
+    // A cursor outside the topics asked for, or at a negative partition: INVALID_REQUEST.
+    let invalid = ResponseError::InvalidRequest.code();
+    let outside = describe_partitions(&mut raw, &["alpha"], 2000, Some(("beta", 0)));
+    assert_eq!(
+        outside,
+        (vec![("alpha".to_string(), invalid, vec![])], None)
+    );
+    let negative = describe_partitions(&mut raw, &["alpha"], 2000, Some(("alpha", -1)));
+    assert_eq!(
+        negative,
+        (vec![("alpha".to_string(), invalid, vec![])], None)
+    );
 }

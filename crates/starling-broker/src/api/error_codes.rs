@@ -12,11 +12,12 @@ use kafka_protocol::messages::{
     ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
     CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
-    DescribeProducersResponse, DescribeTransactionsResponse, EndTxnResponse, FetchResponse,
-    FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse, ListTransactionsResponse,
-    MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse,
-    OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
+    DescribeProducersResponse, DescribeTopicPartitionsResponse, DescribeTransactionsResponse,
+    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
+    ListOffsetsResponse, ListTransactionsResponse, MetadataResponse, OffsetCommitResponse,
+    OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse,
+    SyncGroupResponse, TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -328,6 +329,17 @@ impl ErrorCodes for DescribeLogDirsResponse {
         }
         for dir in &self.results {
             each(dir.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for DescribeTopicPartitionsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for topic in &self.topics {
+            each(topic.error_code);
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod error_codes;
@@ -269,6 +270,12 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             api_key,
             &ctx,
             &describe_log_dirs::handle(broker, &ctx, r),
+        ),
+        RequestKind::DescribeTopicPartitions(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_topic_partitions::handle(broker, &ctx, r),
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     }

@@ -147,7 +147,16 @@ impl Generator {
                     self.value(element, version, flexible, compact, false, depth + 1);
                 }
             }
-            Kind::Struct(fields) => self.fields(fields, version, flexible, depth + 1),
+            Kind::Struct(fields) => {
+                // A nullable struct: an int8 presence byte, -1 for null, 1 before the struct.
+                if nullable {
+                    self.out.bytes.push(if null { 0xff } else { 1 });
+                    if null {
+                        return;
+                    }
+                }
+                self.fields(fields, version, flexible, depth + 1)
+            }
         }
     }
 

@@ -257,6 +257,10 @@ const FILES: &[(&str, &str)] = &[
         "DescribeLogDirsRequest",
         include_str!("../../schemas/DescribeLogDirsRequest.json"),
     ),
+    (
+        "DescribeTopicPartitionsRequest",
+        include_str!("../../schemas/DescribeTopicPartitionsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

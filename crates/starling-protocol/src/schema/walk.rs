@@ -74,6 +74,17 @@ impl<'a> Walker<'a> {
 
     fn field(&mut self, field: &Field, version: i16, flexible: bool) -> Walked {
         let compact = field.is_compact(version, flexible);
+        if is_nullable_struct(field, version) {
+            // A nullable struct starts with an int8: -1 for null, 1 when the struct follows.
+            let at = self.pos;
+            let Some(&marker) = self.buf.get(self.pos) else {
+                return Err(self.fail(at, "no presence byte for a nullable struct".to_string()));
+            };
+            self.pos += 1;
+            if marker as i8 == -1 {
+                return Ok(());
+            }
+        }
         self.value(&field.kind, version, flexible, compact)
     }
 
@@ -243,6 +254,11 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Whether `field` is a struct that may be null at `version` (then written after a presence byte).
+fn is_nullable_struct(field: &Field, version: i16) -> bool {
+    matches!(field.kind, Kind::Struct(_)) && field.nullable.contains(version)
+}
+
 /// The fewest bytes one value of `kind` can take at `version`.
 pub(crate) fn min_size(kind: &Kind, version: i16, flexible: bool, compact: bool) -> usize {
     match kind {
@@ -255,7 +271,13 @@ pub(crate) fn min_size(kind: &Kind, version: i16, flexible: bool, compact: bool)
             let own: usize = fields
                 .iter()
                 .filter(|f| f.versions.contains(version) && !f.is_tagged_at(version))
-                .map(|f| min_size(&f.kind, version, flexible, f.is_compact(version, flexible)))
+                .map(|f| {
+                    if is_nullable_struct(f, version) {
+                        1
+                    } else {
+                        min_size(&f.kind, version, flexible, f.is_compact(version, flexible))
+                    }
+                })
                 .sum();
             own + usize::from(flexible)
         }
