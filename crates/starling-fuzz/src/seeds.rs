@@ -34,6 +34,9 @@ use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_topic_partitions_request::{
     Cursor as PartitionsCursor, DescribeTopicPartitionsRequest, TopicRequest as PartitionsTopic,
 };
+use kafka_protocol::messages::elect_leaders_request::{
+    ElectLeadersRequest, TopicPartitions as ElectTopicPartitions,
+};
 use kafka_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ForgottenTopic,
 };
@@ -42,6 +45,9 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+};
+use kafka_protocol::messages::list_partition_reassignments_request::{
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsTopics,
 };
 use kafka_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use kafka_protocol::messages::offset_commit_request::{
@@ -593,6 +599,27 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             r.topics = vec![topic("t0"), topic("t1")];
             r.response_partition_limit = 10;
             r.cursor = Some(cursor);
+            r.into()
+        }
+        ApiKey::ElectLeaders => {
+            let mut t = ElectTopicPartitions::default();
+            t.topic = topic_name("t0");
+            t.partitions = vec![0, 1];
+            let mut r = ElectLeadersRequest::default();
+            if version >= 1 {
+                r.election_type = 1;
+            }
+            r.topic_partitions = Some(vec![t]);
+            r.timeout_ms = 1000;
+            r.into()
+        }
+        ApiKey::ListPartitionReassignments => {
+            let mut t = ListPartitionReassignmentsTopics::default();
+            t.name = topic_name("t0");
+            t.partition_indexes = vec![0, 2];
+            let mut r = ListPartitionReassignmentsRequest::default();
+            r.topics = Some(vec![t]);
+            r.timeout_ms = 1000;
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

@@ -4,7 +4,8 @@
 //! requests, with its endpoint-type errors; OffsetForLeaderEpoch through a librdkafka consumer
 //! validating a seek with a leader epoch (and taking a position past the end as truncation) and raw
 //! requests for every epoch case; DescribeLogDirs with partition sizes and disk space;
-//! DescribeTopicPartitions paging with its cursor.
+//! DescribeTopicPartitions paging with its cursor; ElectLeaders (never needed) and
+//! ListPartitionReassignments (none in progress).
 
 mod common;
 
@@ -15,6 +16,12 @@ use common::*;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_topic_partitions_request::{
     Cursor as PartitionsCursor, TopicRequest as PartitionsTopic,
+};
+use kafka_protocol::messages::elect_leaders_request::{
+    ElectLeadersRequest, TopicPartitions as ElectTopicPartitions,
+};
+use kafka_protocol::messages::list_partition_reassignments_request::{
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsTopics,
 };
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -552,4 +559,91 @@ async fn describe_topic_partitions_pages_through_topics_with_a_cursor() {
         negative,
         (vec![("alpha".to_string(), invalid, vec![])], None)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elect_leaders_is_never_needed_and_no_reassignment_is_in_progress() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let broker = Broker::start(&[]);
+    create_topic(&broker.bootstrap(), "led", 2).await;
+    let mut raw = RawClient::connect(broker.addr());
+    let not_needed = ResponseError::ElectionNotNeeded.code();
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    for (version, election_type) in [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1)] {
+        let request = ElectLeadersRequest::default()
+            .with_election_type(election_type)
+            .with_topic_partitions(Some(vec![
+                ElectTopicPartitions::default()
+                    .with_topic(topic_name("led"))
+                    .with_partitions(vec![0, 1, 5]),
+                ElectTopicPartitions::default()
+                    .with_topic(topic_name("missing"))
+                    .with_partitions(vec![0]),
+            ]));
+        let response = raw.call(version, &request);
+        assert_eq!(response.error_code, 0);
+        let got: Vec<(String, i32, i16, String)> = response
+            .replica_election_results
+            .iter()
+            .flat_map(|t| {
+                t.partition_result.iter().map(|p| {
+                    (
+                        t.topic.to_string(),
+                        p.partition_id,
+                        p.error_code,
+                        p.error_message.as_deref().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect();
+        let needless = "Leader election not needed for topic partition.".to_string();
+        assert_eq!(
+            got,
+            vec![
+                ("led".into(), 0, not_needed, needless.clone()),
+                ("led".into(), 1, not_needed, needless),
+                (
+                    "led".into(),
+                    5,
+                    unknown,
+                    "No such partition as led-5".into()
+                ),
+                (
+                    "missing".into(),
+                    0,
+                    unknown,
+                    "No such topic as missing".into()
+                ),
+            ],
+            "v{version} type {election_type}"
+        );
+    }
+    // Every partition: only those that needed an election are listed, so none.
+    let all = raw.call(
+        2,
+        &ElectLeadersRequest::default().with_topic_partitions(None),
+    );
+    assert_eq!(all.error_code, 0);
+    assert!(all.replica_election_results.is_empty());
+    let bad_type = raw.call(
+        2,
+        &ElectLeadersRequest::default()
+            .with_election_type(7)
+            .with_topic_partitions(None),
+    );
+    assert_eq!(bad_type.error_code, ResponseError::InvalidRequest.code());
+
+    for topics in [
+        None,
+        Some(vec![ListPartitionReassignmentsTopics::default()
+            .with_name(topic_name("led"))
+            .with_partition_indexes(vec![0, 1])]),
+    ] {
+        let listed = raw.call(
+            0,
+            &ListPartitionReassignmentsRequest::default().with_topics(topics),
+        );
+        assert_eq!(listed.error_code, 0);
+        assert!(listed.topics.is_empty());
+    }
 }

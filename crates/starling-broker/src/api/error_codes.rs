@@ -13,11 +13,12 @@ use kafka_protocol::messages::{
     CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
     DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
     DescribeProducersResponse, DescribeTopicPartitionsResponse, DescribeTransactionsResponse,
-    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, ListGroupsResponse,
-    ListOffsetsResponse, ListTransactionsResponse, MetadataResponse, OffsetCommitResponse,
-    OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse,
-    SyncGroupResponse, TxnOffsetCommitResponse,
+    ElectLeadersResponse, EndTxnResponse, FetchResponse, FindCoordinatorResponse,
+    HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListGroupsResponse, ListOffsetsResponse, ListPartitionReassignmentsResponse,
+    ListTransactionsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse,
+    TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -341,6 +342,26 @@ impl ErrorCodes for DescribeTopicPartitionsResponse {
                 each(partition.error_code);
             }
         }
+    }
+}
+
+impl ErrorCodes for ElectLeadersResponse {
+    fn error_codes(&self, version: i16, each: &mut impl FnMut(i16)) {
+        // The top-level code exists from v1.
+        if version >= 1 {
+            each(self.error_code);
+        }
+        for topic in &self.replica_election_results {
+            for partition in &topic.partition_result {
+                each(partition.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for ListPartitionReassignmentsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
     }
 }
 

@@ -15,6 +15,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod error_codes;
 pub mod fetch;
@@ -22,6 +23,7 @@ pub mod find_coordinator;
 pub mod group;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -276,6 +278,18 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             api_key,
             &ctx,
             &describe_topic_partitions::handle(broker, &ctx, r),
+        ),
+        RequestKind::ElectLeaders(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &elect_leaders::handle(broker, &ctx, r),
+        ),
+        RequestKind::ListPartitionReassignments(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &list_partition_reassignments::handle(&ctx, r),
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     }

@@ -261,6 +261,14 @@ const FILES: &[(&str, &str)] = &[
         "DescribeTopicPartitionsRequest",
         include_str!("../../schemas/DescribeTopicPartitionsRequest.json"),
     ),
+    (
+        "ElectLeadersRequest",
+        include_str!("../../schemas/ElectLeadersRequest.json"),
+    ),
+    (
+        "ListPartitionReassignmentsRequest",
+        include_str!("../../schemas/ListPartitionReassignmentsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
