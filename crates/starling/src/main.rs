@@ -8,8 +8,8 @@
 //! records on any Kafka-compatible broker.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -67,9 +67,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to accept Kafka clients on [default: `listeners` from the config, else 127.0.0.1:9092].
-    #[arg(long)]
-    listen: Option<SocketAddr>,
+    /// Address to accept Kafka clients on, `HOST:PORT` (a host name is resolved) [default:
+    /// `listeners` from the config, else 127.0.0.1:9092].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// Directory holding the partition logs and the metadata store [default: `log.dirs` from
     /// the config, else ./data].
     #[arg(long)]
@@ -90,7 +91,19 @@ struct ServeArgs {
     overrides: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command; an error is printed as one line (its causes joined), never with a
+/// backtrace, and the process exits 1.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -132,8 +145,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--override {item}"))?;
     }
     // Flags win over the config, but only when given.
-    if let Some(listen) = args.listen {
-        config.listen = listen;
+    if let Some(listen) = &args.listen {
+        config.listen = starling_broker::config::resolve_address("--listen", listen)?;
     }
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
