@@ -18,6 +18,9 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
+};
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsTopic,
@@ -619,6 +622,24 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             t.partition_indexes = vec![0, 2];
             let mut r = ListPartitionReassignmentsRequest::default();
             r.topics = Some(vec![t]);
+            r.timeout_ms = 1000;
+            r.into()
+        }
+        ApiKey::AlterPartitionReassignments => {
+            let partition = |index, replicas: Option<Vec<i32>>| {
+                let mut p = ReassignablePartition::default();
+                p.partition_index = index;
+                p.replicas = replicas.map(|r| r.into_iter().map(BrokerId).collect());
+                p
+            };
+            let mut t = ReassignableTopic::default();
+            t.name = topic_name("t0");
+            t.partitions = vec![partition(0, Some(vec![1, 2])), partition(1, None)];
+            let mut r = AlterPartitionReassignmentsRequest::default();
+            if version >= 1 {
+                r.allow_replication_factor_change = false;
+            }
+            r.topics = vec![t];
             r.timeout_ms = 1000;
             r.into()
         }

@@ -5,7 +5,7 @@
 //! validating a seek with a leader epoch (and taking a position past the end as truncation) and raw
 //! requests for every epoch case; DescribeLogDirs with partition sizes and disk space;
 //! DescribeTopicPartitions paging with its cursor; ElectLeaders (never needed) and
-//! ListPartitionReassignments (none in progress).
+//! ListPartitionReassignments (none in progress); AlterPartitionReassignments (only this node).
 
 mod common;
 
@@ -13,6 +13,9 @@ use std::ffi::CStr;
 use std::time::Duration;
 
 use common::*;
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
+};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_topic_partitions_request::{
     Cursor as PartitionsCursor, TopicRequest as PartitionsTopic,
@@ -645,5 +648,72 @@ async fn elect_leaders_is_never_needed_and_no_reassignment_is_in_progress() {
         );
         assert_eq!(listed.error_code, 0);
         assert!(listed.topics.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_partition_reassignments_accepts_only_this_node() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let broker = Broker::start(&[]);
+    create_topic(&broker.bootstrap(), "placed", 2).await;
+    let metadata = RawClient::connect(broker.addr()).call(12, &MetadataRequest::default());
+    let node = metadata.controller_id.0;
+    let other = node + 1;
+    let mut raw = RawClient::connect(broker.addr());
+    let partition = |index, replicas: Option<Vec<i32>>| {
+        ReassignablePartition::default()
+            .with_partition_index(index)
+            .with_replicas(replicas.map(|r| r.into_iter().map(Into::into).collect()))
+    };
+    for version in 0..=1 {
+        let request = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            ReassignableTopic::default()
+                .with_name(topic_name("placed"))
+                .with_partitions(vec![
+                    partition(0, Some(vec![node])),
+                    partition(1, Some(vec![node, other])),
+                    partition(0, Some(vec![node, node])),
+                    partition(1, Some(vec![])),
+                    partition(0, None),
+                    partition(4, Some(vec![node])),
+                ]),
+            ReassignableTopic::default()
+                .with_name(topic_name("missing"))
+                .with_partitions(vec![partition(0, Some(vec![node]))]),
+        ]);
+        let response = raw.call(version, &request);
+        assert_eq!(response.error_code, 0);
+        let got: Vec<(i32, i16, String)> = response
+            .responses
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        p.partition_index,
+                        p.error_code,
+                        p.error_message.as_deref().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect();
+        let invalid = ResponseError::InvalidReplicaAssignment.code();
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, String::new()),
+                (1, invalid, format!("The manual partition assignment includes broker {other}, but no broker with that ID is registered.")),
+                (0, invalid, format!("The manual partition assignment includes the broker {node} more than once.")),
+                (1, invalid, "The manual partition assignment includes an empty replica list.".into()),
+                (0, ResponseError::NoReassignmentInProgress.code(), "No partition reassignment is in progress.".into()),
+                (4, ResponseError::UnknownTopicOrPartition.code(), "Unable to find partition placed:4.".into()),
+                (0, ResponseError::UnknownTopicOrPartition.code(), "Unable to find a topic named missing.".into()),
+            ],
+            "v{version}"
+        );
+    }
+    // Nothing moved: the partitions still have this node as their only replica.
+    let after = raw.call(0, &DescribeTopicPartitionsRequest::default());
+    for p in &after.topics[0].partitions {
+        assert_eq!(p.replica_nodes, vec![metadata.controller_id]);
     }
 }

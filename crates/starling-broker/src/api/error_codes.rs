@@ -8,10 +8,10 @@
 //! struct just before encoding it (for Fetch, before the chunked frame is built).
 
 use kafka_protocol::messages::{
-    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiVersionsResponse,
-    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
-    CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
-    DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterPartitionReassignmentsResponse,
+    ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
+    DeleteTopicsResponse, DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
     DescribeProducersResponse, DescribeTopicPartitionsResponse, DescribeTransactionsResponse,
     ElectLeadersResponse, EndTxnResponse, FetchResponse, FindCoordinatorResponse,
     HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
@@ -362,6 +362,17 @@ impl ErrorCodes for ElectLeadersResponse {
 impl ErrorCodes for ListPartitionReassignmentsResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
+    }
+}
+
+impl ErrorCodes for AlterPartitionReassignmentsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+        for topic in &self.responses {
+            for partition in &topic.partitions {
+                each(partition.error_code);
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -290,6 +291,12 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             api_key,
             &ctx,
             &list_partition_reassignments::handle(&ctx, r),
+        ),
+        RequestKind::AlterPartitionReassignments(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &alter_partition_reassignments::handle(broker, &ctx, r),
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     }

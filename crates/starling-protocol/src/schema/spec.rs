@@ -269,6 +269,10 @@ const FILES: &[(&str, &str)] = &[
         "ListPartitionReassignmentsRequest",
         include_str!("../../schemas/ListPartitionReassignmentsRequest.json"),
     ),
+    (
+        "AlterPartitionReassignmentsRequest",
+        include_str!("../../schemas/AlterPartitionReassignmentsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
