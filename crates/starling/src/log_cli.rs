@@ -97,6 +97,13 @@ fn partition_dirs(data_dir: &Path) -> anyhow::Result<Vec<PartitionDir>> {
 }
 
 fn run_repair(args: &RepairArgs) -> anyhow::Result<()> {
+    // A repair changes files a running broker holds: it takes the broker's lock (a dry run only
+    // reads, and may look at a running broker's logs).
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(starling_broker::server::lock_data_dir(&args.data_dir)?)
+    };
     let selected: Vec<PartitionDir> = partition_dirs(&args.data_dir)?
         .into_iter()
         .filter(|d| args.topic.as_ref().is_none_or(|t| *t == d.topic))

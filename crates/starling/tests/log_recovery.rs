@@ -228,6 +228,8 @@ async fn bytes_cut_from_the_active_segment_refuse_start_until_log_repair_truncat
     assert_eq!(d.offset, kept as i64);
     broker.restart();
     assert_partition_holds(&broker.bootstrap(), topic, kept + 1);
+    // (A repair takes the broker's lock on the data directory: stop the broker first.)
+    broker.terminate();
     let again = run_starling(&["log", "repair", "--data-dir", &data_dir]);
     assert!(again.contains("nothing to do"), "{again}");
 }

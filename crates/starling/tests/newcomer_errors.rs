@@ -198,6 +198,29 @@ fn a_host_name_given_to_listen_is_resolved() {
 }
 
 #[test]
+fn log_repair_refuses_a_data_dir_a_running_broker_holds() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, _addr) = serve_until_listening(
+        &[
+            "--admin-listen",
+            "none",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &dir.path().join("stderr"),
+    );
+    let (status, _out, err) = run_to_exit(
+        &["log", "repair", "--data-dir", data.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert!(!status.success());
+    assert!(err.contains("is in use"), "{err}");
+    stop(child);
+}
+
+#[test]
 fn a_listen_address_that_does_not_resolve_is_one_clear_error() {
     let err = refused(&["--listen", "no-such-host.invalid:9092"]);
     assert!(err.contains("--listen"), "{err}");
