@@ -374,32 +374,13 @@ impl Client {
         if partitions.is_empty() {
             return Ok(out);
         }
-        let mut topics: Vec<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
-        topics.sort();
-        topics.dedup();
-        let metadata = self.metadata(Some(&topics)).await?;
-
         // leader address -> partitions
         let mut by_leader: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
-        for tp in partitions {
-            let located = match metadata.topic(&tp.topic) {
-                None => Err(ResponseError::UnknownTopicOrPartition),
-                Some(t) => match t.error {
-                    Some(e) => Err(e),
-                    None => match t.partitions.iter().find(|p| p.partition == tp.partition) {
-                        None => Err(ResponseError::UnknownTopicOrPartition),
-                        Some(p) if p.leader < 0 => Err(ResponseError::LeaderNotAvailable),
-                        Some(p) => metadata
-                            .broker(p.leader)
-                            .map(Broker::addr)
-                            .ok_or(ResponseError::LeaderNotAvailable),
-                    },
-                },
-            };
+        for (tp, located) in self.leaders(partitions).await? {
             match located {
-                Ok(addr) => by_leader.entry(addr).or_default().push(tp.clone()),
+                Ok(addr) => by_leader.entry(addr).or_default().push(tp),
                 Err(e) => {
-                    out.insert(tp.clone(), Err(e));
+                    out.insert(tp, Err(e));
                 }
             }
         }
