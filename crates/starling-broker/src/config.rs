@@ -13,6 +13,8 @@ use starling_group::GroupConfig;
 use starling_log::{LogConfig, TimestampType};
 use starling_txn::TxnConfig;
 
+use crate::config_keys;
+
 /// Why a property was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -80,6 +82,9 @@ pub struct BrokerConfig {
     pub transaction: TxnConfig,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
+    /// Every property set through [`BrokerConfig::set`] (the properties file and `--override`),
+    /// as given: DescribeConfigs reports these as static broker configs.
+    pub explicit: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -106,6 +111,7 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             transaction: TxnConfig::default(),
             ignored: BTreeMap::new(),
+            explicit: BTreeMap::new(),
         }
     }
 }
@@ -132,7 +138,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "offsets.topic.num.partitions",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "min.insync.replicas",
     "process.roles",
     "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
@@ -337,15 +342,89 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
         }
         "min.insync.replicas" => {
             let v: i32 = parse_num(key, value)?;
-            if v != 1 {
+            if v < 1 {
+                return Err(invalid(key, value, "must be at least 1"));
+            }
+            log.min_insync_replicas = v as u32;
+        }
+        _ => return validate_unapplied_topic_config(key, value),
+    }
+    Ok(())
+}
+
+/// Checks a topic config the log does not read (see [`config_keys::Effect::NoEffect`]) by its
+/// type and Kafka's bounds; an unknown key is refused.
+fn validate_unapplied_topic_config(key: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(spec) = config_keys::topic_key(key) else {
+        return Err(ConfigError::UnknownKey(key.to_string()));
+    };
+    let at_least = |min: i64| -> Result<(), ConfigError> {
+        let v: i64 = parse_num(key, value)?;
+        if v < min {
+            return Err(invalid(key, value, format!("must be at least {min}")));
+        }
+        Ok(())
+    };
+    match key {
+        "remote.storage.enable" => {
+            if parse_bool(key, value)? {
                 return Err(invalid(
                     key,
                     value,
-                    "a single-node broker has exactly one in-sync replica",
+                    "Starling has no tiered storage; only false is accepted",
                 ));
             }
         }
-        _ => return Err(ConfigError::UnknownKey(key.to_string())),
+        "compression.gzip.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(v == -1 || (1..=9).contains(&v)) {
+                return Err(invalid(key, value, "must be -1 or from 1 to 9"));
+            }
+        }
+        "compression.lz4.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(1..=17).contains(&v) {
+                return Err(invalid(key, value, "must be from 1 to 17"));
+            }
+        }
+        "compression.zstd.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(-131072..=22).contains(&v) {
+                return Err(invalid(key, value, "must be from -131072 to 22"));
+            }
+        }
+        "min.cleanable.dirty.ratio" => {
+            let v: f64 = parse_num(key, value)?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, value, "must be from 0 to 1"));
+            }
+        }
+        "max.compaction.lag.ms" => at_least(1)?,
+        "local.retention.ms" | "local.retention.bytes" => at_least(-2)?,
+        "segment.index.bytes" => {
+            let v: i32 = parse_num(key, value)?;
+            if v < 4 {
+                return Err(invalid(key, value, "must be at least 4"));
+            }
+        }
+        _ => match spec.config_type {
+            config_keys::ConfigType::Boolean => {
+                parse_bool(key, value)?;
+            }
+            config_keys::ConfigType::Int => {
+                let v: i32 = parse_num(key, value)?;
+                if v < 0 {
+                    return Err(invalid(key, value, "must be at least 0"));
+                }
+            }
+            config_keys::ConfigType::Long => at_least(0)?,
+            config_keys::ConfigType::Double => {
+                parse_num::<f64>(key, value)?;
+            }
+            config_keys::ConfigType::Short
+            | config_keys::ConfigType::String
+            | config_keys::ConfigType::List => {}
+        },
     }
     Ok(())
 }
@@ -353,6 +432,12 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
 impl BrokerConfig {
     /// Sets one property by its Kafka name.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_value(key, value)?;
+        self.explicit.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    fn set_value(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let hours = 3_600_000;
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
@@ -438,6 +523,7 @@ impl BrokerConfig {
             "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value)
                 .map_err(|e| rename(e, key))?,
             "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
+            "min.insync.replicas" => apply_topic_config(&mut self.log, key, value)?,
             "group.min.session.timeout.ms" => {
                 self.group.min_session_timeout_ms = parse_positive(key, value)?
             }
@@ -517,7 +603,15 @@ impl BrokerConfig {
                 );
                 self.ignored.insert(key.into(), value.into());
             }
-            _ => return Err(ConfigError::UnknownKey(key.to_string())),
+            _ => match config_keys::topic_key_for_broker_key(key) {
+                // The default of a topic config the log does not read: checked like the topic
+                // key and reported (from `explicit`) by DescribeConfigs.
+                Some(topic_key) => {
+                    validate_unapplied_topic_config(topic_key.name, value)
+                        .map_err(|e| rename(e, key))?;
+                }
+                None => return Err(ConfigError::UnknownKey(key.to_string())),
+            },
         }
         Ok(())
     }
@@ -644,7 +738,7 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
                 TimestampType::LogAppendTime => "LogAppendTime".into(),
             },
         ),
-        ("min.insync.replicas", "1".into()),
+        ("min.insync.replicas", log.min_insync_replicas.to_string()),
         (
             "retention.bytes",
             log.retention_bytes

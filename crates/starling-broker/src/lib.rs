@@ -34,8 +34,10 @@ pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod config_keys;
 pub mod connection;
 pub mod coordinator;
+pub mod dynamic_config;
 pub mod maintenance;
 pub mod metrics;
 pub mod producer_ids;
@@ -53,7 +55,10 @@ use topics::TopicRegistry;
 
 /// State shared by every connection.
 pub struct Broker {
+    /// The configuration the broker started with; [`Broker::dynamic`] has the one in force.
     pub config: BrokerConfig,
+    /// Broker configs changed at run time, and how every config resolves (DescribeConfigs).
+    pub dynamic: dynamic_config::DynamicConfigs,
     pub cluster_id: String,
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.

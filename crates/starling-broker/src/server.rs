@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::BrokerConfig;
+use crate::dynamic_config::DynamicConfigs;
 use crate::metrics::Metrics;
 use crate::request_memory::RequestMemory;
 use crate::topics::TopicRegistry;
@@ -91,9 +92,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let data_dir = config.data_dir.clone();
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
+    let dynamic = DynamicConfigs::open(&config, store.clone())?;
     let topic_store = store.clone();
+    let in_force = dynamic.effective();
     let topics = tokio::task::spawn_blocking(move || {
-        TopicRegistry::open(&config, topic_store).map(|t| (t, config))
+        TopicRegistry::open(&in_force, topic_store).map(|t| (t, config))
     })
     .await
     .context("recovery task")??;
@@ -120,6 +123,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         transactions: transactions.clone(),
         request_memory,
         config,
+        dynamic,
         cluster_id,
         topics,
         groups,

@@ -99,7 +99,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
 pub struct TopicRegistry {
     data_dir: PathBuf,
     store: Arc<MetadataStore>,
-    defaults: LogConfig,
+    /// The log settings of a topic without overrides: the broker's `log.*` configs in force
+    /// (static, then changed at run time).
+    defaults: RwLock<LogConfig>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     admin: Mutex<()>,
     /// Every topic's id, name and partition count, republished after each change: the group
@@ -113,7 +115,7 @@ impl TopicRegistry {
         let registry = TopicRegistry {
             data_dir: config.data_dir.clone(),
             store,
-            defaults: config.log.clone(),
+            defaults: RwLock::new(config.log.clone()),
             topics: RwLock::new(HashMap::new()),
             admin: Mutex::new(()),
             image: tokio::sync::watch::Sender::new(TopicsImage::default()),
@@ -168,7 +170,7 @@ impl TopicRegistry {
 
     /// The log config a topic with these overrides gets.
     pub fn log_config(&self, configs: &BTreeMap<String, String>) -> Result<LogConfig, ConfigError> {
-        let mut log = self.defaults.clone();
+        let mut log = self.defaults.read().clone();
         for (k, v) in configs {
             apply_topic_config(&mut log, k, v)?;
         }
@@ -349,6 +351,80 @@ impl TopicRegistry {
         self.publish_image();
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs; IncrementalAlterConfigs computes the
+    /// new set first). Every key and value is checked (INVALID_CONFIG naming the first bad one);
+    /// with `apply` the overrides are persisted and every partition's log takes them at once.
+    pub fn alter_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        apply: bool,
+    ) -> Result<(), AdminError> {
+        let _guard = self.admin.lock();
+        let topic = self.get(name).ok_or_else(|| {
+            AdminError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            )
+        })?;
+        let log_config = self.log_config(&configs).map_err(|e| match e {
+            ConfigError::UnknownKey(key) => AdminError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown topic config name: {key}"),
+            ),
+            other => AdminError::new(ResponseError::InvalidConfig, other.to_string()),
+        })?;
+        if !apply {
+            return Ok(());
+        }
+        let record = TopicRecord {
+            name: name.into(),
+            id: topic.id,
+            partitions: topic.partitions.len() as u32,
+            configs: configs.clone(),
+        };
+        self.store.put_topic(&record).map_err(storage_error)?;
+        for partition in &topic.partitions {
+            partition.log.set_config(log_config.clone());
+        }
+        self.topics.write().insert(
+            name.into(),
+            Arc::new(Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+                configs,
+                partitions: topic.partitions.clone(),
+            }),
+        );
+        tracing::info!(topic = name, configs = ?record.configs, "topic configs changed");
+        Ok(())
+    }
+
+    /// Takes new broker-level log defaults (a run-time change of `log.retention.ms` and the
+    /// like): every topic's logs get their settings again, overrides still on top.
+    pub fn set_defaults(&self, defaults: LogConfig) {
+        let _guard = self.admin.lock();
+        *self.defaults.write() = defaults;
+        for topic in self.all() {
+            match self.log_config(&topic.configs) {
+                Ok(log_config) => {
+                    for partition in &topic.partitions {
+                        partition.log.set_config(log_config.clone());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %topic.name, error = %e, "keeping the old log settings")
+                }
+            }
+        }
+    }
+
+    /// The log settings a topic has now (its overrides over the defaults in force).
+    pub fn effective_log_config(&self, topic: &Topic) -> LogConfig {
+        self.log_config(&topic.configs)
+            .unwrap_or_else(|_| self.defaults.read().clone())
     }
 
     /// Deletes a topic and its data.

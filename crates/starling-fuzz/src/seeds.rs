@@ -643,6 +643,65 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             r.timeout_ms = 1000;
             r.into()
         }
+        ApiKey::DescribeConfigs => {
+            use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+            use kafka_protocol::messages::DescribeConfigsRequest;
+            let mut topic = DescribeConfigsResource::default();
+            topic.resource_type = 2;
+            topic.resource_name = StrBytes::from_static_str("t0");
+            topic.configuration_keys = Some(vec![StrBytes::from_static_str("retention.ms")]);
+            let mut broker = DescribeConfigsResource::default();
+            broker.resource_type = 4;
+            broker.resource_name = StrBytes::from_static_str("1");
+            let mut r = DescribeConfigsRequest::default();
+            r.resources = vec![topic, broker];
+            r.include_synonyms = true;
+            if version >= 3 {
+                r.include_documentation = true;
+            }
+            r.into()
+        }
+        ApiKey::AlterConfigs => {
+            use kafka_protocol::messages::alter_configs_request::{
+                AlterConfigsResource, AlterableConfig,
+            };
+            use kafka_protocol::messages::AlterConfigsRequest;
+            let mut config = AlterableConfig::default();
+            config.name = StrBytes::from_static_str("retention.ms");
+            config.value = Some(StrBytes::from_static_str("60000"));
+            let mut resource = AlterConfigsResource::default();
+            resource.resource_type = 2;
+            resource.resource_name = StrBytes::from_static_str("t0");
+            resource.configs = vec![config];
+            let mut r = AlterConfigsRequest::default();
+            r.resources = vec![resource];
+            r.validate_only = true;
+            r.into()
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            use kafka_protocol::messages::incremental_alter_configs_request::{
+                AlterConfigsResource, AlterableConfig,
+            };
+            use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+            let config = |name: &'static str, op: i8, value: Option<&'static str>| {
+                let mut c = AlterableConfig::default();
+                c.name = StrBytes::from_static_str(name);
+                c.config_operation = op;
+                c.value = value.map(StrBytes::from_static_str);
+                c
+            };
+            let mut resource = AlterConfigsResource::default();
+            resource.resource_type = 2;
+            resource.resource_name = StrBytes::from_static_str("t0");
+            resource.configs = vec![
+                config("retention.ms", 0, Some("60000")),
+                config("segment.ms", 1, None),
+                config("cleanup.policy", 2, Some("delete")),
+            ];
+            let mut r = IncrementalAlterConfigsRequest::default();
+            r.resources = vec![resource];
+            r.into()
+        }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),
     }
 }

@@ -148,6 +148,10 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `min.insync.replicas`: a partition on one node has one in-sync replica, so a write with
+    /// acks=all is refused (NOT_ENOUGH_REPLICAS) when this is above 1, as Kafka refuses it
+    /// when its in-sync replicas are fewer. The log only carries it; Produce checks it.
+    pub min_insync_replicas: u32,
 }
 
 impl Default for LogConfig {
@@ -162,6 +166,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            min_insync_replicas: 1,
         }
     }
 }

@@ -69,6 +69,9 @@ const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 const GROUP_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("group_records");
 /// The transaction coordinator's records, latest per key (as `__transaction_state` is).
 const TXN_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txn_records");
+/// Broker configs changed at run time (AlterConfigs), by scope: `""` for the cluster-wide
+/// default, a node id for one broker.
+const BROKER_CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("broker_configs");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +258,45 @@ impl MetadataStore {
                 .map_err(storage)?
                 .insert(topic.name.as_str(), bytes.as_slice())
                 .map_err(storage)?;
+            txn.commit().map_err(storage)
+        })
+    }
+
+    /// The broker configs set at run time, by scope (`""` is the cluster-wide default, a node
+    /// id one broker), each a map of Kafka key to value.
+    pub fn broker_configs(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>, MetaError> {
+        self.with_db(Access::Read, |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(BROKER_CONFIGS).map_err(storage)?;
+            let mut out = BTreeMap::new();
+            for entry in table.iter().map_err(storage)? {
+                let (key, value) = entry.map_err(storage)?;
+                out.insert(
+                    key.value().to_string(),
+                    encoding::decode(key.value(), value.value())?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    /// Replaces the run-time broker configs of one scope (an empty map removes the scope).
+    pub fn put_broker_configs(
+        &self,
+        scope: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), MetaError> {
+        let bytes = encoding::encode(|| format!("broker configs {scope:?}"), configs)?;
+        self.with_db(Access::Write(scope.len() + bytes.len()), |db| {
+            let txn = db.begin_write().map_err(storage)?;
+            {
+                let mut table = txn.open_table(BROKER_CONFIGS).map_err(storage)?;
+                if configs.is_empty() {
+                    table.remove(scope).map_err(storage)?;
+                } else {
+                    table.insert(scope, bytes.as_slice()).map_err(storage)?;
+                }
+            }
             txn.commit().map_err(storage)
         })
     }
@@ -484,6 +526,7 @@ fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, Me
     txn.open_table(TOPICS).map_err(storage)?;
     txn.open_table(GROUP_RECORDS).map_err(storage)?;
     txn.open_table(TXN_RECORDS).map_err(storage)?;
+    txn.open_table(BROKER_CONFIGS).map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(db)
 }
@@ -693,6 +736,27 @@ mod tests {
         s.failpoint().fail_writes(1, std::io::ErrorKind::Other);
         assert!(s.check_writable().is_err());
         assert!(!s.failpoint().is_armed());
+    }
+
+    #[test]
+    fn broker_configs_replace_by_scope_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let s = MetadataStore::open(&path).unwrap();
+        assert!(s.broker_configs().unwrap().is_empty());
+        let node: BTreeMap<String, String> =
+            [("log.retention.ms".to_string(), "1000".to_string())].into();
+        let default: BTreeMap<String, String> =
+            [("message.max.bytes".to_string(), "2048".to_string())].into();
+        s.put_broker_configs("1", &node).unwrap();
+        s.put_broker_configs("", &default).unwrap();
+        drop(s);
+        let s = MetadataStore::open(&path).unwrap();
+        let stored = s.broker_configs().unwrap();
+        assert_eq!(stored.get("1"), Some(&node));
+        assert_eq!(stored.get(""), Some(&default));
+        s.put_broker_configs("1", &BTreeMap::new()).unwrap();
+        assert_eq!(s.broker_configs().unwrap().keys().collect::<Vec<_>>(), [""]);
     }
 
     #[test]

@@ -54,6 +54,11 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::AlterPartitionReassignments, 0, 1),
+    // Configs (KIP-226 dynamic broker configs, KIP-339 incremental changes). DescribeConfigs
+    // starts at v1, the baseline since Kafka 4.0 and the oldest the crate decodes.
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 /// The range the broker advertises for `api`, or `None` if it does not serve it at all.

@@ -8,17 +8,18 @@
 //! struct just before encoding it (for Fetch, before the chunked frame is built).
 
 use kafka_protocol::messages::{
-    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterPartitionReassignmentsResponse,
-    ApiVersionsResponse, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse,
-    CreatePartitionsResponse, CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse,
-    DeleteTopicsResponse, DescribeClusterResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterConfigsResponse,
+    AlterPartitionReassignmentsResponse, ApiVersionsResponse, ConsumerGroupDescribeResponse,
+    ConsumerGroupHeartbeatResponse, CreatePartitionsResponse, CreateTopicsResponse,
+    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
+    DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
     DescribeProducersResponse, DescribeTopicPartitionsResponse, DescribeTransactionsResponse,
     ElectLeadersResponse, EndTxnResponse, FetchResponse, FindCoordinatorResponse,
-    HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
-    ListGroupsResponse, ListOffsetsResponse, ListPartitionReassignmentsResponse,
-    ListTransactionsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
-    OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse,
-    TxnOffsetCommitResponse,
+    HeartbeatResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
+    ListPartitionReassignmentsResponse, ListTransactionsResponse, MetadataResponse,
+    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
+    ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -330,6 +331,30 @@ impl ErrorCodes for DescribeLogDirsResponse {
         }
         for dir in &self.results {
             each(dir.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for DescribeConfigsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for result in &self.results {
+            each(result.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for AlterConfigsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for response in &self.responses {
+            each(response.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for IncrementalAlterConfigsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for response in &self.responses {
+            each(response.error_code);
         }
     }
 }
@@ -646,5 +671,24 @@ mod tests {
             DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()]);
         assert_eq!(codes(&dirs, 2), vec![0]);
         assert_eq!(codes(&dirs, 3), vec![0, 0]);
+    }
+
+    #[test]
+    fn config_responses_count_one_code_per_resource() {
+        use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as Alter;
+        use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
+        use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as Incremental;
+        let invalid = ResponseError::InvalidConfig.code();
+        let describe = DescribeConfigsResponse::default().with_results(vec![
+            DescribeConfigsResult::default(),
+            DescribeConfigsResult::default().with_error_code(UNKNOWN_TOPIC),
+        ]);
+        assert_eq!(codes(&describe, 4), vec![0, UNKNOWN_TOPIC]);
+        let alter = AlterConfigsResponse::default()
+            .with_responses(vec![Alter::default().with_error_code(invalid)]);
+        assert_eq!(codes(&alter, 2), vec![invalid]);
+        let incremental = IncrementalAlterConfigsResponse::default()
+            .with_responses(vec![Incremental::default(), Incremental::default()]);
+        assert_eq!(codes(&incremental, 1), vec![0, 0]);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
@@ -12,6 +13,7 @@ pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
@@ -22,6 +24,7 @@ pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod list_partition_reassignments;
@@ -297,6 +300,24 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             api_key,
             &ctx,
             &alter_partition_reassignments::handle(broker, &ctx, r),
+        ),
+        RequestKind::DescribeConfigs(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_configs::handle(broker, &ctx, r),
+        ),
+        RequestKind::AlterConfigs(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &alter_configs::handle(broker, &ctx, r),
+        ),
+        RequestKind::IncrementalAlterConfigs(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &incremental_alter_configs::handle(broker, &ctx, r),
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     }

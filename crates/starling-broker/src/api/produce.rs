@@ -1,6 +1,8 @@
 //! Produce: validate and append each partition's record batches to its log, then answer with
 //! the assigned base offsets. acks 0, 1 and -1 are honoured (on one node, "all in-sync
-//! replicas" is this one, so -1 and 1 wait for the same append). The appends of one request run
+//! replicas" is this one, so -1 and 1 wait for the same append; a topic with
+//! `min.insync.replicas` above 1 refuses acks=-1 with NOT_ENOUGH_REPLICAS, as Kafka does when
+//! its in-sync replicas are too few). The appends of one request run
 //! on one blocking thread, as they do file I/O (and fsync, when the flush policy says so).
 //! Each partition counts the record bytes appended to it, for the per-topic metrics.
 //!
@@ -158,6 +160,7 @@ fn append_all(
     refused: &Refused,
 ) -> ProduceResponse {
     let now = now_ms();
+    let acks = request.acks;
     let mut response = ProduceResponse::default();
     for (t, topic_data) in request.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
@@ -181,6 +184,18 @@ fn append_all(
                     part.error_message = Some(StrBytes::from_static_str(
                         "the partition is not part of the producer's open transaction",
                     ));
+                }
+                (true, Some(p)) if acks == -1 && p.log.config().min_insync_replicas > 1 => {
+                    // One node is one in-sync replica: Kafka refuses acks=all writes when its
+                    // in-sync replicas are fewer than min.insync.replicas, and so does Starling.
+                    part.error_code = ResponseError::NotEnoughReplicas.code();
+                    part.error_message = Some(StrBytes::from_string(format!(
+                        "The size of the current ISR Set(1) is insufficient to satisfy the \
+                         min.isr requirement of {} for partition {}-{}",
+                        p.log.config().min_insync_replicas,
+                        p.topic,
+                        p.index
+                    )));
                 }
                 (true, Some(p)) => {
                     let records = data

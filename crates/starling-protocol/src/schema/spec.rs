@@ -262,6 +262,18 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../schemas/DescribeTopicPartitionsRequest.json"),
     ),
     (
+        "DescribeConfigsRequest",
+        include_str!("../../schemas/DescribeConfigsRequest.json"),
+    ),
+    (
+        "AlterConfigsRequest",
+        include_str!("../../schemas/AlterConfigsRequest.json"),
+    ),
+    (
+        "IncrementalAlterConfigsRequest",
+        include_str!("../../schemas/IncrementalAlterConfigsRequest.json"),
+    ),
+    (
         "ElectLeadersRequest",
         include_str!("../../schemas/ElectLeadersRequest.json"),
     ),

@@ -1,0 +1,151 @@
+//! AlterConfigs v0–2: replaces every override of a topic, or every run-time config of the
+//! broker (this node by its id, the cluster-wide defaults by the empty name), with the set
+//! given; `validate_only` checks without changing anything. The checks and errors are Kafka's
+//! (`ConfigAdminManager`): a resource named twice or a key given twice or a null value is
+//! INVALID_REQUEST; an unknown key or a bad value INVALID_CONFIG naming it; a broker key that
+//! cannot change at run time INVALID_REQUEST. IncrementalAlterConfigs shares [`alter`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::RequestContext;
+use crate::dynamic_config::{self, AlterOp, BrokerScope, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::topics::AdminError;
+use crate::Broker;
+
+pub fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let keys: Vec<(i8, String)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.to_string()))
+        .collect();
+    let repeated = repeated_resources(&keys);
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let key = (resource.resource_type, resource.resource_name.to_string());
+            let outcome = if repeated.contains(&key) {
+                Err(resource_repeated())
+            } else {
+                let entries: Vec<(String, Option<String>, AlterOp)> = resource
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.to_string(),
+                            c.value.as_ref().map(|v| v.to_string()),
+                            AlterOp::Set,
+                        )
+                    })
+                    .collect();
+                alter(
+                    broker,
+                    key.0,
+                    &key.1,
+                    &entries,
+                    request.validate_only,
+                    |_| {
+                        Ok(entries
+                            .iter()
+                            .map(|(name, value, _)| {
+                                (name.clone(), value.clone().unwrap_or_default())
+                            })
+                            .collect())
+                    },
+                )
+            };
+            let (code, message) = outcome_fields(outcome);
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The resources named more than once in one request: Kafka refuses every copy.
+pub fn repeated_resources(keys: &[(i8, String)]) -> Vec<(i8, String)> {
+    let mut counts: HashMap<&(i8, String), usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+pub fn resource_repeated() -> AdminError {
+    AdminError::new(
+        ResponseError::InvalidRequest,
+        "Each resource must appear at most once.",
+    )
+}
+
+/// An outcome as a response's error code and message.
+pub fn outcome_fields(outcome: Result<(), AdminError>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err(e) => (e.code.code(), Some(StrBytes::from_string(e.message))),
+    }
+}
+
+/// Which settings an alteration starts from.
+pub enum Current {
+    Topic,
+    Broker(BrokerScope),
+}
+
+/// Checks `entries`, computes the resource's new settings with `next` (from its current ones)
+/// and, unless `validate_only`, applies them: a topic's logs and a broker's defaults change at
+/// once and the change is persisted.
+pub fn alter(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    entries: &[(String, Option<String>, AlterOp)],
+    validate_only: bool,
+    next: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AdminError>,
+) -> Result<(), AdminError> {
+    dynamic_config::check_entries(
+        entries
+            .iter()
+            .map(|(n, v, op)| (n.as_str(), v.as_deref(), *op)),
+    )?;
+    match resource_type {
+        RESOURCE_TOPIC => {
+            let topic = broker.topics.get(name).ok_or_else(|| {
+                AdminError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{name}' does not exist."),
+                )
+            })?;
+            let configs = next(&topic.configs)?;
+            broker.topics.alter_configs(name, configs, !validate_only)
+        }
+        RESOURCE_BROKER => {
+            let scope = broker.dynamic.scope(name)?;
+            let configs = next(&broker.dynamic.overrides(scope))?;
+            if let Some(in_force) = broker.dynamic.replace(scope, configs, !validate_only)? {
+                broker.topics.set_defaults(in_force.log);
+            }
+            Ok(())
+        }
+        other => Err(AdminError::new(
+            ResponseError::InvalidRequest,
+            format!("Unknown resource type {other}"),
+        )),
+    }
+}
