@@ -1,5 +1,6 @@
-//! Topic administration: CreateTopics, DeleteTopics, DeleteRecords, and the cluster overview
-//! (cluster id, brokers, controller) from Metadata.
+//! Topic administration: CreateTopics, DeleteTopics, DeleteRecords, DescribeConfigs and
+//! IncrementalAlterConfigs of topics, and the cluster overview (cluster id, brokers,
+//! controller) from Metadata.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -9,9 +10,12 @@ use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    MetadataRequest, TopicName,
+    IncrementalAlterConfigsRequest, MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -25,6 +29,7 @@ const CREATE_TOPICS: RangeInclusive<i16> = 2..=7;
 const DELETE_TOPICS: RangeInclusive<i16> = 1..=5;
 const DELETE_RECORDS: RangeInclusive<i16> = 0..=2;
 const DESCRIBE_CONFIGS: RangeInclusive<i16> = 1..=4;
+const INCREMENTAL_ALTER_CONFIGS: RangeInclusive<i16> = 0..=1;
 /// DescribeConfigs resource type of a topic.
 const TOPIC_RESOURCE: i8 = 2;
 /// v2 brought the cluster id.
@@ -60,6 +65,23 @@ impl std::fmt::Display for TopicError {
             _ => write!(f, "{}", crate::describe_code(self.error)),
         }
     }
+}
+
+/// What an IncrementalAlterConfigs change does to its key (Kafka's `AlterConfigOp` ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set = 0,
+    Delete = 1,
+    Append = 2,
+    Subtract = 3,
+}
+
+/// One change of a config: the key, what to do, and the value (none for DELETE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub name: String,
+    pub op: ConfigOp,
+    pub value: Option<String>,
 }
 
 /// One config entry of a topic as DescribeConfigs reports it.
@@ -345,6 +367,49 @@ impl Client {
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
+    }
+
+    /// Changes some of `topic`'s configs (IncrementalAlterConfigs, on the bootstrap broker):
+    /// each change is SET, DELETE, APPEND or SUBTRACT of one key; with `validate_only` the
+    /// broker only checks them. The broker's refusal comes back with its message.
+    pub async fn alter_topic_configs(
+        &mut self,
+        topic: &str,
+        changes: &[ConfigChange],
+        validate_only: bool,
+    ) -> Result<()> {
+        let conn = self.bootstrap_conn().await?;
+        let version =
+            conn.version_for(ApiKey::IncrementalAlterConfigs, INCREMENTAL_ALTER_CONFIGS)?;
+        let configs = changes
+            .iter()
+            .map(|change| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(change.name.clone()))
+                    .with_config_operation(change.op as i8)
+                    .with_value(change.value.clone().map(StrBytes::from_string))
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default()
+            .with_resources(vec![AlterConfigsResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(StrBytes::from_string(topic.to_string()))
+                .with_configs(configs)])
+            .with_validate_only(validate_only);
+        let response = conn.send(version, &request).await?;
+        let result = response.responses.first().ok_or_else(|| {
+            Error::Protocol(format!(
+                "IncrementalAlterConfigs v{version}: no result for topic '{topic}'"
+            ))
+        })?;
+        if let Some(e) = err(result.error_code) {
+            let mut context = format!("altering the configs of topic '{topic}'");
+            if let Some(m) = result.error_message.as_ref().filter(|m| !m.is_empty()) {
+                context.push_str(&format!(" ({m})"));
+            }
+            return Err(Error::kafka(context, e));
+        }
+        Ok(())
     }
 
     /// Cluster id, controller and brokers, from a Metadata request for no topics.

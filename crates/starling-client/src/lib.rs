@@ -35,7 +35,7 @@ mod fake_broker;
 pub mod records;
 pub mod transactions;
 
-pub use admin::{ClusterInfo, ConfigEntry, NewTopic, TopicError};
+pub use admin::{ClusterInfo, ConfigChange, ConfigEntry, ConfigOp, NewTopic, TopicError};
 pub use client::{
     Broker, Client, CommittedOffset, GroupDescription, ListedGroup, ListedOffset,
     MemberDescription, Metadata, OffsetSpec, PartitionMetadata, TopicMetadata,

@@ -5,6 +5,8 @@
 //! * `topic list`: topics with their partition count (Metadata).
 //! * `topic describe NAME`: per partition the leader, log start and log end offsets
 //!   (Metadata, ListOffsets); the topic's configs when the broker serves DescribeConfigs.
+//! * `topic alter-config NAME [--set k=v] [--delete k] [--append k=v] [--subtract k=v]
+//!   [--dry-run]`: change configs one key at a time (IncrementalAlterConfigs).
 //! * `topic delete NAME...` (DeleteTopics).
 //! * `topic trim NAME --partition P --offset O`: move the log start offset (DeleteRecords).
 //! * `cluster info`: cluster id, controller and brokers (Metadata).
@@ -16,7 +18,8 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::json;
 use starling_client::{
-    ApiKey, Client, NewTopic, OffsetSpec, Options, ResponseError, TopicPartition,
+    ApiKey, Client, ConfigChange, ConfigOp, NewTopic, OffsetSpec, Options, ResponseError,
+    TopicPartition,
 };
 
 use crate::group_cli::render_table;
@@ -64,6 +67,26 @@ enum TopicCommand {
     Describe {
         /// The topic name.
         name: String,
+    },
+    /// Change a topic's configs (IncrementalAlterConfigs), like `kafka-configs --alter`.
+    AlterConfig {
+        /// The topic name.
+        name: String,
+        /// Set a config, e.g. `--set retention.ms=3600000`. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Remove a topic override, so the broker's default applies again. Repeatable.
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+        /// Add items to a list config, e.g. `--append cleanup.policy=compact`. Repeatable.
+        #[arg(long = "append", value_name = "KEY=VALUE")]
+        append: Vec<String>,
+        /// Remove items from a list config. Repeatable.
+        #[arg(long = "subtract", value_name = "KEY=VALUE")]
+        subtract: Vec<String>,
+        /// Have the broker check the changes without applying them.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Delete topics.
     Delete {
@@ -155,6 +178,17 @@ async fn topic(args: TopicArgs) -> anyhow::Result<()> {
         } => create(&mut client, name, partitions, replicas, &configs, args.json).await?,
         TopicCommand::List { internal } => list(&mut client, internal, args.json).await?,
         TopicCommand::Describe { name } => describe(&mut client, &name, args.json).await?,
+        TopicCommand::AlterConfig {
+            name,
+            set,
+            delete,
+            append,
+            subtract,
+            dry_run,
+        } => {
+            let changes = config_changes(&set, &delete, &append, &subtract)?;
+            alter_config(&mut client, &name, &changes, dry_run, args.json).await?
+        }
         TopicCommand::Delete { names } => delete(&mut client, &names, args.json).await?,
         TopicCommand::Trim {
             name,
@@ -210,6 +244,84 @@ async fn create(
             &["TOPIC", "PARTITIONS", "STATUS"],
             &[vec![name, count_text, "created".to_string()]],
         )
+    })
+}
+
+/// The changes `topic alter-config` asks for, in the order of the flags' kinds.
+fn config_changes(
+    set: &[String],
+    delete: &[String],
+    append: &[String],
+    subtract: &[String],
+) -> anyhow::Result<Vec<ConfigChange>> {
+    let mut changes = Vec::new();
+    for (items, op, flag) in [
+        (set, ConfigOp::Set, "--set"),
+        (append, ConfigOp::Append, "--append"),
+        (subtract, ConfigOp::Subtract, "--subtract"),
+    ] {
+        for item in items {
+            let (name, value) = parse_key_value(item, flag)?;
+            changes.push(ConfigChange {
+                name,
+                op,
+                value: Some(value),
+            });
+        }
+    }
+    for name in delete {
+        if name.trim().is_empty() || name.contains('=') {
+            bail!("--delete takes a config name, not {name:?}");
+        }
+        changes.push(ConfigChange {
+            name: name.trim().to_string(),
+            op: ConfigOp::Delete,
+            value: None,
+        });
+    }
+    if changes.is_empty() {
+        bail!("nothing to change: give --set, --delete, --append or --subtract");
+    }
+    Ok(changes)
+}
+
+async fn alter_config(
+    client: &mut Client,
+    name: &str,
+    changes: &[ConfigChange],
+    dry_run: bool,
+    as_json: bool,
+) -> anyhow::Result<String> {
+    client.alter_topic_configs(name, changes, dry_run).await?;
+    let status = if dry_run { "valid" } else { "changed" };
+    let op_name = |op: ConfigOp| match op {
+        ConfigOp::Set => "set",
+        ConfigOp::Delete => "delete",
+        ConfigOp::Append => "append",
+        ConfigOp::Subtract => "subtract",
+    };
+    Ok(if as_json {
+        pretty(json!({
+            "topic": name,
+            "applied": !dry_run,
+            "changes": changes
+                .iter()
+                .map(|c| json!({"config": c.name, "op": op_name(c.op), "value": c.value}))
+                .collect::<Vec<_>>(),
+        }))
+    } else {
+        let rows: Vec<Vec<String>> = changes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    op_name(c.op).to_string(),
+                    c.value.clone().unwrap_or_else(|| "-".into()),
+                    status.to_string(),
+                ]
+            })
+            .collect();
+        render_table(&["CONFIG", "OP", "VALUE", "STATUS"], &rows)
     })
 }
 

@@ -570,3 +570,118 @@ fn bad_input_gets_one_clear_line_and_exit_status_1() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{r}");
 }
+
+#[test]
+fn alter_config_sets_deletes_and_appends_and_refuses_bad_keys_and_values() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::start(&[]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "tuned", "-p", "1"], "");
+
+    // (value, source) from the describe table's configs section.
+    let config = |name: &str| -> (String, String) {
+        let r = ok(b, &["topic", "describe", "tuned"], "");
+        let row = r
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|cells| cells.first() == Some(&name))
+            .unwrap_or_else(|| panic!("{name} not described:\n{r}"));
+        (row[1].to_string(), row.get(2).unwrap_or(&"").to_string())
+    };
+
+    let r = ok(
+        b,
+        &[
+            "topic",
+            "alter-config",
+            "tuned",
+            "--set",
+            "retention.ms=60000",
+            "--append",
+            "cleanup.policy=delete",
+        ],
+        "",
+    );
+    assert_eq!(
+        r.stdout,
+        "CONFIG          OP      VALUE   STATUS\n\
+         retention.ms    set     60000   changed\n\
+         cleanup.policy  append  delete  changed\n"
+    );
+    assert_eq!(config("retention.ms").0, "60000");
+    assert_ne!(config("retention.ms").1, "DEFAULT_CONFIG");
+
+    // A dry run is checked and applies nothing.
+    let r = ok(
+        b,
+        &[
+            "topic",
+            "alter-config",
+            "tuned",
+            "--set",
+            "retention.ms=1",
+            "--dry-run",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(json(&r.stdout)["applied"], false);
+    assert_eq!(config("retention.ms").0, "60000");
+
+    ok(
+        b,
+        &["topic", "alter-config", "tuned", "--delete", "retention.ms"],
+        "",
+    );
+    assert_eq!(
+        config("retention.ms"),
+        ("604800000".into(), "DEFAULT_CONFIG".into())
+    );
+
+    fails(
+        b,
+        &["topic", "alter-config", "tuned", "--set", "no.such.key=1"],
+        "",
+        "altering the configs of topic 'tuned' (Unknown topic config name: no.such.key): \
+         INVALID_CONFIG (40)",
+    );
+    let r = run(
+        b,
+        &[
+            "topic",
+            "alter-config",
+            "tuned",
+            "--set",
+            "retention.ms=soon",
+        ],
+        "",
+    );
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(
+        r.stderr
+            .starts_with("error: altering the configs of topic 'tuned'")
+            && r.stderr.contains("retention.ms")
+            && r.stderr.contains("INVALID_CONFIG"),
+        "{r}"
+    );
+    let r = run(
+        b,
+        &["topic", "alter-config", "absent", "--set", "retention.ms=1"],
+        "",
+    );
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(r.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{r}");
+    fails(
+        b,
+        &["topic", "alter-config", "tuned"],
+        "",
+        "nothing to change: give --set, --delete, --append or --subtract",
+    );
+    fails(
+        b,
+        &["topic", "alter-config", "tuned", "--set", "retention.ms"],
+        "",
+        "--set \"retention.ms\" is not of the form key=value",
+    );
+}
