@@ -43,6 +43,7 @@ pub use client::{
 pub use connection::{Connection, Options};
 pub use error::{describe_code, error_name, Error, Result};
 pub use kafka_protocol::messages::ApiKey;
+pub use kafka_protocol::records::Compression;
 pub use kafka_protocol::ResponseError;
 pub use records::{ConsumedRecord, FetchedPartition, Isolation, OutgoingRecord};
 

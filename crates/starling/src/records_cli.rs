@@ -5,12 +5,12 @@
 //! Produce reads stdin line by line: with `-k SEP` each line is `KEY SEP VALUE` (split at the
 //! first SEP; a line without it is an error naming the line), `-H key=value` adds headers to
 //! every record, `-p P` picks the partition (otherwise keyed records go where Kafka's default
-//! partitioner puts them, murmur2 of the key, and keyless records round-robin). Records are
-//! sent in batches with acks=all, plain Produce (no idempotence); a summary per partition ends
-//! the run. A progress bar shows on stderr when it is a terminal and the run is long.
+//! partitioner puts them, murmur2 of the key, and keyless records round-robin), `-z CODEC`
+//! compresses the batches (gzip, snappy, lz4, zstd). Records are sent in batches with acks=all,
+//! plain Produce (no idempotence); a summary per partition ends the run. A progress bar shows on stderr when it is a terminal and the run is long.
 //!
 //! Consume reads each partition (or just `-p P`) from `-o beginning|end|OFFSET` or the first
-//! offset at `--timestamp MS`, up to the end offset seen at the start (the last stable offset
+//! offset at `--timestamp MS` (compressed batches decoded, whatever their codec), up to the end offset seen at the start (the last stable offset
 //! under `--isolation read_committed`), or forever with `-f`; `-n COUNT` stops early. Partitions
 //! are read one after another in partition order, so output is deterministic. `--format plain`
 //! prints the value (with `-k SEP`: key SEP value), `--format json` one object per record.
@@ -21,7 +21,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use serde_json::json;
-use starling_client::{Client, Isolation, OffsetSpec, Options, OutgoingRecord, TopicPartition};
+use starling_client::{
+    Client, Compression, Isolation, OffsetSpec, Options, OutgoingRecord, TopicPartition,
+};
 
 use crate::group_cli::render_table;
 use crate::topic_cli::{existing_topic, exit_on_error, parse_key_value};
@@ -49,9 +51,33 @@ pub struct ProduceArgs {
     /// Produce every record to this partition.
     #[arg(short = 'p', long)]
     partition: Option<i32>,
+    /// Compress the batches with this codec.
+    #[arg(short = 'z', long, value_enum, default_value = "none")]
+    compression: CompressionArg,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CompressionArg {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(arg: CompressionArg) -> Compression {
+        match arg {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Snappy => Compression::Snappy,
+            CompressionArg::Lz4 => Compression::Lz4,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -272,7 +298,15 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         entry.1 += size;
         if entry.0.len() >= BATCH_RECORDS || entry.1 >= BATCH_BYTES {
             let (records, _) = pending.remove(&partition).expect("just added");
-            send(&mut client, &args.topic, partition, records, &mut written).await?;
+            send(
+                &mut client,
+                &args.topic,
+                partition,
+                records,
+                args.compression.into(),
+                &mut written,
+            )
+            .await?;
         }
         if let Some(bar) = &progress {
             if number == PROGRESS_AFTER {
@@ -282,7 +316,15 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
     }
     for (partition, (records, _)) in std::mem::take(&mut pending) {
-        send(&mut client, &args.topic, partition, records, &mut written).await?;
+        send(
+            &mut client,
+            &args.topic,
+            partition,
+            records,
+            args.compression.into(),
+            &mut written,
+        )
+        .await?;
     }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
@@ -341,10 +383,13 @@ async fn send(
     topic: &str,
     partition: i32,
     records: Vec<OutgoingRecord>,
+    compression: Compression,
     written: &mut BTreeMap<i32, Written>,
 ) -> anyhow::Result<()> {
     let tp = TopicPartition::new(topic, partition);
-    let base = client.produce(&tp, &records, -1).await?;
+    let base = client
+        .produce_compressed(&tp, &records, -1, compression)
+        .await?;
     let w = written.entry(partition).or_default();
     w.records += records.len() as u64;
     w.first.get_or_insert(base);
