@@ -75,6 +75,8 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// Defaults every topic's log inherits (`log.segment.bytes`, `log.retention.ms`, …).
     pub log: LogConfig,
+    /// The log cleaner (compaction) settings, `log.cleaner.*`.
+    pub cleaner: CleanerConfig,
     /// The group coordinator's settings (`group.*`, `offsets.*`).
     pub group: GroupConfig,
     /// The transaction coordinator's settings (`transaction.max.timeout.ms`,
@@ -108,10 +110,39 @@ impl Default for BrokerConfig {
             flush_scheduler_interval_ms: 1_000,
             producer_id_expiration_ms: 86_400_000,
             log: LogConfig::default(),
+            cleaner: CleanerConfig::default(),
             group: GroupConfig::default(),
             transaction: TxnConfig::default(),
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
+        }
+    }
+}
+
+/// The log cleaner's settings, under Kafka's names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`: whether compacted topics are cleaned at all.
+    pub enable: bool,
+    /// `log.cleaner.threads`: partitions cleaned at the same time.
+    pub threads: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner's read plus write rate, across its
+    /// threads (`None`: unbounded, Kafka's default).
+    pub io_max_bytes_per_second: Option<f64>,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key → offset map, across threads.
+    pub dedupe_buffer_size: u64,
+    /// `log.cleaner.backoff.ms`: the pause when no log needs cleaning.
+    pub backoff_ms: u64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            enable: true,
+            threads: 1,
+            io_max_bytes_per_second: None,
+            dedupe_buffer_size: 128 * 1024 * 1024,
+            backoff_ms: 15_000,
         }
     }
 }
@@ -147,7 +178,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "log.segment.delete.delay.ms",
-    "log.cleaner.enable",
     "unclean.leader.election.enable",
     "auto.leader.rebalance.enable",
     "queued.max.requests",
@@ -524,6 +554,28 @@ impl BrokerConfig {
                 .map_err(|e| rename(e, key))?,
             "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
             "min.insync.replicas" => apply_topic_config(&mut self.log, key, value)?,
+            "log.cleaner.enable" => self.cleaner.enable = parse_bool(key, value)?,
+            "log.cleaner.threads" => self.cleaner.threads = parse_positive(key, value)?,
+            "log.cleaner.io.max.bytes.per.second" => {
+                let v: f64 = parse_num(key, value)?;
+                if v.is_nan() || v <= 0.0 {
+                    return Err(invalid(key, value, "must be above 0"));
+                }
+                // Kafka's default is Double.MAX_VALUE: no bound.
+                self.cleaner.io_max_bytes_per_second = (v < f64::MAX / 2.0).then_some(v);
+            }
+            "log.cleaner.dedupe.buffer.size" => {
+                let v: u64 = parse_num(key, value)?;
+                if v < 1024 * 1024 {
+                    return Err(invalid(key, value, "must be at least 1048576 (1 MiB)"));
+                }
+                self.cleaner.dedupe_buffer_size = v;
+            }
+            "log.cleaner.backoff.ms" => self.cleaner.backoff_ms = parse_positive(key, value)?,
+            "log.cleaner.io.buffer.size" | "log.cleaner.io.buffer.load.factor" => {
+                // Kafka's read/write buffer sizing; the cleaner here sizes its own buffers.
+                parse_num::<f64>(key, value)?;
+            }
             "group.min.session.timeout.ms" => {
                 self.group.min_session_timeout_ms = parse_positive(key, value)?
             }

@@ -181,7 +181,8 @@ fn none(_: &BrokerConfig) -> Option<String> {
 }
 
 /// Every broker key Starling reads, sorted by name. The `log.*` topic defaults, `message.max.bytes`,
-/// `compression.type` and `min.insync.replicas` change at run time; the rest need a restart.
+/// `compression.type`, `min.insync.replicas` and the cleaner's rates and sizes change at run
+/// time; the rest need a restart.
 pub const BROKER_KEYS: &[BrokerKey] = &[
     broker_key!("admin.listen", String, false, |c| Some(c.admin_listen.map_or_else(|| "none".into(), |a| a.to_string())),
         "Starling's admin HTTP endpoint (/metrics, /healthz, /groups); `none` turns it off."),
@@ -215,6 +216,16 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "The shortest session timeout a classic member may ask for."),
     broker_key!("listeners", String, false, |c| Some(format!("PLAINTEXT://{}", c.listen)),
         "The address the broker listens on for clients."),
+    broker_key!("log.cleaner.backoff.ms", Long, true, |c| Some(c.cleaner.backoff_ms.to_string()),
+        "How long the cleaner waits when no compacted log needs cleaning."),
+    broker_key!("log.cleaner.dedupe.buffer.size", Long, true, |c| Some(c.cleaner.dedupe_buffer_size.to_string()),
+        "Memory for the cleaner's key-to-offset map, across its threads; a log with more keys is cleaned in several passes."),
+    broker_key!("log.cleaner.enable", Boolean, false, |c| Some(c.cleaner.enable.to_string()),
+        "Whether compacted topics are cleaned."),
+    broker_key!("log.cleaner.io.max.bytes.per.second", Double, true, |_| Some(f64::MAX.to_string()),
+        "The most bytes per second the cleaner reads plus writes, across its threads."),
+    broker_key!("log.cleaner.threads", Int, true, |c| Some(c.cleaner.threads.to_string()),
+        "Partitions cleaned at the same time."),
     broker_key!("log.cleanup.policy", List, true, |_| Some("delete".into()),
         "The default cleanup.policy of topics."),
     broker_key!("log.dirs", String, false, |c| Some(c.data_dir.display().to_string()),
@@ -341,8 +352,11 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_broker_keys_are_topic_defaults() {
-        for key in BROKER_KEYS.iter().filter(|k| k.dynamic) {
+    fn dynamic_broker_keys_are_topic_defaults_or_cleaner_settings() {
+        for key in BROKER_KEYS
+            .iter()
+            .filter(|k| k.dynamic && !k.name.starts_with("log.cleaner."))
+        {
             assert!(
                 topic_key_for_broker_key(key.name).is_some(),
                 "{} is dynamic but sets no topic default",
