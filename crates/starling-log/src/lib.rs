@@ -148,6 +148,48 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy`: whether old data goes by retention (`delete`), by compaction
+    /// (`compact`) or both. Retention (`retention.ms`, `retention.bytes`) applies only when the
+    /// policy includes delete; the cleaner only touches a log whose policy includes compact.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: the cleaner picks a log once its dirty bytes are at least
+    /// this share of its cleanable bytes (Kafka's default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long: a segment whose
+    /// newest timestamp is younger is not cleaned (default 0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this must be
+    /// cleaned whatever its dirty ratio (default `i64::MAX`: never forced).
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone (a record with a null value), and a
+    /// transaction marker with nothing left of its transaction, stays after the cleaner first
+    /// saw it, so that a consumer reading from the start in that time still sees it (default
+    /// one day).
+    pub delete_retention_ms: i64,
+}
+
+/// Kafka's `cleanup.policy`: `delete`, `compact` or `compact,delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// `delete`: sealed segments go by `retention.ms` / `retention.bytes` (Kafka's default).
+    #[default]
+    Delete,
+    /// `compact`: the cleaner keeps the latest record of each key; nothing is deleted by age or size.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether the cleaner compacts the log (and appends need keys).
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
 }
 
 impl Default for LogConfig {
@@ -162,6 +204,11 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -1106,7 +1153,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Deletes whole sealed segments (never the active one), oldest first:
+    /// When `cleanup.policy` includes delete (otherwise it deletes nothing), deletes whole
+    /// sealed segments (never the active one), oldest first:
     /// those whose largest timestamp (or file mtime when they carry none) is
     /// older than `now_ms - retention.ms`, and while the log minus the oldest
     /// segment is still at least `retention.bytes`. Returns how many were
@@ -1116,7 +1164,9 @@ impl PartitionLog {
     /// (written first if there is none).
     pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
         let config = self.config();
-        if config.retention_ms.is_none() && config.retention_bytes.is_none() {
+        if !config.cleanup_policy.deletes()
+            || (config.retention_ms.is_none() && config.retention_bytes.is_none())
+        {
             return Ok(0);
         }
         let mut w = self.writer.lock();

@@ -3,6 +3,7 @@
 mod alloc_meter;
 mod append;
 mod codecs;
+mod compaction;
 mod compressed;
 mod compressed_prop;
 mod crash_points;
