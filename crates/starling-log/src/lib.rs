@@ -271,7 +271,7 @@ pub struct RecordError {
 /// of one partition in a Produce request) without writing anything; returns how many batches it
 /// holds. For the fuzz targets in `starling-fuzz`: the same checks, on any bytes, never panic.
 pub fn validate_record_set(buf: &[u8], max_message_bytes: u32) -> Result<usize, AppendError> {
-    batch::validate_produce(buf, max_message_bytes).map(|batches| batches.len())
+    batch::validate_produce(buf, max_message_bytes, None).map(|batches| batches.len())
 }
 
 /// Stored batches read from the log.
@@ -644,7 +644,10 @@ impl PartitionLog {
     ///
     /// Every batch is validated first (length, magic, CRC-32C, record count,
     /// and every record, compressed batches decompressed with a bounded
-    /// output); if any fails nothing is written. The batches then get consecutive offsets (their
+    /// output; when `cleanup.policy` includes compact, every record must have a
+    /// key, as Kafka requires: keyless records are refused with
+    /// [`AppendError::InvalidRecord`] and one [`RecordError`] each); if any fails
+    /// nothing is written. The batches then get consecutive offsets (their
     /// `baseOffset` is rewritten and `partitionLeaderEpoch` set to 0; under
     /// LogAppendTime the timestamps are set to `now_ms` and the CRC
     /// recomputed) and are written with a single `write` at the end of the
@@ -660,7 +663,12 @@ impl PartitionLog {
     /// The next append after the fault clears works normally.
     pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let config = self.config();
-        let produced = batch::validate_produce(&batches, config.max_message_bytes)?;
+        let partition = config
+            .cleanup_policy
+            .compacts()
+            .then(|| self.partition_name());
+        let produced =
+            batch::validate_produce(&batches, config.max_message_bytes, partition.as_deref())?;
         let total = batches.len() as u64;
         if total > u64::from(u32::MAX) {
             return Err(AppendError::TooLarge {
@@ -1326,6 +1334,15 @@ impl PartitionLog {
         self.write_producer_snapshot_locked(&mut w, view.log_end)?;
         // Fsyncs the directory, for the snapshot's name too.
         checkpoint::write(&self.dir, view.log_end)
+    }
+
+    /// The partition as messages name it: the directory's name (`{topic}-{partition}`, as the
+    /// broker and Kafka name partition directories).
+    fn partition_name(&self) -> String {
+        self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// The partition directory.

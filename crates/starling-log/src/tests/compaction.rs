@@ -2,8 +2,10 @@
 //! compacted topics, and the cleaner (see `cleaner`): what a cleaning pass keeps and drops,
 //! its checkpoint, its throttle, and crash safety of its segment swap.
 
+use super::codecs::{compressed_batch, ALL};
 use super::support::*;
-use crate::{CleanupPolicy, LogConfig, PartitionLog};
+use crate::producer_state::TxnMarker;
+use crate::{AppendError, CleanupPolicy, LogConfig, PartitionLog, RecordError};
 
 /// A record with key `key` and value `value` (`None`: a tombstone).
 pub fn keyed(key: &str, value: Option<&str>) -> Rec {
@@ -69,4 +71,97 @@ fn the_default_policy_is_delete_with_kafkas_compaction_defaults() {
     assert_eq!(c.min_compaction_lag_ms, 0);
     assert_eq!(c.max_compaction_lag_ms, i64::MAX);
     assert_eq!(c.delete_retention_ms, 86_400_000);
+}
+
+fn compacted() -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..config()
+    }
+}
+
+const KEYLESS: &str = "Compacted topic cannot accept message without key in topic partition p0.";
+
+#[test]
+fn keyless_records_are_refused_on_a_compacted_topic_with_one_record_error_each() {
+    let (_tmp, log) = open_log(compacted());
+    let recs = [
+        keyed("a", Some("1")),
+        Rec::value(b"no key"),
+        keyed("b", None),
+        Rec::value(b"no key either"),
+    ];
+    let mut batches = vec![batch_of(NOW, &recs)];
+    for codec in ALL {
+        batches.push(compressed_batch(codec, NOW, &recs));
+    }
+    for b in batches {
+        match log.append(bm(&[&b]), NOW) {
+            Err(AppendError::InvalidRecord {
+                message,
+                record_errors,
+            }) => {
+                assert!(message.contains(KEYLESS), "{message}");
+                assert_eq!(
+                    record_errors,
+                    vec![
+                        RecordError {
+                            batch_index: 1,
+                            message: KEYLESS.to_string()
+                        },
+                        RecordError {
+                            batch_index: 3,
+                            message: KEYLESS.to_string()
+                        },
+                    ]
+                );
+            }
+            other => panic!("expected INVALID_RECORD, got {other:?}"),
+        }
+    }
+    assert_eq!(log.log_end_offset(), 0, "nothing was written");
+    // Keyed records, tombstones among them, are accepted.
+    let ok = [keyed("a", Some("1")), keyed("b", None)];
+    log.append(bm(&[&batch_of(NOW, &ok)]), NOW).unwrap();
+    for codec in ALL {
+        log.append(bm(&[&compressed_batch(codec, NOW, &ok)]), NOW)
+            .unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 12);
+}
+
+#[test]
+fn keyless_records_are_accepted_when_the_policy_does_not_compact() {
+    let (_tmp, log) = open_log(config());
+    log.append(bm(&[&batch(NOW, &[b"no key"])]), NOW).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+#[test]
+fn transaction_markers_are_written_to_a_compacted_topic() {
+    let (_tmp, log) = open_log(compacted());
+    let mut txn = batch_of(NOW, &[keyed("a", Some("1"))]);
+    set_producer(&mut txn, 7, 0, 0, true);
+    log.append(bm(&[&txn]), NOW).unwrap();
+    let marker = TxnMarker {
+        producer_id: 7,
+        epoch: 0,
+        commit: true,
+        coordinator_epoch: 0,
+    };
+    assert!(log.write_txn_marker(marker, NOW).unwrap().is_some());
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+/// Sets a batch's producer id, epoch, base sequence and transactional bit (CRC fixed).
+pub fn set_producer(b: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32, txn: bool) {
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    let mut attributes = i16::from_be_bytes([b[21], b[22]]);
+    if txn {
+        attributes |= 0x10;
+    }
+    b[21..23].copy_from_slice(&attributes.to_be_bytes());
+    fix_crc(b);
 }
