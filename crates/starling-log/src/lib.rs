@@ -107,6 +107,7 @@ mod repair;
 mod retention;
 mod scan;
 mod segment;
+mod throttle;
 
 #[cfg(test)]
 mod tests;
@@ -122,6 +123,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
+pub use crate::throttle::{Clock, IoKind, SystemClock, Throttle, TokenBucket, Unthrottled};
 
 use crate::producer_state::{AbortedTxn, Admission, ProducerError, ProducerStates, TxnMarker};
 use crate::retention::SegmentFacts;
