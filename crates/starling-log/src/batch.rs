@@ -247,10 +247,19 @@ pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(ATTRIBUTES..).unwrap_or(&[]))
 }
 
+/// Whether a stored batch's record count fits its offsets: at least one record and at most
+/// `lastOffsetDelta + 1`. A produced batch holds exactly that many; one the cleaner rewrote
+/// may hold fewer, keeping its offsets (Kafka's compacted batches have such gaps).
+pub(crate) fn record_count_fits(h: &BatchHeader) -> bool {
+    h.last_offset_delta >= 0
+        && h.record_count >= 1
+        && i64::from(h.record_count) <= i64::from(h.last_offset_delta) + 1
+}
+
 /// Checks a batch read back from a segment file; `bytes` is exactly one batch
 /// (its declared length). Used by recovery and by the torn-tail search, so it
 /// only checks what the CRC and header can prove: magic, CRC, offset/count
-/// consistency.
+/// consistency ([`record_count_fits`]).
 pub(crate) fn check_stored(bytes: &[u8]) -> Result<BatchHeader, String> {
     let h = BatchHeader::parse(bytes)
         .ok_or_else(|| format!("batch of {} bytes is shorter than its header", bytes.len()))?;
@@ -267,9 +276,9 @@ pub(crate) fn check_stored(bytes: &[u8]) -> Result<BatchHeader, String> {
             h.crc, actual
         ));
     }
-    if h.last_offset_delta < 0 || i64::from(h.record_count) != i64::from(h.last_offset_delta) + 1 {
+    if !record_count_fits(&h) {
         return Err(format!(
-            "record count {} does not match last offset delta {}",
+            "record count {} does not fit last offset delta {}",
             h.record_count, h.last_offset_delta
         ));
     }

@@ -25,6 +25,10 @@
 //!   so the broker can refuse to start.
 //! * [`repair_partition`] is `starling log repair`: it truncates a damaged
 //!   log at its first damage and returns a [`RepairReport`] of what it removed.
+//! * Compaction: [`clean`](PartitionLog::clean) runs one pass of the log
+//!   cleaner (latest record per key, under a [`Throttle`]) and returns
+//!   [`CleanStats`]; [`cleanable_info`](PartitionLog::cleanable_info) says
+//!   whether a log is worth cleaning ([`CleanableInfo`]); see `cleaner`.
 //!
 //! On disk the layout follows Kafka: `{base_offset:020}.log` segment files,
 //! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
@@ -36,7 +40,9 @@
 //! indexes), `segment` (one segment file and reads from it), `checkpoint`
 //! (the recovery point), `scan` (reading files back without trusting them),
 //! `recovery` (opening and crash recovery), `repair` (truncating at damage),
-//! `retention` (what may be deleted), `producer_state` (idempotent producers'
+//! `retention` (what may be deleted), `cleaner` (log compaction and its
+//! crash-safe segment swap), `filter` (rewriting a batch with fewer records),
+//! `throttle` (bounding the cleaner's I/O), `producer_state` (idempotent producers'
 //! sequence and epoch checks, and the snapshot format), `producer_snapshot`
 //! (the snapshot files: writing, pruning, choosing one at open) and
 //! `failpoint` (fault injection for tests; compiled away otherwise).
@@ -97,8 +103,10 @@
 
 mod batch;
 mod checkpoint;
+mod cleaner;
 mod compression;
 mod failpoint;
+mod filter;
 mod index;
 mod producer_snapshot;
 pub mod producer_state;
@@ -121,6 +129,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::cleaner::{CleanStats, CleanableInfo};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
 pub use crate::throttle::{Clock, IoKind, SystemClock, Throttle, TokenBucket, Unthrottled};
@@ -370,6 +379,9 @@ pub struct PartitionLog {
     view: RwLock<View>,
     /// How open rebuilt the producer state.
     producer_state_load: ProducerStateLoad,
+    /// Held for a whole cleaning pass, so passes on one log never overlap (taken before the
+    /// writer lock).
+    cleaning: Mutex<()>,
 }
 
 /// How [`PartitionLog::open`] rebuilt the idempotent producers' state: from the newest usable
@@ -456,6 +468,8 @@ struct Cleanup {
     truncate_active_to: Option<u64>,
     /// Remove the files of the segment at this base offset (a failed roll).
     remove_segment: Option<i64>,
+    /// Finish a cleaner swap that was committed but failed before its files were in place.
+    pending_swap: Option<cleaner::PendingSwap>,
 }
 
 impl WriterState {
@@ -607,6 +621,7 @@ impl PartitionLog {
             }),
             view: RwLock::new(view),
             producer_state_load,
+            cleaning: Mutex::new(()),
         })
     }
 
@@ -894,6 +909,15 @@ impl PartitionLog {
                 })?;
             w.cleanup.remove_segment = None;
         }
+        if let Some(pending) = &w.cleanup.pending_swap {
+            cleaner::complete_swap(&self.dir, &pending.record, &pending.segments).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot finish the swap of an earlier cleaning pass: {e}"),
+                )
+            })?;
+            w.cleanup.pending_swap = None;
+        }
         Ok(())
     }
 
@@ -1180,6 +1204,7 @@ impl PartitionLog {
             return Ok(0);
         }
         let mut w = self.writer.lock();
+        self.finish_cleanup_locked(&mut w)?;
         w.observe(now_ms);
         let view = self.snapshot();
         let sealed = &view.segments[..view.segments.len().saturating_sub(1)];

@@ -2,10 +2,15 @@
 //! compacted topics, and the cleaner (see `cleaner`): what a cleaning pass keeps and drops,
 //! its checkpoint, its throttle, and crash safety of its segment swap.
 
-use super::codecs::{compressed_batch, ALL};
+use std::collections::BTreeMap;
+
+use super::codecs::{compressed_batch, oracle_decompress, ALL};
 use super::support::*;
 use crate::producer_state::TxnMarker;
-use crate::{AppendError, CleanupPolicy, LogConfig, PartitionLog, RecordError};
+use crate::{
+    AppendError, CleanStats, CleanupPolicy, IoKind, LogConfig, PartitionLog, RecordError, Throttle,
+    Unthrottled,
+};
 
 /// A record with key `key` and value `value` (`None`: a tombstone).
 pub fn keyed(key: &str, value: Option<&str>) -> Rec {
@@ -14,6 +19,7 @@ pub fn keyed(key: &str, value: Option<&str>) -> Rec {
         value: value.map(|v| v.as_bytes().to_vec()).unwrap_or_default(),
         timestamp_delta: 0,
         headers: Vec::new(),
+        null_value: value.is_none(),
     }
 }
 
@@ -164,4 +170,396 @@ pub fn set_producer(b: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i
     }
     b[21..23].copy_from_slice(&attributes.to_be_bytes());
     fix_crc(b);
+}
+
+/// One record read back: offset, key, value (`None`: a tombstone), and whether it is a
+/// control record (a transaction marker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kv {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub control: bool,
+}
+
+fn varint(b: &[u8], at: &mut usize) -> i64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = b[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return ((v >> 1) as i64) ^ -((v & 1) as i64);
+        }
+        shift += 7;
+    }
+}
+
+fn nullable(b: &[u8], at: &mut usize) -> Option<Vec<u8>> {
+    let n = varint(b, at);
+    if n < 0 {
+        return None;
+    }
+    let v = b[*at..*at + n as usize].to_vec();
+    *at += n as usize;
+    Some(v)
+}
+
+/// Every record of the stored batches in `bytes`, compressed ones decompressed by the codec
+/// crates' own decoders; checks each batch's CRC and that its offsets lie within it.
+pub fn records(bytes: &[u8]) -> Vec<Kv> {
+    let mut out = Vec::new();
+    for b in split(bytes) {
+        assert!(b.crc_ok, "batch at {} has a bad crc", b.base_offset);
+        let codec = b.attributes & 7;
+        let area = if codec == 0 {
+            b.bytes[61..].to_vec()
+        } else {
+            oracle_decompress(codec, &b.bytes[61..]).expect("a consumer can decompress it")
+        };
+        let control = b.attributes & 0x20 != 0;
+        let mut at = 0;
+        for _ in 0..b.record_count {
+            let len = varint(&area, &mut at) as usize;
+            let end = at + len;
+            at += 1;
+            varint(&area, &mut at);
+            let offset = b.base_offset + varint(&area, &mut at);
+            assert!(offset <= b.base_offset + i64::from(b.last_offset_delta));
+            let key = nullable(&area, &mut at);
+            let value = nullable(&area, &mut at);
+            at = end;
+            out.push(Kv {
+                offset,
+                key,
+                value,
+                control,
+            });
+        }
+        assert_eq!(at, area.len(), "batch at {}", b.base_offset);
+    }
+    out
+}
+
+/// The data records of the whole log (control records left out).
+fn data_of(log: &PartitionLog) -> Vec<Kv> {
+    records(&read_all(log))
+        .into_iter()
+        .filter(|r| !r.control)
+        .collect()
+}
+
+/// The latest record of each key among `all` (tombstones included), by offset.
+fn latest_per_key(all: &[Kv]) -> Vec<Kv> {
+    let mut latest: BTreeMap<Vec<u8>, Kv> = BTreeMap::new();
+    for r in all {
+        latest.insert(r.key.clone().unwrap(), r.clone());
+    }
+    let mut v: Vec<Kv> = latest.into_values().collect();
+    v.sort_by_key(|r| r.offset);
+    v
+}
+
+/// A compacted log that rolls only when told.
+fn compact_config() -> LogConfig {
+    LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        ..config()
+    }
+}
+
+/// Appends `segments` (each a list of batches) to `log`, rolling after each but the last,
+/// which stays in the active segment; returns the broker time after.
+fn fill_segments(log: &PartitionLog, start_ms: i64, segments: &[Vec<Vec<u8>>]) -> i64 {
+    let mut now = start_ms;
+    for (i, batches) in segments.iter().enumerate() {
+        if i > 0 {
+            now += log.config().segment_ms + 1;
+            assert!(log.roll_if_due(now).unwrap());
+        }
+        for b in batches {
+            log.append(bm(&[b]), now).unwrap();
+        }
+    }
+    now
+}
+
+const BUFFER: u64 = 1 << 20;
+
+fn clean(log: &PartitionLog, now_ms: i64) -> Option<CleanStats> {
+    log.clean(now_ms, &mut Unthrottled, BUFFER).unwrap()
+}
+
+fn kv(key: &str, value: Option<&str>) -> (String, Option<String>) {
+    (key.to_string(), value.map(str::to_string))
+}
+
+/// Batches of keyed updates: `rounds` batches, each setting every key of `keys` to a value
+/// naming the round, with the keys in `tombstones` deleted in the last round.
+fn updates(keys: &[&str], rounds: usize, tag: &str, tombstones: &[&str]) -> Vec<Vec<u8>> {
+    (0..rounds)
+        .map(|round| {
+            let recs: Vec<Rec> = keys
+                .iter()
+                .map(|k| {
+                    let deleted = round + 1 == rounds && tombstones.contains(k);
+                    let value = format!("{k}={tag}{round}");
+                    keyed(k, (!deleted).then_some(value.as_str()))
+                })
+                .collect();
+            batch_of(NOW, &recs)
+        })
+        .collect()
+}
+
+fn pairs(records: &[Kv]) -> Vec<(String, Option<String>)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                String::from_utf8(r.key.clone().unwrap()).unwrap(),
+                r.value.clone().map(|v| String::from_utf8(v).unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cleaning_keeps_the_latest_value_of_each_key_and_tombstones_until_delete_retention() {
+    let (_tmp, log) = open_log(compact_config());
+    let keys = ["a", "b", "c", "d"];
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&keys, 3, "s0-", &[]),
+            updates(&keys, 2, "s1-", &["b"]),
+            updates(&["a", "c"], 2, "s2-", &["c"]),
+            updates(&["a", "d"], 2, "active-", &[]),
+        ],
+    );
+    let before = data_of(&log);
+    let active_base = log.snapshot().active().base_offset();
+    let active_before = log.read(active_base, usize::MAX, true).unwrap().records;
+    let end = log.log_end_offset();
+    let info = log.cleanable_info(now).unwrap();
+    assert_eq!(
+        (info.first_dirty_offset, info.first_uncleanable_offset),
+        (0, active_base)
+    );
+    assert!(info.should_clean && info.dirty_ratio == 1.0, "{info:?}");
+
+    let stats = clean(&log, now).expect("a pass ran");
+    let sealed: Vec<Kv> = before
+        .iter()
+        .filter(|r| r.offset < active_base)
+        .cloned()
+        .collect();
+    let expected = latest_per_key(&sealed);
+    let after = data_of(&log);
+    let (cleaned, active): (Vec<Kv>, Vec<Kv>) =
+        after.iter().cloned().partition(|r| r.offset < active_base);
+    assert_eq!(cleaned, expected);
+    assert_eq!(
+        pairs(&cleaned),
+        vec![
+            kv("b", None),
+            kv("d", Some("d=s1-1")),
+            kv("a", Some("a=s2-1")),
+            kv("c", None)
+        ]
+    );
+    assert!(after.windows(2).all(|w| w[0].offset < w[1].offset));
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(
+        log.read(active_base, usize::MAX, true).unwrap().records,
+        active_before,
+        "the active segment is untouched"
+    );
+    assert_eq!(active.len(), 4);
+    assert_eq!(stats.end_offset, active_base);
+    assert_eq!(stats.segments_scanned, 3);
+    assert_eq!(stats.segments_cleaned, 3);
+    assert_eq!(stats.records_kept, 4);
+    assert_eq!(stats.records_removed, sealed.len() as u64 - 4);
+    assert_eq!(stats.keys, 4);
+    assert_eq!(stats.dirty_ratio_before, 1.0);
+    assert_eq!(stats.dirty_ratio_after, 0.0);
+    assert!(stats.bytes_written < stats.bytes_read);
+    assert_eq!(log.cleaner_checkpoint().unwrap(), active_base);
+
+    // Nothing is dirty and no horizon has passed: no pass.
+    let retention = log.config().delete_retention_ms;
+    assert_eq!(clean(&log, now + retention - 1), None);
+    // Once delete.retention.ms has passed since the pass that first saw them, tombstones go.
+    let info = log.cleanable_info(now + retention).unwrap();
+    assert!(info.deletes_due && info.should_clean, "{info:?}");
+    let stats = clean(&log, now + retention).expect("the horizon pass ran");
+    assert_eq!(stats.records_removed, 2);
+    let cleaned: Vec<Kv> = data_of(&log)
+        .into_iter()
+        .filter(|r| r.offset < active_base)
+        .collect();
+    assert_eq!(
+        pairs(&cleaned),
+        vec![kv("d", Some("d=s1-1")), kv("a", Some("a=s2-1"))]
+    );
+    assert_eq!(clean(&log, now + 2 * retention), None, "nothing left to do");
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.log_end_offset(), end);
+}
+
+#[test]
+fn a_cleaned_log_reopens_with_its_gaps_and_its_checkpoint() {
+    let (_tmp, log) = open_log(compact_config());
+    let keys = ["a", "b", "c"];
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&keys, 3, "x", &["b"]),
+            updates(&keys, 3, "y", &[]),
+            updates(&["a"], 1, "z", &[]),
+        ],
+    );
+    clean(&log, now).unwrap();
+    let cleaned = read_all(&log);
+    let checkpoint = log.cleaner_checkpoint().unwrap();
+    let end = log.log_end_offset();
+    let dir = log.dir().to_path_buf();
+    drop(log); // without a close: recovery scans past the recovery point
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(read_all(&log), cleaned);
+    assert_eq!(log.cleaner_checkpoint().unwrap(), checkpoint);
+    assert_eq!(log.log_end_offset(), end);
+    log.close().unwrap();
+    drop(log);
+    // After a clean close the sealed segments are trusted with their index files.
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(read_all(&log), cleaned);
+    // Reading from an offset the cleaner removed starts at the next record.
+    let first = records(&cleaned)[0].offset;
+    assert!(first > 0);
+    let from_zero = log.read(0, usize::MAX, true).unwrap().records;
+    assert_eq!(records(&from_zero)[0].offset, first);
+    let info = log
+        .append(bm(&[&batch_of(now, &[keyed("a", Some("new"))])]), now)
+        .unwrap();
+    assert_eq!(info.base_offset, end);
+}
+
+#[test]
+fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
+    for codec in ALL {
+        let (_tmp, log) = open_log(compact_config());
+        let recs = |tag: &str| -> Vec<Rec> {
+            ["a", "b", "c", "d"]
+                .iter()
+                .map(|k| keyed(k, Some(&format!("{k}-{tag}"))))
+                .collect()
+        };
+        let now = fill_segments(
+            &log,
+            NOW,
+            &[
+                vec![compressed_batch(codec, NOW, &recs("old"))],
+                vec![compressed_batch(
+                    codec,
+                    NOW,
+                    &[keyed("a", Some("a-new")), keyed("c", None)],
+                )],
+                vec![],
+            ],
+        );
+        clean(&log, now).unwrap();
+        let all = read_all(&log);
+        for b in split(&all) {
+            assert_eq!(b.attributes & 7, codec.id(), "{codec:?} keeps its codec");
+        }
+        assert_eq!(
+            pairs(&records(&all)),
+            vec![
+                kv("b", Some("b-old")),
+                kv("d", Some("d-old")),
+                kv("a", Some("a-new")),
+                kv("c", None)
+            ],
+            "{codec:?}"
+        );
+        let first = &split(&all)[0];
+        assert_eq!(first.base_offset, 0);
+        assert_eq!(
+            first.last_offset_delta, 3,
+            "the batch keeps its last offset"
+        );
+        assert_eq!(first.record_count, 2);
+    }
+}
+
+#[test]
+fn keyless_records_left_from_before_the_policy_are_removed() {
+    let (_tmp, log) = open_log(config());
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            vec![batch_of(
+                NOW,
+                &[Rec::value(b"no key"), keyed("a", Some("1"))],
+            )],
+            vec![],
+        ],
+    );
+    log.set_config(compact_config());
+    clean(&log, now).unwrap();
+    assert_eq!(pairs(&data_of(&log)), vec![kv("a", Some("1"))]);
+}
+
+/// A throttle that records what it is told.
+#[derive(Default)]
+struct RecordingThrottle(Vec<(IoKind, u64)>);
+
+impl Throttle for RecordingThrottle {
+    fn acquire(&mut self, kind: IoKind, bytes: u64) {
+        self.0.push((kind, bytes));
+    }
+}
+
+impl RecordingThrottle {
+    fn total(&self, kind: IoKind) -> u64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+#[test]
+fn the_throttle_is_told_of_every_byte_read_and_written() {
+    let (_tmp, log) = open_log(compact_config());
+    let keys = ["a", "b", "c"];
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&keys, 4, "x", &[]),
+            updates(&keys, 4, "y", &["c"]),
+            vec![],
+        ],
+    );
+    let sealed_bytes: u64 = log.size_bytes();
+    let mut throttle = RecordingThrottle::default();
+    let stats = log.clean(now, &mut throttle, BUFFER).unwrap().unwrap();
+    // The map reads the dirty range (all of it), the rewrite reads every sealed segment.
+    assert_eq!(throttle.total(IoKind::Read), 2 * sealed_bytes);
+    assert_eq!(throttle.total(IoKind::Read), stats.bytes_read);
+    assert_eq!(throttle.total(IoKind::Write), stats.bytes_written);
+    assert_eq!(
+        stats.bytes_written,
+        log.size_bytes(),
+        "every sealed segment was rewritten"
+    );
+    assert!(throttle.0.iter().all(|(_, n)| *n > 0));
 }

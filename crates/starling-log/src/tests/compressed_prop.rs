@@ -37,6 +37,7 @@ fn records() -> impl Strategy<Value = Vec<Rec>> {
             value,
             timestamp_delta,
             headers,
+            null_value: false,
         });
     prop::collection::vec(rec, 1..30)
 }
