@@ -563,3 +563,211 @@ fn the_throttle_is_told_of_every_byte_read_and_written() {
     );
     assert!(throttle.0.iter().all(|(_, n)| *n > 0));
 }
+
+/// A transactional batch of `recs` from producer `pid` at sequence `seq`.
+fn txn_batch(pid: i64, seq: i32, recs: &[Rec]) -> Vec<u8> {
+    let mut b = batch_of(NOW, recs);
+    set_producer(&mut b, pid, 0, seq, true);
+    b
+}
+
+fn end_txn(log: &PartitionLog, pid: i64, commit: bool, now: i64) {
+    let marker = TxnMarker {
+        producer_id: pid,
+        epoch: 0,
+        commit,
+        coordinator_epoch: 0,
+    };
+    log.write_txn_marker(marker, now).unwrap().unwrap();
+}
+
+fn roll(log: &PartitionLog, now: &mut i64) {
+    *now += log.config().segment_ms + 1;
+    assert!(log.roll_if_due(*now).unwrap());
+}
+
+#[test]
+fn aborted_transactions_are_removed_committed_ones_kept_and_markers_go_after_the_horizon() {
+    // Longer than the rolls below take.
+    let config = LogConfig {
+        delete_retention_ms: 30 * 86_400_000,
+        ..compact_config()
+    };
+    let (_tmp, log) = open_log(config.clone());
+    let mut now = NOW;
+    log.append(bm(&[&batch_of(NOW, &[keyed("a", Some("plain"))])]), now)
+        .unwrap(); // 0
+    log.append(
+        bm(&[&txn_batch(
+            7,
+            0,
+            &[keyed("a", Some("aborted")), keyed("x", Some("aborted"))],
+        )]),
+        now,
+    )
+    .unwrap(); // 1-2
+    log.append(
+        bm(&[&txn_batch(8, 0, &[keyed("b", Some("committed"))])]),
+        now,
+    )
+    .unwrap(); // 3
+    end_txn(&log, 7, false, now); // 4
+    end_txn(&log, 8, true, now); // 5
+    roll(&log, &mut now);
+    let stats = clean(&log, now).unwrap();
+    let all = records(&read_all(&log));
+    let data: Vec<Kv> = all.iter().filter(|r| !r.control).cloned().collect();
+    assert_eq!(
+        pairs(&data),
+        vec![kv("a", Some("plain")), kv("b", Some("committed"))]
+    );
+    let markers: Vec<i64> = all.iter().filter(|r| r.control).map(|r| r.offset).collect();
+    assert_eq!(
+        markers,
+        vec![4, 5],
+        "markers stay while their transaction had data"
+    );
+    assert_eq!(stats.records_removed, 2);
+    // Next pass: no data of either transaction is left to see, but the horizon has not passed.
+    let retention = log.config().delete_retention_ms;
+    assert!(clean(&log, now + retention - 1).is_none());
+    log.append(bm(&[&batch_of(NOW, &[keyed("c", Some("1"))])]), now)
+        .unwrap(); // 6
+    roll(&log, &mut now);
+    clean(&log, now).unwrap();
+    let markers: Vec<i64> = records(&read_all(&log))
+        .iter()
+        .filter(|r| r.control)
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(markers, vec![4, 5], "within delete.retention.ms");
+    // The committed transaction still has its record b, so its marker stays; the aborted
+    // one's goes once the horizon of the first pass has passed.
+    clean(&log, now + retention).unwrap();
+    let all = records(&read_all(&log));
+    let markers: Vec<i64> = all.iter().filter(|r| r.control).map(|r| r.offset).collect();
+    assert_eq!(markers, vec![5]);
+    assert_eq!(
+        pairs(&all.into_iter().filter(|r| !r.control).collect::<Vec<_>>()),
+        vec![
+            kv("a", Some("plain")),
+            kv("b", Some("committed")),
+            kv("c", Some("1"))
+        ]
+    );
+    // read_committed readers still get a consistent view after reopening.
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let log = PartitionLog::open(&dir, config, now).unwrap();
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}
+
+#[test]
+fn an_open_transaction_stops_cleaning_at_the_last_stable_offset() {
+    let (_tmp, log) = open_log(compact_config());
+    let mut now = NOW;
+    log.append(bm(&[&batch_of(NOW, &[keyed("a", Some("1"))])]), now)
+        .unwrap(); // 0
+    log.append(bm(&[&txn_batch(7, 0, &[keyed("a", Some("open"))])]), now)
+        .unwrap(); // 1: opens a transaction
+    roll(&log, &mut now);
+    log.append(bm(&[&batch_of(NOW, &[keyed("a", Some("2"))])]), now)
+        .unwrap(); // 2
+    roll(&log, &mut now);
+    assert_eq!(log.last_stable_offset(), 1);
+    let info = log.cleanable_info(now).unwrap();
+    assert_eq!(info.first_uncleanable_offset, 1);
+    clean(&log, now).unwrap();
+    // Only offset 0 was cleanable: nothing later could be seen, so everything stays.
+    assert_eq!(
+        data_of(&log).iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 1);
+    end_txn(&log, 7, true, now); // 3
+    roll(&log, &mut now);
+    clean(&log, now).unwrap();
+    assert_eq!(pairs(&data_of(&log)), vec![kv("a", Some("2"))]);
+}
+
+#[test]
+fn min_compaction_lag_keeps_recent_segments_dirty() {
+    let lag = 60_000;
+    let (_tmp, log) = open_log(LogConfig {
+        min_compaction_lag_ms: lag,
+        ..compact_config()
+    });
+    let mut now = NOW;
+    for (i, ts) in [NOW, NOW + 1_000, NOW + 100_000].iter().enumerate() {
+        let v = format!("v{i}");
+        log.append(bm(&[&batch_of(*ts, &[keyed("k", Some(&v))])]), now)
+            .unwrap();
+        roll(&log, &mut now);
+    }
+    // At NOW + 100_500 the first two segments are older than the lag, the third is not.
+    let info = log.cleanable_info(NOW + 100_500).unwrap();
+    assert_eq!(info.first_uncleanable_offset, 2);
+    clean(&log, NOW + 100_500).unwrap();
+    assert_eq!(
+        data_of(&log).iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    clean(&log, NOW + 160_001).unwrap();
+    assert_eq!(pairs(&data_of(&log)), vec![kv("k", Some("v2"))]);
+}
+
+#[test]
+fn a_dedupe_buffer_too_small_cleans_part_and_the_next_pass_finishes() {
+    let (_tmp, log) = open_log(compact_config());
+    let keys: Vec<String> = (0..20).map(|i| format!("key{i:02}")).collect();
+    let mut now = NOW;
+    // Ten keys per segment, each segment written twice over.
+    for half in keys.chunks(10) {
+        for round in 0..2 {
+            let recs: Vec<Rec> = half
+                .iter()
+                .map(|k| keyed(k, Some(&format!("{k}-{round}"))))
+                .collect();
+            log.append(bm(&[&batch_of(NOW, &recs)]), now).unwrap();
+        }
+        roll(&log, &mut now);
+    }
+    let end = log.log_end_offset();
+    // Room for 10 keys (24 bytes each at a 0.9 load factor) but not 20.
+    let buffer = 12 * 24;
+    let first = log.clean(now, &mut Unthrottled, buffer).unwrap().unwrap();
+    assert_eq!(first.keys, 10);
+    assert_eq!(first.end_offset, 20, "the map filled at the second segment");
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 20);
+    let data = data_of(&log);
+    assert_eq!(
+        data.len(),
+        10 + 20,
+        "first segment cleaned, second as it was"
+    );
+    // The checkpoint survives a reopen, and the next pass finishes the job.
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 20);
+    assert_eq!(log.cleanable_info(now).unwrap().first_dirty_offset, 20);
+    let second = log.clean(now, &mut Unthrottled, buffer).unwrap().unwrap();
+    assert_eq!(second.end_offset, end);
+    let data = data_of(&log);
+    assert_eq!(data.len(), 20);
+    assert!(data
+        .iter()
+        .all(|r| r.value.as_ref().unwrap().ends_with(b"-1")));
+    // A buffer that cannot hold one batch is an error, and changes nothing.
+    log.append(
+        bm(&[&batch_of(
+            NOW,
+            &[keyed("a", Some("1")), keyed("b", Some("1"))],
+        )]),
+        now,
+    )
+    .unwrap();
+    roll(&log, &mut now);
+    assert!(log.clean(now, &mut Unthrottled, 24).is_err());
+    assert_eq!(log.cleaner_checkpoint().unwrap(), end);
+}
