@@ -771,3 +771,142 @@ fn a_dedupe_buffer_too_small_cleans_part_and_the_next_pass_finishes() {
     assert!(log.clean(now, &mut Unthrottled, 24).is_err());
     assert_eq!(log.cleaner_checkpoint().unwrap(), end);
 }
+
+/// Files of a cleaning pass seen right after a simulated crash.
+fn note_cleaner_files(dir: &std::path::Path, seen: &mut std::collections::BTreeSet<&'static str>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".log.cleaned") {
+            seen.insert("cleaned segment file");
+        }
+        if name == "cleaner-swap" {
+            seen.insert("swap record");
+        }
+        if name == "cleaner-swap.tmp" {
+            seen.insert("swap record half written");
+        }
+        if name == "cleaner-offset-checkpoint.tmp" {
+            seen.insert("checkpoint half written");
+        }
+    }
+}
+
+/// A log with three sealed segments of updates and tombstones (one of them gzip) and an
+/// active segment, as of the returned time.
+fn crash_test_log(dir: &std::path::Path) -> (PartitionLog, i64) {
+    let log = PartitionLog::open(dir, compact_config(), NOW).unwrap();
+    let gz = compressed_batch(
+        super::codecs::Codec::Gzip,
+        NOW,
+        &[
+            keyed("a", Some("gz")),
+            keyed("b", Some("gz")),
+            keyed("e", None),
+        ],
+    );
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&["a", "b", "c"], 2, "s0-", &["c"]),
+            vec![gz, batch_of(NOW, &[keyed("d", Some("s1"))])],
+            updates(&["a", "d"], 2, "s2-", &["d"]),
+            updates(&["a"], 1, "active-", &[]),
+        ],
+    );
+    (log, now)
+}
+
+/// Runs `step` (a cleaning pass) after `prepare`, crashing after `k` file operations for
+/// every `k` until it completes; the reopened log must hold exactly the records before the
+/// pass or exactly those after it, and a pass after reopening must reach the same result.
+fn crash_every_point_of(
+    prepare: impl Fn(&PartitionLog, i64),
+    step_at: impl Fn(i64) -> i64,
+) -> std::collections::BTreeSet<&'static str> {
+    use crate::failpoint;
+    // The result without a crash.
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, now) = crash_test_log(&tmp.path().join("p"));
+    prepare(&log, now);
+    let before = records(&read_all(&log));
+    clean(&log, step_at(now)).expect("the pass does something");
+    let after = records(&read_all(&log));
+    assert_ne!(before, after);
+    drop(log);
+
+    let mut seen = std::collections::BTreeSet::new();
+    for k in 0.. {
+        failpoint::reset();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let (log, now) = crash_test_log(&dir);
+        prepare(&log, now);
+        failpoint::reset();
+        failpoint::crash_after(k);
+        let result = log.clean(step_at(now), &mut Unthrottled, BUFFER);
+        let crashed = failpoint::operations() > k;
+        failpoint::reset();
+        note_cleaner_files(&dir, &mut seen);
+        drop(log); // kill -9
+
+        let log = PartitionLog::open(&dir, compact_config(), now)
+            .unwrap_or_else(|e| panic!("crash after {k} operations: reopen failed: {e}"));
+        let got = records(&read_all(&log));
+        if crashed {
+            assert!(
+                got == before || got == after,
+                "crash after {k} operations: neither the old nor the new records: {got:?}"
+            );
+        } else {
+            result.unwrap();
+            assert_eq!(got, after, "the pass completed");
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.ends_with(".cleaned") && !name.starts_with("cleaner-swap"),
+                "crash after {k} operations: {name} left after open"
+            );
+        }
+        let _ = log.clean(step_at(now), &mut Unthrottled, BUFFER).unwrap();
+        assert_eq!(
+            records(&read_all(&log)),
+            after,
+            "crash after {k} operations, then a pass"
+        );
+        log.close().unwrap();
+        drop(log);
+        let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+        assert_eq!(records(&read_all(&log)), after);
+        if !crashed {
+            assert!(k >= 10, "only {k} operations in a pass");
+            break;
+        }
+    }
+    seen
+}
+
+#[test]
+fn kill9_at_every_point_of_a_cleaning_pass_leaves_the_old_or_the_new_segments() {
+    let seen = crash_every_point_of(|_, _| {}, |now| now);
+    for state in [
+        "cleaned segment file",
+        "swap record",
+        "swap record half written",
+        "checkpoint half written",
+    ] {
+        assert!(seen.contains(state), "never crashed with {state}: {seen:?}");
+    }
+}
+
+#[test]
+fn kill9_at_every_point_of_a_pass_removing_tombstones_leaves_the_old_or_the_new_segments() {
+    let retention = compact_config().delete_retention_ms;
+    crash_every_point_of(
+        |log, now| {
+            clean(log, now).unwrap();
+        },
+        |now| now + retention,
+    );
+}
