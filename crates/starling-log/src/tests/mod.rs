@@ -4,6 +4,7 @@ mod alloc_meter;
 mod append;
 mod codecs;
 mod compaction;
+mod compaction_prop;
 mod compressed;
 mod compressed_prop;
 mod crash_points;
