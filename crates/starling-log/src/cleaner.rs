@@ -42,7 +42,8 @@
 //!
 //! * `{base:020}.log.cleaned`: a cleaned segment being written (created, written, fsynced).
 //! * `cleaner-swap`: the commit record of a pass, written whole (temporary file, fsync,
-//!   rename, directory fsync) once every `.cleaned` file is durable: the bases it replaces and
+//!   rename, directory fsync) once every `.cleaned` file and its name are durable (file fsyncs,
+//!   then a directory fsync): the bases it replaces and
 //!   the new cleaner checkpoint. Its appearance is the instant the pass takes effect.
 //! * Then each `.cleaned` file is renamed over its `.log` (readers that hold the old segment
 //!   keep reading the old file through its open descriptor), the new index files are written
@@ -374,6 +375,38 @@ pub(crate) fn recover(dir: &Path) -> Result<i64, LogError> {
         }
     }
     gaps_below(dir)
+}
+
+/// After a truncation (repair, or a torn tail) the log may end below the cleaner checkpoint:
+/// the checkpoint is brought down to the log end, so that offsets written again there count as
+/// dirty (as Kafka's cleaner manager does when a log is truncated).
+pub(crate) fn clamp_checkpoint(dir: &Path, log_end: i64) -> Result<(), LogError> {
+    let io_err = |source| LogError::Io {
+        path: dir.join(CHECKPOINT_FILE),
+        source,
+    };
+    let Some(checkpoint) = read_checkpoint(dir).map_err(io_err)? else {
+        return Ok(());
+    };
+    if checkpoint.first_dirty <= log_end {
+        return Ok(());
+    }
+    let mut passes: Vec<(i64, i64)> = Vec::new();
+    for &(end, time) in &checkpoint.passes {
+        let end = end.min(log_end);
+        if passes.last().is_none_or(|&(last, _)| last < end) {
+            passes.push((end, time));
+        }
+    }
+    tracing::warn!(dir = %dir.display(), from = checkpoint.first_dirty, to = log_end, "the log ends below the cleaner checkpoint; moving the checkpoint down");
+    write_checkpoint(
+        dir,
+        &CleanerCheckpoint {
+            first_dirty: log_end,
+            passes,
+        },
+    )
+    .map_err(io_err)
 }
 
 /// The offset below which the cleaner may have left offset gaps, read without changing anything
@@ -1059,7 +1092,8 @@ impl PartitionLog {
             bases: bases.clone(),
             checkpoint: checkpoint.clone(),
         };
-        let committed = prepared.and_then(|()| {
+        // The `.cleaned` names must be durable before the record that names them.
+        let committed = prepared.and_then(|()| sync_dir(&self.dir)).and_then(|()| {
             write_whole(
                 &self.dir.join(SWAP_FILE),
                 record.encode().as_bytes(),

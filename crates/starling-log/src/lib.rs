@@ -571,6 +571,7 @@ impl PartitionLog {
             .map_or(0, |s| s.base_offset())
             .max(checkpoint::read_log_start(dir).unwrap_or(0))
             .min(log_end);
+        cleaner::clamp_checkpoint(dir, log_end)?;
         let loaded = producer_snapshot::load(dir, &recovered.snapshots, log_end)?;
         let (snapshot_offset, mut producers) = match loaded.snapshot {
             Some((offset, states)) => (Some(offset), states),

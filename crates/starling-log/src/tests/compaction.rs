@@ -972,3 +972,120 @@ fn concurrent_reads_see_the_old_log_or_the_cleaned_one_never_a_mix() {
     });
     assert_eq!(records(&read_all(&log)), after);
 }
+
+/// A throttle that runs retention on the log the first time it is called, in the middle of
+/// a cleaning pass.
+struct RetentionMidPass<'a> {
+    log: &'a PartitionLog,
+    now: i64,
+    deleted: Option<usize>,
+}
+
+impl Throttle for RetentionMidPass<'_> {
+    fn acquire(&mut self, _kind: IoKind, _bytes: u64) {
+        if self.deleted.is_none() {
+            self.deleted = Some(self.log.enforce_retention(self.now).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_pass_whose_segments_retention_deleted_meanwhile_is_abandoned() {
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::CompactDelete,
+        retention_ms: Some(1),
+        ..config()
+    };
+    let (_tmp, log) = open_log(config);
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&["a"], 2, "x", &[]),
+            updates(&["a"], 2, "y", &[]),
+            updates(&["a"], 1, "active", &[]),
+        ],
+    );
+    let mut throttle = RetentionMidPass {
+        log: &log,
+        now,
+        deleted: None,
+    };
+    assert_eq!(log.clean(now, &mut throttle, BUFFER).unwrap(), None);
+    assert_eq!(throttle.deleted, Some(2));
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 0);
+    assert_eq!(pairs(&data_of(&log)), vec![kv("a", Some("a=active0"))]);
+    let names: Vec<String> = std::fs::read_dir(log.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("cleaned") || n.contains("swap")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn the_dirty_ratio_counts_whole_segments_and_max_compaction_lag_forces_a_pass() {
+    let config = LogConfig {
+        min_cleanable_dirty_ratio: 0.6,
+        max_compaction_lag_ms: 50_000,
+        ..compact_config()
+    };
+    let (_tmp, log) = open_log(config.clone());
+    let mut now = NOW;
+    for round in 0..2 {
+        log.append(
+            bm(&[&batch_of(NOW, &[keyed("a", Some(&format!("{round}")))])]),
+            now,
+        )
+        .unwrap();
+        roll(&log, &mut now);
+    }
+    clean(&log, now).unwrap();
+    let clean_bytes = log.size_bytes();
+    // One new segment as large as the cleaned part: half of the log is dirty.
+    let dirty = batch_of(NOW + 10, &[keyed("a", Some("2"))]);
+    assert_eq!(dirty.len(), clean_bytes as usize);
+    log.append(bm(&[&dirty]), now).unwrap();
+    roll(&log, &mut now);
+    let info = log.cleanable_info(NOW + 10).unwrap();
+    assert_eq!(info.dirty_ratio, 0.5);
+    assert_eq!(
+        (info.clean_bytes, info.dirty_bytes),
+        (clean_bytes, clean_bytes)
+    );
+    assert_eq!(info.first_dirty_timestamp_ms, Some(NOW + 10));
+    assert!(!info.must_clean && !info.should_clean, "{info:?}");
+    assert_eq!(log.dirty_ratio(NOW + 10).unwrap(), 0.5);
+    // Once the first dirty record is older than max.compaction.lag.ms, it must be cleaned.
+    let info = log.cleanable_info(NOW + 10 + 50_001).unwrap();
+    assert!(info.must_clean && info.should_clean, "{info:?}");
+    // A log that does not compact is never to be cleaned, and clean does nothing.
+    log.set_config(LogConfig {
+        cleanup_policy: CleanupPolicy::Delete,
+        ..config
+    });
+    assert!(!log.cleanable_info(NOW + 10 + 50_001).unwrap().should_clean);
+    assert_eq!(clean(&log, now), None);
+}
+
+#[test]
+fn a_checkpoint_beyond_the_log_end_is_brought_down_at_open() {
+    let (_tmp, log) = open_log(compact_config());
+    let now = fill_segments(&log, NOW, &[updates(&["a"], 2, "x", &[]), vec![]]);
+    clean(&log, now).unwrap();
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    std::fs::write(
+        dir.join("cleaner-offset-checkpoint"),
+        "first-dirty 100\npass 50 1\npass 100 2\n",
+    )
+    .unwrap();
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 2);
+    let text = std::fs::read_to_string(dir.join("cleaner-offset-checkpoint")).unwrap();
+    assert_eq!(text, "first-dirty 2\npass 2 1\n");
+}
