@@ -16,15 +16,18 @@
 //!   `dedupe_buffer_bytes / 24 × 0.9` keys, as Kafka's map of 16-byte hashes and 8-byte offsets
 //!   at its load factor; when the next batch would not fit, the map (and the pass) ends at that
 //!   batch and the rest stays dirty for the next pass.
-//! * **The rewrite**: every sealed segment from the log start up to the map's end is read and,
-//!   when something in it goes, written again. A record below the map's end is kept when it
+//! * **The rewrite**: every sealed segment from the log start up to the map's end is read, in
+//!   groups of adjacent segments whose sizes together stay within `segment.bytes` (Kafka's
+//!   `groupSegmentsBySize`); a group of several, or a lone segment where something goes, is
+//!   written again as one cleaned segment named after its first. A record below the map's end is kept when it
 //!   has a key and no later offset of that key is in the map, unless it is a tombstone past its
 //!   delete horizon; keyless records there go (Kafka drops them as invalid); records at or past
 //!   the map's end all stay. The records of aborted transactions go. A transaction marker stays
 //!   while data of its transaction was seen in this pass, and goes once none was and its
 //!   delete horizon has passed. Offsets never change: a batch keeps its base offset and
-//!   `lastOffsetDelta` (see `filter`), a batch left with no record goes, and a segment left
-//!   with no batch stays as an empty file, so the log start and the segment names stay.
+//!   `lastOffsetDelta` (see `filter`), a batch left with no record goes, and a cleaned segment
+//!   left with no batch stays as an empty file (so the log start stays) until a later pass
+//!   merges it with its neighbours.
 //! * **The delete horizon** (KIP-534's guarantee, kept without rewriting batch headers): the
 //!   checkpoint remembers, for the recent passes, the offset each one cleaned up to and when
 //!   it ran. A tombstone or marker at offset `o` goes only in a pass that runs
@@ -45,15 +48,16 @@
 //!   rename, directory fsync) once every `.cleaned` file and its name are durable (file fsyncs,
 //!   then a directory fsync): the bases it replaces and
 //!   the new cleaner checkpoint. Its appearance is the instant the pass takes effect.
-//! * Then each `.cleaned` file is renamed over its `.log` (readers that hold the old segment
-//!   keep reading the old file through its open descriptor), the new index files are written
-//!   whole, the directory is fsynced, the checkpoint is written, and `cleaner-swap` is removed.
+//! * Then each `.cleaned` file is renamed over its group's first `.log`, the files of the
+//!   group's other segments are removed (readers that hold an old segment keep reading its file
+//!   through the open descriptor), the new index files are written whole, the directory is
+//!   fsynced, the checkpoint is written, and `cleaner-swap` is removed.
 //! * `cleaner-offset-checkpoint`: the first dirty offset and the recent passes (see above).
 //!
 //! At open ([`recover`]), before the segments are read: a `cleaner-swap` means the pass
-//! committed, so every `.cleaned` file it names still there is renamed over its `.log`, those
-//! segments' index files are removed (they are rebuilt by scanning), the checkpoint is written
-//! and the record removed. Without one, `.cleaned` files are from a pass that did not commit and
+//! committed, so every `.cleaned` file it names still there is renamed over its `.log`, the
+//! other segments of its group are removed, the cleaned segments' index files are removed (they
+//! are rebuilt by scanning), the checkpoint is written and the record removed. Without one, `.cleaned` files are from a pass that did not commit and
 //! are removed. Either way the log is the old segment set or the new one, whole. Every step is
 //! idempotent, so a crash during recovery is recovered the same way. Offset gaps are accepted by
 //! recovery only below the checkpoint's first dirty offset, where the cleaner made them.
@@ -75,8 +79,8 @@ use crate::filter::{self, BatchRecords};
 use crate::index::SegmentIndex;
 use crate::producer_state::AbortedTxn;
 use crate::segment::{
-    file_name, remove_file, sync_dir, write_whole, Segment, SegmentState, INDEX_EXT, LOG_EXT,
-    TIMEINDEX_EXT, TMP_SUFFIX,
+    file_name, remove_file, remove_files, sync_dir, write_whole, Segment, SegmentState, INDEX_EXT,
+    LOG_EXT, TIMEINDEX_EXT, TMP_SUFFIX,
 };
 use crate::throttle::{IoKind, Throttle};
 use crate::{LogConfig, LogError, PartitionLog, View, WriterState};
@@ -107,8 +111,11 @@ pub struct CleanStats {
     pub records_removed: u64,
     /// Segments the pass went through.
     pub segments_scanned: usize,
-    /// Segments rewritten and swapped (those where something was removed).
+    /// Old segments replaced: those where something was removed, and small neighbours merged.
     pub segments_cleaned: usize,
+    /// Cleaned segments written in their place (several small neighbours become one, up to
+    /// `segment.bytes`).
+    pub segments_written: usize,
     /// Keys in the map.
     pub keys: usize,
     /// The first offset of the first segment the pass went through.
@@ -250,8 +257,10 @@ fn write_checkpoint(dir: &Path, checkpoint: &CleanerCheckpoint) -> io::Result<()
 /// The commit record of a swap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SwapRecord {
-    /// Base offsets of the segments whose `.cleaned` file replaces the `.log`.
-    pub bases: Vec<i64>,
+    /// One entry per cleaned segment: the base offsets of the adjacent old segments it
+    /// replaces, its own (the first's) first. Its `.cleaned` file replaces the first one's
+    /// `.log`; the others' files are removed.
+    pub groups: Vec<Vec<i64>>,
     /// The cleaner checkpoint once the swap is done.
     pub checkpoint: CleanerCheckpoint,
 }
@@ -259,8 +268,9 @@ pub(crate) struct SwapRecord {
 impl SwapRecord {
     fn encode(&self) -> String {
         let mut text = String::new();
-        for base in &self.bases {
-            text.push_str(&format!("segment {base}\n"));
+        for group in &self.groups {
+            let bases: Vec<String> = group.iter().map(i64::to_string).collect();
+            text.push_str(&format!("segment {}\n", bases.join(" ")));
         }
         text.push_str(&self.checkpoint.encode());
         text.push_str("end\n");
@@ -268,12 +278,19 @@ impl SwapRecord {
     }
 
     fn decode(text: &str) -> Result<SwapRecord, String> {
-        let mut bases = Vec::new();
+        let mut groups = Vec::new();
         let mut checkpoint = CleanerCheckpoint::default();
         let mut complete = false;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            if let Some(base) = line.strip_prefix("segment ") {
-                bases.push(base.trim().parse().map_err(|e| format!("{line:?}: {e}"))?);
+            if let Some(bases) = line.strip_prefix("segment ") {
+                let group = bases
+                    .split_whitespace()
+                    .map(|b| b.parse::<i64>().map_err(|e| format!("{line:?}: {e}")))
+                    .collect::<Result<Vec<i64>, String>>()?;
+                if group.is_empty() {
+                    return Err(format!("{line:?} names no segment"));
+                }
+                groups.push(group);
             } else if line.trim() == "end" {
                 complete = true;
             } else if !checkpoint.decode_line(line)? {
@@ -283,7 +300,7 @@ impl SwapRecord {
         if !complete {
             return Err("the record has no end line".to_string());
         }
-        Ok(SwapRecord { bases, checkpoint })
+        Ok(SwapRecord { groups, checkpoint })
     }
 }
 
@@ -291,9 +308,10 @@ fn cleaned_path(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{}{CLEANED_SUFFIX}", file_name(base, LOG_EXT)))
 }
 
-/// Renames the `.cleaned` files of `record` still there over their `.log` files.
+/// Renames the `.cleaned` files of `record` still there over their `.log` files, then removes
+/// the files of the other segments each one replaces.
 fn rename_cleaned(dir: &Path, record: &SwapRecord) -> io::Result<()> {
-    for &base in &record.bases {
+    for &base in record.groups.iter().filter_map(|g| g.first()) {
         let from = cleaned_path(dir, base);
         if !from.exists() {
             continue; // renamed already
@@ -302,6 +320,11 @@ fn rename_cleaned(dir: &Path, record: &SwapRecord) -> io::Result<()> {
             return Err(fault.error);
         }
         fs::rename(&from, dir.join(file_name(base, LOG_EXT)))?;
+    }
+    for group in &record.groups {
+        for &absorbed in group.iter().skip(1) {
+            remove_files(dir, absorbed)?;
+        }
     }
     Ok(())
 }
@@ -344,9 +367,9 @@ pub(crate) fn recover(dir: &Path) -> Result<i64, LogError> {
                 position: 0,
                 reason: format!("unreadable cleaner swap record: {reason}"),
             })?;
-            tracing::info!(dir = %dir.display(), segments = ?record.bases, "finishing an interrupted cleaner swap");
+            tracing::info!(dir = %dir.display(), segments = ?record.groups, "finishing an interrupted cleaner swap");
             rename_cleaned(dir, &record).map_err(io_err(dir))?;
-            for &base in &record.bases {
+            for &base in record.groups.iter().filter_map(|g| g.first()) {
                 for ext in [INDEX_EXT, TIMEINDEX_EXT] {
                     match remove_file(&dir.join(file_name(base, ext))) {
                         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -721,23 +744,27 @@ impl Pass<'_> {
         })
     }
 
-    /// Reads `segment` and, if anything in it goes, writes its cleaned copy to
-    /// `{base}.log.cleaned` (fsynced) and returns the new segment; `None` when it stays as is.
-    fn clean_segment(&mut self, dir: &Path, segment: &Segment) -> io::Result<Option<Segment>> {
-        let base = segment.base_offset();
-        let (size, first_append_ms) = {
-            let st = segment.state();
-            (st.size, st.first_append_ms)
+    /// Reads the adjacent segments `group` and, if anything in them goes or there are several,
+    /// writes one cleaned segment of what stays to `{first base}.log.cleaned` (fsynced) and
+    /// returns it; `None` when a lone segment stays as it is.
+    fn clean_group(&mut self, dir: &Path, group: &[Arc<Segment>]) -> io::Result<Option<Segment>> {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            return Ok(None);
         };
+        let base = first.base_offset();
+        let first_append_ms = first.state().first_append_ms;
         let mut out = CleanedFile::create(dir, base)?;
-        let result = self.rewrite_into(segment, size, &mut out);
-        let changed = match result {
-            Ok(changed) => changed,
-            Err(e) => {
-                out.discard();
-                return Err(e);
+        let mut changed = group.len() > 1;
+        for segment in group {
+            let size = segment.size();
+            match self.rewrite_into(segment, size, &mut out) {
+                Ok(removed) => changed |= removed,
+                Err(e) => {
+                    out.discard();
+                    return Err(e);
+                }
             }
-        };
+        }
         if !changed {
             out.discard();
             return Ok(None);
@@ -745,14 +772,14 @@ impl Pass<'_> {
         let written = out.finish(self)?;
         let (file, size, next_offset, mut index) = written;
         index.seal();
-        // Keep the old file's modification time: retention and the compaction lag fall back
-        // to it for a segment left with no batch.
-        if let Ok(modified) = fs::metadata(segment.log_path()).and_then(|m| m.modified()) {
+        // Keep the last old file's modification time (as Kafka does): retention and the
+        // compaction lag fall back to it for a segment left with no batch.
+        if let Ok(modified) = fs::metadata(last.log_path()).and_then(|m| m.modified()) {
             let _ = file.set_modified(modified);
         }
         Ok(Some(Segment::new(
             base,
-            segment.log_path().to_path_buf(),
+            first.log_path().to_path_buf(),
             file,
             SegmentState {
                 size,
@@ -922,6 +949,45 @@ impl CleanedFile {
     }
 }
 
+/// The base offsets of the cleaned segments (each its group's first).
+fn first_bases(replaced: &[(Vec<Arc<Segment>>, Arc<Segment>)]) -> Vec<i64> {
+    replaced.iter().map(|(_, new)| new.base_offset()).collect()
+}
+
+/// The sealed segments of `view` below `end` in groups of adjacent ones to become one cleaned
+/// segment each (Kafka's `groupSegmentsBySize`), with the offset each group ends at: a group
+/// grows while its old segments together stay within `segment.bytes` and 4 GiB, and its
+/// offsets within `u32` of its base (what the index can address).
+fn group_segments(view: &View, end: i64, segment_bytes: u64) -> Vec<(Vec<Arc<Segment>>, i64)> {
+    let sealed = view.segments.len().saturating_sub(1);
+    let limit = segment_bytes.min(u64::from(u32::MAX));
+    let mut groups: Vec<(Vec<Arc<Segment>>, i64)> = Vec::new();
+    let mut size = 0u64;
+    for (i, segment) in view.segments[..sealed].iter().enumerate() {
+        if segment.base_offset() >= end {
+            break;
+        }
+        let segment_size = segment.size();
+        let segment_end = segment_end(view, i);
+        if let Some((group, group_end)) = groups.last_mut() {
+            let group_base = group
+                .first()
+                .map_or(segment.base_offset(), |s| s.base_offset());
+            let fits = size.saturating_add(segment_size) <= limit
+                && segment_end.saturating_sub(group_base) <= i64::from(u32::MAX);
+            if fits {
+                group.push(Arc::clone(segment));
+                *group_end = segment_end;
+                size += segment_size;
+                continue;
+            }
+        }
+        groups.push((vec![Arc::clone(segment)], segment_end));
+        size = segment_size;
+    }
+    groups
+}
+
 /// Removes the `.cleaned` files of a pass that will not commit (best effort).
 fn discard_cleaned(dir: &Path, bases: &[i64]) {
     for &base in bases {
@@ -1013,6 +1079,7 @@ impl PartitionLog {
                 records_removed: 0,
                 segments_scanned: 0,
                 segments_cleaned: 0,
+                segments_written: 0,
                 keys: 0,
                 first_offset: view.log_start,
                 end_offset: before.first_dirty_offset,
@@ -1029,27 +1096,23 @@ impl PartitionLog {
         pass.stats.keys = pass.map.len();
         pass.stats.end_offset = pass.map_end;
 
-        let sealed = view.segments.len().saturating_sub(1);
-        let mut replaced: Vec<(Arc<Segment>, Arc<Segment>)> = Vec::new();
+        let groups = group_segments(&view, pass.map_end, config.segment_bytes);
+        let mut replaced: Vec<(Vec<Arc<Segment>>, Arc<Segment>)> = Vec::new();
         let mut covered_to = view.log_start;
-        for (i, segment) in view.segments[..sealed].iter().enumerate() {
-            if segment.base_offset() >= pass.map_end {
-                break;
-            }
-            pass.stats.segments_scanned += 1;
-            covered_to = segment_end(&view, i);
-            match pass.clean_segment(&self.dir, segment) {
-                Ok(Some(cleaned)) => replaced.push((Arc::clone(segment), Arc::new(cleaned))),
+        for (group, end) in groups {
+            pass.stats.segments_scanned += group.len();
+            covered_to = end;
+            match pass.clean_group(&self.dir, &group) {
+                Ok(Some(cleaned)) => replaced.push((group, Arc::new(cleaned))),
                 Ok(None) => {}
                 Err(e) => {
-                    let bases: Vec<i64> =
-                        replaced.iter().map(|(old, _)| old.base_offset()).collect();
-                    discard_cleaned(&self.dir, &bases);
+                    discard_cleaned(&self.dir, &first_bases(&replaced));
                     return Err(e);
                 }
             }
         }
-        pass.stats.segments_cleaned = replaced.len();
+        pass.stats.segments_cleaned = replaced.iter().map(|(old, _)| old.len()).sum();
+        pass.stats.segments_written = replaced.len();
         let new_checkpoint =
             pass.checkpoint
                 .after_pass(pass.map_end, now_ms, config.delete_retention_ms);
@@ -1066,12 +1129,12 @@ impl PartitionLog {
     /// Returns false, changing nothing, when a segment to replace is no longer in the log.
     fn swap(
         &self,
-        replaced: Vec<(Arc<Segment>, Arc<Segment>)>,
+        replaced: Vec<(Vec<Arc<Segment>>, Arc<Segment>)>,
         checkpoint: &CleanerCheckpoint,
         covered_to: i64,
         now_ms: i64,
     ) -> io::Result<bool> {
-        let bases: Vec<i64> = replaced.iter().map(|(old, _)| old.base_offset()).collect();
+        let bases = first_bases(&replaced);
         let mut w = self.writer.lock();
         if replaced.is_empty() {
             // Nothing to swap: only the checkpoint moves.
@@ -1081,7 +1144,8 @@ impl PartitionLog {
         let view = self.snapshot();
         let still_there = replaced
             .iter()
-            .all(|(old, _)| view.segments.iter().any(|s| Arc::ptr_eq(s, old)));
+            .flat_map(|(old, _)| old.iter())
+            .all(|old| view.segments.iter().any(|s| Arc::ptr_eq(s, old)));
         if !still_there {
             tracing::info!(dir = %self.dir.display(), "retention deleted segments being cleaned; the cleaning pass is abandoned");
             discard_cleaned(&self.dir, &bases);
@@ -1089,7 +1153,10 @@ impl PartitionLog {
         }
         let prepared = self.ensure_snapshot_covers(&mut w, &view, covered_to, now_ms);
         let record = SwapRecord {
-            bases: bases.clone(),
+            groups: replaced
+                .iter()
+                .map(|(old, _)| old.iter().map(|s| s.base_offset()).collect())
+                .collect(),
             checkpoint: checkpoint.clone(),
         };
         // The `.cleaned` names must be durable before the record that names them.
@@ -1114,16 +1181,21 @@ impl PartitionLog {
             replaced.iter().map(|(_, new)| Arc::clone(new)).collect();
         {
             let mut v = self.view.write();
-            let segments: Vec<Arc<Segment>> = v
-                .segments
-                .iter()
-                .map(|s| {
-                    replaced
-                        .iter()
-                        .find(|(old, _)| Arc::ptr_eq(old, s))
-                        .map_or_else(|| Arc::clone(s), |(_, new)| Arc::clone(new))
-                })
-                .collect();
+            let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(v.segments.len());
+            for s in v.segments.iter() {
+                match replaced
+                    .iter()
+                    .find(|(old, _)| old.iter().any(|o| Arc::ptr_eq(o, s)))
+                {
+                    // The first old segment of a group gives way to the cleaned one, the
+                    // others to nothing.
+                    Some((old, new)) if old.first().is_some_and(|o| Arc::ptr_eq(o, s)) => {
+                        segments.push(Arc::clone(new))
+                    }
+                    Some(_) => {}
+                    None => segments.push(Arc::clone(s)),
+                }
+            }
             v.segments = Arc::new(segments);
         }
         if let Err(e) = complete_swap(&self.dir, &record, &new_segments) {
@@ -1175,7 +1247,7 @@ mod tests {
             checkpoint
         );
         let record = SwapRecord {
-            bases: vec![0, 7],
+            groups: vec![vec![0, 3, 5], vec![7]],
             checkpoint,
         };
         assert_eq!(SwapRecord::decode(&record.encode()).unwrap(), record);

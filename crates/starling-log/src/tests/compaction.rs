@@ -381,6 +381,14 @@ fn cleaning_keeps_the_latest_value_of_each_key_and_tombstones_until_delete_reten
     assert_eq!(stats.end_offset, active_base);
     assert_eq!(stats.segments_scanned, 3);
     assert_eq!(stats.segments_cleaned, 3);
+    assert_eq!(
+        stats.segments_written, 1,
+        "the three small segments became one"
+    );
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(log_files(log.dir()).len(), 2);
+    assert_eq!(files_with_ext(log.dir(), "index").len(), 2);
+    assert_eq!(files_with_ext(log.dir(), "timeindex").len(), 2);
     assert_eq!(stats.records_kept, 4);
     assert_eq!(stats.records_removed, sealed.len() as u64 - 4);
     assert_eq!(stats.keys, 4);
@@ -1088,4 +1096,43 @@ fn a_checkpoint_beyond_the_log_end_is_brought_down_at_open() {
     assert_eq!(log.cleaner_checkpoint().unwrap(), 2);
     let text = std::fs::read_to_string(dir.join("cleaner-offset-checkpoint")).unwrap();
     assert_eq!(text, "first-dirty 2\npass 2 1\n");
+}
+
+#[test]
+fn small_segments_are_merged_up_to_segment_bytes() {
+    let one = batch_of(NOW, &[keyed("a", Some("1"))]).len() as u64;
+    let config = LogConfig {
+        segment_bytes: 2 * one,
+        ..compact_config()
+    };
+    let (_tmp, log) = open_log(config.clone());
+    let segments: Vec<Vec<Vec<u8>>> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|k| vec![batch_of(NOW, &[keyed(k, Some("1"))])])
+        .chain([vec![]])
+        .collect();
+    let now = fill_segments(&log, NOW, &segments);
+    assert_eq!(log.segment_count(), 6);
+    let before = read_all(&log);
+    let stats = clean(&log, now).unwrap();
+    // Nothing to remove; five segments of one batch become three of at most two (the last,
+    // alone and unchanged, is not rewritten).
+    assert_eq!(stats.records_removed, 0);
+    assert_eq!(stats.segments_scanned, 5);
+    assert_eq!((stats.segments_cleaned, stats.segments_written), (4, 2));
+    assert_eq!(log.segment_count(), 4);
+    assert_eq!(read_all(&log), before);
+    let bases: Vec<String> = log_files(log.dir())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy()[..20].to_string())
+        .collect();
+    assert_eq!(
+        bases,
+        ["0", "2", "4", "5"].map(|b| format!("{b:0>20}")).to_vec()
+    );
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let log = PartitionLog::open(&dir, config, now).unwrap();
+    assert_eq!(read_all(&log), before);
+    assert_eq!(log.segment_count(), 4);
 }
