@@ -801,8 +801,8 @@ fn note_cleaner_files(dir: &std::path::Path, seen: &mut std::collections::BTreeS
 
 /// A log with three sealed segments of updates and tombstones (one of them gzip) and an
 /// active segment, as of the returned time.
-fn crash_test_log(dir: &std::path::Path) -> (PartitionLog, i64) {
-    let log = PartitionLog::open(dir, compact_config(), NOW).unwrap();
+fn crash_test_log(dir: &std::path::Path, config: &LogConfig) -> (PartitionLog, i64) {
+    let log = PartitionLog::open(dir, config.clone(), NOW).unwrap();
     let gz = compressed_batch(
         super::codecs::Codec::Gzip,
         NOW,
@@ -829,16 +829,17 @@ fn crash_test_log(dir: &std::path::Path) -> (PartitionLog, i64) {
 /// every `k` until it completes; the reopened log must hold exactly the records before the
 /// pass or exactly those after it, and a pass after reopening must reach the same result.
 fn crash_every_point_of(
+    config: LogConfig,
     prepare: impl Fn(&PartitionLog, i64),
     step_at: impl Fn(i64) -> i64,
-) -> std::collections::BTreeSet<&'static str> {
+) -> (std::collections::BTreeSet<&'static str>, CleanStats) {
     use crate::failpoint;
     // The result without a crash.
     let tmp = tempfile::tempdir().unwrap();
-    let (log, now) = crash_test_log(&tmp.path().join("p"));
+    let (log, now) = crash_test_log(&tmp.path().join("p"), &config);
     prepare(&log, now);
     let before = records(&read_all(&log));
-    clean(&log, step_at(now)).expect("the pass does something");
+    let stats = clean(&log, step_at(now)).expect("the pass does something");
     let after = records(&read_all(&log));
     assert_ne!(before, after);
     drop(log);
@@ -848,7 +849,7 @@ fn crash_every_point_of(
         failpoint::reset();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("p");
-        let (log, now) = crash_test_log(&dir);
+        let (log, now) = crash_test_log(&dir, &config);
         prepare(&log, now);
         failpoint::reset();
         failpoint::crash_after(k);
@@ -858,7 +859,7 @@ fn crash_every_point_of(
         note_cleaner_files(&dir, &mut seen);
         drop(log); // kill -9
 
-        let log = PartitionLog::open(&dir, compact_config(), now)
+        let log = PartitionLog::open(&dir, config.clone(), now)
             .unwrap_or_else(|e| panic!("crash after {k} operations: reopen failed: {e}"));
         let got = records(&read_all(&log));
         if crashed {
@@ -885,19 +886,19 @@ fn crash_every_point_of(
         );
         log.close().unwrap();
         drop(log);
-        let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+        let log = PartitionLog::open(&dir, config.clone(), now).unwrap();
         assert_eq!(records(&read_all(&log)), after);
         if !crashed {
             assert!(k >= 10, "only {k} operations in a pass");
             break;
         }
     }
-    seen
+    (seen, stats)
 }
 
 #[test]
 fn kill9_at_every_point_of_a_cleaning_pass_leaves_the_old_or_the_new_segments() {
-    let seen = crash_every_point_of(|_, _| {}, |now| now);
+    let (seen, _) = crash_every_point_of(compact_config(), |_, _| {}, |now| now);
     for state in [
         "cleaned segment file",
         "swap record",
@@ -912,6 +913,7 @@ fn kill9_at_every_point_of_a_cleaning_pass_leaves_the_old_or_the_new_segments() 
 fn kill9_at_every_point_of_a_pass_removing_tombstones_leaves_the_old_or_the_new_segments() {
     let retention = compact_config().delete_retention_ms;
     crash_every_point_of(
+        compact_config(),
         |log, now| {
             clean(log, now).unwrap();
         },
@@ -1135,4 +1137,55 @@ fn small_segments_are_merged_up_to_segment_bytes() {
     let log = PartitionLog::open(&dir, config, now).unwrap();
     assert_eq!(read_all(&log), before);
     assert_eq!(log.segment_count(), 4);
+}
+
+#[test]
+fn kill9_at_every_point_of_a_pass_writing_several_merged_segments_leaves_the_old_or_the_new() {
+    // Small segments: the pass writes more than one cleaned segment, some merged.
+    let config = LogConfig {
+        segment_bytes: 400,
+        ..compact_config()
+    };
+    let (_, stats) = crash_every_point_of(config, |_, _| {}, |now| now);
+    assert!(stats.segments_written >= 2, "{stats:?}");
+    assert!(stats.segments_cleaned > stats.segments_written, "{stats:?}");
+}
+
+#[test]
+fn an_idempotent_producer_retry_is_still_recognised_after_its_batches_were_cleaned_away() {
+    let (_tmp, log) = open_log(compact_config());
+    let mut now = NOW;
+    let produced = |seq: i32, value: &str| {
+        let mut b = batch_of(NOW, &[keyed("a", Some(value))]);
+        set_producer(&mut b, 5, 0, seq, false);
+        b
+    };
+    log.append(bm(&[&produced(0, "p0")]), now).unwrap(); // 0
+    log.append(bm(&[&produced(1, "p1")]), now).unwrap(); // 1
+    log.append(bm(&[&batch_of(NOW, &[keyed("a", Some("plain"))])]), now)
+        .unwrap(); // 2
+    roll(&log, &mut now);
+    clean(&log, now).unwrap();
+    assert_eq!(pairs(&data_of(&log)), vec![kv("a", Some("plain"))]);
+    let retry = log.append(bm(&[&produced(1, "p1")]), now).unwrap();
+    assert_eq!(
+        (retry.base_offset, retry.record_count),
+        (1, 0),
+        "a duplicate"
+    );
+    let dir = log.dir().to_path_buf();
+    drop(log); // no close: the producer state comes from the snapshot of the roll
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    let retry = log.append(bm(&[&produced(1, "p1")]), now).unwrap();
+    assert_eq!(
+        (retry.base_offset, retry.record_count),
+        (1, 0),
+        "a duplicate"
+    );
+    assert!(matches!(
+        log.append(bm(&[&produced(5, "gap")]), now),
+        Err(AppendError::Producer(_))
+    ));
+    let next = log.append(bm(&[&produced(2, "p2")]), now).unwrap();
+    assert_eq!(next.base_offset, 3);
 }
