@@ -417,18 +417,35 @@ pub(crate) fn validate_produce(
         pos += size;
     }
     if let (Some(partition), false) = (keys_required, keyless.is_empty()) {
+        // Kafka's `LogValidator.validateKey` and `processRecordErrors`, word for word.
         let message = format!(
-            "Compacted topic cannot accept message without key in topic partition {partition}."
+            "Compacted topic cannot accept message without key in topic partition {partition}"
         );
+        let record_errors: Vec<RecordError> = keyless
+            .into_iter()
+            .map(|batch_index| RecordError {
+                batch_index,
+                message: message.clone(),
+            })
+            .collect();
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
         return Err(AppendError::InvalidRecord {
-            message: format!("{} record(s) without a key: {message}", keyless.len()),
-            record_errors: keyless
-                .into_iter()
-                .map(|batch_index| RecordError {
-                    batch_index,
-                    message: message.clone(),
-                })
-                .collect(),
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            ),
+            record_errors,
         });
     }
     if let Some((index, b)) = batches

@@ -34,7 +34,10 @@
 //! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
 //! offset) beside each, a `recovery-point` checkpoint, and `{offset:020}.snapshot` files of the
 //! idempotent producers' state (written at each segment roll and at close, so start-up reads
-//! only the batches after the newest one; see [`PartitionLog::producer_state_load`]). The
+//! only the batches after the newest one; see [`PartitionLog::producer_state_load`]). A
+//! compacted log also has a `cleaner-offset-checkpoint` (where the next cleaning pass starts,
+//! and when recent passes ran), and while a pass swaps segments in, `.log.cleaned` files and a
+//! `cleaner-swap` record that open finishes or undoes. The
 //! modules:
 //! `batch` (batch bytes: validation, offset assignment), `index` (sparse
 //! indexes), `segment` (one segment file and reads from it), `checkpoint`

@@ -86,7 +86,7 @@ fn compacted() -> LogConfig {
     }
 }
 
-const KEYLESS: &str = "Compacted topic cannot accept message without key in topic partition p0.";
+const KEYLESS: &str = "Compacted topic cannot accept message without key in topic partition p0";
 
 #[test]
 fn keyless_records_are_refused_on_a_compacted_topic_with_one_record_error_each() {
@@ -107,7 +107,15 @@ fn keyless_records_are_refused_on_a_compacted_topic_with_one_record_error_each()
                 message,
                 record_errors,
             }) => {
-                assert!(message.contains(KEYLESS), "{message}");
+                assert_eq!(
+                    message,
+                    format!(
+                        "One or more records have been rejected due to 2 record errors in total, \
+                         and only showing the first three errors at most: \
+                         [RecordError(batchIndex=1, message='{KEYLESS}'), \
+                         RecordError(batchIndex=3, message='{KEYLESS}')]"
+                    )
+                );
                 assert_eq!(
                     record_errors,
                     vec![
