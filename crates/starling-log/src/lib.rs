@@ -135,7 +135,9 @@ use parking_lot::{Mutex, RwLock};
 pub use crate::cleaner::{CleanStats, CleanableInfo};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
-pub use crate::throttle::{Clock, IoKind, SystemClock, Throttle, TokenBucket, Unthrottled};
+pub use crate::throttle::{
+    Clock, IoKind, SharedThrottle, SystemClock, Throttle, TokenBucket, Unthrottled,
+};
 
 use crate::producer_state::{AbortedTxn, Admission, ProducerError, ProducerStates, TxnMarker};
 use crate::retention::SegmentFacts;

@@ -6,7 +6,10 @@
 //! with a bounded burst. Its clock and its sleep are a [`Clock`], so tests drive it with a fake
 //! clock and check the waits it asks for, without any real time passing.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Whether bytes were read or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,29 @@ pub struct Unthrottled;
 
 impl Throttle for Unthrottled {
     fn acquire(&mut self, _kind: IoKind, _bytes: u64) {}
+}
+
+/// One throttle shared by several cleaners (Kafka's cleaner threads share one throttler):
+/// clones use the same inner throttle, one at a time, so its waits are shared out between them.
+#[derive(Debug, Default)]
+pub struct SharedThrottle<T>(Arc<Mutex<T>>);
+
+impl<T> SharedThrottle<T> {
+    pub fn new(inner: T) -> SharedThrottle<T> {
+        SharedThrottle(Arc::new(Mutex::new(inner)))
+    }
+}
+
+impl<T> Clone for SharedThrottle<T> {
+    fn clone(&self) -> Self {
+        SharedThrottle(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Throttle> Throttle for SharedThrottle<T> {
+    fn acquire(&mut self, kind: IoKind, bytes: u64) {
+        self.0.lock().acquire(kind, bytes);
+    }
 }
 
 /// Time for a [`TokenBucket`]: a monotonic clock and a way to wait.
@@ -180,6 +206,17 @@ mod tests {
         bucket.acquire(IoKind::Read, 1_500);
         // A minute refills only up to the burst: 500 bytes wait half a second.
         assert_eq!(bucket.clock().sleeps, vec![Duration::from_millis(500)]);
+    }
+
+    #[test]
+    fn clones_of_a_shared_throttle_draw_on_one_bucket() {
+        let mut first =
+            SharedThrottle::new(TokenBucket::with_clock(1_000.0, 0, FakeClock::default()));
+        let mut second = first.clone();
+        first.acquire(IoKind::Read, 500);
+        second.acquire(IoKind::Write, 1_500);
+        let waited: Duration = first.0.lock().clock().sleeps.iter().sum();
+        assert_eq!(waited, Duration::from_secs(2));
     }
 
     #[test]

@@ -492,6 +492,11 @@ fn compressed_batches_are_filtered_and_recompressed_with_their_codec() {
         let all = read_all(&log);
         for b in split(&all) {
             assert_eq!(b.attributes & 7, codec.id(), "{codec:?} keeps its codec");
+            assert_eq!(
+                b.bytes[61..].starts_with(b"\x82SNAPPY\x00"),
+                codec == super::codecs::Codec::SnappyXerial,
+                "snappy keeps its framing"
+            );
         }
         assert_eq!(
             pairs(&records(&all)),
@@ -1196,4 +1201,23 @@ fn an_idempotent_producer_retry_is_still_recognised_after_its_batches_were_clean
     ));
     let next = log.append(bm(&[&produced(2, "p2")]), now).unwrap();
     assert_eq!(next.base_offset, 3);
+}
+
+#[test]
+fn repair_finds_no_damage_in_a_cleaned_log() {
+    let (_tmp, log) = open_log(compact_config());
+    let now = fill_segments(
+        &log,
+        NOW,
+        &[
+            updates(&["a", "b"], 3, "x", &["a"]),
+            updates(&["a", "b"], 2, "y", &[]),
+            vec![],
+        ],
+    );
+    clean(&log, now).unwrap();
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let report = crate::repair_partition(&dir, true).unwrap();
+    assert!(report.repair.is_none(), "{report:?}");
 }
