@@ -137,7 +137,7 @@ pub struct CleanableInfo {
     pub first_uncleanable_offset: i64,
     /// Bytes of the segments below the first dirty offset.
     pub clean_bytes: u64,
-    /// Bytes of the segments holding the cleanable dirty offsets.
+    /// Bytes of the segments holding the cleanable dirty offsets (0 when nothing is cleanable).
     pub dirty_bytes: u64,
     /// `dirty_bytes / (clean_bytes + dirty_bytes)` (0 when both are 0).
     pub dirty_ratio: f64,
@@ -148,8 +148,9 @@ pub struct CleanableInfo {
     /// The delete horizon of an earlier pass has passed: a pass would remove its tombstones
     /// and markers, even with nothing dirty.
     pub deletes_due: bool,
-    /// The policy compacts and either something is cleanable and the dirty ratio reaches
-    /// `min.cleanable.dirty.ratio` or `must_clean` holds, or `deletes_due` holds.
+    /// The policy compacts and either something is cleanable and the dirty ratio is above
+    /// `min.cleanable.dirty.ratio` or `must_clean` holds (as Kafka chooses logs), or
+    /// `deletes_due` holds.
     pub should_clean: bool,
 }
 
@@ -540,7 +541,7 @@ fn cleanable_of(
         if base < first_dirty {
             clean_bytes += segment.size();
         }
-        if end > first_dirty && base < first_uncleanable {
+        if first_dirty < first_uncleanable && end > first_dirty && base < first_uncleanable {
             dirty_bytes += segment.size();
             if first_dirty_timestamp_ms.is_none() {
                 if let Some(pos) = segment.find_batch(first_dirty, first_uncleanable)? {
@@ -562,9 +563,10 @@ fn cleanable_of(
         .passes
         .iter()
         .any(|&(_, time)| time.saturating_add(config.delete_retention_ms.max(0)) <= now_ms);
+    // Kafka's `grabFilthiestCompactedLog`: a ratio above the minimum, or forced with bytes to
+    // clean.
     let should_clean = config.cleanup_policy.compacts()
-        && ((first_dirty < first_uncleanable
-            && (dirty_ratio >= config.min_cleanable_dirty_ratio || must_clean))
+        && ((dirty_bytes > 0 && (dirty_ratio > config.min_cleanable_dirty_ratio || must_clean))
             || deletes_due);
     Ok(CleanableInfo {
         first_dirty_offset: first_dirty,

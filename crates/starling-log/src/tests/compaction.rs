@@ -1083,6 +1083,15 @@ fn the_dirty_ratio_counts_whole_segments_and_max_compaction_lag_forces_a_pass() 
     assert_eq!(info.first_dirty_timestamp_ms, Some(NOW + 10));
     assert!(!info.must_clean && !info.should_clean, "{info:?}");
     assert_eq!(log.dirty_ratio(NOW + 10).unwrap(), 0.5);
+    // Kafka picks a log whose ratio is above the minimum, not at it.
+    for (min, chosen) in [(0.5, false), (0.49, true)] {
+        log.set_config(LogConfig {
+            min_cleanable_dirty_ratio: min,
+            ..config.clone()
+        });
+        assert_eq!(log.cleanable_info(NOW + 10).unwrap().should_clean, chosen);
+    }
+    log.set_config(config.clone());
     // Once the first dirty record is older than max.compaction.lag.ms, it must be cleaned.
     let info = log.cleanable_info(NOW + 10 + 50_001).unwrap();
     assert!(info.must_clean && info.should_clean, "{info:?}");
