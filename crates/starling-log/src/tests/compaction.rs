@@ -1230,3 +1230,50 @@ fn repair_finds_no_damage_in_a_cleaned_log() {
     let report = crate::repair_partition(&dir, true).unwrap();
     assert!(report.repair.is_none(), "{report:?}");
 }
+
+#[test]
+fn kill9_at_every_point_of_the_recovery_of_a_committed_swap_still_ends_with_the_new_segments() {
+    use crate::failpoint;
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, now) = crash_test_log(&tmp.path().join("p"), &compact_config());
+        clean(&log, now).unwrap();
+        records(&read_all(&log))
+    };
+    // A pass cut off right after its swap record was written: the first crash point that
+    // leaves one.
+    let committed_state = |k: u64| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p");
+        let (log, now) = crash_test_log(&dir, &compact_config());
+        failpoint::reset();
+        failpoint::crash_after(k);
+        let _ = log.clean(now, &mut Unthrottled, BUFFER);
+        failpoint::reset();
+        drop(log);
+        (tmp, dir, now)
+    };
+    let k = (0..1_000)
+        .find(|&k| committed_state(k).1.join("cleaner-swap").exists())
+        .expect("some crash point leaves a swap record");
+    for j in 0.. {
+        let (_tmp, dir, now) = committed_state(k);
+        assert!(dir.join("cleaner-swap").exists());
+        failpoint::crash_after(j);
+        let opened = PartitionLog::open(&dir, compact_config(), now);
+        let crashed = failpoint::operations() > j;
+        failpoint::reset();
+        drop(opened);
+        let log = PartitionLog::open(&dir, compact_config(), now)
+            .unwrap_or_else(|e| panic!("crash after {j} operations of recovery: {e}"));
+        assert_eq!(
+            records(&read_all(&log)),
+            expected,
+            "crash after {j} operations of recovery"
+        );
+        assert!(!dir.join("cleaner-swap").exists());
+        if !crashed {
+            break;
+        }
+    }
+}
