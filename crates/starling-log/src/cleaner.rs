@@ -714,13 +714,15 @@ impl Pass<'_> {
         if h.is_transactional() {
             self.txn_data_seen.insert(h.producer_id);
         }
-        if self.aborted.contains(h) {
-            self.stats.records_removed += count;
-            return Ok(Verdict::Drop);
-        }
+        // Nothing at or past the map's end goes, aborted or not: offsets may be missing only
+        // below the checkpoint (recovery accepts gaps only there).
         if h.base_offset >= self.map_end {
             self.stats.records_kept += count;
             return Ok(Verdict::Keep);
+        }
+        if self.aborted.contains(h) {
+            self.stats.records_removed += count;
+            return Ok(Verdict::Drop);
         }
         let records =
             BatchRecords::read(bytes, h).map_err(|reason| batch_error(segment, h, reason))?;

@@ -1277,3 +1277,38 @@ fn kill9_at_every_point_of_the_recovery_of_a_committed_swap_still_ends_with_the_
         }
     }
 }
+
+#[test]
+fn an_aborted_transaction_past_the_last_stable_offset_stays_until_a_pass_reaches_it() {
+    let (_tmp, log) = open_log(compact_config());
+    let mut now = NOW;
+    log.append(bm(&[&batch_of(NOW, &[keyed("a", Some("1"))])]), now)
+        .unwrap(); // 0
+    log.append(bm(&[&txn_batch(7, 0, &[keyed("a", Some("open"))])]), now)
+        .unwrap(); // 1: stays open
+    log.append(bm(&[&txn_batch(8, 0, &[keyed("b", Some("aborted"))])]), now)
+        .unwrap(); // 2
+    end_txn(&log, 8, false, now); // 3
+    roll(&log, &mut now);
+    assert_eq!(log.last_stable_offset(), 1);
+    clean(&log, now).unwrap();
+    let offsets = |log: &PartitionLog| -> Vec<i64> {
+        records(&read_all(log)).iter().map(|r| r.offset).collect()
+    };
+    assert_eq!(
+        offsets(&log),
+        vec![0, 1, 2, 3],
+        "nothing past the pass's end goes"
+    );
+    let dir = log.dir().to_path_buf();
+    drop(log);
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(offsets(&log), vec![0, 1, 2, 3]);
+    end_txn(&log, 7, true, now); // 4
+    roll(&log, &mut now);
+    clean(&log, now).unwrap();
+    assert_eq!(offsets(&log), vec![1, 3, 4], "a superseded, b aborted");
+    drop(log);
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(offsets(&log), vec![1, 3, 4]);
+}
