@@ -247,10 +247,19 @@ pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(ATTRIBUTES..).unwrap_or(&[]))
 }
 
+/// Whether a stored batch's record count fits its offsets: at least one record and at most
+/// `lastOffsetDelta + 1`. A produced batch holds exactly that many; one the cleaner rewrote
+/// may hold fewer, keeping its offsets (Kafka's compacted batches have such gaps).
+pub(crate) fn record_count_fits(h: &BatchHeader) -> bool {
+    h.last_offset_delta >= 0
+        && h.record_count >= 1
+        && i64::from(h.record_count) <= i64::from(h.last_offset_delta) + 1
+}
+
 /// Checks a batch read back from a segment file; `bytes` is exactly one batch
 /// (its declared length). Used by recovery and by the torn-tail search, so it
 /// only checks what the CRC and header can prove: magic, CRC, offset/count
-/// consistency.
+/// consistency ([`record_count_fits`]).
 pub(crate) fn check_stored(bytes: &[u8]) -> Result<BatchHeader, String> {
     let h = BatchHeader::parse(bytes)
         .ok_or_else(|| format!("batch of {} bytes is shorter than its header", bytes.len()))?;
@@ -267,9 +276,9 @@ pub(crate) fn check_stored(bytes: &[u8]) -> Result<BatchHeader, String> {
             h.crc, actual
         ));
     }
-    if h.last_offset_delta < 0 || i64::from(h.record_count) != i64::from(h.last_offset_delta) + 1 {
+    if !record_count_fits(&h) {
         return Err(format!(
-            "record count {} does not match last offset delta {}",
+            "record count {} does not fit last offset delta {}",
             h.record_count, h.last_offset_delta
         ));
     }
@@ -343,15 +352,21 @@ impl BatchFault {
 /// partition). Nothing is modified; the caller writes only if this succeeds.
 /// All compressed batches of the record set share one decompression budget
 /// (see `compression`).
+///
+/// With `keys_required` (a compacted topic; the value names its partition for the message),
+/// every record without a key is refused as Kafka refuses it: INVALID_RECORD with one
+/// [`RecordError`] per keyless record (its index in its batch).
 pub(crate) fn validate_produce(
     buf: &[u8],
     max_message_bytes: u32,
+    keys_required: Option<&str>,
 ) -> Result<Vec<ProducedBatch>, AppendError> {
     if buf.is_empty() {
         return Err(AppendError::Corrupt("empty record set".to_string()));
     }
     let mut budget = OutputBudget::for_record_set(buf.len());
     let mut batches = Vec::new();
+    let mut keyless = Vec::new();
     let mut pos = 0usize;
     while pos < buf.len() {
         let rest = &buf[pos..];
@@ -390,8 +405,9 @@ pub(crate) fn validate_produce(
             });
         }
         let bytes = &rest[..size];
-        let header =
-            validate_one(bytes, &mut budget).map_err(|f| f.into_append_error(index, pos))?;
+        let collect = keys_required.map(|_| &mut keyless);
+        let header = validate_one(bytes, &mut budget, collect)
+            .map_err(|f| f.into_append_error(index, pos))?;
         batches.push(ProducedBatch {
             pos,
             size,
@@ -399,6 +415,38 @@ pub(crate) fn validate_produce(
             header,
         });
         pos += size;
+    }
+    if let (Some(partition), false) = (keys_required, keyless.is_empty()) {
+        // Kafka's `LogValidator.validateKey` and `processRecordErrors`, word for word.
+        let message = format!(
+            "Compacted topic cannot accept message without key in topic partition {partition}"
+        );
+        let record_errors: Vec<RecordError> = keyless
+            .into_iter()
+            .map(|batch_index| RecordError {
+                batch_index,
+                message: message.clone(),
+            })
+            .collect();
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
+        return Err(AppendError::InvalidRecord {
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            ),
+            record_errors,
+        });
     }
     if let Some((index, b)) = batches
         .iter()
@@ -433,8 +481,13 @@ pub(crate) fn validate_produce(
 
 /// Checks one produced batch whose length has already been checked; returns
 /// its header. Compressed batches are decompressed (charged to `budget`) and
-/// their records checked exactly like uncompressed ones.
-fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<BatchHeader, BatchFault> {
+/// their records checked exactly like uncompressed ones. With `keyless`, the
+/// indexes of the records that have no key are pushed onto it.
+fn validate_one(
+    bytes: &[u8],
+    budget: &mut OutputBudget,
+    keyless: Option<&mut Vec<i32>>,
+) -> Result<BatchHeader, BatchFault> {
     let h = BatchHeader::parse(bytes)
         .ok_or_else(|| BatchFault::Corrupt("batch shorter than its header".to_string()))?;
     let actual = compute_crc(bytes);
@@ -475,10 +528,10 @@ fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<BatchHeader, 
     }
     let area = &bytes[HEADER_LEN..];
     if codec == 0 {
-        check_records(&mut SliceSource(area), h.record_count)?;
+        check_records(&mut SliceSource(area), h.record_count, keyless)?;
     } else {
         let mut source = Decompressed::new(codec, area, budget).map_err(BatchFault::Corrupt)?;
-        check_records(&mut source, h.record_count)?;
+        check_records(&mut source, h.record_count, keyless)?;
     }
     Ok(h)
 }
@@ -486,8 +539,13 @@ fn validate_one(bytes: &[u8], budget: &mut OutputBudget) -> Result<BatchHeader, 
 /// Reads exactly `count` records from `source`, checking each and that their
 /// offset deltas run 0, 1, ..., then that nothing follows the last one (for a
 /// compressed batch this also runs the codec to its clean end, so trailers
-/// and checksums are verified).
-fn check_records<S: RecordSource>(source: &mut S, count: i32) -> Result<(), BatchFault> {
+/// and checksums are verified). With `keyless`, the indexes of records without
+/// a key are pushed onto it.
+fn check_records<S: RecordSource>(
+    source: &mut S,
+    count: i32,
+    mut keyless: Option<&mut Vec<i32>>,
+) -> Result<(), BatchFault> {
     for index in 0..count {
         let Some(record) = read_record(source, index)? else {
             return Err(BatchFault::invalid(format!(
@@ -499,6 +557,9 @@ fn check_records<S: RecordSource>(source: &mut S, count: i32) -> Result<(), Batc
                 index,
                 format!("offset delta {}, expected {index}", record.offset_delta),
             ));
+        }
+        if let (Some(keyless), false) = (keyless.as_deref_mut(), record.has_key) {
+            keyless.push(index);
         }
     }
     if !source.fill()?.is_empty() {
@@ -514,6 +575,8 @@ fn check_records<S: RecordSource>(source: &mut S, count: i32) -> Result<(), Batc
 pub(crate) struct RecordInfo {
     pub timestamp_delta: i64,
     pub offset_delta: i32,
+    /// Whether the key is present (not null).
+    pub has_key: bool,
 }
 
 /// Walks the uncompressed records area of a batch, checking that the length
@@ -692,7 +755,7 @@ fn parse_record_body<S: RecordSource>(
     at("attributes", r.skip(1))?;
     let timestamp_delta = at("timestamp delta", r.varlong())?;
     let offset_delta = at("offset delta", r.varint())?;
-    at("key", r.nullable_bytes())?;
+    let key_len = at("key", r.nullable_bytes())?;
     at("value", r.nullable_bytes())?;
     let headers = at("header count", r.varint())?;
     if headers < 0 {
@@ -709,6 +772,7 @@ fn parse_record_body<S: RecordSource>(
     Ok(RecordInfo {
         timestamp_delta,
         offset_delta,
+        has_key: key_len >= 0,
     })
 }
 
@@ -828,8 +892,8 @@ impl<S: RecordSource> FieldReader<'_, S> {
         Ok(())
     }
 
-    /// A varint length then that many bytes; -1 means null.
-    fn nullable_bytes(&mut self) -> Result<(), FieldError> {
+    /// A varint length then that many bytes; -1 means null. Returns the length.
+    fn nullable_bytes(&mut self) -> Result<i32, FieldError> {
         let len = self.varint()?;
         if len < -1 {
             return Err(FieldError::Negative(i64::from(len)));
@@ -837,7 +901,7 @@ impl<S: RecordSource> FieldReader<'_, S> {
         if len > 0 {
             self.skip(len as usize)?;
         }
-        Ok(())
+        Ok(len)
     }
 }
 

@@ -202,6 +202,73 @@ impl<'a> Decompressed<'a> {
     }
 }
 
+/// The whole decompressed records area of a stored batch (`data` compressed with codec 1-4),
+/// under the same output limit as a produced record set of `batch_size` bytes: for the
+/// cleaner, which reads back what validation once accepted.
+pub(crate) fn decompress_all(
+    codec: i16,
+    data: &[u8],
+    batch_size: usize,
+) -> Result<Vec<u8>, String> {
+    let mut budget = OutputBudget::for_record_set(batch_size);
+    let mut source = Decompressed::new(codec, data, &mut budget)?;
+    let mut out = Vec::with_capacity(data.len().saturating_mul(2));
+    loop {
+        let piece = source.fill()?;
+        if piece.is_empty() {
+            return Ok(out);
+        }
+        let n = piece.len();
+        out.extend_from_slice(piece);
+        source.consume(n);
+    }
+}
+
+/// Compresses a records area with codec 1-4 as a producer of that codec would, for the
+/// cleaner's rewritten batches. `original` is the batch's compressed area before: snappy keeps
+/// its framing (xerial for Java clients, a raw block for librdkafka).
+pub(crate) fn compress(codec: i16, data: &[u8], original: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let name = codec_name(codec);
+    let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
+    match codec {
+        GZIP => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(data).map_err(|e| fail(&e))?;
+            encoder.finish().map_err(|e| fail(&e))
+        }
+        SNAPPY if original.starts_with(XERIAL_MAGIC) => {
+            let mut out = XERIAL_MAGIC.to_vec();
+            out.extend_from_slice(&1i32.to_be_bytes());
+            out.extend_from_slice(&1i32.to_be_bytes());
+            let mut encoder = snap::raw::Encoder::new();
+            for piece in data.chunks(XERIAL_CHUNK) {
+                let block = encoder.compress_vec(piece).map_err(|e| fail(&e))?;
+                let len = i32::try_from(block.len()).map_err(|e| fail(&e))?;
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&block);
+            }
+            Ok(out)
+        }
+        SNAPPY => snap::raw::Encoder::new()
+            .compress_vec(data)
+            .map_err(|e| fail(&e)),
+        LZ4 => {
+            let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            encoder.write_all(data).map_err(|e| fail(&e))?;
+            encoder.finish().map_err(|e| fail(&e))
+        }
+        ZSTD => zstd::encode_all(data, ZSTD_LEVEL).map_err(|e| fail(&e)),
+        other => Err(format!("unknown compression codec {other}")),
+    }
+}
+
+/// Input bytes per xerial chunk when the cleaner recompresses (the Java client's 32 KiB).
+const XERIAL_CHUNK: usize = 32 << 10;
+/// zstd's default level, as Kafka's producer uses.
+const ZSTD_LEVEL: i32 = 3;
+
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }

@@ -39,6 +39,8 @@ pub enum Op {
     Remove,
     /// fsync of the partition directory.
     DirSync,
+    /// Writing a cleaned segment (`.log.cleaned`) during a cleaning pass.
+    CleanedWrite,
 }
 
 /// A fault to apply to one operation.

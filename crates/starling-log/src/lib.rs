@@ -25,18 +25,27 @@
 //!   so the broker can refuse to start.
 //! * [`repair_partition`] is `starling log repair`: it truncates a damaged
 //!   log at its first damage and returns a [`RepairReport`] of what it removed.
+//! * Compaction: [`clean`](PartitionLog::clean) runs one pass of the log
+//!   cleaner (latest record per key, under a [`Throttle`]) and returns
+//!   [`CleanStats`]; [`cleanable_info`](PartitionLog::cleanable_info) says
+//!   whether a log is worth cleaning ([`CleanableInfo`]); see `cleaner`.
 //!
 //! On disk the layout follows Kafka: `{base_offset:020}.log` segment files,
 //! with a sparse `.index` (offset → position) and `.timeindex` (timestamp →
 //! offset) beside each, a `recovery-point` checkpoint, and `{offset:020}.snapshot` files of the
 //! idempotent producers' state (written at each segment roll and at close, so start-up reads
-//! only the batches after the newest one; see [`PartitionLog::producer_state_load`]). The
+//! only the batches after the newest one; see [`PartitionLog::producer_state_load`]). A
+//! compacted log also has a `cleaner-offset-checkpoint` (where the next cleaning pass starts,
+//! and when recent passes ran), and while a pass swaps segments in, `.log.cleaned` files and a
+//! `cleaner-swap` record that open finishes or undoes. The
 //! modules:
 //! `batch` (batch bytes: validation, offset assignment), `index` (sparse
 //! indexes), `segment` (one segment file and reads from it), `checkpoint`
 //! (the recovery point), `scan` (reading files back without trusting them),
 //! `recovery` (opening and crash recovery), `repair` (truncating at damage),
-//! `retention` (what may be deleted), `producer_state` (idempotent producers'
+//! `retention` (what may be deleted), `cleaner` (log compaction and its
+//! crash-safe segment swap), `filter` (rewriting a batch with fewer records),
+//! `throttle` (bounding the cleaner's I/O), `producer_state` (idempotent producers'
 //! sequence and epoch checks, and the snapshot format), `producer_snapshot`
 //! (the snapshot files: writing, pruning, choosing one at open) and
 //! `failpoint` (fault injection for tests; compiled away otherwise).
@@ -97,8 +106,10 @@
 
 mod batch;
 mod checkpoint;
+mod cleaner;
 mod compression;
 mod failpoint;
+mod filter;
 mod index;
 mod producer_snapshot;
 pub mod producer_state;
@@ -107,6 +118,7 @@ mod repair;
 mod retention;
 mod scan;
 mod segment;
+mod throttle;
 
 #[cfg(test)]
 mod tests;
@@ -120,8 +132,12 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+pub use crate::cleaner::{CleanStats, CleanableInfo};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
+pub use crate::throttle::{
+    Clock, IoKind, SharedThrottle, SystemClock, Throttle, TokenBucket, Unthrottled,
+};
 
 use crate::producer_state::{AbortedTxn, Admission, ProducerError, ProducerStates, TxnMarker};
 use crate::retention::SegmentFacts;
@@ -148,10 +164,52 @@ pub struct LogConfig {
     pub max_message_bytes: u32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy`: whether old data goes by retention (`delete`), by compaction
+    /// (`compact`) or both. Retention (`retention.ms`, `retention.bytes`) applies only when the
+    /// policy includes delete; the cleaner only touches a log whose policy includes compact.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: the cleaner picks a log once its dirty bytes are at least
+    /// this share of its cleanable bytes (Kafka's default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long: a segment whose
+    /// newest timestamp is younger is not cleaned (default 0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this must be
+    /// cleaned whatever its dirty ratio (default `i64::MAX`: never forced).
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone (a record with a null value), and a
+    /// transaction marker with nothing left of its transaction, stays after the cleaner first
+    /// saw it, so that a consumer reading from the start in that time still sees it (default
+    /// one day).
+    pub delete_retention_ms: i64,
     /// `min.insync.replicas`: a partition on one node has one in-sync replica, so a write with
     /// acks=all is refused (NOT_ENOUGH_REPLICAS) when this is above 1, as Kafka refuses it
     /// when its in-sync replicas are fewer. The log only carries it; Produce checks it.
     pub min_insync_replicas: u32,
+}
+
+/// Kafka's `cleanup.policy`: `delete`, `compact` or `compact,delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CleanupPolicy {
+    /// `delete`: sealed segments go by `retention.ms` / `retention.bytes` (Kafka's default).
+    #[default]
+    Delete,
+    /// `compact`: the cleaner keeps the latest record of each key; nothing is deleted by age or size.
+    Compact,
+    /// `compact,delete`: both.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Whether retention deletes old segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, CleanupPolicy::Delete | CleanupPolicy::CompactDelete)
+    }
+
+    /// Whether the cleaner compacts the log (and appends need keys).
+    pub fn compacts(self) -> bool {
+        matches!(self, CleanupPolicy::Compact | CleanupPolicy::CompactDelete)
+    }
 }
 
 impl Default for LogConfig {
@@ -166,6 +224,11 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 3600 * 1000,
             min_insync_replicas: 1,
         }
     }
@@ -229,7 +292,7 @@ pub struct RecordError {
 /// of one partition in a Produce request) without writing anything; returns how many batches it
 /// holds. For the fuzz targets in `starling-fuzz`: the same checks, on any bytes, never panic.
 pub fn validate_record_set(buf: &[u8], max_message_bytes: u32) -> Result<usize, AppendError> {
-    batch::validate_produce(buf, max_message_bytes).map(|batches| batches.len())
+    batch::validate_produce(buf, max_message_bytes, None).map(|batches| batches.len())
 }
 
 /// Stored batches read from the log.
@@ -326,6 +389,9 @@ pub struct PartitionLog {
     view: RwLock<View>,
     /// How open rebuilt the producer state.
     producer_state_load: ProducerStateLoad,
+    /// Held for a whole cleaning pass, so passes on one log never overlap (taken before the
+    /// writer lock).
+    cleaning: Mutex<()>,
 }
 
 /// How [`PartitionLog::open`] rebuilt the idempotent producers' state: from the newest usable
@@ -412,6 +478,8 @@ struct Cleanup {
     truncate_active_to: Option<u64>,
     /// Remove the files of the segment at this base offset (a failed roll).
     remove_segment: Option<i64>,
+    /// Finish a cleaner swap that was committed but failed before its files were in place.
+    pending_swap: Option<cleaner::PendingSwap>,
 }
 
 impl WriterState {
@@ -513,6 +581,7 @@ impl PartitionLog {
             .map_or(0, |s| s.base_offset())
             .max(checkpoint::read_log_start(dir).unwrap_or(0))
             .min(log_end);
+        cleaner::clamp_checkpoint(dir, log_end)?;
         let loaded = producer_snapshot::load(dir, &recovered.snapshots, log_end)?;
         let (snapshot_offset, mut producers) = match loaded.snapshot {
             Some((offset, states)) => (Some(offset), states),
@@ -563,6 +632,7 @@ impl PartitionLog {
             }),
             view: RwLock::new(view),
             producer_state_load,
+            cleaning: Mutex::new(()),
         })
     }
 
@@ -602,7 +672,10 @@ impl PartitionLog {
     ///
     /// Every batch is validated first (length, magic, CRC-32C, record count,
     /// and every record, compressed batches decompressed with a bounded
-    /// output); if any fails nothing is written. The batches then get consecutive offsets (their
+    /// output; when `cleanup.policy` includes compact, every record must have a
+    /// key, as Kafka requires: keyless records are refused with
+    /// [`AppendError::InvalidRecord`] and one [`RecordError`] each); if any fails
+    /// nothing is written. The batches then get consecutive offsets (their
     /// `baseOffset` is rewritten and `partitionLeaderEpoch` set to 0; under
     /// LogAppendTime the timestamps are set to `now_ms` and the CRC
     /// recomputed) and are written with a single `write` at the end of the
@@ -618,7 +691,12 @@ impl PartitionLog {
     /// The next append after the fault clears works normally.
     pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let config = self.config();
-        let produced = batch::validate_produce(&batches, config.max_message_bytes)?;
+        let partition = config
+            .cleanup_policy
+            .compacts()
+            .then(|| self.partition_name());
+        let produced =
+            batch::validate_produce(&batches, config.max_message_bytes, partition.as_deref())?;
         let total = batches.len() as u64;
         if total > u64::from(u32::MAX) {
             return Err(AppendError::TooLarge {
@@ -841,6 +919,15 @@ impl PartitionLog {
                     )
                 })?;
             w.cleanup.remove_segment = None;
+        }
+        if let Some(pending) = &w.cleanup.pending_swap {
+            cleaner::complete_swap(&self.dir, &pending.record, &pending.segments).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot finish the swap of an earlier cleaning pass: {e}"),
+                )
+            })?;
+            w.cleanup.pending_swap = None;
         }
         Ok(())
     }
@@ -1111,7 +1198,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Deletes whole sealed segments (never the active one), oldest first:
+    /// When `cleanup.policy` includes delete (otherwise it deletes nothing), deletes whole
+    /// sealed segments (never the active one), oldest first:
     /// those whose largest timestamp (or file mtime when they carry none) is
     /// older than `now_ms - retention.ms`, and while the log minus the oldest
     /// segment is still at least `retention.bytes`. Returns how many were
@@ -1121,10 +1209,13 @@ impl PartitionLog {
     /// (written first if there is none).
     pub fn enforce_retention(&self, now_ms: i64) -> io::Result<usize> {
         let config = self.config();
-        if config.retention_ms.is_none() && config.retention_bytes.is_none() {
+        if !config.cleanup_policy.deletes()
+            || (config.retention_ms.is_none() && config.retention_bytes.is_none())
+        {
             return Ok(0);
         }
         let mut w = self.writer.lock();
+        self.finish_cleanup_locked(&mut w)?;
         w.observe(now_ms);
         let view = self.snapshot();
         let sealed = &view.segments[..view.segments.len().saturating_sub(1)];
@@ -1281,6 +1372,15 @@ impl PartitionLog {
         self.write_producer_snapshot_locked(&mut w, view.log_end)?;
         // Fsyncs the directory, for the snapshot's name too.
         checkpoint::write(&self.dir, view.log_end)
+    }
+
+    /// The partition as messages name it: the directory's name (`{topic}-{partition}`, as the
+    /// broker and Kafka name partition directories).
+    fn partition_name(&self) -> String {
+        self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 
     /// The partition directory.

@@ -5,7 +5,10 @@
 //! written and fsynced) are trusted: their index files are loaded and only their tail is
 //! checked ([`check_trusted_tail`]); if that fails they are scanned like the others. Every
 //! other segment is scanned batch by batch. Offsets must run on without a gap or an overlap
-//! from one segment file to the next, and the log must reach the recovery point.
+//! from one segment file to the next, and the log must reach the recovery point; the one
+//! exception is the gaps the cleaner leaves, accepted below its checkpoint's first dirty offset.
+//! Before any of this, a cleaning pass a crash cut off is finished or undone
+//! (`cleaner::recover`).
 //!
 //! Only one kind of damage is an interrupted write, truncated on open with a log line saying
 //! exactly what was cut ([`DamageKind::TornTail`]): a bad or partial batch in the last segment,
@@ -27,7 +30,7 @@ use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP, LOG_START_TMP};
 use crate::failpoint::{self, Op};
 use crate::index::SegmentIndex;
 use crate::producer_snapshot::SNAPSHOT_EXT;
-use crate::scan::{check_trusted_tail, next_intact_batch, scan_segment, ChunkReader};
+use crate::scan::{check_trusted_tail, gap_allowed, next_intact_batch, scan_segment, ChunkReader};
 use crate::segment::{
     file_name, remove_file, sync_dir, Segment, SegmentState, INDEX_EXT, LOG_EXT, TIMEINDEX_EXT,
     TMP_SUFFIX,
@@ -191,6 +194,7 @@ pub(crate) fn survey(
     trust: Trust,
     writable: bool,
     index_interval: u32,
+    gaps_below: i64,
 ) -> Result<Survey, LogError> {
     let mut segments: Vec<Surveyed> = Vec::with_capacity(bases.len());
     if bases.is_empty() && recovery_point > 0 {
@@ -234,7 +238,7 @@ pub(crate) fn survey(
             && next_base.is_some_and(|next| next <= recovery_point);
         if let (true, Some(next)) = (trusted, next_base) {
             match load_indexes(&path, base, next, len).and_then(|index| {
-                check_trusted_tail(&file, len, base, next, &index).map(|()| index)
+                check_trusted_tail(&file, len, base, next, &index, gaps_below).map(|()| index)
             }) {
                 Ok(index) => {
                     segments.push(Surveyed {
@@ -256,7 +260,8 @@ pub(crate) fn survey(
             }
         }
 
-        let outcome = scan_segment(&file, len, base, index_interval).map_err(io_err(&path))?;
+        let outcome =
+            scan_segment(&file, len, base, index_interval, gaps_below).map_err(io_err(&path))?;
         let found = match (&outcome.stop, next_base) {
             (Some((position, reason)), Some(_)) => Some(damage(
                 *position,
@@ -306,7 +311,10 @@ pub(crate) fn survey(
                     }
                 }
             }
-            (None, Some(next)) if outcome.next_offset != next => {
+            (None, Some(next))
+                if outcome.next_offset != next
+                    && !gap_allowed(outcome.next_offset, next, gaps_below) =>
+            {
                 let next_path = dir.join(file_name(next, LOG_EXT));
                 let what = if outcome.next_offset < next {
                     format!(
@@ -387,6 +395,8 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
         }
     }
 
+    // A cleaning pass cut off by a crash is finished or undone before anything is read.
+    let gaps_below = crate::cleaner::recover(dir)?;
     let listing = list_dir(dir)?;
     for tmp in &listing.temp_files {
         let _ = remove_file(tmp);
@@ -404,6 +414,7 @@ pub(crate) fn open_dir(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Re
         Trust::BelowRecoveryPoint,
         true,
         config.index_interval_bytes,
+        gaps_below,
     )?;
     match survey.damage.take() {
         None => {}

@@ -99,6 +99,7 @@ pub fn repair_partition(dir: &Path, dry_run: bool) -> Result<RepairReport, LogEr
         Trust::Nothing,
         false,
         LogConfig::default().index_interval_bytes,
+        crate::cleaner::gaps_below(dir)?,
     )?;
     let Some(damage) = survey.damage else {
         return Ok(RepairReport {

@@ -14,7 +14,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::batch::{check_stored, BatchHeader, HEADER_LEN, MAGIC, MAGIC_V2, MIN_BATCH_LENGTH};
+use crate::batch::{
+    check_stored, record_count_fits, BatchHeader, HEADER_LEN, MAGIC, MAGIC_V2, MIN_BATCH_LENGTH,
+};
 use crate::index::SegmentIndex;
 
 /// How much of a segment file a scan reads at a time.
@@ -66,12 +68,21 @@ pub(crate) struct ScanOutcome {
     pub stop: Option<(u64, String)>,
 }
 
-/// Walks a segment file from position 0 while batches are valid.
+/// Whether the offsets `from..to` may be missing from a log: the cleaner removed records there
+/// (every removed offset lies below `gaps_below`, the cleaner checkpoint; 0 for a log never
+/// cleaned, where no offset may be missing).
+pub(crate) fn gap_allowed(from: i64, to: i64, gaps_below: i64) -> bool {
+    from < to && to <= gaps_below
+}
+
+/// Walks a segment file from position 0 while batches are valid. Offsets must follow on from
+/// the segment's base, except for gaps the cleaner left (see [`gap_allowed`]).
 pub(crate) fn scan_segment(
     file: &File,
     len: u64,
     base_offset: i64,
     index_interval: u32,
+    gaps_below: i64,
 ) -> io::Result<ScanOutcome> {
     let mut reader = ChunkReader::new(file, len);
     let mut index = SegmentIndex::new(base_offset);
@@ -118,7 +129,8 @@ pub(crate) fn scan_segment(
                 break;
             }
         };
-        if header.base_offset != expected {
+        if header.base_offset != expected && !gap_allowed(expected, header.base_offset, gaps_below)
+        {
             stop = Some((
                 pos,
                 format!(
@@ -156,7 +168,7 @@ pub(crate) fn scan_segment(
 
 /// The first intact batch starting at or after byte `from` whose base offset is at least
 /// `min_base`, with its position. Every byte position is tried. A candidate must pass the
-/// same checks a scan applies (length within the file, magic, CRC, count matching the offset
+/// same checks a scan applies (length within the file, magic, CRC, count fitting the offset
 /// delta); requiring its base offset to be one this log could have written after the damage
 /// keeps a batch embedded in some record's payload (producers send base offset 0) from being
 /// taken for log data.
@@ -174,8 +186,7 @@ pub(crate) fn next_intact_batch(
                 let plausible = h.base_offset >= min_base
                     && h.batch_length >= MIN_BATCH_LENGTH
                     && q + h.total_size() <= len
-                    && h.last_offset_delta >= 0
-                    && i64::from(h.record_count) == i64::from(h.last_offset_delta) + 1;
+                    && record_count_fits(&h);
                 if plausible && check_stored(reader.get(q, h.total_size() as usize)?).is_ok() {
                     return Ok(Some((q, h)));
                 }
@@ -226,6 +237,7 @@ pub(crate) fn tally_intact(
 /// Checks a trusted sealed segment holding offsets `base..next` in `len` bytes without reading
 /// it all: its first batch starts at `base`, and walking the batch headers from the last offset
 /// index entry lands exactly on the end of the file with `next` as the following offset.
+/// Offsets may be missing where the cleaner removed records ([`gap_allowed`]).
 /// `Err` says what does not fit; the caller then scans the whole segment.
 pub(crate) fn check_trusted_tail(
     file: &File,
@@ -233,6 +245,7 @@ pub(crate) fn check_trusted_tail(
     base: i64,
     next: i64,
     index: &SegmentIndex,
+    gaps_below: i64,
 ) -> Result<(), String> {
     let read_header = |pos: u64| -> Result<BatchHeader, String> {
         let mut head = [0u8; HEADER_LEN];
@@ -248,14 +261,14 @@ pub(crate) fn check_trusted_tail(
         Ok(h)
     };
     if len == 0 {
-        return if next == base {
+        return if next == base || gap_allowed(base, next, gaps_below) {
             Ok(())
         } else {
             Err(format!("empty segment, but the next one starts at {next}"))
         };
     }
     let first = read_header(0)?;
-    if first.base_offset != base {
+    if first.base_offset != base && !gap_allowed(base, first.base_offset, gaps_below) {
         return Err(format!(
             "first batch has base offset {} instead of {base}",
             first.base_offset
@@ -290,7 +303,7 @@ pub(crate) fn check_trusted_tail(
             "last batch runs past the end of the file ({len} bytes)"
         ));
     }
-    if following != next {
+    if following != next && !gap_allowed(following, next, gaps_below) {
         return Err(format!(
             "segment ends at offset {following}, the next one starts at {next}"
         ));

@@ -69,12 +69,14 @@ fn stored_bytes_equal_produced_bytes_except_offset_and_leader_epoch() {
                 value: b"v".to_vec(),
                 timestamp_delta: 5,
                 headers: vec![],
+                null_value: false,
             },
             Rec {
                 key: None,
                 value: vec![9; 300],
                 timestamp_delta: 7,
                 headers: vec![(b"h".to_vec(), b"hv".to_vec())],
+                null_value: false,
             },
         ],
     );

@@ -111,6 +111,7 @@ pub fn varied_records(n: usize) -> Vec<Rec> {
             } else {
                 vec![]
             },
+            null_value: false,
         })
         .collect()
 }

@@ -37,6 +37,7 @@ fn records() -> impl Strategy<Value = Vec<Rec>> {
             value,
             timestamp_delta,
             headers,
+            null_value: false,
         });
     prop::collection::vec(rec, 1..30)
 }
@@ -112,7 +113,7 @@ fn readable_by_a_consumer(batch: &[u8]) -> bool {
 }
 
 fn check(batch: &[u8]) -> Result<(), TestCaseError> {
-    match validate_produce(batch, u32::MAX) {
+    match validate_produce(batch, u32::MAX, None) {
         Ok(_) => prop_assert!(
             readable_by_a_consumer(batch),
             "accepted a batch a consumer could not read"
@@ -133,7 +134,7 @@ proptest! {
         damages in prop::collection::vec(damage(), 1..4),
     ) {
         let good = compressed_batch(codec, NOW, &recs);
-        prop_assert!(validate_produce(&good, u32::MAX).is_ok(), "{codec:?}: a real batch was refused");
+        prop_assert!(validate_produce(&good, u32::MAX, None).is_ok(), "{codec:?}: a real batch was refused");
         check(&apply(&good, &damages))?;
     }
 

@@ -3,6 +3,8 @@
 mod alloc_meter;
 mod append;
 mod codecs;
+mod compaction;
+mod compaction_prop;
 mod compressed;
 mod compressed_prop;
 mod crash_points;

@@ -40,6 +40,8 @@ pub struct Rec {
     pub value: Vec<u8>,
     pub timestamp_delta: i64,
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Encode the value as null (a tombstone); `value` is then ignored.
+    pub null_value: bool,
 }
 
 impl Rec {
@@ -49,6 +51,7 @@ impl Rec {
             value: v.to_vec(),
             timestamp_delta: 0,
             headers: Vec::new(),
+            null_value: false,
         }
     }
 }
@@ -65,8 +68,12 @@ pub fn encode_record(rec: &Rec, offset_delta: i32) -> Vec<u8> {
         }
         None => put_varint(&mut body, -1),
     }
-    put_varint(&mut body, rec.value.len() as i32);
-    body.extend_from_slice(&rec.value);
+    if rec.null_value {
+        put_varint(&mut body, -1);
+    } else {
+        put_varint(&mut body, rec.value.len() as i32);
+        body.extend_from_slice(&rec.value);
+    }
     put_varint(&mut body, rec.headers.len() as i32);
     for (k, v) in &rec.headers {
         put_varint(&mut body, k.len() as i32);
