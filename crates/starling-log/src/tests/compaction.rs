@@ -1240,22 +1240,7 @@ fn kill9_at_every_point_of_the_recovery_of_a_committed_swap_still_ends_with_the_
         clean(&log, now).unwrap();
         records(&read_all(&log))
     };
-    // A pass cut off right after its swap record was written: the first crash point that
-    // leaves one.
-    let committed_state = |k: u64| {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("p");
-        let (log, now) = crash_test_log(&dir, &compact_config());
-        failpoint::reset();
-        failpoint::crash_after(k);
-        let _ = log.clean(now, &mut Unthrottled, BUFFER);
-        failpoint::reset();
-        drop(log);
-        (tmp, dir, now)
-    };
-    let k = (0..1_000)
-        .find(|&k| committed_state(k).1.join("cleaner-swap").exists())
-        .expect("some crash point leaves a swap record");
+    let k = first_crash_point_leaving_a_swap_record();
     for j in 0.. {
         let (_tmp, dir, now) = committed_state(k);
         assert!(dir.join("cleaner-swap").exists());
@@ -1311,4 +1296,51 @@ fn an_aborted_transaction_past_the_last_stable_offset_stays_until_a_pass_reaches
     drop(log);
     let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
     assert_eq!(offsets(&log), vec![1, 3, 4]);
+}
+
+/// The crash test log, with a pass cut off after `k` file operations.
+fn committed_state(k: u64) -> (tempfile::TempDir, std::path::PathBuf, i64) {
+    use crate::failpoint;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let (log, now) = crash_test_log(&dir, &compact_config());
+    failpoint::reset();
+    failpoint::crash_after(k);
+    let _ = log.clean(now, &mut Unthrottled, BUFFER);
+    failpoint::reset();
+    drop(log);
+    (tmp, dir, now)
+}
+
+/// The first crash point of a pass that leaves its swap record: a committed, unfinished swap.
+fn first_crash_point_leaving_a_swap_record() -> u64 {
+    (0..1_000)
+        .find(|&k| committed_state(k).1.join("cleaner-swap").exists())
+        .expect("some crash point leaves a swap record")
+}
+
+#[test]
+fn repair_finishes_an_unfinished_swap_first_and_a_dry_run_refuses() {
+    let k = first_crash_point_leaving_a_swap_record();
+    let (_tmp, dir, now) = committed_state(k);
+    let err = crate::repair_partition(&dir, true).unwrap_err();
+    assert!(
+        err.to_string().contains("cleaner swap is unfinished"),
+        "{err}"
+    );
+    assert!(
+        dir.join("cleaner-swap").exists(),
+        "a dry run changes nothing"
+    );
+    let report = crate::repair_partition(&dir, false).unwrap();
+    assert!(report.repair.is_none(), "{report:?}");
+    assert!(!dir.join("cleaner-swap").exists());
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, now) = crash_test_log(&tmp.path().join("p"), &compact_config());
+        clean(&log, now).unwrap();
+        records(&read_all(&log))
+    };
+    assert_eq!(records(&read_all(&log)), expected);
 }
