@@ -19,15 +19,16 @@
 //! * **The rewrite**: every sealed segment from the log start up to the map's end is read, in
 //!   groups of adjacent segments whose sizes together stay within `segment.bytes` (Kafka's
 //!   `groupSegmentsBySize`); a group of several, or a lone segment where something goes, is
-//!   written again as one cleaned segment named after its first. A record below the map's end is kept when it
-//!   has a key and no later offset of that key is in the map, unless it is a tombstone past its
-//!   delete horizon; keyless records there go (Kafka drops them as invalid); records at or past
-//!   the map's end all stay. The records of aborted transactions go. A transaction marker stays
-//!   while data of its transaction was seen in this pass, and goes once none was and its
-//!   delete horizon has passed. Offsets never change: a batch keeps its base offset and
-//!   `lastOffsetDelta` (see `filter`), a batch left with no record goes, and a cleaned segment
-//!   left with no batch stays as an empty file (so the log start stays) until a later pass
-//!   merges it with its neighbours.
+//!   written again as one cleaned segment named after its first. Below the map's end a record
+//!   stays when it has a key and no later offset of that key is in the map, unless it is a
+//!   tombstone past its delete horizon; keyless records there go (Kafka drops them as
+//!   invalid), and so do the batches of aborted transactions. Everything at or past the map's
+//!   end stays, aborted or not, so offsets go missing only below the checkpoint. A transaction
+//!   marker stays while data of its transaction was seen in this pass, and goes once none was
+//!   and its delete horizon has passed. Offsets never change: a batch keeps its base offset
+//!   and `lastOffsetDelta` (see `filter`), a batch left with no record goes, and a cleaned
+//!   segment left with no batch stays as an empty file (so the log start stays) until a later
+//!   pass merges it with its neighbours.
 //! * **The delete horizon** (KIP-534's guarantee, kept without rewriting batch headers): the
 //!   checkpoint remembers, for the recent passes, the offset each one cleaned up to and when
 //!   it ran. A tombstone or marker at offset `o` goes only in a pass that runs
@@ -46,8 +47,8 @@
 //! * `{base:020}.log.cleaned`: a cleaned segment being written (created, written, fsynced).
 //! * `cleaner-swap`: the commit record of a pass, written whole (temporary file, fsync,
 //!   rename, directory fsync) once every `.cleaned` file and its name are durable (file fsyncs,
-//!   then a directory fsync): the bases it replaces and
-//!   the new cleaner checkpoint. Its appearance is the instant the pass takes effect.
+//!   then a directory fsync): the bases each cleaned segment replaces and the new cleaner
+//!   checkpoint. Its appearance is the instant the pass takes effect.
 //! * Then each `.cleaned` file is renamed over its group's first `.log`, the files of the
 //!   group's other segments are removed (readers that hold an old segment keep reading its file
 //!   through the open descriptor), the new index files are written whole, the directory is
@@ -57,13 +58,22 @@
 //! At open ([`recover`]), before the segments are read: a `cleaner-swap` means the pass
 //! committed, so every `.cleaned` file it names still there is renamed over its `.log`, the
 //! other segments of its group are removed, the cleaned segments' index files are removed (they
-//! are rebuilt by scanning), the checkpoint is written and the record removed. Without one, `.cleaned` files are from a pass that did not commit and
-//! are removed. Either way the log is the old segment set or the new one, whole. Every step is
-//! idempotent, so a crash during recovery is recovered the same way. Offset gaps are accepted by
-//! recovery only below the checkpoint's first dirty offset, where the cleaner made them.
+//! are rebuilt by scanning), the checkpoint is written and the record removed. Without one,
+//! `.cleaned` files are from a pass that did not commit and are removed. Either way the log is
+//! the old segment set or the new one, whole. Every step is idempotent, so a crash during
+//! recovery is recovered the same way. Offset gaps are accepted by recovery only below the
+//! checkpoint's first dirty offset, where the cleaner made them.
 //!
 //! A failure after the commit point (an I/O error, not a crash) leaves the rest of the swap as
 //! undo work: every later change to the log first finishes it, as for a failed append.
+//!
+//! # I/O
+//!
+//! Every byte of segment data read (the dirty range for the map, then each segment rewritten)
+//! and written (the cleaned segments) is reported to the caller's [`Throttle`] first; index
+//! files, the checkpoint and the swap record are small and not counted. A pass holds no lock
+//! while it reads and writes, only the writer lock for the swap, so appends, reads and
+//! retention go on meanwhile (a pass whose segments retention deleted is abandoned).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};

@@ -11,7 +11,9 @@
 //! says what would be removed.
 //!
 //! Truncating first and deleting later segments highest first means an interrupted repair
-//! leaves a log that start-up still refuses and a second repair finishes.
+//! leaves a log that start-up still refuses and a second repair finishes. A cleaner swap left
+//! unfinished by a crash is finished first (a dry run refuses instead), and offset gaps the
+//! cleaner left below its checkpoint are not damage.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -89,6 +91,18 @@ pub fn repair_partition(dir: &Path, dry_run: bool) -> Result<RepairReport, LogEr
             io::ErrorKind::NotFound,
             "not a partition directory",
         )));
+    }
+    // A cleaning pass cut off by a crash is finished (or undone) first, as open does: its
+    // segments are the old set or the new one only once that is done. A dry run changes
+    // nothing, so it refuses instead.
+    if dir.join(crate::cleaner::SWAP_FILE).exists() {
+        if dry_run {
+            return Err(io_err(dir)(io::Error::other(
+                "a cleaner swap is unfinished here; open the log (or repair without a dry run) \
+                 to finish it first",
+            )));
+        }
+        crate::cleaner::recover(dir)?;
     }
     let listing = list_dir(dir)?;
     let recovery_point = checkpoint::read(dir);

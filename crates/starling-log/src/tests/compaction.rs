@@ -1240,22 +1240,7 @@ fn kill9_at_every_point_of_the_recovery_of_a_committed_swap_still_ends_with_the_
         clean(&log, now).unwrap();
         records(&read_all(&log))
     };
-    // A pass cut off right after its swap record was written: the first crash point that
-    // leaves one.
-    let committed_state = |k: u64| {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("p");
-        let (log, now) = crash_test_log(&dir, &compact_config());
-        failpoint::reset();
-        failpoint::crash_after(k);
-        let _ = log.clean(now, &mut Unthrottled, BUFFER);
-        failpoint::reset();
-        drop(log);
-        (tmp, dir, now)
-    };
-    let k = (0..1_000)
-        .find(|&k| committed_state(k).1.join("cleaner-swap").exists())
-        .expect("some crash point leaves a swap record");
+    let k = first_crash_point_leaving_a_swap_record();
     for j in 0.. {
         let (_tmp, dir, now) = committed_state(k);
         assert!(dir.join("cleaner-swap").exists());
@@ -1311,4 +1296,121 @@ fn an_aborted_transaction_past_the_last_stable_offset_stays_until_a_pass_reaches
     drop(log);
     let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
     assert_eq!(offsets(&log), vec![1, 3, 4]);
+}
+
+/// The crash test log, with a pass cut off after `k` file operations.
+fn committed_state(k: u64) -> (tempfile::TempDir, std::path::PathBuf, i64) {
+    use crate::failpoint;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let (log, now) = crash_test_log(&dir, &compact_config());
+    failpoint::reset();
+    failpoint::crash_after(k);
+    let _ = log.clean(now, &mut Unthrottled, BUFFER);
+    failpoint::reset();
+    drop(log);
+    (tmp, dir, now)
+}
+
+/// The first crash point of a pass that leaves its swap record: a committed, unfinished swap.
+fn first_crash_point_leaving_a_swap_record() -> u64 {
+    (0..1_000)
+        .find(|&k| committed_state(k).1.join("cleaner-swap").exists())
+        .expect("some crash point leaves a swap record")
+}
+
+#[test]
+fn repair_finishes_an_unfinished_swap_first_and_a_dry_run_refuses() {
+    let k = first_crash_point_leaving_a_swap_record();
+    let (_tmp, dir, now) = committed_state(k);
+    let err = crate::repair_partition(&dir, true).unwrap_err();
+    assert!(
+        err.to_string().contains("cleaner swap is unfinished"),
+        "{err}"
+    );
+    assert!(
+        dir.join("cleaner-swap").exists(),
+        "a dry run changes nothing"
+    );
+    let report = crate::repair_partition(&dir, false).unwrap();
+    assert!(report.repair.is_none(), "{report:?}");
+    assert!(!dir.join("cleaner-swap").exists());
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, now) = crash_test_log(&tmp.path().join("p"), &compact_config());
+        clean(&log, now).unwrap();
+        records(&read_all(&log))
+    };
+    assert_eq!(records(&read_all(&log)), expected);
+}
+
+#[test]
+fn a_write_error_before_the_commit_point_leaves_the_log_as_it_was() {
+    use crate::failpoint::{self, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, now) = crash_test_log(&tmp.path().join("p"), &compact_config());
+    let before = records(&read_all(&log));
+    failpoint::reset();
+    failpoint::fail_next(Op::CleanedWrite, 1, std::io::ErrorKind::StorageFull);
+    let err = log.clean(now, &mut Unthrottled, BUFFER).unwrap_err();
+    failpoint::reset();
+    assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+    assert_eq!(records(&read_all(&log)), before);
+    assert_eq!(log.cleaner_checkpoint().unwrap(), 0);
+    let names: Vec<String> = std::fs::read_dir(log.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("cleaned") || n.contains("swap")),
+        "{names:?}"
+    );
+    clean(&log, now).expect("the next pass works");
+    assert_ne!(records(&read_all(&log)), before);
+}
+
+#[test]
+fn an_error_after_the_commit_point_is_finished_before_the_next_change() {
+    use crate::failpoint::{self, Op};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let (log, now) = crash_test_log(&dir, &compact_config());
+    let expected = {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, now) = crash_test_log(&tmp.path().join("p"), &compact_config());
+        clean(&log, now).unwrap();
+        records(&read_all(&log))
+    };
+    // The first removal of the pass is that of a merged segment's file, after the commit.
+    failpoint::reset();
+    failpoint::fail_next(Op::Remove, 1, std::io::ErrorKind::PermissionDenied);
+    let err = log.clean(now, &mut Unthrottled, BUFFER).unwrap_err();
+    failpoint::reset();
+    assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(dir.join("cleaner-swap").exists(), "committed, not finished");
+    assert_eq!(
+        records(&read_all(&log)),
+        expected,
+        "readers get the new segments"
+    );
+    // The next change finishes the swap first.
+    log.append(bm(&[&batch_of(NOW, &[keyed("z", Some("1"))])]), now)
+        .unwrap();
+    assert!(!dir.join("cleaner-swap").exists());
+    let mut with_append = expected.clone();
+    with_append.extend(
+        records(&batch_of(NOW, &[keyed("z", Some("1"))]))
+            .into_iter()
+            .map(|mut r| {
+                r.offset = log.log_end_offset() - 1;
+                r
+            }),
+    );
+    assert_eq!(records(&read_all(&log)), with_append);
+    drop(log);
+    let log = PartitionLog::open(&dir, compact_config(), now).unwrap();
+    assert_eq!(records(&read_all(&log)), with_append);
 }
