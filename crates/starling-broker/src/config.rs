@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use starling_group::GroupConfig;
-use starling_log::{LogConfig, TimestampType};
+use starling_log::{CleanupPolicy, LogConfig, TimestampType};
 use starling_txn::TxnConfig;
 
 use crate::config_keys;
@@ -353,13 +353,47 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
             }
         }
         "cleanup.policy" => {
-            if value != "delete" {
-                return Err(invalid(
-                    key,
-                    value,
-                    "only the 'delete' cleanup policy is supported (no log compaction)",
-                ));
+            let mut items: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            items.sort_unstable();
+            items.dedup();
+            log.cleanup_policy = match items.as_slice() {
+                ["delete"] => CleanupPolicy::Delete,
+                ["compact"] => CleanupPolicy::Compact,
+                ["compact", "delete"] => CleanupPolicy::CompactDelete,
+                _ => {
+                    return Err(invalid(
+                        key,
+                        value,
+                        "expected delete, compact, or both (compact,delete)",
+                    ))
+                }
+            };
+        }
+        "min.cleanable.dirty.ratio" => {
+            let v: f64 = parse_num(key, value)?;
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, value, "must be from 0 to 1"));
             }
+            log.min_cleanable_dirty_ratio = v;
+        }
+        "min.compaction.lag.ms" => {
+            let v: i64 = parse_num(key, value)?;
+            if v < 0 {
+                return Err(invalid(key, value, "must be at least 0"));
+            }
+            log.min_compaction_lag_ms = v;
+        }
+        "max.compaction.lag.ms" => log.max_compaction_lag_ms = parse_positive(key, value)?,
+        "delete.retention.ms" => {
+            let v: i64 = parse_num(key, value)?;
+            if v < 0 {
+                return Err(invalid(key, value, "must be at least 0"));
+            }
+            log.delete_retention_ms = v;
         }
         "compression.type" => {
             if value != "producer" {
@@ -423,13 +457,6 @@ fn validate_unapplied_topic_config(key: &str, value: &str) -> Result<(), ConfigE
                 return Err(invalid(key, value, "must be from -131072 to 22"));
             }
         }
-        "min.cleanable.dirty.ratio" => {
-            let v: f64 = parse_num(key, value)?;
-            if !(0.0..=1.0).contains(&v) {
-                return Err(invalid(key, value, "must be from 0 to 1"));
-            }
-        }
-        "max.compaction.lag.ms" => at_least(1)?,
         "local.retention.ms" | "local.retention.bytes" => at_least(-2)?,
         "segment.index.bytes" => {
             let v: i32 = parse_num(key, value)?;
@@ -554,6 +581,22 @@ impl BrokerConfig {
                 .map_err(|e| rename(e, key))?,
             "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
             "min.insync.replicas" => apply_topic_config(&mut self.log, key, value)?,
+            "log.cleaner.min.cleanable.ratio" => {
+                apply_topic_config(&mut self.log, "min.cleanable.dirty.ratio", value)
+                    .map_err(|e| rename(e, key))?
+            }
+            "log.cleaner.min.compaction.lag.ms" => {
+                apply_topic_config(&mut self.log, "min.compaction.lag.ms", value)
+                    .map_err(|e| rename(e, key))?
+            }
+            "log.cleaner.max.compaction.lag.ms" => {
+                apply_topic_config(&mut self.log, "max.compaction.lag.ms", value)
+                    .map_err(|e| rename(e, key))?
+            }
+            "log.cleaner.delete.retention.ms" => {
+                apply_topic_config(&mut self.log, "delete.retention.ms", value)
+                    .map_err(|e| rename(e, key))?
+            }
             "log.cleaner.enable" => self.cleaner.enable = parse_bool(key, value)?,
             "log.cleaner.threads" => self.cleaner.threads = parse_positive(key, value)?,
             "log.cleaner.io.max.bytes.per.second" => {
@@ -771,7 +814,28 @@ fn rename(e: ConfigError, key: &str) -> ConfigError {
 pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-1".into());
     vec![
-        ("cleanup.policy", "delete".into()),
+        (
+            "cleanup.policy",
+            match log.cleanup_policy {
+                CleanupPolicy::Delete => "delete",
+                CleanupPolicy::Compact => "compact",
+                CleanupPolicy::CompactDelete => "compact,delete",
+            }
+            .into(),
+        ),
+        ("delete.retention.ms", log.delete_retention_ms.to_string()),
+        (
+            "max.compaction.lag.ms",
+            log.max_compaction_lag_ms.to_string(),
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            log.min_cleanable_dirty_ratio.to_string(),
+        ),
+        (
+            "min.compaction.lag.ms",
+            log.min_compaction_lag_ms.to_string(),
+        ),
         ("compression.type", "producer".into()),
         (
             "flush.messages",
@@ -1120,7 +1184,12 @@ log.retention.check.interval.ms=300000
     #[test]
     fn topic_configs_refuse_what_we_cannot_honour() {
         let mut log = LogConfig::default();
-        assert!(apply_topic_config(&mut log, "cleanup.policy", "compact").is_err());
+        assert!(apply_topic_config(&mut log, "cleanup.policy", "shred").is_err());
+        assert!(apply_topic_config(&mut log, "cleanup.policy", "").is_err());
+        apply_topic_config(&mut log, "cleanup.policy", "delete, compact").unwrap();
+        assert_eq!(log.cleanup_policy, CleanupPolicy::CompactDelete);
+        assert!(apply_topic_config(&mut log, "min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(apply_topic_config(&mut log, "max.compaction.lag.ms", "0").is_err());
         assert!(apply_topic_config(&mut log, "retention.ms", "60000").is_ok());
         assert_eq!(log.retention_ms, Some(60000));
         assert!(matches!(

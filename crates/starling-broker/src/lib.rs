@@ -38,6 +38,7 @@ pub mod config_keys;
 pub mod connection;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
 pub mod producer_ids;

@@ -200,6 +200,8 @@ pub struct Metrics {
     log_faults: Mutex<BTreeMap<(String, i32), String>>,
     /// Whether `log_faults` may be non-empty (spares successful appends the lock).
     any_log_fault: AtomicBool,
+    /// The log cleaner's passes, bytes and dirty ratios.
+    pub cleaner: crate::log_cleaner::CleanerMetrics,
 }
 
 /// A partition whose last append failed on the storage.
@@ -331,6 +333,7 @@ impl Metrics {
             partition_handover.clone(),
         );
 
+        let cleaner = crate::log_cleaner::CleanerMetrics::register(&mut registry);
         Metrics {
             registry,
             apis,
@@ -347,6 +350,7 @@ impl Metrics {
             log_storage_errors: AtomicU64::new(0),
             log_faults: Mutex::new(BTreeMap::new()),
             any_log_fault: AtomicBool::new(false),
+            cleaner,
         }
     }
 

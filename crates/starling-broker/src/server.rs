@@ -137,6 +137,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         }
     });
     tasks.spawn(maintenance::run(broker.clone()));
+    tasks.spawn(crate::log_cleaner::run(broker.clone()));
     tasks.spawn(transactions.run_timers(broker.shutdown.clone()));
     tasks.spawn(crate::transactions::markers::run(
         broker.clone(),
