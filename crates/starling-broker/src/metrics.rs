@@ -121,6 +121,13 @@ struct GroupLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    user: String,
+    client_id: String,
+    quota_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RebalanceLabels {
     group: String,
     cause: CauseName,
@@ -194,6 +201,8 @@ pub struct Metrics {
     rebalance_join: HistogramFamily<GroupLabels>,
     rebalance_sync: HistogramFamily<GroupLabels>,
     partition_handover: HistogramFamily<GroupLabels>,
+    quota_throttle_time: Family<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    quota_throttled: Family<QuotaLabels, Counter>,
     /// Partition-log appends that failed on the storage.
     log_storage_errors: AtomicU64,
     /// Partitions whose last append failed on the storage, with the error, until one succeeds.
@@ -331,7 +340,26 @@ impl Metrics {
             partition_handover.clone(),
         );
 
+        let quota_throttle_time =
+            Family::<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        let quota_throttled = Family::<QuotaLabels, Counter>::default();
+        registry.register_with_unit(
+            "quota_throttle_time",
+            "Throttle time given to clients over a quota, by the quota's user and client-id \
+             metric tags (empty when the quota does not distinguish them) and quota type \
+             (produce, fetch, request)",
+            Unit::Seconds,
+            quota_throttle_time.clone(),
+        );
+        registry.register(
+            "quota_throttled_responses",
+            "Responses throttled for a quota, by user, client-id and quota type",
+            quota_throttled.clone(),
+        );
+
         Metrics {
+            quota_throttle_time,
+            quota_throttled,
             registry,
             apis,
             response_errors,
@@ -398,6 +426,19 @@ impl Metrics {
     }
 
     /// A rebalance record closed: counts it by cause and observes the phases it went through.
+    /// A client over a quota of `quota_type` was throttled for `ms`.
+    pub fn quota_throttled(&self, user: &str, client_id: &str, quota_type: &'static str, ms: i64) {
+        let labels = QuotaLabels {
+            user: user.to_string(),
+            client_id: client_id.to_string(),
+            quota_type,
+        };
+        self.quota_throttled.get_or_create(&labels).inc();
+        self.quota_throttle_time
+            .get_or_create(&labels)
+            .inc_by(ms as f64 / 1000.0);
+    }
+
     pub fn rebalance_closed(&self, record: &RebalanceRecord) {
         let cause = RebalanceLabels {
             group: record.group_id.clone(),

@@ -115,7 +115,14 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         producer_ids.clone(),
     )?;
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
+    let quotas = crate::quotas::ClientQuotas::open(
+        store.clone(),
+        config.quota_window_num,
+        config.quota_window_size_seconds,
+        metrics.clone(),
+    )?;
     let broker = Arc::new(Broker {
+        quotas,
         producer_ids,
         transactions: transactions.clone(),
         request_memory,
