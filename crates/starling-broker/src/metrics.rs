@@ -124,6 +124,7 @@ struct GroupLabels {
 struct QuotaLabels {
     user: String,
     client_id: String,
+    ip: String,
     quota_type: &'static str,
 }
 
@@ -346,14 +347,15 @@ impl Metrics {
         registry.register_with_unit(
             "quota_throttle_time",
             "Throttle time given to clients over a quota, by the quota's user and client-id \
-             metric tags (empty when the quota does not distinguish them) and quota type \
-             (produce, fetch, request)",
+             metric tags (empty when the quota does not distinguish them), the ip of a \
+             connection-rate quota, and quota type (produce, fetch, request, connection)",
             Unit::Seconds,
             quota_throttle_time.clone(),
         );
         registry.register(
             "quota_throttled_responses",
-            "Responses throttled for a quota, by user, client-id and quota type",
+            "Responses (for connection: connections) throttled for a quota, by user, client-id, \
+             ip and quota type",
             quota_throttled.clone(),
         );
 
@@ -426,11 +428,20 @@ impl Metrics {
     }
 
     /// A rebalance record closed: counts it by cause and observes the phases it went through.
-    /// A client over a quota of `quota_type` was throttled for `ms`.
-    pub fn quota_throttled(&self, user: &str, client_id: &str, quota_type: &'static str, ms: i64) {
+    /// A client over a quota of `quota_type` was throttled for `ms`: the quota's user and
+    /// client-id metric tags, or the ip of a connection-rate quota (the others empty).
+    pub fn quota_throttled(
+        &self,
+        user: &str,
+        client_id: &str,
+        ip: &str,
+        quota_type: &'static str,
+        ms: i64,
+    ) {
         let labels = QuotaLabels {
             user: user.to_string(),
             client_id: client_id.to_string(),
+            ip: ip.to_string(),
             quota_type,
         };
         self.quota_throttled.get_or_create(&labels).inc();

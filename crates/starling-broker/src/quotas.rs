@@ -6,8 +6,8 @@
 //! `ClientQuotasImage` (describe), with their error messages: user and client-id entities take
 //! `producer_byte_rate`, `consumer_byte_rate` (whole numbers), `request_percentage` and
 //! `controller_mutation_rate`; an ip entity takes `connection_creation_rate` (a whole number).
-//! `controller_mutation_rate` and `connection_creation_rate` are stored and described but not
-//! enforced.
+//! `controller_mutation_rate` is stored and described but not enforced (Starling's topic
+//! mutations are not rate limited).
 //!
 //! **Enforcement** follows Kafka's `ClientQuotaManager`: for a request of (user, client-id), each
 //! quota type takes the most specific quota set, in Kafka's order
@@ -27,7 +27,9 @@
 //! the bytes back), every request its handling time against the request quota (as a percentage
 //! of one thread, capped at one window). The largest throttle time goes into the response's
 //! `throttle_time_ms` and the connection reads nothing more from the client for that long
-//! after sending it (KIP-219).
+//! after sending it (KIP-219). A new connection over its ip's `connection_creation_rate` (the
+//! ip's quota, else the default ip's, per address) is held for its throttle time and closed
+//! unserved, as Kafka's `ConnectionQuotas` (KIP-612).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -360,6 +362,8 @@ pub enum QuotaType {
     Produce,
     Fetch,
     Request,
+    /// New connections from one IP address.
+    Connection,
 }
 
 impl QuotaType {
@@ -368,6 +372,7 @@ impl QuotaType {
             QuotaType::Produce => PRODUCER_BYTE_RATE,
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
             QuotaType::Request => REQUEST_PERCENTAGE,
+            QuotaType::Connection => CONNECTION_CREATION_RATE,
         }
     }
 
@@ -377,6 +382,7 @@ impl QuotaType {
             QuotaType::Produce => "produce",
             QuotaType::Fetch => "fetch",
             QuotaType::Request => "request",
+            QuotaType::Connection => "connection",
         }
     }
 }
@@ -428,6 +434,8 @@ struct Sample {
 /// spread over the full span rather than measured against a few milliseconds).
 #[derive(Debug, Clone)]
 pub struct Rate {
+    /// When a value was last recorded.
+    last_ms: i64,
     samples: Vec<Sample>,
     current: usize,
     windows: usize,
@@ -437,6 +445,7 @@ pub struct Rate {
 impl Rate {
     pub fn new(windows: usize, window_ms: i64) -> Rate {
         Rate {
+            last_ms: 0,
             samples: Vec::new(),
             current: 0,
             windows: windows.max(1),
@@ -445,6 +454,7 @@ impl Rate {
     }
 
     pub fn record(&mut self, value: f64, now_ms: i64) {
+        self.last_ms = now_ms;
         if self.samples.is_empty() {
             self.samples.push(Sample {
                 start_ms: now_ms,
@@ -517,12 +527,24 @@ impl Rate {
     }
 }
 
+/// The clients' rates, by quota type and metric tags (user, client-id). A rate idle for all of
+/// its windows measures nothing and is dropped when the map grows (as Kafka expires idle quota
+/// sensors), so clients that come and go under a default quota do not accumulate.
+struct Rates {
+    by_tags: HashMap<(QuotaType, String, String), Rate>,
+    /// The size at which idle rates are next dropped.
+    prune_at: usize,
+}
+
+/// The fewest rates kept before idle ones are dropped.
+const MIN_PRUNE_AT: usize = 1024;
+
 /// The broker's quotas: what is set, and the rates of the clients under them.
 pub struct ClientQuotas {
     store: Arc<MetadataStore>,
     quotas: RwLock<BTreeMap<Entity, Values>>,
     /// The rate of each quota type per metric tags (user, client-id).
-    rates: Mutex<HashMap<(QuotaType, String, String), Rate>>,
+    rates: Mutex<Rates>,
     windows: usize,
     window_ms: i64,
     origin: Instant,
@@ -552,7 +574,10 @@ impl ClientQuotas {
         Ok(ClientQuotas {
             store,
             quotas: RwLock::new(quotas),
-            rates: Mutex::new(HashMap::new()),
+            rates: Mutex::new(Rates {
+                by_tags: HashMap::new(),
+                prune_at: MIN_PRUNE_AT,
+            }),
             windows: windows as usize,
             window_ms: i64::from(window_seconds) * 1000,
             origin: Instant::now(),
@@ -622,7 +647,13 @@ impl ClientQuotas {
         };
         let now = self.now_ms();
         let mut rates = self.rates.lock();
+        if rates.by_tags.len() >= rates.prune_at {
+            let expiry = self.windows as i64 * self.window_ms;
+            rates.by_tags.retain(|_, r| now - r.last_ms < expiry);
+            rates.prune_at = (rates.by_tags.len() * 2).max(MIN_PRUNE_AT);
+        }
         let rate = rates
+            .by_tags
             .entry((kind, user_tag.clone(), client_tag.clone()))
             .or_insert_with(|| Rate::new(self.windows, self.window_ms));
         let mut ms = rate.record_and_throttle_ms(value, bound, now);
@@ -633,7 +664,55 @@ impl ClientQuotas {
         drop(rates);
         if ms > 0 {
             self.metrics
-                .quota_throttled(&user_tag, &client_tag, kind.name(), ms);
+                .quota_throttled(&user_tag, &client_tag, "", kind.name(), ms);
+        }
+        ms
+    }
+
+    /// Records a new connection from `ip` against its `connection_creation_rate` (the ip's own
+    /// quota, else the default ip's; each address has its own rate) and returns how long to
+    /// hold the connection before closing it unserved, 0 to serve it. As Kafka's
+    /// `ConnectionQuotas`: a throttled connection is taken back from the rate, and the throttle
+    /// is at most one window.
+    pub fn connection_throttle_ms(&self, ip: std::net::IpAddr) -> i64 {
+        if !self.any() {
+            return 0;
+        }
+        let bound = {
+            let quotas = self.quotas.read();
+            let rate_of = |name: Option<&str>| {
+                quotas
+                    .iter()
+                    .find(|(entity, _)| {
+                        entity.len() == 1
+                            && entity.get(IP).is_some_and(|n| match (n, name) {
+                                (None, None) => true,
+                                (Some(n), Some(_)) => n.parse::<std::net::IpAddr>() == Ok(ip),
+                                _ => false,
+                            })
+                    })
+                    .and_then(|(_, values)| values.get(CONNECTION_CREATION_RATE).copied())
+            };
+            match rate_of(Some("")).or_else(|| rate_of(None)) {
+                Some(bound) => bound,
+                None => return 0,
+            }
+        };
+        let now = self.now_ms();
+        let address = ip.to_string();
+        let mut rates = self.rates.lock();
+        let rate = rates
+            .by_tags
+            .entry((QuotaType::Connection, address.clone(), String::new()))
+            .or_insert_with(|| Rate::new(self.windows, self.window_ms));
+        let ms = rate
+            .record_and_throttle_ms(1.0, bound, now)
+            .min(self.window_ms);
+        if ms > 0 {
+            rate.record(-1.0, now);
+            drop(rates);
+            self.metrics
+                .quota_throttled("", "", &address, QuotaType::Connection.name(), ms);
         }
         ms
     }
@@ -644,7 +723,12 @@ impl ClientQuotas {
             resolve(&self.quotas.read(), kind, &principal.user, client_id)
         {
             let now = self.now_ms();
-            if let Some(rate) = self.rates.lock().get_mut(&(kind, user_tag, client_tag)) {
+            if let Some(rate) = self
+                .rates
+                .lock()
+                .by_tags
+                .get_mut(&(kind, user_tag, client_tag))
+            {
                 rate.record(-value, now);
             }
         }
@@ -738,6 +822,72 @@ mod tests {
         assert_eq!(rate.window_size(500), 10_500);
         rate.record(1.0, 15_000);
         assert_eq!(rate.window_size(15_000), 10_000);
+    }
+
+    fn quotas() -> (tempfile::TempDir, ClientQuotas) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
+        let q = ClientQuotas::open(store, 11, 1, Arc::new(Metrics::new())).unwrap();
+        (dir, q)
+    }
+
+    #[test]
+    fn connections_over_an_ips_creation_rate_are_throttled_per_address_and_not_counted() {
+        let (_dir, q) = quotas();
+        let results = q
+            .alter(
+                &[
+                    set(entity(&[("ip", None)]), &[(CONNECTION_CREATION_RATE, 2.0)]),
+                    set(
+                        entity(&[("ip", Some("10.0.0.1"))]),
+                        &[(CONNECTION_CREATION_RATE, 5.0)],
+                    ),
+                ],
+                false,
+            )
+            .unwrap();
+        assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // The default: 2 a second, 20 over the first 10 s; each address on its own.
+        for address in ["127.0.0.1", "127.0.0.2"] {
+            for _ in 0..20 {
+                assert_eq!(q.connection_throttle_ms(ip(address)), 0);
+            }
+            // Throttled connections are taken back: each further one is throttled alike,
+            // at most one window.
+            for _ in 0..3 {
+                let ms = q.connection_throttle_ms(ip(address));
+                assert!((1..=1000).contains(&ms), "{ms}");
+            }
+        }
+        // 10.0.0.1 has its own quota.
+        for _ in 0..50 {
+            assert_eq!(q.connection_throttle_ms(ip("10.0.0.1")), 0);
+        }
+        assert!(q.connection_throttle_ms(ip("10.0.0.1")) > 0);
+    }
+
+    #[test]
+    fn quotas_persist_and_validate_only_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let open = || {
+            let store = Arc::new(MetadataStore::open(&path).unwrap());
+            ClientQuotas::open(store, 11, 1, Arc::new(Metrics::new())).unwrap()
+        };
+        let q = open();
+        let app = entity(&[("client-id", Some("app"))]);
+        q.alter(&[set(app.clone(), &[(PRODUCER_BYTE_RATE, 10.0)])], true)
+            .unwrap();
+        assert!(q.snapshot().is_empty());
+        q.alter(&[set(app.clone(), &[(PRODUCER_BYTE_RATE, 10.0)])], false)
+            .unwrap();
+        drop(q);
+        let q = open();
+        assert_eq!(
+            q.snapshot(),
+            BTreeMap::from([(app, Values::from([(PRODUCER_BYTE_RATE.to_string(), 10.0)]))])
+        );
     }
 
     #[test]

@@ -238,6 +238,23 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Over its ip's connection_creation_rate, a connection is closed once the
+                // throttle time has passed, unserved (Kafka's KIP-612 delayed close).
+                let throttle_ms = broker.quotas.connection_throttle_ms(peer.ip());
+                if throttle_ms > 0 {
+                    tracing::debug!(%peer, throttle_ms, "delaying closing of a throttled connection");
+                    let shutdown = broker.shutdown.clone();
+                    tasks.spawn(async move {
+                        let delay = std::time::Duration::from_millis(throttle_ms as u64);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        drop(stream);
+                        drop(permit);
+                    });
+                    continue;
+                }
                 let broker = broker.clone();
                 let open = broker.metrics.connection_opened();
                 tasks.spawn(async move {

@@ -664,3 +664,41 @@ fn quota_window_settings_are_accepted_and_checked() {
     );
     assert!(refused.is_err());
 }
+
+#[test]
+fn connections_over_their_ips_creation_rate_are_closed_unserved() {
+    let _dog = watchdog(Duration::from_secs(90));
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    // One a second: the first 10 s allow 10 new connections from 127.0.0.1.
+    set_quota(&b, &["--ip", "127.0.0.1"], "connection_creation_rate=1");
+    let mut served = 0;
+    for _ in 0..14 {
+        let mut raw = RawClient::connect(broker.addr());
+        raw.stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let correlation = raw.send(9, &MetadataRequest::default());
+        match raw.read_frame() {
+            Ok(_) => served += 1,
+            // Closed, after at most one window (quota.window.size.seconds), without an answer.
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ),
+                "request {correlation}: {e}"
+            ),
+        }
+    }
+    assert_eq!(served, 10, "connections served of 14");
+    let body = metrics(&broker);
+    assert!(
+        body.lines().any(
+            |l| l.starts_with("starling_quota_throttled_responses_total")
+                && l.contains("ip=\"127.0.0.1\"")
+                && l.contains("quota_type=\"connection\"")
+        ),
+        "{body}"
+    );
+}

@@ -35,7 +35,7 @@ pub mod throttle;
 pub mod txn_offset_commit;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,9 @@ pub struct RequestContext {
     /// The longest throttle time any quota gave this request; the connection is muted for it
     /// after the response.
     throttle_ms: Arc<AtomicI32>,
+    /// Time (µs) the request spent waiting rather than being worked on (a JoinGroup held for a
+    /// rebalance): the request quota does not count it.
+    idle_us: Arc<AtomicU64>,
 }
 
 impl RequestContext {
@@ -94,10 +97,19 @@ impl RequestContext {
         ms
     }
 
-    /// Records the request's handling time so far (less `idle`, time spent waiting rather
-    /// than working) against the request quota; returns the throttle time.
+    /// Notes time the request spent waiting (for the group coordinator, say), which the
+    /// request quota does not count as handling time.
+    pub fn note_idle(&self, waited: Duration) {
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.idle_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Records the request's handling time so far (less `idle` and the time noted with
+    /// [`RequestContext::note_idle`], time spent waiting rather than working) against the
+    /// request quota; returns the throttle time.
     fn request_throttle(&self, broker: &Broker, idle: Duration) -> i32 {
-        let busy = self.started.elapsed().saturating_sub(idle);
+        let noted = Duration::from_micros(self.idle_us.load(Ordering::Relaxed));
+        let busy = self.started.elapsed().saturating_sub(idle + noted);
         let ms = broker
             .quotas
             .record_request_time(&self.principal, self.quota_client_id(), busy);
@@ -177,6 +189,7 @@ pub async fn answer(
         principal: principal.clone(),
         started,
         throttle_ms: Arc::new(AtomicI32::new(0)),
+        idle_us: Arc::new(AtomicU64::new(0)),
     };
     tracing::trace!(?api_key, version = ctx.api_version, client = ?ctx.client_id, "request");
     let reply = match body {
@@ -482,5 +495,6 @@ fn context_from_prefix(prefix: HeaderPrefix) -> RequestContext {
         principal: Principal::anonymous(),
         started: Instant::now(),
         throttle_ms: Arc::new(AtomicI32::new(0)),
+        idle_us: Arc::new(AtomicU64::new(0)),
     }
 }
