@@ -18,7 +18,9 @@
 //!
 //! A client over one of its quotas ([`crate::quotas`]) is throttled as KIP-219 has it: the
 //! response goes out at once with its `throttle_time_ms`, then the connection reads nothing
-//! from that client until the throttle time has passed (its requests wait in the socket).
+//! from that client until the throttle time has passed (its requests wait in the socket). (For
+//! old Produce and Fetch versions, whose clients do not back off, the response itself is
+//! delayed instead: see [`api::answer`].)
 //!
 //! Metrics: bytes of whole request frames read and of response frames written, and per API the
 //! requests answered and their latency, from the frame read to the response written.

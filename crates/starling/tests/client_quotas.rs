@@ -444,6 +444,17 @@ fn a_producer_over_its_byte_rate_is_throttled_and_muted_while_another_client_id_
         "the next request was answered after {muted:?}, throttle {throttle} ms"
     );
 
+    // A Produce v5 client does not back off by itself (KIP-219): its response comes late.
+    let started = Instant::now();
+    let old = raw.call(5, &produce_request("quota-produce", batch_of(100)));
+    let late = started.elapsed();
+    assert!(old.throttle_time_ms > 0);
+    assert!(
+        late >= Duration::from_millis(old.throttle_time_ms as u64 - 100),
+        "answered after {late:?}, throttle {} ms",
+        old.throttle_time_ms
+    );
+
     // Another client id is under no quota.
     rt.block_on(async {
         let options = Options {
@@ -555,7 +566,7 @@ fn a_consumer_over_its_byte_rate_gets_an_empty_throttled_fetch_while_another_cli
 
     // A fetch may return what the quota lets through in 10 windows: 100 kB (and always the
     // first batch whole), so the first fetch stops short of the 300 kB.
-    let first = raw.call(4, &fetch_request("quota-fetch", 0));
+    let first = raw.call(11, &fetch_request("quota-fetch", 0));
     assert_eq!(first.throttle_time_ms, 0);
     let records = first.responses[0].partitions[0].records.clone().unwrap();
     let fetched = count_records(&records);
@@ -571,7 +582,7 @@ fn a_consumer_over_its_byte_rate_gets_an_empty_throttled_fetch_while_another_cli
         .max()
         .unwrap();
     // Reading more goes over the quota: Kafka answers nothing but the throttle time.
-    let second = raw.call(4, &fetch_request("quota-fetch", next));
+    let second = raw.call(11, &fetch_request("quota-fetch", next));
     assert!(second.throttle_time_ms > 0, "{second:?}");
     assert!(second.responses.is_empty(), "{:?}", second.responses);
 

@@ -440,8 +440,28 @@ pub async fn answer(
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     };
-    let mute = ctx.throttle_ms.load(Ordering::Relaxed).max(0) as u64;
-    (reply, Duration::from_millis(mute))
+    let mute = Duration::from_millis(ctx.throttle_ms.load(Ordering::Relaxed).max(0) as u64);
+    if !mute.is_zero() && !client_throttles(api_key, ctx.api_version) {
+        // KIP-219: a client too old to back off by itself gets its response late instead.
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(mute) => {}
+        }
+        return (reply, Duration::ZERO);
+    }
+    (reply, mute)
+}
+
+/// Whether a client backs off by itself on a response's `throttle_time_ms` (KIP-219: Kafka's
+/// `shouldClientThrottle`, Produce v6+ and Fetch v8+), so the broker sends the response at once
+/// and mutes the connection after it; for older Produce and Fetch versions the response itself
+/// is delayed. (Other APIs are always answered at once and muted after.)
+fn client_throttles(api_key: ApiKey, version: i16) -> bool {
+    match api_key {
+        ApiKey::Produce => version >= 6,
+        ApiKey::Fetch => version >= 8,
+        _ => true,
+    }
 }
 
 /// Answers (or not) a frame that did not decode.
