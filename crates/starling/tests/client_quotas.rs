@@ -713,3 +713,72 @@ fn connections_over_their_ips_creation_rate_are_closed_unserved() {
         "{body}"
     );
 }
+
+#[test]
+fn a_librdkafka_consumers_achieved_rate_stays_near_its_quota() {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::message::Message;
+
+    let _dog = watchdog(Duration::from_secs(120));
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(create_topic(&b, "quota-read", 1));
+    // 3 MB in 10 kB batches, from a client id under no quota.
+    rt.block_on(async {
+        let options = Options {
+            client_id: "writer".to_string(),
+            ..Options::default()
+        };
+        let mut conn = Connection::connect(&b, &options).await.unwrap();
+        for _ in 0..300 {
+            conn.send(7, &produce_request("quota-read", batch_of(10_000)))
+                .await
+                .unwrap();
+        }
+    });
+    let quota = 100_000.0;
+    set_quota(
+        &b,
+        &["--client", "slow-reader"],
+        "consumer_byte_rate=100000",
+    );
+
+    let read = |client_id: &str, seconds: u64| -> f64 {
+        let c = consumer(
+            &b,
+            &[
+                ("client.id", client_id),
+                ("auto.offset.reset", "earliest"),
+                ("fetch.wait.max.ms", "100"),
+            ],
+        );
+        c.assign(&{
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset("quota-read", 0, rdkafka::Offset::Beginning)
+                .unwrap();
+            tpl
+        })
+        .unwrap();
+        let started = Instant::now();
+        let mut bytes = 0usize;
+        while started.elapsed() < Duration::from_secs(seconds) && bytes < 3_000_000 {
+            if let Some(m) = c.poll(Duration::from_millis(100)) {
+                bytes += m.expect("consume").payload().map_or(0, <[u8]>::len);
+            }
+        }
+        bytes as f64 / started.elapsed().as_secs_f64()
+    };
+    // The first fetches may take the first 10 s window's allowance (1 MB) at once; over 6 s
+    // that is about 1.7 × the quota, loosely below 3 ×.
+    let slow = read("slow-reader", 6);
+    assert!(
+        slow < 3.0 * quota && slow > 0.0,
+        "throttled consumer read {slow:.0} B/s against a quota of {quota} B/s"
+    );
+    let free = read("free-reader", 20);
+    assert!(
+        free > 3.0 * quota,
+        "an unthrottled client id read only {free:.0} B/s"
+    );
+}
