@@ -286,33 +286,30 @@ pub fn alter(
     let mut changed: BTreeMap<Entity, Values> = BTreeMap::new();
     for a in alterations {
         let mut ops: BTreeMap<&str, Option<f64>> = BTreeMap::new();
-        let mut duplicate_key = None;
+        let mut duplicate_key = false;
         for (key, value) in &a.ops {
             if ops.contains_key(key.as_str()) {
-                duplicate_key = Some(key.clone());
+                duplicate_key = true;
             } else {
                 ops.insert(key.as_str(), *value);
             }
         }
-        let position = results.iter().position(|(e, _)| *e == a.entity);
-        if let Some(i) = position {
-            results[i].1 = Err(format!(
+        let ignored = || {
+            Err(format!(
                 "Ignoring duplicate entity {}",
                 entity_string(&a.entity)
-            ));
+            ))
+        };
+        // An entity named again: Kafka answers it with this error, though the changes of its
+        // first entry were made.
+        if let Some(i) = results.iter().position(|(e, _)| *e == a.entity) {
+            results[i].1 = ignored();
             continue;
         }
-        if let Some(key) = duplicate_key {
-            // Kafka records this, then finds the entity already answered: the duplicate-entity
-            // message is the one the client gets.
-            let _ = key;
-            results.push((
-                a.entity.clone(),
-                Err(format!(
-                    "Ignoring duplicate entity {}",
-                    entity_string(&a.entity)
-                )),
-            ));
+        // A key named twice: Kafka notes "Duplicate quota key ...", then finds the entity
+        // already answered, and the duplicate-entity message is the one the client gets.
+        if duplicate_key {
+            results.push((a.entity.clone(), ignored()));
             continue;
         }
         let result = alter_entity(quotas, &a.entity, &ops, &mut changed);
