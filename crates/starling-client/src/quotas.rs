@@ -189,3 +189,236 @@ impl Client {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kafka_protocol::messages::alter_client_quotas_response::{
+        EntityData as AlteredEntity, EntryData as AlteredEntry,
+    };
+    use kafka_protocol::messages::describe_client_quotas_response::{
+        EntityData as DescribedEntity, EntryData as DescribedEntry, ValueData,
+    };
+    use kafka_protocol::messages::{AlterClientQuotasResponse, DescribeClientQuotasResponse};
+    use kafka_protocol::ResponseError;
+
+    use super::*;
+    use crate::fake_broker::{api_versions, decode_body, respond, FakeBroker, Seen};
+    use crate::Options;
+
+    /// Answers DescribeClientQuotas with one entity, or INVALID_REQUEST for an exact match on
+    /// "bad"; AlterClientQuotas with INVALID_REQUEST for a key named "bogus".
+    async fn quota_broker() -> FakeBroker {
+        FakeBroker::start(Arc::new(|seen: &Seen| {
+            match ApiKey::try_from(seen.header.request_api_key).unwrap() {
+                ApiKey::ApiVersions => Some(respond(
+                    seen,
+                    &api_versions(&[
+                        (ApiKey::ApiVersions, 0, 3),
+                        (ApiKey::DescribeClientQuotas, 0, 1),
+                        (ApiKey::AlterClientQuotas, 0, 1),
+                    ]),
+                )),
+                ApiKey::DescribeClientQuotas => {
+                    let req: DescribeClientQuotasRequest = decode_body(seen);
+                    if req
+                        .components
+                        .iter()
+                        .any(|c| c._match.as_deref() == Some("bad"))
+                    {
+                        return Some(respond(
+                            seen,
+                            &DescribeClientQuotasResponse::default()
+                                .with_error_code(ResponseError::InvalidRequest.code())
+                                .with_error_message(Some(s("no good"))),
+                        ));
+                    }
+                    Some(respond(
+                        seen,
+                        &DescribeClientQuotasResponse::default().with_entries(Some(vec![
+                            DescribedEntry::default()
+                                .with_entity(vec![DescribedEntity::default()
+                                    .with_entity_type(s("client-id"))
+                                    .with_entity_name(None)])
+                                .with_values(vec![ValueData::default()
+                                    .with_key(s("producer_byte_rate"))
+                                    .with_value(1024.0)]),
+                        ])),
+                    ))
+                }
+                ApiKey::AlterClientQuotas => {
+                    let req: AlterClientQuotasRequest = decode_body(seen);
+                    let entries = req
+                        .entries
+                        .iter()
+                        .map(|e| {
+                            let entry = AlteredEntry::default().with_entity(
+                                e.entity
+                                    .iter()
+                                    .map(|d| {
+                                        AlteredEntity::default()
+                                            .with_entity_type(d.entity_type.clone())
+                                            .with_entity_name(d.entity_name.clone())
+                                    })
+                                    .collect(),
+                            );
+                            if e.ops.iter().any(|o| o.key.as_str() == "bogus") {
+                                entry
+                                    .with_error_code(ResponseError::InvalidRequest.code())
+                                    .with_error_message(Some(s("Invalid configuration key bogus")))
+                            } else {
+                                entry
+                            }
+                        })
+                        .collect();
+                    Some(respond(
+                        seen,
+                        &AlterClientQuotasResponse::default().with_entries(entries),
+                    ))
+                }
+                _ => None,
+            }
+        }))
+        .await
+    }
+
+    fn opts() -> Options {
+        Options {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            ..Options::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn describe_sends_each_match_type_and_reads_default_entities() {
+        let fake = quota_broker().await;
+        let mut client = Client::connect(&fake.addr, opts()).await.unwrap();
+        let filter = [
+            QuotaFilter {
+                entity_type: "user".into(),
+                matching: QuotaMatch::Default,
+            },
+            QuotaFilter {
+                entity_type: "client-id".into(),
+                matching: QuotaMatch::Exact("app".into()),
+            },
+            QuotaFilter {
+                entity_type: "ip".into(),
+                matching: QuotaMatch::Any,
+            },
+        ];
+        let entries = client.describe_client_quotas(&filter, true).await.unwrap();
+        assert_eq!(
+            entries,
+            vec![ClientQuotaEntry {
+                entity: vec![("client-id".into(), None)],
+                values: [("producer_byte_rate".to_string(), 1024.0)].into(),
+            }]
+        );
+        let sent = fake
+            .seen()
+            .into_iter()
+            .find(|s| s.header.request_api_key == ApiKey::DescribeClientQuotas as i16)
+            .unwrap();
+        assert_eq!(sent.header.request_api_version, 1);
+        let req: DescribeClientQuotasRequest = decode_body(&sent);
+        let components: Vec<(String, i8, Option<String>)> = req
+            .components
+            .iter()
+            .map(|c| {
+                (
+                    c.entity_type.to_string(),
+                    c.match_type,
+                    c._match.as_ref().map(|m| m.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            components,
+            vec![
+                ("user".into(), 1, None),
+                ("client-id".into(), 0, Some("app".into())),
+                ("ip".into(), 2, None),
+            ]
+        );
+        assert!(req.strict);
+
+        let bad = [QuotaFilter {
+            entity_type: "client-id".into(),
+            matching: QuotaMatch::Exact("bad".into()),
+        }];
+        let err = client
+            .describe_client_quotas(&bad, false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kafka_error(), Some(ResponseError::InvalidRequest));
+        assert!(err.to_string().contains("no good"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn alter_sends_sets_and_removals_and_reports_each_entity() {
+        let fake = quota_broker().await;
+        let mut client = Client::connect(&fake.addr, opts()).await.unwrap();
+        let results = client
+            .alter_client_quotas(
+                &[
+                    QuotaAlteration {
+                        entity: vec![
+                            ("user".into(), None),
+                            ("client-id".into(), Some("a".into())),
+                        ],
+                        ops: vec![
+                            ("producer_byte_rate".into(), Some(2048.0)),
+                            ("request_percentage".into(), None),
+                        ],
+                    },
+                    QuotaAlteration {
+                        entity: vec![("client-id".into(), Some("b".into()))],
+                        ops: vec![("bogus".into(), Some(1.0))],
+                    },
+                ],
+                true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(
+            results[0],
+            (
+                vec![
+                    ("user".into(), None),
+                    ("client-id".into(), Some("a".into()))
+                ],
+                Ok(())
+            )
+        );
+        let err = results[1].1.as_ref().unwrap_err();
+        assert_eq!(err.error, ResponseError::InvalidRequest);
+        assert_eq!(
+            err.message.as_deref(),
+            Some("Invalid configuration key bogus")
+        );
+        let sent = fake
+            .seen()
+            .into_iter()
+            .find(|s| s.header.request_api_key == ApiKey::AlterClientQuotas as i16)
+            .unwrap();
+        let req: AlterClientQuotasRequest = decode_body(&sent);
+        assert!(req.validate_only);
+        let ops: Vec<(String, f64, bool)> = req.entries[0]
+            .ops
+            .iter()
+            .map(|o| (o.key.to_string(), o.value, o.remove))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                ("producer_byte_rate".into(), 2048.0, false),
+                ("request_percentage".into(), 0.0, true),
+            ]
+        );
+    }
+}
