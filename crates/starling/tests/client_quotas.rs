@@ -21,7 +21,25 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{BrokerId, FetchRequest, MetadataRequest, ProduceRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use starling_client::{Connection, Options};
+
+/// A librdkafka client context keeping the largest broker throttle time its statistics report.
+#[derive(Default)]
+struct ThrottleStats {
+    max: std::sync::Arc<std::sync::Mutex<i64>>,
+}
+
+impl rdkafka::ClientContext for ThrottleStats {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut max = self.max.lock().unwrap();
+        for broker in statistics.brokers.values() {
+            if let Some(window) = &broker.throttle {
+                *max = (*max).max(window.max);
+            }
+        }
+    }
+}
 
 /// The client id of every [`RawClient`] request.
 const RAW_CLIENT: &str = "starling-e2e-raw";
@@ -495,16 +513,22 @@ fn a_librdkafka_producers_achieved_rate_stays_near_its_quota() {
     let quota = 50_000.0;
     set_quota(&b, &["--client", "slow"], "producer_byte_rate=50000");
 
-    let run = |client_id: &str, seconds: u64| -> (f64, usize) {
-        let producer = producer(
+    let run = |client_id: &str, seconds: u64| -> (f64, i64) {
+        let stats = ThrottleStats::default();
+        let seen = stats.max.clone();
+        let producer: FutureProducer<ThrottleStats> = client_config(
             &b,
             &[
                 ("client.id", client_id),
+                ("acks", "all"),
                 ("linger.ms", "0"),
                 ("batch.size", "16384"),
                 ("queue.buffering.max.kbytes", "256"),
+                ("statistics.interval.ms", "200"),
             ],
-        );
+        )
+        .create_with_context(stats)
+        .expect("create producer");
         let value = vec![b'v'; 1000];
         let started = Instant::now();
         let mut sent = 0usize;
@@ -512,7 +536,10 @@ fn a_librdkafka_producers_achieved_rate_stays_near_its_quota() {
             while started.elapsed() < Duration::from_secs(seconds) {
                 let mut pending = Vec::new();
                 for _ in 0..16 {
-                    pending.push(send_to_partition0(&producer, "quota-rate", "k", &value).unwrap());
+                    let record = FutureRecord::<(), [u8]>::to("quota-rate")
+                        .partition(0)
+                        .payload(&value[..]);
+                    pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
                 }
                 for p in pending {
                     p.await.unwrap().unwrap();
@@ -520,20 +547,29 @@ fn a_librdkafka_producers_achieved_rate_stays_near_its_quota() {
                 }
             }
         });
-        (sent as f64 / started.elapsed().as_secs_f64(), sent)
+        let rate = sent as f64 / started.elapsed().as_secs_f64();
+        // One more statistics interval, so the last throttle is reported.
+        std::thread::sleep(Duration::from_millis(500));
+        let throttle = *seen.lock().unwrap();
+        (rate, throttle)
     };
     // Over 6 s the first 10 s window's allowance (500 kB) spreads over 6 s: about 1.7 × the
     // quota, loosely below 3 ×.
-    let (slow_rate, _) = run("slow", 6);
+    let (slow_rate, slow_throttle) = run("slow", 6);
     assert!(
         slow_rate < 3.0 * quota,
         "throttled producer achieved {slow_rate:.0} B/s against a quota of {quota} B/s"
     );
-    let (free_rate, _) = run("free", 2);
+    assert!(
+        slow_throttle > 0,
+        "librdkafka's statistics show no throttle_time_ms"
+    );
+    let (free_rate, free_throttle) = run("free", 2);
     assert!(
         free_rate > 3.0 * quota,
         "an unthrottled client id reached only {free_rate:.0} B/s"
     );
+    assert_eq!(free_throttle, 0);
 }
 
 fn fetch_request(topic: &str, offset: i64) -> FetchRequest {
