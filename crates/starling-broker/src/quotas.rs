@@ -7,7 +7,8 @@
 //! `producer_byte_rate`, `consumer_byte_rate` (whole numbers), `request_percentage` and
 //! `controller_mutation_rate`; an ip entity takes `connection_creation_rate` (a whole number).
 //! `controller_mutation_rate` is stored and described but not enforced (Starling's topic
-//! mutations are not rate limited).
+//! mutations are not rate limited). Kafka also takes a host name for an ip entity (resolving
+//! it); Starling takes IP addresses only, so an admin request never waits on a name lookup.
 //!
 //! **Enforcement** follows Kafka's `ClientQuotaManager`: for a request of (user, client-id), each
 //! quota type takes the most specific quota set, in Kafka's order
@@ -25,9 +26,11 @@
 //! The request path: Produce records its request size against the produce quota, Fetch its
 //! response size against the fetch quota (over quota, Kafka answers an empty response and takes
 //! the bytes back), every request its handling time against the request quota (as a percentage
-//! of one thread, capped at one window). The largest throttle time goes into the response's
-//! `throttle_time_ms` and the connection reads nothing more from the client for that long
-//! after sending it (KIP-219). A new connection over its ip's `connection_creation_rate` (the
+//! of one thread, capped at one window; time spent waiting — a fetch's long poll, a request
+//! held by the group coordinator — is not handling time). The largest throttle time goes into
+//! the response's `throttle_time_ms` and the connection reads nothing more from the client for
+//! that long after sending it (KIP-219; for Produce before v6 and Fetch before v8, whose clients
+//! do not back off, the response itself is delayed instead). A new connection over its ip's `connection_creation_rate` (the
 //! ip's quota, else the default ip's, per address) is held for its throttle time and closed
 //! unserved, as Kafka's `ConnectionQuotas` (KIP-612).
 
