@@ -82,6 +82,10 @@ pub struct BrokerConfig {
     /// The transaction coordinator's settings (`transaction.max.timeout.ms`,
     /// `transactional.id.expiration.ms`).
     pub transaction: TxnConfig,
+    /// `quota.window.num` and `quota.window.size.seconds`: client quotas are measured over
+    /// this many windows of this many seconds.
+    pub quota_window_num: u32,
+    pub quota_window_size_seconds: u32,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
     /// Every property set through [`BrokerConfig::set`] (the properties file and `--override`),
@@ -113,6 +117,8 @@ impl Default for BrokerConfig {
             cleaner: CleanerConfig::default(),
             group: GroupConfig::default(),
             transaction: TxnConfig::default(),
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -689,6 +695,10 @@ impl BrokerConfig {
                 self.group.consumer_migration_policy = value
                     .parse()
                     .map_err(|reason: String| invalid(key, value, reason))?
+            }
+            "quota.window.num" => self.quota_window_num = parse_positive(key, value)?,
+            "quota.window.size.seconds" => {
+                self.quota_window_size_seconds = parse_positive(key, value)?
             }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(

@@ -16,6 +16,12 @@
 //! closes this connection alone, with a log line; other connections never notice. Shutdown is
 //! observed between requests, so an in-flight request always completes.
 //!
+//! A client over one of its quotas ([`crate::quotas`]) is throttled as KIP-219 has it: the
+//! response goes out at once with its `throttle_time_ms`, then the connection reads nothing
+//! from that client until the throttle time has passed (its requests wait in the socket). (For
+//! old Produce and Fetch versions, whose clients do not back off, the response itself is
+//! delayed instead: see [`api::answer`].)
+//!
 //! Metrics: bytes of whole request frames read and of response frames written, and per API the
 //! requests answered and their latency, from the frame read to the response written.
 
@@ -30,6 +36,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::api::{self, Reply};
+use crate::quotas::Principal;
 use crate::Broker;
 
 /// The read buffer every connection keeps: enough to take a small request (prefix and body) in
@@ -54,7 +61,16 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let frame_deadline = Duration::from_millis(broker.config.socket_request_read_timeout_ms);
     let max = broker.config.socket_request_max_bytes;
+    // Without SASL every connection is the anonymous user; authentication will set it here.
+    let principal = Principal::anonymous();
+    let mut mute = Duration::ZERO;
     loop {
+        if !mute.is_zero() {
+            tokio::select! {
+                _ = broker.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(mute) => {}
+            }
+        }
         // Between requests the connection may idle; once a frame has begun it must keep coming.
         let mut prefix = [0u8; 4];
         let first = tokio::select! {
@@ -101,7 +117,9 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         let api_metrics = frame
             .get(..2)
             .and_then(|key| broker.metrics.api(i16::from_be_bytes([key[0], key[1]])));
-        let chunks = match api::dispatch(&broker, frame, peer).await {
+        let (reply, throttle) = api::answer(&broker, frame, peer, &principal).await;
+        mute = throttle;
+        let chunks = match reply {
             Reply::Frame(bytes) => vec![bytes],
             Reply::Chunks(chunks) => chunks,
             Reply::Nothing => {

@@ -11,6 +11,8 @@
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
 //!   marker writer.
+//! - [`quotas`]: client quotas (DescribeClientQuotas, AlterClientQuotas) and their enforcement
+//!   through `throttle_time_ms` and muted connections.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
 //! - [`metrics`]: the Prometheus metrics (`starling_*`): kept as requests flow, or read from the
 //!   topics and the coordinator at scrape time.
@@ -42,6 +44,7 @@ pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
 pub mod producer_ids;
+pub mod quotas;
 pub mod request_memory;
 pub mod server;
 pub mod topics;
@@ -69,6 +72,8 @@ pub struct Broker {
     /// The transaction coordinator.
     pub transactions: transactions::Transactions,
     pub metrics: Arc<Metrics>,
+    /// Client quotas: what is set, and each client's rates against them.
+    pub quotas: quotas::ClientQuotas,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
     pub request_memory: request_memory::RequestMemory,
     /// Cancelled when the broker shuts down; long polls end early on it.

@@ -121,6 +121,14 @@ struct GroupLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuotaLabels {
+    user: String,
+    client_id: String,
+    ip: String,
+    quota_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RebalanceLabels {
     group: String,
     cause: CauseName,
@@ -194,6 +202,8 @@ pub struct Metrics {
     rebalance_join: HistogramFamily<GroupLabels>,
     rebalance_sync: HistogramFamily<GroupLabels>,
     partition_handover: HistogramFamily<GroupLabels>,
+    quota_throttle_time: Family<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    quota_throttled: Family<QuotaLabels, Counter>,
     /// Partition-log appends that failed on the storage.
     log_storage_errors: AtomicU64,
     /// Partitions whose last append failed on the storage, with the error, until one succeeds.
@@ -334,7 +344,27 @@ impl Metrics {
         );
 
         let cleaner = crate::log_cleaner::CleanerMetrics::register(&mut registry);
+        let quota_throttle_time =
+            Family::<QuotaLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        let quota_throttled = Family::<QuotaLabels, Counter>::default();
+        registry.register_with_unit(
+            "quota_throttle_time",
+            "Throttle time given to clients over a quota, by the quota's user and client-id \
+             metric tags (empty when the quota does not distinguish them), the ip of a \
+             connection-rate quota, and quota type (produce, fetch, request, connection)",
+            Unit::Seconds,
+            quota_throttle_time.clone(),
+        );
+        registry.register(
+            "quota_throttled_responses",
+            "Responses (for connection: connections) throttled for a quota, by user, client-id, \
+             ip and quota type",
+            quota_throttled.clone(),
+        );
+
         Metrics {
+            quota_throttle_time,
+            quota_throttled,
             registry,
             apis,
             response_errors,
@@ -402,6 +432,28 @@ impl Metrics {
     }
 
     /// A rebalance record closed: counts it by cause and observes the phases it went through.
+    /// A client over a quota of `quota_type` was throttled for `ms`: the quota's user and
+    /// client-id metric tags, or the ip of a connection-rate quota (the others empty).
+    pub fn quota_throttled(
+        &self,
+        user: &str,
+        client_id: &str,
+        ip: &str,
+        quota_type: &'static str,
+        ms: i64,
+    ) {
+        let labels = QuotaLabels {
+            user: user.to_string(),
+            client_id: client_id.to_string(),
+            ip: ip.to_string(),
+            quota_type,
+        };
+        self.quota_throttled.get_or_create(&labels).inc();
+        self.quota_throttle_time
+            .get_or_create(&labels)
+            .inc_by(ms as f64 / 1000.0);
+    }
+
     pub fn rebalance_closed(&self, record: &RebalanceRecord) {
         let cause = RebalanceLabels {
             group: record.group_id.clone(),

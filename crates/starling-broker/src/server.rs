@@ -118,7 +118,14 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         producer_ids.clone(),
     )?;
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
+    let quotas = crate::quotas::ClientQuotas::open(
+        store.clone(),
+        config.quota_window_num,
+        config.quota_window_size_seconds,
+        metrics.clone(),
+    )?;
     let broker = Arc::new(Broker {
+        quotas,
         producer_ids,
         transactions: transactions.clone(),
         request_memory,
@@ -236,6 +243,23 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Over its ip's connection_creation_rate, a connection is closed once the
+                // throttle time has passed, unserved (Kafka's KIP-612 delayed close).
+                let throttle_ms = broker.quotas.connection_throttle_ms(peer.ip());
+                if throttle_ms > 0 {
+                    tracing::debug!(%peer, throttle_ms, "delaying closing of a throttled connection");
+                    let shutdown = broker.shutdown.clone();
+                    tasks.spawn(async move {
+                        let delay = std::time::Duration::from_millis(throttle_ms as u64);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        drop(stream);
+                        drop(permit);
+                    });
+                    continue;
+                }
                 let broker = broker.clone();
                 let open = broker.metrics.connection_opened();
                 tasks.spawn(async move {

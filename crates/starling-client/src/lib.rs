@@ -32,6 +32,7 @@ pub mod consumer_protocol;
 pub mod error;
 #[cfg(test)]
 mod fake_broker;
+pub mod quotas;
 pub mod records;
 pub mod transactions;
 

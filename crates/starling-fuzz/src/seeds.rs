@@ -18,6 +18,9 @@
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::alter_client_quotas_request::{
+    AlterClientQuotasRequest, EntityData as AlterEntityData, EntryData as AlterEntryData, OpData,
+};
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
 };
@@ -32,6 +35,9 @@ use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use kafka_protocol::messages::describe_client_quotas_request::{
+    ComponentData, DescribeClientQuotasRequest,
+};
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_topic_partitions_request::{
@@ -700,6 +706,47 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             ];
             let mut r = IncrementalAlterConfigsRequest::default();
             r.resources = vec![resource];
+            r.into()
+        }
+        ApiKey::DescribeClientQuotas => {
+            let component = |entity_type: &str, match_type, name: Option<&str>| {
+                let mut c = ComponentData::default();
+                c.entity_type = StrBytes::from_string(entity_type.into());
+                c.match_type = match_type;
+                c._match = name.map(|n| StrBytes::from_string(n.into()));
+                c
+            };
+            let mut r = DescribeClientQuotasRequest::default();
+            r.components = vec![
+                component("user", 1, None),
+                component("client-id", 0, Some("app")),
+            ];
+            r.strict = version >= 1;
+            r.into()
+        }
+        ApiKey::AlterClientQuotas => {
+            let entity = |entity_type: &str, name: Option<&str>| {
+                let mut e = AlterEntityData::default();
+                e.entity_type = StrBytes::from_string(entity_type.into());
+                e.entity_name = name.map(|n| StrBytes::from_string(n.into()));
+                e
+            };
+            let op = |key: &str, value, remove| {
+                let mut o = OpData::default();
+                o.key = StrBytes::from_string(key.into());
+                o.value = value;
+                o.remove = remove;
+                o
+            };
+            let mut e = AlterEntryData::default();
+            e.entity = vec![entity("user", None), entity("client-id", Some("app"))];
+            e.ops = vec![
+                op("producer_byte_rate", 1024.0, false),
+                op("request_percentage", 0.0, true),
+            ];
+            let mut r = AlterClientQuotasRequest::default();
+            r.entries = vec![e];
+            r.validate_only = version >= 1;
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

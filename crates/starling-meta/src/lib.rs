@@ -1,5 +1,5 @@
 //! Starling's durable metadata: the cluster id, every topic (id, partition count, configs) and
-//! the group coordinator's records, kept in one embedded [redb](https://docs.rs/redb) database
+//! the group coordinator's records and the client quotas, kept in one embedded [redb](https://docs.rs/redb) database
 //! file under the data directory.
 //!
 //! Every write is its own committed, fsynced transaction, so a change the broker has
@@ -72,6 +72,8 @@ const TXN_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txn_reco
 /// Broker configs changed at run time (AlterConfigs), by scope: `""` for the cluster-wide
 /// default, a node id for one broker.
 const BROKER_CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("broker_configs");
+/// Client quotas (KIP-546), one row per entity keyed by [`ClientQuotaRecord::key`].
+const CLIENT_QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_quotas");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,23 @@ impl TopicRecord {
             partitions,
             configs: BTreeMap::new(),
         }
+    }
+}
+
+/// The quotas set on one client quota entity, as persisted: the entity maps each of its types
+/// (`user`, `client-id`, `ip`) to a name, `None` being that type's default entity (Kafka's
+/// `<default>`); the quotas map a key (`producer_byte_rate`, …) to its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientQuotaRecord {
+    pub entity: BTreeMap<String, Option<String>>,
+    pub quotas: BTreeMap<String, f64>,
+}
+
+impl ClientQuotaRecord {
+    /// The row's key: the entity as JSON, so any entity name (with any characters) has
+    /// exactly one key.
+    pub fn key(entity: &BTreeMap<String, Option<String>>) -> String {
+        serde_json::to_string(entity).unwrap_or_default()
     }
 }
 
@@ -396,6 +415,33 @@ impl MetadataStore {
 }
 
 impl MetadataStore {
+    /// Every entity with client quotas.
+    pub fn client_quotas(&self) -> Result<Vec<ClientQuotaRecord>, MetaError> {
+        self.record_bytes(CLIENT_QUOTAS)?
+            .iter()
+            .map(|(key, value)| encoding::decode(key, value))
+            .collect()
+    }
+
+    /// Replaces the quotas of each entity in one durable transaction; an entity whose quotas
+    /// are empty is removed.
+    pub fn put_client_quotas(&self, records: &[ClientQuotaRecord]) -> Result<(), MetaError> {
+        let batch = records
+            .iter()
+            .map(|r| {
+                let key = ClientQuotaRecord::key(&r.entity);
+                if r.quotas.is_empty() {
+                    return Ok((key, None));
+                }
+                let bytes = encoding::encode(|| format!("client quotas of {key}"), r)?;
+                Ok((key, Some(bytes)))
+            })
+            .collect::<Result<Vec<records::EncodedRecord>, MetaError>>()?;
+        self.write_record_bytes(CLIENT_QUOTAS, &batch)
+    }
+}
+
+impl MetadataStore {
     /// The storage error that left the store degraded, while no write as large as the one
     /// that failed has committed since.
     pub fn fault(&self) -> Option<String> {
@@ -527,6 +573,7 @@ fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, Me
     txn.open_table(GROUP_RECORDS).map_err(storage)?;
     txn.open_table(TXN_RECORDS).map_err(storage)?;
     txn.open_table(BROKER_CONFIGS).map_err(storage)?;
+    txn.open_table(CLIENT_QUOTAS).map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(db)
 }
@@ -757,6 +804,42 @@ mod tests {
         assert_eq!(stored.get(""), Some(&default));
         s.put_broker_configs("1", &BTreeMap::new()).unwrap();
         assert_eq!(s.broker_configs().unwrap().keys().collect::<Vec<_>>(), [""]);
+    }
+
+    #[test]
+    fn client_quotas_replace_by_entity_remove_when_empty_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let entity = |pairs: &[(&str, Option<&str>)]| -> BTreeMap<String, Option<String>> {
+            pairs
+                .iter()
+                .map(|(t, n)| (t.to_string(), n.map(str::to_string)))
+                .collect()
+        };
+        let record =
+            |e: BTreeMap<String, Option<String>>, quotas: &[(&str, f64)]| ClientQuotaRecord {
+                entity: e,
+                quotas: quotas.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            };
+        let app = entity(&[("client-id", Some("app"))]);
+        let default_user_app = entity(&[("user", None), ("client-id", Some("app"))]);
+        let s = MetadataStore::open(&path).unwrap();
+        s.put_client_quotas(&[
+            record(app.clone(), &[("producer_byte_rate", 1024.0)]),
+            record(default_user_app.clone(), &[("request_percentage", 12.5)]),
+        ])
+        .unwrap();
+        s.put_client_quotas(&[
+            record(app.clone(), &[("consumer_byte_rate", 2048.0)]),
+            record(default_user_app, &[]),
+        ])
+        .unwrap();
+        drop(s);
+        let s = MetadataStore::open(&path).unwrap();
+        assert_eq!(
+            s.client_quotas().unwrap(),
+            vec![record(app, &[("consumer_byte_rate", 2048.0)])]
+        );
     }
 
     #[test]

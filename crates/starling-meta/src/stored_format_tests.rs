@@ -257,3 +257,32 @@ fn version_1_assignment_epochs_read_and_are_written_byte_for_byte() {
         version_1(ASSIGNMENT_EPOCHS_JSON)
     );
 }
+
+/// A client quota entity's row, as version 1 writes it (there is no version 0).
+const CLIENT_QUOTA_JSON: &str = r#"{"entity":{"client-id":"app","user":null},"quotas":{"producer_byte_rate":1024.0,"request_percentage":12.5}}"#;
+
+#[test]
+fn version_1_client_quota_records_read_and_are_written_byte_for_byte() {
+    let record = crate::ClientQuotaRecord {
+        entity: [
+            ("client-id".to_string(), Some("app".to_string())),
+            ("user".to_string(), None),
+        ]
+        .into(),
+        quotas: [
+            ("producer_byte_rate".to_string(), 1024.0),
+            ("request_percentage".to_string(), 12.5),
+        ]
+        .into(),
+    };
+    let key = crate::ClientQuotaRecord::key(&record.entity);
+    assert_eq!(key, r#"{"client-id":"app","user":null}"#);
+    assert_eq!(
+        decode::<crate::ClientQuotaRecord>(&key, &version_1(CLIENT_QUOTA_JSON)).unwrap(),
+        record
+    );
+    assert_eq!(
+        encode(String::new, &record).unwrap(),
+        version_1(CLIENT_QUOTA_JSON)
+    );
+}

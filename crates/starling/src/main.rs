@@ -18,6 +18,7 @@ use tracing_subscriber::EnvFilter;
 
 mod group_cli;
 mod log_cli;
+mod quota_cli;
 mod rebalances_cli;
 mod records_cli;
 mod topic_cli;
@@ -55,6 +56,8 @@ enum Command {
     Txn(txn_cli::TxnArgs),
     /// Create, list, describe, delete and trim topics on any Kafka-compatible broker.
     Topic(topic_cli::TopicArgs),
+    /// Describe and alter client quotas (user, client-id, ip) on any Kafka-compatible broker.
+    Quota(quota_cli::QuotaArgs),
     /// Produce lines from standard input to a topic.
     Produce(records_cli::ProduceArgs),
     /// Print a topic's records.
@@ -122,6 +125,7 @@ fn run() -> anyhow::Result<()> {
         Command::Group(args) => runtime.block_on(group_cli::run(args)),
         Command::Txn(args) => runtime.block_on(txn_cli::run(args)),
         Command::Topic(args) => runtime.block_on(topic_cli::run(args)),
+        Command::Quota(args) => runtime.block_on(quota_cli::run(args)),
         Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
         Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
         Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),

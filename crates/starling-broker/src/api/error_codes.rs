@@ -8,18 +8,19 @@
 //! struct just before encoding it (for Fetch, before the chunked frame is built).
 
 use kafka_protocol::messages::{
-    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterConfigsResponse,
-    AlterPartitionReassignmentsResponse, ApiVersionsResponse, ConsumerGroupDescribeResponse,
-    ConsumerGroupHeartbeatResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse, DescribeClusterResponse,
-    DescribeConfigsResponse, DescribeGroupsResponse, DescribeLogDirsResponse,
-    DescribeProducersResponse, DescribeTopicPartitionsResponse, DescribeTransactionsResponse,
-    ElectLeadersResponse, EndTxnResponse, FetchResponse, FindCoordinatorResponse,
-    HeartbeatResponse, IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, ListGroupsResponse, ListOffsetsResponse,
-    ListPartitionReassignmentsResponse, ListTransactionsResponse, MetadataResponse,
-    OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
-    ProduceResponse, SyncGroupResponse, TxnOffsetCommitResponse,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterClientQuotasResponse,
+    AlterConfigsResponse, AlterPartitionReassignmentsResponse, ApiVersionsResponse,
+    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
+    CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
+    DescribeClientQuotasResponse, DescribeClusterResponse, DescribeConfigsResponse,
+    DescribeGroupsResponse, DescribeLogDirsResponse, DescribeProducersResponse,
+    DescribeTopicPartitionsResponse, DescribeTransactionsResponse, ElectLeadersResponse,
+    EndTxnResponse, FetchResponse, FindCoordinatorResponse, HeartbeatResponse,
+    IncrementalAlterConfigsResponse, InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse,
+    ListGroupsResponse, ListOffsetsResponse, ListPartitionReassignmentsResponse,
+    ListTransactionsResponse, MetadataResponse, OffsetCommitResponse, OffsetDeleteResponse,
+    OffsetFetchResponse, OffsetForLeaderEpochResponse, ProduceResponse, SyncGroupResponse,
+    TxnOffsetCommitResponse,
 };
 
 /// A response whose error codes can be listed.
@@ -387,6 +388,20 @@ impl ErrorCodes for ElectLeadersResponse {
 impl ErrorCodes for ListPartitionReassignmentsResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeClientQuotasResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for AlterClientQuotasResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for entry in &self.entries {
+            each(entry.error_code);
+        }
     }
 }
 

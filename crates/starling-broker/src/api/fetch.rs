@@ -43,10 +43,23 @@ struct Wanted {
     max_bytes: i32,
 }
 
+/// Answers a fetch; also returns how long it waited for data (its long poll), time the request
+/// quota does not count as work.
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
     request: FetchRequest,
+) -> (FetchResponse, Duration) {
+    let mut waited = Duration::ZERO;
+    let response = answer(broker, ctx, request, &mut waited).await;
+    (response, waited)
+}
+
+async fn answer(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: FetchRequest,
+    waited: &mut Duration,
 ) -> FetchResponse {
     if ctx.api_version >= 7 {
         if let Some(error) = session_error(&request) {
@@ -108,11 +121,13 @@ pub async fn handle(
         {
             return count_fetched(&wanted, response);
         }
+        let wait_started = Instant::now();
         tokio::select! {
             _ = select_all(wakeups) => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = broker.shutdown.cancelled() => {}
         }
+        *waited += wait_started.elapsed();
         if broker.shutdown.is_cancelled() {
             return count_fetched(&wanted, read_all(&request, &wanted, by_id, max_bytes).0);
         }

@@ -45,10 +45,15 @@ pub(super) async fn call_group(
     ctx: &RequestContext,
     request: GroupRequest,
 ) -> Result<GroupResponse, crate::coordinator::CoordinatorError> {
-    broker
+    // The coordinator may hold a request for a whole rebalance: waiting is not handling time
+    // for the request quota.
+    let asked = std::time::Instant::now();
+    let response = broker
         .groups
         .call(ctx.api_version, client_info(ctx), request)
-        .await
+        .await;
+    ctx.note_idle(asked.elapsed());
+    response
 }
 
 pub(super) fn respond_group(

@@ -5,6 +5,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
@@ -12,6 +13,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
@@ -32,10 +34,13 @@ pub mod list_transactions;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod throttle;
 pub mod txn_offset_commit;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestKind};
@@ -44,8 +49,10 @@ use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
 use starling_protocol::{legacy, response};
 
+use crate::quotas::{Principal, QuotaType};
 use crate::Broker;
 use error_codes::ErrorCodes;
+use throttle::Throttled;
 
 /// What the connection does after a request.
 #[derive(Debug)]
@@ -67,6 +74,50 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: Option<String>,
     pub peer: SocketAddr,
+    /// Who the client is, for quotas: the anonymous user until SASL authenticates connections.
+    pub principal: Principal,
+    /// When the request's frame had been read: its handling time counts against the request
+    /// quota.
+    pub started: Instant,
+    /// The longest throttle time any quota gave this request; the connection is muted for it
+    /// after the response.
+    throttle_ms: Arc<AtomicI32>,
+    /// Time (µs) the request spent waiting rather than being worked on (a JoinGroup held for a
+    /// rebalance): the request quota does not count it.
+    idle_us: Arc<AtomicU64>,
+}
+
+impl RequestContext {
+    /// The client id quotas match (`""` for a null one).
+    pub fn quota_client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
+    }
+
+    /// Notes a throttle time (ms) for this request; returns it as the response field takes it.
+    fn throttle(&self, ms: i64) -> i32 {
+        let ms = i32::try_from(ms.max(0)).unwrap_or(i32::MAX);
+        self.throttle_ms.fetch_max(ms, Ordering::Relaxed);
+        ms
+    }
+
+    /// Notes time the request spent waiting (for the group coordinator, say), which the
+    /// request quota does not count as handling time.
+    pub fn note_idle(&self, waited: Duration) {
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.idle_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Records the request's handling time so far (less `idle` and the time noted with
+    /// [`RequestContext::note_idle`], time spent waiting rather than working) against the
+    /// request quota; returns the throttle time.
+    fn request_throttle(&self, broker: &Broker, idle: Duration) -> i32 {
+        let noted = Duration::from_micros(self.idle_us.load(Ordering::Relaxed));
+        let busy = self.started.elapsed().saturating_sub(idle + noted);
+        let ms = broker
+            .quotas
+            .record_request_time(&self.principal, self.quota_client_id(), busy);
+        self.throttle(ms)
+    }
 }
 
 /// The error for a topic the broker does not have: by id (the versions that name topics by
@@ -89,58 +140,135 @@ fn encode<T: Encodable>(api_key: ApiKey, ctx: &RequestContext, body: &T) -> Repl
     }
 }
 
-/// Counts the response's error codes, then encodes it.
-fn respond<T: Encodable + ErrorCodes>(
+/// Records the request's handling time against the client's request quota, counts the
+/// response's error codes, then encodes it (with the throttle time, if the client is over the
+/// quota).
+fn respond<T: Encodable + ErrorCodes + Throttled + Clone>(
     broker: &Broker,
     api_key: ApiKey,
     ctx: &RequestContext,
     body: &T,
 ) -> Reply {
+    let throttle_ms = ctx.request_throttle(broker, Duration::ZERO);
     broker
         .metrics
         .count_error_codes(api_key, ctx.api_version, body);
+    if throttle_ms > 0 {
+        let mut throttled = body.clone();
+        throttled.set_throttle_time_ms(throttle_ms);
+        return encode(api_key, ctx, &throttled);
+    }
     encode(api_key, ctx, body)
 }
 
-/// Decodes and answers one request frame.
+/// Decodes and answers one request frame from an anonymous client.
 pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
+    answer(broker, frame, peer, &Principal::anonymous()).await.0
+}
+
+/// Decodes and answers one request frame from `principal`; returns the reply and how long the
+/// connection must then read nothing from the client (its throttle time, KIP-219).
+pub async fn answer(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: SocketAddr,
+    principal: &Principal,
+) -> (Reply, Duration) {
+    let started = Instant::now();
+    let frame_len = frame.len();
     let DecodedRequest {
         api_key,
         header,
         body,
     } = match request::decode(frame.clone()) {
         Ok(decoded) => decoded,
-        Err(e) => return refuse(broker, e, &frame),
+        Err(e) => return (refuse(broker, e, &frame), Duration::ZERO),
     };
     let ctx = RequestContext {
         api_version: header.request_api_version,
         correlation_id: header.correlation_id,
         client_id: header.client_id.map(|c| c.to_string()),
         peer,
+        principal: principal.clone(),
+        started,
+        throttle_ms: Arc::new(AtomicI32::new(0)),
+        idle_us: Arc::new(AtomicU64::new(0)),
     };
     tracing::trace!(?api_key, version = ctx.api_version, client = ?ctx.client_id, "request");
-    match body {
+    let reply = match body {
         RequestKind::ApiVersions(r) => {
             respond(broker, api_key, &ctx, &api_versions::handle(&ctx, r))
         }
         RequestKind::Metadata(r) => {
             respond(broker, api_key, &ctx, &metadata::handle(broker, &ctx, r))
         }
-        RequestKind::Produce(r) => match produce::handle(broker, &ctx, r).await {
-            produce::Outcome::Respond(resp) => encode(api_key, &ctx, &resp),
-            produce::Outcome::Silent => Reply::Nothing,
-            produce::Outcome::Close(why) => Reply::Close(why),
-        },
-        RequestKind::Fetch(r) => {
-            let response = fetch::handle(broker, &ctx, r).await;
-            broker
-                .metrics
-                .count_error_codes(api_key, ctx.api_version, &response);
-            match starling_protocol::fetch_frame::encode_fetch_frame(
-                ctx.api_version,
-                ctx.correlation_id,
-                &response,
-            ) {
+        RequestKind::Produce(r) => {
+            let outcome = produce::handle(broker, &ctx, r).await;
+            // Kafka's produce quota counts the whole request.
+            let bytes_ms = broker.quotas.record(
+                &ctx.principal,
+                ctx.quota_client_id(),
+                QuotaType::Produce,
+                frame_len as f64,
+            );
+            match outcome {
+                produce::Outcome::Respond(mut resp) => {
+                    let request_ms = ctx.request_throttle(broker, Duration::ZERO);
+                    resp.throttle_time_ms = ctx.throttle(bytes_ms).max(request_ms);
+                    encode(api_key, &ctx, &resp)
+                }
+                // acks=0: no response to carry the throttle time, but the connection is muted.
+                produce::Outcome::Silent => {
+                    ctx.throttle(bytes_ms);
+                    Reply::Nothing
+                }
+                produce::Outcome::Close(why) => Reply::Close(why),
+            }
+        }
+        RequestKind::Fetch(mut r) => {
+            let client = ctx.quota_client_id();
+            // Kafka's fetch limit: no more than the quota lets through in its window.
+            if let Some(limit) = broker.quotas.fetch_window_bytes(&ctx.principal, client) {
+                let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+                if r.max_bytes <= 0 || r.max_bytes > limit {
+                    r.max_bytes = limit;
+                }
+                r.min_bytes = r.min_bytes.min(r.max_bytes);
+            }
+            let (response, waited) = fetch::handle(broker, &ctx, r).await;
+            let encode_fetch = |response: &kafka_protocol::messages::FetchResponse| {
+                broker
+                    .metrics
+                    .count_error_codes(api_key, ctx.api_version, response);
+                starling_protocol::fetch_frame::encode_fetch_frame(
+                    ctx.api_version,
+                    ctx.correlation_id,
+                    response,
+                )
+            };
+            let chunks = encode_fetch(&response);
+            let size: usize = chunks
+                .as_ref()
+                .map_or(0, |chunks| chunks.iter().map(Bytes::len).sum());
+            let request_ms = ctx.request_throttle(broker, waited);
+            let bytes_ms =
+                broker
+                    .quotas
+                    .record(&ctx.principal, client, QuotaType::Fetch, size as f64);
+            let throttle_ms = ctx.throttle(bytes_ms).max(request_ms);
+            let result = if throttle_ms > 0 {
+                // Over a quota Kafka answers nothing but the throttle time, and takes the
+                // bytes it did not send back from the fetch rate.
+                broker
+                    .quotas
+                    .unrecord(&ctx.principal, client, QuotaType::Fetch, size as f64);
+                let mut empty = kafka_protocol::messages::FetchResponse::default();
+                empty.throttle_time_ms = throttle_ms;
+                encode_fetch(&empty)
+            } else {
+                chunks
+            };
+            match result {
                 Ok(chunks) => Reply::Chunks(chunks),
                 Err(e) => Reply::Close(format!(
                     "cannot encode Fetch v{} response: {e}",
@@ -319,7 +447,41 @@ pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> R
             &ctx,
             &incremental_alter_configs::handle(broker, &ctx, r),
         ),
+        RequestKind::DescribeClientQuotas(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_client_quotas::handle(broker, &ctx, r),
+        ),
+        RequestKind::AlterClientQuotas(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &alter_client_quotas::handle(broker, &ctx, r),
+        ),
         other => Reply::Close(format!("no handler for {other:?}")),
+    };
+    let mute = Duration::from_millis(ctx.throttle_ms.load(Ordering::Relaxed).max(0) as u64);
+    if !mute.is_zero() && !client_throttles(api_key, ctx.api_version) {
+        // KIP-219: a client too old to back off by itself gets its response late instead.
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(mute) => {}
+        }
+        return (reply, Duration::ZERO);
+    }
+    (reply, mute)
+}
+
+/// Whether a client backs off by itself on a response's `throttle_time_ms` (KIP-219: Kafka's
+/// `shouldClientThrottle`, Produce v6+ and Fetch v8+), so the broker sends the response at once
+/// and mutes the connection after it; for older Produce and Fetch versions the response itself
+/// is delayed. (Other APIs are always answered at once and muted after.)
+fn client_throttles(api_key: ApiKey, version: i16) -> bool {
+    match api_key {
+        ApiKey::Produce => version >= 6,
+        ApiKey::Fetch => version >= 8,
+        _ => true,
     }
 }
 
@@ -371,5 +533,9 @@ fn context_from_prefix(prefix: HeaderPrefix) -> RequestContext {
         correlation_id: prefix.correlation_id,
         client_id: None,
         peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+        principal: Principal::anonymous(),
+        started: Instant::now(),
+        throttle_ms: Arc::new(AtomicI32::new(0)),
+        idle_us: Arc::new(AtomicU64::new(0)),
     }
 }

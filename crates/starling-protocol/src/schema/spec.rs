@@ -285,6 +285,14 @@ const FILES: &[(&str, &str)] = &[
         "AlterPartitionReassignmentsRequest",
         include_str!("../../schemas/AlterPartitionReassignmentsRequest.json"),
     ),
+    (
+        "DescribeClientQuotasRequest",
+        include_str!("../../schemas/DescribeClientQuotasRequest.json"),
+    ),
+    (
+        "AlterClientQuotasRequest",
+        include_str!("../../schemas/AlterClientQuotasRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

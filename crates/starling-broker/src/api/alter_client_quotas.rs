@@ -1,0 +1,88 @@
+//! AlterClientQuotas: sets and removes quotas on entities, as Kafka's
+//! `ClientQuotaControlManager` (see [`crate::quotas::alter`]): one result per distinct entity,
+//! INVALID_REQUEST with Kafka's message for an entity, key or value it refuses (the entity's
+//! other changes are not made), `validate_only` checking without changing anything. The changes
+//! of one request are persisted in one write before the response; a failed write answers every
+//! entity KAFKA_STORAGE_ERROR and changes nothing.
+
+use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData};
+use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::RequestContext;
+use crate::quotas::{Alteration, Entity};
+use crate::Broker;
+
+fn entity_data(entity: &Entity) -> Vec<EntityData> {
+    entity
+        .iter()
+        .map(|(t, n)| {
+            EntityData::default()
+                .with_entity_type(StrBytes::from_string(t.clone()))
+                .with_entity_name(n.clone().map(StrBytes::from_string))
+        })
+        .collect()
+}
+
+pub fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    request: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse {
+    let alterations: Vec<Alteration> = request
+        .entries
+        .into_iter()
+        .map(|e| Alteration {
+            // Kafka makes the entity a map: a type named twice keeps its last name.
+            entity: e
+                .entity
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.entity_type.to_string(),
+                        d.entity_name.map(|n| n.to_string()),
+                    )
+                })
+                .collect(),
+            ops: e
+                .ops
+                .into_iter()
+                .map(|op| (op.key.to_string(), (!op.remove).then_some(op.value)))
+                .collect(),
+        })
+        .collect();
+    let entries = match broker.quotas.alter(&alterations, request.validate_only) {
+        Ok(results) => results
+            .into_iter()
+            .map(|(entity, result)| {
+                let entry = EntryData::default().with_entity(entity_data(&entity));
+                match result {
+                    Ok(()) => entry,
+                    Err(message) => entry
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_error_message(Some(StrBytes::from_string(message))),
+                }
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "storing client quotas");
+            let mut seen: Vec<&Entity> = Vec::new();
+            alterations
+                .iter()
+                .filter(|a| {
+                    let new = !seen.contains(&&a.entity);
+                    seen.push(&a.entity);
+                    new
+                })
+                .map(|a| {
+                    EntryData::default()
+                        .with_entity(entity_data(&a.entity))
+                        .with_error_code(ResponseError::KafkaStorageError.code())
+                        .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                })
+                .collect()
+        }
+    };
+    AlterClientQuotasResponse::default().with_entries(entries)
+}
