@@ -32,6 +32,7 @@ pub mod consumer_protocol;
 pub mod error;
 #[cfg(test)]
 mod fake_broker;
+pub mod group_member;
 pub mod quotas;
 pub mod records;
 pub mod transactions;
@@ -43,6 +44,7 @@ pub use client::{
 };
 pub use connection::{Connection, Options};
 pub use error::{describe_code, error_name, Error, Result};
+pub use group_member::{GroupMember, Heartbeat};
 pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::records::Compression;
 pub use kafka_protocol::ResponseError;

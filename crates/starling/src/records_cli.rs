@@ -14,15 +14,21 @@
 //! under `--isolation read_committed`), or forever with `-f`; `-n COUNT` stops early. Partitions
 //! are read one after another in partition order, so output is deterministic. `--format plain`
 //! prints the value (with `-k SEP`: key SEP value), `--format json` one object per record.
+//! With `-g GROUP` it consumes as a member of a classic consumer group instead (like
+//! `kcat -G`): the group assigns the partitions, reading starts at the group's committed offsets
+//! (`-o beginning|end` where there are none), and what was printed is committed as it goes and
+//! at the end, before leaving the group.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use serde_json::json;
 use starling_client::{
-    Client, Compression, Isolation, OffsetSpec, Options, OutgoingRecord, TopicPartition,
+    Client, Compression, GroupMember, Heartbeat, Isolation, OffsetSpec, Options, OutgoingRecord,
+    TopicPartition,
 };
 
 use crate::group_cli::render_table;
@@ -128,6 +134,11 @@ pub struct ConsumeArgs {
     /// Whether to show records of open and aborted transactions.
     #[arg(long, value_enum, default_value = "read-uncommitted")]
     isolation: IsolationArg,
+    /// Consume as a member of this consumer group: the group assigns the partitions, reading
+    /// starts at its committed offsets (-o beginning|end where it has none), and offsets are
+    /// committed as records are printed and at the end.
+    #[arg(short = 'g', long, value_name = "GROUP", conflicts_with_all = ["partition", "timestamp"])]
+    group: Option<String>,
 }
 
 pub async fn run_produce(args: ProduceArgs) -> anyhow::Result<()> {
@@ -442,6 +453,9 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         IsolationArg::ReadCommitted => Isolation::ReadCommitted,
         IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
     };
+    if let Some(group) = args.group.clone() {
+        return consume_in_group(&args, &group, start, isolation).await;
+    }
     let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
     let topic = existing_topic(&mut client, &args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
@@ -559,6 +573,146 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Session timeout of `consume -g`: heartbeats go out every third of it, between fetches.
+const GROUP_SESSION_TIMEOUT_MS: i32 = 10_000;
+/// How often `consume -g` commits what it has printed (and always at the end).
+const GROUP_COMMIT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// `consume -g GROUP`: a member of the group, reading the partitions it is assigned from the
+/// group's committed offsets (or `start` where there are none), committing what it printed.
+/// Without --follow it stops once every assigned partition reached the end it had at the
+/// (latest) join; Ctrl-C stops it too. Either way it commits and leaves the group.
+async fn consume_in_group(
+    args: &ConsumeArgs,
+    group: &str,
+    start: Start,
+    isolation: Isolation,
+) -> anyhow::Result<()> {
+    if let Start::Offset(_) = start {
+        bail!(
+            "with --group, --offset is where to start without a committed offset: beginning or end"
+        );
+    }
+    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    existing_topic(&mut client, &args.topic).await?;
+    let mut member = GroupMember::new(
+        group,
+        std::slice::from_ref(&args.topic),
+        GROUP_SESSION_TIMEOUT_MS,
+    );
+    let mut stdout = std::io::stdout().lock();
+    let limit = args.count.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    'join: loop {
+        let assigned = member.join(&mut client).await?;
+        eprintln!(
+            "joined group {group} (generation {}) with partitions [{}]",
+            member.generation(),
+            assigned
+                .iter()
+                .map(|tp| tp.partition.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let committed = client.offset_fetch(group).await?;
+        let latest = client.list_offsets(&assigned, OffsetSpec::Latest).await?;
+        let reset = client
+            .list_offsets(
+                &assigned,
+                if start == Start::End {
+                    OffsetSpec::Latest
+                } else {
+                    OffsetSpec::Earliest
+                },
+            )
+            .await?;
+        let mut at: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        let mut ends: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        for tp in &assigned {
+            let listed = |m: &BTreeMap<
+                TopicPartition,
+                Result<starling_client::ListedOffset, _>,
+            >| match m.get(tp) {
+                Some(Ok(o)) => Ok(o.offset),
+                Some(Err(e)) => Err(anyhow::anyhow!(
+                    "cannot read the offsets of {tp}: {}",
+                    starling_client::describe_code(*e)
+                )),
+                None => Err(anyhow::anyhow!("no offsets for {tp}")),
+            };
+            let from = match committed.get(tp) {
+                Some(c) => c.offset,
+                None => listed(&reset)?,
+            };
+            at.insert(tp.clone(), from);
+            ends.insert(tp.clone(), listed(&latest)?);
+        }
+        let mut done_at: BTreeMap<TopicPartition, i64> = at.clone();
+        let mut last_commit = Instant::now();
+        let wait_ms = if args.follow {
+            (500 / assigned.len().max(1)).max(50) as i32
+        } else {
+            0
+        };
+        loop {
+            let finished =
+                printed >= limit || (!args.follow && at.iter().all(|(tp, pos)| *pos >= ends[tp]));
+            let stop = finished || futures_ready(&mut interrupted);
+            if stop {
+                member.commit(&mut client, &done_at).await?;
+                member.leave(&mut client).await?;
+                return Ok(());
+            }
+            if member.heartbeat_due() && member.heartbeat(&mut client).await? == Heartbeat::Rejoin {
+                // Partitions may move: hand over what was printed, then join again.
+                if let Err(e) = member.commit(&mut client, &done_at).await {
+                    eprintln!("warning: commit before rejoining: {e}");
+                }
+                continue 'join;
+            }
+            if assigned.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            for tp in &assigned {
+                let position = at[tp];
+                if !args.follow && position >= ends[tp] {
+                    continue;
+                }
+                let fetched = client
+                    .fetch(tp, position, isolation, wait_ms, 1024 * 1024)
+                    .await?;
+                for r in &fetched.records {
+                    if printed >= limit {
+                        break;
+                    }
+                    print_record(&mut stdout, args, tp, r)?;
+                    printed += 1;
+                    done_at.insert(tp.clone(), r.offset + 1);
+                }
+                stdout.flush().ok();
+                let next = fetched.next_offset.max(position);
+                if printed < limit {
+                    done_at.insert(tp.clone(), next.max(done_at[tp]));
+                }
+                at.insert(tp.clone(), next);
+            }
+            if last_commit.elapsed() >= GROUP_COMMIT_INTERVAL {
+                member.commit(&mut client, &done_at).await?;
+                last_commit = Instant::now();
+            }
+        }
+    }
+}
+
+/// Whether `future` has completed, without waiting for it.
+fn futures_ready<F: std::future::Future + Unpin>(future: &mut F) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    std::pin::Pin::new(future).poll(&mut cx).is_ready()
 }
 
 fn print_record(

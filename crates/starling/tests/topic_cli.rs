@@ -738,3 +738,95 @@ fn batches_compressed_with_every_codec_are_produced_and_consumed() {
         "{r}"
     );
 }
+
+#[test]
+fn a_group_consumer_starts_at_committed_offsets_and_commits_what_it_printed() {
+    let _dog = watchdog(TEST_LIMIT);
+    let broker = Broker::with_overrides(&[("group.initial.rebalance.delay.ms", "0")]);
+    let b = &broker.bootstrap();
+    ok(b, &["topic", "create", "grouped", "-p", "3"], "");
+    let lines =
+        |from: usize, to: usize| -> String { (from..to).map(|i| format!("k{i}:v{i}\n")).collect() };
+    ok(b, &["produce", "grouped", "-k", ":"], &lines(0, 30));
+
+    let sorted = |out: &str| -> Vec<String> {
+        let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let expect = |from: usize, to: usize| -> Vec<String> {
+        let mut v: Vec<String> = (from..to).map(|i| format!("v{i}")).collect();
+        v.sort();
+        v
+    };
+    // A first run reads everything (no committed offsets: from the beginning) and commits.
+    let r = ok(b, &["consume", "grouped", "-g", "readers"], "");
+    assert_eq!(sorted(&r.stdout), expect(0, 30), "{r}");
+    assert!(
+        r.stderr
+            .contains("joined group readers (generation 1) with partitions [0, 1, 2]"),
+        "{r}"
+    );
+    // The next run reads only what came after.
+    ok(b, &["produce", "grouped", "-k", ":"], &lines(30, 40));
+    let r = ok(b, &["consume", "grouped", "-g", "readers"], "");
+    assert_eq!(sorted(&r.stdout), expect(30, 40), "{r}");
+    let r = ok(b, &["consume", "grouped", "-g", "readers"], "");
+    assert_eq!(r.stdout, "", "{r}");
+
+    // -n stops early and commits only what was printed: a later run prints the rest.
+    let r = ok(b, &["consume", "grouped", "-g", "pagers", "-n", "7"], "");
+    let first: Vec<String> = r.stdout.lines().map(str::to_string).collect();
+    assert_eq!(first.len(), 7, "{r}");
+    let r = ok(b, &["consume", "grouped", "-g", "pagers"], "");
+    let mut all: Vec<String> = first
+        .into_iter()
+        .chain(r.stdout.lines().map(str::to_string))
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        expect(0, 40),
+        "the two runs together print every record once"
+    );
+
+    // The commits are ordinary group offsets: librdkafka in the same group resumes there.
+    ok(
+        b,
+        &["produce", "grouped", "-k", ":", "-p", "1"],
+        "k40:v40\n",
+    );
+    let c = consumer(
+        b,
+        &[
+            ("group.id", "readers"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
+    );
+    rdkafka::consumer::Consumer::subscribe(&c, &["grouped"]).expect("subscribe");
+    let got = consume_until(&c, Duration::from_secs(30), |got| !got.is_empty());
+    assert_eq!(got[0].value_str(), "v40");
+    let quiet_until = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < quiet_until {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.expect("consumer error");
+            panic!(
+                "librdkafka read a committed record again: partition {} offset {}",
+                rdkafka::Message::partition(&m),
+                rdkafka::Message::offset(&m)
+            );
+        }
+    }
+    drop(c);
+
+    // An explicit offset means nothing to a group member.
+    fails(
+        b,
+        &["consume", "grouped", "-g", "readers", "-o", "5"],
+        "",
+        "with --group, --offset is where to start without a committed offset: beginning or end",
+    );
+    let r = run(b, &["consume", "grouped", "-g", "readers", "-p", "0"], "");
+    assert_eq!(r.code, Some(2), "{r}");
+}
