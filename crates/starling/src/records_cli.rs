@@ -309,15 +309,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         entry.1 += size;
         if entry.0.len() >= BATCH_RECORDS || entry.1 >= BATCH_BYTES {
             let (records, _) = pending.remove(&partition).expect("just added");
-            send(
-                &mut client,
-                &args.topic,
-                partition,
-                records,
-                args.compression.into(),
-                &mut written,
-            )
-            .await?;
+            send(&mut client, &args, partition, records, &mut written).await?;
         }
         if let Some(bar) = &progress {
             if number == PROGRESS_AFTER {
@@ -327,15 +319,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
     }
     for (partition, (records, _)) in std::mem::take(&mut pending) {
-        send(
-            &mut client,
-            &args.topic,
-            partition,
-            records,
-            args.compression.into(),
-            &mut written,
-        )
-        .await?;
+        send(&mut client, &args, partition, records, &mut written).await?;
     }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
@@ -391,15 +375,14 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 
 async fn send(
     client: &mut Client,
-    topic: &str,
+    args: &ProduceArgs,
     partition: i32,
     records: Vec<OutgoingRecord>,
-    compression: Compression,
     written: &mut BTreeMap<i32, Written>,
 ) -> anyhow::Result<()> {
-    let tp = TopicPartition::new(topic, partition);
+    let tp = TopicPartition::new(&args.topic, partition);
     let base = client
-        .produce_compressed(&tp, &records, -1, compression)
+        .produce_compressed(&tp, &records, -1, args.compression.into())
         .await?;
     let w = written.entry(partition).or_default();
     w.records += records.len() as u64;

@@ -27,43 +27,38 @@ pub fn handle(
         .iter()
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
-    let repeated = repeated_resources(&keys);
+    let outcomes = per_resource(&keys, |i| {
+        let resource = &request.resources[i];
+        let entries: Vec<(String, Option<String>, AlterOp)> = resource
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.as_ref().map(|v| v.to_string()),
+                    AlterOp::Set,
+                )
+            })
+            .collect();
+        alter(
+            broker,
+            keys[i].0,
+            &keys[i].1,
+            &entries,
+            request.validate_only,
+            |_| {
+                Ok(entries
+                    .iter()
+                    .map(|(name, value, _)| (name.clone(), value.clone().unwrap_or_default()))
+                    .collect())
+            },
+        )
+    });
     let responses = request
         .resources
         .into_iter()
-        .map(|resource| {
-            let key = (resource.resource_type, resource.resource_name.to_string());
-            let outcome = if repeated.contains(&key) {
-                Err(resource_repeated())
-            } else {
-                let entries: Vec<(String, Option<String>, AlterOp)> = resource
-                    .configs
-                    .iter()
-                    .map(|c| {
-                        (
-                            c.name.to_string(),
-                            c.value.as_ref().map(|v| v.to_string()),
-                            AlterOp::Set,
-                        )
-                    })
-                    .collect();
-                alter(
-                    broker,
-                    key.0,
-                    &key.1,
-                    &entries,
-                    request.validate_only,
-                    |_| {
-                        Ok(entries
-                            .iter()
-                            .map(|(name, value, _)| {
-                                (name.clone(), value.clone().unwrap_or_default())
-                            })
-                            .collect())
-                    },
-                )
-            };
-            let (code, message) = outcome_fields(outcome);
+        .zip(outcomes)
+        .map(|(resource, (code, message))| {
             AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name)
@@ -74,8 +69,30 @@ pub fn handle(
     AlterConfigsResponse::default().with_responses(responses)
 }
 
+/// Each resource's outcome as a response's error code and message: `alter_one(i)` for the
+/// i-th, except that every copy of a resource named more than once is refused, as in Kafka.
+pub fn per_resource(
+    keys: &[(i8, String)],
+    mut alter_one: impl FnMut(usize) -> Result<(), AdminError>,
+) -> Vec<(i16, Option<StrBytes>)> {
+    let repeated = repeated_resources(keys);
+    (0..keys.len())
+        .map(|i| {
+            let outcome = if repeated.contains(&keys[i]) {
+                Err(resource_repeated())
+            } else {
+                alter_one(i)
+            };
+            match outcome {
+                Ok(()) => (0, None),
+                Err(e) => (e.code.code(), Some(StrBytes::from_string(e.message))),
+            }
+        })
+        .collect()
+}
+
 /// The resources named more than once in one request: Kafka refuses every copy.
-pub fn repeated_resources(keys: &[(i8, String)]) -> Vec<(i8, String)> {
+fn repeated_resources(keys: &[(i8, String)]) -> Vec<(i8, String)> {
     let mut counts: HashMap<&(i8, String), usize> = HashMap::new();
     for key in keys {
         *counts.entry(key).or_default() += 1;
@@ -87,19 +104,11 @@ pub fn repeated_resources(keys: &[(i8, String)]) -> Vec<(i8, String)> {
         .collect()
 }
 
-pub fn resource_repeated() -> AdminError {
+fn resource_repeated() -> AdminError {
     AdminError::new(
         ResponseError::InvalidRequest,
         "Each resource must appear at most once.",
     )
-}
-
-/// An outcome as a response's error code and message.
-pub fn outcome_fields(outcome: Result<(), AdminError>) -> (i16, Option<StrBytes>) {
-    match outcome {
-        Ok(()) => (0, None),
-        Err(e) => (e.code.code(), Some(StrBytes::from_string(e.message))),
-    }
 }
 
 /// Which settings an alteration starts from.

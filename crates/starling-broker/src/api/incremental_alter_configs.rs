@@ -6,7 +6,7 @@
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::alter_configs::{alter, outcome_fields, repeated_resources, resource_repeated};
+use super::alter_configs::{alter, per_resource};
 use super::RequestContext;
 use crate::config_keys::{self, ConfigType};
 use crate::dynamic_config::{self, AlterOp, RESOURCE_TOPIC};
@@ -23,18 +23,14 @@ pub fn handle(
         .iter()
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
-    let repeated = repeated_resources(&keys);
+    let outcomes = per_resource(&keys, |i| {
+        alter_one(broker, &request.resources[i], request.validate_only)
+    });
     let responses = request
         .resources
         .into_iter()
-        .map(|resource| {
-            let key = (resource.resource_type, resource.resource_name.to_string());
-            let outcome = if repeated.contains(&key) {
-                Err(resource_repeated())
-            } else {
-                alter_one(broker, &resource, request.validate_only)
-            };
-            let (code, message) = outcome_fields(outcome);
+        .zip(outcomes)
+        .map(|(resource, (code, message))| {
             AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name)
