@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use starling_group::GroupConfig;
-use starling_log::{CleanupPolicy, LogConfig, TimestampType};
+use starling_log::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 use starling_txn::TxnConfig;
 
 use crate::config_keys;
@@ -396,12 +396,44 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
             log.delete_retention_ms = v;
         }
         "compression.type" => {
-            if value != "producer" {
-                return Err(invalid(
+            log.compression_type = CompressionType::parse(value).ok_or_else(|| {
+                invalid(
                     key,
                     value,
-                    "only 'producer' is supported: batches are stored as produced",
-                ));
+                    "expected one of uncompressed, zstd, lz4, snappy, gzip, producer",
+                )
+            })?
+        }
+        "compression.gzip.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(v == -1 || (1..=9).contains(&v)) {
+                return Err(invalid(key, value, "must be -1 or from 1 to 9"));
+            }
+            log.compression_levels.gzip = v;
+        }
+        "compression.lz4.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(1..=17).contains(&v) {
+                return Err(invalid(key, value, "must be from 1 to 17"));
+            }
+            log.compression_levels.lz4 = v;
+        }
+        "compression.zstd.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(-131072..=22).contains(&v) {
+                return Err(invalid(key, value, "must be from -131072 to 22"));
+            }
+            log.compression_levels.zstd = v;
+        }
+        "message.timestamp.before.max.ms" | "message.timestamp.after.max.ms" => {
+            let v: i64 = parse_num(key, value)?;
+            if v < 0 {
+                return Err(invalid(key, value, "must be at least 0"));
+            }
+            if key == "message.timestamp.before.max.ms" {
+                log.timestamp_before_max_ms = v;
+            } else {
+                log.timestamp_after_max_ms = v;
             }
         }
         "min.insync.replicas" => {
@@ -437,24 +469,6 @@ fn validate_unapplied_topic_config(key: &str, value: &str) -> Result<(), ConfigE
                     value,
                     "Starling has no tiered storage; only false is accepted",
                 ));
-            }
-        }
-        "compression.gzip.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(v == -1 || (1..=9).contains(&v)) {
-                return Err(invalid(key, value, "must be -1 or from 1 to 9"));
-            }
-        }
-        "compression.lz4.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(1..=17).contains(&v) {
-                return Err(invalid(key, value, "must be from 1 to 17"));
-            }
-        }
-        "compression.zstd.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(-131072..=22).contains(&v) {
-                return Err(invalid(key, value, "must be from -131072 to 22"));
             }
         }
         "local.retention.ms" | "local.retention.bytes" => at_least(-2)?,
@@ -579,7 +593,14 @@ impl BrokerConfig {
             }
             "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value)
                 .map_err(|e| rename(e, key))?,
-            "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
+            "compression.type"
+            | "compression.gzip.level"
+            | "compression.lz4.level"
+            | "compression.zstd.level" => apply_topic_config(&mut self.log, key, value)?,
+            "log.message.timestamp.before.max.ms" | "log.message.timestamp.after.max.ms" => {
+                apply_topic_config(&mut self.log, &key["log.".len()..], value)
+                    .map_err(|e| rename(e, key))?
+            }
             "min.insync.replicas" => apply_topic_config(&mut self.log, key, value)?,
             "log.cleaner.min.cleanable.ratio" => {
                 apply_topic_config(&mut self.log, "min.cleanable.dirty.ratio", value)
@@ -836,7 +857,19 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
             "min.compaction.lag.ms",
             log.min_compaction_lag_ms.to_string(),
         ),
-        ("compression.type", "producer".into()),
+        (
+            "compression.gzip.level",
+            log.compression_levels.gzip.to_string(),
+        ),
+        (
+            "compression.lz4.level",
+            log.compression_levels.lz4.to_string(),
+        ),
+        ("compression.type", log.compression_type.name().into()),
+        (
+            "compression.zstd.level",
+            log.compression_levels.zstd.to_string(),
+        ),
         (
             "flush.messages",
             log.flush_interval_messages.min(i64::MAX as u64).to_string(),
@@ -847,6 +880,14 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
         ),
         ("index.interval.bytes", log.index_interval_bytes.to_string()),
         ("max.message.bytes", log.max_message_bytes.to_string()),
+        (
+            "message.timestamp.after.max.ms",
+            log.timestamp_after_max_ms.to_string(),
+        ),
+        (
+            "message.timestamp.before.max.ms",
+            log.timestamp_before_max_ms.to_string(),
+        ),
         (
             "message.timestamp.type",
             match log.timestamp_type {
