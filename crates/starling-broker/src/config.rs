@@ -1238,4 +1238,75 @@ log.retention.check.interval.ms=300000
             Err(ConfigError::UnknownKey(_))
         ));
     }
+
+    #[test]
+    fn compression_and_timestamp_bounds_are_parsed_described_and_set_by_their_broker_keys() {
+        let mut log = LogConfig::default();
+        for name in ["uncompressed", "gzip", "snappy", "lz4", "zstd", "producer"] {
+            apply_topic_config(&mut log, "compression.type", name).unwrap();
+            assert_eq!(log.compression_type.name(), name);
+        }
+        assert!(apply_topic_config(&mut log, "compression.type", "brotli").is_err());
+        assert!(apply_topic_config(&mut log, "compression.type", "ZSTD").is_err());
+        apply_topic_config(&mut log, "compression.type", "zstd").unwrap();
+        apply_topic_config(&mut log, "compression.gzip.level", "9").unwrap();
+        apply_topic_config(&mut log, "compression.lz4.level", "17").unwrap();
+        apply_topic_config(&mut log, "compression.zstd.level", "-7").unwrap();
+        assert!(apply_topic_config(&mut log, "compression.gzip.level", "0").is_err());
+        assert!(apply_topic_config(&mut log, "compression.lz4.level", "0").is_err());
+        assert!(apply_topic_config(&mut log, "compression.zstd.level", "23").is_err());
+        assert_eq!(
+            (
+                log.compression_levels.gzip,
+                log.compression_levels.lz4,
+                log.compression_levels.zstd
+            ),
+            (9, 17, -7)
+        );
+        apply_topic_config(&mut log, "message.timestamp.after.max.ms", "7200000").unwrap();
+        apply_topic_config(&mut log, "message.timestamp.before.max.ms", "0").unwrap();
+        assert!(apply_topic_config(&mut log, "message.timestamp.after.max.ms", "-1").is_err());
+        assert_eq!(
+            (log.timestamp_before_max_ms, log.timestamp_after_max_ms),
+            (0, 7_200_000)
+        );
+        // Kafka 4 removed the deprecated key.
+        assert!(matches!(
+            apply_topic_config(&mut log, "message.timestamp.difference.max.ms", "1000"),
+            Err(ConfigError::UnknownKey(_))
+        ));
+        let described = describe_log_config(&log);
+        let get = |k: &str| {
+            described
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("compression.type"), Some("zstd"));
+        assert_eq!(get("compression.gzip.level"), Some("9"));
+        assert_eq!(get("compression.lz4.level"), Some("17"));
+        assert_eq!(get("compression.zstd.level"), Some("-7"));
+        assert_eq!(get("message.timestamp.after.max.ms"), Some("7200000"));
+        assert_eq!(get("message.timestamp.before.max.ms"), Some("0"));
+
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.log.timestamp_after_max_ms, 3_600_000);
+        c.set("compression.type", "lz4").unwrap();
+        c.set("compression.lz4.level", "3").unwrap();
+        c.set("log.message.timestamp.after.max.ms", "60000")
+            .unwrap();
+        c.set("log.message.timestamp.before.max.ms", "120000")
+            .unwrap();
+        assert_eq!(c.log.compression_type, starling_log::CompressionType::Lz4);
+        assert_eq!(c.log.compression_levels.lz4, 3);
+        assert_eq!(
+            (c.log.timestamp_before_max_ms, c.log.timestamp_after_max_ms),
+            (120_000, 60_000)
+        );
+        let e = c
+            .set("log.message.timestamp.after.max.ms", "-5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log.message.timestamp.after.max.ms"), "{e}");
+    }
 }
