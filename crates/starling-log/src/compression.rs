@@ -1,9 +1,11 @@
-//! Streaming decompression of a produced batch's records area, for validation.
+//! Streaming decompression of a produced batch's records area, for validation,
+//! and the encoders ([`compress`]) the cleaner and a topic's `compression.type` share.
 //!
 //! A compressed batch (codec 1-4: gzip, snappy, lz4, zstd) is stored as its
-//! producer sent it, but only after its records have been read back out of
-//! the codec and checked (see `batch`), as Kafka does: a batch that no
-//! consumer could decompress must never reach the log. This module turns the
+//! producer sent it (unless the topic's `compression.type` names another codec:
+//! then it is recompressed, see `filter::recompress`), but only after its
+//! records have been read back out of the codec and checked (see `batch`), as
+//! Kafka does: a batch that no consumer could decompress must never reach the log. This module turns the
 //! compressed bytes into a pull stream of decompressed bytes ([`Decompressed`])
 //! without ever holding the whole output:
 //!

@@ -87,6 +87,11 @@ fn every_codec_is_recompressed_to_the_topics_type_with_records_timestamps_and_he
             // The records are byte for byte what the producer sent: keys, values, headers,
             // offset and timestamp deltas.
             assert_eq!(stored_area(b), area, "{what}");
+            // And Starling's own validation (the streaming decoders) accepts what it wrote.
+            let (_tmp2, again) = open_log(config());
+            again
+                .append(bm(&[&b.bytes]), NOW)
+                .unwrap_or_else(|e| panic!("{what}: the stored batch is refused: {e}"));
             if target == CompressionType::Snappy && rewritten {
                 assert!(
                     b.bytes[61..].starts_with(b"\x82SNAPPY\x00"),
