@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::bindings as rd;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -237,6 +237,24 @@ async fn a_zstd_topic_stores_zstd_batches_read_intact_and_a_new_compression_type
             .iter()
             .all(|&(o, c)| c == if o < 120 { 4 } else { 1 }),
         "{codecs:?}"
+    );
+    // DescribeConfigs reports the topic's override.
+    let described = within(
+        Duration::from_secs(20),
+        "describe_configs",
+        admin(&bootstrap).describe_configs([&ResourceSpecifier::Topic("zs")], &admin_opts()),
+    )
+    .await
+    .expect("describe_configs request")
+    .remove(0)
+    .expect("describe_configs result");
+    let entry = described.get("compression.type").expect("compression.type");
+    assert_eq!(entry.value.as_deref(), Some("gzip"));
+    assert_eq!(
+        described
+            .get("message.timestamp.after.max.ms")
+            .and_then(|e| e.value.as_deref()),
+        Some("3600000")
     );
     // producer: batches are kept as sent.
     assert_eq!(
