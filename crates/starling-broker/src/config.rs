@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use starling_group::GroupConfig;
-use starling_log::{CleanupPolicy, LogConfig, TimestampType};
+use starling_log::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 use starling_txn::TxnConfig;
 
 use crate::config_keys;
@@ -402,12 +402,44 @@ pub fn apply_topic_config(log: &mut LogConfig, key: &str, value: &str) -> Result
             log.delete_retention_ms = v;
         }
         "compression.type" => {
-            if value != "producer" {
-                return Err(invalid(
+            log.compression_type = CompressionType::parse(value).ok_or_else(|| {
+                invalid(
                     key,
                     value,
-                    "only 'producer' is supported: batches are stored as produced",
-                ));
+                    "expected one of uncompressed, zstd, lz4, snappy, gzip, producer",
+                )
+            })?
+        }
+        "compression.gzip.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(v == -1 || (1..=9).contains(&v)) {
+                return Err(invalid(key, value, "must be -1 or from 1 to 9"));
+            }
+            log.compression_levels.gzip = v;
+        }
+        "compression.lz4.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(1..=17).contains(&v) {
+                return Err(invalid(key, value, "must be from 1 to 17"));
+            }
+            log.compression_levels.lz4 = v;
+        }
+        "compression.zstd.level" => {
+            let v: i32 = parse_num(key, value)?;
+            if !(-131072..=22).contains(&v) {
+                return Err(invalid(key, value, "must be from -131072 to 22"));
+            }
+            log.compression_levels.zstd = v;
+        }
+        "message.timestamp.before.max.ms" | "message.timestamp.after.max.ms" => {
+            let v: i64 = parse_num(key, value)?;
+            if v < 0 {
+                return Err(invalid(key, value, "must be at least 0"));
+            }
+            if key == "message.timestamp.before.max.ms" {
+                log.timestamp_before_max_ms = v;
+            } else {
+                log.timestamp_after_max_ms = v;
             }
         }
         "min.insync.replicas" => {
@@ -443,24 +475,6 @@ fn validate_unapplied_topic_config(key: &str, value: &str) -> Result<(), ConfigE
                     value,
                     "Starling has no tiered storage; only false is accepted",
                 ));
-            }
-        }
-        "compression.gzip.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(v == -1 || (1..=9).contains(&v)) {
-                return Err(invalid(key, value, "must be -1 or from 1 to 9"));
-            }
-        }
-        "compression.lz4.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(1..=17).contains(&v) {
-                return Err(invalid(key, value, "must be from 1 to 17"));
-            }
-        }
-        "compression.zstd.level" => {
-            let v: i32 = parse_num(key, value)?;
-            if !(-131072..=22).contains(&v) {
-                return Err(invalid(key, value, "must be from -131072 to 22"));
             }
         }
         "local.retention.ms" | "local.retention.bytes" => at_least(-2)?,
@@ -585,7 +599,14 @@ impl BrokerConfig {
             }
             "log.cleanup.policy" => apply_topic_config(&mut self.log, "cleanup.policy", value)
                 .map_err(|e| rename(e, key))?,
-            "compression.type" => apply_topic_config(&mut self.log, "compression.type", value)?,
+            "compression.type"
+            | "compression.gzip.level"
+            | "compression.lz4.level"
+            | "compression.zstd.level" => apply_topic_config(&mut self.log, key, value)?,
+            "log.message.timestamp.before.max.ms" | "log.message.timestamp.after.max.ms" => {
+                apply_topic_config(&mut self.log, &key["log.".len()..], value)
+                    .map_err(|e| rename(e, key))?
+            }
             "min.insync.replicas" => apply_topic_config(&mut self.log, key, value)?,
             "log.cleaner.min.cleanable.ratio" => {
                 apply_topic_config(&mut self.log, "min.cleanable.dirty.ratio", value)
@@ -846,7 +867,19 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
             "min.compaction.lag.ms",
             log.min_compaction_lag_ms.to_string(),
         ),
-        ("compression.type", "producer".into()),
+        (
+            "compression.gzip.level",
+            log.compression_levels.gzip.to_string(),
+        ),
+        (
+            "compression.lz4.level",
+            log.compression_levels.lz4.to_string(),
+        ),
+        ("compression.type", log.compression_type.name().into()),
+        (
+            "compression.zstd.level",
+            log.compression_levels.zstd.to_string(),
+        ),
         (
             "flush.messages",
             log.flush_interval_messages.min(i64::MAX as u64).to_string(),
@@ -857,6 +890,14 @@ pub fn describe_log_config(log: &LogConfig) -> Vec<(&'static str, String)> {
         ),
         ("index.interval.bytes", log.index_interval_bytes.to_string()),
         ("max.message.bytes", log.max_message_bytes.to_string()),
+        (
+            "message.timestamp.after.max.ms",
+            log.timestamp_after_max_ms.to_string(),
+        ),
+        (
+            "message.timestamp.before.max.ms",
+            log.timestamp_before_max_ms.to_string(),
+        ),
         (
             "message.timestamp.type",
             match log.timestamp_type {
@@ -1206,5 +1247,76 @@ log.retention.check.interval.ms=300000
             apply_topic_config(&mut log, "nope", "1"),
             Err(ConfigError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn compression_and_timestamp_bounds_are_parsed_described_and_set_by_their_broker_keys() {
+        let mut log = LogConfig::default();
+        for name in ["uncompressed", "gzip", "snappy", "lz4", "zstd", "producer"] {
+            apply_topic_config(&mut log, "compression.type", name).unwrap();
+            assert_eq!(log.compression_type.name(), name);
+        }
+        assert!(apply_topic_config(&mut log, "compression.type", "brotli").is_err());
+        assert!(apply_topic_config(&mut log, "compression.type", "ZSTD").is_err());
+        apply_topic_config(&mut log, "compression.type", "zstd").unwrap();
+        apply_topic_config(&mut log, "compression.gzip.level", "9").unwrap();
+        apply_topic_config(&mut log, "compression.lz4.level", "17").unwrap();
+        apply_topic_config(&mut log, "compression.zstd.level", "-7").unwrap();
+        assert!(apply_topic_config(&mut log, "compression.gzip.level", "0").is_err());
+        assert!(apply_topic_config(&mut log, "compression.lz4.level", "0").is_err());
+        assert!(apply_topic_config(&mut log, "compression.zstd.level", "23").is_err());
+        assert_eq!(
+            (
+                log.compression_levels.gzip,
+                log.compression_levels.lz4,
+                log.compression_levels.zstd
+            ),
+            (9, 17, -7)
+        );
+        apply_topic_config(&mut log, "message.timestamp.after.max.ms", "7200000").unwrap();
+        apply_topic_config(&mut log, "message.timestamp.before.max.ms", "0").unwrap();
+        assert!(apply_topic_config(&mut log, "message.timestamp.after.max.ms", "-1").is_err());
+        assert_eq!(
+            (log.timestamp_before_max_ms, log.timestamp_after_max_ms),
+            (0, 7_200_000)
+        );
+        // Kafka 4 removed the deprecated key.
+        assert!(matches!(
+            apply_topic_config(&mut log, "message.timestamp.difference.max.ms", "1000"),
+            Err(ConfigError::UnknownKey(_))
+        ));
+        let described = describe_log_config(&log);
+        let get = |k: &str| {
+            described
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("compression.type"), Some("zstd"));
+        assert_eq!(get("compression.gzip.level"), Some("9"));
+        assert_eq!(get("compression.lz4.level"), Some("17"));
+        assert_eq!(get("compression.zstd.level"), Some("-7"));
+        assert_eq!(get("message.timestamp.after.max.ms"), Some("7200000"));
+        assert_eq!(get("message.timestamp.before.max.ms"), Some("0"));
+
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.log.timestamp_after_max_ms, 3_600_000);
+        c.set("compression.type", "lz4").unwrap();
+        c.set("compression.lz4.level", "3").unwrap();
+        c.set("log.message.timestamp.after.max.ms", "60000")
+            .unwrap();
+        c.set("log.message.timestamp.before.max.ms", "120000")
+            .unwrap();
+        assert_eq!(c.log.compression_type, starling_log::CompressionType::Lz4);
+        assert_eq!(c.log.compression_levels.lz4, 3);
+        assert_eq!(
+            (c.log.timestamp_before_max_ms, c.log.timestamp_after_max_ms),
+            (120_000, 60_000)
+        );
+        let e = c
+            .set("log.message.timestamp.after.max.ms", "-5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("log.message.timestamp.after.max.ms"), "{e}");
     }
 }

@@ -47,7 +47,7 @@ pub(crate) const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
 /// The only record format this log stores.
 pub(crate) const MAGIC_V2: i8 = 2;
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 const MAX_COMPRESSION_CODEC: i16 = 4;
 const TIMESTAMP_TYPE_LOG_APPEND: i16 = 0x08;
 const TRANSACTIONAL_BATCH: i16 = 0x10;
@@ -353,20 +353,23 @@ impl BatchFault {
 /// All compressed batches of the record set share one decompression budget
 /// (see `compression`).
 ///
-/// With `keys_required` (a compacted topic; the value names its partition for the message),
-/// every record without a key is refused as Kafka refuses it: INVALID_RECORD with one
-/// [`RecordError`] per keyless record (its index in its batch).
+/// With `rules.keys_required` (a compacted topic; the value names its partition for the
+/// message), every record without a key is refused as Kafka refuses it: INVALID_RECORD with one
+/// [`RecordError`] per keyless record (its index in its batch). With `rules.timestamps` (a
+/// CreateTime topic), every record whose timestamp is outside the bounds is refused as Kafka's
+/// `LogValidator.validateTimestamp` refuses it: INVALID_TIMESTAMP with one [`RecordError`] per
+/// such record. A record is checked for its key first, as Kafka does, so it has one error.
 pub(crate) fn validate_produce(
     buf: &[u8],
     max_message_bytes: u32,
-    keys_required: Option<&str>,
+    rules: &RecordRules<'_>,
 ) -> Result<Vec<ProducedBatch>, AppendError> {
     if buf.is_empty() {
         return Err(AppendError::Corrupt("empty record set".to_string()));
     }
     let mut budget = OutputBudget::for_record_set(buf.len());
     let mut batches = Vec::new();
-    let mut keyless = Vec::new();
+    let mut faults = RecordFaults::default();
     let mut pos = 0usize;
     while pos < buf.len() {
         let rest = &buf[pos..];
@@ -405,8 +408,7 @@ pub(crate) fn validate_produce(
             });
         }
         let bytes = &rest[..size];
-        let collect = keys_required.map(|_| &mut keyless);
-        let header = validate_one(bytes, &mut budget, collect)
+        let header = validate_one(bytes, &mut budget, rules, &mut faults)
             .map_err(|f| f.into_append_error(index, pos))?;
         batches.push(ProducedBatch {
             pos,
@@ -416,37 +418,8 @@ pub(crate) fn validate_produce(
         });
         pos += size;
     }
-    if let (Some(partition), false) = (keys_required, keyless.is_empty()) {
-        // Kafka's `LogValidator.validateKey` and `processRecordErrors`, word for word.
-        let message = format!(
-            "Compacted topic cannot accept message without key in topic partition {partition}"
-        );
-        let record_errors: Vec<RecordError> = keyless
-            .into_iter()
-            .map(|batch_index| RecordError {
-                batch_index,
-                message: message.clone(),
-            })
-            .collect();
-        let shown: Vec<String> = record_errors
-            .iter()
-            .take(3)
-            .map(|e| {
-                format!(
-                    "RecordError(batchIndex={}, message='{}')",
-                    e.batch_index, e.message
-                )
-            })
-            .collect();
-        return Err(AppendError::InvalidRecord {
-            message: format!(
-                "One or more records have been rejected due to {} record errors in total, and \
-                 only showing the first three errors at most: [{}]",
-                record_errors.len(),
-                shown.join(", ")
-            ),
-            record_errors,
-        });
+    if !faults.errors.is_empty() {
+        return Err(faults.into_append_error());
     }
     if let Some((index, b)) = batches
         .iter()
@@ -481,12 +454,13 @@ pub(crate) fn validate_produce(
 
 /// Checks one produced batch whose length has already been checked; returns
 /// its header. Compressed batches are decompressed (charged to `budget`) and
-/// their records checked exactly like uncompressed ones. With `keyless`, the
-/// indexes of the records that have no key are pushed onto it.
+/// their records checked exactly like uncompressed ones. Records that break
+/// one of `rules` are added to `faults`.
 fn validate_one(
     bytes: &[u8],
     budget: &mut OutputBudget,
-    keyless: Option<&mut Vec<i32>>,
+    rules: &RecordRules<'_>,
+    faults: &mut RecordFaults,
 ) -> Result<BatchHeader, BatchFault> {
     let h = BatchHeader::parse(bytes)
         .ok_or_else(|| BatchFault::Corrupt("batch shorter than its header".to_string()))?;
@@ -527,24 +501,131 @@ fn validate_one(
         )));
     }
     let area = &bytes[HEADER_LEN..];
+    let mut check = |index: i32, record: &RecordInfo| faults.check(rules, &h, index, record);
     if codec == 0 {
-        check_records(&mut SliceSource(area), h.record_count, keyless)?;
+        check_records(&mut SliceSource(area), h.record_count, &mut check)?;
     } else {
         let mut source = Decompressed::new(codec, area, budget).map_err(BatchFault::Corrupt)?;
-        check_records(&mut source, h.record_count, keyless)?;
+        check_records(&mut source, h.record_count, &mut check)?;
     }
     Ok(h)
 }
 
+/// What produced records must satisfy beyond the record format, from the topic's config.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RecordRules<'a> {
+    /// A compacted topic: every record needs a key; the partition's name, for the message.
+    pub keys_required: Option<&'a str>,
+    /// A CreateTime topic: the timestamp bounds around the broker's clock.
+    pub timestamps: Option<TimestampBounds>,
+}
+
+/// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms` around `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimestampBounds {
+    pub now: i64,
+    pub before_max_ms: i64,
+    pub after_max_ms: i64,
+}
+
+impl TimestampBounds {
+    /// Whether `timestamp` is more than `before_max_ms` before `now` or more than
+    /// `after_max_ms` after it (Kafka's `recordHasInvalidTimestamp`, computed without
+    /// overflow; a bound itself is inside).
+    fn refuses(&self, timestamp: i64) -> bool {
+        let diff = i128::from(self.now) - i128::from(timestamp);
+        diff > i128::from(self.before_max_ms) || -diff > i128::from(self.after_max_ms)
+    }
+}
+
+/// The records of a record set that break the topic's [`RecordRules`], in order.
+#[derive(Debug, Default)]
+struct RecordFaults {
+    errors: Vec<RecordError>,
+    /// Whether any of them is a timestamp out of bounds.
+    timestamp: bool,
+}
+
+impl RecordFaults {
+    /// Checks record `index` of the batch `h` against `rules`: its key first, then its timestamp.
+    fn check(&mut self, rules: &RecordRules<'_>, h: &BatchHeader, index: i32, r: &RecordInfo) {
+        if let (Some(partition), false) = (rules.keys_required, r.has_key) {
+            // Kafka's `LogValidator.validateKey`, word for word.
+            self.errors.push(RecordError {
+                batch_index: index,
+                message: format!(
+                    "Compacted topic cannot accept message without key in topic partition \
+                     {partition}"
+                ),
+            });
+            return;
+        }
+        let Some(bounds) = rules.timestamps else {
+            return;
+        };
+        let timestamp = h.base_timestamp.wrapping_add(r.timestamp_delta);
+        if timestamp != NO_TIMESTAMP && bounds.refuses(timestamp) {
+            // Kafka's `LogValidator.validateTimestamp`, word for word: the offset is the
+            // producer's (offsets are assigned after validation), the bounds as Java computes them.
+            self.timestamp = true;
+            self.errors.push(RecordError {
+                batch_index: index,
+                message: format!(
+                    "Timestamp {timestamp} of message with offset {} is out of range. The \
+                     timestamp should be within [{}, {}]",
+                    h.base_offset.wrapping_add(i64::from(r.offset_delta)),
+                    bounds.now.wrapping_sub(bounds.before_max_ms),
+                    bounds.now.wrapping_add(bounds.after_max_ms),
+                ),
+            });
+        }
+    }
+
+    /// The refusal of the whole record set, as Kafka's `LogValidator.processRecordErrors` words
+    /// it: INVALID_TIMESTAMP when any record's timestamp is out of bounds, INVALID_RECORD
+    /// otherwise, with every record's error.
+    fn into_append_error(self) -> AppendError {
+        let record_errors = self.errors;
+        if self.timestamp {
+            return AppendError::InvalidTimestamp {
+                message: "One or more records have been rejected due to invalid timestamp"
+                    .to_string(),
+                record_errors,
+            };
+        }
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
+        AppendError::InvalidRecord {
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            ),
+            record_errors,
+        }
+    }
+}
+
+/// A record's timestamp when it has none (Kafka's `RecordBatch.NO_TIMESTAMP`): never checked.
+const NO_TIMESTAMP: i64 = -1;
+
 /// Reads exactly `count` records from `source`, checking each and that their
 /// offset deltas run 0, 1, ..., then that nothing follows the last one (for a
 /// compressed batch this also runs the codec to its clean end, so trailers
-/// and checksums are verified). With `keyless`, the indexes of records without
-/// a key are pushed onto it.
+/// and checksums are verified). `check` sees each record whose framing is sound.
 fn check_records<S: RecordSource>(
     source: &mut S,
     count: i32,
-    mut keyless: Option<&mut Vec<i32>>,
+    check: &mut impl FnMut(i32, &RecordInfo),
 ) -> Result<(), BatchFault> {
     for index in 0..count {
         let Some(record) = read_record(source, index)? else {
@@ -558,9 +639,7 @@ fn check_records<S: RecordSource>(
                 format!("offset delta {}, expected {index}", record.offset_delta),
             ));
         }
-        if let (Some(keyless), false) = (keyless.as_deref_mut(), record.has_key) {
-            keyless.push(index);
-        }
+        check(index, &record);
     }
     if !source.fill()?.is_empty() {
         return Err(BatchFault::invalid(format!(

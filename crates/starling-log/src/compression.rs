@@ -1,9 +1,11 @@
-//! Streaming decompression of a produced batch's records area, for validation.
+//! Streaming decompression of a produced batch's records area, for validation,
+//! and the encoders ([`compress`]) the cleaner and a topic's `compression.type` share.
 //!
 //! A compressed batch (codec 1-4: gzip, snappy, lz4, zstd) is stored as its
-//! producer sent it, but only after its records have been read back out of
-//! the codec and checked (see `batch`), as Kafka does: a batch that no
-//! consumer could decompress must never reach the log. This module turns the
+//! producer sent it (unless the topic's `compression.type` names another codec:
+//! then it is recompressed, see `filter::recompress`), but only after its
+//! records have been read back out of the codec and checked (see `batch`), as
+//! Kafka does: a batch that no consumer could decompress must never reach the log. This module turns the
 //! compressed bytes into a pull stream of decompressed bytes ([`Decompressed`])
 //! without ever holding the whole output:
 //!
@@ -224,21 +226,55 @@ pub(crate) fn decompress_all(
     }
 }
 
-/// Compresses a records area with codec 1-4 as a producer of that codec would, for the
-/// cleaner's rewritten batches. `original` is the batch's compressed area before: snappy keeps
-/// its framing (xerial for Java clients, a raw block for librdkafka).
-pub(crate) fn compress(codec: i16, data: &[u8], original: &[u8]) -> Result<Vec<u8>, String> {
+/// How to compress a records area: the codec (1-4), the levels of the codecs that have them
+/// (KIP-390's `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`), and
+/// for snappy whether to write the xerial framing of Kafka's Java clients (which the broker
+/// writes when it compresses) or a single raw block (librdkafka's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoding {
+    pub codec: i16,
+    pub levels: crate::CompressionLevels,
+    pub snappy_xerial: bool,
+}
+
+impl Encoding {
+    /// Recompressing a stored batch with its own codec at the default levels, keeping its
+    /// snappy framing (`original` is its compressed records area): the cleaner's rewrite.
+    pub fn same_as(codec: i16, original: &[u8]) -> Encoding {
+        Encoding {
+            codec,
+            levels: crate::CompressionLevels::default(),
+            snappy_xerial: original.starts_with(XERIAL_MAGIC),
+        }
+    }
+}
+
+/// Compresses a records area as `encoding` says: the one set of encoders the cleaner's rewritten
+/// batches and the broker's recompression (a topic's `compression.type`) share.
+///
+/// * gzip: one member at the gzip level (-1: zlib's default, 6);
+/// * snappy: xerial chunks of 32 KiB input, or one raw block;
+/// * lz4: an LZ4 frame of independent 64 KiB blocks without content checksum (as Kafka's
+///   `Lz4BlockOutputStream` writes it, each block decodable on its own), liblz4's fast mode at
+///   levels 1-2 and its high-compression mode above (levels past 12 count as 12);
+/// * zstd: one frame at the zstd level.
+pub(crate) fn compress(encoding: &Encoding, data: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Write;
+    let codec = encoding.codec;
+    let levels = encoding.levels;
     let name = codec_name(codec);
     let fail = |e: &dyn std::fmt::Display| format!("{name}: {e}");
     match codec {
         GZIP => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let level = match u32::try_from(levels.gzip) {
+                Ok(level) => flate2::Compression::new(level.min(9)),
+                Err(_) => flate2::Compression::default(),
+            };
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
             encoder.write_all(data).map_err(|e| fail(&e))?;
             encoder.finish().map_err(|e| fail(&e))
         }
-        SNAPPY if original.starts_with(XERIAL_MAGIC) => {
+        SNAPPY if encoding.snappy_xerial => {
             let mut out = XERIAL_MAGIC.to_vec();
             out.extend_from_slice(&1i32.to_be_bytes());
             out.extend_from_slice(&1i32.to_be_bytes());
@@ -255,19 +291,26 @@ pub(crate) fn compress(codec: i16, data: &[u8], original: &[u8]) -> Result<Vec<u
             .compress_vec(data)
             .map_err(|e| fail(&e)),
         LZ4 => {
-            let mut encoder = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            let mut encoder = lz4::EncoderBuilder::new()
+                .level(u32::try_from(levels.lz4).unwrap_or(1).max(1))
+                .block_size(lz4::BlockSize::Max64KB)
+                .block_mode(lz4::BlockMode::Independent)
+                .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
+                .checksum(lz4::ContentChecksum::NoChecksum)
+                .build(Vec::with_capacity(data.len() / 2 + 64))
+                .map_err(|e| fail(&e))?;
             encoder.write_all(data).map_err(|e| fail(&e))?;
-            encoder.finish().map_err(|e| fail(&e))
+            let (out, done) = encoder.finish();
+            done.map_err(|e| fail(&e))?;
+            Ok(out)
         }
-        ZSTD => zstd::encode_all(data, ZSTD_LEVEL).map_err(|e| fail(&e)),
+        ZSTD => zstd::encode_all(data, levels.zstd).map_err(|e| fail(&e)),
         other => Err(format!("unknown compression codec {other}")),
     }
 }
 
-/// Input bytes per xerial chunk when the cleaner recompresses (the Java client's 32 KiB).
+/// Input bytes per xerial chunk (the Java client's 32 KiB).
 const XERIAL_CHUNK: usize = 32 << 10;
-/// zstd's default level, as Kafka's producer uses.
-const ZSTD_LEVEL: i32 = 3;
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)

@@ -16,10 +16,10 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::batch::{
-    compute_crc, BatchHeader, BATCH_LENGTH, CRC, HEADER_LEN, LOG_OVERHEAD, MAX_TIMESTAMP,
-    RECORD_COUNT,
+    compute_crc, BatchHeader, ATTRIBUTES, BATCH_LENGTH, COMPRESSION_MASK, CRC, HEADER_LEN,
+    LOG_OVERHEAD, MAX_TIMESTAMP, RECORD_COUNT,
 };
-use crate::compression;
+use crate::compression::{self, Encoding};
 
 /// One record of a stored batch.
 #[derive(Debug, Clone)]
@@ -64,12 +64,40 @@ impl<'a> BatchRecords<'a> {
 }
 
 /// The batch `batch` (header `h`, records `records`) holding only the records `keep` (indexes
-/// into `records.records`, ascending, at least one).
+/// into `records.records`, ascending, at least one), compressed as it was.
 pub(crate) fn rebuild(
     batch: &[u8],
     h: &BatchHeader,
     records: &BatchRecords<'_>,
     keep: &[usize],
+) -> Result<Vec<u8>, String> {
+    let codec = h.compression();
+    let original = batch.get(HEADER_LEN..).unwrap_or(&[]);
+    rebuild_as(batch, h, records, keep, &Encoding::same_as(codec, original))
+}
+
+/// All of `batch` (header `h`, records `records`) compressed with another codec (0: none): a
+/// topic whose `compression.type` differs from the producer's, as Kafka's
+/// `LogValidator.buildRecordsAndAssignOffsets` rewrites it. Every record and header field stays
+/// but the codec bits of `attributes`, the length, `maxTimestamp` (recomputed, under CreateTime)
+/// and the CRC.
+pub(crate) fn recompress(
+    batch: &[u8],
+    h: &BatchHeader,
+    records: &BatchRecords<'_>,
+    encoding: &Encoding,
+) -> Result<Vec<u8>, String> {
+    let all: Vec<usize> = (0..records.records.len()).collect();
+    rebuild_as(batch, h, records, &all, encoding)
+}
+
+/// [`rebuild`] with the records compressed as `encoding` says (codec 0: left uncompressed).
+fn rebuild_as(
+    batch: &[u8],
+    h: &BatchHeader,
+    records: &BatchRecords<'_>,
+    keep: &[usize],
+    encoding: &Encoding,
 ) -> Result<Vec<u8>, String> {
     let mut area = Vec::new();
     let mut max_timestamp = None::<i64>;
@@ -85,9 +113,9 @@ pub(crate) fn rebuild(
         area.extend_from_slice(bytes);
         max_timestamp = Some(max_timestamp.map_or(record.timestamp, |m| m.max(record.timestamp)));
     }
-    let payload = match h.compression() {
+    let payload = match encoding.codec {
         0 => area,
-        codec => compression::compress(codec, &area, batch.get(HEADER_LEN..).unwrap_or(&[]))?,
+        _ => compression::compress(encoding, &area)?,
     };
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(
@@ -106,6 +134,8 @@ pub(crate) fn rebuild(
             out[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max.to_be_bytes());
         }
     }
+    let attributes = (h.attributes & !COMPRESSION_MASK) | encoding.codec;
+    out[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     let crc = compute_crc(&out);
     out[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     Ok(out)

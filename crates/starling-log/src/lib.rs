@@ -186,6 +186,96 @@ pub struct LogConfig {
     /// acks=all is refused (NOT_ENOUGH_REPLICAS) when this is above 1, as Kafka refuses it
     /// when its in-sync replicas are fewer. The log only carries it; Produce checks it.
     pub min_insync_replicas: u32,
+    /// `compression.type`: the codec batches are stored with. `Producer` stores each batch as
+    /// its producer compressed it; any other value recompresses a batch whose codec differs
+    /// before it is written, as Kafka's `LogValidator` does.
+    pub compression_type: CompressionType,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level` (KIP-390):
+    /// the levels used when the log compresses (not when it stores a producer's batch as is).
+    pub compression_levels: CompressionLevels,
+    /// `message.timestamp.before.max.ms`: under CreateTime, a record whose timestamp is more
+    /// than this before the broker's clock is refused (INVALID_TIMESTAMP); default `i64::MAX`.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: ... and one more than this after it; Kafka 4's
+    /// default is one hour (KIP-1030).
+    pub timestamp_after_max_ms: i64,
+}
+
+/// Kafka's `compression.type` of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompressionType {
+    /// `producer`: keep the producer's codec.
+    #[default]
+    Producer,
+    /// `uncompressed`.
+    Uncompressed,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl CompressionType {
+    /// Every value, in the order Kafka lists them.
+    pub const ALL: [CompressionType; 6] = [
+        CompressionType::Uncompressed,
+        CompressionType::Zstd,
+        CompressionType::Lz4,
+        CompressionType::Snappy,
+        CompressionType::Gzip,
+        CompressionType::Producer,
+    ];
+
+    /// Kafka's name of the value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompressionType::Producer => "producer",
+            CompressionType::Uncompressed => "uncompressed",
+            CompressionType::Gzip => "gzip",
+            CompressionType::Snappy => "snappy",
+            CompressionType::Lz4 => "lz4",
+            CompressionType::Zstd => "zstd",
+        }
+    }
+
+    /// The value named `name` (Kafka's names, lower case).
+    pub fn parse(name: &str) -> Option<CompressionType> {
+        CompressionType::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The batch codec id stored batches get (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd), or
+    /// `None` for `producer`.
+    pub fn codec(self) -> Option<i16> {
+        match self {
+            CompressionType::Producer => None,
+            CompressionType::Uncompressed => Some(0),
+            CompressionType::Gzip => Some(compression::GZIP),
+            CompressionType::Snappy => Some(compression::SNAPPY),
+            CompressionType::Lz4 => Some(compression::LZ4),
+            CompressionType::Zstd => Some(compression::ZSTD),
+        }
+    }
+}
+
+/// The compression levels of KIP-390, used when the log compresses a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionLevels {
+    /// `compression.gzip.level`: 1-9, or -1 for zlib's default (6).
+    pub gzip: i32,
+    /// `compression.lz4.level`: 1-17 (liblz4 counts levels past 12 as 12); default 9.
+    pub lz4: i32,
+    /// `compression.zstd.level`: -131072 to 22; default 3.
+    pub zstd: i32,
+}
+
+impl Default for CompressionLevels {
+    fn default() -> Self {
+        CompressionLevels {
+            gzip: -1,
+            lz4: 9,
+            zstd: 3,
+        }
+    }
 }
 
 /// Kafka's `cleanup.policy`: `delete`, `compact` or `compact,delete`.
@@ -230,6 +320,10 @@ impl Default for LogConfig {
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 24 * 3600 * 1000,
             min_insync_replicas: 1,
+            compression_type: CompressionType::Producer,
+            compression_levels: CompressionLevels::default(),
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
         }
     }
 }
@@ -269,6 +363,14 @@ pub enum AppendError {
         message: String,
         record_errors: Vec<RecordError>,
     },
+    /// A record's timestamp is outside `message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms`: Kafka's INVALID_TIMESTAMP, with every refused record
+    /// in `record_errors`.
+    #[error("{message}")]
+    InvalidTimestamp {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: u32 },
     #[error("unsupported record batch magic {0}")]
@@ -292,7 +394,52 @@ pub struct RecordError {
 /// of one partition in a Produce request) without writing anything; returns how many batches it
 /// holds. For the fuzz targets in `starling-fuzz`: the same checks, on any bytes, never panic.
 pub fn validate_record_set(buf: &[u8], max_message_bytes: u32) -> Result<usize, AppendError> {
-    batch::validate_produce(buf, max_message_bytes, None).map(|batches| batches.len())
+    batch::validate_produce(buf, max_message_bytes, &batch::RecordRules::default())
+        .map(|batches| batches.len())
+}
+
+/// The validated record set `batches` (its batches `produced`) with every batch whose codec is
+/// not `encoding`'s recompressed to it, each batch on its own (its producer id, epoch, base
+/// sequence, attributes but the codec, offset deltas, timestamps and headers kept, its CRC new).
+/// As Kafka does after recompressing, a batch now larger than `max_message_bytes` is refused
+/// (MESSAGE_TOO_LARGE).
+fn recompress_record_set(
+    batches: &[u8],
+    produced: &[batch::ProducedBatch],
+    encoding: &compression::Encoding,
+    max_message_bytes: u32,
+) -> Result<(BytesMut, Vec<batch::ProducedBatch>), AppendError> {
+    let mut out = BytesMut::with_capacity(batches.len());
+    let mut rewritten = Vec::with_capacity(produced.len());
+    for (index, b) in produced.iter().enumerate() {
+        let bytes = &batches[b.pos..b.pos + b.size];
+        let pos = out.len();
+        if b.header.compression() == encoding.codec {
+            out.extend_from_slice(bytes);
+        } else {
+            let fail =
+                |m: String| AppendError::Corrupt(format!("batch {index} at byte {}: {m}", b.pos));
+            let records = filter::BatchRecords::read(bytes, &b.header).map_err(fail)?;
+            let new = filter::recompress(bytes, &b.header, &records, encoding).map_err(fail)?;
+            if new.len() > max_message_bytes as usize {
+                return Err(AppendError::TooLarge {
+                    size: new.len(),
+                    max: max_message_bytes,
+                });
+            }
+            out.extend_from_slice(&new);
+        }
+        let size = out.len() - pos;
+        let header = batch::BatchHeader::parse(&out[pos..])
+            .ok_or_else(|| AppendError::Corrupt("recompressed batch too short".to_string()))?;
+        rewritten.push(batch::ProducedBatch {
+            pos,
+            size,
+            record_count: header.record_count,
+            header,
+        });
+    }
+    Ok((out, rewritten))
 }
 
 /// Stored batches read from the log.
@@ -695,8 +842,32 @@ impl PartitionLog {
             .cleanup_policy
             .compacts()
             .then(|| self.partition_name());
-        let produced =
-            batch::validate_produce(&batches, config.max_message_bytes, partition.as_deref())?;
+        let rules = batch::RecordRules {
+            keys_required: partition.as_deref(),
+            timestamps: (config.timestamp_type == TimestampType::CreateTime).then_some(
+                batch::TimestampBounds {
+                    now: now_ms,
+                    before_max_ms: config.timestamp_before_max_ms,
+                    after_max_ms: config.timestamp_after_max_ms,
+                },
+            ),
+        };
+        let mut produced = batch::validate_produce(&batches, config.max_message_bytes, &rules)?;
+        if let Some(codec) = config.compression_type.codec() {
+            if produced.iter().any(|b| b.header.compression() != codec) {
+                let encoding = compression::Encoding {
+                    codec,
+                    levels: config.compression_levels,
+                    snappy_xerial: true,
+                };
+                (batches, produced) = recompress_record_set(
+                    &batches,
+                    &produced,
+                    &encoding,
+                    config.max_message_bytes,
+                )?;
+            }
+        }
         let total = batches.len() as u64;
         if total > u64::from(u32::MAX) {
             return Err(AppendError::TooLarge {

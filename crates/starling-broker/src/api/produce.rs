@@ -46,6 +46,7 @@ pub fn append_error_code(e: &AppendError) -> ResponseError {
     match e {
         AppendError::Corrupt(_) => ResponseError::CorruptMessage,
         AppendError::InvalidRecord { .. } => ResponseError::InvalidRecord,
+        AppendError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
         AppendError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
         AppendError::Io(_) => ResponseError::KafkaStorageError,
@@ -232,11 +233,12 @@ fn append_all(
     response
 }
 
-/// Produce v8+ `record_errors`: the record at fault, by its index in its batch, as Kafka
-/// reports an INVALID_RECORD (older versions do not carry them).
+/// Produce v8+ `record_errors`: the records at fault, by their index in their batch, as Kafka
+/// reports an INVALID_RECORD or INVALID_TIMESTAMP (older versions do not carry them).
 fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
     match e {
-        AppendError::InvalidRecord { record_errors, .. } => record_errors
+        AppendError::InvalidRecord { record_errors, .. }
+        | AppendError::InvalidTimestamp { record_errors, .. } => record_errors
             .iter()
             .map(|r| {
                 BatchIndexAndErrorMessage::default()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::alloc_meter::peak_heap;
 use super::codecs::*;
 use super::support::*;
-use crate::batch::validate_produce;
+use crate::batch::{validate_produce, RecordRules};
 use crate::{AppendError, LogConfig, PartitionLog, RecordError};
 
 /// A log holding one uncompressed record, big enough a max.message.bytes for the tests.
@@ -432,7 +432,7 @@ fn zstd_bomb_is_refused_quickly_with_bounded_memory() {
     let bomb = raw_batch(4, count - 1, NOW, NOW, count, &payload);
 
     let started = Instant::now();
-    let (result, peak) = peak_heap(|| validate_produce(&bomb, u32::MAX, None));
+    let (result, peak) = peak_heap(|| validate_produce(&bomb, u32::MAX, &RecordRules::default()));
     let elapsed = started.elapsed();
     match result {
         Err(AppendError::Corrupt(m)) => assert!(m.contains("exceed the limit"), "{m}"),
@@ -461,7 +461,8 @@ fn gzip_bombs_are_read_as_a_stream_with_bounded_memory() {
     let payload = e.finish().unwrap();
     let zeros_bomb = raw_batch(1, 0, NOW, NOW, 1, &payload);
     let started = Instant::now();
-    let (result, peak) = peak_heap(|| validate_produce(&zeros_bomb, u32::MAX, None));
+    let (result, peak) =
+        peak_heap(|| validate_produce(&zeros_bomb, u32::MAX, &RecordRules::default()));
     assert!(
         matches!(&result, Err(AppendError::InvalidRecord { record_errors, .. })
             if record_errors.iter().map(|e| e.batch_index).eq([0])),
@@ -479,7 +480,8 @@ fn gzip_bombs_are_read_as_a_stream_with_bounded_memory() {
     let payload = e.finish().unwrap();
     let records_bomb = raw_batch(1, count - 1, NOW, NOW, count, &payload);
     let started = Instant::now();
-    let (result, peak) = peak_heap(|| validate_produce(&records_bomb, u32::MAX, None));
+    let (result, peak) =
+        peak_heap(|| validate_produce(&records_bomb, u32::MAX, &RecordRules::default()));
     eprintln!(
         "gzip: {count} records of 1 MiB in a {}-byte batch validated in {:?}, {peak} bytes of heap",
         records_bomb.len(),
@@ -508,7 +510,8 @@ fn untrusted_lengths_and_counts_allocate_nothing() {
     for codec in ALL {
         let bomb = compressed_area_batch(codec, NOW, 1, &area);
         let started = Instant::now();
-        let (result, peak) = peak_heap(|| validate_produce(&bomb, u32::MAX, None));
+        let (result, peak) =
+            peak_heap(|| validate_produce(&bomb, u32::MAX, &RecordRules::default()));
         match result {
             Err(AppendError::Corrupt(m)) => assert!(
                 m.contains("record 0 declares 1500000000 bytes"),
@@ -531,7 +534,8 @@ fn untrusted_lengths_and_counts_allocate_nothing() {
     for codec in ALL {
         for (what, area, count) in [("count", &few, i32::MAX), ("headers", &many_headers, 1)] {
             let batch = compressed_area_batch(codec, NOW, count, area);
-            let (result, peak) = peak_heap(|| validate_produce(&batch, u32::MAX, None));
+            let (result, peak) =
+                peak_heap(|| validate_produce(&batch, u32::MAX, &RecordRules::default()));
             assert!(
                 matches!(result, Err(AppendError::InvalidRecord { .. })),
                 "{codec:?} {what}: {result:?}"
@@ -553,10 +557,10 @@ fn the_output_limit_covers_the_whole_record_set() {
         batches.push(raw_batch(4, count - 1, NOW, NOW, count, &payload));
     }
     // Each alone: 7 MiB of output, under the 16 MiB floor.
-    assert!(validate_produce(&batches[0], u32::MAX, None).is_ok());
+    assert!(validate_produce(&batches[0], u32::MAX, &RecordRules::default()).is_ok());
     let together = batches.concat();
     assert!(together.len() * 1024 < 16 << 20);
-    match validate_produce(&together, u32::MAX, None) {
+    match validate_produce(&together, u32::MAX, &RecordRules::default()) {
         Err(AppendError::Corrupt(m)) => assert!(m.contains("batch 2 at byte"), "{m}"),
         other => panic!("expected CORRUPT_MESSAGE, got {other:?}"),
     }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::codecs::*;
 use super::support::*;
-use crate::batch::{validate_produce, BatchHeader, HEADER_LEN};
+use crate::batch::{validate_produce, BatchHeader, RecordRules, HEADER_LEN};
 use crate::AppendError;
 
 fn codec() -> impl Strategy<Value = Codec> {
@@ -113,7 +113,7 @@ fn readable_by_a_consumer(batch: &[u8]) -> bool {
 }
 
 fn check(batch: &[u8]) -> Result<(), TestCaseError> {
-    match validate_produce(batch, u32::MAX, None) {
+    match validate_produce(batch, u32::MAX, &RecordRules::default()) {
         Ok(_) => prop_assert!(
             readable_by_a_consumer(batch),
             "accepted a batch a consumer could not read"
@@ -134,7 +134,7 @@ proptest! {
         damages in prop::collection::vec(damage(), 1..4),
     ) {
         let good = compressed_batch(codec, NOW, &recs);
-        prop_assert!(validate_produce(&good, u32::MAX, None).is_ok(), "{codec:?}: a real batch was refused");
+        prop_assert!(validate_produce(&good, u32::MAX, &RecordRules::default()).is_ok(), "{codec:?}: a real batch was refused");
         check(&apply(&good, &damages))?;
     }
 

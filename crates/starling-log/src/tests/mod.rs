@@ -16,6 +16,7 @@ mod read;
 mod recovery;
 mod repair;
 mod segments;
+mod settings;
 mod startup_damage;
 mod support;
 mod transactions;
