@@ -9,6 +9,7 @@
 mod broker;
 mod ceiling;
 mod client;
+mod compaction;
 pub mod heartbeat;
 mod rebalance;
 mod report;
@@ -21,6 +22,7 @@ use anyhow::{bail, Context};
 use crate::broker::Broker;
 use crate::report::{Phase, Report};
 
+pub use crate::compaction::CompactionArgs;
 pub use crate::rebalance::RebalanceArgs;
 
 /// `starling bench ...`
@@ -36,6 +38,9 @@ pub enum BenchCommand {
     Rebalance(RebalanceArgs),
     /// What a steady KIP-848 heartbeat costs the broker, in CPU per heartbeat.
     Heartbeat(heartbeat::HeartbeatArgs),
+    /// Whether the log cleaner's I/O bound holds while producers and consumers run, and what
+    /// it costs producers next to an unbounded cleaner.
+    Compaction(CompactionArgs),
 }
 
 /// Arguments of `starling bench produce`.
@@ -204,6 +209,7 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::All(a) => (Mode::All, a.common, None),
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
+        BenchCommand::Compaction(a) => return compaction::run(a).await,
     };
     if args.messages == 0 {
         bail!("--messages must be at least 1");
