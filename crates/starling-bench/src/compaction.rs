@@ -67,8 +67,9 @@ pub struct CompactionArgs {
     /// Partitions of the compacted topic (keys are spread over them by librdkafka's hash).
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
-    /// The topic's `segment.bytes`: small, so that segments roll and can be cleaned.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    /// The topic's `segment.bytes`: small, so that segments roll and can be cleaned (1 MiB
+    /// segments cost the producer several times its throughput in rolls; see docs/BENCHMARKS.md).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub segment_bytes: u64,
     /// Topic property of the compacted topic (`KEY=VALUE`), e.g. `min.cleanable.dirty.ratio=0.3`.
     /// Repeatable; applied over `cleanup.policy=compact` and `segment.bytes`.
