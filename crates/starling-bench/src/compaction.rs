@@ -785,10 +785,17 @@ fn print(args: &CompactionArgs, runs: &[RunFigures]) {
         "max 1s: the highest rate over 1 s windows, each pass's bytes spread over its cleaning time (counters advance when a pass ends)"
     );
     println!("busy: cleaner bytes over the time its passes took (throttled waits included)");
+    println!(
+        "dirty: the topic's dirty ratio as the cleaner last measured it (highest over partitions)"
+    );
     for r in runs {
         println!(
-            "{}: the raw counters peaked at {} MiB/s over a 1 s window; final dirty ratio is the cleaner's last measure",
+            "{}: {:.1} s of cleaning counted in {} finished pass{} over the {:.1} s run; the raw counters peaked at {} MiB/s over a 1 s window",
             r.label,
+            r.cleaner.seconds,
+            r.cleaner.passes,
+            if r.cleaner.passes == 1 { "" } else { "es" },
+            r.seconds,
             mib(r.raw_max_window_rate)
         );
     }
