@@ -263,6 +263,8 @@ async fn measure(
     let duration = Duration::from_secs_f64(args.duration);
     let bar = run_bar(label, duration);
     let stop = Arc::new(AtomicBool::new(false));
+    // Stops the clients however this function ends (a failed /metrics read included).
+    let _stop_clients = StopOnDrop(stop.clone());
     let start = Instant::now();
     let producing = {
         let (stop, args) = (stop.clone(), args.clone());
@@ -348,6 +350,15 @@ async fn measure(
         dirty_ratios: last.dirty_ratios,
         samples: rebased,
     })
+}
+
+/// Sets the flag the producer and consumer loops watch when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Each sample interval's cleaner bytes as `(start, end, bytes)`: spread over the cleaning
