@@ -1,7 +1,8 @@
 //! `starling bench`: throughput of a real Kafka client (librdkafka, through the `rdkafka`
 //! crate) against a Starling broker, measured next to the raw loopback TCP bandwidth of the
 //! same machine, which is the ceiling any broker on this host can reach; and, in
-//! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances.
+//! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances; and, in
+//! [`compaction`](CompactionArgs), whether the log cleaner's I/O bound holds under load.
 //!
 //! Measurement only: nothing here asserts a speed. The figures go to stdout as a table (and
 //! optionally to a JSON file); progress bars and logs go to stderr.
