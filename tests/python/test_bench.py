@@ -100,3 +100,27 @@ def test_bench_interrupted_stops_its_broker_and_deletes_its_data(sig, tmp_path):
     assert "stopped the broker it started and removed its temporary data" in err, err
     assert not [pid for pid in brokers if _running(pid)], "the bench's broker still runs"
     assert list(scratch.iterdir()) == [], "the bench left data behind"
+
+
+def test_bench_compaction_runs_bounded_and_unbounded(tmp_path):
+    # Tiny: small segments so a pass can run within 2 s; only the figures' shape is checked.
+    out_json = tmp_path / "compaction.json"
+    out = bench("compaction", "--duration", "2", "--keys", "200", "--value-size", "100",
+                "--segment-bytes", "65536", "--topic-config", "min.cleanable.dirty.ratio=0.1",
+                "--cleaner-rate", "4MiB", "--json", str(out_json))
+    assert re.search(r"^bounded\s+4\.00\s+\d+\s+\d+\.\d\s+\d+\s+\d+\.\d$", out, re.M), out
+    assert re.search(r"^unbounded\s+none\s+\d+\s+\d+\.\d\s+\d+\s+\d+\.\d$", out, re.M), out
+    num = r"\d+\.\d+"
+    assert re.search(rf"^bounded(\s+{num}){{2}}\s+({num}|-)(\s+{num}){{2}}\s+{num}\s+\d+\s+\d+\s+({num}|-)$",
+                     out, re.M), out
+    assert re.search(rf"^unbounded(\s+{num}){{2}}\s+({num}|-)\s+-\s+-\s+{num}\s+\d+\s+\d+\s+({num}|-)$",
+                     out, re.M), out
+    assert re.search(rf"^producer throughput, bounded / unbounded cleaner: {num} ", out, re.M), out
+    figures = json.loads(out_json.read_text())
+    bounded, unbounded = figures["runs"]
+    assert bounded["bound_bytes_per_sec"] == 4 << 20 and unbounded["bound_bytes_per_sec"] is None
+    for run in (bounded, unbounded):
+        assert run["produce"]["messages"] > 0 and run["consume"]["messages"] > 0
+        assert run["cleaner"]["mean_bytes_per_sec"] >= 0 and len(run["samples"]) >= 2
+    assert unbounded["cleaner"]["max_over_bound"] is None
+    assert figures["produce_bounded_over_unbounded"] > 0

@@ -216,6 +216,14 @@ impl Broker {
         }
     }
 
+    /// The admin HTTP endpoint (`/metrics`) of a broker the bench started.
+    pub fn admin(&self) -> Option<&str> {
+        match self {
+            Broker::External(_) => None,
+            Broker::Spawned(s) => s.admin_addr.as_deref(),
+        }
+    }
+
     /// The process id of a broker the bench started.
     pub fn pid(&self) -> Option<u32> {
         match self {

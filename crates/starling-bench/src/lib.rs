@@ -1,7 +1,8 @@
 //! `starling bench`: throughput of a real Kafka client (librdkafka, through the `rdkafka`
 //! crate) against a Starling broker, measured next to the raw loopback TCP bandwidth of the
 //! same machine, which is the ceiling any broker on this host can reach; and, in
-//! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances.
+//! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances; and, in
+//! [`compaction`](CompactionArgs), whether the log cleaner's I/O bound holds under load.
 //!
 //! Measurement only: nothing here asserts a speed. The figures go to stdout as a table (and
 //! optionally to a JSON file); progress bars and logs go to stderr.
@@ -9,6 +10,7 @@
 mod broker;
 mod ceiling;
 mod client;
+mod compaction;
 pub mod heartbeat;
 mod rebalance;
 mod report;
@@ -21,6 +23,7 @@ use anyhow::{bail, Context};
 use crate::broker::Broker;
 use crate::report::{Phase, Report};
 
+pub use crate::compaction::CompactionArgs;
 pub use crate::rebalance::RebalanceArgs;
 
 /// `starling bench ...`
@@ -36,6 +39,9 @@ pub enum BenchCommand {
     Rebalance(RebalanceArgs),
     /// What a steady KIP-848 heartbeat costs the broker, in CPU per heartbeat.
     Heartbeat(heartbeat::HeartbeatArgs),
+    /// Whether the log cleaner's I/O bound holds while producers and consumers run, and what
+    /// it costs producers next to an unbounded cleaner.
+    Compaction(CompactionArgs),
 }
 
 /// Arguments of `starling bench produce`.
@@ -204,6 +210,7 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::All(a) => (Mode::All, a.common, None),
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
+        BenchCommand::Compaction(a) => return compaction::run(a).await,
     };
     if args.messages == 0 {
         bail!("--messages must be at least 1");
