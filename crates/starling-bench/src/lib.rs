@@ -72,6 +72,8 @@ struct Compare {
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
 }
 
 /// Arguments of `starling bench all`.
@@ -79,6 +81,8 @@ pub struct ConsumeArgs {
 pub struct AllArgs {
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
 }
 
 /// Compression codec the producer applies to its batches.
@@ -148,6 +152,11 @@ pub struct CommonArgs {
     /// Extra librdkafka property for the producer, e.g. `linger.ms=20`. Repeatable; applied last.
     #[arg(long = "producer-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub producer_config: Vec<(String, String)>,
+}
+
+/// The consumer's options, for the subcommands that consume.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConsumerArgs {
     /// Extra librdkafka property for the consumer, e.g. `fetch.max.bytes=10485760`. Repeatable.
     #[arg(long = "consumer-config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub consumer_config: Vec<(String, String)>,
@@ -198,16 +207,16 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 }
 
 async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
-    let (mode, args, compare) = match cmd {
+    let (mode, args, consumer, compare) = match cmd {
         BenchCommand::Produce(a) => {
             let compare = (!a.compare.is_empty()).then_some(Compare {
                 variant: a.compare,
                 rounds: a.rounds,
             });
-            (Mode::Produce, a.common, compare)
+            (Mode::Produce, a.common, ConsumerArgs::default(), compare)
         }
-        BenchCommand::Consume(a) => (Mode::Consume, a.common, None),
-        BenchCommand::All(a) => (Mode::All, a.common, None),
+        BenchCommand::Consume(a) => (Mode::Consume, a.common, a.consumer, None),
+        BenchCommand::All(a) => (Mode::All, a.common, a.consumer, None),
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
         BenchCommand::Compaction(a) => return compaction::run(a).await,
@@ -235,13 +244,14 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
                 .context("joining the broker start-up task")??
         }
     };
-    let outcome = measure(mode, &args, compare.as_ref(), &broker).await;
+    let outcome = measure(mode, &args, &consumer, compare.as_ref(), &broker).await;
     broker.finish(outcome)
 }
 
 async fn measure(
     mode: Mode,
     args: &CommonArgs,
+    consumer: &ConsumerArgs,
     compare: Option<&Compare>,
     broker: &Broker,
 ) -> anyhow::Result<()> {
@@ -276,7 +286,7 @@ async fn measure(
         acks: args.acks.clone(),
         stall,
         producer_config: args.producer_config.clone(),
-        consumer_config: args.consumer_config.clone(),
+        consumer_config: consumer.consumer_config.clone(),
     };
 
     match (mode, compare) {

@@ -298,3 +298,55 @@ log.retention.check.interval.ms=300000
         );
     }
 }
+
+/// The long options a command's `--help` lists.
+fn help_options(args: &[&str]) -> Vec<String> {
+    let mut full = args.to_vec();
+    full.push("--help");
+    let (status, stdout, _) = run_to_exit(&full, Duration::from_secs(30));
+    assert!(status.success(), "{full:?}");
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            // `-h, --help`: skip the short form.
+            let l = match l.strip_prefix('-') {
+                Some(rest) if !rest.starts_with('-') => rest.split_once(", ")?.1,
+                _ => l,
+            };
+            l.strip_prefix("--")
+                .map(|rest| rest.split([' ', '=']).next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn help_texts_list_only_the_options_a_command_uses() {
+    // Producing needs no consumer settings, consuming does.
+    let produce = help_options(&["bench", "produce"]);
+    assert!(
+        produce.contains(&"producer-config".to_string()),
+        "{produce:?}"
+    );
+    assert!(
+        !produce.contains(&"consumer-config".to_string()),
+        "{produce:?}"
+    );
+    for command in [&["bench", "consume"][..], &["bench", "all"]] {
+        let options = help_options(command);
+        assert!(
+            options.contains(&"consumer-config".to_string()),
+            "{command:?}: {options:?}"
+        );
+    }
+    // A group member picks neither partitions nor a start time.
+    let consume = help_options(&["consume"]);
+    assert!(consume.contains(&"group".to_string()), "{consume:?}");
+    let produce = help_options(&["produce"]);
+    for absent in ["group", "format", "follow", "isolation"] {
+        assert!(
+            !produce.contains(&absent.to_string()),
+            "produce lists --{absent}"
+        );
+    }
+}
