@@ -164,11 +164,12 @@ pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddr
 ));
 
 /// Kafka broker keys that have no effect on a single embedded node but are legal to set.
-const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "num.replica.fetchers",
     "num.recovery.threads.per.data.dir",
+    "background.threads",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "offsets.topic.replication.factor",
@@ -190,6 +191,17 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "replica.lag.time.max.ms",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
+];
+
+/// Of [`ACCEPTED_WITHOUT_EFFECT`], the thread-pool sizes Kafka lets AlterConfigs change at run
+/// time (its DynamicThreadPool): accepted there too, still without effect (Starling's work runs
+/// on one async runtime and blocking threads it sizes itself).
+pub const DYNAMIC_WITHOUT_EFFECT: &[&str] = &[
+    "background.threads",
+    "num.io.threads",
+    "num.network.threads",
+    "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers",
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {

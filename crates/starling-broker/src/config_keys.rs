@@ -181,8 +181,8 @@ fn none(_: &BrokerConfig) -> Option<String> {
 }
 
 /// Every broker key Starling reads, sorted by name. The `log.*` topic defaults, `message.max.bytes`,
-/// `compression.type`, `min.insync.replicas` and the cleaner's rates and sizes change at run
-/// time; the rest need a restart.
+/// `compression.type`, `min.insync.replicas`, the cleaner's rates and sizes and
+/// `max.connections` change at run time; the rest need a restart.
 pub const BROKER_KEYS: &[BrokerKey] = &[
     broker_key!("admin.listen", String, false, |c| Some(c.admin_listen.map_or_else(|| "none".into(), |a| a.to_string())),
         "Starling's admin HTTP endpoint (/metrics, /healthz, /groups); `none` turns it off."),
@@ -256,7 +256,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "The default segment.ms of topics."),
     broker_key!("log.segment.bytes", Int, true, |c| Some(c.log.segment_bytes.to_string()),
         "The default segment.bytes of topics."),
-    broker_key!("max.connections", Int, false, |c| Some(c.max_connections.to_string()),
+    broker_key!("max.connections", Int, true, |c| Some(c.max_connections.to_string()),
         "The most client connections the broker accepts at once."),
     broker_key!("message.max.bytes", Int, true, |c| Some(c.log.max_message_bytes.to_string()),
         "The default max.message.bytes of topics."),
@@ -353,10 +353,9 @@ mod tests {
 
     #[test]
     fn dynamic_broker_keys_are_topic_defaults_or_cleaner_settings() {
-        for key in BROKER_KEYS
-            .iter()
-            .filter(|k| k.dynamic && !k.name.starts_with("log.cleaner."))
-        {
+        for key in BROKER_KEYS.iter().filter(|k| {
+            k.dynamic && !k.name.starts_with("log.cleaner.") && k.name != "max.connections"
+        }) {
             assert!(
                 topic_key_for_broker_key(key.name).is_some(),
                 "{} is dynamic but sets no topic default",

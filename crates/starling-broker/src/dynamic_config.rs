@@ -423,6 +423,13 @@ pub fn broker_key_info(name: &str) -> Option<BrokerKeyInfo> {
             doc: key.doc,
         });
     }
+    if crate::config::ACCEPTED_WITHOUT_EFFECT.contains(&name) {
+        return Some(BrokerKeyInfo {
+            config_type: ConfigType::Int,
+            default: None,
+            doc: "Accepted for compatibility; it has no effect on a single Starling node.",
+        });
+    }
     let topic = config_keys::topic_key_for_broker_key(name)?;
     // Of several synonyms (`log.roll.jitter.ms`, `log.roll.jitter.hours`) only the coarsest
     // has a default, as in Kafka.
@@ -434,11 +441,15 @@ pub fn broker_key_info(name: &str) -> Option<BrokerKeyInfo> {
     })
 }
 
-/// Whether a broker key may change at run time: the defaults of topic configs may.
+/// Whether a broker key may change at run time: the defaults of topic configs may, and the
+/// thread-pool sizes Kafka lets change (without effect here).
 pub fn is_dynamic(name: &str) -> bool {
     match config_keys::broker_key(name) {
         Some(key) => key.dynamic,
-        None => config_keys::topic_key_for_broker_key(name).is_some(),
+        None => {
+            config_keys::topic_key_for_broker_key(name).is_some()
+                || crate::config::DYNAMIC_WITHOUT_EFFECT.contains(&name)
+        }
     }
 }
 
@@ -670,6 +681,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
         assert!(e.message.contains("log.retention.ms"), "{}", e.message);
+    }
+
+    #[test]
+    fn thread_pool_sizes_change_at_run_time_without_effect_and_other_ignored_keys_do_not() {
+        let (_dir, store) = store();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        dynamic
+            .replace(BrokerScope::Node, map(&[("num.io.threads", "16")]), true)
+            .unwrap();
+        let described = dynamic.describe_broker(BrokerScope::Node);
+        let io = find(&described, "num.io.threads");
+        assert_eq!(io.value.as_deref(), Some("16"));
+        assert_eq!(io.source, ConfigSource::DynamicBroker);
+        assert!(!io.read_only);
+        let e = dynamic
+            .replace(
+                BrokerScope::Node,
+                map(&[("zookeeper.connect", "zk:2181")]),
+                true,
+            )
+            .unwrap_err();
+        assert_eq!(e.code, ResponseError::InvalidRequest);
     }
 
     #[test]

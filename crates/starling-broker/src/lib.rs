@@ -38,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod config_keys;
 pub mod connection;
+pub mod connection_limit;
 pub mod coordinator;
 pub mod dynamic_config;
 pub mod log_cleaner;
@@ -63,6 +64,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     /// Broker configs changed at run time, and how every config resolves (DescribeConfigs).
     pub dynamic: dynamic_config::DynamicConfigs,
+    /// `max.connections` and the connections counted against it.
+    pub connection_limit: Arc<connection_limit::ConnectionLimit>,
     pub cluster_id: String,
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use starling_meta::MetadataStore;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::BrokerConfig;
+use crate::connection_limit::ConnectionLimit;
 use crate::dynamic_config::DynamicConfigs;
 use crate::metrics::Metrics;
 use crate::request_memory::RequestMemory;
@@ -95,6 +95,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let dynamic = DynamicConfigs::open(&config, store.clone())?;
     let topic_store = store.clone();
     let in_force = dynamic.effective();
+    let in_force_connections = in_force.max_connections;
     let topics = tokio::task::spawn_blocking(move || {
         TopicRegistry::open(&in_force, topic_store).map(|t| (t, config))
     })
@@ -130,6 +131,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         transactions: transactions.clone(),
         request_memory,
         config,
+        connection_limit: Arc::new(ConnectionLimit::new(in_force_connections)),
         dynamic,
         cluster_id,
         topics,
@@ -226,16 +228,10 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
 }
 
 async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTracker) {
-    let limit = Arc::new(Semaphore::new(
-        broker.config.max_connections.min(Semaphore::MAX_PERMITS),
-    ));
     loop {
         let permit = tokio::select! {
             _ = broker.shutdown.cancelled() => return,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
+            slot = broker.connection_limit.acquire() => slot,
         };
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => return,

@@ -917,3 +917,52 @@ fn incremental_alter_configs_sets_deletes_appends_and_subtracts_and_refuses_as_k
     assert_eq!(retention.value.as_deref(), Some("120000"));
     assert_eq!(retention.config_source, 3);
 }
+
+#[test]
+fn max_connections_changes_at_run_time_and_a_waiting_connection_is_then_served() {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    let mut b = Broker::with_overrides(&[("max.connections", "2")]);
+    let mut first = RawClient::connect(b.addr());
+    let mut second = RawClient::connect(b.addr());
+    for client in [&mut first, &mut second] {
+        let versions = client.call(3, &ApiVersionsRequest::default());
+        assert_eq!(versions.error_code, 0);
+    }
+    // A third connection is queued by the kernel but not served while two are open.
+    let mut third = RawClient::connect(b.addr());
+    let waiting = third.send(3, &ApiVersionsRequest::default());
+    third
+        .stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(third.read_frame().is_err(), "a third connection was served");
+
+    let response = incremental(
+        &mut first,
+        vec![(BROKER, "1", vec![op("max.connections", 0, Some("3"))])],
+        false,
+    );
+    assert_eq!(errors(&response), [(0, String::new())]);
+    third
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = third.read_response(waiting, 0);
+    assert!(
+        !body.is_empty(),
+        "the waiting connection is served once the limit is raised"
+    );
+
+    drop((first, second, third));
+    b.restart();
+    let mut client = RawClient::connect(b.addr());
+    let described = describe_raw(&mut client, 4, vec![(BROKER, "1", None)]);
+    let max = described.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == "max.connections")
+        .expect("max.connections described");
+    assert_eq!(max.value.as_deref(), Some("3"));
+    assert_eq!(max.config_source, 2, "DYNAMIC_BROKER_CONFIG");
+    assert!(!max.read_only);
+}

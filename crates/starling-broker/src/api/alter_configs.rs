@@ -148,6 +148,7 @@ pub fn alter(
             let scope = broker.dynamic.scope(name)?;
             let configs = next(&broker.dynamic.overrides(scope))?;
             if let Some(in_force) = broker.dynamic.replace(scope, configs, !validate_only)? {
+                broker.connection_limit.set_max(in_force.max_connections);
                 broker.topics.set_defaults(in_force.log);
             }
             Ok(())

@@ -1,0 +1,119 @@
+//! `max.connections`: how many client connections the broker serves at once, changeable at run
+//! time as Kafka's DynamicConnectionQuota makes it. The accept loop waits for a free slot before
+//! it accepts the next connection; a connection that ends frees its slot; raising the limit
+//! wakes the loop at once. Lowering it closes nothing: connections already open stay, and new
+//! ones wait until enough have gone, as in Kafka.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// The limit and the connections counted against it.
+#[derive(Debug)]
+pub struct ConnectionLimit {
+    max: AtomicUsize,
+    open: AtomicUsize,
+    /// Woken when a slot frees or the limit changes; one waiter, the accept loop.
+    changed: Notify,
+}
+
+impl ConnectionLimit {
+    pub fn new(max: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            max: AtomicUsize::new(max),
+            open: AtomicUsize::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Applies a new `max.connections`.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+
+    /// Connections counted now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// Waits until one more connection is allowed and counts it; the slot frees when the
+    /// returned guard drops.
+    pub async fn acquire(self: &Arc<Self>) -> ConnectionSlot {
+        loop {
+            // Created before the check: a slot freed in between leaves its wake-up stored.
+            let changed = self.changed.notified();
+            let open = self.open.load(Ordering::SeqCst);
+            if open < self.max()
+                && self
+                    .open
+                    .compare_exchange(open, open + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                return ConnectionSlot(Arc::clone(self));
+            }
+            changed.await;
+        }
+    }
+}
+
+/// One counted connection.
+#[derive(Debug)]
+pub struct ConnectionSlot(Arc<ConnectionLimit>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.changed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_full_limit_waits_for_a_freed_slot_or_a_raised_limit() {
+        let limit = Arc::new(ConnectionLimit::new(1));
+        let first = limit.acquire().await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), limit.acquire()).await;
+        assert!(waiting.is_err(), "a second slot beyond the limit");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), limit.acquire())
+            .await
+            .expect("the freed slot");
+        assert_eq!(limit.open(), 1);
+
+        let pending = tokio::spawn({
+            let limit = limit.clone();
+            async move { limit.acquire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!pending.is_finished());
+        limit.set_max(2);
+        let third = tokio::time::timeout(Duration::from_secs(5), pending)
+            .await
+            .expect("woken by the raised limit")
+            .unwrap();
+        assert_eq!(limit.open(), 2);
+
+        // Lowering closes nothing; new slots wait until the open ones are below it.
+        limit.set_max(1);
+        drop(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), limit.acquire())
+                .await
+                .is_err()
+        );
+        drop(third);
+        tokio::time::timeout(Duration::from_secs(5), limit.acquire())
+            .await
+            .expect("below the lowered limit again");
+    }
+}
