@@ -214,21 +214,20 @@ impl DynamicConfigs {
         Ok(BrokerScope::Node)
     }
 
-    /// The run-time configs of one scope.
-    pub fn overrides(&self, scope: BrokerScope) -> BTreeMap<String, String> {
-        self.overrides.read().get(scope).clone()
-    }
-
-    /// Replaces the run-time configs of `scope` with `configs`, after checking every key is a
-    /// broker config that may change at run time and every value parses; with `apply`, persists
-    /// them and returns the configuration now in force.
-    pub fn replace(
+    /// Replaces the run-time configs of `scope` with what `next` makes of the current ones,
+    /// after checking every key is a broker config that may change at run time and every value
+    /// parses; with `apply`, persists them, hands the configuration now in force to `in_force`
+    /// (to apply it) and returns it. All of it happens under one lock, so concurrent changes
+    /// neither lose each other's keys nor apply their results out of order.
+    pub fn alter(
         &self,
         scope: BrokerScope,
-        configs: BTreeMap<String, String>,
+        next: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AdminError>,
         apply: bool,
+        in_force: impl FnOnce(&BrokerConfig),
     ) -> Result<Option<BrokerConfig>, AdminError> {
         let _guard = self.admin.lock();
+        let configs = next(self.overrides.read().get(scope))?;
         let mut unknown = Vec::new();
         let mut fixed = Vec::new();
         for key in configs.keys() {
@@ -265,6 +264,7 @@ impl DynamicConfigs {
             .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         *self.overrides.write() = next;
         tracing::info!(?scope, ?configs, "broker configs changed at run time");
+        in_force(&effective);
         Ok(Some(effective))
     }
 
@@ -566,10 +566,11 @@ mod tests {
         config.set("log.retention.hours", "24").unwrap();
         let dynamic = DynamicConfigs::open(&config, store).unwrap();
         dynamic
-            .replace(
+            .alter(
                 BrokerScope::ClusterDefault,
-                map(&[("log.retention.ms", "5000")]),
+                |_| Ok(map(&[("log.retention.ms", "5000")])),
                 true,
+                |_| {},
             )
             .unwrap();
         let log = dynamic.effective().log;
@@ -604,7 +605,12 @@ mod tests {
         let (_dir, store) = store();
         let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
         dynamic
-            .replace(BrokerScope::Node, map(&[("log.preallocate", "true")]), true)
+            .alter(
+                BrokerScope::Node,
+                |_| Ok(map(&[("log.preallocate", "true")])),
+                true,
+                |_| {},
+            )
             .unwrap();
         let described = dynamic.describe_topic(&BTreeMap::new(), &dynamic.effective().log);
         let preallocate = find(&described, "preallocate");
@@ -623,10 +629,11 @@ mod tests {
             let store = Arc::new(MetadataStore::open(&path).unwrap());
             let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
             let effective = dynamic
-                .replace(
+                .alter(
                     BrokerScope::Node,
-                    map(&[("message.max.bytes", "4096")]),
+                    |_| Ok(map(&[("message.max.bytes", "4096")])),
                     true,
+                    |_| {},
                 )
                 .unwrap()
                 .unwrap();
@@ -647,10 +654,11 @@ mod tests {
         let (_dir, store) = store();
         let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.clone()).unwrap();
         assert!(dynamic
-            .replace(
+            .alter(
                 BrokerScope::Node,
-                map(&[("message.max.bytes", "4096")]),
-                false
+                |_| Ok(map(&[("message.max.bytes", "4096")])),
+                false,
+                |_| {}
             )
             .unwrap()
             .is_none());
@@ -663,20 +671,31 @@ mod tests {
         let (_dir, store) = store();
         let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
         let e = dynamic
-            .replace(BrokerScope::Node, map(&[("num.partitions", "3")]), true)
+            .alter(
+                BrokerScope::Node,
+                |_| Ok(map(&[("num.partitions", "3")])),
+                true,
+                |_| {},
+            )
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest);
         assert!(e.message.contains("num.partitions"), "{}", e.message);
         let e = dynamic
-            .replace(BrokerScope::Node, map(&[("no.such.key", "3")]), true)
+            .alter(
+                BrokerScope::Node,
+                |_| Ok(map(&[("no.such.key", "3")])),
+                true,
+                |_| {},
+            )
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
         assert!(e.message.contains("no.such.key"), "{}", e.message);
         let e = dynamic
-            .replace(
+            .alter(
                 BrokerScope::Node,
-                map(&[("log.retention.ms", "soon")]),
+                |_| Ok(map(&[("log.retention.ms", "soon")])),
                 true,
+                |_| {},
             )
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
@@ -688,7 +707,12 @@ mod tests {
         let (_dir, store) = store();
         let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
         dynamic
-            .replace(BrokerScope::Node, map(&[("num.io.threads", "16")]), true)
+            .alter(
+                BrokerScope::Node,
+                |_| Ok(map(&[("num.io.threads", "16")])),
+                true,
+                |_| {},
+            )
             .unwrap();
         let described = dynamic.describe_broker(BrokerScope::Node);
         let io = find(&described, "num.io.threads");
@@ -696,10 +720,11 @@ mod tests {
         assert_eq!(io.source, ConfigSource::DynamicBroker);
         assert!(!io.read_only);
         let e = dynamic
-            .replace(
+            .alter(
                 BrokerScope::Node,
-                map(&[("zookeeper.connect", "zk:2181")]),
+                |_| Ok(map(&[("zookeeper.connect", "zk:2181")])),
                 true,
+                |_| {},
             )
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest);
@@ -713,10 +738,11 @@ mod tests {
             .describe_broker(BrokerScope::ClusterDefault)
             .is_empty());
         dynamic
-            .replace(
+            .alter(
                 BrokerScope::ClusterDefault,
-                map(&[("log.segment.bytes", "100000")]),
+                |_| Ok(map(&[("log.segment.bytes", "100000")])),
                 true,
+                |_| {},
             )
             .unwrap();
         let described = dynamic.describe_broker(BrokerScope::ClusterDefault);

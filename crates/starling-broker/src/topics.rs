@@ -312,12 +312,7 @@ impl TopicRegistry {
     /// Grows a topic to `count` partitions.
     pub fn create_partitions(&self, name: &str, count: i32, apply: bool) -> Result<(), AdminError> {
         let _guard = self.admin.lock();
-        let topic = self.get(name).ok_or_else(|| {
-            AdminError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("The topic '{name}' does not exist."),
-            )
-        })?;
+        let topic = self.existing(name)?;
         let current = topic.partitions.len() as i32;
         if count < current {
             return Err(AdminError::new(
@@ -353,22 +348,30 @@ impl TopicRegistry {
         Ok(())
     }
 
-    /// Replaces a topic's config overrides (AlterConfigs; IncrementalAlterConfigs computes the
-    /// new set first). Every key and value is checked (INVALID_CONFIG naming the first bad one);
-    /// with `apply` the overrides are persisted and every partition's log takes them at once.
-    pub fn alter_configs(
-        &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-        apply: bool,
-    ) -> Result<(), AdminError> {
-        let _guard = self.admin.lock();
-        let topic = self.get(name).ok_or_else(|| {
+    /// The topic named `name`, or Kafka's UNKNOWN_TOPIC_OR_PARTITION for an admin request.
+    pub fn existing(&self, name: &str) -> Result<Arc<Topic>, AdminError> {
+        self.get(name).ok_or_else(|| {
             AdminError::new(
                 ResponseError::UnknownTopicOrPartition,
                 format!("The topic '{name}' does not exist."),
             )
-        })?;
+        })
+    }
+
+    /// Replaces a topic's config overrides with what `next` makes of the current ones
+    /// (AlterConfigs: the given set; IncrementalAlterConfigs: the current set changed key by
+    /// key), under the admin lock so concurrent changes do not lose each other's keys. Every
+    /// key and value is checked (INVALID_CONFIG naming the first bad one); with `apply` the
+    /// overrides are persisted and every partition's log takes them at once.
+    pub fn alter_configs(
+        &self,
+        name: &str,
+        next: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AdminError>,
+        apply: bool,
+    ) -> Result<(), AdminError> {
+        let _guard = self.admin.lock();
+        let topic = self.existing(name)?;
+        let configs = next(&topic.configs)?;
         let log_config = self.log_config(&configs).map_err(|e| match e {
             ConfigError::UnknownKey(key) => AdminError::new(
                 ResponseError::InvalidConfig,

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::dynamic_config::{self, AlterOp, BrokerScope, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::dynamic_config::{self, AlterOp, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::topics::AdminError;
 use crate::Broker;
 
@@ -111,12 +111,6 @@ fn resource_repeated() -> AdminError {
     )
 }
 
-/// Which settings an alteration starts from.
-pub enum Current {
-    Topic,
-    Broker(BrokerScope),
-}
-
 /// Checks `entries`, computes the resource's new settings with `next` (from its current ones)
 /// and, unless `validate_only`, applies them: a topic's logs and a broker's defaults change at
 /// once and the change is persisted.
@@ -134,23 +128,15 @@ pub fn alter(
             .map(|(n, v, op)| (n.as_str(), v.as_deref(), *op)),
     )?;
     match resource_type {
-        RESOURCE_TOPIC => {
-            let topic = broker.topics.get(name).ok_or_else(|| {
-                AdminError::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("The topic '{name}' does not exist."),
-                )
-            })?;
-            let configs = next(&topic.configs)?;
-            broker.topics.alter_configs(name, configs, !validate_only)
-        }
+        RESOURCE_TOPIC => broker.topics.alter_configs(name, next, !validate_only),
         RESOURCE_BROKER => {
             let scope = broker.dynamic.scope(name)?;
-            let configs = next(&broker.dynamic.overrides(scope))?;
-            if let Some(in_force) = broker.dynamic.replace(scope, configs, !validate_only)? {
-                broker.connection_limit.set_max(in_force.max_connections);
-                broker.topics.set_defaults(in_force.log);
-            }
+            broker
+                .dynamic
+                .alter(scope, next, !validate_only, |in_force| {
+                    broker.connection_limit.set_max(in_force.max_connections);
+                    broker.topics.set_defaults(in_force.log.clone());
+                })?;
             Ok(())
         }
         other => Err(AdminError::new(

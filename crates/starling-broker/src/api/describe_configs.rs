@@ -61,12 +61,7 @@ fn describe(
     match resource_type {
         RESOURCE_TOPIC => {
             validate_topic_name(name)?;
-            let topic = broker.topics.get(name).ok_or_else(|| {
-                AdminError::new(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("The topic '{name}' does not exist."),
-                )
-            })?;
+            let topic = broker.topics.existing(name)?;
             let log = broker.topics.effective_log_config(&topic);
             Ok(broker.dynamic.describe_topic(&topic.configs, &log))
         }
