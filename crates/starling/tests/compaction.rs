@@ -14,7 +14,6 @@ use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::ProduceRequest;
 use kafka_protocol::ResponseError;
-use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Offset;
@@ -22,22 +21,13 @@ use rdkafka::Offset;
 const TOPIC: &str = "compacted";
 
 async fn create_compacted(bootstrap: &str, configs: &[(&str, &str)]) {
-    let admin = admin(bootstrap);
-    let mut topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "compact")
-        .set("segment.bytes", "4096")
-        .set("min.cleanable.dirty.ratio", "0.01");
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let res = within(
-        Duration::from_secs(20),
-        "create_topics",
-        admin.create_topics([&topic], &admin_opts()),
-    )
-    .await
-    .expect("create_topics");
-    assert_eq!(res[0], Ok(TOPIC.to_string()));
+    let mut all = vec![
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "4096"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    all.extend_from_slice(configs);
+    create_topic_with(bootstrap, TOPIC, 1, &all).await;
 }
 
 /// Sends `value` (None: a tombstone) for `key` to partition 0.

@@ -21,7 +21,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use rdkafka::admin::{ConfigResource, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{ConfigResource, ConfigSource, ResourceSpecifier};
 use rdkafka::bindings as rd;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -45,142 +45,6 @@ async fn describe(bootstrap: &str, resource: ResourceSpecifier<'_>) -> ConfigRes
         .unwrap()
         .expect("describe_configs result")
 }
-
-/// What librdkafka reports for one altered resource: its error code (0 for none) and message.
-#[derive(Debug, PartialEq)]
-struct Altered {
-    code: i32,
-    message: String,
-}
-
-impl Altered {
-    fn ok() -> Altered {
-        Altered {
-            code: 0,
-            message: String::new(),
-        }
-    }
-}
-
-/// One config change as librdkafka takes it: name, operation (ignored by the legacy call) and
-/// value.
-type Change<'a> = (&'a str, rd::rd_kafka_AlterConfigOpType_t, Option<&'a str>);
-
-const SET: rd::rd_kafka_AlterConfigOpType_t =
-    rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET;
-const DELETE: rd::rd_kafka_AlterConfigOpType_t =
-    rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_DELETE;
-const APPEND: rd::rd_kafka_AlterConfigOpType_t =
-    rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_APPEND;
-const SUBTRACT: rd::rd_kafka_AlterConfigOpType_t =
-    rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SUBTRACT;
-
-/// `rd_kafka_AlterConfigs` (or, with `incremental`, `rd_kafka_IncrementalAlterConfigs`) of one
-/// resource through librdkafka's C API: the Rust crate's wrapper drops per-resource errors.
-fn librdkafka_alter(
-    bootstrap: &str,
-    incremental: bool,
-    resource: rd::rd_kafka_ResourceType_t,
-    name: &str,
-    changes: &[Change<'_>],
-    validate_only: bool,
-) -> Altered {
-    use std::ffi::{CStr, CString};
-    let admin = admin(bootstrap);
-    let rk = admin.inner().native_ptr();
-    let name = CString::new(name).unwrap();
-    // SAFETY: every pointer comes from librdkafka for this client and is released below after
-    // its last use; strings are copied out before the event is destroyed.
-    unsafe {
-        let queue = rd::rd_kafka_queue_new(rk);
-        let op = if incremental {
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS
-        } else {
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_ALTERCONFIGS
-        };
-        let options = rd::rd_kafka_AdminOptions_new(rk, op);
-        if validate_only {
-            let mut errstr = [0 as std::ffi::c_char; 256];
-            let err = rd::rd_kafka_AdminOptions_set_validate_only(
-                options,
-                1,
-                errstr.as_mut_ptr(),
-                errstr.len(),
-            );
-            assert_eq!(err, rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
-        }
-        let mut config = rd::rd_kafka_ConfigResource_new(resource, name.as_ptr());
-        let strings: Vec<(CString, Option<CString>)> = changes
-            .iter()
-            .map(|(k, _, v)| {
-                (
-                    CString::new(*k).unwrap(),
-                    v.map(|v| CString::new(v).unwrap()),
-                )
-            })
-            .collect();
-        for ((key, value), (_, op, _)) in strings.iter().zip(changes) {
-            let value = value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
-            if incremental {
-                let error = rd::rd_kafka_ConfigResource_add_incremental_config(
-                    config,
-                    key.as_ptr(),
-                    *op,
-                    value,
-                );
-                assert!(error.is_null(), "librdkafka refused the change locally");
-            } else {
-                rd::rd_kafka_ConfigResource_set_config(config, key.as_ptr(), value);
-            }
-        }
-        if incremental {
-            rd::rd_kafka_IncrementalAlterConfigs(rk, &mut config, 1, options, queue);
-        } else {
-            rd::rd_kafka_AlterConfigs(rk, &mut config, 1, options, queue);
-        }
-        let event = rd::rd_kafka_queue_poll(queue, 15_000);
-        assert!(!event.is_null(), "no AlterConfigs result within 15 s");
-        let request_error = rd::rd_kafka_event_error(event);
-        let altered = if request_error != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            let message = rd::rd_kafka_event_error_string(event);
-            Altered {
-                code: request_error as i32,
-                message: CStr::from_ptr(message).to_string_lossy().into_owned(),
-            }
-        } else {
-            let mut count = 0;
-            let resources = if incremental {
-                let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event);
-                rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count)
-            } else {
-                let result = rd::rd_kafka_event_AlterConfigs_result(event);
-                rd::rd_kafka_AlterConfigs_result_resources(result, &mut count)
-            };
-            assert_eq!(count, 1);
-            let resource = *resources;
-            let code = rd::rd_kafka_ConfigResource_error(resource) as i32;
-            let message = rd::rd_kafka_ConfigResource_error_string(resource);
-            Altered {
-                code,
-                message: if message.is_null() {
-                    String::new()
-                } else {
-                    CStr::from_ptr(message).to_string_lossy().into_owned()
-                },
-            }
-        };
-        rd::rd_kafka_event_destroy(event);
-        rd::rd_kafka_ConfigResource_destroy(config);
-        rd::rd_kafka_AdminOptions_destroy(options);
-        rd::rd_kafka_queue_destroy(queue);
-        altered
-    }
-}
-
-const TOPIC_RESOURCE: rd::rd_kafka_ResourceType_t =
-    rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC;
-const BROKER_RESOURCE: rd::rd_kafka_ResourceType_t =
-    rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_BROKER;
 
 /// AlterConfigs (the whole set) of one resource through librdkafka: `Ok` or the error code.
 fn alter(
@@ -209,22 +73,6 @@ fn value<'a>(resource: &'a ConfigResource, name: &str) -> (&'a str, &'a ConfigSo
     )
 }
 
-async fn create_with(bootstrap: &str, name: &str, configs: &[(&str, &str)]) {
-    let admin = admin(bootstrap);
-    let mut topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let res = within(
-        Duration::from_secs(20),
-        "create_topics",
-        admin.create_topics([&topic], &admin_opts()),
-    )
-    .await
-    .expect("create_topics request");
-    assert_eq!(res[0], Ok(name.to_string()));
-}
-
 /// Produces one record of `size` bytes to partition 0 with acks=all: the offset or the error.
 async fn produce(bootstrap: &str, topic: &str, size: usize) -> Result<i64, RDKafkaErrorCode> {
     let producer = producer(bootstrap, &[("message.timeout.ms", "10000")]);
@@ -240,7 +88,7 @@ async fn produce(bootstrap: &str, topic: &str, size: usize) -> Result<i64, RDKaf
 async fn librdkafka_describes_a_topic_with_its_overrides_and_kafkas_defaults() {
     let b = Broker::with_overrides(&[("log.retention.hours", "48")]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "described", &[("retention.ms", "3600000")]).await;
+    create_topic_with(&bootstrap, "described", 1, &[("retention.ms", "3600000")]).await;
 
     let topic = describe(&bootstrap, ResourceSpecifier::Topic("described")).await;
     assert_eq!(
@@ -269,7 +117,7 @@ async fn librdkafka_describes_a_topic_with_its_overrides_and_kafkas_defaults() {
     }
 
     // A topic without the override inherits the static broker setting.
-    create_with(&bootstrap, "inherits", &[]).await;
+    create_topic_with(&bootstrap, "inherits", 1, &[]).await;
     let topic = describe(&bootstrap, ResourceSpecifier::Topic("inherits")).await;
     assert_eq!(
         value(&topic, "retention.ms"),
@@ -299,7 +147,7 @@ async fn librdkafka_describes_a_topic_with_its_overrides_and_kafkas_defaults() {
 async fn a_topic_override_takes_effect_at_once_and_survives_a_restart() {
     let mut b = Broker::start(&[]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "sized", &[("retention.ms", "3600000")]).await;
+    create_topic_with(&bootstrap, "sized", 1, &[("retention.ms", "3600000")]).await;
     assert_eq!(produce(&bootstrap, "sized", 5000).await, Ok(0));
 
     assert_eq!(
@@ -338,8 +186,8 @@ async fn a_topic_override_takes_effect_at_once_and_survives_a_restart() {
 async fn a_run_time_broker_default_reaches_topics_without_an_override_and_persists() {
     let mut b = Broker::start(&[]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "plain", &[]).await;
-    create_with(&bootstrap, "own", &[("max.message.bytes", "100000")]).await;
+    create_topic_with(&bootstrap, "plain", 1, &[]).await;
+    create_topic_with(&bootstrap, "own", 1, &[("max.message.bytes", "100000")]).await;
 
     assert_eq!(
         alter(
@@ -381,7 +229,7 @@ async fn a_run_time_broker_default_reaches_topics_without_an_override_and_persis
 async fn a_shorter_retention_deletes_old_segments_without_a_restart() {
     let b = Broker::with_overrides(&[("log.retention.check.interval.ms", "200")]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "aging", &[("segment.bytes", "1024")]).await;
+    create_topic_with(&bootstrap, "aging", 1, &[("segment.bytes", "1024")]).await;
     for _ in 0..20 {
         produce(&bootstrap, "aging", 300).await.expect("produce");
     }
@@ -414,7 +262,7 @@ async fn a_shorter_retention_deletes_old_segments_without_a_restart() {
 async fn librdkafka_sees_every_refusal_with_kafkas_error_code() {
     let b = Broker::start(&[]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "guarded", &[("retention.ms", "3600000")]).await;
+    create_topic_with(&bootstrap, "guarded", 1, &[("retention.ms", "3600000")]).await;
     let invalid_config = ResponseError::InvalidConfig.code();
     let invalid_request = ResponseError::InvalidRequest.code();
     /// Resource, name, the change, the error code and a part of its message.
@@ -510,7 +358,7 @@ async fn librdkafka_sees_every_refusal_with_kafkas_error_code() {
 async fn librdkafka_incremental_alter_configs_changes_one_key_at_a_time() {
     let b = Broker::start(&[]);
     let bootstrap = b.bootstrap();
-    create_with(&bootstrap, "stepwise", &[("retention.ms", "3600000")]).await;
+    create_topic_with(&bootstrap, "stepwise", 1, &[("retention.ms", "3600000")]).await;
     /// Changes, then the values and sources described after them.
     type Step<'a> = (&'a [Change<'a>], &'a [(&'a str, &'a str, ConfigSource)]);
     let steps: [Step<'_>; 4] = [

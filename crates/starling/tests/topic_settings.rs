@@ -8,11 +8,10 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::*;
-use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::bindings as rd;
+use rdkafka::admin::ResourceSpecifier;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -21,82 +20,18 @@ use rdkafka::Offset;
 
 const HOUR: i64 = 3_600_000;
 
-fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-async fn create_with(bootstrap: &str, name: &str, configs: &[(&str, &str)]) {
-    let admin = admin(bootstrap);
-    let mut topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let res = within(
-        Duration::from_secs(20),
-        "create_topics",
-        admin.create_topics([&topic], &admin_opts()),
-    )
-    .await
-    .expect("create_topics request");
-    assert_eq!(res[0], Ok(name.to_string()));
-}
-
-/// IncrementalAlterConfigs SET of one topic config through librdkafka's C API (the Rust
-/// crate's wrapper drops per-resource errors): the resource's error code, 0 for none.
+/// IncrementalAlterConfigs SET of one topic config through librdkafka's C API: the resource's
+/// error code, 0 for none.
 fn alter_topic(bootstrap: &str, topic: &str, key: &str, value: &str) -> i32 {
-    use std::ffi::CString;
-    let admin = admin(bootstrap);
-    let rk = admin.inner().native_ptr();
-    let (name, key, value) = (
-        CString::new(topic).unwrap(),
-        CString::new(key).unwrap(),
-        CString::new(value).unwrap(),
-    );
-    // SAFETY: every pointer comes from librdkafka for this client and is destroyed below after
-    // its last use.
-    unsafe {
-        let queue = rd::rd_kafka_queue_new(rk);
-        let options = rd::rd_kafka_AdminOptions_new(
-            rk,
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
-        );
-        let mut config = rd::rd_kafka_ConfigResource_new(
-            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
-            name.as_ptr(),
-        );
-        let error = rd::rd_kafka_ConfigResource_add_incremental_config(
-            config,
-            key.as_ptr(),
-            rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
-            value.as_ptr(),
-        );
-        assert!(error.is_null(), "librdkafka refused the change locally");
-        rd::rd_kafka_IncrementalAlterConfigs(rk, &mut config, 1, options, queue);
-        let event = rd::rd_kafka_queue_poll(queue, 15_000);
-        assert!(
-            !event.is_null(),
-            "no IncrementalAlterConfigs result within 15 s"
-        );
-        let request_error = rd::rd_kafka_event_error(event);
-        let code = if request_error != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            request_error as i32
-        } else {
-            let mut count = 0;
-            let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event);
-            let resources =
-                rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
-            assert_eq!(count, 1);
-            rd::rd_kafka_ConfigResource_error(*resources) as i32
-        };
-        rd::rd_kafka_event_destroy(event);
-        rd::rd_kafka_ConfigResource_destroy(config);
-        rd::rd_kafka_AdminOptions_destroy(options);
-        rd::rd_kafka_queue_destroy(queue);
-        code
-    }
+    librdkafka_alter(
+        bootstrap,
+        true,
+        TOPIC_RESOURCE,
+        topic,
+        &[(key, SET, Some(value))],
+        false,
+    )
+    .code
 }
 
 fn key_of(i: usize) -> String {
@@ -181,8 +116,8 @@ async fn a_zstd_topic_stores_zstd_batches_read_intact_and_a_new_compression_type
     let _w = watchdog(Duration::from_secs(180));
     let broker = Broker::start(&[]);
     let bootstrap = broker.bootstrap();
-    create_with(&bootstrap, "zs", &[("compression.type", "zstd")]).await;
-    let base_ts = now_millis() - 60_000;
+    create_topic_with(&bootstrap, "zs", 1, &[("compression.type", "zstd")]).await;
+    let base_ts = now_ms() - 60_000;
     let plain = producer(
         &bootstrap,
         &[("compression.type", "none"), ("linger.ms", "20")],
@@ -298,13 +233,14 @@ async fn a_record_two_hours_ahead_is_refused_with_invalid_timestamp_unless_the_t
     let broker = Broker::start(&[]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "ts", 1).await;
-    create_with(
+    create_topic_with(
         &bootstrap,
         "ts-wide",
+        1,
         &[("message.timestamp.after.max.ms", "10800000")],
     )
     .await;
-    let now = now_millis();
+    let now = now_ms();
     assert_eq!(
         produce_at(&bootstrap, "ts", now + 2 * HOUR).await,
         Err(RDKafkaErrorCode::InvalidTimestamp)
@@ -320,7 +256,7 @@ async fn a_record_two_hours_ahead_is_refused_with_invalid_timestamp_unless_the_t
     );
 
     // Over a raw Produce v9: INVALID_TIMESTAMP (32), Kafka's message, one error per record.
-    let future = now_millis() + 2 * HOUR;
+    let future = now_ms() + 2 * HOUR;
     let batch = record_batch(
         &[(Some(b"a"), Some(b"1")), (Some(b"b"), Some(b"2"))],
         future,
@@ -357,7 +293,7 @@ async fn a_record_two_hours_ahead_is_refused_with_invalid_timestamp_unless_the_t
         0
     );
     assert_eq!(
-        produce_at(&bootstrap, "ts", now_millis() + 2 * HOUR).await,
+        produce_at(&bootstrap, "ts", now_ms() + 2 * HOUR).await,
         Ok(2)
     );
 }

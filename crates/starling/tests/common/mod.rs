@@ -10,6 +10,8 @@
 //! * `http.rs`: [`http_get`] for the broker's admin HTTP endpoint.
 //! * `segments.rs`: segment files on disk and the record batches in them.
 //! * `client.rs`: librdkafka client configuration, the admin client, [`within`].
+//! * `configs.rs`: [`librdkafka_alter`], AlterConfigs and IncrementalAlterConfigs through
+//!   librdkafka's C API with the per-resource error.
 //! * `topics.rs`: creating topics and reading their metadata and watermarks.
 //! * `produce.rs` / `consume.rs`: librdkafka producers, and `assign()` consumers without a group.
 //! * `raw.rs`: [`RawClient`], Kafka requests framed by hand over a plain TCP connection.
@@ -18,6 +20,7 @@
 
 mod broker;
 mod client;
+mod configs;
 mod consume;
 mod http;
 mod process;
@@ -31,6 +34,6 @@ mod watchdog;
 // Each test binary uses only part of these.
 #[allow(unused_imports)]
 pub use {
-    broker::*, client::*, consume::*, http::*, process::*, produce::*, raw::*, records::*,
-    segments::*, topics::*, watchdog::*,
+    broker::*, client::*, configs::*, consume::*, http::*, process::*, produce::*, raw::*,
+    records::*, segments::*, topics::*, watchdog::*,
 };

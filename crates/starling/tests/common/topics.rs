@@ -12,8 +12,21 @@ use super::consume::consumer;
 
 /// Creates a topic with `partitions` partitions and replication factor 1; panics unless it worked.
 pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    create_topic_with(bootstrap, name, partitions, &[]).await;
+}
+
+/// [`create_topic`] with topic configs.
+pub async fn create_topic_with(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let admin = admin(bootstrap);
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
     let res = within(
         Duration::from_secs(20),
         "create_topics",
