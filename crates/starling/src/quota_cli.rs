@@ -22,20 +22,12 @@ use starling_client::quotas::{
 use starling_client::{Client, Options};
 
 use crate::group_cli::render_table;
+use crate::topic_cli::BrokerArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct QuotaArgs {
-    /// A broker to bootstrap from.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9092",
-        value_name = "HOST:PORT"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[command(subcommand)]
     command: QuotaCommand,
 }
@@ -146,9 +138,9 @@ async fn execute(args: QuotaArgs) -> anyhow::Result<()> {
                     matching,
                 })
                 .collect();
-            let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
             let entries = client.describe_client_quotas(&filter, strict).await?;
-            print!("{}", render_describe(&entries, args.json));
+            print!("{}", render_describe(&entries, args.broker.json));
         }
         QuotaCommand::Alter {
             entity,
@@ -168,7 +160,7 @@ async fn execute(args: QuotaArgs) -> anyhow::Result<()> {
             if ops.is_empty() {
                 bail!("nothing to alter: give --add-config KEY=VALUE and/or --delete-config KEY");
             }
-            let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
             let results = client
                 .alter_client_quotas(
                     &[QuotaAlteration {
@@ -178,7 +170,10 @@ async fn execute(args: QuotaArgs) -> anyhow::Result<()> {
                     validate_only,
                 )
                 .await?;
-            print!("{}", render_alter(&results, validate_only, args.json));
+            print!(
+                "{}",
+                render_alter(&results, validate_only, args.broker.json)
+            );
             let failed: Vec<String> = results
                 .iter()
                 .filter_map(|(e, r)| {

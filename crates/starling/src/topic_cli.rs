@@ -24,8 +24,9 @@ use starling_client::{
 
 use crate::group_cli::render_table;
 
+/// The options every command that talks to a broker takes, for any of its subcommands.
 #[derive(Debug, clap::Args)]
-pub struct TopicArgs {
+pub(crate) struct BrokerArgs {
     /// A broker to bootstrap from.
     #[arg(
         long,
@@ -33,10 +34,16 @@ pub struct TopicArgs {
         default_value = "127.0.0.1:9092",
         value_name = "HOST:PORT"
     )]
-    bootstrap: String,
+    pub bootstrap: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TopicArgs {
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[command(subcommand)]
     command: TopicCommand,
 }
@@ -109,17 +116,8 @@ enum TopicCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
-    /// A broker to bootstrap from.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9092",
-        value_name = "HOST:PORT"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -168,16 +166,26 @@ async fn topic(args: TopicArgs) -> anyhow::Result<()> {
             bail!("--partitions must be at least 1, got {p}");
         }
     }
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
     let out = match args.command {
         TopicCommand::Create {
             name,
             partitions,
             replicas,
             configs,
-        } => create(&mut client, name, partitions, replicas, &configs, args.json).await?,
-        TopicCommand::List { internal } => list(&mut client, internal, args.json).await?,
-        TopicCommand::Describe { name } => describe(&mut client, &name, args.json).await?,
+        } => {
+            create(
+                &mut client,
+                name,
+                partitions,
+                replicas,
+                &configs,
+                args.broker.json,
+            )
+            .await?
+        }
+        TopicCommand::List { internal } => list(&mut client, internal, args.broker.json).await?,
+        TopicCommand::Describe { name } => describe(&mut client, &name, args.broker.json).await?,
         TopicCommand::AlterConfig {
             name,
             set,
@@ -187,14 +195,14 @@ async fn topic(args: TopicArgs) -> anyhow::Result<()> {
             dry_run,
         } => {
             let changes = config_changes(&set, &delete, &append, &subtract)?;
-            alter_config(&mut client, &name, &changes, dry_run, args.json).await?
+            alter_config(&mut client, &name, &changes, dry_run, args.broker.json).await?
         }
-        TopicCommand::Delete { names } => delete(&mut client, &names, args.json).await?,
+        TopicCommand::Delete { names } => delete(&mut client, &names, args.broker.json).await?,
         TopicCommand::Trim {
             name,
             partition,
             offset,
-        } => trim(&mut client, &name, partition, offset, args.json).await?,
+        } => trim(&mut client, &name, partition, offset, args.broker.json).await?,
     };
     print!("{out}");
     Ok(())
@@ -569,10 +577,10 @@ async fn trim(
 }
 
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
     let ClusterCommand::Info = args.command;
     let info = client.cluster_info().await?;
-    if args.json {
+    if args.broker.json {
         print!(
             "{}",
             pretty(json!({

@@ -23,20 +23,12 @@ use starling_client::transactions::{
 use starling_client::{describe_code, Client, Options, TopicPartition};
 
 use crate::group_cli::{format_partitions, render_table};
+use crate::topic_cli::BrokerArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct TxnArgs {
-    /// A broker to bootstrap from.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9092",
-        value_name = "HOST:PORT"
-    )]
-    bootstrap: String,
-    /// Print JSON instead of a table.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    broker: BrokerArgs,
     #[command(subcommand)]
     command: TxnCommand,
 }
@@ -100,7 +92,7 @@ pub async fn run(args: TxnArgs) -> anyhow::Result<()> {
 }
 
 async fn execute(args: TxnArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
     match args.command {
         TxnCommand::List {
             states,
@@ -120,16 +112,16 @@ async fn execute(args: TxnArgs) -> anyhow::Result<()> {
                     KNOWN_STATES.join(", ")
                 );
             }
-            print!("{}", render_list(&listing, args.json));
+            print!("{}", render_list(&listing, args.broker.json));
         }
         TxnCommand::Describe { transactional_id } => {
             let d = client.describe_transaction(&transactional_id).await?;
-            print!("{}", render_describe(&d, now_ms(), args.json));
+            print!("{}", render_describe(&d, now_ms(), args.broker.json));
         }
         TxnCommand::Producers { topic, partitions } => {
             let wanted = (!partitions.is_empty()).then_some(partitions.as_slice());
             let producers = client.describe_producers(&topic, wanted).await?;
-            print!("{}", render_producers(&producers, args.json));
+            print!("{}", render_producers(&producers, args.broker.json));
             let failed: Vec<String> = producers
                 .iter()
                 .filter_map(|p| {
