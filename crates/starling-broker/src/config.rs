@@ -1140,33 +1140,9 @@ mod tests {
     }
 
     /// `config/server.properties` as Apache Kafka 4 ships it (KRaft, combined broker and
-    /// controller), comments left out.
-    const KAFKA_STOCK_SERVER_PROPERTIES: &str = "\
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=localhost:9093
-listeners=PLAINTEXT://:9092,CONTROLLER://:9093
-inter.broker.listener.name=PLAINTEXT
-advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
-num.network.threads=3
-num.io.threads=8
-socket.send.buffer.bytes=102400
-socket.receive.buffer.bytes=102400
-socket.request.max.bytes=104857600
-log.dirs=/tmp/kraft-combined-logs
-num.partitions=1
-num.recovery.threads.per.data.dir=1
-offsets.topic.replication.factor=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-log.retention.hours=168
-log.segment.bytes=1073741824
-log.retention.check.interval.ms=300000
-";
+    /// controller), comments left out; the end-to-end tests start a broker with it too.
+    const KAFKA_STOCK_SERVER_PROPERTIES: &str =
+        include_str!("../testdata/kafka-4-server.properties");
 
     #[test]
     fn kafkas_stock_server_properties_load_with_the_client_listener_and_the_rest_ignored() {
