@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::client::{err, Broker, Client};
+use crate::client::{check, err, Broker, Client};
 use crate::error::{Error, Result};
 use crate::TopicPartition;
 
@@ -348,13 +348,9 @@ impl Client {
                     "DescribeConfigs v{version}: no result for topic '{topic}'"
                 ))
             })?;
-        if let Some(e) = err(result.error_code) {
-            let mut context = format!("DescribeConfigs for topic '{topic}'");
-            if let Some(m) = result.error_message.as_ref().filter(|m| !m.is_empty()) {
-                context.push_str(&format!(" ({m})"));
-            }
-            return Err(Error::kafka(context, e));
-        }
+        check(result.error_code, result.error_message.as_deref(), || {
+            format!("DescribeConfigs for topic '{topic}'")
+        })?;
         let mut entries: Vec<ConfigEntry> = result
             .configs
             .iter()
@@ -402,14 +398,9 @@ impl Client {
                 "IncrementalAlterConfigs v{version}: no result for topic '{topic}'"
             ))
         })?;
-        if let Some(e) = err(result.error_code) {
-            let mut context = format!("altering the configs of topic '{topic}'");
-            if let Some(m) = result.error_message.as_ref().filter(|m| !m.is_empty()) {
-                context.push_str(&format!(" ({m})"));
-            }
-            return Err(Error::kafka(context, e));
-        }
-        Ok(())
+        check(result.error_code, result.error_message.as_deref(), || {
+            format!("altering the configs of topic '{topic}'")
+        })
     }
 
     /// Cluster id, controller and brokers, from a Metadata request for no topics.

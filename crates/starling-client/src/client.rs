@@ -83,6 +83,23 @@ pub(crate) fn err(code: i16) -> Option<ResponseError> {
     ResponseError::try_from_code(code)
 }
 
+/// `Ok` for error code 0; otherwise the error, described by `context` and the broker's
+/// message when it sent one.
+pub(crate) fn check(
+    code: i16,
+    message: Option<&str>,
+    context: impl FnOnce() -> String,
+) -> Result<()> {
+    let Some(e) = err(code) else {
+        return Ok(());
+    };
+    let mut context = context();
+    if let Some(m) = message.filter(|m| !m.is_empty()) {
+        context.push_str(&format!(" ({m})"));
+    }
+    Err(Error::kafka(context, e))
+}
+
 fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }

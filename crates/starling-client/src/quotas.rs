@@ -13,8 +13,8 @@ use kafka_protocol::messages::{AlterClientQuotasRequest, ApiKey, DescribeClientQ
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::TopicError;
-use crate::client::{err, Client};
-use crate::error::{Error, Result};
+use crate::client::{check, err, Client};
+use crate::error::Result;
 
 const DESCRIBE_CLIENT_QUOTAS: RangeInclusive<i16> = 0..=1;
 const ALTER_CLIENT_QUOTAS: RangeInclusive<i16> = 0..=1;
@@ -90,13 +90,11 @@ impl Client {
             .with_components(components)
             .with_strict(strict);
         let response = conn.send(version, &request).await?;
-        if let Some(e) = err(response.error_code) {
-            let mut context = "DescribeClientQuotas".to_string();
-            if let Some(m) = response.error_message.as_ref().filter(|m| !m.is_empty()) {
-                context.push_str(&format!(" ({m})"));
-            }
-            return Err(Error::kafka(context, e));
-        }
+        check(
+            response.error_code,
+            response.error_message.as_deref(),
+            || "DescribeClientQuotas".to_string(),
+        )?;
         let mut entries: Vec<ClientQuotaEntry> = response
             .entries
             .unwrap_or_default()
