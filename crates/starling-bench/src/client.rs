@@ -44,10 +44,12 @@ fn with_overrides(mut config: ClientConfig, overrides: &[(String, String)]) -> C
 
 /// Counters and the last error, shared between librdkafka's callbacks and the bench loop.
 #[derive(Default)]
-struct Shared {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    first_failure: Mutex<Option<String>>,
+pub(crate) struct Shared {
+    pub(crate) delivered: AtomicU64,
+    /// Payload bytes of the delivered messages.
+    pub(crate) delivered_bytes: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) first_failure: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -64,7 +66,7 @@ impl Shared {
 
 /// Client context that keeps librdkafka quiet on the terminal (its logs go to tracing at
 /// debug level) and records delivery results.
-struct BenchContext(Arc<Shared>);
+pub(crate) struct BenchContext(pub(crate) Arc<Shared>);
 
 impl ClientContext for BenchContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
@@ -84,8 +86,11 @@ impl ProducerContext for BenchContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => {
+            Ok(m) => {
                 self.0.delivered.fetch_add(1, Ordering::Relaxed);
+                self.0
+                    .delivered_bytes
+                    .fetch_add(m.payload_len() as u64, Ordering::Relaxed);
             }
             Err((err, _)) => {
                 self.0.failed.fetch_add(1, Ordering::Relaxed);

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,15 +30,16 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::broker::Broker;
+use crate::client::{BenchContext, Shared};
 use crate::parse_key_value;
 
 const TOPIC: &str = "bench-compaction";
@@ -517,54 +518,12 @@ async fn create_topic(bootstrap: &str, args: &CompactionArgs) -> anyhow::Result<
     Ok(())
 }
 
-/// Counters shared with librdkafka's callbacks.
-#[derive(Default)]
-struct Shared {
-    delivered: AtomicU64,
-    delivered_bytes: AtomicU64,
-    failed: AtomicU64,
-    first_failure: std::sync::Mutex<Option<String>>,
-}
-
-struct ClientCtx(Arc<Shared>);
-
-impl ClientContext for ClientCtx {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        tracing::debug!(target: "librdkafka", "{level:?} {fac}: {log_message}");
-    }
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(target: "librdkafka", "error {error}: {reason}");
-    }
-}
-
-impl ProducerContext for ClientCtx {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(m) => {
-                self.0.delivered.fetch_add(1, Ordering::Relaxed);
-                self.0
-                    .delivered_bytes
-                    .fetch_add(m.payload_len() as u64, Ordering::Relaxed);
-            }
-            Err((e, _)) => {
-                self.0.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut f) = self.0.first_failure.lock() {
-                    f.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for ClientCtx {}
-
 type Made<T> = (T, Arc<Shared>);
 
 fn make_producer(
     bootstrap: &str,
     args: &CompactionArgs,
-) -> anyhow::Result<Made<BaseProducer<ClientCtx>>> {
+) -> anyhow::Result<Made<BaseProducer<BenchContext>>> {
     let shared = Arc::new(Shared::default());
     let mut config = ClientConfig::new();
     config
@@ -579,7 +538,7 @@ fn make_producer(
         config.set(k, v);
     }
     let producer = config
-        .create_with_context(ClientCtx(shared.clone()))
+        .create_with_context(BenchContext(shared.clone()))
         .context("creating the producer")?;
     Ok((producer, shared))
 }
@@ -587,7 +546,7 @@ fn make_producer(
 fn make_consumer(
     bootstrap: &str,
     args: &CompactionArgs,
-) -> anyhow::Result<Made<BaseConsumer<ClientCtx>>> {
+) -> anyhow::Result<Made<BaseConsumer<BenchContext>>> {
     let shared = Arc::new(Shared::default());
     let mut config = ClientConfig::new();
     config
@@ -602,8 +561,8 @@ fn make_consumer(
     for (k, v) in &args.consumer_config {
         config.set(k, v);
     }
-    let consumer: BaseConsumer<ClientCtx> = config
-        .create_with_context(ClientCtx(shared.clone()))
+    let consumer: BaseConsumer<BenchContext> = config
+        .create_with_context(BenchContext(shared.clone()))
         .context("creating the consumer")?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..args.partitions {
@@ -616,7 +575,7 @@ fn make_consumer(
 /// Keyed updates until `stop`; the messages and value bytes acknowledged by then (what is
 /// still in flight is waited for, not counted).
 fn produce_loop(
-    producer: &BaseProducer<ClientCtx>,
+    producer: &BaseProducer<BenchContext>,
     args: &CompactionArgs,
     stop: &AtomicBool,
 ) -> anyhow::Result<(u64, u64)> {
@@ -682,7 +641,7 @@ fn produce_loop(
 
 /// Reads the topic from its start until `stop`: the messages and value bytes received.
 fn consume_loop(
-    consumer: &BaseConsumer<ClientCtx>,
+    consumer: &BaseConsumer<BenchContext>,
     shared: &Shared,
     stop: &AtomicBool,
 ) -> anyhow::Result<(u64, u64)> {
