@@ -6,8 +6,7 @@
 //! `ClientQuotasImage` (describe), with their error messages: user and client-id entities take
 //! `producer_byte_rate`, `consumer_byte_rate` (whole numbers), `request_percentage` and
 //! `controller_mutation_rate`; an ip entity takes `connection_creation_rate` (a whole number).
-//! `controller_mutation_rate` is stored and described but not enforced (Starling's topic
-//! mutations are not rate limited). Kafka also takes a host name for an ip entity (resolving
+//! Kafka also takes a host name for an ip entity (resolving
 //! it); Starling takes IP addresses only, so an admin request never waits on a name lookup.
 //!
 //! **Enforcement** follows Kafka's `ClientQuotaManager`: for a request of (user, client-id), each
@@ -33,6 +32,16 @@
 //! do not back off, the response itself is delayed instead). A new connection over its ip's `connection_creation_rate` (the
 //! ip's quota, else the default ip's, per address) is held for its throttle time and closed
 //! unserved, as Kafka's `ConnectionQuotas` (KIP-612).
+//!
+//! **Topic mutations** (KIP-599): `controller_mutation_rate` bounds the partitions a client
+//! creates or deletes per second, through CreateTopics, CreatePartitions and DeleteTopics. It is
+//! a token bucket ([`TokenBucket`]) rather than a sampled rate, so bursts up to
+//! `rate x quota.window.num x quota.window.size.seconds` pass: a mutation is admitted while
+//! the bucket is not in debt, and takes its partitions from it, debt allowed. From CreateTopics
+//! v6, CreatePartitions v3 and DeleteTopics v5 a topic met with the bucket in debt is refused
+//! with THROTTLING_QUOTA_EXCEEDED ([`MutationQuota`] strict); older versions, whose clients
+//! cannot take that error, are always served. Either way the response's throttle time is how
+//! long the debt takes to repay.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -364,6 +373,8 @@ pub enum QuotaType {
     Request,
     /// New connections from one IP address.
     Connection,
+    /// Partitions created or deleted (KIP-599).
+    ControllerMutation,
 }
 
 impl QuotaType {
@@ -373,6 +384,7 @@ impl QuotaType {
             QuotaType::Fetch => CONSUMER_BYTE_RATE,
             QuotaType::Request => REQUEST_PERCENTAGE,
             QuotaType::Connection => CONNECTION_CREATION_RATE,
+            QuotaType::ControllerMutation => CONTROLLER_MUTATION_RATE,
         }
     }
 
@@ -383,6 +395,7 @@ impl QuotaType {
             QuotaType::Fetch => "fetch",
             QuotaType::Request => "request",
             QuotaType::Connection => "connection",
+            QuotaType::ControllerMutation => "controller_mutation",
         }
     }
 }
@@ -527,11 +540,53 @@ impl Rate {
     }
 }
 
+/// Kafka's `TokenBucket` for the controller mutation quota: tokens accrue at the quota's rate
+/// up to a burst, and a recording takes its value out, going into debt if it must.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last_ms: i64,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(burst: f64, now_ms: i64) -> TokenBucket {
+        TokenBucket {
+            tokens: burst,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Adds the tokens accrued at `rate` (per second) since the last look, up to `burst`; returns
+    /// the tokens now held (negative: in debt).
+    pub fn refill(&mut self, rate: f64, burst: f64, now_ms: i64) -> f64 {
+        let elapsed = (now_ms - self.last_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + rate * elapsed).min(burst);
+        self.last_ms = now_ms.max(self.last_ms);
+        self.tokens
+    }
+
+    pub fn take(&mut self, value: f64) {
+        self.tokens -= value;
+    }
+
+    /// How long (ms) until the debt is repaid at `rate`: Kafka's `-tokens / quota * 1000`.
+    pub fn debt_ms(&self, rate: f64) -> i64 {
+        if self.tokens >= 0.0 {
+            0
+        } else {
+            (-self.tokens / rate * 1000.0).round() as i64
+        }
+    }
+}
+
 /// The clients' rates, by quota type and metric tags (user, client-id). A rate idle for all of
 /// its windows measures nothing and is dropped when the map grows (as Kafka expires idle quota
 /// sensors), so clients that come and go under a default quota do not accumulate.
 struct Rates {
     by_tags: HashMap<(QuotaType, String, String), Rate>,
+    /// The controller mutation token buckets, by metric tags (user, client-id).
+    buckets: HashMap<(String, String), TokenBucket>,
     /// The size at which idle rates are next dropped.
     prune_at: usize,
 }
@@ -576,6 +631,7 @@ impl ClientQuotas {
             quotas: RwLock::new(quotas),
             rates: Mutex::new(Rates {
                 by_tags: HashMap::new(),
+                buckets: HashMap::new(),
                 prune_at: MIN_PRUNE_AT,
             }),
             windows: windows as usize,
@@ -650,7 +706,9 @@ impl ClientQuotas {
         if rates.by_tags.len() >= rates.prune_at {
             let expiry = self.windows as i64 * self.window_ms;
             rates.by_tags.retain(|_, r| now - r.last_ms < expiry);
-            rates.prune_at = (rates.by_tags.len() * 2).max(MIN_PRUNE_AT);
+            // A bucket idle that long is full again, as good as a new one.
+            rates.buckets.retain(|_, b| now - b.last_ms < expiry);
+            rates.prune_at = ((rates.by_tags.len() + rates.buckets.len()) * 2).max(MIN_PRUNE_AT);
         }
         let rate = rates
             .by_tags
@@ -750,6 +808,49 @@ impl ClientQuotas {
         Some(bytes.min(i32::MAX as f64).max(1.0) as usize)
     }
 
+    /// The controller mutation quota of one topic-mutation request from (principal, client-id);
+    /// `strict` for the versions that may refuse a topic with THROTTLING_QUOTA_EXCEEDED.
+    pub fn mutation_quota<'a>(
+        &'a self,
+        principal: &Principal,
+        client_id: &str,
+        strict: bool,
+    ) -> MutationQuota<'a> {
+        let bound = if self.any() {
+            resolve(
+                &self.quotas.read(),
+                QuotaType::ControllerMutation,
+                &principal.user,
+                client_id,
+            )
+        } else {
+            None
+        };
+        MutationQuota {
+            quotas: self,
+            bound,
+            strict,
+        }
+    }
+
+    /// Runs `f` on the bucket of `tags` under `rate`, refilled to now.
+    fn with_bucket<T>(
+        &self,
+        rate: f64,
+        tags: &(String, String),
+        f: impl FnOnce(&mut TokenBucket) -> T,
+    ) -> T {
+        let now = self.now_ms();
+        let burst = rate * self.windows as f64 * (self.window_ms as f64 / 1000.0);
+        let mut rates = self.rates.lock();
+        let bucket = rates
+            .buckets
+            .entry(tags.clone())
+            .or_insert_with(|| TokenBucket::new(burst, now));
+        bucket.refill(rate, burst, now);
+        f(bucket)
+    }
+
     /// Records the time a request took to handle against the request quota (as a percentage
     /// of one thread's second).
     pub fn record_request_time(
@@ -760,6 +861,78 @@ impl ClientQuotas {
     ) -> i64 {
         let percent_seconds = elapsed.as_nanos() as f64 * 100.0 / 1e9;
         self.record(principal, client_id, QuotaType::Request, percent_seconds)
+    }
+}
+
+/// Why a topic mutation was refused: the bucket is in debt (Kafka's
+/// `ThrottlingQuotaExceededException`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MutationThrottled {
+    pub throttle_ms: i64,
+}
+
+impl MutationThrottled {
+    /// Kafka's message.
+    pub const MESSAGE: &'static str = "The throttling quota has been exceeded.";
+}
+
+/// One request's view of its client's `controller_mutation_rate` (see the module doc).
+pub struct MutationQuota<'a> {
+    quotas: &'a ClientQuotas,
+    /// The quota and the (user, client-id) tags of the bucket it fills; `None`: no quota.
+    bound: Option<(f64, (String, String))>,
+    strict: bool,
+}
+
+impl MutationQuota<'_> {
+    /// Whether a mutation may go ahead: always, unless the quota is strict and its bucket is in
+    /// debt. Nothing is taken until [`MutationQuota::record`].
+    pub fn admit(&self) -> Result<(), MutationThrottled> {
+        let Some((rate, tags)) = &self.bound else {
+            return Ok(());
+        };
+        if !self.strict {
+            return Ok(());
+        }
+        self.quotas.with_bucket(*rate, tags, |bucket| {
+            if bucket.tokens < 0.0 {
+                Err(MutationThrottled {
+                    throttle_ms: bucket.debt_ms(*rate),
+                })
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Takes `partitions` mutations made from the bucket.
+    pub fn record(&self, partitions: i32) {
+        if let Some((rate, tags)) = &self.bound {
+            self.quotas.with_bucket(*rate, tags, |bucket| {
+                bucket.take(f64::from(partitions.max(0)))
+            });
+        }
+    }
+
+    /// How long the client must wait before its next mutation is admitted (0: not in debt),
+    /// counted in the throttle metrics when positive.
+    pub fn throttle_ms(&self) -> i64 {
+        let Some((rate, tags)) = &self.bound else {
+            return 0;
+        };
+        let ms = self
+            .quotas
+            .with_bucket(*rate, tags, |bucket| bucket.debt_ms(*rate));
+        if ms > 0 {
+            self.quotas.metrics.quota_throttled(
+                &tags.0,
+                &tags.1,
+                "",
+                QuotaType::ControllerMutation.name(),
+                ms,
+            );
+        }
+        ms
     }
 }
 
@@ -829,6 +1002,52 @@ mod tests {
         let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
         let q = ClientQuotas::open(store, 11, 1, Arc::new(Metrics::new())).unwrap();
         (dir, q)
+    }
+
+    #[test]
+    fn a_token_bucket_refills_at_its_rate_up_to_its_burst_and_goes_into_debt() {
+        let mut b = TokenBucket::new(10.0, 0);
+        b.take(4.0);
+        assert_eq!(b.refill(2.0, 10.0, 1000), 8.0);
+        assert_eq!(b.refill(2.0, 10.0, 60_000), 10.0);
+        b.take(16.0);
+        assert_eq!(b.refill(2.0, 10.0, 60_000), -6.0);
+        // 6 tokens at 2 a second: 3 s.
+        assert_eq!(b.debt_ms(2.0), 3000);
+        assert_eq!(b.refill(2.0, 10.0, 63_000), 0.0);
+        assert_eq!(b.debt_ms(2.0), 0);
+    }
+
+    #[test]
+    fn a_strict_mutation_quota_admits_a_burst_into_debt_then_refuses_until_repaid() {
+        let (_dir, q) = quotas();
+        q.alter(
+            &[set(
+                entity(&[("client-id", Some("admin"))]),
+                &[(CONTROLLER_MUTATION_RATE, 1.0)],
+            )],
+            false,
+        )
+        .unwrap();
+        let anon = Principal::anonymous();
+        // 11 windows of 1 s at 1 a second: a burst of 11, spent by one topic of 30 partitions.
+        let quota = q.mutation_quota(&anon, "admin", true);
+        assert_eq!(quota.admit(), Ok(()));
+        quota.record(30);
+        let debt = quota.throttle_ms();
+        assert!((18_000..=19_000).contains(&debt), "{debt}");
+        let refused = quota.admit().unwrap_err();
+        assert!((18_000..=19_000).contains(&refused.throttle_ms));
+        // The same client on an old version is served, and its debt grows.
+        let permissive = q.mutation_quota(&anon, "admin", false);
+        assert_eq!(permissive.admit(), Ok(()));
+        permissive.record(1);
+        assert!(permissive.throttle_ms() > debt);
+        // Another client is under no quota.
+        let other = q.mutation_quota(&anon, "other", true);
+        assert_eq!(other.admit(), Ok(()));
+        other.record(1000);
+        assert_eq!(other.throttle_ms(), 0);
     }
 
     #[test]

@@ -818,3 +818,130 @@ fn a_librdkafka_consumers_achieved_rate_stays_near_its_quota() {
         "an unthrottled client id read only {free:.0} B/s"
     );
 }
+
+fn creatable(
+    name: &str,
+    partitions: i32,
+) -> kafka_protocol::messages::create_topics_request::CreatableTopic {
+    kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+        .with_name(kafka_protocol::messages::TopicName(s(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)
+}
+
+fn create_request(
+    topics: &[(&str, i32)],
+    validate_only: bool,
+) -> kafka_protocol::messages::CreateTopicsRequest {
+    kafka_protocol::messages::CreateTopicsRequest::default()
+        .with_topics(topics.iter().map(|(n, p)| creatable(n, *p)).collect())
+        .with_timeout_ms(10_000)
+        .with_validate_only(validate_only)
+}
+
+#[test]
+fn topic_mutations_over_the_controller_mutation_rate_are_refused_per_topic_from_the_strict_versions_and_throttled_before(
+) {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, DeleteTopicsRequest, TopicName};
+
+    let _dog = watchdog(Duration::from_secs(90));
+    let broker = Broker::start(&[]);
+    let b = broker.bootstrap();
+    // 1 partition a second; 11 windows of 1 s make a burst of 11.
+    set_quota(&b, &["--client", RAW_CLIENT], "controller_mutation_rate=1");
+    let throttled = ResponseError::ThrottlingQuotaExceeded.code();
+    let message = Some(s("The throttling quota has been exceeded."));
+
+    // CreateTopics v7: 10 and 5 partitions pass (the second into debt), the next is refused.
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(
+        7,
+        &create_request(&[("m-a", 10), ("m-b", 5), ("m-c", 1)], false),
+    );
+    let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, 0, throttled]);
+    assert_eq!(resp.topics[2].error_message, message);
+    assert!(
+        (3_000..=4_000).contains(&resp.throttle_time_ms),
+        "{}",
+        resp.throttle_time_ms
+    );
+    // Nothing of the refused topic exists; validate_only costs nothing and is not refused; a
+    // topic that already exists is that error, not the quota's.
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(7, &create_request(&[("m-c", 1), ("m-a", 1)], true));
+    let codes: Vec<i16> = resp.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, ResponseError::TopicAlreadyExists.code()]);
+
+    // CreateTopics v5 cannot take the error: the topic is created, and the throttle grows.
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(5, &create_request(&[("m-d", 2)], false));
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert!(
+        (4_500..=6_000).contains(&resp.throttle_time_ms),
+        "{}",
+        resp.throttle_time_ms
+    );
+
+    // CreatePartitions: refused at v3, served at v2.
+    let grow = |topic: &str| {
+        CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_count(4)])
+            .with_timeout_ms(10_000)
+    };
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(3, &grow("m-d"));
+    assert_eq!(resp.results[0].error_code, throttled);
+    assert_eq!(resp.results[0].error_message, message);
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(2, &grow("m-d"));
+    assert_eq!(resp.results[0].error_code, 0);
+    assert!(resp.throttle_time_ms > 6_000, "{}", resp.throttle_time_ms);
+
+    // DeleteTopics: refused at v5 (an unknown topic is still its own error), served at v4.
+    let delete = |topics: &[&str]| {
+        DeleteTopicsRequest::default()
+            .with_topic_names(topics.iter().map(|t| TopicName(s(t))).collect())
+            .with_timeout_ms(10_000)
+    };
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(5, &delete(&["m-a", "m-none"]));
+    let codes: Vec<i16> = resp.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(
+        codes,
+        [throttled, ResponseError::UnknownTopicOrPartition.code()]
+    );
+    assert_eq!(resp.responses[0].error_message, message);
+    let mut raw = RawClient::connect(broker.addr());
+    let resp = raw.call(4, &delete(&["m-a"]));
+    assert_eq!(resp.responses[0].error_code, 0);
+    assert!(resp.throttle_time_ms > 15_000, "{}", resp.throttle_time_ms);
+
+    // Another client id is under no quota, whatever it creates.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let options = Options {
+            client_id: "free".to_string(),
+            ..Options::default()
+        };
+        let mut free = Connection::connect(&b, &options).await.unwrap();
+        let resp = free
+            .send(7, &create_request(&[("m-free", 50)], false))
+            .await
+            .unwrap();
+        assert_eq!(resp.topics[0].error_code, 0);
+        assert_eq!(resp.throttle_time_ms, 0);
+    });
+
+    let body = metrics(&broker);
+    assert!(
+        body.lines().any(
+            |l| l.starts_with("starling_quota_throttled_responses_total")
+                && l.contains("quota_type=\"controller_mutation\"")
+        ),
+        "{body}"
+    );
+}

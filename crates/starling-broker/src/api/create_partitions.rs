@@ -1,4 +1,6 @@
-//! CreatePartitions: grow a topic's partition count (never shrink), with `validate_only`.
+//! CreatePartitions: grow a topic's partition count (never shrink), with `validate_only`. The
+//! partitions added are spent from the client's controller mutation quota (KIP-599; strict from
+//! v3).
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -6,14 +8,20 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::quotas::MutationQuota;
+use crate::topics::AdminError;
 use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let node = broker.config.node_id;
+    let quota =
+        broker
+            .quotas
+            .mutation_quota(&ctx.principal, ctx.quota_client_id(), ctx.api_version >= 3);
     let mut response = CreatePartitionsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -28,9 +36,7 @@ pub fn handle(
                 format!("Every new partition must be assigned to exactly [{node}] on this single-node broker"),
             ))
         } else {
-            broker
-                .topics
-                .create_partitions(&name, topic.count, !request.validate_only)
+            grow(broker, &name, topic.count, request.validate_only, &quota)
                 .map_err(|e| (e.code, e.message))
         };
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name);
@@ -40,5 +46,29 @@ pub fn handle(
         }
         response.results.push(result);
     }
+    ctx.throttle(quota.throttle_ms());
     response
+}
+
+/// Grows `name` to `count` partitions (or only checks that it could), spending the partitions
+/// added from `quota`.
+fn grow(
+    broker: &Broker,
+    name: &str,
+    count: i32,
+    validate_only: bool,
+    quota: &MutationQuota<'_>,
+) -> Result<(), AdminError> {
+    broker.topics.create_partitions(name, count, false)?;
+    if validate_only {
+        return Ok(());
+    }
+    let before = broker
+        .topics
+        .get(name)
+        .map_or(count, |t| t.partitions.len() as i32);
+    quota.admit().map_err(super::create_topics::throttled)?;
+    broker.topics.create_partitions(name, count, true)?;
+    quota.record(count - before);
+    Ok(())
 }

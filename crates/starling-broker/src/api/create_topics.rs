@@ -1,5 +1,7 @@
 //! CreateTopics, with `validate_only`: Kafka's checks for names, duplicates, partition counts,
 //! replication factors (one node holds one replica), manual assignments and topic configs.
+//! Each topic created spends its partitions from the client's controller mutation quota
+//! (KIP-599; strict from v6).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,6 +15,7 @@ use kafka_protocol::ResponseError;
 
 use super::RequestContext;
 use crate::config::describe_log_config;
+use crate::quotas::{MutationQuota, MutationThrottled};
 use crate::topics::AdminError;
 use crate::Broker;
 
@@ -29,6 +32,10 @@ pub fn handle(
     for t in &request.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
     }
+    let quota =
+        broker
+            .quotas
+            .mutation_quota(&ctx.principal, ctx.quota_client_id(), ctx.api_version >= 6);
     let mut response = CreateTopicsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -41,7 +48,7 @@ pub fn handle(
                 ),
             ))
         } else {
-            create_one(broker, &topic, request.validate_only)
+            create_one(broker, &topic, request.validate_only, &quota)
         };
         match outcome {
             Ok(created) => {
@@ -64,6 +71,7 @@ pub fn handle(
         }
         response.topics.push(result);
     }
+    ctx.throttle(quota.throttle_ms());
     response
 }
 
@@ -77,6 +85,7 @@ fn create_one(
     broker: &Broker,
     topic: &CreatableTopic,
     validate_only: bool,
+    quota: &MutationQuota<'_>,
 ) -> Result<Created, AdminError> {
     let node = broker.config.node_id;
     let partitions = if topic.assignments.is_empty() {
@@ -132,12 +141,23 @@ fn create_one(
         .topics
         .log_config(&configs)
         .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
-    let created = broker.topics.create(
-        topic.name.0.as_str(),
-        partitions,
-        configs.clone(),
-        !validate_only,
-    )?;
+    let name = topic.name.0.as_str();
+    let created = if validate_only {
+        broker
+            .topics
+            .create(name, partitions, configs.clone(), false)?
+    } else {
+        // Only a creation that would succeed meets the quota, as in Kafka.
+        broker
+            .topics
+            .create(name, partitions, configs.clone(), false)?;
+        quota.admit().map_err(throttled)?;
+        let created = broker
+            .topics
+            .create(name, partitions, configs.clone(), true)?;
+        quota.record(partitions);
+        created
+    };
     let described = describe_log_config(&log_config)
         .into_iter()
         .map(|(name, value)| {
@@ -157,4 +177,12 @@ fn create_one(
         partitions,
         configs: described,
     })
+}
+
+/// The error for a mutation the quota refused.
+pub(super) fn throttled(_: MutationThrottled) -> AdminError {
+    AdminError::new(
+        ResponseError::ThrottlingQuotaExceeded,
+        MutationThrottled::MESSAGE,
+    )
 }

@@ -1,4 +1,5 @@
-//! DeleteTopics, by name (all versions) or by topic id (v6+).
+//! DeleteTopics, by name (all versions) or by topic id (v6+). A deleted topic's partitions are
+//! spent from the client's controller mutation quota (KIP-599; strict from v5).
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -7,6 +8,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::RequestContext;
+use crate::quotas::{MutationQuota, MutationThrottled};
 use crate::Broker;
 
 pub fn handle(
@@ -27,6 +29,10 @@ pub fn handle(
             .map(|n| (Some(n.0.to_string()), Uuid::nil()))
             .collect()
     };
+    let quota =
+        broker
+            .quotas
+            .mutation_quota(&ctx.principal, ctx.quota_client_id(), ctx.api_version >= 5);
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
         let mut result = DeletableTopicResult::default().with_topic_id(id);
@@ -46,7 +52,7 @@ pub fn handle(
             )),
             Ok(n) => {
                 result.name = Some(TopicName(StrBytes::from_string(n.clone())));
-                broker.topics.delete(&n).map_err(|e| (e.code, e.message))
+                delete(broker, &n, &quota)
             }
         };
         match outcome {
@@ -61,5 +67,31 @@ pub fn handle(
         }
         response.responses.push(result);
     }
+    ctx.throttle(quota.throttle_ms());
     response
+}
+
+/// Deletes `name`, spending its partitions from `quota`.
+fn delete(
+    broker: &Broker,
+    name: &str,
+    quota: &MutationQuota<'_>,
+) -> Result<Uuid, (ResponseError, String)> {
+    // A topic that does not exist is not a mutation: its error comes first.
+    let partitions = match broker.topics.get(name) {
+        Some(topic) => topic.partitions.len() as i32,
+        None => return broker.topics.delete(name).map_err(|e| (e.code, e.message)),
+    };
+    quota.admit().map_err(|_| {
+        (
+            ResponseError::ThrottlingQuotaExceeded,
+            MutationThrottled::MESSAGE.to_string(),
+        )
+    })?;
+    let id = broker
+        .topics
+        .delete(name)
+        .map_err(|e| (e.code, e.message))?;
+    quota.record(partitions);
+    Ok(id)
 }

@@ -149,7 +149,10 @@ fn respond<T: Encodable + ErrorCodes + Throttled + Clone>(
     ctx: &RequestContext,
     body: &T,
 ) -> Reply {
-    let throttle_ms = ctx.request_throttle(broker, Duration::ZERO);
+    // The request quota's throttle, or a longer one a handler noted (the mutation quota's).
+    let throttle_ms = ctx
+        .request_throttle(broker, Duration::ZERO)
+        .max(ctx.throttle_ms.load(Ordering::Relaxed));
     broker
         .metrics
         .count_error_codes(api_key, ctx.api_version, body);
