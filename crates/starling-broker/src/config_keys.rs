@@ -272,7 +272,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "How often expired committed offsets are removed."),
     broker_key!("offsets.retention.minutes", Int, false, |c| Some((c.group.offsets_retention_ms / 60_000).to_string()),
         "How long an empty group's committed offsets are kept."),
-    broker_key!("producer.id.expiration.ms", Int, false, |c| Some(c.producer_id_expiration_ms.to_string()),
+    broker_key!("producer.id.expiration.ms", Int, true, |c| Some(c.producer_id_expiration_ms.to_string()),
         "A partition forgets an idempotent producer idle this long."),
     broker_key!("queued.max.request.bytes", Long, false, |c| Some(c.queued_max_request_bytes.map_or(-1, |b| b as i64).to_string()),
         "Bytes of requests being read or awaiting their answer, across connections; -1 for no bound."),
@@ -352,9 +352,11 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_broker_keys_are_topic_defaults_or_cleaner_settings() {
+    fn dynamic_broker_keys_are_topic_defaults_cleaner_settings_or_named_exceptions() {
         for key in BROKER_KEYS.iter().filter(|k| {
-            k.dynamic && !k.name.starts_with("log.cleaner.") && k.name != "max.connections"
+            k.dynamic
+                && !k.name.starts_with("log.cleaner.")
+                && !["max.connections", "producer.id.expiration.ms"].contains(&k.name)
         }) {
             assert!(
                 topic_key_for_broker_key(key.name).is_some(),

@@ -33,6 +33,8 @@ pub async fn run(broker: Arc<Broker>) {
 
 fn upkeep(broker: &Broker, enforce_retention: bool) {
     let now = now_ms();
+    // A dynamic setting: the value in force now, not the one the broker started with.
+    let producer_id_expiration_ms = broker.dynamic.effective().producer_id_expiration_ms;
     broker.topics.for_each_partition(|p| {
         if let Err(e) = p.log.roll_if_due(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "rolling segment");
@@ -43,7 +45,7 @@ fn upkeep(broker: &Broker, enforce_retention: bool) {
         if enforce_retention {
             let expired = p
                 .log
-                .expire_producers(now, broker.config.producer_id_expiration_ms);
+                .expire_producers(now, producer_id_expiration_ms);
             if expired > 0 {
                 tracing::debug!(topic = %p.topic, partition = p.index, expired, "producer ids expired");
             }

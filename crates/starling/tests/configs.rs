@@ -814,3 +814,51 @@ fn max_connections_changes_at_run_time_and_a_waiting_connection_is_then_served()
     assert_eq!(max.config_source, 2, "DYNAMIC_BROKER_CONFIG");
     assert!(!max.read_only);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shorter_producer_id_expiration_set_at_run_time_forgets_idle_producers() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::{DescribeProducersRequest, TopicName};
+    let _dog = watchdog(Duration::from_secs(90));
+    let b = Broker::with_overrides(&[("log.retention.check.interval.ms", "200")]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "pid-expiry", 1).await;
+    let producer = producer(&bootstrap, &[("enable.idempotence", "true")]);
+    let delivery = send_to_partition0(&producer, "pid-expiry", "k", b"v").expect("enqueue");
+    within(Duration::from_secs(20), "delivery", delivery)
+        .await
+        .expect("delivered")
+        .expect("delivered");
+    drop(producer);
+    let active = |raw: &mut RawClient| {
+        let request = DescribeProducersRequest::default()
+            .with_topics(vec![TopicRequest::default()
+                .with_name(TopicName(StrBytes::from_static_str("pid-expiry")))
+                .with_partition_indexes(vec![0])]);
+        let response = raw.call(0, &request);
+        response.topics[0].partitions[0].active_producers.len()
+    };
+    let mut raw = RawClient::connect(b.addr());
+    // Under the default (a day) the idle producer is kept across several upkeep passes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(active(&mut raw), 1);
+
+    let response = incremental(
+        &mut raw,
+        vec![(
+            BROKER,
+            "",
+            vec![op("producer.id.expiration.ms", 0, Some("1000"))],
+        )],
+        false,
+    );
+    assert_eq!(errors(&response), [(0, String::new())]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while active(&mut raw) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the producer was not forgotten under producer.id.expiration.ms=1000"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
