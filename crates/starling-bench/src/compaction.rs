@@ -10,15 +10,10 @@
 //! `--cleaner-rate`; then, unless `--no-unbounded`, the same run with the cleaner unbounded
 //! (Kafka's default), and the two runs' producer throughputs are compared.
 //!
-//! The broker adds a pass's bytes to its counters when the pass ends, so the raw counter
-//! deltas come in lumps (a 5 s pass lands in one 1 s window). The bench spreads each sample
-//! interval's bytes evenly over the cleaning time the broker counted for it
-//! (`starling_log_cleaner_time_seconds_total`, throttled waits included), ending at the sample;
-//! with `log.cleaner.threads=1` (the default, and what the bench sets) passes do not overlap,
-//! so this is each pass's own average rate, placed within one sample interval of where it ran.
-//! The 1 s windows are taken over that. The mean over the run is exact: the bytes of the
-//! passes that ended within the run over the run's length (a pass still running at the end is
-//! not counted).
+//! The broker counts the cleaner's bytes as it reads and writes them, and its time as it goes,
+//! so the counters' deltas between samples are the cleaner's rate over each interval: the
+//! highest rate over 1 s is taken over sample spans of at least 1 s, the mean over the run is
+//! the bytes over its length.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -161,7 +156,6 @@ struct RunFigures {
     cleaner: Counters,
     mean_rate: f64,
     max_window_rate: f64,
-    raw_max_window_rate: f64,
     dirty_ratios: BTreeMap<i32, f64>,
     samples: Vec<Sample>,
 }
@@ -335,7 +329,6 @@ async fn measure(
         })
         .collect();
     let end = rebased.last().map(|s| s.c).unwrap_or_default();
-    let spans = spread(&rebased);
     Ok(RunFigures {
         label,
         bound,
@@ -346,8 +339,7 @@ async fn measure(
         consumed_bytes,
         cleaner: end,
         mean_rate: end.bytes() as f64 / seconds,
-        max_window_rate: max_window_rate(&spans, seconds, WINDOW_SECONDS),
-        raw_max_window_rate: raw_max_window_rate(&rebased, WINDOW_SECONDS),
+        max_window_rate: max_window_rate(&rebased, WINDOW_SECONDS),
         dirty_ratios: last.dirty_ratios,
         samples: rebased,
     })
@@ -362,50 +354,8 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Each sample interval's cleaner bytes as `(start, end, bytes)`: spread over the cleaning
-/// time the broker counted in it, ending at the sample.
-fn spread(samples: &[Sample]) -> Vec<(f64, f64, f64)> {
-    samples
-        .windows(2)
-        .filter_map(|w| {
-            let bytes = w[1].c.bytes().saturating_sub(w[0].c.bytes()) as f64;
-            if bytes <= 0.0 {
-                return None;
-            }
-            let busy = (w[1].c.seconds - w[0].c.seconds).max(1e-3);
-            Some((w[1].t - busy, w[1].t, bytes))
-        })
-        .collect()
-}
-
-/// The highest rate over windows of `width` seconds (sliding by a tenth of it) within
-/// `[0, end]`, of bytes spread evenly over their spans (spans may begin before 0).
-fn max_window_rate(spans: &[(f64, f64, f64)], end: f64, width: f64) -> f64 {
-    let width = width.min(end);
-    if width <= 0.0 {
-        return 0.0;
-    }
-    let step = width / 10.0;
-    let mut best: f64 = 0.0;
-    let mut from = 0.0;
-    while from + width <= end + 1e-9 {
-        let to = from + width;
-        let bytes: f64 = spans
-            .iter()
-            .map(|&(s, e, b)| {
-                let overlap = (e.min(to) - s.max(from)).max(0.0);
-                b * overlap / (e - s)
-            })
-            .sum();
-        best = best.max(bytes / width);
-        from += step;
-    }
-    best
-}
-
-/// The highest rate of the counters as they are (pass-end lumps), over sample spans of at
-/// least `width` seconds.
-fn raw_max_window_rate(samples: &[Sample], width: f64) -> f64 {
+/// The highest rate of the counters over sample spans of at least `width` seconds.
+fn max_window_rate(samples: &[Sample], width: f64) -> f64 {
     let mut best: f64 = 0.0;
     for (i, s) in samples.iter().enumerate() {
         // The latest earlier sample at least `width` before this one.
@@ -749,10 +699,10 @@ fn print(args: &CompactionArgs, runs: &[RunFigures]) {
         "bound: log.cleaner.io.max.bytes.per.second (cleaner reads + writes, MiB = 2^20 bytes); produce/consume MB = 10^6 value bytes"
     );
     println!(
-        "mean: cleaner bytes of the passes that ended within the run over the run's length (a pass still running is not counted)"
+        "mean: cleaner bytes over the run's length"
     );
     println!(
-        "max 1s: the highest rate over 1 s windows, each pass's bytes spread over its cleaning time (counters advance when a pass ends)"
+        "max 1s: the highest rate over sample spans of at least 1 s"
     );
     println!("busy: cleaner bytes over the time its passes took (throttled waits included)");
     println!(
@@ -760,13 +710,12 @@ fn print(args: &CompactionArgs, runs: &[RunFigures]) {
     );
     for r in runs {
         println!(
-            "{}: {:.1} s of cleaning counted in {} finished pass{} over the {:.1} s run; the raw counters peaked at {} MiB/s over a 1 s window",
+            "{}: {:.1} s of cleaning, {} finished pass{}, over the {:.1} s run",
             r.label,
             r.cleaner.seconds,
             r.cleaner.passes,
             if r.cleaner.passes == 1 { "" } else { "es" },
             r.seconds,
-            mib(r.raw_max_window_rate)
         );
     }
     if let [bounded, unbounded] = runs {
@@ -812,7 +761,6 @@ fn to_json(args: &CompactionArgs, runs: &[RunFigures]) -> Value {
                     "mean_bytes_per_sec": r.mean_rate,
                     "busy_bytes_per_sec": r.busy_rate(),
                     "max_1s_bytes_per_sec": r.max_window_rate,
-                    "raw_counter_max_1s_bytes_per_sec": r.raw_max_window_rate,
                     "mean_over_bound": r.mean_over_bound(),
                     "max_over_bound": r.max_over_bound(),
                 },
@@ -872,21 +820,22 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_counted_at_its_end_is_spread_over_its_time() {
-        // One 4 s pass of 32 MB ending at t = 5: 8 MB/s, where the raw counters show 32 MB/s.
+    fn the_highest_rate_is_taken_over_sample_spans_of_at_least_the_width() {
+        // 4 MB between t = 1 and t = 1.5, then 2 MB/s for two seconds.
         let samples = [
             sample(0.0, 0, 0.0),
-            sample(4.0, 0, 0.0),
-            sample(4.5, 0, 0.0),
-            sample(5.0, 32_000_000, 4.0),
-            sample(6.0, 32_000_000, 4.0),
+            sample(1.0, 0, 0.0),
+            sample(1.5, 4_000_000, 0.5),
+            sample(2.5, 6_000_000, 1.5),
+            sample(3.5, 8_000_000, 2.5),
         ];
-        let spans = spread(&samples);
-        assert_eq!(spans, vec![(1.0, 5.0, 32e6)]);
-        let max = max_window_rate(&spans, 6.0, 1.0);
-        assert!((max - 8e6).abs() < 1.0, "{max}");
-        let raw = raw_max_window_rate(&samples, 1.0);
-        assert!((raw - 32e6).abs() < 1.0, "{raw}");
+        // The half second's 4 MB is measured over the tightest span of 1 s or more before it
+        // (0 to 1.5 s), not as 8 MB/s.
+        let max = max_window_rate(&samples, 1.0);
+        assert!((max - 4e6 / 1.5).abs() < 1.0, "{max}");
+        // Over 2 s or more: 6 MB from 0 to 2.5 s.
+        let max = max_window_rate(&samples, 2.0);
+        assert!((max - 2.4e6).abs() < 1.0, "{max}");
     }
 
     #[test]

@@ -90,12 +90,11 @@ impl CleanerMetrics {
         metrics
     }
 
-    fn pass_done(&self, stats: &CleanStats, elapsed: Duration) {
+    /// Counts a finished pass. Its bytes and time were counted as they went ([`PassIo`]), so a
+    /// long pass shows in those counters while it runs.
+    fn pass_done(&self, stats: &CleanStats) {
         self.passes.inc();
-        self.bytes_read.inc_by(stats.bytes_read);
-        self.bytes_written.inc_by(stats.bytes_written);
         self.records_removed.inc_by(stats.records_removed);
-        self.seconds.inc_by(elapsed.as_secs_f64());
     }
 
     fn set_dirty_ratio(&self, partition: &Partition, ratio: f64) {
@@ -108,19 +107,52 @@ impl CleanerMetrics {
     }
 }
 
-/// A throttle that stops holding the cleaner back once the broker shuts down, so a pass in
-/// progress finishes at disk speed rather than delaying the shutdown (a pass cut short by the
-/// process ending would be safe too: the swap is crash-safe, it would just be wasted work).
-struct UntilShutdown {
+/// What a pass's I/O goes through: it is counted in the byte and time metrics as it happens
+/// (the time since the last count with each read or write), and held to the bound until the broker shuts down, after which a pass in progress finishes at disk
+/// speed rather than delaying the shutdown (a pass cut short by the process ending would be
+/// safe too: the swap is crash-safe, it would just be wasted work).
+struct PassIo {
     inner: Box<dyn Throttle + Send>,
     shutdown: tokio_util::sync::CancellationToken,
+    read: Counter,
+    written: Counter,
+    seconds: Counter<f64, AtomicU64>,
+    /// When time was last counted.
+    counted_to: Instant,
 }
 
-impl Throttle for UntilShutdown {
+impl PassIo {
+    fn new(broker: &Broker, inner: Box<dyn Throttle + Send>) -> PassIo {
+        let metrics = &broker.metrics.cleaner;
+        PassIo {
+            inner,
+            shutdown: broker.shutdown.clone(),
+            read: metrics.bytes_read.clone(),
+            written: metrics.bytes_written.clone(),
+            seconds: metrics.seconds.clone(),
+            counted_to: Instant::now(),
+        }
+    }
+
+    /// Counts the time since the last count.
+    fn count_time(&mut self) {
+        let now = Instant::now();
+        self.seconds
+            .inc_by(now.duration_since(self.counted_to).as_secs_f64());
+        self.counted_to = now;
+    }
+}
+
+impl Throttle for PassIo {
     fn acquire(&mut self, kind: starling_log::IoKind, bytes: u64) {
         if !self.shutdown.is_cancelled() {
             self.inner.acquire(kind, bytes);
         }
+        match kind {
+            starling_log::IoKind::Read => self.read.inc_by(bytes),
+            starling_log::IoKind::Write => self.written.inc_by(bytes),
+        };
+        self.count_time();
     }
 }
 
@@ -192,13 +224,10 @@ pub async fn run(broker: Arc<Broker>) {
         let share = config.dedupe_buffer_size / to_clean.len().max(1) as u64;
         let mut passes = Vec::new();
         for partition in to_clean {
-            let mut throttle = UntilShutdown {
-                inner: io.for_rate(config.io_max_bytes_per_second),
-                shutdown: broker.shutdown.clone(),
-            };
+            let mut pass_io = PassIo::new(&broker, io.for_rate(config.io_max_bytes_per_second));
             let b = broker.clone();
             passes.push(tokio::task::spawn_blocking(move || {
-                clean_one(&b, &partition, &mut throttle, share)
+                clean_one(&b, &partition, &mut pass_io, share)
             }));
         }
         let mut progressed = false;
@@ -258,13 +287,15 @@ fn choose(broker: &Broker, threads: usize) -> Vec<(Arc<Partition>, bool)> {
 fn clean_one(
     broker: &Broker,
     partition: &Partition,
-    throttle: &mut dyn Throttle,
+    pass_io: &mut PassIo,
     dedupe_buffer_bytes: u64,
 ) -> bool {
     let started = Instant::now();
-    match partition.log.clean(now_ms(), throttle, dedupe_buffer_bytes) {
+    let outcome = partition.log.clean(now_ms(), pass_io, dedupe_buffer_bytes);
+    pass_io.count_time();
+    match outcome {
         Ok(Some(stats)) => {
-            broker.metrics.cleaner.pass_done(&stats, started.elapsed());
+            broker.metrics.cleaner.pass_done(&stats);
             broker
                 .metrics
                 .cleaner

@@ -316,3 +316,55 @@ async fn a_broker_killed_again_and_again_while_cleaning_keeps_every_latest_value
         .expect("watermarks");
     assert_eq!((low, high), (0, end));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleaners_byte_and_time_counters_move_while_a_pass_runs() {
+    let _dog = watchdog(Duration::from_secs(120));
+    // 64 KiB/s: a pass over the ~500 kB below takes many seconds.
+    let b = Broker::with_overrides(&[
+        ("log.cleaner.backoff.ms", "50"),
+        ("log.cleaner.io.max.bytes.per.second", "65536"),
+    ]);
+    let bootstrap = b.bootstrap();
+    // Nothing is cleanable until 3 s after it was written, so one pass takes all of it.
+    create_compacted(&bootstrap, &[("min.compaction.lag.ms", "3000")]).await;
+    let producer = producer(&bootstrap, &[("linger.ms", "20"), ("batch.size", "2000")]);
+    let padding = "p".repeat(200);
+    let mut deliveries = Vec::new();
+    for round in 0..20 {
+        for key in 0..100 {
+            let (k, v) = (format!("key-{key}"), format!("{round}-{padding}"));
+            let delivery = producer
+                .send_result(FutureRecord::to(TOPIC).partition(0).key(&k).payload(&v))
+                .map_err(|(e, _)| e)
+                .expect("enqueue");
+            deliveries.push(delivery);
+        }
+    }
+    for d in deliveries {
+        d.await
+            .expect("future")
+            .map_err(|(e, _)| e)
+            .expect("delivered");
+    }
+    // The first pass is under way before it finishes: its reads and its time are counted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, metrics) = http_get(b.admin_addr(), "/metrics");
+        let passes = metric_value(&metrics, "starling_log_cleaner_passes_total");
+        let read = metric_value(&metrics, "starling_log_cleaner_read_bytes_total");
+        let seconds = metric_value(&metrics, "starling_log_cleaner_time_seconds_total");
+        assert_eq!(
+            passes, 0.0,
+            "the first pass ended before its progress was seen (read {read} B)"
+        );
+        if read > 65536.0 && seconds > 0.5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no progress counted: {read} B, {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
