@@ -698,12 +698,8 @@ fn print(args: &CompactionArgs, runs: &[RunFigures]) {
     println!(
         "bound: log.cleaner.io.max.bytes.per.second (cleaner reads + writes, MiB = 2^20 bytes); produce/consume MB = 10^6 value bytes"
     );
-    println!(
-        "mean: cleaner bytes over the run's length"
-    );
-    println!(
-        "max 1s: the highest rate over sample spans of at least 1 s"
-    );
+    println!("mean: cleaner bytes over the run's length");
+    println!("max 1s: the highest rate over sample spans of at least 1 s");
     println!("busy: cleaner bytes over the time its passes took (throttled waits included)");
     println!(
         "dirty: the topic's dirty ratio as the cleaner last measured it (highest over partitions)"
