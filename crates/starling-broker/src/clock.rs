@@ -5,10 +5,11 @@
 //! on it converts back into the [`tokio::time::Instant`] the runtime sleeps until. A test that
 //! pauses tokio's time (`#[tokio::test(start_paused = true)]`) therefore advances it by hand with
 //! `tokio::time::advance`, as the core's tests do with their simulated `now`. The wall clock is
-//! injected: the system's by default, any function in tests (one that jumps, say).
+//! injected: the system's by default, any function in tests (one that jumps, say). [`now_ms`] is
+//! the system's wall clock, as the rest of the broker reads it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use starling_group::{Millis, Now};
 use tokio::time::Instant;
@@ -98,4 +99,12 @@ mod tests {
         assert_eq!(clocks.instant_of(250), Instant::now());
         assert_eq!(clocks.instant_of(-5), Instant::now());
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -1,7 +1,8 @@
 //! The Starling broker: everything between a TCP socket and the partition logs.
 //!
 //! - [`config`]: [`config::BrokerConfig`] under Kafka's property names.
-//! - [`server`]: the accept loop, connection limit and graceful shutdown.
+//! - [`broker`]: [`Broker`], the state every connection shares.
+//! - [`server`]: the accept loop, connection limit and graceful shutdown; [`run_until_signal`].
 //! - [`connection`]: one client connection: frames in, responses out, in order.
 //! - [`request_memory`]: the broker-wide bound on bytes of requests being read or answered.
 //! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
@@ -34,6 +35,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod config_keys;
@@ -51,83 +53,6 @@ pub mod server;
 pub mod topics;
 pub mod transactions;
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use config::BrokerConfig;
-use metrics::Metrics;
-use topics::TopicRegistry;
-
-/// State shared by every connection.
-pub struct Broker {
-    /// The configuration the broker started with; [`Broker::dynamic`] has the one in force.
-    pub config: BrokerConfig,
-    /// Broker configs changed at run time, and how every config resolves (DescribeConfigs).
-    pub dynamic: dynamic_config::DynamicConfigs,
-    /// `max.connections` and the connections counted against it.
-    pub connection_limit: Arc<connection_limit::ConnectionLimit>,
-    pub cluster_id: String,
-    pub topics: TopicRegistry,
-    /// The consumer-group coordinator task.
-    pub groups: coordinator::CoordinatorHandle,
-    /// Producer ids, for idempotent and transactional producers.
-    pub producer_ids: Arc<producer_ids::ProducerIds>,
-    /// The transaction coordinator.
-    pub transactions: transactions::Transactions,
-    pub metrics: Arc<Metrics>,
-    /// Client quotas: what is set, and each client's rates against them.
-    pub quotas: quotas::ClientQuotas,
-    /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
-    pub request_memory: request_memory::RequestMemory,
-    /// Cancelled when the broker shuts down; long polls end early on it.
-    pub shutdown: tokio_util::sync::CancellationToken,
-}
-
-impl Broker {
-    /// The advertised host and port handed to clients.
-    pub fn advertised(&self) -> (String, i32) {
-        self.config.advertised_host_port()
-    }
-}
-
-/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Runs the broker until SIGTERM or Ctrl-C, then shuts down gracefully.
-pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Install the handler before announcing readiness: a SIGTERM sent the moment the
-    // `listening on` line appears must still mean a graceful stop.
-    let mut term = signal(SignalKind::terminate())?;
-    let broker = server::start(config).await?;
-    // Fixtures read the first line for the Kafka address; the admin address comes second. Both
-    // go out in one write, so a reader that has the first line has the second too, and a reader
-    // that stops reading (closing the pipe) cannot make a later print fail and stop the broker.
-    let mut ready = format!("listening on {}\n", broker.local_addr());
-    if let Some(admin) = broker.admin_addr() {
-        ready.push_str(&format!("admin listening on {admin}\n"));
-    }
-    {
-        use std::io::Write;
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout
-            .write_all(ready.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            tracing::warn!(error = %e, "could not print the listening addresses to stdout");
-        }
-    }
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r?,
-    }
-    tracing::info!("shutting down");
-    broker.shutdown().await;
-    tracing::info!("shut down cleanly");
-    Ok(())
-}
+pub use broker::Broker;
+pub use clock::now_ms;
+pub use server::run_until_signal;

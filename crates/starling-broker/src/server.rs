@@ -305,3 +305,37 @@ mod tests {
         );
     }
 }
+
+/// Runs the broker until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Install the handler before announcing readiness: a SIGTERM sent the moment the
+    // `listening on` line appears must still mean a graceful stop.
+    let mut term = signal(SignalKind::terminate())?;
+    let broker = start(config).await?;
+    // Fixtures read the first line for the Kafka address; the admin address comes second. Both
+    // go out in one write, so a reader that has the first line has the second too, and a reader
+    // that stops reading (closing the pipe) cannot make a later print fail and stop the broker.
+    let mut ready = format!("listening on {}\n", broker.local_addr());
+    if let Some(admin) = broker.admin_addr() {
+        ready.push_str(&format!("admin listening on {admin}\n"));
+    }
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(ready.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            tracing::warn!(error = %e, "could not print the listening addresses to stdout");
+        }
+    }
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    tracing::info!("shutting down");
+    broker.shutdown().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}

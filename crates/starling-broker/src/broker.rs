@@ -1,0 +1,45 @@
+//! [`Broker`]: the state every connection shares — the configuration in force, the topics and
+//! their logs, the group and transaction coordinators, quotas, metrics and the shutdown signal.
+//! The server builds it once ([`crate::server::start`]); each API module reads what it needs.
+
+use std::sync::Arc;
+
+use crate::config::BrokerConfig;
+use crate::metrics::Metrics;
+use crate::topics::TopicRegistry;
+use crate::{
+    connection_limit, coordinator, dynamic_config, producer_ids, quotas, request_memory,
+    transactions,
+};
+
+/// State shared by every connection.
+pub struct Broker {
+    /// The configuration the broker started with; [`Broker::dynamic`] has the one in force.
+    pub config: BrokerConfig,
+    /// Broker configs changed at run time, and how every config resolves (DescribeConfigs).
+    pub dynamic: dynamic_config::DynamicConfigs,
+    /// `max.connections` and the connections counted against it.
+    pub connection_limit: Arc<connection_limit::ConnectionLimit>,
+    pub cluster_id: String,
+    pub topics: TopicRegistry,
+    /// The consumer-group coordinator task.
+    pub groups: coordinator::CoordinatorHandle,
+    /// Producer ids, for idempotent and transactional producers.
+    pub producer_ids: Arc<producer_ids::ProducerIds>,
+    /// The transaction coordinator.
+    pub transactions: transactions::Transactions,
+    pub metrics: Arc<Metrics>,
+    /// Client quotas: what is set, and each client's rates against them.
+    pub quotas: quotas::ClientQuotas,
+    /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
+    pub request_memory: request_memory::RequestMemory,
+    /// Cancelled when the broker shuts down; long polls end early on it.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Broker {
+    /// The advertised host and port handed to clients.
+    pub fn advertised(&self) -> (String, i32) {
+        self.config.advertised_host_port()
+    }
+}
