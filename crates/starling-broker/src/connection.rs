@@ -1,6 +1,13 @@
 //! One client connection: read a size-prefixed frame, answer it, repeat — one request at a
 //! time, so responses leave in request order as Kafka clients require.
 //!
+//! [`Connection`] owns the stream (any byte stream: plain TCP today, TLS next) and its read
+//! buffer; [`Connection::read_frame`] returns the next whole request with its header's fixed
+//! fields decoded ([`RequestFrame`]), or `None` when the connection ended in the ordinary way
+//! (the client closed it between requests, it idled past `connections.max.idle.ms`, or the
+//! broker is shutting down). [`serve`] is the loop around it: read, answer ([`api::answer`]),
+//! write, with the per-request metrics ([`RequestMetrics`]) kept beside it.
+//!
 //! Request memory is bounded three ways:
 //! - a size prefix over `socket.request.max.bytes` (or negative) closes the connection before
 //!   any of the body is read;
@@ -31,12 +38,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use starling_protocol::frame::check_size_prefix;
+use starling_protocol::frame::{check_size_prefix, FrameError};
+use starling_protocol::request::{header_prefix, HeaderPrefix};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply};
+use crate::metrics::{ApiMetrics, Metrics};
 use crate::quotas::Principal;
+use crate::request_memory::{RequestMemory, Reservation};
 use crate::Broker;
 
 /// The read buffer every connection keeps: enough to take a small request (prefix and body) in
@@ -51,16 +62,200 @@ const FIRST_BODY_ALLOCATION: usize = 64 * 1024;
 /// How many response chunks go to the socket in one vectored write.
 const MAX_IO_SLICES: usize = 64;
 
+/// One whole request frame (without its size prefix), with its header's fixed fields.
+pub struct RequestFrame {
+    pub header: HeaderPrefix,
+    pub bytes: Bytes,
+    /// Its share of `queued.max.request.bytes`, held until the request is answered.
+    _reservation: Reservation,
+}
+
+/// Why a connection is closed in the middle of a frame or for a frame it cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("bad frame size: {0}")]
+    BadSize(#[from] FrameError),
+    #[error("incomplete frame of {expected} bytes: {error}")]
+    Incomplete {
+        expected: usize,
+        error: std::io::Error,
+    },
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+}
+
+/// The limits a connection reads under.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// `connections.max.idle.ms`: how long the connection may wait between requests.
+    pub idle: Duration,
+    /// `socket.request.read.timeout.ms`: how long a begun frame may take to arrive.
+    pub frame_deadline: Duration,
+    /// `socket.request.max.bytes`.
+    pub max_frame: usize,
+}
+
+impl ReadLimits {
+    pub fn of(broker: &Broker) -> ReadLimits {
+        ReadLimits {
+            idle: Duration::from_millis(broker.config.connections_max_idle_ms),
+            frame_deadline: Duration::from_millis(broker.config.socket_request_read_timeout_ms),
+            max_frame: broker.config.socket_request_max_bytes,
+        }
+    }
+}
+
+/// A client's byte stream, read a request frame at a time and written a response at a time.
+pub struct Connection<S> {
+    /// Reads are buffered; writes pass straight through to the stream.
+    stream: BufReader<S>,
+    pub peer: SocketAddr,
+    limits: ReadLimits,
+    memory: RequestMemory,
+    shutdown: CancellationToken,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(
+        stream: S,
+        peer: SocketAddr,
+        limits: ReadLimits,
+        memory: RequestMemory,
+        shutdown: CancellationToken,
+    ) -> Connection<S> {
+        Connection {
+            stream: BufReader::with_capacity(READ_BUFFER, stream),
+            peer,
+            limits,
+            memory,
+            shutdown,
+        }
+    }
+
+    /// The next request frame; `None` when the connection ends between requests: the client
+    /// closed it, it idled too long, or the broker is shutting down (each logged here).
+    pub async fn read_frame(&mut self) -> Result<Option<RequestFrame>, ConnectionError> {
+        let peer = self.peer;
+        // Between requests the connection may idle; once a frame has begun it must keep coming.
+        let mut prefix = [0u8; 4];
+        let first = tokio::select! {
+            _ = self.shutdown.cancelled() => return Ok(None),
+            r = tokio::time::timeout(self.limits.idle, self.stream.read_exact(&mut prefix[..1])) => r,
+        };
+        match first {
+            Err(_) => {
+                tracing::debug!(%peer, "closing idle connection");
+                return Ok(None);
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Ok(Err(e)) => return Err(ConnectionError::Read(e)),
+            Ok(Ok(_)) => {}
+        }
+        within(
+            self.limits.frame_deadline,
+            self.stream.read_exact(&mut prefix[1..]),
+        )
+        .await
+        .map_err(|error| ConnectionError::Incomplete { expected: 4, error })?;
+        let size = check_size_prefix(prefix, self.limits.max_frame)?;
+        // Held until the request is answered; waiting here is back-pressure on this client.
+        let reservation = tokio::select! {
+            _ = self.shutdown.cancelled() => return Ok(None),
+            r = self.memory.reserve(size) => r,
+        };
+        let bytes = within(
+            self.limits.frame_deadline,
+            read_body(&mut self.stream, size),
+        )
+        .await
+        .map_err(|error| ConnectionError::Incomplete {
+            expected: size,
+            error,
+        })?;
+        // A size prefix passes only for frames long enough to hold the fixed fields.
+        let header =
+            header_prefix(&bytes).ok_or(ConnectionError::BadSize(FrameError::TooShort(size)))?;
+        Ok(Some(RequestFrame {
+            header,
+            bytes,
+            _reservation: reservation,
+        }))
+    }
+
+    /// Writes a response's chunks in order.
+    pub async fn write_response(&mut self, chunks: &[Bytes]) -> std::io::Result<()> {
+        write_frame(&mut self.stream, chunks).await
+    }
+
+    /// Flushes and closes the write side.
+    pub async fn close(mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+/// One request's metrics: bytes in and out, and per API the requests answered and their
+/// latency from the frame read to the response written.
+struct RequestMetrics<'a> {
+    metrics: &'a Metrics,
+    api: Option<&'a ApiMetrics>,
+    started: Instant,
+}
+
+impl<'a> RequestMetrics<'a> {
+    fn start(metrics: &'a Metrics, frame: &RequestFrame) -> RequestMetrics<'a> {
+        metrics.received(4 + frame.bytes.len());
+        RequestMetrics {
+            metrics,
+            api: metrics.api(frame.header.api_key),
+            started: Instant::now(),
+        }
+    }
+
+    /// The request is answered with `chunks` (counted before the write: a client holding its
+    /// response must find it counted).
+    fn answered(&self, chunks: &[Bytes]) {
+        self.metrics.sent(chunks.iter().map(Bytes::len).sum());
+        if let Some(m) = self.api {
+            m.request_answered();
+        }
+    }
+
+    /// The request needed no response (acks=0 Produce).
+    fn answered_silently(&self) {
+        if let Some(m) = self.api {
+            m.request_answered();
+            m.observe_latency(self.started.elapsed());
+        }
+    }
+
+    fn written(&self) {
+        if let Some(m) = self.api {
+            m.observe_latency(self.started.elapsed());
+        }
+    }
+}
+
 pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay");
     }
+    let connection = Connection::new(
+        stream,
+        peer,
+        ReadLimits::of(&broker),
+        broker.request_memory.clone(),
+        broker.shutdown.clone(),
+    );
+    serve_connection(broker, connection).await;
+}
+
+/// Answers a connection's requests until it ends.
+pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    broker: Arc<Broker>,
+    mut connection: Connection<S>,
+) {
+    let peer = connection.peer;
     tracing::debug!(%peer, "connection opened");
-    let (read_half, mut write_half) = stream.into_split();
-    let mut reader = BufReader::with_capacity(READ_BUFFER, read_half);
-    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
-    let frame_deadline = Duration::from_millis(broker.config.socket_request_read_timeout_ms);
-    let max = broker.config.socket_request_max_bytes;
     // Without SASL every connection is the anonymous user; authentication will set it here.
     let principal = Principal::anonymous();
     let mut mute = Duration::ZERO;
@@ -71,62 +266,26 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                 _ = tokio::time::sleep(mute) => {}
             }
         }
-        // Between requests the connection may idle; once a frame has begun it must keep coming.
-        let mut prefix = [0u8; 4];
-        let first = tokio::select! {
-            _ = broker.shutdown.cancelled() => break,
-            r = tokio::time::timeout(idle, reader.read_exact(&mut prefix[..1])) => r,
-        };
-        let read = match first {
-            Err(_) => {
-                tracing::debug!(%peer, "closing idle connection");
+        let frame = match connection.read_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e @ ConnectionError::Read(_)) => {
+                tracing::debug!(%peer, error = %e, "closing connection");
                 break;
             }
-            Ok(r) => match r {
-                Ok(_) => within(frame_deadline, reader.read_exact(&mut prefix[1..])).await,
-                Err(e) => Err(e),
-            },
-        };
-        if let Err(e) = read {
-            if e.kind() != std::io::ErrorKind::UnexpectedEof {
-                tracing::debug!(%peer, error = %e, "read failed");
-            }
-            break;
-        }
-        let size = match check_size_prefix(prefix, max) {
-            Ok(size) => size,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "closing connection: bad frame size");
+                tracing::warn!(%peer, error = %e, "closing connection");
                 break;
             }
         };
-        // Held until the request is answered; waiting here is back-pressure on this client.
-        let _reservation = tokio::select! {
-            _ = broker.shutdown.cancelled() => break,
-            r = broker.request_memory.reserve(size) => r,
-        };
-        let frame = match within(frame_deadline, read_body(&mut reader, size)).await {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::warn!(%peer, error = %e, expected = size, "closing connection: incomplete frame");
-                break;
-            }
-        };
-        let started = Instant::now();
-        broker.metrics.received(4 + frame.len());
-        let api_metrics = frame
-            .get(..2)
-            .and_then(|key| broker.metrics.api(i16::from_be_bytes([key[0], key[1]])));
-        let (reply, throttle) = api::answer(&broker, frame, peer, &principal).await;
+        let metrics = RequestMetrics::start(&broker.metrics, &frame);
+        let (reply, throttle) = api::answer(&broker, frame.bytes.clone(), peer, &principal).await;
         mute = throttle;
         let chunks = match reply {
             Reply::Frame(bytes) => vec![bytes],
             Reply::Chunks(chunks) => chunks,
             Reply::Nothing => {
-                if let Some(m) = api_metrics {
-                    m.request_answered();
-                    m.observe_latency(started.elapsed());
-                }
+                metrics.answered_silently();
                 continue;
             }
             Reply::Close(why) => {
@@ -134,20 +293,16 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
-        // Counted before the write: a client holding its response must find it counted.
-        broker.metrics.sent(chunks.iter().map(Bytes::len).sum());
-        if let Some(m) = api_metrics {
-            m.request_answered();
-        }
-        if let Err(e) = write_frame(&mut write_half, &chunks).await {
+        metrics.answered(&chunks);
+        if let Err(e) = connection.write_response(&chunks).await {
             tracing::debug!(%peer, error = %e, "write failed");
             break;
         }
-        if let Some(m) = api_metrics {
-            m.observe_latency(started.elapsed());
-        }
+        metrics.written();
+        // The request's memory goes back once it is answered.
+        drop(frame);
     }
-    let _ = write_half.shutdown().await;
+    connection.close().await;
     tracing::debug!(%peer, "connection closed");
 }
 
@@ -238,6 +393,84 @@ mod tests {
             self.pos += n;
             std::task::Poll::Ready(Ok(()))
         }
+    }
+
+    fn connection(
+        stream: tokio::io::DuplexStream,
+        max_frame: usize,
+    ) -> Connection<tokio::io::DuplexStream> {
+        Connection::new(
+            stream,
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+            ReadLimits {
+                idle: Duration::from_secs(10),
+                frame_deadline: Duration::from_secs(10),
+                max_frame,
+            },
+            RequestMemory::new(None),
+            CancellationToken::new(),
+        )
+    }
+
+    #[tokio::test]
+    async fn read_frame_returns_each_frame_with_its_header_then_none_at_a_clean_end() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server, 1000);
+        // ApiVersions v3, correlation id 7, client id "c".
+        let body = [0u8, 18, 0, 3, 0, 0, 0, 7, 0, 1, b'c', 0];
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        client.write_all(&frame).await.unwrap();
+        client.write_all(&frame).await.unwrap();
+        drop(client);
+        for _ in 0..2 {
+            let read = conn.read_frame().await.unwrap().expect("a frame");
+            assert_eq!(
+                read.header,
+                HeaderPrefix {
+                    api_key: 18,
+                    api_version: 3,
+                    correlation_id: 7
+                }
+            );
+            assert_eq!(&read.bytes[..], &body[..]);
+        }
+        assert!(conn.read_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn read_frame_refuses_an_oversized_frame_and_a_cut_one() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server, 100);
+        client.write_all(&101i32.to_be_bytes()).await.unwrap();
+        assert!(matches!(
+            conn.read_frame().await,
+            Err(ConnectionError::BadSize(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            }))
+        ));
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server, 100);
+        client.write_all(&50i32.to_be_bytes()).await.unwrap();
+        client.write_all(&[0; 20]).await.unwrap();
+        drop(client);
+        assert!(matches!(
+            conn.read_frame().await,
+            Err(ConnectionError::Incomplete { expected: 50, .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn read_frame_ends_quietly_on_shutdown_and_on_idling() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server, 100);
+        conn.shutdown.cancel();
+        assert!(conn.read_frame().await.unwrap().is_none());
+        let (_client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server, 100);
+        conn.limits.idle = Duration::from_millis(10);
+        assert!(conn.read_frame().await.unwrap().is_none());
     }
 
     #[tokio::test]

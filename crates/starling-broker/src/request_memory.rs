@@ -16,7 +16,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// The broker-wide budget; unbounded when `queued.max.request.bytes=-1`.
+/// The broker-wide budget; unbounded when `queued.max.request.bytes=-1`. Clones share it.
+#[derive(Clone)]
 pub struct RequestMemory {
     budget: Option<Arc<Budget>>,
 }
