@@ -66,6 +66,14 @@ impl std::fmt::Debug for Clocks {
     }
 }
 
+/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicI64, Ordering};
@@ -99,12 +107,4 @@ mod tests {
         assert_eq!(clocks.instant_of(250), Instant::now());
         assert_eq!(clocks.instant_of(-5), Instant::now());
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch, as Kafka timestamps are.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

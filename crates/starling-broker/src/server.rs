@@ -272,40 +272,6 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_data_dir_is_locked_once_and_free_again_when_the_lock_is_dropped() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("data");
-        let held = lock_data_dir(&dir).unwrap();
-        let e = format!("{:#}", lock_data_dir(&dir).unwrap_err());
-        assert!(
-            e.contains("is in use: another Starling broker")
-                && e.contains(&format!("(pid {})", std::process::id())),
-            "{e}"
-        );
-        drop(held);
-        lock_data_dir(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_data_dir_that_is_a_file_is_named_as_such() {
-        let root = tempfile::tempdir().unwrap();
-        let file = root.path().join("data");
-        std::fs::write(&file, b"").unwrap();
-        let e = format!("{:#}", lock_data_dir(&file).unwrap_err());
-        assert!(e.contains("is a file, not a directory"), "{e}");
-        let e = format!("{:#}", lock_data_dir(&file.join("below")).unwrap_err());
-        assert!(
-            e.contains(&format!("{} is a file, not a directory", file.display())),
-            "{e}"
-        );
-    }
-}
-
 /// Runs the broker until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -338,4 +304,38 @@ pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     broker.shutdown().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_locked_once_and_free_again_when_the_lock_is_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let held = lock_data_dir(&dir).unwrap();
+        let e = format!("{:#}", lock_data_dir(&dir).unwrap_err());
+        assert!(
+            e.contains("is in use: another Starling broker")
+                && e.contains(&format!("(pid {})", std::process::id())),
+            "{e}"
+        );
+        drop(held);
+        lock_data_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_data_dir_that_is_a_file_is_named_as_such() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("data");
+        std::fs::write(&file, b"").unwrap();
+        let e = format!("{:#}", lock_data_dir(&file).unwrap_err());
+        assert!(e.contains("is a file, not a directory"), "{e}");
+        let e = format!("{:#}", lock_data_dir(&file.join("below")).unwrap_err());
+        assert!(
+            e.contains(&format!("{} is a file, not a directory", file.display())),
+            "{e}"
+        );
+    }
 }
