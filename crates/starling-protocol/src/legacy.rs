@@ -8,6 +8,34 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
 
+/// Why a Produce v0–2 request could not be answered: the connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LegacyProduceError {
+    #[error("malformed Produce v{0} header")]
+    Header(i16),
+    #[error("malformed Produce v{0} request")]
+    Body(i16),
+}
+
+/// Builds the Produce v0–2 response frame refusing every partition of a whole request `frame`
+/// (without its size prefix): its v1 header (api key, version, correlation id, client id) is
+/// read here, then its body.
+pub fn refuse_produce_v0_to_v2(frame: &[u8]) -> Result<Bytes, LegacyProduceError> {
+    let mut header = frame;
+    if header.remaining() < 10 {
+        return Err(LegacyProduceError::Header(0));
+    }
+    header.advance(2);
+    let version = header.get_i16();
+    let correlation_id = header.get_i32();
+    let client_id_len = usize::try_from(header.get_i16()).unwrap_or(0);
+    let body = header
+        .get(client_id_len..)
+        .ok_or(LegacyProduceError::Header(version))?;
+    produce_v0_to_v2_unsupported(version, correlation_id, body)
+        .ok_or(LegacyProduceError::Body(version))
+}
+
 /// Builds the Produce v0–2 response frame refusing every partition in `body` (the request
 /// after its header). Returns `None` if the body does not parse, so the caller closes.
 pub fn produce_v0_to_v2_unsupported(
@@ -117,5 +145,32 @@ mod tests {
         req.put_i32(1000);
         req.put_i32(i32::MAX);
         assert!(produce_v0_to_v2_unsupported(1, 5, &req).is_none());
+    }
+
+    #[test]
+    fn a_whole_frame_is_read_past_its_header_and_client_id() {
+        let mut frame = BytesMut::new();
+        frame.put_i16(0);
+        frame.put_i16(1);
+        frame.put_i32(77);
+        frame.put_i16(3);
+        frame.put_slice(b"cli");
+        frame.put_i16(1);
+        frame.put_i32(1000);
+        frame.put_i32(0);
+        let reply = refuse_produce_v0_to_v2(&frame).unwrap();
+        assert_eq!(&reply[4..8], &77i32.to_be_bytes());
+        // A client id longer than the frame, and a body cut short, close the connection.
+        let mut bad = frame.clone();
+        bad[8..10].copy_from_slice(&500i16.to_be_bytes());
+        assert_eq!(
+            refuse_produce_v0_to_v2(&bad),
+            Err(LegacyProduceError::Header(1))
+        );
+        let cut = &frame[..frame.len() - 2];
+        assert_eq!(
+            refuse_produce_v0_to_v2(cut),
+            Err(LegacyProduceError::Body(1))
+        );
     }
 }

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
 use starling_group::GroupRequest;
@@ -502,12 +502,9 @@ fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes) -> Reply {
             }
         }
         DecodeError::UnsupportedVersion { prefix, api_key: ApiKey::Produce } if prefix.api_version <= 2 => {
-            match produce_legacy_body(frame) {
-                Some(body) => match legacy::produce_v0_to_v2_unsupported(prefix.api_version, prefix.correlation_id, body) {
-                    Some(reply) => Reply::Frame(reply),
-                    None => Reply::Close(format!("malformed Produce v{} request", prefix.api_version)),
-                },
-                None => Reply::Close(format!("malformed Produce v{} header", prefix.api_version)),
+            match legacy::refuse_produce_v0_to_v2(frame) {
+                Ok(reply) => Reply::Frame(reply),
+                Err(e) => Reply::Close(e.to_string()),
             }
         }
         DecodeError::UnsupportedVersion { prefix, api_key } => Reply::Close(format!(
@@ -517,17 +514,6 @@ fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes) -> Reply {
         DecodeError::UnknownApiKey(prefix) => Reply::Close(format!("unknown api key {}", prefix.api_key)),
         DecodeError::Malformed(why) => Reply::Close(why),
     }
-}
-
-/// The body of a request with a v1 header (api key, version, correlation id, client id).
-fn produce_legacy_body(frame: &Bytes) -> Option<&[u8]> {
-    let mut rest = frame.get(8..)?;
-    if rest.remaining() < 2 {
-        return None;
-    }
-    let len = rest.get_i16();
-    let skip = usize::try_from(len).unwrap_or(0);
-    rest.get(skip..)
 }
 
 fn context_from_prefix(prefix: HeaderPrefix) -> RequestContext {
