@@ -3,102 +3,60 @@
 //! hands back verbatim.
 //!
 //! Both are versioned: the first two bytes are an `i16` version, the rest the body at that
-//! version. Newer versions only append fields, so a version above the highest one known here is
-//! read with the highest known layout (as Kafka's own `ConsumerProtocol` does).
+//! version. They are read by [`starling_protocol::consumer_protocol`] (every length checked; a
+//! newer version read with the newest known layout) and written here with kafka-protocol's
+//! types.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
-use kafka_protocol::protocol::{Decodable, Encodable, Message};
+use kafka_protocol::protocol::Encodable;
+use starling_protocol::consumer_protocol;
 
 use crate::error::{Error, Result};
 use crate::TopicPartition;
 
-/// `protocol_type` of groups that use the consumer protocol.
-pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+pub use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 
-fn split_version(bytes: &[u8], what: &str, max: i16) -> Result<(i16, Bytes)> {
-    if bytes.len() < 2 {
-        return Err(Error::Protocol(format!(
-            "{what}: {} bytes, too short for a version",
-            bytes.len()
-        )));
-    }
-    let mut buf = Bytes::copy_from_slice(bytes);
-    let version = buf.get_i16();
-    if version < 0 {
-        return Err(Error::Protocol(format!(
-            "{what}: negative version {version}"
-        )));
-    }
-    Ok((version.min(max), buf))
-}
-
-/// Decodes an assignment. Empty bytes (a member between a join and its sync) are an empty
-/// assignment.
-pub fn decode_assignment(bytes: &[u8]) -> Result<ConsumerProtocolAssignment> {
-    if bytes.is_empty() {
-        return Ok(ConsumerProtocolAssignment::default());
-    }
-    let (version, mut body) = split_version(
-        bytes,
-        "consumer assignment",
-        ConsumerProtocolAssignment::VERSIONS.max,
-    )?;
-    ConsumerProtocolAssignment::decode(&mut body, version)
-        .map_err(|e| Error::Protocol(format!("consumer assignment v{version}: {e}")))
-}
-
-/// Decodes a subscription (a member's JoinGroup metadata). Empty bytes are an empty
-/// subscription.
-pub fn decode_subscription(bytes: &[u8]) -> Result<ConsumerProtocolSubscription> {
-    if bytes.is_empty() {
-        return Ok(ConsumerProtocolSubscription::default());
-    }
-    let (version, mut body) = split_version(
-        bytes,
-        "consumer subscription",
-        ConsumerProtocolSubscription::VERSIONS.max,
-    )?;
-    ConsumerProtocolSubscription::decode(&mut body, version)
-        .map_err(|e| Error::Protocol(format!("consumer subscription v{version}: {e}")))
-}
-
-/// The partitions in an assignment, sorted.
+/// The partitions in an assignment, sorted. Empty bytes (a member between a join and its sync)
+/// are an empty assignment.
 pub fn assigned_partitions(bytes: &[u8]) -> Result<Vec<TopicPartition>> {
-    let assignment = decode_assignment(bytes)?;
+    let assignment = consumer_protocol::decode_assignment(bytes).ok_or_else(|| {
+        Error::Protocol(format!(
+            "consumer assignment: {} bytes that are not one",
+            bytes.len()
+        ))
+    })?;
     let mut out: Vec<TopicPartition> = assignment
-        .assigned_partitions
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(move |&p| TopicPartition::new(t.topic.0.as_str(), p))
-        })
+        .partitions
+        .into_iter()
+        .map(|(topic, p)| TopicPartition::new(topic.as_str(), p))
         .collect();
     out.sort();
     out.dedup();
     Ok(out)
 }
 
-/// The topics in a subscription, sorted.
+/// The topics in a subscription (a member's JoinGroup metadata), sorted. Empty bytes are an
+/// empty subscription.
 pub fn subscribed_topics(bytes: &[u8]) -> Result<Vec<String>> {
-    let subscription = decode_subscription(bytes)?;
-    let mut out: Vec<String> = subscription
-        .topics
-        .iter()
-        .map(|t| t.as_str().to_string())
-        .collect();
-    out.sort();
-    out.dedup();
-    Ok(out)
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let topics = consumer_protocol::subscribed_topics(bytes).ok_or_else(|| {
+        Error::Protocol(format!(
+            "consumer subscription: {} bytes that are not one",
+            bytes.len()
+        ))
+    })?;
+    Ok(topics.into_iter().collect())
 }
 
-/// `version ++ body`, the inverse of [`decode_assignment`].
+/// `version ++ body`, what [`assigned_partitions`] reads.
 pub fn encode_assignment(version: i16, assignment: &ConsumerProtocolAssignment) -> Result<Bytes> {
     encode_versioned(version, assignment, "consumer assignment")
 }
 
-/// `version ++ body`, the inverse of [`decode_subscription`].
+/// `version ++ body`, what [`subscribed_topics`] reads.
 pub fn encode_subscription(
     version: i16,
     subscription: &ConsumerProtocolSubscription,
@@ -141,7 +99,6 @@ mod tests {
         for v in 0..=3 {
             let bytes = encode_assignment(v, &a).unwrap();
             assert_eq!(i16::from_be_bytes([bytes[0], bytes[1]]), v);
-            assert_eq!(decode_assignment(&bytes).unwrap(), a, "v{v}");
             assert_eq!(
                 assigned_partitions(&bytes).unwrap(),
                 vec![
@@ -189,9 +146,9 @@ mod tests {
 
     #[test]
     fn malformed_assignment_bytes_are_an_error() {
-        assert!(decode_assignment(&[0]).is_err());
-        assert!(decode_assignment(&[0xff, 0xff, 0, 0]).is_err());
-        assert!(decode_assignment(&[0, 0, 0, 0, 0, 5]).is_err());
+        assert!(assigned_partitions(&[0]).is_err());
+        assert!(assigned_partitions(&[0xff, 0xff, 0, 0]).is_err());
+        assert!(assigned_partitions(&[0, 0, 0, 0, 0, 5]).is_err());
     }
 
     #[test]

@@ -3,22 +3,14 @@
 //! compares a new assignment with the last known owner of each partition, for the rebalance
 //! history (see [`crate::history`] for the semantics).
 //!
-//! The bytes come from a client, so before kafka-protocol decodes them (it reserves room for
-//! each array up front) every length is checked against the bytes that follow it: hostile
-//! input cannot make the coordinator allocate much more than the message holds.
+//! The bytes come from a client; [`starling_protocol::consumer_protocol`] reads them with every
+//! length checked, so hostile input cannot make the coordinator allocate more than it holds.
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::ConsumerProtocolAssignment;
-use kafka_protocol::protocol::Decodable;
+use starling_protocol::consumer_protocol::decode_assignment;
 
-use crate::byte_reader::ByteReader;
 use crate::history::{AssignmentChange, PartitionMove, PartitionOwner};
-
-/// The newest `ConsumerProtocolAssignment` version kafka-protocol reads. Like Kafka's
-/// `ConsumerProtocol`, a newer version is read as this one (later versions may only add
-/// fields at the end, which are ignored).
-const NEWEST_VERSION: i16 = 3;
 
 /// A (topic, partition).
 pub(crate) type Partition = (String, i32);
@@ -30,31 +22,7 @@ pub(crate) type Owners = BTreeMap<Partition, String>;
 /// coordinator hands a member the leader left out); `None` when the bytes are not a consumer
 /// assignment.
 pub(crate) fn assigned_partitions(bytes: &[u8]) -> Option<Vec<Partition>> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let mut cursor = ByteReader::new(bytes);
-    let version = cursor.i16()?;
-    if version < 0 {
-        return None;
-    }
-    let body = cursor.rest;
-    lengths_fit(body)?;
-    let mut buf = body;
-    let assignment =
-        ConsumerProtocolAssignment::decode(&mut buf, version.min(NEWEST_VERSION)).ok()?;
-    Some(
-        assignment
-            .assigned_partitions
-            .iter()
-            .flat_map(|topic| {
-                topic
-                    .partitions
-                    .iter()
-                    .map(move |partition| (topic.topic.to_string(), *partition))
-            })
-            .collect(),
-    )
+    decode_assignment(bytes).map(|a| a.partitions)
 }
 
 /// Every member's partitions as one map: `None` when some assignment cannot be read or two
@@ -157,26 +125,5 @@ impl Ownership {
                 *owner = new.to_string();
             }
         }
-    }
-}
-
-/// Checks that every length in a version 0–3 assignment body (`[topic: string, partitions:
-/// [int32]]`, then `user_data: nullable bytes`) fits in the bytes after it.
-fn lengths_fit(body: &[u8]) -> Option<()> {
-    let mut cursor = ByteReader::new(body);
-    let topics = usize::try_from(cursor.i32()?).ok()?;
-    // A topic takes at least 6 bytes: its name's length and its partition count.
-    if topics > cursor.rest.len() / 6 {
-        return None;
-    }
-    for _ in 0..topics {
-        let name = usize::try_from(cursor.i16()?).ok()?;
-        cursor.skip(name)?;
-        let partitions = usize::try_from(cursor.i32()?).ok()?;
-        cursor.skip(partitions.checked_mul(4)?)?;
-    }
-    match cursor.i32()? {
-        -1 => Some(()),
-        len => cursor.skip(usize::try_from(len).ok()?),
     }
 }

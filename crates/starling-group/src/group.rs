@@ -11,8 +11,8 @@ use crate::assignment::Ownership;
 use crate::history::RebalanceRecord;
 use crate::member::Member;
 use crate::state::GroupState;
-use crate::subscription::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
 use crate::{protocol_select, GroupValue, Millis, OffsetValue};
+use starling_protocol::consumer_protocol::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
 
 #[derive(Debug)]
 pub(crate) struct Group {

@@ -126,7 +126,6 @@ use serde::{Deserialize, Serialize};
 
 mod assignment;
 pub mod assignor;
-mod byte_reader;
 pub mod consumer;
 mod describe;
 mod group;
@@ -143,7 +142,6 @@ mod recorder;
 mod replay;
 mod responses;
 pub mod state;
-mod subscription;
 mod sync;
 mod timers;
 mod txn_offsets;

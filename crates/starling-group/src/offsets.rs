@@ -29,8 +29,8 @@ use kafka_protocol::ResponseError;
 
 use crate::responses::{code, s};
 use crate::state::GroupState;
-use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 use crate::{GroupCoordinator, GroupResponse, Millis, OffsetValue, Record, RequestId};
+use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 
 /// One fetched partition: (partition, offset, leader epoch, metadata); offset -1 when none.
 type FetchedPartition = (i32, i64, i32, String);

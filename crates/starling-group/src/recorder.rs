@@ -16,8 +16,8 @@ use crate::history::{
 };
 use crate::member::Member;
 use crate::state::GroupState;
-use crate::subscription::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
 use crate::GroupCoordinator;
+use starling_protocol::consumer_protocol::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
 
 /// Leave reasons (lower case) that say the application stopped polling. The Java client
 /// (3.2+, KIP-800) sends "consumer poll timeout has expired."; the others cover clients that

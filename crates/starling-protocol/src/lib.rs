@@ -1,5 +1,7 @@
 //! Kafka wire handling for Starling, with no networking in it.
 //!
+//! - [`consumer_protocol`]: the consumer subscriptions and assignments embedded in JoinGroup
+//!   and SyncGroup, read defensively.
 //! - [`frame`]: the 4-byte size prefix and the limit checked before a body is read.
 //! - [`request`]: a frame's bytes → [`request::DecodedRequest`] (header + typed body), or a
 //!   [`request::DecodeError`] that says whether the connection can still be answered.
@@ -16,6 +18,7 @@
 //! assert_eq!(range.min, 4);
 //! ```
 
+pub mod consumer_protocol;
 pub mod fetch_frame;
 pub mod frame;
 pub mod legacy;

@@ -8,7 +8,7 @@ use crate::timers::TimerKey;
 use crate::{GroupCoordinator, Record};
 
 use super::{ConsumerGroup, ConsumerMember};
-use crate::subscription::CONSUMER_PROTOCOL_TYPE;
+use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 
 impl GroupCoordinator {
     /// Applies a `Consumer*` record; `false` for any other kind.

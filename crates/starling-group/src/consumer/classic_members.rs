@@ -27,7 +27,6 @@ use std::collections::BTreeSet;
 use kafka_protocol::messages::{HeartbeatRequest, SyncGroupRequest};
 use kafka_protocol::ResponseError;
 
-use super::classic_protocol::{decode_subscription, encode_assignment, version_of};
 use super::reconcile::{self, Step};
 use super::subscription::subscribed_ids;
 use super::{ClassicMemberMetadata, ConsumerGroup, ConsumerMember, MemberState, MigrationPolicy};
@@ -35,9 +34,10 @@ use crate::history::RebalanceCause;
 use crate::join::JoinOffer;
 use crate::member::Held;
 use crate::responses::{self, JoinReply};
-use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 use crate::timers::TimerKey;
 use crate::{ids, GroupCoordinator, Record, RequestId};
+use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
+use starling_protocol::consumer_protocol::{decode_subscription, encode_assignment, version_of};
 
 /// Why a classic request to a consumer group fails.
 type Refusal = ResponseError;

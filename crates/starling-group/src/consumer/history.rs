@@ -30,8 +30,8 @@ use crate::history::{
     PartitionMove, PartitionOwner, RebalanceCause, RebalanceMember, RebalanceOutcome,
     RebalanceRecord,
 };
-use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 use crate::{GroupCoordinator, Millis, Record};
+use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
 
 /// What an open consumer-protocol record needs beyond what it shows.
 #[derive(Debug, Clone, Default)]

@@ -80,7 +80,6 @@ use std::collections::BTreeSet;
 
 use kafka_protocol::ResponseError;
 
-use super::classic_protocol::{decode_assignment, decode_subscription, encode_assignment};
 use super::subscription::{group_subscribed_ids, metadata_hash};
 use super::target::Failure;
 use super::{
@@ -91,8 +90,11 @@ use crate::history::{RebalanceCause, RebalanceOutcome};
 use crate::member::Member;
 use crate::recorder::Trigger;
 use crate::responses;
-use crate::subscription::CONSUMER_PROTOCOL_TYPE;
 use crate::{protocol_select, GroupCoordinator, GroupValue, MemberValue, Record};
+use starling_protocol::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
+use starling_protocol::consumer_protocol::{
+    decode_assignment, decode_subscription, encode_assignment, version_of,
+};
 
 impl GroupCoordinator {
     /// Kafka's `validateOnlineUpgrade` and `ConsumerGroup.fromClassicGroup`: the members a
@@ -371,9 +373,7 @@ impl GroupCoordinator {
             .iter()
             .map(|m| {
                 let held = &group.members[&m.id].assignment.assigned;
-                let version = m
-                    .metadata(&protocol)
-                    .map_or(0, |meta| super::classic_protocol::version_of(meta));
+                let version = m.metadata(&protocol).map_or(0, |meta| version_of(meta));
                 encode_assignment(version, &self.partitions_by_name(held))
             })
             .collect();

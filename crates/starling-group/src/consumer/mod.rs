@@ -44,7 +44,6 @@ use uuid::Uuid;
 
 pub(crate) mod apply;
 pub(crate) mod classic_members;
-pub(crate) mod classic_protocol;
 pub(crate) mod describe;
 pub(crate) mod heartbeat;
 pub(crate) mod history;

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::consumer_support::tid;
 use super::consumer_tests::assert_same_group;
 use super::{code, durable, sb, Ctx, Join, Sync, G};
-use crate::consumer::classic_protocol::{decode_assignment, encode_assignment};
 use crate::consumer::TopicPartitions;
 use crate::{GroupRequest, Record};
+use starling_protocol::consumer_protocol::{decode_assignment, encode_assignment};
 
 /// A subscription (v1: with owned partitions) as a classic consumer sends it in JoinGroup.
 pub(crate) fn classic_subscription(topics: &[&str], owned: &BTreeSet<(String, i32)>) -> Bytes {

@@ -655,7 +655,7 @@ fn a_classic_group_migrates_member_by_member_to_the_consumer_protocol_and_back()
                     .collect();
                 sync = sync.assign(
                     &c.member,
-                    &crate::consumer::classic_protocol::encode_assignment(
+                    &starling_protocol::consumer_protocol::encode_assignment(
                         1,
                         &[("orders".into(), mine)],
                     ),

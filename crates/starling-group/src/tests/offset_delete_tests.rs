@@ -167,12 +167,15 @@ fn unreadable_subscriptions_count_as_subscribed_to_everything() {
 fn the_subscription_reader_matches_the_consumer_protocol_encoding() {
     for topics in [vec![], vec!["a"], vec!["a", "b", "c"]] {
         let bytes = subscription(&topics);
-        let read = crate::subscription::subscribed_topics(&bytes).unwrap();
+        let read = starling_protocol::consumer_protocol::subscribed_topics(&bytes).unwrap();
         assert_eq!(read.into_iter().collect::<Vec<_>>(), topics);
     }
-    assert_eq!(crate::subscription::subscribed_topics(b""), None);
     assert_eq!(
-        crate::subscription::subscribed_topics(&[0, 0, 0x7f, 0xff, 0xff, 0xff]),
+        starling_protocol::consumer_protocol::subscribed_topics(b""),
+        None
+    );
+    assert_eq!(
+        starling_protocol::consumer_protocol::subscribed_topics(&[0, 0, 0x7f, 0xff, 0xff, 0xff]),
         None
     );
 }

@@ -1,27 +1,31 @@
-//! The consumer protocol embedded in a classic member's JoinGroup metadata
-//! (`ConsumerProtocolSubscription`) and SyncGroup assignment (`ConsumerProtocolAssignment`),
-//! read and written where a classic member lives in a consumer-protocol group: its
-//! subscription and owned partitions come from its JoinGroup, its assignment goes back through
-//! SyncGroup, and a conversion between the protocols carries both over.
+//! The consumer protocol embedded in the group APIs: a consumer's subscription
+//! (`ConsumerProtocolSubscription`, its JoinGroup metadata) and assignment
+//! (`ConsumerProtocolAssignment`, its SyncGroup bytes), read by the group coordinator for
+//! subscriptions, owned partitions, rebalance history and protocol conversions, and by
+//! Starling's client for what group members hold.
 //!
 //! Both are an i16 version, then the struct at that version (never flexible). Like Kafka's
 //! `ConsumerProtocol`, a version newer than known is read with the newest known layout (later
-//! versions only add fields at the end). Every length is checked against the bytes left, so
-//! hostile metadata cannot make the coordinator allocate more than it sent.
+//! versions only add fields at the end). The bytes come from clients, so every length is
+//! checked against the bytes left ([`ByteReader`]): hostile metadata cannot make the reader
+//! panic or allocate more than it was sent.
+
+use std::collections::BTreeSet;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
 use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
-use crate::byte_reader::ByteReader;
+/// The `protocol_type` of groups whose members speak the consumer protocol.
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 /// The newest `ConsumerProtocolSubscription` and `ConsumerProtocolAssignment` version known.
 const NEWEST_VERSION: i16 = 3;
 
-/// What a classic member's subscription says.
+/// What a consumer's subscription (its JoinGroup metadata) says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct ClassicSubscription {
+pub struct Subscription {
     pub version: i16,
     /// As the member listed them.
     pub topics: Vec<String>,
@@ -33,17 +37,16 @@ pub(crate) struct ClassicSubscription {
     pub user_data: Option<Vec<u8>>,
 }
 
-/// A classic member's assignment as read from SyncGroup bytes.
+/// A consumer's assignment as read from SyncGroup bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct ClassicAssignment {
+pub struct Assignment {
     pub partitions: Vec<(String, i32)>,
-    /// User data the leader's assignor put in it (`None` when null or empty), which a
-    /// consumer-protocol group cannot keep.
+    /// User data the leader's assignor put in it (`None` when null or empty).
     pub user_data: Option<Vec<u8>>,
 }
 
 /// Reads a subscription; `None` when the bytes are not one.
-pub(crate) fn decode_subscription(bytes: &[u8]) -> Option<ClassicSubscription> {
+pub fn decode_subscription(bytes: &[u8]) -> Option<Subscription> {
     let mut r = ByteReader::new(bytes);
     let version = r.i16()?;
     if version < 0 {
@@ -67,7 +70,7 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Option<ClassicSubscription> {
     if layout >= 3 {
         rack = nullable_string(&mut r)?;
     }
-    Some(ClassicSubscription {
+    Some(Subscription {
         version,
         topics,
         owned,
@@ -78,9 +81,9 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Option<ClassicSubscription> {
 
 /// Reads an assignment (empty bytes are an empty assignment); `None` when the bytes are not
 /// one.
-pub(crate) fn decode_assignment(bytes: &[u8]) -> Option<ClassicAssignment> {
+pub fn decode_assignment(bytes: &[u8]) -> Option<Assignment> {
     if bytes.is_empty() {
-        return Some(ClassicAssignment::default());
+        return Some(Assignment::default());
     }
     let mut r = ByteReader::new(bytes);
     if r.i16()? < 0 {
@@ -88,7 +91,7 @@ pub(crate) fn decode_assignment(bytes: &[u8]) -> Option<ClassicAssignment> {
     }
     let partitions = topic_partitions(&mut r)?;
     let user_data = nullable_bytes(&mut r)?;
-    Some(ClassicAssignment {
+    Some(Assignment {
         partitions,
         user_data: user_data.filter(|d| !d.is_empty()).map(<[u8]>::to_vec),
     })
@@ -96,13 +99,13 @@ pub(crate) fn decode_assignment(bytes: &[u8]) -> Option<ClassicAssignment> {
 
 /// The version of the embedded protocol in a member's metadata (what its assignment is
 /// written at; Kafka's `ConsumerProtocol.deserializeVersion`), 0 when unreadable.
-pub(crate) fn version_of(metadata: &[u8]) -> i16 {
+pub fn version_of(metadata: &[u8]) -> i16 {
     ByteReader::new(metadata).i16().unwrap_or(0).max(0)
 }
 
-/// An assignment as a classic member reads it from SyncGroup, at `version` (capped to the
+/// An assignment as a consumer reads it from SyncGroup, at `version` (capped to the
 /// newest known), partitions by topic name in the order given.
-pub(crate) fn encode_assignment(version: i16, partitions: &[(String, Vec<i32>)]) -> Bytes {
+pub fn encode_assignment(version: i16, partitions: &[(String, Vec<i32>)]) -> Bytes {
     let version = version.clamp(0, NEWEST_VERSION);
     let mut assignment = ConsumerProtocolAssignment::default();
     assignment.assigned_partitions = partitions
@@ -120,6 +123,23 @@ pub(crate) fn encode_assignment(version: i16, partitions: &[(String, Vec<i32>)])
         .encode(&mut buf, version)
         .expect("a ConsumerProtocolAssignment encodes at every version 0-3");
     buf.freeze()
+}
+
+/// The topics of a subscription, reading only the version-0 prefix every version starts with
+/// (`topics: [string]`, `user_data: bytes`), as Kafka's coordinator does to tell what a classic
+/// member subscribes to; `None` when the bytes are not a subscription.
+pub fn subscribed_topics(metadata: &[u8]) -> Option<BTreeSet<String>> {
+    let mut r = ByteReader::new(metadata);
+    if r.i16()? < 0 {
+        return None;
+    }
+    let count = array_len(&mut r, 2)?;
+    let mut topics = BTreeSet::new();
+    for _ in 0..count {
+        topics.insert(r.string()?);
+    }
+    nullable_bytes(&mut r)?;
+    Some(topics)
 }
 
 /// An array's length, refused when even `min_item` bytes per item would not fit.
@@ -156,6 +176,44 @@ fn nullable_string(r: &mut ByteReader<'_>) -> Option<Option<String>> {
     }
     let raw = r.take(usize::try_from(len).ok()?)?;
     String::from_utf8(raw.to_vec()).ok().map(Some)
+}
+
+/// A bounds-checked reader: every read checks the length against the bytes left and fails
+/// with `None` instead of panicking or allocating what the input merely claims.
+struct ByteReader<'a> {
+    /// The bytes not read yet.
+    rest: &'a [u8],
+}
+
+impl<'a> ByteReader<'a> {
+    fn new(bytes: &'a [u8]) -> ByteReader<'a> {
+        ByteReader { rest: bytes }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(head)
+    }
+
+    fn i16(&mut self) -> Option<i16> {
+        self.take(2).map(|b| i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        self.take(4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A Kafka `string`: i16 length, then UTF-8 bytes.
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.i16()?).ok()?;
+        let raw = self.take(len)?;
+        String::from_utf8(raw.to_vec()).ok()
+    }
 }
 
 #[cfg(test)]
@@ -233,11 +291,20 @@ mod tests {
             ]
         );
         assert!(read.user_data.is_none());
-        assert_eq!(
-            decode_assignment(b"").unwrap(),
-            ClassicAssignment::default()
-        );
+        assert_eq!(decode_assignment(b"").unwrap(), Assignment::default());
         assert!(decode_assignment(b"\x00\x00\x00\x00\x00\x09").is_none());
+    }
+
+    #[test]
+    fn subscribed_topics_reads_the_version_0_prefix_of_any_version() {
+        let topics = subscribed_topics(&subscription(3, &["b", "a", "b"], &[("a", &[0])])).unwrap();
+        assert_eq!(topics.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+        // Later fields need not parse: only the prefix is read.
+        let mut v1 = subscription(1, &["a"], &[]).to_vec();
+        v1.truncate(v1.len() - 2);
+        assert!(subscribed_topics(&v1).is_some());
+        assert!(subscribed_topics(b"\x00\x00\x7f\xff\xff\xff").is_none());
+        assert!(subscribed_topics(b"\xff\xff").is_none());
     }
 
     #[test]
