@@ -11,6 +11,7 @@
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
 //!   marker writer.
+//! - [`acls`]: the authorizer and its ACLs (CreateAcls, DescribeAcls, DeleteAcls).
 //! - [`quotas`]: client quotas (DescribeClientQuotas, AlterClientQuotas) and their enforcement
 //!   through `throttle_time_ms` and muted connections.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
@@ -32,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod acls;
 pub mod admin;
 pub mod api;
 pub mod clock;
@@ -77,6 +79,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Client quotas: what is set, and each client's rates against them.
     pub quotas: quotas::ClientQuotas,
+    /// ACLs and the authorizer (`authorizer.class.name`), if one is configured.
+    pub acls: acls::Acls,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
     pub request_memory: request_memory::RequestMemory,
     /// Cancelled when the broker shuts down; long polls end early on it.
