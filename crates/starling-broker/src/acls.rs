@@ -215,7 +215,7 @@ mod tests {
         let path = dir.path().join("m");
         let acls = open(&path, &enabled());
         let read = binding("t", PatternType::Literal, AclOperation::Read);
-        assert_eq!(acls.create(&[read.clone()]), Some(vec![Ok(())]));
+        assert_eq!(acls.create(std::slice::from_ref(&read)), Some(vec![Ok(())]));
         drop(acls);
         let acls = open(&path, &enabled());
         assert_eq!(acls.describe(&AclBindingFilter::any()), Some(vec![read]));
@@ -259,7 +259,7 @@ mod tests {
         let acls = open(&dir.path().join("m"), &enabled());
         let read = binding("t", PatternType::Literal, AclOperation::Read);
         acls.create(&[read.clone(), read.clone()]).unwrap();
-        assert_eq!(acls.create(&[read.clone()]), Some(vec![Ok(())]));
+        assert_eq!(acls.create(std::slice::from_ref(&read)), Some(vec![Ok(())]));
         assert_eq!(acls.describe(&AclBindingFilter::any()).unwrap().len(), 1);
     }
 
@@ -294,7 +294,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
         let read = binding("t", PatternType::Literal, AclOperation::Read);
-        open(&path, &enabled()).create(&[read.clone()]).unwrap();
+        open(&path, &enabled())
+            .create(std::slice::from_ref(&read))
+            .unwrap();
         drop(open(&path, &BrokerConfig::default()));
         assert_eq!(
             open(&path, &enabled()).describe(&AclBindingFilter::any()),
