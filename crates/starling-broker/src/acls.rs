@@ -290,6 +290,47 @@ mod tests {
     }
 
     #[test]
+    fn a_store_that_cannot_write_fails_the_change_and_leaves_the_authorizer_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(MetadataStore::open(&dir.path().join("m")).unwrap());
+        let acls = Acls::open(store.clone(), &enabled()).unwrap();
+        let read = binding("t", PatternType::Literal, AclOperation::Read);
+        acls.create(std::slice::from_ref(&read)).unwrap();
+
+        store
+            .failpoint()
+            .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+        let write = binding("t", PatternType::Literal, AclOperation::Write);
+        let results = acls
+            .create(&[write, binding("", PatternType::Literal, AclOperation::Read)])
+            .unwrap();
+        assert!(
+            matches!(results[0], Err(AclError::Storage(_))),
+            "{results:?}"
+        );
+        assert_eq!(
+            results[1],
+            Err(AclError::Invalid("Invalid empty resource name".into())),
+            "validation errors keep their own code"
+        );
+        let deleted = acls.delete(&[AclBindingFilter::any()]).unwrap();
+        assert!(
+            matches!(deleted[0], Err(AclError::Storage(_))),
+            "{deleted:?}"
+        );
+        assert_eq!(
+            acls.describe(&AclBindingFilter::any()),
+            Some(vec![read.clone()])
+        );
+
+        store.failpoint().clear();
+        assert_eq!(
+            acls.delete(&[AclBindingFilter::any()]),
+            Some(vec![Ok(vec![read])])
+        );
+    }
+
+    #[test]
     fn acls_stored_while_enabled_wait_while_disabled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
