@@ -60,6 +60,36 @@ impl Acls {
         self.authorizer.as_ref()
     }
 
+    /// Whether `principal` (`User:name`) from `host` may perform `operation` on the resource:
+    /// always without an authorizer (as Kafka without `authorizer.class.name`), otherwise as
+    /// [`Authorizer::authorize`] decides.
+    pub fn authorize(
+        &self,
+        principal: &str,
+        host: std::net::IpAddr,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        self.authorizer
+            .as_ref()
+            .is_none_or(|a| a.authorize(principal, host, operation, resource_type, name))
+    }
+
+    /// Whether `principal` from `host` may perform `operation` on some resource of the type:
+    /// always without an authorizer, otherwise [`Authorizer::authorize_by_resource_type`].
+    pub fn authorize_by_resource_type(
+        &self,
+        principal: &str,
+        host: std::net::IpAddr,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        self.authorizer
+            .as_ref()
+            .is_none_or(|a| a.authorize_by_resource_type(principal, host, operation, resource_type))
+    }
+
     /// The stored bindings `filter` matches; `None` without an authorizer.
     pub fn describe(&self, filter: &AclBindingFilter) -> Option<Vec<AclBinding>> {
         self.authorizer.as_ref().map(|a| a.bindings(filter))
@@ -207,6 +237,71 @@ mod tests {
             .create(&[binding("t", PatternType::Literal, AclOperation::Read)])
             .is_none());
         assert!(acls.delete(&[AclBindingFilter::any()]).is_none());
+    }
+
+    #[test]
+    fn without_an_authorizer_everything_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let acls = open(&dir.path().join("m"), &BrokerConfig::default());
+        let host = "10.0.0.1".parse().unwrap();
+        assert!(acls.authorize(
+            "User:x",
+            host,
+            AclOperation::Alter,
+            ResourceType::Cluster,
+            "kafka-cluster"
+        ));
+        assert!(acls.authorize_by_resource_type(
+            "User:x",
+            host,
+            AclOperation::Write,
+            ResourceType::TransactionalId
+        ));
+    }
+
+    #[test]
+    fn with_an_authorizer_and_no_acls_nothing_is_allowed_but_super_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = enabled();
+        config.set("super.users", "User:admin").unwrap();
+        let acls = open(&dir.path().join("m"), &config);
+        let host = "10.0.0.1".parse().unwrap();
+        assert!(!acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
+        assert!(acls.authorize(
+            "User:admin",
+            host,
+            AclOperation::Read,
+            ResourceType::Topic,
+            "t"
+        ));
+        assert!(!acls.authorize_by_resource_type(
+            "User:x",
+            host,
+            AclOperation::Write,
+            ResourceType::Topic
+        ));
+    }
+
+    #[test]
+    fn allow_everyone_if_no_acl_found_comes_from_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = enabled();
+        config
+            .set("allow.everyone.if.no.acl.found", "true")
+            .unwrap();
+        let acls = open(&dir.path().join("m"), &config);
+        let host = "10.0.0.1".parse().unwrap();
+        assert!(acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
+        acls.create(&[binding("t", PatternType::Literal, AclOperation::Read)])
+            .unwrap();
+        assert!(!acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
+        assert!(acls.authorize(
+            "User:alice",
+            host,
+            AclOperation::Read,
+            ResourceType::Topic,
+            "t"
+        ));
     }
 
     #[test]
