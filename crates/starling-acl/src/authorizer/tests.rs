@@ -992,3 +992,244 @@ proptest! {
         }
     }
 }
+
+// ---- more rules, one behaviour each ----
+
+#[test]
+fn allow_on_one_host_and_deny_on_all_hosts_denies() {
+    let a = with(&[
+        acl(
+            ResourceType::Topic,
+            "t",
+            PatternType::Literal,
+            ALICE,
+            "10.0.0.1",
+            Read,
+            Permission::Allow,
+        ),
+        deny_topic("t", ALICE, Read),
+    ]);
+    assert!(!can(&a, ALICE, Read, "t"));
+}
+
+#[test]
+fn a_deny_on_another_host_leaves_the_allow() {
+    let a = with(&[
+        allow_topic("t", ALICE, Read),
+        acl(
+            ResourceType::Topic,
+            "t",
+            PatternType::Literal,
+            "User:*",
+            "10.0.0.9",
+            All,
+            Permission::Deny,
+        ),
+    ]);
+    assert!(can(&a, ALICE, Read, "t"));
+    assert!(!a.authorize(ALICE, ip(9), Read, ResourceType::Topic, "t"));
+}
+
+#[test]
+fn a_topic_literally_named_star_is_matched_by_the_wildcard_acl() {
+    let a = with(&[allow_topic("*", ALICE, Write)]);
+    assert!(can(&a, ALICE, Write, "*"));
+}
+
+#[test]
+fn a_literal_acl_for_a_longer_name_does_not_apply() {
+    let a = with(&[allow_topic("payments", ALICE, Read)]);
+    assert!(!can(&a, ALICE, Read, "pay"));
+}
+
+#[test]
+fn a_prefixed_acl_longer_than_the_name_does_not_apply() {
+    let a = with(&[allow_prefix("payments", ALICE, Read)]);
+    assert!(!can(&a, ALICE, Read, "pay"));
+}
+
+#[test]
+fn several_prefixes_of_one_name_all_count() {
+    let a = with(&[
+        allow_prefix("p", ALICE, Read),
+        allow_prefix("pa", BOB, Read),
+        allow_prefix("pay", "User:carol", Read),
+    ]);
+    for who in [ALICE, BOB, "User:carol"] {
+        assert!(can(&a, who, Read, "payments"), "{who}");
+    }
+    assert!(!can(&a, "User:carol", Read, "pa"));
+}
+
+#[test]
+fn an_acl_of_any_principal_makes_the_resource_closed_to_others() {
+    let a = Authorizer::new(AuthorizerSettings {
+        allow_everyone_if_no_acl_found: true,
+        ..Default::default()
+    });
+    a.replace([deny_topic("t", BOB, Read)]);
+    assert!(
+        !can(&a, ALICE, Read, "t"),
+        "a resource with ACLs is no longer 'no ACL found'"
+    );
+}
+
+#[test]
+fn wildcard_principal_is_only_user_star() {
+    let a = with(&[allow_topic("t", "Group:*", Read)]);
+    assert!(!can(&a, "Group:g", Read, "t"));
+}
+
+#[test]
+fn cluster_action_is_its_own_operation() {
+    let a = with(&[acl(
+        ResourceType::Cluster,
+        "kafka-cluster",
+        PatternType::Literal,
+        ALICE,
+        "*",
+        Alter,
+        Permission::Allow,
+    )]);
+    assert!(!a.authorize(
+        ALICE,
+        ip(1),
+        ClusterAction,
+        ResourceType::Cluster,
+        "kafka-cluster"
+    ));
+    assert!(a.authorize(
+        ALICE,
+        ip(1),
+        Describe,
+        ResourceType::Cluster,
+        "kafka-cluster"
+    ));
+}
+
+#[test]
+fn token_operations_are_plain_operations() {
+    let a = with(&[acl(
+        ResourceType::User,
+        "bob",
+        PatternType::Literal,
+        ALICE,
+        "*",
+        CreateTokens,
+        Permission::Allow,
+    )]);
+    assert!(a.authorize(ALICE, ip(1), CreateTokens, ResourceType::User, "bob"));
+    assert!(!a.authorize(ALICE, ip(1), DescribeTokens, ResourceType::User, "bob"));
+    assert!(!a.authorize(ALICE, ip(1), Describe, ResourceType::User, "bob"));
+}
+
+#[test]
+fn replace_drops_what_was_there() {
+    let a = with(&[allow_topic("t", ALICE, Read)]);
+    a.replace([allow_topic("u", ALICE, Read)]);
+    assert!(!can(&a, ALICE, Read, "t"));
+    assert!(can(&a, ALICE, Read, "u"));
+}
+
+#[test]
+fn an_empty_authorizer_reports_empty() {
+    let a = with(&[]);
+    assert!(a.is_empty());
+    a.update(&[allow_topic("t", ALICE, Read)], &[]);
+    assert!(!a.is_empty());
+}
+
+#[test]
+fn by_type_uses_the_principal_exactly() {
+    let a = with(&[allow_topic("t", "User:alice2", Write)]);
+    assert!(!can_any_topic(&a, ALICE, Write));
+}
+
+#[test]
+fn by_type_counts_host_specific_acls_only_for_that_host() {
+    let a = with(&[acl(
+        ResourceType::Topic,
+        "t",
+        PatternType::Literal,
+        ALICE,
+        "10.0.0.1",
+        Write,
+        Permission::Allow,
+    )]);
+    assert!(a.authorize_by_resource_type(ALICE, ip(1), Write, ResourceType::Topic));
+    assert!(!a.authorize_by_resource_type(ALICE, ip(2), Write, ResourceType::Topic));
+}
+
+#[test]
+fn by_type_deny_all_cancels_an_allow_of_one_operation() {
+    let a = with(&[allow_topic("t", ALICE, Write), deny_topic("t", ALICE, All)]);
+    assert!(!can_any_topic(&a, ALICE, Write));
+}
+
+#[test]
+fn by_type_a_wildcard_allow_wins_over_prefix_denies() {
+    let a = with(&[
+        allow_topic("*", ALICE, Write),
+        deny_prefix("a", ALICE, Write),
+    ]);
+    assert!(can_any_topic(&a, ALICE, Write));
+}
+
+#[test]
+fn by_type_a_prefix_deny_equal_to_a_literal_allow_cancels_it() {
+    let a = with(&[
+        allow_topic("abc", ALICE, Write),
+        deny_prefix("abc", ALICE, Write),
+    ]);
+    assert!(!can_any_topic(&a, ALICE, Write));
+}
+
+// ---- filters and the authorizer agree on which ACLs apply to a resource ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_match_filter_lists_exactly_the_acls_that_apply_to_the_resource(
+        acls in prop::collection::vec(arb_acl(), 0..12),
+        resource_type in prop::sample::select(vec![ResourceType::Topic, ResourceType::Group]),
+        name in prop::sample::select(&["a", "ab", "abc", "abcd", "b", "ba", "c", "*"][..]),
+    ) {
+        let authorizer = with(&acls);
+        let mut filter = AclBindingFilter::any();
+        filter.pattern.resource_type = resource_type;
+        filter.pattern.name = Some(name.to_string());
+        filter.pattern.pattern_type = PatternType::Match;
+        let listed: BTreeSet<AclBinding> = authorizer.bindings(&filter).into_iter().collect();
+        let applies: BTreeSet<AclBinding> = acls
+            .iter()
+            .filter(|b| {
+                b.pattern.resource_type == resource_type
+                    && match b.pattern.pattern_type {
+                        PatternType::Literal => b.pattern.name == name || b.pattern.name == "*",
+                        PatternType::Prefixed => name.starts_with(b.pattern.name.as_str()),
+                        _ => false,
+                    }
+            })
+            .cloned()
+            .collect();
+        prop_assert_eq!(listed, applies);
+    }
+
+    #[test]
+    fn deleting_what_a_filter_matches_leaves_nothing_it_matches(
+        acls in prop::collection::vec(arb_acl(), 0..12),
+        principal in prop::sample::select(PRINCIPALS),
+        operation in prop::sample::select(OPERATIONS),
+    ) {
+        let authorizer = with(&acls);
+        let mut filter = AclBindingFilter::any();
+        filter.entry.principal = Some(principal.to_string());
+        filter.entry.operation = operation;
+        let doomed = authorizer.bindings(&filter);
+        authorizer.update(&[], &doomed);
+        prop_assert!(authorizer.bindings(&filter).is_empty());
+        let kept = authorizer.bindings(&AclBindingFilter::any());
+        prop_assert!(kept.iter().all(|b| !filter.matches(b)));
+    }
+}
