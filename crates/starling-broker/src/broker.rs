@@ -31,6 +31,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Client quotas: what is set, and each client's rates against them.
     pub quotas: quotas::ClientQuotas,
+    /// ACLs and the authorizer (`authorizer.class.name`), if one is configured.
+    pub acls: crate::acls::Acls,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.
     pub request_memory: request_memory::RequestMemory,
     /// Cancelled when the broker shuts down; long polls end early on it.

@@ -86,6 +86,13 @@ pub struct BrokerConfig {
     /// this many windows of this many seconds.
     pub quota_window_num: u32,
     pub quota_window_size_seconds: u32,
+    /// `authorizer.class.name`: empty (no authorizer: the ACL APIs answer SECURITY_DISABLED),
+    /// or one of [`AUTHORIZER_CLASS_NAMES`], which turns ACLs on.
+    pub authorizer_class_name: String,
+    /// `super.users`: principals allowed everything, separated by `;`.
+    pub super_users: String,
+    /// `allow.everyone.if.no.acl.found`: whether a resource without any ACL is open to all.
+    pub allow_everyone_if_no_acl_found: bool,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
     /// Every property set through [`BrokerConfig::set`] (the properties file and `--override`),
@@ -119,6 +126,9 @@ impl Default for BrokerConfig {
             transaction: TxnConfig::default(),
             quota_window_num: 11,
             quota_window_size_seconds: 1,
+            authorizer_class_name: String::new(),
+            super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -152,6 +162,13 @@ impl Default for CleanerConfig {
         }
     }
 }
+
+/// The `authorizer.class.name` values that turn ACLs on: Kafka's KRaft authorizer, and the
+/// ZooKeeper-era one (whose ACL semantics are the same), accepted for old properties files.
+pub const AUTHORIZER_CLASS_NAMES: &[&str] = &[
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "kafka.security.authorizer.AclAuthorizer",
+];
 
 /// `queued.max.request.bytes` unless configured: room for two and a half of the largest
 /// requests at the default `socket.request.max.bytes`.
@@ -519,6 +536,11 @@ fn validate_unapplied_topic_config(key: &str, value: &str) -> Result<(), ConfigE
 }
 
 impl BrokerConfig {
+    /// Whether an authorizer is configured (ACLs are on).
+    pub fn authorizer_enabled(&self) -> bool {
+        !self.authorizer_class_name.is_empty()
+    }
+
     /// Sets one property by its Kafka name.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         self.set_value(key, value)?;
@@ -732,6 +754,24 @@ impl BrokerConfig {
             "quota.window.num" => self.quota_window_num = parse_positive(key, value)?,
             "quota.window.size.seconds" => {
                 self.quota_window_size_seconds = parse_positive(key, value)?
+            }
+            "authorizer.class.name" => {
+                let name = value.trim();
+                if !name.is_empty() && !AUTHORIZER_CLASS_NAMES.contains(&name) {
+                    return Err(invalid(
+                        key,
+                        value,
+                        format!(
+                            "Starling's authorizer is Kafka's {}; leave it empty for none",
+                            AUTHORIZER_CLASS_NAMES[0]
+                        ),
+                    ));
+                }
+                self.authorizer_class_name = name.to_string();
+            }
+            "super.users" => self.super_users = value.to_string(),
+            "allow.everyone.if.no.acl.found" => {
+                self.allow_everyone_if_no_acl_found = parse_bool(key, value)?
             }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
@@ -1218,6 +1258,52 @@ mod tests {
         );
         c.set("group.max.session.timeout.ms", "60000").unwrap();
         c.check().unwrap();
+    }
+
+    #[test]
+    fn no_authorizer_by_default() {
+        let c = BrokerConfig::default();
+        assert!(!c.authorizer_enabled());
+        assert_eq!(c.super_users, "");
+        assert!(!c.allow_everyone_if_no_acl_found);
+    }
+
+    #[test]
+    fn kafkas_authorizer_class_names_turn_acls_on() {
+        for name in AUTHORIZER_CLASS_NAMES {
+            let mut c = BrokerConfig::default();
+            c.set("authorizer.class.name", name).unwrap();
+            assert!(c.authorizer_enabled(), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_empty_authorizer_class_name_turns_acls_off() {
+        let mut c = BrokerConfig::default();
+        c.set("authorizer.class.name", AUTHORIZER_CLASS_NAMES[0])
+            .unwrap();
+        c.set("authorizer.class.name", "").unwrap();
+        assert!(!c.authorizer_enabled());
+    }
+
+    #[test]
+    fn another_authorizer_class_is_refused_naming_ours() {
+        let mut c = BrokerConfig::default();
+        let e = c
+            .set("authorizer.class.name", "com.example.MyAuthorizer")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("StandardAuthorizer"), "{e}");
+    }
+
+    #[test]
+    fn super_users_and_allow_everyone_are_read() {
+        let mut c = BrokerConfig::default();
+        c.set("super.users", "User:admin;User:ops").unwrap();
+        c.set("allow.everyone.if.no.acl.found", "true").unwrap();
+        assert_eq!(c.super_users, "User:admin;User:ops");
+        assert!(c.allow_everyone_if_no_acl_found);
+        assert!(c.set("allow.everyone.if.no.acl.found", "yes").is_err());
     }
 
     #[test]

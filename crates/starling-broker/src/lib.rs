@@ -12,6 +12,7 @@
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
 //!   marker writer.
+//! - [`acls`]: the authorizer and its ACLs (CreateAcls, DescribeAcls, DeleteAcls).
 //! - [`quotas`]: client quotas (DescribeClientQuotas, AlterClientQuotas) and their enforcement
 //!   through `throttle_time_ms` and muted connections.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
@@ -33,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod acls;
 pub mod admin;
 pub mod api;
 pub mod broker;

@@ -125,8 +125,10 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         config.quota_window_size_seconds,
         metrics.clone(),
     )?;
+    let acls = crate::acls::Acls::open(store.clone(), &config)?;
     let broker = Arc::new(Broker {
         quotas,
+        acls,
         producer_ids,
         transactions: transactions.clone(),
         request_memory,

@@ -14,6 +14,7 @@
 //!   (partition leaders, group and transaction coordinators). It offers Metadata, ListOffsets,
 //!   FindCoordinator, ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit,
 //!   building every request with only the fields the negotiated version has.
+//! * [`acls`]: CreateAcls, DescribeAcls and DeleteAcls (KIP-140).
 //! * [`admin`]: CreateTopics, DeleteTopics, DeleteRecords and the cluster overview.
 //! * [`records`]: Produce and Fetch for one partition at a time (uncompressed batches, no
 //!   idempotence), enough for a command-line producer and consumer.
@@ -24,6 +25,7 @@
 //! It is not a full producer or consumer: there is no batching across calls, no pipelining
 //! (one request in flight per connection) and no SASL/TLS.
 
+pub mod acls;
 pub mod admin;
 pub mod client;
 pub mod connection;

@@ -25,16 +25,19 @@ use kafka_protocol::messages::alter_partition_reassignments_request::{
     AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
 use kafka_protocol::messages::create_partitions_request::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsTopic,
 };
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
+use kafka_protocol::messages::delete_acls_request::{DeleteAclsFilter, DeleteAclsRequest};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
+use kafka_protocol::messages::describe_acls_request::DescribeAclsRequest;
 use kafka_protocol::messages::describe_client_quotas_request::{
     ComponentData, DescribeClientQuotasRequest,
 };
@@ -747,6 +750,57 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             let mut r = AlterClientQuotasRequest::default();
             r.entries = vec![e];
             r.validate_only = version >= 1;
+            r.into()
+        }
+        ApiKey::DescribeAcls => {
+            // Topics whose prefixed or literal ACLs apply to `payments`, any operation.
+            let mut r = DescribeAclsRequest::default();
+            r.resource_type_filter = 2;
+            r.resource_name_filter = Some(StrBytes::from_static_str("payments"));
+            r.pattern_type_filter = 2;
+            r.principal_filter = Some(StrBytes::from_static_str("User:alice"));
+            r.host_filter = None;
+            r.operation = 1;
+            r.permission_type = 1;
+            r.into()
+        }
+        ApiKey::CreateAcls => {
+            let creation = |resource_type, name: &'static str, pattern_type, operation| {
+                let mut c = AclCreation::default();
+                c.resource_type = resource_type;
+                c.resource_name = StrBytes::from_static_str(name);
+                c.resource_pattern_type = pattern_type;
+                c.principal = StrBytes::from_static_str("User:alice");
+                c.host = StrBytes::from_static_str("*");
+                c.operation = operation;
+                c.permission_type = 3;
+                c
+            };
+            let mut r = CreateAclsRequest::default();
+            r.creations = vec![
+                creation(2, "pay", 4, 3),
+                creation(3, "billing", 3, 3),
+                creation(4, "kafka-cluster", 3, 12),
+            ];
+            r.into()
+        }
+        ApiKey::DeleteAcls => {
+            let mut all_topics = DeleteAclsFilter::default();
+            all_topics.resource_type_filter = 2;
+            all_topics.resource_name_filter = None;
+            all_topics.pattern_type_filter = 1;
+            all_topics.operation = 1;
+            all_topics.permission_type = 1;
+            let mut one = DeleteAclsFilter::default();
+            one.resource_type_filter = 3;
+            one.resource_name_filter = Some(StrBytes::from_static_str("billing"));
+            one.pattern_type_filter = 3;
+            one.principal_filter = Some(StrBytes::from_static_str("User:alice"));
+            one.host_filter = Some(StrBytes::from_static_str("*"));
+            one.operation = 3;
+            one.permission_type = 3;
+            let mut r = DeleteAclsRequest::default();
+            r.filters = vec![all_topics, one];
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

@@ -74,6 +74,8 @@ const TXN_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txn_reco
 const BROKER_CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("broker_configs");
 /// Client quotas (KIP-546), one row per entity keyed by [`ClientQuotaRecord::key`].
 const CLIENT_QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_quotas");
+/// ACLs (KIP-140), one row per binding keyed by [`AclRecord::key`].
+const ACLS: TableDefinition<&str, &[u8]> = TableDefinition::new("acls");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +113,27 @@ impl ClientQuotaRecord {
     /// exactly one key.
     pub fn key(entity: &BTreeMap<String, Option<String>>) -> String {
         serde_json::to_string(entity).unwrap_or_default()
+    }
+}
+
+/// One ACL binding as persisted, with Kafka's wire codes for its enums (so the store needs no
+/// knowledge of the ACL model): resource type, name and pattern type; principal, host,
+/// operation and permission.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclRecord {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub pattern_type: i8,
+    pub principal: String,
+    pub host: String,
+    pub operation: i8,
+    pub permission: i8,
+}
+
+impl AclRecord {
+    /// The row's key: the binding itself as JSON, so each binding has exactly one row.
+    pub fn key(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -442,6 +465,31 @@ impl MetadataStore {
 }
 
 impl MetadataStore {
+    /// Every stored ACL binding.
+    pub fn acls(&self) -> Result<Vec<AclRecord>, MetaError> {
+        self.record_bytes(ACLS)?
+            .iter()
+            .map(|(key, value)| encoding::decode(key, value))
+            .collect()
+    }
+
+    /// Adds `add` and removes `remove` in one durable transaction. Adding a stored binding or
+    /// removing an absent one changes nothing.
+    pub fn update_acls(&self, add: &[AclRecord], remove: &[AclRecord]) -> Result<(), MetaError> {
+        let mut batch = remove
+            .iter()
+            .map(|r| Ok((r.key(), None)))
+            .collect::<Result<Vec<records::EncodedRecord>, MetaError>>()?;
+        for record in add {
+            let key = record.key();
+            let bytes = encoding::encode(|| format!("ACL {key}"), record)?;
+            batch.push((key, Some(bytes)));
+        }
+        self.write_record_bytes(ACLS, &batch)
+    }
+}
+
+impl MetadataStore {
     /// The storage error that left the store degraded, while no write as large as the one
     /// that failed has committed since.
     pub fn fault(&self) -> Option<String> {
@@ -574,6 +622,7 @@ fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, Me
     txn.open_table(TXN_RECORDS).map_err(storage)?;
     txn.open_table(BROKER_CONFIGS).map_err(storage)?;
     txn.open_table(CLIENT_QUOTAS).map_err(storage)?;
+    txn.open_table(ACLS).map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(db)
 }
@@ -840,6 +889,32 @@ mod tests {
             s.client_quotas().unwrap(),
             vec![record(app, &[("consumer_byte_rate", 2048.0)])]
         );
+    }
+
+    #[test]
+    fn acls_add_remove_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let acl = |name: &str, operation: i8| AclRecord {
+            resource_type: 2,
+            resource_name: name.into(),
+            pattern_type: 3,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation,
+            permission: 3,
+        };
+        let s = MetadataStore::open(&path).unwrap();
+        assert!(s.acls().unwrap().is_empty());
+        s.update_acls(&[acl("a", 3), acl("b", 4), acl("a", 3)], &[])
+            .unwrap();
+        s.update_acls(&[acl("c", 8)], &[acl("b", 4), acl("absent", 3)])
+            .unwrap();
+        drop(s);
+        let s = MetadataStore::open(&path).unwrap();
+        let mut stored = s.acls().unwrap();
+        stored.sort();
+        assert_eq!(stored, vec![acl("a", 3), acl("c", 8)]);
     }
 
     #[test]

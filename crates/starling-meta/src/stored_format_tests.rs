@@ -286,3 +286,26 @@ fn version_1_client_quota_records_read_and_are_written_byte_for_byte() {
         version_1(CLIENT_QUOTA_JSON)
     );
 }
+
+/// An ACL binding's row, as version 1 writes it (there is no version 0); its key is the same
+/// JSON.
+const ACL_JSON: &str = r#"{"resource_type":2,"resource_name":"pay","pattern_type":4,"principal":"User:alice","host":"*","operation":3,"permission":3}"#;
+
+#[test]
+fn version_1_acl_records_read_and_are_written_byte_for_byte() {
+    let record = crate::AclRecord {
+        resource_type: 2,
+        resource_name: "pay".into(),
+        pattern_type: 4,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: 3,
+        permission: 3,
+    };
+    assert_eq!(record.key(), ACL_JSON);
+    assert_eq!(
+        decode::<crate::AclRecord>(ACL_JSON, &version_1(ACL_JSON)).unwrap(),
+        record
+    );
+    assert_eq!(encode(String::new, &record).unwrap(), version_1(ACL_JSON));
+}

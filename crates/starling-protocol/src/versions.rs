@@ -61,6 +61,11 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // ACLs (KIP-140, KIP-290 prefixed patterns). v0 went in Kafka 4.0 (KIP-896) and the crate
+    // no longer decodes it; v1 is the baseline.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The range the broker advertises for `api`, or `None` if it does not serve it at all.

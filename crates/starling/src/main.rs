@@ -5,7 +5,8 @@
 //! partition logs of a stopped broker; `starling group ...` and `starling txn ...` inspect the
 //! consumer groups and transactions of any Kafka-compatible broker; `starling topic ...`,
 //! `starling produce`, `starling consume` and `starling cluster info` manage topics and move
-//! records on any Kafka-compatible broker.
+//! records on any Kafka-compatible broker; `starling quota ...` and `starling acl ...` manage
+//! client quotas and ACLs.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
+mod acl_cli;
 mod group_cli;
 mod log_cli;
 mod quota_cli;
@@ -58,6 +60,8 @@ enum Command {
     Topic(topic_cli::TopicArgs),
     /// Describe and alter client quotas (user, client-id, ip) on any Kafka-compatible broker.
     Quota(quota_cli::QuotaArgs),
+    /// Add, list and remove ACLs on any Kafka-compatible broker.
+    Acl(acl_cli::AclArgs),
     /// Produce lines from standard input to a topic.
     Produce(records_cli::ProduceArgs),
     /// Print a topic's records.
@@ -126,6 +130,7 @@ fn run() -> anyhow::Result<()> {
         Command::Txn(args) => runtime.block_on(txn_cli::run(args)),
         Command::Topic(args) => runtime.block_on(topic_cli::run(args)),
         Command::Quota(args) => runtime.block_on(quota_cli::run(args)),
+        Command::Acl(args) => runtime.block_on(acl_cli::run(args)),
         Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
         Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
         Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),

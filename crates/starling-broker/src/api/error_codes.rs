@@ -10,8 +10,9 @@
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, AlterClientQuotasResponse,
     AlterConfigsResponse, AlterPartitionReassignmentsResponse, ApiVersionsResponse,
-    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreatePartitionsResponse,
-    CreateTopicsResponse, DeleteGroupsResponse, DeleteRecordsResponse, DeleteTopicsResponse,
+    ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatResponse, CreateAclsResponse,
+    CreatePartitionsResponse, CreateTopicsResponse, DeleteAclsResponse, DeleteGroupsResponse,
+    DeleteRecordsResponse, DeleteTopicsResponse, DescribeAclsResponse,
     DescribeClientQuotasResponse, DescribeClusterResponse, DescribeConfigsResponse,
     DescribeGroupsResponse, DescribeLogDirsResponse, DescribeProducersResponse,
     DescribeTopicPartitionsResponse, DescribeTransactionsResponse, ElectLeadersResponse,
@@ -388,6 +389,29 @@ impl ErrorCodes for ElectLeadersResponse {
 impl ErrorCodes for ListPartitionReassignmentsResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);
+    }
+}
+
+impl ErrorCodes for DescribeAclsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for CreateAclsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for result in &self.results {
+            each(result.error_code);
+        }
+    }
+}
+
+/// One code per filter (the matching ACLs' own codes are always NONE).
+impl ErrorCodes for DeleteAclsResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        for filter in &self.filter_results {
+            each(filter.error_code);
+        }
     }
 }
 

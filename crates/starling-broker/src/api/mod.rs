@@ -9,10 +9,13 @@ pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -450,6 +453,18 @@ pub async fn answer(
             &ctx,
             &incremental_alter_configs::handle(broker, &ctx, r),
         ),
+        RequestKind::DescribeAcls(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_acls::handle(broker, &ctx, r),
+        ),
+        RequestKind::CreateAcls(r) => {
+            respond(broker, api_key, &ctx, &create_acls::handle(broker, &ctx, r))
+        }
+        RequestKind::DeleteAcls(r) => {
+            respond(broker, api_key, &ctx, &delete_acls::handle(broker, &ctx, r))
+        }
         RequestKind::DescribeClientQuotas(r) => respond(
             broker,
             api_key,

@@ -293,6 +293,18 @@ const FILES: &[(&str, &str)] = &[
         "AlterClientQuotasRequest",
         include_str!("../../schemas/AlterClientQuotasRequest.json"),
     ),
+    (
+        "DescribeAclsRequest",
+        include_str!("../../schemas/DescribeAclsRequest.json"),
+    ),
+    (
+        "CreateAclsRequest",
+        include_str!("../../schemas/CreateAclsRequest.json"),
+    ),
+    (
+        "DeleteAclsRequest",
+        include_str!("../../schemas/DeleteAclsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
