@@ -86,6 +86,9 @@ pub struct BrokerConfig {
     /// this many windows of this many seconds.
     pub quota_window_num: u32,
     pub quota_window_size_seconds: u32,
+    /// `sasl.plain.users.file` (Starling's own): the users SASL/PLAIN accepts, one
+    /// `user:pbkdf2-sha512$…` line each (see [`crate::sasl::plain`]); `None`: nobody.
+    pub sasl_plain_users_file: Option<PathBuf>,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
     /// Every property set through [`BrokerConfig::set`] (the properties file and `--override`),
@@ -119,6 +122,7 @@ impl Default for BrokerConfig {
             transaction: TxnConfig::default(),
             quota_window_num: 11,
             quota_window_size_seconds: 1,
+            sasl_plain_users_file: None,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -733,6 +737,9 @@ impl BrokerConfig {
             "quota.window.size.seconds" => {
                 self.quota_window_size_seconds = parse_positive(key, value)?
             }
+            "sasl.plain.users.file" => {
+                self.sasl_plain_users_file = (!value.is_empty()).then(|| PathBuf::from(value))
+            }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
                     key,
@@ -776,6 +783,12 @@ impl BrokerConfig {
 
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.sasl_plain_users_file {
+            // A users file that does not read would lock every PLAIN user out: refuse to start.
+            crate::sasl::plain::PlainUsers::load(path).map_err(|reason| {
+                invalid("sasl.plain.users.file", &path.display().to_string(), reason)
+            })?;
+        }
         let group = &self.group;
         if group.min_session_timeout_ms > group.max_session_timeout_ms {
             return Err(invalid(
