@@ -3,12 +3,15 @@
 //!
 //! - [`scram`]: SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, RFC 7677) against the credentials
 //!   AlterUserScramCredentials stores, as Kafka's `ScramSaslServer`.
+//! - [`credentials`]: the SCRAM credentials DescribeUserScramCredentials and
+//!   AlterUserScramCredentials read and change, and the lookup the exchange uses.
 //! - [`plain`]: PLAIN (RFC 4616) against a users file of salted PBKDF2 hashes
 //!   (`sasl.plain.users.file`), as Kafka's `PlainSaslServer`.
 //!
 //! Nothing here reads a socket or the clock: a mechanism takes a client message and answers
 //! the next server message, or a [`SaslFailure`] carrying what the client may be told.
 
+pub mod credentials;
 pub mod plain;
 pub mod scram;
 
