@@ -5,7 +5,7 @@
 //! partition logs of a stopped broker; `starling group ...` and `starling txn ...` inspect the
 //! consumer groups and transactions of any Kafka-compatible broker; `starling topic ...`,
 //! `starling produce`, `starling consume` and `starling cluster info` manage topics and move
-//! records on any Kafka-compatible broker.
+//! records on any Kafka-compatible broker; `starling user ...` manages SCRAM users.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -23,6 +23,7 @@ mod rebalances_cli;
 mod records_cli;
 mod topic_cli;
 mod txn_cli;
+mod user_cli;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
@@ -58,6 +59,8 @@ enum Command {
     Topic(topic_cli::TopicArgs),
     /// Describe and alter client quotas (user, client-id, ip) on any Kafka-compatible broker.
     Quota(quota_cli::QuotaArgs),
+    /// Create, delete and list SCRAM users on any Kafka-compatible broker; hash PLAIN passwords.
+    User(user_cli::UserArgs),
     /// Produce lines from standard input to a topic.
     Produce(records_cli::ProduceArgs),
     /// Print a topic's records.
@@ -126,6 +129,7 @@ fn run() -> anyhow::Result<()> {
         Command::Txn(args) => runtime.block_on(txn_cli::run(args)),
         Command::Topic(args) => runtime.block_on(topic_cli::run(args)),
         Command::Quota(args) => runtime.block_on(quota_cli::run(args)),
+        Command::User(args) => runtime.block_on(user_cli::run(args)),
         Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
         Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
         Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),
