@@ -48,7 +48,8 @@ pub fn handle(
         Ok(results) => results
             .into_iter()
             .map(|(user, outcome)| match outcome {
-                Ok(()) => result(user),
+                // Kafka answers a success with a null message (the field's default is "").
+                Ok(()) => result(user).with_error_message(None),
                 Err((error, message)) => result(user)
                     .with_error_code(error.code())
                     .with_error_message(Some(StrBytes::from_string(message))),
