@@ -227,17 +227,8 @@ pub enum ScramStep {
 /// Where an exchange is.
 enum State {
     AwaitingClientFirst,
-    AwaitingClientFinal {
-        user: String,
-        /// The gs2 header the client's channel binding must repeat (`n,,`, `n,a=user,`).
-        gs2_header: String,
-        client_first_bare: String,
-        server_first: String,
-        nonce: String,
-        credential: ScramCredential,
-        /// Whether the credential is the fake one of an unknown user.
-        known_user: bool,
-    },
+    /// What the client-first message settled.
+    AwaitingClientFinal(Box<ExchangeSoFar>),
     Complete,
     Failed,
 }
@@ -246,7 +237,7 @@ impl State {
     fn name(&self) -> &'static str {
         match self {
             State::AwaitingClientFirst => "RECEIVE_CLIENT_FIRST_MESSAGE",
-            State::AwaitingClientFinal { .. } => "RECEIVE_CLIENT_FINAL_MESSAGE",
+            State::AwaitingClientFinal(_) => "RECEIVE_CLIENT_FINAL_MESSAGE",
             State::Complete => "COMPLETE",
             State::Failed => "FAILED",
         }
@@ -297,26 +288,7 @@ impl ScramServer {
         let state = std::mem::replace(&mut self.state, State::Failed);
         let result = match state {
             State::AwaitingClientFirst => self.client_first(message, lookup),
-            State::AwaitingClientFinal {
-                user,
-                gs2_header,
-                client_first_bare,
-                server_first,
-                nonce,
-                credential,
-                known_user,
-            } => self.client_final(
-                message,
-                &ExchangeSoFar {
-                    user,
-                    gs2_header,
-                    client_first_bare,
-                    server_first,
-                    nonce,
-                    credential,
-                    known_user,
-                },
-            ),
+            State::AwaitingClientFinal(so_far) => self.client_final(message, &so_far),
             other => Err(SaslFailure::illegal_state(format!(
                 "Unexpected challenge in Sasl server state {}",
                 other.name()
@@ -378,7 +350,7 @@ impl ScramServer {
         let step = ScramStep::Challenge(server_first.clone().into_bytes());
         Ok((
             step,
-            State::AwaitingClientFinal {
+            State::AwaitingClientFinal(Box::new(ExchangeSoFar {
                 user: first.user,
                 gs2_header: first.gs2_header,
                 client_first_bare: first.bare,
@@ -386,7 +358,7 @@ impl ScramServer {
                 nonce,
                 credential,
                 known_user,
-            },
+            })),
         ))
     }
 
