@@ -1234,6 +1234,32 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_users_file_is_read_at_check_and_one_that_does_not_parse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("users");
+        let line = crate::sasl::plain::users_file_line("alice", b"pw", 10_000).unwrap();
+        std::fs::write(&good, format!("{line}\n")).unwrap();
+        let mut c = BrokerConfig::default();
+        c.set("sasl.plain.users.file", &good.display().to_string())
+            .unwrap();
+        assert_eq!(c.sasl_plain_users_file.as_deref(), Some(good.as_path()));
+        c.check().unwrap();
+        for (name, text) in [("plain", "alice:pw\n"), ("missing", "")] {
+            let path = dir.path().join(name);
+            if !text.is_empty() {
+                std::fs::write(&path, text).unwrap();
+            }
+            c.set("sasl.plain.users.file", &path.display().to_string())
+                .unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("sasl.plain.users.file"), "{e}");
+        }
+        c.set("sasl.plain.users.file", "").unwrap();
+        assert_eq!(c.sasl_plain_users_file, None);
+        c.check().unwrap();
+    }
+
+    #[test]
     fn topic_configs_refuse_what_we_cannot_honour() {
         let mut log = LogConfig::default();
         assert!(apply_topic_config(&mut log, "cleanup.policy", "shred").is_err());

@@ -10,6 +10,18 @@
 //!
 //! Nothing here reads a socket or the clock: a mechanism takes a client message and answers
 //! the next server message, or a [`SaslFailure`] carrying what the client may be told.
+//!
+//! For the connection layer, after SaslHandshake picked a mechanism, each SaslAuthenticate's
+//! `auth_bytes` go to:
+//! - SCRAM: one [`scram::ScramServer`] per connection; `evaluate(bytes, |user|
+//!   credentials::lookup(store, user, mechanism).ok().flatten())` (a store error is better
+//!   answered as a failure before calling it) answers `Challenge` (send it, wait for the next
+//!   request) or `Complete` (send `server_final`; the principal is `authorization_id`).
+//! - PLAIN: [`plain::PlainUsers::authenticate`] (the users loaded once from
+//!   `sasl.plain.users.file`) answers the user; the response's `auth_bytes` are empty.
+//!
+//! A failure answers [`SaslFailure::error_code`] with `client_message`, logs `detail`, and
+//! closes the connection, as Kafka does.
 
 pub mod credentials;
 pub mod plain;
