@@ -93,6 +93,9 @@ pub struct BrokerConfig {
     pub super_users: String,
     /// `allow.everyone.if.no.acl.found`: whether a resource without any ACL is open to all.
     pub allow_everyone_if_no_acl_found: bool,
+    /// `sasl.plain.users.file` (Starling's own): the users SASL/PLAIN accepts, one
+    /// `user:pbkdf2-sha512$…` line each (see [`crate::sasl::plain`]); `None`: nobody.
+    pub sasl_plain_users_file: Option<PathBuf>,
     /// Properties accepted but without effect here, kept for `describe` style reporting.
     pub ignored: BTreeMap<String, String>,
     /// Every property set through [`BrokerConfig::set`] (the properties file and `--override`),
@@ -129,6 +132,7 @@ impl Default for BrokerConfig {
             authorizer_class_name: String::new(),
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
+            sasl_plain_users_file: None,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -773,6 +777,9 @@ impl BrokerConfig {
             "allow.everyone.if.no.acl.found" => {
                 self.allow_everyone_if_no_acl_found = parse_bool(key, value)?
             }
+            "sasl.plain.users.file" => {
+                self.sasl_plain_users_file = (!value.is_empty()).then(|| PathBuf::from(value))
+            }
             _ if ACCEPTED_WITHOUT_EFFECT.contains(&key) => {
                 tracing::warn!(
                     key,
@@ -816,6 +823,12 @@ impl BrokerConfig {
 
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.sasl_plain_users_file {
+            // A users file that does not read would lock every PLAIN user out: refuse to start.
+            crate::sasl::plain::PlainUsers::load(path).map_err(|reason| {
+                invalid("sasl.plain.users.file", &path.display().to_string(), reason)
+            })?;
+        }
         let group = &self.group;
         if group.min_session_timeout_ms > group.max_session_timeout_ms {
             return Err(invalid(
@@ -1304,6 +1317,32 @@ mod tests {
         assert_eq!(c.super_users, "User:admin;User:ops");
         assert!(c.allow_everyone_if_no_acl_found);
         assert!(c.set("allow.everyone.if.no.acl.found", "yes").is_err());
+    }
+
+    #[test]
+    fn a_plain_users_file_is_read_at_check_and_one_that_does_not_parse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("users");
+        let line = crate::sasl::plain::users_file_line("alice", b"pw", 10_000).unwrap();
+        std::fs::write(&good, format!("{line}\n")).unwrap();
+        let mut c = BrokerConfig::default();
+        c.set("sasl.plain.users.file", &good.display().to_string())
+            .unwrap();
+        assert_eq!(c.sasl_plain_users_file.as_deref(), Some(good.as_path()));
+        c.check().unwrap();
+        for (name, text) in [("plain", "alice:pw\n"), ("missing", "")] {
+            let path = dir.path().join(name);
+            if !text.is_empty() {
+                std::fs::write(&path, text).unwrap();
+            }
+            c.set("sasl.plain.users.file", &path.display().to_string())
+                .unwrap();
+            let e = c.check().unwrap_err().to_string();
+            assert!(e.contains("sasl.plain.users.file"), "{e}");
+        }
+        c.set("sasl.plain.users.file", "").unwrap();
+        assert_eq!(c.sasl_plain_users_file, None);
+        c.check().unwrap();
     }
 
     #[test]

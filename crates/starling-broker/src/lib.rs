@@ -15,6 +15,8 @@
 //! - [`acls`]: the authorizer and its ACLs (CreateAcls, DescribeAcls, DeleteAcls).
 //! - [`quotas`]: client quotas (DescribeClientQuotas, AlterClientQuotas) and their enforcement
 //!   through `throttle_time_ms` and muted connections.
+//! - [`sasl`]: the SASL mechanisms' server side (SCRAM-SHA-256/512, PLAIN), for the
+//!   connection layer to drive.
 //! - [`maintenance`]: background retention, time-based flushes and segment rolls.
 //! - [`metrics`]: the Prometheus metrics (`starling_*`): kept as requests flow, or read from the
 //!   topics and the coordinator at scrape time.
@@ -51,6 +53,7 @@ pub mod metrics;
 pub mod producer_ids;
 pub mod quotas;
 pub mod request_memory;
+pub mod sasl;
 pub mod server;
 pub mod topics;
 pub mod transactions;

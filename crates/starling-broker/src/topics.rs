@@ -132,6 +132,11 @@ impl TopicRegistry {
         Ok(registry)
     }
 
+    /// The metadata store the topics (and the rest of the broker's durable state) live in.
+    pub fn store(&self) -> &Arc<MetadataStore> {
+        &self.store
+    }
+
     /// Follows the topics as the group coordinator sees them (see [`TopicsImage`]).
     pub fn watch_image(&self) -> tokio::sync::watch::Receiver<TopicsImage> {
         self.image.subscribe()

@@ -19,6 +19,8 @@
 //! * [`records`]: Produce and Fetch for one partition at a time (uncompressed batches, no
 //!   idempotence), enough for a command-line producer and consumer.
 //! * [`transactions`]: DescribeTransactions, ListTransactions and DescribeProducers (KIP-664).
+//! * [`scram`]: DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554), the
+//!   password salted client-side.
 //! * [`consumer_protocol`]: decoding of the consumer-protocol subscription and assignment bytes
 //!   that DescribeGroups returns for each member.
 //!
@@ -37,6 +39,7 @@ mod fake_broker;
 pub mod group_member;
 pub mod quotas;
 pub mod records;
+pub mod scram;
 pub mod transactions;
 
 pub use admin::{ClusterInfo, ConfigChange, ConfigEntry, ConfigOp, NewTopic, TopicError};

@@ -24,6 +24,9 @@ use kafka_protocol::messages::alter_client_quotas_request::{
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
 };
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    AlterUserScramCredentialsRequest, ScramCredentialDeletion, ScramCredentialUpsertion,
+};
 use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
 use kafka_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
 use kafka_protocol::messages::create_partitions_request::{
@@ -45,6 +48,9 @@ use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_topic_partitions_request::{
     Cursor as PartitionsCursor, DescribeTopicPartitionsRequest, TopicRequest as PartitionsTopic,
+};
+use kafka_protocol::messages::describe_user_scram_credentials_request::{
+    DescribeUserScramCredentialsRequest, UserName,
 };
 use kafka_protocol::messages::elect_leaders_request::{
     ElectLeadersRequest, TopicPartitions as ElectTopicPartitions,
@@ -801,6 +807,28 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             one.permission_type = 3;
             let mut r = DeleteAclsRequest::default();
             r.filters = vec![all_topics, one];
+            r.into()
+        }
+        ApiKey::DescribeUserScramCredentials => {
+            let mut user = UserName::default();
+            user.name = StrBytes::from_static_str("alice");
+            let mut r = DescribeUserScramCredentialsRequest::default();
+            r.users = Some(vec![user]);
+            r.into()
+        }
+        ApiKey::AlterUserScramCredentials => {
+            let mut deletion = ScramCredentialDeletion::default();
+            deletion.name = StrBytes::from_static_str("bob");
+            deletion.mechanism = 2;
+            let mut upsertion = ScramCredentialUpsertion::default();
+            upsertion.name = StrBytes::from_static_str("alice");
+            upsertion.mechanism = 1;
+            upsertion.iterations = 4096;
+            upsertion.salt = Bytes::from_static(b"0123456789abcdef");
+            upsertion.salted_password = Bytes::from_static(&[0x5a; 32]);
+            let mut r = AlterUserScramCredentialsRequest::default();
+            r.deletions = vec![deletion];
+            r.upsertions = vec![upsertion];
             r.into()
         }
         other => panic!("no seed for {other:?}: add one when the broker serves it"),

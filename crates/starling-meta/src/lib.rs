@@ -1,5 +1,5 @@
 //! Starling's durable metadata: the cluster id, every topic (id, partition count, configs) and
-//! the group coordinator's records and the client quotas, kept in one embedded [redb](https://docs.rs/redb) database
+//! the group coordinator's records, the client quotas and the SCRAM credentials, kept in one embedded [redb](https://docs.rs/redb) database
 //! file under the data directory.
 //!
 //! Every write is its own committed, fsynced transaction, so a change the broker has
@@ -76,6 +76,9 @@ const BROKER_CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("broke
 const CLIENT_QUOTAS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_quotas");
 /// ACLs (KIP-140), one row per binding keyed by [`AclRecord::key`].
 const ACLS: TableDefinition<&str, &[u8]> = TableDefinition::new("acls");
+/// SCRAM credentials (KIP-554), one row per user and mechanism keyed by
+/// [`ScramCredentialRecord::key`]: salt, stored key, server key and iterations, never a password.
+const SCRAM_CREDENTIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("scram_credentials");
 
 /// One topic as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +138,47 @@ impl AclRecord {
     pub fn key(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// One user's SCRAM credential for one mechanism, as persisted (Kafka's
+/// `UserScramCredentialRecord`): what the server needs to check a client's proof and prove
+/// itself (RFC 5802), from which the password cannot be recovered.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredentialRecord {
+    pub user: String,
+    /// The mechanism's name: `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: u32,
+}
+
+impl ScramCredentialRecord {
+    /// The row's key: user and mechanism as JSON, so any user name has exactly one key.
+    pub fn key(user: &str, mechanism: &str) -> String {
+        serde_json::to_string(&(user, mechanism)).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ScramCredentialRecord {
+    /// Keys and salt stay out of logs, as Kafka's `ScramCredentialValue.toString` hides them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredentialRecord")
+            .field("user", &self.user)
+            .field("mechanism", &self.mechanism)
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One change to the SCRAM credentials: store `Some` credential under its user and
+/// mechanism, or remove (`None`) the credential of `user` and `mechanism`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredentialChange {
+    pub user: String,
+    pub mechanism: String,
+    pub credential: Option<ScramCredentialRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -473,6 +517,14 @@ impl MetadataStore {
             .collect()
     }
 
+    /// Every stored SCRAM credential, ordered by user then mechanism.
+    pub fn scram_credentials(&self) -> Result<Vec<ScramCredentialRecord>, MetaError> {
+        self.record_bytes(SCRAM_CREDENTIALS)?
+            .iter()
+            .map(|(key, value)| encoding::decode(key, value))
+            .collect()
+    }
+
     /// Adds `add` and removes `remove` in one durable transaction. Adding a stored binding or
     /// removing an absent one changes nothing.
     pub fn update_acls(&self, add: &[AclRecord], remove: &[AclRecord]) -> Result<(), MetaError> {
@@ -486,6 +538,44 @@ impl MetadataStore {
             batch.push((key, Some(bytes)));
         }
         self.write_record_bytes(ACLS, &batch)
+    }
+
+    /// The SCRAM credential of `user` for `mechanism`, if there is one.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: &str,
+    ) -> Result<Option<ScramCredentialRecord>, MetaError> {
+        let key = ScramCredentialRecord::key(user, mechanism);
+        self.with_db(Access::Read, |db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(SCRAM_CREDENTIALS).map_err(storage)?;
+            match table.get(key.as_str()).map_err(storage)? {
+                Some(value) => Ok(Some(encoding::decode(&key, value.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Applies a batch of credential changes in one durable transaction: all or none.
+    pub fn write_scram_credentials(
+        &self,
+        changes: &[ScramCredentialChange],
+    ) -> Result<(), MetaError> {
+        let batch = changes
+            .iter()
+            .map(|c| {
+                let key = ScramCredentialRecord::key(&c.user, &c.mechanism);
+                match &c.credential {
+                    None => Ok((key, None)),
+                    Some(record) => {
+                        let bytes = encoding::encode(|| format!("SCRAM credential {key}"), record)?;
+                        Ok((key, Some(bytes)))
+                    }
+                }
+            })
+            .collect::<Result<Vec<records::EncodedRecord>, MetaError>>()?;
+        self.write_record_bytes(SCRAM_CREDENTIALS, &batch)
     }
 }
 
@@ -623,6 +713,7 @@ fn open_database(path: &Path, failpoint: &Arc<Failpoint>) -> Result<Database, Me
     txn.open_table(BROKER_CONFIGS).map_err(storage)?;
     txn.open_table(CLIENT_QUOTAS).map_err(storage)?;
     txn.open_table(ACLS).map_err(storage)?;
+    txn.open_table(SCRAM_CREDENTIALS).map_err(storage)?;
     txn.commit().map_err(storage)?;
     Ok(db)
 }
@@ -915,6 +1006,70 @@ mod tests {
         let mut stored = s.acls().unwrap();
         stored.sort();
         assert_eq!(stored, vec![acl("a", 3), acl("c", 8)]);
+    }
+
+    #[test]
+    fn scram_credentials_upsert_remove_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let credential = |user: &str, mechanism: &str, iterations| ScramCredentialRecord {
+            user: user.into(),
+            mechanism: mechanism.into(),
+            salt: vec![1, 2, 3],
+            stored_key: vec![4; 32],
+            server_key: vec![5; 32],
+            iterations,
+        };
+        let upsert = |c: ScramCredentialRecord| ScramCredentialChange {
+            user: c.user.clone(),
+            mechanism: c.mechanism.clone(),
+            credential: Some(c),
+        };
+        let s = MetadataStore::open(&path).unwrap();
+        assert!(s.scram_credentials().unwrap().is_empty());
+        s.write_scram_credentials(&[
+            upsert(credential("alice", "SCRAM-SHA-256", 4096)),
+            upsert(credential("alice", "SCRAM-SHA-512", 8192)),
+            upsert(credential("bob,=\"", "SCRAM-SHA-256", 4096)),
+        ])
+        .unwrap();
+        s.write_scram_credentials(&[
+            upsert(credential("alice", "SCRAM-SHA-256", 16384)),
+            ScramCredentialChange {
+                user: "alice".into(),
+                mechanism: "SCRAM-SHA-512".into(),
+                credential: None,
+            },
+        ])
+        .unwrap();
+        drop(s);
+        let s = MetadataStore::open(&path).unwrap();
+        assert_eq!(
+            s.scram_credentials().unwrap(),
+            vec![
+                credential("alice", "SCRAM-SHA-256", 16384),
+                credential("bob,=\"", "SCRAM-SHA-256", 4096),
+            ]
+        );
+        assert_eq!(
+            s.scram_credential("bob,=\"", "SCRAM-SHA-256").unwrap(),
+            Some(credential("bob,=\"", "SCRAM-SHA-256", 4096))
+        );
+        assert_eq!(s.scram_credential("alice", "SCRAM-SHA-512").unwrap(), None);
+    }
+
+    #[test]
+    fn a_scram_credential_debug_shows_no_key_material() {
+        let c = ScramCredentialRecord {
+            user: "alice".into(),
+            mechanism: "SCRAM-SHA-256".into(),
+            salt: vec![0xab; 4],
+            stored_key: vec![0xcd; 32],
+            server_key: vec![0xef; 32],
+            iterations: 4096,
+        };
+        let shown = format!("{c:?}");
+        assert!(shown.contains("alice") && !shown.contains("171") && !shown.contains("205"));
     }
 
     #[test]

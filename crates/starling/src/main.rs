@@ -5,8 +5,8 @@
 //! partition logs of a stopped broker; `starling group ...` and `starling txn ...` inspect the
 //! consumer groups and transactions of any Kafka-compatible broker; `starling topic ...`,
 //! `starling produce`, `starling consume` and `starling cluster info` manage topics and move
-//! records on any Kafka-compatible broker; `starling quota ...` and `starling acl ...` manage
-//! client quotas and ACLs.
+//! records on any Kafka-compatible broker; `starling quota ...`, `starling acl ...` and
+//! `starling user ...` manage client quotas, ACLs and SCRAM users.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ mod rebalances_cli;
 mod records_cli;
 mod topic_cli;
 mod txn_cli;
+mod user_cli;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
@@ -62,6 +63,8 @@ enum Command {
     Quota(quota_cli::QuotaArgs),
     /// Add, list and remove ACLs on any Kafka-compatible broker.
     Acl(acl_cli::AclArgs),
+    /// Create, delete and list SCRAM users on any Kafka-compatible broker; hash PLAIN passwords.
+    User(user_cli::UserArgs),
     /// Produce lines from standard input to a topic.
     Produce(records_cli::ProduceArgs),
     /// Print a topic's records.
@@ -131,6 +134,7 @@ fn run() -> anyhow::Result<()> {
         Command::Topic(args) => runtime.block_on(topic_cli::run(args)),
         Command::Quota(args) => runtime.block_on(quota_cli::run(args)),
         Command::Acl(args) => runtime.block_on(acl_cli::run(args)),
+        Command::User(args) => runtime.block_on(user_cli::run(args)),
         Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
         Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
         Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),

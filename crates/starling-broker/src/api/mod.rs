@@ -8,6 +8,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_acls;
 pub mod create_partitions;
@@ -23,6 +24,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod error_codes;
@@ -476,6 +478,18 @@ pub async fn answer(
             api_key,
             &ctx,
             &alter_client_quotas::handle(broker, &ctx, r),
+        ),
+        RequestKind::DescribeUserScramCredentials(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &describe_user_scram_credentials::handle(broker, &ctx, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &alter_user_scram_credentials::handle(broker, &ctx, r),
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     };

@@ -305,6 +305,14 @@ const FILES: &[(&str, &str)] = &[
         "DeleteAclsRequest",
         include_str!("../../schemas/DeleteAclsRequest.json"),
     ),
+    (
+        "DescribeUserScramCredentialsRequest",
+        include_str!("../../schemas/DescribeUserScramCredentialsRequest.json"),
+    ),
+    (
+        "AlterUserScramCredentialsRequest",
+        include_str!("../../schemas/AlterUserScramCredentialsRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them
