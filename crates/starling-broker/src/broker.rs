@@ -31,6 +31,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Client quotas: what is set, and each client's rates against them.
     pub quotas: quotas::ClientQuotas,
+    /// The users SASL/PLAIN accepts (`sasl.plain.users.file`), loaded at start.
+    pub plain_users: Option<crate::sasl::plain::PlainUsers>,
     /// ACLs and the authorizer (`authorizer.class.name`), if one is configured.
     pub acls: crate::acls::Acls,
     /// `queued.max.request.bytes`: what request frames in flight may hold, across connections.

@@ -43,6 +43,16 @@ pub struct BrokerConfig {
     pub admin_listen: Option<SocketAddr>,
     /// `advertised.listeners`; `None` advertises the address the listener is bound to.
     pub advertised: Option<String>,
+    /// The client listener's name in `listeners` (`PLAINTEXT` in `PLAINTEXT://:9092`).
+    pub listener_name: String,
+    /// `listener.security.protocol.map`: listener name → security protocol, Kafka's default
+    /// mapping each protocol's own name (and `CONTROLLER`) unless set.
+    pub listener_security_protocol_map: BTreeMap<String, String>,
+    /// `sasl.enabled.mechanisms` (Kafka's default: `GSSAPI`, which Starling does not offer).
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// `sasl.server.max.receive.size`: the largest frame a client may send before it has
+    /// authenticated.
+    pub sasl_server_max_receive_size: usize,
     pub data_dir: PathBuf,
     /// `node.id` (alias `broker.id`).
     pub node_id: i32,
@@ -133,6 +143,10 @@ impl Default for BrokerConfig {
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
             sasl_plain_users_file: None,
+            listener_name: "PLAINTEXT".to_string(),
+            listener_security_protocol_map: default_security_protocol_map(),
+            sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
+            sasl_server_max_receive_size: 524_288,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -178,6 +192,118 @@ pub const AUTHORIZER_CLASS_NAMES: &[&str] = &[
 /// requests at the default `socket.request.max.bytes`.
 pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
+/// How a listener's connections are secured (Kafka's `security.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    /// SASL authentication on a plain TCP connection: a client must authenticate with one of
+    /// `sasl.enabled.mechanisms` before any request but ApiVersions.
+    SaslPlaintext,
+}
+
+/// The SASL mechanisms Starling's broker offers.
+pub const SUPPORTED_SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+
+/// Kafka's default `listener.security.protocol.map`.
+fn default_security_protocol_map() -> BTreeMap<String, String> {
+    [
+        ("CONTROLLER", "PLAINTEXT"),
+        ("PLAINTEXT", "PLAINTEXT"),
+        ("SSL", "SSL"),
+        ("SASL_PLAINTEXT", "SASL_PLAINTEXT"),
+        ("SASL_SSL", "SASL_SSL"),
+    ]
+    .into_iter()
+    .map(|(n, p)| (n.to_string(), p.to_string()))
+    .collect()
+}
+
+/// `NAME:PROTOCOL,...`, names upper-cased as Kafka does.
+fn parse_security_protocol_map(
+    key: &str,
+    value: &str,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| invalid(key, value, "expected NAME:PROTOCOL,..."))?;
+        let protocol = protocol.trim().to_ascii_uppercase();
+        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
+            return Err(invalid(
+                key,
+                value,
+                format!("unknown security protocol {protocol}"),
+            ));
+        }
+        map.insert(name.trim().to_ascii_uppercase(), protocol);
+    }
+    Ok(map)
+}
+
+impl BrokerConfig {
+    /// The client listener's security protocol, refused when it names a protocol Starling
+    /// cannot offer yet, or SASL without a usable mechanism.
+    pub fn security_protocol(&self) -> Result<SecurityProtocol, ConfigError> {
+        let name = &self.listener_name;
+        let protocol = self
+            .listener_security_protocol_map
+            .get(name)
+            .ok_or_else(|| {
+                invalid(
+                    "listener.security.protocol.map",
+                    &format!("{:?}", self.listener_security_protocol_map),
+                    format!("no security protocol is defined for listener {name}"),
+                )
+            })?;
+        match protocol.as_str() {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SASL_PLAINTEXT" => {
+                self.check_sasl_mechanisms()?;
+                Ok(SecurityProtocol::SaslPlaintext)
+            }
+            other => Err(invalid(
+                "listeners",
+                name,
+                format!("the {other} security protocol (TLS) is not supported yet; use PLAINTEXT or SASL_PLAINTEXT"),
+            )),
+        }
+    }
+
+    fn check_sasl_mechanisms(&self) -> Result<(), ConfigError> {
+        let value = self.sasl_enabled_mechanisms.join(",");
+        if self.sasl_enabled_mechanisms.is_empty() {
+            return Err(invalid(
+                "sasl.enabled.mechanisms",
+                &value,
+                "a SASL listener needs at least one mechanism",
+            ));
+        }
+        for mechanism in &self.sasl_enabled_mechanisms {
+            if !SUPPORTED_SASL_MECHANISMS.contains(&mechanism.as_str()) {
+                return Err(invalid(
+                    "sasl.enabled.mechanisms",
+                    &value,
+                    format!(
+                        "{mechanism} is not offered; Starling's mechanisms are {}",
+                        SUPPORTED_SASL_MECHANISMS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.sasl_enabled_mechanisms.iter().any(|m| m == "PLAIN")
+            && self.sasl_plain_users_file.is_none()
+        {
+            return Err(invalid(
+                "sasl.enabled.mechanisms",
+                &value,
+                "PLAIN needs its users in sasl.plain.users.file",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where the admin HTTP endpoint listens unless `admin.listen` says otherwise.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::LOCALHOST,
@@ -201,7 +327,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
     "controller.listener.names",
-    "listener.security.protocol.map",
     "inter.broker.listener.name",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
@@ -557,8 +682,23 @@ impl BrokerConfig {
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
             "listeners" => {
-                let (_, addr) = client_listener(key, value)?;
+                let (name, addr) = client_listener(key, value)?;
                 self.listen = resolve_address(key, &addr)?;
+                self.listener_name = name.to_ascii_uppercase();
+            }
+            "listener.security.protocol.map" => {
+                self.listener_security_protocol_map = parse_security_protocol_map(key, value)?
+            }
+            "sasl.enabled.mechanisms" => {
+                self.sasl_enabled_mechanisms = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            "sasl.server.max.receive.size" => {
+                self.sasl_server_max_receive_size = parse_positive(key, value)?
             }
             "advertised.listeners" => self.advertised = Some(client_listener(key, value)?.1),
             "admin.listen" => self.admin_listen = admin_address(key, value)?,
@@ -823,6 +963,7 @@ impl BrokerConfig {
 
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.security_protocol()?;
         if let Some(path) = &self.sasl_plain_users_file {
             // A users file that does not read would lock every PLAIN user out: refuse to start.
             crate::sasl::plain::PlainUsers::load(path).map_err(|reason| {

@@ -45,6 +45,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply};
+use crate::authentication::{Authenticator, Verdict};
 use crate::metrics::{ApiMetrics, Metrics};
 use crate::quotas::Principal;
 use crate::request_memory::{RequestMemory, Reservation};
@@ -58,6 +59,10 @@ const READ_BUFFER: usize = 8 * 1024;
 /// A frame buffer's first allocation (or the whole frame, if smaller); it then doubles as
 /// bytes arrive.
 const FIRST_BODY_ALLOCATION: usize = 64 * 1024;
+
+/// How long a connection whose authentication failed stays open (unread) before it is
+/// closed: Kafka's `connection.failed.authentication.delay.ms` default.
+const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
 
 /// How many response chunks go to the socket in one vectored write.
 const MAX_IO_SLICES: usize = 64;
@@ -182,6 +187,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }))
     }
 
+    /// Sets the largest frame the connection accepts from now on.
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.limits.max_frame = max_frame;
+    }
+
     /// Writes a response's chunks in order.
     pub async fn write_response(&mut self, chunks: &[Bytes]) -> std::io::Result<()> {
         write_frame(&mut self.stream, chunks).await
@@ -256,8 +266,16 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let peer = connection.peer;
     tracing::debug!(%peer, "connection opened");
-    // Without SASL every connection is the anonymous user; authentication will set it here.
-    let principal = Principal::anonymous();
+    // The configuration was checked at start; should it not resolve, serve nobody.
+    let protocol = match broker.config.security_protocol() {
+        Ok(protocol) => protocol,
+        Err(e) => {
+            tracing::error!(%peer, error = %e, "closing connection: no security protocol");
+            return;
+        }
+    };
+    let max_frame = ReadLimits::of(&broker).max_frame;
+    let mut authenticator = Authenticator::new(protocol);
     let mut mute = Duration::ZERO;
     loop {
         if !mute.is_zero() {
@@ -266,6 +284,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                 _ = tokio::time::sleep(mute) => {}
             }
         }
+        connection.set_max_frame(authenticator.max_frame(&broker, max_frame));
         let frame = match connection.read_frame().await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
@@ -279,8 +298,22 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let metrics = RequestMetrics::start(&broker.metrics, &frame);
-        let (reply, throttle) = api::answer(&broker, frame.bytes.clone(), peer, &principal).await;
-        mute = throttle;
+        let (reply, close_after) =
+            match authenticator.on_request(&broker, frame.header, &frame.bytes) {
+                Verdict::Serve => {
+                    let principal = authenticator
+                        .principal()
+                        .cloned()
+                        .unwrap_or_else(Principal::anonymous);
+                    let (reply, throttle) =
+                        api::answer(&broker, frame.bytes.clone(), peer, &principal).await;
+                    mute = throttle;
+                    (reply, None)
+                }
+                Verdict::Reply(bytes) => (Reply::Frame(bytes), None),
+                Verdict::ReplyAndClose(bytes, why) => (Reply::Frame(bytes), Some(why)),
+                Verdict::Close(why) => (Reply::Close(why), None),
+            };
         let chunks = match reply {
             Reply::Frame(bytes) => vec![bytes],
             Reply::Chunks(chunks) => chunks,
@@ -301,6 +334,16 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         metrics.written();
         // The request's memory goes back once it is answered.
         drop(frame);
+        if let Some(why) = close_after {
+            tracing::info!(%peer, reason = %why, "closing connection");
+            // Kafka's connection.failed.authentication.delay.ms: a failed client does not get
+            // to try again at once.
+            tokio::select! {
+                _ = broker.shutdown.cancelled() => {}
+                _ = tokio::time::sleep(FAILED_AUTHENTICATION_DELAY) => {}
+            }
+            break;
+        }
     }
     connection.close().await;
     tracing::debug!(%peer, "connection closed");

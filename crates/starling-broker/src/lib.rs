@@ -39,6 +39,7 @@
 pub mod acls;
 pub mod admin;
 pub mod api;
+pub mod authentication;
 pub mod broker;
 pub mod clock;
 pub mod config;

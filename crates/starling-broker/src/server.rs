@@ -126,8 +126,16 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         metrics.clone(),
     )?;
     let acls = crate::acls::Acls::open(store.clone(), &config)?;
+    let plain_users = match &config.sasl_plain_users_file {
+        Some(path) => Some(
+            crate::sasl::plain::PlainUsers::load(path)
+                .map_err(|e| anyhow::anyhow!("sasl.plain.users.file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let broker = Arc::new(Broker {
         quotas,
+        plain_users,
         acls,
         producer_ids,
         transactions: transactions.clone(),

@@ -102,6 +102,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::messages::{
     DescribeClusterRequest, DescribeLogDirsRequest, OffsetForLeaderEpochRequest,
 };
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -807,6 +808,16 @@ fn request_body(api: ApiKey, version: i16, records: &Bytes) -> RequestKind {
             one.permission_type = 3;
             let mut r = DeleteAclsRequest::default();
             r.filters = vec![all_topics, one];
+            r.into()
+        }
+        ApiKey::SaslHandshake => {
+            let mut r = SaslHandshakeRequest::default();
+            r.mechanism = StrBytes::from_static_str("SCRAM-SHA-512");
+            r.into()
+        }
+        ApiKey::SaslAuthenticate => {
+            let mut r = SaslAuthenticateRequest::default();
+            r.auth_bytes = Bytes::from_static(b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL");
             r.into()
         }
         ApiKey::DescribeUserScramCredentials => {

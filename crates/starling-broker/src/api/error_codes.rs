@@ -429,6 +429,18 @@ impl ErrorCodes for AlterClientQuotasResponse {
     }
 }
 
+impl ErrorCodes for kafka_protocol::messages::SaslHandshakeResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
+impl ErrorCodes for kafka_protocol::messages::SaslAuthenticateResponse {
+    fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
+        each(self.error_code);
+    }
+}
+
 impl ErrorCodes for DescribeUserScramCredentialsResponse {
     fn error_codes(&self, _version: i16, each: &mut impl FnMut(i16)) {
         each(self.error_code);

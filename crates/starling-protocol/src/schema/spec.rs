@@ -313,6 +313,14 @@ const FILES: &[(&str, &str)] = &[
         "AlterUserScramCredentialsRequest",
         include_str!("../../schemas/AlterUserScramCredentialsRequest.json"),
     ),
+    (
+        "SaslHandshakeRequest",
+        include_str!("../../schemas/SaslHandshakeRequest.json"),
+    ),
+    (
+        "SaslAuthenticateRequest",
+        include_str!("../../schemas/SaslAuthenticateRequest.json"),
+    ),
 ];
 
 /// The schemas, parsed on first use. The files are part of the binary and every one of them

@@ -1,0 +1,268 @@
+//! SASL authentication of one connection (KIP-43, KIP-152), in front of the API handlers.
+//!
+//! On a `SASL_PLAINTEXT` listener a client must authenticate before anything but ApiVersions:
+//! SaslHandshake (v1) names a mechanism from `sasl.enabled.mechanisms`, then SaslAuthenticate
+//! requests carry the mechanism's messages ([`crate::sasl`]: PLAIN against
+//! `sasl.plain.users.file`, SCRAM-SHA-256/512 against the stored credentials) until the
+//! exchange completes; the connection's principal is then the authenticated user. Until then
+//! a frame may be at most `sasl.server.max.receive.size`. As Kafka's `SaslServerAuthenticator`:
+//! any other request before authentication closes the connection, and so does a failed
+//! exchange, after its error (SASL_AUTHENTICATION_FAILED with a message that never says whether
+//! the user exists; UNSUPPORTED_SASL_MECHANISM with the enabled mechanisms) has been sent.
+//!
+//! On a `PLAINTEXT` listener, and after authentication, the SASL requests are answered
+//! ILLEGAL_SASL_STATE, as Kafka's `KafkaApis` answers them.
+//!
+//! [`Authenticator`] holds one connection's state and decides, per request, whether it is a
+//! SASL matter ([`Verdict`]); the connection loop does the I/O.
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, RequestKind, SaslAuthenticateResponse, SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::ResponseError;
+use starling_protocol::request::{self, HeaderPrefix};
+use starling_protocol::response;
+
+use crate::api::error_codes::ErrorCodes;
+use crate::config::SecurityProtocol;
+use crate::quotas::Principal;
+use crate::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
+use crate::sasl::{credentials, SaslFailure};
+use crate::Broker;
+
+/// What the connection does with a request, as far as authentication goes.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Not a SASL matter: answer it as usual.
+    Serve,
+    /// A SASL request, answered with this frame.
+    Reply(Bytes),
+    /// Send this frame, then close the connection: the exchange failed.
+    ReplyAndClose(Bytes, String),
+    /// Close the connection unanswered.
+    Close(String),
+}
+
+/// A mechanism's exchange in progress.
+enum Exchange {
+    Plain,
+    Scram(Box<ScramServer>),
+}
+
+impl Exchange {
+    fn name(&self) -> &'static str {
+        match self {
+            Exchange::Plain => "PLAIN",
+            Exchange::Scram(server) => server.mechanism().name(),
+        }
+    }
+}
+
+enum State {
+    /// Waiting for SaslHandshake (ApiVersions may come first).
+    Handshake,
+    Authenticating(Exchange),
+    /// Authenticated as this user (or, on a PLAINTEXT listener, the anonymous user).
+    Done(Principal),
+}
+
+/// One connection's authentication.
+pub struct Authenticator {
+    state: State,
+}
+
+impl Authenticator {
+    pub fn new(protocol: SecurityProtocol) -> Authenticator {
+        let state = match protocol {
+            SecurityProtocol::Plaintext => State::Done(Principal::anonymous()),
+            SecurityProtocol::SaslPlaintext => State::Handshake,
+        };
+        Authenticator { state }
+    }
+
+    /// Who the client is: `None` until it has authenticated.
+    pub fn principal(&self) -> Option<&Principal> {
+        match &self.state {
+            State::Done(principal) => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// The largest frame the client may send now: `max_frame`, or before authentication at
+    /// most `sasl.server.max.receive.size`.
+    pub fn max_frame(&self, broker: &Broker, max_frame: usize) -> usize {
+        match self.state {
+            State::Done(_) => max_frame,
+            _ => max_frame.min(broker.config.sasl_server_max_receive_size),
+        }
+    }
+
+    /// Decides what to do with a request whose header starts `header`.
+    pub fn on_request(&mut self, broker: &Broker, header: HeaderPrefix, frame: &Bytes) -> Verdict {
+        let sasl = header.api_key == ApiKey::SaslHandshake as i16
+            || header.api_key == ApiKey::SaslAuthenticate as i16;
+        if !sasl {
+            return match self.state {
+                State::Done(_) => Verdict::Serve,
+                _ if header.api_key == ApiKey::ApiVersions as i16 => Verdict::Serve,
+                _ => Verdict::Close(format!(
+                    "unexpected request (api key {}) during SASL authentication",
+                    header.api_key
+                )),
+            };
+        }
+        let decoded = match request::decode(frame.clone()) {
+            Ok(decoded) => decoded,
+            Err(e) => return Verdict::Close(format!("SASL request: {e}")),
+        };
+        let version = header.api_version;
+        let reply = |api_key: ApiKey, body: &dyn EncodeFor| body.frame(api_key, version, header);
+        match (&mut self.state, decoded.body) {
+            (State::Done(_), RequestKind::SaslHandshake(_)) => {
+                let body = SaslHandshakeResponse::default()
+                    .with_error_code(ResponseError::IllegalSaslState.code());
+                count(broker, ApiKey::SaslHandshake, version, &body);
+                reply(ApiKey::SaslHandshake, &body)
+            }
+            (State::Done(_), RequestKind::SaslAuthenticate(_)) => {
+                let body = SaslAuthenticateResponse::default()
+                    .with_error_code(ResponseError::IllegalSaslState.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "SaslAuthenticate request received after successful authentication",
+                    )));
+                count(broker, ApiKey::SaslAuthenticate, version, &body);
+                reply(ApiKey::SaslAuthenticate, &body)
+            }
+            (State::Handshake, RequestKind::SaslHandshake(r)) => {
+                let enabled = &broker.config.sasl_enabled_mechanisms;
+                let mechanisms = enabled
+                    .iter()
+                    .map(|m| StrBytes::from_string(m.clone()))
+                    .collect();
+                let asked = r.mechanism.as_str();
+                let exchange = if !enabled.iter().any(|m| m == asked) {
+                    None
+                } else if asked == "PLAIN" {
+                    Some(Exchange::Plain)
+                } else {
+                    ScramMechanism::from_name(asked)
+                        .map(|m| Exchange::Scram(Box::new(ScramServer::new(m))))
+                };
+                let mut body = SaslHandshakeResponse::default().with_mechanisms(mechanisms);
+                let Some(exchange) = exchange else {
+                    body.error_code = ResponseError::UnsupportedSaslMechanism.code();
+                    count(broker, ApiKey::SaslHandshake, version, &body);
+                    return match reply(ApiKey::SaslHandshake, &body) {
+                        Verdict::Reply(frame) => Verdict::ReplyAndClose(
+                            frame,
+                            format!("client asked for SASL mechanism {asked:?}, not enabled"),
+                        ),
+                        other => other,
+                    };
+                };
+                self.state = State::Authenticating(exchange);
+                count(broker, ApiKey::SaslHandshake, version, &body);
+                reply(ApiKey::SaslHandshake, &body)
+            }
+            (State::Authenticating(exchange), RequestKind::SaslAuthenticate(r)) => {
+                let outcome = step(broker, exchange, &r.auth_bytes);
+                let mut body = SaslAuthenticateResponse::default();
+                match outcome {
+                    Ok((bytes, user)) => {
+                        body.auth_bytes = Bytes::from(bytes);
+                        count(broker, ApiKey::SaslAuthenticate, version, &body);
+                        if let Some(user) = user {
+                            tracing::debug!(user, mechanism = exchange.name(), "authenticated");
+                            self.state = State::Done(Principal { user });
+                        }
+                        reply(ApiKey::SaslAuthenticate, &body)
+                    }
+                    Err(failure) => {
+                        body.error_code = failure.error_code();
+                        body.error_message = Some(StrBytes::from_string(failure.client_message));
+                        count(broker, ApiKey::SaslAuthenticate, version, &body);
+                        let why = format!(
+                            "SASL {} authentication failed: {}",
+                            exchange.name(),
+                            failure.detail
+                        );
+                        match reply(ApiKey::SaslAuthenticate, &body) {
+                            Verdict::Reply(frame) => Verdict::ReplyAndClose(frame, why),
+                            other => other,
+                        }
+                    }
+                }
+            }
+            (State::Handshake, _) => {
+                Verdict::Close("SaslAuthenticate before SaslHandshake".to_string())
+            }
+            (State::Authenticating(_), _) => {
+                Verdict::Close("a second SaslHandshake during SASL authentication".to_string())
+            }
+            (State::Done(_), _) => Verdict::Close("unexpected SASL request".to_string()),
+        }
+    }
+}
+
+/// One message of `exchange`: the bytes to send back, and the user once authenticated.
+fn step(
+    broker: &Broker,
+    exchange: &mut Exchange,
+    message: &[u8],
+) -> Result<(Vec<u8>, Option<String>), SaslFailure> {
+    match exchange {
+        Exchange::Plain => {
+            let users = broker.plain_users.as_ref().ok_or_else(|| {
+                SaslFailure::hidden("PLAIN", "no sasl.plain.users.file is configured")
+            })?;
+            users
+                .authenticate(message)
+                .map(|user| (Vec::new(), Some(user)))
+        }
+        Exchange::Scram(server) => {
+            let mechanism = server.mechanism();
+            let store = broker.topics.store();
+            let mut store_error = None;
+            let outcome = server.evaluate(message, |user| {
+                match credentials::lookup(store, user, mechanism) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        store_error = Some(e.to_string());
+                        None
+                    }
+                }
+            });
+            if let Some(e) = store_error {
+                tracing::error!(error = %e, "reading SCRAM credentials");
+            }
+            match outcome? {
+                ScramStep::Challenge(bytes) => Ok((bytes, None)),
+                ScramStep::Complete {
+                    server_final,
+                    authorization_id,
+                } => Ok((server_final, Some(authorization_id))),
+            }
+        }
+    }
+}
+
+/// Counts a SASL response's error code in the per-API metrics.
+fn count<R: ErrorCodes>(broker: &Broker, api_key: ApiKey, version: i16, body: &R) {
+    broker.metrics.count_error_codes(api_key, version, body);
+}
+
+/// A response body encoded as a frame for the request it answers.
+trait EncodeFor {
+    fn frame(&self, api_key: ApiKey, version: i16, header: HeaderPrefix) -> Verdict;
+}
+
+impl<T: Encodable> EncodeFor for T {
+    fn frame(&self, api_key: ApiKey, version: i16, header: HeaderPrefix) -> Verdict {
+        match response::encode_frame(api_key, version, header.correlation_id, self) {
+            Ok(frame) => Verdict::Reply(frame),
+            Err(e) => Verdict::Close(format!("cannot encode {api_key:?} v{version}: {e}")),
+        }
+    }
+}
