@@ -1,0 +1,224 @@
+//! SASL on a `SASL_PLAINTEXT` listener, by raw requests for what no client sends and by
+//! librdkafka (PLAIN, its built-in mechanism without OpenSSL) for the round trip: nothing but
+//! ApiVersions before authentication, frames bounded by `sasl.server.max.receive.size` until
+//! then, a disabled mechanism refused with the enabled list, a failed login answered with
+//! Kafka's error and the connection closed, SASL requests after authentication and on a
+//! PLAINTEXT listener answered ILLEGAL_SASL_STATE, and a librdkafka producer and consumer
+//! that authenticate and then produce and fetch.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use rdkafka::Offset;
+
+/// A broker whose only listener is SASL_PLAINTEXT, with the PLAIN user `carol`.
+fn sasl_broker(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> Broker {
+    let users = dir.path().join("users");
+    let line = starling_broker::sasl::plain::users_file_line("carol", b"carol-secret", 10_000)
+        .expect("a users-file line");
+    std::fs::write(&users, format!("{line}\n")).unwrap();
+    let users = users.display().to_string();
+    let mut overrides = vec![
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256"),
+        ("sasl.plain.users.file", users.as_str()),
+    ];
+    overrides.extend_from_slice(extra);
+    Broker::with_overrides(&overrides)
+}
+
+fn handshake(raw: &mut RawClient, mechanism: &'static str) -> (i16, Vec<String>) {
+    let response = raw.call(
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+    );
+    let mechanisms = response.mechanisms.iter().map(|m| m.to_string()).collect();
+    (response.error_code, mechanisms)
+}
+
+fn authenticate(raw: &mut RawClient, version: i16, bytes: &'static [u8]) -> (i16, Option<String>) {
+    let response = raw.call(
+        version,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(bytes)),
+    );
+    (
+        response.error_code,
+        response.error_message.map(|m| m.to_string()),
+    )
+}
+
+#[test]
+fn before_authentication_only_api_versions_and_the_sasl_requests_are_served() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[]);
+    let mut raw = RawClient::connect(b.addr());
+    let versions = raw.call(3, &ApiVersionsRequest::default());
+    let range = |key: ApiKey| {
+        versions
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == key as i16)
+            .map(|k| (k.min_version, k.max_version))
+    };
+    assert_eq!(range(ApiKey::SaslHandshake), Some((1, 1)));
+    assert_eq!(range(ApiKey::SaslAuthenticate), Some((0, 2)));
+    raw.send(12, &MetadataRequest::default());
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+
+    // SaslAuthenticate before SaslHandshake closes the connection too.
+    let mut raw = RawClient::connect(b.addr());
+    raw.send(2, &SaslAuthenticateRequest::default());
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+
+    // A frame over sasl.server.max.receive.size (512 KiB) is refused unread.
+    let mut raw = RawClient::connect(b.addr());
+    raw.send_bytes(&(600_000i32).to_be_bytes()).unwrap();
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+}
+
+#[test]
+fn a_disabled_mechanism_is_refused_with_the_enabled_ones_and_the_connection_closed() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[]);
+    let mut raw = RawClient::connect(b.addr());
+    let (code, mechanisms) = handshake(&mut raw, "SCRAM-SHA-512");
+    assert_eq!(code, ResponseError::UnsupportedSaslMechanism.code());
+    assert_eq!(mechanisms, ["PLAIN", "SCRAM-SHA-256"]);
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+}
+
+#[test]
+fn plain_logs_in_then_serves_and_a_second_authenticate_is_an_illegal_state() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[]);
+
+    // A wrong password: SASL_AUTHENTICATION_FAILED with PlainSaslServer's message, then closed.
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    let (code, message) = authenticate(&mut raw, 2, b"\0carol\0wrong");
+    assert_eq!(code, ResponseError::SaslAuthenticationFailed.code());
+    assert_eq!(
+        message.as_deref(),
+        Some("Authentication failed: Invalid username or password")
+    );
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    // Kafka leaves the message at its default, the empty string.
+    assert_eq!(
+        authenticate(&mut raw, 1, b"\0carol\0carol-secret"),
+        (0, Some(String::new()))
+    );
+    // Authenticated: any request is served, frames may be large again, and the SASL requests
+    // are an illegal state.
+    let metadata = raw.call(12, &MetadataRequest::default());
+    assert_eq!(metadata.brokers.len(), 1);
+    let (code, message) = authenticate(&mut raw, 2, b"\0carol\0carol-secret");
+    assert_eq!(code, ResponseError::IllegalSaslState.code());
+    assert_eq!(
+        message.as_deref(),
+        Some("SaslAuthenticate request received after successful authentication")
+    );
+    assert_eq!(
+        handshake(&mut raw, "PLAIN").0,
+        ResponseError::IllegalSaslState.code()
+    );
+}
+
+#[test]
+fn on_a_plaintext_listener_the_sasl_requests_are_an_illegal_state() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let b = Broker::start(&[]);
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(
+        handshake(&mut raw, "PLAIN").0,
+        ResponseError::IllegalSaslState.code()
+    );
+    // The connection stays usable.
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+}
+
+#[test]
+fn a_sasl_listener_without_a_usable_mechanism_is_refused_at_start() {
+    for (overrides, expected) in [
+        (
+            vec![("listeners", "SASL_PLAINTEXT://127.0.0.1:0")],
+            "GSSAPI is not offered",
+        ),
+        (
+            vec![
+                ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+                ("sasl.enabled.mechanisms", "PLAIN"),
+            ],
+            "PLAIN needs its users in sasl.plain.users.file",
+        ),
+        (
+            vec![("listeners", "SSL://127.0.0.1:0")],
+            "not supported yet",
+        ),
+    ] {
+        let mut args = vec!["serve", "--data-dir", "/nonexistent-starling-sasl"];
+        let pairs: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for pair in &pairs {
+            args.extend_from_slice(&["--override", pair]);
+        }
+        let (status, _, stderr) = run_to_exit(&args, Duration::from_secs(30));
+        assert!(!status.success());
+        assert!(stderr.contains(expected), "{overrides:?}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_authenticates_with_plain_then_produces_and_fetches() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[("auto.create.topics.enable", "true")]);
+    let bootstrap = b.bootstrap();
+    let auth = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", "carol"),
+        ("sasl.password", "carol-secret"),
+    ];
+    let p = producer(&bootstrap, &auth);
+    for i in 0..5 {
+        let delivery =
+            send_to_partition0(&p, "sasl-topic", "k", format!("v{i}").as_bytes()).expect("enqueue");
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("delivered");
+    }
+    let c = consumer(&bootstrap, &auth);
+    assign(&c, "sasl-topic", &[(0, Offset::Beginning)]);
+    let got = consume_until(&c, Duration::from_secs(30), |got| got.len() >= 5);
+    let values: Vec<String> = got.iter().map(|m| m.value_str()).collect();
+    assert_eq!(values, ["v0", "v1", "v2", "v3", "v4"]);
+}
