@@ -203,3 +203,32 @@ def test_kafka_python_sees_kafkas_authentication_error_for_a_wrong_password(sasl
         )
     expected = "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256"
     assert any("SaslAuthenticationFailedError" in r.getMessage() and expected in r.getMessage() for r in caplog.records)
+
+
+def test_kcat_produces_and_consumes_with_scram_sha_512(sasl_broker):
+    """Debian's kcat (librdkafka 2.0.2, an older client) through SCRAM-SHA-512."""
+    import shutil
+
+    path = shutil.which("kcat")
+    if path is None:
+        pytest.fail("kcat is not installed (scripts/test installs it; Debian: apt-get install kcat)")
+    auth = [
+        "-b", sasl_broker.bootstrap,
+        "-X", "security.protocol=SASL_PLAINTEXT",
+        "-X", "sasl.mechanism=SCRAM-SHA-512",
+        "-X", "sasl.username=bob",
+        "-X", "sasl.password=bob-secret",
+    ]
+    lines = "".join(f"kcat-{i}\n" for i in range(3))
+    subprocess.run([path, *auth, "-P", "-t", "sasl-a", "-p", "0"], input=lines, text=True, check=True, timeout=TIMEOUT)
+    out = subprocess.run(
+        [path, *auth, "-C", "-t", "sasl-a", "-p", "0", "-o", "-3", "-e", "-q"],
+        capture_output=True, text=True, check=True, timeout=TIMEOUT,
+    ).stdout
+    assert out.splitlines() == ["kcat-0", "kcat-1", "kcat-2"]
+    refused = subprocess.run(
+        [path, *auth[:-1], "sasl.password=wrong", "-L", "-m", "5"],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    assert refused.returncode != 0
+    assert "Authentication failed during authentication due to invalid credentials" in refused.stderr, refused.stderr

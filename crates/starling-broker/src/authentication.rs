@@ -10,6 +10,10 @@
 //! exchange, after its error (SASL_AUTHENTICATION_FAILED with a message that never says whether
 //! the user exists; UNSUPPORTED_SASL_MECHANISM with the enabled mechanisms) has been sent.
 //!
+//! A SaslHandshake v0 client (librdkafka before 1.x, old Java clients) then sends the
+//! mechanism's messages as raw size-prefixed tokens, answered the same way; a failure just
+//! closes the connection, as v0 has no way to say why.
+//!
 //! On a `PLAINTEXT` listener, and after authentication, the SASL requests are answered
 //! ILLEGAL_SASL_STATE, as Kafka's `KafkaApis` answers them.
 //!
@@ -63,7 +67,10 @@ impl Exchange {
 enum State {
     /// Waiting for SaslHandshake (ApiVersions may come first).
     Handshake,
+    /// After SaslHandshake v1: the mechanism's messages come in SaslAuthenticate requests.
     Authenticating(Exchange),
+    /// After SaslHandshake v0: they come as raw size-prefixed tokens.
+    RawTokens(Exchange),
     /// Authenticated as this user (or, on a PLAINTEXT listener, the anonymous user).
     Done(Principal),
 }
@@ -80,6 +87,37 @@ impl Authenticator {
             SecurityProtocol::SaslPlaintext => State::Handshake,
         };
         Authenticator { state }
+    }
+
+    /// Whether the next frame is a raw SASL token rather than a request (after SaslHandshake
+    /// v0).
+    pub fn expects_raw_token(&self) -> bool {
+        matches!(self.state, State::RawTokens(_))
+    }
+
+    /// Takes a raw token: the size-prefixed token to send back, or why to close (a v0 client
+    /// cannot be told why).
+    pub fn on_raw_token(&mut self, broker: &Broker, token: &[u8]) -> Result<Bytes, String> {
+        let State::RawTokens(exchange) = &mut self.state else {
+            return Err("a raw SASL token outside a SaslHandshake v0 exchange".to_string());
+        };
+        match step(broker, exchange, token) {
+            Ok((bytes, user)) => {
+                if let Some(user) = user {
+                    tracing::debug!(user, mechanism = exchange.name(), "authenticated");
+                    self.state = State::Done(Principal { user });
+                }
+                let mut frame = Vec::with_capacity(4 + bytes.len());
+                frame.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                frame.extend_from_slice(&bytes);
+                Ok(Bytes::from(frame))
+            }
+            Err(failure) => Err(format!(
+                "SASL {} authentication failed: {}",
+                exchange.name(),
+                failure.detail
+            )),
+        }
     }
 
     /// Who the client is: `None` until it has authenticated.
@@ -162,7 +200,12 @@ impl Authenticator {
                         other => other,
                     };
                 };
-                self.state = State::Authenticating(exchange);
+                // v0: raw tokens follow, with no Kafka framing (KIP-152 kept it for old clients).
+                self.state = if version == 0 {
+                    State::RawTokens(exchange)
+                } else {
+                    State::Authenticating(exchange)
+                };
                 count(broker, ApiKey::SaslHandshake, version, &body);
                 reply(ApiKey::SaslHandshake, &body)
             }
@@ -201,7 +244,9 @@ impl Authenticator {
             (State::Authenticating(_), _) => {
                 Verdict::Close("a second SaslHandshake during SASL authentication".to_string())
             }
-            (State::Done(_), _) => Verdict::Close("unexpected SASL request".to_string()),
+            (State::Done(_), _) | (State::RawTokens(_), _) => {
+                Verdict::Close("unexpected SASL request".to_string())
+            }
         }
     }
 }

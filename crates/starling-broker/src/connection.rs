@@ -140,6 +140,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The next request frame; `None` when the connection ends between requests: the client
     /// closed it, it idled too long, or the broker is shutting down (each logged here).
     pub async fn read_frame(&mut self) -> Result<Option<RequestFrame>, ConnectionError> {
+        let Some((bytes, reservation)) = self.read_sized(false).await? else {
+            return Ok(None);
+        };
+        // A size prefix passes only for frames long enough to hold the fixed fields.
+        let header = header_prefix(&bytes)
+            .ok_or(ConnectionError::BadSize(FrameError::TooShort(bytes.len())))?;
+        Ok(Some(RequestFrame {
+            header,
+            bytes,
+            _reservation: reservation,
+        }))
+    }
+
+    /// The next size-prefixed SASL token, after a SaslHandshake v0 (raw tokens, not Kafka
+    /// requests, follow it; any size from 0 up to the frame bound); `None` as for
+    /// [`Connection::read_frame`].
+    pub async fn read_token(&mut self) -> Result<Option<Bytes>, ConnectionError> {
+        Ok(self.read_sized(true).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// Reads one size prefix and the bytes it announces, under the connection's limits; a
+    /// `raw` token may be shorter than a request header.
+    async fn read_sized(
+        &mut self,
+        raw: bool,
+    ) -> Result<Option<(Bytes, Reservation)>, ConnectionError> {
         let peer = self.peer;
         // Between requests the connection may idle; once a frame has begun it must keep coming.
         let mut prefix = [0u8; 4];
@@ -162,7 +188,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         )
         .await
         .map_err(|error| ConnectionError::Incomplete { expected: 4, error })?;
-        let size = check_size_prefix(prefix, self.limits.max_frame)?;
+        let size = match check_size_prefix(prefix, self.limits.max_frame) {
+            Err(FrameError::TooShort(size)) if raw => size,
+            checked => checked?,
+        };
         // Held until the request is answered; waiting here is back-pressure on this client.
         let reservation = tokio::select! {
             _ = self.shutdown.cancelled() => return Ok(None),
@@ -177,14 +206,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             expected: size,
             error,
         })?;
-        // A size prefix passes only for frames long enough to hold the fixed fields.
-        let header =
-            header_prefix(&bytes).ok_or(ConnectionError::BadSize(FrameError::TooShort(size)))?;
-        Ok(Some(RequestFrame {
-            header,
-            bytes,
-            _reservation: reservation,
-        }))
+        Ok(Some((bytes, reservation)))
     }
 
     /// Sets the largest frame the connection accepts from now on.
@@ -285,6 +307,33 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         connection.set_max_frame(authenticator.max_frame(&broker, max_frame));
+        if authenticator.expects_raw_token() {
+            let token = match connection.read_token().await {
+                Ok(Some(token)) => token,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "closing connection");
+                    break;
+                }
+            };
+            match authenticator.on_raw_token(&broker, &token) {
+                Ok(reply) => {
+                    if let Err(e) = connection.write_response(&[reply]).await {
+                        tracing::debug!(%peer, error = %e, "write failed");
+                        break;
+                    }
+                    continue;
+                }
+                Err(why) => {
+                    tracing::info!(%peer, reason = %why, "closing connection");
+                    tokio::select! {
+                        _ = broker.shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(FAILED_AUTHENTICATION_DELAY) => {}
+                    }
+                    break;
+                }
+            }
+        }
         let frame = match connection.read_frame().await {
             Ok(Some(frame)) => frame,
             Ok(None) => break,

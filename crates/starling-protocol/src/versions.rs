@@ -68,9 +68,9 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
-    // SASL (KIP-43, KIP-152; KIP-368 re-authentication). SaslHandshake v0 is followed by raw
-    // SASL tokens instead of SaslAuthenticate requests, which Starling does not read: v1 only.
-    (ApiKey::SaslHandshake, 1, 1),
+    // SASL (KIP-43, KIP-152). SaslHandshake v0 is followed by raw SASL tokens instead of
+    // SaslAuthenticate requests; librdkafka 2.0 only handshakes when v0 is advertised.
+    (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 

@@ -69,7 +69,7 @@ fn before_authentication_only_api_versions_and_the_sasl_requests_are_served() {
             .find(|k| k.api_key == key as i16)
             .map(|k| (k.min_version, k.max_version))
     };
-    assert_eq!(range(ApiKey::SaslHandshake), Some((1, 1)));
+    assert_eq!(range(ApiKey::SaslHandshake), Some((0, 1)));
     assert_eq!(range(ApiKey::SaslAuthenticate), Some((0, 2)));
     raw.send(12, &MetadataRequest::default());
     assert_eq!(
@@ -221,4 +221,40 @@ async fn librdkafka_authenticates_with_plain_then_produces_and_fetches() {
     let got = consume_until(&c, Duration::from_secs(30), |got| got.len() >= 5);
     let values: Vec<String> = got.iter().map(|m| m.value_str()).collect();
     assert_eq!(values, ["v0", "v1", "v2", "v3", "v4"]);
+}
+
+#[test]
+fn after_a_version_0_handshake_raw_tokens_carry_the_exchange() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[]);
+    let token = |password: &str| {
+        let body = format!("\0carol\0{password}");
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body.as_bytes());
+        frame
+    };
+    let v0_handshake = |raw: &mut RawClient| {
+        let response = raw.call(
+            0,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(response.error_code, 0);
+    };
+
+    let mut raw = RawClient::connect(b.addr());
+    v0_handshake(&mut raw);
+    raw.send_bytes(&token("carol-secret")).unwrap();
+    // PLAIN's answer is an empty token.
+    assert_eq!(&raw.read_frame().unwrap()[..], b"");
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+
+    // A refused token closes the connection: v0 has no way to say why.
+    let mut raw = RawClient::connect(b.addr());
+    v0_handshake(&mut raw);
+    raw.send_bytes(&token("wrong")).unwrap();
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
 }

@@ -373,8 +373,14 @@ impl ScramServer {
         if last.channel_binding != so_far.gs2_header.as_bytes() {
             return Err(self.refuse("The channel binding does not repeat the gs2 header"));
         }
-        if last.nonce != so_far.nonce {
-            return Err(self.refuse("Invalid client nonce in the final client message."));
+        // Kafka's check is that the client's nonce *ends with* the agreed one, not that it is
+        // equal: librdkafka 2.0 (Debian's kcat) sends its own nonce again in front of it, and Kafka's
+        // broker accepts that (the proof covers the message as sent either way).
+        if !last.nonce.ends_with(&so_far.nonce) {
+            return Err(self.refuse(format!(
+                "Invalid client nonce in the final client message: {:?}, not the {:?} agreed",
+                last.nonce, so_far.nonce
+            )));
         }
         let auth_message = format!(
             "{},{},{}",
