@@ -20,6 +20,8 @@ pub struct Broker {
     pub dynamic: dynamic_config::DynamicConfigs,
     /// `max.connections` and the connections counted against it.
     pub connection_limit: Arc<connection_limit::ConnectionLimit>,
+    /// `max.connections.per.ip` and its overrides, and the connections counted per address.
+    pub per_ip_limit: Arc<connection_limit::PerIpLimit>,
     pub cluster_id: String,
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.

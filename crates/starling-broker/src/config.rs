@@ -76,6 +76,10 @@ pub struct BrokerConfig {
     pub socket_request_read_timeout_ms: u64,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: connections one client address may hold open.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: `address:count` exceptions to it.
+    pub max_connections_per_ip_overrides: BTreeMap<std::net::IpAddr, usize>,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`: how often time-based flushes and rolls are checked.
@@ -130,6 +134,8 @@ impl Default for BrokerConfig {
             queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
             socket_request_read_timeout_ms: 30_000,
             max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
+            max_connections_per_ip_overrides: BTreeMap::new(),
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1_000,
             producer_id_expiration_ms: 86_400_000,
@@ -191,6 +197,39 @@ pub const AUTHORIZER_CLASS_NAMES: &[&str] = &[
 /// `queued.max.request.bytes` unless configured: room for two and a half of the largest
 /// requests at the default `socket.request.max.bytes`.
 pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
+
+/// `address:count,...` (Kafka also takes host names; Starling takes IP addresses, so a
+/// configuration never waits on a name lookup).
+fn parse_ip_overrides(
+    key: &str,
+    value: &str,
+) -> Result<BTreeMap<std::net::IpAddr, usize>, ConfigError> {
+    let mut overrides = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (ip, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, value, "expected ADDRESS:COUNT,..."))?;
+        let ip: std::net::IpAddr = ip
+            .trim_matches(['[', ']'])
+            .parse()
+            .map_err(|_| invalid(key, value, format!("{ip} is not an IP address")))?;
+        let count = count
+            .parse()
+            .map_err(|_| invalid(key, value, format!("{count} is not a connection count")))?;
+        overrides.insert(ip, count);
+    }
+    Ok(overrides)
+}
+
+impl BrokerConfig {
+    /// The per-address connection limits these settings make.
+    pub fn ip_limits(&self) -> crate::connection_limit::IpLimits {
+        crate::connection_limit::IpLimits {
+            default: self.max_connections_per_ip,
+            overrides: self.max_connections_per_ip_overrides.clone(),
+        }
+    }
+}
 
 /// How a listener's connections are secured (Kafka's `security.protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -726,6 +765,10 @@ impl BrokerConfig {
                 self.socket_request_read_timeout_ms = parse_positive(key, value)?
             }
             "max.connections" => self.max_connections = parse_positive(key, value)?,
+            "max.connections.per.ip" => self.max_connections_per_ip = parse_num(key, value)?,
+            "max.connections.per.ip.overrides" => {
+                self.max_connections_per_ip_overrides = parse_ip_overrides(key, value)?
+            }
             "log.retention.check.interval.ms" => {
                 self.retention_check_interval_ms = parse_positive(key, value)?
             }
@@ -964,6 +1007,13 @@ impl BrokerConfig {
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.security_protocol()?;
+        if self.max_connections_per_ip == 0 && self.max_connections_per_ip_overrides.is_empty() {
+            return Err(invalid(
+                "max.connections.per.ip",
+                "0",
+                "0 refuses every client unless max.connections.per.ip.overrides lets some in",
+            ));
+        }
         if let Some(path) = &self.sasl_plain_users_file {
             // A users file that does not read would lock every PLAIN user out: refuse to start.
             crate::sasl::plain::PlainUsers::load(path).map_err(|reason| {

@@ -264,6 +264,10 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "The default segment.bytes of topics."),
     broker_key!("max.connections", Int, true, |c| Some(c.max_connections.to_string()),
         "The most client connections the broker accepts at once."),
+    broker_key!("max.connections.per.ip", Int, true, |c| Some(c.max_connections_per_ip.to_string()),
+        "Connections one client address may hold open; more are closed as they arrive."),
+    broker_key!("max.connections.per.ip.overrides", String, true, |c| Some(c.max_connections_per_ip_overrides.iter().map(|(ip, n)| format!("{ip}:{n}")).collect::<Vec<_>>().join(",")),
+        "ADDRESS:COUNT exceptions to max.connections.per.ip."),
     broker_key!("message.max.bytes", Int, true, |c| Some(c.log.max_message_bytes.to_string()),
         "The default max.message.bytes of topics."),
     broker_key!("min.insync.replicas", Int, true, |_| Some("1".into()),
@@ -368,7 +372,13 @@ mod tests {
         for key in BROKER_KEYS.iter().filter(|k| {
             k.dynamic
                 && !k.name.starts_with("log.cleaner.")
-                && !["max.connections", "producer.id.expiration.ms"].contains(&k.name)
+                && ![
+                    "max.connections",
+                    "max.connections.per.ip",
+                    "max.connections.per.ip.overrides",
+                    "producer.id.expiration.ms",
+                ]
+                .contains(&k.name)
         }) {
             assert!(
                 topic_key_for_broker_key(key.name).is_some(),

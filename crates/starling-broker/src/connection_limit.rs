@@ -117,3 +117,114 @@ mod tests {
             .expect("below the lowered limit again");
     }
 }
+
+/// `max.connections.per.ip` and `max.connections.per.ip.overrides`: how many connections one
+/// client address may hold open, changeable at run time. A connection over its address's limit
+/// is closed as soon as it is accepted, as Kafka's `ConnectionQuotas` does (other addresses are
+/// not held up).
+#[derive(Debug)]
+pub struct PerIpLimit {
+    limits: parking_lot::RwLock<IpLimits>,
+    open: parking_lot::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// The default and the overrides by address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IpLimits {
+    pub default: usize,
+    pub overrides: std::collections::BTreeMap<std::net::IpAddr, usize>,
+}
+
+impl IpLimits {
+    fn limit(&self, ip: std::net::IpAddr) -> usize {
+        self.overrides.get(&ip).copied().unwrap_or(self.default)
+    }
+}
+
+impl PerIpLimit {
+    pub fn new(limits: IpLimits) -> Arc<PerIpLimit> {
+        Arc::new(PerIpLimit {
+            limits: parking_lot::RwLock::new(limits),
+            open: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// Applies new limits (connections already open stay).
+    pub fn set(&self, limits: IpLimits) {
+        *self.limits.write() = limits;
+    }
+
+    /// Counts a connection from `ip`, or `None` when the address is at its limit.
+    pub fn try_acquire(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let limit = self.limits.read().limit(ip);
+        let mut open = self.open.lock();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                open.remove(&ip);
+            }
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            limit: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open from `ip`.
+    pub fn open(&self, ip: std::net::IpAddr) -> usize {
+        self.open.lock().get(&ip).copied().unwrap_or(0)
+    }
+}
+
+/// One connection counted against its address's limit, until dropped.
+#[derive(Debug)]
+pub struct IpSlot {
+    limit: Arc<PerIpLimit>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.limit.open.lock();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod per_ip_tests {
+    use super::*;
+
+    #[test]
+    fn an_address_at_its_limit_is_refused_until_one_of_its_connections_ends() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        let limit = PerIpLimit::new(IpLimits {
+            default: 2,
+            overrides: [(other, 0)].into_iter().collect(),
+        });
+        let a = limit.try_acquire(local).unwrap();
+        let _b = limit.try_acquire(local).unwrap();
+        assert!(limit.try_acquire(local).is_none());
+        assert!(
+            limit.try_acquire(other).is_none(),
+            "an override of 0 refuses all"
+        );
+        drop(a);
+        assert_eq!(limit.open(local), 1);
+        let _c = limit.try_acquire(local).unwrap();
+        limit.set(IpLimits {
+            default: 3,
+            overrides: Default::default(),
+        });
+        let _d = limit.try_acquire(local).unwrap();
+        let _e = limit.try_acquire(other).unwrap();
+        assert_eq!(limit.open(local), 3);
+    }
+}

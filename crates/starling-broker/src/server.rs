@@ -96,6 +96,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let topic_store = store.clone();
     let in_force = dynamic.effective();
     let in_force_connections = in_force.max_connections;
+    let in_force_ip_limits = in_force.ip_limits();
     let topics = tokio::task::spawn_blocking(move || {
         TopicRegistry::open(&in_force, topic_store).map(|t| (t, config))
     })
@@ -142,6 +143,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         request_memory,
         config,
         connection_limit: Arc::new(ConnectionLimit::new(in_force_connections)),
+        per_ip_limit: crate::connection_limit::PerIpLimit::new(in_force_ip_limits),
         dynamic,
         cluster_id,
         topics,
@@ -249,6 +251,14 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Over its address's max.connections.per.ip, closed at once (Kafka's
+                // TooManyConnectionsException).
+                let Some(ip_slot) = broker.per_ip_limit.try_acquire(peer.ip()) else {
+                    tracing::info!(%peer, "closing connection: max.connections.per.ip reached for its address");
+                    drop(stream);
+                    drop(permit);
+                    continue;
+                };
                 // Over its ip's connection_creation_rate, a connection is closed once the
                 // throttle time has passed, unserved (Kafka's KIP-612 delayed close).
                 let throttle_ms = broker.quotas.connection_throttle_ms(peer.ip());
@@ -271,6 +281,7 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
                 tasks.spawn(async move {
                     connection::serve(broker, stream, peer).await;
                     drop(open);
+                    drop(ip_slot);
                     drop(permit);
                 });
             }

@@ -862,3 +862,65 @@ async fn a_shorter_producer_id_expiration_set_at_run_time_forgets_idle_producers
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[test]
+fn connections_over_max_connections_per_ip_are_closed_and_overrides_change_at_run_time() {
+    use kafka_protocol::messages::ApiVersionsRequest;
+    let _dog = watchdog(Duration::from_secs(60));
+    let b = Broker::with_overrides(&[("max.connections.per.ip", "2")]);
+    let mut first = RawClient::connect(b.addr());
+    let mut second = RawClient::connect(b.addr());
+    for client in [&mut first, &mut second] {
+        assert_eq!(client.call(3, &ApiVersionsRequest::default()).error_code, 0);
+    }
+    let mut third = RawClient::connect(b.addr());
+    third.send(3, &ApiVersionsRequest::default());
+    assert_eq!(
+        third.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+
+    // An address that is not one is refused, naming the key.
+    let response = incremental(
+        &mut first,
+        vec![(
+            BROKER,
+            "",
+            vec![op(
+                "max.connections.per.ip.overrides",
+                0,
+                Some("localhost:3"),
+            )],
+        )],
+        false,
+    );
+    let (code, message) = &errors(&response)[0];
+    assert_eq!(*code, ResponseError::InvalidConfig.code());
+    assert!(
+        message.contains("max.connections.per.ip.overrides"),
+        "{message}"
+    );
+
+    let response = incremental(
+        &mut first,
+        vec![(
+            BROKER,
+            "",
+            vec![op(
+                "max.connections.per.ip.overrides",
+                0,
+                Some("127.0.0.1:3"),
+            )],
+        )],
+        false,
+    );
+    assert_eq!(errors(&response), [(0, String::new())]);
+    let mut third = RawClient::connect(b.addr());
+    assert_eq!(third.call(3, &ApiVersionsRequest::default()).error_code, 0);
+    let mut fourth = RawClient::connect(b.addr());
+    fourth.send(3, &ApiVersionsRequest::default());
+    assert_eq!(
+        fourth.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+}

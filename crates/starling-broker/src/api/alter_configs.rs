@@ -135,6 +135,7 @@ pub fn alter(
                 .dynamic
                 .alter(scope, next, !validate_only, |in_force| {
                     broker.connection_limit.set_max(in_force.max_connections);
+                    broker.per_ip_limit.set(in_force.ip_limits());
                     broker.topics.set_defaults(in_force.log.clone());
                 })?;
             Ok(())
