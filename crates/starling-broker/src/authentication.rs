@@ -20,12 +20,17 @@
 //! [`Authenticator`] holds one connection's state and decides, per request, whether it is a
 //! SASL matter ([`Verdict`]); the connection loop does the I/O.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, RequestKind, SaslAuthenticateResponse, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
 use starling_protocol::request::{self, HeaderPrefix};
 use starling_protocol::response;
 
@@ -35,6 +40,47 @@ use crate::quotas::Principal;
 use crate::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
 use crate::sasl::{credentials, SaslFailure};
 use crate::Broker;
+
+/// Failed logins per client address, to slow down guessing: each failure holds its
+/// connection open (unread) before closing it for `connection.failed.authentication.delay.ms`,
+/// doubled for every earlier failure from the same address within a minute, up to 10 s. With
+/// `max.connections.per.ip` this bounds how fast one address can try passwords.
+pub struct FailedLogins {
+    base: Duration,
+    by_address: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+/// How long failures from one address are remembered.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// The longest a failed connection is held before it is closed.
+const MAX_FAILURE_DELAY: Duration = Duration::from_secs(10);
+
+impl FailedLogins {
+    pub fn new(base: Duration) -> FailedLogins {
+        FailedLogins {
+            base,
+            by_address: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Notes a failed login from `ip` at `now`; returns how long to hold the connection
+    /// before closing it.
+    pub fn failed(&self, ip: IpAddr, now: Instant) -> Duration {
+        let mut by_address = self.by_address.lock();
+        if by_address.len() > 10_000 {
+            by_address.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
+        }
+        let entry = by_address.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+        let doublings = (entry.0 - 1).min(16);
+        self.base
+            .saturating_mul(1u32 << doublings)
+            .min(MAX_FAILURE_DELAY)
+    }
+}
 
 /// What the connection does with a request, as far as authentication goes.
 #[derive(Debug)]
@@ -309,5 +355,28 @@ impl<T: Encodable> EncodeFor for T {
             Ok(frame) => Verdict::Reply(frame),
             Err(e) => Verdict::Close(format!("cannot encode {api_key:?} v{version}: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_from_one_address_double_the_delay_up_to_a_cap_and_are_forgotten_after_a_minute() {
+        let logins = FailedLogins::new(Duration::from_millis(100));
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let other: IpAddr = "10.1.2.4".parse().unwrap();
+        let t0 = Instant::now();
+        let delays: Vec<u128> = (0..10).map(|_| logins.failed(ip, t0).as_millis()).collect();
+        assert_eq!(
+            delays,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000]
+        );
+        assert_eq!(logins.failed(other, t0), Duration::from_millis(100));
+        assert_eq!(
+            logins.failed(ip, t0 + FAILURE_WINDOW),
+            Duration::from_millis(100)
+        );
     }
 }

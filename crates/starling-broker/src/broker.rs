@@ -33,6 +33,8 @@ pub struct Broker {
     pub metrics: Arc<Metrics>,
     /// Client quotas: what is set, and each client's rates against them.
     pub quotas: quotas::ClientQuotas,
+    /// Failed SASL logins per client address, which slow that address down.
+    pub failed_logins: crate::authentication::FailedLogins,
     /// The users SASL/PLAIN accepts (`sasl.plain.users.file`), loaded at start.
     pub plain_users: Option<crate::sasl::plain::PlainUsers>,
     /// ACLs and the authorizer (`authorizer.class.name`), if one is configured.

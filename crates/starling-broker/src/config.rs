@@ -53,6 +53,12 @@ pub struct BrokerConfig {
     /// `sasl.server.max.receive.size`: the largest frame a client may send before it has
     /// authenticated.
     pub sasl_server_max_receive_size: usize,
+    /// `connection.failed.authentication.delay.ms`: how long a connection whose login failed
+    /// is held before it is closed (doubled per recent failure from its address).
+    pub connection_failed_authentication_delay_ms: u64,
+    /// `sasl.authentication.timeout.ms` (Starling's own): how long a connection on a SASL
+    /// listener has to authenticate before it is closed.
+    pub sasl_authentication_timeout_ms: u64,
     pub data_dir: PathBuf,
     /// `node.id` (alias `broker.id`).
     pub node_id: i32,
@@ -153,6 +159,8 @@ impl Default for BrokerConfig {
             listener_security_protocol_map: default_security_protocol_map(),
             sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
             sasl_server_max_receive_size: 524_288,
+            connection_failed_authentication_delay_ms: 100,
+            sasl_authentication_timeout_ms: 30_000,
             ignored: BTreeMap::new(),
             explicit: BTreeMap::new(),
         }
@@ -735,6 +743,12 @@ impl BrokerConfig {
                     .filter(|m| !m.is_empty())
                     .map(str::to_string)
                     .collect()
+            }
+            "connection.failed.authentication.delay.ms" => {
+                self.connection_failed_authentication_delay_ms = parse_num(key, value)?
+            }
+            "sasl.authentication.timeout.ms" => {
+                self.sasl_authentication_timeout_ms = parse_positive(key, value)?
             }
             "sasl.server.max.receive.size" => {
                 self.sasl_server_max_receive_size = parse_positive(key, value)?

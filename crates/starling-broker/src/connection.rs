@@ -60,10 +60,6 @@ const READ_BUFFER: usize = 8 * 1024;
 /// bytes arrive.
 const FIRST_BODY_ALLOCATION: usize = 64 * 1024;
 
-/// How long a connection whose authentication failed stays open (unread) before it is
-/// closed: Kafka's `connection.failed.authentication.delay.ms` default.
-const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
-
 /// How many response chunks go to the socket in one vectored write.
 const MAX_IO_SLICES: usize = 64;
 
@@ -298,6 +294,9 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let max_frame = ReadLimits::of(&broker).max_frame;
     let mut authenticator = Authenticator::new(protocol);
+    // A client on a SASL listener has sasl.authentication.timeout.ms to authenticate.
+    let authenticate_by = tokio::time::Instant::now()
+        + Duration::from_millis(broker.config.sasl_authentication_timeout_ms);
     let mut mute = Duration::ZERO;
     loop {
         if !mute.is_zero() {
@@ -307,8 +306,14 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         connection.set_max_frame(authenticator.max_frame(&broker, max_frame));
+        let unauthenticated = authenticator.principal().is_none();
         if authenticator.expects_raw_token() {
-            let token = match connection.read_token().await {
+            let read = tokio::time::timeout_at(authenticate_by, connection.read_token()).await;
+            let Ok(read) = read else {
+                tracing::info!(%peer, "closing connection: not authenticated within sasl.authentication.timeout.ms");
+                break;
+            };
+            let token = match read {
                 Ok(Some(token)) => token,
                 Ok(None) => break,
                 Err(e) => {
@@ -328,13 +333,24 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     tracing::info!(%peer, reason = %why, "closing connection");
                     tokio::select! {
                         _ = broker.shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(FAILED_AUTHENTICATION_DELAY) => {}
+                        _ = tokio::time::sleep(broker.failed_logins.failed(peer.ip(), Instant::now())) => {}
                     }
                     break;
                 }
             }
         }
-        let frame = match connection.read_frame().await {
+        let read = if unauthenticated {
+            match tokio::time::timeout_at(authenticate_by, connection.read_frame()).await {
+                Ok(read) => read,
+                Err(_) => {
+                    tracing::info!(%peer, "closing connection: not authenticated within sasl.authentication.timeout.ms");
+                    break;
+                }
+            }
+        } else {
+            connection.read_frame().await
+        };
+        let frame = match read {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             Err(e @ ConnectionError::Read(_)) => {
@@ -385,11 +401,11 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         drop(frame);
         if let Some(why) = close_after {
             tracing::info!(%peer, reason = %why, "closing connection");
-            // Kafka's connection.failed.authentication.delay.ms: a failed client does not get
-            // to try again at once.
+            // connection.failed.authentication.delay.ms, longer for an address that keeps
+            // failing: a failed client does not get to try again at once.
             tokio::select! {
                 _ = broker.shutdown.cancelled() => {}
-                _ = tokio::time::sleep(FAILED_AUTHENTICATION_DELAY) => {}
+                _ = tokio::time::sleep(broker.failed_logins.failed(peer.ip(), Instant::now())) => {}
             }
             break;
         }

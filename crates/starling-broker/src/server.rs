@@ -137,6 +137,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let broker = Arc::new(Broker {
         quotas,
         plain_users,
+        failed_logins: crate::authentication::FailedLogins::new(std::time::Duration::from_millis(
+            config.connection_failed_authentication_delay_ms,
+        )),
         acls,
         producer_ids,
         transactions: transactions.clone(),

@@ -258,3 +258,24 @@ fn after_a_version_0_handshake_raw_tokens_carry_the_exchange() {
         CloseOutcome::Closed
     );
 }
+
+#[test]
+fn a_client_that_does_not_authenticate_in_time_is_closed() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[("sasl.authentication.timeout.ms", "300")]);
+    let mut raw = RawClient::connect(b.addr());
+    // ApiVersions is served, but does not buy time.
+    assert_eq!(raw.call(3, &ApiVersionsRequest::default()).error_code, 0);
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(10)),
+        CloseOutcome::Closed
+    );
+    // An authenticated client is not held to it.
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(authenticate(&mut raw, 2, b"\0carol\0carol-secret").0, 0);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+}
