@@ -31,6 +31,7 @@ pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
+pub mod group_acl;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;

@@ -35,8 +35,8 @@ pub fn handle(
 ) -> OffsetForLeaderEpochResponse {
     // Kafka's rule: a follower (replica id set) needs CLUSTER_ACTION on the cluster, or every
     // partition is CLUSTER_AUTHORIZATION_FAILED; a consumer needs DESCRIBE on each topic.
-    let cluster_refused = request.replica_id.0 >= 0
-        && !ctx.authorize_cluster(broker, AclOperation::ClusterAction);
+    let cluster_refused =
+        request.replica_id.0 >= 0 && !ctx.authorize_cluster(broker, AclOperation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
