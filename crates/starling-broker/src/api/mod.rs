@@ -533,7 +533,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &list_partition_reassignments::handle(&ctx, r),
+            &list_partition_reassignments::handle(broker, &ctx, r),
         ),
         RequestKind::AlterPartitionReassignments(r) => respond(
             broker,
