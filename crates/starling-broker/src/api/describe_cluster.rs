@@ -97,4 +97,22 @@ mod tests {
         assert_eq!(CLUSTER_OPERATIONS, 8096);
         assert_eq!(CLUSTER_OPERATIONS.count_ones(), 7);
     }
+
+    /// The operations `authorized_operations` folds into a bit field are Kafka's supported ones:
+    /// all of them is the constant answered without an authorizer.
+    #[test]
+    fn supported_operations_make_the_full_bit_fields() {
+        let bits = |t: ResourceType| {
+            crate::api::supported_operations(t)
+                .iter()
+                .fold(0, |b, op| b | (1 << op.code()))
+        };
+        assert_eq!(bits(ResourceType::Cluster), CLUSTER_OPERATIONS);
+        assert_eq!(
+            bits(ResourceType::Topic),
+            crate::api::describe_topic_partitions::TOPIC_OPERATIONS
+        );
+        // READ (3), DESCRIBE (8), DELETE (6).
+        assert_eq!(bits(ResourceType::Group), 1 << 3 | 1 << 6 | 1 << 8);
+    }
 }

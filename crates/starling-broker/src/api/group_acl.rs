@@ -55,13 +55,16 @@ pub enum Checked {
     Answer(GroupResponse),
 }
 
+/// Topics refused (by READ or DESCRIBE) with the partitions asked for.
+type RefusedTopics = Vec<(TopicName, Vec<i32>)>;
+
 /// The refusals to put back into the coordinator's answer to a narrowed request.
 #[derive(Default)]
 pub struct Merge {
     /// Groups refused, by id, with the order the request named every group in.
     groups: Vec<(GroupId, bool)>,
     /// Topics refused in an OffsetFetch / OffsetDelete, per group id: (name, partitions).
-    topics: Vec<(String, Vec<(TopicName, Vec<i32>)>)>,
+    topics: Vec<(String, RefusedTopics)>,
     /// Set the authorized operations of described groups.
     operations: bool,
     /// ListGroups: keep only the groups the client may DESCRIBE.
@@ -481,9 +484,8 @@ impl Merge {
                 });
                 GroupResponse::ListGroups(r)
             }
-            GroupResponse::OffsetDelete(mut r) => {
-                for (group, denied) in &self.topics {
-                    let _ = group;
+            GroupResponse::OffsetDelete(mut r) if !self.topics.is_empty() => {
+                for (_, denied) in &self.topics {
                     for (name, partitions) in denied {
                         r.topics.push(
                             OffsetDeleteResponseTopic::default()
@@ -505,7 +507,8 @@ impl Merge {
                 }
                 GroupResponse::OffsetDelete(r)
             }
-            GroupResponse::OffsetFetch(mut r) => {
+            // Only a checked request has its groups recorded; an unchecked answer stays as is.
+            GroupResponse::OffsetFetch(mut r) if !self.groups.is_empty() => {
                 let describable = |name: &str| {
                     ctx.authorize(broker, AclOperation::Describe, ResourceType::Topic, name)
                 };
