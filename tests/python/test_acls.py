@@ -16,7 +16,10 @@ from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLRes
 from kafka.admin import ResourceType as PyResourceType
 from kafka.errors import SecurityDisabledError
 
-AUTHORIZER = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer"}
+# Every connection is User:ANONYMOUS until SASL; as a super user it may use the ACL APIs (which
+# need ALTER / DESCRIBE on the cluster). Enforcement itself: test_acl_enforcement.py.
+AUTHORIZER = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+              "super.users": "User:ANONYMOUS"}
 TIMEOUT = 30
 
 

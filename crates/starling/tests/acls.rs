@@ -39,8 +39,14 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// A broker with the authorizer on, where the tests' connections (`User:ANONYMOUS` until SASL)
+/// are super users: the ACL APIs need ALTER / DESCRIBE on the cluster, and these tests are
+/// about the APIs, not about enforcement (see `acl_enforcement.rs`).
 fn with_authorizer() -> Broker {
-    Broker::with_overrides(&[("authorizer.class.name", STANDARD_AUTHORIZER)])
+    Broker::with_overrides(&[
+        ("authorizer.class.name", STANDARD_AUTHORIZER),
+        ("super.users", "User:ANONYMOUS"),
+    ])
 }
 
 #[allow(clippy::too_many_arguments)]

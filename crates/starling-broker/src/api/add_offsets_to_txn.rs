@@ -3,7 +3,10 @@
 //! those offsets.
 
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+use kafka_protocol::ResponseError;
 use starling_txn::{ProducerIdAndEpoch, TxnRequest};
+
+use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use crate::Broker;
@@ -16,6 +19,25 @@ pub async fn handle(
     ctx: &RequestContext,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    // Kafka's rule: WRITE on the transactional id, then READ on the group.
+    if !ctx.authorize(
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        request.transactional_id.as_str(),
+    ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !ctx.authorize(
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        request.group_id.as_str(),
+    ) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let result = broker
         .transactions
         .call(TxnRequest::AddGroup {

@@ -10,6 +10,8 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 use kafka_protocol::ResponseError;
 use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnRequest};
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::Broker;
 
@@ -30,11 +32,23 @@ pub async fn handle(
                 .map(|&p| TopicPartition::new(t.name.as_str(), p))
         })
         .collect();
+    // Kafka's rule: WRITE on the transactional id (every partition refused without it), then
+    // WRITE on each topic, checked before whether the topic exists.
+    let id_allowed = ctx.authorize(
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        request.v3_and_below_transactional_id.as_str(),
+    );
+    let writable = |topic: &str| {
+        id_allowed && ctx.authorize(broker, AclOperation::Write, ResourceType::Topic, topic)
+    };
     let exists = |tp: &TopicPartition| {
-        broker
-            .topics
-            .get(&tp.topic)
-            .is_some_and(|t| t.partition(tp.partition).is_some())
+        writable(&tp.topic)
+            && broker
+                .topics
+                .get(&tp.topic)
+                .is_some_and(|t| t.partition(tp.partition).is_some())
     };
     let all_known = partitions.iter().all(exists);
     let outcome = if all_known {
@@ -55,7 +69,11 @@ pub async fn handle(
         None
     };
     let code = |topic: &str, partition: i32| -> i16 {
-        if all_known {
+        if !id_allowed {
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        } else if !writable(topic) {
+            ResponseError::TopicAuthorizationFailed.code()
+        } else if all_known {
             outcome.map_or(0, |e| e.code())
         } else if exists(&TopicPartition::new(topic, partition)) {
             ResponseError::OperationNotAttempted.code()

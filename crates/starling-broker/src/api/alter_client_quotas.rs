@@ -10,6 +10,8 @@ use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasRespon
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::AclOperation;
+
 use super::RequestContext;
 use crate::quotas::{Alteration, Entity};
 use crate::Broker;
@@ -27,7 +29,7 @@ fn entity_data(entity: &Entity) -> Vec<EntityData> {
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
     let alterations: Vec<Alteration> = request
@@ -52,6 +54,25 @@ pub fn handle(
                 .collect(),
         })
         .collect();
+    // Kafka's rule: ALTER_CONFIGS on the cluster, or every entry is CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(broker, AclOperation::AlterConfigs) {
+        let mut seen: Vec<&Entity> = Vec::new();
+        let entries = alterations
+            .iter()
+            .filter(|a| {
+                let new = !seen.contains(&&a.entity);
+                seen.push(&a.entity);
+                new
+            })
+            .map(|a| {
+                EntryData::default()
+                    .with_entity(entity_data(&a.entity))
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
+            })
+            .collect();
+        return AlterClientQuotasResponse::default().with_entries(entries);
+    }
     let entries = match broker.quotas.alter(&alterations, request.validate_only) {
         Ok(results) => results
             .into_iter()

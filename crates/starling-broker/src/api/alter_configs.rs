@@ -12,6 +12,8 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::dynamic_config::{self, AlterOp, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::topics::AdminError;
@@ -19,7 +21,7 @@ use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let keys: Vec<(i8, String)> = request
@@ -28,6 +30,13 @@ pub fn handle(
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
     let outcomes = per_resource(&keys, |i| {
+        authorize_config_resource(
+            broker,
+            ctx,
+            AclOperation::AlterConfigs,
+            keys[i].0,
+            &keys[i].1,
+        )?;
         let resource = &request.resources[i];
         let entries: Vec<(String, Option<String>, AlterOp)> = resource
             .configs
@@ -67,6 +76,44 @@ pub fn handle(
         })
         .collect();
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Kafka's config resource types besides the topic and broker ones.
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+const RESOURCE_GROUP: i8 = 32;
+
+/// Whether the client may `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) the configs of the
+/// resource, as Kafka decides it: on the topic (TOPIC_AUTHORIZATION_FAILED) or group
+/// (GROUP_AUTHORIZATION_FAILED), on the cluster for broker, broker-logger and client-metrics
+/// resources (CLUSTER_AUTHORIZATION_FAILED). Unknown resource types are left to the handler.
+pub fn authorize_config_resource(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: AclOperation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), AdminError> {
+    let (allowed, error) = match resource_type {
+        RESOURCE_TOPIC => (
+            ctx.authorize(broker, operation, ResourceType::Topic, name),
+            ResponseError::TopicAuthorizationFailed,
+        ),
+        RESOURCE_GROUP => (
+            ctx.authorize(broker, operation, ResourceType::Group, name),
+            ResponseError::GroupAuthorizationFailed,
+        ),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => (
+            ctx.authorize_cluster(broker, operation),
+            ResponseError::ClusterAuthorizationFailed,
+        ),
+        _ => (true, ResponseError::UnknownServerError),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AdminError::new(error, "Authorization failed.".to_string()))
+    }
 }
 
 /// Each resource's outcome as a response's error code and message: `alter_one(i)` for the

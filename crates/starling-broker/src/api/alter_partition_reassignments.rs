@@ -15,14 +15,22 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::AclOperation;
+
 use super::RequestContext;
 use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // Kafka's rule: ALTER on the cluster, or CLUSTER_AUTHORIZATION_FAILED for the request.
+    if !ctx.authorize_cluster(broker, AclOperation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+    }
     let node = broker.config.node_id;
     let responses = request
         .topics

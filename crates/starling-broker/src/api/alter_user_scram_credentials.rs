@@ -19,7 +19,7 @@ use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let deletions: Vec<Deletion> = request
@@ -44,6 +44,28 @@ pub fn handle(
     let result = |user: String| {
         AlterUserScramCredentialsResult::default().with_user(StrBytes::from_string(user))
     };
+    // Kafka's rule: ALTER on the cluster, or every user named is CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(broker, starling_acl::AclOperation::Alter) {
+        let mut users: Vec<String> = Vec::new();
+        for user in deletions
+            .iter()
+            .map(|d| d.user.clone())
+            .chain(upsertions.iter().map(|u| u.user.clone()))
+        {
+            if !users.contains(&user) {
+                users.push(user);
+            }
+        }
+        let results = users
+            .into_iter()
+            .map(|user| {
+                result(user)
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let results = match credentials::alter(broker.topics.store(), &deletions, &upsertions) {
         Ok(results) => results
             .into_iter()

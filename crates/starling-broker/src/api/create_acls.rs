@@ -25,7 +25,7 @@ fn failure(error: ResponseError, message: String) -> AclCreationResult {
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: CreateAclsRequest,
 ) -> CreateAclsResponse {
     let bindings: Vec<AclBinding> = request
@@ -45,6 +45,19 @@ pub fn handle(
             },
         })
         .collect();
+    // Kafka's rule: ALTER on the cluster, or every creation is CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(broker, AclOperation::Alter) {
+        let results = bindings
+            .iter()
+            .map(|_| {
+                failure(
+                    ResponseError::ClusterAuthorizationFailed,
+                    "Authorization failed.".into(),
+                )
+            })
+            .collect();
+        return CreateAclsResponse::default().with_results(results);
+    }
     let results = match broker.acls.create(&bindings) {
         Some(results) => results
             .into_iter()

@@ -7,6 +7,8 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::quotas::MutationQuota;
 use crate::topics::AdminError;
@@ -30,7 +32,13 @@ pub fn handle(
             .iter()
             .flatten()
             .any(|a| a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>() != [node]);
-        let outcome = if bad_assignment {
+        // Kafka's rule: ALTER on the topic, checked before whether it exists.
+        let outcome = if !ctx.authorize(broker, AclOperation::Alter, ResourceType::Topic, &name) {
+            Err((
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            ))
+        } else if bad_assignment {
             Err((
                 ResponseError::InvalidReplicaAssignment,
                 format!("Every new partition must be assigned to exactly [{node}] on this single-node broker"),

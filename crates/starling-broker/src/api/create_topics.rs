@@ -13,6 +13,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::config::describe_log_config;
 use crate::quotas::{MutationQuota, MutationThrottled};
@@ -36,11 +38,21 @@ pub fn handle(
         broker
             .quotas
             .mutation_quota(&ctx.principal, ctx.quota_client_id(), ctx.api_version >= 6);
+    // Kafka's rule: CREATE on the cluster, or else on each topic (TOPIC_AUTHORIZATION_FAILED);
+    // the created topic's configs are returned only with DESCRIBE_CONFIGS on it.
+    let cluster_create = ctx.authorize_cluster(broker, AclOperation::Create);
     let mut response = CreateTopicsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut result = CreatableTopicResult::default().with_name(topic.name.clone());
-        let outcome = if seen[&name] > 1 {
+        let may_create = cluster_create
+            || ctx.authorize(broker, AclOperation::Create, ResourceType::Topic, &name);
+        let outcome = if !may_create {
+            Err(AdminError::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            ))
+        } else if seen[&name] > 1 {
             Err(AdminError::new(
                 ResponseError::InvalidRequest,
                 format!(
@@ -58,7 +70,17 @@ pub fn handle(
                 if ctx.api_version >= 5 {
                     result.num_partitions = created.partitions;
                     result.replication_factor = 1;
-                    result.configs = Some(created.configs);
+                    if ctx.authorize(
+                        broker,
+                        AclOperation::DescribeConfigs,
+                        ResourceType::Topic,
+                        &name,
+                    ) {
+                        result.configs = Some(created.configs);
+                    } else {
+                        result.topic_config_error_code =
+                            ResponseError::TopicAuthorizationFailed.code();
+                    }
                 }
             }
             Err(e) => {

@@ -25,7 +25,7 @@ fn failure(error: ResponseError, message: String) -> DeleteAclsFilterResult {
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteAclsRequest,
 ) -> DeleteAclsResponse {
     let filters: Vec<AclBindingFilter> = request
@@ -43,6 +43,19 @@ pub fn handle(
             )
         })
         .collect();
+    // Kafka's rule: ALTER on the cluster, or every filter is CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(broker, starling_acl::AclOperation::Alter) {
+        let results = filters
+            .iter()
+            .map(|_| {
+                failure(
+                    ResponseError::ClusterAuthorizationFailed,
+                    "Authorization failed.".into(),
+                )
+            })
+            .collect();
+        return DeleteAclsResponse::default().with_filter_results(results);
+    }
     let results = match broker.acls.delete(&filters) {
         Some(results) => results
             .into_iter()

@@ -13,6 +13,8 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 use starling_log::DeleteError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::{now_ms, Broker};
 
@@ -21,11 +23,18 @@ const HIGH_WATERMARK: i64 = -1;
 
 pub async fn handle(
     broker: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
+    // Kafka's rule: DELETE on the topic, checked before whether it exists.
+    let denied: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|name| !ctx.authorize(broker, AclOperation::Delete, ResourceType::Topic, name))
+        .collect();
     let b = broker.clone();
-    match tokio::task::spawn_blocking(move || delete_all(&b, request)).await {
+    match tokio::task::spawn_blocking(move || delete_all(&b, request, &denied)).await {
         Ok(response) => response,
         Err(e) => {
             tracing::error!(error = %e, "delete records task failed");
@@ -34,12 +43,17 @@ pub async fn handle(
     }
 }
 
-fn delete_all(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+fn delete_all(
+    broker: &Broker,
+    request: DeleteRecordsRequest,
+    denied: &std::collections::HashSet<String>,
+) -> DeleteRecordsResponse {
     let now = now_ms();
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
+            let refused = denied.contains(t.name.as_str());
             let topic = broker.topics.get(t.name.as_str());
             let partitions = t
                 .partitions
@@ -48,6 +62,10 @@ fn delete_all(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if refused {
+                        return result
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let Some(partition) = topic
                         .as_ref()
                         .and_then(|topic| topic.partition(p.partition_index))

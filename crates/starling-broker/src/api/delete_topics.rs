@@ -7,6 +7,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::quotas::{MutationQuota, MutationThrottled};
 use crate::Broker;
@@ -44,8 +46,17 @@ pub fn handle(
                 .map(|t| t.name.clone())
                 .ok_or(ResponseError::UnknownTopicId),
         };
+        // Kafka's rule: DELETE on the topic, checked before whether it exists when named (an
+        // unknown id stays UNKNOWN_TOPIC_ID).
+        let denied = resolved
+            .as_ref()
+            .is_ok_and(|n| !ctx.authorize(broker, AclOperation::Delete, ResourceType::Topic, n));
         let outcome = match resolved {
             Err(code) => Err((code, "This server does not host this topic ID.".to_string())),
+            Ok(_) if denied => Err((
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            )),
             Ok(_) if !broker.config.delete_topic_enable => Err((
                 ResponseError::TopicDeletionDisabled,
                 "Topic deletion is disabled (delete.topic.enable=false)".to_string(),

@@ -77,7 +77,7 @@ fn refuse(error: ResponseError, message: &str) -> DescribeAclsResponse {
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeAclsRequest,
 ) -> DescribeAclsResponse {
     let filter = filter_of(
@@ -93,6 +93,13 @@ pub fn handle(
         return refuse(
             ResponseError::SecurityDisabled,
             "No Authorizer is configured on the broker",
+        );
+    }
+    // Kafka's rule: DESCRIBE on the cluster.
+    if !ctx.authorize_cluster(broker, starling_acl::AclOperation::Describe) {
+        return refuse(
+            ResponseError::ClusterAuthorizationFailed,
+            "Authorization failed.",
         );
     }
     if filter.is_unknown() {

@@ -8,15 +8,24 @@ use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotas
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::AclOperation;
+
 use super::RequestContext;
 use crate::quotas::Component;
 use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // Kafka's rule: DESCRIBE_CONFIGS on the cluster.
+    if !ctx.authorize_cluster(broker, AclOperation::DescribeConfigs) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
+            .with_entries(None);
+    }
     let components: Vec<Component> = request
         .components
         .into_iter()

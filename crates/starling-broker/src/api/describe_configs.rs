@@ -17,7 +17,7 @@ use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let results = request
@@ -25,7 +25,14 @@ pub fn handle(
         .into_iter()
         .map(|resource| {
             let name = resource.resource_name.to_string();
-            let described = describe(broker, resource.resource_type, &name);
+            let described = super::alter_configs::authorize_config_resource(
+                broker,
+                ctx,
+                starling_acl::AclOperation::DescribeConfigs,
+                resource.resource_type,
+                &name,
+            )
+            .and_then(|()| describe(broker, resource.resource_type, &name));
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);

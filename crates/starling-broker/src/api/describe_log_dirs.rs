@@ -12,15 +12,27 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use starling_acl::AclOperation;
+
 use super::RequestContext;
 use crate::topics::Topic;
 use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // Kafka's rule: DESCRIBE on the cluster; without it no log dirs, and (v3+) the error.
+    if !ctx.authorize_cluster(broker, AclOperation::Describe) {
+        let response = DescribeLogDirsResponse::default();
+        return if ctx.api_version >= 3 {
+            response
+                .with_error_code(kafka_protocol::ResponseError::ClusterAuthorizationFailed.code())
+        } else {
+            response
+        };
+    }
     let topics: Vec<DescribeLogDirsTopic> = match request.topics {
         None => broker
             .topics

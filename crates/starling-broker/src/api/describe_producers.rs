@@ -15,6 +15,8 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use kafka_protocol::ResponseError;
 use starling_log::producer_state::ActiveProducer;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::topics::Partition;
 use crate::Broker;
@@ -27,20 +29,27 @@ type Wanted = (i32, Option<Arc<Partition>>);
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
-    let wanted: Vec<(TopicName, Vec<Wanted>)> = request
+    // Kafka's rule: READ on the topic, checked before whether it exists.
+    let wanted: Vec<(TopicName, bool, Vec<Wanted>)> = request
         .topics
         .iter()
         .map(|t| {
-            let topic = broker.topics.get(t.name.0.as_str());
+            let denied = !ctx.authorize(
+                broker,
+                AclOperation::Read,
+                ResourceType::Topic,
+                t.name.0.as_str(),
+            );
+            let topic = broker.topics.get(t.name.0.as_str()).filter(|_| !denied);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&p| (p, topic.as_ref().and_then(|t| t.partition(p)).cloned()))
                 .collect();
-            (t.name.clone(), partitions)
+            (t.name.clone(), denied, partitions)
         })
         .collect();
     // Reading a log's producers takes its writer lock, which an append holds while it writes
@@ -48,10 +57,15 @@ pub async fn handle(
     let answer = tokio::task::spawn_blocking(move || {
         wanted
             .into_iter()
-            .map(|(name, partitions)| {
+            .map(|(name, denied, partitions)| {
                 let partitions = partitions
                     .into_iter()
                     .map(|(index, partition)| {
+                        if denied {
+                            return PartitionResponse::default()
+                                .with_partition_index(index)
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         let producers = partition.map(|p| p.log.active_producers());
                         partition_response(index, producers)
                     })

@@ -23,6 +23,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::offset_for_leader_epoch::LEADER_EPOCH;
 use super::RequestContext;
 use crate::topics::validate_topic_name;
@@ -33,13 +35,14 @@ const MAX_PARTITIONS: i32 = 2000;
 
 /// Kafka's `AclEntry.supportedOperations(TOPIC)` as a bit field of `AclOperation` codes: READ
 /// (3), WRITE (4), CREATE (5), DELETE (6), ALTER (7), DESCRIBE (8), DESCRIBE_CONFIGS (10),
-/// ALTER_CONFIGS (11); with no authorizer every answered topic carries all of them.
+/// ALTER_CONFIGS (11); with no authorizer every answered topic carries all of them (with one,
+/// those the client may perform, and topics it may not DESCRIBE are hidden or refused).
 pub const TOPIC_OPERATIONS: i32 =
     1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let fetch_all = request.topics.is_empty();
@@ -48,8 +51,17 @@ pub fn handle(
         .as_ref()
         .map(|c| c.topic_name.to_string())
         .unwrap_or_default();
+    let may_describe =
+        |name: &str| ctx.authorize(broker, AclOperation::Describe, ResourceType::Topic, name);
+    // Listing every topic lists only those the client may DESCRIBE (Kafka's handler).
     let asked: Vec<String> = if fetch_all {
-        broker.topics.all().iter().map(|t| t.name.clone()).collect()
+        broker
+            .topics
+            .all()
+            .iter()
+            .filter(|t| may_describe(&t.name))
+            .map(|t| t.name.clone())
+            .collect()
     } else {
         request.topics.iter().map(|t| t.name.to_string()).collect()
     };
@@ -80,6 +92,18 @@ pub fn handle(
             }
             break;
         }
+        // A named topic the client may not DESCRIBE: refused whether or not it exists.
+        if !fetch_all && !may_describe(&name) {
+            response.topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_name(Some(topic_name(&name)))
+                    .with_topic_id(Uuid::nil())
+                    .with_topic_authorized_operations(0),
+            );
+            continue;
+        }
+        let operations = ctx.authorized_operations(broker, ResourceType::Topic, &name);
         let Some(topic) = broker.topics.get(&name) else {
             if !fetch_all {
                 let error = match validate_topic_name(&name) {
@@ -91,7 +115,7 @@ pub fn handle(
                         .with_error_code(error.code())
                         .with_name(Some(topic_name(&name)))
                         .with_topic_id(Uuid::nil())
-                        .with_topic_authorized_operations(TOPIC_OPERATIONS),
+                        .with_topic_authorized_operations(operations),
                 );
             }
             continue;
@@ -119,7 +143,7 @@ pub fn handle(
                 .with_name(Some(topic_name(&name)))
                 .with_topic_id(topic.id)
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(TOPIC_OPERATIONS),
+                .with_topic_authorized_operations(operations),
         );
         if upper < count {
             response.next_cursor = Some(

@@ -12,12 +12,14 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use starling_txn::TransactionValue;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::Broker;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let ids: Vec<String> = request
@@ -30,14 +32,34 @@ pub async fn handle(
         .iter()
         .enumerate()
         .map(|(i, id)| {
+            // Kafka's rule: DESCRIBE on the transactional id; of its partitions, only those of
+            // topics the client may DESCRIBE are shown.
             let answer = match &found {
+                _ if !ctx.authorize(
+                    broker,
+                    AclOperation::Describe,
+                    ResourceType::TransactionalId,
+                    id,
+                ) =>
+                {
+                    Err(ResponseError::TransactionalIdAuthorizationFailed)
+                }
                 _ if id.is_empty() => Err(ResponseError::InvalidRequest),
                 Ok(values) => values[i]
                     .as_ref()
                     .ok_or(ResponseError::TransactionalIdNotFound),
                 Err(failure) => Err(failure.error(true)),
             };
-            describe(id, answer)
+            let mut entry = describe(id, answer);
+            entry.topics.retain(|t| {
+                ctx.authorize(
+                    broker,
+                    AclOperation::Describe,
+                    ResourceType::Topic,
+                    t.topic.0.as_str(),
+                )
+            });
+            entry
         })
         .collect();
     DescribeTransactionsResponse::default().with_transaction_states(states)

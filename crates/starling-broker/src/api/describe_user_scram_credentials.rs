@@ -19,9 +19,15 @@ use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka's rule: DESCRIBE on the cluster.
+    if !ctx.authorize_cluster(broker, starling_acl::AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+    }
     let users: Option<Vec<String>> = request
         .users
         .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());

@@ -11,6 +11,8 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::AclOperation;
+
 use super::RequestContext;
 use crate::Broker;
 
@@ -19,9 +21,42 @@ const UNCLEAN: i8 = 1;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    // Kafka's rule: ALTER on the cluster; without it the request (v1+) and every partition
+    // named are CLUSTER_AUTHORIZATION_FAILED.
+    if !ctx.authorize_cluster(broker, AclOperation::Alter) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        let results = request
+            .topic_partitions
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|&index| {
+                        PartitionResult::default()
+                            .with_partition_id(index)
+                            .with_error_code(error.code())
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "Authorization failed.",
+                            )))
+                    })
+                    .collect();
+                ReplicaElectionResult::default()
+                    .with_topic(t.topic)
+                    .with_partition_result(partitions)
+            })
+            .collect();
+        let response = ElectLeadersResponse::default().with_replica_election_results(results);
+        return if ctx.api_version >= 1 {
+            response.with_error_code(error.code())
+        } else {
+            response
+        };
+    }
     if request.election_type != PREFERRED && request.election_type != UNCLEAN {
         return ElectLeadersResponse::default()
             .with_error_code(ResponseError::InvalidRequest.code());

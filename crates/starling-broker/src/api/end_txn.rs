@@ -3,7 +3,10 @@
 //! transactional request until they are), as in Kafka.
 
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
+use kafka_protocol::ResponseError;
 use starling_txn::{ProducerIdAndEpoch, TxnRequest};
+
+use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use crate::Broker;
@@ -16,6 +19,16 @@ pub async fn handle(
     ctx: &RequestContext,
     request: EndTxnRequest,
 ) -> EndTxnResponse {
+    // Kafka's rule: WRITE on the transactional id.
+    if !ctx.authorize(
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        request.transactional_id.as_str(),
+    ) {
+        return EndTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
     let result = broker
         .transactions
         .call(TxnRequest::EndTxn {

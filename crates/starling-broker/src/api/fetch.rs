@@ -24,6 +24,7 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
+use starling_acl::{AclOperation, ResourceType};
 use starling_log::{Isolation, ReadError};
 use tokio::time::Instant;
 
@@ -38,6 +39,8 @@ const READ_COMMITTED: i8 = 1;
 
 struct Wanted {
     topic: Option<Arc<Topic>>,
+    /// The client may not read the topic: answered TOPIC_AUTHORIZATION_FAILED, never read.
+    denied: bool,
     partition: i32,
     offset: i64,
     max_bytes: i32,
@@ -69,6 +72,11 @@ async fn answer(
         }
     }
     let by_id = ctx.api_version >= 13;
+    // Kafka's rule: a follower's fetch needs CLUSTER_ACTION on the cluster (every partition
+    // refused without it), a consumer's READ on each topic.
+    let from_follower = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
+    let follower_allowed =
+        from_follower && ctx.authorize_cluster(broker, AclOperation::ClusterAction);
     let wanted: Vec<Vec<Wanted>> = request
         .topics
         .iter()
@@ -78,10 +86,24 @@ async fn answer(
             } else {
                 broker.topics.get(t.topic.0.as_str())
             };
+            // By name the check comes first (a denied client cannot learn whether the topic
+            // exists); an unknown id stays UNKNOWN_TOPIC_ID, as in Kafka.
+            let name = if by_id {
+                topic.as_ref().map(|t| t.name.as_str())
+            } else {
+                Some(t.topic.0.as_str())
+            };
+            let denied = match name {
+                None => false,
+                Some(_) if from_follower => !follower_allowed,
+                Some(name) => !ctx.authorize(broker, AclOperation::Read, ResourceType::Topic, name),
+            };
+            let topic = if denied { None } else { topic };
             t.partitions
                 .iter()
                 .map(|p| Wanted {
                     topic: topic.clone(),
+                    denied,
                     partition: p.partition,
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes,
@@ -195,6 +217,10 @@ fn read_all(
                 .as_ref()
                 .and_then(|topic| topic.partition(w.partition));
             match (&w.topic, partition) {
+                _ if w.denied => {
+                    data.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    any_error = true;
+                }
                 (None, _) => {
                     let code = super::unknown_topic(by_id);
                     data.error_code = code.code();

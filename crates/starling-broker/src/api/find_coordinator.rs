@@ -7,6 +7,8 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::Broker;
 
@@ -22,8 +24,30 @@ pub fn handle(
     let node = BrokerId(broker.config.node_id);
     // (error, message) for one key: groups and transactional ids are ours; anything else is
     // not offered.
+    // Kafka checks DESCRIBE on the group or transactional id first.
     let answer = |key: &str| -> Option<(ResponseError, &'static str)> {
         match request.key_type {
+            GROUP_KEY
+                if !ctx.authorize(broker, AclOperation::Describe, ResourceType::Group, key) =>
+            {
+                Some((
+                    ResponseError::GroupAuthorizationFailed,
+                    "Not authorized to describe the group",
+                ))
+            }
+            TRANSACTION_KEY
+                if !ctx.authorize(
+                    broker,
+                    AclOperation::Describe,
+                    ResourceType::TransactionalId,
+                    key,
+                ) =>
+            {
+                Some((
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "Not authorized to describe the transactional id",
+                ))
+            }
             GROUP_KEY if key.is_empty() => Some((
                 ResponseError::InvalidRequest,
                 "The group id must not be empty",

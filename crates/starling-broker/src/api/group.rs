@@ -6,8 +6,10 @@
 //! (counting its error codes on the way). The one check made here is the broker's own knowledge
 //! of topics: OffsetCommit for a topic or partition that does not exist is answered
 //! UNKNOWN_TOPIC_OR_PARTITION per partition, as Kafka does, without reaching the coordinator.
+//! The authorizer's checks come first ([`super::group_acl`]; OffsetCommit's here: READ on the
+//! group, and READ on each topic, TOPIC_AUTHORIZATION_FAILED per partition without it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_commit_response::{
@@ -15,6 +17,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError;
+use starling_acl::{AclOperation, ResourceType};
 use starling_group::{ClientInfo, GroupRequest, GroupResponse};
 
 use super::{respond, Reply, RequestContext};
@@ -33,8 +36,14 @@ pub async fn forward(
     api_key: ApiKey,
     request: GroupRequest,
 ) -> Reply {
+    let (request, merge) = match super::group_acl::check(broker, ctx, request) {
+        super::group_acl::Checked::Forward(request, merge) => (request, merge),
+        super::group_acl::Checked::Answer(response) => {
+            return respond_group(broker, api_key, ctx, response)
+        }
+    };
     match call_group(broker, ctx, request).await {
-        Ok(response) => respond_group(broker, api_key, ctx, response),
+        Ok(response) => respond_group(broker, api_key, ctx, merge.apply(broker, ctx, response)),
         Err(e) => Reply::Close(format!("{api_key:?}: {e}")),
     }
 }
@@ -91,11 +100,49 @@ pub async fn offset_commit(
     api_key: ApiKey,
     mut request: OffsetCommitRequest,
 ) -> Reply {
-    let exists = |topic: &str, partition: i32| {
-        broker
+    // Kafka's rule: READ on the group, or every partition is GROUP_AUTHORIZATION_FAILED; then
+    // READ on each topic, checked before whether the topic exists.
+    let group_refused = !ctx.authorize(
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        &request.group_id,
+    );
+    if group_refused {
+        let refused = ResponseError::GroupAuthorizationFailed.code();
+        let topics = request
             .topics
-            .get(topic)
-            .is_some_and(|t| t.partition(partition).is_some())
+            .iter()
+            .map(|t| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(refused)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let response = OffsetCommitResponse::default().with_topics(topics);
+        return respond(broker, api_key, ctx, &response);
+    }
+    let readable: HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.0.to_string())
+        .filter(|name| ctx.authorize(broker, AclOperation::Read, ResourceType::Topic, name))
+        .collect();
+    let exists = |topic: &str, partition: i32| {
+        readable.contains(topic)
+            && broker
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.partition(partition).is_some())
     };
     let all_known = request.topics.iter().all(|t| {
         t.partitions
@@ -138,10 +185,14 @@ pub async fn offset_commit(
                 .map(move |p| ((t.name.0.as_str(), p.partition_index), p.error_code))
         })
         .collect();
-    let unknown = ResponseError::UnknownTopicOrPartition.code();
     let topics = asked
         .iter()
         .map(|(name, partitions)| {
+            let unknown = if readable.contains(name.0.as_str()) {
+                ResponseError::UnknownTopicOrPartition.code()
+            } else {
+                ResponseError::TopicAuthorizationFailed.code()
+            };
             let partitions = partitions
                 .iter()
                 .map(|&index| {

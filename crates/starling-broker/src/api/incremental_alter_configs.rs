@@ -15,7 +15,7 @@ use crate::Broker;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let keys: Vec<(i8, String)> = request
@@ -24,6 +24,13 @@ pub fn handle(
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
     let outcomes = per_resource(&keys, |i| {
+        super::alter_configs::authorize_config_resource(
+            broker,
+            ctx,
+            starling_acl::AclOperation::AlterConfigs,
+            keys[i].0,
+            &keys[i].1,
+        )?;
         alter_one(broker, &request.resources[i], request.validate_only)
     });
     let responses = request

@@ -12,6 +12,8 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use kafka_protocol::ResponseError;
 use starling_txn::ProducerIdAndEpoch;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::Broker;
 
@@ -26,6 +28,28 @@ pub async fn handle(
     let response = InitProducerIdResponse::default()
         .with_producer_id((-1).into())
         .with_producer_epoch(-1);
+    // Kafka's rule: a transactional id needs WRITE on it; an idempotent producer needs
+    // IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+    let allowed = match &request.transactional_id {
+        Some(id) => ctx.authorize(
+            broker,
+            AclOperation::Write,
+            ResourceType::TransactionalId,
+            id.as_str(),
+        ),
+        None => {
+            ctx.authorize_cluster(broker, AclOperation::IdempotentWrite)
+                || ctx.authorize_by_resource_type(broker, AclOperation::Write, ResourceType::Topic)
+        }
+    };
+    if !allowed {
+        let error = if request.transactional_id.is_some() {
+            ResponseError::TransactionalIdAuthorizationFailed
+        } else {
+            ResponseError::ClusterAuthorizationFailed
+        };
+        return response.with_error_code(error.code());
+    }
     if let Some(transactional_id) = request.transactional_id {
         // v3+ carry the producer's current id and epoch (KIP-360); -1 means none.
         let expected = (ctx.api_version >= 3 && request.producer_id.0 >= 0)

@@ -9,6 +9,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::topics::Partition;
 use crate::Broker;
@@ -29,6 +31,13 @@ pub fn handle(
     let committed = ctx.api_version >= 2 && request.isolation_level == READ_COMMITTED;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
+        // Kafka's rule: DESCRIBE on the topic, checked before whether it exists.
+        let denied = !ctx.authorize(
+            broker,
+            AclOperation::Describe,
+            ResourceType::Topic,
+            t.name.0.as_str(),
+        );
         let topic = broker.topics.get(t.name.0.as_str());
         let mut topic_response = ListOffsetsTopicResponse::default().with_name(t.name.clone());
         for p in t.partitions {
@@ -43,6 +52,7 @@ pub fn handle(
                 .as_ref()
                 .and_then(|topic| topic.partition(p.partition_index))
             {
+                _ if denied => part.error_code = ResponseError::TopicAuthorizationFailed.code(),
                 None => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(partition) => match lookup(partition, p.timestamp, committed) {
                     Ok((offset, timestamp)) => {

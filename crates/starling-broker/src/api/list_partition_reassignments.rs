@@ -5,12 +5,23 @@
 use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use starling_acl::AclOperation;
 
 use super::RequestContext;
 
+/// Kafka's rule: DESCRIBE on the cluster, or CLUSTER_AUTHORIZATION_FAILED.
 pub fn handle(
-    _ctx: &RequestContext,
+    broker: &crate::Broker,
+    ctx: &RequestContext,
     _request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.authorize_cluster(broker, AclOperation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
+    }
     ListPartitionReassignmentsResponse::default()
 }

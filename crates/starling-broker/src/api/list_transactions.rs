@@ -19,12 +19,14 @@ use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse
 use kafka_protocol::protocol::StrBytes;
 use starling_txn::{TransactionValue, TxnState};
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::{now_ms, Broker};
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
     let filter = Filter::from_request(&request);
@@ -43,6 +45,15 @@ pub async fn handle(
     let states = snapshot
         .iter()
         .filter(|(_, value)| filter.matches(value, now))
+        // Kafka lists only the transactional ids the client may DESCRIBE.
+        .filter(|(id, _)| {
+            ctx.authorize(
+                broker,
+                AclOperation::Describe,
+                ResourceType::TransactionalId,
+                id,
+            )
+        })
         .map(|(id, value)| {
             TransactionState::default()
                 .with_transactional_id(StrBytes::from_string(id.clone()).into())

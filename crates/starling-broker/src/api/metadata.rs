@@ -1,5 +1,11 @@
 //! Metadata: brokers (just this one), the cluster and controller ids, and topics with their
 //! partitions, auto-creating requested topics when `auto.create.topics.enable` allows.
+//!
+//! With an authorizer, as Kafka's `handleTopicMetadataRequest`: listing every topic lists only
+//! those the client may DESCRIBE; a named topic it may not DESCRIBE is answered
+//! TOPIC_AUTHORIZATION_FAILED whether or not it exists; auto-creation needs CREATE on the
+//! cluster or on the topic (TOPIC_AUTHORIZATION_FAILED otherwise); the cluster's authorized
+//! operations are 0 without DESCRIBE on the cluster.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -8,6 +14,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
+
+use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
 use crate::topics::{validate_topic_name, Topic};
@@ -28,10 +36,13 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     response.controller_id = node;
     // Only v8–10 can ask; with no authorizer Kafka answers every cluster operation.
     response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
-        super::describe_cluster::CLUSTER_OPERATIONS
+        super::describe_cluster::cluster_operations(broker, ctx)
     } else {
         OPERATIONS_NOT_REQUESTED
     };
+    let with_ops = request.include_topic_authorized_operations;
+    let may_describe =
+        |name: &str| ctx.authorize(broker, AclOperation::Describe, ResourceType::Topic, name);
 
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested = match request.topics {
@@ -46,14 +57,28 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
             .topics
             .all()
             .iter()
-            .map(|t| describe(broker, t))
+            .filter(|t| may_describe(&t.name))
+            .map(|t| with_operations(broker, ctx, describe(broker, t), with_ops))
             .collect(),
         Some(list) => list
             .into_iter()
             .map(|wanted| match (wanted.name, wanted.topic_id) {
-                (Some(name), _) => lookup_by_name(broker, name.0.as_str(), auto_create),
+                (Some(name), _) if !may_describe(name.0.as_str()) => error_topic(
+                    Some(name.0.as_str()),
+                    Uuid::nil(),
+                    ResponseError::TopicAuthorizationFailed,
+                ),
+                (Some(name), _) => with_operations(
+                    broker,
+                    ctx,
+                    lookup_by_name(broker, ctx, name.0.as_str(), auto_create),
+                    with_ops,
+                ),
                 (None, id) => match broker.topics.get_by_id(id) {
-                    Some(t) => describe(broker, &t),
+                    Some(t) if !may_describe(&t.name) => {
+                        error_topic(None, id, ResponseError::TopicAuthorizationFailed)
+                    }
+                    Some(t) => with_operations(broker, ctx, describe(broker, &t), with_ops),
                     None => error_topic(None, id, ResponseError::UnknownTopicId),
                 },
             })
@@ -62,12 +87,43 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
     response
 }
 
-fn lookup_by_name(broker: &Broker, name: &str, auto_create: bool) -> MetadataResponseTopic {
+/// The topic's authorized operations, when the request asked for them and it was found.
+fn with_operations(
+    broker: &Broker,
+    ctx: &RequestContext,
+    mut topic: MetadataResponseTopic,
+    asked: bool,
+) -> MetadataResponseTopic {
+    if asked && topic.error_code == 0 {
+        if let Some(name) = &topic.name {
+            topic.topic_authorized_operations =
+                ctx.authorized_operations(broker, ResourceType::Topic, name.0.as_str());
+        }
+    }
+    topic
+}
+
+fn lookup_by_name(
+    broker: &Broker,
+    ctx: &RequestContext,
+    name: &str,
+    auto_create: bool,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.topics.get(name) {
         return describe(broker, &topic);
     }
     if let Err(e) = validate_topic_name(name) {
         return error_topic(Some(name), Uuid::nil(), e.code);
+    }
+    if auto_create
+        && !ctx.authorize_cluster(broker, AclOperation::Create)
+        && !ctx.authorize(broker, AclOperation::Create, ResourceType::Topic, name)
+    {
+        return error_topic(
+            Some(name),
+            Uuid::nil(),
+            ResponseError::TopicAuthorizationFailed,
+        );
     }
     if !auto_create {
         return error_topic(

@@ -31,6 +31,7 @@ pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
+pub mod group_acl;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
@@ -50,6 +51,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
+use starling_acl::{AclOperation, ResourceType};
 use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
 use starling_protocol::{legacy, response};
@@ -98,6 +100,76 @@ impl RequestContext {
         self.client_id.as_deref().unwrap_or("")
     }
 
+    /// The Kafka principal string the authorizer matches: `User:<name>`.
+    pub fn kafka_principal(&self) -> String {
+        format!("User:{}", self.principal.user)
+    }
+
+    /// Whether the client may perform `operation` on the resource of `resource_type` called
+    /// `name` (Kafka's `AuthHelper.authorize`); always without an authorizer.
+    pub fn authorize(
+        &self,
+        broker: &Broker,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        if broker.acls.authorizer().is_none() {
+            return true;
+        }
+        broker.acls.authorize(
+            &self.kafka_principal(),
+            self.peer.ip(),
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    /// Whether the client may perform `operation` on the cluster resource.
+    pub fn authorize_cluster(&self, broker: &Broker, operation: AclOperation) -> bool {
+        self.authorize(
+            broker,
+            operation,
+            ResourceType::Cluster,
+            starling_acl::CLUSTER_RESOURCE_NAME,
+        )
+    }
+
+    /// Whether the client may perform `operation` on some resource of `resource_type`
+    /// (Kafka's `authorizeByResourceType`, used where any grant of the kind will do).
+    pub fn authorize_by_resource_type(
+        &self,
+        broker: &Broker,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if broker.acls.authorizer().is_none() {
+            return true;
+        }
+        broker.acls.authorize_by_resource_type(
+            &self.kafka_principal(),
+            self.peer.ip(),
+            operation,
+            resource_type,
+        )
+    }
+
+    /// Kafka's `authorizedOperations`: the bit field (bit = operation code) of the operations
+    /// Kafka supports on `resource_type` that the client may perform on the resource called
+    /// `name`; every supported one without an authorizer.
+    pub fn authorized_operations(
+        &self,
+        broker: &Broker,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> i32 {
+        supported_operations(resource_type)
+            .iter()
+            .filter(|op| self.authorize(broker, **op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// Notes a throttle time (ms) for this request; returns it as the response field takes it.
     fn throttle(&self, ms: i64) -> i32 {
         let ms = i32::try_from(ms.max(0)).unwrap_or(i32::MAX);
@@ -122,6 +194,38 @@ impl RequestContext {
             .quotas
             .record_request_time(&self.principal, self.quota_client_id(), busy);
         self.throttle(ms)
+    }
+}
+
+/// Kafka's `AclEntry.supportedOperations`: what an ACL on a resource of the type can grant,
+/// the operations an `authorized_operations` bit field is made of.
+pub fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
+    use AclOperation::*;
+    match resource_type {
+        ResourceType::Topic => &[
+            Read,
+            Write,
+            Create,
+            Describe,
+            Delete,
+            Alter,
+            DescribeConfigs,
+            AlterConfigs,
+        ],
+        ResourceType::Group => &[Read, Describe, Delete],
+        ResourceType::Cluster => &[
+            Create,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            Alter,
+            Describe,
+        ],
+        ResourceType::TransactionalId => &[Describe, Write],
+        ResourceType::DelegationToken => &[Describe],
+        ResourceType::User => &[CreateTokens, DescribeTokens],
+        ResourceType::Any | ResourceType::Unknown => &[],
     }
 }
 
@@ -429,7 +533,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &list_partition_reassignments::handle(&ctx, r),
+            &list_partition_reassignments::handle(broker, &ctx, r),
         ),
         RequestKind::AlterPartitionReassignments(r) => respond(
             broker,

@@ -18,6 +18,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use kafka_protocol::ResponseError;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::RequestContext;
 use crate::Broker;
 
@@ -28,13 +30,31 @@ const UNDEFINED: i32 = -1;
 
 pub fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Kafka's rule: a follower (replica id set) needs CLUSTER_ACTION on the cluster, or every
+    // partition is CLUSTER_AUTHORIZATION_FAILED; a consumer needs DESCRIBE on each topic.
+    let cluster_refused =
+        request.replica_id.0 >= 0 && !ctx.authorize_cluster(broker, AclOperation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
+            let refused = if cluster_refused {
+                Some(ResponseError::ClusterAuthorizationFailed)
+            } else if request.replica_id.0 < 0
+                && !ctx.authorize(
+                    broker,
+                    AclOperation::Describe,
+                    ResourceType::Topic,
+                    t.topic.as_str(),
+                )
+            {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            };
             let topic = broker.topics.get(t.topic.as_str());
             let partitions = t
                 .partitions
@@ -44,6 +64,9 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(UNDEFINED)
                         .with_end_offset(UNDEFINED as i64);
+                    if let Some(error) = refused {
+                        return result.with_error_code(error.code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition))
                     else {
                         return result

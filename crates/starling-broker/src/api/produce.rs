@@ -23,6 +23,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use starling_acl::{AclOperation, ResourceType};
 use starling_log::producer_state::ProducerError;
 use starling_log::AppendError;
 use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnError};
@@ -75,7 +76,27 @@ pub async fn handle(
             .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
         return Outcome::Respond(response);
     }
-    let refused = verify_transactional(broker, ctx.api_version, &request).await;
+    // Kafka's rule: a request carrying transactional batches needs WRITE on its transactional
+    // id, or the whole request is refused.
+    if has_transactional_records(&request) {
+        let allowed = request.transactional_id.as_ref().is_some_and(|id| {
+            ctx.authorize(
+                broker,
+                AclOperation::Write,
+                ResourceType::TransactionalId,
+                id.0.as_str(),
+            )
+        });
+        if !allowed {
+            let response = refuse_all(request, ResponseError::TransactionalIdAuthorizationFailed);
+            broker
+                .metrics
+                .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
+            return respond_or_close(acks, response);
+        }
+    }
+    let mut refused = denied_topics(broker, ctx, &request);
+    refused.extend(verify_transactional(broker, ctx.api_version, &request, &refused).await);
     let b = broker.clone();
     let version = ctx.api_version;
     let appended =
@@ -88,6 +109,11 @@ pub async fn handle(
     broker
         .metrics
         .count_error_codes(ApiKey::Produce, ctx.api_version, &response);
+    respond_or_close(acks, response)
+}
+
+/// The outcome for `response`: sent, or (acks=0) nothing, or closing when something failed.
+fn respond_or_close(acks: i16, response: ProduceResponse) -> Outcome {
     if acks != 0 {
         return Outcome::Respond(response);
     }
@@ -105,9 +131,50 @@ pub async fn handle(
 /// Partitions refused before any append: (topic index, partition index) → error.
 type Refused = HashMap<(usize, usize), ResponseError>;
 
+/// Whether any batch of the request is transactional (Kafka's
+/// `RequestUtils.hasTransactionalRecords`).
+fn has_transactional_records(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .filter_map(|p| p.records.as_deref())
+        .filter_map(starling_log::record_set_producer)
+        .any(|(_, _, transactional)| transactional)
+}
+
+/// Partitions of topics the client may not WRITE to: TOPIC_AUTHORIZATION_FAILED. By name the
+/// check comes before the existence check, so a denied client cannot probe for topics; a
+/// topic id the broker does not know stays UNKNOWN_TOPIC_ID, as in Kafka.
+fn denied_topics(broker: &Broker, ctx: &RequestContext, request: &ProduceRequest) -> Refused {
+    let mut refused = Refused::new();
+    for (t, topic_data) in request.topic_data.iter().enumerate() {
+        let name = if ctx.api_version >= 13 {
+            match broker.topics.get_by_id(topic_data.topic_id) {
+                Some(topic) => topic.name.clone(),
+                None => continue,
+            }
+        } else {
+            topic_data.name.0.to_string()
+        };
+        if !ctx.authorize(broker, AclOperation::Write, ResourceType::Topic, &name) {
+            for i in 0..topic_data.partition_data.len() {
+                refused.insert((t, i), ResponseError::TopicAuthorizationFailed);
+            }
+        }
+    }
+    refused
+}
+
 /// The transaction coordinator's word on every transactional batch that would open its
-/// producer's transaction in a partition (see the module docs).
-async fn verify_transactional(broker: &Broker, version: i16, request: &ProduceRequest) -> Refused {
+/// producer's transaction in a partition (see the module docs); partitions `already` refused
+/// are skipped.
+async fn verify_transactional(
+    broker: &Broker,
+    version: i16,
+    request: &ProduceRequest,
+    already: &Refused,
+) -> Refused {
     let mut refused = Refused::new();
     for (t, topic_data) in request.topic_data.iter().enumerate() {
         let topic = if version >= 13 {
@@ -117,6 +184,9 @@ async fn verify_transactional(broker: &Broker, version: i16, request: &ProduceRe
         };
         let Some(topic) = topic else { continue };
         for (i, data) in topic_data.partition_data.iter().enumerate() {
+            if already.contains_key(&(t, i)) {
+                continue;
+            }
             let Some(partition) = topic.partition(data.index) else {
                 continue;
             };
@@ -177,6 +247,9 @@ fn append_all(
             let mut part = unanswered_partition(data.index);
             let partition = topic.as_ref().and_then(|t| t.partition(data.index));
             match (topic.is_some(), partition) {
+                _ if refused.get(&(t, i)) == Some(&ResponseError::TopicAuthorizationFailed) => {
+                    part.error_code = ResponseError::TopicAuthorizationFailed.code();
+                }
                 (false, _) => part.error_code = unknown.code(),
                 (true, None) => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 (true, Some(_)) if refused.contains_key(&(t, i)) => {

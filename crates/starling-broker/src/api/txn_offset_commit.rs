@@ -16,6 +16,8 @@ use kafka_protocol::ResponseError;
 use starling_group::{GroupRequest, GroupResponse};
 use starling_txn::ProducerIdAndEpoch;
 
+use starling_acl::{AclOperation, ResourceType};
+
 use super::group::{call_group, respond_group};
 use super::{respond, Reply, RequestContext};
 use crate::Broker;
@@ -37,21 +39,49 @@ pub async fn handle(
             (t.name.clone(), partitions)
         })
         .collect();
+    // Kafka's rule: WRITE on the transactional id, READ on the group (either refusing every
+    // partition), then READ on each topic, checked before whether the topic exists.
+    let refused_whole = if !ctx.authorize(
+        broker,
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        request.transactional_id.as_str(),
+    ) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !ctx.authorize(
+        broker,
+        AclOperation::Read,
+        ResourceType::Group,
+        request.group_id.as_str(),
+    ) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    let unreadable: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|name| !ctx.authorize(broker, AclOperation::Read, ResourceType::Topic, name))
+        .collect();
     let producer = ProducerIdAndEpoch::new(request.producer_id.0, request.producer_epoch);
-    let verified = broker
-        .transactions
-        .verify_group(producer, request.group_id.as_str())
-        .await;
+    let verified = match refused_whole {
+        Some(error) => Err(error),
+        None => broker
+            .transactions
+            .verify_group(producer, request.group_id.as_str())
+            .await
+            .map_err(|f| f.error(ctx.api_version >= PRODUCER_FENCED_SINCE)),
+    };
     // (topic, partition) → code, for what the coordinator answered; the rest fall back.
     let (codes, fallback, throttle) = match verified {
-        Err(f) => (
-            HashMap::new(),
-            f.error(ctx.api_version >= PRODUCER_FENCED_SINCE),
-            0,
-        ),
+        Err(error) => (HashMap::new(), error, 0),
         Ok(()) => {
             for topic in &mut request.topics {
-                let known = broker.topics.get(topic.name.as_str());
+                let known = broker
+                    .topics
+                    .get(topic.name.as_str())
+                    .filter(|_| !unreadable.contains(topic.name.as_str()));
                 topic.partitions.retain(|p| {
                     known
                         .as_ref()
@@ -90,10 +120,14 @@ pub async fn handle(
             let partitions = partitions
                 .into_iter()
                 .map(|index| {
-                    let code = codes
-                        .get(&(name.to_string(), index))
-                        .copied()
-                        .unwrap_or(fallback.code());
+                    let code = if refused_whole.is_none() && unreadable.contains(name.as_str()) {
+                        ResponseError::TopicAuthorizationFailed.code()
+                    } else {
+                        codes
+                            .get(&(name.to_string(), index))
+                            .copied()
+                            .unwrap_or(fallback.code())
+                    };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(index)
                         .with_error_code(code)

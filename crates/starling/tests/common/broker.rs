@@ -299,6 +299,14 @@ impl Broker {
         self.start_again();
     }
 
+    /// Stops the broker (SIGTERM) and starts it again on the same data directory with
+    /// `--override key=value` for each pair in place of the arguments it had.
+    pub fn restart_with_overrides(&mut self, overrides: &[(&str, &str)]) {
+        self.terminate();
+        self.args = override_args(overrides);
+        self.start_again();
+    }
+
     /// stderr of the current (or last) run.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.stderr_path(self.runs)).unwrap_or_default()
