@@ -112,9 +112,29 @@ impl Setup {
         self.raw.call(3, &r).error_code
     }
 
+    /// A transactional batch for `partition`, in a request naming the transactional id (as
+    /// clients send them): the partition's code.
     fn produce(&mut self, partition: i32, sequence: i32) -> i16 {
+        let id = self.id.clone();
+        self.produce_as(Some(&id), partition, sequence)
+    }
+
+    /// The same with the request's transactional id `id` (`None`: left out).
+    fn produce_as(&mut self, id: Option<&str>, partition: i32, sequence: i32) -> i16 {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::ProduceRequest;
         let batch = producer_batch(self.producer_id, self.epoch, sequence, 2, true);
-        raw_produce(&mut self.raw, PRODUCE_VERSION, TOPIC, partition, batch).error_code
+        let request = ProduceRequest::default()
+            .with_transactional_id(id.map(|id| TransactionalId(sb(id))))
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(sb(TOPIC)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch))])]);
+        let response = self.raw.call(PRODUCE_VERSION, &request);
+        response.responses[0].partition_responses[0].error_code
     }
 
     fn txn_commit(&mut self, offset: i64) -> Vec<i16> {
@@ -160,6 +180,12 @@ impl Setup {
 async fn a_transactional_write_to_a_partition_never_added_is_invalid_txn_state() {
     let _dog = watchdog(Duration::from_secs(60));
     let mut s = Setup::new(&[]).await;
+    // A transactional batch in a request without its transactional id: Kafka refuses the whole
+    // request, authorizer or not.
+    assert_eq!(
+        s.produce_as(None, 0, 0),
+        code(ResponseError::TransactionalIdAuthorizationFailed)
+    );
     // No transaction at all.
     assert_eq!(s.produce(0, 0), code(ResponseError::InvalidTxnState));
     // A transaction on partition 1 only.
