@@ -27,6 +27,21 @@ pub enum AclError {
     Storage(String),
 }
 
+impl AclError {
+    /// The error code and message Kafka answers it with.
+    pub fn response(self) -> (kafka_protocol::ResponseError, String) {
+        match self {
+            AclError::Invalid(message) => (kafka_protocol::ResponseError::InvalidRequest, message),
+            AclError::Storage(message) => {
+                (kafka_protocol::ResponseError::KafkaStorageError, message)
+            }
+        }
+    }
+}
+
+/// Kafka's message for an ACL request to a broker without an authorizer (SECURITY_DISABLED).
+pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
+
 /// The broker's ACLs: the authorizer (if one is configured) and the store behind it.
 pub struct Acls {
     store: Arc<MetadataStore>,

@@ -95,6 +95,16 @@ pub enum Verdict {
     Close(String),
 }
 
+impl Verdict {
+    /// This reply, with the connection closed after it (`why` logged).
+    fn then_close(self, why: String) -> Verdict {
+        match self {
+            Verdict::Reply(frame) => Verdict::ReplyAndClose(frame, why),
+            other => other,
+        }
+    }
+}
+
 /// A mechanism's exchange in progress.
 enum Exchange {
     Plain,
@@ -238,13 +248,9 @@ impl Authenticator {
                 let Some(exchange) = exchange else {
                     body.error_code = ResponseError::UnsupportedSaslMechanism.code();
                     count(broker, ApiKey::SaslHandshake, version, &body);
-                    return match reply(ApiKey::SaslHandshake, &body) {
-                        Verdict::Reply(frame) => Verdict::ReplyAndClose(
-                            frame,
-                            format!("client asked for SASL mechanism {asked:?}, not enabled"),
-                        ),
-                        other => other,
-                    };
+                    return reply(ApiKey::SaslHandshake, &body).then_close(format!(
+                        "client asked for SASL mechanism {asked:?}, not enabled"
+                    ));
                 };
                 // v0: raw tokens follow, with no Kafka framing (KIP-152 kept it for old clients).
                 self.state = if version == 0 {
@@ -277,10 +283,7 @@ impl Authenticator {
                             exchange.name(),
                             failure.detail
                         );
-                        match reply(ApiKey::SaslAuthenticate, &body) {
-                            Verdict::Reply(frame) => Verdict::ReplyAndClose(frame, why),
-                            other => other,
-                        }
+                        reply(ApiKey::SaslAuthenticate, &body).then_close(why)
                     }
                 }
             }

@@ -306,11 +306,13 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         connection.set_max_frame(authenticator.max_frame(&broker, max_frame));
-        let unauthenticated = authenticator.principal().is_none();
+        // Until it has authenticated, a client's reads end at its deadline.
+        let deadline = authenticator
+            .principal()
+            .is_none()
+            .then_some(authenticate_by);
         if authenticator.expects_raw_token() {
-            let read = tokio::time::timeout_at(authenticate_by, connection.read_token()).await;
-            let Ok(read) = read else {
-                tracing::info!(%peer, "closing connection: not authenticated within sasl.authentication.timeout.ms");
+            let Some(read) = by_deadline(deadline, peer, connection.read_token()).await else {
                 break;
             };
             let token = match read {
@@ -330,25 +332,13 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     continue;
                 }
                 Err(why) => {
-                    tracing::info!(%peer, reason = %why, "closing connection");
-                    tokio::select! {
-                        _ = broker.shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(broker.failed_logins.failed(peer.ip(), Instant::now())) => {}
-                    }
+                    hold_after_failed_login(&broker, peer, &why).await;
                     break;
                 }
             }
         }
-        let read = if unauthenticated {
-            match tokio::time::timeout_at(authenticate_by, connection.read_frame()).await {
-                Ok(read) => read,
-                Err(_) => {
-                    tracing::info!(%peer, "closing connection: not authenticated within sasl.authentication.timeout.ms");
-                    break;
-                }
-            }
-        } else {
-            connection.read_frame().await
+        let Some(read) = by_deadline(deadline, peer, connection.read_frame()).await else {
+            break;
         };
         let frame = match read {
             Ok(Some(frame)) => frame,
@@ -400,18 +390,41 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         // The request's memory goes back once it is answered.
         drop(frame);
         if let Some(why) = close_after {
-            tracing::info!(%peer, reason = %why, "closing connection");
-            // connection.failed.authentication.delay.ms, longer for an address that keeps
-            // failing: a failed client does not get to try again at once.
-            tokio::select! {
-                _ = broker.shutdown.cancelled() => {}
-                _ = tokio::time::sleep(broker.failed_logins.failed(peer.ip(), Instant::now())) => {}
-            }
+            hold_after_failed_login(&broker, peer, &why).await;
             break;
         }
     }
     connection.close().await;
     tracing::debug!(%peer, "connection closed");
+}
+
+/// `read`, cut off at `deadline` (`None`: no deadline, the client has authenticated); `None`
+/// when the deadline passed first.
+async fn by_deadline<T>(
+    deadline: Option<tokio::time::Instant>,
+    peer: SocketAddr,
+    read: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let Some(deadline) = deadline else {
+        return Some(read.await);
+    };
+    let outcome = tokio::time::timeout_at(deadline, read).await.ok();
+    if outcome.is_none() {
+        tracing::info!(%peer, "closing connection: not authenticated within sasl.authentication.timeout.ms");
+    }
+    outcome
+}
+
+/// Logs why a login failed and holds the connection (unread) for
+/// `connection.failed.authentication.delay.ms`, longer for an address that keeps failing, so a
+/// failed client does not get to try again at once.
+async fn hold_after_failed_login(broker: &Broker, peer: SocketAddr, why: &str) {
+    tracing::info!(%peer, reason = %why, "closing connection");
+    let hold = broker.failed_logins.failed(peer.ip(), Instant::now());
+    tokio::select! {
+        _ = broker.shutdown.cancelled() => {}
+        _ = tokio::time::sleep(hold) => {}
+    }
 }
 
 /// Writes a response's chunks with as few system calls as the socket allows, without copying

@@ -56,21 +56,11 @@ pub fn handle(
         .collect();
     // Kafka's rule: ALTER_CONFIGS on the cluster, or every entry is CLUSTER_AUTHORIZATION_FAILED.
     if !ctx.authorize_cluster(broker, AclOperation::AlterConfigs) {
-        let mut seen: Vec<&Entity> = Vec::new();
-        let entries = alterations
-            .iter()
-            .filter(|a| {
-                let new = !seen.contains(&&a.entity);
-                seen.push(&a.entity);
-                new
-            })
-            .map(|a| {
-                EntryData::default()
-                    .with_entity(entity_data(&a.entity))
-                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
-                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
-            })
-            .collect();
+        let entries = every_entity(
+            &alterations,
+            ResponseError::ClusterAuthorizationFailed,
+            "Authorization failed.",
+        );
         return AlterClientQuotasResponse::default().with_entries(entries);
     }
     let entries = match broker.quotas.alter(&alterations, request.validate_only) {
@@ -88,22 +78,32 @@ pub fn handle(
             .collect(),
         Err(e) => {
             tracing::error!(error = %e, "storing client quotas");
-            let mut seen: Vec<&Entity> = Vec::new();
-            alterations
-                .iter()
-                .filter(|a| {
-                    let new = !seen.contains(&&a.entity);
-                    seen.push(&a.entity);
-                    new
-                })
-                .map(|a| {
-                    EntryData::default()
-                        .with_entity(entity_data(&a.entity))
-                        .with_error_code(ResponseError::KafkaStorageError.code())
-                        .with_error_message(Some(StrBytes::from_string(e.to_string())))
-                })
-                .collect()
+            every_entity(
+                &alterations,
+                ResponseError::KafkaStorageError,
+                &e.to_string(),
+            )
         }
     };
     AlterClientQuotasResponse::default().with_entries(entries)
+}
+
+/// One entry per distinct entity of `alterations`, in request order, each failed with `error`
+/// and `message`: the answer when the whole request is refused.
+fn every_entity(alterations: &[Alteration], error: ResponseError, message: &str) -> Vec<EntryData> {
+    let mut seen: Vec<&Entity> = Vec::new();
+    alterations
+        .iter()
+        .filter(|a| {
+            let new = !seen.contains(&&a.entity);
+            seen.push(&a.entity);
+            new
+        })
+        .map(|a| {
+            EntryData::default()
+                .with_entity(entity_data(&a.entity))
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_string(message.to_string())))
+        })
+        .collect()
 }

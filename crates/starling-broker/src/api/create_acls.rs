@@ -14,7 +14,7 @@ use starling_acl::{
 };
 
 use super::RequestContext;
-use crate::acls::AclError;
+use crate::acls::NO_AUTHORIZER;
 use crate::Broker;
 
 fn failure(error: ResponseError, message: String) -> AclCreationResult {
@@ -63,20 +63,15 @@ pub fn handle(
             .into_iter()
             .map(|result| match result {
                 Ok(()) => AclCreationResult::default(),
-                Err(AclError::Invalid(message)) => failure(ResponseError::InvalidRequest, message),
-                Err(AclError::Storage(message)) => {
-                    failure(ResponseError::KafkaStorageError, message)
+                Err(e) => {
+                    let (error, message) = e.response();
+                    failure(error, message)
                 }
             })
             .collect(),
         None => bindings
             .iter()
-            .map(|_| {
-                failure(
-                    ResponseError::SecurityDisabled,
-                    "No Authorizer is configured.".into(),
-                )
-            })
+            .map(|_| failure(ResponseError::SecurityDisabled, NO_AUTHORIZER.into()))
             .collect(),
     };
     CreateAclsResponse::default().with_results(results)

@@ -14,7 +14,7 @@ use starling_acl::AclBindingFilter;
 
 use super::describe_acls::filter_of;
 use super::RequestContext;
-use crate::acls::AclError;
+use crate::acls::NO_AUTHORIZER;
 use crate::Broker;
 
 fn failure(error: ResponseError, message: String) -> DeleteAclsFilterResult {
@@ -75,20 +75,15 @@ pub fn handle(
                         })
                         .collect(),
                 ),
-                Err(AclError::Invalid(message)) => failure(ResponseError::InvalidRequest, message),
-                Err(AclError::Storage(message)) => {
-                    failure(ResponseError::KafkaStorageError, message)
+                Err(e) => {
+                    let (error, message) = e.response();
+                    failure(error, message)
                 }
             })
             .collect(),
         None => filters
             .iter()
-            .map(|_| {
-                failure(
-                    ResponseError::SecurityDisabled,
-                    "No Authorizer is configured.".into(),
-                )
-            })
+            .map(|_| failure(ResponseError::SecurityDisabled, NO_AUTHORIZER.into()))
             .collect(),
     };
     DeleteAclsResponse::default().with_filter_results(results)
