@@ -45,6 +45,8 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.bootstrap: str | None = None
         self.admin: str | None = None
+        # Listener name -> "127.0.0.1:PORT", from the broker's `listener NAME on ADDR` lines.
+        self.listeners: dict[str, str] = {}
         self.seq = next(_SEQ)
         self.starts = 0
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +87,7 @@ class Broker:
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=_pump_lines, args=(self.proc.stdout, lines), daemon=True).start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
+        self.listeners = {}
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -102,7 +105,11 @@ class Broker:
                 continue
             if line is None:
                 continue
-            if line.startswith("listening on "):
+            if line.startswith("listener ") and " on " in line:
+                # `listener NAME on ADDR`, one per listener, between `listening on` and the admin line.
+                name, addr = line[len("listener ") :].strip().split(" on ", 1)
+                self.listeners[name] = addr
+            elif line.startswith("listening on "):
                 self.bootstrap = line[len("listening on ") :].strip()
                 if self.overrides.get("admin.listen", "").strip().lower() == "none":
                     self.admin = None

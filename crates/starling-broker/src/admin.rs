@@ -335,7 +335,9 @@ mod tests {
     async fn the_root_lists_every_route_and_each_listed_route_answers() {
         let dir = tempfile::tempdir().unwrap();
         let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listeners: vec![crate::listeners::ListenerAddress::plaintext(
+                "127.0.0.1:0".parse().unwrap(),
+            )],
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: dir.path().to_path_buf(),
             ..BrokerConfig::default()
@@ -367,7 +369,9 @@ mod tests {
     async fn healthz_names_each_storage_fault_while_it_lasts_and_says_ok_once_writes_succeed() {
         let dir = tempfile::tempdir().unwrap();
         let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listeners: vec![crate::listeners::ListenerAddress::plaintext(
+                "127.0.0.1:0".parse().unwrap(),
+            )],
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
             data_dir: dir.path().to_path_buf(),
             ..BrokerConfig::default()

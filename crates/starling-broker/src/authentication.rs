@@ -1,7 +1,7 @@
 //! SASL authentication of one connection (KIP-43, KIP-152), in front of the API handlers.
 //!
-//! On a `SASL_PLAINTEXT` listener a client must authenticate before anything but ApiVersions:
-//! SaslHandshake (v1) names a mechanism from `sasl.enabled.mechanisms`, then SaslAuthenticate
+//! On a `SASL_PLAINTEXT` or `SASL_SSL` listener a client must authenticate before anything but ApiVersions:
+//! SaslHandshake (v1) names a mechanism from the listener's `sasl.enabled.mechanisms`, then SaslAuthenticate
 //! requests carry the mechanism's messages ([`crate::sasl`]: PLAIN against
 //! `sasl.plain.users.file`, SCRAM-SHA-256/512 against the stored credentials) until the
 //! exchange completes; the connection's principal is then the authenticated user. Until then
@@ -14,7 +14,7 @@
 //! mechanism's messages as raw size-prefixed tokens, answered the same way; a failure just
 //! closes the connection, as v0 has no way to say why.
 //!
-//! On a `PLAINTEXT` listener, and after authentication, the SASL requests are answered
+//! On a `PLAINTEXT` or `SSL` listener, and after authentication, the SASL requests are answered
 //! ILLEGAL_SASL_STATE, as Kafka's `KafkaApis` answers them.
 //!
 //! [`Authenticator`] holds one connection's state and decides, per request, whether it is a
@@ -35,7 +35,7 @@ use starling_protocol::request::{self, HeaderPrefix};
 use starling_protocol::response;
 
 use crate::api::error_codes::ErrorCodes;
-use crate::config::SecurityProtocol;
+use crate::listeners::Listener;
 use crate::quotas::Principal;
 use crate::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
 use crate::sasl::{credentials, SaslFailure};
@@ -134,15 +134,23 @@ enum State {
 /// One connection's authentication.
 pub struct Authenticator {
     state: State,
+    /// The SASL mechanisms the connection's listener offers.
+    mechanisms: Vec<String>,
 }
 
 impl Authenticator {
-    pub fn new(protocol: SecurityProtocol) -> Authenticator {
-        let state = match protocol {
-            SecurityProtocol::Plaintext => State::Done(Principal::anonymous()),
-            SecurityProtocol::SaslPlaintext => State::Handshake,
+    /// The authentication of a connection to `listener`; on a listener without SASL the client
+    /// is `principal` from the start (the anonymous user, or on `SSL` its certificate's).
+    pub fn new(listener: &Listener, principal: Principal) -> Authenticator {
+        let state = if listener.protocol.uses_sasl() {
+            State::Handshake
+        } else {
+            State::Done(principal)
         };
-        Authenticator { state }
+        Authenticator {
+            state,
+            mechanisms: listener.sasl_mechanisms.clone(),
+        }
     }
 
     /// Whether the next frame is a raw SASL token rather than a request (after SaslHandshake
@@ -230,7 +238,7 @@ impl Authenticator {
                 reply(ApiKey::SaslAuthenticate, &body)
             }
             (State::Handshake, RequestKind::SaslHandshake(r)) => {
-                let enabled = &broker.config.sasl_enabled_mechanisms;
+                let enabled = &self.mechanisms;
                 let mechanisms = enabled
                     .iter()
                     .map(|m| StrBytes::from_string(m.clone()))

@@ -44,10 +44,3 @@ pub struct Broker {
     /// Cancelled when the broker shuts down; long polls end early on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
-
-impl Broker {
-    /// The advertised host and port handed to clients.
-    pub fn advertised(&self) -> (String, i32) {
-        self.config.advertised_host_port()
-    }
-}

@@ -14,6 +14,7 @@ use starling_log::{CleanupPolicy, CompressionType, LogConfig, TimestampType};
 use starling_txn::TxnConfig;
 
 use crate::config_keys;
+pub use crate::listeners::{ListenerAddress, SecurityProtocol};
 
 /// Why a property was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -37,14 +38,25 @@ pub enum ConfigError {
 /// Everything the broker reads from configuration.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    pub listen: SocketAddr,
+    /// `listeners`: each client listener's name and the address it binds, in order; the first
+    /// is the one `--listen` sets and `listening on` names.
+    pub listeners: Vec<ListenerAddress>,
     /// Starling's `admin.listen`: where the admin HTTP endpoint (`/metrics`, `/healthz`,
     /// `/groups`) listens; `None` (the value `none`) disables it.
     pub admin_listen: Option<SocketAddr>,
-    /// `advertised.listeners`; `None` advertises the address the listener is bound to.
-    pub advertised: Option<String>,
-    /// The client listener's name in `listeners` (`PLAINTEXT` in `PLAINTEXT://:9092`).
-    pub listener_name: String,
+    /// `advertised.listeners`: listener name → the `host:port` its clients are handed; a
+    /// listener it does not name advertises the address it is bound to.
+    pub advertised_listeners: BTreeMap<String, String>,
+    /// The `ssl.*` keys set without a listener prefix, as given (read by [`crate::tls`]).
+    pub ssl: BTreeMap<String, String>,
+    /// `listener.name.<NAME>.<key>` settings: listener name → key → value.
+    pub listener_settings: BTreeMap<String, BTreeMap<String, String>>,
+    /// `ssl.handshake.timeout.ms` (Starling's own): how long a client of a TLS listener has to
+    /// complete the handshake.
+    pub ssl_handshake_timeout_ms: u64,
+    /// `ssl.keystore.reload.interval.ms` (Starling's own): how often TLS listeners read their
+    /// key and trust stores again, taking changed ones for new connections; 0: never.
+    pub ssl_keystore_reload_interval_ms: u64,
     /// `listener.security.protocol.map`: listener name → security protocol, Kafka's default
     /// mapping each protocol's own name (and `CONTROLLER`) unless set.
     pub listener_security_protocol_map: BTreeMap<String, String>,
@@ -126,9 +138,15 @@ pub struct BrokerConfig {
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
-            listen: "127.0.0.1:9092".parse().expect("literal address"),
+            listeners: vec![ListenerAddress::plaintext(
+                "127.0.0.1:9092".parse().expect("literal address"),
+            )],
             admin_listen: Some(DEFAULT_ADMIN_LISTEN),
-            advertised: None,
+            advertised_listeners: BTreeMap::new(),
+            ssl: BTreeMap::new(),
+            listener_settings: BTreeMap::new(),
+            ssl_handshake_timeout_ms: 10_000,
+            ssl_keystore_reload_interval_ms: 60_000,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             num_partitions: 1,
@@ -155,7 +173,6 @@ impl Default for BrokerConfig {
             super_users: String::new(),
             allow_everyone_if_no_acl_found: false,
             sasl_plain_users_file: None,
-            listener_name: "PLAINTEXT".to_string(),
             listener_security_protocol_map: default_security_protocol_map(),
             sasl_enabled_mechanisms: vec!["GSSAPI".to_string()],
             sasl_server_max_receive_size: 524_288,
@@ -239,15 +256,6 @@ impl BrokerConfig {
     }
 }
 
-/// How a listener's connections are secured (Kafka's `security.protocol`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityProtocol {
-    Plaintext,
-    /// SASL authentication on a plain TCP connection: a client must authenticate with one of
-    /// `sasl.enabled.mechanisms` before any request but ApiVersions.
-    SaslPlaintext,
-}
-
 /// The SASL mechanisms Starling's broker offers.
 pub const SUPPORTED_SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
@@ -276,7 +284,7 @@ fn parse_security_protocol_map(
             .split_once(':')
             .ok_or_else(|| invalid(key, value, "expected NAME:PROTOCOL,..."))?;
         let protocol = protocol.trim().to_ascii_uppercase();
-        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
+        if SecurityProtocol::parse(&protocol).is_none() {
             return Err(invalid(
                 key,
                 value,
@@ -289,13 +297,13 @@ fn parse_security_protocol_map(
 }
 
 impl BrokerConfig {
-    /// The client listener's security protocol, refused when it names a protocol Starling
-    /// cannot offer yet, or SASL without a usable mechanism.
-    pub fn security_protocol(&self) -> Result<SecurityProtocol, ConfigError> {
-        let name = &self.listener_name;
+    /// The security protocol of the listener `name`, refused when the map names none or when
+    /// a SASL listener has no usable mechanism.
+    pub fn listener_protocol(&self, name: &str) -> Result<SecurityProtocol, ConfigError> {
         let protocol = self
             .listener_security_protocol_map
             .get(name)
+            .and_then(|p| SecurityProtocol::parse(p))
             .ok_or_else(|| {
                 invalid(
                     "listener.security.protocol.map",
@@ -303,33 +311,113 @@ impl BrokerConfig {
                     format!("no security protocol is defined for listener {name}"),
                 )
             })?;
-        match protocol.as_str() {
-            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
-            "SASL_PLAINTEXT" => {
-                self.check_sasl_mechanisms()?;
-                Ok(SecurityProtocol::SaslPlaintext)
-            }
-            other => Err(invalid(
-                "listeners",
-                name,
-                format!("the {other} security protocol (TLS) is not supported yet; use PLAINTEXT or SASL_PLAINTEXT"),
-            )),
+        if protocol.uses_sasl() {
+            self.check_sasl_mechanisms(name)?;
+        }
+        Ok(protocol)
+    }
+
+    /// `listener.name.<name>.<key>`: `ssl.*` and `sasl.enabled.mechanisms` for one listener;
+    /// JAAS and callback-handler settings are accepted without effect.
+    fn set_listener_setting(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let rest = &key["listener.name.".len()..];
+        let (listener, setting) = rest
+            .split_once('.')
+            .filter(|(l, s)| !l.is_empty() && !s.is_empty())
+            .ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
+        let listener = listener.to_ascii_uppercase();
+        if setting.starts_with("ssl.") {
+            check_ssl_key(key, value)?;
+        } else if setting == "sasl.enabled.mechanisms" {
+            // Checked with the listener's protocol.
+        } else if setting.ends_with("sasl.jaas.config")
+            || setting.ends_with("callback.handler.class")
+            || setting.ends_with("sasl.server.callback.handler.class")
+        {
+            tracing::warn!(
+                key,
+                "configuration key has no effect: Starling's SASL users are its SCRAM credentials \
+                 and sasl.plain.users.file"
+            );
+            self.ignored.insert(key.into(), value.into());
+            return Ok(());
+        } else {
+            return Err(ConfigError::UnknownKey(key.to_string()));
+        }
+        self.listener_settings
+            .entry(listener)
+            .or_default()
+            .insert(setting.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// The first listener (the one `--listen` sets and the `listening on` line names).
+    pub fn first_listener(&self) -> &ListenerAddress {
+        &self.listeners[0]
+    }
+
+    /// A listener's own setting `key` (`listener.name.<name>.<key>`), if set.
+    pub fn listener_own_value(&self, listener: &str, key: &str) -> Option<&str> {
+        self.listener_settings
+            .get(listener)
+            .and_then(|m| m.get(key))
+            .map(String::as_str)
+    }
+
+    /// A listener's `ssl.*` setting: its own, else the unprefixed one.
+    pub fn listener_value(&self, listener: &str, key: &str) -> Option<&str> {
+        self.listener_own_value(listener, key)
+            .or_else(|| self.ssl.get(key).map(String::as_str))
+    }
+
+    /// The key that sets `key` for `listener`, for messages: the prefixed one when set.
+    pub fn listener_key_name(&self, listener: &str, key: &str) -> String {
+        match self.listener_own_value(listener, key) {
+            Some(_) => format!("listener.name.{}.{key}", listener.to_ascii_lowercase()),
+            None => key.to_string(),
         }
     }
 
-    fn check_sasl_mechanisms(&self) -> Result<(), ConfigError> {
-        let value = self.sasl_enabled_mechanisms.join(",");
-        if self.sasl_enabled_mechanisms.is_empty() {
+    /// The SASL mechanisms a listener offers: its own `sasl.enabled.mechanisms`, else the
+    /// broker's.
+    pub fn sasl_mechanisms_for(&self, listener: &str) -> Vec<String> {
+        match self.listener_own_value(listener, "sasl.enabled.mechanisms") {
+            Some(list) => parse_mechanisms(list),
+            None => self.sasl_enabled_mechanisms.clone(),
+        }
+    }
+
+    /// The host and port handed to the clients of `listener`, bound to `bound`: its entry in
+    /// `advertised.listeners`, else the bound address.
+    pub fn advertised_for(&self, listener: &str, bound: SocketAddr) -> (String, i32) {
+        let Some(advertised) = self.advertised_listeners.get(listener) else {
+            return (bound.ip().to_string(), i32::from(bound.port()));
+        };
+        match advertised.rsplit_once(':') {
+            Some((host, port)) => (
+                host.trim_matches(['[', ']']).to_string(),
+                port.parse().unwrap_or(9092),
+            ),
+            None => (advertised.clone(), 9092),
+        }
+    }
+
+    fn check_sasl_mechanisms(&self, listener: &str) -> Result<(), ConfigError> {
+        let mechanisms = self.sasl_mechanisms_for(listener);
+        let key = self.listener_key_name(listener, "sasl.enabled.mechanisms");
+        let key = key.as_str();
+        let value = mechanisms.join(",");
+        if mechanisms.is_empty() {
             return Err(invalid(
-                "sasl.enabled.mechanisms",
+                key,
                 &value,
-                "a SASL listener needs at least one mechanism",
+                format!("the SASL listener {listener} needs at least one mechanism"),
             ));
         }
-        for mechanism in &self.sasl_enabled_mechanisms {
+        for mechanism in &mechanisms {
             if !SUPPORTED_SASL_MECHANISMS.contains(&mechanism.as_str()) {
                 return Err(invalid(
-                    "sasl.enabled.mechanisms",
+                    key,
                     &value,
                     format!(
                         "{mechanism} is not offered; Starling's mechanisms are {}",
@@ -338,17 +426,117 @@ impl BrokerConfig {
                 ));
             }
         }
-        if self.sasl_enabled_mechanisms.iter().any(|m| m == "PLAIN")
-            && self.sasl_plain_users_file.is_none()
-        {
+        if mechanisms.iter().any(|m| m == "PLAIN") && self.sasl_plain_users_file.is_none() {
             return Err(invalid(
-                "sasl.enabled.mechanisms",
+                key,
                 &value,
                 "PLAIN needs its users in sasl.plain.users.file",
             ));
         }
         Ok(())
     }
+}
+
+/// A `sasl.enabled.mechanisms` list.
+fn parse_mechanisms(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `ssl.*` keys TLS listeners read ([`crate::tls`]), globally or per listener.
+pub const SSL_KEYS: &[&str] = &[
+    "ssl.cipher.suites",
+    "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.keystore.type",
+    "ssl.principal.mapping.rules",
+    "ssl.protocol",
+    "ssl.truststore.certificates",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.type",
+];
+
+/// `ssl.*` keys that tune Java's TLS engine or a broker's own outgoing connections: accepted
+/// with a warning, without effect (rustls has no such knobs; one node connects to nobody).
+pub const SSL_KEYS_WITHOUT_EFFECT: &[&str] = &[
+    "ssl.allow.dn.changes",
+    "ssl.allow.san.changes",
+    "ssl.endpoint.identification.algorithm",
+    "ssl.keymanager.algorithm",
+    "ssl.provider",
+    "ssl.secure.random.implementation",
+    "ssl.trustmanager.algorithm",
+];
+
+/// Checks one `ssl.*` setting on its own; how the settings combine is checked per listener
+/// when the configuration is ([`crate::tls::TlsSettings::of`]) and the stores are loaded at start.
+fn check_ssl_key(key: &str, value: &str) -> Result<(), ConfigError> {
+    let bare = key.rsplit_once("ssl.").map_or(key, |(_, k)| k);
+    let bare = format!("ssl.{bare}");
+    match bare.as_str() {
+        "ssl.keystore.type" | "ssl.truststore.type" => {
+            if !value.trim().eq_ignore_ascii_case("PEM") {
+                return Err(invalid(
+                    key,
+                    value,
+                    "Starling reads PEM key and trust stores only: set PEM, and convert a JKS \
+                     or PKCS12 store (keytool -importkeystore to PKCS12, then openssl pkcs12 \
+                     -nodes to PEM)",
+                ));
+            }
+        }
+        "ssl.client.auth" => {
+            crate::tls::ClientAuth::parse(value)
+                .ok_or_else(|| invalid(key, value, "expected required, requested or none"))?;
+        }
+        "ssl.principal.mapping.rules" => {
+            crate::ssl_principal::MappingRules::parse(value)
+                .map_err(|reason| invalid(key, value, reason))?;
+        }
+        "ssl.enabled.protocols" => {
+            crate::tls::parse_enabled_protocols(value)
+                .map_err(|reason| invalid(key, value, reason))?;
+        }
+        "ssl.protocol" => {
+            if !["TLS", "TLSv1.2", "TLSv1.3"].contains(&value.trim()) {
+                return Err(invalid(key, value, "expected TLS, TLSv1.2 or TLSv1.3"));
+            }
+        }
+        "ssl.engine.factory.class" => {
+            return Err(invalid(
+                key,
+                value,
+                "Starling's TLS is rustls; a Java SslEngineFactory cannot be loaded",
+            ))
+        }
+        k if SSL_KEYS.contains(&k) => {}
+        k if SSL_KEYS_WITHOUT_EFFECT.contains(&k) => {
+            tracing::warn!(
+                key,
+                value,
+                "configuration key has no effect on Starling's TLS"
+            );
+        }
+        _ => return Err(ConfigError::UnknownKey(key.to_string())),
+    }
+    Ok(())
+}
+
+/// Keys whose values are secrets: DescribeConfigs reports them as sensitive, without a value.
+pub fn is_sensitive_key(key: &str) -> bool {
+    key.ends_with("password")
+        || key.ends_with("ssl.keystore.key")
+        || key.ends_with("sasl.jaas.config")
 }
 
 /// Where the admin HTTP endpoint listens unless `admin.listen` says otherwise.
@@ -445,39 +633,6 @@ fn parse_ms_or_unlimited(key: &str, value: &str, unit_ms: i64) -> Result<Option<
             .ok_or_else(|| invalid(key, value, "too large")),
         _ => Err(invalid(key, value, "must be -1 (unlimited) or at least 0")),
     }
-}
-
-/// Listener names that belong to a KRaft controller quorum, not to clients: a stock
-/// `server.properties` lists one (`CONTROLLER://:9093`) next to the client listener.
-const CONTROLLER_LISTENER: &str = "CONTROLLER";
-
-/// The client listener of a `listeners`/`advertised.listeners` list (`NAME://host:port,...`):
-/// the first one that is not the controller's, as `(name, host:port)`. The controller's and any
-/// further listeners are left out with a warning, as one node has no quorum and one port.
-fn client_listener(key: &str, value: &str) -> Result<(String, String), ConfigError> {
-    let mut chosen = None;
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, addr) = entry
-            .split_once("://")
-            .ok_or_else(|| invalid(key, value, "expected NAME://host:port"))?;
-        if addr
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return Err(invalid(key, value, "expected NAME://host:port"));
-        }
-        if chosen.is_none() && !name.eq_ignore_ascii_case(CONTROLLER_LISTENER) {
-            chosen = Some((name.to_string(), addr.to_string()));
-        } else {
-            tracing::warn!(
-                key,
-                listener = entry,
-                "listener has no effect on a single-node Starling broker (no controller quorum, one client listener)"
-            );
-        }
-    }
-    chosen.ok_or_else(|| invalid(key, value, "expected NAME://host:port for clients"))
 }
 
 /// `host:port` to one socket address: an IP address as it is, an empty host as every
@@ -728,22 +883,22 @@ impl BrokerConfig {
         let hours = 3_600_000;
         match key {
             "node.id" | "broker.id" => self.node_id = parse_num(key, value)?,
-            "listeners" => {
-                let (name, addr) = client_listener(key, value)?;
-                self.listen = resolve_address(key, &addr)?;
-                self.listener_name = name.to_ascii_uppercase();
-            }
+            "listeners" => self.listeners = crate::listeners::parse_listeners(key, value)?,
             "listener.security.protocol.map" => {
                 self.listener_security_protocol_map = parse_security_protocol_map(key, value)?
             }
-            "sasl.enabled.mechanisms" => {
-                self.sasl_enabled_mechanisms = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_string)
-                    .collect()
+            "sasl.enabled.mechanisms" => self.sasl_enabled_mechanisms = parse_mechanisms(value),
+            "ssl.handshake.timeout.ms" => {
+                self.ssl_handshake_timeout_ms = parse_positive(key, value)?
             }
+            "ssl.keystore.reload.interval.ms" => {
+                self.ssl_keystore_reload_interval_ms = parse_num(key, value)?
+            }
+            k if k.starts_with("ssl.") => {
+                check_ssl_key(k, value)?;
+                self.ssl.insert(k.to_string(), value.to_string());
+            }
+            k if k.starts_with("listener.name.") => self.set_listener_setting(k, value)?,
             "connection.failed.authentication.delay.ms" => {
                 self.connection_failed_authentication_delay_ms = parse_num(key, value)?
             }
@@ -753,7 +908,11 @@ impl BrokerConfig {
             "sasl.server.max.receive.size" => {
                 self.sasl_server_max_receive_size = parse_positive(key, value)?
             }
-            "advertised.listeners" => self.advertised = Some(client_listener(key, value)?.1),
+            "advertised.listeners" => {
+                self.advertised_listeners = crate::listeners::parse_listener_list(key, value)?
+                    .into_iter()
+                    .collect()
+            }
             "admin.listen" => self.admin_listen = admin_address(key, value)?,
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
@@ -1020,7 +1179,37 @@ impl BrokerConfig {
 
     /// Checks rules that span several keys, once every key is set.
     pub fn check(&self) -> Result<(), ConfigError> {
-        self.security_protocol()?;
+        if self.listeners.is_empty() {
+            return Err(invalid(
+                "listeners",
+                "",
+                "expected NAME://host:port for clients",
+            ));
+        }
+        for listener in &self.listeners {
+            let protocol = self.listener_protocol(&listener.name)?;
+            if protocol.uses_tls() {
+                crate::tls::TlsSettings::of(self, &listener.name, protocol)?;
+            }
+        }
+        for name in self.advertised_listeners.keys() {
+            if !self.listeners.iter().any(|l| l.name == *name) {
+                return Err(invalid(
+                    "advertised.listeners",
+                    name,
+                    format!("advertises listener {name}, which listeners does not define"),
+                ));
+            }
+        }
+        for name in self.listener_settings.keys() {
+            if !self.listeners.iter().any(|l| l.name == *name) {
+                return Err(invalid(
+                    &format!("listener.name.{}", name.to_ascii_lowercase()),
+                    name,
+                    format!("configures listener {name}, which listeners does not define"),
+                ));
+            }
+        }
         if self.max_connections_per_ip == 0 && self.max_connections_per_ip_overrides.is_empty() {
             return Err(invalid(
                 "max.connections.per.ip",
@@ -1082,21 +1271,6 @@ impl BrokerConfig {
             }
         }
         Ok(())
-    }
-
-    /// The advertised address as host and port: `advertised.listeners`, else `listen` (which
-    /// holds the bound address once the server has started, so port 0 resolves to the real port).
-    pub fn advertised_host_port(&self) -> (String, i32) {
-        let Some(advertised) = &self.advertised else {
-            return (self.listen.ip().to_string(), i32::from(self.listen.port()));
-        };
-        match advertised.rsplit_once(':') {
-            Some((host, port)) => (
-                host.trim_matches(['[', ']']).to_string(),
-                port.parse().unwrap_or(9092),
-            ),
-            None => (advertised.clone(), 9092),
-        }
     }
 }
 
@@ -1350,22 +1524,174 @@ mod tests {
     }
 
     #[test]
-    fn without_advertised_listeners_the_listen_address_is_advertised() {
-        let c = BrokerConfig {
-            listen: "127.0.0.1:40123".parse().unwrap(),
-            ..BrokerConfig::default()
-        };
-        assert_eq!(c.advertised_host_port(), ("127.0.0.1".to_string(), 40123));
+    fn without_advertised_listeners_the_bound_address_is_advertised() {
+        let c = BrokerConfig::default();
+        assert_eq!(
+            c.advertised_for("PLAINTEXT", "127.0.0.1:40123".parse().unwrap()),
+            ("127.0.0.1".to_string(), 40123)
+        );
     }
 
     #[test]
-    fn listeners_set_listen_and_advertised_addresses() {
+    fn listeners_set_bind_and_advertised_addresses_per_listener() {
         let mut c = BrokerConfig::default();
-        c.set("listeners", "PLAINTEXT://127.0.0.1:19092").unwrap();
+        c.set(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:19092,SASL_PLAINTEXT://127.0.0.1:19093",
+        )
+        .unwrap();
         c.set("advertised.listeners", "PLAINTEXT://kafka.local:29092")
             .unwrap();
-        assert_eq!(c.listen.port(), 19092);
-        assert_eq!(c.advertised_host_port(), ("kafka.local".to_string(), 29092));
+        c.set("sasl.enabled.mechanisms", "SCRAM-SHA-512").unwrap();
+        c.check().unwrap();
+        assert_eq!(c.first_listener().addr.port(), 19092);
+        let bound = "127.0.0.1:19092".parse().unwrap();
+        assert_eq!(
+            c.advertised_for("PLAINTEXT", bound),
+            ("kafka.local".to_string(), 29092)
+        );
+        let bound = "127.0.0.1:19093".parse().unwrap();
+        assert_eq!(
+            c.advertised_for("SASL_PLAINTEXT", bound),
+            ("127.0.0.1".to_string(), 19093)
+        );
+        assert_eq!(
+            c.listener_protocol("SASL_PLAINTEXT").unwrap(),
+            SecurityProtocol::SaslPlaintext
+        );
+        // Advertising a listener that is not defined is refused.
+        c.set("advertised.listeners", "SSL://kafka.local:29093")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("which listeners does not define"), "{e}");
+    }
+
+    #[test]
+    fn named_listeners_take_their_protocol_from_the_map() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("no security protocol is defined for listener INTERNAL"),
+            "{e}"
+        );
+        c.set(
+            "listener.security.protocol.map",
+            "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
+        )
+        .unwrap();
+        // The external listener's own mechanisms.
+        c.set(
+            "listener.name.external.sasl.enabled.mechanisms",
+            "SCRAM-SHA-256",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.sasl_mechanisms_for("EXTERNAL"), ["SCRAM-SHA-256"]);
+        assert_eq!(c.sasl_mechanisms_for("INTERNAL"), ["GSSAPI"]);
+        c.set("listener.name.external.sasl.enabled.mechanisms", "GSSAPI")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("listener.name.external.sasl.enabled.mechanisms")
+                && e.contains("GSSAPI is not offered"),
+            "{e}"
+        );
+        c.set(
+            "listener.name.external.sasl.enabled.mechanisms",
+            "SCRAM-SHA-256",
+        )
+        .unwrap();
+        let e = c
+            .set("listener.name.other.ssl.client.auth", "sometimes")
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected required, requested or none"),
+            "{e}"
+        );
+        c.set("listener.name.other.ssl.client.auth", "required")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("configures listener OTHER"), "{e}");
+        let e = c
+            .set("listener.name.external.num.io.threads", "3")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::UnknownKey("listener.name.external.num.io.threads".into())
+        );
+    }
+
+    #[test]
+    fn ssl_keys_are_checked_one_by_one_and_unknown_ones_refused() {
+        let mut c = BrokerConfig::default();
+        for (key, value, says) in [
+            ("ssl.keystore.type", "JKS", "PEM key and trust stores only"),
+            (
+                "ssl.truststore.type",
+                "PKCS12",
+                "PEM key and trust stores only",
+            ),
+            ("ssl.client.auth", "maybe", "expected required"),
+            (
+                "ssl.enabled.protocols",
+                "TLSv1.1",
+                "no protocol Starling offers",
+            ),
+            ("ssl.enabled.protocols", "TLSv9", "unknown protocol TLSv9"),
+            ("ssl.principal.mapping.rules", "RULE:x", "closing '/'"),
+            ("ssl.engine.factory.class", "com.x.Y", "rustls"),
+        ] {
+            let e = c.set(key, value).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains(key), "{key}={value}: {e}");
+        }
+        assert_eq!(
+            c.set("ssl.no.such.key", "1").unwrap_err(),
+            ConfigError::UnknownKey("ssl.no.such.key".into())
+        );
+        c.set("ssl.keystore.type", "pem").unwrap();
+        c.set("ssl.enabled.protocols", "TLSv1.2,TLSv1.3,TLSv1.1")
+            .unwrap();
+        c.set("ssl.endpoint.identification.algorithm", "https")
+            .unwrap();
+        assert!(is_sensitive_key("ssl.key.password"));
+        assert!(is_sensitive_key("listener.name.ssl.ssl.keystore.key"));
+        assert!(!is_sensitive_key("ssl.keystore.location"));
+    }
+
+    #[test]
+    fn a_tls_listener_needs_its_certificate_and_key() {
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "SSL://127.0.0.1:0").unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("needs its certificate and key"), "{e}");
+        c.set("ssl.keystore.location", "/nonexistent/ks.pem")
+            .unwrap();
+        c.check().unwrap();
+        c.set("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
+        let mut c = BrokerConfig::default();
+        c.set("listeners", "SSL://127.0.0.1:0").unwrap();
+        c.set("ssl.keystore.location", "/ks.pem").unwrap();
+        c.set("ssl.client.auth", "required").unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("need a trust store"), "{e}");
+        // On SASL_SSL only the listener's own ssl.client.auth counts (KIP-684).
+        c.set("listeners", "SASL_SSL://127.0.0.1:0").unwrap();
+        c.set("sasl.enabled.mechanisms", "SCRAM-SHA-512").unwrap();
+        c.check().unwrap();
+        c.set("listener.name.sasl_ssl.ssl.client.auth", "required")
+            .unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("listener.name.sasl_ssl.ssl.client.auth")
+                && e.contains("need a trust store"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1410,8 +1736,12 @@ mod tests {
         let mut c = BrokerConfig::default();
         c.apply_properties_file(&path).unwrap();
         c.check().unwrap();
-        assert_eq!(c.listen, "0.0.0.0:9092".parse().unwrap());
-        assert_eq!(c.advertised_host_port(), ("localhost".to_string(), 9092));
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.first_listener().addr, "0.0.0.0:9092".parse().unwrap());
+        assert_eq!(
+            c.advertised_for("PLAINTEXT", c.first_listener().addr),
+            ("localhost".to_string(), 9092)
+        );
         assert_eq!(c.data_dir, PathBuf::from("/tmp/kraft-combined-logs"));
         assert_eq!(c.log.retention_ms, Some(168 * 3_600_000));
         for key in [
@@ -1431,12 +1761,13 @@ mod tests {
     fn listener_hosts_may_be_names_or_empty() {
         let mut c = BrokerConfig::default();
         c.set("listeners", "PLAINTEXT://localhost:0").unwrap();
-        assert!(c.listen.ip().is_loopback(), "{}", c.listen);
+        let first = c.first_listener().addr;
+        assert!(first.ip().is_loopback(), "{first}");
         c.set("listeners", "CONTROLLER://:9093,PLAINTEXT://:19092")
             .unwrap();
-        assert_eq!(c.listen, "0.0.0.0:19092".parse().unwrap());
+        assert_eq!(c.first_listener().addr, "0.0.0.0:19092".parse().unwrap());
         c.set("listeners", "PLAINTEXT://[::1]:19093").unwrap();
-        assert_eq!(c.listen, "[::1]:19093".parse().unwrap());
+        assert_eq!(c.first_listener().addr, "[::1]:19093".parse().unwrap());
         let e = c
             .set("listeners", "CONTROLLER://:9093")
             .unwrap_err()

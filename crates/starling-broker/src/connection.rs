@@ -46,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, Reply};
 use crate::authentication::{Authenticator, Verdict};
+use crate::listeners::Listener;
 use crate::metrics::{ApiMetrics, Metrics};
 use crate::quotas::Principal;
 use crate::request_memory::{RequestMemory, Reservation};
@@ -83,6 +84,10 @@ pub enum ConnectionError {
     },
     #[error("read failed: {0}")]
     Read(std::io::Error),
+    /// The frame starts like a TLS record (`16 03 ..`): a client configured for SSL on a
+    /// listener without TLS. (As a size it would be over 369 MB, refused anyway.)
+    #[error("a TLS handshake on a listener without TLS: is the client configured for SSL?")]
+    TlsOnPlaintext,
 }
 
 /// The limits a connection reads under.
@@ -184,6 +189,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         )
         .await
         .map_err(|error| ConnectionError::Incomplete { expected: 4, error })?;
+        if prefix[0] == TLS_HANDSHAKE_RECORD && prefix[1] == 3 {
+            return Err(ConnectionError::TlsOnPlaintext);
+        }
         let size = match check_size_prefix(prefix, self.limits.max_frame) {
             Err(FrameError::TooShort(size)) if raw => size,
             checked => checked?,
@@ -263,10 +271,78 @@ impl<'a> RequestMetrics<'a> {
     }
 }
 
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
+/// Serves a client of `listener`: on a TLS listener, after the handshake (bounded by
+/// `ssl.handshake.timeout.ms`; a client that does not open with a TLS record is closed at
+/// once), as the principal its certificate names.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "set_nodelay");
     }
+    let Some(tls) = &listener.tls else {
+        let connection = Connection::new(
+            stream,
+            peer,
+            ReadLimits::of(&broker),
+            broker.request_memory.clone(),
+            broker.shutdown.clone(),
+        );
+        serve_connection(broker, listener, connection, Principal::anonymous()).await;
+        return;
+    };
+    let timeout = Duration::from_millis(broker.config.ssl_handshake_timeout_ms);
+    let handshake = async {
+        // A TLS client opens with a handshake record (0x16); a Kafka request's first byte is
+        // its size's high byte (0 for anything under 16 MiB).
+        let mut first = [0u8; 1];
+        match stream.peek(&mut first).await {
+            Ok(0) => return Err("closed before the TLS handshake".to_string()),
+            Ok(_) if first[0] != TLS_HANDSHAKE_RECORD => {
+                return Err(format!(
+                    "not a TLS handshake (first byte {:#04x}): a client without TLS on the {} listener {}?",
+                    first[0],
+                    listener.protocol.name(),
+                    listener.name
+                ))
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading the TLS handshake: {e}")),
+        }
+        tls.acceptor()
+            .accept(stream)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))
+    };
+    let outcome = tokio::select! {
+        _ = broker.shutdown.cancelled() => return,
+        outcome = tokio::time::timeout(timeout, handshake) => outcome,
+    };
+    let stream = match outcome {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(why)) => {
+            broker.metrics.tls_handshake_failed(&listener.name);
+            tracing::info!(%peer, listener = %listener.name, reason = %why, "closing connection");
+            return;
+        }
+        Err(_) => {
+            broker.metrics.tls_handshake_failed(&listener.name);
+            tracing::info!(%peer, listener = %listener.name, "closing connection: TLS handshake not completed within ssl.handshake.timeout.ms");
+            return;
+        }
+    };
+    // Kafka closes a connection whose certificate maps to no principal.
+    let principal = match tls.principal(stream.get_ref().1) {
+        Ok(principal) => principal,
+        Err(why) => {
+            tracing::warn!(%peer, listener = %listener.name, reason = %why, "closing connection: no principal for the client certificate");
+            return;
+        }
+    };
+    tracing::debug!(%peer, listener = %listener.name, user = %principal.user, "TLS session established");
     let connection = Connection::new(
         stream,
         peer,
@@ -274,26 +350,24 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         broker.request_memory.clone(),
         broker.shutdown.clone(),
     );
-    serve_connection(broker, connection).await;
+    serve_connection(broker, listener, connection, principal).await;
 }
 
-/// Answers a connection's requests until it ends.
+/// The first byte of a TLS handshake record (RFC 8446 `ContentType.handshake`).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Answers a connection's requests until it ends; `principal` is the client until SASL (on a
+/// SASL listener) says otherwise.
 pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     broker: Arc<Broker>,
+    listener: Arc<Listener>,
     mut connection: Connection<S>,
+    principal: Principal,
 ) {
     let peer = connection.peer;
-    tracing::debug!(%peer, "connection opened");
-    // The configuration was checked at start; should it not resolve, serve nobody.
-    let protocol = match broker.config.security_protocol() {
-        Ok(protocol) => protocol,
-        Err(e) => {
-            tracing::error!(%peer, error = %e, "closing connection: no security protocol");
-            return;
-        }
-    };
+    tracing::debug!(%peer, listener = %listener.name, "connection opened");
     let max_frame = ReadLimits::of(&broker).max_frame;
-    let mut authenticator = Authenticator::new(protocol);
+    let mut authenticator = Authenticator::new(&listener, principal);
     // A client on a SASL listener has sasl.authentication.timeout.ms to authenticate.
     let authenticate_by = tokio::time::Instant::now()
         + Duration::from_millis(broker.config.sasl_authentication_timeout_ms);
@@ -361,7 +435,8 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                         .cloned()
                         .unwrap_or_else(Principal::anonymous);
                     let (reply, throttle) =
-                        api::answer(&broker, frame.bytes.clone(), peer, &principal).await;
+                        api::answer(&broker, frame.bytes.clone(), peer, &principal, &listener)
+                            .await;
                     mute = throttle;
                     (reply, None)
                 }

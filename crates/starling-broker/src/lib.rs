@@ -28,7 +28,7 @@
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! let mut config = starling_broker::config::BrokerConfig::default();
-//! config.listen = "127.0.0.1:0".parse()?;
+//! config.listeners = vec![starling_broker::listeners::ListenerAddress::plaintext("127.0.0.1:0".parse()?)];
 //! config.admin_listen = Some("127.0.0.1:0".parse()?);
 //! let broker = starling_broker::server::start(config).await?;
 //! println!("serving on {}, metrics on {:?}", broker.local_addr(), broker.admin_addr());
@@ -48,6 +48,7 @@ pub mod connection;
 pub mod connection_limit;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod listeners;
 pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
@@ -56,6 +57,8 @@ pub mod quotas;
 pub mod request_memory;
 pub mod sasl;
 pub mod server;
+pub mod ssl_principal;
+pub mod tls;
 pub mod topics;
 pub mod transactions;
 

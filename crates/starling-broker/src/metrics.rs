@@ -121,6 +121,17 @@ struct GroupLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    listener: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QuotaLabels {
     user: String,
     client_id: String,
@@ -197,6 +208,8 @@ pub struct Metrics {
     network_sent: Counter,
     connections_open: Gauge,
     connections_accepted: Counter,
+    tls_handshake_failures: Family<ListenerLabels, Counter>,
+    tls_reloads: Family<ReloadLabels, Counter>,
     rebalances: Family<RebalanceLabels, Counter>,
     rebalance_duration: HistogramFamily<GroupLabels>,
     rebalance_join: HistogramFamily<GroupLabels>,
@@ -301,6 +314,19 @@ impl Metrics {
             connections_accepted.clone(),
         );
 
+        let tls_handshake_failures = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "tls_handshake_failures",
+            "Connections to a TLS listener closed before their TLS session was established (not TLS, handshake failed or timed out)",
+            tls_handshake_failures.clone(),
+        );
+        let tls_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "tls_reloads",
+            "TLS listeners' key and trust stores read again after their files changed, by outcome (reloaded, or failed and kept the old ones)",
+            tls_reloads.clone(),
+        );
+
         let rebalances = Family::<RebalanceLabels, Counter>::default();
         let rebalance_duration: HistogramFamily<GroupLabels> =
             Family::new_with_constructor(rebalance_histogram);
@@ -372,6 +398,8 @@ impl Metrics {
             network_sent,
             connections_open,
             connections_accepted,
+            tls_handshake_failures,
+            tls_reloads,
             rebalances,
             rebalance_duration,
             rebalance_join,
@@ -429,6 +457,25 @@ impl Metrics {
         ConnectionGuard {
             open: self.connections_open.clone(),
         }
+    }
+
+    /// A client of the TLS listener `listener` was closed before its session was established.
+    pub fn tls_handshake_failed(&self, listener: &str) {
+        self.tls_handshake_failures
+            .get_or_create(&ListenerLabels {
+                listener: listener.to_string(),
+            })
+            .inc();
+    }
+
+    /// A TLS listener's changed stores were taken (`reloaded`) or refused (`failed`).
+    pub fn tls_reload(&self, listener: &str, outcome: &'static str) {
+        self.tls_reloads
+            .get_or_create(&ReloadLabels {
+                listener: listener.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     /// A rebalance record closed: counts it by cause and observes the phases it went through.

@@ -21,15 +21,18 @@ use tokio_util::task::TaskTracker;
 use crate::config::BrokerConfig;
 use crate::connection_limit::ConnectionLimit;
 use crate::dynamic_config::DynamicConfigs;
+use crate::listeners::Listener;
 use crate::metrics::Metrics;
 use crate::request_memory::RequestMemory;
+use crate::tls::Reload;
 use crate::topics::TopicRegistry;
 use crate::{admin, connection, coordinator, maintenance, Broker};
 
 /// A started broker.
 pub struct RunningBroker {
     broker: Arc<Broker>,
-    local_addr: SocketAddr,
+    /// Every listener, in `listeners` order, with the address it is bound to.
+    listeners: Vec<Arc<Listener>>,
     admin_addr: Option<SocketAddr>,
     tasks: TaskTracker,
     /// The data directory's lock, released when the broker is dropped (after shutdown).
@@ -37,8 +40,14 @@ pub struct RunningBroker {
 }
 
 impl RunningBroker {
+    /// Where the first listener is bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listeners[0].bound
+    }
+
+    /// Every listener with its bound address, in `listeners` order.
+    pub fn listeners(&self) -> &[Arc<Listener>] {
+        &self.listeners
     }
 
     /// Where the admin HTTP endpoint listens (`None`: disabled).
@@ -67,12 +76,21 @@ impl RunningBroker {
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     config.check()?;
     let data_dir_lock = lock_data_dir(&config.data_dir)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let local_addr = listener.local_addr()?;
+    let mut sockets = Vec::new();
+    for spec in &config.listeners {
+        let socket = TcpListener::bind(spec.addr)
+            .await
+            .with_context(|| format!("binding listener {} on {}", spec.name, spec.addr))?;
+        sockets.push(socket);
+    }
     // With port 0 the real port is only known now; an unset advertised address follows it.
-    config.listen = local_addr;
+    for (spec, socket) in config.listeners.iter_mut().zip(&sockets) {
+        spec.addr = socket.local_addr()?;
+    }
+    let mut listeners = Vec::new();
+    for spec in &config.listeners {
+        listeners.push(Listener::new(&config, &spec.name, spec.addr)?);
+    }
     let admin_listener = match config.admin_listen {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -111,7 +129,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         topics.watch_image(),
     )?;
     topics.remove_deleted_leftovers();
-    tracing::info!(data_dir = %data_dir.display(), cluster_id, addr = %local_addr, "broker ready");
+    let bound: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("{}://{}", l.name, l.bound))
+        .collect();
+    tracing::info!(data_dir = %data_dir.display(), cluster_id, listeners = %bound.join(","), "broker ready");
 
     let producer_ids = Arc::new(crate::producer_ids::ProducerIds::new(store.clone()));
     let (transactions, marker_jobs) = crate::transactions::Transactions::start(
@@ -168,13 +190,23 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         marker_jobs,
         tasks.clone(),
     ));
-    tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
+    for (listener, socket) in listeners.iter().zip(sockets) {
+        tasks.spawn(accept_loop(
+            broker.clone(),
+            listener.clone(),
+            socket,
+            tasks.clone(),
+        ));
+    }
+    if listeners.iter().any(|l| l.tls.is_some()) {
+        tasks.spawn(reload_tls_stores(broker.clone(), listeners.clone()));
+    }
     if let Some(admin_listener) = admin_listener {
         tasks.spawn(admin::serve(broker.clone(), admin_listener));
     }
     Ok(RunningBroker {
         broker,
-        local_addr,
+        listeners,
         admin_addr,
         tasks,
         _data_dir_lock: data_dir_lock,
@@ -242,7 +274,50 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
-async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTracker) {
+/// Reads every TLS listener's key and trust stores again each
+/// `ssl.keystore.reload.interval.ms`; changed ones that load serve new connections.
+async fn reload_tls_stores(broker: Arc<Broker>, listeners: Vec<Arc<Listener>>) {
+    let interval = broker.config.ssl_keystore_reload_interval_ms;
+    if interval == 0 {
+        return;
+    }
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(interval));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        for listener in listeners.iter().filter(|l| l.tls.is_some()) {
+            // File reads and key parsing off the async threads.
+            let reloading = listener.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                reloading.tls.as_ref().map(|tls| tls.reload_if_changed())
+            })
+            .await;
+            match outcome {
+                Ok(Some(Reload::Reloaded)) => {
+                    broker.metrics.tls_reload(&listener.name, "reloaded");
+                    tracing::info!(listener = %listener.name, "TLS key and trust stores reloaded; new connections use them");
+                }
+                Ok(Some(Reload::Failed(why))) => {
+                    broker.metrics.tls_reload(&listener.name, "failed");
+                    tracing::error!(listener = %listener.name, reason = %why, "TLS stores changed but do not load; keeping the ones in use");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(listener = %listener.name, error = %e, "TLS reload task"),
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: Arc<Listener>,
+    socket: TcpListener,
+    tasks: TaskTracker,
+) {
     loop {
         let permit = tokio::select! {
             _ = broker.shutdown.cancelled() => return,
@@ -250,7 +325,7 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
         };
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = socket.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -280,9 +355,10 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, tasks: TaskTrac
                     continue;
                 }
                 let broker = broker.clone();
+                let listener = listener.clone();
                 let open = broker.metrics.connection_opened();
                 tasks.spawn(async move {
-                    connection::serve(broker, stream, peer).await;
+                    connection::serve(broker, listener, stream, peer).await;
                     drop(open);
                     drop(ip_slot);
                     drop(permit);
@@ -303,10 +379,18 @@ pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     // `listening on` line appears must still mean a graceful stop.
     let mut term = signal(SignalKind::terminate())?;
     let broker = start(config).await?;
-    // Fixtures read the first line for the Kafka address; the admin address comes second. Both
+    // Fixtures read the first line for the Kafka address; the admin address comes last. All
     // go out in one write, so a reader that has the first line has the second too, and a reader
     // that stops reading (closing the pipe) cannot make a later print fail and stop the broker.
+    // The first listener's address, then each listener's (`listener NAME on ADDR`), then the
+    // admin endpoint's: a script that reads one line has the address clients use.
     let mut ready = format!("listening on {}\n", broker.local_addr());
+    for listener in broker.listeners() {
+        ready.push_str(&format!(
+            "listener {} on {}\n",
+            listener.name, listener.bound
+        ));
+    }
     if let Some(admin) = broker.admin_addr() {
         ready.push_str(&format!("admin listening on {admin}\n"));
     }

@@ -119,7 +119,9 @@ fn batch() -> Bytes {
 async fn broker() -> (tempfile::TempDir, RunningBroker) {
     let dir = tempfile::tempdir().unwrap();
     let config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listeners: vec![starling_broker::listeners::ListenerAddress::plaintext(
+            "127.0.0.1:0".parse().unwrap(),
+        )],
         admin_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: dir.path().to_path_buf(),
         ..BrokerConfig::default()

@@ -10,7 +10,9 @@ use starling_broker::server::{start, RunningBroker};
 
 async fn broker(dir: &tempfile::TempDir) -> RunningBroker {
     let config = BrokerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listeners: vec![starling_broker::listeners::ListenerAddress::plaintext(
+            "127.0.0.1:0".parse().unwrap(),
+        )],
         admin_listen: None,
         data_dir: dir.path().to_path_buf(),
         ..BrokerConfig::default()

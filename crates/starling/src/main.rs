@@ -77,16 +77,17 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to accept Kafka clients on, `HOST:PORT` (a host name is resolved) [default:
-    /// `listeners` from the config, else 127.0.0.1:9092].
+    /// Address to accept Kafka clients on, `HOST:PORT` (a host name is resolved); with several
+    /// `listeners`, the first one's [default: `listeners` from the config, else
+    /// 127.0.0.1:9092].
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
     /// Directory holding the partition logs and the metadata store [default: `log.dirs` from
     /// the config, else ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address handed to clients in Metadata and FindCoordinator [default: `advertised.listeners`
-    /// from the config, else the address actually bound].
+    /// Address handed to the first listener's clients in Metadata and FindCoordinator [default:
+    /// `advertised.listeners` from the config, else the address actually bound].
     #[arg(long)]
     advertised: Option<String>,
     /// Address of the admin HTTP endpoint (/metrics, /healthz, /groups), or `none` to disable
@@ -159,13 +160,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Flags win over the config, but only when given.
     if let Some(listen) = &args.listen {
-        config.listen = starling_broker::config::resolve_address("--listen", listen)?;
+        config.listeners[0].addr = starling_broker::config::resolve_address("--listen", listen)?;
     }
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
     if let Some(advertised) = args.advertised {
-        config.advertised = Some(advertised);
+        let name = config.first_listener().name.clone();
+        config.advertised_listeners.insert(name, advertised);
     }
     if let Some(admin) = &args.admin_listen {
         config

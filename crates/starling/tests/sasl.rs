@@ -180,8 +180,11 @@ fn a_sasl_listener_without_a_usable_mechanism_is_refused_at_start() {
             "PLAIN needs its users in sasl.plain.users.file",
         ),
         (
-            vec![("listeners", "SSL://127.0.0.1:0")],
-            "not supported yet",
+            vec![
+                ("listeners", "SASL_SSL://127.0.0.1:0"),
+                ("sasl.enabled.mechanisms", "PLAIN"),
+            ],
+            "PLAIN needs its users in sasl.plain.users.file",
         ),
     ] {
         let mut args = vec!["serve", "--data-dir", "/nonexistent-starling-sasl"];

@@ -72,7 +72,7 @@ pub fn handle(
         }
     }
     let node = BrokerId(broker.config.node_id);
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.listener.advertised.clone();
     DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))

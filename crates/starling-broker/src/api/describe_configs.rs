@@ -96,10 +96,18 @@ pub fn resource_type_name(id: i8) -> String {
 }
 
 fn encode(
-    config: DescribedConfig,
+    mut config: DescribedConfig,
     include_synonyms: bool,
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
+    // Secrets (passwords, inline private keys) are named but never shown, as Kafka does.
+    let sensitive = crate::config::is_sensitive_key(&config.name);
+    if sensitive {
+        config.value = None;
+        for synonym in &mut config.synonyms {
+            synonym.value = None;
+        }
+    }
     let synonyms = if include_synonyms {
         config
             .synonyms
@@ -119,7 +127,7 @@ fn encode(
         .with_value(config.value.map(StrBytes::from_string))
         .with_read_only(config.read_only)
         .with_config_source(config.source as i8)
-        .with_is_sensitive(false)
+        .with_is_sensitive(sensitive)
         .with_synonyms(synonyms)
         .with_config_type(config.config_type as i8)
         .with_documentation(

@@ -20,7 +20,7 @@ pub fn handle(
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.listener.advertised.clone();
     let node = BrokerId(broker.config.node_id);
     // (error, message) for one key: groups and transactional ids are ours; anything else is
     // not offered.

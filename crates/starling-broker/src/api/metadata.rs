@@ -26,7 +26,7 @@ pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let node = BrokerId(broker.config.node_id);
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.listener.advertised.clone();
     let mut response = MetadataResponse::default();
     response.brokers = vec![MetadataResponseBroker::default()
         .with_node_id(node)

@@ -56,6 +56,7 @@ use starling_group::GroupRequest;
 use starling_protocol::request::{self, DecodeError, DecodedRequest, HeaderPrefix};
 use starling_protocol::{legacy, response};
 
+use crate::listeners::Listener;
 use crate::quotas::{Principal, QuotaType};
 use crate::Broker;
 use error_codes::ErrorCodes;
@@ -81,6 +82,8 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: Option<String>,
     pub peer: SocketAddr,
+    /// The listener the client connected to: its advertised address is the one handed out.
+    pub listener: Arc<Listener>,
     /// Who the client is, for quotas: the anonymous user until SASL authenticates connections.
     pub principal: Principal,
     /// When the request's frame had been read: its handling time counts against the request
@@ -273,9 +276,12 @@ fn respond<T: Encodable + ErrorCodes + Throttled + Clone>(
     encode(api_key, ctx, body)
 }
 
-/// Decodes and answers one request frame from an anonymous client.
+/// Decodes and answers one request frame from an anonymous client of a plaintext listener.
 pub async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAddr) -> Reply {
-    answer(broker, frame, peer, &Principal::anonymous()).await.0
+    let listener = Listener::plaintext(broker.config.first_listener().addr);
+    answer(broker, frame, peer, &Principal::anonymous(), &listener)
+        .await
+        .0
 }
 
 /// Decodes and answers one request frame from `principal`; returns the reply and how long the
@@ -285,6 +291,7 @@ pub async fn answer(
     frame: Bytes,
     peer: SocketAddr,
     principal: &Principal,
+    listener: &Arc<Listener>,
 ) -> (Reply, Duration) {
     let started = Instant::now();
     let frame_len = frame.len();
@@ -294,13 +301,14 @@ pub async fn answer(
         body,
     } = match request::decode(frame.clone()) {
         Ok(decoded) => decoded,
-        Err(e) => return (refuse(broker, e, &frame), Duration::ZERO),
+        Err(e) => return (refuse(broker, e, &frame, listener), Duration::ZERO),
     };
     let ctx = RequestContext {
         api_version: header.request_api_version,
         correlation_id: header.correlation_id,
         client_id: header.client_id.map(|c| c.to_string()),
         peer,
+        listener: listener.clone(),
         principal: principal.clone(),
         started,
         throttle_ms: Arc::new(AtomicI32::new(0)),
@@ -622,11 +630,11 @@ fn client_throttles(api_key: ApiKey, version: i16) -> bool {
 }
 
 /// Answers (or not) a frame that did not decode.
-fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes) -> Reply {
+fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes, listener: &Arc<Listener>) -> Reply {
     match error {
         DecodeError::UnsupportedVersion { prefix, api_key: ApiKey::ApiVersions } => {
             // KIP-511: answer with a v0 response carrying our ranges so the client can retry.
-            let ctx = context_from_prefix(prefix);
+            let ctx = context_from_prefix(prefix, listener);
             let body = api_versions::unsupported_version_response();
             broker.metrics.count_error_codes(ApiKey::ApiVersions, 0, &body);
             match response::encode_frame(ApiKey::ApiVersions, 0, ctx.correlation_id, &body) {
@@ -649,12 +657,13 @@ fn refuse(broker: &Broker, error: DecodeError, frame: &Bytes) -> Reply {
     }
 }
 
-fn context_from_prefix(prefix: HeaderPrefix) -> RequestContext {
+fn context_from_prefix(prefix: HeaderPrefix, listener: &Arc<Listener>) -> RequestContext {
     RequestContext {
         api_version: prefix.api_version,
         correlation_id: prefix.correlation_id,
         client_id: None,
         peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+        listener: listener.clone(),
         principal: Principal::anonymous(),
         started: Instant::now(),
         throttle_ms: Arc::new(AtomicI32::new(0)),

@@ -41,6 +41,8 @@ pub struct Broker {
     child: Option<Child>,
     addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
+    /// Every listener's name and bound address (`listener NAME on ADDR` lines).
+    listeners: Vec<(String, SocketAddr)>,
     runs: usize,
     /// Set by [`Broker::pin_port`]: later runs listen on this port again.
     pinned_port: Option<u16>,
@@ -84,6 +86,7 @@ impl Broker {
             child: None,
             addr: None,
             admin_addr: None,
+            listeners: Vec::new(),
             runs: 0,
             pinned_port: None,
         };
@@ -145,14 +148,26 @@ impl Broker {
                 reason,
             }
         };
-        // The first line names the Kafka address, the second (unless disabled) the admin one.
+        // `listening on` with the first listener's address, a `listener NAME on ADDR` line per
+        // listener, then (unless disabled) the admin address; all in one write.
         let mut kafka_addr: Option<SocketAddr> = None;
+        self.listeners.clear();
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) if kafka_addr.is_some() && line.starts_with("listener ") => {
+                    match listener_line(&line) {
+                        Some(listener) => self.listeners.push(listener),
+                        None => {
+                            let _ = child.kill();
+                            let reason = format!("a malformed listener line: {line:?}");
+                            return Err(failure(&mut child, reason, self));
+                        }
+                    }
+                }
                 Ok(line) => {
                     let (prefix, which) = match kafka_addr {
                         None => ("listening on ", "first"),
-                        Some(_) => ("admin listening on ", "second"),
+                        Some(_) => ("admin listening on ", "last"),
                     };
                     let addr = line
                         .strip_prefix(prefix)
@@ -177,6 +192,14 @@ impl Broker {
                         None => {
                             self.addr = Some(addr);
                             self.admin_addr = None;
+                            // No admin line ends the list: take the listener lines written
+                            // with this one.
+                            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                                match listener_line(&line) {
+                                    Some(listener) => self.listeners.push(listener),
+                                    None => break,
+                                }
+                            }
                         }
                     }
                     self.child = Some(child);
@@ -214,6 +237,15 @@ impl Broker {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("broker has not started")
+    }
+
+    /// Where the listener `name` (upper case, as in `listeners`) of the running broker is bound.
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener {name}: {:?}", self.listeners))
     }
 
     /// `127.0.0.1:PORT` of the running broker's admin HTTP endpoint.
@@ -358,6 +390,13 @@ fn admin_args(args: &[String]) -> (bool, bool) {
     (sets, enabled)
 }
 
+/// A `listener NAME on ADDR` line as `(NAME, ADDR)`.
+fn listener_line(line: &str) -> Option<(String, SocketAddr)> {
+    let (name, addr) = line.strip_prefix("listener ")?.split_once(" on ")?;
+    Some((name.to_string(), addr.trim().parse().ok()?))
+}
+
+/// `--override key=value` arguments for each pair.
 pub fn override_args(overrides: &[(&str, &str)]) -> Vec<String> {
     overrides
         .iter()

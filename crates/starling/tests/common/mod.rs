@@ -7,6 +7,7 @@
 //!   [`run_to_exit`] for subcommands that exit by themselves.
 //! * `broker.rs`: [`Broker`], a `starling serve` process on free ports with its own data
 //!   directory, stopped (SIGTERM, SIGKILL) and started again on it.
+//! * `certs.rs`: [`TestCa`], a test PKI (CA, server and client certificates as PEM files).
 //! * `http.rs`: [`http_get`] for the broker's admin HTTP endpoint.
 //! * `segments.rs`: segment files on disk and the record batches in them.
 //! * `client.rs`: librdkafka client configuration, the admin client, [`within`].
@@ -19,6 +20,7 @@
 #![allow(dead_code)]
 
 mod broker;
+mod certs;
 mod client;
 mod configs;
 mod consume;
@@ -34,6 +36,6 @@ mod watchdog;
 // Each test binary uses only part of these.
 #[allow(unused_imports)]
 pub use {
-    broker::*, client::*, configs::*, consume::*, http::*, process::*, produce::*, raw::*,
-    records::*, segments::*, topics::*, watchdog::*,
+    broker::*, certs::*, client::*, configs::*, consume::*, http::*, process::*, produce::*,
+    raw::*, records::*, segments::*, topics::*, watchdog::*,
 };
