@@ -134,6 +134,8 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         ),
         None => None,
     };
+    let admin_auth = crate::admin::auth::AdminAuth::from_config(&config)
+        .map_err(|e| anyhow::anyhow!("admin.auth.tokens.file: {e}"))?;
     let broker = Arc::new(Broker {
         quotas,
         plain_users,
@@ -170,7 +172,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     ));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
     if let Some(admin_listener) = admin_listener {
-        tasks.spawn(admin::serve(broker.clone(), admin_listener));
+        tasks.spawn(admin::serve(broker.clone(), admin_auth, admin_listener));
     }
     Ok(RunningBroker {
         broker,
