@@ -104,7 +104,6 @@ where
     for<'a> Peer: Connected<IncomingStream<'a, L>>,
 {
     if let Ok(addr) = listener.local_addr() {
-        warn_if_exposed(&broker, &auth, addr);
         tracing::info!(%addr, auth = if auth.required() { "required" } else { "none" }, "admin endpoint listening");
     }
     let shutdown = broker.shutdown.clone();
@@ -129,8 +128,9 @@ where
 }
 
 /// Says loudly when the endpoint is reachable beyond this host without authentication, and
-/// that credentials travel in clear when it asks for them there.
-fn warn_if_exposed(broker: &Broker, auth: &AdminAuth, addr: SocketAddr) {
+/// that credentials travel in clear when it asks for them there. Called at start, before the
+/// broker announces it listens.
+pub fn warn_if_exposed(broker: &Broker, auth: &AdminAuth, addr: SocketAddr) {
     if addr.ip().is_loopback() {
         return;
     }

@@ -172,6 +172,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     ));
     tasks.spawn(accept_loop(broker.clone(), listener, tasks.clone()));
     if let Some(admin_listener) = admin_listener {
+        if let Some(addr) = admin_addr {
+            admin::warn_if_exposed(&broker, &admin_auth, addr);
+        }
         tasks.spawn(admin::serve(broker.clone(), admin_auth, admin_listener));
     }
     Ok(RunningBroker {
