@@ -14,22 +14,59 @@
 //!   ([`starling_group::RebalanceRecord`]s, oldest first, an open one last) as JSON; a group the
 //!   coordinator does not hold is a 404 with a JSON `{"error": …}`.
 //!
+//! **Who may ask** ([`auth`]). `admin.auth=required` makes every route but `/healthz` need a
+//! bearer token from `admin.auth.tokens.file` or HTTP Basic credentials of a SCRAM or
+//! `sasl.plain.users.file` user (`admin.auth.basic.enable`); without them the answer is a 401
+//! with a `WWW-Authenticate` challenge. `admin.auth=none` asks for nothing and every caller is
+//! `User:ANONYMOUS`. Unset, it is `none` on a loopback `admin.listen`, and any other address
+//! stops the broker at start until `admin.auth` is chosen (an explicit `none` there is served,
+//! with a warning at start). TLS is not there yet: credentials travel in clear, which the
+//! broker warns about when it listens beyond loopback.
+//!
+//! `/healthz` stays open to anybody, since load balancers probe it without credentials; its
+//! status code is the same for all, but the faults it names (which name topics) are only told
+//! to a caller who may DESCRIBE the cluster, and with `admin.auth=required` only once
+//! authenticated; others get `503 degraded`. Credentials that do not verify are a 401 there
+//! too.
+//!
+//! **What they may see.** With an authorizer (`authorizer.class.name`) every view is filtered
+//! by the caller's principal, as Kafka filters its APIs: `/groups` lists the groups it may
+//! DESCRIBE (Kafka's DescribeGroups), with only the offsets and lag of topics it may DESCRIBE
+//! (OffsetFetch); `/groups/{id}/rebalances` needs DESCRIBE on the group, else a 403 whether or
+//! not the group exists (Kafka's GROUP_AUTHORIZATION_FAILED), and leaves out of each record's
+//! assignment and hand-overs the partitions of topics it may not DESCRIBE; `/metrics` needs
+//! DESCRIBE on the cluster (the metrics name every topic and group), else a 403. `/` is there
+//! for any authenticated caller. Without an authorizer nothing is filtered.
+//!
 //! Group data comes from the coordinator task, which answers from memory without persisting
 //! anything. The endpoint stops with the broker: it stops accepting, closes idle connections and
 //! gives requests in flight a few seconds to finish.
+//!
+//! The routes ([`router`]) are built apart from the accept loop ([`serve_on`], generic over
+//! axum's [`Listener`](axum::serve::Listener) with socket addresses), so a TLS listener can be
+//! slotted in front of the same router.
 
+pub mod auth;
+
+use std::collections::HashMap;
 use std::future::IntoFuture;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::{IncomingStream, Listener};
 use axum::{Json, Router};
 use serde::Serialize;
-use starling_group::GroupOverview;
+use starling_acl::{AclOperation, ResourceType};
+use starling_group::{GroupOverview, RebalanceRecord};
 use tokio::net::TcpListener;
+
+use self::auth::{AdminAuth, Caller};
 
 use crate::metrics::{lag, TransactionsOverview};
 use crate::topics::TopicRegistry;
@@ -42,13 +79,36 @@ const OVERVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long requests in flight may go on once shutdown has begun.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves the admin endpoint on `listener` until the broker shuts down.
-pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
+/// Serves the admin endpoint on a TCP `listener` until the broker shuts down.
+pub async fn serve(broker: Arc<Broker>, auth: AdminAuth, listener: TcpListener) {
+    serve_on(broker, auth, listener).await
+}
+
+/// The peer address of an admin connection, as the handlers see it. A listener provides it
+/// with an `impl Connected<IncomingStream<'_, ItsListener>> for Peer` (as here for TCP; a TLS
+/// listener wrapping a TCP one takes the same two lines).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Serves the admin endpoint on any `listener` with socket addresses until the broker shuts
+/// down: the accept loop, apart from the routes ([`router`]).
+pub async fn serve_on<L>(broker: Arc<Broker>, auth: AdminAuth, listener: L)
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> Peer: Connected<IncomingStream<'a, L>>,
+{
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "admin endpoint listening");
+        tracing::info!(%addr, auth = if auth.required() { "required" } else { "none" }, "admin endpoint listening");
     }
     let shutdown = broker.shutdown.clone();
-    let server = axum::serve(listener, router(broker))
+    let app = router(broker, auth).into_make_service_with_connect_info::<Peer>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     let grace_over = async {
@@ -64,6 +124,30 @@ pub async fn serve(broker: Arc<Broker>, listener: TcpListener) {
         _ = grace_over => {
             tracing::warn!("admin endpoint: requests still running {SHUTDOWN_GRACE:?} into shutdown; dropping them");
         }
+    }
+}
+
+/// Says loudly when the endpoint is reachable beyond this host without authentication, and
+/// that credentials travel in clear when it asks for them there. Called at start, before the
+/// broker announces it listens.
+pub fn warn_if_exposed(broker: &Broker, auth: &AdminAuth, addr: SocketAddr) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    if !auth.required() {
+        tracing::warn!(
+            %addr,
+            authorizer = broker.acls.authorizer().is_some(),
+            "THE ADMIN ENDPOINT IS OPEN TO ANY HOST THAT CAN REACH {addr} WITHOUT AUTHENTICATION \
+             (admin.auth=none): anyone may read its metrics, groups and rebalances as \
+             User:ANONYMOUS; set admin.auth=required to ask for credentials"
+        );
+    } else {
+        tracing::warn!(
+            %addr,
+            "the admin endpoint listens beyond loopback over plain HTTP: its bearer tokens and \
+             Basic passwords travel in clear until it serves TLS; keep it on a trusted network"
+        );
     }
 }
 
@@ -85,39 +169,123 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The endpoint's routes over a broker.
-pub fn router(broker: Arc<Broker>) -> Router {
+/// What every handler has: the broker and who may ask.
+#[derive(Clone)]
+pub struct AdminState {
+    broker: Arc<Broker>,
+    auth: Arc<AdminAuth>,
+}
+
+/// The endpoint's routes over a broker. Handlers read the caller's address from
+/// [`ConnectInfo<Peer>`]: serve it with `into_make_service_with_connect_info::<Peer>()`.
+pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/groups", get(groups))
         .route("/groups/{id}/rebalances", get(rebalances))
-        .with_state(broker)
+        .with_state(AdminState {
+            broker,
+            auth: Arc::new(auth),
+        })
 }
 
-async fn index() -> String {
+impl AdminState {
+    /// The caller, or the 401 to answer.
+    async fn caller(&self, headers: &HeaderMap, peer: Peer) -> Result<Caller, Response> {
+        match self.auth.caller(&self.broker, headers, peer.0.ip()).await? {
+            Some(caller) => Ok(caller),
+            None => Err(self.auth.challenge()),
+        }
+    }
+
+    /// Whether `caller` may perform `operation` on the resource; always without an authorizer.
+    fn may(
+        &self,
+        caller: &Caller,
+        operation: AclOperation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        self.broker
+            .acls
+            .authorize(&caller.principal, caller.ip, operation, resource_type, name)
+    }
+
+    fn may_describe_cluster(&self, caller: &Caller) -> bool {
+        self.may(
+            caller,
+            AclOperation::Describe,
+            ResourceType::Cluster,
+            starling_acl::CLUSTER_RESOURCE_NAME,
+        )
+    }
+
+    /// Whether `caller` may DESCRIBE each topic asked about, each asked once per request.
+    fn topic_filter<'a>(&'a self, caller: &'a Caller) -> impl FnMut(&str) -> bool + 'a {
+        let mut decided: HashMap<String, bool> = HashMap::new();
+        move |topic: &str| {
+            if let Some(&allowed) = decided.get(topic) {
+                return allowed;
+            }
+            let allowed = self.may(caller, AclOperation::Describe, ResourceType::Topic, topic);
+            decided.insert(topic.to_string(), allowed);
+            allowed
+        }
+    }
+}
+
+/// The 403 for a caller the authorizer refuses.
+fn forbidden(what: String) -> Response {
+    error(StatusCode::FORBIDDEN, what)
+}
+
+async fn index(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = state.caller(&headers, peer).await {
+        return refused;
+    }
     let width = ROUTES.iter().map(|(path, _)| path.len()).max().unwrap_or(0);
     let mut text = String::from("Starling admin endpoint\n\n");
     for (path, what) in ROUTES {
         text.push_str(&format!("GET {path:<width$}  {what}\n"));
     }
-    text
+    text.into_response()
 }
 
-async fn healthz(State(broker): State<Arc<Broker>>) -> (StatusCode, String) {
+async fn healthz(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    // Open to load balancers: only credentials that are there and wrong are refused.
+    let caller = match state
+        .auth
+        .caller(&state.broker, &headers, peer.0.ip())
+        .await
+    {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let broker = &state.broker;
     if broker.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let faults = storage_faults(&broker);
+    let faults = storage_faults(broker);
     if faults.is_empty() {
-        (StatusCode::OK, "ok".into())
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("degraded: {}", faults.join("; ")),
-        )
+        return (StatusCode::OK, "ok").into_response();
     }
+    let told = caller.is_some_and(|c| state.may_describe_cluster(&c));
+    let text = if told {
+        format!("degraded: {}", faults.join("; "))
+    } else {
+        "degraded".to_string()
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
 }
 
 /// Each storage fault the broker is serving through, in words.
@@ -138,7 +306,22 @@ fn storage_faults(broker: &Broker) -> Vec<String> {
     faults
 }
 
-async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
+async fn metrics(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    if !state.may_describe_cluster(&caller) {
+        return forbidden(format!(
+            "{} may not DESCRIBE the cluster, which the metrics need",
+            caller.principal
+        ));
+    }
+    let broker = state.broker;
     // Collectors are synchronous, so the groups are fetched first and encoded as a snapshot.
     let groups = match tokio::time::timeout(OVERVIEW_TIMEOUT, broker.groups.overview()).await {
         Ok(Ok(groups)) => Some(groups),
@@ -214,10 +397,16 @@ struct OffsetJson {
     lag: Option<i64>,
 }
 
-fn group_json(group: GroupOverview, topics: &TopicRegistry) -> GroupJson {
+/// A group as `/groups` lists it, with only the offsets of topics `may_describe` lets through.
+fn group_json(
+    group: GroupOverview,
+    topics: &TopicRegistry,
+    mut may_describe: impl FnMut(&str) -> bool,
+) -> GroupJson {
     let offsets = group
         .offsets
         .into_iter()
+        .filter(|(topic, _, _)| may_describe(topic))
         .map(|(topic, partition, committed_offset)| {
             let log_end_offset = topics.log_end_offset(&topic, partition);
             OffsetJson {
@@ -247,12 +436,29 @@ fn group_json(group: GroupOverview, topics: &TopicRegistry) -> GroupJson {
     }
 }
 
-async fn groups(State(broker): State<Arc<Broker>>) -> Response {
-    match broker.groups.overview().await {
+async fn groups(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    match state.broker.groups.overview().await {
         Ok(groups) => {
+            let mut may_describe_topic = state.topic_filter(&caller);
             let list: Vec<GroupJson> = groups
                 .into_iter()
-                .map(|g| group_json(g, &broker.topics))
+                .filter(|g| {
+                    state.may(
+                        &caller,
+                        AclOperation::Describe,
+                        ResourceType::Group,
+                        &g.group_id,
+                    )
+                })
+                .map(|g| group_json(g, &state.broker.topics, &mut may_describe_topic))
                 .collect();
             Json(list).into_response()
         }
@@ -260,12 +466,46 @@ async fn groups(State(broker): State<Arc<Broker>>) -> Response {
     }
 }
 
-async fn rebalances(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> Response {
-    match broker.groups.rebalances(id.clone()).await {
-        Ok(Some(records)) => Json(records).into_response(),
+async fn rebalances(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    // Refused before the lookup, so the answer does not say whether the group exists.
+    if !state.may(&caller, AclOperation::Describe, ResourceType::Group, &id) {
+        return forbidden(format!(
+            "{} may not DESCRIBE group '{id}'",
+            caller.principal
+        ));
+    }
+    match state.broker.groups.rebalances(id.clone()).await {
+        Ok(Some(mut records)) => {
+            let mut may_describe_topic = state.topic_filter(&caller);
+            for record in &mut records {
+                hide_topics(record, &mut may_describe_topic);
+            }
+            Json(records).into_response()
+        }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("group '{id}' not found")),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
+}
+
+/// Leaves out of a rebalance record's assignment and hand-overs every partition of a topic
+/// `may_describe` refuses.
+fn hide_topics(record: &mut RebalanceRecord, mut may_describe: impl FnMut(&str) -> bool) {
+    if let Some(assignment) = &mut record.assignment {
+        assignment.moved.retain(|p| may_describe(&p.topic));
+        assignment.stayed.retain(|p| may_describe(&p.topic));
+        assignment.assigned.retain(|p| may_describe(&p.topic));
+        assignment.revoked.retain(|p| may_describe(&p.topic));
+    }
+    record.handovers.retain(|h| may_describe(&h.topic));
 }
 
 #[derive(Debug, Serialize)]
@@ -307,13 +547,18 @@ mod tests {
     }
 
     async fn commit(broker: &Broker) -> i16 {
+        commit_to(broker, "g", "t").await
+    }
+
+    /// Commits offset 1 of `topic`'s partition 0 for `group` (as an `assign()` consumer would).
+    async fn commit_to(broker: &Broker, group: &str, topic_name: &str) -> i16 {
         let mut partition = OffsetCommitRequestPartition::default();
         partition.committed_offset = 1;
         let mut topic = OffsetCommitRequestTopic::default();
-        topic.name = StrBytes::from_static_str("t").into();
+        topic.name = StrBytes::from_string(topic_name.to_string()).into();
         topic.partitions = vec![partition];
         let mut request = OffsetCommitRequest::default();
-        request.group_id = StrBytes::from_static_str("g").into();
+        request.group_id = StrBytes::from_string(group.to_string()).into();
         request.generation_id_or_member_epoch = -1;
         request.topics = vec![topic];
         let client = ClientInfo {
@@ -329,6 +574,162 @@ mod tests {
             panic!("not an OffsetCommit response");
         };
         response.topics[0].partitions[0].error_code
+    }
+
+    fn allow_anonymous(
+        resource_type: ResourceType,
+        name: &str,
+        operation: AclOperation,
+    ) -> starling_acl::AclBinding {
+        starling_acl::AclBinding {
+            pattern: starling_acl::ResourcePattern {
+                resource_type,
+                name: name.into(),
+                pattern_type: starling_acl::PatternType::Literal,
+            },
+            entry: starling_acl::AccessControlEntry {
+                principal: "User:ANONYMOUS".into(),
+                host: "*".into(),
+                operation,
+                permission: starling_acl::Permission::Allow,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn with_an_authorizer_and_no_authentication_anonymous_sees_what_its_acls_allow() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            listeners: vec![crate::listeners::ListenerAddress::plaintext(
+                "127.0.0.1:0".parse().unwrap(),
+            )],
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: dir.path().to_path_buf(),
+            authorizer_class_name: crate::config::AUTHORIZER_CLASS_NAMES[0].into(),
+            ..BrokerConfig::default()
+        };
+        let running = crate::server::start(config).await.unwrap();
+        let admin = running.admin_addr().unwrap();
+        let broker = running.broker().clone();
+        for topic in ["a", "secret"] {
+            broker
+                .topics
+                .create(topic, 1, Default::default(), true)
+                .unwrap();
+        }
+        for (group, topic) in [("g1", "a"), ("g1", "secret"), ("g2", "a")] {
+            assert_eq!(commit_to(&broker, group, topic).await, 0);
+        }
+
+        // No ACLs yet: nothing is visible, the metrics and a named group are refused.
+        assert_eq!(get(admin, "/groups").await, (200, "[]".to_string()));
+        let (status, body) = get(admin, "/metrics").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (
+                403,
+                r#"{"error":"User:ANONYMOUS may not DESCRIBE the cluster, which the metrics need"}"#
+            )
+        );
+        for group in ["g2", "nobody"] {
+            let (status, body) = get(admin, &format!("/groups/{group}/rebalances")).await;
+            assert_eq!(status, 403, "{body}");
+            assert_eq!(
+                body,
+                format!(r#"{{"error":"User:ANONYMOUS may not DESCRIBE group '{group}'"}}"#)
+            );
+        }
+        assert_eq!(get(admin, "/healthz").await, (200, "ok".to_string()));
+
+        let created = broker
+            .acls
+            .create(&[
+                allow_anonymous(ResourceType::Group, "g1", AclOperation::Describe),
+                allow_anonymous(ResourceType::Topic, "a", AclOperation::Describe),
+                allow_anonymous(
+                    ResourceType::Cluster,
+                    starling_acl::CLUSTER_RESOURCE_NAME,
+                    AclOperation::Describe,
+                ),
+            ])
+            .unwrap();
+        assert!(created.iter().all(Result::is_ok), "{created:?}");
+        let (status, body) = get(admin, "/groups").await;
+        assert_eq!(status, 200, "{body}");
+        let groups: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let listed: Vec<&str> = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["group_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, ["g1"]);
+        assert_eq!(
+            groups[0]["offsets"],
+            serde_json::json!([{
+                "topic": "a",
+                "partition": 0,
+                "committed_offset": 1,
+                "log_end_offset": 0,
+                "lag": 0
+            }])
+        );
+        assert_eq!(get(admin, "/groups/g1/rebalances").await.0, 200);
+        assert_eq!(get(admin, "/groups/g2/rebalances").await.0, 403);
+        let (status, metrics) = get(admin, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(metrics.contains("starling_"), "{metrics}");
+        drop(broker);
+        running.shutdown().await;
+    }
+
+    #[test]
+    fn rebalance_records_lose_the_partitions_of_topics_the_caller_may_not_describe() {
+        let mut record: RebalanceRecord = serde_json::from_value(serde_json::json!({
+            "group_id": "g",
+            "generation": 2,
+            "cause": "member_joined",
+            "protocol_type": "consumer",
+            "started_ms": 1,
+            "outcome": "stable",
+            "members_before": [],
+            "members": [],
+            "joined": [],
+            "left": [],
+            "assignment": {
+                "moved": [
+                    {"topic": "a", "partition": 0, "from": "m1", "to": "m2"},
+                    {"topic": "secret", "partition": 0, "from": "m1", "to": "m2"}
+                ],
+                "stayed": [{"topic": "secret", "partition": 1, "member_id": "m1"}],
+                "assigned": [{"topic": "a", "partition": 1, "member_id": "m2"}],
+                "revoked": [{"topic": "secret", "partition": 2, "member_id": "m1"}]
+            },
+            "handovers": [
+                {"topic": "secret", "partition": 0, "from": "m1", "to": "m2"},
+                {"topic": "a", "partition": 0, "from": "m1", "to": "m2"}
+            ]
+        }))
+        .unwrap();
+        let mut asked = Vec::new();
+        hide_topics(&mut record, |topic| {
+            asked.push(topic.to_string());
+            topic != "secret"
+        });
+        let shown = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            shown["assignment"],
+            serde_json::json!({
+                "moved": [{"topic": "a", "partition": 0, "from": "m1", "to": "m2"}],
+                "stayed": [],
+                "assigned": [{"topic": "a", "partition": 1, "member_id": "m2"}],
+                "revoked": []
+            })
+        );
+        assert_eq!(shown["handovers"][0]["topic"], "a");
+        assert_eq!(shown["handovers"].as_array().unwrap().len(), 1);
+        assert!(!shown.to_string().contains("secret"), "{shown}");
+        assert_eq!(asked.len(), 7);
     }
 
     #[tokio::test]

@@ -57,6 +57,16 @@ pub struct BrokerConfig {
     /// `ssl.keystore.reload.interval.ms` (Starling's own): how often TLS listeners read their
     /// key and trust stores again, taking changed ones for new connections; 0: never.
     pub ssl_keystore_reload_interval_ms: u64,
+    /// Starling's `admin.auth`: whether the admin endpoint asks for credentials. `None` (not
+    /// set): no credentials on a loopback `admin.listen`, and a non-loopback one is refused at
+    /// start until the operator chooses ([`BrokerConfig::check`]).
+    pub admin_auth: Option<AdminAuthMode>,
+    /// Starling's `admin.auth.tokens.file`: the bearer tokens the admin endpoint accepts, one
+    /// `PRINCIPAL:sha256$HASH` line each (see [`crate::admin::auth`]); `None`: no tokens.
+    pub admin_auth_tokens_file: Option<PathBuf>,
+    /// Starling's `admin.auth.basic.enable`: whether the admin endpoint accepts HTTP Basic
+    /// credentials, checked against the SCRAM credentials and the PLAIN users file.
+    pub admin_auth_basic_enable: bool,
     /// `listener.security.protocol.map`: listener name → security protocol, Kafka's default
     /// mapping each protocol's own name (and `CONTROLLER`) unless set.
     pub listener_security_protocol_map: BTreeMap<String, String>,
@@ -147,6 +157,9 @@ impl Default for BrokerConfig {
             listener_settings: BTreeMap::new(),
             ssl_handshake_timeout_ms: 10_000,
             ssl_keystore_reload_interval_ms: 60_000,
+            admin_auth: None,
+            admin_auth_tokens_file: None,
+            admin_auth_basic_enable: true,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             num_partitions: 1,
@@ -539,6 +552,24 @@ pub fn is_sensitive_key(key: &str) -> bool {
         || key.ends_with("sasl.jaas.config")
 }
 
+/// Starling's `admin.auth`: whether the admin HTTP endpoint asks for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAuthMode {
+    /// `none`: every request is `User:ANONYMOUS` (ACLs still apply with an authorizer).
+    None,
+    /// `required`: every route but `/healthz` needs a bearer token or Basic credentials.
+    Required,
+}
+
+impl AdminAuthMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            AdminAuthMode::None => "none",
+            AdminAuthMode::Required => "required",
+        }
+    }
+}
+
 /// Where the admin HTTP endpoint listens unless `admin.listen` says otherwise.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::LOCALHOST,
@@ -914,6 +945,18 @@ impl BrokerConfig {
                     .collect()
             }
             "admin.listen" => self.admin_listen = admin_address(key, value)?,
+            "admin.auth" => {
+                self.admin_auth = match value.trim().to_ascii_lowercase().as_str() {
+                    "none" => Some(AdminAuthMode::None),
+                    "required" => Some(AdminAuthMode::Required),
+                    _ => return Err(invalid(key, value, "expected none or required")),
+                }
+            }
+            "admin.auth.tokens.file" => {
+                self.admin_auth_tokens_file =
+                    (!value.trim().is_empty()).then(|| PathBuf::from(value.trim()))
+            }
+            "admin.auth.basic.enable" => self.admin_auth_basic_enable = parse_bool(key, value)?,
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
             }
@@ -1223,6 +1266,7 @@ impl BrokerConfig {
                 invalid("sasl.plain.users.file", &path.display().to_string(), reason)
             })?;
         }
+        self.check_admin_auth()?;
         let group = &self.group;
         if group.min_session_timeout_ms > group.max_session_timeout_ms {
             return Err(invalid(
@@ -1271,6 +1315,48 @@ impl BrokerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The admin endpoint's authentication settings: a tokens file that does not read, or
+    /// `admin.auth=required` with no way to log in, stops the broker; so does a non-loopback
+    /// `admin.listen` while `admin.auth` is not set (`none` serves it openly, on purpose).
+    fn check_admin_auth(&self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.admin_auth_tokens_file {
+            crate::admin::auth::AdminTokens::load(path).map_err(|reason| {
+                invalid(
+                    "admin.auth.tokens.file",
+                    &path.display().to_string(),
+                    reason,
+                )
+            })?;
+        }
+        if self.admin_auth == Some(AdminAuthMode::Required)
+            && self.admin_auth_tokens_file.is_none()
+            && !self.admin_auth_basic_enable
+        {
+            return Err(invalid(
+                "admin.auth",
+                "required",
+                "nobody could log in: set admin.auth.tokens.file or admin.auth.basic.enable=true",
+            ));
+        }
+        if let Some(addr) = self.admin_listen {
+            if self.admin_auth.is_none() && !addr.ip().is_loopback() {
+                return Err(invalid(
+                    "admin.listen",
+                    &addr.to_string(),
+                    "the admin endpoint would be reachable from other hosts without \
+                     authentication: set admin.auth=required (with admin.auth.tokens.file or \
+                     SCRAM/PLAIN users), or admin.auth=none to serve it openly anyway",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the admin endpoint asks for credentials (`admin.auth=required`).
+    pub fn admin_auth_required(&self) -> bool {
+        self.admin_auth == Some(AdminAuthMode::Required)
     }
 }
 
@@ -1692,6 +1778,61 @@ mod tests {
                 && e.contains("need a trust store"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_admin_endpoint_beyond_loopback_needs_admin_auth_chosen() {
+        let mut c = BrokerConfig::default();
+        c.check().unwrap();
+        c.set("admin.listen", "0.0.0.0:9644").unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(
+            err.contains("'admin.listen'") && err.contains("set admin.auth=required"),
+            "{err}"
+        );
+        c.set("admin.auth", "none").unwrap();
+        c.check().unwrap();
+        c.set("admin.auth", "Required").unwrap();
+        assert!(c.admin_auth_required());
+        c.check().unwrap();
+        // Required with no way in at all is refused.
+        c.set("admin.auth.basic.enable", "false").unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(err.contains("nobody could log in"), "{err}");
+        let err = c.set("admin.auth", "maybe").unwrap_err().to_string();
+        assert!(err.contains("expected none or required"), "{err}");
+        // A loopback address needs no choice.
+        let mut c = BrokerConfig::default();
+        c.set("admin.listen", "[::1]:0").unwrap();
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn an_admin_tokens_file_is_read_at_check_and_one_that_does_not_parse_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("tokens");
+        let token = crate::admin::auth::new_token();
+        let line = crate::admin::auth::tokens_file_line("User:ops", &token).unwrap();
+        std::fs::write(&good, format!("{line}\n")).unwrap();
+        let mut c = BrokerConfig::default();
+        c.set("admin.auth", "required").unwrap();
+        c.set("admin.auth.basic.enable", "false").unwrap();
+        c.set("admin.auth.tokens.file", good.to_str().unwrap())
+            .unwrap();
+        c.check().unwrap();
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, format!("{token}\n")).unwrap();
+        c.set("admin.auth.tokens.file", bad.to_str().unwrap())
+            .unwrap();
+        let err = c.check().unwrap_err().to_string();
+        assert!(
+            err.contains("'admin.auth.tokens.file'") && err.contains("line 1"),
+            "{err}"
+        );
+        assert!(!err.contains(&token), "{err}");
+        c.set("admin.auth.tokens.file", "/nonexistent/tokens")
+            .unwrap();
+        assert!(c.check().is_err());
     }
 
     #[test]

@@ -184,6 +184,12 @@ fn none(_: &BrokerConfig) -> Option<String> {
 /// `compression.type`, `min.insync.replicas`, the cleaner's rates and sizes and
 /// `max.connections` change at run time; the rest need a restart.
 pub const BROKER_KEYS: &[BrokerKey] = &[
+    broker_key!("admin.auth", String, false, |c| c.admin_auth.map(|m| m.name().to_string()),
+        "Starling's own: `required` makes every admin endpoint route but /healthz ask for a bearer token or Basic credentials; `none` asks for none. Unset: none on a loopback admin.listen, and another address is refused at start."),
+    broker_key!("admin.auth.basic.enable", Boolean, false, |c| Some(c.admin_auth_basic_enable.to_string()),
+        "Starling's own: whether the admin endpoint accepts HTTP Basic credentials of SCRAM users and sasl.plain.users.file users."),
+    broker_key!("admin.auth.tokens.file", String, false, |c| c.admin_auth_tokens_file.as_ref().map(|p| p.display().to_string()),
+        "Starling's own: the admin endpoint's bearer tokens, one PRINCIPAL:sha256$HASH line each (starling admin-token create)."),
     broker_key!("admin.listen", String, false, |c| Some(c.admin_listen.map_or_else(|| "none".into(), |a| a.to_string())),
         "Starling's admin HTTP endpoint (/metrics, /healthz, /groups); `none` turns it off."),
     broker_key!("advertised.listeners", String, false, |c| (!c.advertised_listeners.is_empty()).then(|| c.advertised_listeners.iter().map(|(n, a)| format!("{n}://{a}")).collect::<Vec<_>>().join(",")),

@@ -156,6 +156,8 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         ),
         None => None,
     };
+    let admin_auth = crate::admin::auth::AdminAuth::from_config(&config)
+        .map_err(|e| anyhow::anyhow!("admin.auth.tokens.file: {e}"))?;
     let broker = Arc::new(Broker {
         quotas,
         plain_users,
@@ -202,7 +204,10 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         tasks.spawn(reload_tls_stores(broker.clone(), listeners.clone()));
     }
     if let Some(admin_listener) = admin_listener {
-        tasks.spawn(admin::serve(broker.clone(), admin_listener));
+        if let Some(addr) = admin_addr {
+            admin::warn_if_exposed(&broker, &admin_auth, addr);
+        }
+        tasks.spawn(admin::serve(broker.clone(), admin_auth, admin_listener));
     }
     Ok(RunningBroker {
         broker,

@@ -6,7 +6,8 @@
 //! consumer groups and transactions of any Kafka-compatible broker; `starling topic ...`,
 //! `starling produce`, `starling consume` and `starling cluster info` manage topics and move
 //! records on any Kafka-compatible broker; `starling quota ...`, `starling acl ...` and
-//! `starling user ...` manage client quotas, ACLs and SCRAM users.
+//! `starling user ...` manage client quotas, ACLs and SCRAM users; `starling admin-token create`
+//! makes bearer tokens for the admin HTTP endpoint.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use starling_broker::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 mod acl_cli;
+mod admin_token_cli;
 mod group_cli;
 mod log_cli;
 mod quota_cli;
@@ -65,6 +67,8 @@ enum Command {
     Acl(acl_cli::AclArgs),
     /// Create, delete and list SCRAM users on any Kafka-compatible broker; hash PLAIN passwords.
     User(user_cli::UserArgs),
+    /// Make bearer tokens for the broker's admin HTTP endpoint (admin.auth.tokens.file).
+    AdminToken(admin_token_cli::AdminTokenArgs),
     /// Produce lines from standard input to a topic.
     Produce(records_cli::ProduceArgs),
     /// Print a topic's records.
@@ -136,6 +140,7 @@ fn run() -> anyhow::Result<()> {
         Command::Quota(args) => runtime.block_on(quota_cli::run(args)),
         Command::Acl(args) => runtime.block_on(acl_cli::run(args)),
         Command::User(args) => runtime.block_on(user_cli::run(args)),
+        Command::AdminToken(args) => admin_token_cli::run(args),
         Command::Produce(args) => runtime.block_on(records_cli::run_produce(args)),
         Command::Consume(args) => runtime.block_on(records_cli::run_consume(args)),
         Command::Cluster(args) => runtime.block_on(topic_cli::run_cluster(args)),

@@ -3,6 +3,10 @@
 //! left, and which partitions moved — read from the broker's admin endpoint
 //! (`GET /groups/<id>/rebalances`). Kafka's protocol has no API for this, so it is the one
 //! `starling group` command that needs a Starling broker rather than any Kafka broker.
+//!
+//! An endpoint with `admin.auth=required` is sent the bearer token in the
+//! `STARLING_ADMIN_TOKEN` environment variable (`starling admin-token create`), kept out of the
+//! command line where other users could read it.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -16,6 +20,8 @@ use tokio::net::TcpStream;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest response accepted (a full history is a few hundred KiB at most).
 const MAX_RESPONSE: usize = 64 << 20;
+/// The environment variable holding a bearer token for the admin endpoint.
+pub const ADMIN_TOKEN_ENV: &str = "STARLING_ADMIN_TOKEN";
 
 #[derive(Debug, clap::Args)]
 pub struct RebalancesArgs {
@@ -35,12 +41,27 @@ pub struct RebalancesArgs {
 
 pub async fn run(args: &RebalancesArgs) -> anyhow::Result<()> {
     let path = format!("/groups/{}/rebalances", percent_encode(&args.group));
-    let (status, body) = tokio::time::timeout(HTTP_TIMEOUT, http_get(&args.admin, &path))
-        .await
-        .with_context(|| format!("no answer from the admin endpoint {} in time", args.admin))??;
+    let token = std::env::var(ADMIN_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let (status, body) =
+        tokio::time::timeout(HTTP_TIMEOUT, http_get(&args.admin, &path, token.as_deref()))
+            .await
+            .with_context(|| {
+                format!("no answer from the admin endpoint {} in time", args.admin)
+            })??;
     match status {
         200 => {}
         404 => bail!("consumer group '{}' does not exist", args.group),
+        401 if token.is_none() => bail!(
+            "the admin endpoint {} asks for credentials: set {ADMIN_TOKEN_ENV} to a bearer token \
+             (starling admin-token create)",
+            args.admin
+        ),
+        401 => bail!(
+            "the admin endpoint {} refused the token in {ADMIN_TOKEN_ENV}",
+            args.admin
+        ),
         _ => bail!(
             "the admin endpoint answered {status}: {}",
             String::from_utf8_lossy(&body).trim()
@@ -239,12 +260,20 @@ fn percent_encode(segment: &str) -> String {
 
 /// A plain HTTP/1.1 GET: (status, body). Handles `Content-Length`, chunked and
 /// read-to-close bodies.
-async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+async fn http_get(addr: &str, path: &str, token: Option<&str>) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot reach the admin endpoint at {addr}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    let authorization = match token {
+        Some(token) if token.contains(['\r', '\n']) => {
+            bail!("{ADMIN_TOKEN_ENV} holds a line break")
+        }
+        Some(token) => format!("Authorization: Bearer {}\r\n", token.trim()),
+        None => String::new(),
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{authorization}Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     (&mut stream)

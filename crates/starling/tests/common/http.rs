@@ -1,4 +1,5 @@
-//! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things, and
+//! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things
+//! ([`http_get_with`] with request headers, answering the response headers too), and
 //! [`listed_group`]: one group as its `/groups` listing shows it.
 
 use std::io::{Read, Write};
@@ -9,8 +10,24 @@ use super::raw::tcp_connect;
 /// A `GET path` over plain HTTP/1.1 (one connection, `Connection: close`): the status code and
 /// the body. Panics if the endpoint does not answer within 10 seconds.
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = http_get_with(addr, path, &[]);
+    (status, body)
+}
+
+/// A `GET path` with extra request `headers`: the status code, the response headers (names
+/// in lower case, in order) and the body.
+pub fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     let mut stream = tcp_connect(addr, "the admin endpoint");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -38,7 +55,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     } else {
         body.to_vec()
     };
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The payload of a `Transfer-Encoding: chunked` body.
