@@ -20,7 +20,7 @@
 //! with a `WWW-Authenticate` challenge. `admin.auth=none` asks for nothing and every caller is
 //! `User:ANONYMOUS`. Unset, it is `none` on a loopback `admin.listen`, and any other address
 //! stops the broker at start until `admin.auth` is chosen (an explicit `none` there is served,
-//! with a warning at start). TLS is not there yet: credentials travel in clear, which the
+//! with a warning at start). Without `admin.ssl.enable` credentials travel in clear, which the
 //! broker warns about when it listens beyond loopback.
 //!
 //! `/healthz` stays open to anybody, since load balancers probe it without credentials; its
@@ -42,11 +42,17 @@
 //! anything. The endpoint stops with the broker: it stops accepting, closes idle connections and
 //! gives requests in flight a few seconds to finish.
 //!
+//! **HTTPS** ([`https`]): with `admin.ssl.enable=true` the endpoint serves TLS with the `ssl.*`
+//! settings a Kafka TLS listener reads (each overridable as `admin.ssl.<key>`, e.g.
+//! `admin.ssl.keystore.location`; `admin.ssl.client.auth=required` asks for client
+//! certificates), reloaded with them.
+//!
 //! The routes ([`router`]) are built apart from the accept loop ([`serve_on`], generic over
-//! axum's [`Listener`](axum::serve::Listener) with socket addresses), so a TLS listener can be
-//! slotted in front of the same router.
+//! axum's [`Listener`](axum::serve::Listener) with socket addresses), which serves plain TCP
+//! or [`https::HttpsListener`].
 
 pub mod auth;
+pub mod https;
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -134,6 +140,7 @@ pub fn warn_if_exposed(broker: &Broker, auth: &AdminAuth, addr: SocketAddr) {
     if addr.ip().is_loopback() {
         return;
     }
+    let https = broker.config.admin_ssl_enable;
     if !auth.required() {
         tracing::warn!(
             %addr,
@@ -142,11 +149,12 @@ pub fn warn_if_exposed(broker: &Broker, auth: &AdminAuth, addr: SocketAddr) {
              (admin.auth=none): anyone may read its metrics, groups and rebalances as \
              User:ANONYMOUS; set admin.auth=required to ask for credentials"
         );
-    } else {
+    } else if !https {
         tracing::warn!(
             %addr,
             "the admin endpoint listens beyond loopback over plain HTTP: its bearer tokens and \
-             Basic passwords travel in clear until it serves TLS; keep it on a trusted network"
+             Basic passwords travel in clear; set admin.ssl.enable=true to serve HTTPS, or keep \
+             it on a trusted network"
         );
     }
 }

@@ -67,6 +67,9 @@ pub struct BrokerConfig {
     /// Starling's `admin.auth.basic.enable`: whether the admin endpoint accepts HTTP Basic
     /// credentials, checked against the SCRAM credentials and the PLAIN users file.
     pub admin_auth_basic_enable: bool,
+    /// Starling's `admin.ssl.enable`: whether the admin endpoint serves HTTPS, with the `ssl.*`
+    /// settings (each overridable as `admin.ssl.<key>`, e.g. `admin.ssl.keystore.location`).
+    pub admin_ssl_enable: bool,
     /// `listener.security.protocol.map`: listener name → security protocol, Kafka's default
     /// mapping each protocol's own name (and `CONTROLLER`) unless set.
     pub listener_security_protocol_map: BTreeMap<String, String>,
@@ -160,6 +163,7 @@ impl Default for BrokerConfig {
             admin_auth: None,
             admin_auth_tokens_file: None,
             admin_auth_basic_enable: true,
+            admin_ssl_enable: false,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
             num_partitions: 1,
@@ -386,6 +390,7 @@ impl BrokerConfig {
     /// The key that sets `key` for `listener`, for messages: the prefixed one when set.
     pub fn listener_key_name(&self, listener: &str, key: &str) -> String {
         match self.listener_own_value(listener, key) {
+            Some(_) if listener == ADMIN_TLS => format!("admin.{key}"),
             Some(_) => format!("listener.name.{}.{key}", listener.to_ascii_lowercase()),
             None => key.to_string(),
         }
@@ -544,6 +549,10 @@ fn check_ssl_key(key: &str, value: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// The name the admin endpoint's TLS settings go by where a listener's would (`admin.ssl.*`
+/// keys); no Kafka listener can be called this.
+pub const ADMIN_TLS: &str = "admin endpoint";
 
 /// Keys whose values are secrets: DescribeConfigs reports them as sensitive, without a value.
 pub fn is_sensitive_key(key: &str) -> bool {
@@ -957,6 +966,14 @@ impl BrokerConfig {
                     (!value.trim().is_empty()).then(|| PathBuf::from(value.trim()))
             }
             "admin.auth.basic.enable" => self.admin_auth_basic_enable = parse_bool(key, value)?,
+            "admin.ssl.enable" => self.admin_ssl_enable = parse_bool(key, value)?,
+            k if k.starts_with("admin.ssl.") => {
+                check_ssl_key(k, value)?;
+                self.listener_settings
+                    .entry(ADMIN_TLS.to_string())
+                    .or_default()
+                    .insert(k["admin.".len()..].to_string(), value.to_string());
+            }
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
             }
@@ -1244,7 +1261,10 @@ impl BrokerConfig {
                 ));
             }
         }
-        for name in self.listener_settings.keys() {
+        if self.admin_ssl_enable {
+            crate::tls::TlsSettings::of(self, ADMIN_TLS, SecurityProtocol::Ssl)?;
+        }
+        for name in self.listener_settings.keys().filter(|n| *n != ADMIN_TLS) {
             if !self.listeners.iter().any(|l| l.name == *name) {
                 return Err(invalid(
                     &format!("listener.name.{}", name.to_ascii_lowercase()),

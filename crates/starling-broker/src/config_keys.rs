@@ -192,6 +192,8 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "Starling's own: the admin endpoint's bearer tokens, one PRINCIPAL:sha256$HASH line each (starling admin-token create)."),
     broker_key!("admin.listen", String, false, |c| Some(c.admin_listen.map_or_else(|| "none".into(), |a| a.to_string())),
         "Starling's admin HTTP endpoint (/metrics, /healthz, /groups); `none` turns it off."),
+    broker_key!("admin.ssl.enable", Boolean, false, |c| Some(c.admin_ssl_enable.to_string()),
+        "Whether the admin endpoint serves HTTPS, with the ssl.* settings, each overridable as admin.ssl.<key>."),
     broker_key!("advertised.listeners", String, false, |c| (!c.advertised_listeners.is_empty()).then(|| c.advertised_listeners.iter().map(|(n, a)| format!("{n}://{a}")).collect::<Vec<_>>().join(",")),
         "Per listener name, the address handed to its clients, when it differs from the bound one."),
     broker_key!("allow.everyone.if.no.acl.found", Boolean, false, |c| Some(c.allow_everyone_if_no_acl_found.to_string()),

@@ -165,7 +165,7 @@ pub struct Listener {
     /// The SASL mechanisms it offers (SASL listeners only).
     pub sasl_mechanisms: Vec<String>,
     /// Its TLS configuration (TLS listeners only).
-    pub tls: Option<TlsListener>,
+    pub tls: Option<Arc<TlsListener>>,
 }
 
 impl Listener {
@@ -178,7 +178,9 @@ impl Listener {
         let protocol = config.listener_protocol(name)?;
         let tls = if protocol.uses_tls() {
             let settings = TlsSettings::of(config, name, protocol)?;
-            Some(TlsListener::load(settings).map_err(|e| anyhow::anyhow!("listener {name}: {e}"))?)
+            let tls =
+                TlsListener::load(settings).map_err(|e| anyhow::anyhow!("listener {name}: {e}"))?;
+            Some(Arc::new(tls))
         } else {
             None
         };

@@ -24,7 +24,7 @@ use crate::dynamic_config::DynamicConfigs;
 use crate::listeners::Listener;
 use crate::metrics::Metrics;
 use crate::request_memory::RequestMemory;
-use crate::tls::Reload;
+use crate::tls::{Reload, TlsListener};
 use crate::topics::TopicRegistry;
 use crate::{admin, connection, coordinator, maintenance, Broker};
 
@@ -104,6 +104,19 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         None => None,
     };
     config.admin_listen = admin_addr;
+    let admin_tls = match admin_listener.is_some() && config.admin_ssl_enable {
+        true => {
+            let settings = crate::tls::TlsSettings::of(
+                &config,
+                crate::config::ADMIN_TLS,
+                crate::listeners::SecurityProtocol::Ssl,
+            )?;
+            Some(Arc::new(TlsListener::load(settings).map_err(|e| {
+                anyhow::anyhow!("the admin endpoint's TLS (admin.ssl.enable): {e}")
+            })?))
+        }
+        false => None,
+    };
 
     let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
     let cluster_id = store.cluster_id()?;
@@ -200,14 +213,34 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             tasks.clone(),
         ));
     }
-    if listeners.iter().any(|l| l.tls.is_some()) {
-        tasks.spawn(reload_tls_stores(broker.clone(), listeners.clone()));
+    let mut tls_stores: Vec<(String, Arc<TlsListener>)> = listeners
+        .iter()
+        .filter_map(|l| Some((l.name.clone(), l.tls.clone()?)))
+        .collect();
+    if let Some(tls) = &admin_tls {
+        tls_stores.push((crate::config::ADMIN_TLS.to_string(), tls.clone()));
+    }
+    if !tls_stores.is_empty() {
+        tasks.spawn(reload_tls_stores(broker.clone(), tls_stores));
     }
     if let Some(admin_listener) = admin_listener {
         if let Some(addr) = admin_addr {
             admin::warn_if_exposed(&broker, &admin_auth, addr);
         }
-        tasks.spawn(admin::serve(broker.clone(), admin_auth, admin_listener));
+        match admin_tls {
+            Some(tls) => {
+                let https = admin::https::HttpsListener::start(
+                    admin_listener,
+                    tls,
+                    std::time::Duration::from_millis(broker.config.ssl_handshake_timeout_ms),
+                    broker.shutdown.clone(),
+                )?;
+                tasks.spawn(admin::serve_on(broker.clone(), admin_auth, https));
+            }
+            None => {
+                tasks.spawn(admin::serve(broker.clone(), admin_auth, admin_listener));
+            }
+        }
     }
     Ok(RunningBroker {
         broker,
@@ -281,7 +314,7 @@ pub fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
 
 /// Reads every TLS listener's key and trust stores again each
 /// `ssl.keystore.reload.interval.ms`; changed ones that load serve new connections.
-async fn reload_tls_stores(broker: Arc<Broker>, listeners: Vec<Arc<Listener>>) {
+async fn reload_tls_stores(broker: Arc<Broker>, stores: Vec<(String, Arc<TlsListener>)>) {
     let interval = broker.config.ssl_keystore_reload_interval_ms;
     if interval == 0 {
         return;
@@ -294,24 +327,21 @@ async fn reload_tls_stores(broker: Arc<Broker>, listeners: Vec<Arc<Listener>>) {
             _ = broker.shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        for listener in listeners.iter().filter(|l| l.tls.is_some()) {
+        for (name, tls) in &stores {
             // File reads and key parsing off the async threads.
-            let reloading = listener.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                reloading.tls.as_ref().map(|tls| tls.reload_if_changed())
-            })
-            .await;
+            let reloading = tls.clone();
+            let outcome = tokio::task::spawn_blocking(move || reloading.reload_if_changed()).await;
             match outcome {
-                Ok(Some(Reload::Reloaded)) => {
-                    broker.metrics.tls_reload(&listener.name, "reloaded");
-                    tracing::info!(listener = %listener.name, "TLS key and trust stores reloaded; new connections use them");
+                Ok(Reload::Reloaded) => {
+                    broker.metrics.tls_reload(name, "reloaded");
+                    tracing::info!(listener = %name, "TLS key and trust stores reloaded; new connections use them");
                 }
-                Ok(Some(Reload::Failed(why))) => {
-                    broker.metrics.tls_reload(&listener.name, "failed");
-                    tracing::error!(listener = %listener.name, reason = %why, "TLS stores changed but do not load; keeping the ones in use");
+                Ok(Reload::Failed(why)) => {
+                    broker.metrics.tls_reload(name, "failed");
+                    tracing::error!(listener = %name, reason = %why, "TLS stores changed but do not load; keeping the ones in use");
                 }
-                Ok(_) => {}
-                Err(e) => tracing::error!(listener = %listener.name, error = %e, "TLS reload task"),
+                Ok(Reload::Unchanged) => {}
+                Err(e) => tracing::error!(listener = %name, error = %e, "TLS reload task"),
             }
         }
     }

@@ -483,3 +483,147 @@ impl TlsListener {
         Ok(Principal { user })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for 127.0.0.1 and its PKCS#8 key, PEM.
+    fn certificate() -> (String, String, Vec<u8>) {
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), key.serialize_pem(), key.serialize_der())
+    }
+
+    /// `der` (PKCS#8) encrypted with `password` as `openssl pkcs8 -topk8 -v2 aes-256-cbc`
+    /// writes it, PEM.
+    fn encrypted_pem(der: &[u8], password: &str) -> String {
+        use base64::Engine;
+        let info = pkcs8::PrivateKeyInfo::try_from(der).unwrap();
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+            2048,
+            b"saltsaltsaltsalt",
+            &[7u8; 16],
+        )
+        .unwrap();
+        let encrypted = info.encrypt_with_params(params, password).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.encode(encrypted.as_bytes());
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<TlsSettings, ConfigError> {
+        let mut config = BrokerConfig::default();
+        config.set("listeners", "SSL://127.0.0.1:0").unwrap();
+        for (key, value) in pairs {
+            config.set(key, value).unwrap();
+        }
+        TlsSettings::of(&config, "SSL", SecurityProtocol::Ssl)
+    }
+
+    #[test]
+    fn inline_pem_material_loads() {
+        let (cert, key, _) = certificate();
+        let s = settings(&[
+            ("ssl.keystore.certificate.chain", &cert),
+            ("ssl.keystore.key", &key),
+        ])
+        .unwrap();
+        s.load().unwrap();
+    }
+
+    #[test]
+    fn an_encrypted_key_opens_with_ssl_key_password_only() {
+        let (cert, _, der) = certificate();
+        let key = encrypted_pem(&der, "s3cret");
+        let with = |password: Option<&str>| {
+            let mut pairs = vec![
+                ("ssl.keystore.certificate.chain", cert.as_str()),
+                ("ssl.keystore.key", key.as_str()),
+            ];
+            if let Some(p) = password {
+                pairs.push(("ssl.key.password", p));
+            }
+            settings(&pairs).unwrap().load()
+        };
+        with(Some("s3cret")).unwrap();
+        let e = with(Some("wrong")).unwrap_err();
+        assert!(e.contains("does not open with ssl.key.password"), "{e}");
+        let e = with(None).unwrap_err();
+        assert!(e.contains("set ssl.key.password"), "{e}");
+    }
+
+    #[test]
+    fn a_key_store_file_holds_key_and_chain_in_either_order() {
+        let (cert, key, _) = certificate();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("a.pem", format!("{key}{cert}")),
+            ("b.pem", format!("{cert}{key}")),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            settings(&[("ssl.keystore.location", path.to_str().unwrap())])
+                .unwrap()
+                .load()
+                .unwrap();
+        }
+        let path = dir.path().join("cert-only.pem");
+        std::fs::write(&path, &cert).unwrap();
+        let e = settings(&[("ssl.keystore.location", path.to_str().unwrap())])
+            .unwrap()
+            .load()
+            .unwrap_err();
+        assert!(e.contains("no PRIVATE KEY"), "{e}");
+    }
+
+    #[test]
+    fn cipher_suites_take_iana_and_java_names_and_refuse_unknown_ones() {
+        let (cert, key, _) = certificate();
+        let base = [
+            ("ssl.keystore.certificate.chain", cert.as_str()),
+            ("ssl.keystore.key", key.as_str()),
+        ];
+        let with = |suites: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("ssl.cipher.suites", suites));
+            settings(&pairs)
+        };
+        let s = with("TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384").unwrap();
+        let provider = s.provider().unwrap();
+        assert_eq!(provider.cipher_suites.len(), 2);
+        s.load().unwrap();
+        let e = with("TLS_RSA_WITH_RC4_128_MD5").unwrap_err().to_string();
+        assert!(
+            e.contains("ssl.cipher.suites") && e.contains("is not offered; these are:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn changed_files_are_reloaded_and_broken_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ks.pem");
+        let (cert, key, _) = certificate();
+        std::fs::write(&path, format!("{key}{cert}")).unwrap();
+        let listener = TlsListener::load(
+            settings(&[("ssl.keystore.location", path.to_str().unwrap())]).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(listener.reload_if_changed(), Reload::Unchanged);
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(matches!(listener.reload_if_changed(), Reload::Failed(_)));
+        let (cert, key, _) = certificate();
+        std::fs::write(&path, format!("{key}{cert}")).unwrap();
+        assert_eq!(listener.reload_if_changed(), Reload::Reloaded);
+        assert_eq!(listener.reload_if_changed(), Reload::Unchanged);
+    }
+}

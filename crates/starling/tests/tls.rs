@@ -572,3 +572,46 @@ fn a_tls_listener_without_usable_material_stops_the_broker_at_start_with_why() {
         assert!(failure.stderr.contains(says), "{says}: {}", failure.stderr);
     }
 }
+
+#[test]
+fn the_admin_endpoint_serves_https_with_its_own_or_the_brokers_ssl_settings() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let kafka_ca = TestCa::new(dir.path(), "kafka");
+    let admin_ca = TestCa::new(dir.path(), "admin");
+    let kafka_keystore = kafka_ca.server("broker").keystore;
+    let admin_keystore = admin_ca.server("admin").keystore;
+    let b = Broker::with_overrides(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"),
+        ("ssl.keystore.location", path_str(&kafka_keystore)),
+        ("admin.ssl.enable", "true"),
+        ("admin.ssl.keystore.location", path_str(&admin_keystore)),
+    ]);
+    let (status, _, body) =
+        https_get_with(b.admin_addr(), &admin_ca.ca_pem, "/healthz", &[]).expect("HTTPS");
+    assert_eq!((status, body.trim()), (200, "ok"));
+    // The admin endpoint has its own certificate, not the Kafka listeners'.
+    let e = https_get_with(b.admin_addr(), &kafka_ca.ca_pem, "/healthz", &[]).unwrap_err();
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    metadata_brokers(
+        &b.listener_addr("SSL").to_string(),
+        &ssl_settings(&kafka_ca, None),
+    )
+    .expect("the Kafka listener keeps its certificate");
+    // Plain HTTP on the HTTPS port gets no HTTP answer.
+    use std::io::{Read, Write};
+    let mut plain = std::net::TcpStream::connect(b.admin_addr()).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}

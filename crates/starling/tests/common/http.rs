@@ -1,11 +1,14 @@
 //! [`http_get`]: a plain HTTP/1.1 GET, for asking a broker's admin endpoint things
 //! ([`http_get_with`] with request headers, answering the response headers too), and
-//! [`listed_group`]: one group as its `/groups` listing shows it.
+//! [`listed_group`]: one group as its `/groups` listing shows it; [`https_get_with`] over TLS.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use super::raw::tcp_connect;
+
+/// A response: the status code, the headers (names in lower case, in order) and the body.
+pub type HttpResponse = (u16, Vec<(String, String)>, String);
 
 /// A `GET path` over plain HTTP/1.1 (one connection, `Connection: close`): the status code and
 /// the body. Panics if the endpoint does not answer within 10 seconds.
@@ -20,8 +23,51 @@ pub fn http_get_with(
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
-) -> (u16, Vec<(String, String)>, String) {
-    let mut stream = tcp_connect(addr, "the admin endpoint");
+) -> HttpResponse {
+    let stream = tcp_connect(addr, "the admin endpoint");
+    get_over(stream, addr, path, headers)
+}
+
+/// A `GET path` over HTTPS, trusting the CA certificates in the PEM file `ca`: as
+/// [`http_get_with`], or why the TLS connection failed.
+pub fn https_get_with(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<HttpResponse, String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let mut stream = rustls::StreamOwned::new(session, tcp_connect(addr, "the admin endpoint"));
+    // Complete the handshake first, so a refused certificate is an error and not a panic.
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(get_over(stream, addr, path, headers))
+}
+
+fn get_over(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
@@ -32,9 +78,12 @@ pub fn http_get_with(
         .write_all(request.as_bytes())
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("GET {path}: reading the response: {e}"));
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => {}
+        // A TLS peer may close without close_notify once the response is out.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(e) => panic!("GET {path}: reading the response: {e}"),
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
