@@ -302,12 +302,13 @@ pub async fn serve(
         match stream.peek(&mut first).await {
             Ok(0) => return Err("closed before the TLS handshake".to_string()),
             Ok(_) if first[0] != TLS_HANDSHAKE_RECORD => {
+                discard_received(&stream);
                 return Err(format!(
                     "not a TLS handshake (first byte {:#04x}): a client without TLS on the {} listener {}?",
                     first[0],
                     listener.protocol.name(),
                     listener.name
-                ))
+                ));
             }
             Ok(_) => {}
             Err(e) => return Err(format!("reading the TLS handshake: {e}")),
@@ -351,6 +352,19 @@ pub async fn serve(
         broker.shutdown.clone(),
     );
     serve_connection(broker, listener, connection, principal).await;
+}
+
+/// Reads and drops what the client has sent so far (up to 64 KiB), so that closing the
+/// connection is an orderly FIN rather than a reset: librdkafka then tells its user it may be
+/// talking plaintext to a TLS listener.
+fn discard_received(stream: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.try_read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
 }
 
 /// The first byte of a TLS handshake record (RFC 8446 `ContentType.handshake`).

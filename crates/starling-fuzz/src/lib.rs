@@ -2,7 +2,7 @@
 //!
 //! # Guide
 //!
-//! * [`Target`] names the three targets; each is a function of `&[u8]` that must never panic
+//! * [`Target`] names the four targets; each is a function of `&[u8]` that must never panic
 //!   and never allocate much more than its input (see [`oracle`]):
 //!   - [`request_decoder`]: one request frame (without its size prefix) through
 //!     `starling_protocol::request::decode`, as the broker decodes it; a decoded Produce also
@@ -14,6 +14,9 @@
 //!   - [`coordinator`]: the bytes as a script of requests, time steps, timer expiries and
 //!     restarts for a `starling_group::GroupCoordinator` (see [`coordinator::script`]), with the
 //!     invariants the coordinator's own property tests state that are visible from outside.
+//!   - [`authentication`]: what a client sends before it is known — SASL/PLAIN and SCRAM
+//!     messages, TLS handshake bytes, and the client certificate's subject through
+//!     `ssl.principal.mapping.rules` (see [`authentication`] for the input format).
 //! * [`oracle`] is the allocation check: a counting global allocator ([`oracle::CountingAllocator`])
 //!   that binaries install, and [`oracle::check`], which runs one target call under the bound.
 //!   [`Target::run_checked`] is a target call under that check.
@@ -39,6 +42,7 @@
 //! Target::Coordinator.run(&[0, 1, 2, 3]);
 //! ```
 
+pub mod authentication;
 pub mod coordinator;
 pub mod mutate;
 pub mod oracle;
@@ -50,6 +54,7 @@ pub mod seeds;
 #[global_allocator]
 static ALLOCATOR: oracle::CountingAllocator = oracle::CountingAllocator;
 
+pub use authentication::authentication;
 pub use coordinator::coordinator;
 pub use record_batch::record_batch;
 pub use request_decoder::request_decoder;
@@ -60,13 +65,15 @@ pub enum Target {
     RequestDecoder,
     RecordBatch,
     Coordinator,
+    Authentication,
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [
+    pub const ALL: [Target; 4] = [
         Target::RequestDecoder,
         Target::RecordBatch,
         Target::Coordinator,
+        Target::Authentication,
     ];
 
     /// The name used for its corpus and regression directories and on the command line.
@@ -75,6 +82,7 @@ impl Target {
             Target::RequestDecoder => "request_decoder",
             Target::RecordBatch => "record_batch",
             Target::Coordinator => "coordinator",
+            Target::Authentication => "authentication",
         }
     }
 
@@ -88,6 +96,7 @@ impl Target {
             Target::RequestDecoder => request_decoder(data),
             Target::RecordBatch => record_batch(data),
             Target::Coordinator => coordinator(data),
+            Target::Authentication => authentication(data),
         }
     }
 

@@ -127,7 +127,139 @@ pub fn for_target(target: Target) -> Vec<(String, Vec<u8>)> {
             .into_iter()
             .map(|(name, script)| (format!("{name}.bin"), script.to_bytes()))
             .collect(),
+        Target::Authentication => authentication_inputs(),
     }
+}
+
+// ---- authentication -----------------------------------------------------------------------
+
+/// A fixed Ed25519 key (deterministic signatures), so the certificate seed is the same bytes
+/// every time.
+const SEED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAJ776nayo2/sYB/hI2Vdv1tBaR9dtqojlqF5xRzdaBt
+-----END PRIVATE KEY-----
+";
+
+/// One input per path of [`crate::authentication`]: PLAIN logins (right and wrong password),
+/// a whole SCRAM exchange with a valid proof for each mechanism and a refused one, mapping
+/// rules with a name, a certificate, and a TLS 1.3 and a TLS 1.2 ClientHello.
+pub fn authentication_inputs() -> Vec<(String, Vec<u8>)> {
+    use starling_broker::sasl::scram::ScramMechanism;
+    let with = |selector: u8, bytes: &[u8]| {
+        let mut input = vec![selector];
+        input.extend_from_slice(bytes);
+        input
+    };
+    let mut out = vec![
+        (
+            "plain-carol.bin".to_string(),
+            with(0, b"\0carol\0carol-secret"),
+        ),
+        (
+            "plain-wrong-password.bin".to_string(),
+            with(0, b"carol\0carol\0nope"),
+        ),
+    ];
+    for (selector, mechanism, name) in [
+        (1u8, ScramMechanism::Sha256, "scram-sha-256"),
+        (2u8, ScramMechanism::Sha512, "scram-sha-512"),
+    ] {
+        let (first, last) = scram_exchange(mechanism);
+        let mut exchange = first.clone().into_bytes();
+        exchange.push(0);
+        exchange.extend_from_slice(last.as_bytes());
+        out.push((format!("{name}-valid.bin"), with(selector, &exchange)));
+        let mut refused = b"n,,n=user,r=abc\0c=biws,r=abcfuzznonce,p=".to_vec();
+        refused.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        out.push((format!("{name}-wrong-proof.bin"), with(selector, &refused)));
+    }
+    out.push((
+        "mapping-rules.bin".to_string(),
+        with(
+            3,
+            b"RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,RULE:^CN=(.*?),OU=(.*?),O=(.*?)$/$1@$2/L,DEFAULT\0CN=Alice,OU=Apps,O=Acme",
+        ),
+    ));
+    out.push(("certificate.bin".to_string(), with(4, &seed_certificate())));
+    for (name, versions) in [
+        ("tls13-client-hello.bin", &[&rustls::version::TLS13][..]),
+        ("tls12-client-hello.bin", &[&rustls::version::TLS12][..]),
+    ] {
+        out.push((name.to_string(), with(5, &client_hello(versions))));
+    }
+    out
+}
+
+/// A SCRAM exchange of the user `user` with password `pencil` against
+/// [`crate::authentication`]'s server nonce: the client-first and a client-final message with
+/// the right proof.
+pub fn scram_exchange(mechanism: starling_broker::sasl::scram::ScramMechanism) -> (String, String) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let credential = crate::authentication::scram_credential(mechanism);
+    let salted = starling_broker::sasl::scram::salted_password(
+        mechanism,
+        b"pencil",
+        &credential.salt,
+        credential.iterations,
+    );
+    let bare = "n=user,r=clientnonce";
+    let nonce = "clientnoncefuzznonce";
+    let server_first = format!(
+        "r={nonce},s={},i={}",
+        b64.encode(&credential.salt),
+        credential.iterations
+    );
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{bare},{server_first},{without_proof}");
+    let client_key = mechanism.hmac(&salted, b"Client Key");
+    let signature = mechanism.hmac(&credential.stored_key, auth_message.as_bytes());
+    let proof: Vec<u8> = client_key
+        .iter()
+        .zip(&signature)
+        .map(|(k, s)| k ^ s)
+        .collect();
+    (
+        format!("n,,{bare}"),
+        format!("{without_proof},p={}", b64.encode(proof)),
+    )
+}
+
+/// A certificate for 127.0.0.1 with a subject of several attributes, signed by [`SEED_KEY`].
+fn seed_certificate() -> Vec<u8> {
+    let key = rcgen::KeyPair::from_pem(SEED_KEY).expect("the seed key");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+    params.serial_number = Some(rcgen::SerialNumber::from(7u64));
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CountryName, "US");
+    dn.push(rcgen::DnType::OrganizationName, "Acme, Inc.");
+    dn.push(rcgen::DnType::OrganizationalUnitName, "Apps");
+    dn.push(rcgen::DnType::CommonName, "alice");
+    params.distinguished_name = dn;
+    params
+        .self_signed(&key)
+        .expect("a certificate")
+        .der()
+        .to_vec()
+}
+
+/// The first flight of a rustls client offering `versions`.
+fn client_hello(versions: &[&'static rustls::SupportedProtocolVersion]) -> Vec<u8> {
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("a name");
+    let mut client =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("a client");
+    let mut hello = Vec::new();
+    while client.wants_write() {
+        client.write_tls(&mut hello).expect("written to a Vec");
+    }
+    hello
 }
 
 // ---- requests ---------------------------------------------------------------------------

@@ -173,3 +173,42 @@ fn crc_fix_up_makes_a_mutated_batch_pass_the_crc_check_only() {
     huge[8..12].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
     assert!(!crate::record_batch::fix_crcs(&mut huge));
 }
+
+#[test]
+fn the_valid_scram_seeds_authenticate() {
+    use starling_broker::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
+    for mechanism in [ScramMechanism::Sha256, ScramMechanism::Sha512] {
+        let (first, last) = seeds::scram_exchange(mechanism);
+        let credential = crate::authentication::scram_credential(mechanism);
+        let mut server = ScramServer::with_server_nonce(mechanism, "fuzznonce");
+        let step = server
+            .evaluate(first.as_bytes(), |_| Some(credential))
+            .unwrap();
+        assert!(matches!(step, ScramStep::Challenge(_)), "{step:?}");
+        match server.evaluate(last.as_bytes(), |_| None).unwrap() {
+            ScramStep::Complete {
+                authorization_id, ..
+            } => assert_eq!(authorization_id, "user"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_certificate_seed_is_the_same_bytes_every_time() {
+    let a = seeds::authentication_inputs();
+    let b = seeds::authentication_inputs();
+    let cert = |inputs: &[(String, Vec<u8>)]| {
+        inputs
+            .iter()
+            .find(|(n, _)| n == "certificate.bin")
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(cert(&a), cert(&b));
+    assert_eq!(
+        starling_broker::ssl_principal::subject_name(&cert(&a)[1..]).unwrap(),
+        r"CN=alice,OU=Apps,O=Acme\, Inc.,C=US"
+    );
+}

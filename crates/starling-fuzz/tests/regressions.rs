@@ -22,10 +22,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_starling-fuzz");
 const HANG: Duration = Duration::from_secs(10);
 
 /// Inputs per target in the mutation run: about 20 seconds in all on the 2-core machine.
-const MUTATION_RUNS: [(&str, u64); 3] = [
+const MUTATION_RUNS: [(&str, u64); 4] = [
     ("request_decoder", 2_000_000),
     ("record_batch", 1_500_000),
     ("coordinator", 100_000),
+    ("authentication", 30_000),
 ];
 
 /// The seed of the mutation run: change it to explore other inputs, keep it fixed in CI.
@@ -197,6 +198,11 @@ fn coordinator_corpus_and_regressions_replay_cleanly() {
     replay_target("coordinator");
 }
 
+#[test]
+fn authentication_corpus_and_regressions_replay_cleanly() {
+    replay_target("authentication");
+}
+
 /// The mutation run for one target; a failure saves its input and names the file.
 fn mutation_run(target: &str) {
     let iterations = MUTATION_RUNS
@@ -264,4 +270,9 @@ fn record_batch_survives_a_short_mutation_run() {
 #[test]
 fn coordinator_survives_a_short_mutation_run() {
     mutation_run("coordinator");
+}
+
+#[test]
+fn authentication_survives_a_short_mutation_run() {
+    mutation_run("authentication");
 }

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
                  starling-fuzz mutate <target> <iterations> <seed> <path>...\n       \
                  starling-fuzz seeds <corpus directory>\n       \
                  starling-fuzz show <coordinator input>\n\
-                 targets: request_decoder, record_batch, coordinator"
+                 targets: request_decoder, record_batch, coordinator, authentication"
             );
             return ExitCode::from(2);
         }
