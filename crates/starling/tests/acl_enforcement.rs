@@ -760,3 +760,133 @@ fn authorized_operations_are_those_granted() {
 fn a_name() -> TopicName {
     topic_name("a")
 }
+
+/// Joins `group` as a new consumer-protocol member subscribed to `topics`.
+fn consumer_protocol_member(raw: &mut RawClient, group: &str, topics: &[&str]) {
+    let r = raw.call(
+        0,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_member_id(s(&uuid_like(group)))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(60_000)
+            .with_subscribed_topic_names(Some(topics.iter().map(|t| topic_name(t)).collect()))
+            .with_topic_partitions(Some(Vec::new())),
+    );
+    assert_eq!(r.error_code, 0, "{r:?}");
+}
+
+/// A member id for `group` (KIP-1082: the client picks it).
+fn uuid_like(group: &str) -> String {
+    format!("member-of-{group}-0000000000")
+}
+
+#[test]
+fn a_consumer_group_assigned_an_undescribable_topic_is_refused_as_a_whole() {
+    let _watchdog = watchdog(Duration::from_secs(90));
+    let mut broker = Broker::with_overrides(&[
+        ("authorizer.class.name", STANDARD_AUTHORIZER),
+        ("super.users", "User:admin;User:ANONYMOUS"),
+    ]);
+    let mut raw = RawClient::connect(broker.addr());
+    let created = raw.call(
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(
+                ["a", "b"]
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(topic_name(t))
+                            .with_num_partitions(1)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            ),
+    );
+    assert!(
+        created.topics.iter().all(|t| t.error_code == 0),
+        "{created:?}"
+    );
+    consumer_protocol_member(&mut raw, "both", &["a", "b"]);
+    consumer_protocol_member(&mut raw, "only-a", &["a"]);
+    let made = raw.call(
+        3,
+        &CreateAclsRequest::default().with_creations(vec![
+            allow(GROUP, "both", DESCRIBE),
+            allow(GROUP, "only-a", DESCRIBE),
+            allow(TOPIC, "a", DESCRIBE),
+        ]),
+    );
+    assert!(made.results.iter().all(|r| r.error_code == 0), "{made:?}");
+    drop(raw);
+    broker.restart_with_overrides(&[
+        ("authorizer.class.name", STANDARD_AUTHORIZER),
+        ("super.users", "User:admin"),
+    ]);
+    let mut raw = RawClient::connect(broker.addr());
+    let r = raw.call(
+        0,
+        &ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(s("both")), GroupId(s("only-a"))])
+            .with_include_authorized_operations(true),
+    );
+    let both = &r.groups[0];
+    assert_eq!(both.group_id.as_str(), "both");
+    assert_eq!(both.error_code, TOPIC_AUTH, "{both:?}");
+    assert_eq!(
+        both.error_message.as_deref(),
+        Some("The group has described topic(s) that the client is not authorized to describe.")
+    );
+    assert!(both.members.is_empty(), "{both:?}");
+    let only_a = &r.groups[1];
+    assert_eq!(
+        (only_a.group_id.as_str(), only_a.error_code),
+        ("only-a", 0),
+        "{only_a:?}"
+    );
+    assert_eq!(only_a.members.len(), 1, "{only_a:?}");
+    // DESCRIBE only.
+    assert_eq!(only_a.authorized_operations, 1 << 8);
+}
+
+#[test]
+fn without_an_authorizer_described_groups_have_every_group_operation() {
+    let _watchdog = watchdog(Duration::from_secs(60));
+    let broker = Broker::start(&[]);
+    let mut raw = RawClient::connect(broker.addr());
+    let created = raw.call(
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(topic_name("a"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+    );
+    assert_eq!(created.topics[0].error_code, 0);
+    consumer_protocol_member(&mut raw, "g", &["a"]);
+    // READ, DELETE and DESCRIBE: all a group has.
+    let every = 1 << 3 | 1 << 6 | 1 << 8;
+    let r = raw.call(
+        0,
+        &ConsumerGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(s("g"))])
+            .with_include_authorized_operations(true),
+    );
+    assert_eq!(r.groups[0].authorized_operations, every, "{r:?}");
+    let r = raw.call(
+        5,
+        &DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(s("g"))])
+            .with_include_authorized_operations(true),
+    );
+    assert_eq!(r.groups[0].authorized_operations, every, "{r:?}");
+    // Not asked for: Kafka's "absent" value.
+    let r = raw.call(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))]),
+    );
+    assert_eq!(r.groups[0].authorized_operations, i32::MIN, "{r:?}");
+}

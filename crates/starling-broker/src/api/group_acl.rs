@@ -10,11 +10,14 @@
 //! - OffsetFetch: DESCRIBE on each group; topics the client may not DESCRIBE are answered
 //!   TOPIC_AUTHORIZATION_FAILED when named and left out when every topic was asked for.
 //! - DescribeGroups, ConsumerGroupDescribe: DESCRIBE on each group (with the group's authorized
-//!   operations when asked); DeleteGroups: DELETE on each group.
+//!   operations when asked); a consumer group whose members' current or target assignments name
+//!   a topic without DESCRIBE is answered TOPIC_AUTHORIZATION_FAILED as a whole.
+//!   DeleteGroups: DELETE on each group.
 //! - ListGroups: every group with DESCRIBE on the cluster, otherwise those it may DESCRIBE.
 //! - OffsetDelete: DELETE on the group, READ on each topic.
 //!
-//! Without an authorizer every check passes and requests go through untouched.
+//! Without an authorizer every check passes and requests go through untouched, but for the
+//! authorized operations DescribeGroups and ConsumerGroupDescribe ask for: every operation.
 
 use std::collections::HashSet;
 
@@ -108,7 +111,14 @@ fn join_refused(version: i16, member_id: StrBytes) -> GroupResponse {
 
 /// Checks `request` (see the module docs).
 pub fn check(broker: &Broker, ctx: &RequestContext, request: GroupRequest) -> Checked {
-    if broker.acls.authorizer().is_none() {
+    // Without an authorizer only asked-for authorized operations need filling in (every
+    // operation a group supports, as Kafka answers then).
+    let asks_operations = match &request {
+        GroupRequest::DescribeGroups(r) => r.include_authorized_operations,
+        GroupRequest::ConsumerGroupDescribe(r) => r.include_authorized_operations,
+        _ => false,
+    };
+    if broker.acls.authorizer().is_none() && !asks_operations {
         return Checked::Forward(request, Merge::default());
     }
     let refused = ResponseError::GroupAuthorizationFailed.code();
@@ -235,6 +245,26 @@ pub fn check(broker: &Broker, ctx: &RequestContext, request: GroupRequest) -> Ch
         GroupRequest::OffsetFetch(r) => check_offset_fetch(broker, ctx, r),
         other => Checked::Forward(other, Merge::default()),
     }
+}
+
+/// A topic of `group`'s members' current or target assignments the client may not DESCRIBE.
+fn undescribable_topic(
+    broker: &Broker,
+    ctx: &RequestContext,
+    group: &consumer_group_describe_response::DescribedGroup,
+) -> Option<String> {
+    broker.acls.authorizer()?;
+    group
+        .members
+        .iter()
+        .flat_map(|m| {
+            m.assignment
+                .topic_partitions
+                .iter()
+                .chain(&m.target_assignment.topic_partitions)
+        })
+        .map(|t| t.topic_name.0.to_string())
+        .find(|topic| topic_denied(broker, ctx, AclOperation::Describe, topic))
 }
 
 /// The groups of a multi-group request: every one in order with whether it is refused, and
@@ -447,10 +477,24 @@ impl Merge {
                         d
                     } else if let Some(at) = answered.iter().position(|d| &d.group_id == group) {
                         let mut d = answered.remove(at);
-                        if self.operations {
-                            d.authorized_operations = operations(group);
+                        if let Some(topic) = undescribable_topic(broker, ctx, &d) {
+                            // Kafka refuses the whole group rather than show part of it.
+                            tracing::debug!(group = %group.as_str(), topic, "ConsumerGroupDescribe: an assigned topic may not be described");
+                            let mut refused =
+                                consumer_group_describe_response::DescribedGroup::default()
+                                    .with_group_id(group.clone())
+                                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                                    .with_error_message(Some(StrBytes::from_static_str(
+                                        "The group has described topic(s) that the client is not authorized to describe.",
+                                    )));
+                            refused.authorized_operations = i32::MIN;
+                            refused
+                        } else {
+                            if self.operations {
+                                d.authorized_operations = operations(group);
+                            }
+                            d
                         }
-                        d
                     } else {
                         continue;
                     };
