@@ -138,6 +138,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// A connection under the broker's read limits, request memory and shutdown signal.
+    pub fn of(broker: &Broker, stream: S, peer: SocketAddr) -> Connection<S> {
+        Connection::new(
+            stream,
+            peer,
+            ReadLimits::of(broker),
+            broker.request_memory.clone(),
+            broker.shutdown.clone(),
+        )
+    }
+
     /// The next request frame; `None` when the connection ends between requests: the client
     /// closed it, it idled too long, or the broker is shutting down (each logged here).
     pub async fn read_frame(&mut self) -> Result<Option<RequestFrame>, ConnectionError> {
@@ -284,13 +295,7 @@ pub async fn serve(
         tracing::debug!(%peer, error = %e, "set_nodelay");
     }
     let Some(tls) = &listener.tls else {
-        let connection = Connection::new(
-            stream,
-            peer,
-            ReadLimits::of(&broker),
-            broker.request_memory.clone(),
-            broker.shutdown.clone(),
-        );
+        let connection = Connection::of(&broker, stream, peer);
         serve_connection(broker, listener, connection, Principal::anonymous()).await;
         return;
     };
@@ -344,13 +349,7 @@ pub async fn serve(
         }
     };
     tracing::debug!(%peer, listener = %listener.name, user = %principal.user, "TLS session established");
-    let connection = Connection::new(
-        stream,
-        peer,
-        ReadLimits::of(&broker),
-        broker.request_memory.clone(),
-        broker.shutdown.clone(),
-    );
+    let connection = Connection::of(&broker, stream, peer);
     serve_connection(broker, listener, connection, principal).await;
 }
 

@@ -68,26 +68,7 @@ fn restricted(topics: &[&str], acls: Vec<AclCreation>) -> Broker {
         ("super.users", "User:admin;User:ANONYMOUS"),
     ]);
     let mut raw = RawClient::connect(broker.addr());
-    let created = raw.call(
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(
-                topics
-                    .iter()
-                    .map(|t| {
-                        CreatableTopic::default()
-                            .with_name(topic_name(t))
-                            .with_num_partitions(1)
-                            .with_replication_factor(1)
-                    })
-                    .collect(),
-            ),
-    );
-    assert!(
-        created.topics.iter().all(|t| t.error_code == 0),
-        "{created:?}"
-    );
+    raw_create_topics(&mut raw, topics);
     for topic in topics {
         let batch = record_batch(
             &[
@@ -789,26 +770,7 @@ fn a_consumer_group_assigned_an_undescribable_topic_is_refused_as_a_whole() {
         ("super.users", "User:admin;User:ANONYMOUS"),
     ]);
     let mut raw = RawClient::connect(broker.addr());
-    let created = raw.call(
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(
-                ["a", "b"]
-                    .iter()
-                    .map(|t| {
-                        CreatableTopic::default()
-                            .with_name(topic_name(t))
-                            .with_num_partitions(1)
-                            .with_replication_factor(1)
-                    })
-                    .collect(),
-            ),
-    );
-    assert!(
-        created.topics.iter().all(|t| t.error_code == 0),
-        "{created:?}"
-    );
+    raw_create_topics(&mut raw, &["a", "b"]);
     consumer_protocol_member(&mut raw, "both", &["a", "b"]);
     consumer_protocol_member(&mut raw, "only-a", &["a"]);
     let made = raw.call(
@@ -856,16 +818,7 @@ fn without_an_authorizer_described_groups_have_every_group_operation() {
     let _watchdog = watchdog(Duration::from_secs(60));
     let broker = Broker::start(&[]);
     let mut raw = RawClient::connect(broker.addr());
-    let created = raw.call(
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(topic_name("a"))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-    );
-    assert_eq!(created.topics[0].error_code, 0);
+    raw_create_topics(&mut raw, &["a"]);
     consumer_protocol_member(&mut raw, "g", &["a"]);
     // READ, DELETE and DESCRIBE: all a group has.
     let every = 1 << 3 | 1 << 6 | 1 << 8;

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::*;
 use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -222,26 +221,7 @@ fn the_endpoint_refuses_missing_and_wrong_credentials_and_admits_tokens_and_user
 }
 
 fn create_topics(raw: &mut RawClient, topics: &[&str]) {
-    let created = raw.call(
-        5,
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(
-                topics
-                    .iter()
-                    .map(|t| {
-                        CreatableTopic::default()
-                            .with_name(topic_name(t))
-                            .with_num_partitions(1)
-                            .with_replication_factor(1)
-                    })
-                    .collect(),
-            ),
-    );
-    assert!(
-        created.topics.iter().all(|t| t.error_code == 0),
-        "{created:?}"
-    );
+    raw_create_topics(raw, topics);
 }
 
 /// Commits offset 1 of partition 0 of each topic for `group`, as an `assign()` consumer.

@@ -113,6 +113,20 @@ async fn produce_all(producer: &FutureProducer, topic: &str, values: &[&str]) {
     }
 }
 
+/// A record for `topic` is refused with TOPIC_AUTHORIZATION_FAILED.
+async fn write_refused(producer: &FutureProducer, topic: &str) {
+    let delivery = send_to_partition0(producer, topic, "k", b"v").expect("enqueue");
+    let refused = within(Duration::from_secs(30), "delivery", delivery)
+        .await
+        .expect("answered in time")
+        .expect_err("refused");
+    assert!(
+        refused.0.to_string().contains("TopicAuthorization"),
+        "{topic}: {}",
+        refused.0
+    );
+}
+
 /// Joins `group`, reads `n` records of `topic` and commits them; returns the values.
 fn consume_in_group(
     bootstrap: &str,
@@ -290,16 +304,7 @@ async fn a_client_certificate_names_the_principal_the_acls_judge() {
     let values = consume_in_group(&ssl, &settings, "alice-group", "alice-topic", 2);
     assert_eq!(values, ["x", "y"]);
     // Another topic is refused with Kafka's error.
-    let delivery = send_to_partition0(&p, "other-topic", "k", b"v").expect("enqueue");
-    let refused = within(Duration::from_secs(30), "delivery", delivery)
-        .await
-        .expect("answered in time")
-        .expect_err("refused");
-    assert!(
-        refused.0.to_string().contains("TopicAuthorization"),
-        "{}",
-        refused.0
-    );
+    write_refused(&p, "other-topic").await;
 
     // Bob's certificate maps by DEFAULT to his whole name, which no ACL grants.
     let bob = ca.client(
@@ -310,16 +315,7 @@ async fn a_client_certificate_names_the_principal_the_acls_judge() {
         ],
     );
     let p = producer(&ssl, &ssl_settings(&ca, Some(&bob)));
-    let delivery = send_to_partition0(&p, "alice-topic", "k", b"v").expect("enqueue");
-    let refused = within(Duration::from_secs(30), "delivery", delivery)
-        .await
-        .expect("answered in time")
-        .expect_err("refused");
-    assert!(
-        refused.0.to_string().contains("TopicAuthorization"),
-        "{}",
-        refused.0
-    );
+    write_refused(&p, "alice-topic").await;
 }
 
 #[test]

@@ -170,6 +170,32 @@ pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
+/// Creates `topics` (one partition each) with a CreateTopics v5 request; panics on an error.
+pub fn raw_create_topics(raw: &mut RawClient, topics: &[&str]) {
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::CreateTopicsRequest;
+    let created = raw.call(
+        5,
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        CreatableTopic::default()
+                            .with_name(topic_name(t))
+                            .with_num_partitions(1)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            ),
+    );
+    assert!(
+        created.topics.iter().all(|t| t.error_code == 0),
+        "{created:?}"
+    );
+}
+
 /// Metadata v12 (topic ids included) on a fresh connection. `topics: None` asks for all topics.
 pub fn raw_metadata(
     addr: SocketAddr,
