@@ -19,11 +19,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// A `GET path` with extra request `headers`: the status code, the response headers (names
 /// in lower case, in order) and the body.
-pub fn http_get_with(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> HttpResponse {
+pub fn http_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
     let stream = tcp_connect(addr, "the admin endpoint");
     get_over(stream, addr, path, headers)
 }
