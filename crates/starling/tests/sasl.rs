@@ -478,3 +478,80 @@ async fn librdkafka_reauthenticates_across_several_session_lifetimes() {
     );
     assert_eq!(metric(&b, "starling_sasl_expired_sessions_total"), 0.0);
 }
+
+/// librdkafka re-authenticates with SCRAM-SHA-256 too: each re-authentication is a whole new
+/// SCRAM exchange against the stored credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_reauthenticates_with_scram() {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+    use kafka_protocol::messages::AlterUserScramCredentialsRequest;
+    use starling_broker::sasl::scram::{salted_password, ScramMechanism};
+    let _dog = watchdog(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(
+        &dir,
+        &[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            ),
+            ("auto.create.topics.enable", "true"),
+            ("connections.max.reauth.ms", "2000"),
+        ],
+    );
+    // The credential goes in over the PLAINTEXT listener.
+    let salt = b"a-salt-for-tests".to_vec();
+    let salted = salted_password(ScramMechanism::Sha256, b"erin-secret", &salt, 4096);
+    let mut raw = RawClient::connect(b.addr());
+    let response = raw.call(
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_static_str("erin"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(Bytes::from(salt))
+                .with_salted_password(Bytes::from(salted)),
+        ]),
+    );
+    assert!(
+        response.results.iter().all(|r| r.error_code == 0),
+        "{response:?}"
+    );
+    let sasl = b.listener_addr("SASL_PLAINTEXT").to_string();
+    let auth = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", "erin"),
+        ("sasl.password", "erin-secret"),
+    ];
+    let p = producer(&sasl, &auth);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(7) {
+        let delivery = send_to_partition0(&p, "scram-reauth", "k", format!("v{sent}").as_bytes())
+            .expect("enqueue");
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("delivered");
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"succeeded\"}"
+        ) >= 2.0,
+        "{}",
+        b.stderr()
+    );
+    assert_eq!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(metric(&b, "starling_sasl_expired_sessions_total"), 0.0);
+}
