@@ -14,8 +14,21 @@
 //! mechanism's messages as raw size-prefixed tokens, answered the same way; a failure just
 //! closes the connection, as v0 has no way to say why.
 //!
-//! On a `PLAINTEXT` or `SSL` listener, and after authentication, the SASL requests are answered
-//! ILLEGAL_SASL_STATE, as Kafka's `KafkaApis` answers them.
+//! Re-authentication (KIP-368): with the listener's `connections.max.reauth.ms` > 0 a session
+//! expires that long after it began; SaslAuthenticate v1+ says so (`session_lifetime_ms`).
+//! Before then the client sends SaslHandshake v1 again on the authenticated connection (at most
+//! once a second, as Kafka's `KafkaChannel`), then SaslAuthenticate, with the session's
+//! mechanism (another one fails the next SaslAuthenticate) and as the same user (another fails
+//! with "Cannot change principals during re-authentication"); a failure closes the connection.
+//! Requests between its steps are served as the session's principal. Once the session has
+//! expired, any request but a re-authentication closes the connection (Kafka's `SocketServer`
+//! does so for "expired" channels), a SaslAuthenticate v0 client's included. The time is passed
+//! in (`now`): the authenticator keeps no clock.
+//!
+//! On a `PLAINTEXT` or `SSL` listener, and after authentication when no re-authentication may
+//! begin (`connections.max.reauth.ms` is 0, a v0 handshake, or less than a second since the
+//! last one), the SASL requests are answered ILLEGAL_SASL_STATE, as Kafka's `KafkaApis` answers
+//! them.
 //!
 //! [`Authenticator`] holds one connection's state and decides, per request, whether it is a
 //! SASL matter ([`Verdict`]); the connection loop does the I/O.
@@ -38,7 +51,7 @@ use crate::api::error_codes::ErrorCodes;
 use crate::listeners::Listener;
 use crate::quotas::Principal;
 use crate::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
-use crate::sasl::{credentials, SaslFailure};
+use crate::sasl::{credentials, SaslErrorKind, SaslFailure};
 use crate::Broker;
 
 /// Failed logins per client address, to slow down guessing: each failure holds its
@@ -127,15 +140,38 @@ enum State {
     Authenticating(Exchange),
     /// After SaslHandshake v0: they come as raw size-prefixed tokens.
     RawTokens(Exchange),
+    /// A re-authentication asked for another mechanism than the session's: the next
+    /// SaslAuthenticate fails with this message (as Kafka's `REAUTH_BAD_MECHANISM`).
+    ReauthBadMechanism(String),
     /// Authenticated as this user (or, on a PLAINTEXT listener, the anonymous user).
     Done(Principal),
 }
+
+/// A SASL session: who authenticated, how, and until when.
+struct Session {
+    principal: Principal,
+    mechanism: &'static str,
+    /// When the session expires (`connections.max.reauth.ms` after it began); `None`: never.
+    expires: Option<Instant>,
+}
+
+/// Kafka's `KafkaChannel.MIN_REAUTH_INTERVAL_ONE_SECOND_NANOS`: a connection may begin a
+/// re-authentication at most once a second; a handshake sooner is answered as after
+/// authentication (ILLEGAL_SASL_STATE).
+const MIN_REAUTH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One connection's authentication.
 pub struct Authenticator {
     state: State,
     /// The SASL mechanisms the connection's listener offers.
     mechanisms: Vec<String>,
+    /// The listener's `connections.max.reauth.ms`; zero: sessions do not expire.
+    max_reauth: Duration,
+    /// The SASL session, once authenticated; during a re-authentication, the one being
+    /// renewed (its principal is still the client's).
+    session: Option<Session>,
+    /// When the last re-authentication began.
+    last_reauth: Option<Instant>,
 }
 
 impl Authenticator {
@@ -150,6 +186,9 @@ impl Authenticator {
         Authenticator {
             state,
             mechanisms: listener.sasl_mechanisms.clone(),
+            max_reauth: Duration::from_millis(listener.connections_max_reauth_ms),
+            session: None,
+            last_reauth: None,
         }
     }
 
@@ -159,17 +198,24 @@ impl Authenticator {
         matches!(self.state, State::RawTokens(_))
     }
 
-    /// Takes a raw token: the size-prefixed token to send back, or why to close (a v0 client
-    /// cannot be told why).
-    pub fn on_raw_token(&mut self, broker: &Broker, token: &[u8]) -> Result<Bytes, String> {
+    /// Takes a raw token at `now`: the size-prefixed token to send back, or why to close (a v0
+    /// client cannot be told why).
+    pub fn on_raw_token(
+        &mut self,
+        broker: &Broker,
+        token: &[u8],
+        now: Instant,
+    ) -> Result<Bytes, String> {
         let State::RawTokens(exchange) = &mut self.state else {
             return Err("a raw SASL token outside a SaslHandshake v0 exchange".to_string());
         };
+        let mechanism = exchange.name();
         match step(broker, exchange, token) {
             Ok((bytes, user)) => {
                 if let Some(user) = user {
-                    tracing::debug!(user, mechanism = exchange.name(), "authenticated");
-                    self.state = State::Done(Principal { user });
+                    // A v0 client cannot re-authenticate, but its session still ends (KIP-368).
+                    self.complete(broker, user, mechanism, now)
+                        .map_err(|failure| failure.detail)?;
                 }
                 let mut frame = Vec::with_capacity(4 + bytes.len());
                 frame.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
@@ -177,37 +223,129 @@ impl Authenticator {
                 Ok(Bytes::from(frame))
             }
             Err(failure) => Err(format!(
-                "SASL {} authentication failed: {}",
-                exchange.name(),
+                "SASL {mechanism} authentication failed: {}",
                 failure.detail
             )),
         }
     }
 
-    /// Who the client is: `None` until it has authenticated.
+    /// Who the client is: `None` until it has authenticated (during a re-authentication, the
+    /// principal of the session being renewed).
     pub fn principal(&self) -> Option<&Principal> {
         match &self.state {
             State::Done(principal) => Some(principal),
-            _ => None,
+            _ => self.session.as_ref().map(|s| &s.principal),
         }
+    }
+
+    /// When the SASL session expires, if it does.
+    pub fn session_expires(&self) -> Option<Instant> {
+        self.session.as_ref().and_then(|s| s.expires)
+    }
+
+    /// Whether the session has expired at `now`.
+    fn expired(&self, now: Instant) -> bool {
+        self.session_expires().is_some_and(|at| now >= at)
+    }
+
+    /// Whether a re-authentication is under way.
+    fn reauthenticating(&self) -> bool {
+        self.session.is_some() && !matches!(self.state, State::Done(_))
+    }
+
+    /// Whether a SaslHandshake of `version` at `now` begins a re-authentication (Kafka's
+    /// `KafkaChannel.maybeBeginServerReauthentication`): the client is authenticated, its
+    /// session expires (`connections.max.reauth.ms` > 0), the handshake is v1+ (SaslAuthenticate
+    /// requests follow) and the last re-authentication began a second or more ago.
+    fn may_reauthenticate(&self, version: i16, now: Instant) -> bool {
+        matches!(self.state, State::Done(_))
+            && self.session_expires().is_some()
+            && version >= 1
+            && self
+                .last_reauth
+                .is_none_or(|at| now.saturating_duration_since(at) >= MIN_REAUTH_INTERVAL)
+    }
+
+    /// The exchange has authenticated `user` with `mechanism` at `now`: the session begins (or,
+    /// in a re-authentication of the same principal, is renewed). Returns its lifetime in ms
+    /// (0: it does not expire).
+    fn complete(
+        &mut self,
+        broker: &Broker,
+        user: String,
+        mechanism: &'static str,
+        now: Instant,
+    ) -> Result<i64, SaslFailure> {
+        let reauthenticating = self.session.is_some();
+        if let Some(previous) = &self.session {
+            if previous.principal.user != user {
+                broker.metrics.sasl_reauthenticated("failed");
+                let message = format!(
+                    "Cannot change principals during re-authentication from User:{}: User:{user}",
+                    previous.principal.user
+                );
+                return Err(SaslFailure {
+                    kind: SaslErrorKind::AuthenticationFailed,
+                    client_message: message.clone(),
+                    detail: message,
+                });
+            }
+        }
+        let lifetime = self.max_reauth;
+        let expires = (!lifetime.is_zero()).then(|| now + lifetime);
+        if reauthenticating {
+            broker.metrics.sasl_reauthenticated("succeeded");
+            tracing::debug!(user, mechanism, "re-authenticated");
+        } else {
+            tracing::debug!(user, mechanism, "authenticated");
+        }
+        let principal = Principal { user };
+        self.session = Some(Session {
+            principal: principal.clone(),
+            mechanism,
+            expires,
+        });
+        self.state = State::Done(principal);
+        Ok(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// The largest frame the client may send now: `max_frame`, or before authentication at
     /// most `sasl.server.max.receive.size`.
     pub fn max_frame(&self, broker: &Broker, max_frame: usize) -> usize {
-        match self.state {
-            State::Done(_) => max_frame,
-            _ => max_frame.min(broker.config.sasl_server_max_receive_size),
+        match self.principal() {
+            Some(_) => max_frame,
+            None => max_frame.min(broker.config.sasl_server_max_receive_size),
         }
     }
 
-    /// Decides what to do with a request whose header starts `header`.
-    pub fn on_request(&mut self, broker: &Broker, header: HeaderPrefix, frame: &Bytes) -> Verdict {
-        let sasl = header.api_key == ApiKey::SaslHandshake as i16
-            || header.api_key == ApiKey::SaslAuthenticate as i16;
+    /// Decides what to do with a request whose header starts `header`, arrived at `now`.
+    pub fn on_request(
+        &mut self,
+        broker: &Broker,
+        header: HeaderPrefix,
+        frame: &Bytes,
+        now: Instant,
+    ) -> Verdict {
+        let handshake = header.api_key == ApiKey::SaslHandshake as i16;
+        let sasl = handshake || header.api_key == ApiKey::SaslAuthenticate as i16;
+        if handshake && self.may_reauthenticate(header.api_version, now) {
+            // KIP-368: the handshake begins a re-authentication; the session goes on meanwhile.
+            self.last_reauth = Some(now);
+            self.state = State::Handshake;
+        } else if (!sasl || !self.reauthenticating()) && self.expired(now) {
+            // As Kafka's `SocketServer`: anything but the re-authentication closes an expired
+            // session's connection.
+            broker.metrics.sasl_session_expired();
+            return Verdict::Close(format!(
+                "expired SASL session (connections.max.reauth.ms), api key {} instead of a re-authentication",
+                header.api_key
+            ));
+        }
         if !sasl {
             return match self.state {
                 State::Done(_) => Verdict::Serve,
+                // Requests between the steps of a re-authentication are the session's.
+                _ if self.reauthenticating() => Verdict::Serve,
                 _ if header.api_key == ApiKey::ApiVersions as i16 => Verdict::Serve,
                 _ => Verdict::Close(format!(
                     "unexpected request (api key {}) during SASL authentication",
@@ -256,39 +394,75 @@ impl Authenticator {
                 let Some(exchange) = exchange else {
                     body.error_code = ResponseError::UnsupportedSaslMechanism.code();
                     count(broker, ApiKey::SaslHandshake, version, &body);
+                    if self.session.is_some() {
+                        broker.metrics.sasl_reauthenticated("failed");
+                    }
                     return reply(ApiKey::SaslHandshake, &body).then_close(format!(
                         "client asked for SASL mechanism {asked:?}, not enabled"
                     ));
                 };
-                // v0: raw tokens follow, with no Kafka framing (KIP-152 kept it for old clients).
-                self.state = if version == 0 {
-                    State::RawTokens(exchange)
-                } else {
-                    State::Authenticating(exchange)
+                self.state = match &self.session {
+                    // Kafka answers the handshake, then fails the re-authentication.
+                    Some(session) if session.mechanism != exchange.name() => {
+                        State::ReauthBadMechanism(format!(
+                            "SASL mechanism '{asked}' requested by client is not supported for \
+                             re-authentication of mechanism '{}'",
+                            session.mechanism
+                        ))
+                    }
+                    // v0: raw tokens follow, with no Kafka framing (KIP-152 kept it for old
+                    // clients).
+                    _ if version == 0 => State::RawTokens(exchange),
+                    _ => State::Authenticating(exchange),
                 };
                 count(broker, ApiKey::SaslHandshake, version, &body);
                 reply(ApiKey::SaslHandshake, &body)
             }
+            (State::ReauthBadMechanism(message), RequestKind::SaslAuthenticate(_)) => {
+                let body = SaslAuthenticateResponse::default()
+                    .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                    .with_error_message(Some(StrBytes::from_string(message.clone())));
+                count(broker, ApiKey::SaslAuthenticate, version, &body);
+                broker.metrics.sasl_reauthenticated("failed");
+                let why = format!("SASL re-authentication failed: {message}");
+                reply(ApiKey::SaslAuthenticate, &body).then_close(why)
+            }
             (State::Authenticating(exchange), RequestKind::SaslAuthenticate(r)) => {
-                let outcome = step(broker, exchange, &r.auth_bytes);
+                let mechanism = exchange.name();
+                let mut outcome = step(broker, exchange, &r.auth_bytes);
                 let mut body = SaslAuthenticateResponse::default();
+                let mut user = None;
+                if let Ok((bytes, authenticated)) = &mut outcome {
+                    body.auth_bytes = Bytes::from(std::mem::take(bytes));
+                    user = authenticated.take();
+                } else if self.session.is_some() {
+                    broker.metrics.sasl_reauthenticated("failed");
+                }
+                if let Some(user) = user {
+                    match self.complete(broker, user, mechanism, now) {
+                        // The field exists from v1 (KIP-368); a v0 client is told nothing.
+                        Ok(lifetime) if version >= 1 => body.session_lifetime_ms = lifetime,
+                        Ok(_) => {}
+                        Err(failure) => outcome = Err(failure),
+                    }
+                }
                 match outcome {
-                    Ok((bytes, user)) => {
-                        body.auth_bytes = Bytes::from(bytes);
+                    Ok(_) => {
                         count(broker, ApiKey::SaslAuthenticate, version, &body);
-                        if let Some(user) = user {
-                            tracing::debug!(user, mechanism = exchange.name(), "authenticated");
-                            self.state = State::Done(Principal { user });
-                        }
                         reply(ApiKey::SaslAuthenticate, &body)
                     }
                     Err(failure) => {
+                        let mut body = SaslAuthenticateResponse::default();
                         body.error_code = failure.error_code();
                         body.error_message = Some(StrBytes::from_string(failure.client_message));
                         count(broker, ApiKey::SaslAuthenticate, version, &body);
                         let why = format!(
-                            "SASL {} authentication failed: {}",
-                            exchange.name(),
+                            "SASL {mechanism} {} failed: {}",
+                            if self.session.is_some() {
+                                "re-authentication"
+                            } else {
+                                "authentication"
+                            },
                             failure.detail
                         );
                         reply(ApiKey::SaslAuthenticate, &body).then_close(why)
@@ -298,7 +472,7 @@ impl Authenticator {
             (State::Handshake, _) => {
                 Verdict::Close("SaslAuthenticate before SaslHandshake".to_string())
             }
-            (State::Authenticating(_), _) => {
+            (State::Authenticating(_), _) | (State::ReauthBadMechanism(_), _) => {
                 Verdict::Close("a second SaslHandshake during SASL authentication".to_string())
             }
             (State::Done(_), _) | (State::RawTokens(_), _) => {
@@ -372,6 +546,253 @@ impl<T: Encodable> EncodeFor for T {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BrokerConfig;
+    use crate::server::RunningBroker;
+    use bytes::{Buf, BytesMut};
+    use kafka_protocol::messages::{
+        MetadataRequest, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    };
+    use kafka_protocol::protocol::{Decodable, HeaderVersion};
+
+    /// A broker with a SASL_PLAINTEXT listener, the PLAIN users `carol` and `dave`, and
+    /// `extra` settings.
+    async fn sasl_broker(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> RunningBroker {
+        let users = dir.path().join("users");
+        let lines: Vec<String> = [("carol", "carol-pw"), ("dave", "dave-pw")]
+            .iter()
+            .map(|(u, p)| crate::sasl::plain::users_file_line(u, p.as_bytes(), 10_000).unwrap())
+            .collect();
+        std::fs::write(&users, lines.join("\n") + "\n").unwrap();
+        let mut config = BrokerConfig {
+            data_dir: dir.path().join("data"),
+            admin_listen: None,
+            ..BrokerConfig::default()
+        };
+        let users = users.display().to_string();
+        let mut settings = vec![
+            ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+            ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256"),
+            ("sasl.plain.users.file", users.as_str()),
+        ];
+        settings.extend_from_slice(extra);
+        for (key, value) in settings {
+            config.set(key, value).unwrap();
+        }
+        crate::server::start(config).await.unwrap()
+    }
+
+    fn listener(b: &RunningBroker) -> Listener {
+        let config = &b.broker().config;
+        let name = &config.first_listener().name;
+        Listener {
+            name: name.clone(),
+            protocol: config.listener_protocol(name).unwrap(),
+            bound: config.first_listener().addr,
+            advertised: ("localhost".to_string(), 9092),
+            sasl_mechanisms: config.sasl_mechanisms_for(name),
+            connections_max_reauth_ms: config.connections_max_reauth_ms_for(name),
+            tls: None,
+        }
+    }
+
+    /// A request frame (without its size prefix).
+    fn frame<R: Encodable + HeaderVersion>(
+        key: ApiKey,
+        version: i16,
+        body: &R,
+    ) -> (HeaderPrefix, Bytes) {
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7);
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, R::header_version(version)).unwrap();
+        body.encode(&mut buf, version).unwrap();
+        let prefix = HeaderPrefix {
+            api_key: key as i16,
+            api_version: version,
+            correlation_id: 7,
+        };
+        (prefix, buf.freeze())
+    }
+
+    fn handshake(
+        a: &mut Authenticator,
+        b: &Broker,
+        mechanism: &'static str,
+        now: Instant,
+    ) -> (Verdict, i16) {
+        let (header, bytes) = frame(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism)),
+        );
+        let verdict = a.on_request(b, header, &bytes, now);
+        let code = match &verdict {
+            Verdict::Reply(f) | Verdict::ReplyAndClose(f, _) => {
+                let mut f = f.clone();
+                f.advance(8);
+                SaslHandshakeResponse::decode(&mut f, 1).unwrap().error_code
+            }
+            _ => -1,
+        };
+        (verdict, code)
+    }
+
+    /// SaslAuthenticate of `version` with PLAIN's `user`/`password` at `now`: the verdict and
+    /// the response (if any).
+    fn authenticate(
+        a: &mut Authenticator,
+        b: &Broker,
+        version: i16,
+        user: &str,
+        password: &str,
+        now: Instant,
+    ) -> (Verdict, Option<SaslAuthenticateResponse>) {
+        let auth = format!("\0{user}\0{password}");
+        let (header, bytes) = frame(
+            ApiKey::SaslAuthenticate,
+            version,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(auth)),
+        );
+        let verdict = a.on_request(b, header, &bytes, now);
+        let response = match &verdict {
+            Verdict::Reply(f) | Verdict::ReplyAndClose(f, _) => {
+                let mut f = f.clone();
+                // Size, correlation id and, from v2 (flexible), the header's tagged fields.
+                f.advance(if version >= 2 { 9 } else { 8 });
+                Some(SaslAuthenticateResponse::decode(&mut f, version).unwrap())
+            }
+            _ => None,
+        };
+        (verdict, response)
+    }
+
+    fn metadata(a: &mut Authenticator, b: &Broker, now: Instant) -> Verdict {
+        let (header, bytes) = frame(ApiKey::Metadata, 12, &MetadataRequest::default());
+        a.on_request(b, header, &bytes, now)
+    }
+
+    fn login(a: &mut Authenticator, b: &Broker, user: &str, password: &str, now: Instant) -> i64 {
+        assert_eq!(handshake(a, b, "PLAIN", now).1, 0);
+        let (verdict, response) = authenticate(a, b, 1, user, password, now);
+        assert!(matches!(verdict, Verdict::Reply(_)), "{verdict:?}");
+        let response = response.unwrap();
+        assert_eq!(response.error_code, 0);
+        response.session_lifetime_ms
+    }
+
+    #[tokio::test]
+    async fn a_session_expires_after_connections_max_reauth_ms_unless_renewed_by_the_same_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = sasl_broker(&dir, &[("connections.max.reauth.ms", "2000")]).await;
+        let b = running.broker().clone();
+        let listener = listener(&running);
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        assert_eq!(login(&mut a, &b, "carol", "carol-pw", t0), 2000);
+        assert_eq!(a.session_expires(), Some(ms(2000)));
+        assert!(matches!(metadata(&mut a, &b, ms(1999)), Verdict::Serve));
+        // Re-authentication renews the session from its end; requests between its steps are
+        // served.
+        assert_eq!(handshake(&mut a, &b, "PLAIN", ms(1500)).1, 0);
+        assert!(matches!(metadata(&mut a, &b, ms(1600)), Verdict::Serve));
+        assert_eq!(a.principal().unwrap().user, "carol");
+        let (_, response) = authenticate(&mut a, &b, 2, "carol", "carol-pw", ms(1700));
+        let response = response.unwrap();
+        assert_eq!(
+            (response.error_code, response.session_lifetime_ms),
+            (0, 2000)
+        );
+        assert_eq!(a.session_expires(), Some(ms(3700)));
+        assert!(matches!(metadata(&mut a, &b, ms(3000)), Verdict::Serve));
+        // A second re-authentication within a second of the last is an illegal state.
+        assert_eq!(
+            handshake(&mut a, &b, "PLAIN", ms(2400)).1,
+            ResponseError::IllegalSaslState.code()
+        );
+        // Past the expiry, anything but a re-authentication closes.
+        assert!(matches!(metadata(&mut a, &b, ms(3700)), Verdict::Close(_)));
+        // ... but a re-authentication begun then renews it.
+        assert_eq!(handshake(&mut a, &b, "PLAIN", ms(3800)).1, 0);
+        authenticate(&mut a, &b, 1, "carol", "carol-pw", ms(3900));
+        assert!(matches!(metadata(&mut a, &b, ms(5000)), Verdict::Serve));
+
+        // Another user: SASL_AUTHENTICATION_FAILED, then closed.
+        assert_eq!(handshake(&mut a, &b, "PLAIN", ms(5000)).1, 0);
+        let (verdict, response) = authenticate(&mut a, &b, 1, "dave", "dave-pw", ms(5001));
+        assert!(matches!(verdict, Verdict::ReplyAndClose(..)), "{verdict:?}");
+        let response = response.unwrap();
+        assert_eq!(
+            response.error_code,
+            ResponseError::SaslAuthenticationFailed.code()
+        );
+        assert_eq!(
+            response.error_message.as_deref(),
+            Some("Cannot change principals during re-authentication from User:carol: User:dave")
+        );
+
+        // A wrong password in a re-authentication closes too.
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        login(&mut a, &b, "carol", "carol-pw", t0);
+        assert_eq!(handshake(&mut a, &b, "PLAIN", ms(100)).1, 0);
+        let (verdict, _) = authenticate(&mut a, &b, 1, "carol", "wrong", ms(101));
+        assert!(matches!(verdict, Verdict::ReplyAndClose(..)), "{verdict:?}");
+
+        // Another mechanism than the session's: the handshake passes, the authenticate fails.
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        login(&mut a, &b, "carol", "carol-pw", t0);
+        assert_eq!(handshake(&mut a, &b, "SCRAM-SHA-256", ms(100)).1, 0);
+        let (verdict, response) = authenticate(&mut a, &b, 1, "carol", "carol-pw", ms(101));
+        assert!(matches!(verdict, Verdict::ReplyAndClose(..)), "{verdict:?}");
+        assert_eq!(
+            response.unwrap().error_code,
+            ResponseError::SaslAuthenticationFailed.code()
+        );
+
+        // A SaslAuthenticate v0 client is told no lifetime, and is closed at the expiry.
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        assert_eq!(handshake(&mut a, &b, "PLAIN", t0).1, 0);
+        let (_, response) = authenticate(&mut a, &b, 0, "carol", "carol-pw", t0);
+        assert_eq!(response.unwrap().session_lifetime_ms, 0);
+        assert!(matches!(metadata(&mut a, &b, ms(1999)), Verdict::Serve));
+        assert!(matches!(metadata(&mut a, &b, ms(2000)), Verdict::Close(_)));
+        running.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_connections_max_reauth_ms_sessions_never_expire_and_cannot_be_renewed() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = sasl_broker(&dir, &[]).await;
+        let b = running.broker().clone();
+        let listener = listener(&running);
+        let t0 = Instant::now();
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        assert_eq!(login(&mut a, &b, "carol", "carol-pw", t0), 0);
+        assert_eq!(a.session_expires(), None);
+        let later = t0 + Duration::from_secs(86_400);
+        assert!(matches!(metadata(&mut a, &b, later), Verdict::Serve));
+        assert_eq!(
+            handshake(&mut a, &b, "PLAIN", later).1,
+            ResponseError::IllegalSaslState.code()
+        );
+        running.shutdown().await;
+    }
+
+    #[test]
+    fn a_listener_may_set_its_own_connections_max_reauth_ms() {
+        let mut c = BrokerConfig::default();
+        c.set("connections.max.reauth.ms", "60000").unwrap();
+        c.set("listener.name.external.connections.max.reauth.ms", "5000")
+            .unwrap();
+        assert_eq!(c.connections_max_reauth_ms_for("EXTERNAL"), 5000);
+        assert_eq!(c.connections_max_reauth_ms_for("INTERNAL"), 60_000);
+        assert!(c
+            .set("listener.name.external.connections.max.reauth.ms", "soon")
+            .is_err());
+    }
 
     #[test]
     fn failures_from_one_address_double_the_delay_up_to_a_cap_and_are_forgotten_after_a_minute() {

@@ -99,6 +99,11 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
+    /// `connections.max.reauth.ms` (KIP-368): how long a SASL session lasts before the client
+    /// must re-authenticate on its connection; 0: sessions do not expire (and clients may not
+    /// re-authenticate). A listener may set its own as
+    /// `listener.name.<name>.connections.max.reauth.ms`.
+    pub connections_max_reauth_ms: u64,
     /// `queued.max.request.bytes`: bytes of request frames being read or awaiting their answer,
     /// across all connections (`None`: unbounded, Kafka's `-1`).
     pub queued_max_request_bytes: Option<usize>,
@@ -172,6 +177,7 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
+            connections_max_reauth_ms: 0,
             queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
             socket_request_read_timeout_ms: 30_000,
             max_connections: i32::MAX as usize,
@@ -334,7 +340,8 @@ impl BrokerConfig {
         Ok(protocol)
     }
 
-    /// `listener.name.<name>.<key>`: `ssl.*` and `sasl.enabled.mechanisms` for one listener;
+    /// `listener.name.<name>.<key>`: `ssl.*`, `sasl.enabled.mechanisms` and
+    /// `connections.max.reauth.ms` for one listener;
     /// JAAS and callback-handler settings are accepted without effect.
     fn set_listener_setting(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let rest = &key["listener.name.".len()..];
@@ -347,6 +354,8 @@ impl BrokerConfig {
             check_ssl_key(key, value)?;
         } else if setting == "sasl.enabled.mechanisms" {
             // Checked with the listener's protocol.
+        } else if setting == "connections.max.reauth.ms" {
+            parse_num::<u64>(key, value)?;
         } else if setting.ends_with("sasl.jaas.config")
             || setting.ends_with("callback.handler.class")
             || setting.ends_with("sasl.server.callback.handler.class")
@@ -403,6 +412,13 @@ impl BrokerConfig {
             Some(list) => parse_mechanisms(list),
             None => self.sasl_enabled_mechanisms.clone(),
         }
+    }
+
+    /// A listener's `connections.max.reauth.ms`: its own, else the broker's.
+    pub fn connections_max_reauth_ms_for(&self, listener: &str) -> u64 {
+        self.listener_own_value(listener, "connections.max.reauth.ms")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.connections_max_reauth_ms)
     }
 
     /// The host and port handed to the clients of `listener`, bound to `bound`: its entry in
@@ -987,6 +1003,7 @@ impl BrokerConfig {
                 self.socket_request_max_bytes = parse_positive(key, value)?
             }
             "connections.max.idle.ms" => self.connections_max_idle_ms = parse_positive(key, value)?,
+            "connections.max.reauth.ms" => self.connections_max_reauth_ms = parse_num(key, value)?,
             "queued.max.request.bytes" => {
                 self.queued_max_request_bytes = if value.trim() == "-1" {
                     None

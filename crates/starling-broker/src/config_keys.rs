@@ -210,6 +210,8 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "How long a connection whose login failed is held before it is closed (doubled per recent failure from its address, up to 10 s)."),
     broker_key!("connections.max.idle.ms", Long, false, |c| Some(c.connections_max_idle_ms.to_string()),
         "Idle connections are closed after this long."),
+    broker_key!("connections.max.reauth.ms", Long, false, |c| Some(c.connections_max_reauth_ms.to_string()),
+        "How long a SASL session lasts before the client must re-authenticate on its connection (KIP-368); 0: sessions do not expire."),
     broker_key!("default.replication.factor", Short, false, |c| Some(c.default_replication_factor.to_string()),
         "The replication factor of auto-created topics; one node holds one replica."),
     broker_key!("delete.topic.enable", Boolean, false, |c| Some(c.delete_topic_enable.to_string()),

@@ -29,6 +29,10 @@
 //! old Produce and Fetch versions, whose clients do not back off, the response itself is
 //! delayed instead: see [`api::answer`].)
 //!
+//! On a SASL listener each request goes through the connection's [`Authenticator`] first, with
+//! the time it arrived: it answers the SASL requests (re-authentications included) and closes a
+//! connection whose session expired (`connections.max.reauth.ms`) when it sends anything else.
+//!
 //! Metrics: bytes of whole request frames read and of response frames written, and per API the
 //! requests answered and their latency, from the frame read to the response written.
 
@@ -410,7 +414,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             };
-            match authenticator.on_raw_token(&broker, &token) {
+            match authenticator.on_raw_token(&broker, &token, Instant::now()) {
                 Ok(reply) => {
                     if let Err(e) = connection.write_response(&[reply]).await {
                         tracing::debug!(%peer, error = %e, "write failed");
@@ -441,7 +445,7 @@ pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let metrics = RequestMetrics::start(&broker.metrics, &frame);
         let (reply, close_after) =
-            match authenticator.on_request(&broker, frame.header, &frame.bytes) {
+            match authenticator.on_request(&broker, frame.header, &frame.bytes, Instant::now()) {
                 Verdict::Serve => {
                     let principal = authenticator
                         .principal()

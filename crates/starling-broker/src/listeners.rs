@@ -164,6 +164,8 @@ pub struct Listener {
     pub advertised: (String, i32),
     /// The SASL mechanisms it offers (SASL listeners only).
     pub sasl_mechanisms: Vec<String>,
+    /// Its `connections.max.reauth.ms` (SASL listeners; 0: sessions do not expire).
+    pub connections_max_reauth_ms: u64,
     /// Its TLS configuration (TLS listeners only).
     pub tls: Option<Arc<TlsListener>>,
 }
@@ -190,6 +192,7 @@ impl Listener {
             bound,
             advertised: config.advertised_for(name, bound),
             sasl_mechanisms: config.sasl_mechanisms_for(name),
+            connections_max_reauth_ms: config.connections_max_reauth_ms_for(name),
             tls,
         }))
     }
@@ -202,6 +205,7 @@ impl Listener {
             bound,
             advertised: (bound.ip().to_string(), i32::from(bound.port())),
             sasl_mechanisms: Vec::new(),
+            connections_max_reauth_ms: 0,
             tls: None,
         })
     }

@@ -126,6 +126,11 @@ struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     listener: String,
     outcome: &'static str,
@@ -210,6 +215,8 @@ pub struct Metrics {
     connections_accepted: Counter,
     tls_handshake_failures: Family<ListenerLabels, Counter>,
     tls_reloads: Family<ReloadLabels, Counter>,
+    sasl_reauthentications: Family<OutcomeLabels, Counter>,
+    sasl_expired_sessions: Counter,
     rebalances: Family<RebalanceLabels, Counter>,
     rebalance_duration: HistogramFamily<GroupLabels>,
     rebalance_join: HistogramFamily<GroupLabels>,
@@ -320,6 +327,18 @@ impl Metrics {
             "Connections to a TLS listener closed before their TLS session was established (not TLS, handshake failed or timed out)",
             tls_handshake_failures.clone(),
         );
+        let sasl_reauthentications = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "sasl_reauthentications",
+            "SASL re-authentications on authenticated connections (KIP-368), by outcome (succeeded, failed)",
+            sasl_reauthentications.clone(),
+        );
+        let sasl_expired_sessions = Counter::default();
+        registry.register(
+            "sasl_expired_sessions",
+            "Connections closed because their SASL session expired (connections.max.reauth.ms) before they re-authenticated",
+            sasl_expired_sessions.clone(),
+        );
         let tls_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "tls_reloads",
@@ -400,6 +419,8 @@ impl Metrics {
             connections_accepted,
             tls_handshake_failures,
             tls_reloads,
+            sasl_reauthentications,
+            sasl_expired_sessions,
             rebalances,
             rebalance_duration,
             rebalance_join,
@@ -466,6 +487,18 @@ impl Metrics {
                 listener: listener.to_string(),
             })
             .inc();
+    }
+
+    /// A re-authentication ended: `succeeded` or `failed`.
+    pub fn sasl_reauthenticated(&self, outcome: &'static str) {
+        self.sasl_reauthentications
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// A connection was closed because its SASL session had expired.
+    pub fn sasl_session_expired(&self) {
+        self.sasl_expired_sessions.inc();
     }
 
     /// A TLS listener's changed stores were taken (`reloaded`) or refused (`failed`).

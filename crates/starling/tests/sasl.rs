@@ -4,7 +4,9 @@
 //! then, a disabled mechanism refused with the enabled list, a failed login answered with
 //! Kafka's error and the connection closed, SASL requests after authentication and on a
 //! PLAINTEXT listener answered ILLEGAL_SASL_STATE, and a librdkafka producer and consumer
-//! that authenticate and then produce and fetch.
+//! that authenticate and then produce and fetch; with `connections.max.reauth.ms`, session
+//! lifetimes, re-authentication on the connection (KIP-368) by raw requests and by librdkafka,
+//! and expired sessions closed.
 
 mod common;
 
@@ -281,4 +283,275 @@ fn a_client_that_does_not_authenticate_in_time_is_closed() {
     assert_eq!(authenticate(&mut raw, 2, b"\0carol\0carol-secret").0, 0);
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+}
+
+/// The value of the metric line starting `name` (0 when absent).
+fn metric(b: &Broker, name: &str) -> f64 {
+    let (status, body) = http_get(b.admin_addr(), "/metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+fn lifetime(raw: &mut RawClient, version: i16, bytes: &'static [u8]) -> (i16, i64) {
+    let response = raw.call(
+        version,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(bytes)),
+    );
+    (response.error_code, response.session_lifetime_ms)
+}
+
+#[test]
+fn with_connections_max_reauth_ms_sessions_last_that_long_and_are_renewed_on_the_connection() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[("connections.max.reauth.ms", "2000")]);
+    let carol = b"\0carol\0carol-secret";
+
+    // SaslAuthenticate v1+ is told the session's lifetime; v0 cannot be.
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 0, carol), (0, 0));
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 1, carol), (0, 2000));
+
+    // Re-authentication as the same user on the same connection; requests keep being served,
+    // past the first session's end.
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 2, carol), (0, 2000));
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+    assert_eq!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"succeeded\"}"
+        ),
+        1.0
+    );
+
+    // Left to expire, the next request other than a re-authentication closes the connection.
+    std::thread::sleep(Duration::from_millis(1000));
+    raw.send(12, &MetadataRequest::default());
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(5)),
+        CloseOutcome::Closed
+    );
+    assert_eq!(metric(&b, "starling_sasl_expired_sessions_total"), 1.0);
+}
+
+#[test]
+fn a_reauthentication_as_another_user_fails_and_closes_the_connection() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let lines: Vec<String> = [("carol", "carol-secret"), ("dave", "dave-secret")]
+        .iter()
+        .map(|(u, p)| {
+            starling_broker::sasl::plain::users_file_line(u, p.as_bytes(), 10_000).unwrap()
+        })
+        .collect();
+    std::fs::write(&users, lines.join("\n") + "\n").unwrap();
+    let users = users.display().to_string();
+    let b = Broker::with_overrides(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:0"),
+        ("sasl.enabled.mechanisms", "PLAIN"),
+        ("sasl.plain.users.file", users.as_str()),
+        ("connections.max.reauth.ms", "2000"),
+    ]);
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 2, b"\0carol\0carol-secret"), (0, 2000));
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    let (code, message) = authenticate(&mut raw, 2, b"\0dave\0dave-secret");
+    assert_eq!(code, ResponseError::SaslAuthenticationFailed.code());
+    assert_eq!(
+        message.as_deref(),
+        Some("Cannot change principals during re-authentication from User:carol: User:dave")
+    );
+    assert_eq!(
+        raw.wait_closed(Duration::from_secs(15)),
+        CloseOutcome::Closed
+    );
+    assert_eq!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"failed\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn without_connections_max_reauth_ms_the_lifetime_is_0_and_the_session_does_not_expire() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(&dir, &[]);
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 2, b"\0carol\0carol-secret"), (0, 0));
+    // No re-authentication either: the handshake is an illegal state, as before.
+    assert_eq!(
+        handshake(&mut raw, "PLAIN").0,
+        ResponseError::IllegalSaslState.code()
+    );
+    assert_eq!(raw.call(12, &MetadataRequest::default()).brokers.len(), 1);
+}
+
+#[test]
+fn a_listener_sets_its_own_connections_max_reauth_ms() {
+    let _dog = watchdog(Duration::from_secs(60));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(
+        &dir,
+        &[
+            ("connections.max.reauth.ms", "60000"),
+            (
+                "listener.name.sasl_plaintext.connections.max.reauth.ms",
+                "3000",
+            ),
+        ],
+    );
+    let mut raw = RawClient::connect(b.addr());
+    assert_eq!(handshake(&mut raw, "PLAIN").0, 0);
+    assert_eq!(lifetime(&mut raw, 1, b"\0carol\0carol-secret"), (0, 3000));
+}
+
+/// librdkafka (2.2+) re-authenticates on its own before the session's lifetime ends (KIP-368).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_reauthenticates_across_several_session_lifetimes() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(
+        &dir,
+        &[
+            ("auto.create.topics.enable", "true"),
+            ("connections.max.reauth.ms", "3000"),
+        ],
+    );
+    let bootstrap = b.bootstrap();
+    let auth = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", "carol"),
+        ("sasl.password", "carol-secret"),
+    ];
+    let p = producer(&bootstrap, &auth);
+    let c = consumer(&bootstrap, &auth);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        let delivery = send_to_partition0(&p, "reauth-topic", "k", format!("v{sent}").as_bytes())
+            .expect("enqueue");
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("delivered");
+        sent += 1;
+        if sent == 1 {
+            assign(&c, "reauth-topic", &[(0, Offset::Beginning)]);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let got = consume_until(&c, Duration::from_secs(30), |got| got.len() >= sent);
+    let values: Vec<String> = got.iter().map(|m| m.value_str()).collect();
+    let expected: Vec<String> = (0..sent).map(|i| format!("v{i}")).collect();
+    assert_eq!(values, expected);
+    assert!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"succeeded\"}"
+        ) >= 4.0,
+        "{}",
+        b.stderr()
+    );
+    assert_eq!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(metric(&b, "starling_sasl_expired_sessions_total"), 0.0);
+}
+
+/// librdkafka re-authenticates with SCRAM-SHA-256 too: each re-authentication is a whole new
+/// SCRAM exchange against the stored credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_reauthenticates_with_scram() {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+    use kafka_protocol::messages::AlterUserScramCredentialsRequest;
+    use starling_broker::sasl::scram::{salted_password, ScramMechanism};
+    let _dog = watchdog(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(
+        &dir,
+        &[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            ),
+            ("auto.create.topics.enable", "true"),
+            ("connections.max.reauth.ms", "2000"),
+        ],
+    );
+    // The credential goes in over the PLAINTEXT listener.
+    let salt = b"a-salt-for-tests".to_vec();
+    let salted = salted_password(ScramMechanism::Sha256, b"erin-secret", &salt, 4096);
+    let mut raw = RawClient::connect(b.addr());
+    let response = raw.call(
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_static_str("erin"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(Bytes::from(salt))
+                .with_salted_password(Bytes::from(salted)),
+        ]),
+    );
+    assert!(
+        response.results.iter().all(|r| r.error_code == 0),
+        "{response:?}"
+    );
+    let sasl = b.listener_addr("SASL_PLAINTEXT").to_string();
+    let auth = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", "erin"),
+        ("sasl.password", "erin-secret"),
+    ];
+    let p = producer(&sasl, &auth);
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(7) {
+        let delivery = send_to_partition0(&p, "scram-reauth", "k", format!("v{sent}").as_bytes())
+            .expect("enqueue");
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("delivered");
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"succeeded\"}"
+        ) >= 2.0,
+        "{}",
+        b.stderr()
+    );
+    assert_eq!(
+        metric(
+            &b,
+            "starling_sasl_reauthentications_total{outcome=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(metric(&b, "starling_sasl_expired_sessions_total"), 0.0);
 }
