@@ -112,10 +112,19 @@ class Broker:
             elif line.startswith("listening on "):
                 self.bootstrap = line[len("listening on ") :].strip()
                 if self.overrides.get("admin.listen", "").strip().lower() == "none":
+                    # No admin line ends the list: take the listener lines written with this one.
                     self.admin = None
-                    return self
+                    while True:
+                        try:
+                            line = lines.get(timeout=0.2)
+                        except queue.Empty:
+                            return self
+                        if not line or not line.startswith("listener ") or " on " not in line:
+                            return self
+                        name, addr = line[len("listener ") :].strip().split(" on ", 1)
+                        self.listeners[name] = addr
             elif line.startswith("admin listening on "):
-                # Printed right after the Kafka address.
+                # Printed after the Kafka address and the listener lines.
                 self.admin = line[len("admin listening on ") :].strip()
                 return self
 

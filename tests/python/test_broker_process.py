@@ -69,3 +69,21 @@ def test_many_small_segments(broker_factory):
     b.restart()
     got = consume_all(b.bootstrap, topic, 1, len(values))
     assert [(m.offset(), m.value()) for m in got] == list(enumerate(values))
+
+
+def test_every_listener_is_announced_with_or_without_the_admin_line(broker_factory):
+    settings = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+    }
+    for admin_listen in ("127.0.0.1:0", "none"):
+        b = broker_factory({**settings, "admin.listen": admin_listen})
+        assert set(b.listeners) == {"PLAINTEXT", "INTERNAL"}, b.listeners
+        assert b.listeners["PLAINTEXT"] == b.bootstrap
+        assert b.listeners["INTERNAL"] != b.bootstrap
+        # Each listener serves Kafka clients and advertises its own address.
+        for name, address in b.listeners.items():
+            metadata = admin(address).list_topics(timeout=10)
+            brokers = [f"{m.host}:{m.port}" for m in metadata.brokers.values()]
+            assert brokers == [address], (name, brokers)
+        assert (b.admin is None) == (admin_listen == "none")
