@@ -604,17 +604,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn with_an_authorizer_and_no_authentication_anonymous_sees_what_its_acls_allow() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
+    /// A broker on free loopback ports (Kafka and admin) with its data in `dir`.
+    fn on_free_ports(dir: &std::path::Path) -> BrokerConfig {
+        BrokerConfig {
             listeners: vec![crate::listeners::ListenerAddress::plaintext(
                 "127.0.0.1:0".parse().unwrap(),
             )],
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            data_dir: dir.path().to_path_buf(),
-            authorizer_class_name: crate::config::AUTHORIZER_CLASS_NAMES[0].into(),
+            data_dir: dir.to_path_buf(),
             ..BrokerConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn with_an_authorizer_and_no_authentication_anonymous_sees_what_its_acls_allow() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BrokerConfig {
+            authorizer_class_name: crate::config::AUTHORIZER_CLASS_NAMES[0].into(),
+            ..on_free_ports(dir.path())
         };
         let running = crate::server::start(config).await.unwrap();
         let admin = running.admin_addr().unwrap();
@@ -743,14 +750,7 @@ mod tests {
     #[tokio::test]
     async fn the_root_lists_every_route_and_each_listed_route_answers() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            listeners: vec![crate::listeners::ListenerAddress::plaintext(
-                "127.0.0.1:0".parse().unwrap(),
-            )],
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            data_dir: dir.path().to_path_buf(),
-            ..BrokerConfig::default()
-        };
+        let config = on_free_ports(dir.path());
         let running = crate::server::start(config).await.unwrap();
         let admin = running.admin_addr().unwrap();
         let (status, body) = get(admin, "/").await;
@@ -777,14 +777,7 @@ mod tests {
     #[tokio::test]
     async fn healthz_names_each_storage_fault_while_it_lasts_and_says_ok_once_writes_succeed() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BrokerConfig {
-            listeners: vec![crate::listeners::ListenerAddress::plaintext(
-                "127.0.0.1:0".parse().unwrap(),
-            )],
-            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-            data_dir: dir.path().to_path_buf(),
-            ..BrokerConfig::default()
-        };
+        let config = on_free_ports(dir.path());
         let running = crate::server::start(config).await.unwrap();
         let admin = running.admin_addr().unwrap();
         let broker = running.broker().clone();

@@ -351,7 +351,7 @@ impl BrokerConfig {
             .ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
         let listener = listener.to_ascii_uppercase();
         if setting.starts_with("ssl.") {
-            check_ssl_key(key, value)?;
+            check_ssl_key(key, setting, value)?;
         } else if setting == "sasl.enabled.mechanisms" {
             // Checked with the listener's protocol.
         } else if setting == "connections.max.reauth.ms" {
@@ -512,12 +512,12 @@ pub const SSL_KEYS_WITHOUT_EFFECT: &[&str] = &[
     "ssl.trustmanager.algorithm",
 ];
 
-/// Checks one `ssl.*` setting on its own; how the settings combine is checked per listener
-/// when the configuration is ([`crate::tls::TlsSettings::of`]) and the stores are loaded at start.
-fn check_ssl_key(key: &str, value: &str) -> Result<(), ConfigError> {
-    let bare = key.rsplit_once("ssl.").map_or(key, |(_, k)| k);
-    let bare = format!("ssl.{bare}");
-    match bare.as_str() {
+/// Checks one `ssl.*` setting on its own, given as `key` (which may carry a listener's or the
+/// admin endpoint's prefix, and names the setting in errors) for the plain `setting`; how the
+/// settings combine is checked per listener when the configuration is
+/// ([`crate::tls::TlsSettings::of`]) and the stores are loaded at start.
+fn check_ssl_key(key: &str, setting: &str, value: &str) -> Result<(), ConfigError> {
+    match setting {
         "ssl.keystore.type" | "ssl.truststore.type" => {
             if !value.trim().eq_ignore_ascii_case("PEM") {
                 return Err(invalid(
@@ -951,7 +951,7 @@ impl BrokerConfig {
                 self.ssl_keystore_reload_interval_ms = parse_num(key, value)?
             }
             k if k.starts_with("ssl.") => {
-                check_ssl_key(k, value)?;
+                check_ssl_key(k, k, value)?;
                 self.ssl.insert(k.to_string(), value.to_string());
             }
             k if k.starts_with("listener.name.") => self.set_listener_setting(k, value)?,
@@ -984,11 +984,12 @@ impl BrokerConfig {
             "admin.auth.basic.enable" => self.admin_auth_basic_enable = parse_bool(key, value)?,
             "admin.ssl.enable" => self.admin_ssl_enable = parse_bool(key, value)?,
             k if k.starts_with("admin.ssl.") => {
-                check_ssl_key(k, value)?;
+                let setting = &k["admin.".len()..];
+                check_ssl_key(k, setting, value)?;
                 self.listener_settings
                     .entry(ADMIN_TLS.to_string())
                     .or_default()
-                    .insert(k["admin.".len()..].to_string(), value.to_string());
+                    .insert(setting.to_string(), value.to_string());
             }
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))

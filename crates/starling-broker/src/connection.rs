@@ -329,18 +329,15 @@ pub async fn serve(
     };
     let outcome = tokio::select! {
         _ = broker.shutdown.cancelled() => return,
-        outcome = tokio::time::timeout(timeout, handshake) => outcome,
+        outcome = tokio::time::timeout(timeout, handshake) => outcome.unwrap_or_else(|_| {
+            Err("TLS handshake not completed within ssl.handshake.timeout.ms".to_string())
+        }),
     };
     let stream = match outcome {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(why)) => {
+        Ok(stream) => stream,
+        Err(why) => {
             broker.metrics.tls_handshake_failed(&listener.name);
             tracing::info!(%peer, listener = %listener.name, reason = %why, "closing connection");
-            return;
-        }
-        Err(_) => {
-            broker.metrics.tls_handshake_failed(&listener.name);
-            tracing::info!(%peer, listener = %listener.name, "closing connection: TLS handshake not completed within ssl.handshake.timeout.ms");
             return;
         }
     };

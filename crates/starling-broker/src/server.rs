@@ -104,18 +104,17 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         None => None,
     };
     config.admin_listen = admin_addr;
-    let admin_tls = match admin_listener.is_some() && config.admin_ssl_enable {
-        true => {
-            let settings = crate::tls::TlsSettings::of(
-                &config,
-                crate::config::ADMIN_TLS,
-                crate::listeners::SecurityProtocol::Ssl,
-            )?;
-            Some(Arc::new(TlsListener::load(settings).map_err(|e| {
-                anyhow::anyhow!("the admin endpoint's TLS (admin.ssl.enable): {e}")
-            })?))
-        }
-        false => None,
+    let admin_tls = if admin_listener.is_some() && config.admin_ssl_enable {
+        let settings = crate::tls::TlsSettings::of(
+            &config,
+            crate::config::ADMIN_TLS,
+            crate::listeners::SecurityProtocol::Ssl,
+        )?;
+        let tls = TlsListener::load(settings)
+            .map_err(|e| anyhow::anyhow!("the admin endpoint's TLS (admin.ssl.enable): {e}"))?;
+        Some(Arc::new(tls))
+    } else {
+        None
     };
 
     let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
@@ -414,11 +413,10 @@ pub async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     // `listening on` line appears must still mean a graceful stop.
     let mut term = signal(SignalKind::terminate())?;
     let broker = start(config).await?;
-    // Fixtures read the first line for the Kafka address; the admin address comes last. All
-    // go out in one write, so a reader that has the first line has the second too, and a reader
-    // that stops reading (closing the pipe) cannot make a later print fail and stop the broker.
     // The first listener's address, then each listener's (`listener NAME on ADDR`), then the
-    // admin endpoint's: a script that reads one line has the address clients use.
+    // admin endpoint's: a script that reads one line has the address clients use. All go out
+    // in one write, so a reader that has the first line has the rest too, and a reader that
+    // stops reading (closing the pipe) cannot make a later print fail and stop the broker.
     let mut ready = format!("listening on {}\n", broker.local_addr());
     for listener in broker.listeners() {
         ready.push_str(&format!(

@@ -374,11 +374,6 @@ impl TlsSettings {
             .with_single_cert(chain, key)
             .map_err(|e| format!("the certificate and key do not go together: {e}"))
     }
-
-    /// Reads and builds the configuration once, as a check at start.
-    pub fn load(&self) -> Result<ServerConfig, String> {
-        self.build(&self.read()?)
-    }
 }
 
 /// The private key in `pem`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or an encrypted PKCS#8 key
@@ -443,10 +438,6 @@ impl TlsListener {
             settings,
             current: RwLock::new((Arc::new(config), material)),
         })
-    }
-
-    pub fn settings(&self) -> &TlsSettings {
-        &self.settings
     }
 
     /// The acceptor for a new connection, with the material in force now.
@@ -537,7 +528,7 @@ mod tests {
             ("ssl.keystore.key", &key),
         ])
         .unwrap();
-        s.load().unwrap();
+        TlsListener::load(s).unwrap();
     }
 
     #[test]
@@ -552,7 +543,7 @@ mod tests {
             if let Some(p) = password {
                 pairs.push(("ssl.key.password", p));
             }
-            settings(&pairs).unwrap().load()
+            TlsListener::load(settings(&pairs).unwrap())
         };
         with(Some("s3cret")).unwrap();
         let e = with(Some("wrong")).unwrap_err();
@@ -571,17 +562,17 @@ mod tests {
         ] {
             let path = dir.path().join(name);
             std::fs::write(&path, text).unwrap();
-            settings(&[("ssl.keystore.location", path.to_str().unwrap())])
-                .unwrap()
-                .load()
-                .unwrap();
+            TlsListener::load(
+                settings(&[("ssl.keystore.location", path.to_str().unwrap())]).unwrap(),
+            )
+            .unwrap();
         }
         let path = dir.path().join("cert-only.pem");
         std::fs::write(&path, &cert).unwrap();
-        let e = settings(&[("ssl.keystore.location", path.to_str().unwrap())])
-            .unwrap()
-            .load()
-            .unwrap_err();
+        let e = TlsListener::load(
+            settings(&[("ssl.keystore.location", path.to_str().unwrap())]).unwrap(),
+        )
+        .unwrap_err();
         assert!(e.contains("no PRIVATE KEY"), "{e}");
     }
 
@@ -600,7 +591,7 @@ mod tests {
         let s = with("TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384").unwrap();
         let provider = s.provider().unwrap();
         assert_eq!(provider.cipher_suites.len(), 2);
-        s.load().unwrap();
+        TlsListener::load(s).unwrap();
         let e = with("TLS_RSA_WITH_RC4_128_MD5").unwrap_err().to_string();
         assert!(
             e.contains("ssl.cipher.suites") && e.contains("is not offered; these are:"),

@@ -483,9 +483,7 @@ async fn librdkafka_reauthenticates_across_several_session_lifetimes() {
 /// SCRAM exchange against the stored credential.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librdkafka_reauthenticates_with_scram() {
-    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
-    use kafka_protocol::messages::AlterUserScramCredentialsRequest;
-    use starling_broker::sasl::scram::{salted_password, ScramMechanism};
+    use starling_broker::sasl::scram::ScramMechanism;
     let _dog = watchdog(Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let b = sasl_broker(
@@ -500,23 +498,12 @@ async fn librdkafka_reauthenticates_with_scram() {
         ],
     );
     // The credential goes in over the PLAINTEXT listener.
-    let salt = b"a-salt-for-tests".to_vec();
-    let salted = salted_password(ScramMechanism::Sha256, b"erin-secret", &salt, 4096);
-    let mut raw = RawClient::connect(b.addr());
-    let response = raw.call(
-        0,
-        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
-            ScramCredentialUpsertion::default()
-                .with_name(StrBytes::from_static_str("erin"))
-                .with_mechanism(1)
-                .with_iterations(4096)
-                .with_salt(Bytes::from(salt))
-                .with_salted_password(Bytes::from(salted)),
-        ]),
-    );
-    assert!(
-        response.results.iter().all(|r| r.error_code == 0),
-        "{response:?}"
+    raw_scram_user(
+        &mut RawClient::connect(b.addr()),
+        ScramMechanism::Sha256,
+        "erin",
+        "erin-secret",
+        4096,
     );
     let sasl = b.listener_addr("SASL_PLAINTEXT").to_string();
     let auth = [

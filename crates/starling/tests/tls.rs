@@ -9,13 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use common::*;
-use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, ApiVersionsRequest, CreateAclsRequest,
-    FindCoordinatorRequest, MetadataRequest,
+    ApiVersionsRequest, CreateAclsRequest, FindCoordinatorRequest, MetadataRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rcgen::DnType;
@@ -26,6 +23,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
+use starling_broker::sasl::scram::ScramMechanism;
 
 const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
@@ -400,29 +398,6 @@ fn a_client_speaking_the_wrong_protocol_is_closed_at_once() {
     );
 }
 
-/// Upserts a SCRAM-SHA-512 credential for `user` through the plaintext listener.
-fn scram_user(b: &Broker, user: &str, password: &str) {
-    use starling_broker::sasl::scram::{salted_password, ScramMechanism};
-    let salt = b"a-salt-for-tests".to_vec();
-    let salted = salted_password(ScramMechanism::Sha512, password.as_bytes(), &salt, 8192);
-    let mut raw = RawClient::connect(b.addr());
-    let response = raw.call(
-        0,
-        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
-            ScramCredentialUpsertion::default()
-                .with_name(StrBytes::from_string(user.to_string()))
-                .with_mechanism(2)
-                .with_iterations(8192)
-                .with_salt(Bytes::from(salt))
-                .with_salted_password(Bytes::from(salted)),
-        ]),
-    );
-    assert!(
-        response.results.iter().all(|r| r.error_code == 0),
-        "{response:?}"
-    );
-}
-
 fn sasl_ssl_settings<'a>(
     ca: &'a TestCa,
     mechanism: &'a str,
@@ -447,7 +422,13 @@ async fn sasl_ssl_with_scram_sha_512_produces_consumes_and_commits() {
         "SASL_SSL://127.0.0.1:0",
         &[("sasl.enabled.mechanisms", "SCRAM-SHA-512")],
     );
-    scram_user(&b, "dave", "dave-secret");
+    raw_scram_user(
+        &mut RawClient::connect(b.addr()),
+        ScramMechanism::Sha512,
+        "dave",
+        "dave-secret",
+        8192,
+    );
     let sasl_ssl = b.listener_addr("SASL_SSL").to_string();
     let settings = sasl_ssl_settings(&ca, "SCRAM-SHA-512", "dave", "dave-secret");
     let p = producer(&sasl_ssl, &settings);

@@ -170,6 +170,41 @@ pub fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
+/// Stores a SCRAM credential for `user` with an AlterUserScramCredentials request, salting
+/// `password` as a client does (`iterations` rounds of `mechanism`); panics on an error.
+pub fn raw_scram_user(
+    raw: &mut RawClient,
+    mechanism: starling_broker::sasl::scram::ScramMechanism,
+    user: &str,
+    password: &str,
+    iterations: i32,
+) {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+    use kafka_protocol::messages::AlterUserScramCredentialsRequest;
+    let salt = b"a-salt-for-tests".to_vec();
+    let salted = starling_broker::sasl::scram::salted_password(
+        mechanism,
+        password.as_bytes(),
+        &salt,
+        iterations as u32,
+    );
+    let response = raw.call(
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_string(user.to_string()))
+                .with_mechanism(mechanism.type_id())
+                .with_iterations(iterations)
+                .with_salt(Bytes::from(salt))
+                .with_salted_password(Bytes::from(salted)),
+        ]),
+    );
+    assert!(
+        response.results.iter().all(|r| r.error_code == 0),
+        "{response:?}"
+    );
+}
+
 /// Creates `topics` (one partition each) with a CreateTopics v5 request; panics on an error.
 pub fn raw_create_topics(raw: &mut RawClient, topics: &[&str]) {
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
