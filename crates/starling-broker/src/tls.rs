@@ -18,6 +18,9 @@
 //! are read again every `ssl.keystore.reload.interval.ms` (Starling's own): when their bytes
 //! changed and the new material loads, later connections get it; when it does not load, the
 //! old one stays and the error is logged. Connections already open keep their session.
+//!
+//! [`certificate_chain`], [`root_store`] and [`private_key`] read PEM material; the `starling`
+//! CLI reads its client certificate and trusted CAs with them too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -329,12 +332,7 @@ impl TlsSettings {
         } else {
             chain_pem
         };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("the key store's certificates do not read: {e}"))?;
-        if chain.is_empty() {
-            return Err("the key store holds no CERTIFICATE".to_string());
-        }
+        let chain = certificate_chain(chain_pem)?;
         let key = private_key(key_pem, self.key_password.as_deref())?;
         let provider = Arc::new(self.provider()?);
         let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -347,16 +345,7 @@ impl TlsSettings {
                     .last()
                     .filter(|_| self.truststore.is_some())
                     .ok_or("client certificates need a trust store")?;
-                let mut roots = RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("the trust store does not read: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("a trust store certificate is refused: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err("the trust store holds no CERTIFICATE".to_string());
-                }
+                let roots = root_store(pem)?;
                 let verifier =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
                 let verifier = match auth {
@@ -376,9 +365,35 @@ impl TlsSettings {
     }
 }
 
+/// The certificates of a key store's PEM text, leaf first; at least one.
+pub fn certificate_chain(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the key store's certificates do not read: {e}"))?;
+    if chain.is_empty() {
+        return Err("the key store holds no CERTIFICATE".to_string());
+    }
+    Ok(chain)
+}
+
+/// The CA certificates of a trust store's PEM text; at least one.
+pub fn root_store(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("the trust store does not read: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("a trust store certificate is refused: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the trust store holds no CERTIFICATE".to_string());
+    }
+    Ok(roots)
+}
+
 /// The private key in `pem`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), or an encrypted PKCS#8 key
 /// opened with `password` (`ssl.key.password`).
-fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
+pub fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
     const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
     const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
     let text = String::from_utf8_lossy(pem);

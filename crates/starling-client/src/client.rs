@@ -277,9 +277,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the bootstrap broker (`host:port`).
+    /// Connects to the bootstrap broker (`host:port`), or to the first that answers of a
+    /// comma-separated list.
     pub async fn connect(bootstrap: &str, options: Options) -> Result<Client> {
-        let conn = Connection::connect(bootstrap, &options).await?;
+        let mut conn = Err(Error::Invalid("no bootstrap address given".to_string()));
+        // `bootstrap.servers` style: the first address of the list that answers.
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            conn = Connection::connect(addr, &options).await;
+            // A refused login will not be different on the next broker.
+            if matches!(conn, Ok(_) | Err(Error::Authentication { .. })) {
+                break;
+            }
+        }
+        let conn = conn?;
         Ok(Client {
             options,
             conns: vec![conn],

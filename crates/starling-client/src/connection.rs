@@ -1,4 +1,5 @@
-//! One TCP connection to one broker: the ApiVersions handshake, version negotiation and
+//! One connection to one broker: TCP, then TLS when configured, the ApiVersions handshake,
+//! the SASL login when configured (see [`crate::sasl`]), version negotiation and
 //! request/response framing.
 //!
 //! A Kafka request on the wire is `size: i32` followed by a request header and the body; the
@@ -9,7 +10,10 @@
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -17,10 +21,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use kafka_protocol::ResponseError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 use crate::error::{Error, Result};
+use crate::sasl::{self, SaslCredentials};
 
 /// Responses larger than this are treated as a corrupt stream rather than allocated.
 const MAX_RESPONSE_SIZE: i32 = 256 * 1024 * 1024;
@@ -29,15 +37,20 @@ const MAX_RESPONSE_SIZE: i32 = 256 * 1024 * 1024;
 /// in a v0 body, and the handshake falls back to v0.
 const API_VERSIONS_FIRST: i16 = 3;
 
-/// Timeouts and identity of a connection.
+/// Timeouts, identity and security of a connection.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Limit for the TCP connect plus the ApiVersions handshake.
+    /// Limit for the TCP connect plus the TLS, ApiVersions and SASL handshakes.
     pub connect_timeout: Duration,
     /// Limit for each request/response round trip.
     pub request_timeout: Duration,
     /// `client.id` sent in every request header.
     pub client_id: String,
+    /// Speak TLS with this configuration (security.protocol SSL or SASL_SSL). The server name
+    /// checked is the host part of the address connected to.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Log in with these credentials (security.protocol SASL_PLAINTEXT or SASL_SSL).
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl Default for Options {
@@ -46,15 +59,115 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             client_id: "starling-cli".to_string(),
+            tls: None,
+            sasl: None,
         }
     }
+}
+
+/// The byte stream under a connection: TCP, or TLS over TCP.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What went wrong in a TLS handshake, in the words a user needs.
+fn tls_failure(error: &std::io::Error) -> String {
+    use rustls::{CertificateError, Error as TlsError};
+    let Some(tls) = error.get_ref().and_then(|e| e.downcast_ref::<TlsError>()) else {
+        return match error.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+                format!("the broker closed the connection during the TLS handshake ({error}): is this a TLS listener?")
+            }
+            _ => format!("TLS handshake: {error}"),
+        };
+    };
+    match tls {
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the broker's certificate is not signed by a trusted CA (set ssl.ca.location)"
+                .to_string()
+        }
+        TlsError::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => "the broker's certificate does not name the host connected to".to_string(),
+        TlsError::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => "the broker's certificate has expired".to_string(),
+        TlsError::AlertReceived(
+            rustls::AlertDescription::CertificateRequired
+            | rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::CertificateExpired
+            | rustls::AlertDescription::UnknownCA,
+        ) => format!(
+            "the broker refused the client certificate ({tls}): set ssl.certificate.location \
+             and ssl.key.location to one it trusts"
+        ),
+        TlsError::InvalidMessage(_) | TlsError::InappropriateMessage { .. } => {
+            format!("TLS handshake: {tls}: is this a TLS listener?")
+        }
+        other => format!("TLS handshake: {other}"),
+    }
+}
+
+/// The name a TLS server certificate must carry for `addr` (`host:port`, `[v6]:port`).
+fn server_name(addr: &str) -> Result<ServerName<'static>> {
+    let host = match addr.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        _ => addr,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string()).map_err(|e| Error::Tls {
+        addr: addr.to_string(),
+        message: format!("{host:?} is not a host name TLS can check: {e}"),
+    })
 }
 
 /// A connection to one broker, with the API version ranges it announced.
 #[derive(Debug)]
 pub struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Stream,
     options: Options,
     next_correlation: i32,
     /// api key -> (min, max) from the broker's ApiVersions response.
@@ -63,11 +176,13 @@ pub struct Connection {
     api_versions_version: i16,
     /// Set when a call failed half-way: the stream may hold a partial frame.
     broken: bool,
+    /// When to log in again, for a SASL session the broker gave a lifetime (KIP-368).
+    reauthenticate_at: Option<Instant>,
 }
 
 impl Connection {
-    /// Connects to `addr` (`host:port`) and performs the ApiVersions handshake, all within
-    /// `options.connect_timeout`.
+    /// Connects to `addr` (`host:port`), speaks TLS and logs in with SASL when the options say
+    /// so and performs the ApiVersions handshake, all within `options.connect_timeout`.
     pub async fn connect(addr: &str, options: &Options) -> Result<Connection> {
         let timeout = options.connect_timeout;
         let fut = async {
@@ -78,6 +193,20 @@ impl Connection {
                     source,
                 })?;
             let _ = stream.set_nodelay(true);
+            let stream = match &options.tls {
+                None => Stream::Plain(stream),
+                Some(config) => {
+                    let name = server_name(addr)?;
+                    let tls = TlsConnector::from(config.clone())
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| Error::Tls {
+                            addr: addr.to_string(),
+                            message: tls_failure(&e),
+                        })?;
+                    Stream::Tls(Box::new(tls))
+                }
+            };
             let mut conn = Connection {
                 addr: addr.to_string(),
                 stream,
@@ -86,9 +215,24 @@ impl Connection {
                 broker_versions: BTreeMap::new(),
                 api_versions_version: API_VERSIONS_FIRST,
                 broken: false,
+                reauthenticate_at: None,
             };
-            match conn.handshake().await {
+            let handshakes = async {
+                conn.handshake().await?;
+                conn.authenticate().await
+            };
+            match handshakes.await {
                 Ok(()) => Ok(conn),
+                // TLS 1.3 servers judge the client certificate after the handshake: their
+                // refusal arrives as an alert on the first read.
+                Err(Error::Io { source, .. })
+                    if source.get_ref().is_some_and(|e| e.is::<rustls::Error>()) =>
+                {
+                    Err(Error::Tls {
+                        addr: addr.to_string(),
+                        message: tls_failure(&source),
+                    })
+                }
                 // A broker that accepts connections but never answers is a failed connect.
                 Err(Error::Timeout { timeout, .. }) => Err(Error::ConnectTimeout {
                     addr: addr.to_string(),
@@ -147,8 +291,36 @@ impl Connection {
     /// The request header is encoded at `ApiKey::request_header_version(version)` with the
     /// connection's client id; the response header is checked for the request's correlation id.
     /// The whole round trip is bounded by the request timeout; after a failure half-way the
-    /// connection refuses further calls.
+    /// connection refuses further calls. A SASL session near the end of its lifetime is
+    /// renewed first.
     pub async fn send<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response> {
+        if self
+            .reauthenticate_at
+            .is_some_and(|at| Instant::now() >= at)
+        {
+            self.authenticate().await?;
+        }
+        self.send_unchecked(version, request).await
+    }
+
+    /// Logs in with the options' SASL credentials, if any, and notes when to log in again:
+    /// at 85% of the session lifetime, as Kafka's Java client does at the earliest.
+    async fn authenticate(&mut self) -> Result<()> {
+        let Some(credentials) = self.options.sasl.clone() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let lifetime = sasl::authenticate(self, &credentials).await?;
+        self.reauthenticate_at = lifetime.map(|lifetime| started + lifetime.mul_f64(0.85));
+        Ok(())
+    }
+
+    /// [`Connection::send`] without the re-authentication check (for the login itself).
+    pub(crate) async fn send_unchecked<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+    ) -> Result<R::Response> {
         let api = ApiKey::try_from(R::KEY).map_err(|_| {
             Error::Invalid(format!("api key {} is unknown to kafka-protocol", R::KEY))
         })?;

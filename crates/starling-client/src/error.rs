@@ -24,6 +24,19 @@ pub enum Error {
     #[error("cannot connect to {addr}: no connection within {timeout:?}")]
     ConnectTimeout { addr: String, timeout: Duration },
 
+    /// The TLS handshake failed: an untrusted or wrong certificate, or no TLS listener there.
+    #[error("cannot connect to {addr} over TLS: {message}")]
+    Tls { addr: String, message: String },
+
+    /// The broker refused the SASL login.
+    #[error("{mechanism} login as {user:?} to {addr} failed: {message}")]
+    Authentication {
+        addr: String,
+        user: String,
+        mechanism: &'static str,
+        message: String,
+    },
+
     /// Reading or writing the socket failed during a call.
     #[error("{api:?} v{version} to {addr}: {source}")]
     Io {

@@ -5,11 +5,13 @@
 //! Starling. It is built on `tokio` and the message definitions of the `kafka-protocol` crate
 //! and deliberately does only what an admin tool needs:
 //!
-//! * [`Connection`]: one TCP connection to one broker. Connecting performs the ApiVersions
-//!   handshake (v3, falling back to v0 when the broker answers UNSUPPORTED_VERSION) and
-//!   remembers the broker's version ranges; [`Connection::version_for`] picks the highest
-//!   version both sides speak and [`Connection::send`] frames a typed request and decodes the
-//!   typed response, with a timeout on every call.
+//! * [`Connection`]: one connection to one broker, over TCP or TLS (rustls). Connecting
+//!   performs the ApiVersions handshake (v3, falling back to v0 when the broker answers
+//!   UNSUPPORTED_VERSION) and remembers the broker's version ranges, then logs in with SASL
+//!   when asked to ([`sasl`]: PLAIN, SCRAM-SHA-256/512, logging in again before the session
+//!   ends); [`Connection::version_for`] picks the highest version both sides speak and
+//!   [`Connection::send`] frames a typed request and decodes the typed response, with a
+//!   timeout on every call.
 //! * [`Client`]: a bootstrap connection plus connections to other brokers opened on demand
 //!   (partition leaders, group and transaction coordinators). It offers Metadata, ListOffsets,
 //!   FindCoordinator, ListGroups, DescribeGroups, DeleteGroups, OffsetFetch and OffsetCommit,
@@ -25,7 +27,7 @@
 //!   that DescribeGroups returns for each member.
 //!
 //! It is not a full producer or consumer: there is no batching across calls, no pipelining
-//! (one request in flight per connection) and no SASL/TLS.
+//! (one request in flight per connection).
 
 pub mod acls;
 pub mod admin;
@@ -39,6 +41,7 @@ mod fake_broker;
 pub mod group_member;
 pub mod quotas;
 pub mod records;
+pub mod sasl;
 pub mod scram;
 pub mod transactions;
 
@@ -54,6 +57,7 @@ pub use kafka_protocol::messages::ApiKey;
 pub use kafka_protocol::records::Compression;
 pub use kafka_protocol::ResponseError;
 pub use records::{ConsumedRecord, FetchedPartition, Isolation, OutgoingRecord};
+pub use sasl::{SaslCredentials, SaslMechanism};
 
 /// A topic name and partition index; orders by topic, then partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,7 +7,6 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
-use hmac::digest::Digest;
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
@@ -16,7 +15,6 @@ use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, ApiKey, DescribeUserScramCredentialsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
-use sha2::{Sha256, Sha512};
 
 use crate::admin::TopicError;
 use crate::client::{check, err, Client};
@@ -28,62 +26,7 @@ const ALTER_USER_SCRAM_CREDENTIALS: RangeInclusive<i16> = 0..=0;
 /// The iterations a credential gets unless told otherwise (Kafka's admin client default).
 pub const DEFAULT_ITERATIONS: i32 = 4096;
 
-/// A SCRAM mechanism, by Kafka's type number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ScramMechanism {
-    Sha256,
-    Sha512,
-}
-
-impl ScramMechanism {
-    pub fn name(self) -> &'static str {
-        match self {
-            ScramMechanism::Sha256 => "SCRAM-SHA-256",
-            ScramMechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ScramMechanism> {
-        [ScramMechanism::Sha256, ScramMechanism::Sha512]
-            .into_iter()
-            .find(|m| m.name().eq_ignore_ascii_case(name))
-    }
-
-    pub fn type_id(self) -> i8 {
-        match self {
-            ScramMechanism::Sha256 => 1,
-            ScramMechanism::Sha512 => 2,
-        }
-    }
-
-    pub fn from_type_id(id: i8) -> Option<ScramMechanism> {
-        [ScramMechanism::Sha256, ScramMechanism::Sha512]
-            .into_iter()
-            .find(|m| m.type_id() == id)
-    }
-
-    /// RFC 5802's `Hi(password, salt, iterations)`.
-    pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => {
-                let mut out = vec![0u8; Sha256::output_size()];
-                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
-                out
-            }
-            ScramMechanism::Sha512 => {
-                let mut out = vec![0u8; Sha512::output_size()];
-                pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out);
-                out
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for ScramMechanism {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use starling_protocol::scram::ScramMechanism;
 
 /// One user's credentials as described: (mechanism, iterations) pairs, or the broker's
 /// error for that user (RESOURCE_NOT_FOUND when it has none). A mechanism number the client
@@ -136,11 +79,7 @@ fn s(v: &str) -> StrBytes {
 
 /// A fresh random salt, as long as the mechanism's hash.
 fn new_salt(mechanism: ScramMechanism) -> Result<Vec<u8>> {
-    let len = match mechanism {
-        ScramMechanism::Sha256 => 32,
-        ScramMechanism::Sha512 => 64,
-    };
-    let mut salt = vec![0u8; len];
+    let mut salt = vec![0u8; mechanism.hash_len()];
     getrandom::fill(&mut salt)
         .map_err(|e| Error::Protocol(format!("no random salt from the operating system: {e}")))?;
     Ok(salt)
@@ -252,68 +191,5 @@ impl Client {
                 (r.user.to_string(), result)
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    #[test]
-    fn salting_is_pbkdf2_with_the_mechanisms_hmac() {
-        // The published PBKDF2-HMAC-SHA256 vectors for "password" / "salt".
-        assert_eq!(
-            hex(&ScramMechanism::Sha256.salted_password(b"password", b"salt", 1)),
-            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
-        );
-        assert_eq!(
-            hex(&ScramMechanism::Sha256.salted_password(b"password", b"salt", 4096)),
-            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
-        );
-        assert_eq!(
-            ScramMechanism::Sha512
-                .salted_password(b"password", b"salt", 1)
-                .len(),
-            64
-        );
-    }
-
-    #[test]
-    fn mechanisms_parse_by_name_and_number() {
-        assert_eq!(
-            ScramMechanism::from_name("scram-sha-512"),
-            Some(ScramMechanism::Sha512)
-        );
-        assert_eq!(ScramMechanism::from_name("PLAIN"), None);
-        assert_eq!(
-            ScramMechanism::from_type_id(1),
-            Some(ScramMechanism::Sha256)
-        );
-        assert_eq!(ScramMechanism::from_type_id(0), None);
-    }
-
-    #[test]
-    fn salts_are_random_and_as_long_as_the_hash() {
-        let a = new_salt(ScramMechanism::Sha512).unwrap();
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, new_salt(ScramMechanism::Sha512).unwrap());
-    }
-
-    #[test]
-    fn an_upsertion_does_not_show_its_password() {
-        let shown = format!(
-            "{:?}",
-            ScramAlteration::Upsert {
-                user: "alice".into(),
-                mechanism: ScramMechanism::Sha256,
-                iterations: 4096,
-                password: b"hunter2".to_vec(),
-            }
-        );
-        assert!(!shown.contains("hunter2"));
     }
 }

@@ -18,8 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use starling_broker::sasl::plain::PlainUsers;
 use starling_broker::sasl::scram::{
-    credential_from_salted_password, salted_password, ScramCredential, ScramMechanism, ScramServer,
-    ScramStep,
+    credential_from_salted_password, ScramCredential, ScramMechanism, ScramServer, ScramStep,
 };
 use starling_broker::ssl_principal::{subject_name, MappingRules};
 
@@ -67,7 +66,7 @@ fn plain_users() -> &'static PlainUsers {
 /// The stored credential of `user` (password `pencil`, 4096 iterations) for `mechanism`.
 pub fn scram_credential(mechanism: ScramMechanism) -> ScramCredential {
     let salt = b"fuzz-salt-16byte";
-    let salted = salted_password(mechanism, b"pencil", salt, 4096);
+    let salted = mechanism.salted_password(b"pencil", salt, 4096);
     credential_from_salted_password(mechanism, salt, &salted, 4096)
 }
 

@@ -197,12 +197,7 @@ pub fn scram_exchange(mechanism: starling_broker::sasl::scram::ScramMechanism) -
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let credential = crate::authentication::scram_credential(mechanism);
-    let salted = starling_broker::sasl::scram::salted_password(
-        mechanism,
-        b"pencil",
-        &credential.salt,
-        credential.iterations,
-    );
+    let salted = mechanism.salted_password(b"pencil", &credential.salt, credential.iterations);
     let bare = "n=user,r=clientnonce";
     let nonce = "clientnoncefuzznonce";
     let server_first = format!(

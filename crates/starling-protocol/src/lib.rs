@@ -8,6 +8,7 @@
 //! - [`schema`]: the untrusted-length guard run before decoding: Kafka's published request
 //!   schemas, walked over the bytes so no stated length or count exceeds what was sent.
 //! - [`response`]: a typed response → a size-prefixed frame with the right header version.
+//! - [`scram`]: the SCRAM mechanisms' names, numbers, hash, HMAC and `Hi()`.
 //! - [`versions`]: which APIs and versions the broker advertises in ApiVersions.
 //! - [`legacy`]: hand-encoded answers for versions the `kafka-protocol` crate cannot encode
 //!   (Produce v0–2 are advertised, as Apache Kafka 4 does, but refused).
@@ -25,6 +26,7 @@ pub mod legacy;
 pub mod request;
 pub mod response;
 pub mod schema;
+pub mod scram;
 pub mod versions;
 
 pub use kafka_protocol::ResponseError;

@@ -22,7 +22,6 @@ use starling_acl::{
     PatternType, Permission, ResourcePattern, ResourcePatternFilter, ResourceType,
     CLUSTER_RESOURCE_NAME,
 };
-use starling_client::{Client, Options};
 
 use crate::group_cli::render_table;
 use crate::topic_cli::BrokerArgs;
@@ -300,7 +299,7 @@ async fn execute(args: AclArgs) -> anyhow::Result<()> {
     match args.command {
         AclCommand::Add { resource, entry } => {
             let bindings = bindings_to_add(&resource, &entry)?;
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let results = client.create_acls(&bindings).await?;
             let outcomes: Vec<(AclBinding, Result<(), String>)> = bindings
                 .into_iter()
@@ -318,7 +317,7 @@ async fn execute(args: AclArgs) -> anyhow::Result<()> {
             entry,
             principal,
         } => {
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let mut found: Vec<AclBinding> = Vec::new();
             for filter in filters(&resource, &entry, &principal) {
                 found.extend(client.describe_acls(&filter).await?);
@@ -340,7 +339,7 @@ async fn execute(args: AclArgs) -> anyhow::Result<()> {
                     "name what to remove: a resource (--topic, --group, --transactional-id, --cluster) or a principal"
                 );
             }
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let results = client
                 .delete_acls(&filters(&resource, &entry, &principal))
                 .await?;

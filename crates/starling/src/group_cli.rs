@@ -21,19 +21,13 @@ use anyhow::{bail, Context};
 use clap::{ArgGroup, Subcommand};
 use starling_client::consumer_group::ConsumerGroupDescription;
 use starling_client::{
-    describe_code, Client, GroupDescription, OffsetSpec, Options, ResponseError, TopicPartition,
+    describe_code, Client, GroupDescription, OffsetSpec, ResponseError, TopicPartition,
 };
 
 #[derive(Debug, clap::Args)]
 pub struct GroupArgs {
-    /// A broker to bootstrap from.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9092",
-        value_name = "HOST:PORT"
-    )]
-    bootstrap: String,
+    #[command(flatten)]
+    connect: crate::connect_args::ConnectArgs,
     #[command(subcommand)]
     command: GroupCommand,
 }
@@ -108,22 +102,17 @@ struct ResetArgs {
 /// Runs one `starling group` command, printing its output on stdout. A failure is printed as
 /// one `error: ...` line on stderr and ends the process with exit status 1.
 pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
-    match execute(args).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // The client's errors already carry their causes in their message.
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    crate::topic_cli::exit_on_error(execute(args).await)
 }
 
 async fn execute(args: GroupArgs) -> anyhow::Result<()> {
     match args.command {
         // Read from the admin endpoint: no Kafka connection needed.
-        GroupCommand::Rebalances(rebalances) => crate::rebalances_cli::run(&rebalances).await,
+        GroupCommand::Rebalances(rebalances) => {
+            crate::rebalances_cli::run(&rebalances, &args.connect).await
+        }
         command => {
-            let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+            let mut client = args.connect.connect().await?;
             execute_with_client(&mut client, command).await
         }
     }
@@ -137,7 +126,9 @@ async fn execute_with_client(client: &mut Client, command: GroupCommand) -> anyh
         GroupCommand::Offsets(OffsetsCommand::Reset(reset_args)) => {
             reset(client, &reset_args).await
         }
-        GroupCommand::Rebalances(rebalances) => crate::rebalances_cli::run(&rebalances).await,
+        GroupCommand::Rebalances(_) => {
+            bail!("rebalances are read from the admin endpoint, not a Kafka connection")
+        }
     }
 }
 

@@ -19,7 +19,6 @@ use serde_json::json;
 use starling_client::quotas::{
     ClientQuotaEntry, QuotaAlterResult, QuotaAlteration, QuotaEntity, QuotaFilter, QuotaMatch,
 };
-use starling_client::{Client, Options};
 
 use crate::group_cli::render_table;
 use crate::topic_cli::BrokerArgs;
@@ -138,7 +137,7 @@ async fn execute(args: QuotaArgs) -> anyhow::Result<()> {
                     matching,
                 })
                 .collect();
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let entries = client.describe_client_quotas(&filter, strict).await?;
             print!("{}", render_describe(&entries, args.broker.json));
         }
@@ -160,7 +159,7 @@ async fn execute(args: QuotaArgs) -> anyhow::Result<()> {
             if ops.is_empty() {
                 bail!("nothing to alter: give --add-config KEY=VALUE and/or --delete-config KEY");
             }
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let results = client
                 .alter_client_quotas(
                     &[QuotaAlteration {

@@ -6,15 +6,22 @@
 //!
 //! An endpoint with `admin.auth=required` is sent the bearer token in the
 //! `STARLING_ADMIN_TOKEN` environment variable (`starling admin-token create`), kept out of the
-//! command line where other users could read it.
+//! command line where other users could read it; without a token, the SASL user of the client
+//! properties (`sasl.username` and `sasl.password`, or `sasl.jaas.config`) is sent as basic
+//! credentials
+//! (`admin.auth.basic.enable`). An `https://` endpoint is checked with the same TLS client
+//! properties (`ssl.ca.location`, ...) as the Kafka listeners.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use base64::Engine;
 use starling_group::{RebalanceOutcome, RebalanceRecord};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::connect_args::ConnectArgs;
 
 /// How long the whole HTTP exchange may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,8 +34,13 @@ pub const ADMIN_TOKEN_ENV: &str = "STARLING_ADMIN_TOKEN";
 pub struct RebalancesArgs {
     /// The group id.
     group: String,
-    /// The broker's admin HTTP endpoint (`starling serve --admin-listen`).
-    #[arg(long, default_value = "127.0.0.1:9644", value_name = "HOST:PORT")]
+    /// The broker's admin HTTP endpoint (`starling serve --admin-listen`); `https://HOST:PORT`
+    /// for one with admin.ssl.enable.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:9644",
+        value_name = "[https://]HOST:PORT"
+    )]
     admin: String,
     /// Also list, under the table, each rebalance's members that joined and left and the
     /// partitions that moved, were assigned or revoked.
@@ -39,27 +51,68 @@ pub struct RebalancesArgs {
     json: bool,
 }
 
-pub async fn run(args: &RebalancesArgs) -> anyhow::Result<()> {
+pub async fn run(args: &RebalancesArgs, connect: &ConnectArgs) -> anyhow::Result<()> {
     let path = format!("/groups/{}/rebalances", percent_encode(&args.group));
+    let properties = connect.properties()?;
     let token = std::env::var(ADMIN_TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty());
-    let (status, body) =
-        tokio::time::timeout(HTTP_TIMEOUT, http_get(&args.admin, &path, token.as_deref()))
+    let authorization = match (&token, properties.user_and_password()?) {
+        (Some(token), _) if token.contains(['\r', '\n']) => {
+            bail!("{ADMIN_TOKEN_ENV} holds a line break")
+        }
+        (Some(token), _) => Some(format!("Bearer {}", token.trim())),
+        (None, Some((user, password))) => {
+            let pair = format!("{user}:{password}");
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ))
+        }
+        (None, None) => None,
+    };
+    let (tls, addr) = match args.admin.strip_prefix("https://") {
+        Some(addr) => (Some(properties.tls_config()?), addr),
+        None => (None, args.admin.trim_start_matches("http://")),
+    };
+    let addr = addr.trim_end_matches('/');
+    let exchange = async {
+        let stream = TcpStream::connect(addr)
             .await
-            .with_context(|| {
-                format!("no answer from the admin endpoint {} in time", args.admin)
-            })??;
+            .with_context(|| format!("cannot reach the admin endpoint at {}", args.admin))?;
+        match tls {
+            None => http_get(stream, addr, &path, authorization.as_deref()).await,
+            Some(config) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let name = rustls_pki_types::ServerName::try_from(
+                    host.trim_matches(['[', ']']).to_string(),
+                )
+                .with_context(|| format!("{host} is not a host name TLS can check"))?;
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .with_context(|| format!("TLS to the admin endpoint {}", args.admin))?;
+                http_get(stream, addr, &path, authorization.as_deref()).await
+            }
+        }
+    };
+    let (status, body) = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+        .await
+        .with_context(|| format!("no answer from the admin endpoint {} in time", args.admin))??;
     match status {
         200 => {}
         404 => bail!("consumer group '{}' does not exist", args.group),
-        401 if token.is_none() => bail!(
+        401 if authorization.is_none() => bail!(
             "the admin endpoint {} asks for credentials: set {ADMIN_TOKEN_ENV} to a bearer token \
-             (starling admin-token create)",
+             (starling admin-token create), or name a user (-X sasl.username=... -X sasl.password=...)",
+            args.admin
+        ),
+        401 if token.is_some() => bail!(
+            "the admin endpoint {} refused the token in {ADMIN_TOKEN_ENV}",
             args.admin
         ),
         401 => bail!(
-            "the admin endpoint {} refused the token in {ADMIN_TOKEN_ENV}",
+            "the admin endpoint {} refused the user's credentials",
             args.admin
         ),
         _ => bail!(
@@ -258,19 +311,17 @@ fn percent_encode(segment: &str) -> String {
     out
 }
 
-/// A plain HTTP/1.1 GET: (status, body). Handles `Content-Length`, chunked and
+/// An HTTP/1.1 GET over `stream`: (status, body). Handles `Content-Length`, chunked and
 /// read-to-close bodies.
-async fn http_get(addr: &str, path: &str, token: Option<&str>) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("cannot reach the admin endpoint at {addr}"))?;
-    let authorization = match token {
-        Some(token) if token.contains(['\r', '\n']) => {
-            bail!("{ADMIN_TOKEN_ENV} holds a line break")
-        }
-        Some(token) => format!("Authorization: Bearer {}\r\n", token.trim()),
-        None => String::new(),
-    };
+async fn http_get(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    addr: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let authorization = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n{authorization}Connection: close\r\n\r\n"
     );

@@ -27,7 +27,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use serde_json::json;
 use starling_client::{
-    Client, Compression, GroupMember, Heartbeat, Isolation, OffsetSpec, Options, OutgoingRecord,
+    Client, Compression, GroupMember, Heartbeat, Isolation, OffsetSpec, OutgoingRecord,
     TopicPartition,
 };
 
@@ -45,9 +45,8 @@ const PROGRESS_AFTER: u64 = 10_000;
 pub struct ProduceArgs {
     /// The topic to produce to.
     topic: String,
-    /// A broker to bootstrap from.
-    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
-    bootstrap: String,
+    #[command(flatten)]
+    connect: crate::connect_args::ConnectArgs,
     /// Split each line into key and value at the first SEP.
     #[arg(short = 'k', long = "key-separator", value_name = "SEP")]
     key_separator: Option<String>,
@@ -102,9 +101,8 @@ enum IsolationArg {
 pub struct ConsumeArgs {
     /// The topic to consume.
     topic: String,
-    /// A broker to bootstrap from.
-    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
-    bootstrap: String,
+    #[command(flatten)]
+    connect: crate::connect_args::ConnectArgs,
     /// Where to start: beginning, end, or an offset (in every partition read).
     #[arg(
         short = 'o',
@@ -236,7 +234,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
             parse_key_value(h, "--header").map(|(k, v)| (k, Some(Bytes::from(v.into_bytes()))))
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = args.connect.connect().await?;
     let topic = existing_topic(&mut client, &args.topic).await?;
     let partitions = topic.partitions.len() as i32;
     if partitions == 0 {
@@ -439,7 +437,7 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     if let Some(group) = args.group.clone() {
         return consume_in_group(&args, &group, start, isolation).await;
     }
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = args.connect.connect().await?;
     let topic = existing_topic(&mut client, &args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) if topic.partitions.iter().any(|m| m.partition == p) => vec![p],
@@ -578,7 +576,7 @@ async fn consume_in_group(
             "with --group, --offset is where to start without a committed offset: beginning or end"
         );
     }
-    let mut client = Client::connect(&args.bootstrap, Options::default()).await?;
+    let mut client = args.connect.connect().await?;
     existing_topic(&mut client, &args.topic).await?;
     let mut member = GroupMember::new(
         group,

@@ -18,8 +18,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::json;
 use starling_client::{
-    ApiKey, Client, ConfigChange, ConfigOp, NewTopic, OffsetSpec, Options, ResponseError,
-    TopicPartition,
+    ApiKey, Client, ConfigChange, ConfigOp, NewTopic, OffsetSpec, ResponseError, TopicPartition,
 };
 
 use crate::group_cli::render_table;
@@ -27,14 +26,8 @@ use crate::group_cli::render_table;
 /// The options every command that talks to a broker takes, for any of its subcommands.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BrokerArgs {
-    /// A broker to bootstrap from.
-    #[arg(
-        long,
-        global = true,
-        default_value = "127.0.0.1:9092",
-        value_name = "HOST:PORT"
-    )]
-    pub bootstrap: String,
+    #[command(flatten)]
+    pub connect: crate::connect_args::ConnectArgs,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -166,7 +159,7 @@ async fn topic(args: TopicArgs) -> anyhow::Result<()> {
             bail!("--partitions must be at least 1, got {p}");
         }
     }
-    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+    let mut client = args.broker.connect.connect().await?;
     let out = match args.command {
         TopicCommand::Create {
             name,
@@ -577,7 +570,7 @@ async fn trim(
 }
 
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+    let mut client = args.broker.connect.connect().await?;
     let ClusterCommand::Info = args.command;
     let info = client.cluster_info().await?;
     if args.broker.json {

@@ -20,7 +20,7 @@ use serde_json::json;
 use starling_client::transactions::{
     PartitionProducers, TransactionDescription, TransactionFilter, TransactionListing,
 };
-use starling_client::{describe_code, Client, Options, TopicPartition};
+use starling_client::{describe_code, TopicPartition};
 
 use crate::group_cli::{format_partitions, render_table};
 use crate::topic_cli::BrokerArgs;
@@ -92,7 +92,7 @@ pub async fn run(args: TxnArgs) -> anyhow::Result<()> {
 }
 
 async fn execute(args: TxnArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+    let mut client = args.broker.connect.connect().await?;
     match args.command {
         TxnCommand::List {
             states,

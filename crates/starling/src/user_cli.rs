@@ -21,7 +21,6 @@ use serde_json::json;
 use starling_client::scram::{
     ScramAlterResult, ScramAlteration, ScramMechanism, UserScramCredentials, DEFAULT_ITERATIONS,
 };
-use starling_client::{Client, Options};
 
 use crate::group_cli::render_table;
 use crate::topic_cli::BrokerArgs;
@@ -68,7 +67,7 @@ enum UserCommand {
 }
 
 fn parse_mechanism(name: &str) -> Result<ScramMechanism, String> {
-    ScramMechanism::from_name(name)
+    ScramMechanism::from_name(&name.to_ascii_uppercase())
         .ok_or_else(|| format!("unknown SCRAM mechanism {name:?}: SCRAM-SHA-256 or SCRAM-SHA-512"))
 }
 
@@ -113,7 +112,7 @@ async fn execute(args: UserArgs) -> anyhow::Result<()> {
             iterations,
         } => {
             let password = read_password()?;
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let results = client
                 .alter_user_scram_credentials(&[ScramAlteration::Upsert {
                     user: name,
@@ -125,7 +124,7 @@ async fn execute(args: UserArgs) -> anyhow::Result<()> {
             finish_alter(&results, "created", json)?;
         }
         UserCommand::Delete { name, mechanism } => {
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let mechanisms = match mechanism {
                 Some(m) => vec![m],
                 None => {
@@ -157,7 +156,7 @@ async fn execute(args: UserArgs) -> anyhow::Result<()> {
             finish_alter(&results, "deleted", json)?;
         }
         UserCommand::List { names } => {
-            let mut client = Client::connect(&args.broker.bootstrap, Options::default()).await?;
+            let mut client = args.broker.connect.connect().await?;
             let users = client
                 .describe_user_scram_credentials((!names.is_empty()).then_some(names.as_slice()))
                 .await?;

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,25 +25,8 @@ const REFUSED: &str = r#"{"error":"authentication required"}"#;
 
 /// Runs `starling ARGS` with `input` on standard input; (success, stdout, stderr).
 fn starling_with_stdin(args: &[&str], input: &str) -> (bool, String, String) {
-    let mut cmd = Command::new(STARLING);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().expect("spawn starling");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (status, out, err) = run_with_stdin(args, Some(input), Duration::from_secs(60));
+    (status.success(), out, err)
 }
 
 /// `starling admin-token create --principal PRINCIPAL`: the token and its tokens-file line.

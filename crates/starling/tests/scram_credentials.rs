@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +20,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
-use starling_broker::sasl::scram::{salted_password, ScramMechanism, ScramServer, ScramStep};
+use starling_broker::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
 
 const SHA256: i8 = 1;
 const SHA512: i8 = 2;
@@ -324,7 +322,7 @@ fn assert_password_authenticates(
         let nonce = &fields[0][2..];
         let salt = base64_decode(&fields[1][2..]);
         let iterations: u32 = fields[2][2..].parse().unwrap();
-        let salted = salted_password(mechanism, attempt.as_bytes(), &salt, iterations);
+        let salted = mechanism.salted_password(attempt.as_bytes(), &salt, iterations);
         let keys = starling_broker::sasl::scram::credential_from_salted_password(
             mechanism, &salt, &salted, iterations,
         );
@@ -357,25 +355,8 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 /// Runs `starling ARGS` with `input` on standard input; (success, stdout, stderr).
 fn starling_with_stdin(args: &[&str], input: &str) -> (bool, String, String) {
-    let mut cmd = Command::new(STARLING);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().expect("spawn starling");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let (status, out, err) = run_with_stdin(args, Some(input), Duration::from_secs(60));
+    (status.success(), out, err)
 }
 
 fn user(bootstrap: &str, args: &[&str]) -> (bool, String, String) {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -35,38 +33,14 @@ impl std::fmt::Display for CliRun {
 
 /// Runs `starling ARGS --bootstrap B`, feeding `stdin`.
 fn run(bootstrap: &str, args: &[&str], stdin: &str) -> CliRun {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out_path = dir.path().join("stdout");
-    let err_path = dir.path().join("stderr");
-    let mut cmd = Command::new(STARLING);
-    cmd.args(args)
-        .args(["--bootstrap", bootstrap])
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().expect("spawn starling");
-    {
-        let mut input = child.stdin.take().expect("piped stdin");
-        input.write_all(stdin.as_bytes()).expect("write stdin");
+    let mut all = args.to_vec();
+    all.extend(["--bootstrap", bootstrap]);
+    let (status, stdout, stderr) = run_with_stdin(&all, Some(stdin), CLI_LIMIT);
+    CliRun {
+        code: status.code(),
+        stdout,
+        stderr,
     }
-    let status = wait_with_timeout(&mut child, CLI_LIMIT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let run = CliRun {
-        code: status.and_then(|s| s.code()),
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-    };
-    assert!(
-        status.is_some(),
-        "`starling {}` still running after {CLI_LIMIT:?}\n{run}",
-        args.join(" ")
-    );
-    run
 }
 
 fn ok(bootstrap: &str, args: &[&str], stdin: &str) -> CliRun {

@@ -458,8 +458,7 @@ pub fn verify_scram(
             continue;
         };
         any = true;
-        let salted =
-            scram::salted_password(mechanism, password, &credential.salt, credential.iterations);
+        let salted = mechanism.salted_password(password, &credential.salt, credential.iterations);
         let derived = scram::credential_from_salted_password(
             mechanism,
             &credential.salt,
@@ -472,12 +471,8 @@ pub fn verify_scram(
     }
     if !any && fake_if_unknown {
         let salt = random_bytes(32);
-        let _ = scram::salted_password(
-            ScramMechanism::Sha256,
-            password,
-            &salt,
-            scram::MIN_ITERATIONS as u32,
-        );
+        let _ =
+            ScramMechanism::Sha256.salted_password(password, &salt, scram::MIN_ITERATIONS as u32);
     }
     verified
 }
@@ -619,7 +614,7 @@ mod tests {
         let store = MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
         let upsert = |user: &str, mechanism: ScramMechanism, password: &[u8]| {
             let salt = scram::new_salt(mechanism);
-            let salted = scram::salted_password(mechanism, password, &salt, 4096);
+            let salted = mechanism.salted_password(password, &salt, 4096);
             Upsertion {
                 user: user.into(),
                 mechanism: mechanism.type_id(),

@@ -277,7 +277,7 @@ pub fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sasl::scram::{new_salt, salted_password};
+    use crate::sasl::scram::new_salt;
 
     fn store() -> (tempfile::TempDir, MetadataStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -343,7 +343,7 @@ mod tests {
     fn a_credential_stored_from_a_salted_password_authenticates_that_password() {
         let (_dir, store) = store();
         let salt = new_salt(ScramMechanism::Sha512);
-        let salted = salted_password(ScramMechanism::Sha512, b"pw", &salt, 4096);
+        let salted = ScramMechanism::Sha512.salted_password(b"pw", &salt, 4096);
         let upsertion = Upsertion {
             user: "bob".into(),
             mechanism: 2,

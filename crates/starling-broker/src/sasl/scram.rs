@@ -27,8 +27,6 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::{random_bytes, SaslFailure};
@@ -39,76 +37,7 @@ pub const MIN_ITERATIONS: i32 = 4096;
 /// `ScramControlManager.MAX_ITERATIONS`).
 pub const MAX_ITERATIONS: i32 = 16384;
 
-/// The SCRAM mechanisms Kafka has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ScramMechanism {
-    Sha256,
-    Sha512,
-}
-
-impl ScramMechanism {
-    pub const ALL: [ScramMechanism; 2] = [ScramMechanism::Sha256, ScramMechanism::Sha512];
-
-    /// The SASL mechanism name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScramMechanism::Sha256 => "SCRAM-SHA-256",
-            ScramMechanism::Sha512 => "SCRAM-SHA-512",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ScramMechanism> {
-        ScramMechanism::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// The mechanism's number in the admin APIs (Kafka's `ScramMechanism.type`).
-    pub fn type_id(self) -> i8 {
-        match self {
-            ScramMechanism::Sha256 => 1,
-            ScramMechanism::Sha512 => 2,
-        }
-    }
-
-    /// The mechanism with that number; `None` for 0 (Kafka's `UNKNOWN`) or any other.
-    pub fn from_type_id(id: i8) -> Option<ScramMechanism> {
-        ScramMechanism::ALL.into_iter().find(|m| m.type_id() == id)
-    }
-
-    /// The hash's output length in bytes.
-    pub fn hash_len(self) -> usize {
-        match self {
-            ScramMechanism::Sha256 => 32,
-            ScramMechanism::Sha512 => 64,
-        }
-    }
-
-    /// The mechanism's hash, `H()` in RFC 5802.
-    pub fn hash(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            ScramMechanism::Sha256 => Sha256::digest(data).to_vec(),
-            ScramMechanism::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    /// The mechanism's `HMAC(key, data)`.
-    pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC takes a key of any length: `new_from_slice` cannot fail.
-        match self {
-            ScramMechanism::Sha256 => {
-                let mut mac =
-                    Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-            ScramMechanism::Sha512 => {
-                let mut mac =
-                    Hmac::<Sha512>::new_from_slice(key).expect("HMAC accepts any key length");
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-        }
-    }
-}
+pub use starling_protocol::scram::ScramMechanism;
 
 /// What the server keeps of one user's password for one mechanism.
 #[derive(Clone, PartialEq, Eq)]
@@ -125,25 +54,6 @@ impl std::fmt::Debug for ScramCredential {
             .field("iterations", &self.iterations)
             .finish_non_exhaustive()
     }
-}
-
-/// RFC 5802's `Hi(password, salt, iterations)`: PBKDF2 with the mechanism's HMAC.
-pub fn salted_password(
-    mechanism: ScramMechanism,
-    password: &[u8],
-    salt: &[u8],
-    iterations: u32,
-) -> Vec<u8> {
-    let mut out = vec![0u8; mechanism.hash_len()];
-    match mechanism {
-        ScramMechanism::Sha256 => {
-            pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
-        }
-        ScramMechanism::Sha512 => {
-            pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, &mut out);
-        }
-    }
-    out
 }
 
 /// The stored credential for a salted password, as Kafka's `ScramControlManager` derives it
@@ -551,7 +461,7 @@ mod tests {
     /// RFC 7677 section 3: user "user", password "pencil".
     fn rfc7677_credential() -> ScramCredential {
         let salt = STANDARD.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
-        let salted = salted_password(ScramMechanism::Sha256, b"pencil", &salt, 4096);
+        let salted = ScramMechanism::Sha256.salted_password(b"pencil", &salt, 4096);
         credential_from_salted_password(ScramMechanism::Sha256, &salt, &salted, 4096)
     }
 
@@ -656,7 +566,8 @@ mod tests {
             }
             assert!(nonce.starts_with(&self.nonce));
             self.salted =
-                salted_password(self.mechanism, self.password.as_bytes(), &salt, iterations);
+                self.mechanism
+                    .salted_password(self.password.as_bytes(), &salt, iterations);
             let without_proof = format!("c=biws,r={nonce}");
             self.auth_message =
                 format!("{},{server_first},{without_proof}", self.client_first_bare);
@@ -684,7 +595,7 @@ mod tests {
 
     fn stored(mechanism: ScramMechanism, password: &str, iterations: u32) -> ScramCredential {
         let salt = new_salt(mechanism);
-        let salted = salted_password(mechanism, password.as_bytes(), &salt, iterations);
+        let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
         credential_from_salted_password(mechanism, &salt, &salted, iterations)
     }
 

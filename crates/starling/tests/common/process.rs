@@ -1,8 +1,9 @@
 //! Child processes of the binary under test: [`STARLING`], [`die_with_parent`] (no child
-//! outlives its test), [`wait_with_timeout`], and [`run_to_exit`] for `starling` subcommands that exit by themselves, with
+//! outlives its test), [`wait_with_timeout`], and [`run_to_exit`] / [`run_with_stdin`] for `starling` subcommands that exit by themselves, with
 //! [`contains_number`] to look for a number in what they print.
 
 use std::fs::File;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -37,16 +38,36 @@ pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatu
 /// Runs `starling ARGS` to completion (it is expected to exit by itself).
 /// Returns the exit status, stdout and stderr. Panics if it is still running after `limit`.
 pub fn run_to_exit(args: &[&str], limit: Duration) -> (ExitStatus, String, String) {
+    run_with_stdin(args, None, limit)
+}
+
+/// [`run_to_exit`] with `input` written to standard input (then closed), or with standard
+/// input empty when `None`.
+pub fn run_with_stdin(
+    args: &[&str],
+    input: Option<&str>,
+    limit: Duration,
+) -> (ExitStatus, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out_path = dir.path().join("stdout");
     let err_path = dir.path().join("stderr");
     let mut cmd = Command::new(STARLING);
     cmd.args(args)
-        .stdin(Stdio::null())
+        .env_remove("RUST_LOG")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(File::create(&out_path).unwrap())
         .stderr(File::create(&err_path).unwrap());
     die_with_parent(&mut cmd);
     let mut child = cmd.spawn().expect("spawn starling");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        // A command that exits without reading its input is not this helper's concern.
+        let _ = stdin.write_all(input.as_bytes());
+    }
     let status = wait_with_timeout(&mut child, limit);
     if status.is_none() {
         let _ = child.kill();

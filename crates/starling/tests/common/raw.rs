@@ -182,12 +182,7 @@ pub fn raw_scram_user(
     use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
     use kafka_protocol::messages::AlterUserScramCredentialsRequest;
     let salt = b"a-salt-for-tests".to_vec();
-    let salted = starling_broker::sasl::scram::salted_password(
-        mechanism,
-        password.as_bytes(),
-        &salt,
-        iterations as u32,
-    );
+    let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations as u32);
     let response = raw.call(
         0,
         &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
