@@ -90,15 +90,22 @@ pub async fn serve(broker: Arc<Broker>, auth: AdminAuth, listener: TcpListener) 
     serve_on(broker, auth, listener).await
 }
 
-/// The peer address of an admin connection, as the handlers see it. A listener provides it
-/// with an `impl Connected<IncomingStream<'_, ItsListener>> for Peer` (as here for TCP; a TLS
-/// listener wrapping a TCP one takes the same two lines).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+/// The peer of an admin connection, as the handlers see it: its address and, over HTTPS with
+/// `admin.ssl.client.auth`, the client certificate the handshake verified. A listener provides
+/// it with an `impl Connected<IncomingStream<'_, ItsListener>> for Peer` (as here for TCP and
+/// in [`https`] for TLS).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub certificate: Option<Arc<rustls_pki_types::CertificateDer<'static>>>,
+}
 
 impl Connected<IncomingStream<'_, TcpListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
+        Peer {
+            addr: *stream.remote_addr(),
+            certificate: None,
+        }
     }
 }
 
@@ -202,7 +209,7 @@ pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
 impl AdminState {
     /// The caller, or the 401 to answer.
     async fn caller(&self, headers: &HeaderMap, peer: Peer) -> Result<Caller, Response> {
-        match self.auth.caller(&self.broker, headers, peer.0.ip()).await? {
+        match self.auth.caller(&self.broker, headers, &peer).await? {
             Some(caller) => Ok(caller),
             None => Err(self.auth.challenge()),
         }
@@ -271,11 +278,7 @@ async fn healthz(
     headers: HeaderMap,
 ) -> Response {
     // Open to load balancers: only credentials that are there and wrong are refused.
-    let caller = match state
-        .auth
-        .caller(&state.broker, &headers, peer.0.ip())
-        .await
-    {
+    let caller = match state.auth.caller(&state.broker, &headers, &peer).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };

@@ -168,8 +168,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         ),
         None => None,
     };
-    let admin_auth = crate::admin::auth::AdminAuth::from_config(&config)
+    let mut admin_auth = crate::admin::auth::AdminAuth::from_config(&config)
         .map_err(|e| anyhow::anyhow!("admin.auth.tokens.file: {e}"))?;
+    if let Some(tls) = &admin_tls {
+        admin_auth = admin_auth.with_certificates(tls.clone());
+    }
     let broker = Arc::new(Broker {
         quotas,
         plain_users,

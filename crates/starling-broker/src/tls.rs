@@ -481,9 +481,18 @@ impl TlsListener {
     /// Who the client of an established session is: the client certificate's subject through
     /// `ssl.principal.mapping.rules`, or `User:ANONYMOUS` without a certificate.
     pub fn principal(&self, session: &ServerConnection) -> Result<Principal, String> {
-        let Some(certificate) = session.peer_certificates().and_then(|c| c.first()) else {
-            return Ok(Principal::anonymous());
-        };
+        match session.peer_certificates().and_then(|c| c.first()) {
+            Some(certificate) => self.certificate_principal(certificate),
+            None => Ok(Principal::anonymous()),
+        }
+    }
+
+    /// The principal of a verified client `certificate`: its subject through
+    /// `ssl.principal.mapping.rules`.
+    pub fn certificate_principal(
+        &self,
+        certificate: &CertificateDer<'_>,
+    ) -> Result<Principal, String> {
         let dn = ssl_principal::subject_name(certificate)?;
         let user = self.settings.principal_rules.apply(&dn)?;
         Ok(Principal { user })

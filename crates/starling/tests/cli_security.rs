@@ -446,3 +446,60 @@ fn group_rebalances_reads_an_https_admin_endpoint_as_a_sasl_user() {
         "{error}"
     );
 }
+
+#[test]
+fn a_verified_client_certificate_names_the_admin_endpoints_caller() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    // ssl.client.auth=required applies to the HTTPS endpoint too.
+    let (ca, b) = secured_broker(
+        dir.path(),
+        &[("admin.ssl.enable", "true"), ("admin.auth", "required")],
+    );
+    let sasl_ssl = b.listener_addr("SASL_SSL").to_string();
+    let admin = plain_command_config(dir.path(), &ca, "admin", "admin-secret");
+    let admin_args = ["-b", &sasl_ssl, "-F", path_str(&admin)].map(String::from);
+    ok(&with(&["topic", "create", "jobs"], &admin_args), "");
+    ok(&with(&["produce", "jobs"], &admin_args), "one\n");
+    ok(
+        &with(
+            &["consume", "jobs", "--group", "workers", "-n", "1"],
+            &admin_args,
+        ),
+        "",
+    );
+
+    let endpoint = format!("https://{}", b.admin_addr());
+    let holder = |name: &str| {
+        let issued = ca.client(name, &[(DnType::CommonName, name)]);
+        [
+            format!("ssl.ca.location={}", ca.ca_pem.display()),
+            format!("ssl.certificate.location={}", issued.cert.display()),
+            format!("ssl.key.location={}", issued.key.display()),
+        ]
+        .into_iter()
+        .flat_map(|p| ["-X".to_string(), p])
+        .collect::<Vec<_>>()
+    };
+    // CN=ops is a super user: no token, no password, the certificate is enough.
+    let table = ok(
+        &with(
+            &["group", "rebalances", "workers", "--admin", &endpoint],
+            &holder("ops"),
+        ),
+        "",
+    );
+    assert!(table.lines().count() >= 2, "{table}");
+    // CN=nobody is who the endpoint judges, and has no ACLs.
+    let error = fails(
+        &with(
+            &["group", "rebalances", "workers", "--admin", &endpoint],
+            &holder("nobody"),
+        ),
+        "",
+    );
+    assert!(
+        error.contains("User:CN=nobody may not DESCRIBE group 'workers'"),
+        "{error}"
+    );
+}

@@ -24,7 +24,13 @@
 //! on blocking threads, at most [`MAX_CONCURRENT_VERIFICATIONS`] at a time, so a flood of
 //! guesses cannot take every core.
 //!
-//! A request without an `Authorization` header is answered 401 with a `WWW-Authenticate`
+//! **Client certificates.** Over HTTPS with `admin.ssl.client.auth`, a certificate the
+//! handshake verified names the caller when the request carries no `Authorization` header
+//! (whatever `admin.auth` says, as a Kafka SSL listener's principal is its client's
+//! certificate): its subject through `ssl.principal.mapping.rules`, as `User:<name>`. A
+//! subject no rule maps is refused like wrong credentials.
+//!
+//! A request without an `Authorization` header (or certificate) is answered 401 with a `WWW-Authenticate`
 //! challenge per enabled scheme; one with credentials that do not verify gets the same 401
 //! (never saying why), after the delay [`crate::authentication::FailedLogins`] gives its
 //! address (the one failed SASL logins share: 100 ms doubled per recent failure, up to 10 s),
@@ -44,10 +50,12 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::Peer;
 use crate::config::BrokerConfig;
 use crate::quotas::ANONYMOUS;
 use crate::sasl::scram::{self, ScramMechanism};
 use crate::sasl::{credentials, random_bytes};
+use crate::tls::TlsListener;
 use crate::Broker;
 
 /// The token hash scheme's tag, first field of a hash.
@@ -245,6 +253,8 @@ pub struct AdminAuth {
     tokens: Option<AdminTokens>,
     basic: bool,
     verifications: tokio::sync::Semaphore,
+    /// The HTTPS endpoint's TLS, whose mapping rules name certificate holders.
+    certificates: Option<Arc<TlsListener>>,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -294,7 +304,14 @@ impl AdminAuth {
             tokens,
             basic,
             verifications: tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS),
+            certificates: None,
         }
+    }
+
+    /// Lets verified client certificates of the HTTPS endpoint `tls` name callers.
+    pub fn with_certificates(mut self, tls: Arc<TlsListener>) -> AdminAuth {
+        self.certificates = Some(tls);
+        self
     }
 
     /// No authentication: every caller is `User:ANONYMOUS`.
@@ -306,19 +323,32 @@ impl AdminAuth {
         self.required
     }
 
-    /// Who sent a request with `headers` from `ip`: `Ok(None)` when authentication is on and
-    /// the request carries no credentials (see [`AdminAuth::challenge`]); `Err` is the 401 for
-    /// credentials that do not verify, answered after the address's delay.
+    /// Who sent a request with `headers` from `peer`: `Ok(None)` when authentication is on
+    /// and the request carries no credentials (see [`AdminAuth::challenge`]); `Err` is the 401
+    /// for credentials that do not verify, answered after the address's delay.
     pub async fn caller(
         &self,
         broker: &Arc<Broker>,
         headers: &HeaderMap,
-        ip: IpAddr,
+        peer: &Peer,
     ) -> Result<Option<Caller>, Response> {
+        let ip = peer.addr.ip();
+        let header = headers.get(AUTHORIZATION).filter(|_| self.required);
+        if let (None, Some(certificate), Some(tls)) =
+            (header, &peer.certificate, &self.certificates)
+        {
+            return match tls.certificate_principal(certificate) {
+                Ok(principal) => Ok(Some(Caller {
+                    principal: format!("User:{}", principal.user),
+                    ip,
+                })),
+                Err(reason) => Err(self.refuse(broker, ip, "certificate", None, &reason).await),
+            };
+        }
         if !self.required {
             return Ok(Some(Caller::anonymous(ip)));
         }
-        let Some(value) = headers.get(AUTHORIZATION) else {
+        let Some(value) = header else {
             return Ok(None);
         };
         let (scheme, user, outcome) = match Credentials::parse(value.as_bytes()) {
@@ -331,19 +361,31 @@ impl AdminAuth {
         };
         match outcome {
             Ok(principal) => Ok(Some(Caller { principal, ip })),
-            Err(reason) => {
-                tracing::warn!(
-                    %ip,
-                    scheme,
-                    user = user.as_deref().unwrap_or("-"),
-                    reason,
-                    "admin endpoint: authentication failed"
-                );
-                let hold = broker.failed_logins.failed(ip, std::time::Instant::now());
-                tokio::time::sleep(hold).await;
-                Err(self.challenge())
-            }
+            Err(reason) => Err(self
+                .refuse(broker, ip, scheme, user.as_deref(), reason)
+                .await),
         }
+    }
+
+    /// The 401 for credentials that did not verify, logged and held for the address's delay.
+    async fn refuse(
+        &self,
+        broker: &Broker,
+        ip: IpAddr,
+        scheme: &str,
+        user: Option<&str>,
+        reason: &str,
+    ) -> Response {
+        tracing::warn!(
+            %ip,
+            scheme,
+            user = user.unwrap_or("-"),
+            reason,
+            "admin endpoint: authentication failed"
+        );
+        let hold = broker.failed_logins.failed(ip, std::time::Instant::now());
+        tokio::time::sleep(hold).await;
+        self.challenge()
     }
 
     fn bearer(&self, token: &str) -> Result<String, &'static str> {

@@ -5,7 +5,8 @@
 //! `ssl.handshake.timeout.ms`), so a slow or silent client never holds up the others; finished
 //! sessions queue for the server. The TLS material is a [`TlsListener`] like a Kafka
 //! listener's, read from the `ssl.*` settings (`admin.ssl.*` overriding them) and reloaded with
-//! theirs.
+//! theirs. A client certificate verified in the handshake travels with the connection's
+//! [`Peer`] and names the caller (see [`super::auth`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +96,17 @@ impl Listener for HttpsListener {
 
 impl Connected<IncomingStream<'_, HttpsListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, HttpsListener>) -> Self {
-        Peer(*stream.remote_addr())
+        // rustls keeps only a certificate it verified against the trust store.
+        let certificate = stream
+            .io()
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| Arc::new(leaf.clone().into_owned()));
+        Peer {
+            addr: *stream.remote_addr(),
+            certificate,
+        }
     }
 }
