@@ -33,7 +33,7 @@
 //! [`Authenticator`] holds one connection's state and decides, per request, whether it is a
 //! SASL matter ([`Verdict`]); the connection loop does the I/O.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -165,8 +165,9 @@ pub struct Authenticator {
     state: State,
     /// The SASL mechanisms the connection's listener offers.
     mechanisms: Vec<String>,
-    /// The listener's `connections.max.reauth.ms`; zero: sessions do not expire.
-    max_reauth: Duration,
+    /// The listener's `connections.max.reauth.ms` per mechanism; zero: sessions do not
+    /// expire.
+    session_lifetimes_ms: BTreeMap<String, u64>,
     /// The SASL session, once authenticated; during a re-authentication, the one being
     /// renewed (its principal is still the client's).
     session: Option<Session>,
@@ -186,7 +187,7 @@ impl Authenticator {
         Authenticator {
             state,
             mechanisms: listener.sasl_mechanisms.clone(),
-            max_reauth: Duration::from_millis(listener.connections_max_reauth_ms),
+            session_lifetimes_ms: listener.session_lifetimes_ms.clone(),
             session: None,
             last_reauth: None,
         }
@@ -291,10 +292,20 @@ impl Authenticator {
                 });
             }
         }
-        let lifetime = self.max_reauth;
+        let lifetime = Duration::from_millis(
+            self.session_lifetimes_ms
+                .get(mechanism)
+                .copied()
+                .unwrap_or(0),
+        );
         let expires = (!lifetime.is_zero()).then(|| now + lifetime);
         if reauthenticating {
             broker.metrics.sasl_reauthenticated("succeeded");
+            if let Some(began) = self.last_reauth {
+                broker
+                    .metrics
+                    .sasl_reauthentication_took(now.saturating_duration_since(began));
+            }
             tracing::debug!(user, mechanism, "re-authenticated");
         } else {
             tracing::debug!(user, mechanism, "authenticated");
@@ -590,7 +601,7 @@ mod tests {
             bound: config.first_listener().addr,
             advertised: ("localhost".to_string(), 9092),
             sasl_mechanisms: config.sasl_mechanisms_for(name),
-            connections_max_reauth_ms: config.connections_max_reauth_ms_for(name),
+            session_lifetimes_ms: crate::listeners::session_lifetimes_ms(config, name),
             tls: None,
         }
     }
@@ -781,17 +792,86 @@ mod tests {
         running.shutdown().await;
     }
 
+    #[tokio::test]
+    async fn a_mechanisms_own_session_lifetime_wins_over_the_listeners() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = sasl_broker(
+            &dir,
+            &[
+                ("connections.max.reauth.ms", "2000"),
+                (
+                    "listener.name.sasl_plaintext.plain.connections.max.reauth.ms",
+                    "700",
+                ),
+            ],
+        )
+        .await;
+        let b = running.broker().clone();
+        let listener = listener(&running);
+        let t0 = Instant::now();
+        let mut a = Authenticator::new(&listener, Principal::anonymous());
+        assert_eq!(login(&mut a, &b, "carol", "carol-pw", t0), 700);
+        assert_eq!(a.session_expires(), Some(t0 + Duration::from_millis(700)));
+        assert_eq!(
+            listener.session_lifetimes_ms.get("SCRAM-SHA-256"),
+            Some(&2000)
+        );
+        // A re-authentication's time is observed.
+        let later = t0 + Duration::from_millis(1500);
+        assert_eq!(handshake(&mut a, &b, "PLAIN", later).1, 0);
+        authenticate(
+            &mut a,
+            &b,
+            2,
+            "carol",
+            "carol-pw",
+            later + Duration::from_millis(3),
+        );
+        let text = b
+            .metrics
+            .encode(&b.topics, None, None, &Default::default())
+            .unwrap();
+        assert!(
+            text.contains("starling_sasl_reauthentication_seconds_count 1"),
+            "{text}"
+        );
+        running.shutdown().await;
+    }
+
     #[test]
-    fn a_listener_may_set_its_own_connections_max_reauth_ms() {
+    fn a_listener_may_set_its_own_connections_max_reauth_ms_and_one_per_mechanism() {
         let mut c = BrokerConfig::default();
         c.set("connections.max.reauth.ms", "60000").unwrap();
         c.set("listener.name.external.connections.max.reauth.ms", "5000")
             .unwrap();
-        assert_eq!(c.connections_max_reauth_ms_for("EXTERNAL"), 5000);
-        assert_eq!(c.connections_max_reauth_ms_for("INTERNAL"), 60_000);
-        assert!(c
-            .set("listener.name.external.connections.max.reauth.ms", "soon")
-            .is_err());
+        c.set(
+            "listener.name.external.scram-sha-512.connections.max.reauth.ms",
+            "2000",
+        )
+        .unwrap();
+        assert_eq!(c.connections_max_reauth_ms_for("EXTERNAL", "PLAIN"), 5000);
+        assert_eq!(
+            c.connections_max_reauth_ms_for("EXTERNAL", "SCRAM-SHA-512"),
+            2000
+        );
+        assert_eq!(c.connections_max_reauth_ms_for("INTERNAL", "PLAIN"), 60_000);
+        assert_eq!(
+            c.connections_max_reauth_ms_for("INTERNAL", "SCRAM-SHA-512"),
+            60_000
+        );
+        for (key, value) in [
+            ("listener.name.external.connections.max.reauth.ms", "soon"),
+            (
+                "listener.name.external.plain.connections.max.reauth.ms",
+                "-1",
+            ),
+            (
+                "listener.name.external.gssapi.connections.max.reauth.ms",
+                "1000",
+            ),
+        ] {
+            assert!(c.set(key, value).is_err(), "{key}={value}");
+        }
     }
 
     #[test]

@@ -356,6 +356,25 @@ impl BrokerConfig {
             // Checked with the listener's protocol.
         } else if setting == "connections.max.reauth.ms" {
             parse_num::<u64>(key, value)?;
+        } else if let Some(mechanism) =
+            setting
+                .strip_suffix(".connections.max.reauth.ms")
+                .filter(|m| {
+                    SUPPORTED_SASL_MECHANISMS
+                        .iter()
+                        .any(|known| known.eq_ignore_ascii_case(m))
+                })
+        {
+            // Kafka's `listener.name.<listener>.<mechanism>.connections.max.reauth.ms`.
+            parse_num::<u64>(key, value)?;
+            self.listener_settings.entry(listener).or_default().insert(
+                format!(
+                    "{}.connections.max.reauth.ms",
+                    mechanism.to_ascii_uppercase()
+                ),
+                value.to_string(),
+            );
+            return Ok(());
         } else if setting.ends_with("sasl.jaas.config")
             || setting.ends_with("callback.handler.class")
             || setting.ends_with("sasl.server.callback.handler.class")
@@ -414,9 +433,15 @@ impl BrokerConfig {
         }
     }
 
-    /// A listener's `connections.max.reauth.ms`: its own, else the broker's.
-    pub fn connections_max_reauth_ms_for(&self, listener: &str) -> u64 {
-        self.listener_own_value(listener, "connections.max.reauth.ms")
+    /// How long a session of `mechanism` on `listener` lasts (`connections.max.reauth.ms`):
+    /// the listener's own for the mechanism, else the listener's, else the broker's.
+    pub fn connections_max_reauth_ms_for(&self, listener: &str, mechanism: &str) -> u64 {
+        let for_mechanism = format!(
+            "{}.connections.max.reauth.ms",
+            mechanism.to_ascii_uppercase()
+        );
+        self.listener_own_value(listener, &for_mechanism)
+            .or_else(|| self.listener_own_value(listener, "connections.max.reauth.ms"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(self.connections_max_reauth_ms)
     }

@@ -12,6 +12,7 @@
 //! keys, `sasl.enabled.mechanisms`. The `CONTROLLER` listener of a stock KRaft file is left
 //! out with a warning: one Starling node has no controller quorum.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -164,8 +165,9 @@ pub struct Listener {
     pub advertised: (String, i32),
     /// The SASL mechanisms it offers (SASL listeners only).
     pub sasl_mechanisms: Vec<String>,
-    /// Its `connections.max.reauth.ms` (SASL listeners; 0: sessions do not expire).
-    pub connections_max_reauth_ms: u64,
+    /// Its `connections.max.reauth.ms` per SASL mechanism it offers (0: sessions do not
+    /// expire).
+    pub session_lifetimes_ms: BTreeMap<String, u64>,
     /// Its TLS configuration (TLS listeners only).
     pub tls: Option<Arc<TlsListener>>,
 }
@@ -192,7 +194,7 @@ impl Listener {
             bound,
             advertised: config.advertised_for(name, bound),
             sasl_mechanisms: config.sasl_mechanisms_for(name),
-            connections_max_reauth_ms: config.connections_max_reauth_ms_for(name),
+            session_lifetimes_ms: session_lifetimes_ms(config, name),
             tls,
         }))
     }
@@ -205,10 +207,22 @@ impl Listener {
             bound,
             advertised: (bound.ip().to_string(), i32::from(bound.port())),
             sasl_mechanisms: Vec::new(),
-            connections_max_reauth_ms: 0,
+            session_lifetimes_ms: BTreeMap::new(),
             tls: None,
         })
     }
+}
+
+/// `connections.max.reauth.ms` for each mechanism listener `name` offers.
+pub fn session_lifetimes_ms(config: &BrokerConfig, name: &str) -> BTreeMap<String, u64> {
+    config
+        .sasl_mechanisms_for(name)
+        .into_iter()
+        .map(|m| {
+            let ms = config.connections_max_reauth_ms_for(name, &m);
+            (m, ms)
+        })
+        .collect()
 }
 
 #[cfg(test)]

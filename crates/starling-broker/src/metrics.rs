@@ -216,6 +216,7 @@ pub struct Metrics {
     tls_handshake_failures: Family<ListenerLabels, Counter>,
     tls_reloads: Family<ReloadLabels, Counter>,
     sasl_reauthentications: Family<OutcomeLabels, Counter>,
+    sasl_reauthentication_seconds: Histogram,
     sasl_expired_sessions: Counter,
     rebalances: Family<RebalanceLabels, Counter>,
     rebalance_duration: HistogramFamily<GroupLabels>,
@@ -333,6 +334,12 @@ impl Metrics {
             "SASL re-authentications on authenticated connections (KIP-368), by outcome (succeeded, failed)",
             sasl_reauthentications.clone(),
         );
+        let sasl_reauthentication_seconds = request_histogram();
+        registry.register(
+            "sasl_reauthentication_seconds",
+            "Time from a re-authentication's SaslHandshake to its successful end (KIP-368; Kafka's reauthentication-latency)",
+            sasl_reauthentication_seconds.clone(),
+        );
         let sasl_expired_sessions = Counter::default();
         registry.register(
             "sasl_expired_sessions",
@@ -420,6 +427,7 @@ impl Metrics {
             tls_handshake_failures,
             tls_reloads,
             sasl_reauthentications,
+            sasl_reauthentication_seconds,
             sasl_expired_sessions,
             rebalances,
             rebalance_duration,
@@ -494,6 +502,12 @@ impl Metrics {
         self.sasl_reauthentications
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// A re-authentication completed `took` after its SaslHandshake.
+    pub fn sasl_reauthentication_took(&self, took: std::time::Duration) {
+        self.sasl_reauthentication_seconds
+            .observe(took.as_secs_f64());
     }
 
     /// A connection was closed because its SASL session had expired.
