@@ -299,21 +299,20 @@ impl ClientProperties {
             Some(v) if v.is_empty() || v.eq_ignore_ascii_case("none") => false,
             Some(v) => bail!("ssl.endpoint.identification.algorithm={v}: https or none"),
         };
-        let verifier: Arc<dyn ServerCertVerifier> = if verify_certificate {
+        let webpki = if verify_certificate {
             let roots = Arc::new(self.trusted_cas()?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .context("the trusted CAs")?;
-            Arc::new(BrokerCertVerifier {
-                webpki,
-                verify_name,
-                provider: provider.clone(),
-            })
+            Some(webpki)
         } else {
-            Arc::new(NoCertVerifier {
-                provider: provider.clone(),
-            })
+            None
         };
+        let verifier = Arc::new(BrokerCertVerifier {
+            webpki,
+            verify_name,
+            provider: provider.clone(),
+        });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .context("TLS versions")?
@@ -426,11 +425,14 @@ fn jaas_credentials(jaas: &str) -> anyhow::Result<(String, String)> {
     Ok((value("username")?, value("password")?))
 }
 
-/// WebPKI's check of the broker's certificate, with the host name check optional
-/// (`ssl.endpoint.identification.algorithm=none`).
+/// The check of the broker's certificate: WebPKI's, with the host name check optional
+/// (`ssl.endpoint.identification.algorithm=none`), or none at all
+/// (`enable.ssl.certificate.verification=false`, for tests against throw-away
+/// certificates). The handshake's signatures are checked against the certificate either way.
 #[derive(Debug)]
 struct BrokerCertVerifier {
-    webpki: Arc<WebPkiServerVerifier>,
+    /// `None`: any certificate is accepted.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     verify_name: bool,
     provider: Arc<CryptoProvider>,
 }
@@ -444,13 +446,11 @@ impl ServerCertVerifier for BrokerCertVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             // The name is checked last, after the chain and validity: this error means all
             // else passed.
             Err(rustls::Error::InvalidCertificate(
@@ -458,50 +458,6 @@ impl ServerCertVerifier for BrokerCertVerifier {
             )) if !self.verify_name => Ok(ServerCertVerified::assertion()),
             result => result,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `enable.ssl.certificate.verification=false`: any certificate is accepted (the handshake's
-/// signatures are still checked against it). For tests against throw-away certificates.
-#[derive(Debug)]
-struct NoCertVerifier {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NoCertVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -241,6 +241,13 @@ fn the_cli_logs_in_over_sasl_ssl_and_is_refused_what_its_acls_do_not_allow() {
         "",
     );
     assert!(error.contains("not signed by a trusted CA"), "{error}");
+    // Unless certificates are not checked at all (tests only).
+    let unchecked = with(&["topic", "list", "-b", &sasl_ssl], &carol)
+        .into_iter()
+        .chain(["-X", untrusted.as_str()])
+        .chain(["-X", "enable.ssl.certificate.verification=false"])
+        .collect::<Vec<_>>();
+    ok(&unchecked, "");
     let error = fails(&with(&["topic", "list", "-b", &b.bootstrap()], &carol), "");
     assert!(error.contains("is this a TLS listener?"), "{error}");
     let error = fails(
@@ -382,6 +389,24 @@ fn a_long_consume_logs_in_again_when_the_broker_ends_sessions() {
     assert!(count >= 2.0, "{renewed}");
 }
 
+/// As the PLAIN super user over SASL_SSL: a topic `jobs` with one record, consumed in group
+/// `workers` (so the group has a rebalance on record). Returns the super user's CLI options.
+fn group_with_a_rebalance(dir: &Path, ca: &TestCa, b: &Broker) -> Vec<String> {
+    let sasl_ssl = b.listener_addr("SASL_SSL").to_string();
+    let admin = plain_command_config(dir, ca, "admin", "admin-secret");
+    let admin_args = ["-b", &sasl_ssl, "-F", path_str(&admin)].map(String::from);
+    ok(&with(&["topic", "create", "jobs"], &admin_args), "");
+    ok(&with(&["produce", "jobs"], &admin_args), "one\n");
+    ok(
+        &with(
+            &["consume", "jobs", "--group", "workers", "-n", "1"],
+            &admin_args,
+        ),
+        "",
+    );
+    admin_args.to_vec()
+}
+
 #[test]
 fn group_rebalances_reads_an_https_admin_endpoint_as_a_sasl_user() {
     let _dog = watchdog(Duration::from_secs(120));
@@ -396,18 +421,7 @@ fn group_rebalances_reads_an_https_admin_endpoint_as_a_sasl_user() {
             ("admin.auth.basic.enable", "true"),
         ],
     );
-    let sasl_ssl = b.listener_addr("SASL_SSL").to_string();
-    let admin = plain_command_config(dir.path(), &ca, "admin", "admin-secret");
-    let admin_args = ["-b", &sasl_ssl, "-F", path_str(&admin)].map(String::from);
-    ok(&with(&["topic", "create", "jobs"], &admin_args), "");
-    ok(&with(&["produce", "jobs"], &admin_args), "one\n");
-    ok(
-        &with(
-            &["consume", "jobs", "--group", "workers", "-n", "1"],
-            &admin_args,
-        ),
-        "",
-    );
+    let admin_args = group_with_a_rebalance(dir.path(), &ca, &b);
 
     let endpoint = format!("https://{}", b.admin_addr());
     let table = ok(
@@ -456,18 +470,7 @@ fn a_verified_client_certificate_names_the_admin_endpoints_caller() {
         dir.path(),
         &[("admin.ssl.enable", "true"), ("admin.auth", "required")],
     );
-    let sasl_ssl = b.listener_addr("SASL_SSL").to_string();
-    let admin = plain_command_config(dir.path(), &ca, "admin", "admin-secret");
-    let admin_args = ["-b", &sasl_ssl, "-F", path_str(&admin)].map(String::from);
-    ok(&with(&["topic", "create", "jobs"], &admin_args), "");
-    ok(&with(&["produce", "jobs"], &admin_args), "one\n");
-    ok(
-        &with(
-            &["consume", "jobs", "--group", "workers", "-n", "1"],
-            &admin_args,
-        ),
-        "",
-    );
+    group_with_a_rebalance(dir.path(), &ca, &b);
 
     let endpoint = format!("https://{}", b.admin_addr());
     let holder = |name: &str| {
