@@ -1,0 +1,21 @@
+// Progressive enhancement for the Starling console: a page with data-refresh="N" fetches
+// itself every N seconds and swaps its <main> in place, so a group page follows a rebalance
+// without reloading. Without JavaScript the page is the same, only static.
+(function () {
+  var secs = parseInt(document.body.getAttribute("data-refresh"), 10);
+  if (!(secs > 0) || !window.fetch || !window.DOMParser) return;
+  function refresh() {
+    if (document.hidden) return schedule();
+    fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (text) {
+        var next = new DOMParser().parseFromString(text, "text/html").querySelector("main");
+        var main = document.querySelector("main");
+        if (next && main) main.replaceWith(next);
+      })
+      .catch(function () {})
+      .then(schedule);
+  }
+  function schedule() { window.setTimeout(refresh, secs * 1000); }
+  schedule();
+})();

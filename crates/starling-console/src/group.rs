@@ -1,0 +1,1 @@
+//! The group page (being written).
