@@ -1,1 +1,440 @@
-//! The group page (being written).
+//! The group page (`/ui/groups/{id}`): one consumer group's members and what each owns, every
+//! partition with its owner, committed offset, end offset and lag, and the rebalance history
+//! — as the [`crate::timeline`] picture and as a table, newest first, with why each one
+//! started, how long its phases took and what moved.
+
+use starling_group::RebalanceRecord;
+
+use crate::html::{self, escape, Html, Section};
+
+/// Lag above this many records is highlighted.
+const HIGH_LAG: i64 = 1_000;
+
+/// One member of the group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberRow {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub host: String,
+    /// Consumer protocol: the member's epoch.
+    pub epoch: Option<i32>,
+    /// The partitions assigned to it, sorted.
+    pub assigned: Vec<(String, i32)>,
+}
+
+/// One partition the group owns or has committed offsets for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartitionRow {
+    pub topic: String,
+    pub partition: i32,
+    /// The member it is assigned to, if any.
+    pub owner: Option<String>,
+    pub committed_offset: Option<i64>,
+    pub log_end_offset: Option<i64>,
+    pub lag: Option<i64>,
+}
+
+/// Everything the group page shows.
+#[derive(Debug, Clone, Default)]
+pub struct GroupView {
+    pub group_id: String,
+    /// `classic` or `consumer` (KIP-848).
+    pub kind: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: Option<String>,
+    /// The generation (classic) or group epoch (consumer).
+    pub generation: i32,
+    pub members: Vec<MemberRow>,
+    /// Sorted by topic and partition.
+    pub partitions: Vec<PartitionRow>,
+    /// Oldest first, an open one last.
+    pub rebalances: Vec<RebalanceRecord>,
+    pub now_ms: i64,
+}
+
+/// The group page.
+pub fn render(view: &GroupView) -> String {
+    let mut body = Html::new();
+    facts(&mut body, view);
+    members(&mut body, view);
+    partitions(&mut body, view);
+    body.raw("<h2 id=\"timeline\">Rebalances</h2>");
+    body.raw("<div class=\"timeline\">")
+        .raw(&crate::timeline::timeline_svg(
+            &view.rebalances,
+            view.now_ms,
+        ))
+        .raw("</div>");
+    rebalance_table(&mut body, &view.rebalances);
+    html::page(
+        &format!("Group {}", view.group_id),
+        Section::Groups,
+        &body.into_string(),
+        Some(5),
+    )
+}
+
+fn facts(html: &mut Html, view: &GroupView) {
+    let total_lag: Option<i64> = view
+        .partitions
+        .iter()
+        .filter_map(|p| p.lag)
+        .fold(None, |sum, lag| Some(sum.unwrap_or(0) + lag));
+    html.raw("<dl class=\"facts\"><dt>State</dt>")
+        .raw(&format!("<dd class=\"state-{}\">", escape(&view.state)))
+        .text(&view.state)
+        .raw("</dd><dt>Protocol</dt><dd>")
+        .text(&view.kind);
+    if !view.protocol_type.is_empty() {
+        html.text(&format!(" ({})", view.protocol_type));
+    }
+    if let Some(protocol) = &view.protocol {
+        html.text(&format!(", {protocol}"));
+    }
+    let generation = if view.kind == "consumer" {
+        "Group epoch"
+    } else {
+        "Generation"
+    };
+    html.raw("</dd><dt>")
+        .text(generation)
+        .raw("</dt><dd>")
+        .text(&view.generation.to_string())
+        .raw("</dd><dt>Members</dt><dd>")
+        .text(&view.members.len().to_string())
+        .raw("</dd><dt>Total lag</dt><dd>")
+        .text(&total_lag.map_or("–".to_string(), html::count))
+        .raw("</dd></dl>");
+}
+
+fn members(html: &mut Html, view: &GroupView) {
+    html.raw("<h2 id=\"members\">Members</h2>");
+    if view.members.is_empty() {
+        html.raw("<p class=\"muted\">No members.</p>");
+        return;
+    }
+    let epoch = if view.kind == "consumer" {
+        "<th class=\"num\">Epoch</th>"
+    } else {
+        ""
+    };
+    html.raw("<table class=\"members\"><thead><tr><th>Member</th><th>Instance</th>")
+        .raw("<th>Client</th><th>Host</th>")
+        .raw(epoch)
+        .raw("<th>Assigned partitions</th></tr></thead><tbody>");
+    for m in &view.members {
+        html.raw("<tr><td class=\"id\">")
+            .text(&m.member_id)
+            .raw("</td><td class=\"id\">")
+            .text(m.instance_id.as_deref().unwrap_or("–"))
+            .raw("</td><td>")
+            .text(&m.client_id)
+            .raw("</td><td>")
+            .text(&m.host)
+            .raw("</td>");
+        if view.kind == "consumer" {
+            html.raw("<td class=\"num\">")
+                .text(&m.epoch.map_or("–".to_string(), |e| e.to_string()))
+                .raw("</td>");
+        }
+        html.raw("<td>")
+            .text(&partition_list(&m.assigned))
+            .raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+}
+
+/// `orders 0-2, 5; audit 1` for a sorted partition list.
+pub fn partition_list(partitions: &[(String, i32)]) -> String {
+    if partitions.is_empty() {
+        return "none".to_string();
+    }
+    let mut topics: Vec<(String, Vec<i32>)> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.last_mut() {
+            Some((t, ps)) if t == topic => ps.push(*partition),
+            _ => topics.push((topic.clone(), vec![*partition])),
+        }
+    }
+    topics
+        .into_iter()
+        .map(|(topic, mut ps)| {
+            ps.sort_unstable();
+            let mut ranges: Vec<String> = Vec::new();
+            let mut i = 0;
+            while i < ps.len() {
+                let start = ps[i];
+                while i + 1 < ps.len() && ps[i + 1] == ps[i] + 1 {
+                    i += 1;
+                }
+                ranges.push(if ps[i] == start {
+                    start.to_string()
+                } else {
+                    format!("{start}-{}", ps[i])
+                });
+                i += 1;
+            }
+            format!("{topic} {}", ranges.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn partitions(html: &mut Html, view: &GroupView) {
+    html.raw("<h2 id=\"partitions\">Partitions</h2>");
+    if view.partitions.is_empty() {
+        html.raw("<p class=\"muted\">No assigned partitions and no committed offsets.</p>");
+        return;
+    }
+    html.raw(
+        "<table class=\"partitions\"><thead><tr><th>Topic</th><th class=\"num\">Partition</th>\
+         <th>Owner</th><th class=\"num\">Committed</th><th class=\"num\">End</th>\
+         <th class=\"num\">Lag</th></tr></thead><tbody>",
+    );
+    let offset = |o: Option<i64>| o.map_or("–".to_string(), html::count);
+    for p in &view.partitions {
+        html.raw("<tr><td class=\"id\">")
+            .text(&p.topic)
+            .raw("</td><td class=\"num\">")
+            .text(&p.partition.to_string())
+            .raw("</td><td class=\"id\">")
+            .text(p.owner.as_deref().unwrap_or("–"))
+            .raw("</td><td class=\"num\">")
+            .text(&offset(p.committed_offset))
+            .raw("</td><td class=\"num\">")
+            .text(&offset(p.log_end_offset))
+            .raw("</td>");
+        match p.lag {
+            Some(lag) if lag > HIGH_LAG => html.raw("<td class=\"num lag-high\">"),
+            _ => html.raw("<td class=\"num\">"),
+        };
+        html.text(&offset(p.lag)).raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+}
+
+fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
+    if records.is_empty() {
+        return;
+    }
+    html.raw(
+        "<table class=\"rebalances\"><thead><tr><th class=\"num\">Gen</th><th>Started</th>\
+         <th>Cause</th><th>Outcome</th><th class=\"num\">Join</th><th class=\"num\">Sync</th>\
+         <th class=\"num\">Total</th><th>Joined</th><th>Left</th><th>Moved</th></tr></thead><tbody>",
+    );
+    let ms = |v: Option<i64>| v.map_or("–".to_string(), html::duration_ms);
+    for r in records.iter().rev() {
+        html.raw("<tr><td class=\"num\">")
+            .text(&r.generation.to_string())
+            .raw("</td><td>")
+            .text(&html::time_ms(r.started_ms))
+            .raw("</td><td>")
+            .text(r.cause.as_str());
+        if let Some(member) = &r.trigger_member {
+            html.raw("<br><span class=\"muted id\">by ")
+                .text(member)
+                .raw("</span>");
+        }
+        if let Some(reason) = &r.client_reason {
+            html.raw("<br><span class=\"muted\">“")
+                .text(reason)
+                .raw("”</span>");
+        }
+        html.raw("</td><td>")
+            .text(r.outcome.as_str())
+            .raw("</td><td class=\"num\">")
+            .text(&ms(r.join_phase_ms()))
+            .raw("</td><td class=\"num\">")
+            .text(&ms(r.sync_phase_ms()))
+            .raw("</td><td class=\"num\">")
+            .text(&ms(r.duration_ms()))
+            .raw("</td><td class=\"id\">")
+            .text(&r.joined.join(", "))
+            .raw("</td><td class=\"id\">");
+        let left: Vec<String> = r
+            .left
+            .iter()
+            .map(|d| format!("{} ({})", d.member_id, d.reason.as_str()))
+            .collect();
+        html.text(&left.join(", ")).raw("</td><td>");
+        let moved: Vec<(String, i32)> = match &r.assignment {
+            Some(change) => change
+                .moved
+                .iter()
+                .map(|m| (m.topic.clone(), m.partition))
+                .collect(),
+            None => r
+                .handovers
+                .iter()
+                .map(|h| (h.topic.clone(), h.partition))
+                .collect(),
+        };
+        let stayed = r.assignment.as_ref().map_or(0, |c| c.stayed.len());
+        if moved.is_empty() {
+            html.raw("<span class=\"muted\">none</span>");
+        } else {
+            let mut moved = moved;
+            moved.sort();
+            html.text(&partition_list(&moved));
+        }
+        if stayed > 0 {
+            html.raw(&format!(" <span class=\"muted\">({stayed} stayed)</span>"));
+        }
+        html.raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use starling_group::{
+        AssignmentChange, PartitionMove, PartitionOwner, RebalanceCause, RebalanceOutcome,
+    };
+
+    use super::*;
+
+    fn view() -> GroupView {
+        GroupView {
+            group_id: "orders".to_string(),
+            kind: "classic".to_string(),
+            state: "Stable".to_string(),
+            protocol_type: "consumer".to_string(),
+            protocol: Some("range".to_string()),
+            generation: 2,
+            members: vec![MemberRow {
+                member_id: "rdkafka-1".to_string(),
+                instance_id: None,
+                client_id: "<client>".to_string(),
+                host: "/127.0.0.1".to_string(),
+                epoch: None,
+                assigned: vec![("t".to_string(), 0), ("t".to_string(), 1)],
+            }],
+            partitions: vec![
+                PartitionRow {
+                    topic: "t".to_string(),
+                    partition: 0,
+                    owner: Some("rdkafka-1".to_string()),
+                    committed_offset: Some(10),
+                    log_end_offset: Some(20),
+                    lag: Some(10),
+                },
+                PartitionRow {
+                    topic: "t".to_string(),
+                    partition: 1,
+                    owner: Some("rdkafka-1".to_string()),
+                    committed_offset: None,
+                    log_end_offset: Some(5000),
+                    lag: Some(5000),
+                },
+            ],
+            rebalances: vec![RebalanceRecord {
+                group_id: "orders".to_string(),
+                generation: 2,
+                cause: RebalanceCause::MemberJoined,
+                trigger_member: Some("rdkafka-2".to_string()),
+                client_reason: None,
+                protocol_type: "consumer".to_string(),
+                protocol: Some("range".to_string()),
+                started_ms: 1_000,
+                join_completed_ms: Some(4_000),
+                ended_ms: Some(4_010),
+                outcome: RebalanceOutcome::Stable,
+                members_before: vec!["rdkafka-1".to_string()],
+                members: vec![],
+                joined: vec!["rdkafka-2".to_string()],
+                left: vec![],
+                assignment: Some(AssignmentChange {
+                    moved: vec![PartitionMove {
+                        topic: "t".to_string(),
+                        partition: 1,
+                        from: "rdkafka-1".to_string(),
+                        to: "rdkafka-2".to_string(),
+                    }],
+                    stayed: vec![PartitionOwner {
+                        topic: "t".to_string(),
+                        partition: 0,
+                        member_id: "rdkafka-1".to_string(),
+                    }],
+                    assigned: vec![],
+                    revoked: vec![],
+                }),
+                handovers: vec![],
+                reconciliation: vec![],
+            }],
+            now_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn partition_lists_collapse_runs_per_topic() {
+        let list = |ps: &[(&str, i32)]| {
+            partition_list(
+                &ps.iter()
+                    .map(|(t, p)| (t.to_string(), *p))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(list(&[]), "none");
+        assert_eq!(
+            list(&[("a", 0), ("a", 1), ("a", 2), ("a", 5), ("b", 3)]),
+            "a 0-2, 5; b 3"
+        );
+    }
+
+    #[test]
+    fn the_page_shows_members_partitions_lag_and_each_rebalance() {
+        let html = render(&view());
+        assert!(
+            html.contains("<title>Group orders · Starling</title>"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;client&gt;"), "{html}");
+        assert!(html.contains("t 0-1"), "{html}");
+        assert!(
+            html.contains("<dt>Total lag</dt><dd>5\u{202f}010</dd>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td class=\"num lag-high\">5\u{202f}000</td>"),
+            "{html}"
+        );
+        assert!(html.contains("by rdkafka-2"), "{html}");
+        assert!(html.contains(">3.0 s<"), "join phase: {html}");
+        assert!(html.contains(">10 ms<"), "sync phase: {html}");
+        assert!(
+            html.contains("t 1 <span class=\"muted\">(1 stayed)</span>"),
+            "{html}"
+        );
+        assert!(html.contains("<div class=\"timeline\">"), "{html}");
+    }
+
+    #[test]
+    fn a_consumer_group_shows_member_epochs_and_an_empty_group_says_so() {
+        let mut v = view();
+        v.kind = "consumer".to_string();
+        v.members[0].epoch = Some(7);
+        let html = render(&v);
+        assert!(html.contains("<dt>Group epoch</dt>"), "{html}");
+        assert!(html.contains("<td class=\"num\">7</td>"), "{html}");
+        let empty = render(&GroupView {
+            group_id: "idle".to_string(),
+            ..GroupView::default()
+        });
+        assert!(empty.contains("No members."), "{empty}");
+        assert!(empty.contains("No assigned partitions"), "{empty}");
+    }
+
+    #[test]
+    fn client_supplied_ids_and_reasons_are_escaped() {
+        let mut v = view();
+        v.group_id = "<g>".to_string();
+        v.members[0].member_id = "<m onclick=x>".to_string();
+        v.rebalances[0].client_reason = Some("</td><script>".to_string());
+        let html = render(&v);
+        for raw in ["<g>", "<m onclick", "<script>"] {
+            assert!(!html.contains(raw), "{raw} in {html}");
+        }
+    }
+}

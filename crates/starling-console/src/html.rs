@@ -247,9 +247,15 @@ mod tests {
     #[test]
     fn a_page_escapes_its_title_and_marks_its_section() {
         let page = page("<g>", Section::Groups, "<p>body</p>", Some(5));
-        assert!(page.contains("<title>&lt;g&gt; · Starling</title>"), "{page}");
+        assert!(
+            page.contains("<title>&lt;g&gt; · Starling</title>"),
+            "{page}"
+        );
         assert!(page.contains("<h1>&lt;g&gt;</h1><p>body</p>"), "{page}");
-        assert!(page.contains("class=\"here\" href=\"/ui/#groups\""), "{page}");
+        assert!(
+            page.contains("class=\"here\" href=\"/ui/#groups\""),
+            "{page}"
+        );
         assert!(page.contains("data-refresh=\"5\""), "{page}");
         assert!(page.contains("/ui/console.js"), "{page}");
         assert!(!super::page("t", Section::Overview, "", None).contains("console.js"));

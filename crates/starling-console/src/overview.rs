@@ -1,1 +1,551 @@
-//! The overview page (being written).
+//! The overview page (`/ui/`): the broker at a glance, its topics and its consumer groups.
+//!
+//! Both lists are filtered by the `q` query parameter (a case-insensitive substring of the
+//! name), the groups sorted by any column (`sort`, `desc`), and each paged (`page` for groups,
+//! `tpage` for topics), so a broker with thousands of groups answers with one page of rows. The
+//! links are plain URLs: sorting and paging work with JavaScript disabled.
+
+use std::cmp::Ordering;
+
+use crate::html::{self, escape, url_encode, Html, Section};
+
+/// Rows per page of each list.
+pub const PER_PAGE: usize = 100;
+
+/// The broker's facts at the top of the page.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerFacts {
+    pub version: String,
+    pub cluster_id: String,
+    pub node_id: i32,
+    pub uptime_ms: i64,
+    /// (listener name, address clients are given).
+    pub listeners: Vec<(String, String)>,
+    pub data_dir: String,
+    /// Bytes in every partition log.
+    pub log_bytes: u64,
+    /// Storage faults the broker serves through (empty: healthy).
+    pub faults: Vec<String>,
+}
+
+/// One topic in the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TopicRow {
+    pub name: String,
+    pub partitions: usize,
+    pub size_bytes: u64,
+    /// Records in the logs (log end minus log start, summed over partitions).
+    pub records: i64,
+    /// Record bytes produced and fetched since the broker started.
+    pub produced_bytes: u64,
+    pub fetched_bytes: u64,
+}
+
+/// The last rebalance of a group, as the list shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LastRebalance {
+    pub generation: i32,
+    pub cause: String,
+    pub outcome: String,
+    pub started_ms: i64,
+    /// `None` while it is still open.
+    pub duration_ms: Option<i64>,
+}
+
+/// One group in the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupRow {
+    pub group_id: String,
+    /// `classic` or `consumer` (KIP-848).
+    pub kind: String,
+    pub state: String,
+    pub protocol: Option<String>,
+    pub members: usize,
+    /// Summed over the partitions with a committed offset and a known end; `None` when none has.
+    pub lag: Option<i64>,
+    pub last_rebalance: Option<LastRebalance>,
+}
+
+/// A column the group list sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupSort {
+    #[default]
+    Id,
+    State,
+    Kind,
+    Members,
+    Lag,
+    LastRebalance,
+}
+
+impl GroupSort {
+    const ALL: [(GroupSort, &'static str); 6] = [
+        (GroupSort::Id, "id"),
+        (GroupSort::State, "state"),
+        (GroupSort::Kind, "kind"),
+        (GroupSort::Members, "members"),
+        (GroupSort::Lag, "lag"),
+        (GroupSort::LastRebalance, "rebalance"),
+    ];
+
+    fn name(self) -> &'static str {
+        GroupSort::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("id", |(_, n)| n)
+    }
+
+    fn parse(name: &str) -> Option<GroupSort> {
+        GroupSort::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(s, _)| *s)
+    }
+}
+
+/// What the lists show: the query parameters of `/ui/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the group or topic name.
+    pub filter: String,
+    pub sort: GroupSort,
+    pub descending: bool,
+    /// Zero-based page of the group list.
+    pub page: usize,
+    /// Zero-based page of the topic list.
+    pub topic_page: usize,
+}
+
+impl ListQuery {
+    /// The query from `(name, value)` pairs (already percent-decoded); unknown names and
+    /// unreadable values are ignored.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> ListQuery {
+        let mut query = ListQuery::default();
+        for (name, value) in pairs {
+            match name {
+                "q" => query.filter = value.trim().to_string(),
+                "sort" => query.sort = GroupSort::parse(value).unwrap_or_default(),
+                "desc" => query.descending = value == "1",
+                "page" => query.page = value.parse().unwrap_or(0),
+                "tpage" => query.topic_page = value.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        query
+    }
+
+    /// The `/ui/` URL of this query with `change` applied.
+    fn url(&self, change: impl FnOnce(&mut ListQuery)) -> String {
+        let mut q = self.clone();
+        change(&mut q);
+        let mut parts = Vec::new();
+        if !q.filter.is_empty() {
+            parts.push(format!("q={}", url_encode(&q.filter)));
+        }
+        if q.sort != GroupSort::Id {
+            parts.push(format!("sort={}", q.sort.name()));
+        }
+        if q.descending {
+            parts.push("desc=1".to_string());
+        }
+        if q.page > 0 {
+            parts.push(format!("page={}", q.page));
+        }
+        if q.topic_page > 0 {
+            parts.push(format!("tpage={}", q.topic_page));
+        }
+        if parts.is_empty() {
+            "/ui/".to_string()
+        } else {
+            format!("/ui/?{}", parts.join("&"))
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.filter.is_empty() || name.to_lowercase().contains(&self.filter.to_lowercase())
+    }
+}
+
+/// Everything the overview page shows.
+#[derive(Debug, Clone, Default)]
+pub struct Overview {
+    pub broker: BrokerFacts,
+    pub topics: Vec<TopicRow>,
+    pub groups: Vec<GroupRow>,
+    pub query: ListQuery,
+}
+
+/// The groups `query` selects, sorted, and how many matched before paging.
+pub fn select_groups<'a>(groups: &'a [GroupRow], query: &ListQuery) -> (Vec<&'a GroupRow>, usize) {
+    let mut matching: Vec<&GroupRow> = groups
+        .iter()
+        .filter(|g| query.matches(&g.group_id))
+        .collect();
+    let key = |a: &&GroupRow, b: &&GroupRow| -> Ordering {
+        let by = match query.sort {
+            GroupSort::Id => Ordering::Equal,
+            GroupSort::State => a.state.cmp(&b.state),
+            GroupSort::Kind => a.kind.cmp(&b.kind),
+            GroupSort::Members => a.members.cmp(&b.members),
+            GroupSort::Lag => a.lag.cmp(&b.lag),
+            GroupSort::LastRebalance => a
+                .last_rebalance
+                .as_ref()
+                .map(|r| r.started_ms)
+                .cmp(&b.last_rebalance.as_ref().map(|r| r.started_ms)),
+        };
+        by.then_with(|| a.group_id.cmp(&b.group_id))
+    };
+    matching.sort_by(|a, b| {
+        if query.descending {
+            key(b, a)
+        } else {
+            key(a, b)
+        }
+    });
+    let total = matching.len();
+    let page: Vec<&GroupRow> = matching
+        .into_iter()
+        .skip(query.page.saturating_mul(PER_PAGE))
+        .take(PER_PAGE)
+        .collect();
+    (page, total)
+}
+
+/// The overview page.
+pub fn render(overview: &Overview) -> String {
+    let mut body = Html::new();
+    broker_facts(&mut body, &overview.broker);
+    filter_form(&mut body, &overview.query);
+    groups_table(&mut body, &overview.groups, &overview.query);
+    topics_table(&mut body, &overview.topics, &overview.query);
+    html::page("Overview", Section::Overview, &body.into_string(), Some(10))
+}
+
+fn broker_facts(html: &mut Html, b: &BrokerFacts) {
+    html.raw("<dl class=\"facts\">");
+    let mut fact = |name: &str, value: &str| {
+        html.raw("<dt>")
+            .text(name)
+            .raw("</dt><dd>")
+            .text(value)
+            .raw("</dd>");
+    };
+    fact("Version", &b.version);
+    fact("Cluster", &b.cluster_id);
+    fact("Node", &b.node_id.to_string());
+    fact("Up for", &html::duration_ms(b.uptime_ms));
+    let listeners: Vec<String> = b
+        .listeners
+        .iter()
+        .map(|(name, addr)| format!("{name} {addr}"))
+        .collect();
+    fact("Listeners", &listeners.join(", "));
+    fact(
+        "Data",
+        &format!("{} in {}", html::bytes(b.log_bytes), b.data_dir),
+    );
+    html.raw("<dt>Health</dt><dd>");
+    if b.faults.is_empty() {
+        html.raw("<span class=\"state-Stable\">ok</span>");
+    } else {
+        html.raw("<ul class=\"faults\">");
+        for fault in &b.faults {
+            html.element("li", fault);
+        }
+        html.raw("</ul>");
+    }
+    html.raw("</dd></dl>");
+}
+
+fn filter_form(html: &mut Html, query: &ListQuery) {
+    html.raw("<form class=\"filter\" method=\"get\" action=\"/ui/\">")
+        .raw("<input type=\"search\" name=\"q\" placeholder=\"Filter groups and topics\" value=\"")
+        .text(&query.filter)
+        .raw("\"><button>Filter</button>");
+    if !query.filter.is_empty() {
+        html.link("/ui/", "Clear");
+    }
+    html.raw("</form>");
+}
+
+fn groups_table(html: &mut Html, groups: &[GroupRow], query: &ListQuery) {
+    let (page, total) = select_groups(groups, query);
+    html.raw(&format!(
+        "<h2 id=\"groups\">Consumer groups <span class=\"muted\">({})</span></h2>",
+        html::count(total as i64)
+    ));
+    if total == 0 {
+        html.raw("<p class=\"muted\">No groups");
+        if !query.filter.is_empty() {
+            html.raw(" match the filter");
+        }
+        html.raw(".</p>");
+        return;
+    }
+    html.raw("<table class=\"groups\"><thead><tr>");
+    for (sort, label, numeric) in [
+        (GroupSort::Id, "Group", false),
+        (GroupSort::Kind, "Protocol", false),
+        (GroupSort::State, "State", false),
+        (GroupSort::Members, "Members", true),
+        (GroupSort::Lag, "Lag", true),
+        (GroupSort::LastRebalance, "Last rebalance", false),
+    ] {
+        let descending = query.sort == sort && !query.descending;
+        let href = query.url(|q| {
+            q.sort = sort;
+            q.descending = descending;
+            q.page = 0;
+        });
+        let arrow = match (query.sort == sort, query.descending) {
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+            _ => "",
+        };
+        html.raw(if numeric {
+            "<th class=\"num\">"
+        } else {
+            "<th>"
+        })
+        .link(&href, &format!("{label}{arrow}"))
+        .raw("</th>");
+    }
+    html.raw("</tr></thead><tbody>");
+    for g in page {
+        html.raw("<tr><td class=\"id\">")
+            .link(
+                &format!("/ui/groups/{}", url_encode(&g.group_id)),
+                &g.group_id,
+            )
+            .raw("</td><td>")
+            .text(&g.kind);
+        if let Some(protocol) = &g.protocol {
+            html.raw(" <span class=\"muted\">")
+                .text(protocol)
+                .raw("</span>");
+        }
+        html.raw(&format!("</td><td class=\"state-{}\">", escape(&g.state)))
+            .text(&g.state)
+            .raw("</td><td class=\"num\">")
+            .text(&html::count(g.members as i64))
+            .raw("</td><td class=\"num\">")
+            .text(&g.lag.map_or("–".to_string(), html::count))
+            .raw("</td><td>");
+        match &g.last_rebalance {
+            None => {
+                html.raw("<span class=\"muted\">none recorded</span>");
+            }
+            Some(r) => {
+                html.text(&format!("gen {} · {} · ", r.generation, r.cause));
+                match r.duration_ms {
+                    Some(ms) => html.text(&html::duration_ms(ms)),
+                    None => html.raw("<em>in progress</em>"),
+                };
+                html.raw(" <span class=\"muted\">")
+                    .text(&html::time_ms(r.started_ms))
+                    .raw("</span>");
+            }
+        }
+        html.raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+    pager(html, total, query.page, |p| query.url(|q| q.page = p));
+}
+
+fn topics_table(html: &mut Html, topics: &[TopicRow], query: &ListQuery) {
+    let matching: Vec<&TopicRow> = topics.iter().filter(|t| query.matches(&t.name)).collect();
+    let total = matching.len();
+    html.raw(&format!(
+        "<h2 id=\"topics\">Topics <span class=\"muted\">({})</span></h2>",
+        html::count(total as i64)
+    ));
+    if total == 0 {
+        html.raw("<p class=\"muted\">No topics.</p>");
+        return;
+    }
+    html.raw(
+        "<table class=\"topics\"><thead><tr><th>Topic</th><th class=\"num\">Partitions</th>\
+         <th class=\"num\">Records</th><th class=\"num\">Size</th>\
+         <th class=\"num\">Produced</th><th class=\"num\">Fetched</th></tr></thead><tbody>",
+    );
+    for t in matching
+        .into_iter()
+        .skip(query.topic_page.saturating_mul(PER_PAGE))
+        .take(PER_PAGE)
+    {
+        html.raw("<tr><td class=\"id\">")
+            .text(&t.name)
+            .raw("</td><td class=\"num\">")
+            .text(&html::count(t.partitions as i64))
+            .raw("</td><td class=\"num\">")
+            .text(&html::count(t.records))
+            .raw("</td><td class=\"num\">")
+            .text(&html::bytes(t.size_bytes))
+            .raw("</td><td class=\"num\">")
+            .text(&html::bytes(t.produced_bytes))
+            .raw("</td><td class=\"num\">")
+            .text(&html::bytes(t.fetched_bytes))
+            .raw("</td></tr>");
+    }
+    html.raw("</tbody></table>");
+    pager(html, total, query.topic_page, |p| {
+        query.url(|q| q.topic_page = p)
+    });
+}
+
+/// Previous/next links for a list of `total` rows on page `page`.
+fn pager(html: &mut Html, total: usize, page: usize, url: impl Fn(usize) -> String) {
+    let pages = total.div_ceil(PER_PAGE);
+    if pages <= 1 {
+        return;
+    }
+    html.raw("<div class=\"pager\">");
+    if page > 0 {
+        html.link(&url(page - 1), "← previous");
+    }
+    html.raw(&format!("<span>page {} of {pages}</span>", page + 1));
+    if page + 1 < pages {
+        html.link(&url(page + 1), "next →");
+    }
+    html.raw("</div>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: &str, members: usize, lag: Option<i64>) -> GroupRow {
+        GroupRow {
+            group_id: id.to_string(),
+            kind: "classic".to_string(),
+            state: "Stable".to_string(),
+            protocol: Some("range".to_string()),
+            members,
+            lag,
+            last_rebalance: None,
+        }
+    }
+
+    fn ids(rows: &[&GroupRow]) -> Vec<String> {
+        rows.iter().map(|g| g.group_id.clone()).collect()
+    }
+
+    #[test]
+    fn groups_filter_by_substring_in_any_case_and_sort_by_the_chosen_column() {
+        let groups = vec![
+            group("billing", 3, Some(10)),
+            group("Orders-EU", 1, None),
+            group("orders-us", 2, Some(500)),
+        ];
+        let q = ListQuery::from_pairs([("q", "ORDERS")]);
+        assert_eq!(
+            ids(&select_groups(&groups, &q).0),
+            ["Orders-EU", "orders-us"]
+        );
+        let q = ListQuery::from_pairs([("sort", "lag"), ("desc", "1")]);
+        assert_eq!(
+            ids(&select_groups(&groups, &q).0),
+            ["orders-us", "billing", "Orders-EU"]
+        );
+        let q = ListQuery::from_pairs([("sort", "members")]);
+        assert_eq!(
+            ids(&select_groups(&groups, &q).0),
+            ["Orders-EU", "orders-us", "billing"]
+        );
+        // Unknown or unreadable parameters fall back to the defaults.
+        let q = ListQuery::from_pairs([("sort", "nonsense"), ("page", "x"), ("evil", "1")]);
+        assert_eq!(q, ListQuery::default());
+    }
+
+    #[test]
+    fn thousands_of_groups_are_paged_with_links_that_keep_the_query() {
+        let groups: Vec<GroupRow> = (0..2_345)
+            .map(|i| group(&format!("g{i:05}"), 1, None))
+            .collect();
+        let q = ListQuery::from_pairs([("q", "g01"), ("page", "2")]);
+        let (page, total) = select_groups(&groups, &q);
+        assert_eq!(total, 1_000);
+        assert_eq!(page.len(), PER_PAGE);
+        assert_eq!(page[0].group_id, "g01200");
+        let html = render(&Overview {
+            groups,
+            query: q,
+            ..Overview::default()
+        });
+        assert!(html.contains("page 3 of 10"), "{html}");
+        assert!(html.contains("href=\"/ui/?q=g01&amp;page=1\""), "{html}");
+        assert!(html.contains("href=\"/ui/?q=g01&amp;page=3\""), "{html}");
+        assert_eq!(html.matches("<tr><td class=\"id\">").count(), PER_PAGE);
+    }
+
+    #[test]
+    fn names_from_clients_are_escaped_and_links_percent_encoded() {
+        let overview = Overview {
+            groups: vec![group("<script>alert(1)</script>", 1, Some(3))],
+            topics: vec![TopicRow {
+                name: "<img src=x onerror=alert(2)>".to_string(),
+                partitions: 1,
+                ..TopicRow::default()
+            }],
+            query: ListQuery::from_pairs([("q", "\"><b>")]),
+            ..Overview::default()
+        };
+        let html = render(&overview);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("\"><b>"), "{html}");
+        assert!(html.contains("value=\"&quot;&gt;&lt;b&gt;\""), "{html}");
+        let overview = Overview {
+            groups: vec![group("<script>alert(1)</script>", 1, Some(3))],
+            ..Overview::default()
+        };
+        let html = render(&overview);
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("/ui/groups/%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_broker_facts_show_faults_and_groups_their_last_rebalance() {
+        let mut g = group("g", 2, Some(7));
+        g.last_rebalance = Some(LastRebalance {
+            generation: 4,
+            cause: "member_joined".to_string(),
+            outcome: "stable".to_string(),
+            started_ms: 0,
+            duration_ms: Some(3_002),
+        });
+        let mut open = group("h", 1, None);
+        open.last_rebalance = Some(LastRebalance {
+            generation: 2,
+            cause: "session_expired".to_string(),
+            duration_ms: None,
+            ..LastRebalance::default()
+        });
+        let html = render(&Overview {
+            broker: BrokerFacts {
+                version: "0.1.0".to_string(),
+                faults: vec!["partition log a-0: last append failed".to_string()],
+                ..BrokerFacts::default()
+            },
+            groups: vec![g, open],
+            ..Overview::default()
+        });
+        assert!(html.contains("gen 4 · member_joined · 3.0 s"), "{html}");
+        assert!(
+            html.contains("gen 2 · session_expired · <em>in progress</em>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li>partition log a-0: last append failed</li>"),
+            "{html}"
+        );
+        assert!(html.contains("data-refresh="), "{html}");
+    }
+}
