@@ -1,9 +1,1169 @@
-//! The rebalance timeline picture (placeholder; being written).
+//! The rebalance timeline: an SVG picture of who owned which partition over one group's
+//! rebalances.
+//!
+//! Time runs right, from a little before the first rebalance to now, with offsets from the
+//! first rebalance's start on the axis. Each partition (`topic-partition`) is a row:
+//!
+//! - a bar for each stretch of time one member owned it, coloured by member, replayed from the
+//!   records' decoded assignments (a record sets owners from its end; a KIP-848 hand-over
+//!   moves the boundary to when the old owner released the partition and the new one got it);
+//!   a grey bar where a Stable record's assignment could not be read, so the owner is unknown;
+//! - a hatched red segment where a consumer-protocol hand-over left the partition with no
+//!   consumer (released, or asked to revoke, until the new owner was given it).
+//!
+//! Behind the rows, each rebalance is a translucent band, its join phase and sync phase in two
+//! shades, labelled with its generation and cause. A legend names the members' colours. Every
+//! element carries a `<title>` with the details for hover; everything that came from clients is
+//! escaped. The picture is bounded: at most [`MAX_ROWS`] partition rows and
+//! [`MAX_LEGEND_MEMBERS`] legend entries, a fixed width, and a height that grows with the rows.
 
-use starling_group::RebalanceRecord;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
-/// An SVG picture of `records` (one group's history, oldest first) up to `now_ms`.
+use starling_group::{PartitionHandover, RebalanceOutcome, RebalanceRecord};
+
+use crate::html::{duration_ms, escape, time_ms};
+
+/// At most this many partition rows are drawn; a note counts the rest.
+pub const MAX_ROWS: usize = 200;
+/// At most this many members are named in the legend; a note counts the rest.
+pub const MAX_LEGEND_MEMBERS: usize = 40;
+
+const WIDTH: f64 = 1100.0;
+/// The plot's left edge; row labels sit left of it.
+const PLOT_LEFT: f64 = 190.0;
+const PLOT_RIGHT: f64 = WIDTH - 16.0;
+/// Where the rebalance bands (and their labels) begin.
+const BANDS_TOP: f64 = 26.0;
+/// Where the first partition row begins.
+const PLOT_TOP: f64 = 68.0;
+const ROW: f64 = 18.0;
+const BAR: f64 = 12.0;
+/// The plot's height when there are no partition rows, so the bands still show.
+const EMPTY_PLOT: f64 = 24.0;
+const ROW_LABEL_CHARS: usize = 28;
+const BAND_LABEL_CHARS: usize = 40;
+const LEGEND_LABEL_CHARS: usize = 26;
+const LEGEND_COLUMNS: usize = 4;
+const LEGEND_LINE: f64 = 18.0;
+/// At most this many member ids in a band's hover text per list.
+const TITLE_MEMBERS: usize = 20;
+
+/// Member colours, by order of first appearance (red is left for no-owner gaps).
+const PALETTE: [&str; 12] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+    "#393b79", "#637939", "#8c6d31", "#7b4173",
+];
+const UNKNOWN_FILL: &str = "#d0d0d0";
+const JOIN_FILL: &str = "#f5c542";
+const SYNC_FILL: &str = "#5b9bd5";
+const GAP_STROKE: &str = "#d62728";
+
+/// A partition: topic, then partition number (the rows' order).
+type PartitionKey<'a> = (&'a str, i32);
+
+/// An SVG picture of one group's rebalance history (`records`, oldest first) up to `now_ms`.
 pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
-    let _ = (records, now_ms);
-    String::new()
+    if records.is_empty() {
+        return empty_svg();
+    }
+    let scale = Scale::for_history(records, now_ms);
+    let partitions = partitions(records);
+    let rows: Vec<PartitionKey<'_>> = partitions.iter().copied().take(MAX_ROWS).collect();
+    let hidden_rows = partitions.len() - rows.len();
+    let ownership = replay(records, now_ms);
+
+    let plot_bottom = if rows.is_empty() {
+        PLOT_TOP + EMPTY_PLOT
+    } else {
+        PLOT_TOP + rows.len() as f64 * ROW
+    };
+    let axis_bottom = plot_bottom + 26.0;
+    let note_bottom = if hidden_rows > 0 {
+        axis_bottom + 16.0
+    } else {
+        axis_bottom
+    };
+    let legend_top = note_bottom + 10.0;
+    let legend = Legend::new(&ownership.members);
+    let height = legend_top + legend.height() + 8.0;
+
+    let group_id = &records[0].group_id;
+    let mut svg = String::with_capacity(8 * 1024 + rows.len() * 512);
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-label="Rebalance timeline of group {}: {} rebalances, {} partitions" font-family="sans-serif" font-size="11">"#,
+        escape(group_id),
+        records.len(),
+        partitions.len()
+    );
+    let _ = write!(
+        svg,
+        r##"<defs><pattern id="starling-timeline-gap" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fbd5d3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{GAP_STROKE}" stroke-width="3"/></pattern></defs>"##
+    );
+    let _ = write!(
+        svg,
+        r##"<rect x="0" y="0" width="{WIDTH:.0}" height="{height:.0}" fill="#ffffff"/>"##
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="{PLOT_LEFT:.0}" y="15" font-weight="bold">Rebalances from {} UTC</text>"#,
+        time_ms(scale.origin_ms)
+    );
+
+    draw_row_backgrounds(&mut svg, &rows);
+    draw_bands(&mut svg, records, &scale, now_ms, plot_bottom);
+    draw_bars(&mut svg, &rows, &ownership, &scale);
+    draw_handovers(&mut svg, records, &rows, &scale, now_ms);
+    draw_axis(&mut svg, &scale, now_ms, plot_bottom);
+    if hidden_rows > 0 {
+        let _ = write!(
+            svg,
+            r##"<text class="more-partitions" x="{PLOT_LEFT:.0}" y="{:.1}" fill="#444444">… and {hidden_rows} more partitions</text>"##,
+            axis_bottom + 12.0
+        );
+    }
+    legend.draw(&mut svg, legend_top);
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The picture of a group with no rebalances recorded.
+fn empty_svg() -> String {
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} 40" width="{WIDTH:.0}" height="40" role="img" aria-label="No rebalances recorded" font-family="sans-serif" font-size="12"><text x="12" y="24" fill="#444444">No rebalances recorded</text></svg>"##
+    )
+}
+
+/// Maps wall-clock milliseconds to x positions in the plot.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    /// The first rebalance's start: the axis counts from here.
+    origin_ms: i64,
+    /// The plot's left edge in time (a little before `origin_ms`).
+    from_ms: i64,
+    /// The plot's right edge in time (now, or the latest time recorded if later).
+    to_ms: i64,
+}
+
+impl Scale {
+    /// The span of `records` up to `now_ms`, with a little margin on the left; never empty.
+    fn for_history(records: &[RebalanceRecord], now_ms: i64) -> Scale {
+        let origin_ms = records.iter().map(|r| r.started_ms).min().unwrap_or(now_ms);
+        let latest = records
+            .iter()
+            .flat_map(|r| [Some(r.started_ms), r.join_completed_ms, r.ended_ms])
+            .flatten()
+            .fold(now_ms, i64::max);
+        let span = latest.saturating_sub(origin_ms).max(0);
+        let margin = (span / 50).max(200);
+        let from_ms = origin_ms.saturating_sub(margin);
+        let mut to_ms = latest.max(origin_ms);
+        if to_ms <= from_ms {
+            to_ms = from_ms.saturating_add(1000);
+        }
+        let from_ms = from_ms.min(to_ms - 1);
+        Scale {
+            origin_ms,
+            from_ms,
+            to_ms,
+        }
+    }
+
+    /// The x position of `ms`, clamped to the plot.
+    fn x(&self, ms: i64) -> f64 {
+        let ms = ms.clamp(self.from_ms, self.to_ms);
+        let offset = (i128::from(ms) - i128::from(self.from_ms)) as f64;
+        let span = (i128::from(self.to_ms) - i128::from(self.from_ms)).max(1) as f64;
+        PLOT_LEFT + offset / span * (PLOT_RIGHT - PLOT_LEFT)
+    }
+
+    /// The x positions of `from_ms`..`to_ms` as (left, width), at least `min_width` wide.
+    fn span(&self, from_ms: i64, to_ms: i64, min_width: f64) -> (f64, f64) {
+        let left = self.x(from_ms);
+        let right = self.x(to_ms.max(from_ms));
+        let width = (right - left).max(min_width);
+        (left.min(PLOT_RIGHT - min_width), width)
+    }
+
+    /// `ms` as an offset from the first rebalance's start: `+12.5 s`, `-300 ms`.
+    fn offset(&self, ms: i64) -> String {
+        let delta = ms.saturating_sub(self.origin_ms);
+        if delta < 0 {
+            format!("-{}", duration_ms(delta.saturating_neg()))
+        } else {
+            format!("+{}", duration_ms(delta))
+        }
+    }
+}
+
+/// Every partition any record names (assignment lists or hand-overs), sorted.
+fn partitions(records: &[RebalanceRecord]) -> BTreeSet<PartitionKey<'_>> {
+    let mut partitions = BTreeSet::new();
+    for record in records {
+        if let Some(change) = &record.assignment {
+            partitions.extend(change.moved.iter().map(|p| (p.topic.as_str(), p.partition)));
+            for owners in [&change.stayed, &change.assigned, &change.revoked] {
+                partitions.extend(owners.iter().map(|p| (p.topic.as_str(), p.partition)));
+            }
+        }
+        partitions.extend(
+            record
+                .handovers
+                .iter()
+                .map(|h| (h.topic.as_str(), h.partition)),
+        );
+    }
+    partitions
+}
+
+/// Who owned a partition over one stretch of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// The member at this index of [`Ownership::members`].
+    Member(usize),
+    /// A Stable rebalance's assignment could not be read.
+    Unknown,
+}
+
+/// One owner of one partition from `from_ms` to `to_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stretch {
+    owner: Owner,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// The history's partition ownership, replayed.
+#[derive(Debug, Default)]
+struct Ownership<'a> {
+    /// Member ids in order of first appearance as an owner (their colour index).
+    members: Vec<&'a str>,
+    /// Each partition's stretches, in time order, without overlaps.
+    stretches: BTreeMap<PartitionKey<'a>, Vec<Stretch>>,
+    /// The stretch each partition is in now, with its start.
+    open: BTreeMap<PartitionKey<'a>, (Owner, i64)>,
+}
+
+impl<'a> Ownership<'a> {
+    fn member(&mut self, member_id: &'a str) -> Owner {
+        let index = match self.members.iter().position(|m| *m == member_id) {
+            Some(index) => index,
+            None => {
+                self.members.push(member_id);
+                self.members.len() - 1
+            }
+        };
+        Owner::Member(index)
+    }
+
+    /// Ends `key`'s open stretch at `at_ms` (not before it began).
+    fn close(&mut self, key: PartitionKey<'a>, at_ms: i64) {
+        if let Some((owner, from_ms)) = self.open.remove(&key) {
+            self.stretches.entry(key).or_default().push(Stretch {
+                owner,
+                from_ms,
+                to_ms: at_ms.max(from_ms),
+            });
+        }
+    }
+
+    /// Opens a stretch of `owner` on `key` at `at_ms` (not before its last stretch ended).
+    fn open(&mut self, key: PartitionKey<'a>, owner: Owner, at_ms: i64) {
+        let last_end = self
+            .stretches
+            .get(&key)
+            .and_then(|s| s.last())
+            .map_or(at_ms, |s| s.to_ms);
+        self.open.insert(key, (owner, at_ms.max(last_end)));
+    }
+}
+
+/// When a hand-over left the partition with no consumer: released, or asked to revoke.
+fn gap_start(handover: &PartitionHandover) -> Option<i64> {
+    handover.released_ms.or(handover.revoke_asked_ms)
+}
+
+/// Replays the records' assignments, in the order they closed, into ownership stretches up to
+/// `now_ms`.
+fn replay(records: &[RebalanceRecord], now_ms: i64) -> Ownership<'_> {
+    let mut closed: Vec<(i64, &RebalanceRecord)> = records
+        .iter()
+        .filter_map(|r| r.ended_ms.map(|ended| (ended, r)))
+        .collect();
+    closed.sort_by_key(|(ended, _)| *ended);
+
+    let mut ownership = Ownership::default();
+    let mut seen: BTreeSet<PartitionKey<'_>> = BTreeSet::new();
+    for (at_ms, record) in closed {
+        match &record.assignment {
+            Some(change) => {
+                let mut next: BTreeMap<PartitionKey<'_>, &str> = BTreeMap::new();
+                for m in &change.moved {
+                    next.insert((m.topic.as_str(), m.partition), m.to.as_str());
+                }
+                for p in change.stayed.iter().chain(&change.assigned) {
+                    next.insert((p.topic.as_str(), p.partition), p.member_id.as_str());
+                }
+                seen.extend(next.keys().copied());
+                seen.extend(
+                    change
+                        .revoked
+                        .iter()
+                        .map(|p| (p.topic.as_str(), p.partition)),
+                );
+                let handovers: BTreeMap<PartitionKey<'_>, &PartitionHandover> = record
+                    .handovers
+                    .iter()
+                    .map(|h| ((h.topic.as_str(), h.partition), h))
+                    .collect();
+
+                let owned: Vec<(PartitionKey<'_>, Owner)> = ownership
+                    .open
+                    .iter()
+                    .map(|(key, (owner, _))| (*key, *owner))
+                    .collect();
+                for (key, owner) in owned {
+                    let next_owner = next.get(&key).map(|m| ownership.member(m));
+                    if next_owner != Some(owner) {
+                        let released = handovers.get(&key).and_then(|h| gap_start(h));
+                        ownership.close(key, released.map_or(at_ms, |r| r.min(at_ms)));
+                    }
+                }
+                for (key, member_id) in next {
+                    if ownership.open.contains_key(&key) {
+                        continue;
+                    }
+                    let owner = ownership.member(member_id);
+                    let assigned = handovers
+                        .get(&key)
+                        .filter(|h| h.to == member_id)
+                        .and_then(|h| h.assigned_ms);
+                    ownership.open(key, owner, assigned.map_or(at_ms, |a| a.min(at_ms)));
+                }
+            }
+            None if record.outcome == RebalanceOutcome::Stable => {
+                seen.extend(ownership.open.keys().copied());
+                for key in seen.iter().copied() {
+                    if ownership.open.get(&key).map(|(owner, _)| *owner) != Some(Owner::Unknown) {
+                        ownership.close(key, at_ms);
+                        ownership.open(key, Owner::Unknown, at_ms);
+                    }
+                }
+            }
+            None if matches!(
+                record.outcome,
+                RebalanceOutcome::Empty | RebalanceOutcome::Deleted
+            ) =>
+            {
+                let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
+                for key in keys {
+                    ownership.close(key, at_ms);
+                }
+            }
+            None => {}
+        }
+    }
+    let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
+    for key in keys {
+        ownership.close(key, now_ms);
+    }
+    ownership
+}
+
+/// `text` cut to `max_chars` characters, with an ellipsis if it was longer (not escaped).
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+fn partition_name((topic, partition): PartitionKey<'_>) -> String {
+    format!("{topic}-{partition}")
+}
+
+fn member_colour(owner: Owner) -> &'static str {
+    match owner {
+        Owner::Member(index) => PALETTE[index % PALETTE.len()],
+        Owner::Unknown => UNKNOWN_FILL,
+    }
+}
+
+fn row_top(row: usize) -> f64 {
+    PLOT_TOP + row as f64 * ROW
+}
+
+/// Zebra stripes and the partition names left of the plot.
+fn draw_row_backgrounds(svg: &mut String, rows: &[PartitionKey<'_>]) {
+    for (row, key) in rows.iter().enumerate() {
+        let top = row_top(row);
+        if row % 2 == 0 {
+            let _ = write!(
+                svg,
+                r##"<rect x="{PLOT_LEFT:.1}" y="{top:.1}" width="{:.1}" height="{ROW:.1}" fill="#f4f4f4"/>"##,
+                PLOT_RIGHT - PLOT_LEFT
+            );
+        }
+        let name = partition_name(*key);
+        let _ = write!(
+            svg,
+            r#"<text class="partition" x="{:.1}" y="{:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
+            PLOT_LEFT - 6.0,
+            top + ROW / 2.0 + 4.0,
+            escape(&name),
+            escape(&truncate(&name, ROW_LABEL_CHARS))
+        );
+    }
+}
+
+/// Member ids for hover text, at most [`TITLE_MEMBERS`] of them.
+fn member_list<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = ids.len();
+    let mut list: Vec<&str> = ids.take(TITLE_MEMBERS).collect();
+    let more = total - list.len();
+    let more_text = format!("… {more} more");
+    if more > 0 {
+        list.push(&more_text);
+    }
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        escape(&list.join(", "))
+    }
+}
+
+/// One translucent band per rebalance: the join phase, then the sync phase, with a label.
+fn draw_bands(
+    svg: &mut String,
+    records: &[RebalanceRecord],
+    scale: &Scale,
+    now_ms: i64,
+    plot_bottom: f64,
+) {
+    for (index, record) in records.iter().enumerate() {
+        let start = record.started_ms;
+        let end = record.ended_ms.unwrap_or(now_ms).max(start);
+        let join_end = record.join_completed_ms.unwrap_or(end).clamp(start, end);
+        let height = plot_bottom - BANDS_TOP;
+
+        let mut title = format!(
+            "generation {}: {}",
+            record.generation,
+            record.cause.as_str()
+        );
+        if let Some(trigger) = &record.trigger_member {
+            let _ = write!(title, " by {}", escape(trigger));
+        }
+        if let Some(reason) = &record.client_reason {
+            let _ = write!(title, " (“{}”)", escape(reason));
+        }
+        let _ = write!(
+            title,
+            "\noutcome: {}\nstarted {} UTC ({})",
+            record.outcome.as_str(),
+            time_ms(start),
+            scale.offset(start)
+        );
+        // The record's own phase methods subtract unchecked; these saturate.
+        let phase = |from: Option<i64>, to: Option<i64>| match (from, to) {
+            (Some(from), Some(to)) => duration_ms(to.saturating_sub(from)),
+            _ => "–".to_string(),
+        };
+        let sync_end = record
+            .ended_ms
+            .filter(|_| record.outcome == RebalanceOutcome::Stable);
+        let join = phase(Some(start), record.join_completed_ms);
+        match record.ended_ms {
+            Some(ended) => {
+                let _ = write!(
+                    title,
+                    "\njoin {join}, sync {}, total {}",
+                    phase(record.join_completed_ms, sync_end),
+                    duration_ms(ended.saturating_sub(start))
+                );
+            }
+            None => {
+                let _ = write!(
+                    title,
+                    "\njoin {join}, open for {}",
+                    duration_ms(now_ms.saturating_sub(start))
+                );
+            }
+        }
+        let _ = write!(
+            title,
+            "\njoined: {}\nleft: {}",
+            member_list(record.joined.iter().map(String::as_str)),
+            member_list(record.left.iter().map(|d| d.member_id.as_str()))
+        );
+
+        let _ = write!(svg, r#"<g class="rebalance"><title>{title}</title>"#);
+        let (join_x, join_w) = scale.span(start, join_end, 2.0);
+        let _ = write!(
+            svg,
+            r#"<rect class="join-phase" x="{join_x:.1}" y="{BANDS_TOP:.1}" width="{join_w:.1}" height="{height:.1}" fill="{JOIN_FILL}" fill-opacity="0.3"/>"#
+        );
+        if end > join_end {
+            let (sync_x, sync_w) = scale.span(join_end, end, 1.0);
+            let _ = write!(
+                svg,
+                r#"<rect class="sync-phase" x="{sync_x:.1}" y="{BANDS_TOP:.1}" width="{sync_w:.1}" height="{height:.1}" fill="{SYNC_FILL}" fill-opacity="0.25"/>"#
+            );
+        }
+        let mut label = format!("g{} {}", record.generation, record.cause.as_str());
+        if let Some(trigger) = &record.trigger_member {
+            let _ = write!(label, " by {trigger}");
+        }
+        let label = truncate(&label, BAND_LABEL_CHARS);
+        let label_y = BANDS_TOP + 11.0 + (index % 3) as f64 * 12.0;
+        // About 6.5 units a character at this size: a label that would run off the right edge
+        // ends there instead.
+        let label_width = label.chars().count() as f64 * 6.5;
+        let (label_x, anchor) = if join_x + 2.0 + label_width > WIDTH {
+            (PLOT_RIGHT - 2.0, "end")
+        } else {
+            (join_x + 2.0, "start")
+        };
+        let _ = write!(
+            svg,
+            r##"<text class="band-label" x="{label_x:.1}" y="{label_y:.1}" text-anchor="{anchor}" fill="#333333">{}</text></g>"##,
+            escape(&label)
+        );
+    }
+}
+
+/// The ownership bars of the rows shown.
+fn draw_bars(
+    svg: &mut String,
+    rows: &[PartitionKey<'_>],
+    ownership: &Ownership<'_>,
+    scale: &Scale,
+) {
+    for (row, key) in rows.iter().enumerate() {
+        let Some(stretches) = ownership.stretches.get(key) else {
+            continue;
+        };
+        let y = row_top(row) + (ROW - BAR) / 2.0;
+        let name = partition_name(*key);
+        for stretch in stretches {
+            if stretch.to_ms <= stretch.from_ms {
+                continue;
+            }
+            let (x, width) = scale.span(stretch.from_ms, stretch.to_ms, 1.0);
+            let who = match stretch.owner {
+                Owner::Member(index) => escape(ownership.members[index]),
+                Owner::Unknown => "owner unknown (assignment not readable)".to_string(),
+            };
+            let _ = write!(
+                svg,
+                r#"<rect class="owner" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{BAR:.1}" fill="{}"><title>{who}: {} from {} for {}</title></rect>"#,
+                member_colour(stretch.owner),
+                escape(&name),
+                scale.offset(stretch.from_ms),
+                duration_ms(stretch.to_ms.saturating_sub(stretch.from_ms))
+            );
+        }
+    }
+}
+
+/// The no-consumer gaps of consumer-protocol hand-overs on the rows shown.
+fn draw_handovers(
+    svg: &mut String,
+    records: &[RebalanceRecord],
+    rows: &[PartitionKey<'_>],
+    scale: &Scale,
+    now_ms: i64,
+) {
+    let row_of: BTreeMap<PartitionKey<'_>, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(row, key)| (*key, row))
+        .collect();
+    let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
+    for record in records {
+        for handover in &record.handovers {
+            let key = (handover.topic.as_str(), handover.partition);
+            let Some(&row) = row_of.get(&key) else {
+                continue;
+            };
+            let Some(start) = gap_start(handover) else {
+                continue;
+            };
+            let end = handover
+                .assigned_ms
+                .unwrap_or_else(|| record.ended_ms.unwrap_or(now_ms))
+                .max(start);
+            let (x, width) = scale.span(start, end, 1.5);
+            let y = row_top(row) + (ROW - BAR) / 2.0 - 1.0;
+            let waited = match handover.assigned_ms {
+                Some(_) => format!("no consumer for {}", duration_ms(end.saturating_sub(start))),
+                None => format!(
+                    "not yet assigned after {}",
+                    duration_ms(end.saturating_sub(start))
+                ),
+            };
+            let _ = write!(
+                svg,
+                r#"<rect class="handover-gap" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{}: {} → {}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
+                BAR + 2.0,
+                escape(&partition_name(key)),
+                escape(&handover.from),
+                escape(&handover.to),
+                time(handover.revoke_asked_ms),
+                time(handover.released_ms),
+                time(handover.assigned_ms),
+            );
+        }
+    }
+}
+
+/// A tick step (ms) giving at most about eight ticks over `span_ms`.
+fn tick_step(span_ms: i64) -> i64 {
+    const STEPS: [i64; 27] = [
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000,
+        120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000,
+        21_600_000, 43_200_000, 86_400_000,
+    ];
+    STEPS
+        .iter()
+        .copied()
+        .find(|step| span_ms / step <= 8)
+        .unwrap_or_else(|| (span_ms / 8).max(1))
+}
+
+/// The time axis under the rows: ticks at offsets from the first rebalance, and now.
+fn draw_axis(svg: &mut String, scale: &Scale, now_ms: i64, plot_bottom: f64) {
+    let _ = write!(
+        svg,
+        r##"<line x1="{PLOT_LEFT:.1}" y1="{plot_bottom:.1}" x2="{PLOT_RIGHT:.1}" y2="{plot_bottom:.1}" stroke="#888888"/>"##
+    );
+    let span = scale.to_ms.saturating_sub(scale.origin_ms).max(0);
+    let step = tick_step(span);
+    let mut offset: i64 = 0;
+    while offset <= span {
+        let x = scale.x(scale.origin_ms.saturating_add(offset));
+        let label = if offset == 0 {
+            "0".to_string()
+        } else {
+            format!("+{}", duration_ms(offset))
+        };
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{plot_bottom:.1}" x2="{x:.1}" y2="{:.1}" stroke="#888888"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#444444">{label}</text>"##,
+            plot_bottom + 4.0,
+            plot_bottom + 16.0
+        );
+        offset = match offset.checked_add(step) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    let now_x = scale.x(now_ms);
+    let _ = write!(
+        svg,
+        r##"<line class="now" x1="{now_x:.1}" y1="{BANDS_TOP:.1}" x2="{now_x:.1}" y2="{plot_bottom:.1}" stroke="#444444" stroke-dasharray="3,3"><title>now: {} UTC</title></line>"##,
+        time_ms(now_ms)
+    );
+}
+
+/// The key to the picture's shading and the members' colours.
+struct Legend<'a> {
+    members: &'a [&'a str],
+}
+
+impl<'a> Legend<'a> {
+    fn new(members: &'a [&'a str]) -> Legend<'a> {
+        Legend { members }
+    }
+
+    fn member_lines(&self) -> usize {
+        let shown = self.members.len().min(MAX_LEGEND_MEMBERS);
+        let notes = usize::from(self.members.len() > MAX_LEGEND_MEMBERS);
+        (shown + notes).div_ceil(LEGEND_COLUMNS)
+    }
+
+    fn height(&self) -> f64 {
+        (1 + self.member_lines()) as f64 * LEGEND_LINE
+    }
+
+    fn draw(&self, svg: &mut String, top: f64) {
+        let column = (PLOT_RIGHT - 12.0) / LEGEND_COLUMNS as f64;
+        let keys: [(&str, String); 4] = [
+            (
+                "join phase",
+                format!(r#"fill="{JOIN_FILL}" fill-opacity="0.45""#),
+            ),
+            (
+                "sync phase",
+                format!(r#"fill="{SYNC_FILL}" fill-opacity="0.4""#),
+            ),
+            (
+                "no consumer (hand-over)",
+                format!(r#"fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}""#),
+            ),
+            ("owner unknown", format!(r#"fill="{UNKNOWN_FILL}""#)),
+        ];
+        let _ = write!(svg, r#"<g class="legend">"#);
+        for (i, (label, fill)) in keys.iter().enumerate() {
+            swatch(svg, 12.0 + i as f64 * column, top, fill, label);
+        }
+        for (i, member) in self.members.iter().take(MAX_LEGEND_MEMBERS).enumerate() {
+            let x = 12.0 + (i % LEGEND_COLUMNS) as f64 * column;
+            let y = top + (1 + i / LEGEND_COLUMNS) as f64 * LEGEND_LINE;
+            let fill = format!(r#"fill="{}""#, member_colour(Owner::Member(i)));
+            let _ = write!(svg, "<g><title>{}</title>", escape(member));
+            swatch(
+                svg,
+                x,
+                y,
+                &fill,
+                &escape(&truncate(member, LEGEND_LABEL_CHARS)),
+            );
+            svg.push_str("</g>");
+        }
+        if self.members.len() > MAX_LEGEND_MEMBERS {
+            let i = MAX_LEGEND_MEMBERS;
+            let _ = write!(
+                svg,
+                r##"<text x="{:.1}" y="{:.1}" fill="#444444">… and {} more members</text>"##,
+                12.0 + (i % LEGEND_COLUMNS) as f64 * column,
+                top + (1 + i / LEGEND_COLUMNS) as f64 * LEGEND_LINE + 11.0,
+                self.members.len() - MAX_LEGEND_MEMBERS
+            );
+        }
+        svg.push_str("</g>");
+    }
+}
+
+/// One legend entry: a square with `fill` (attributes) and `label` (already escaped).
+fn swatch(svg: &mut String, x: f64, y: f64, fill: &str, label: &str) {
+    let _ = write!(
+        svg,
+        r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" {fill}/><text x="{:.1}" y="{:.1}">{label}</text>"#,
+        y + 1.0,
+        x + 17.0,
+        y + 11.0
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use starling_group::{
+        AssignmentChange, MemberDeparture, PartitionMove, PartitionOwner, RebalanceCause,
+    };
+
+    const T: i64 = 1_796_504_351_000;
+
+    fn record(generation: i32, cause: RebalanceCause, started_ms: i64) -> RebalanceRecord {
+        RebalanceRecord {
+            group_id: "g".to_string(),
+            generation,
+            cause,
+            trigger_member: None,
+            client_reason: None,
+            protocol_type: "consumer".to_string(),
+            protocol: Some("range".to_string()),
+            started_ms,
+            join_completed_ms: Some(started_ms + 300),
+            ended_ms: Some(started_ms + 500),
+            outcome: RebalanceOutcome::Stable,
+            members_before: Vec::new(),
+            members: Vec::new(),
+            joined: Vec::new(),
+            left: Vec::new(),
+            assignment: Some(AssignmentChange::default()),
+            handovers: Vec::new(),
+            reconciliation: Vec::new(),
+        }
+    }
+
+    fn owner(topic: &str, partition: i32, member_id: &str) -> PartitionOwner {
+        PartitionOwner {
+            topic: topic.to_string(),
+            partition,
+            member_id: member_id.to_string(),
+        }
+    }
+
+    fn moved(topic: &str, partition: i32, from: &str, to: &str) -> PartitionMove {
+        PartitionMove {
+            topic: topic.to_string(),
+            partition,
+            from: from.to_string(),
+            to: to.to_string(),
+        }
+    }
+
+    /// Member a gets p0–p3; 10 s later member b joins and takes p2 and p3.
+    fn scale_out() -> Vec<RebalanceRecord> {
+        let mut first = record(1, RebalanceCause::MemberJoined, T);
+        first.joined = vec!["a".to_string()];
+        first.trigger_member = Some("a".to_string());
+        first.assignment = Some(AssignmentChange {
+            assigned: (0..4).map(|p| owner("orders", p, "a")).collect(),
+            ..AssignmentChange::default()
+        });
+        let mut second = record(2, RebalanceCause::MemberJoined, T + 10_000);
+        second.trigger_member = Some("b".to_string());
+        second.joined = vec!["b".to_string()];
+        second.assignment = Some(AssignmentChange {
+            moved: vec![moved("orders", 2, "a", "b"), moved("orders", 3, "a", "b")],
+            stayed: vec![owner("orders", 0, "a"), owner("orders", 1, "a")],
+            ..AssignmentChange::default()
+        });
+        vec![first, second]
+    }
+
+    /// The `<rect class="owner" ...>` elements, each as its whole markup.
+    fn bars(svg: &str) -> Vec<&str> {
+        elements(svg, r#"<rect class="owner""#, "</rect>")
+    }
+
+    fn elements<'s>(svg: &'s str, open: &str, close: &str) -> Vec<&'s str> {
+        let mut found = Vec::new();
+        let mut rest = svg;
+        while let Some(start) = rest.find(open) {
+            let end = start + rest[start..].find(close).expect("element closes") + close.len();
+            found.push(&rest[start..end]);
+            rest = &rest[end..];
+        }
+        found
+    }
+
+    fn attribute(element: &str, name: &str) -> f64 {
+        let key = format!(" {name}=\"");
+        let start = element.find(&key).expect("attribute present") + key.len();
+        let end = start + element[start..].find('"').expect("attribute closes");
+        element[start..end].parse().expect("a number")
+    }
+
+    fn assert_well_formed(svg: &str) {
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.ends_with("</svg>"), "{svg}");
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+    }
+
+    #[test]
+    fn a_scale_out_moves_two_partitions_to_the_new_member_at_the_second_rebalance() {
+        let records = scale_out();
+        let now = T + 20_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        assert_eq!(
+            svg.matches(r#"<text class="partition""#).count(),
+            4,
+            "{svg}"
+        );
+        for p in 0..4 {
+            assert!(svg.contains(&format!("<title>orders-{p}</title>")), "{svg}");
+        }
+
+        let bars = bars(&svg);
+        let of = |member: &str, partition: i32| -> Vec<&str> {
+            bars.iter()
+                .copied()
+                .filter(|b| b.contains(&format!("<title>{member}: orders-{partition} ")))
+                .collect()
+        };
+        let scale = Scale::for_history(&records, now);
+        let first_end = scale.x(T + 500);
+        let second_end = scale.x(T + 10_500);
+        for p in [0, 1] {
+            let a = of("a", p);
+            assert_eq!(a.len(), 1, "{p}: one bar for a, to now: {a:?}");
+            assert!((attribute(a[0], "x") - first_end).abs() < 0.2);
+            assert!(of("b", p).is_empty());
+        }
+        for p in [2, 3] {
+            let (a, b) = (of("a", p), of("b", p));
+            assert_eq!((a.len(), b.len()), (1, 1), "{p}: {a:?} {b:?}");
+            let a_right = attribute(a[0], "x") + attribute(a[0], "width");
+            assert!(
+                (a_right - second_end).abs() < 0.2,
+                "{a_right} vs {second_end}"
+            );
+            assert!((attribute(b[0], "x") - second_end).abs() < 0.2);
+            assert!((attribute(b[0], "x") + attribute(b[0], "width") - scale.x(now)).abs() < 0.2);
+            assert_ne!(a[0].split("fill=").nth(1), b[0].split("fill=").nth(1));
+        }
+        assert!(svg.contains(">g2 member_joined by b</text>"), "{svg}");
+        let band_labels = elements(&svg, r#"<text class="band-label""#, "</text>");
+        assert_eq!(band_labels.len(), 2, "{svg}");
+        assert!(band_labels[1].contains(&format!(r#" x="{:.1}""#, scale.x(T + 10_000) + 2.0)));
+        assert!(svg.contains("generation 2: member_joined by b"), "{svg}");
+        assert!(
+            svg.contains("join 300 ms, sync 200 ms, total 500 ms"),
+            "{svg}"
+        );
+        // Both members in the legend, a first.
+        let legend = &svg[svg.find(r#"<g class="legend">"#).unwrap()..];
+        let (a_at, b_at) = (
+            legend.find("<title>a</title>"),
+            legend.find("<title>b</title>"),
+        );
+        assert!(a_at.is_some() && b_at.is_some() && a_at < b_at, "{legend}");
+        assert!(svg.contains("Rebalances from 2026-12-05 20:59:11.000 UTC"));
+    }
+
+    #[test]
+    fn markup_in_topic_names_and_member_ids_is_escaped() {
+        let mut first = record(1, RebalanceCause::MemberJoined, T);
+        first.group_id = "<script>g".to_string();
+        first.trigger_member = Some("<script>m".to_string());
+        first.joined = vec!["<script>m".to_string()];
+        first.client_reason = Some("<script>why".to_string());
+        first.left = vec![MemberDeparture {
+            member_id: "<script>gone".to_string(),
+            group_instance_id: None,
+            reason: starling_group::DepartureReason::Left,
+        }];
+        first.assignment = Some(AssignmentChange {
+            assigned: vec![owner("<script>alert(1)</script>", 0, "<script>m")],
+            ..AssignmentChange::default()
+        });
+        first.handovers = vec![PartitionHandover {
+            topic: "<script>t".to_string(),
+            partition: 1,
+            from: "<script>x".to_string(),
+            to: "<script>y\"'".to_string(),
+            revoke_asked_ms: Some(T + 10),
+            released_ms: None,
+            assigned_ms: Some(T + 50),
+        }];
+        let svg = timeline_svg(&[first], T + 1_000);
+        assert_well_formed(&svg);
+        assert!(!svg.contains("<script"), "{svg}");
+        assert!(
+            svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;-0"),
+            "{svg}"
+        );
+        assert!(svg.contains("&lt;script&gt;m"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;y&quot;&#39;"), "{svg}");
+    }
+
+    #[test]
+    fn a_consumer_protocol_handover_draws_the_gap_with_no_consumer() {
+        let mut first = record(1, RebalanceCause::MemberJoined, T);
+        first.assignment = Some(AssignmentChange {
+            assigned: vec![owner("t", 0, "a")],
+            ..AssignmentChange::default()
+        });
+        let mut second = record(2, RebalanceCause::MemberJoined, T + 5_000);
+        second.join_completed_ms = Some(T + 5_000);
+        second.ended_ms = Some(T + 8_000);
+        second.assignment = Some(AssignmentChange {
+            moved: vec![moved("t", 0, "a", "b")],
+            ..AssignmentChange::default()
+        });
+        second.handovers = vec![PartitionHandover {
+            topic: "t".to_string(),
+            partition: 0,
+            from: "a".to_string(),
+            to: "b".to_string(),
+            revoke_asked_ms: Some(T + 5_100),
+            released_ms: Some(T + 6_000),
+            assigned_ms: Some(T + 7_500),
+        }];
+        let records = vec![first, second];
+        let now = T + 10_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        let gaps = elements(&svg, r#"<rect class="handover-gap""#, "</rect>");
+        assert_eq!(gaps.len(), 1, "{svg}");
+        let gap = gaps[0];
+        assert!(
+            gap.contains(
+                "<title>t-0: a → b; revoke asked +5.1 s, released +6.0 s, assigned +7.5 s; \
+                 no consumer for 1.5 s</title>"
+            ),
+            "{gap}"
+        );
+        let scale = Scale::for_history(&records, now);
+        assert!((attribute(gap, "x") - scale.x(T + 6_000)).abs() < 0.2);
+        let right = attribute(gap, "x") + attribute(gap, "width");
+        assert!((right - scale.x(T + 7_500)).abs() < 0.2);
+        // The bars meet the gap: a until released, b from assigned.
+        let bars = bars(&svg);
+        let a = bars.iter().find(|b| b.contains("<title>a: ")).unwrap();
+        let b = bars.iter().find(|b| b.contains("<title>b: ")).unwrap();
+        assert!((attribute(a, "x") + attribute(a, "width") - scale.x(T + 6_000)).abs() < 0.2);
+        assert!((attribute(b, "x") - scale.x(T + 7_500)).abs() < 0.2);
+    }
+
+    #[test]
+    fn an_open_rebalance_band_extends_to_now() {
+        let mut records = scale_out();
+        let mut open = record(3, RebalanceCause::SessionExpired, T + 15_000);
+        open.ended_ms = None;
+        open.join_completed_ms = Some(T + 16_000);
+        open.outcome = RebalanceOutcome::InProgress;
+        open.assignment = None;
+        records.push(open);
+        let now = T + 20_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        let scale = Scale::for_history(&records, now);
+        let syncs = elements(&svg, r#"<rect class="sync-phase""#, "/>");
+        assert_eq!(syncs.len(), 3, "{svg}");
+        let last = syncs[2];
+        assert!((attribute(last, "x") - scale.x(T + 16_000)).abs() < 0.2);
+        let right = attribute(last, "x") + attribute(last, "width");
+        assert!((right - scale.x(now)).abs() < 0.2, "{right}");
+        assert!((right - PLOT_RIGHT).abs() < 0.2, "{right}");
+        assert!(svg.contains("open for 5.0 s"), "{svg}");
+        assert!(svg.contains(">g3 session_expired</text>"), "{svg}");
+    }
+
+    #[test]
+    fn an_unreadable_assignment_leaves_owners_unknown_until_a_readable_one() {
+        let mut records = scale_out();
+        let mut unreadable = record(3, RebalanceCause::MemberRejoined, T + 12_000);
+        unreadable.assignment = None;
+        records.push(unreadable);
+        let mut readable = record(4, RebalanceCause::MemberLeft, T + 15_000);
+        readable.assignment = Some(AssignmentChange {
+            stayed: vec![owner("orders", 0, "a")],
+            ..AssignmentChange::default()
+        });
+        records.push(readable);
+        let now = T + 20_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        let scale = Scale::for_history(&records, now);
+        let unknown: Vec<&str> = bars(&svg)
+            .into_iter()
+            .filter(|b| b.contains(UNKNOWN_FILL))
+            .collect();
+        assert_eq!(unknown.len(), 4, "{svg}");
+        for bar in &unknown {
+            assert!((attribute(bar, "x") - scale.x(T + 12_500)).abs() < 0.2);
+            let right = attribute(bar, "x") + attribute(bar, "width");
+            assert!((right - scale.x(T + 15_500)).abs() < 0.2, "{bar}");
+        }
+        // Then p0 is a's again, and the others nobody's.
+        let last: Vec<&str> = bars(&svg)
+            .into_iter()
+            .filter(|b| (attribute(b, "x") - scale.x(T + 15_500)).abs() < 0.2)
+            .collect();
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert!(last[0].contains("<title>a: orders-0 "), "{last:?}");
+    }
+
+    #[test]
+    fn an_empty_history_says_so() {
+        let svg = timeline_svg(&[], T);
+        assert_well_formed(&svg);
+        assert!(svg.contains("No rebalances recorded"));
+    }
+
+    #[test]
+    fn rebalances_without_partitions_still_draw_their_bands() {
+        let mut only = record(1, RebalanceCause::MemberJoined, T);
+        only.assignment = None;
+        let svg = timeline_svg(&[only], T + 1_000);
+        assert_well_formed(&svg);
+        assert!(!svg.contains(r#"class="partition""#));
+        assert_eq!(svg.matches(r#"<g class="rebalance">"#).count(), 1);
+    }
+
+    #[test]
+    fn degenerate_times_do_not_panic() {
+        // All times equal.
+        let mut same = record(1, RebalanceCause::MemberJoined, T);
+        same.join_completed_ms = Some(T);
+        same.ended_ms = Some(T);
+        same.assignment = Some(AssignmentChange {
+            assigned: vec![owner("t", 0, "a")],
+            ..AssignmentChange::default()
+        });
+        assert_well_formed(&timeline_svg(std::slice::from_ref(&same), T));
+
+        // Ended before started, joined after ended, now before everything.
+        let mut backwards = same.clone();
+        backwards.generation = 2;
+        backwards.join_completed_ms = Some(T + 5_000);
+        backwards.ended_ms = Some(T - 5_000);
+        assert_well_formed(&timeline_svg(
+            &[same.clone(), backwards.clone()],
+            T - 60_000,
+        ));
+
+        // Records out of order, hand-overs with times out of order or missing.
+        let mut later = scale_out();
+        later[1].handovers = vec![
+            PartitionHandover {
+                topic: "orders".to_string(),
+                partition: 2,
+                from: "a".to_string(),
+                to: "b".to_string(),
+                revoke_asked_ms: None,
+                released_ms: Some(T + 99_000),
+                assigned_ms: Some(T - 99_000),
+            },
+            PartitionHandover {
+                topic: "orders".to_string(),
+                partition: 3,
+                from: "a".to_string(),
+                to: "b".to_string(),
+                revoke_asked_ms: None,
+                released_ms: None,
+                assigned_ms: None,
+            },
+        ];
+        later.reverse();
+        later.push(backwards);
+        assert_well_formed(&timeline_svg(&later, T + 1_000));
+
+        // Extreme times.
+        let mut extreme = same.clone();
+        extreme.started_ms = i64::MIN;
+        extreme.join_completed_ms = Some(i64::MAX);
+        extreme.ended_ms = Some(0);
+        let mut huge = same;
+        huge.started_ms = i64::MAX;
+        huge.join_completed_ms = None;
+        huge.ended_ms = None;
+        huge.outcome = RebalanceOutcome::InProgress;
+        for now in [i64::MIN, 0, i64::MAX] {
+            assert_well_formed(&timeline_svg(&[extreme.clone(), huge.clone()], now));
+            assert_well_formed(&timeline_svg(std::slice::from_ref(&huge), now));
+        }
+    }
+
+    #[test]
+    fn rows_are_capped_with_a_note_counting_the_rest() {
+        let mut only = record(1, RebalanceCause::MemberJoined, T);
+        only.assignment = Some(AssignmentChange {
+            assigned: (0..500)
+                .map(|p| owner("events", p, &format!("m{}", p % 60)))
+                .collect(),
+            ..AssignmentChange::default()
+        });
+        let svg = timeline_svg(&[only], T + 5_000);
+        assert_well_formed(&svg);
+        assert_eq!(svg.matches(r#"<text class="partition""#).count(), MAX_ROWS);
+        assert!(svg.contains("… and 300 more partitions"), "{svg}");
+        assert!(svg.contains("… and 20 more members"), "{svg}");
+        // Rows sort by partition number, not as text.
+        let second = svg.find("<title>events-1</title>").unwrap();
+        let tenth = svg.find("<title>events-10</title>").unwrap();
+        assert!(second < tenth);
+    }
+
+    #[test]
+    fn long_names_are_cut_with_an_ellipsis_and_shown_whole_on_hover() {
+        let topic = "a-very-long-topic-name-that-goes-on-and-on";
+        let mut only = record(1, RebalanceCause::MemberJoined, T);
+        only.assignment = Some(AssignmentChange {
+            assigned: vec![owner(topic, 7, "m")],
+            ..AssignmentChange::default()
+        });
+        let svg = timeline_svg(&[only], T + 5_000);
+        assert!(svg.contains(&format!("<title>{topic}-7</title>")), "{svg}");
+        assert!(svg.contains(&format!("{}…</text>", &topic[..ROW_LABEL_CHARS - 1])));
+    }
 }
