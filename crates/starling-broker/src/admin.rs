@@ -10,6 +10,7 @@
 //!   shutting down.
 //! - `GET /groups`: every consumer group the coordinator holds, with committed offsets and lag,
 //!   as JSON.
+//! - `GET /ui/`: the web console ([`ui`]), HTML pages rendered by `starling-console`.
 //! - `GET /groups/{id}/rebalances`: one group's rebalance history
 //!   ([`starling_group::RebalanceRecord`]s, oldest first, an open one last) as JSON; a group the
 //!   coordinator does not hold is a 404 with a JSON `{"error": …}`.
@@ -53,6 +54,7 @@
 
 pub mod auth;
 pub mod https;
+pub mod ui;
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -182,6 +184,10 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/groups/{id}/rebalances",
         "one group's rebalance history, oldest first (JSON)",
     ),
+    (
+        "/ui/",
+        "the web console: topics, groups, members, lag and rebalance timelines (HTML)",
+    ),
 ];
 
 /// What every handler has: the broker and who may ask.
@@ -200,6 +206,7 @@ pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
         .route("/healthz", get(healthz))
         .route("/groups", get(groups))
         .route("/groups/{id}/rebalances", get(rebalances))
+        .merge(ui::routes())
         .with_state(AdminState {
             broker,
             auth: Arc::new(auth),
@@ -263,6 +270,33 @@ async fn index(
 ) -> Response {
     if let Err(refused) = state.caller(&headers, peer).await {
         return refused;
+    }
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        let mut body = starling_console::html::Html::new();
+        body.raw("<p>")
+            .link("/ui/", "Open the console")
+            .raw("</p><ul>");
+        for (path, what) in ROUTES {
+            body.raw("<li>");
+            if path.contains('{') {
+                body.raw("<code>").text(path).raw("</code>");
+            } else {
+                body.link(path, path);
+            }
+            body.raw(" — ").text(what).raw("</li>");
+        }
+        body.raw("</ul>");
+        let page = starling_console::html::page(
+            "Admin endpoint",
+            starling_console::html::Section::Overview,
+            &body.into_string(),
+            None,
+        );
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     }
     let width = ROUTES.iter().map(|(path, _)| path.len()).max().unwrap_or(0);
     let mut text = String::from("Starling admin endpoint\n\n");

@@ -23,6 +23,8 @@ pub struct Broker {
     /// `max.connections.per.ip` and its overrides, and the connections counted per address.
     pub per_ip_limit: Arc<connection_limit::PerIpLimit>,
     pub cluster_id: String,
+    /// When the broker began serving (ms since the epoch).
+    pub started_ms: i64,
     pub topics: TopicRegistry,
     /// The consumer-group coordinator task.
     pub groups: coordinator::CoordinatorHandle,

@@ -1126,6 +1126,7 @@ mod tests {
                     ("orders".into(), 0, 4),
                     ("orders".into(), 1, 9),
                 ],
+                last_rebalance: None,
             }],
             transactions: None,
             storage: StorageStats {

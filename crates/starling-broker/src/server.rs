@@ -188,6 +188,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         per_ip_limit: crate::connection_limit::PerIpLimit::new(in_force_ip_limits),
         dynamic,
         cluster_id,
+        started_ms: crate::now_ms(),
         topics,
         groups,
         metrics,

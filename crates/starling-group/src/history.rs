@@ -340,7 +340,7 @@ pub struct RebalanceRecord {
 impl RebalanceRecord {
     /// PreparingRebalance → CompletingRebalance (or Empty).
     pub fn join_phase_ms(&self) -> Option<Millis> {
-        Some(self.join_completed_ms? - self.started_ms)
+        Some(self.join_completed_ms?.saturating_sub(self.started_ms))
     }
 
     /// CompletingRebalance → Stable.
@@ -348,12 +348,12 @@ impl RebalanceRecord {
         if self.outcome != RebalanceOutcome::Stable {
             return None;
         }
-        Some(self.ended_ms? - self.join_completed_ms?)
+        Some(self.ended_ms?.saturating_sub(self.join_completed_ms?))
     }
 
     /// Start to close.
     pub fn duration_ms(&self) -> Option<Millis> {
-        Some(self.ended_ms? - self.started_ms)
+        Some(self.ended_ms?.saturating_sub(self.started_ms))
     }
 }
 
@@ -374,4 +374,6 @@ pub struct GroupOverview {
     pub members: usize,
     /// (topic, partition, committed offset), sorted.
     pub offsets: Vec<(String, i32, i64)>,
+    /// The newest rebalance record (the open one while a rebalance runs), if any.
+    pub last_rebalance: Option<RebalanceRecord>,
 }

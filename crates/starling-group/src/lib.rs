@@ -752,6 +752,7 @@ impl GroupCoordinator {
                     .iter()
                     .map(|((topic, partition), value)| (topic.clone(), *partition, value.offset))
                     .collect(),
+                last_rebalance: g.history.back().cloned(),
             })
             .collect()
     }

@@ -348,6 +348,31 @@ fn with_an_authorizer_a_principal_sees_only_the_groups_and_topics_it_may_describ
         )
     );
 
+    // The console shows ops the same: g1 with topic a's lag, no g2, no topic b.
+    let (status, overview) = status_and_body(&broker, "/ui/", ops);
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview.contains("href=\"/ui/groups/g1\""), "{overview}");
+    assert!(!overview.contains("/ui/groups/g2"), "{overview}");
+    assert!(
+        overview.contains("<tr><td class=\"id\">a</td>") && !overview.contains(">b</td>"),
+        "{overview}"
+    );
+    let (status, page) = status_and_body(&broker, "/ui/groups/g1", ops);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<dt>Total lag</dt><dd>2</dd>"), "{page}");
+    assert!(!page.contains("<td class=\"id\">b</td>"), "{page}");
+    for group in ["g2", "nowhere"] {
+        let (status, page) = status_and_body(&broker, &format!("/ui/groups/{group}"), ops);
+        assert_eq!(status, 403, "{page}");
+        assert!(
+            page.contains(&format!(
+                "User:ops may not DESCRIBE group &#39;{group}&#39;"
+            )),
+            "{page}"
+        );
+    }
+    assert_eq!(status_and_body(&broker, "/ui/", None).0, 401);
+
     // `starling group rebalances` sends the token in STARLING_ADMIN_TOKEN.
     let rebalances = |group: &str, token: Option<&str>| {
         let mut cmd = Command::new(STARLING);

@@ -1,0 +1,439 @@
+//! The web console's routes on the admin endpoint: `/ui/` (the overview), `/ui/groups/{id}`
+//! (one group) and the embedded stylesheet and script. The data is gathered here — topics
+//! from the registry (on a blocking thread: reading log sizes takes the logs' locks), groups,
+//! members and rebalance records from the group coordinator, asked as a client would ask —
+//! and filtered by the caller's ACLs exactly as `/groups` and `/groups/{id}/rebalances` are;
+//! `starling-console` renders it. Nothing here is on a Kafka request's path.
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use kafka_protocol::messages::{ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId};
+use kafka_protocol::protocol::StrBytes;
+use starling_acl::{AclOperation, ResourceType};
+use starling_console::group::{GroupView, MemberRow, PartitionRow};
+use starling_console::html::{self as console_html, Section};
+use starling_console::overview::{BrokerFacts, GroupRow, LastRebalance, ListQuery, TopicRow};
+use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
+use std::collections::{BTreeMap, HashMap};
+
+use super::{hide_topics, lag, storage_faults, AdminState, Peer, OVERVIEW_TIMEOUT};
+use crate::admin::auth::Caller;
+
+/// The client id the console's coordinator requests carry.
+const CONSOLE_CLIENT_ID: &str = "starling-console";
+
+/// The console's routes, merged into the admin router.
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(overview))
+        .route("/ui/console.css", get(stylesheet))
+        .route("/ui/console.js", get(script))
+        .route("/ui/groups/{id}", get(group_page))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        console_html::STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        console_html::SCRIPT,
+    )
+        .into_response()
+}
+
+/// An HTML page, never cached (it shows live state).
+fn html_page(status: StatusCode, page: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+/// A page that only says what went wrong.
+fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let mut body = console_html::Html::new();
+    body.raw("<p>").text(message).raw("</p><p>");
+    body.link("/ui/", "Back to the overview").raw("</p>");
+    html_page(
+        status,
+        console_html::page(title, Section::Overview, &body.into_string(), None),
+    )
+}
+
+/// The coordinator's groups, or the page saying it did not answer.
+async fn group_overviews(state: &AdminState) -> Result<Vec<GroupOverview>, Response> {
+    match tokio::time::timeout(OVERVIEW_TIMEOUT, state.broker.groups.overview()).await {
+        Ok(Ok(groups)) => Ok(groups),
+        Ok(Err(e)) => Err(message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            &format!("The group coordinator is unavailable: {e}"),
+        )),
+        Err(_) => Err(message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            "The group coordinator did not answer in time.",
+        )),
+    }
+}
+
+fn kind(group: &GroupOverview) -> &'static str {
+    if group.consumer_state.is_some() {
+        "consumer"
+    } else {
+        "classic"
+    }
+}
+
+fn state_name(group: &GroupOverview) -> String {
+    group
+        .consumer_state
+        .map_or(group.state.name(), |s| s.as_str())
+        .to_string()
+}
+
+async fn overview(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let groups = match group_overviews(&state).await {
+        Ok(groups) => groups,
+        Err(page) => return page,
+    };
+    let broker = state.broker.clone();
+    let mut may_describe_topic = state.topic_filter(&caller);
+    let describable: Vec<String> = broker
+        .topics
+        .all()
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|name| may_describe_topic(name))
+        .collect();
+    let group_rows: Vec<GroupRow> = groups
+        .into_iter()
+        .filter(|g| {
+            state.may(
+                &caller,
+                AclOperation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
+        })
+        .map(|g| group_row(g, &broker.topics, &mut may_describe_topic))
+        .collect();
+    let facts = broker_facts(&state, &caller);
+    let query = ListQuery::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Log sizes and offsets take the logs' locks, which appends hold while they write.
+    let b = broker.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut facts = facts;
+        let topics = topic_rows(&b, &describable);
+        facts.log_bytes = topics.iter().map(|t| t.size_bytes).sum();
+        starling_console::overview::render(&starling_console::overview::Overview {
+            broker: facts,
+            topics,
+            groups: group_rows,
+            query,
+        })
+    })
+    .await;
+    match rendered {
+        Ok(page) => html_page(StatusCode::OK, page),
+        Err(_) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "Rendering the overview failed.",
+        ),
+    }
+}
+
+fn broker_facts(state: &AdminState, caller: &Caller) -> BrokerFacts {
+    let broker = &state.broker;
+    let config = &broker.config;
+    let told = state.may_describe_cluster(caller);
+    BrokerFacts {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        cluster_id: broker.cluster_id.clone(),
+        node_id: config.node_id,
+        uptime_ms: crate::now_ms() - broker.started_ms,
+        listeners: config
+            .listeners
+            .iter()
+            .map(|l| {
+                let (host, port) = config.advertised_for(&l.name, l.addr);
+                (l.name.clone(), format!("{host}:{port}"))
+            })
+            .collect(),
+        // Where the data lives and which partitions are faulted is the cluster's business.
+        data_dir: if told {
+            config.data_dir.display().to_string()
+        } else {
+            "–".to_string()
+        },
+        log_bytes: 0,
+        faults: match storage_faults(broker) {
+            faults if told || faults.is_empty() => faults,
+            _ => vec!["degraded".to_string()],
+        },
+    }
+}
+
+fn topic_rows(broker: &crate::Broker, names: &[String]) -> Vec<TopicRow> {
+    let mut rows: Vec<TopicRow> = names
+        .iter()
+        .filter_map(|name| broker.topics.get(name))
+        .map(|topic| {
+            let mut row = TopicRow {
+                name: topic.name.clone(),
+                partitions: topic.partitions.len(),
+                ..TopicRow::default()
+            };
+            for p in &topic.partitions {
+                row.size_bytes += p.log.size_bytes();
+                row.records += p.log.log_end_offset() - p.log.log_start_offset();
+                row.produced_bytes += p.produced_bytes.load(std::sync::atomic::Ordering::Relaxed);
+                row.fetched_bytes += p.fetched_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            }
+            row
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+fn group_row(
+    group: GroupOverview,
+    topics: &crate::topics::TopicRegistry,
+    mut may_describe_topic: impl FnMut(&str) -> bool,
+) -> GroupRow {
+    let lag = group
+        .offsets
+        .iter()
+        .filter(|(topic, _, _)| may_describe_topic(topic))
+        .filter_map(|(topic, partition, committed)| {
+            topics
+                .log_end_offset(topic, *partition)
+                .map(|end| lag(end, *committed))
+        })
+        .fold(None, |sum: Option<i64>, lag| Some(sum.unwrap_or(0) + lag));
+    GroupRow {
+        kind: kind(&group).to_string(),
+        state: state_name(&group),
+        protocol: group.protocol.clone(),
+        members: group.members,
+        lag,
+        last_rebalance: group.last_rebalance.as_ref().map(|r| LastRebalance {
+            generation: r.generation,
+            cause: r.cause.as_str().to_string(),
+            outcome: r.outcome.as_str().to_string(),
+            started_ms: r.started_ms,
+            duration_ms: r.duration_ms(),
+        }),
+        group_id: group.group_id,
+    }
+}
+
+async fn group_page(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    // Refused before the lookup, so the answer does not say whether the group exists.
+    if !state.may(&caller, AclOperation::Describe, ResourceType::Group, &id) {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!("{} may not DESCRIBE group '{id}'.", caller.principal),
+        );
+    }
+    let groups = match group_overviews(&state).await {
+        Ok(groups) => groups,
+        Err(page) => return page,
+    };
+    let Some(group) = groups.into_iter().find(|g| g.group_id == id) else {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "No such group",
+            &format!("The coordinator holds no group '{id}'."),
+        );
+    };
+    let mut may_describe_topic = state.topic_filter(&caller);
+    let mut rebalances = state
+        .broker
+        .groups
+        .rebalances(id.clone())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    for record in &mut rebalances {
+        hide_topics(record, &mut may_describe_topic);
+    }
+    let mut members = members(&state, &caller, &group).await;
+    for member in &mut members {
+        member
+            .assigned
+            .retain(|(topic, _)| may_describe_topic(topic));
+        member.assigned.sort();
+    }
+    let partitions = partition_rows(
+        &state.broker.topics,
+        &group,
+        &members,
+        &mut may_describe_topic,
+    );
+    let view = GroupView {
+        kind: kind(&group).to_string(),
+        state: state_name(&group),
+        protocol_type: group.protocol_type.clone(),
+        protocol: group.protocol.clone(),
+        generation: group.generation,
+        members,
+        partitions,
+        rebalances,
+        now_ms: crate::now_ms(),
+        group_id: group.group_id,
+    };
+    html_page(StatusCode::OK, starling_console::group::render(&view))
+}
+
+/// The group's members with their assignments, asked of the coordinator as DescribeGroups
+/// (classic) or ConsumerGroupDescribe (consumer protocol) would be; none if it does not
+/// answer.
+async fn members(state: &AdminState, caller: &Caller, group: &GroupOverview) -> Vec<MemberRow> {
+    let client = ClientInfo {
+        client_id: CONSOLE_CLIENT_ID.to_string(),
+        client_host: caller.ip.to_string(),
+    };
+    let id = GroupId(StrBytes::from_string(group.group_id.clone()));
+    let (version, request) = if group.consumer_state.is_some() {
+        (
+            0,
+            GroupRequest::ConsumerGroupDescribe(
+                ConsumerGroupDescribeRequest::default().with_group_ids(vec![id]),
+            ),
+        )
+    } else {
+        (
+            5,
+            GroupRequest::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![id])),
+        )
+    };
+    let answer = tokio::time::timeout(
+        OVERVIEW_TIMEOUT,
+        state.broker.groups.call(version, client, request),
+    )
+    .await;
+    match answer {
+        Ok(Ok(GroupResponse::DescribeGroups(response))) => response
+            .groups
+            .into_iter()
+            .flat_map(|g| g.members)
+            .map(|m| MemberRow {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                epoch: None,
+                assigned: starling_protocol::consumer_protocol::decode_assignment(
+                    &m.member_assignment,
+                )
+                .map(|a| a.partitions)
+                .unwrap_or_default(),
+            })
+            .collect(),
+        Ok(Ok(GroupResponse::ConsumerGroupDescribe(response))) => response
+            .groups
+            .into_iter()
+            .flat_map(|g| g.members)
+            .map(|m| MemberRow {
+                member_id: m.member_id.to_string(),
+                instance_id: m.instance_id.map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                epoch: Some(m.member_epoch),
+                assigned: m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(move |p| (t.topic_name.to_string(), *p))
+                    })
+                    .collect(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every partition a member owns or the group has an offset for, with owner, offsets and lag.
+fn partition_rows(
+    topics: &crate::topics::TopicRegistry,
+    group: &GroupOverview,
+    members: &[MemberRow],
+    mut may_describe_topic: impl FnMut(&str) -> bool,
+) -> Vec<PartitionRow> {
+    let mut rows: BTreeMap<(String, i32), PartitionRow> = BTreeMap::new();
+    let owners: HashMap<(&str, i32), &str> = members
+        .iter()
+        .flat_map(|m| {
+            m.assigned
+                .iter()
+                .map(move |(t, p)| ((t.as_str(), *p), m.member_id.as_str()))
+        })
+        .collect();
+    let keys = members
+        .iter()
+        .flat_map(|m| m.assigned.iter().cloned())
+        .chain(group.offsets.iter().map(|(t, p, _)| (t.clone(), *p)));
+    for (topic, partition) in keys {
+        if !may_describe_topic(&topic) {
+            continue;
+        }
+        rows.entry((topic.clone(), partition))
+            .or_insert_with(|| PartitionRow {
+                owner: owners
+                    .get(&(topic.as_str(), partition))
+                    .map(|o| o.to_string()),
+                log_end_offset: topics.log_end_offset(&topic, partition),
+                topic,
+                partition,
+                ..PartitionRow::default()
+            });
+    }
+    for (topic, partition, committed) in &group.offsets {
+        if let Some(row) = rows.get_mut(&(topic.clone(), *partition)) {
+            row.committed_offset = Some(*committed);
+            row.lag = row.log_end_offset.map(|end| lag(end, *committed));
+        }
+    }
+    rows.into_values().collect()
+}
