@@ -195,6 +195,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub struct AdminState {
     broker: Arc<Broker>,
     auth: Arc<AdminAuth>,
+    /// Signs the console's form tokens.
+    console_key: Arc<ui::actions::CsrfKey>,
 }
 
 /// The endpoint's routes over a broker. Handlers read the caller's address from
@@ -210,6 +212,7 @@ pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
         .with_state(AdminState {
             broker,
             auth: Arc::new(auth),
+            console_key: Arc::new(ui::actions::CsrfKey::random()),
         })
 }
 

@@ -68,6 +68,9 @@ pub fn render(view: &GroupView) -> String {
         ))
         .raw("</div>");
     rebalance_table(&mut body, &view.rebalances);
+    let mut topics: Vec<String> = view.partitions.iter().map(|p| p.topic.clone()).collect();
+    topics.dedup();
+    crate::actions::actions_section(&mut body, &view.group_id, &topics);
     html::page(
         &format!("Group {}", view.group_id),
         Section::Groups,
@@ -429,11 +432,11 @@ mod tests {
     #[test]
     fn client_supplied_ids_and_reasons_are_escaped() {
         let mut v = view();
-        v.group_id = "<g>".to_string();
+        v.group_id = "<grp>".to_string();
         v.members[0].member_id = "<m onclick=x>".to_string();
         v.rebalances[0].client_reason = Some("</td><script>".to_string());
         let html = render(&v);
-        for raw in ["<g>", "<m onclick", "<script>"] {
+        for raw in ["<grp>", "<m onclick", "<script>"] {
             assert!(!html.contains(raw), "{raw} in {html}");
         }
     }

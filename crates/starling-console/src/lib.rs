@@ -10,8 +10,11 @@
 //!   stylesheet and script.
 //! - [`overview`]: the broker, its topics and its groups, sortable, filterable and paged.
 //! - [`group`]: one group's members, partitions with lag, and rebalance history.
+//! - [`actions`]: offset resets (dry run first) and deletions, each confirmed by a POST with a
+//!   CSRF token.
 //! - [`timeline`]: the SVG picture of who owned which partition over a group's rebalances.
 
+pub mod actions;
 pub mod group;
 pub mod html;
 pub mod overview;

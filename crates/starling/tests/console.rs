@@ -179,3 +179,153 @@ fn a_group_id_full_of_markup_is_shown_escaped() {
     assert_eq!(status, 200);
     assert!(css.contains("table"), "{css}");
 }
+
+/// The CSRF token of the form on `page`.
+fn form_token(page: &str) -> String {
+    let at = page
+        .find("name=\"token\" value=\"")
+        .unwrap_or_else(|| panic!("no token on {page}"));
+    let rest = &page[at + "name=\"token\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// The committed offsets of `group`, by partition, as `/groups` reports them (none for a
+/// group it does not list: one without members and offsets is gone).
+fn committed(broker: &Broker, group: &str) -> Vec<(i64, i64)> {
+    let (status, body) = http_get(broker.admin_addr(), "/groups");
+    assert_eq!(status, 200, "{body}");
+    let groups: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let Some(listed) = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_id"] == group)
+    else {
+        return Vec::new();
+    };
+    let mut offsets: Vec<(i64, i64)> = listed["offsets"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|o| {
+                    (
+                        o["partition"].as_i64().unwrap(),
+                        o["committed_offset"].as_i64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    offsets.sort();
+    offsets
+}
+
+#[test]
+fn an_offset_reset_in_the_console_is_where_the_group_then_reads_from() {
+    let _w = watchdog(Duration::from_secs(180));
+    let s = Scenario::new("console-reset")
+        .partitions(2)
+        .backlog("pre", 20)
+        .start();
+    let (broker, group, topic) = (&s.broker, s.group.as_str(), s.topic.as_str());
+    let admin = broker.admin_addr();
+    let c1 = s.member("c1");
+    wait_for(
+        Duration::from_secs(30),
+        "the backlog consumed and committed",
+        || committed(broker, group) == [(0, 10), (1, 10)],
+        || format!("{}", listed_group(broker, group)),
+    );
+    c1.close();
+
+    // The dry run: both partitions to offset 4, nothing committed yet.
+    let preview_path = format!("/ui/groups/{group}/reset?topic={topic}&to=offset&value=4");
+    let preview = ok_page(broker, &preview_path);
+    assert_eq!(
+        preview.matches("<strong>4</strong>").count(),
+        2,
+        "{preview}"
+    );
+    assert_eq!(committed(broker, group), [(0, 10), (1, 10)]);
+    let token = form_token(&preview);
+    let post = format!("/ui/groups/{group}/reset");
+    let fields = |token: &str| {
+        [
+            ("topic", topic.to_string()),
+            ("to", "offset".to_string()),
+            ("value", "4".to_string()),
+            ("partitions", String::new()),
+            ("token", token.to_string()),
+        ]
+    };
+    let send = |headers: &[(&str, &str)], token: &str| {
+        let fields = fields(token);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http_post_form(admin, &post, headers, &fields)
+    };
+    // Another site's request, or a forged token, changes nothing.
+    let (status, _, body) = send(&[("Origin", "http://evil.example")], &token);
+    assert_eq!(status, 403, "{body}");
+    let (status, _, body) = send(&[], "1.forged");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(committed(broker, group), [(0, 10), (1, 10)]);
+    let (status, _, body) = send(&[("Sec-Fetch-Site", "same-origin")], &token);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Done."), "{body}");
+    assert_eq!(committed(broker, group), [(0, 4), (1, 4)]);
+
+    // A consumer of the group starts where the console put it.
+    let c2 = s.member("c2");
+    wait_for(
+        Duration::from_secs(30),
+        "c2 consumed to the end",
+        || c2.snapshot().consumed.len() >= 12,
+        || format!("{:?}", c2.snapshot().consumed.len()),
+    );
+    for partition in [0, 1] {
+        let first = c2
+            .snapshot()
+            .consumed
+            .iter()
+            .filter(|c| c.partition == partition)
+            .map(|c| c.offset)
+            .min();
+        assert_eq!(first, Some(4), "partition {partition}");
+    }
+    // While it is a member, a reset is shown but cannot be confirmed.
+    let blocked = ok_page(broker, &preview_path);
+    assert!(blocked.contains("The group has 1 member"), "{blocked}");
+    assert!(!blocked.contains("method=\"post\""), "{blocked}");
+    c2.close();
+
+    // Deleting the topic's offsets, then the group.
+    let confirm = ok_page(
+        broker,
+        &format!("/ui/groups/{group}/delete-offsets?topic={topic}"),
+    );
+    let (status, _, body) = http_post_form(
+        admin,
+        &format!("/ui/groups/{group}/delete-offsets"),
+        &[],
+        &[("topic", topic), ("token", &form_token(&confirm))],
+    );
+    assert_eq!((status, body.contains("Done.")), (200, true), "{body}");
+    assert_eq!(committed(broker, group), []);
+    let confirm = ok_page(broker, &format!("/ui/groups/{group}/delete"));
+    // A token is for one action: the offsets' token does not delete the group.
+    let (status, _, _) = http_post_form(
+        admin,
+        &format!("/ui/groups/{group}/delete"),
+        &[],
+        &[("token", &form_token(&preview))],
+    );
+    assert_eq!(status, 403);
+    let (status, _, body) = http_post_form(
+        admin,
+        &format!("/ui/groups/{group}/delete"),
+        &[],
+        &[("token", &form_token(&confirm))],
+    );
+    assert_eq!((status, body.contains("Done.")), (200, true), "{body}");
+    assert_eq!(page(broker, &format!("/ui/groups/{group}")).0, 404);
+}

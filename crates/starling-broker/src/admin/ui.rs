@@ -1,5 +1,5 @@
 //! The web console's routes on the admin endpoint: `/ui/` (the overview), `/ui/groups/{id}`
-//! (one group) and the embedded stylesheet and script. The data is gathered here — topics
+//! (one group), the group actions ([`actions`]) and the embedded stylesheet and script. The data is gathered here — topics
 //! from the registry (on a blocking thread: reading log sizes takes the logs' locks), groups,
 //! members and rebalance records from the group coordinator, asked as a client would ask —
 //! and filtered by the caller's ACLs exactly as `/groups` and `/groups/{id}/rebalances` are;
@@ -20,6 +20,8 @@ use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
 use std::collections::{BTreeMap, HashMap};
 
 use super::{hide_topics, lag, storage_faults, AdminState, Peer, OVERVIEW_TIMEOUT};
+
+pub mod actions;
 use crate::admin::auth::Caller;
 
 /// The client id the console's coordinator requests carry.
@@ -33,6 +35,18 @@ pub fn routes() -> Router<AdminState> {
         .route("/ui/console.css", get(stylesheet))
         .route("/ui/console.js", get(script))
         .route("/ui/groups/{id}", get(group_page))
+        .route(
+            "/ui/groups/{id}/reset",
+            get(actions::reset_preview).post(actions::reset_commit),
+        )
+        .route(
+            "/ui/groups/{id}/delete",
+            get(actions::delete_confirm).post(actions::delete_group),
+        )
+        .route(
+            "/ui/groups/{id}/delete-offsets",
+            get(actions::delete_offsets_confirm).post(actions::delete_offsets),
+        )
 }
 
 async fn stylesheet() -> Response {

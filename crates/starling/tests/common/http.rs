@@ -59,20 +59,70 @@ pub fn https_get_with(
 }
 
 fn get_over(
-    mut stream: impl Read + Write,
+    stream: impl Read + Write,
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
 ) -> HttpResponse {
-    let extra: String = headers
+    request_over(stream, addr, "GET", path, headers, None)
+}
+
+/// A `POST path` of an HTML form: `fields` URL-encoded as the body, with extra request
+/// `headers`; the status code, the response headers and the body.
+pub fn http_post_form(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    fields: &[(&str, &str)],
+) -> HttpResponse {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect();
+    let stream = tcp_connect(addr, "the admin endpoint");
+    request_over(stream, addr, "POST", path, headers, Some(&body.join("&")))
+}
+
+/// `application/x-www-form-urlencoded` encoding of one name or value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+fn request_over(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&str>,
+) -> HttpResponse {
+    let mut extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
+    if let Some(form) = form {
+        extra.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n{}",
+        form.unwrap_or("")
+    );
     stream
         .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     let mut raw = Vec::new();
     match stream.read_to_end(&mut raw) {
         Ok(_) => {}
