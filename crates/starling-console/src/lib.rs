@@ -10,9 +10,11 @@
 //!   stylesheet and script.
 //! - [`overview`]: the broker, its topics and its groups, sortable, filterable and paged.
 //! - [`group`]: one group's members, partitions with lag, and rebalance history.
+//! - [`topic`]: one topic's partitions, consuming groups, configs and a message browser.
 //! - [`timeline`]: the SVG picture of who owned which partition over a group's rebalances.
 
 pub mod group;
 pub mod html;
 pub mod overview;
 pub mod timeline;
+pub mod topic;
