@@ -12,6 +12,7 @@
 //! - [`group`]: one group's members, partitions with lag, and rebalance history.
 //! - [`actions`]: offset resets (dry run first) and deletions, each confirmed by a POST with a
 //!   CSRF token.
+//! - [`topic`]: one topic's partitions, consuming groups, configs and a message browser.
 //! - [`timeline`]: the SVG picture of who owned which partition over a group's rebalances.
 
 pub mod actions;
@@ -19,3 +20,4 @@ pub mod group;
 pub mod html;
 pub mod overview;
 pub mod timeline;
+pub mod topic;
