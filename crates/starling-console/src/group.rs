@@ -5,7 +5,7 @@
 
 use starling_group::RebalanceRecord;
 
-use crate::html::{self, escape, Html, Section};
+use crate::html::{self, escape, url_encode, Html, Section};
 
 /// Lag above this many records is highlighted.
 const HIGH_LAG: i64 = 1_000;
@@ -199,7 +199,7 @@ fn partitions(html: &mut Html, view: &GroupView) {
     let offset = |o: Option<i64>| o.map_or("–".to_string(), html::count);
     for p in &view.partitions {
         html.raw("<tr><td class=\"id\">")
-            .text(&p.topic)
+            .link(&format!("/ui/topics/{}", url_encode(&p.topic)), &p.topic)
             .raw("</td><td class=\"num\">")
             .text(&p.partition.to_string())
             .raw("</td><td class=\"id\">")

@@ -375,7 +375,7 @@ fn topics_table(html: &mut Html, topics: &[TopicRow], query: &ListQuery) {
         .take(PER_PAGE)
     {
         html.raw("<tr><td class=\"id\">")
-            .text(&t.name)
+            .link(&format!("/ui/topics/{}", url_encode(&t.name)), &t.name)
             .raw("</td><td class=\"num\">")
             .text(&html::count(t.partitions as i64))
             .raw("</td><td class=\"num\">")

@@ -354,13 +354,13 @@ fn with_an_authorizer_a_principal_sees_only_the_groups_and_topics_it_may_describ
     assert!(overview.contains("href=\"/ui/groups/g1\""), "{overview}");
     assert!(!overview.contains("/ui/groups/g2"), "{overview}");
     assert!(
-        overview.contains("<tr><td class=\"id\">a</td>") && !overview.contains(">b</td>"),
+        overview.contains("href=\"/ui/topics/a\"") && !overview.contains("/ui/topics/b"),
         "{overview}"
     );
     let (status, page) = status_and_body(&broker, "/ui/groups/g1", ops);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<dt>Total lag</dt><dd>2</dd>"), "{page}");
-    assert!(!page.contains("<td class=\"id\">b</td>"), "{page}");
+    assert!(!page.contains("/ui/topics/b"), "{page}");
     for group in ["g2", "nowhere"] {
         let (status, page) = status_and_body(&broker, &format!("/ui/groups/{group}"), ops);
         assert_eq!(status, 403, "{page}");

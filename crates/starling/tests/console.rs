@@ -97,8 +97,8 @@ fn the_console_shows_groups_members_lag_and_a_scale_out() {
     );
     assert!(
         first.contains(&format!(
-            "<tr><td class=\"id\">{}</td><td class=\"num\">0</td><td class=\"id\">{c1_id}</td>",
-            s.topic
+            "<tr><td class=\"id\"><a href=\"/ui/topics/{t}\">{t}</a></td><td class=\"num\">0</td><td class=\"id\">{c1_id}</td>",
+            t = s.topic
         )),
         "partition 0 owned by c1: {first}"
     );
@@ -328,4 +328,61 @@ fn an_offset_reset_in_the_console_is_where_the_group_then_reads_from() {
     );
     assert_eq!((status, body.contains("Done.")), (200, true), "{body}");
     assert_eq!(page(broker, &format!("/ui/groups/{group}")).0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topic_page_browses_records_as_text_json_and_hex_escaped() {
+    let _w = watchdog(Duration::from_secs(120));
+    let broker = Broker::start(&[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "events", 2).await;
+    let producer = producer(&bootstrap, &[]);
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::FutureRecord;
+    for (key, value) in [
+        ("k<1>", r#"{"user":"<script>x</script>","n":[1,2]}"#),
+        ("k2", "plain text"),
+    ] {
+        producer
+            .send(
+                FutureRecord::to("events")
+                    .partition(1)
+                    .key(key)
+                    .payload(value)
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: "trace<id>",
+                        value: Some("abc"),
+                    })),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
+
+    let page = ok_page(&broker, "/ui/topics/events?partition=1&format=json");
+    assert!(!page.contains("<script>x"), "{page}");
+    assert!(page.contains("k&lt;1&gt;"), "the key: {page}");
+    assert!(page.contains("trace&lt;id&gt;=abc"), "the header: {page}");
+    assert!(
+        page.contains("&quot;user&quot;: &quot;&lt;script&gt;"),
+        "pretty JSON: {page}"
+    );
+    assert!(page.contains("plain text"), "{page}");
+    // From offset 1, one record, in hex: "plain text" is 70 6c 61 69 6e ...
+    let page = ok_page(
+        &broker,
+        "/ui/topics/events?partition=1&offset=1&limit=1&format=hex",
+    );
+    assert!(page.contains("70 6c 61 69 6e"), "{page}");
+    assert!(!page.contains("k&lt;1&gt;"), "{page}");
+    // Partition 0 is empty; a partition that does not exist is said so.
+    let page = ok_page(&broker, "/ui/topics/events?partition=0");
+    assert!(page.contains("No messages at this position."), "{page}");
+    let page = ok_page(&broker, "/ui/topics/events?partition=9");
+    assert!(page.contains("has no partition 9"), "{page}");
+    assert_eq!(page_status(&broker, "/ui/topics/nope"), 404);
+}
+
+fn page_status(broker: &Broker, path: &str) -> u16 {
+    page(broker, path).0
 }

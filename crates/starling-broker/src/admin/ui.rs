@@ -1,5 +1,5 @@
 //! The web console's routes on the admin endpoint: `/ui/` (the overview), `/ui/groups/{id}`
-//! (one group), the group actions ([`actions`]) and the embedded stylesheet and script. The data is gathered here — topics
+//! (one group), `/ui/topics/{name}` (one topic and its message browser), the group actions ([`actions`]) and the embedded stylesheet and script. The data is gathered here — topics
 //! from the registry (on a blocking thread: reading log sizes takes the logs' locks), groups,
 //! members and rebalance records from the group coordinator, asked as a client would ask —
 //! and filtered by the caller's ACLs exactly as `/groups` and `/groups/{id}/rebalances` are;
@@ -16,6 +16,9 @@ use starling_acl::{AclOperation, ResourceType};
 use starling_console::group::{GroupView, MemberRow, PartitionRow};
 use starling_console::html::{self as console_html, Section};
 use starling_console::overview::{BrokerFacts, GroupRow, LastRebalance, ListQuery, TopicRow};
+use starling_console::topic::{
+    BrowseQuery, BrowsedMessage, TopicGroupRow, TopicPartitionRow, TopicView,
+};
 use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +38,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/ui/console.css", get(stylesheet))
         .route("/ui/console.js", get(script))
         .route("/ui/groups/{id}", get(group_page))
+        .route("/ui/topics/{name}", get(topic_page))
         .route(
             "/ui/groups/{id}/reset",
             get(actions::reset_preview).post(actions::reset_commit),
@@ -450,4 +454,192 @@ fn partition_rows(
         }
     }
     rows.into_values().collect()
+}
+
+/// The most record bytes one browse reads from a log, whatever the limit.
+const BROWSE_MAX_BYTES: usize = 16 << 20;
+
+async fn topic_page(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let caller = match state.caller(&headers, peer).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let topic = state
+        .broker
+        .topics
+        .get(&name)
+        .filter(|_| state.may(&caller, AclOperation::Describe, ResourceType::Topic, &name));
+    let Some(topic) = topic else {
+        // As Metadata: an undescribable topic reads as one that does not exist.
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "No such topic",
+            &format!("There is no topic '{name}'."),
+        );
+    };
+    let groups = match group_overviews(&state).await {
+        Ok(groups) => groups,
+        Err(page) => return page,
+    };
+    let group_rows: Vec<TopicGroupRow> = groups
+        .iter()
+        .filter(|g| g.offsets.iter().any(|(t, _, _)| *t == name))
+        .filter(|g| {
+            state.may(
+                &caller,
+                AclOperation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
+        })
+        .map(|g| {
+            let mine: Vec<&(String, i32, i64)> =
+                g.offsets.iter().filter(|(t, _, _)| *t == name).collect();
+            TopicGroupRow {
+                group_id: g.group_id.clone(),
+                state: state_name(g),
+                lag: mine
+                    .iter()
+                    .filter_map(|(t, p, committed)| {
+                        state
+                            .broker
+                            .topics
+                            .log_end_offset(t, *p)
+                            .map(|end| lag(end, *committed))
+                    })
+                    .fold(None, |sum: Option<i64>, l| Some(sum.unwrap_or(0) + l)),
+                partitions: mine.len(),
+            }
+        })
+        .collect();
+    let browse = BrowseQuery::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Browsing reads records: Fetch's READ, not only DESCRIBE.
+    let may_read = state.may(&caller, AclOperation::Read, ResourceType::Topic, &name);
+    let principal = caller.principal.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let (messages, browse_error) = if may_read {
+            match browse_messages(&topic, &browse) {
+                Ok(messages) => (messages, None),
+                Err(e) => (Vec::new(), Some(e)),
+            }
+        } else {
+            (
+                Vec::new(),
+                Some(format!("{principal} may not READ topic '{}'.", topic.name)),
+            )
+        };
+        let view = TopicView {
+            name: topic.name.clone(),
+            topic_id: topic.id.to_string(),
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| TopicPartitionRow {
+                    partition: p.index,
+                    log_start_offset: p.log.log_start_offset(),
+                    log_end_offset: p.log.log_end_offset(),
+                    size_bytes: p.log.size_bytes(),
+                    segments: p.log.segment_count(),
+                })
+                .collect(),
+            configs: topic
+                .configs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone(), false))
+                .collect(),
+            groups: group_rows,
+            browse,
+            messages,
+            browse_error,
+        };
+        starling_console::topic::render(&view)
+    })
+    .await;
+    match rendered {
+        Ok(page) => html_page(StatusCode::OK, page),
+        Err(_) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "Rendering the topic failed.",
+        ),
+    }
+}
+
+/// Up to `query.limit` records of one partition from the offset (or time) asked for; an
+/// offset below the log start reads from the start. Control records (transaction markers)
+/// are left out, as consumers never see them.
+fn browse_messages(
+    topic: &crate::topics::Topic,
+    query: &BrowseQuery,
+) -> Result<Vec<BrowsedMessage>, String> {
+    let Some(partition) = topic.partition(query.partition) else {
+        return Err(format!(
+            "Topic '{}' has no partition {} (it has {}).",
+            topic.name,
+            query.partition,
+            topic.partitions.len()
+        ));
+    };
+    let log = &partition.log;
+    let mut offset = match query.timestamp_ms {
+        Some(ms) => match log.offset_for_timestamp(ms) {
+            Ok(Some((offset, _))) => offset,
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) => return Err(format!("Reading the time index failed: {e}")),
+        },
+        None => query.offset.max(log.log_start_offset()),
+    };
+    let mut out = Vec::new();
+    let mut read_bytes = 0usize;
+    while out.len() < query.limit && offset < log.log_end_offset() && read_bytes < BROWSE_MAX_BYTES
+    {
+        let read = log
+            .read(offset, 1 << 20, true)
+            .map_err(|e| format!("Reading partition {} failed: {e}", partition.index))?;
+        if read.records.is_empty() {
+            break;
+        }
+        read_bytes += read.records.len();
+        let mut bytes = read.records.clone();
+        let mut next = offset;
+        while bytes.len() >= 12 && out.len() < query.limit {
+            let len = i32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes"));
+            let total = 12 + usize::try_from(len).unwrap_or(0);
+            if len < 0 || bytes.len() < total {
+                break;
+            }
+            let mut batch = bytes.split_to(total);
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut batch)
+                .map_err(|e| format!("A stored batch does not decode: {e}"))?;
+            for record in set.records {
+                next = next.max(record.offset + 1);
+                if record.control || record.offset < offset || out.len() >= query.limit {
+                    continue;
+                }
+                out.push(BrowsedMessage {
+                    partition: partition.index,
+                    offset: record.offset,
+                    timestamp_ms: record.timestamp,
+                    key: record.key.map(|k| k.to_vec()),
+                    value: record.value.map(|v| v.to_vec()),
+                    headers: record
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.map(|v| v.to_vec())))
+                        .collect(),
+                });
+            }
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(out)
 }
