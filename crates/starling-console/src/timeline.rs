@@ -17,7 +17,7 @@
 //! escaped. The picture is bounded: at most [`MAX_ROWS`] partition rows and
 //! [`MAX_LEGEND_MEMBERS`] legend entries, a fixed width, and a height that grows with the rows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use starling_group::{PartitionHandover, RebalanceOutcome, RebalanceRecord};
@@ -68,10 +68,11 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
         return empty_svg();
     }
     let scale = Scale::for_history(records, now_ms);
-    let partitions = partitions(records);
-    let rows: Vec<PartitionKey<'_>> = partitions.iter().copied().take(MAX_ROWS).collect();
-    let hidden_rows = partitions.len() - rows.len();
-    let ownership = replay(records, now_ms);
+    let partitions = Partitions::of(records);
+    // Partition indices follow the rows' order, so the rows drawn are indices 0..rows.len().
+    let rows = &partitions.keys[..partitions.keys.len().min(MAX_ROWS)];
+    let hidden_rows = partitions.keys.len() - rows.len();
+    let ownership = replay(records, &partitions, now_ms);
 
     let plot_bottom = if rows.is_empty() {
         PLOT_TOP + EMPTY_PLOT
@@ -95,7 +96,7 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-label="Rebalance timeline of group {}: {} rebalances, {} partitions" font-family="sans-serif" font-size="11">"#,
         escape(group_id),
         records.len(),
-        partitions.len()
+        partitions.keys.len()
     );
     let _ = write!(
         svg,
@@ -111,10 +112,10 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
         time_ms(scale.origin_ms)
     );
 
-    draw_row_backgrounds(&mut svg, &rows);
+    draw_row_backgrounds(&mut svg, rows);
     draw_bands(&mut svg, records, &scale, now_ms, plot_bottom);
-    draw_bars(&mut svg, &rows, &ownership, &scale);
-    draw_handovers(&mut svg, records, &rows, &scale, now_ms);
+    draw_bars(&mut svg, rows, &ownership, &scale);
+    draw_handovers(&mut svg, records, &partitions, rows.len(), &scale, now_ms);
     draw_axis(&mut svg, &scale, now_ms, plot_bottom);
     if hidden_rows > 0 {
         let _ = write!(
@@ -197,24 +198,119 @@ impl Scale {
     }
 }
 
-/// Every partition any record names (assignment lists or hand-overs), sorted.
-fn partitions(records: &[RebalanceRecord]) -> BTreeSet<PartitionKey<'_>> {
-    let mut partitions = BTreeSet::new();
-    for record in records {
-        if let Some(change) = &record.assignment {
-            partitions.extend(change.moved.iter().map(|p| (p.topic.as_str(), p.partition)));
-            for owners in [&change.stayed, &change.assigned, &change.revoked] {
-                partitions.extend(owners.iter().map(|p| (p.topic.as_str(), p.partition)));
+/// Every partition the history names (assignment lists or hand-overs), interned to a dense
+/// index so the replay works on `Vec` slots rather than string-keyed maps. The indices follow
+/// the rows' order (topic, then partition number): partition `i` is row `i`.
+struct Partitions<'a> {
+    /// Each partition's key, by index: sorted, no duplicates.
+    keys: Vec<PartitionKey<'a>>,
+    /// For each record (same position as in `records`), the index of every partition it names.
+    named: Vec<RecordPartitions>,
+}
+
+/// The partition indices one record names, list by list, in the lists' order.
+#[derive(Debug, Default)]
+struct RecordPartitions {
+    moved: Vec<usize>,
+    stayed: Vec<usize>,
+    assigned: Vec<usize>,
+    revoked: Vec<usize>,
+    handovers: Vec<usize>,
+}
+
+impl<'a> Partitions<'a> {
+    fn of(records: &'a [RebalanceRecord]) -> Partitions<'a> {
+        // Index in order of first appearance, then renumber in sorted order.
+        let mut interner = Interner::default();
+        let mut named: Vec<RecordPartitions> = records
+            .iter()
+            .map(|record| {
+                let mut named = RecordPartitions::default();
+                if let Some(change) = &record.assignment {
+                    let mut index =
+                        |topic: &'a String, partition| interner.index((topic.as_str(), partition));
+                    named.moved = change
+                        .moved
+                        .iter()
+                        .map(|p| index(&p.topic, p.partition))
+                        .collect();
+                    for (list, owners) in [
+                        (&mut named.stayed, &change.stayed),
+                        (&mut named.assigned, &change.assigned),
+                        (&mut named.revoked, &change.revoked),
+                    ] {
+                        *list = owners
+                            .iter()
+                            .map(|p| index(&p.topic, p.partition))
+                            .collect();
+                    }
+                }
+                named.handovers = record
+                    .handovers
+                    .iter()
+                    .map(|h| interner.index((h.topic.as_str(), h.partition)))
+                    .collect();
+                named
+            })
+            .collect();
+
+        // Most often the first record names every partition, in order: nothing to renumber.
+        if interner.keys.is_sorted() {
+            return Partitions {
+                keys: interner.keys,
+                named,
+            };
+        }
+        // `order[rank]` is the first-appearance index of the partition at `rank`.
+        let mut order: Vec<usize> = (0..interner.keys.len()).collect();
+        order.sort_unstable_by_key(|&i| interner.keys[i]);
+        let mut rank = vec![0; order.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i] = r;
+        }
+        for record in &mut named {
+            for list in [
+                &mut record.moved,
+                &mut record.stayed,
+                &mut record.assigned,
+                &mut record.revoked,
+                &mut record.handovers,
+            ] {
+                list.iter_mut().for_each(|i| *i = rank[*i]);
             }
         }
-        partitions.extend(
-            record
-                .handovers
-                .iter()
-                .map(|h| (h.topic.as_str(), h.partition)),
-        );
+        Partitions {
+            keys: order.iter().map(|&i| interner.keys[i]).collect(),
+            named,
+        }
     }
-    partitions
+}
+
+/// Partition keys to dense indices, in order of first appearance.
+#[derive(Debug, Default)]
+struct Interner<'a> {
+    /// Each index's key.
+    keys: Vec<PartitionKey<'a>>,
+    /// Each key's index.
+    indices: HashMap<PartitionKey<'a>, usize>,
+    /// The index given last. Records list partitions in order, so the next key is most often
+    /// the one interned after it: one comparison finds it without hashing.
+    last: Option<usize>,
+}
+
+impl<'a> Interner<'a> {
+    fn index(&mut self, key: PartitionKey<'a>) -> usize {
+        let guess = self.last.map_or(0, |last| last + 1);
+        let index = match self.keys.get(guess) {
+            Some(&(topic, partition)) if partition == key.1 && topic == key.0 => guess,
+            _ => *self.indices.entry(key).or_insert_with(|| {
+                self.keys.push(key);
+                self.keys.len() - 1
+            }),
+        };
+        self.last = Some(index);
+        index
+    }
 }
 
 /// Who owned a partition over one stretch of time.
@@ -234,33 +330,52 @@ struct Stretch {
     to_ms: i64,
 }
 
-/// The history's partition ownership, replayed.
-#[derive(Debug, Default)]
+/// The history's partition ownership, replayed. Partitions are [`Partitions`] indices.
+#[derive(Debug)]
 struct Ownership<'a> {
     /// Member ids in order of first appearance as an owner (their colour index).
     members: Vec<&'a str>,
+    /// Each member id's index in `members`.
+    member_indices: HashMap<&'a str, usize>,
     /// Each partition's stretches, in time order, without overlaps.
-    stretches: BTreeMap<PartitionKey<'a>, Vec<Stretch>>,
-    /// The stretch each partition is in now, with its start.
-    open: BTreeMap<PartitionKey<'a>, (Owner, i64)>,
+    stretches: Vec<Vec<Stretch>>,
+    /// The stretch each partition is in now, with its start; `None` when it has no owner.
+    open: Vec<Option<(Owner, i64)>>,
 }
 
 impl<'a> Ownership<'a> {
+    /// No owners yet, for `partitions` partitions.
+    fn new(partitions: usize) -> Ownership<'a> {
+        Ownership {
+            members: Vec::new(),
+            member_indices: HashMap::new(),
+            stretches: vec![Vec::new(); partitions],
+            open: vec![None; partitions],
+        }
+    }
+
+    /// The owner `member_id` is, indexed the first time it is met.
     fn member(&mut self, member_id: &'a str) -> Owner {
-        let index = match self.members.iter().position(|m| *m == member_id) {
-            Some(index) => index,
-            None => {
-                self.members.push(member_id);
-                self.members.len() - 1
-            }
-        };
+        let next = self.members.len();
+        let index = *self.member_indices.entry(member_id).or_insert(next);
+        if index == next {
+            self.members.push(member_id);
+        }
         Owner::Member(index)
     }
 
-    /// Ends `key`'s open stretch at `at_ms` (not before it began).
-    fn close(&mut self, key: PartitionKey<'a>, at_ms: i64) {
-        if let Some((owner, from_ms)) = self.open.remove(&key) {
-            self.stretches.entry(key).or_default().push(Stretch {
+    /// [`Ownership::member`] for a partition `current` owns: no look-up if it is that member.
+    fn member_after(&mut self, member_id: &'a str, current: Owner) -> Owner {
+        match current {
+            Owner::Member(index) if self.members[index] == member_id => current,
+            _ => self.member(member_id),
+        }
+    }
+
+    /// Ends `partition`'s open stretch at `at_ms` (not before it began).
+    fn close(&mut self, partition: usize, at_ms: i64) {
+        if let Some((owner, from_ms)) = self.open[partition].take() {
+            self.stretches[partition].push(Stretch {
                 owner,
                 from_ms,
                 to_ms: at_ms.max(from_ms),
@@ -268,14 +383,11 @@ impl<'a> Ownership<'a> {
         }
     }
 
-    /// Opens a stretch of `owner` on `key` at `at_ms` (not before its last stretch ended).
-    fn open(&mut self, key: PartitionKey<'a>, owner: Owner, at_ms: i64) {
-        let last_end = self
-            .stretches
-            .get(&key)
-            .and_then(|s| s.last())
-            .map_or(at_ms, |s| s.to_ms);
-        self.open.insert(key, (owner, at_ms.max(last_end)));
+    /// Opens a stretch of `owner` on `partition` at `at_ms` (not before its last stretch
+    /// ended).
+    fn open(&mut self, partition: usize, owner: Owner, at_ms: i64) {
+        let last_end = self.stretches[partition].last().map_or(at_ms, |s| s.to_ms);
+        self.open[partition] = Some((owner, at_ms.max(last_end)));
     }
 }
 
@@ -285,69 +397,83 @@ fn gap_start(handover: &PartitionHandover) -> Option<i64> {
 }
 
 /// Replays the records' assignments, in the order they closed, into ownership stretches up to
-/// `now_ms`.
-fn replay(records: &[RebalanceRecord], now_ms: i64) -> Ownership<'_> {
-    let mut closed: Vec<(i64, &RebalanceRecord)> = records
+/// `now_ms`. Partitions are visited in index (row) order, so members are met, and coloured, in
+/// the same order as a replay keyed by (topic, partition) would meet them.
+fn replay<'a>(
+    records: &'a [RebalanceRecord],
+    partitions: &Partitions<'a>,
+    now_ms: i64,
+) -> Ownership<'a> {
+    let mut closed: Vec<(i64, usize)> = records
         .iter()
-        .filter_map(|r| r.ended_ms.map(|ended| (ended, r)))
+        .enumerate()
+        .filter_map(|(r, record)| record.ended_ms.map(|ended| (ended, r)))
         .collect();
     closed.sort_by_key(|(ended, _)| *ended);
 
-    let mut ownership = Ownership::default();
-    let mut seen: BTreeSet<PartitionKey<'_>> = BTreeSet::new();
-    for (at_ms, record) in closed {
+    let count = partitions.keys.len();
+    let mut ownership = Ownership::new(count);
+    // Whether a replayed record has named the partition, or it has had an owner.
+    let mut seen = vec![false; count];
+    // One record's assignment, by partition: the member that owns it next (the last one its
+    // lists name) and its hand-over (the last one). Emptied after each record.
+    let mut next: Vec<Option<&str>> = vec![None; count];
+    let mut handovers: Vec<Option<&PartitionHandover>> = vec![None; count];
+    for (at_ms, r) in closed {
+        let record = &records[r];
+        let named = &partitions.named[r];
         match &record.assignment {
             Some(change) => {
-                let mut next: BTreeMap<PartitionKey<'_>, &str> = BTreeMap::new();
-                for m in &change.moved {
-                    next.insert((m.topic.as_str(), m.partition), m.to.as_str());
+                for (m, &p) in change.moved.iter().zip(&named.moved) {
+                    next[p] = Some(m.to.as_str());
                 }
-                for p in change.stayed.iter().chain(&change.assigned) {
-                    next.insert((p.topic.as_str(), p.partition), p.member_id.as_str());
+                let owners = (change.stayed.iter().zip(&named.stayed))
+                    .chain(change.assigned.iter().zip(&named.assigned));
+                for (owner, &p) in owners {
+                    next[p] = Some(owner.member_id.as_str());
                 }
-                seen.extend(next.keys().copied());
-                seen.extend(
-                    change
-                        .revoked
-                        .iter()
-                        .map(|p| (p.topic.as_str(), p.partition)),
-                );
-                let handovers: BTreeMap<PartitionKey<'_>, &PartitionHandover> = record
-                    .handovers
-                    .iter()
-                    .map(|h| ((h.topic.as_str(), h.partition), h))
-                    .collect();
+                for &p in &named.revoked {
+                    seen[p] = true;
+                }
+                for (h, &p) in record.handovers.iter().zip(&named.handovers) {
+                    handovers[p] = Some(h);
+                }
 
-                let owned: Vec<(PartitionKey<'_>, Owner)> = ownership
-                    .open
-                    .iter()
-                    .map(|(key, (owner, _))| (*key, *owner))
-                    .collect();
-                for (key, owner) in owned {
-                    let next_owner = next.get(&key).map(|m| ownership.member(m));
+                for p in 0..count {
+                    let Some((owner, _)) = ownership.open[p] else {
+                        continue;
+                    };
+                    let next_owner = next[p].map(|m| ownership.member_after(m, owner));
                     if next_owner != Some(owner) {
-                        let released = handovers.get(&key).and_then(|h| gap_start(h));
-                        ownership.close(key, released.map_or(at_ms, |r| r.min(at_ms)));
+                        let released = handovers[p].and_then(gap_start);
+                        ownership.close(p, released.map_or(at_ms, |r| r.min(at_ms)));
                     }
                 }
-                for (key, member_id) in next {
-                    if ownership.open.contains_key(&key) {
+                for p in 0..count {
+                    let Some(member_id) = next[p].take() else {
+                        continue;
+                    };
+                    seen[p] = true;
+                    if ownership.open[p].is_some() {
                         continue;
                     }
                     let owner = ownership.member(member_id);
-                    let assigned = handovers
-                        .get(&key)
+                    let assigned = handovers[p]
                         .filter(|h| h.to == member_id)
                         .and_then(|h| h.assigned_ms);
-                    ownership.open(key, owner, assigned.map_or(at_ms, |a| a.min(at_ms)));
+                    ownership.open(p, owner, assigned.map_or(at_ms, |a| a.min(at_ms)));
+                }
+                for &p in &named.handovers {
+                    handovers[p] = None;
                 }
             }
             None if record.outcome == RebalanceOutcome::Stable => {
-                seen.extend(ownership.open.keys().copied());
-                for key in seen.iter().copied() {
-                    if ownership.open.get(&key).map(|(owner, _)| *owner) != Some(Owner::Unknown) {
-                        ownership.close(key, at_ms);
-                        ownership.open(key, Owner::Unknown, at_ms);
+                for (p, seen) in seen.iter_mut().enumerate() {
+                    let owner = ownership.open[p].map(|(owner, _)| owner);
+                    *seen |= owner.is_some();
+                    if *seen && owner != Some(Owner::Unknown) {
+                        ownership.close(p, at_ms);
+                        ownership.open(p, Owner::Unknown, at_ms);
                     }
                 }
             }
@@ -356,17 +482,15 @@ fn replay(records: &[RebalanceRecord], now_ms: i64) -> Ownership<'_> {
                 RebalanceOutcome::Empty | RebalanceOutcome::Deleted
             ) =>
             {
-                let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
-                for key in keys {
-                    ownership.close(key, at_ms);
+                for p in 0..count {
+                    ownership.close(p, at_ms);
                 }
             }
             None => {}
         }
     }
-    let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
-    for key in keys {
-        ownership.close(key, now_ms);
+    for p in 0..count {
+        ownership.close(p, now_ms);
     }
     ownership
 }
@@ -535,7 +659,7 @@ fn draw_bands(
     }
 }
 
-/// The ownership bars of the rows shown.
+/// The ownership bars of the rows shown (partition `i` is row `i`).
 fn draw_bars(
     svg: &mut String,
     rows: &[PartitionKey<'_>],
@@ -543,9 +667,10 @@ fn draw_bars(
     scale: &Scale,
 ) {
     for (row, key) in rows.iter().enumerate() {
-        let Some(stretches) = ownership.stretches.get(key) else {
+        let stretches = &ownership.stretches[row];
+        if stretches.is_empty() {
             continue;
-        };
+        }
         let y = row_top(row) + (ROW - BAR) / 2.0;
         let name = partition_name(*key);
         for stretch in stretches {
@@ -569,26 +694,21 @@ fn draw_bars(
     }
 }
 
-/// The no-consumer gaps of consumer-protocol hand-overs on the rows shown.
+/// The no-consumer gaps of consumer-protocol hand-overs on the first `rows` rows.
 fn draw_handovers(
     svg: &mut String,
     records: &[RebalanceRecord],
-    rows: &[PartitionKey<'_>],
+    partitions: &Partitions<'_>,
+    rows: usize,
     scale: &Scale,
     now_ms: i64,
 ) {
-    let row_of: BTreeMap<PartitionKey<'_>, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(row, key)| (*key, row))
-        .collect();
     let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
-    for record in records {
-        for handover in &record.handovers {
-            let key = (handover.topic.as_str(), handover.partition);
-            let Some(&row) = row_of.get(&key) else {
+    for (record, named) in records.iter().zip(&partitions.named) {
+        for (handover, &row) in record.handovers.iter().zip(&named.handovers) {
+            if row >= rows {
                 continue;
-            };
+            }
             let Some(start) = gap_start(handover) else {
                 continue;
             };
@@ -609,7 +729,7 @@ fn draw_handovers(
                 svg,
                 r#"<rect class="handover-gap" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{}: {} → {}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
                 BAR + 2.0,
-                escape(&partition_name(key)),
+                escape(&partition_name(partitions.keys[row])),
                 escape(&handover.from),
                 escape(&handover.to),
                 time(handover.revoke_asked_ms),
@@ -1165,5 +1285,483 @@ mod tests {
         let svg = timeline_svg(&[only], T + 5_000);
         assert!(svg.contains(&format!("<title>{topic}-7</title>")), "{svg}");
         assert!(svg.contains(&format!("{}…</text>", &topic[..ROW_LABEL_CHARS - 1])));
+    }
+
+    /// A deterministic generator of odd histories (a fixed-seed LCG).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n.max(1)
+        }
+
+        fn time(&mut self, base: i64) -> Option<i64> {
+            (self.below(6) != 0).then(|| base + self.below(3_000) as i64 - 500)
+        }
+    }
+
+    /// A history with `records` rebalances over `topics` × `partitions` partitions and
+    /// `members` members: lists unsorted and with duplicates, moves, revokes, hand-overs with
+    /// missing and out-of-order times, unreadable assignments, Empty, Deleted and open records.
+    fn random_history(
+        rng: &mut Lcg,
+        records: usize,
+        topics: usize,
+        partitions: i32,
+        members: usize,
+    ) -> Vec<RebalanceRecord> {
+        let topic = |t: u64| format!("prod.orders.events-{t:02}");
+        let member = |m: u64| format!("consumer-{m:03}");
+        let mut history = Vec::new();
+        for r in 0..records {
+            let started = T + r as i64 * 2_000 + rng.below(1_500) as i64;
+            let mut record = record(r as i32 + 1, RebalanceCause::MemberJoined, started);
+            record.join_completed_ms = rng.time(started + 300);
+            record.ended_ms = rng.time(started + 600);
+            record.outcome = match rng.below(10) {
+                0 => RebalanceOutcome::Empty,
+                1 => RebalanceOutcome::Deleted,
+                2 => RebalanceOutcome::Restarted,
+                3 => RebalanceOutcome::InProgress,
+                _ => RebalanceOutcome::Stable,
+            };
+            let names = (partitions as u64 * topics as u64).max(1);
+            let key = |rng: &mut Lcg| {
+                let p = rng.below(names);
+                (
+                    topic(p / partitions.max(1) as u64),
+                    (p % partitions.max(1) as u64) as i32 - 2,
+                )
+            };
+            let mut change = AssignmentChange::default();
+            let entries = rng.below(names * 2);
+            for _ in 0..entries {
+                let (t, p) = key(rng);
+                let m = member(rng.below(members as u64));
+                match rng.below(8) {
+                    0 => change.moved.push(moved(&t, p, "x", &m)),
+                    1 => change.revoked.push(owner(&t, p, &m)),
+                    2 => change.assigned.push(owner(&t, p, &m)),
+                    _ => change.stayed.push(owner(&t, p, &m)),
+                }
+            }
+            if rng.below(3) == 0 {
+                change
+                    .stayed
+                    .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            }
+            record.assignment = (rng.below(5) != 0).then_some(change);
+            for _ in 0..rng.below(6) {
+                let (topic, partition) = key(rng);
+                record.handovers.push(PartitionHandover {
+                    topic,
+                    partition,
+                    from: member(rng.below(members as u64)),
+                    to: member(rng.below(members as u64)),
+                    revoke_asked_ms: rng.time(started + 400),
+                    released_ms: rng.time(started + 500),
+                    assigned_ms: rng.time(started + 700),
+                });
+            }
+            history.push(record);
+        }
+        if rng.below(4) == 0 {
+            history.reverse();
+        }
+        history
+    }
+
+    #[test]
+    fn the_interned_replay_draws_what_the_replay_keyed_by_names_drew() {
+        let mut histories = vec![scale_out()];
+        let mut rng = Lcg(42);
+        for case in 0..300 {
+            let records = 1 + rng.below(12) as usize;
+            let topics = 1 + rng.below(4) as usize;
+            let partitions = rng.below(if case % 10 == 0 { 120 } else { 12 }) as i32;
+            let members = 1 + rng.below(if case % 7 == 0 { 60 } else { 6 }) as usize;
+            histories.push(random_history(
+                &mut rng, records, topics, partitions, members,
+            ));
+        }
+        for (case, records) in histories.iter().enumerate() {
+            for now in [T - 1_000, T + 30_000] {
+                let (new, old) = (timeline_svg(records, now), old::timeline_svg(records, now));
+                assert!(new == old, "case {case}, now {now}:\n{new}\n{old}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_history_over_the_row_cap_draws_its_first_rows_as_before() {
+        // 3 topics × 150 partitions, listed in order as a real assignment lists them; each
+        // later rebalance moves every seventh partition to the next member, with a hand-over.
+        let members: Vec<String> = (0..12).map(|m| format!("m{m:02}")).collect();
+        let keys: Vec<(String, i32)> = (0..3)
+            .flat_map(|t| (0..150).map(move |p| (format!("topic-{t}"), p)))
+            .collect();
+        let mut owners: Vec<usize> = (0..keys.len()).map(|i| i % members.len()).collect();
+        let mut records = Vec::new();
+        for r in 0..6 {
+            let mut record = record(r + 1, RebalanceCause::MemberJoined, T + r as i64 * 5_000);
+            let mut change = AssignmentChange::default();
+            for (i, (topic, partition)) in keys.iter().enumerate() {
+                let from = &members[owners[i]];
+                if r == 0 {
+                    change.assigned.push(owner(topic, *partition, from));
+                } else if (i + r as usize) % 7 == 0 {
+                    owners[i] = (owners[i] + 1) % members.len();
+                    let to = &members[owners[i]];
+                    change.moved.push(moved(topic, *partition, from, to));
+                    record.handovers.push(PartitionHandover {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        from: from.clone(),
+                        to: to.clone(),
+                        revoke_asked_ms: Some(record.started_ms + 310),
+                        released_ms: Some(record.started_ms + 350),
+                        assigned_ms: Some(record.started_ms + 450),
+                    });
+                } else {
+                    change.stayed.push(owner(topic, *partition, from));
+                }
+            }
+            record.assignment = Some(change);
+            records.push(record);
+        }
+        let now = T + 40_000;
+        let svg = timeline_svg(&records, now);
+        assert_eq!(svg, old::timeline_svg(&records, now));
+        assert_eq!(svg.matches(r#"<text class="partition""#).count(), MAX_ROWS);
+        assert!(svg.contains("… and 250 more partitions"), "{svg}");
+        // The rows are topic-0's 150 partitions, then topic-1's first 50.
+        let rows = elements(&svg, r#"<text class="partition""#, "</text>");
+        assert!(rows[0].contains("<title>topic-0-0</title>"), "{}", rows[0]);
+        assert!(
+            rows[199].contains("<title>topic-1-49</title>"),
+            "{}",
+            rows[199]
+        );
+        assert!(!svg.contains("<title>topic-1-50</title>"));
+        assert!(!bars(&svg).is_empty());
+        assert!(svg.contains(r#"<rect class="handover-gap""#));
+    }
+
+    /// The timeline as it was before partitions were interned: every map keyed by (topic,
+    /// partition). Kept to check that the interned replay draws the same picture.
+    mod old {
+        use super::super::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        /// An SVG picture of one group's rebalance history (`records`, oldest first) up to `now_ms`.
+        pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
+            if records.is_empty() {
+                return empty_svg();
+            }
+            let scale = Scale::for_history(records, now_ms);
+            let partitions = partitions(records);
+            let rows: Vec<PartitionKey<'_>> = partitions.iter().copied().take(MAX_ROWS).collect();
+            let hidden_rows = partitions.len() - rows.len();
+            let ownership = replay(records, now_ms);
+
+            let plot_bottom = if rows.is_empty() {
+                PLOT_TOP + EMPTY_PLOT
+            } else {
+                PLOT_TOP + rows.len() as f64 * ROW
+            };
+            let axis_bottom = plot_bottom + 26.0;
+            let note_bottom = if hidden_rows > 0 {
+                axis_bottom + 16.0
+            } else {
+                axis_bottom
+            };
+            let legend_top = note_bottom + 10.0;
+            let legend = Legend::new(&ownership.members);
+            let height = legend_top + legend.height() + 8.0;
+
+            let group_id = &records[0].group_id;
+            let mut svg = String::with_capacity(8 * 1024 + rows.len() * 512);
+            let _ = write!(
+                svg,
+                r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH:.0} {height:.0}" width="{WIDTH:.0}" height="{height:.0}" role="img" aria-label="Rebalance timeline of group {}: {} rebalances, {} partitions" font-family="sans-serif" font-size="11">"#,
+                escape(group_id),
+                records.len(),
+                partitions.len()
+            );
+            let _ = write!(
+                svg,
+                r##"<defs><pattern id="starling-timeline-gap" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fbd5d3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{GAP_STROKE}" stroke-width="3"/></pattern></defs>"##
+            );
+            let _ = write!(
+                svg,
+                r##"<rect x="0" y="0" width="{WIDTH:.0}" height="{height:.0}" fill="#ffffff"/>"##
+            );
+            let _ = write!(
+                svg,
+                r#"<text x="{PLOT_LEFT:.0}" y="15" font-weight="bold">Rebalances from {} UTC</text>"#,
+                time_ms(scale.origin_ms)
+            );
+
+            draw_row_backgrounds(&mut svg, &rows);
+            draw_bands(&mut svg, records, &scale, now_ms, plot_bottom);
+            draw_bars(&mut svg, &rows, &ownership, &scale);
+            draw_handovers(&mut svg, records, &rows, &scale, now_ms);
+            draw_axis(&mut svg, &scale, now_ms, plot_bottom);
+            if hidden_rows > 0 {
+                let _ = write!(
+                    svg,
+                    r##"<text class="more-partitions" x="{PLOT_LEFT:.0}" y="{:.1}" fill="#444444">… and {hidden_rows} more partitions</text>"##,
+                    axis_bottom + 12.0
+                );
+            }
+            legend.draw(&mut svg, legend_top);
+            svg.push_str("</svg>");
+            svg
+        }
+
+        /// Every partition any record names (assignment lists or hand-overs), sorted.
+        fn partitions(records: &[RebalanceRecord]) -> BTreeSet<PartitionKey<'_>> {
+            let mut partitions = BTreeSet::new();
+            for record in records {
+                if let Some(change) = &record.assignment {
+                    partitions.extend(change.moved.iter().map(|p| (p.topic.as_str(), p.partition)));
+                    for owners in [&change.stayed, &change.assigned, &change.revoked] {
+                        partitions.extend(owners.iter().map(|p| (p.topic.as_str(), p.partition)));
+                    }
+                }
+                partitions.extend(
+                    record
+                        .handovers
+                        .iter()
+                        .map(|h| (h.topic.as_str(), h.partition)),
+                );
+            }
+            partitions
+        }
+
+        /// The history's partition ownership, replayed.
+        #[derive(Debug, Default)]
+        struct Ownership<'a> {
+            /// Member ids in order of first appearance as an owner (their colour index).
+            members: Vec<&'a str>,
+            /// Each partition's stretches, in time order, without overlaps.
+            stretches: BTreeMap<PartitionKey<'a>, Vec<Stretch>>,
+            /// The stretch each partition is in now, with its start.
+            open: BTreeMap<PartitionKey<'a>, (Owner, i64)>,
+        }
+
+        impl<'a> Ownership<'a> {
+            fn member(&mut self, member_id: &'a str) -> Owner {
+                let index = match self.members.iter().position(|m| *m == member_id) {
+                    Some(index) => index,
+                    None => {
+                        self.members.push(member_id);
+                        self.members.len() - 1
+                    }
+                };
+                Owner::Member(index)
+            }
+
+            /// Ends `key`'s open stretch at `at_ms` (not before it began).
+            fn close(&mut self, key: PartitionKey<'a>, at_ms: i64) {
+                if let Some((owner, from_ms)) = self.open.remove(&key) {
+                    self.stretches.entry(key).or_default().push(Stretch {
+                        owner,
+                        from_ms,
+                        to_ms: at_ms.max(from_ms),
+                    });
+                }
+            }
+
+            /// Opens a stretch of `owner` on `key` at `at_ms` (not before its last stretch ended).
+            fn open(&mut self, key: PartitionKey<'a>, owner: Owner, at_ms: i64) {
+                let last_end = self
+                    .stretches
+                    .get(&key)
+                    .and_then(|s| s.last())
+                    .map_or(at_ms, |s| s.to_ms);
+                self.open.insert(key, (owner, at_ms.max(last_end)));
+            }
+        }
+
+        /// Replays the records' assignments, in the order they closed, into ownership stretches up to
+        /// `now_ms`.
+        fn replay(records: &[RebalanceRecord], now_ms: i64) -> Ownership<'_> {
+            let mut closed: Vec<(i64, &RebalanceRecord)> = records
+                .iter()
+                .filter_map(|r| r.ended_ms.map(|ended| (ended, r)))
+                .collect();
+            closed.sort_by_key(|(ended, _)| *ended);
+
+            let mut ownership = Ownership::default();
+            let mut seen: BTreeSet<PartitionKey<'_>> = BTreeSet::new();
+            for (at_ms, record) in closed {
+                match &record.assignment {
+                    Some(change) => {
+                        let mut next: BTreeMap<PartitionKey<'_>, &str> = BTreeMap::new();
+                        for m in &change.moved {
+                            next.insert((m.topic.as_str(), m.partition), m.to.as_str());
+                        }
+                        for p in change.stayed.iter().chain(&change.assigned) {
+                            next.insert((p.topic.as_str(), p.partition), p.member_id.as_str());
+                        }
+                        seen.extend(next.keys().copied());
+                        seen.extend(
+                            change
+                                .revoked
+                                .iter()
+                                .map(|p| (p.topic.as_str(), p.partition)),
+                        );
+                        let handovers: BTreeMap<PartitionKey<'_>, &PartitionHandover> = record
+                            .handovers
+                            .iter()
+                            .map(|h| ((h.topic.as_str(), h.partition), h))
+                            .collect();
+
+                        let owned: Vec<(PartitionKey<'_>, Owner)> = ownership
+                            .open
+                            .iter()
+                            .map(|(key, (owner, _))| (*key, *owner))
+                            .collect();
+                        for (key, owner) in owned {
+                            let next_owner = next.get(&key).map(|m| ownership.member(m));
+                            if next_owner != Some(owner) {
+                                let released = handovers.get(&key).and_then(|h| gap_start(h));
+                                ownership.close(key, released.map_or(at_ms, |r| r.min(at_ms)));
+                            }
+                        }
+                        for (key, member_id) in next {
+                            if ownership.open.contains_key(&key) {
+                                continue;
+                            }
+                            let owner = ownership.member(member_id);
+                            let assigned = handovers
+                                .get(&key)
+                                .filter(|h| h.to == member_id)
+                                .and_then(|h| h.assigned_ms);
+                            ownership.open(key, owner, assigned.map_or(at_ms, |a| a.min(at_ms)));
+                        }
+                    }
+                    None if record.outcome == RebalanceOutcome::Stable => {
+                        seen.extend(ownership.open.keys().copied());
+                        for key in seen.iter().copied() {
+                            if ownership.open.get(&key).map(|(owner, _)| *owner)
+                                != Some(Owner::Unknown)
+                            {
+                                ownership.close(key, at_ms);
+                                ownership.open(key, Owner::Unknown, at_ms);
+                            }
+                        }
+                    }
+                    None if matches!(
+                        record.outcome,
+                        RebalanceOutcome::Empty | RebalanceOutcome::Deleted
+                    ) =>
+                    {
+                        let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
+                        for key in keys {
+                            ownership.close(key, at_ms);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            let keys: Vec<PartitionKey<'_>> = ownership.open.keys().copied().collect();
+            for key in keys {
+                ownership.close(key, now_ms);
+            }
+            ownership
+        }
+
+        /// The ownership bars of the rows shown.
+        fn draw_bars(
+            svg: &mut String,
+            rows: &[PartitionKey<'_>],
+            ownership: &Ownership<'_>,
+            scale: &Scale,
+        ) {
+            for (row, key) in rows.iter().enumerate() {
+                let Some(stretches) = ownership.stretches.get(key) else {
+                    continue;
+                };
+                let y = row_top(row) + (ROW - BAR) / 2.0;
+                let name = partition_name(*key);
+                for stretch in stretches {
+                    if stretch.to_ms <= stretch.from_ms {
+                        continue;
+                    }
+                    let (x, width) = scale.span(stretch.from_ms, stretch.to_ms, 1.0);
+                    let who = match stretch.owner {
+                        Owner::Member(index) => escape(ownership.members[index]),
+                        Owner::Unknown => "owner unknown (assignment not readable)".to_string(),
+                    };
+                    let _ = write!(
+                        svg,
+                        r#"<rect class="owner" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{BAR:.1}" fill="{}"><title>{who}: {} from {} for {}</title></rect>"#,
+                        member_colour(stretch.owner),
+                        escape(&name),
+                        scale.offset(stretch.from_ms),
+                        duration_ms(stretch.to_ms.saturating_sub(stretch.from_ms))
+                    );
+                }
+            }
+        }
+
+        /// The no-consumer gaps of consumer-protocol hand-overs on the rows shown.
+        fn draw_handovers(
+            svg: &mut String,
+            records: &[RebalanceRecord],
+            rows: &[PartitionKey<'_>],
+            scale: &Scale,
+            now_ms: i64,
+        ) {
+            let row_of: BTreeMap<PartitionKey<'_>, usize> = rows
+                .iter()
+                .enumerate()
+                .map(|(row, key)| (*key, row))
+                .collect();
+            let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
+            for record in records {
+                for handover in &record.handovers {
+                    let key = (handover.topic.as_str(), handover.partition);
+                    let Some(&row) = row_of.get(&key) else {
+                        continue;
+                    };
+                    let Some(start) = gap_start(handover) else {
+                        continue;
+                    };
+                    let end = handover
+                        .assigned_ms
+                        .unwrap_or_else(|| record.ended_ms.unwrap_or(now_ms))
+                        .max(start);
+                    let (x, width) = scale.span(start, end, 1.5);
+                    let y = row_top(row) + (ROW - BAR) / 2.0 - 1.0;
+                    let waited = match handover.assigned_ms {
+                        Some(_) => {
+                            format!("no consumer for {}", duration_ms(end.saturating_sub(start)))
+                        }
+                        None => format!(
+                            "not yet assigned after {}",
+                            duration_ms(end.saturating_sub(start))
+                        ),
+                    };
+                    let _ = write!(
+                        svg,
+                        r#"<rect class="handover-gap" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{}: {} → {}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
+                        BAR + 2.0,
+                        escape(&partition_name(key)),
+                        escape(&handover.from),
+                        escape(&handover.to),
+                        time(handover.revoke_asked_ms),
+                        time(handover.released_ms),
+                        time(handover.assigned_ms),
+                    );
+                }
+            }
+        }
     }
 }
