@@ -165,7 +165,7 @@ fn row(r: &RebalanceRecord) -> Vec<String> {
     vec![
         r.generation.to_string(),
         r.cause.as_str().to_string(),
-        format_time(r.started_ms),
+        starling_console::html::time_ms(r.started_ms),
         ms(r.join_phase_ms()),
         ms(r.sync_phase_ms()),
         ms(r.duration_ms()),
@@ -267,35 +267,6 @@ fn detail(r: &RebalanceRecord) -> String {
         );
     }
     out
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.mmm`, UTC.
-fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{millis:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Percent-encodes a group id for use as one path segment.
@@ -549,7 +520,13 @@ mod tests {
 
     #[test]
     fn times_are_printed_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00.000");
-        assert_eq!(format_time(951_782_400_001), "2000-02-29 00:00:00.001");
+        assert_eq!(
+            starling_console::html::time_ms(0),
+            "1970-01-01 00:00:00.000"
+        );
+        assert_eq!(
+            starling_console::html::time_ms(951_782_400_001),
+            "2000-02-29 00:00:00.001"
+        );
     }
 }
