@@ -374,6 +374,36 @@ pub struct GroupOverview {
     pub members: usize,
     /// (topic, partition, committed offset), sorted.
     pub offsets: Vec<(String, i32, i64)>,
-    /// The newest rebalance record (the open one while a rebalance runs), if any.
-    pub last_rebalance: Option<RebalanceRecord>,
+    /// The newest rebalance (the open one while a rebalance runs), if any.
+    pub last_rebalance: Option<RebalanceSummary>,
+}
+
+/// A rebalance at a glance, as listings show a group's newest one: cheap to copy, unlike the
+/// record with its assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebalanceSummary {
+    pub generation: i32,
+    pub cause: RebalanceCause,
+    pub outcome: RebalanceOutcome,
+    pub started_ms: Millis,
+    pub ended_ms: Option<Millis>,
+}
+
+impl RebalanceSummary {
+    /// Start to close; `None` while open.
+    pub fn duration_ms(&self) -> Option<Millis> {
+        Some(self.ended_ms?.saturating_sub(self.started_ms))
+    }
+}
+
+impl From<&RebalanceRecord> for RebalanceSummary {
+    fn from(record: &RebalanceRecord) -> RebalanceSummary {
+        RebalanceSummary {
+            generation: record.generation,
+            cause: record.cause,
+            outcome: record.outcome,
+            started_ms: record.started_ms,
+            ended_ms: record.ended_ms,
+        }
+    }
 }

@@ -158,7 +158,7 @@ pub use consumer::{
 pub use history::{
     AssignmentChange, DepartureReason, GroupOverview, MemberDeparture, MemberReconciliation,
     PartitionHandover, PartitionMove, PartitionOwner, RebalanceCause, RebalanceMember,
-    RebalanceOutcome, RebalanceRecord,
+    RebalanceOutcome, RebalanceRecord, RebalanceSummary,
 };
 pub use state::GroupState;
 
@@ -752,7 +752,7 @@ impl GroupCoordinator {
                     .iter()
                     .map(|((topic, partition), value)| (topic.clone(), *partition, value.offset))
                     .collect(),
-                last_rebalance: g.history.back().cloned(),
+                last_rebalance: g.history.back().map(RebalanceSummary::from),
             })
             .collect()
     }

@@ -21,14 +21,24 @@ use starling_console::topic::{
 };
 use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::{hide_topics, lag, storage_faults, AdminState, Peer, OVERVIEW_TIMEOUT};
 
 pub mod actions;
 use crate::admin::auth::Caller;
+use crate::topics::Topic;
 
 /// The client id the console's coordinator requests carry.
 const CONSOLE_CLIENT_ID: &str = "starling-console";
+
+/// Who the console's coordinator requests come from: the console, at the caller's address.
+fn console_client(caller: &Caller) -> ClientInfo {
+    ClientInfo {
+        client_id: CONSOLE_CLIENT_ID.to_string(),
+        client_host: caller.ip.to_string(),
+    }
+}
 
 /// The console's routes, merged into the admin router.
 pub fn routes() -> Router<AdminState> {
@@ -93,6 +103,38 @@ fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
+fn forbidden(caller: &Caller, what: &str) -> Response {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        &format!("{} may not {what}.", caller.principal),
+    )
+}
+
+/// The caller and the group it may DESCRIBE, or the page to answer: refused before the
+/// lookup, so the answer does not say whether the group exists.
+#[allow(clippy::result_large_err)] // the page to answer, built once per request
+async fn describable_group(
+    state: &AdminState,
+    headers: &HeaderMap,
+    peer: Peer,
+    id: &str,
+) -> Result<(Caller, GroupOverview), Response> {
+    let caller = state.caller(headers, peer).await?;
+    if !state.may(&caller, AclOperation::Describe, ResourceType::Group, id) {
+        return Err(forbidden(&caller, &format!("DESCRIBE group '{id}'")));
+    }
+    let groups = group_overviews(state).await?;
+    match groups.into_iter().find(|g| g.group_id == id) {
+        Some(group) => Ok((caller, group)),
+        None => Err(message_page(
+            StatusCode::NOT_FOUND,
+            "No such group",
+            &format!("The coordinator holds no group '{id}'."),
+        )),
+    }
+}
+
 /// The coordinator's groups, or the page saying it did not answer.
 async fn group_overviews(state: &AdminState) -> Result<Vec<GroupOverview>, Response> {
     match tokio::time::timeout(OVERVIEW_TIMEOUT, state.broker.groups.overview()).await {
@@ -141,13 +183,8 @@ async fn overview(
     };
     let broker = state.broker.clone();
     let mut may_describe_topic = state.topic_filter(&caller);
-    let describable: Vec<String> = broker
-        .topics
-        .all()
-        .iter()
-        .map(|t| t.name.clone())
-        .filter(|name| may_describe_topic(name))
-        .collect();
+    let mut describable = broker.topics.all();
+    describable.retain(|t| may_describe_topic(&t.name));
     let group_rows: Vec<GroupRow> = groups
         .into_iter()
         .filter(|g| {
@@ -163,10 +200,9 @@ async fn overview(
     let facts = broker_facts(&state, &caller);
     let query = ListQuery::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     // Log sizes and offsets take the logs' locks, which appends hold while they write.
-    let b = broker.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         let mut facts = facts;
-        let topics = topic_rows(&b, &describable);
+        let topics = topic_rows(&describable);
         facts.log_bytes = topics.iter().map(|t| t.size_bytes).sum();
         starling_console::overview::render(&starling_console::overview::Overview {
             broker: facts,
@@ -217,10 +253,9 @@ fn broker_facts(state: &AdminState, caller: &Caller) -> BrokerFacts {
     }
 }
 
-fn topic_rows(broker: &crate::Broker, names: &[String]) -> Vec<TopicRow> {
-    let mut rows: Vec<TopicRow> = names
+fn topic_rows(topics: &[Arc<Topic>]) -> Vec<TopicRow> {
+    let mut rows: Vec<TopicRow> = topics
         .iter()
-        .filter_map(|name| broker.topics.get(name))
         .map(|topic| {
             let mut row = TopicRow {
                 name: topic.name.clone(),
@@ -240,6 +275,11 @@ fn topic_rows(broker: &crate::Broker, names: &[String]) -> Vec<TopicRow> {
     rows
 }
 
+/// Adds a partition's lag to a sum that is `None` until some partition has one.
+fn add_lag(sum: Option<i64>, lag: i64) -> Option<i64> {
+    Some(sum.unwrap_or(0) + lag)
+}
+
 fn group_row(
     group: GroupOverview,
     topics: &crate::topics::TopicRegistry,
@@ -254,14 +294,14 @@ fn group_row(
                 .log_end_offset(topic, *partition)
                 .map(|end| lag(end, *committed))
         })
-        .fold(None, |sum: Option<i64>, lag| Some(sum.unwrap_or(0) + lag));
+        .fold(None, add_lag);
     GroupRow {
         kind: kind(&group).to_string(),
         state: state_name(&group),
         protocol: group.protocol.clone(),
         members: group.members,
         lag,
-        last_rebalance: group.last_rebalance.as_ref().map(|r| LastRebalance {
+        last_rebalance: group.last_rebalance.map(|r| LastRebalance {
             generation: r.generation,
             cause: r.cause.as_str().to_string(),
             outcome: r.outcome.as_str().to_string(),
@@ -278,28 +318,9 @@ async fn group_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let caller = match state.caller(&headers, peer).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
-    // Refused before the lookup, so the answer does not say whether the group exists.
-    if !state.may(&caller, AclOperation::Describe, ResourceType::Group, &id) {
-        return message_page(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            &format!("{} may not DESCRIBE group '{id}'.", caller.principal),
-        );
-    }
-    let groups = match group_overviews(&state).await {
-        Ok(groups) => groups,
+    let (caller, group) = match describable_group(&state, &headers, peer, &id).await {
+        Ok(found) => found,
         Err(page) => return page,
-    };
-    let Some(group) = groups.into_iter().find(|g| g.group_id == id) else {
-        return message_page(
-            StatusCode::NOT_FOUND,
-            "No such group",
-            &format!("The coordinator holds no group '{id}'."),
-        );
     };
     let mut may_describe_topic = state.topic_filter(&caller);
     let mut rebalances = state
@@ -345,10 +366,7 @@ async fn group_page(
 /// (classic) or ConsumerGroupDescribe (consumer protocol) would be; none if it does not
 /// answer.
 async fn members(state: &AdminState, caller: &Caller, group: &GroupOverview) -> Vec<MemberRow> {
-    let client = ClientInfo {
-        client_id: CONSOLE_CLIENT_ID.to_string(),
-        client_host: caller.ip.to_string(),
-    };
+    let client = console_client(caller);
     let id = GroupId(StrBytes::from_string(group.group_id.clone()));
     let (version, request) = if group.consumer_state.is_some() {
         (
@@ -513,7 +531,7 @@ async fn topic_page(
                             .log_end_offset(t, *p)
                             .map(|end| lag(end, *committed))
                     })
-                    .fold(None, |sum: Option<i64>, l| Some(sum.unwrap_or(0) + l)),
+                    .fold(None, add_lag),
                 partitions: mine.len(),
             }
         })
@@ -574,10 +592,7 @@ async fn topic_page(
 /// Up to `query.limit` records of one partition from the offset (or time) asked for; an
 /// offset below the log start reads from the start. Control records (transaction markers)
 /// are left out, as consumers never see them.
-fn browse_messages(
-    topic: &crate::topics::Topic,
-    query: &BrowseQuery,
-) -> Result<Vec<BrowsedMessage>, String> {
+fn browse_messages(topic: &Topic, query: &BrowseQuery) -> Result<Vec<BrowsedMessage>, String> {
     let Some(partition) = topic.partition(query.partition) else {
         return Err(format!(
             "Topic '{}' has no partition {} (it has {}).",

@@ -37,10 +37,10 @@ use serde::Deserialize;
 use sha2::Sha256;
 use starling_acl::{AclOperation, ResourceType};
 use starling_console::actions::{self, Deletion, ResetPlan, ResetRow, ResetTarget};
-use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
+use starling_group::{GroupOverview, GroupRequest, GroupResponse};
 use subtle::ConstantTimeEq;
 
-use super::{group_overviews, html_page, message_page, CONSOLE_CLIENT_ID};
+use super::{console_client, describable_group, forbidden, html_page, message_page};
 use crate::admin::auth::Caller;
 use crate::admin::{AdminState, Peer};
 use crate::metrics::error_name;
@@ -144,36 +144,6 @@ pub struct TopicQuery {
 
 fn bad_request(message: &str) -> Response {
     message_page(StatusCode::BAD_REQUEST, "Cannot do that", message)
-}
-
-fn forbidden(caller: &Caller, what: &str) -> Response {
-    message_page(
-        StatusCode::FORBIDDEN,
-        "Not allowed",
-        &format!("{} may not {what}.", caller.principal),
-    )
-}
-
-/// The caller and the group it may DESCRIBE, or the page to answer.
-async fn describable_group(
-    state: &AdminState,
-    headers: &HeaderMap,
-    peer: Peer,
-    id: &str,
-) -> Result<(Caller, GroupOverview), Response> {
-    let caller = state.caller(headers, peer).await?;
-    if !state.may(&caller, AclOperation::Describe, ResourceType::Group, id) {
-        return Err(forbidden(&caller, &format!("DESCRIBE group '{id}'")));
-    }
-    let groups = group_overviews(state).await?;
-    match groups.into_iter().find(|g| g.group_id == id) {
-        Some(group) => Ok((caller, group)),
-        None => Err(message_page(
-            StatusCode::NOT_FOUND,
-            "No such group",
-            &format!("The coordinator holds no group '{id}'."),
-        )),
-    }
 }
 
 /// Refuses a forged or cross-site POST.
@@ -322,13 +292,6 @@ pub async fn reset_preview(
     }
 }
 
-fn client(caller: &Caller) -> ClientInfo {
-    ClientInfo {
-        client_id: CONSOLE_CLIENT_ID.to_string(),
-        client_host: caller.ip.to_string(),
-    }
-}
-
 fn outcome(code: i16) -> Result<(), String> {
     if code == 0 {
         Ok(())
@@ -388,7 +351,11 @@ pub async fn reset_commit(
     let answer = state
         .broker
         .groups
-        .call(8, client(&caller), GroupRequest::OffsetCommit(request))
+        .call(
+            8,
+            console_client(&caller),
+            GroupRequest::OffsetCommit(request),
+        )
         .await;
     let results: Vec<(String, Result<(), String>)> = match answer {
         Ok(GroupResponse::OffsetCommit(response)) => response
@@ -460,7 +427,11 @@ pub async fn delete_group(
     let result = match state
         .broker
         .groups
-        .call(2, client(&caller), GroupRequest::DeleteGroups(request))
+        .call(
+            2,
+            console_client(&caller),
+            GroupRequest::DeleteGroups(request),
+        )
         .await
     {
         Ok(GroupResponse::DeleteGroups(response)) => response
@@ -565,7 +536,11 @@ pub async fn delete_offsets(
     let results: Vec<(String, Result<(), String>)> = match state
         .broker
         .groups
-        .call(0, client(&caller), GroupRequest::OffsetDelete(request))
+        .call(
+            0,
+            console_client(&caller),
+            GroupRequest::OffsetDelete(request),
+        )
         .await
     {
         Ok(GroupResponse::OffsetDelete(response)) if response.error_code != 0 => {
