@@ -151,7 +151,7 @@ fn tls_failure(error: &std::io::Error) -> String {
 }
 
 /// The name a TLS server certificate must carry for `addr` (`host:port`, `[v6]:port`).
-fn server_name(addr: &str) -> Result<ServerName<'static>> {
+pub fn server_name(addr: &str) -> Result<ServerName<'static>> {
     let host = match addr.rsplit_once(':') {
         Some((host, port)) if port.parse::<u16>().is_ok() => host,
         _ => addr,

@@ -83,11 +83,7 @@ pub async fn run(args: &RebalancesArgs, connect: &ConnectArgs) -> anyhow::Result
         match tls {
             None => http_get(stream, addr, &path, authorization.as_deref()).await,
             Some(config) => {
-                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
-                let name = rustls_pki_types::ServerName::try_from(
-                    host.trim_matches(['[', ']']).to_string(),
-                )
-                .with_context(|| format!("{host} is not a host name TLS can check"))?;
+                let name = starling_client::connection::server_name(addr)?;
                 let stream = tokio_rustls::TlsConnector::from(config)
                     .connect(name, stream)
                     .await
