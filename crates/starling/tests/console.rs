@@ -55,8 +55,8 @@ fn the_console_shows_groups_members_lag_and_a_scale_out() {
     wait_partitioned(&[&c1], all, Duration::from_secs(30));
     wait_for(
         Duration::from_secs(30),
-        "the backlog consumed and committed",
-        || api_lag(broker, group, &s.topic, 0) == Some(0),
+        "the backlog consumed and committed on every partition",
+        || (0..4).all(|p| api_lag(broker, group, &s.topic, p) == Some(0)),
         || format!("{}", listed_group(broker, group)),
     );
 
