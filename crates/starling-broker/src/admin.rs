@@ -10,7 +10,8 @@
 //!   shutting down.
 //! - `GET /groups`: every consumer group the coordinator holds, with committed offsets and lag,
 //!   as JSON.
-//! - `GET /ui/`: the web console ([`ui`]), HTML pages rendered by `starling-console`.
+//! - `GET /ui/`: the web console ([`ui`]), HTML pages rendered by `starling-console`, with
+//!   topic rates and lag histories from the endpoint's sampler ([`activity`]).
 //! - `GET /groups/{id}/rebalances`: one group's rebalance history
 //!   ([`starling_group::RebalanceRecord`]s, oldest first, an open one last) as JSON; a group the
 //!   coordinator does not hold is a 404 with a JSON `{"error": …}`.
@@ -52,6 +53,7 @@
 //! axum's [`Listener`](axum::serve::Listener) with socket addresses), which serves plain TCP
 //! or [`https::HttpsListener`].
 
+pub mod activity;
 pub mod auth;
 pub mod https;
 pub mod ui;
@@ -122,7 +124,11 @@ where
         tracing::info!(%addr, auth = if auth.required() { "required" } else { "none" }, "admin endpoint listening");
     }
     let shutdown = broker.shutdown.clone();
-    let app = router(broker, auth).into_make_service_with_connect_info::<Peer>();
+    let activity = Arc::new(activity::Activity::new(
+        broker.config.admin_console_sample_interval_ms,
+    ));
+    tokio::spawn(activity::run(broker.clone(), activity.clone()));
+    let app = router(broker, auth, activity).into_make_service_with_connect_info::<Peer>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
@@ -197,11 +203,14 @@ pub struct AdminState {
     auth: Arc<AdminAuth>,
     /// Signs the console's form tokens.
     console_key: Arc<ui::actions::CsrfKey>,
+    /// The console's recent topic rates and group lag.
+    activity: Arc<activity::Activity>,
 }
 
-/// The endpoint's routes over a broker. Handlers read the caller's address from
-/// [`ConnectInfo<Peer>`]: serve it with `into_make_service_with_connect_info::<Peer>()`.
-pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
+/// The endpoint's routes over a broker, the console reading its history from `activity`.
+/// Handlers read the caller's address from [`ConnectInfo<Peer>`]: serve it with
+/// `into_make_service_with_connect_info::<Peer>()`.
+pub fn router(broker: Arc<Broker>, auth: AdminAuth, activity: Arc<activity::Activity>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/metrics", get(metrics))
@@ -213,6 +222,7 @@ pub fn router(broker: Arc<Broker>, auth: AdminAuth) -> Router {
             broker,
             auth: Arc::new(auth),
             console_key: Arc::new(ui::actions::CsrfKey::random()),
+            activity,
         })
 }
 

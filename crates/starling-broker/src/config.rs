@@ -67,6 +67,8 @@ pub struct BrokerConfig {
     /// Starling's `admin.auth.basic.enable`: whether the admin endpoint accepts HTTP Basic
     /// credentials, checked against the SCRAM credentials and the PLAIN users file.
     pub admin_auth_basic_enable: bool,
+    /// How often the web console samples topic rates and group lag (`admin.console.sample.interval.ms`).
+    pub admin_console_sample_interval_ms: u64,
     /// Starling's `admin.ssl.enable`: whether the admin endpoint serves HTTPS, with the `ssl.*`
     /// settings (each overridable as `admin.ssl.<key>`, e.g. `admin.ssl.keystore.location`).
     pub admin_ssl_enable: bool,
@@ -168,6 +170,7 @@ impl Default for BrokerConfig {
             admin_auth: None,
             admin_auth_tokens_file: None,
             admin_auth_basic_enable: true,
+            admin_console_sample_interval_ms: 10_000,
             admin_ssl_enable: false,
             data_dir: PathBuf::from("./data"),
             node_id: 1,
@@ -1007,6 +1010,9 @@ impl BrokerConfig {
                     (!value.trim().is_empty()).then(|| PathBuf::from(value.trim()))
             }
             "admin.auth.basic.enable" => self.admin_auth_basic_enable = parse_bool(key, value)?,
+            "admin.console.sample.interval.ms" => {
+                self.admin_console_sample_interval_ms = parse_positive(key, value)?
+            }
             "admin.ssl.enable" => self.admin_ssl_enable = parse_bool(key, value)?,
             k if k.starts_with("admin.ssl.") => {
                 let setting = &k["admin.".len()..];

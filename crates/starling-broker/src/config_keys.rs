@@ -190,6 +190,8 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "Starling's own: whether the admin endpoint accepts HTTP Basic credentials of SCRAM users and sasl.plain.users.file users."),
     broker_key!("admin.auth.tokens.file", String, false, |c| c.admin_auth_tokens_file.as_ref().map(|p| p.display().to_string()),
         "Starling's own: the admin endpoint's bearer tokens, one PRINCIPAL:sha256$HASH line each (starling admin-token create)."),
+    broker_key!("admin.console.sample.interval.ms", Long, false, |c| Some(c.admin_console_sample_interval_ms.to_string()),
+        "Starling's own: how often the web console samples topic produce and fetch rates and each group's lag; it keeps the last 90 samples."),
     broker_key!("admin.listen", String, false, |c| Some(c.admin_listen.map_or_else(|| "none".into(), |a| a.to_string())),
         "Starling's admin HTTP endpoint (/metrics, /healthz, /groups); `none` turns it off."),
     broker_key!("admin.ssl.enable", Boolean, false, |c| Some(c.admin_ssl_enable.to_string()),

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 use starling_console::group::{self, GroupView, MemberRow, PartitionRow};
 use starling_console::overview::{
-    self, BrokerFacts, GroupRow, LastRebalance, ListQuery, Overview, TopicRow,
+    self, BrokerFacts, GroupRow, LastRebalance, ListQuery, Overview, Rates, TopicRow,
 };
 use starling_console::timeline;
 use starling_group::{
@@ -54,6 +54,8 @@ const MEMBERS: usize = 100;
 const GROUP_TOPICS: usize = 10;
 const PARTITIONS_PER_GROUP_TOPIC: usize = 1_000;
 const REBALANCES: usize = 50;
+/// Lag readings per partition, as the broker keeps (15 minutes at 10 s).
+const LAG_SAMPLES: i64 = 90;
 /// Partitions each rebalance after the first moves to another member.
 const MOVES_PER_REBALANCE: usize = 200;
 
@@ -135,6 +137,11 @@ fn overview_state() -> Overview {
                 records,
                 produced_bytes: rng.below(1 << 40),
                 fetched_bytes: rng.below(1 << 41),
+                rates: Some(Rates {
+                    records_in: rng.below(100_000) as f64 / 10.0,
+                    bytes_in: rng.below(10_000_000) as f64,
+                    bytes_out: rng.below(30_000_000) as f64,
+                }),
             }
         })
         .collect();
@@ -296,6 +303,7 @@ fn group_state() -> GroupView {
     }
     let now_ms = rebalances.last().map_or(T0, |r| r.started_ms) + 30_000;
     GroupView {
+        partition_query: Default::default(),
         group_id: "orders-prod-consumer".to_string(),
         kind: "consumer".to_string(),
         state: "Stable".to_string(),
@@ -333,6 +341,15 @@ fn group_state() -> GroupView {
                     committed_offset: Some(committed),
                     log_end_offset: Some(end),
                     lag: Some(end - committed),
+                    // A full history: SAMPLES readings 10 s apart.
+                    lag_history: (0..LAG_SAMPLES)
+                        .map(|s| {
+                            (
+                                now_ms - (LAG_SAMPLES - s) * 10_000,
+                                rng.below(50_000) as i64,
+                            )
+                        })
+                        .collect(),
                 }
             })
             .collect(),

@@ -6,6 +6,7 @@
 use starling_group::RebalanceRecord;
 
 use crate::html::{self, escape, url_encode, Html, Section};
+use crate::sparkline::{sparkline, sum_series};
 
 /// Lag above this many records is highlighted.
 const HIGH_LAG: i64 = 1_000;
@@ -33,6 +34,71 @@ pub struct PartitionRow {
     pub committed_offset: Option<i64>,
     pub log_end_offset: Option<i64>,
     pub lag: Option<i64>,
+    /// Recent lag readings, oldest first: `(at_ms, lag)`.
+    pub lag_history: Vec<(i64, i64)>,
+}
+
+/// Partition rows per page of the group page.
+pub const PARTITIONS_PER_PAGE: usize = 100;
+
+/// Which partitions the group page lists: its query parameters `psort=lag` (largest lag
+/// first; otherwise by topic and partition) and `ppage` (zero-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionQuery {
+    pub by_lag: bool,
+    pub page: usize,
+}
+
+impl PartitionQuery {
+    /// The query from `(name, value)` pairs (already percent-decoded); unknown names and
+    /// unreadable values are ignored.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> PartitionQuery {
+        let mut query = PartitionQuery::default();
+        for (name, value) in pairs {
+            match name {
+                "psort" => query.by_lag = value == "lag",
+                "ppage" => query.page = value.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        query
+    }
+
+    /// The group page's URL with this query, anchored at the partition list.
+    fn url(self, group_id: &str) -> String {
+        let mut parts = Vec::new();
+        if self.by_lag {
+            parts.push("psort=lag".to_string());
+        }
+        if self.page > 0 {
+            parts.push(format!("ppage={}", self.page));
+        }
+        let query = if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        };
+        format!("/ui/groups/{}{query}#partitions", url_encode(group_id))
+    }
+}
+
+/// The page of partitions `query` selects.
+pub fn select_partitions(partitions: &[PartitionRow], query: PartitionQuery) -> Vec<&PartitionRow> {
+    let mut rows: Vec<&PartitionRow> = partitions.iter().collect();
+    if query.by_lag {
+        // Largest first, partitions without a lag last; ties in topic and partition order.
+        rows.sort_by(|a, b| {
+            b.lag
+                .is_some()
+                .cmp(&a.lag.is_some())
+                .then(b.lag.cmp(&a.lag))
+                .then_with(|| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)))
+        });
+    }
+    rows.into_iter()
+        .skip(query.page.saturating_mul(PARTITIONS_PER_PAGE))
+        .take(PARTITIONS_PER_PAGE)
+        .collect()
 }
 
 /// Everything the group page shows.
@@ -49,6 +115,8 @@ pub struct GroupView {
     pub members: Vec<MemberRow>,
     /// Sorted by topic and partition.
     pub partitions: Vec<PartitionRow>,
+    /// Which of them the partition list shows.
+    pub partition_query: PartitionQuery,
     /// Oldest first, an open one last.
     pub rebalances: Vec<RebalanceRecord>,
     pub now_ms: i64,
@@ -108,8 +176,12 @@ fn facts(html: &mut Html, view: &GroupView) {
         .raw("</dd><dt>Members</dt><dd>")
         .text(&view.members.len().to_string())
         .raw("</dd><dt>Total lag</dt><dd>")
-        .text(&total_lag.map_or("–".to_string(), html::count))
-        .raw("</dd></dl>");
+        .text(&total_lag.map_or("–".to_string(), html::count));
+    let history = sum_series(view.partitions.iter().map(|p| p.lag_history.as_slice()));
+    if history.len() >= 2 {
+        html.raw(" ").raw(&sparkline(&history, "total lag"));
+    }
+    html.raw("</dd></dl>");
 }
 
 fn members(html: &mut Html, view: &GroupView) {
@@ -186,18 +258,39 @@ pub fn partition_list(partitions: &[(String, i32)]) -> String {
 }
 
 fn partitions(html: &mut Html, view: &GroupView) {
-    html.raw("<h2 id=\"partitions\">Partitions</h2>");
+    html.raw(&format!(
+        "<h2 id=\"partitions\">Partitions <span class=\"muted\">({})</span></h2>",
+        html::count(view.partitions.len() as i64)
+    ));
     if view.partitions.is_empty() {
         html.raw("<p class=\"muted\">No assigned partitions and no committed offsets.</p>");
         return;
     }
+    let query = view.partition_query;
+    html.raw("<p class=\"muted\">Sorted ");
+    let by_partition = PartitionQuery {
+        by_lag: false,
+        page: 0,
+    };
+    let by_lag = PartitionQuery {
+        by_lag: true,
+        page: 0,
+    };
+    if query.by_lag {
+        html.link(&by_partition.url(&view.group_id), "by partition")
+            .raw(" · <strong>by lag, largest first</strong>");
+    } else {
+        html.raw("<strong>by partition</strong> · ")
+            .link(&by_lag.url(&view.group_id), "by lag, largest first");
+    }
+    html.raw("</p>");
     html.raw(
         "<table class=\"partitions\"><thead><tr><th>Topic</th><th class=\"num\">Partition</th>\
          <th>Owner</th><th class=\"num\">Committed</th><th class=\"num\">End</th>\
-         <th class=\"num\">Lag</th></tr></thead><tbody>",
+         <th class=\"num\">Lag</th><th>Recent lag</th></tr></thead><tbody>",
     );
     let offset = |o: Option<i64>| o.map_or("–".to_string(), html::count);
-    for p in &view.partitions {
+    for p in select_partitions(&view.partitions, query) {
         html.raw("<tr><td class=\"id\">")
             .link(&format!("/ui/topics/{}", url_encode(&p.topic)), &p.topic)
             .raw("</td><td class=\"num\">")
@@ -213,9 +306,19 @@ fn partitions(html: &mut Html, view: &GroupView) {
             Some(lag) if lag > HIGH_LAG => html.raw("<td class=\"num lag-high\">"),
             _ => html.raw("<td class=\"num\">"),
         };
-        html.text(&offset(p.lag)).raw("</td></tr>");
+        html.text(&offset(p.lag))
+            .raw("</td><td class=\"spark\">")
+            .raw(&sparkline(&p.lag_history, "lag"))
+            .raw("</td></tr>");
     }
     html.raw("</tbody></table>");
+    html::pager(
+        html,
+        view.partitions.len(),
+        PARTITIONS_PER_PAGE,
+        query.page,
+        |page| PartitionQuery { page, ..query }.url(&view.group_id),
+    );
 }
 
 fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
@@ -300,6 +403,7 @@ mod tests {
 
     fn view() -> GroupView {
         GroupView {
+            partition_query: PartitionQuery::default(),
             group_id: "orders".to_string(),
             kind: "classic".to_string(),
             state: "Stable".to_string(),
@@ -322,6 +426,7 @@ mod tests {
                     committed_offset: Some(10),
                     log_end_offset: Some(20),
                     lag: Some(10),
+                    lag_history: vec![(0, 100), (10_000, 50), (20_000, 10)],
                 },
                 PartitionRow {
                     topic: "t".to_string(),
@@ -330,6 +435,7 @@ mod tests {
                     committed_offset: None,
                     log_end_offset: Some(5000),
                     lag: Some(5000),
+                    lag_history: vec![(0, 4000), (10_000, 4500), (20_000, 5000)],
                 },
             ],
             rebalances: vec![RebalanceRecord {
@@ -371,6 +477,63 @@ mod tests {
     }
 
     #[test]
+    fn partitions_are_paged_and_sorted_by_lag_on_request() {
+        let mut v = view();
+        v.partitions = (0..250)
+            .map(|i| PartitionRow {
+                topic: "t".to_string(),
+                partition: i,
+                lag: (i % 7 != 0).then_some(i64::from(i % 50)),
+                ..PartitionRow::default()
+            })
+            .collect();
+        let page = |pairs: &[(&str, &str)]| -> Vec<(i32, Option<i64>)> {
+            select_partitions(
+                &v.partitions,
+                PartitionQuery::from_pairs(pairs.iter().copied()),
+            )
+            .iter()
+            .map(|p| (p.partition, p.lag))
+            .collect()
+        };
+        let first = page(&[]);
+        assert_eq!(first.len(), PARTITIONS_PER_PAGE);
+        assert_eq!(first[0].0, 0);
+        assert_eq!(page(&[("ppage", "2")]).len(), 50);
+        let worst = page(&[("psort", "lag")]);
+        // Partition 49 has no lag (a multiple of 7).
+        assert_eq!(
+            worst[0],
+            (99, Some(49)),
+            "largest lag first, lowest partition on a tie"
+        );
+        assert_eq!(worst[1], (149, Some(49)));
+        let last = page(&[("psort", "lag"), ("ppage", "2")]);
+        assert_eq!(last.last().unwrap().1, None, "no lag sorts last");
+
+        v.group_id = "a b".to_string();
+        v.partition_query = PartitionQuery::from_pairs([("psort", "lag"), ("ppage", "1")]);
+        let html = render(&v);
+        assert!(
+            html.contains("Partitions <span class=\"muted\">(250)</span>"),
+            "{html}"
+        );
+        assert!(html.contains("page 2 of 3"), "{html}");
+        assert!(
+            html.contains("href=\"/ui/groups/a%20b?psort=lag&amp;ppage=2#partitions\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("href=\"/ui/groups/a%20b#partitions\">by partition</a>"),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<td class=\"spark\">").count(),
+            PARTITIONS_PER_PAGE
+        );
+    }
+
+    #[test]
     fn partition_lists_collapse_runs_per_topic() {
         let list = |ps: &[(&str, i32)]| {
             partition_list(
@@ -396,8 +559,16 @@ mod tests {
         assert!(html.contains("&lt;client&gt;"), "{html}");
         assert!(html.contains("t 0-1"), "{html}");
         assert!(
-            html.contains("<dt>Total lag</dt><dd>5\u{202f}010</dd>"),
+            html.contains("<dt>Total lag</dt><dd>5\u{202f}010 <svg class=\"sparkline rising\""),
             "{html}"
+        );
+        assert!(
+            html.contains("<title>total lag over 20.0 s: 4\u{202f}100 then, 5\u{202f}010 now, 5\u{202f}010 at most</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>lag over 20.0 s: 100 then, 10 now, 100 at most</title>"),
+            "partition 0's own history: {html}"
         );
         assert!(
             html.contains("<td class=\"num lag-high\">5\u{202f}000</td>"),

@@ -130,6 +130,30 @@ pub fn page(title: &str, section: Section, body: &str, refresh_secs: Option<u32>
     html.into_string()
 }
 
+/// Previous/next links for a list of `total` rows, `per_page` to a page, on page `page`
+/// (zero-based); nothing for a list that fits one page.
+pub fn pager(
+    html: &mut Html,
+    total: usize,
+    per_page: usize,
+    page: usize,
+    url: impl Fn(usize) -> String,
+) {
+    let pages = total.div_ceil(per_page.max(1));
+    if pages <= 1 {
+        return;
+    }
+    html.raw("<div class=\"pager\">");
+    if page > 0 {
+        html.link(&url(page - 1), "← previous");
+    }
+    html.raw(&format!("<span>page {} of {pages}</span>", page + 1));
+    if page + 1 < pages {
+        html.link(&url(page + 1), "next →");
+    }
+    html.raw("</div>");
+}
+
 /// A count with thousands separators: `12 345 678`.
 pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
@@ -159,6 +183,24 @@ pub fn bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A rate of `unit`s per second: `0 rec/s`, `0.4 rec/s`, `12.5 rec/s`, `1 234 rec/s`.
+pub fn per_second(rate: f64, unit: &str) -> String {
+    let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+    if rate == 0.0 {
+        format!("0 {unit}/s")
+    } else if rate < 100.0 {
+        format!("{rate:.1} {unit}/s")
+    } else {
+        format!("{} {unit}/s", count(rate.round() as i64))
+    }
+}
+
+/// A byte rate in binary units: `0 B/s`, `512 B/s`, `1.5 KiB/s`.
+pub fn bytes_per_second(rate: f64) -> String {
+    let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+    format!("{}/s", bytes(rate.round() as u64))
 }
 
 /// A duration in milliseconds, short: `850 ms`, `3.2 s`, `4 min 10 s`, `2 h 5 min`, `3 d 4 h`.
@@ -229,6 +271,13 @@ mod tests {
 
     #[test]
     fn numbers_sizes_durations_and_times_read_as_people_write_them() {
+        assert_eq!(per_second(0.0, "rec"), "0 rec/s");
+        assert_eq!(per_second(0.44, "rec"), "0.4 rec/s");
+        assert_eq!(per_second(12.46, "rec"), "12.5 rec/s");
+        assert_eq!(per_second(12_345.4, "rec"), "12\u{202f}345 rec/s");
+        assert_eq!(per_second(f64::NAN, "rec"), "0 rec/s");
+        assert_eq!(bytes_per_second(1536.0), "1.5 KiB/s");
+        assert_eq!(bytes_per_second(-3.0), "0 B/s");
         assert_eq!(count(0), "0");
         assert_eq!(count(1234567), "1\u{202f}234\u{202f}567");
         assert_eq!(count(-1000), "-1\u{202f}000");

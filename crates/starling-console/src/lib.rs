@@ -13,11 +13,13 @@
 //! - [`actions`]: offset resets (dry run first) and deletions, each confirmed by a POST with a
 //!   CSRF token.
 //! - [`topic`]: one topic's partitions, consuming groups, configs and a message browser.
+//! - [`sparkline`]: small inline SVG lines of recent readings (lag histories).
 //! - [`timeline`]: the SVG picture of who owned which partition over a group's rebalances.
 
 pub mod actions;
 pub mod group;
 pub mod html;
 pub mod overview;
+pub mod sparkline;
 pub mod timeline;
 pub mod topic;

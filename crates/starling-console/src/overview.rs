@@ -39,6 +39,16 @@ pub struct TopicRow {
     /// Record bytes produced and fetched since the broker started.
     pub produced_bytes: u64,
     pub fetched_bytes: u64,
+    /// Recent throughput; `None` until the broker has read the topic's counters twice.
+    pub rates: Option<Rates>,
+}
+
+/// A topic's recent throughput, per second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rates {
+    pub records_in: f64,
+    pub bytes_in: f64,
+    pub bytes_out: f64,
 }
 
 /// The last rebalance of a group, as the list shows it.
@@ -78,8 +88,25 @@ pub enum GroupSort {
     LastRebalance,
 }
 
-impl GroupSort {
-    const ALL: [(GroupSort, &'static str); 6] = [
+/// A column a list sorts by, named in URLs.
+trait SortColumn: Copy + PartialEq + Default + 'static {
+    /// Every column with its URL name; the first is the default.
+    const ALL: &'static [(Self, &'static str)];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or(Self::ALL[0].1, |(_, n)| n)
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+    }
+}
+
+impl SortColumn for GroupSort {
+    const ALL: &'static [(GroupSort, &'static str)] = &[
         (GroupSort::Id, "id"),
         (GroupSort::State, "state"),
         (GroupSort::Kind, "kind"),
@@ -87,20 +114,29 @@ impl GroupSort {
         (GroupSort::Lag, "lag"),
         (GroupSort::LastRebalance, "rebalance"),
     ];
+}
 
-    fn name(self) -> &'static str {
-        GroupSort::ALL
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map_or("id", |(_, n)| n)
-    }
+/// A column the topic list sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopicSort {
+    #[default]
+    Name,
+    Partitions,
+    Records,
+    Size,
+    In,
+    Out,
+}
 
-    fn parse(name: &str) -> Option<GroupSort> {
-        GroupSort::ALL
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(s, _)| *s)
-    }
+impl SortColumn for TopicSort {
+    const ALL: &'static [(TopicSort, &'static str)] = &[
+        (TopicSort::Name, "name"),
+        (TopicSort::Partitions, "partitions"),
+        (TopicSort::Records, "records"),
+        (TopicSort::Size, "size"),
+        (TopicSort::In, "in"),
+        (TopicSort::Out, "out"),
+    ];
 }
 
 /// What the lists show: the query parameters of `/ui/`.
@@ -114,6 +150,8 @@ pub struct ListQuery {
     pub page: usize,
     /// Zero-based page of the topic list.
     pub topic_page: usize,
+    pub topic_sort: TopicSort,
+    pub topic_descending: bool,
 }
 
 impl ListQuery {
@@ -128,6 +166,8 @@ impl ListQuery {
                 "desc" => query.descending = value == "1",
                 "page" => query.page = value.parse().unwrap_or(0),
                 "tpage" => query.topic_page = value.parse().unwrap_or(0),
+                "tsort" => query.topic_sort = TopicSort::parse(value).unwrap_or_default(),
+                "tdesc" => query.topic_descending = value == "1",
                 _ => {}
             }
         }
@@ -153,6 +193,12 @@ impl ListQuery {
         }
         if q.topic_page > 0 {
             parts.push(format!("tpage={}", q.topic_page));
+        }
+        if q.topic_sort != TopicSort::Name {
+            parts.push(format!("tsort={}", q.topic_sort.name()));
+        }
+        if q.topic_descending {
+            parts.push("tdesc=1".to_string());
         }
         if parts.is_empty() {
             "/ui/".to_string()
@@ -210,6 +256,65 @@ pub fn select_groups<'a>(groups: &'a [GroupRow], query: &ListQuery) -> (Vec<&'a 
         .take(PER_PAGE)
         .collect();
     (page, total)
+}
+
+/// The topics `query` selects, sorted, and how many matched before paging.
+pub fn select_topics<'a>(topics: &'a [TopicRow], query: &ListQuery) -> (Vec<&'a TopicRow>, usize) {
+    let mut matching: Vec<&TopicRow> = topics.iter().filter(|t| query.matches(&t.name)).collect();
+    // No rate yet sorts below every rate.
+    let rate = |a: &TopicRow, b: &TopicRow, pick: fn(&Rates) -> f64| match (&a.rates, &b.rates) {
+        (Some(x), Some(y)) => pick(x).total_cmp(&pick(y)),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    };
+    let key = |a: &&TopicRow, b: &&TopicRow| -> Ordering {
+        let by = match query.topic_sort {
+            TopicSort::Name => Ordering::Equal,
+            TopicSort::Partitions => a.partitions.cmp(&b.partitions),
+            TopicSort::Records => a.records.cmp(&b.records),
+            TopicSort::Size => a.size_bytes.cmp(&b.size_bytes),
+            TopicSort::In => rate(a, b, |r| r.bytes_in),
+            TopicSort::Out => rate(a, b, |r| r.bytes_out),
+        };
+        by.then_with(|| a.name.cmp(&b.name))
+    };
+    matching.sort_by(|a, b| {
+        if query.topic_descending {
+            key(b, a)
+        } else {
+            key(a, b)
+        }
+    });
+    let total = matching.len();
+    let page = matching
+        .into_iter()
+        .skip(query.topic_page.saturating_mul(PER_PAGE))
+        .take(PER_PAGE)
+        .collect();
+    (page, total)
+}
+
+/// A header cell linking to the list sorted by `column` (descending if it is the current
+/// ascending order), with an arrow on the current column.
+fn sort_header<C: SortColumn>(
+    html: &mut Html,
+    label: &str,
+    numeric: bool,
+    (column, current, descending): (C, C, bool),
+    url: impl FnOnce(C, bool) -> String,
+) {
+    let href = url(column, current == column && !descending);
+    let arrow = match (current == column, descending) {
+        (true, false) => " ▲",
+        (true, true) => " ▼",
+        _ => "",
+    };
+    html.raw(if numeric {
+        "<th class=\"num\">"
+    } else {
+        "<th>"
+    })
+    .link(&href, &format!("{label}{arrow}"))
+    .raw("</th>");
 }
 
 /// The overview page.
@@ -292,24 +397,19 @@ fn groups_table(html: &mut Html, groups: &[GroupRow], query: &ListQuery) {
         (GroupSort::Lag, "Lag", true),
         (GroupSort::LastRebalance, "Last rebalance", false),
     ] {
-        let descending = query.sort == sort && !query.descending;
-        let href = query.url(|q| {
-            q.sort = sort;
-            q.descending = descending;
-            q.page = 0;
-        });
-        let arrow = match (query.sort == sort, query.descending) {
-            (true, false) => " ▲",
-            (true, true) => " ▼",
-            _ => "",
-        };
-        html.raw(if numeric {
-            "<th class=\"num\">"
-        } else {
-            "<th>"
-        })
-        .link(&href, &format!("{label}{arrow}"))
-        .raw("</th>");
+        sort_header(
+            html,
+            label,
+            numeric,
+            (sort, query.sort, query.descending),
+            |sort, descending| {
+                query.url(|q| {
+                    q.sort = sort;
+                    q.descending = descending;
+                    q.page = 0;
+                })
+            },
+        );
     }
     html.raw("</tr></thead><tbody>");
     for g in page {
@@ -350,12 +450,13 @@ fn groups_table(html: &mut Html, groups: &[GroupRow], query: &ListQuery) {
         html.raw("</td></tr>");
     }
     html.raw("</tbody></table>");
-    pager(html, total, query.page, |p| query.url(|q| q.page = p));
+    html::pager(html, total, PER_PAGE, query.page, |p| {
+        query.url(|q| q.page = p)
+    });
 }
 
 fn topics_table(html: &mut Html, topics: &[TopicRow], query: &ListQuery) {
-    let matching: Vec<&TopicRow> = topics.iter().filter(|t| query.matches(&t.name)).collect();
-    let total = matching.len();
+    let (page, total) = select_topics(topics, query);
     html.raw(&format!(
         "<h2 id=\"topics\">Topics <span class=\"muted\">({})</span></h2>",
         html::count(total as i64)
@@ -364,16 +465,31 @@ fn topics_table(html: &mut Html, topics: &[TopicRow], query: &ListQuery) {
         html.raw("<p class=\"muted\">No topics.</p>");
         return;
     }
-    html.raw(
-        "<table class=\"topics\"><thead><tr><th>Topic</th><th class=\"num\">Partitions</th>\
-         <th class=\"num\">Records</th><th class=\"num\">Size</th>\
-         <th class=\"num\">Produced</th><th class=\"num\">Fetched</th></tr></thead><tbody>",
-    );
-    for t in matching
-        .into_iter()
-        .skip(query.topic_page.saturating_mul(PER_PAGE))
-        .take(PER_PAGE)
-    {
+    html.raw("<table class=\"topics\"><thead><tr>");
+    for (sort, label, numeric) in [
+        (TopicSort::Name, "Topic", false),
+        (TopicSort::Partitions, "Partitions", true),
+        (TopicSort::Records, "Records", true),
+        (TopicSort::Size, "Size", true),
+        (TopicSort::In, "In", true),
+        (TopicSort::Out, "Out", true),
+    ] {
+        sort_header(
+            html,
+            label,
+            numeric,
+            (sort, query.topic_sort, query.topic_descending),
+            |sort, descending| {
+                query.url(|q| {
+                    q.topic_sort = sort;
+                    q.topic_descending = descending;
+                    q.topic_page = 0;
+                })
+            },
+        );
+    }
+    html.raw("</tr></thead><tbody>");
+    for t in page {
         html.raw("<tr><td class=\"id\">")
             .link(&format!("/ui/topics/{}", url_encode(&t.name)), &t.name)
             .raw("</td><td class=\"num\">")
@@ -382,33 +498,32 @@ fn topics_table(html: &mut Html, topics: &[TopicRow], query: &ListQuery) {
             .text(&html::count(t.records))
             .raw("</td><td class=\"num\">")
             .text(&html::bytes(t.size_bytes))
-            .raw("</td><td class=\"num\">")
-            .text(&html::bytes(t.produced_bytes))
-            .raw("</td><td class=\"num\">")
-            .text(&html::bytes(t.fetched_bytes))
-            .raw("</td></tr>");
+            .raw("</td><td class=\"num\">");
+        match &t.rates {
+            Some(r) => html
+                .text(&format!(
+                    "{} · {}",
+                    html::per_second(r.records_in, "rec"),
+                    html::bytes_per_second(r.bytes_in)
+                ))
+                .raw("<br>"),
+            None => html.raw("–<br>"),
+        };
+        html.raw("<span class=\"muted\">")
+            .text(&format!("{} in all", html::bytes(t.produced_bytes)))
+            .raw("</span></td><td class=\"num\">");
+        match &t.rates {
+            Some(r) => html.text(&html::bytes_per_second(r.bytes_out)).raw("<br>"),
+            None => html.raw("–<br>"),
+        };
+        html.raw("<span class=\"muted\">")
+            .text(&format!("{} in all", html::bytes(t.fetched_bytes)))
+            .raw("</span></td></tr>");
     }
     html.raw("</tbody></table>");
-    pager(html, total, query.topic_page, |p| {
+    html::pager(html, total, PER_PAGE, query.topic_page, |p| {
         query.url(|q| q.topic_page = p)
     });
-}
-
-/// Previous/next links for a list of `total` rows on page `page`.
-fn pager(html: &mut Html, total: usize, page: usize, url: impl Fn(usize) -> String) {
-    let pages = total.div_ceil(PER_PAGE);
-    if pages <= 1 {
-        return;
-    }
-    html.raw("<div class=\"pager\">");
-    if page > 0 {
-        html.link(&url(page - 1), "← previous");
-    }
-    html.raw(&format!("<span>page {} of {pages}</span>", page + 1));
-    if page + 1 < pages {
-        html.link(&url(page + 1), "next →");
-    }
-    html.raw("</div>");
 }
 
 #[cfg(test)]
@@ -456,6 +571,63 @@ mod tests {
         // Unknown or unreadable parameters fall back to the defaults.
         let q = ListQuery::from_pairs([("sort", "nonsense"), ("page", "x"), ("evil", "1")]);
         assert_eq!(q, ListQuery::default());
+    }
+
+    fn topic(name: &str, partitions: usize, bytes_in: Option<f64>) -> TopicRow {
+        TopicRow {
+            name: name.to_string(),
+            partitions,
+            size_bytes: 10 * partitions as u64,
+            rates: bytes_in.map(|bytes_in| Rates {
+                records_in: bytes_in / 100.0,
+                bytes_in,
+                bytes_out: 0.0,
+            }),
+            ..TopicRow::default()
+        }
+    }
+
+    #[test]
+    fn topics_sort_by_the_chosen_column_with_links_that_turn_the_order() {
+        let topics = vec![
+            topic("audit", 12, None),
+            topic("orders", 3, Some(2048.0)),
+            topic("clicks", 6, Some(100.0)),
+        ];
+        let names = |q: &ListQuery| -> Vec<String> {
+            select_topics(&topics, q)
+                .0
+                .iter()
+                .map(|t| t.name.clone())
+                .collect()
+        };
+        assert_eq!(names(&ListQuery::default()), ["audit", "clicks", "orders"]);
+        let q = ListQuery::from_pairs([("tsort", "in"), ("tdesc", "1")]);
+        assert_eq!(
+            names(&q),
+            ["orders", "clicks", "audit"],
+            "no rate sorts lowest"
+        );
+        let q = ListQuery::from_pairs([("tsort", "partitions")]);
+        assert_eq!(names(&q), ["orders", "clicks", "audit"]);
+        let html = render(&Overview {
+            topics: topics.clone(),
+            query: q,
+            ..Overview::default()
+        });
+        // The current column links to its descending order, the others to their ascending.
+        assert!(
+            html.contains("href=\"/ui/?tsort=partitions&amp;tdesc=1\">Partitions ▲</a>"),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/ui/?tsort=size\">Size</a>"), "{html}");
+        assert!(html.contains("2.0 KiB/s"), "{html}");
+        assert!(html.contains("20.5 rec/s"), "{html}");
+        // Group sorting is kept apart from topic sorting.
+        let q = ListQuery::from_pairs([("sort", "lag"), ("tsort", "size"), ("tpage", "1")]);
+        assert_eq!(q.sort, GroupSort::Lag);
+        assert_eq!(q.topic_sort, TopicSort::Size);
+        assert_eq!(q.url(|q| q.topic_page = 0), "/ui/?sort=lag&tsort=size");
     }
 
     #[test]

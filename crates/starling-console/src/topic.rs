@@ -193,8 +193,10 @@ pub struct TopicView {
     pub topic_id: String,
     /// Sorted by partition.
     pub partitions: Vec<TopicPartitionRow>,
-    /// Effective configs (name, value, is_default); sensitive ones already hidden by the broker.
-    pub configs: Vec<(String, String, bool)>,
+    /// Effective configs, sorted by name.
+    pub configs: Vec<ConfigRow>,
+    /// Recent throughput; `None` until the broker has read the topic's counters twice.
+    pub rates: Option<crate::overview::Rates>,
     /// Groups with committed offsets on this topic.
     pub groups: Vec<TopicGroupRow>,
     /// The message browser: what was asked and what was read.
@@ -202,6 +204,24 @@ pub struct TopicView {
     pub messages: Vec<BrowsedMessage>,
     /// Why no messages could be read, if so (e.g. "offset out of range").
     pub browse_error: Option<String>,
+}
+
+/// One effective config of the topic.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigRow {
+    pub name: String,
+    /// `None` for a secret the broker does not show.
+    pub value: Option<String>,
+    /// Where the value comes from: `topic` (set on the topic), `dynamic broker`, `dynamic
+    /// cluster default`, `broker` (its configuration file or overrides) or `default`.
+    pub source: String,
+}
+
+impl ConfigRow {
+    /// Set on the topic itself rather than inherited.
+    pub fn is_override(&self) -> bool {
+        self.source == "topic"
+    }
 }
 
 /// The topic page.
@@ -235,7 +255,21 @@ fn facts(html: &mut Html, view: &TopicView) {
         .text(&html::count(total_records))
         .raw("</dd><dt>Size</dt><dd>")
         .text(&html::bytes(total_bytes))
-        .raw("</dd></dl>");
+        .raw("</dd><dt>Produce</dt><dd>");
+    match &view.rates {
+        Some(r) => html.text(&format!(
+            "{} · {}",
+            html::per_second(r.records_in, "rec"),
+            html::bytes_per_second(r.bytes_in)
+        )),
+        None => html.raw("<span class=\"muted\">measuring…</span>"),
+    };
+    html.raw("</dd><dt>Fetch</dt><dd>");
+    match &view.rates {
+        Some(r) => html.text(&html::bytes_per_second(r.bytes_out)),
+        None => html.raw("<span class=\"muted\">measuring…</span>"),
+    };
+    html.raw("</dd></dl>");
 }
 
 fn partitions(html: &mut Html, view: &TopicView) {
@@ -305,16 +339,31 @@ fn configs(html: &mut Html, view: &TopicView) {
         html.raw("<p class=\"muted\">No configs.</p>");
         return;
     }
-    html.raw("<table class=\"configs\"><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>");
-    for (name, value, is_default) in &view.configs {
-        html.raw("<tr><td class=\"id\">")
-            .text(name)
-            .raw("</td><td class=\"id\">")
-            .text(value);
-        if *is_default {
-            html.raw(" <span class=\"muted\">default</span>");
-        }
-        html.raw("</td></tr>");
+    let overrides = view.configs.iter().filter(|c| c.is_override()).count();
+    html.raw("<p class=\"muted\">")
+        .text(&match overrides {
+            0 => "Every value is inherited from the broker.".to_string(),
+            1 => "1 value is set on the topic, in bold; the rest are inherited.".to_string(),
+            n => format!("{n} values are set on the topic, in bold; the rest are inherited."),
+        })
+        .raw("</p>");
+    html.raw(
+        "<table class=\"configs\"><thead><tr><th>Name</th><th>Value</th><th>Source</th>\
+         </tr></thead><tbody>",
+    );
+    for config in &view.configs {
+        html.raw(if config.is_override() {
+            "<tr class=\"override\" style=\"font-weight:600\"><td class=\"id\">"
+        } else {
+            "<tr><td class=\"id\">"
+        })
+        .text(&config.name)
+        .raw("</td><td class=\"id\">");
+        match &config.value {
+            Some(value) => html.text(value),
+            None => html.raw("<span class=\"muted\">(hidden)</span>"),
+        };
+        html.raw("</td><td>").text(&config.source).raw("</td></tr>");
     }
     html.raw("</tbody></table>");
 }
@@ -748,9 +797,27 @@ mod tests {
                 },
             ],
             configs: vec![
-                ("cleanup.policy".to_string(), "delete".to_string(), true),
-                ("retention.ms".to_string(), "3600000".to_string(), false),
+                ConfigRow {
+                    name: "cleanup.policy".to_string(),
+                    value: Some("delete".to_string()),
+                    source: "default".to_string(),
+                },
+                ConfigRow {
+                    name: "retention.ms".to_string(),
+                    value: Some("3600000".to_string()),
+                    source: "topic".to_string(),
+                },
+                ConfigRow {
+                    name: "ssl.secret".to_string(),
+                    value: None,
+                    source: "broker".to_string(),
+                },
             ],
+            rates: Some(crate::overview::Rates {
+                records_in: 12.0,
+                bytes_in: 3072.0,
+                bytes_out: 0.0,
+            }),
             groups: vec![
                 TopicGroupRow {
                     group_id: "billing svc".to_string(),
@@ -825,10 +892,24 @@ mod tests {
         );
         assert!(html.contains("<td class=\"num\">–</td>"), "{html}");
         assert!(
-            html.contains("delete <span class=\"muted\">default</span>"),
+            html.contains("<tr><td class=\"id\">cleanup.policy</td><td class=\"id\">delete</td><td>default</td></tr>"),
             "{html}"
         );
-        assert!(html.contains("<td class=\"id\">3600000</td>"), "{html}");
+        assert!(
+            html.contains("<tr class=\"override\" style=\"font-weight:600\"><td class=\"id\">retention.ms</td><td class=\"id\">3600000</td><td>topic</td></tr>"),
+            "{html}"
+        );
+        assert!(html.contains("1 value is set on the topic"), "{html}");
+        assert!(
+            html.contains("<td class=\"id\"><span class=\"muted\">(hidden)</span></td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<dt>Produce</dt><dd>12.0 rec/s · 3.0 KiB/s</dd><dt>Fetch</dt><dd>0 B/s</dd>"
+            ),
+            "{html}"
+        );
         assert!(html.contains(">2026-12-05 20:59:11.123<"), "{html}");
     }
 
@@ -872,8 +953,9 @@ mod tests {
         v.topic_id = evil.to_string();
         v.groups[0].group_id = evil.to_string();
         v.groups[0].state = evil.to_string();
-        v.configs[0].0 = evil.to_string();
-        v.configs[0].1 = evil.to_string();
+        v.configs[0].name = evil.to_string();
+        v.configs[0].value = Some(evil.to_string());
+        v.configs[0].source = evil.to_string();
         v.browse_error = None;
         v.messages[0].key = Some(evil.as_bytes().to_vec());
         v.messages[0].value = Some(evil.as_bytes().to_vec());

@@ -92,7 +92,9 @@ fn the_console_shows_groups_members_lag_and_a_scale_out() {
     let c1_id = c1.snapshot().member_id;
     assert!(first.contains(&c1_id), "{first}");
     assert!(
-        first.contains(&format!("<dt>Total lag</dt><dd>{lag}</dd>")),
+        [" <svg", "</dd>"]
+            .iter()
+            .any(|after| first.contains(&format!("<dt>Total lag</dt><dd>{lag}{after}"))),
         "the lag /groups reports, {lag}: {first}"
     );
     assert!(
@@ -385,4 +387,109 @@ async fn the_topic_page_browses_records_as_text_json_and_hex_escaped() {
 
 fn page_status(broker: &Broker, path: &str) -> u16 {
     page(broker, path).0
+}
+
+/// The figure in the first `<dd>` after `<dt>{name}</dt>` on a page.
+fn fact<'p>(page: &'p str, name: &str) -> &'p str {
+    let start = page
+        .find(&format!("<dt>{name}</dt><dd>"))
+        .unwrap_or_else(|| panic!("no {name}: {page}"))
+        + name.len()
+        + 13;
+    &page[start..start + page[start..].find("</dd>").expect("a whole fact")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_rates_and_each_partitions_lag_history_come_from_the_brokers_own_readings() {
+    use rdkafka::consumer::{CommitMode, Consumer};
+    use rdkafka::producer::FutureRecord;
+    use rdkafka::{Offset, TopicPartitionList};
+    let _w = watchdog(Duration::from_secs(120));
+    let broker = Broker::with_overrides(&[("admin.console.sample.interval.ms", "200")]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "clicks", 1).await;
+    // The readings before any record make the baseline of the rate.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let topic_page = ok_page(&broker, "/ui/topics/clicks");
+    assert_eq!(
+        fact(&topic_page, "Produce"),
+        "0 rec/s · 0 B/s",
+        "{topic_page}"
+    );
+
+    let producer = producer(&bootstrap, &[]);
+    let send = |n: usize| {
+        let producer = producer.clone();
+        async move {
+            for i in 0..n {
+                producer
+                    .send(
+                        FutureRecord::to("clicks")
+                            .partition(0)
+                            .key("k")
+                            .payload(&format!("click-{i}")),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .expect("delivered");
+            }
+        }
+    };
+    send(10).await;
+    // A group that committed offset 4 of 10: a lag of 6, then of 16 once ten more arrive.
+    let consumer = consumer(&bootstrap, &[("group.id", "readers")]);
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("clicks", 0, Offset::Offset(4))
+        .unwrap();
+    consumer
+        .commit(&offsets, CommitMode::Sync)
+        .expect("committed");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    send(10).await;
+    wait_for(
+        Duration::from_secs(10),
+        "a reading of the lag of 16",
+        || {
+            let page = ok_page(&broker, "/ui/groups/readers");
+            page.contains("16 now")
+        },
+        || ok_page(&broker, "/ui/groups/readers"),
+    );
+
+    let group_page = ok_page(&broker, "/ui/groups/readers");
+    let row = &group_page[group_page.find("<td class=\"spark\">").expect("a lag cell")..];
+    let row = &row[..row.find("</td>").unwrap()];
+    assert!(row.contains("<svg class=\"sparkline rising\""), "{row}");
+    assert!(
+        row.contains(": 6 then, 16 now, 16 at most</title>"),
+        "{row}"
+    );
+    assert!(
+        fact(&group_page, "Total lag").starts_with("16 <svg class=\"sparkline rising\""),
+        "{group_page}"
+    );
+
+    // Twenty records in the last seconds: a produce rate above zero, shown in the list too.
+    let topic_page = ok_page(&broker, "/ui/topics/clicks");
+    let produce = fact(&topic_page, "Produce");
+    assert!(
+        !produce.starts_with("0 rec/s") && produce.contains(" rec/s · ") && produce.ends_with("/s"),
+        "{produce}"
+    );
+    let overview = ok_page(&broker, "/ui/?tsort=in&tdesc=1");
+    assert!(overview.contains(">In ▼</a>"), "{overview}");
+    let listed = &overview[overview.find(">clicks</a>").expect("clicks listed")..];
+    let listed = &listed[..listed.find("</tr>").unwrap()];
+    assert!(
+        listed.contains(" rec/s · ") && !listed.contains(">0 rec/s"),
+        "{listed}"
+    );
+    // Effective configs: defaults named as such, a secret never shown.
+    assert!(
+        topic_page.contains(
+            "<td class=\"id\">cleanup.policy</td><td class=\"id\">delete</td><td>default</td>"
+        ),
+        "{topic_page}"
+    );
 }

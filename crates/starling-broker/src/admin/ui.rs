@@ -13,11 +13,13 @@ use axum::Router;
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, DescribeGroupsRequest, GroupId};
 use kafka_protocol::protocol::StrBytes;
 use starling_acl::{AclOperation, ResourceType};
-use starling_console::group::{GroupView, MemberRow, PartitionRow};
+use starling_console::group::{GroupView, MemberRow, PartitionQuery, PartitionRow};
 use starling_console::html::{self as console_html, Section};
-use starling_console::overview::{BrokerFacts, GroupRow, LastRebalance, ListQuery, TopicRow};
+use starling_console::overview::{
+    BrokerFacts, GroupRow, LastRebalance, ListQuery, Rates, TopicRow,
+};
 use starling_console::topic::{
-    BrowseQuery, BrowsedMessage, TopicGroupRow, TopicPartitionRow, TopicView,
+    BrowseQuery, BrowsedMessage, ConfigRow, TopicGroupRow, TopicPartitionRow, TopicView,
 };
 use starling_group::{ClientInfo, GroupOverview, GroupRequest, GroupResponse};
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use super::{hide_topics, lag, storage_faults, AdminState, Peer, OVERVIEW_TIMEOUT};
 
 pub mod actions;
+use super::activity::Activity;
 use crate::admin::auth::Caller;
 use crate::topics::Topic;
 
@@ -199,10 +202,11 @@ async fn overview(
         .collect();
     let facts = broker_facts(&state, &caller);
     let query = ListQuery::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let activity = state.activity.clone();
     // Log sizes and offsets take the logs' locks, which appends hold while they write.
     let rendered = tokio::task::spawn_blocking(move || {
         let mut facts = facts;
-        let topics = topic_rows(&describable);
+        let topics = topic_rows(&describable, &activity);
         facts.log_bytes = topics.iter().map(|t| t.size_bytes).sum();
         starling_console::overview::render(&starling_console::overview::Overview {
             broker: facts,
@@ -253,13 +257,14 @@ fn broker_facts(state: &AdminState, caller: &Caller) -> BrokerFacts {
     }
 }
 
-fn topic_rows(topics: &[Arc<Topic>]) -> Vec<TopicRow> {
+fn topic_rows(topics: &[Arc<Topic>], activity: &Activity) -> Vec<TopicRow> {
     let mut rows: Vec<TopicRow> = topics
         .iter()
         .map(|topic| {
             let mut row = TopicRow {
                 name: topic.name.clone(),
                 partitions: topic.partitions.len(),
+                rates: topic_rates(activity, &topic.name),
                 ..TopicRow::default()
             };
             for p in &topic.partitions {
@@ -273,6 +278,15 @@ fn topic_rows(topics: &[Arc<Topic>]) -> Vec<TopicRow> {
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     rows
+}
+
+/// A topic's recent throughput, as the console shows it.
+fn topic_rates(activity: &Activity, topic: &str) -> Option<Rates> {
+    activity.topic_rates(topic).map(|r| Rates {
+        records_in: r.records_in,
+        bytes_in: r.bytes_in,
+        bytes_out: r.bytes_out,
+    })
 }
 
 /// Adds a partition's lag to a sum that is `None` until some partition has one.
@@ -317,6 +331,7 @@ async fn group_page(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
     let (caller, group) = match describable_group(&state, &headers, peer, &id).await {
         Ok(found) => found,
@@ -341,13 +356,22 @@ async fn group_page(
             .retain(|(topic, _)| may_describe_topic(topic));
         member.assigned.sort();
     }
-    let partitions = partition_rows(
+    let mut partitions = partition_rows(
         &state.broker.topics,
         &group,
         &members,
         &mut may_describe_topic,
     );
+    let mut history = state.activity.lag_history(&group.group_id);
+    for row in &mut partitions {
+        if let Some(series) = history.remove(&(row.topic.clone(), row.partition)) {
+            row.lag_history = series;
+        }
+    }
     let view = GroupView {
+        partition_query: PartitionQuery::from_pairs(
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ),
         kind: kind(&group).to_string(),
         state: state_name(&group),
         protocol_type: group.protocol_type.clone(),
@@ -474,6 +498,34 @@ fn partition_rows(
     rows.into_values().collect()
 }
 
+/// The topic's effective configs as DescribeConfigs describes them: each value with where
+/// it comes from, secrets hidden.
+fn topic_configs(broker: &crate::Broker, topic: &Topic) -> Vec<ConfigRow> {
+    use crate::config_keys::ConfigSource;
+    let log = broker.topics.effective_log_config(topic);
+    let mut rows: Vec<ConfigRow> = broker
+        .dynamic
+        .describe_topic(&topic.configs, &log)
+        .into_iter()
+        .map(|c| ConfigRow {
+            value: c
+                .value
+                .filter(|_| !crate::config::is_sensitive_key(&c.name)),
+            source: match c.source {
+                ConfigSource::Topic => "topic",
+                ConfigSource::DynamicBroker => "dynamic broker",
+                ConfigSource::DynamicDefaultBroker => "dynamic cluster default",
+                ConfigSource::StaticBroker => "broker",
+                ConfigSource::Default => "default",
+            }
+            .to_string(),
+            name: c.name,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
 /// The most record bytes one browse reads from a log, whatever the limit.
 const BROWSE_MAX_BYTES: usize = 16 << 20;
 
@@ -540,6 +592,8 @@ async fn topic_page(
     // Browsing reads records: Fetch's READ, not only DESCRIBE.
     let may_read = state.may(&caller, AclOperation::Read, ResourceType::Topic, &name);
     let principal = caller.principal.clone();
+    let rates = topic_rates(&state.activity, &name);
+    let configs = topic_configs(&state.broker, &topic);
     let rendered = tokio::task::spawn_blocking(move || {
         let (messages, browse_error) = if may_read {
             match browse_messages(&topic, &browse) {
@@ -566,11 +620,8 @@ async fn topic_page(
                     segments: p.log.segment_count(),
                 })
                 .collect(),
-            configs: topic
-                .configs
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone(), false))
-                .collect(),
+            configs,
+            rates,
             groups: group_rows,
             browse,
             messages,
