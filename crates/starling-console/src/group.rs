@@ -323,8 +323,11 @@ fn reconciliation_row(html: &mut Html, record: &RebalanceRecord) {
         .iter()
         .filter(|m| m.reconciled_ms.is_some())
         .count();
+    // The id keeps it open across the page's live refresh (console.js).
     html.raw(&format!(
-        "<tr class=\"reconciliation\"><td colspan=\"{REBALANCE_COLUMNS}\"><details><summary>"
+        "<tr class=\"reconciliation\"><td colspan=\"{REBALANCE_COLUMNS}\">\
+         <details id=\"reconciliation-{}-{}\"><summary>",
+        record.generation, record.started_ms
     ))
     .text(&format!(
         "Reconciliation: {reconciled} of {members} member{} reconciled",
@@ -575,7 +578,8 @@ mod tests {
         let html = render(&consumer_view());
         assert!(
             html.contains(
-                "<tr class=\"reconciliation\"><td colspan=\"10\"><details><summary>\
+                "<tr class=\"reconciliation\"><td colspan=\"10\">\
+                 <details id=\"reconciliation-2-1000\"><summary>\
                  Reconciliation: 2 of 3 members reconciled</summary>"
             ),
             "{html}"
@@ -603,7 +607,7 @@ mod tests {
     fn a_rebalance_without_reconciliation_has_no_detail_row() {
         let html = render(&view());
         assert!(!html.contains("reconciliation"), "{html}");
-        assert!(!html.contains("<details>"), "{html}");
+        assert!(!html.contains("<details"), "{html}");
     }
 
     #[test]
