@@ -908,16 +908,19 @@ impl<'a> Legend<'a> {
     fn draw(&self, svg: &mut String, top: f64, handovers: bool) {
         let column = (PLOT_RIGHT - 12.0) / LEGEND_COLUMNS as f64;
         let key_column = (PLOT_RIGHT - 12.0) / LEGEND_KEYS as f64;
-        let mut keys: Vec<(&str, String)> = vec![
+        // (label, the swatch's fill attributes, a colour under it for a see-through fill).
+        let mut keys: Vec<(&str, String, Option<&str>)> = vec![
             (
                 "join phase",
                 format!(r#"fill="{JOIN_FILL}" fill-opacity="0.45""#),
+                None,
             ),
             (
                 "sync phase",
                 format!(r#"fill="{SYNC_FILL}" fill-opacity="0.4""#),
+                None,
             ),
-            ("owner unknown", format!(r#"fill="{UNKNOWN_FILL}""#)),
+            ("owner unknown", format!(r#"fill="{UNKNOWN_FILL}""#), None),
         ];
         if handovers {
             keys.extend([
@@ -926,23 +929,24 @@ impl<'a> Legend<'a> {
                     format!(
                         r#"fill="url(#starling-timeline-revoking)" stroke="{NO_MEMBER_STROKE}" stroke-width="1.5""#
                     ),
+                    // The stripes are white: show them over a member's bar.
+                    Some(PALETTE[0]),
                 ),
                 (
                     "no consumer (hand-over)",
                     format!(r#"fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}""#),
+                    None,
                 ),
             ]);
         }
         let _ = write!(svg, r#"<g class="legend">"#);
-        for (i, (label, fill)) in keys.iter().enumerate() {
+        for (i, (label, fill, under)) in keys.iter().enumerate() {
             let x = 12.0 + i as f64 * key_column;
-            if label.starts_with("revoking") {
-                // The stripes are white: show them over a bar.
+            if let Some(under) = under {
                 let _ = write!(
                     svg,
-                    r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{}"/>"#,
-                    top + 1.0,
-                    PALETTE[0]
+                    r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{under}"/>"#,
+                    top + 1.0
                 );
             }
             swatch(svg, x, top, fill, label);
