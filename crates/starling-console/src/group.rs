@@ -1,7 +1,12 @@
 //! The group page (`/ui/groups/{id}`): one consumer group's members and what each owns, every
 //! partition with its owner, committed offset, end offset and lag, and the rebalance history
 //! — as the [`crate::timeline`] picture and as a table, newest first, with why each one
-//! started, how long its phases took and what moved.
+//! started, how long its phases took and what moved. A KIP-848 rebalance has a folded detail
+//! row under it (`<details>`, so it opens without JavaScript) with each member's way to the
+//! new assignment: its epochs, the partitions it was asked to revoke and was given, and how
+//! long after the rebalance began it reconciled.
+
+use std::collections::HashMap;
 
 use starling_group::RebalanceRecord;
 
@@ -10,6 +15,8 @@ use crate::sparkline::{sparkline, sum_series};
 
 /// Lag above this many records is highlighted.
 const HIGH_LAG: i64 = 1_000;
+/// The rebalance table's columns (a detail row spans them all).
+const REBALANCE_COLUMNS: usize = 10;
 
 /// One member of the group.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -389,14 +396,84 @@ fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
             html.raw(&format!(" <span class=\"muted\">({stayed} stayed)</span>"));
         }
         html.raw("</td></tr>");
+        reconciliation_row(html, r);
     }
     html.raw("</tbody></table>");
+}
+
+/// Consumer protocol: a folded row under `record` with each member's way to the new target —
+/// epoch before and after, the partitions it was asked to revoke and was given, and how long
+/// after the rebalance began it reconciled. Nothing for a record without reconciliation.
+fn reconciliation_row(html: &mut Html, record: &RebalanceRecord) {
+    if record.reconciliation.is_empty() {
+        return;
+    }
+    // Each member's hand-overs: (asked to revoke, given).
+    type Moves = (Vec<(String, i32)>, Vec<(String, i32)>);
+    let mut moves: HashMap<&str, Moves> = HashMap::new();
+    for h in &record.handovers {
+        let partition = (h.topic.clone(), h.partition);
+        moves
+            .entry(h.from.as_str())
+            .or_default()
+            .0
+            .push(partition.clone());
+        moves.entry(h.to.as_str()).or_default().1.push(partition);
+    }
+    let members = record.reconciliation.len();
+    let reconciled = record
+        .reconciliation
+        .iter()
+        .filter(|m| m.reconciled_ms.is_some())
+        .count();
+    // The id keeps it open across the page's live refresh (console.js).
+    html.raw(&format!(
+        "<tr class=\"reconciliation\"><td colspan=\"{REBALANCE_COLUMNS}\">\
+         <details id=\"reconciliation-{}-{}\"><summary>",
+        record.generation, record.started_ms
+    ))
+    .text(&format!(
+        "Reconciliation: {reconciled} of {members} member{} reconciled",
+        if members == 1 { "" } else { "s" }
+    ))
+    .raw(
+        "</summary><table class=\"reconciliation\"><thead><tr><th>Member</th>\
+         <th class=\"num\">Epoch</th><th>Asked to revoke</th><th>Given</th>\
+         <th class=\"num\">Reconciled after</th></tr></thead><tbody>",
+    );
+    for m in &record.reconciliation {
+        let epochs = match m.epoch_before {
+            Some(before) => format!("{before} → {}", m.epoch),
+            None => format!("joined → {}", m.epoch),
+        };
+        let (mut revoked, mut given) = moves.remove(m.member_id.as_str()).unwrap_or_default();
+        revoked.sort();
+        given.sort();
+        html.raw("<tr><td class=\"id\">")
+            .text(&m.member_id)
+            .raw("</td><td class=\"num\">")
+            .text(&epochs)
+            .raw("</td><td>")
+            .text(&partition_list(&revoked))
+            .raw("</td><td>")
+            .text(&partition_list(&given))
+            .raw("</td>");
+        match m.reconciled_ms {
+            Some(at) => html
+                .raw("<td class=\"num\">")
+                .text(&html::duration_ms(at.saturating_sub(record.started_ms))),
+            None => html.raw("<td class=\"num muted\">not yet"),
+        };
+        html.raw("</td></tr>");
+    }
+    html.raw("</tbody></table></details></td></tr>");
 }
 
 #[cfg(test)]
 mod tests {
     use starling_group::{
-        AssignmentChange, PartitionMove, PartitionOwner, RebalanceCause, RebalanceOutcome,
+        AssignmentChange, MemberReconciliation, PartitionHandover, PartitionMove, PartitionOwner,
+        RebalanceCause, RebalanceOutcome,
     };
 
     use super::*;
@@ -598,6 +675,129 @@ mod tests {
         });
         assert!(empty.contains("No members."), "{empty}");
         assert!(empty.contains("No assigned partitions"), "{empty}");
+    }
+
+    fn handover(topic: &str, partition: i32, from: &str, to: &str) -> PartitionHandover {
+        PartitionHandover {
+            topic: topic.to_string(),
+            partition,
+            from: from.to_string(),
+            to: to.to_string(),
+            revoke_asked_ms: Some(1_100),
+            released_ms: Some(1_200),
+            assigned_ms: Some(1_300),
+        }
+    }
+
+    fn reconciled(
+        member_id: &str,
+        epoch_before: Option<i32>,
+        epoch: i32,
+        reconciled_ms: Option<i64>,
+    ) -> MemberReconciliation {
+        MemberReconciliation {
+            member_id: member_id.to_string(),
+            epoch_before,
+            epoch,
+            reconciled_ms,
+        }
+    }
+
+    /// A consumer-protocol scale-out at +0: a (epoch 3) hands t-2 and t-3 to b, which joined,
+    /// and u-0 to c (epoch 4). a reconciled after 2.5 s, c after 800 ms, b not yet.
+    fn consumer_view() -> GroupView {
+        let mut v = view();
+        v.kind = "consumer".to_string();
+        let record = &mut v.rebalances[0];
+        record.assignment = None;
+        record.handovers = vec![
+            handover("t", 3, "a", "b"),
+            handover("u", 0, "a", "c"),
+            handover("t", 2, "a", "b"),
+        ];
+        record.reconciliation = vec![
+            reconciled("a", Some(3), 5, Some(3_500)),
+            reconciled("b", None, 5, None),
+            reconciled("c", Some(4), 5, Some(1_800)),
+        ];
+        v
+    }
+
+    /// The reconciliation table's rows, each as its cells' text.
+    fn reconciliation_rows(html: &str) -> Vec<Vec<String>> {
+        let start = html
+            .find("<table class=\"reconciliation\">")
+            .expect("a reconciliation table");
+        let table = &html[start..start + html[start..].find("</table>").unwrap()];
+        let body = &table[table.find("<tbody>").unwrap() + "<tbody>".len()..];
+        body.split("<tr>")
+            .filter(|row| !row.is_empty())
+            .map(|row| {
+                row.split("<td")
+                    .skip(1)
+                    .map(|cell| {
+                        let text = &cell[cell.find('>').unwrap() + 1..];
+                        text[..text.find("</td>").unwrap()].to_string()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_consumer_rebalance_folds_each_members_epochs_revokes_gains_and_reconcile_time() {
+        let html = render(&consumer_view());
+        assert!(
+            html.contains(
+                "<tr class=\"reconciliation\"><td colspan=\"10\">\
+                 <details id=\"reconciliation-2-1000\"><summary>\
+                 Reconciliation: 2 of 3 members reconciled</summary>"
+            ),
+            "{html}"
+        );
+        let rows = reconciliation_rows(&html);
+        let row = |cells: [&str; 5]| cells.map(str::to_string).to_vec();
+        assert_eq!(
+            rows,
+            vec![
+                row(["a", "3 → 5", "t 2-3; u 0", "none", "2.5 s"]),
+                row(["b", "joined → 5", "none", "t 2-3", "not yet"]),
+                row(["c", "4 → 5", "none", "u 0", "800 ms"]),
+            ],
+            "{html}"
+        );
+        // The detail row sits right under its rebalance's row.
+        let moved = html
+            .find("<td>t 2-3; u 0</td></tr>")
+            .expect("the moved cell");
+        let details = html.find("<tr class=\"reconciliation\">").unwrap();
+        assert!(moved < details, "{html}");
+    }
+
+    #[test]
+    fn a_rebalance_without_reconciliation_has_no_detail_row() {
+        let html = render(&view());
+        assert!(!html.contains("reconciliation"), "{html}");
+        assert!(!html.contains("<details"), "{html}");
+    }
+
+    #[test]
+    fn member_ids_and_topics_in_the_reconciliation_are_escaped() {
+        let mut v = consumer_view();
+        let record = &mut v.rebalances[0];
+        record.handovers = vec![handover("<t>", 0, "<a onclick=x>", "<b>")];
+        record.reconciliation = vec![
+            reconciled("<a onclick=x>", Some(1), 2, Some(1_500)),
+            reconciled("<b>", None, 2, None),
+        ];
+        let html = render(&v);
+        for raw in ["<t>", "<a onclick", "<b>"] {
+            assert!(!html.contains(raw), "{raw} in {html}");
+        }
+        let rows = reconciliation_rows(&html);
+        assert_eq!(rows[0][0], "&lt;a onclick=x&gt;", "{html}");
+        assert_eq!(rows[0][2], "&lt;t&gt; 0", "{html}");
+        assert_eq!(rows[1][3], "&lt;t&gt; 0", "{html}");
     }
 
     #[test]

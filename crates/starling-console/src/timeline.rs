@@ -9,10 +9,15 @@
 //!   moves the boundary to when the old owner released the partition and the new one got it);
 //!   a grey bar where a Stable record's assignment could not be read, so the owner is unknown;
 //! - a hatched red segment where a consumer-protocol hand-over left the partition with no
-//!   consumer (released, or asked to revoke, until the new owner was given it).
+//!   consumer (released, or asked to revoke, until the new owner was given it);
+//! - for a KIP-848 hand-over, each member's part in it: a striped stretch outlined in the old
+//!   owner's colour while it was revoking (from being asked to revoke the partition until it
+//!   released it, or until the rebalance's end or now if it has not), and a tick where the new
+//!   owner was given it.
 //!
 //! Behind the rows, each rebalance is a translucent band, its join phase and sync phase in two
-//! shades, labelled with its generation and cause. A legend names the members' colours. Every
+//! shades, labelled with its generation and cause. A legend names the members' colours (and,
+//! when the picture shows hand-overs, their markings). Every
 //! element carries a `<title>` with the details for hover; everything that came from clients is
 //! escaped. The picture is bounded: at most [`MAX_ROWS`] partition rows and
 //! [`MAX_LEGEND_MEMBERS`] legend entries, a fixed width, and a height that grows with the rows.
@@ -58,6 +63,11 @@ const UNKNOWN_FILL: &str = "#d0d0d0";
 const JOIN_FILL: &str = "#f5c542";
 const SYNC_FILL: &str = "#5b9bd5";
 const GAP_STROKE: &str = "#d62728";
+/// The outline of a revoking stretch whose old owner never owned a partition in the replay.
+const NO_MEMBER_STROKE: &str = "#555555";
+const ASSIGNED_MARK_STROKE: &str = "#222222";
+/// Keys on the legend's first line (the shading and the hand-over markings).
+const LEGEND_KEYS: usize = 6;
 
 /// A partition: topic, then partition number (the rows' order).
 type PartitionKey<'a> = (&'a str, i32);
@@ -98,10 +108,7 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
         records.len(),
         partitions.keys.len()
     );
-    let _ = write!(
-        svg,
-        r##"<defs><pattern id="starling-timeline-gap" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fbd5d3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{GAP_STROKE}" stroke-width="3"/></pattern></defs>"##
-    );
+    draw_defs(&mut svg);
     let _ = write!(
         svg,
         r##"<rect x="0" y="0" width="{WIDTH:.0}" height="{height:.0}" fill="#ffffff"/>"##
@@ -115,7 +122,15 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
     draw_row_backgrounds(&mut svg, rows);
     draw_bands(&mut svg, records, &scale, now_ms, plot_bottom);
     draw_bars(&mut svg, rows, &ownership, &scale);
-    draw_handovers(&mut svg, records, &partitions, rows.len(), &scale, now_ms);
+    let handovers_shown = draw_handovers(
+        &mut svg,
+        records,
+        &partitions,
+        rows.len(),
+        &ownership,
+        &scale,
+        now_ms,
+    );
     draw_axis(&mut svg, &scale, now_ms, plot_bottom);
     if hidden_rows > 0 {
         let _ = write!(
@@ -124,9 +139,18 @@ pub fn timeline_svg(records: &[RebalanceRecord], now_ms: i64) -> String {
             axis_bottom + 12.0
         );
     }
-    legend.draw(&mut svg, legend_top);
+    legend.draw(&mut svg, legend_top, handovers_shown);
     svg.push_str("</svg>");
     svg
+}
+
+/// The patterns the picture fills with: the no-consumer hatching and the revoking stripes
+/// (white, over the old owner's bar).
+fn draw_defs(svg: &mut String) {
+    let _ = write!(
+        svg,
+        r##"<defs><pattern id="starling-timeline-gap" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fbd5d3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{GAP_STROKE}" stroke-width="3"/></pattern><pattern id="starling-timeline-revoking" patternUnits="userSpaceOnUse" width="5" height="5" patternTransform="rotate(-45)"><line x1="0" y1="0" x2="0" y2="5" stroke="#ffffff" stroke-opacity="0.75" stroke-width="2"/></pattern></defs>"##
+    );
 }
 
 /// The picture of a group with no rebalances recorded.
@@ -694,50 +718,121 @@ fn draw_bars(
     }
 }
 
-/// The no-consumer gaps of consumer-protocol hand-overs on the first `rows` rows.
+/// The consumer-protocol hand-overs on the first `rows` rows (see [`draw_handover`]); whether
+/// any was drawn.
 fn draw_handovers(
     svg: &mut String,
     records: &[RebalanceRecord],
     partitions: &Partitions<'_>,
     rows: usize,
+    ownership: &Ownership<'_>,
     scale: &Scale,
     now_ms: i64,
-) {
-    let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
+) -> bool {
+    let mut drawn = false;
     for (record, named) in records.iter().zip(&partitions.named) {
         for (handover, &row) in record.handovers.iter().zip(&named.handovers) {
             if row >= rows {
                 continue;
             }
-            let Some(start) = gap_start(handover) else {
-                continue;
-            };
-            let end = handover
-                .assigned_ms
-                .unwrap_or_else(|| record.ended_ms.unwrap_or(now_ms))
-                .max(start);
-            let (x, width) = scale.span(start, end, 1.5);
-            let y = row_top(row) + (ROW - BAR) / 2.0 - 1.0;
-            let waited = match handover.assigned_ms {
-                Some(_) => format!("no consumer for {}", duration_ms(end.saturating_sub(start))),
-                None => format!(
-                    "not yet assigned after {}",
-                    duration_ms(end.saturating_sub(start))
-                ),
-            };
-            let _ = write!(
+            let from_colour = ownership
+                .member_indices
+                .get(handover.from.as_str())
+                .map_or(NO_MEMBER_STROKE, |&index| {
+                    member_colour(Owner::Member(index))
+                });
+            drawn |= draw_handover(
                 svg,
-                r#"<rect class="handover-gap" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{}: {} → {}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
-                BAR + 2.0,
-                escape(&partition_name(partitions.keys[row])),
-                escape(&handover.from),
-                escape(&handover.to),
-                time(handover.revoke_asked_ms),
-                time(handover.released_ms),
-                time(handover.assigned_ms),
+                record,
+                handover,
+                (row, partitions.keys[row]),
+                from_colour,
+                scale,
+                now_ms,
             );
         }
     }
+    drawn
+}
+
+/// One consumer-protocol hand-over on its row (`row`, with its partition): the old owner's
+/// revoking stretch (outlined in `from_colour`, its colour), the gap with no consumer, and a
+/// tick where the new owner was given the partition — those its times allow; whether any was
+/// drawn.
+fn draw_handover(
+    svg: &mut String,
+    record: &RebalanceRecord,
+    handover: &PartitionHandover,
+    (row, key): (usize, PartitionKey<'_>),
+    from_colour: &str,
+    scale: &Scale,
+    now_ms: i64,
+) -> bool {
+    let mut drawn = false;
+    let name = escape(&partition_name(key));
+    let from = escape(&handover.from);
+    let to = escape(&handover.to);
+    let bar_top = row_top(row) + (ROW - BAR) / 2.0;
+    let record_end = record.ended_ms.unwrap_or(now_ms);
+
+    if let Some(start) = gap_start(handover) {
+        let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
+        let end = handover.assigned_ms.unwrap_or(record_end).max(start);
+        let (x, width) = scale.span(start, end, 1.5);
+        let waited = match handover.assigned_ms {
+            Some(_) => format!("no consumer for {}", duration_ms(end.saturating_sub(start))),
+            None => format!(
+                "not yet assigned after {}",
+                duration_ms(end.saturating_sub(start))
+            ),
+        };
+        let _ = write!(
+            svg,
+            r#"<rect class="handover-gap" x="{x:.1}" y="{:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{name}: {from} → {to}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
+            bar_top - 1.0,
+            BAR + 2.0,
+            time(handover.revoke_asked_ms),
+            time(handover.released_ms),
+            time(handover.assigned_ms),
+        );
+        drawn = true;
+    }
+
+    if let Some(asked) = handover.revoke_asked_ms {
+        let end = handover.released_ms.unwrap_or(record_end).max(asked);
+        let held = duration_ms(end.saturating_sub(asked));
+        let until = match (handover.released_ms, record.ended_ms) {
+            (Some(released), _) => format!(
+                "released at {} (held {held} after being asked)",
+                scale.offset(released)
+            ),
+            (None, None) => format!("not yet released (held {held} so far)"),
+            (None, Some(ended)) => format!(
+                "not released when the rebalance ended at {} (held {held} after being asked)",
+                scale.offset(ended)
+            ),
+        };
+        let (x, width) = scale.span(asked, end, 1.5);
+        let _ = write!(
+            svg,
+            r#"<rect class="revoking" x="{x:.1}" y="{bar_top:.1}" width="{width:.1}" height="{BAR:.1}" fill="url(#starling-timeline-revoking)" stroke="{from_colour}" stroke-width="1.5"><title>{from} asked to revoke {name} at {}, {until}</title></rect>"#,
+            scale.offset(asked),
+        );
+        drawn = true;
+    }
+
+    if let Some(assigned) = handover.assigned_ms {
+        let x = scale.x(assigned);
+        let _ = write!(
+            svg,
+            r#"<line class="assigned-mark" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{ASSIGNED_MARK_STROKE}" stroke-width="2"><title>{to} was given {name} at {}</title></line>"#,
+            row_top(row) + 1.0,
+            row_top(row) + ROW - 1.0,
+            scale.offset(assigned),
+        );
+        drawn = true;
+    }
+    drawn
 }
 
 /// A tick step (ms) giving at most about eight ticks over `span_ms`.
@@ -809,26 +904,65 @@ impl<'a> Legend<'a> {
         (1 + self.member_lines()) as f64 * LEGEND_LINE
     }
 
-    fn draw(&self, svg: &mut String, top: f64) {
+    /// The legend at `top`; `handovers` adds the keys to the hand-over markings.
+    fn draw(&self, svg: &mut String, top: f64, handovers: bool) {
         let column = (PLOT_RIGHT - 12.0) / LEGEND_COLUMNS as f64;
-        let keys: [(&str, String); 4] = [
+        let key_column = (PLOT_RIGHT - 12.0) / LEGEND_KEYS as f64;
+        // (label, the swatch's fill attributes, a colour under it for a see-through fill).
+        let mut keys: Vec<(&str, String, Option<&str>)> = vec![
             (
                 "join phase",
                 format!(r#"fill="{JOIN_FILL}" fill-opacity="0.45""#),
+                None,
             ),
             (
                 "sync phase",
                 format!(r#"fill="{SYNC_FILL}" fill-opacity="0.4""#),
+                None,
             ),
-            (
-                "no consumer (hand-over)",
-                format!(r#"fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}""#),
-            ),
-            ("owner unknown", format!(r#"fill="{UNKNOWN_FILL}""#)),
+            ("owner unknown", format!(r#"fill="{UNKNOWN_FILL}""#), None),
         ];
+        if handovers {
+            keys.extend([
+                (
+                    "revoking (until released)",
+                    format!(
+                        r#"fill="url(#starling-timeline-revoking)" stroke="{NO_MEMBER_STROKE}" stroke-width="1.5""#
+                    ),
+                    // The stripes are white: show them over a member's bar.
+                    Some(PALETTE[0]),
+                ),
+                (
+                    "no consumer (hand-over)",
+                    format!(r#"fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}""#),
+                    None,
+                ),
+            ]);
+        }
         let _ = write!(svg, r#"<g class="legend">"#);
-        for (i, (label, fill)) in keys.iter().enumerate() {
-            swatch(svg, 12.0 + i as f64 * column, top, fill, label);
+        for (i, (label, fill, under)) in keys.iter().enumerate() {
+            let x = 12.0 + i as f64 * key_column;
+            if let Some(under) = under {
+                let _ = write!(
+                    svg,
+                    r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{under}"/>"#,
+                    top + 1.0
+                );
+            }
+            swatch(svg, x, top, fill, label);
+        }
+        if handovers {
+            let x = 12.0 + keys.len() as f64 * key_column;
+            let _ = write!(
+                svg,
+                r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{ASSIGNED_MARK_STROKE}" stroke-width="2"/><text x="{:.1}" y="{:.1}">given to the new owner</text>"#,
+                x + 6.0,
+                top,
+                x + 6.0,
+                top + 14.0,
+                x + 17.0,
+                top + 11.0
+            );
         }
         for (i, member) in self.members.iter().take(MAX_LEGEND_MEMBERS).enumerate() {
             let x = 12.0 + (i % LEGEND_COLUMNS) as f64 * column;
@@ -1063,6 +1197,20 @@ mod tests {
         );
         assert!(svg.contains("&lt;script&gt;m"), "{svg}");
         assert!(svg.contains("&lt;script&gt;y&quot;&#39;"), "{svg}");
+        let stretch = revoking(&svg);
+        assert_eq!(stretch.len(), 1, "{svg}");
+        assert!(
+            stretch[0].contains("<title>&lt;script&gt;x asked to revoke &lt;script&gt;t-1 at "),
+            "{}",
+            stretch[0]
+        );
+        let mark = assigned_marks(&svg);
+        assert_eq!(mark.len(), 1, "{svg}");
+        assert!(
+            mark[0].contains("<title>&lt;script&gt;y&quot;&#39; was given &lt;script&gt;t-1 at "),
+            "{}",
+            mark[0]
+        );
     }
 
     #[test]
@@ -1112,6 +1260,172 @@ mod tests {
         let b = bars.iter().find(|b| b.contains("<title>b: ")).unwrap();
         assert!((attribute(a, "x") + attribute(a, "width") - scale.x(T + 6_000)).abs() < 0.2);
         assert!((attribute(b, "x") - scale.x(T + 7_500)).abs() < 0.2);
+    }
+
+    /// a owns t-0 and t-1; at the second rebalance (from +5.0 s, open or closed at +8.0 s)
+    /// t-1 is handed over from a to b with the given times.
+    fn consumer_protocol_handover(
+        revoke_asked_ms: Option<i64>,
+        released_ms: Option<i64>,
+        assigned_ms: Option<i64>,
+        open: bool,
+    ) -> Vec<RebalanceRecord> {
+        let mut first = record(1, RebalanceCause::MemberJoined, T);
+        first.assignment = Some(AssignmentChange {
+            assigned: vec![owner("t", 0, "a"), owner("t", 1, "a")],
+            ..AssignmentChange::default()
+        });
+        let mut second = record(2, RebalanceCause::MemberJoined, T + 5_000);
+        second.join_completed_ms = Some(T + 5_000);
+        second.ended_ms = Some(T + 8_000);
+        second.assignment = Some(AssignmentChange {
+            moved: vec![moved("t", 1, "a", "b")],
+            stayed: vec![owner("t", 0, "a")],
+            ..AssignmentChange::default()
+        });
+        if open {
+            second.ended_ms = None;
+            second.outcome = RebalanceOutcome::InProgress;
+            second.assignment = None;
+        }
+        second.handovers = vec![PartitionHandover {
+            topic: "t".to_string(),
+            partition: 1,
+            from: "a".to_string(),
+            to: "b".to_string(),
+            revoke_asked_ms,
+            released_ms,
+            assigned_ms,
+        }];
+        vec![first, second]
+    }
+
+    fn revoking(svg: &str) -> Vec<&str> {
+        elements(svg, r#"<rect class="revoking""#, "</rect>")
+    }
+
+    fn assigned_marks(svg: &str) -> Vec<&str> {
+        elements(svg, r#"<line class="assigned-mark""#, "</line>")
+    }
+
+    #[test]
+    fn a_handover_draws_the_old_owners_revoking_stretch_and_a_mark_where_the_new_owner_got_it() {
+        let records =
+            consumer_protocol_handover(Some(T + 5_100), Some(T + 6_000), Some(T + 7_500), false);
+        let now = T + 10_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        let scale = Scale::for_history(&records, now);
+
+        let stretches = revoking(&svg);
+        assert_eq!(stretches.len(), 1, "{svg}");
+        let stretch = stretches[0];
+        // On t-1's row (the second), over a's bar, outlined in a's colour.
+        assert!(
+            (attribute(stretch, "y") - (row_top(1) + (ROW - BAR) / 2.0)).abs() < 0.01,
+            "{stretch}"
+        );
+        assert!((attribute(stretch, "x") - scale.x(T + 5_100)).abs() < 0.2);
+        let right = attribute(stretch, "x") + attribute(stretch, "width");
+        assert!((right - scale.x(T + 6_000)).abs() < 0.2, "{stretch}");
+        assert!(
+            stretch.contains(&format!(r#"stroke="{}""#, PALETTE[0])),
+            "{stretch}"
+        );
+        assert!(
+            stretch.contains(
+                "<title>a asked to revoke t-1 at +5.1 s, released at +6.0 s \
+                 (held 900 ms after being asked)</title>"
+            ),
+            "{stretch}"
+        );
+        let a_bar = bars(&svg)
+            .into_iter()
+            .find(|b| b.contains("<title>a: t-1 "))
+            .unwrap();
+        let a_right = attribute(a_bar, "x") + attribute(a_bar, "width");
+        assert!(attribute(a_bar, "x") <= attribute(stretch, "x") && right <= a_right + 0.2);
+
+        let marks = assigned_marks(&svg);
+        assert_eq!(marks.len(), 1, "{svg}");
+        let mark = marks[0];
+        assert!(
+            (attribute(mark, "x1") - scale.x(T + 7_500)).abs() < 0.2,
+            "{mark}"
+        );
+        assert!(attribute(mark, "y1") > row_top(1) && attribute(mark, "y2") < row_top(2));
+        assert!(
+            mark.contains("<title>b was given t-1 at +7.5 s</title>"),
+            "{mark}"
+        );
+
+        let legend = &svg[svg.find(r#"<g class="legend">"#).unwrap()..];
+        for key in [
+            "revoking (until released)",
+            "no consumer (hand-over)",
+            "given to the new owner",
+        ] {
+            assert!(
+                legend.contains(&format!(">{key}</text>")),
+                "{key}: {legend}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_handover_nobody_was_asked_to_revoke_draws_no_revoking_stretch() {
+        // The old owner left: released, never asked.
+        let records = consumer_protocol_handover(None, Some(T + 6_000), Some(T + 7_500), false);
+        let svg = timeline_svg(&records, T + 10_000);
+        assert_well_formed(&svg);
+        assert!(revoking(&svg).is_empty(), "{svg}");
+        assert_eq!(
+            elements(&svg, r#"<rect class="handover-gap""#, "</rect>").len(),
+            1
+        );
+        assert_eq!(assigned_marks(&svg).len(), 1, "{svg}");
+    }
+
+    #[test]
+    fn a_revoking_stretch_not_yet_released_extends_to_now() {
+        let records = consumer_protocol_handover(Some(T + 5_100), None, None, true);
+        let now = T + 10_000;
+        let svg = timeline_svg(&records, now);
+        assert_well_formed(&svg);
+        let scale = Scale::for_history(&records, now);
+        let stretches = revoking(&svg);
+        assert_eq!(stretches.len(), 1, "{svg}");
+        let stretch = stretches[0];
+        assert!((attribute(stretch, "x") - scale.x(T + 5_100)).abs() < 0.2);
+        let right = attribute(stretch, "x") + attribute(stretch, "width");
+        assert!((right - scale.x(now)).abs() < 0.2, "{stretch}");
+        assert!(
+            stretch.contains("not yet released (held 4.9 s so far)</title>"),
+            "{stretch}"
+        );
+        assert!(assigned_marks(&svg).is_empty(), "{svg}");
+
+        // Closed without a release: to the record's end.
+        let mut closed = records;
+        closed[1].ended_ms = Some(T + 8_000);
+        closed[1].outcome = RebalanceOutcome::Stable;
+        let svg = timeline_svg(&closed, now);
+        let stretch = revoking(&svg)[0];
+        let right = attribute(stretch, "x") + attribute(stretch, "width");
+        assert!((right - scale.x(T + 8_000)).abs() < 0.2, "{stretch}");
+        assert!(
+            stretch.contains("not released when the rebalance ended at +8.0 s"),
+            "{stretch}"
+        );
+    }
+
+    #[test]
+    fn a_history_without_handovers_has_no_handover_keys_in_its_legend() {
+        let svg = timeline_svg(&scale_out(), T + 20_000);
+        assert!(!svg.contains("revoking ("), "{svg}");
+        assert!(!svg.contains("no consumer"), "{svg}");
+        assert!(!svg.contains("given to the new owner"), "{svg}");
+        assert!(svg.contains(">owner unknown</text>"), "{svg}");
     }
 
     #[test]
@@ -1492,10 +1806,7 @@ mod tests {
                 records.len(),
                 partitions.len()
             );
-            let _ = write!(
-                svg,
-                r##"<defs><pattern id="starling-timeline-gap" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fbd5d3"/><line x1="0" y1="0" x2="0" y2="6" stroke="{GAP_STROKE}" stroke-width="3"/></pattern></defs>"##
-            );
+            draw_defs(&mut svg);
             let _ = write!(
                 svg,
                 r##"<rect x="0" y="0" width="{WIDTH:.0}" height="{height:.0}" fill="#ffffff"/>"##
@@ -1509,7 +1820,8 @@ mod tests {
             draw_row_backgrounds(&mut svg, &rows);
             draw_bands(&mut svg, records, &scale, now_ms, plot_bottom);
             draw_bars(&mut svg, &rows, &ownership, &scale);
-            draw_handovers(&mut svg, records, &rows, &scale, now_ms);
+            let handovers_shown =
+                draw_handovers(&mut svg, records, &rows, &ownership, &scale, now_ms);
             draw_axis(&mut svg, &scale, now_ms, plot_bottom);
             if hidden_rows > 0 {
                 let _ = write!(
@@ -1518,7 +1830,7 @@ mod tests {
                     axis_bottom + 12.0
                 );
             }
-            legend.draw(&mut svg, legend_top);
+            legend.draw(&mut svg, legend_top, handovers_shown);
             svg.push_str("</svg>");
             svg
         }
@@ -1711,57 +2023,47 @@ mod tests {
             }
         }
 
-        /// The no-consumer gaps of consumer-protocol hand-overs on the rows shown.
+        /// The consumer-protocol hand-overs on the rows shown, each drawn as the interned
+        /// timeline draws one; whether any was drawn.
         fn draw_handovers(
             svg: &mut String,
             records: &[RebalanceRecord],
             rows: &[PartitionKey<'_>],
+            ownership: &Ownership<'_>,
             scale: &Scale,
             now_ms: i64,
-        ) {
+        ) -> bool {
             let row_of: BTreeMap<PartitionKey<'_>, usize> = rows
                 .iter()
                 .enumerate()
                 .map(|(row, key)| (*key, row))
                 .collect();
-            let time = |ms: Option<i64>| ms.map_or("–".to_string(), |ms| scale.offset(ms));
+            let mut drawn = false;
             for record in records {
                 for handover in &record.handovers {
                     let key = (handover.topic.as_str(), handover.partition);
                     let Some(&row) = row_of.get(&key) else {
                         continue;
                     };
-                    let Some(start) = gap_start(handover) else {
-                        continue;
-                    };
-                    let end = handover
-                        .assigned_ms
-                        .unwrap_or_else(|| record.ended_ms.unwrap_or(now_ms))
-                        .max(start);
-                    let (x, width) = scale.span(start, end, 1.5);
-                    let y = row_top(row) + (ROW - BAR) / 2.0 - 1.0;
-                    let waited = match handover.assigned_ms {
-                        Some(_) => {
-                            format!("no consumer for {}", duration_ms(end.saturating_sub(start)))
-                        }
-                        None => format!(
-                            "not yet assigned after {}",
-                            duration_ms(end.saturating_sub(start))
-                        ),
-                    };
-                    let _ = write!(
+                    let from_colour = ownership
+                        .members
+                        .iter()
+                        .position(|m| *m == handover.from)
+                        .map_or(NO_MEMBER_STROKE, |index| {
+                            member_colour(Owner::Member(index))
+                        });
+                    drawn |= draw_handover(
                         svg,
-                        r#"<rect class="handover-gap" x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="url(#starling-timeline-gap)" stroke="{GAP_STROKE}" stroke-width="0.8"><title>{}: {} → {}; revoke asked {}, released {}, assigned {}; {waited}</title></rect>"#,
-                        BAR + 2.0,
-                        escape(&partition_name(key)),
-                        escape(&handover.from),
-                        escape(&handover.to),
-                        time(handover.revoke_asked_ms),
-                        time(handover.released_ms),
-                        time(handover.assigned_ms),
+                        record,
+                        handover,
+                        (row, key),
+                        from_colour,
+                        scale,
+                        now_ms,
                     );
                 }
             }
+            drawn
         }
     }
 }
