@@ -64,12 +64,42 @@ impl RunningBroker {
         self.broker.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
-        self.broker.topics.for_each_partition(|p| {
-            if let Err(e) = p.log.close() {
-                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing partition log");
-            }
-        });
+        let topics = self.broker.topics.all();
+        let closing = tokio::task::spawn_blocking(move || close_logs(&topics));
+        if let Err(e) = closing.await {
+            tracing::error!(error = %e, "closing the partition logs failed");
+        }
     }
+}
+
+/// Threads closing partition logs at shutdown. Each close waits on a few fsyncs (the active
+/// segment, its indexes, the producer snapshot, the checkpoint and the directory), about 2 ms
+/// on a virtual disk: one after another, 10,000 partitions took 20 s to stop, longer than
+/// many service managers wait. Storage serves concurrent fsyncs much faster than serial ones.
+const LOG_CLOSE_THREADS: usize = 16;
+
+/// Flushes and closes every partition log of `topics`, [`LOG_CLOSE_THREADS`] at a time.
+fn close_logs(topics: &[Arc<crate::topics::Topic>]) {
+    let partitions: Vec<&crate::topics::Partition> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.as_ref()))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let close_next = || loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(p) = partitions.get(i) else {
+            return;
+        };
+        if let Err(e) = p.log.close() {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing partition log");
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..LOG_CLOSE_THREADS.min(partitions.len()) {
+            scope.spawn(close_next);
+        }
+        close_next();
+    });
 }
 
 /// Opens the data directory (recovering every log), binds the listeners and starts serving.
