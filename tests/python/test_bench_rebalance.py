@@ -76,3 +76,24 @@ def test_bench_heartbeat_tiny_run():
     for rate in (50, 200):
         assert re.search(rf"^\s+{rate}\s+\d+\s+\d+ ms\s+([\d.]+|-)\s+([\d.]+|-)\s+(\d+|-)$", out, re.M), out
     assert re.search(r"cost under 1% of a core: \d+ ms|no measured rate stayed under", out), out
+
+
+def test_bench_console_tiny_run():
+    """`starling bench console` fills its broker, times every console page over HTTP and
+    compares Kafka round trips with the console idle and busy."""
+    proc = subprocess.run(
+        [str(starling_bin()), "bench", "console",
+         "--topics", "8", "--groups", "20", "--records", "2", "--requests", "2",
+         "--secs", "0.5", "--pollers", "1"],
+        capture_output=True, text=True, timeout=BENCH_TIMEOUT, stdin=subprocess.DEVNULL)
+    print(proc.stdout)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    out = proc.stdout
+    # 8 topics cycling 5, 20, 50, 125 partitions: 400.
+    assert "8 topics, 400 partitions, 2 records each, 20 groups + bench-console-all (400 offsets)" in out, out
+    for page in ("overview", "group, 400 partitions", "same group, by lag", "topic, 125 partitions"):
+        assert re.search(rf"^{re.escape(page)}\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), out
+    for request in ("OffsetFetch (coordinator), idle", "OffsetFetch (coordinator), busy",
+                    "Metadata, idle", "Metadata, busy"):
+        assert re.search(rf"^{re.escape(request)}\s+[1-9]\d*\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), out
+    assert re.search(r"p99 busy / idle: OffsetFetch [\d.]+×, Metadata [\d.]+×", out), out

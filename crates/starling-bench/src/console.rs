@@ -13,7 +13,8 @@
 //! 2. **The request path**: for `--secs` it sends OffsetFetch requests (answered by the group
 //!    coordinator task, which the console also asks) and Metadata requests (which it does
 //!    not) one after another and records each round trip; then again while `--pollers` loops
-//!    fetch the overview and the large group's page back to back. It prints both
+//!    fetch the overview and the large group's page (back to back, or every
+//!    `--poll-interval-ms`). It prints both
 //!    distributions and their ratio: how much a console left open on the busiest pages slows
 //!    the clients down.
 //!
@@ -51,9 +52,13 @@ pub struct ConsoleArgs {
     /// Seconds of Kafka requests measured without, then with, the console busy.
     #[arg(long, default_value_t = 10.0)]
     pub secs: f64,
-    /// Loops fetching console pages back to back during the second measurement.
+    /// Loops fetching console pages during the second measurement.
     #[arg(long, default_value_t = 2)]
     pub pollers: usize,
+    /// Milliseconds each poller waits between pages (0: back to back, the worst case; a
+    /// browser on a console page asks every 5,000).
+    #[arg(long, default_value_t = 0)]
+    pub poll_interval_ms: u64,
     /// Broker property for the broker the bench starts (`KEY=VALUE`). Repeatable.
     #[arg(long = "broker-override", value_name = "KEY=VALUE")]
     pub broker_overrides: Vec<String>,
@@ -121,7 +126,10 @@ async fn measure(args: &ConsoleArgs, broker: &Broker) -> anyhow::Result<()> {
             format!("/ui/groups/{LARGE_GROUP}?psort=lag"),
         ),
         (
-            format!("topic, {} partitions", PARTITION_CYCLE.iter().max().unwrap()),
+            format!(
+                "topic, {} partitions",
+                PARTITION_CYCLE.iter().max().unwrap()
+            ),
             format!("/ui/topics/{largest}"),
         ),
     ];
@@ -163,11 +171,13 @@ async fn measure(args: &ConsoleArgs, broker: &Broker) -> anyhow::Result<()> {
         } else {
             format!("/ui/groups/{LARGE_GROUP}")
         };
+        let pause = Duration::from_millis(args.poll_interval_ms);
         pollers.push(tokio::spawn(async move {
             let mut served = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 get(&admin, &path).await?;
                 served += 1;
+                tokio::time::sleep(pause).await;
             }
             anyhow::Ok(served)
         }));
@@ -182,8 +192,8 @@ async fn measure(args: &ConsoleArgs, broker: &Broker) -> anyhow::Result<()> {
     let pages_per_sec = served as f64 / busy_started.elapsed().as_secs_f64();
     println!();
     println!(
-        "Kafka round trips, {:.0} s each, console idle vs {} pollers fetching the overview and the large group's page ({pages_per_sec:.1} pages/s):",
-        args.secs, args.pollers
+        "Kafka round trips, {:.0} s each, console idle vs {} pollers fetching the overview and the large group's page every {} ms ({pages_per_sec:.1} pages/s):",
+        args.secs, args.pollers, args.poll_interval_ms
     );
     println!(
         "{:<34} {:>8} {:>9} {:>9} {:>9}",
@@ -288,7 +298,11 @@ async fn commit(
 ) -> anyhow::Result<()> {
     for (tp, error) in client.offset_commit(group, offsets).await? {
         if let Some(error) = error {
-            bail!("committing {group} {}-{}: {error:?}", tp.topic, tp.partition);
+            bail!(
+                "committing {group} {}-{}: {error:?}",
+                tp.topic,
+                tp.partition
+            );
         }
     }
     Ok(())
@@ -333,17 +347,15 @@ async fn kafka_round_trips(
     connection: &mut Connection,
     window: Duration,
 ) -> anyhow::Result<RoundTrips> {
-    let offset_fetch = OffsetFetchRequest::default().with_groups(vec![
-        OffsetFetchRequestGroup::default()
+    let offset_fetch =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
             .with_group_id(GroupId(StrBytes::from_static_str(
                 "bench-console-group-00000",
             )))
-            .with_topics(None),
-    ]);
-    let metadata = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_string(topic_name(0))))),
-    ]));
+            .with_topics(None)]);
+    let metadata = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(topic_name(0)))))]));
     let mut trips = RoundTrips {
         offset_fetch: Vec::new(),
         metadata: Vec::new(),

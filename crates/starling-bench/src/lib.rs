@@ -2,7 +2,8 @@
 //! crate) against a Starling broker, measured next to the raw loopback TCP bandwidth of the
 //! same machine, which is the ceiling any broker on this host can reach; and, in
 //! [`rebalance`](RebalanceArgs), how long consumers stop while their group rebalances; and, in
-//! [`compaction`](CompactionArgs), whether the log cleaner's I/O bound holds under load.
+//! [`compaction`](CompactionArgs), whether the log cleaner's I/O bound holds under load; and,
+//! in [`console`], what the web console's pages cost and whether they slow Kafka requests.
 //!
 //! Measurement only: nothing here asserts a speed. The figures go to stdout as a table (and
 //! optionally to a JSON file); progress bars and logs go to stderr.
@@ -11,6 +12,7 @@ mod broker;
 mod ceiling;
 mod client;
 mod compaction;
+pub mod console;
 pub mod heartbeat;
 mod rebalance;
 mod report;
@@ -39,6 +41,9 @@ pub enum BenchCommand {
     Rebalance(RebalanceArgs),
     /// What a steady KIP-848 heartbeat costs the broker, in CPU per heartbeat.
     Heartbeat(heartbeat::HeartbeatArgs),
+    /// What the web console's pages cost on a broker with 1,000 groups and 10,000 partitions,
+    /// and how much a busy console slows Kafka requests.
+    Console(console::ConsoleArgs),
     /// Whether the log cleaner's I/O bound holds while producers and consumers run, and what
     /// it costs producers next to an unbounded cleaner.
     Compaction(CompactionArgs),
@@ -220,6 +225,7 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
         BenchCommand::Compaction(a) => return compaction::run(a).await,
+        BenchCommand::Console(a) => return console::run(a).await,
     };
     if args.messages == 0 {
         bail!("--messages must be at least 1");
