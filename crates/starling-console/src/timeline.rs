@@ -415,9 +415,11 @@ impl<'a> Ownership<'a> {
     }
 }
 
-/// When a hand-over left the partition with no consumer: released, or asked to revoke.
+/// When a hand-over left the partition with no consumer: when its owner released it. Until
+/// then (asked to revoke or not) the owner still consumes it: that is the revoking stretch,
+/// not a gap.
 fn gap_start(handover: &PartitionHandover) -> Option<i64> {
-    handover.released_ms.or(handover.revoke_asked_ms)
+    handover.released_ms
 }
 
 /// Replays the records' assignments, in the order they closed, into ownership stretches up to
@@ -1404,6 +1406,18 @@ mod tests {
             "{stretch}"
         );
         assert!(assigned_marks(&svg).is_empty(), "{svg}");
+        // The owner still holds it: no gap with no consumer, and its bar goes on under the
+        // stripes.
+        assert!(!svg.contains(r#"<rect class="handover-gap""#), "{svg}");
+        let owner_bars: Vec<&str> = elements(&svg, r#"<rect class="owner""#, "</rect>")
+            .into_iter()
+            .filter(|bar| (attribute(bar, "y") - attribute(stretch, "y")).abs() < ROW / 2.0)
+            .collect();
+        let bar_right = owner_bars
+            .iter()
+            .map(|bar| attribute(bar, "x") + attribute(bar, "width"))
+            .fold(0.0, f64::max);
+        assert!((bar_right - scale.x(now)).abs() < 0.2, "{owner_bars:?}");
 
         // Closed without a release: to the record's end.
         let mut closed = records;

@@ -359,7 +359,13 @@ fn with_an_authorizer_a_principal_sees_only_the_groups_and_topics_it_may_describ
     );
     let (status, page) = status_and_body(&broker, "/ui/groups/g1", ops);
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("<dt>Total lag</dt><dd>2</dd>"), "{page}");
+    // The lag of topic a only (a lag history, once read twice, sums the shown rows too).
+    assert!(
+        ["</dd>", " <svg"]
+            .iter()
+            .any(|after| page.contains(&format!("<dt>Total lag</dt><dd>2{after}"))),
+        "{page}"
+    );
     assert!(!page.contains("/ui/topics/b"), "{page}");
     for group in ["g2", "nowhere"] {
         let (status, page) = status_and_body(&broker, &format!("/ui/groups/{group}"), ops);
