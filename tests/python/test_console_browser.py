@@ -346,6 +346,14 @@ def test_a_consumer_protocol_scale_out_shows_epochs_handovers_and_reconciliation
             raise AssertionError(f"{e}; moved {moved}, a {a_id}, b {b_id}\n{svg}") from None
         legend = texts_of(browser, ".timeline svg g.legend text")
         assert "revoking (until released)" in legend and "no consumer (hand-over)" in legend, legend
+        # The table says what the scale-out stopped: only the moved partitions, for the longest
+        # release-to-assignment gap.
+        stopped_column = texts_of(browser, "table.rebalances thead th").index("Consumption stopped")
+        newest = browser.run(
+            "return Array.from(document.querySelector('table.rebalances tbody tr').cells)"
+            ".map(c => c.textContent);"
+        )
+        assert re.fullmatch(rf"{len(moved)} partitions, up to \d+(\.\d)? m?s", newest[stopped_column]), newest
 
         # The reconciliation row under the rebalance: folded, opened with a click, and still
         # open after the page's live refresh has swapped its content.

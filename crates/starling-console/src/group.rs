@@ -16,7 +16,7 @@ use crate::sparkline::{sparkline, sum_series};
 /// Lag above this many records is highlighted.
 const HIGH_LAG: i64 = 1_000;
 /// The rebalance table's columns (a detail row spans them all).
-const REBALANCE_COLUMNS: usize = 10;
+const REBALANCE_COLUMNS: usize = 11;
 
 /// One member of the group.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -142,7 +142,7 @@ pub fn render(view: &GroupView) -> String {
             view.now_ms,
         ))
         .raw("</div>");
-    rebalance_table(&mut body, &view.rebalances);
+    rebalance_table(&mut body, &view.rebalances, view.now_ms);
     let mut topics: Vec<String> = view.partitions.iter().map(|p| p.topic.clone()).collect();
     topics.dedup();
     crate::actions::actions_section(&mut body, &view.group_id, &topics);
@@ -328,17 +328,18 @@ fn partitions(html: &mut Html, view: &GroupView) {
     );
 }
 
-fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
+fn rebalance_table(html: &mut Html, records: &[RebalanceRecord], now_ms: i64) {
     if records.is_empty() {
         return;
     }
     html.raw(
         "<table class=\"rebalances\"><thead><tr><th class=\"num\">Gen</th><th>Started</th>\
          <th>Cause</th><th>Outcome</th><th class=\"num\">Join</th><th class=\"num\">Sync</th>\
-         <th class=\"num\">Total</th><th>Joined</th><th>Left</th><th>Moved</th></tr></thead><tbody>",
+         <th class=\"num\">Total</th><th>Consumption stopped</th><th>Joined</th><th>Left</th>\
+         <th>Moved</th></tr></thead><tbody>",
     );
     let ms = |v: Option<i64>| v.map_or("–".to_string(), html::duration_ms);
-    for r in records.iter().rev() {
+    for (i, r) in records.iter().enumerate().rev() {
         html.raw("<tr><td class=\"num\">")
             .text(&r.generation.to_string())
             .raw("</td><td>")
@@ -363,6 +364,8 @@ fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
             .text(&ms(r.sync_phase_ms()))
             .raw("</td><td class=\"num\">")
             .text(&ms(r.duration_ms()))
+            .raw("</td><td>")
+            .text(&stopped(records, i, now_ms))
             .raw("</td><td class=\"id\">")
             .text(&r.joined.join(", "))
             .raw("</td><td class=\"id\">");
@@ -399,6 +402,88 @@ fn rebalance_table(html: &mut Html, records: &[RebalanceRecord]) {
         reconciliation_row(html, r);
     }
     html.raw("</tbody></table>");
+}
+
+/// What a rebalance (`records[i]`) stopped, as far as the broker can tell from its side:
+///
+/// - consumer protocol (KIP-848): only the partitions handed over, each from its release by
+///   the old owner to its assignment to the new one — the longest of those gaps;
+/// - classic cooperative (`cooperative-sticky`): only the partitions that moved, from the
+///   first round (which revoked them) to the end of the round that handed them out;
+/// - classic eager (every other assignor): every partition of the group, for the whole
+///   rebalance, since every member gives up everything when it rejoins.
+///
+/// Client-side work (a rebalance callback, the first fetch) comes on top.
+pub fn stopped(records: &[RebalanceRecord], i: usize, now_ms: i64) -> String {
+    let r = &records[i];
+    let consumer_protocol = !r.handovers.is_empty() || !r.reconciliation.is_empty();
+    if !consumer_protocol && r.protocol_type != "consumer" {
+        // Not consumers (Kafka Connect, Streams' own protocols): no partitions to stop.
+        return "–".to_string();
+    }
+    if consumer_protocol {
+        if r.handovers.is_empty() {
+            return "nothing".to_string();
+        }
+        let end = r.ended_ms.unwrap_or(now_ms);
+        let mut waiting = false;
+        let longest = r
+            .handovers
+            .iter()
+            .filter_map(|h| {
+                let released = h.released_ms?;
+                let assigned = h.assigned_ms.unwrap_or_else(|| {
+                    waiting = true;
+                    end
+                });
+                Some(assigned.saturating_sub(released).max(0))
+            })
+            .max();
+        let n = r.handovers.len();
+        let partitions = if n == 1 { "partition" } else { "partitions" };
+        return match longest {
+            Some(gap) if waiting => format!(
+                "{n} {partitions}, still waiting after {}",
+                html::duration_ms(gap)
+            ),
+            Some(gap) => format!("{n} {partitions}, up to {}", html::duration_ms(gap)),
+            None => format!("{n} {partitions}, not yet released"),
+        };
+    }
+    if r.protocol.as_deref() == Some("cooperative-sticky") {
+        let Some(change) = &r.assignment else {
+            return "–".to_string();
+        };
+        if !change.revoked.is_empty() {
+            let n = change.revoked.len();
+            return format!("{n} revoked, handed out in the next round");
+        }
+        if change.moved.is_empty() {
+            return "nothing".to_string();
+        }
+        let n = change.moved.len();
+        let partitions = if n == 1 { "partition" } else { "partitions" };
+        // The round before revoked them: their pause began when it did.
+        let began = i
+            .checked_sub(1)
+            .map(|p| &records[p])
+            .filter(|p| p.assignment.as_ref().is_some_and(|c| !c.revoked.is_empty()))
+            .map_or(r.started_ms, |p| p.started_ms);
+        return match r.ended_ms {
+            Some(ended) => format!(
+                "{n} {partitions}, ≈ {}",
+                html::duration_ms(ended.saturating_sub(began))
+            ),
+            None => format!("{n} {partitions}, in progress"),
+        };
+    }
+    match r.duration_ms() {
+        Some(ms) => format!("every partition, ≈ {}", html::duration_ms(ms)),
+        None => format!(
+            "every partition, {} so far",
+            html::duration_ms(now_ms.saturating_sub(r.started_ms))
+        ),
+    }
 }
 
 /// Consumer protocol: a folded row under `record` with each member's way to the new target —
@@ -677,6 +762,69 @@ mod tests {
         assert!(empty.contains("No assigned partitions"), "{empty}");
     }
 
+    #[test]
+    fn what_each_kind_of_rebalance_stopped() {
+        // Classic eager (range): everything, for the whole rebalance.
+        let eager = view().rebalances;
+        assert_eq!(stopped(&eager, 0, 10_000), "every partition, ≈ 3.0 s");
+        let mut open = eager.clone();
+        open[0].ended_ms = None;
+        assert_eq!(stopped(&open, 0, 6_000), "every partition, 5.0 s so far");
+        let mut connect = eager.clone();
+        connect[0].protocol_type = "connect".to_string();
+        assert_eq!(stopped(&connect, 0, 10_000), "–");
+
+        // Classic cooperative: the first round revokes t-1, the second hands it out; t-1 was
+        // stopped from the first round's start to the second's end.
+        let mut first = eager[0].clone();
+        first.protocol = Some("cooperative-sticky".to_string());
+        let mut second = first.clone();
+        first.assignment = Some(AssignmentChange {
+            revoked: vec![PartitionOwner {
+                topic: "t".to_string(),
+                partition: 1,
+                member_id: "rdkafka-1".to_string(),
+            }],
+            ..first.assignment.clone().unwrap()
+        });
+        first.assignment.as_mut().unwrap().moved.clear();
+        second.generation = 3;
+        second.started_ms = 4_100;
+        second.ended_ms = Some(4_600);
+        let rounds = vec![first, second];
+        assert_eq!(
+            stopped(&rounds, 0, 10_000),
+            "1 revoked, handed out in the next round"
+        );
+        assert_eq!(stopped(&rounds, 1, 10_000), "1 partition, ≈ 3.6 s");
+        let mut nothing = rounds[1].clone();
+        nothing.assignment.as_mut().unwrap().moved.clear();
+        assert_eq!(stopped(&[nothing], 0, 10_000), "nothing");
+
+        // Consumer protocol: the longest release-to-assignment gap of the moved partitions.
+        let mut v = consumer_view();
+        let record = &mut v.rebalances[0];
+        record.handovers[1].assigned_ms = Some(1_450);
+        assert_eq!(
+            stopped(&v.rebalances, 0, 10_000),
+            "3 partitions, up to 250 ms"
+        );
+        v.rebalances[0].handovers[2].assigned_ms = None;
+        v.rebalances[0].ended_ms = None;
+        assert_eq!(
+            stopped(&v.rebalances, 0, 2_000),
+            "3 partitions, still waiting after 800 ms"
+        );
+        v.rebalances[0].handovers.clear();
+        assert_eq!(stopped(&v.rebalances, 0, 2_000), "nothing");
+        let html = render(&consumer_view());
+        assert!(html.contains("<th>Consumption stopped</th>"), "{html}");
+        assert!(
+            html.contains("<td>3 partitions, up to 100 ms</td>"),
+            "{html}"
+        );
+    }
+
     fn handover(topic: &str, partition: i32, from: &str, to: &str) -> PartitionHandover {
         PartitionHandover {
             topic: topic.to_string(),
@@ -749,7 +897,7 @@ mod tests {
         let html = render(&consumer_view());
         assert!(
             html.contains(
-                "<tr class=\"reconciliation\"><td colspan=\"10\">\
+                "<tr class=\"reconciliation\"><td colspan=\"11\">\
                  <details id=\"reconciliation-2-1000\"><summary>\
                  Reconciliation: 2 of 3 members reconciled</summary>"
             ),

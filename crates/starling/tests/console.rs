@@ -121,6 +121,13 @@ fn the_console_shows_groups_members_lag_and_a_scale_out() {
         rebalances_table.contains(&format!("by {c2_id}")),
         "the newest rebalance was started by c2: {rebalances_table}"
     );
+    // range is eager: the whole group stopped for the whole rebalance.
+    let newest_row = &rebalances_table[rebalances_table.find("<tbody>").unwrap()..];
+    let newest_row = &newest_row[..newest_row.find("</tr>").unwrap()];
+    assert!(
+        newest_row.contains("<td>every partition, ≈ "),
+        "{newest_row}"
+    );
     let moved: Vec<Tp> = c2.assignment().into_iter().collect();
     assert_eq!(moved.len(), 2, "{}", describe(&[&c1, &c2]));
     assert!(
