@@ -100,6 +100,16 @@ impl Broker {
         Broker::External(addr)
     }
 
+    /// [`Broker::spawn`] from async code: on a blocking thread, as it waits for the broker.
+    pub async fn start(
+        data_dir: Option<PathBuf>,
+        overrides: Vec<String>,
+    ) -> anyhow::Result<Broker> {
+        tokio::task::spawn_blocking(move || Broker::spawn(data_dir.as_deref(), &overrides))
+            .await
+            .context("joining the broker start-up task")?
+    }
+
     /// Starts `<current exe> serve --listen 127.0.0.1:0 --data-dir DIR` and waits for its
     /// `listening on HOST:PORT` line.
     pub fn spawn(data_dir: Option<&Path>, overrides: &[String]) -> anyhow::Result<Broker> {

@@ -225,9 +225,7 @@ async fn one_run(
         overrides.push(format!("log.cleaner.io.max.bytes.per.second={rate}"));
     }
     overrides.extend(args.broker_overrides.iter().cloned());
-    let broker = tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
-        .await
-        .context("joining the broker start-up task")??;
+    let broker = Broker::start(None, overrides).await?;
     let mut figures = None;
     let outcome = async {
         figures = Some(measure(args, label, bound, &broker).await?);

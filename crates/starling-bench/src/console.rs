@@ -76,10 +76,7 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     if args.topics == 0 || args.requests == 0 || args.secs <= 0.0 {
         bail!("--topics, --requests and --secs must be above zero");
     }
-    let overrides = args.broker_overrides.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
-        .await
-        .context("joining the broker start-up task")??;
+    let broker = Broker::start(None, args.broker_overrides.clone()).await?;
     let outcome = measure(&args, &broker).await;
     broker.finish(outcome)
 }

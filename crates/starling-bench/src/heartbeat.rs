@@ -72,10 +72,7 @@ pub async fn run(args: HeartbeatArgs) -> anyhow::Result<()> {
     if args.members == 0 || args.connections == 0 || args.rates.is_empty() {
         bail!("--members, --connections and --rates must not be empty or zero");
     }
-    let overrides = args.broker_overrides.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
-        .await
-        .context("joining the broker start-up task")??;
+    let broker = Broker::start(None, args.broker_overrides.clone()).await?;
     let outcome = measure(&args, &broker).await;
     broker.finish(outcome)
 }

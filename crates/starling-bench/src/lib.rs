@@ -242,13 +242,7 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
 
     let broker = match &args.bootstrap {
         Some(addr) => Broker::external(addr.clone()),
-        None => {
-            let data_dir = args.data_dir.clone();
-            let overrides = args.broker_overrides.clone();
-            tokio::task::spawn_blocking(move || Broker::spawn(data_dir.as_deref(), &overrides))
-                .await
-                .context("joining the broker start-up task")??
-        }
+        None => Broker::start(args.data_dir.clone(), args.broker_overrides.clone()).await?,
     };
     let outcome = measure(mode, &args, &consumer, compare.as_ref(), &broker).await;
     broker.finish(outcome)

@@ -188,9 +188,7 @@ pub async fn run(mut args: RebalanceArgs) -> anyhow::Result<()> {
             {
                 overrides.push(format!("{heartbeat}={}", args.heartbeat_interval_ms));
             }
-            tokio::task::spawn_blocking(move || Broker::spawn(None, &overrides))
-                .await
-                .context("joining the broker start-up task")??
+            Broker::start(None, overrides).await?
         }
     };
     let bootstrap = broker.bootstrap().to_string();
