@@ -32,6 +32,18 @@ WAIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """This module's broker: the console's readings every 500 ms, so lag histories fill fast."""
+    from conftest import Broker
+
+    b = Broker(
+        tmp_path_factory.mktemp("broker"), {"admin.console.sample.interval.ms": "500"}
+    ).start()
+    yield b
+    b.terminate()
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     chromium, chromedriver = find_browser()
     if chromium is None or chromedriver is None:
@@ -184,6 +196,19 @@ def test_the_console_shows_a_group_its_lag_a_scale_out_and_resets_its_offsets(br
         wait_until("partition 0's lag", lag_of_partition_0)
     except AssertionError as e:
         raise AssertionError(f"{e}; last row {seen}") from None
+
+    # The broker's readings (every 500 ms here) draw partition 0's lag rising from 0.
+    def rising_sparkline():
+        browser.get(f"{base}/ui/groups/{group}")
+        return browser.run(
+            "return Array.from(document.querySelectorAll('table.partitions tbody tr'))"
+            ".filter(r => r.cells[1].textContent.trim() === '0')"
+            ".map(r => r.querySelector('svg.sparkline.rising title'))"
+            ".filter(t => t).map(t => t.textContent)[0];"
+        )
+
+    title = wait_until("a rising lag sparkline on partition 0", rising_sparkline)
+    assert re.fullmatch(r"lag over .+: 0 then, \d+ now, \d+ at most", title), title
     a.paused.clear()
 
     # Scale out: b joins and takes two partitions; the timeline shows it owning them.
