@@ -1,0 +1,71 @@
+//! `starling-postgres`: Starling's PostgreSQL back end, for a cluster of stateless brokers
+//! whose state lives in a database they share (issue 14; the plan is in
+//! `docs/design/cluster.md`).
+//!
+//! - [`connect`]: a connection pool (`deadpool-postgres` over `tokio-postgres`) to a
+//!   `postgres://` URL, with the schema brought up to date ([`schema`]) before it is handed
+//!   out.
+//! - [`schema`]: the versioned migrations Starling applies itself, safely from several nodes at
+//!   once.
+//! - [`cluster_id`]: the cluster's one id, created by whichever node asks first.
+//! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
+
+pub mod schema;
+pub mod testing;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+
+pub use deadpool_postgres::Pool as PgPool;
+
+/// Why the database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("invalid PostgreSQL URL: {0}")]
+    Url(tokio_postgres::Error),
+    #[error("connecting to PostgreSQL: {0}")]
+    Connect(#[from] deadpool_postgres::PoolError),
+    #[error("building the connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::BuildError),
+    #[error(transparent)]
+    Schema(#[from] schema::SchemaError),
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] tokio_postgres::Error),
+}
+
+/// Connections a node's pool keeps open at most.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// A pool of up to `size` connections to `url` (`postgres://user:password@host:port/db`, or
+/// the key=value form), with the schema migrated to [`schema::latest_version`].
+pub async fn connect(url: &str, size: usize) -> Result<Pool, PgError> {
+    let config: tokio_postgres::Config = url.parse().map_err(PgError::Url)?;
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            // A connection that comes back is checked with a round trip before reuse, so a
+            // database restart costs failed checks, not failed requests.
+            recycling_method: RecyclingMethod::Verified,
+        },
+    );
+    let pool = Pool::builder(manager).max_size(size.max(1)).build()?;
+    let mut client = pool.get().await?;
+    schema::migrate(&mut client).await?;
+    Ok(pool)
+}
+
+/// The cluster's id: the one stored, or `proposed` stored now if there is none yet. Nodes
+/// starting at once all get the same id.
+pub async fn cluster_id(pool: &Pool, proposed: &str) -> Result<String, PgError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO cluster (cluster_id) VALUES ($1) ON CONFLICT (singleton) DO NOTHING",
+            &[&proposed],
+        )
+        .await?;
+    Ok(client
+        .query_one("SELECT cluster_id FROM cluster", &[])
+        .await?
+        .get(0))
+}
