@@ -8,8 +8,10 @@
 //! - [`schema`]: the versioned migrations Starling applies itself, safely from several nodes at
 //!   once.
 //! - [`cluster_id`]: the cluster's one id, created by whichever node asks first.
+//! - [`lease`]: fenced leases, how nodes own partitions and groups one at a time.
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
 
+pub mod lease;
 pub mod schema;
 pub mod testing;
 

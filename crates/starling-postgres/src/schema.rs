@@ -20,11 +20,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order; versions are 1, 2, 3, …
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "cluster identity and nodes",
-    sql: include_str!("../migrations/0001_cluster.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "cluster identity and nodes",
+        sql: include_str!("../migrations/0001_cluster.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "leases",
+        sql: include_str!("../migrations/0002_leases.sql"),
+    },
+];
 
 /// The version a fully migrated database is at.
 pub fn latest_version() -> i32 {
