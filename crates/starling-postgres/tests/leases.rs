@@ -182,7 +182,7 @@ async fn a_holder_paused_past_its_lease_writes_nothing_once_another_node_took_ov
         )
         .await
         .unwrap();
-    let short = Duration::from_millis(400);
+    let short = Duration::from_millis(1000);
     let old = lease::acquire(&**client, LeaseKind::Group, "g", 1, short)
         .await
         .unwrap()
@@ -194,7 +194,7 @@ async fn a_holder_paused_past_its_lease_writes_nothing_once_another_node_took_ov
     let mut writer = pool.get().await.unwrap();
     let tx = writer.transaction().await.unwrap();
     lease::check(&tx, &old).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let take_over = {
         let pool = pool.clone();
         tokio::spawn(async move {
