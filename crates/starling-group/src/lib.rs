@@ -440,6 +440,20 @@ pub enum Record {
 }
 
 impl Record {
+    /// The group the record belongs to.
+    pub fn group_id(&self) -> &str {
+        match self {
+            Record::Group { group_id, .. }
+            | Record::Offset { group_id, .. }
+            | Record::ConsumerGroup { group_id, .. }
+            | Record::ConsumerMember { group_id, .. }
+            | Record::ConsumerTargetEpoch { group_id, .. }
+            | Record::ConsumerTarget { group_id, .. }
+            | Record::ConsumerAssignment { group_id, .. }
+            | Record::PendingOffset { group_id, .. } => group_id,
+        }
+    }
+
     /// The key under which the latest record of its kind replaces earlier ones (for compaction).
     pub fn key(&self) -> String {
         match self {

@@ -9,10 +9,12 @@
 //!   once.
 //! - [`cluster_id`]: the cluster's one id, created by whichever node asks first.
 //! - [`lease`]: fenced leases, how nodes own partitions and groups one at a time.
+//! - [`group_records`]: the group coordinator's records, written under the group's lease.
 //! - [`node`]: each node's lease on its own `node.id`, and the list of live nodes.
 //! - [`placement`]: which live node should own a partition or group (rendezvous hashing).
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
 
+pub mod group_records;
 pub mod lease;
 pub mod node;
 pub mod placement;

@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/0002_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "group records",
+        sql: include_str!("../migrations/0003_group_records.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.
