@@ -68,7 +68,13 @@ async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
     );
     assert!(schema::migrate(&mut client).await.unwrap().is_empty());
     // The tables of every migration are there.
-    for table in ["cluster", "nodes", "leases", "group_records", "starling_schema"] {
+    for table in [
+        "cluster",
+        "nodes",
+        "leases",
+        "group_records",
+        "starling_schema",
+    ] {
         let exists: bool = client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
             .await
