@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "group records",
         sql: include_str!("../migrations/0003_group_records.sql"),
     },
+    Migration {
+        version: 4,
+        name: "partition logs",
+        sql: include_str!("../migrations/0004_partitions.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

@@ -73,6 +73,8 @@ async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
         "nodes",
         "leases",
         "group_records",
+        "partitions",
+        "batches",
         "starling_schema",
     ] {
         let exists: bool = client
