@@ -2,6 +2,9 @@
 //! the group coordinator's records, the client quotas and the SCRAM credentials, kept in one embedded [redb](https://docs.rs/redb) database
 //! file under the data directory.
 //!
+//! [`backend::MetadataBackend`] is the seam over this store and the PostgreSQL one a cluster
+//! uses, with the conformance suite both pass.
+//!
 //! Every write is its own committed, fsynced transaction, so a change the broker has
 //! acknowledged to a client survives a crash. The store encodes what it keeps ([`encoding`]):
 //! a format version byte, then JSON so the file stays inspectable; a later Starling reads what an
@@ -38,6 +41,7 @@
 //! assert_eq!(store.fault(), None);
 //! ```
 
+pub mod backend;
 mod encoding;
 mod failpoint;
 mod records;

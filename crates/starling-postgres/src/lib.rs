@@ -10,6 +10,8 @@
 //! - [`cluster_id`]: the cluster's one id, created by whichever node asks first.
 //! - [`lease`]: fenced leases, how nodes own partitions and groups one at a time.
 //! - [`group_records`]: the group coordinator's records, written under the group's lease.
+//! - [`metadata`]: [`PgMetadata`](metadata::PgMetadata), the PostgreSQL side of
+//!   `starling_meta::backend::MetadataBackend` (cluster id, producer ids, topics, configs).
 //! - [`partition_log`]: record batches appended under the partition's lease with offsets
 //!   assigned in the database, read back as stored, notified across nodes, trimmed.
 //! - [`node`]: each node's lease on its own `node.id`, and the list of live nodes.
@@ -18,6 +20,7 @@
 
 pub mod group_records;
 pub mod lease;
+pub mod metadata;
 pub mod node;
 pub mod partition_log;
 pub mod placement;

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "partition logs",
         sql: include_str!("../migrations/0004_partitions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "cluster metadata",
+        sql: include_str!("../migrations/0005_metadata.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

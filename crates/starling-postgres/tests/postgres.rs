@@ -75,6 +75,9 @@ async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
         "group_records",
         "partitions",
         "batches",
+        "producer_ids",
+        "topics",
+        "broker_configs",
         "starling_schema",
     ] {
         let exists: bool = client

@@ -1,0 +1,59 @@
+//! The PostgreSQL metadata back end passes the conformance suite the embedded store passes
+//! (`starling_meta::backend::conformance`), and keeps what it stored across a database restart.
+
+use starling_meta::backend::{conformance, MetadataBackend};
+use starling_meta::TopicRecord;
+use starling_postgres::connect;
+use starling_postgres::metadata::PgMetadata;
+use starling_postgres::testing::{self, TestPostgres};
+
+fn server() -> Option<TestPostgres> {
+    if !testing::installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
+        );
+        eprintln!("skipped: PostgreSQL is not installed");
+        return None;
+    }
+    Some(TestPostgres::start().expect("a test PostgreSQL"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_metadata_conformance_suite() {
+    let Some(pg) = server() else { return };
+    let pool = connect(&pg.create_database("conformance").unwrap(), 16)
+        .await
+        .unwrap();
+    conformance::run_all(&PgMetadata::new(pool)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_survives_a_database_restart_and_every_node_sees_the_same() {
+    let Some(mut pg) = server() else { return };
+    let url = pg.create_database("restart").unwrap();
+    let node_a = PgMetadata::new(connect(&url, 4).await.unwrap());
+    let id = node_a.cluster_id().await.unwrap();
+    assert_eq!(id.len(), 22, "{id}");
+    let topic = TopicRecord::new("orders", 12);
+    node_a.put_topic(&topic).await.unwrap();
+    let first = node_a.reserve_producer_ids(100).await.unwrap();
+    pg.kill();
+    pg.start_again().unwrap();
+    // The pool checks its connections before reuse: after the restart it reconnects.
+    let node_b = PgMetadata::new(connect(&url, 4).await.unwrap());
+    assert_eq!(node_b.cluster_id().await.unwrap(), id);
+    assert_eq!(node_b.topics().await.unwrap(), vec![topic]);
+    assert!(node_b.reserve_producer_ids(1).await.unwrap() >= first + 100);
+    let mut again = None;
+    for _ in 0..50 {
+        match node_a.topics().await {
+            Ok(topics) => {
+                again = Some(topics);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(again.expect("node a reconnects").len(), 1);
+}
