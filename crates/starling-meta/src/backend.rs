@@ -6,14 +6,21 @@
 //! on a blocking thread, as the broker does today. Both back ends pass one conformance suite
 //! ([`conformance`]): the behaviour the broker relies on is asserted against each.
 //!
-//! This first part of the seam covers the cluster id, producer id blocks, topics and run-time
-//! broker configs; quotas, ACLs, SCRAM credentials and the coordinators' records follow.
+//! The seam covers the cluster id, producer id blocks, topics, run-time broker configs, client
+//! quotas, ACLs, SCRAM credentials and the transaction coordinator's records. The group
+//! coordinator's records are not here: in a cluster they are written per group under the
+//! group's lease (`starling_postgres::group_records`), which the embedded store has no need of.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::{MetaError, MetadataStore, TopicRecord};
+use starling_txn::TxnRecord;
+
+use crate::{
+    AclRecord, ClientQuotaRecord, MetaError, MetadataStore, ScramCredentialChange,
+    ScramCredentialRecord, TopicRecord,
+};
 
 /// The metadata operations the broker needs.
 pub trait MetadataBackend: Send + Sync {
@@ -40,6 +47,47 @@ pub trait MetadataBackend: Send + Sync {
         &self,
         scope: &str,
         configs: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every entity with client quotas, in key order.
+    fn client_quotas(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ClientQuotaRecord>, MetaError>> + Send;
+    /// Replaces each entity's quotas, all or none; empty quotas remove the entity.
+    fn put_client_quotas(
+        &self,
+        records: &[ClientQuotaRecord],
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every ACL binding, in key order.
+    fn acls(&self) -> impl Future<Output = Result<Vec<AclRecord>, MetaError>> + Send;
+    /// Removes `remove` and adds `add`, all or none; adding a stored binding or removing an
+    /// absent one changes nothing.
+    fn update_acls(
+        &self,
+        add: &[AclRecord],
+        remove: &[AclRecord],
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every SCRAM credential, by user then mechanism.
+    fn scram_credentials(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ScramCredentialRecord>, MetaError>> + Send;
+    /// One user's credential for one mechanism.
+    fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: &str,
+    ) -> impl Future<Output = Result<Option<ScramCredentialRecord>, MetaError>> + Send;
+    /// Applies credential changes in order, all or none.
+    fn write_scram_credentials(
+        &self,
+        changes: &[ScramCredentialChange],
+    ) -> impl Future<Output = Result<(), MetaError>> + Send;
+    /// Every transaction record, latest per transactional id, in key order.
+    fn txn_records(&self) -> impl Future<Output = Result<Vec<TxnRecord>, MetaError>> + Send;
+    /// Stores the transaction coordinator's records in order, all or none; a record with no
+    /// value deletes its key.
+    fn write_txn_records(
+        &self,
+        records: &[TxnRecord],
     ) -> impl Future<Output = Result<(), MetaError>> + Send;
 }
 
@@ -91,6 +139,54 @@ impl MetadataBackend for Arc<MetadataStore> {
         let (scope, configs) = (scope.to_string(), configs.clone());
         blocking(self, move |s| s.put_broker_configs(&scope, &configs)).await
     }
+
+    async fn client_quotas(&self) -> Result<Vec<ClientQuotaRecord>, MetaError> {
+        blocking(self, |s| s.client_quotas()).await
+    }
+
+    async fn put_client_quotas(&self, records: &[ClientQuotaRecord]) -> Result<(), MetaError> {
+        let records = records.to_vec();
+        blocking(self, move |s| s.put_client_quotas(&records)).await
+    }
+
+    async fn acls(&self) -> Result<Vec<AclRecord>, MetaError> {
+        blocking(self, |s| s.acls()).await
+    }
+
+    async fn update_acls(&self, add: &[AclRecord], remove: &[AclRecord]) -> Result<(), MetaError> {
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        blocking(self, move |s| s.update_acls(&add, &remove)).await
+    }
+
+    async fn scram_credentials(&self) -> Result<Vec<ScramCredentialRecord>, MetaError> {
+        blocking(self, |s| s.scram_credentials()).await
+    }
+
+    async fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: &str,
+    ) -> Result<Option<ScramCredentialRecord>, MetaError> {
+        let (user, mechanism) = (user.to_string(), mechanism.to_string());
+        blocking(self, move |s| s.scram_credential(&user, &mechanism)).await
+    }
+
+    async fn write_scram_credentials(
+        &self,
+        changes: &[ScramCredentialChange],
+    ) -> Result<(), MetaError> {
+        let changes = changes.to_vec();
+        blocking(self, move |s| s.write_scram_credentials(&changes)).await
+    }
+
+    async fn txn_records(&self) -> Result<Vec<TxnRecord>, MetaError> {
+        blocking(self, |s| s.txn_records()).await
+    }
+
+    async fn write_txn_records(&self, records: &[TxnRecord]) -> Result<(), MetaError> {
+        let records = records.to_vec();
+        blocking(self, move |s| s.write_txn_records(&records)).await
+    }
 }
 
 /// The conformance suite: each function asserts one behaviour the broker relies on against
@@ -105,6 +201,165 @@ pub mod conformance {
         producer_id_blocks_never_overlap_even_when_reserved_at_once(backend).await;
         topics_are_listed_by_name_replaced_whole_and_deleted(backend).await;
         broker_configs_are_kept_per_scope_and_an_empty_map_removes_one(backend).await;
+        client_quotas_are_replaced_per_entity_and_empty_quotas_remove_it(backend).await;
+        acl_bindings_are_added_and_removed_idempotently(backend).await;
+        scram_credentials_are_kept_per_user_and_mechanism(backend).await;
+        transaction_records_keep_the_latest_per_id_and_a_deletion_removes_it(backend).await;
+    }
+
+    pub async fn client_quotas_are_replaced_per_entity_and_empty_quotas_remove_it<
+        B: MetadataBackend,
+    >(
+        backend: &B,
+    ) {
+        let entity =
+            |user: Option<&str>| BTreeMap::from([("user".to_string(), user.map(str::to_string))]);
+        let alice = ClientQuotaRecord {
+            entity: entity(Some("alice")),
+            quotas: BTreeMap::from([("producer_byte_rate".to_string(), 1024.0)]),
+        };
+        let default = ClientQuotaRecord {
+            entity: entity(None),
+            quotas: BTreeMap::from([("consumer_byte_rate".to_string(), 2048.5)]),
+        };
+        backend
+            .put_client_quotas(&[alice.clone(), default.clone()])
+            .await
+            .unwrap();
+        let mut expected = vec![alice.clone(), default.clone()];
+        expected.sort_by_key(|r| ClientQuotaRecord::key(&r.entity));
+        assert_eq!(backend.client_quotas().await.unwrap(), expected);
+        let gone = ClientQuotaRecord {
+            entity: entity(Some("alice")),
+            quotas: BTreeMap::new(),
+        };
+        backend.put_client_quotas(&[gone]).await.unwrap();
+        assert_eq!(backend.client_quotas().await.unwrap(), vec![default]);
+    }
+
+    pub async fn acl_bindings_are_added_and_removed_idempotently<B: MetadataBackend>(backend: &B) {
+        let binding = |principal: &str, operation: i8| AclRecord {
+            resource_type: 2,
+            resource_name: "orders".to_string(),
+            pattern_type: 3,
+            principal: principal.to_string(),
+            host: "*".to_string(),
+            operation,
+            permission: 3,
+        };
+        let (read, write) = (binding("User:alice", 3), binding("User:alice", 4));
+        backend
+            .update_acls(&[read.clone(), write.clone(), read.clone()], &[])
+            .await
+            .unwrap();
+        let mut both = vec![read.clone(), write.clone()];
+        both.sort_by_key(AclRecord::key);
+        assert_eq!(backend.acls().await.unwrap(), both);
+        let bob = binding("User:bob", 3);
+        backend
+            .update_acls(
+                std::slice::from_ref(&bob),
+                &[read, binding("User:nobody", 3)],
+            )
+            .await
+            .unwrap();
+        let mut left = vec![write, bob];
+        left.sort_by_key(AclRecord::key);
+        assert_eq!(backend.acls().await.unwrap(), left);
+    }
+
+    pub async fn scram_credentials_are_kept_per_user_and_mechanism<B: MetadataBackend>(
+        backend: &B,
+    ) {
+        let credential = |user: &str, mechanism: &str, iterations: u32| ScramCredentialRecord {
+            user: user.to_string(),
+            mechanism: mechanism.to_string(),
+            salt: vec![1, 2, 3],
+            stored_key: vec![4; 32],
+            server_key: vec![5; 32],
+            iterations,
+        };
+        let change = |c: &ScramCredentialRecord, keep: bool| ScramCredentialChange {
+            user: c.user.clone(),
+            mechanism: c.mechanism.clone(),
+            credential: keep.then(|| c.clone()),
+        };
+        let a256 = credential("alice", "SCRAM-SHA-256", 4096);
+        let a512 = credential("alice", "SCRAM-SHA-512", 8192);
+        let odd = credential("bob \"the\" user", "SCRAM-SHA-256", 4096);
+        backend
+            .write_scram_credentials(&[
+                change(&a256, true),
+                change(&a512, true),
+                change(&odd, true),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            backend
+                .scram_credential("alice", "SCRAM-SHA-512")
+                .await
+                .unwrap(),
+            Some(a512.clone())
+        );
+        assert_eq!(
+            backend
+                .scram_credential("carol", "SCRAM-SHA-256")
+                .await
+                .unwrap(),
+            None
+        );
+        // A newer credential replaces the old; a removal deletes it.
+        let a256_again = credential("alice", "SCRAM-SHA-256", 10_000);
+        backend
+            .write_scram_credentials(&[change(&a256_again, true), change(&a512, false)])
+            .await
+            .unwrap();
+        let mut expected = vec![a256_again, odd];
+        expected.sort_by_key(|c| ScramCredentialRecord::key(&c.user, &c.mechanism));
+        assert_eq!(backend.scram_credentials().await.unwrap(), expected);
+    }
+
+    pub async fn transaction_records_keep_the_latest_per_id_and_a_deletion_removes_it<
+        B: MetadataBackend,
+    >(
+        backend: &B,
+    ) {
+        let record = |id: &str, producer_id: Option<i64>| TxnRecord {
+            transactional_id: id.to_string(),
+            value: producer_id.map(|producer_id| starling_txn::TransactionValue {
+                producer_id,
+                last_producer_id: -1,
+                producer_epoch: 0,
+                last_producer_epoch: -1,
+                timeout_ms: 60_000,
+                state: starling_txn::TxnState::Empty,
+                partitions: Default::default(),
+                groups: Default::default(),
+                start_ms: -1,
+                last_update_ms: 1,
+            }),
+        };
+        backend
+            .write_txn_records(&[
+                record("b", Some(1)),
+                record("a", Some(2)),
+                record("b", Some(3)),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            backend.txn_records().await.unwrap(),
+            vec![record("a", Some(2)), record("b", Some(3))]
+        );
+        backend
+            .write_txn_records(&[record("a", None)])
+            .await
+            .unwrap();
+        assert_eq!(
+            backend.txn_records().await.unwrap(),
+            vec![record("b", Some(3))]
+        );
     }
 
     pub async fn the_cluster_id_is_created_once_and_kept<B: MetadataBackend>(backend: &B) {

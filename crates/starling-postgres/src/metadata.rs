@@ -3,14 +3,22 @@
 //!
 //! Each call is one statement or one transaction on a pooled connection. Producer id blocks
 //! are reserved by an `UPDATE … RETURNING` that moves the next id forward under the row's
-//! lock, so blocks reserved at once by several nodes never overlap. Errors become
+//! lock, so blocks reserved at once by several nodes never overlap. Quotas, ACLs, SCRAM
+//! credentials and transaction records are keyed records (`keyed_records`), each batch
+//! written in order in one transaction, as the embedded store writes one. Errors become
 //! [`MetaError::Storage`], as the embedded store's I/O errors are.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use starling_meta::backend::MetadataBackend;
-use starling_meta::{MetaError, TopicRecord};
+use starling_meta::{
+    AclRecord, ClientQuotaRecord, MetaError, ScramCredentialChange, ScramCredentialRecord,
+    TopicRecord,
+};
+use starling_txn::TxnRecord;
 use uuid::Uuid;
 
 use crate::PgPool;
@@ -33,7 +41,98 @@ impl PgMetadata {
             .await
             .map_err(|e| MetaError::Storage(format!("PostgreSQL: {e}")))
     }
+
+    /// Every record of `kind`, in key order.
+    async fn keyed<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, MetaError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT record_key, value FROM keyed_records WHERE kind = $1 ORDER BY record_key",
+                &[&kind],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                let key: String = row.get(0);
+                let value: serde_json::Value = row.get(1);
+                serde_json::from_value(value).map_err(|source| MetaError::Decode { key, source })
+            })
+            .collect()
+    }
+
+    /// One record of `kind`, if stored.
+    async fn keyed_one<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<T>, MetaError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT value FROM keyed_records WHERE kind = $1 AND record_key = $2",
+                &[&kind, &key],
+            )
+            .await
+            .map_err(storage)?;
+        row.map(|row| {
+            let value: serde_json::Value = row.get(0);
+            serde_json::from_value(value).map_err(|source| MetaError::Decode {
+                key: key.to_string(),
+                source,
+            })
+        })
+        .transpose()
+    }
+
+    /// Writes `(key, Some(value))` and deletes `(key, None)` in order, in one transaction.
+    async fn write_keyed<T: Serialize>(
+        &self,
+        kind: &str,
+        batch: Vec<(String, Option<&T>)>,
+    ) -> Result<(), MetaError> {
+        // Encoded first: a value that does not encode fails the batch, never deletes.
+        let mut rows = Vec::with_capacity(batch.len());
+        for (key, value) in batch {
+            let value = value
+                .map(|v| {
+                    serde_json::to_value(v).map_err(|source| MetaError::Encode {
+                        what: format!("{kind} {key}"),
+                        source,
+                    })
+                })
+                .transpose()?;
+            rows.push((key, value));
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        for (key, value) in &rows {
+            match value {
+                Some(value) => tx
+                    .execute(
+                        "INSERT INTO keyed_records (kind, record_key, value) VALUES ($1, $2, $3)
+                         ON CONFLICT (kind, record_key) DO UPDATE SET value = EXCLUDED.value",
+                        &[&kind, key, value],
+                    )
+                    .await
+                    .map_err(storage)?,
+                None => tx
+                    .execute(
+                        "DELETE FROM keyed_records WHERE kind = $1 AND record_key = $2",
+                        &[&kind, key],
+                    )
+                    .await
+                    .map_err(storage)?,
+            };
+        }
+        tx.commit().await.map_err(storage)
+    }
 }
+
+const CLIENT_QUOTAS: &str = "client_quota";
+const ACLS: &str = "acl";
+const SCRAM_CREDENTIALS: &str = "scram_credential";
+const TXN_RECORDS: &str = "txn";
 
 fn storage(e: impl std::fmt::Display) -> MetaError {
     MetaError::Storage(format!("PostgreSQL: {e}"))
@@ -163,5 +262,79 @@ impl MetadataBackend for PgMetadata {
                 .map_err(storage)?;
         }
         Ok(())
+    }
+
+    async fn client_quotas(&self) -> Result<Vec<ClientQuotaRecord>, MetaError> {
+        self.keyed(CLIENT_QUOTAS).await
+    }
+
+    async fn put_client_quotas(&self, records: &[ClientQuotaRecord]) -> Result<(), MetaError> {
+        let batch = records
+            .iter()
+            .map(|r| {
+                (
+                    ClientQuotaRecord::key(&r.entity),
+                    (!r.quotas.is_empty()).then_some(r),
+                )
+            })
+            .collect();
+        self.write_keyed(CLIENT_QUOTAS, batch).await
+    }
+
+    async fn acls(&self) -> Result<Vec<AclRecord>, MetaError> {
+        self.keyed(ACLS).await
+    }
+
+    async fn update_acls(&self, add: &[AclRecord], remove: &[AclRecord]) -> Result<(), MetaError> {
+        let batch = remove
+            .iter()
+            .map(|r| (r.key(), None))
+            .chain(add.iter().map(|r| (r.key(), Some(r))))
+            .collect();
+        self.write_keyed(ACLS, batch).await
+    }
+
+    async fn scram_credentials(&self) -> Result<Vec<ScramCredentialRecord>, MetaError> {
+        self.keyed(SCRAM_CREDENTIALS).await
+    }
+
+    async fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: &str,
+    ) -> Result<Option<ScramCredentialRecord>, MetaError> {
+        self.keyed_one(
+            SCRAM_CREDENTIALS,
+            &ScramCredentialRecord::key(user, mechanism),
+        )
+        .await
+    }
+
+    async fn write_scram_credentials(
+        &self,
+        changes: &[ScramCredentialChange],
+    ) -> Result<(), MetaError> {
+        let batch = changes
+            .iter()
+            .map(|c| {
+                (
+                    ScramCredentialRecord::key(&c.user, &c.mechanism),
+                    c.credential.as_ref(),
+                )
+            })
+            .collect();
+        self.write_keyed(SCRAM_CREDENTIALS, batch).await
+    }
+
+    async fn txn_records(&self) -> Result<Vec<TxnRecord>, MetaError> {
+        self.keyed(TXN_RECORDS).await
+    }
+
+    async fn write_txn_records(&self, records: &[TxnRecord]) -> Result<(), MetaError> {
+        let batch = records
+            .iter()
+            .map(|r| (r.key(), (!r.is_deletion()).then_some(r)))
+            .collect();
+        self.write_keyed(TXN_RECORDS, batch).await
     }
 }

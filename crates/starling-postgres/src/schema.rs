@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cluster metadata",
         sql: include_str!("../migrations/0005_metadata.sql"),
     },
+    Migration {
+        version: 6,
+        name: "keyed records",
+        sql: include_str!("../migrations/0006_keyed_records.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

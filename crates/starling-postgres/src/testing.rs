@@ -127,15 +127,26 @@ impl TestPostgres {
         self.port
     }
 
-    /// Kills the server (SIGKILL), as a crash would; the files stay for
-    /// [`TestPostgres::start_again`].
+    /// Kills the server (SIGKILL to the postmaster and every process it started), as a crash
+    /// of the machine's PostgreSQL would; the files stay for [`TestPostgres::start_again`].
+    /// Returns once all of them are gone: a backend left alive would keep the shared memory
+    /// and the next start would refuse to run.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = self.server.take() else {
+            return;
+        };
+        let postmaster = child.id() as i32;
+        let backends = children_of(postmaster);
+        let _ = child.kill();
+        let _ = child.wait();
+        for &pid in &backends {
+            // SAFETY: kill(2); these were the postmaster's children a moment ago.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        // Children of the postmaster that outlive it exit on their own once they notice; the
-        // next start waits for the port and the shared memory to be free.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while backends.iter().any(|&pid| running(pid)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Starts the server on its existing files: on the same port when it was started before
@@ -145,7 +156,11 @@ impl TestPostgres {
         if self.port == 0 {
             self.port = free_port()?;
         }
-        let log = std::fs::File::create(self.dir.path().join("server.log"))
+        // Appended to: a restarted server's log follows the one before.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
             .map_err(io("creating the server log"))?;
         if let Some((uid, gid)) = self.run_as {
             let _ = chown(self.dir.path().join("server.log"), Some(uid), Some(gid));
@@ -291,6 +306,32 @@ fn system_user(name: &str) -> Option<(u32, u32)> {
         (fields.first() == Some(&name) && fields.len() > 3)
             .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
             .flatten()
+    })
+}
+
+/// The processes whose parent is `parent` (from /proc).
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid …": the command may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid: i32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().next().map(|s| s != "Z"))
+            .unwrap_or(false)
     })
 }
 

@@ -78,6 +78,7 @@ async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
         "producer_ids",
         "topics",
         "broker_configs",
+        "keyed_records",
         "starling_schema",
     ] {
         let exists: bool = client
