@@ -102,6 +102,29 @@ impl TestPostgres {
         Ok(server)
     }
 
+    /// A server for a test, or `None` where PostgreSQL is not installed and the test should
+    /// skip (it says so on stderr). Under CI (`CI` set) a missing PostgreSQL fails instead:
+    /// `.ci/run` installs it.
+    pub fn start_or_skip() -> Option<TestPostgres> {
+        if !installed() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL is not installed (.ci/run installs the postgresql package)"
+            );
+            eprintln!("skipped: PostgreSQL is not installed");
+            return None;
+        }
+        Some(TestPostgres::start().expect("a test PostgreSQL server"))
+    }
+
+    /// A new database `name` on this server and a migrated pool of `size` connections to it.
+    pub async fn pool(&self, name: &str, size: usize) -> crate::PgPool {
+        let url = self.create_database(name).expect("a test database");
+        crate::connect(&url, size)
+            .await
+            .expect("connected to the test database and migrated")
+    }
+
     /// `postgres://starling@127.0.0.1:PORT/postgres`: the server's default database.
     pub fn url(&self) -> String {
         self.url_for("postgres")

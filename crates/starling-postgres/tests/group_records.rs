@@ -7,26 +7,7 @@ use std::time::Duration;
 use starling_group::{OffsetValue, Record};
 use starling_postgres::group_records::{self, GroupRecordsError};
 use starling_postgres::lease::{self, LeaseError, LeaseKind};
-use starling_postgres::testing::{self, TestPostgres};
-use starling_postgres::{connect, PgPool};
-
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
-
-async fn pool(pg: &TestPostgres, database: &str) -> PgPool {
-    connect(&pg.create_database(database).unwrap(), 4)
-        .await
-        .unwrap()
-}
+use starling_postgres::testing::TestPostgres;
 
 fn offset(group: &str, partition: i32, offset: Option<i64>) -> Record {
     Record::Offset {
@@ -47,8 +28,10 @@ const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn records_come_back_latest_per_key_in_key_order_and_per_group() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "records").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("records", 4).await;
     let mut client = pool.get().await.unwrap();
     let g = lease::acquire(&**client, LeaseKind::Group, "g", 1, LONG)
         .await
@@ -100,8 +83,10 @@ async fn records_come_back_latest_per_key_in_key_order_and_per_group() {
 
 #[tokio::test]
 async fn a_coordinator_that_lost_the_group_writes_nothing_of_its_batch() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "fenced").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("fenced", 4).await;
     let mut client = pool.get().await.unwrap();
     let old = lease::acquire(&**client, LeaseKind::Group, "g", 1, LONG)
         .await
@@ -148,8 +133,10 @@ async fn a_coordinator_that_lost_the_group_writes_nothing_of_its_batch() {
 
 #[tokio::test]
 async fn a_batch_naming_another_group_than_its_lease_is_refused_whole() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "misrouted").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("misrouted", 4).await;
     let mut client = pool.get().await.unwrap();
     let g = lease::acquire(&**client, LeaseKind::Group, "g", 1, LONG)
         .await
@@ -186,8 +173,10 @@ async fn a_batch_naming_another_group_than_its_lease_is_refused_whole() {
 
 #[tokio::test]
 async fn a_record_from_a_newer_starling_stops_the_load_naming_its_key() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "newer").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("newer", 4).await;
     let client = pool.get().await.unwrap();
     client
         .execute(

@@ -5,32 +5,17 @@
 use std::time::Duration;
 
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
-use starling_postgres::testing::{self, TestPostgres};
-use starling_postgres::{connect, PgPool};
-
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
-
-async fn pool(pg: &TestPostgres, database: &str) -> PgPool {
-    let url = pg.create_database(database).unwrap();
-    connect(&url, 16).await.expect("connected and migrated")
-}
+use starling_postgres::testing::TestPostgres;
+use starling_postgres::PgPool;
 
 const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_many_nodes_racing_for_a_lease_exactly_one_gets_it() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "race").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("race", 16).await;
     let racers: Vec<_> = (0..12)
         .map(|node| {
             let pool = pool.clone();
@@ -68,8 +53,10 @@ async fn of_many_nodes_racing_for_a_lease_exactly_one_gets_it() {
 
 #[tokio::test]
 async fn a_held_lease_is_renewed_in_its_epoch_and_a_released_one_changes_hands_in_the_next() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "handover").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("handover", 16).await;
     let client = pool.get().await.unwrap();
     let g = LeaseKind::Group;
     let first = lease::acquire(&**client, g, "g", 1, LONG)
@@ -121,8 +108,10 @@ async fn a_held_lease_is_renewed_in_its_epoch_and_a_released_one_changes_hands_i
 
 #[tokio::test]
 async fn a_lapsed_lease_cannot_be_renewed_and_goes_to_the_next_node_under_a_new_epoch() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "lapse").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("lapse", 16).await;
     let client = pool.get().await.unwrap();
     let short = Duration::from_millis(300);
     let first = lease::acquire(&**client, LeaseKind::Partition, "t:0", 1, short)
@@ -173,8 +162,10 @@ async fn fenced_write(pool: &PgPool, lease: &Lease) -> Result<(), LeaseError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_holder_paused_past_its_lease_writes_nothing_once_another_node_took_over() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "pause").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("pause", 16).await;
     let client = pool.get().await.unwrap();
     client
         .batch_execute(
@@ -244,8 +235,10 @@ async fn a_holder_paused_past_its_lease_writes_nothing_once_another_node_took_ov
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn under_racing_takeovers_and_stalls_the_writes_never_go_back_to_an_older_epoch() {
-    let Some(pg) = server() else { return };
-    let pool = pool(&pg, "stress").await;
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("stress", 16).await;
     pool.get()
         .await
         .unwrap()

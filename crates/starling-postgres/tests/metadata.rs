@@ -5,32 +5,22 @@ use starling_meta::backend::{conformance, MetadataBackend};
 use starling_meta::TopicRecord;
 use starling_postgres::connect;
 use starling_postgres::metadata::PgMetadata;
-use starling_postgres::testing::{self, TestPostgres};
-
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
+use starling_postgres::testing::TestPostgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_passes_the_metadata_conformance_suite() {
-    let Some(pg) = server() else { return };
-    let pool = connect(&pg.create_database("conformance").unwrap(), 16)
-        .await
-        .unwrap();
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("conformance", 16).await;
     conformance::run_all(&PgMetadata::new(pool)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_survives_a_database_restart_and_every_node_sees_the_same() {
-    let Some(mut pg) = server() else { return };
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let url = pg.create_database("restart").unwrap();
     let node_a = PgMetadata::new(connect(&url, 4).await.unwrap());
     let id = node_a.cluster_id().await.unwrap();

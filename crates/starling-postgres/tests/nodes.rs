@@ -4,21 +4,8 @@
 
 use std::time::Duration;
 
-use starling_postgres::connect;
 use starling_postgres::node::{self, NodeError, NodeInfo};
-use starling_postgres::testing::{self, TestPostgres};
-
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
+use starling_postgres::testing::TestPostgres;
 
 fn info(node_id: i32, port: i32) -> NodeInfo {
     NodeInfo {
@@ -33,10 +20,10 @@ const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_node_id_is_one_processs_while_its_lease_is_live() {
-    let Some(pg) = server() else { return };
-    let pool = connect(&pg.create_database("ids").unwrap(), 4)
-        .await
-        .unwrap();
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("ids", 4).await;
     let client = pool.get().await.unwrap();
     let first = node::register(&**client, &info(1, 9092), LONG)
         .await
@@ -82,10 +69,10 @@ async fn a_node_id_is_one_processs_while_its_lease_is_live() {
 
 #[tokio::test]
 async fn a_node_that_stops_renewing_drops_out_and_its_id_can_be_taken() {
-    let Some(pg) = server() else { return };
-    let pool = connect(&pg.create_database("lapse").unwrap(), 4)
-        .await
-        .unwrap();
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("lapse", 4).await;
     let client = pool.get().await.unwrap();
     let short = Duration::from_millis(300);
     let stalled = node::register(&**client, &info(3, 9094), short)

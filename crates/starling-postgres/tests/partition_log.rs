@@ -11,21 +11,9 @@ use kafka_protocol::records::{
 };
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
 use starling_postgres::partition_log::{self, AppendListener, PartitionLogError};
-use starling_postgres::testing::{self, TestPostgres};
-use starling_postgres::{connect, PgPool};
+use starling_postgres::testing::TestPostgres;
+use starling_postgres::PgPool;
 use uuid::Uuid;
-
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -85,9 +73,7 @@ struct Setup {
 }
 
 async fn setup(pg: &TestPostgres, database: &str, partitions: i32) -> Setup {
-    let pool = connect(&pg.create_database(database).unwrap(), 16)
-        .await
-        .unwrap();
+    let pool = pg.pool(database, 16).await;
     let topic = Uuid::new_v4();
     let client = pool.get().await.unwrap();
     partition_log::create(&**client, topic, partitions)
@@ -108,7 +94,9 @@ async fn setup(pg: &TestPostgres, database: &str, partitions: i32) -> Setup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_get_dense_offsets_and_the_stored_batches_decode_with_them() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let s = setup(&pg, "dense", 1).await;
     let appenders: Vec<_> = (0..8)
         .map(|task| {
@@ -164,7 +152,9 @@ async fn concurrent_appends_get_dense_offsets_and_the_stored_batches_decode_with
 
 #[tokio::test]
 async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reused() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let s = setup(&pg, "fenced", 1).await;
     let mut client = s.pool.get().await.unwrap();
     partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(3, "old")])
@@ -215,7 +205,9 @@ async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reus
 
 #[tokio::test]
 async fn listeners_hear_of_committed_appends_only() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let s = setup(&pg, "notify", 1).await;
     let url = pg.url_for("notify");
     let mut listener = AppendListener::connect(&url).await.unwrap();
@@ -244,7 +236,9 @@ async fn listeners_hear_of_committed_appends_only() {
 
 #[tokio::test]
 async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let s = setup(&pg, "reads", 1).await;
     let mut client = s.pool.get().await.unwrap();
     for tag in ["a", "b", "c"] {
@@ -288,7 +282,9 @@ async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget
 
 #[tokio::test]
 async fn retention_deletes_whole_batches_below_the_new_start_in_chunks() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let s = setup(&pg, "retention", 1).await;
     let mut client = s.pool.get().await.unwrap();
     for i in 0..10 {

@@ -3,21 +3,8 @@
 //! nodes at once, a database from a newer Starling refused, and the cluster id agreed on.
 
 use starling_postgres::schema::{self, SchemaError};
-use starling_postgres::testing::{self, TestPostgres};
+use starling_postgres::testing::TestPostgres;
 use starling_postgres::{cluster_id, connect, PgError};
-
-/// A server, or `None` (the test skips) where PostgreSQL is not installed and this is not CI.
-fn server() -> Option<TestPostgres> {
-    if !testing::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PostgreSQL is not installed (.ci/run installs the postgresql package)"
-        );
-        eprintln!("skipped: PostgreSQL is not installed");
-        return None;
-    }
-    Some(TestPostgres::start().expect("a test PostgreSQL"))
-}
 
 async fn plain_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -29,7 +16,9 @@ async fn plain_client(url: &str) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn the_test_server_keeps_what_it_committed_across_a_kill() {
-    let Some(mut pg) = server() else { return };
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let url = pg.create_database("kept").unwrap();
     let client = plain_client(&url).await;
     client
@@ -56,7 +45,9 @@ async fn the_test_server_keeps_what_it_committed_across_a_kill() {
 
 #[tokio::test]
 async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let url = pg.create_database("fresh").unwrap();
     let mut client = plain_client(&url).await;
     assert_eq!(schema::current_version(&client).await.unwrap(), 0);
@@ -92,7 +83,9 @@ async fn a_fresh_database_is_migrated_once_and_then_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_at_once_apply_each_migration_exactly_once_and_agree_on_the_cluster_id() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let url = pg.create_database("together").unwrap();
     let nodes: Vec<_> = (0..6)
         .map(|i| {
@@ -123,7 +116,9 @@ async fn nodes_starting_at_once_apply_each_migration_exactly_once_and_agree_on_t
 
 #[tokio::test]
 async fn a_database_from_a_newer_starling_is_refused_and_left_as_it_is() {
-    let Some(pg) = server() else { return };
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
     let url = pg.create_database("newer").unwrap();
     connect(&url, 1).await.unwrap();
     let newer = schema::latest_version() + 1;
