@@ -341,3 +341,81 @@ async fn retention_deletes_whole_batches_below_the_new_start_in_chunks() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_that_both_believe_they_lead_never_get_the_same_offsets_and_lose_no_acknowledged_batch(
+) {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let s = setup(&pg, "contest", 1).await;
+    let name = s.lease.name.clone();
+    let ttl = Duration::from_millis(120);
+    let nodes: Vec<_> = (1..=2)
+        .map(|node: i32| {
+            let (pool, name, topic) = (s.pool.clone(), name.clone(), s.topic);
+            tokio::spawn(async move {
+                // Each node keeps appending under the lease it last got, stalling now and
+                // then past the lease's end, and takes the lease again when refused.
+                let mut held: Option<Lease> = None;
+                let mut acknowledged = Vec::new();
+                let mut state = 0x2545_f491_4f6c_dd1d_u64.wrapping_mul(node as u64);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+                let mut n = 0;
+                while tokio::time::Instant::now() < deadline {
+                    let mut client = pool.get().await.unwrap();
+                    if held.is_none() {
+                        held = lease::acquire(&**client, LeaseKind::Partition, &name, node, ttl)
+                            .await
+                            .unwrap();
+                    }
+                    if let Some(lease) = &held {
+                        let tag = format!("n{node}-{n}");
+                        n += 1;
+                        match partition_log::append(&mut client, lease, topic, 0, &[batch(2, &tag)])
+                            .await
+                        {
+                            Ok(appended) => acknowledged.push((appended.base_offset, tag)),
+                            Err(PartitionLogError::Lease(LeaseError::Fenced { .. })) => held = None,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    drop(client);
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    tokio::time::sleep(Duration::from_millis(state % 200)).await;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for node in nodes {
+        acknowledged.extend(node.await.unwrap());
+    }
+    let client = s.pool.get().await.unwrap();
+    let read = partition_log::read(&**client, s.topic, 0, 0, usize::MAX)
+        .await
+        .unwrap();
+    let records = decode(&read.records);
+    // Dense, each offset once, and every acknowledged batch where its append said.
+    for (i, (offset, _)) in records.iter().enumerate() {
+        assert_eq!(*offset, i as i64, "{records:?}");
+    }
+    assert_eq!(records.len(), acknowledged.len() * 2);
+    let owners: std::collections::BTreeSet<char> = acknowledged
+        .iter()
+        .map(|(_, tag)| tag.chars().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        owners.len(),
+        2,
+        "both nodes led at some point: {acknowledged:?}"
+    );
+    for (base, tag) in &acknowledged {
+        let at = usize::try_from(*base).unwrap();
+        assert_eq!(records[at].1, format!("{tag}-0"), "{acknowledged:?}");
+        assert_eq!(records[at + 1].1, format!("{tag}-1"), "{acknowledged:?}");
+    }
+}
