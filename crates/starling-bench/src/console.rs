@@ -159,7 +159,7 @@ async fn measure(args: &ConsoleArgs, broker: &Broker) -> anyhow::Result<()> {
     let mut connection = Connection::connect(broker.bootstrap(), &options).await?;
     let window = Duration::from_secs_f64(args.secs);
     let idle = kafka_round_trips(&mut connection, window).await?;
-    let stop = stop_flag();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut pollers = Vec::new();
     for i in 0..args.pollers {
         let (admin, stop) = (admin.clone(), stop.clone());
@@ -223,11 +223,6 @@ async fn measure(args: &ConsoleArgs, broker: &Broker) -> anyhow::Result<()> {
         ratio(&busy.metadata, &idle.metadata)
     );
     Ok(())
-}
-
-/// A stop flag for the pollers.
-fn stop_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
 }
 
 /// Creates the topics, produces to every partition and commits the groups' offsets; the

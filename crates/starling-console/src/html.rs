@@ -185,9 +185,18 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A rate as shown: a negative or non-finite one (which no counter yields) as zero.
+fn shown_rate(rate: f64) -> f64 {
+    if rate.is_finite() {
+        rate.max(0.0)
+    } else {
+        0.0
+    }
+}
+
 /// A rate of `unit`s per second: `0 rec/s`, `0.4 rec/s`, `12.5 rec/s`, `1 234 rec/s`.
 pub fn per_second(rate: f64, unit: &str) -> String {
-    let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+    let rate = shown_rate(rate);
     if rate == 0.0 {
         format!("0 {unit}/s")
     } else if rate < 100.0 {
@@ -199,8 +208,7 @@ pub fn per_second(rate: f64, unit: &str) -> String {
 
 /// A byte rate in binary units: `0 B/s`, `512 B/s`, `1.5 KiB/s`.
 pub fn bytes_per_second(rate: f64) -> String {
-    let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
-    format!("{}/s", bytes(rate.round() as u64))
+    format!("{}/s", bytes(shown_rate(rate).round() as u64))
 }
 
 /// A duration in milliseconds, short: `850 ms`, `3.2 s`, `4 min 10 s`, `2 h 5 min`, `3 d 4 h`.

@@ -223,7 +223,7 @@ pub struct Overview {
 
 /// The groups `query` selects, sorted, and how many matched before paging.
 pub fn select_groups<'a>(groups: &'a [GroupRow], query: &ListQuery) -> (Vec<&'a GroupRow>, usize) {
-    let mut matching: Vec<&GroupRow> = groups
+    let matching: Vec<&GroupRow> = groups
         .iter()
         .filter(|g| query.matches(&g.group_id))
         .collect();
@@ -242,25 +242,12 @@ pub fn select_groups<'a>(groups: &'a [GroupRow], query: &ListQuery) -> (Vec<&'a 
         };
         by.then_with(|| a.group_id.cmp(&b.group_id))
     };
-    matching.sort_by(|a, b| {
-        if query.descending {
-            key(b, a)
-        } else {
-            key(a, b)
-        }
-    });
-    let total = matching.len();
-    let page: Vec<&GroupRow> = matching
-        .into_iter()
-        .skip(query.page.saturating_mul(PER_PAGE))
-        .take(PER_PAGE)
-        .collect();
-    (page, total)
+    sort_and_page(matching, key, query.descending, query.page)
 }
 
 /// The topics `query` selects, sorted, and how many matched before paging.
 pub fn select_topics<'a>(topics: &'a [TopicRow], query: &ListQuery) -> (Vec<&'a TopicRow>, usize) {
-    let mut matching: Vec<&TopicRow> = topics.iter().filter(|t| query.matches(&t.name)).collect();
+    let matching: Vec<&TopicRow> = topics.iter().filter(|t| query.matches(&t.name)).collect();
     // No rate yet sorts below every rate.
     let rate = |a: &TopicRow, b: &TopicRow, pick: fn(&Rates) -> f64| match (&a.rates, &b.rates) {
         (Some(x), Some(y)) => pick(x).total_cmp(&pick(y)),
@@ -277,17 +264,22 @@ pub fn select_topics<'a>(topics: &'a [TopicRow], query: &ListQuery) -> (Vec<&'a 
         };
         by.then_with(|| a.name.cmp(&b.name))
     };
-    matching.sort_by(|a, b| {
-        if query.topic_descending {
-            key(b, a)
-        } else {
-            key(a, b)
-        }
-    });
-    let total = matching.len();
-    let page = matching
+    sort_and_page(matching, key, query.topic_descending, query.topic_page)
+}
+
+/// `rows` sorted by `key` (reversed when `descending`), page `page` of them, and how many
+/// there were.
+fn sort_and_page<'a, T>(
+    mut rows: Vec<&'a T>,
+    key: impl Fn(&&'a T, &&'a T) -> Ordering,
+    descending: bool,
+    page: usize,
+) -> (Vec<&'a T>, usize) {
+    rows.sort_by(|a, b| if descending { key(b, a) } else { key(a, b) });
+    let total = rows.len();
+    let page = rows
         .into_iter()
-        .skip(query.topic_page.saturating_mul(PER_PAGE))
+        .skip(page.saturating_mul(PER_PAGE))
         .take(PER_PAGE)
         .collect();
     (page, total)

@@ -57,10 +57,6 @@ pub enum LeaseError {
     Database(#[from] tokio_postgres::Error),
 }
 
-fn ttl_interval(ttl: Duration) -> f64 {
-    ttl.as_secs_f64()
-}
-
 /// Takes the lease for `owner` for `ttl` if it is free, has lapsed, or is already `owner`'s;
 /// `None` while another node holds it. Taking a free or lapsed lease bumps its epoch; taking
 /// one `owner` still holds keeps the epoch and extends it.
@@ -85,7 +81,7 @@ pub async fn acquire(
                  expires_at = EXCLUDED.expires_at
              WHERE leases.expires_at <= clock_timestamp() OR leases.owner = EXCLUDED.owner
              RETURNING epoch",
-            &[&kind.as_str(), &name, &owner, &ttl_interval(ttl)],
+            &[&kind.as_str(), &name, &owner, &ttl.as_secs_f64()],
         )
         .await?;
     Ok(row.map(|row| Lease {
@@ -113,7 +109,7 @@ pub async fn renew(
                 &lease.name,
                 &lease.owner,
                 &lease.epoch,
-                &ttl_interval(ttl),
+                &ttl.as_secs_f64(),
             ],
         )
         .await?;

@@ -36,10 +36,7 @@ impl PgMetadata {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, MetaError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| MetaError::Storage(format!("PostgreSQL: {e}")))
+        self.pool.get().await.map_err(storage)
     }
 
     /// Every record of `kind`, in key order.

@@ -332,7 +332,16 @@ fn system_user(name: &str) -> Option<(u32, u32)> {
     })
 }
 
-/// The processes whose parent is `parent` (from /proc).
+/// A process's state letter and parent pid, from `/proc/PID/stat` ("pid (comm) state ppid
+/// …", where the command may hold spaces and parentheses); `None` once it is gone.
+fn state_and_parent(pid: i32) -> Option<(String, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 2..].split_whitespace();
+    let state = fields.next()?.to_string();
+    Some((state, fields.next()?.parse().ok()?))
+}
+
+/// The processes whose parent is `parent`.
 fn children_of(parent: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -340,10 +349,7 @@ fn children_of(parent: i32) -> Vec<i32> {
     entries
         .filter_map(|entry| {
             let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // "pid (comm) state ppid …": the command may hold spaces and parentheses.
-            let after = &stat[stat.rfind(')')? + 2..];
-            let ppid: i32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            let (_, ppid) = state_and_parent(pid)?;
             (ppid == parent).then_some(pid)
         })
         .collect()
@@ -351,11 +357,7 @@ fn children_of(parent: i32) -> Vec<i32> {
 
 /// Whether `pid` is a live process (not gone, not a zombie).
 fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 2..].split_whitespace().next().map(|s| s != "Z"))
-            .unwrap_or(false)
-    })
+    state_and_parent(pid).is_some_and(|(state, _)| state != "Z")
 }
 
 fn free_port() -> Result<u16, TestServerError> {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use starling_console::overview::Rates;
 use uuid::Uuid;
 
 use crate::{now_ms, Broker};
@@ -34,14 +35,6 @@ pub struct TopicReading {
     pub produced_bytes: u64,
     /// Record bytes returned by Fetch since the broker started.
     pub fetched_bytes: u64,
-}
-
-/// A topic's recent throughput, per second.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TopicRates {
-    pub records_in: f64,
-    pub bytes_in: f64,
-    pub bytes_out: f64,
 }
 
 /// A partition's lag readings, oldest first: `(at_ms, lag)`.
@@ -124,9 +117,9 @@ impl Activity {
         samples.lag = kept;
     }
 
-    /// A topic's rates over about the last [`RATE_WINDOW_MS`]; `None` until it has two
+    /// A topic's rates, per second, over about the last [`RATE_WINDOW_MS`]; `None` until it has two
     /// readings, or when a counter went backwards.
-    pub fn topic_rates(&self, topic: &str) -> Option<TopicRates> {
+    pub fn topic_rates(&self, topic: &str) -> Option<Rates> {
         let samples = self.samples.lock();
         let (_, series) = samples.topics.get(topic)?;
         let newest = *series.back()?;
@@ -147,7 +140,7 @@ impl Activity {
         if records < 0 {
             return None;
         }
-        Some(TopicRates {
+        Some(Rates {
             records_in: records as f64 / seconds,
             bytes_in: bytes_in as f64 / seconds,
             bytes_out: bytes_out as f64 / seconds,

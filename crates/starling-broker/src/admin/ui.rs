@@ -15,9 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use starling_acl::{AclOperation, ResourceType};
 use starling_console::group::{GroupView, MemberRow, PartitionQuery, PartitionRow};
 use starling_console::html::{self as console_html, Section};
-use starling_console::overview::{
-    BrokerFacts, GroupRow, LastRebalance, ListQuery, Rates, TopicRow,
-};
+use starling_console::overview::{BrokerFacts, GroupRow, LastRebalance, ListQuery, TopicRow};
 use starling_console::topic::{
     BrowseQuery, BrowsedMessage, ConfigRow, TopicGroupRow, TopicPartitionRow, TopicView,
 };
@@ -264,7 +262,7 @@ fn topic_rows(topics: &[Arc<Topic>], activity: &Activity) -> Vec<TopicRow> {
             let mut row = TopicRow {
                 name: topic.name.clone(),
                 partitions: topic.partitions.len(),
-                rates: topic_rates(activity, &topic.name),
+                rates: activity.topic_rates(&topic.name),
                 ..TopicRow::default()
             };
             for p in &topic.partitions {
@@ -278,15 +276,6 @@ fn topic_rows(topics: &[Arc<Topic>], activity: &Activity) -> Vec<TopicRow> {
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     rows
-}
-
-/// A topic's recent throughput, as the console shows it.
-fn topic_rates(activity: &Activity, topic: &str) -> Option<Rates> {
-    activity.topic_rates(topic).map(|r| Rates {
-        records_in: r.records_in,
-        bytes_in: r.bytes_in,
-        bytes_out: r.bytes_out,
-    })
 }
 
 /// Adds a partition's lag to a sum that is `None` until some partition has one.
@@ -592,7 +581,7 @@ async fn topic_page(
     // Browsing reads records: Fetch's READ, not only DESCRIBE.
     let may_read = state.may(&caller, AclOperation::Read, ResourceType::Topic, &name);
     let principal = caller.principal.clone();
-    let rates = topic_rates(&state.activity, &name);
+    let rates = state.activity.topic_rates(&name);
     let configs = topic_configs(&state.broker, &topic);
     let rendered = tokio::task::spawn_blocking(move || {
         let (messages, browse_error) = if may_read {
