@@ -1093,6 +1093,7 @@ mod tests {
             left: Vec::new(),
             assignment: None,
             handovers: Vec::new(),
+            consumer_protocol: false,
             reconciliation: Vec::new(),
         }
     }

@@ -286,6 +286,7 @@ fn history(partitions: &[(String, i32)], members: &[String]) -> (Vec<RebalanceRe
             left: Vec::new(),
             assignment: Some(change),
             handovers,
+            consumer_protocol: true,
             reconciliation: Vec::new(),
         });
     }

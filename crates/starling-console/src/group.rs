@@ -416,14 +416,17 @@ fn rebalance_table(html: &mut Html, records: &[RebalanceRecord], now_ms: i64) {
 /// Client-side work (a rebalance callback, the first fetch) comes on top.
 pub fn stopped(records: &[RebalanceRecord], i: usize, now_ms: i64) -> String {
     let r = &records[i];
-    let consumer_protocol = !r.handovers.is_empty() || !r.reconciliation.is_empty();
-    if !consumer_protocol && r.protocol_type != "consumer" {
+    if !r.consumer_protocol && r.protocol_type != "consumer" {
         // Not consumers (Kafka Connect, Streams' own protocols): no partitions to stop.
         return "–".to_string();
     }
-    if consumer_protocol {
+    if r.consumer_protocol {
         if r.handovers.is_empty() {
-            return "nothing".to_string();
+            // The hand-overs are known once every member holds its target.
+            return match r.ended_ms {
+                Some(_) => "nothing".to_string(),
+                None => "only moved partitions; in progress".to_string(),
+            };
         }
         let end = r.ended_ms.unwrap_or(now_ms);
         let mut waiting = false;
@@ -632,6 +635,7 @@ mod tests {
                     revoked: vec![],
                 }),
                 handovers: vec![],
+                consumer_protocol: false,
                 reconciliation: vec![],
             }],
             now_ms: 10_000,
@@ -815,7 +819,14 @@ mod tests {
             stopped(&v.rebalances, 0, 2_000),
             "3 partitions, still waiting after 800 ms"
         );
+        // Open, with no hand-over known yet: not every partition, as for an eager group.
         v.rebalances[0].handovers.clear();
+        v.rebalances[0].reconciliation.clear();
+        assert_eq!(
+            stopped(&v.rebalances, 0, 2_000),
+            "only moved partitions; in progress"
+        );
+        v.rebalances[0].ended_ms = Some(1_900);
         assert_eq!(stopped(&v.rebalances, 0, 2_000), "nothing");
         let html = render(&consumer_view());
         assert!(html.contains("<th>Consumption stopped</th>"), "{html}");
@@ -857,6 +868,7 @@ mod tests {
         let mut v = view();
         v.kind = "consumer".to_string();
         let record = &mut v.rebalances[0];
+        record.consumer_protocol = true;
         record.assignment = None;
         record.handovers = vec![
             handover("t", 3, "a", "b"),

@@ -1033,6 +1033,7 @@ mod tests {
             left: Vec::new(),
             assignment: Some(AssignmentChange::default()),
             handovers: Vec::new(),
+            consumer_protocol: false,
             reconciliation: Vec::new(),
         }
     }

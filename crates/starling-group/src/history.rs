@@ -308,6 +308,11 @@ pub struct RebalanceRecord {
     pub protocol_type: String,
     /// The protocol (assignor) the join phase selected.
     pub protocol: Option<String>,
+    /// Whether the group rebalanced under the consumer protocol (KIP-848: heartbeats,
+    /// server-side assignment) rather than the classic join and sync; records from before
+    /// the field existed read as classic.
+    #[serde(default)]
+    pub consumer_protocol: bool,
     /// When the group entered PreparingRebalance.
     pub started_ms: Millis,
     /// When the join phase completed (CompletingRebalance, or Empty).

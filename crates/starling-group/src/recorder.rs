@@ -225,6 +225,7 @@ impl GroupCoordinator {
             left: trigger.left.into_iter().map(|d| d.departure).collect(),
             assignment: None,
             handovers: Vec::new(),
+            consumer_protocol: false,
             reconciliation: Vec::new(),
         });
         trim(&mut group.history, bound);

@@ -407,6 +407,7 @@ mod tests {
                 revoked: Vec::new(),
             }),
             handovers: Vec::new(),
+            consumer_protocol: false,
             reconciliation: Vec::new(),
         }
     }
@@ -432,6 +433,7 @@ mod tests {
                 released_ms: Some(1_763_712_000_265),
                 assigned_ms: None,
             }],
+            consumer_protocol: true,
             reconciliation: vec![starling_group::MemberReconciliation {
                 member_id: "c-3".into(),
                 epoch_before: None,

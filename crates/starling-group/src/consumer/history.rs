@@ -438,6 +438,7 @@ impl GroupCoordinator {
             left: notes.left,
             assignment: None,
             handovers: Vec::new(),
+            consumer_protocol: true,
             reconciliation: Vec::new(),
         });
         crate::recorder::trim(&mut group.history, bound);

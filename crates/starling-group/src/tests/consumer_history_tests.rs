@@ -38,6 +38,7 @@ fn the_first_member_opens_a_record_that_closes_as_soon_as_it_holds_its_target() 
     assert_eq!(r.cause, RebalanceCause::MemberJoined);
     assert_eq!(r.trigger_member.as_deref(), Some("m1"));
     assert_eq!(r.protocol_type, "consumer");
+    assert!(r.consumer_protocol);
     assert_eq!(r.protocol.as_deref(), Some("uniform"));
     assert_eq!(r.outcome, RebalanceOutcome::Stable);
     assert_eq!((r.started_ms, r.ended_ms), (started, Some(started)));

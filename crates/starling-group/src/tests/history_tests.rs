@@ -146,6 +146,7 @@ fn first_member_of_empty_group_opens_member_joined_record() {
     assert_eq!(record.trigger_member.as_deref(), Some(a.as_str()));
     assert_eq!(record.generation, 0);
     assert_eq!(record.protocol_type, "consumer");
+    assert!(!record.consumer_protocol, "a classic join and sync");
     assert_eq!(record.started_ms, 1000);
     assert!(record.members_before.is_empty());
     assert_eq!(record.joined, vec![a.clone()]);
