@@ -9,14 +9,15 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use starling_acl::{
     AccessControlEntry, AclBinding, AclBindingFilter, AclOperation, Authorizer, AuthorizerSettings,
     PatternType, Permission, ResourcePattern, ResourceType,
 };
-use starling_meta::{AclRecord, MetaError, MetadataStore};
+use starling_meta::backend::MetadataBackend;
+use starling_meta::{AclRecord, MetaError};
 
 use crate::config::BrokerConfig;
+use crate::storage::MetadataStorage;
 
 /// Why one ACL creation or one deletion filter failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,21 +45,21 @@ pub const NO_AUTHORIZER: &str = "No Authorizer is configured.";
 
 /// The broker's ACLs: the authorizer (if one is configured) and the store behind it.
 pub struct Acls {
-    store: Arc<MetadataStore>,
+    store: MetadataStorage,
     authorizer: Option<Arc<Authorizer>>,
     /// Serializes changes, so the store and the authorizer change in the same order.
-    changes: Mutex<()>,
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl Acls {
     /// The authorizer `config` asks for, loaded with the stored ACLs; or none.
-    pub fn open(store: Arc<MetadataStore>, config: &BrokerConfig) -> Result<Acls, MetaError> {
+    pub async fn open(store: MetadataStorage, config: &BrokerConfig) -> Result<Acls, MetaError> {
         let authorizer = if config.authorizer_enabled() {
             let authorizer = Authorizer::new(AuthorizerSettings {
                 super_users: AuthorizerSettings::parse_super_users(&config.super_users),
                 allow_everyone_if_no_acl_found: config.allow_everyone_if_no_acl_found,
             });
-            authorizer.replace(store.acls()?.iter().map(binding_of_record));
+            authorizer.replace(store.acls().await?.iter().map(binding_of_record));
             Some(Arc::new(authorizer))
         } else {
             None
@@ -66,7 +67,7 @@ impl Acls {
         Ok(Acls {
             store,
             authorizer,
-            changes: Mutex::new(()),
+            changes: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -112,9 +113,9 @@ impl Acls {
 
     /// Creates `bindings`, each validated as Kafka does; one result per binding, in order.
     /// Creating a binding that exists succeeds without change. `None` without an authorizer.
-    pub fn create(&self, bindings: &[AclBinding]) -> Option<Vec<Result<(), AclError>>> {
+    pub async fn create(&self, bindings: &[AclBinding]) -> Option<Vec<Result<(), AclError>>> {
         let authorizer = self.authorizer.as_ref()?;
-        let _change = self.changes.lock();
+        let _change = self.changes.lock().await;
         let mut results: Vec<Result<(), AclError>> = bindings
             .iter()
             .map(|b| b.validate_new().map_err(AclError::Invalid))
@@ -127,7 +128,7 @@ impl Acls {
         }
         if !new.is_empty() {
             let records: Vec<AclRecord> = new.iter().map(record_of_binding).collect();
-            if let Err(e) = self.store.update_acls(&records, &[]) {
+            if let Err(e) = self.store.update_acls(&records, &[]).await {
                 tracing::error!(error = %e, "storing ACLs");
                 for result in results.iter_mut().filter(|r| r.is_ok()) {
                     *result = Err(AclError::Storage(e.to_string()));
@@ -142,12 +143,12 @@ impl Acls {
     /// Deletes the bindings each filter matches, all filters in one step; per filter, the
     /// bindings it deleted (a binding matched by two filters is reported by both), or why the
     /// filter was refused. `None` without an authorizer.
-    pub fn delete(
+    pub async fn delete(
         &self,
         filters: &[AclBindingFilter],
     ) -> Option<Vec<Result<Vec<AclBinding>, AclError>>> {
         let authorizer = self.authorizer.as_ref()?;
-        let _change = self.changes.lock();
+        let _change = self.changes.lock().await;
         let mut results: Vec<Result<Vec<AclBinding>, AclError>> = filters
             .iter()
             .map(|f| {
@@ -164,7 +165,7 @@ impl Acls {
         }
         if !doomed.is_empty() {
             let records: Vec<AclRecord> = doomed.iter().map(record_of_binding).collect();
-            if let Err(e) = self.store.update_acls(&[], &records) {
+            if let Err(e) = self.store.update_acls(&[], &records).await {
                 tracing::error!(error = %e, "deleting ACLs");
                 for result in results.iter_mut().filter(|r| r.is_ok()) {
                     *result = Err(AclError::Storage(e.to_string()));
@@ -209,6 +210,8 @@ fn binding_of_record(record: &AclRecord) -> AclBinding {
 
 #[cfg(test)]
 mod tests {
+    use starling_meta::MetadataStore;
+
     use super::*;
 
     fn enabled() -> BrokerConfig {
@@ -238,26 +241,29 @@ mod tests {
         }
     }
 
-    fn open(path: &std::path::Path, config: &BrokerConfig) -> Acls {
-        Acls::open(Arc::new(MetadataStore::open(path).unwrap()), config).unwrap()
+    async fn open(path: &std::path::Path, config: &BrokerConfig) -> Acls {
+        Acls::open(Arc::new(MetadataStore::open(path).unwrap()).into(), config)
+            .await
+            .unwrap()
     }
 
-    #[test]
-    fn without_an_authorizer_nothing_is_answered() {
+    #[tokio::test]
+    async fn without_an_authorizer_nothing_is_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let acls = open(&dir.path().join("m"), &BrokerConfig::default());
+        let acls = open(&dir.path().join("m"), &BrokerConfig::default()).await;
         assert!(acls.authorizer().is_none());
         assert!(acls.describe(&AclBindingFilter::any()).is_none());
         assert!(acls
             .create(&[binding("t", PatternType::Literal, AclOperation::Read)])
+            .await
             .is_none());
-        assert!(acls.delete(&[AclBindingFilter::any()]).is_none());
+        assert!(acls.delete(&[AclBindingFilter::any()]).await.is_none());
     }
 
-    #[test]
-    fn without_an_authorizer_everything_is_allowed() {
+    #[tokio::test]
+    async fn without_an_authorizer_everything_is_allowed() {
         let dir = tempfile::tempdir().unwrap();
-        let acls = open(&dir.path().join("m"), &BrokerConfig::default());
+        let acls = open(&dir.path().join("m"), &BrokerConfig::default()).await;
         let host = "10.0.0.1".parse().unwrap();
         assert!(acls.authorize(
             "User:x",
@@ -274,12 +280,12 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn with_an_authorizer_and_no_acls_nothing_is_allowed_but_super_users() {
+    #[tokio::test]
+    async fn with_an_authorizer_and_no_acls_nothing_is_allowed_but_super_users() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = enabled();
         config.set("super.users", "User:admin").unwrap();
-        let acls = open(&dir.path().join("m"), &config);
+        let acls = open(&dir.path().join("m"), &config).await;
         let host = "10.0.0.1".parse().unwrap();
         assert!(!acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
         assert!(acls.authorize(
@@ -297,17 +303,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn allow_everyone_if_no_acl_found_comes_from_the_config() {
+    #[tokio::test]
+    async fn allow_everyone_if_no_acl_found_comes_from_the_config() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = enabled();
         config
             .set("allow.everyone.if.no.acl.found", "true")
             .unwrap();
-        let acls = open(&dir.path().join("m"), &config);
+        let acls = open(&dir.path().join("m"), &config).await;
         let host = "10.0.0.1".parse().unwrap();
         assert!(acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
         acls.create(&[binding("t", PatternType::Literal, AclOperation::Read)])
+            .await
             .unwrap();
         assert!(!acls.authorize("User:x", host, AclOperation::Read, ResourceType::Topic, "t"));
         assert!(acls.authorize(
@@ -319,15 +326,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn created_acls_authorize_and_survive_a_restart() {
+    #[tokio::test]
+    async fn created_acls_authorize_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
-        let acls = open(&path, &enabled());
+        let acls = open(&path, &enabled()).await;
         let read = binding("t", PatternType::Literal, AclOperation::Read);
-        assert_eq!(acls.create(std::slice::from_ref(&read)), Some(vec![Ok(())]));
+        assert_eq!(
+            acls.create(std::slice::from_ref(&read)).await,
+            Some(vec![Ok(())])
+        );
         drop(acls);
-        let acls = open(&path, &enabled());
+        let acls = open(&path, &enabled()).await;
         assert_eq!(acls.describe(&AclBindingFilter::any()), Some(vec![read]));
         let localhost = "127.0.0.1".parse().unwrap();
         assert!(acls.authorizer().unwrap().authorize(
@@ -339,10 +349,10 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn invalid_bindings_fail_alone() {
+    #[tokio::test]
+    async fn invalid_bindings_fail_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let acls = open(&dir.path().join("m"), &enabled());
+        let acls = open(&dir.path().join("m"), &enabled()).await;
         let good = binding("t", PatternType::Literal, AclOperation::Read);
         let results = acls
             .create(&[
@@ -350,6 +360,7 @@ mod tests {
                 good.clone(),
                 binding("t", PatternType::Match, AclOperation::Read),
             ])
+            .await
             .unwrap();
         assert_eq!(
             results[0],
@@ -363,30 +374,34 @@ mod tests {
         assert_eq!(acls.describe(&AclBindingFilter::any()), Some(vec![good]));
     }
 
-    #[test]
-    fn creating_an_existing_binding_succeeds_without_a_duplicate() {
+    #[tokio::test]
+    async fn creating_an_existing_binding_succeeds_without_a_duplicate() {
         let dir = tempfile::tempdir().unwrap();
-        let acls = open(&dir.path().join("m"), &enabled());
+        let acls = open(&dir.path().join("m"), &enabled()).await;
         let read = binding("t", PatternType::Literal, AclOperation::Read);
-        acls.create(&[read.clone(), read.clone()]).unwrap();
-        assert_eq!(acls.create(std::slice::from_ref(&read)), Some(vec![Ok(())]));
+        acls.create(&[read.clone(), read.clone()]).await.unwrap();
+        assert_eq!(
+            acls.create(std::slice::from_ref(&read)).await,
+            Some(vec![Ok(())])
+        );
         assert_eq!(acls.describe(&AclBindingFilter::any()).unwrap().len(), 1);
     }
 
-    #[test]
-    fn delete_reports_per_filter_and_removes_from_store_and_authorizer() {
+    #[tokio::test]
+    async fn delete_reports_per_filter_and_removes_from_store_and_authorizer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
-        let acls = open(&path, &enabled());
+        let acls = open(&path, &enabled()).await;
         let read = binding("t", PatternType::Literal, AclOperation::Read);
         let write = binding("t", PatternType::Prefixed, AclOperation::Write);
-        acls.create(&[read.clone(), write.clone()]).unwrap();
+        acls.create(&[read.clone(), write.clone()]).await.unwrap();
         let mut literal = AclBindingFilter::any();
         literal.pattern.pattern_type = PatternType::Literal;
         let mut unknown = AclBindingFilter::any();
         unknown.entry.operation = AclOperation::Unknown;
         let results = acls
             .delete(&[literal, AclBindingFilter::any(), unknown])
+            .await
             .unwrap();
         assert_eq!(results[0], Ok(vec![read.clone()]));
         assert_eq!(results[1], Ok(vec![read, write]));
@@ -395,17 +410,17 @@ mod tests {
             Err(AclError::Invalid("Unknown entryFilter.".into()))
         );
         drop(acls);
-        let acls = open(&path, &enabled());
+        let acls = open(&path, &enabled()).await;
         assert_eq!(acls.describe(&AclBindingFilter::any()), Some(vec![]));
     }
 
-    #[test]
-    fn a_store_that_cannot_write_fails_the_change_and_leaves_the_authorizer_alone() {
+    #[tokio::test]
+    async fn a_store_that_cannot_write_fails_the_change_and_leaves_the_authorizer_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MetadataStore::open(&dir.path().join("m")).unwrap());
-        let acls = Acls::open(store.clone(), &enabled()).unwrap();
+        let acls = Acls::open(store.clone().into(), &enabled()).await.unwrap();
         let read = binding("t", PatternType::Literal, AclOperation::Read);
-        acls.create(std::slice::from_ref(&read)).unwrap();
+        acls.create(std::slice::from_ref(&read)).await.unwrap();
 
         store
             .failpoint()
@@ -413,6 +428,7 @@ mod tests {
         let write = binding("t", PatternType::Literal, AclOperation::Write);
         let results = acls
             .create(&[write, binding("", PatternType::Literal, AclOperation::Read)])
+            .await
             .unwrap();
         assert!(
             matches!(results[0], Err(AclError::Storage(_))),
@@ -423,7 +439,7 @@ mod tests {
             Err(AclError::Invalid("Invalid empty resource name".into())),
             "validation errors keep their own code"
         );
-        let deleted = acls.delete(&[AclBindingFilter::any()]).unwrap();
+        let deleted = acls.delete(&[AclBindingFilter::any()]).await.unwrap();
         assert!(
             matches!(deleted[0], Err(AclError::Storage(_))),
             "{deleted:?}"
@@ -435,22 +451,26 @@ mod tests {
 
         store.failpoint().clear();
         assert_eq!(
-            acls.delete(&[AclBindingFilter::any()]),
+            acls.delete(&[AclBindingFilter::any()]).await,
             Some(vec![Ok(vec![read])])
         );
     }
 
-    #[test]
-    fn acls_stored_while_enabled_wait_while_disabled() {
+    #[tokio::test]
+    async fn acls_stored_while_enabled_wait_while_disabled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m");
         let read = binding("t", PatternType::Literal, AclOperation::Read);
         open(&path, &enabled())
+            .await
             .create(std::slice::from_ref(&read))
+            .await
             .unwrap();
-        drop(open(&path, &BrokerConfig::default()));
+        drop(open(&path, &BrokerConfig::default()).await);
         assert_eq!(
-            open(&path, &enabled()).describe(&AclBindingFilter::any()),
+            open(&path, &enabled())
+                .await
+                .describe(&AclBindingFilter::any()),
             Some(vec![read])
         );
     }

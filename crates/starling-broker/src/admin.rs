@@ -680,6 +680,7 @@ mod tests {
             broker
                 .topics
                 .create(topic, 1, Default::default(), true)
+                .await
                 .unwrap();
         }
         for (group, topic) in [("g1", "a"), ("g1", "secret"), ("g2", "a")] {
@@ -717,6 +718,7 @@ mod tests {
                     AclOperation::Describe,
                 ),
             ])
+            .await
             .unwrap();
         assert!(created.iter().all(Result::is_ok), "{created:?}");
         let (status, body) = get(admin, "/groups").await;
@@ -834,6 +836,7 @@ mod tests {
         broker
             .topics
             .create("t", 1, Default::default(), true)
+            .await
             .unwrap();
         assert_eq!(get(admin, "/healthz").await, (200, "ok".to_string()));
 

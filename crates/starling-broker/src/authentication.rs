@@ -51,7 +51,7 @@ use crate::api::error_codes::ErrorCodes;
 use crate::listeners::Listener;
 use crate::quotas::Principal;
 use crate::sasl::scram::{ScramMechanism, ScramServer, ScramStep};
-use crate::sasl::{credentials, SaslErrorKind, SaslFailure};
+use crate::sasl::{SaslErrorKind, SaslFailure};
 use crate::Broker;
 
 /// Failed logins per client address, to slow down guessing: each failure holds its
@@ -510,20 +510,7 @@ fn step(
         }
         Exchange::Scram(server) => {
             let mechanism = server.mechanism();
-            let store = broker.topics.store();
-            let mut store_error = None;
-            let outcome = server.evaluate(message, |user| {
-                match credentials::lookup(store, user, mechanism) {
-                    Ok(found) => found,
-                    Err(e) => {
-                        store_error = Some(e.to_string());
-                        None
-                    }
-                }
-            });
-            if let Some(e) = store_error {
-                tracing::error!(error = %e, "reading SCRAM credentials");
-            }
+            let outcome = server.evaluate(message, |user| broker.scram.lookup(user, mechanism));
             match outcome? {
                 ScramStep::Challenge(bytes) => Ok((bytes, None)),
                 ScramStep::Complete {

@@ -37,6 +37,10 @@ pub struct Broker {
     pub quotas: quotas::ClientQuotas,
     /// Failed SASL logins per client address, which slow that address down.
     pub failed_logins: crate::authentication::FailedLogins,
+    /// The SCRAM users' credentials, served from memory, changed through the metadata storage.
+    pub scram: crate::sasl::credentials::ScramCredentials,
+    /// Where the metadata lives: the embedded store, or PostgreSQL.
+    pub storage: crate::storage::MetadataStorage,
     /// The users SASL/PLAIN accepts (`sasl.plain.users.file`), loaded at start.
     pub plain_users: Option<crate::sasl::plain::PlainUsers>,
     /// ACLs and the authorizer (`authorizer.class.name`), if one is configured.

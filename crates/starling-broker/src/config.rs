@@ -87,6 +87,9 @@ pub struct BrokerConfig {
     /// listener has to authenticate before it is closed.
     pub sasl_authentication_timeout_ms: u64,
     pub data_dir: PathBuf,
+    /// `storage` (Starling's own, also `starling serve --storage`): the metadata back end,
+    /// embedded (the default) or a PostgreSQL URL.
+    pub storage: crate::storage::StorageKind,
     /// `node.id` (alias `broker.id`).
     pub node_id: i32,
     /// `num.partitions`.
@@ -173,6 +176,7 @@ impl Default for BrokerConfig {
             admin_console_sample_interval_ms: 10_000,
             admin_ssl_enable: false,
             data_dir: PathBuf::from("./data"),
+            storage: crate::storage::StorageKind::Embedded,
             node_id: 1,
             num_partitions: 1,
             default_replication_factor: 1,
@@ -600,7 +604,9 @@ pub const ADMIN_TLS: &str = "admin endpoint";
 
 /// Keys whose values are secrets: DescribeConfigs reports them as sensitive, without a value.
 pub fn is_sensitive_key(key: &str) -> bool {
-    key.ends_with("password")
+    // `storage` is a database URL, which may carry a password.
+    key == "storage"
+        || key.ends_with("password")
         || key.ends_with("ssl.keystore.key")
         || key.ends_with("sasl.jaas.config")
 }
@@ -1024,6 +1030,10 @@ impl BrokerConfig {
             }
             "log.dirs" | "log.dir" => {
                 self.data_dir = PathBuf::from(value.split(',').next().unwrap_or(value))
+            }
+            "storage" => {
+                self.storage = crate::storage::StorageKind::parse(value)
+                    .map_err(|reason| invalid(key, &crate::storage::redact_url(value), reason))?
             }
             "num.partitions" => self.num_partitions = parse_positive(key, value)?,
             "default.replication.factor" => {

@@ -7,15 +7,15 @@
 //! the broker side and the rules both share (incremental operations, request checks).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use starling_log::LogConfig;
-use starling_meta::MetadataStore;
+use starling_meta::backend::MetadataBackend;
 
 use crate::config::{describe_log_config, BrokerConfig};
 use crate::config_keys::{self, ConfigSource, ConfigType, Effect, TopicKey};
+use crate::storage::MetadataStorage;
 use crate::topics::AdminError;
 
 /// Kafka's `ConfigResource.Type` ids.
@@ -86,10 +86,10 @@ pub struct DynamicConfigs {
     node_id: i32,
     /// The configuration the broker started with (properties file and `--override`).
     static_config: BrokerConfig,
-    store: Arc<MetadataStore>,
+    store: MetadataStorage,
     overrides: RwLock<Overrides>,
     /// Serializes changes, so each validates against the state it replaces.
-    admin: Mutex<()>,
+    admin: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -118,13 +118,13 @@ impl DynamicConfigs {
     /// Loads the persisted run-time configs over `static_config`. A stored value this build
     /// refuses (a key it no longer knows) is skipped with a warning rather than stopping the
     /// broker.
-    pub fn open(
+    pub async fn open(
         static_config: &BrokerConfig,
-        store: Arc<MetadataStore>,
+        store: MetadataStorage,
     ) -> anyhow::Result<DynamicConfigs> {
         let node_scope = static_config.node_id.to_string();
         let mut overrides = Overrides::default();
-        for (scope, configs) in store.broker_configs()? {
+        for (scope, configs) in store.broker_configs().await? {
             let target = if scope.is_empty() {
                 &mut overrides.cluster_default
             } else if scope == node_scope {
@@ -151,7 +151,7 @@ impl DynamicConfigs {
             static_config: static_config.clone(),
             store,
             overrides: RwLock::new(overrides),
-            admin: Mutex::new(()),
+            admin: tokio::sync::Mutex::new(()),
         };
         if configs.effective_with(&configs.overrides.read()).is_err() {
             tracing::warn!(
@@ -219,14 +219,14 @@ impl DynamicConfigs {
     /// parses; with `apply`, persists them, hands the configuration now in force to `in_force`
     /// (to apply it) and returns it. All of it happens under one lock, so concurrent changes
     /// neither lose each other's keys nor apply their results out of order.
-    pub fn alter(
+    pub async fn alter(
         &self,
         scope: BrokerScope,
         next: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AdminError>,
         apply: bool,
         in_force: impl FnOnce(&BrokerConfig),
     ) -> Result<Option<BrokerConfig>, AdminError> {
-        let _guard = self.admin.lock();
+        let _guard = self.admin.lock().await;
         let configs = next(self.overrides.read().get(scope))?;
         let mut unknown = Vec::new();
         let mut fixed = Vec::new();
@@ -261,6 +261,7 @@ impl DynamicConfigs {
         };
         self.store
             .put_broker_configs(&key, &configs)
+            .await
             .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         *self.overrides.write() = next;
         tracing::info!(?scope, ?configs, "broker configs changed at run time");
@@ -540,6 +541,10 @@ pub fn apply_ops(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use starling_meta::MetadataStore;
+
     use super::*;
 
     fn store() -> (tempfile::TempDir, Arc<MetadataStore>) {
@@ -559,12 +564,12 @@ mod tests {
         configs.iter().find(|c| c.name == name).unwrap()
     }
 
-    #[test]
-    fn a_topic_value_comes_from_the_topic_then_the_broker_levels_then_the_default() {
+    #[tokio::test]
+    async fn a_topic_value_comes_from_the_topic_then_the_broker_levels_then_the_default() {
         let (_dir, store) = store();
         let mut config = BrokerConfig::default();
         config.set("log.retention.hours", "24").unwrap();
-        let dynamic = DynamicConfigs::open(&config, store).unwrap();
+        let dynamic = DynamicConfigs::open(&config, store.into()).await.unwrap();
         dynamic
             .alter(
                 BrokerScope::ClusterDefault,
@@ -572,6 +577,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap();
         let log = dynamic.effective().log;
         let described = dynamic.describe_topic(&BTreeMap::new(), &log);
@@ -600,10 +606,12 @@ mod tests {
         assert_eq!(segment.value.as_deref(), Some("1073741824"));
     }
 
-    #[test]
-    fn keys_the_log_does_not_read_report_their_setting_or_kafkas_default() {
+    #[tokio::test]
+    async fn keys_the_log_does_not_read_report_their_setting_or_kafkas_default() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         dynamic
             .alter(
                 BrokerScope::Node,
@@ -611,6 +619,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap();
         let described = dynamic.describe_topic(&BTreeMap::new(), &dynamic.effective().log);
         let preallocate = find(&described, "preallocate");
@@ -621,13 +630,15 @@ mod tests {
         assert_eq!(dirty.config_type, ConfigType::Double);
     }
 
-    #[test]
-    fn run_time_broker_configs_persist_and_apply_after_reopen() {
+    #[tokio::test]
+    async fn run_time_broker_configs_persist_and_apply_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
         {
             let store = Arc::new(MetadataStore::open(&path).unwrap());
-            let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+            let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+                .await
+                .unwrap();
             let effective = dynamic
                 .alter(
                     BrokerScope::Node,
@@ -635,12 +646,15 @@ mod tests {
                     true,
                     |_| {},
                 )
+                .await
                 .unwrap()
                 .unwrap();
             assert_eq!(effective.log.max_message_bytes, 4096);
         }
         let store = Arc::new(MetadataStore::open(&path).unwrap());
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         assert_eq!(dynamic.effective().log.max_message_bytes, 4096);
         let described = dynamic.describe_broker(BrokerScope::Node);
         let max = find(&described, "message.max.bytes");
@@ -649,10 +663,12 @@ mod tests {
         assert!(find(&described, "node.id").read_only);
     }
 
-    #[test]
-    fn validate_only_changes_nothing() {
+    #[tokio::test]
+    async fn validate_only_changes_nothing() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.clone()).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.clone().into())
+            .await
+            .unwrap();
         assert!(dynamic
             .alter(
                 BrokerScope::Node,
@@ -660,16 +676,19 @@ mod tests {
                 false,
                 |_| {}
             )
+            .await
             .unwrap()
             .is_none());
         assert_eq!(dynamic.effective().log.max_message_bytes, 1_048_588);
-        assert!(store.broker_configs().unwrap().is_empty());
+        assert!(MetadataStore::broker_configs(&store).unwrap().is_empty());
     }
 
-    #[test]
-    fn static_only_unknown_and_bad_broker_configs_are_refused_by_name() {
+    #[tokio::test]
+    async fn static_only_unknown_and_bad_broker_configs_are_refused_by_name() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         let e = dynamic
             .alter(
                 BrokerScope::Node,
@@ -677,6 +696,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest);
         assert!(e.message.contains("num.partitions"), "{}", e.message);
@@ -687,6 +707,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
         assert!(e.message.contains("no.such.key"), "{}", e.message);
@@ -697,15 +718,18 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
         assert!(e.message.contains("log.retention.ms"), "{}", e.message);
     }
 
-    #[test]
-    fn thread_pool_sizes_change_at_run_time_without_effect_and_other_ignored_keys_do_not() {
+    #[tokio::test]
+    async fn thread_pool_sizes_change_at_run_time_without_effect_and_other_ignored_keys_do_not() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         dynamic
             .alter(
                 BrokerScope::Node,
@@ -713,6 +737,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap();
         let described = dynamic.describe_broker(BrokerScope::Node);
         let io = find(&described, "num.io.threads");
@@ -726,14 +751,17 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest);
     }
 
-    #[test]
-    fn the_cluster_scope_describes_only_what_is_set_there() {
+    #[tokio::test]
+    async fn the_cluster_scope_describes_only_what_is_set_there() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         assert!(dynamic
             .describe_broker(BrokerScope::ClusterDefault)
             .is_empty());
@@ -744,6 +772,7 @@ mod tests {
                 true,
                 |_| {},
             )
+            .await
             .unwrap();
         let described = dynamic.describe_broker(BrokerScope::ClusterDefault);
         assert_eq!(described.len(), 1);
@@ -751,10 +780,12 @@ mod tests {
         assert_eq!(described[0].synonyms.len(), 1);
     }
 
-    #[test]
-    fn broker_resource_names_are_empty_or_this_node() {
+    #[tokio::test]
+    async fn broker_resource_names_are_empty_or_this_node() {
         let (_dir, store) = store();
-        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store).unwrap();
+        let dynamic = DynamicConfigs::open(&BrokerConfig::default(), store.into())
+            .await
+            .unwrap();
         assert_eq!(dynamic.scope("").unwrap(), BrokerScope::ClusterDefault);
         assert_eq!(dynamic.scope("1").unwrap(), BrokerScope::Node);
         assert_eq!(
@@ -767,8 +798,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn append_and_subtract_work_on_lists_from_the_default() {
+    #[tokio::test]
+    async fn append_and_subtract_work_on_lists_from_the_default() {
         let is_list =
             |name: &str| config_keys::topic_key(name).map(|k| k.config_type == ConfigType::List);
         let default = |name: &str| config_keys::topic_key(name).map(|k| k.default.to_string());
@@ -809,8 +840,8 @@ mod tests {
         assert_eq!(next, map(&[("retention.ms", "1")]));
     }
 
-    #[test]
-    fn duplicate_keys_and_null_values_are_invalid_requests() {
+    #[tokio::test]
+    async fn duplicate_keys_and_null_values_are_invalid_requests() {
         let e = check_entries([
             ("a", Some("1"), AlterOp::Set),
             ("a", Some("2"), AlterOp::Set),

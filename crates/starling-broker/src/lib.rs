@@ -6,8 +6,10 @@
 //! - [`connection`]: one client connection: frames in, responses out, in order.
 //! - [`request_memory`]: the broker-wide bound on bytes of requests being read or answered.
 //! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
-//! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in
-//!   [`starling_meta::MetadataStore`].
+//! - [`storage`]: [`storage::MetadataStorage`], the metadata back end: the embedded
+//!   [`starling_meta::MetadataStore`] or PostgreSQL (`storage=postgres://…`).
+//! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in the
+//!   metadata storage.
 //! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
@@ -58,6 +60,7 @@ pub mod request_memory;
 pub mod sasl;
 pub mod server;
 pub mod ssl_principal;
+pub mod storage;
 pub mod tls;
 pub mod topics;
 pub mod transactions;

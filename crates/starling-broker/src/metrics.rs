@@ -1341,17 +1341,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_storage_failures_of_appends_count_and_a_partition_is_degraded_until_an_append_succeeds()
-    {
+    #[tokio::test]
+    async fn only_storage_failures_of_appends_count_and_a_partition_is_degraded_until_an_append_succeeds(
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::BrokerConfig {
             data_dir: dir.path().to_path_buf(),
             ..crate::config::BrokerConfig::default()
         };
         let store = starling_meta::MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
-        let topics = TopicRegistry::open(&config, std::sync::Arc::new(store)).unwrap();
-        topics.create("t", 2, Default::default(), true).unwrap();
+        let topics =
+            TopicRegistry::open(&config, std::sync::Arc::new(store).into(), Vec::new()).unwrap();
+        topics
+            .create("t", 2, Default::default(), true)
+            .await
+            .unwrap();
         let metrics = Metrics::new();
         let io = || Err::<(), _>(AppendError::Io(std::io::Error::other("disk gone")));
         let scrape = |metrics: &Metrics| {

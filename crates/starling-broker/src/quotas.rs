@@ -48,9 +48,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use starling_meta::{ClientQuotaRecord, MetaError, MetadataStore};
+use starling_meta::backend::MetadataBackend;
+use starling_meta::{ClientQuotaRecord, MetaError};
 
 use crate::metrics::Metrics;
+use crate::storage::MetadataStorage;
 
 pub const USER: &str = "user";
 pub const CLIENT_ID: &str = "client-id";
@@ -596,8 +598,10 @@ const MIN_PRUNE_AT: usize = 1024;
 
 /// The broker's quotas: what is set, and the rates of the clients under them.
 pub struct ClientQuotas {
-    store: Arc<MetadataStore>,
+    store: MetadataStorage,
     quotas: RwLock<BTreeMap<Entity, Values>>,
+    /// Serializes changes, so each starts from the quotas the one before left.
+    changes: tokio::sync::Mutex<()>,
     /// The rate of each quota type per metric tags (user, client-id).
     rates: Mutex<Rates>,
     windows: usize,
@@ -615,20 +619,22 @@ pub struct Throttle {
 impl ClientQuotas {
     /// Loads the stored quotas. `windows` and `window_seconds` are `quota.window.num` and
     /// `quota.window.size.seconds`.
-    pub fn open(
-        store: Arc<MetadataStore>,
+    pub async fn open(
+        store: MetadataStorage,
         windows: u32,
         window_seconds: u32,
         metrics: Arc<Metrics>,
     ) -> Result<ClientQuotas, MetaError> {
         let quotas = store
-            .client_quotas()?
+            .client_quotas()
+            .await?
             .into_iter()
             .map(|r| (r.entity, r.quotas))
             .collect();
         Ok(ClientQuotas {
             store,
             quotas: RwLock::new(quotas),
+            changes: tokio::sync::Mutex::new(()),
             rates: Mutex::new(Rates {
                 by_tags: HashMap::new(),
                 buckets: HashMap::new(),
@@ -656,21 +662,21 @@ impl ClientQuotas {
 
     /// Validates and (unless `validate_only`) applies and persists the alterations. A failed
     /// write leaves the quotas as they were and is the error.
-    pub fn alter(
+    pub async fn alter(
         &self,
         alterations: &[Alteration],
         validate_only: bool,
     ) -> Result<AlterResults, MetaError> {
-        let mut quotas = self.quotas.write();
-        let mut next = quotas.clone();
+        let _change = self.changes.lock().await;
+        let mut next = self.quotas.read().clone();
         let (results, changed) = alter(&mut next, alterations);
         if !validate_only && !changed.is_empty() {
             let records: Vec<ClientQuotaRecord> = changed
                 .into_iter()
                 .map(|(entity, quotas)| ClientQuotaRecord { entity, quotas })
                 .collect();
-            self.store.put_client_quotas(&records)?;
-            *quotas = next;
+            self.store.put_client_quotas(&records).await?;
+            *self.quotas.write() = next;
         }
         Ok(results)
     }
@@ -938,6 +944,8 @@ impl MutationQuota<'_> {
 
 #[cfg(test)]
 mod tests {
+    use starling_meta::MetadataStore;
+
     use super::*;
 
     fn entity(pairs: &[(&str, Option<&str>)]) -> Entity {
@@ -954,8 +962,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rate_under_its_bound_is_not_throttled_and_over_it_waits_out_the_excess() {
+    #[tokio::test]
+    async fn a_rate_under_its_bound_is_not_throttled_and_over_it_waits_out_the_excess() {
         // 11 windows of 1 s: a first recording is spread over the 10 full windows.
         let mut rate = Rate::new(11, 1000);
         assert_eq!(rate.record_and_throttle_ms(10_000.0, 1000.0, 0), 0);
@@ -963,8 +971,8 @@ mod tests {
         assert_eq!(rate.record_and_throttle_ms(1_000.0, 1000.0, 0), 1000);
     }
 
-    #[test]
-    fn a_rate_forgets_windows_older_than_the_window_count() {
+    #[tokio::test]
+    async fn a_rate_forgets_windows_older_than_the_window_count() {
         let mut rate = Rate::new(11, 1000);
         rate.record(50_000.0, 0);
         assert!(rate.measure(5_000) > 1000.0);
@@ -973,8 +981,8 @@ mod tests {
         assert_eq!(rate.record_and_throttle_ms(100.0, 1000.0, 11_000), 0);
     }
 
-    #[test]
-    fn a_steady_rate_at_twice_the_bound_is_throttled_about_as_long_as_it_sent() {
+    #[tokio::test]
+    async fn a_steady_rate_at_twice_the_bound_is_throttled_about_as_long_as_it_sent() {
         // 2 000 B every 100 ms against 1 000 B/s: after the first 10 s the throttle for each
         // further send is about the time the excess takes to drain.
         let mut rate = Rate::new(11, 1000);
@@ -987,8 +995,8 @@ mod tests {
         assert_eq!(last, 11_100);
     }
 
-    #[test]
-    fn the_window_size_counts_at_least_all_but_one_window() {
+    #[tokio::test]
+    async fn the_window_size_counts_at_least_all_but_one_window() {
         let mut rate = Rate::new(11, 1000);
         rate.record(1.0, 0);
         assert_eq!(rate.window_size(0), 10_000);
@@ -997,15 +1005,17 @@ mod tests {
         assert_eq!(rate.window_size(15_000), 10_000);
     }
 
-    fn quotas() -> (tempfile::TempDir, ClientQuotas) {
+    async fn quotas() -> (tempfile::TempDir, ClientQuotas) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
-        let q = ClientQuotas::open(store, 11, 1, Arc::new(Metrics::new())).unwrap();
+        let q = ClientQuotas::open(store.into(), 11, 1, Arc::new(Metrics::new()))
+            .await
+            .unwrap();
         (dir, q)
     }
 
-    #[test]
-    fn a_token_bucket_refills_at_its_rate_up_to_its_burst_and_goes_into_debt() {
+    #[tokio::test]
+    async fn a_token_bucket_refills_at_its_rate_up_to_its_burst_and_goes_into_debt() {
         let mut b = TokenBucket::new(10.0, 0);
         b.take(4.0);
         assert_eq!(b.refill(2.0, 10.0, 1000), 8.0);
@@ -1018,9 +1028,9 @@ mod tests {
         assert_eq!(b.debt_ms(2.0), 0);
     }
 
-    #[test]
-    fn a_strict_mutation_quota_admits_a_burst_into_debt_then_refuses_until_repaid() {
-        let (_dir, q) = quotas();
+    #[tokio::test]
+    async fn a_strict_mutation_quota_admits_a_burst_into_debt_then_refuses_until_repaid() {
+        let (_dir, q) = quotas().await;
         q.alter(
             &[set(
                 entity(&[("client-id", Some("admin"))]),
@@ -1028,6 +1038,7 @@ mod tests {
             )],
             false,
         )
+        .await
         .unwrap();
         let anon = Principal::anonymous();
         // 11 windows of 1 s at 1 a second: a burst of 11, spent by one topic of 30 partitions.
@@ -1050,9 +1061,9 @@ mod tests {
         assert_eq!(other.throttle_ms(), 0);
     }
 
-    #[test]
-    fn connections_over_an_ips_creation_rate_are_throttled_per_address_and_not_counted() {
-        let (_dir, q) = quotas();
+    #[tokio::test]
+    async fn connections_over_an_ips_creation_rate_are_throttled_per_address_and_not_counted() {
+        let (_dir, q) = quotas().await;
         let results = q
             .alter(
                 &[
@@ -1064,6 +1075,7 @@ mod tests {
                 ],
                 false,
             )
+            .await
             .unwrap();
         assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
         let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
@@ -1086,31 +1098,35 @@ mod tests {
         assert!(q.connection_throttle_ms(ip("10.0.0.1")) > 0);
     }
 
-    #[test]
-    fn quotas_persist_and_validate_only_changes_nothing() {
+    #[tokio::test]
+    async fn quotas_persist_and_validate_only_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meta.redb");
-        let open = || {
+        let open = || async {
             let store = Arc::new(MetadataStore::open(&path).unwrap());
-            ClientQuotas::open(store, 11, 1, Arc::new(Metrics::new())).unwrap()
+            ClientQuotas::open(store.into(), 11, 1, Arc::new(Metrics::new()))
+                .await
+                .unwrap()
         };
-        let q = open();
+        let q = open().await;
         let app = entity(&[("client-id", Some("app"))]);
         q.alter(&[set(app.clone(), &[(PRODUCER_BYTE_RATE, 10.0)])], true)
+            .await
             .unwrap();
         assert!(q.snapshot().is_empty());
         q.alter(&[set(app.clone(), &[(PRODUCER_BYTE_RATE, 10.0)])], false)
+            .await
             .unwrap();
         drop(q);
-        let q = open();
+        let q = open().await;
         assert_eq!(
             q.snapshot(),
             BTreeMap::from([(app, Values::from([(PRODUCER_BYTE_RATE.to_string(), 10.0)]))])
         );
     }
 
-    #[test]
-    fn the_most_specific_quota_wins_in_kafkas_order_per_quota_type() {
+    #[tokio::test]
+    async fn the_most_specific_quota_wins_in_kafkas_order_per_quota_type() {
         let mut q = BTreeMap::new();
         let (results, _) = alter(
             &mut q,
@@ -1161,8 +1177,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn alterations_are_validated_with_kafkas_messages() {
+    #[tokio::test]
+    async fn alterations_are_validated_with_kafkas_messages() {
         let mut q = BTreeMap::new();
         let cases: Vec<(Alteration, &str)> = vec![
             (set(entity(&[]), &[(PRODUCER_BYTE_RATE, 1.0)]), "Invalid empty client quota entity"),
@@ -1220,8 +1236,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn describe_matches_exact_default_and_specified_names_strictly_or_not() {
+    #[tokio::test]
+    async fn describe_matches_exact_default_and_specified_names_strictly_or_not() {
         let mut q = BTreeMap::new();
         alter(
             &mut q,

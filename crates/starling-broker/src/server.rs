@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use starling_meta::backend::MetadataBackend;
 use starling_meta::MetadataStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ use crate::dynamic_config::DynamicConfigs;
 use crate::listeners::Listener;
 use crate::metrics::Metrics;
 use crate::request_memory::RequestMemory;
+use crate::storage::{MetadataStorage, StorageKind};
 use crate::tls::{Reload, TlsListener};
 use crate::topics::TopicRegistry;
 use crate::{admin, connection, coordinator, maintenance, Broker};
@@ -102,6 +104,30 @@ fn close_logs(topics: &[Arc<crate::topics::Topic>]) {
     });
 }
 
+/// The metadata storage `config.storage` names: the node's embedded store, or a pool of
+/// connections to PostgreSQL with the schema brought up to date.
+async fn open_storage(
+    config: &BrokerConfig,
+    local_store: &Arc<MetadataStore>,
+) -> anyhow::Result<MetadataStorage> {
+    match &config.storage {
+        StorageKind::Embedded => Ok(MetadataStorage::Embedded(local_store.clone())),
+        StorageKind::Postgres(url) => {
+            let pool = starling_postgres::connect(url, starling_postgres::DEFAULT_POOL_SIZE)
+                .await
+                .with_context(|| format!("storage {}", config.storage.display()))?;
+            tracing::warn!(
+                storage = config.storage.display(),
+                "metadata in PostgreSQL; partition logs and group records are still kept under \
+                 log.dirs on this node, so run one node per database until cluster mode is finished"
+            );
+            Ok(MetadataStorage::Postgres(
+                starling_postgres::metadata::PgMetadata::new(pool),
+            ))
+        }
+    }
+}
+
 /// Opens the data directory (recovering every log), binds the listeners and starts serving.
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     config.check()?;
@@ -147,25 +173,29 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         None
     };
 
-    let store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
-    let cluster_id = store.cluster_id()?;
+    // The node's own store: the metadata with embedded storage; in every mode, for now, the
+    // group coordinator's records.
+    let local_store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
+    let storage = open_storage(&config, &local_store).await?;
+    let cluster_id = storage.cluster_id().await?;
     let data_dir = config.data_dir.clone();
     let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
-    let dynamic = DynamicConfigs::open(&config, store.clone())?;
-    let topic_store = store.clone();
+    let dynamic = DynamicConfigs::open(&config, storage.clone()).await?;
+    let topic_storage = storage.clone();
+    let topic_records = storage.topics().await?;
     let in_force = dynamic.effective();
     let in_force_connections = in_force.max_connections;
     let in_force_ip_limits = in_force.ip_limits();
     let topics = tokio::task::spawn_blocking(move || {
-        TopicRegistry::open(&in_force, topic_store).map(|t| (t, config))
+        TopicRegistry::open(&in_force, topic_storage, topic_records).map(|t| (t, config))
     })
     .await
     .context("recovery task")??;
     let (topics, config) = topics;
     let (groups, coordinator_task) = coordinator::start(
         config.group.clone(),
-        store.clone(),
+        local_store.clone(),
         metrics.clone(),
         shutdown.clone(),
         topics.watch_image(),
@@ -175,22 +205,25 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         .iter()
         .map(|l| format!("{}://{}", l.name, l.bound))
         .collect();
-    tracing::info!(data_dir = %data_dir.display(), cluster_id, listeners = %bound.join(","), "broker ready");
+    tracing::info!(data_dir = %data_dir.display(), storage = config.storage.display(), cluster_id, listeners = %bound.join(","), "broker ready");
 
-    let producer_ids = Arc::new(crate::producer_ids::ProducerIds::new(store.clone()));
+    let producer_ids = Arc::new(crate::producer_ids::ProducerIds::new(storage.clone()));
     let (transactions, marker_jobs) = crate::transactions::Transactions::start(
         config.transaction.clone(),
-        store.clone(),
+        storage.clone(),
         producer_ids.clone(),
-    )?;
+    )
+    .await?;
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
     let quotas = crate::quotas::ClientQuotas::open(
-        store.clone(),
+        storage.clone(),
         config.quota_window_num,
         config.quota_window_size_seconds,
         metrics.clone(),
-    )?;
-    let acls = crate::acls::Acls::open(store.clone(), &config)?;
+    )
+    .await?;
+    let acls = crate::acls::Acls::open(storage.clone(), &config).await?;
+    let scram = crate::sasl::credentials::ScramCredentials::open(storage.clone()).await?;
     let plain_users = match &config.sasl_plain_users_file {
         Some(path) => Some(
             crate::sasl::plain::PlainUsers::load(path)
@@ -210,6 +243,8 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             config.connection_failed_authentication_delay_ms,
         )),
         acls,
+        scram,
+        storage,
         producer_ids,
         transactions: transactions.clone(),
         request_memory,

@@ -3,7 +3,8 @@
 //!
 //! A [`Topic`] is immutable once built; growing or deleting a topic swaps the entry in the
 //! registry, so a request that already holds an `Arc<Topic>` finishes against a consistent view.
-//! Admin changes are serialized by one lock and persisted before they are visible.
+//! Admin changes are serialized by one lock and persisted (in the metadata storage, embedded
+//! or PostgreSQL) before they are visible.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,12 +16,14 @@ use parking_lot::{Mutex, RwLock};
 use starling_group::assignor::TopicMetadata;
 use starling_group::TopicsImage;
 use starling_log::{LogConfig, LogError, PartitionLog};
-use starling_meta::{MetadataStore, TopicRecord};
+use starling_meta::backend::MetadataBackend;
+use starling_meta::TopicRecord;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::{apply_topic_config, BrokerConfig, ConfigError};
 use crate::now_ms;
+use crate::storage::MetadataStorage;
 
 /// Kafka's limit on topic name length.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -98,29 +101,39 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
 /// Topics by name and id.
 pub struct TopicRegistry {
     data_dir: PathBuf,
-    store: Arc<MetadataStore>,
+    store: MetadataStorage,
     /// The log settings of a topic without overrides: the broker's `log.*` configs in force
     /// (static, then changed at run time).
     defaults: RwLock<LogConfig>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
-    admin: Mutex<()>,
+    /// Serializes admin changes, across their writes to the storage.
+    admin: tokio::sync::Mutex<()>,
+    /// Serializes giving logs their settings: a topic made visible with the defaults in force
+    /// against a change of the defaults, so neither misses the other.
+    applying: Mutex<()>,
     /// Every topic's id, name and partition count, republished after each change: the group
     /// coordinator follows it for consumer-protocol subscriptions.
     image: tokio::sync::watch::Sender<TopicsImage>,
 }
 
 impl TopicRegistry {
-    /// Loads every persisted topic and opens (recovering) its partition logs.
-    pub fn open(config: &BrokerConfig, store: Arc<MetadataStore>) -> anyhow::Result<TopicRegistry> {
+    /// Opens (recovering) the partition logs of `records`, the topics `store` holds. Blocking:
+    /// recovery reads the logs.
+    pub fn open(
+        config: &BrokerConfig,
+        store: MetadataStorage,
+        records: Vec<TopicRecord>,
+    ) -> anyhow::Result<TopicRegistry> {
         let registry = TopicRegistry {
             data_dir: config.data_dir.clone(),
             store,
             defaults: RwLock::new(config.log.clone()),
             topics: RwLock::new(HashMap::new()),
-            admin: Mutex::new(()),
+            admin: tokio::sync::Mutex::new(()),
+            applying: Mutex::new(()),
             image: tokio::sync::watch::Sender::new(TopicsImage::default()),
         };
-        for record in registry.store.topics()? {
+        for record in records {
             let topic = registry.build_topic(&record, Vec::new())?;
             tracing::info!(topic = %record.name, partitions = record.partitions, "loaded topic");
             registry
@@ -130,11 +143,6 @@ impl TopicRegistry {
         }
         registry.publish_image();
         Ok(registry)
-    }
-
-    /// The metadata store the topics (and the rest of the broker's durable state) live in.
-    pub fn store(&self) -> &Arc<MetadataStore> {
-        &self.store
     }
 
     /// Follows the topics as the group coordinator sees them (see [`TopicsImage`]).
@@ -252,8 +260,26 @@ impl TopicRegistry {
         }
     }
 
+    /// Makes `topic` visible, its logs on the settings in force (under the `applying` lock).
+    fn install(&self, topic: Topic) -> Arc<Topic> {
+        let _applying = self.applying.lock();
+        match self.log_config(&topic.configs) {
+            Ok(log_config) => {
+                for partition in &topic.partitions {
+                    partition.log.set_config(log_config.clone());
+                }
+            }
+            Err(e) => tracing::warn!(topic = %topic.name, error = %e, "keeping the log settings"),
+        }
+        let topic = Arc::new(topic);
+        self.topics
+            .write()
+            .insert(topic.name.clone(), topic.clone());
+        topic
+    }
+
     /// Validates a topic creation; with `apply`, persists and opens it.
-    pub fn create(
+    pub async fn create(
         &self,
         name: &str,
         partitions: i32,
@@ -271,7 +297,7 @@ impl TopicRegistry {
         }
         self.log_config(&configs)
             .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
-        let _guard = self.admin.lock();
+        let _guard = self.admin.lock().await;
         if self.topics.read().contains_key(name) {
             return Err(AdminError::new(
                 ResponseError::TopicAlreadyExists,
@@ -297,9 +323,8 @@ impl TopicRegistry {
             let topic = self
                 .build_topic(&record, Vec::new())
                 .map_err(storage_error)?;
-            self.store.put_topic(&record).map_err(storage_error)?;
-            let topic = Arc::new(topic);
-            self.topics.write().insert(name.into(), topic.clone());
+            self.store.put_topic(&record).await.map_err(storage_error)?;
+            let topic = self.install(topic);
             self.publish_image();
             tracing::info!(topic = name, partitions, "created topic");
             topic
@@ -315,8 +340,13 @@ impl TopicRegistry {
     }
 
     /// Grows a topic to `count` partitions.
-    pub fn create_partitions(&self, name: &str, count: i32, apply: bool) -> Result<(), AdminError> {
-        let _guard = self.admin.lock();
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        apply: bool,
+    ) -> Result<(), AdminError> {
+        let _guard = self.admin.lock().await;
         let topic = self.existing(name)?;
         let current = topic.partitions.len() as i32;
         if count < current {
@@ -346,8 +376,8 @@ impl TopicRegistry {
         let grown = self
             .build_topic(&record, topic.partitions.clone())
             .map_err(storage_error)?;
-        self.store.put_topic(&record).map_err(storage_error)?;
-        self.topics.write().insert(name.into(), Arc::new(grown));
+        self.store.put_topic(&record).await.map_err(storage_error)?;
+        self.install(grown);
         self.publish_image();
         tracing::info!(topic = name, from = current, to = count, "added partitions");
         Ok(())
@@ -368,16 +398,16 @@ impl TopicRegistry {
     /// key), under the admin lock so concurrent changes do not lose each other's keys. Every
     /// key and value is checked (INVALID_CONFIG naming the first bad one); with `apply` the
     /// overrides are persisted and every partition's log takes them at once.
-    pub fn alter_configs(
+    pub async fn alter_configs(
         &self,
         name: &str,
         next: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, AdminError>,
         apply: bool,
     ) -> Result<(), AdminError> {
-        let _guard = self.admin.lock();
+        let _guard = self.admin.lock().await;
         let topic = self.existing(name)?;
         let configs = next(&topic.configs)?;
-        let log_config = self.log_config(&configs).map_err(|e| match e {
+        self.log_config(&configs).map_err(|e| match e {
             ConfigError::UnknownKey(key) => AdminError::new(
                 ResponseError::InvalidConfig,
                 format!("Unknown topic config name: {key}"),
@@ -393,19 +423,13 @@ impl TopicRegistry {
             partitions: topic.partitions.len() as u32,
             configs: configs.clone(),
         };
-        self.store.put_topic(&record).map_err(storage_error)?;
-        for partition in &topic.partitions {
-            partition.log.set_config(log_config.clone());
-        }
-        self.topics.write().insert(
-            name.into(),
-            Arc::new(Topic {
-                name: topic.name.clone(),
-                id: topic.id,
-                configs,
-                partitions: topic.partitions.clone(),
-            }),
-        );
+        self.store.put_topic(&record).await.map_err(storage_error)?;
+        self.install(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            configs,
+            partitions: topic.partitions.clone(),
+        });
         tracing::info!(topic = name, configs = ?record.configs, "topic configs changed");
         Ok(())
     }
@@ -413,7 +437,7 @@ impl TopicRegistry {
     /// Takes new broker-level log defaults (a run-time change of `log.retention.ms` and the
     /// like): every topic's logs get their settings again, overrides still on top.
     pub fn set_defaults(&self, defaults: LogConfig) {
-        let _guard = self.admin.lock();
+        let _applying = self.applying.lock();
         *self.defaults.write() = defaults;
         for topic in self.all() {
             match self.log_config(&topic.configs) {
@@ -436,15 +460,15 @@ impl TopicRegistry {
     }
 
     /// Deletes a topic and its data.
-    pub fn delete(&self, name: &str) -> Result<Uuid, AdminError> {
-        let _guard = self.admin.lock();
+    pub async fn delete(&self, name: &str) -> Result<Uuid, AdminError> {
+        let _guard = self.admin.lock().await;
         let topic = self.get(name).ok_or_else(|| {
             AdminError::new(
                 ResponseError::UnknownTopicOrPartition,
                 "This server does not host this topic-partition.",
             )
         })?;
-        self.store.delete_topic(name).map_err(storage_error)?;
+        self.store.delete_topic(name).await.map_err(storage_error)?;
         self.topics.write().remove(name);
         self.publish_image();
         for p in &topic.partitions {

@@ -32,7 +32,7 @@ use std::time::Duration;
 pub const MARKER_WAIT: Duration = Duration::from_secs(5);
 
 use kafka_protocol::ResponseError;
-use starling_meta::MetadataStore;
+use starling_meta::backend::MetadataBackend;
 use starling_txn::{
     Changes, MarkerJob, ProducerIdAndEpoch, TopicPartition, TransactionCoordinator,
     TransactionValue, TxnConfig, TxnError, TxnRequest,
@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::now_ms;
 use crate::producer_ids::ProducerIds;
+use crate::storage::MetadataStorage;
 
 /// Why a transaction request got no answer from the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub struct Transactions {
 
 struct Inner {
     config: TxnConfig,
-    store: Arc<MetadataStore>,
+    store: MetadataStorage,
     producer_ids: Arc<ProducerIds>,
     /// `None` while the stored state cannot be loaded.
     core: Mutex<Option<TransactionCoordinator>>,
@@ -104,13 +105,13 @@ struct Inner {
 impl Transactions {
     /// Loads the coordinator from the store; returns the handle and the receiver of its marker
     /// jobs (the jobs of transactions decided before the last stop are already queued on it).
-    pub fn start(
+    pub async fn start(
         config: TxnConfig,
-        store: Arc<MetadataStore>,
+        store: MetadataStorage,
         producer_ids: Arc<ProducerIds>,
     ) -> anyhow::Result<(Transactions, mpsc::UnboundedReceiver<MarkerJob>)> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let core = load(&config, &store)?;
+        let core = load(&config, &store).await?;
         let resumed = core.loaded();
         let transactions = Transactions {
             inner: Arc::new(Inner {
@@ -311,19 +312,14 @@ impl Transactions {
         guard: &'a mut Option<TransactionCoordinator>,
     ) -> Result<&'a mut TransactionCoordinator, TxnFailure> {
         if guard.is_none() {
-            let (config, store) = (self.inner.config.clone(), self.inner.store.clone());
-            match tokio::task::spawn_blocking(move || load(&config, &store)).await {
-                Ok(Ok(core)) => {
+            match load(&self.inner.config, &self.inner.store).await {
+                Ok(core) => {
                     let resumed = core.loaded();
                     *guard = Some(core);
                     self.start_jobs(resumed.markers);
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "the transaction coordinator's state cannot be loaded");
-                    return Err(TxnFailure::Unavailable);
-                }
                 Err(e) => {
-                    tracing::error!(error = %e, "loading the transaction coordinator failed");
+                    tracing::warn!(error = %e, "the transaction coordinator's state cannot be loaded");
                     return Err(TxnFailure::Unavailable);
                 }
             }
@@ -339,18 +335,9 @@ impl Transactions {
         changes: Changes,
     ) -> Result<(), TxnFailure> {
         if !changes.records.is_empty() {
-            let store = self.inner.store.clone();
-            let records = changes.records;
-            let written =
-                tokio::task::spawn_blocking(move || store.write_txn_records(&records)).await;
-            let error = match written {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(error) = error {
+            if let Err(e) = self.inner.store.write_txn_records(&changes.records).await {
                 tracing::error!(
-                    error,
+                    error = %e,
                     "transaction records could not be stored; loading the coordinator's state again"
                 );
                 *guard = None;
@@ -370,25 +357,20 @@ impl Transactions {
     }
 
     async fn fresh_producer_id(&self) -> Result<i64, TxnFailure> {
-        let ids = self.inner.producer_ids.clone();
-        match tokio::task::spawn_blocking(move || ids.next()).await {
-            Ok(Ok(id)) => Ok(id),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot reserve producer ids");
-                Err(TxnFailure::Unavailable)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "producer id task failed");
-                Err(TxnFailure::Unavailable)
-            }
-        }
+        self.inner.producer_ids.next().await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot reserve producer ids");
+            TxnFailure::Unavailable
+        })
     }
 }
 
 /// A core holding what the store holds.
-fn load(config: &TxnConfig, store: &MetadataStore) -> anyhow::Result<TransactionCoordinator> {
+async fn load(
+    config: &TxnConfig,
+    store: &MetadataStorage,
+) -> anyhow::Result<TransactionCoordinator> {
     let mut core = TransactionCoordinator::new(config.clone());
-    let records = store.txn_records()?;
+    let records = store.txn_records().await?;
     for record in &records {
         core.replay(record);
     }

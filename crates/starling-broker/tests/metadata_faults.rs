@@ -28,7 +28,11 @@ async fn a_topic_change_that_cannot_be_stored_is_refused_and_the_next_one_is_sto
     let failpoint = broker.groups.store().failpoint();
 
     failpoint.fail_writes(1, ErrorKind::StorageFull);
-    let Err(refused) = broker.topics.create("orders", 3, Default::default(), true) else {
+    let Err(refused) = broker
+        .topics
+        .create("orders", 3, Default::default(), true)
+        .await
+    else {
         panic!("created while the store refuses writes");
     };
     assert_eq!(refused.code, ResponseError::KafkaStorageError);
@@ -39,15 +43,16 @@ async fn a_topic_change_that_cannot_be_stored_is_refused_and_the_next_one_is_sto
     broker
         .topics
         .create("orders", 3, Default::default(), true)
+        .await
         .unwrap();
     assert_eq!(broker.groups.storage_health().store_fault, None);
 
     failpoint.fail_writes(u64::MAX, ErrorKind::StorageFull);
-    let refused = broker.topics.delete("orders").unwrap_err();
+    let refused = broker.topics.delete("orders").await.unwrap_err();
     assert_eq!(refused.code, ResponseError::KafkaStorageError);
     assert!(broker.topics.get("orders").is_some());
     failpoint.clear();
-    broker.topics.delete("orders").unwrap();
+    broker.topics.delete("orders").await.unwrap();
 
     drop(broker);
     running.shutdown().await;

@@ -10,14 +10,16 @@ use starling_broker::transactions::{Transactions, TxnFailure};
 use starling_meta::MetadataStore;
 use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnConfig, TxnError, TxnRequest, TxnState};
 
-fn start(
+async fn start(
     store: &Arc<MetadataStore>,
 ) -> (
     Transactions,
     tokio::sync::mpsc::UnboundedReceiver<starling_txn::MarkerJob>,
 ) {
-    let ids = Arc::new(ProducerIds::new(store.clone()));
-    Transactions::start(TxnConfig::default(), store.clone(), ids).unwrap()
+    let ids = Arc::new(ProducerIds::new(store.clone().into()));
+    Transactions::start(TxnConfig::default(), store.clone().into(), ids)
+        .await
+        .unwrap()
 }
 
 async fn open_transaction(txns: &Transactions) -> ProducerIdAndEpoch {
@@ -40,7 +42,7 @@ async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.redb");
     let store = Arc::new(MetadataStore::open(&path).unwrap());
-    let (txns, mut jobs) = start(&store);
+    let (txns, mut jobs) = start(&store).await;
     let p = open_transaction(&txns).await;
     let ending = {
         let txns = txns.clone();
@@ -68,7 +70,7 @@ async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
     drop((txns, jobs, store));
 
     let store = Arc::new(MetadataStore::open(&path).unwrap());
-    let (txns, mut jobs) = start(&store);
+    let (txns, mut jobs) = start(&store).await;
     let resumed = jobs
         .try_recv()
         .expect("the decided commit is resumed at start-up");
@@ -92,7 +94,7 @@ async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
 async fn a_step_that_cannot_be_stored_is_not_coordinator_and_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
-    let (txns, mut jobs) = start(&store);
+    let (txns, mut jobs) = start(&store).await;
     let p = open_transaction(&txns).await;
     store.failpoint().fail_writes(1, ErrorKind::StorageFull);
     let end = TxnRequest::EndTxn {

@@ -51,7 +51,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the broker with embedded storage.
+    /// Run the broker: embedded storage by default, or PostgreSQL with `--storage`.
     Serve(ServeArgs),
     /// Benchmarks that drive librdkafka clients against a broker.
     #[command(subcommand)]
@@ -91,6 +91,11 @@ struct ServeArgs {
     /// the config, else ./data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where the metadata lives: `embedded` (redb under the data directory, no other service)
+    /// or a PostgreSQL URL, `postgres://user:password@host:port/database` [default: `storage`
+    /// from the config, else embedded].
+    #[arg(long, value_name = "embedded|postgres://…")]
+    storage: Option<String>,
     /// Address handed to the first listener's clients in Metadata and FindCoordinator [default:
     /// `advertised.listeners` from the config, else the address actually bound].
     #[arg(long)]
@@ -170,6 +175,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
+    }
+    if let Some(storage) = &args.storage {
+        config.set("storage", storage).with_context(|| {
+            format!(
+                "--storage {}",
+                starling_broker::storage::redact_url(storage)
+            )
+        })?;
     }
     if let Some(advertised) = args.advertised {
         let name = config.first_listener().name.clone();

@@ -303,9 +303,16 @@ fn assert_password_authenticates(
     let path = copy.path().join("meta.redb");
     std::fs::copy(broker.data_dir().join("meta.redb"), &path).unwrap();
     let store = starling_meta::MetadataStore::open(&path).unwrap();
-    let credential = starling_broker::sasl::credentials::lookup(&store, user, mechanism)
+    let record = store
+        .scram_credential(user, mechanism.name())
         .unwrap()
         .expect("a stored credential");
+    let credential = starling_broker::sasl::scram::ScramCredential {
+        salt: record.salt,
+        stored_key: record.stored_key,
+        server_key: record.server_key,
+        iterations: record.iterations,
+    };
     for (attempt, accepted) in [(password, true), ("not-the-password", false)] {
         let mut server = ScramServer::new(mechanism);
         let bare = format!("n={user},r=e2e-client-nonce");

@@ -53,8 +53,9 @@ use subtle::ConstantTimeEq;
 use super::Peer;
 use crate::config::BrokerConfig;
 use crate::quotas::ANONYMOUS;
+use crate::sasl::credentials::ScramCredentials;
+use crate::sasl::random_bytes;
 use crate::sasl::scram::{self, ScramMechanism};
-use crate::sasl::{credentials, random_bytes};
 use crate::tls::TlsListener;
 use crate::Broker;
 
@@ -420,7 +421,7 @@ impl AdminAuth {
                 _ => false,
             };
             let scram = verify_scram(
-                broker.topics.store(),
+                &broker.scram,
                 &name,
                 password.as_bytes(),
                 broker.plain_users.is_none(),
@@ -481,7 +482,7 @@ fn plain_message(user: &str, password: &str) -> Option<Vec<u8>> {
 /// credential costs one derivation at the fewest iterations when `fake_if_unknown` (no other
 /// check does the work that hides whether the user exists).
 pub fn verify_scram(
-    store: &starling_meta::MetadataStore,
+    credentials: &ScramCredentials,
     user: &str,
     password: &[u8],
     fake_if_unknown: bool,
@@ -489,14 +490,7 @@ pub fn verify_scram(
     let mut any = false;
     let mut verified = false;
     for mechanism in ScramMechanism::ALL {
-        let credential = match credentials::lookup(store, user, mechanism) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::error!(error = %e, "reading SCRAM credentials");
-                None
-            }
-        };
-        let Some(credential) = credential else {
+        let Some(credential) = credentials.lookup(user, mechanism) else {
             continue;
         };
         any = true;
@@ -650,10 +644,13 @@ mod tests {
         assert!(!debug.contains("s3cret"), "{debug}");
     }
 
-    #[test]
-    fn basic_passwords_verify_against_stored_scram_credentials_of_either_mechanism() {
+    #[tokio::test]
+    async fn basic_passwords_verify_against_stored_scram_credentials_of_either_mechanism() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
+        let store = ScramCredentials::open(std::sync::Arc::new(store).into())
+            .await
+            .unwrap();
         let upsert = |user: &str, mechanism: ScramMechanism, password: &[u8]| {
             let salt = scram::new_salt(mechanism);
             let salted = mechanism.salted_password(password, &salt, 4096);
@@ -665,15 +662,16 @@ mod tests {
                 salted_password: salted,
             }
         };
-        let results = credentials::alter(
-            &store,
-            &[],
-            &[
-                upsert("alice", ScramMechanism::Sha256, b"alice-pw"),
-                upsert("bob", ScramMechanism::Sha512, b"bob-pw"),
-            ],
-        )
-        .unwrap();
+        let results = store
+            .alter(
+                &[],
+                &[
+                    upsert("alice", ScramMechanism::Sha256, b"alice-pw"),
+                    upsert("bob", ScramMechanism::Sha512, b"bob-pw"),
+                ],
+            )
+            .await
+            .unwrap();
         assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
         assert!(verify_scram(&store, "alice", b"alice-pw", true));
         assert!(verify_scram(&store, "bob", b"bob-pw", true));

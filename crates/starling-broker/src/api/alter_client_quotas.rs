@@ -27,7 +27,7 @@ fn entity_data(entity: &Entity) -> Vec<EntityData> {
         .collect()
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: AlterClientQuotasRequest,
@@ -63,7 +63,11 @@ pub fn handle(
         );
         return AlterClientQuotasResponse::default().with_entries(entries);
     }
-    let entries = match broker.quotas.alter(&alterations, request.validate_only) {
+    let entries = match broker
+        .quotas
+        .alter(&alterations, request.validate_only)
+        .await
+    {
         Ok(results) => results
             .into_iter()
             .map(|(entity, result)| {

@@ -19,7 +19,7 @@ use crate::dynamic_config::{self, AlterOp, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::topics::AdminError;
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: AlterConfigsRequest,
@@ -29,15 +29,16 @@ pub fn handle(
         .iter()
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
-    let outcomes = per_resource(&keys, |i| {
+    let (keys_seen, request_seen) = (&keys, &request);
+    let outcomes = per_resource(&keys, |i| async move {
         authorize_config_resource(
             broker,
             ctx,
             AclOperation::AlterConfigs,
-            keys[i].0,
-            &keys[i].1,
+            keys_seen[i].0,
+            &keys_seen[i].1,
         )?;
-        let resource = &request.resources[i];
+        let resource = &request_seen.resources[i];
         let entries: Vec<(String, Option<String>, AlterOp)> = resource
             .configs
             .iter()
@@ -51,10 +52,10 @@ pub fn handle(
             .collect();
         alter(
             broker,
-            keys[i].0,
-            &keys[i].1,
+            keys_seen[i].0,
+            &keys_seen[i].1,
             &entries,
-            request.validate_only,
+            request_seen.validate_only,
             |_| {
                 Ok(entries
                     .iter()
@@ -62,7 +63,9 @@ pub fn handle(
                     .collect())
             },
         )
-    });
+        .await
+    })
+    .await;
     let responses = request
         .resources
         .into_iter()
@@ -117,25 +120,30 @@ pub fn authorize_config_resource(
 }
 
 /// Each resource's outcome as a response's error code and message: `alter_one(i)` for the
-/// i-th, except that every copy of a resource named more than once is refused, as in Kafka.
-pub fn per_resource(
+/// i-th, one after the other, except that every copy of a resource named more than once is
+/// refused, as in Kafka.
+pub async fn per_resource<F, Fut>(
     keys: &[(i8, String)],
-    mut alter_one: impl FnMut(usize) -> Result<(), AdminError>,
-) -> Vec<(i16, Option<StrBytes>)> {
+    mut alter_one: F,
+) -> Vec<(i16, Option<StrBytes>)>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AdminError>>,
+{
     let repeated = repeated_resources(keys);
-    (0..keys.len())
-        .map(|i| {
-            let outcome = if repeated.contains(&keys[i]) {
-                Err(resource_repeated())
-            } else {
-                alter_one(i)
-            };
-            match outcome {
-                Ok(()) => (0, None),
-                Err(e) => (e.code.code(), Some(StrBytes::from_string(e.message))),
-            }
-        })
-        .collect()
+    let mut outcomes = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let outcome = if repeated.contains(key) {
+            Err(resource_repeated())
+        } else {
+            alter_one(i).await
+        };
+        outcomes.push(match outcome {
+            Ok(()) => (0, None),
+            Err(e) => (e.code.code(), Some(StrBytes::from_string(e.message))),
+        });
+    }
+    outcomes
 }
 
 /// The resources named more than once in one request: Kafka refuses every copy.
@@ -161,7 +169,7 @@ fn resource_repeated() -> AdminError {
 /// Checks `entries`, computes the resource's new settings with `next` (from its current ones)
 /// and, unless `validate_only`, applies them: a topic's logs and a broker's defaults change at
 /// once and the change is persisted.
-pub fn alter(
+pub async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -175,7 +183,12 @@ pub fn alter(
             .map(|(n, v, op)| (n.as_str(), v.as_deref(), *op)),
     )?;
     match resource_type {
-        RESOURCE_TOPIC => broker.topics.alter_configs(name, next, !validate_only),
+        RESOURCE_TOPIC => {
+            broker
+                .topics
+                .alter_configs(name, next, !validate_only)
+                .await
+        }
         RESOURCE_BROKER => {
             let scope = broker.dynamic.scope(name)?;
             broker
@@ -184,7 +197,8 @@ pub fn alter(
                     broker.connection_limit.set_max(in_force.max_connections);
                     broker.per_ip_limit.set(in_force.ip_limits());
                     broker.topics.set_defaults(in_force.log.clone());
-                })?;
+                })
+                .await?;
             Ok(())
         }
         other => Err(AdminError::new(

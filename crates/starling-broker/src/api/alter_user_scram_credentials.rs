@@ -1,5 +1,5 @@
 //! AlterUserScramCredentials: sets and removes users' SCRAM credentials, as Kafka's
-//! `ScramControlManager` (see [`crate::sasl::credentials::alter`]): the client sends a salt
+//! `ScramControlManager` (see [`crate::sasl::credentials::ScramCredentials::alter`]): the client sends a salt
 //! and the salted password, the broker keeps only the stored and server keys derived from it.
 //! One result per user named; a user named twice in one request (in deletions, upsertions or
 //! both) is DUPLICATE_RESOURCE and nothing of it changes. The accepted changes are persisted
@@ -14,10 +14,10 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::sasl::credentials::{self, Deletion, Upsertion};
+use crate::sasl::credentials::{Deletion, Upsertion};
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: AlterUserScramCredentialsRequest,
@@ -66,7 +66,7 @@ pub fn handle(
             .collect();
         return AlterUserScramCredentialsResponse::default().with_results(results);
     }
-    let results = match credentials::alter(broker.topics.store(), &deletions, &upsertions) {
+    let results = match broker.scram.alter(&deletions, &upsertions).await {
         Ok(results) => results
             .into_iter()
             .map(|(user, outcome)| match outcome {

@@ -23,7 +23,7 @@ fn failure(error: ResponseError, message: String) -> AclCreationResult {
         .with_error_message(Some(StrBytes::from_string(message)))
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: CreateAclsRequest,
@@ -58,7 +58,7 @@ pub fn handle(
             .collect();
         return CreateAclsResponse::default().with_results(results);
     }
-    let results = match broker.acls.create(&bindings) {
+    let results = match broker.acls.create(&bindings).await {
         Some(results) => results
             .into_iter()
             .map(|result| match result {

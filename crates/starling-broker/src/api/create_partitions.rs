@@ -14,7 +14,7 @@ use crate::quotas::MutationQuota;
 use crate::topics::AdminError;
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: CreatePartitionsRequest,
@@ -45,6 +45,7 @@ pub fn handle(
             ))
         } else {
             grow(broker, &name, topic.count, request.validate_only, &quota)
+                .await
                 .map_err(|e| (e.code, e.message))
         };
         let mut result = CreatePartitionsTopicResult::default().with_name(topic.name);
@@ -60,14 +61,14 @@ pub fn handle(
 
 /// Grows `name` to `count` partitions (or only checks that it could), spending the partitions
 /// added from `quota`.
-fn grow(
+async fn grow(
     broker: &Broker,
     name: &str,
     count: i32,
     validate_only: bool,
     quota: &MutationQuota<'_>,
 ) -> Result<(), AdminError> {
-    broker.topics.create_partitions(name, count, false)?;
+    broker.topics.create_partitions(name, count, false).await?;
     if validate_only {
         return Ok(());
     }
@@ -76,7 +77,7 @@ fn grow(
         .get(name)
         .map_or(count, |t| t.partitions.len() as i32);
     quota.admit().map_err(super::create_topics::throttled)?;
-    broker.topics.create_partitions(name, count, true)?;
+    broker.topics.create_partitions(name, count, true).await?;
     quota.record(count - before);
     Ok(())
 }

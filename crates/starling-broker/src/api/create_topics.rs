@@ -25,7 +25,7 @@ use crate::Broker;
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DEFAULT_CONFIG: i8 = 5;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: CreateTopicsRequest,
@@ -60,7 +60,7 @@ pub fn handle(
                 ),
             ))
         } else {
-            create_one(broker, &topic, request.validate_only, &quota)
+            create_one(broker, &topic, request.validate_only, &quota).await
         };
         match outcome {
             Ok(created) => {
@@ -103,7 +103,7 @@ struct Created {
     configs: Vec<CreatableTopicConfigs>,
 }
 
-fn create_one(
+async fn create_one(
     broker: &Broker,
     topic: &CreatableTopic,
     validate_only: bool,
@@ -167,16 +167,19 @@ fn create_one(
     let created = if validate_only {
         broker
             .topics
-            .create(name, partitions, configs.clone(), false)?
+            .create(name, partitions, configs.clone(), false)
+            .await?
     } else {
         // Only a creation that would succeed meets the quota, as in Kafka.
         broker
             .topics
-            .create(name, partitions, configs.clone(), false)?;
+            .create(name, partitions, configs.clone(), false)
+            .await?;
         quota.admit().map_err(throttled)?;
         let created = broker
             .topics
-            .create(name, partitions, configs.clone(), true)?;
+            .create(name, partitions, configs.clone(), true)
+            .await?;
         quota.record(partitions);
         created
     };

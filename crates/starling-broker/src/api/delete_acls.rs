@@ -23,7 +23,7 @@ fn failure(error: ResponseError, message: String) -> DeleteAclsFilterResult {
         .with_error_message(Some(StrBytes::from_string(message)))
 }
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: DeleteAclsRequest,
@@ -56,7 +56,7 @@ pub fn handle(
             .collect();
         return DeleteAclsResponse::default().with_filter_results(results);
     }
-    let results = match broker.acls.delete(&filters) {
+    let results = match broker.acls.delete(&filters).await {
         Some(results) => results
             .into_iter()
             .map(|result| match result {

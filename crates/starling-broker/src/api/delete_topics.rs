@@ -13,7 +13,7 @@ use super::RequestContext;
 use crate::quotas::{MutationQuota, MutationThrottled};
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: DeleteTopicsRequest,
@@ -63,7 +63,7 @@ pub fn handle(
             )),
             Ok(n) => {
                 result.name = Some(TopicName(StrBytes::from_string(n.clone())));
-                delete(broker, &n, &quota)
+                delete(broker, &n, &quota).await
             }
         };
         match outcome {
@@ -83,7 +83,7 @@ pub fn handle(
 }
 
 /// Deletes `name`, spending its partitions from `quota`.
-fn delete(
+async fn delete(
     broker: &Broker,
     name: &str,
     quota: &MutationQuota<'_>,
@@ -91,7 +91,13 @@ fn delete(
     // A topic that does not exist is not a mutation: its error comes first.
     let partitions = match broker.topics.get(name) {
         Some(topic) => topic.partitions.len() as i32,
-        None => return broker.topics.delete(name).map_err(|e| (e.code, e.message)),
+        None => {
+            return broker
+                .topics
+                .delete(name)
+                .await
+                .map_err(|e| (e.code, e.message))
+        }
     };
     quota.admit().map_err(|_| {
         (
@@ -102,6 +108,7 @@ fn delete(
     let id = broker
         .topics
         .delete(name)
+        .await
         .map_err(|e| (e.code, e.message))?;
     quota.record(partitions);
     Ok(id)

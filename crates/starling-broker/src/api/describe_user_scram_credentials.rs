@@ -1,8 +1,8 @@
 //! DescribeUserScramCredentials: each user's SCRAM mechanisms and iterations (never salts or
-//! keys), as Kafka's `ScramImage.describe` (see [`crate::sasl::credentials::describe`]):
+//! keys), as Kafka's `ScramImage.describe` (see [`crate::sasl::credentials::ScramCredentials::describe`]):
 //! every user with a credential when the request names none, RESOURCE_NOT_FOUND for a named
-//! user without one, DUPLICATE_RESOURCE for a user named twice. A failed read of the store
-//! answers KAFKA_STORAGE_ERROR at the top level.
+//! user without one, DUPLICATE_RESOURCE for a user named twice. The credentials are the
+//! broker's in-memory copy of the stored ones, so describing reads no store.
 
 use kafka_protocol::messages::describe_user_scram_credentials_response::{
     CredentialInfo, DescribeUserScramCredentialsResult,
@@ -14,7 +14,6 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
-use crate::sasl::credentials;
 use crate::Broker;
 
 pub fn handle(
@@ -31,37 +30,28 @@ pub fn handle(
     let users: Option<Vec<String>> = request
         .users
         .map(|users| users.into_iter().map(|u| u.name.to_string()).collect());
-    match credentials::describe(broker.topics.store(), users.as_deref()) {
-        Ok(described) => {
-            let results = described
-                .into_iter()
-                .map(|(user, result)| {
-                    let entry = DescribeUserScramCredentialsResult::default()
-                        .with_user(StrBytes::from_string(user));
-                    match result {
-                        Ok(infos) => entry.with_credential_infos(
-                            infos
-                                .into_iter()
-                                .map(|(mechanism, iterations)| {
-                                    CredentialInfo::default()
-                                        .with_mechanism(mechanism.type_id())
-                                        .with_iterations(iterations)
-                                })
-                                .collect(),
-                        ),
-                        Err((error, message)) => entry
-                            .with_error_code(error.code())
-                            .with_error_message(Some(StrBytes::from_string(message))),
-                    }
-                })
-                .collect();
-            DescribeUserScramCredentialsResponse::default().with_results(results)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "reading SCRAM credentials");
-            DescribeUserScramCredentialsResponse::default()
-                .with_error_code(ResponseError::KafkaStorageError.code())
-                .with_error_message(Some(StrBytes::from_string(e.to_string())))
-        }
-    }
+    let described = broker.scram.describe(users.as_deref());
+    let results = described
+        .into_iter()
+        .map(|(user, result)| {
+            let entry = DescribeUserScramCredentialsResult::default()
+                .with_user(StrBytes::from_string(user));
+            match result {
+                Ok(infos) => entry.with_credential_infos(
+                    infos
+                        .into_iter()
+                        .map(|(mechanism, iterations)| {
+                            CredentialInfo::default()
+                                .with_mechanism(mechanism.type_id())
+                                .with_iterations(iterations)
+                        })
+                        .collect(),
+                ),
+                Err((error, message)) => entry
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    DescribeUserScramCredentialsResponse::default().with_results(results)
 }

@@ -13,7 +13,7 @@ use crate::dynamic_config::{self, AlterOp, RESOURCE_TOPIC};
 use crate::topics::AdminError;
 use crate::Broker;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
@@ -23,16 +23,23 @@ pub fn handle(
         .iter()
         .map(|r| (r.resource_type, r.resource_name.to_string()))
         .collect();
-    let outcomes = per_resource(&keys, |i| {
+    let (keys_seen, request_seen) = (&keys, &request);
+    let outcomes = per_resource(&keys, |i| async move {
         super::alter_configs::authorize_config_resource(
             broker,
             ctx,
             starling_acl::AclOperation::AlterConfigs,
-            keys[i].0,
-            &keys[i].1,
+            keys_seen[i].0,
+            &keys_seen[i].1,
         )?;
-        alter_one(broker, &request.resources[i], request.validate_only)
-    });
+        alter_one(
+            broker,
+            &request_seen.resources[i],
+            request_seen.validate_only,
+        )
+        .await
+    })
+    .await;
     let responses = request
         .resources
         .into_iter()
@@ -48,7 +55,7 @@ pub fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter_one(
+async fn alter_one(
     broker: &Broker,
     resource: &kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
     validate_only: bool,
@@ -80,6 +87,7 @@ fn alter_one(
             )
         },
     )
+    .await
 }
 
 /// Whether a key is a list (`None`: no such key).

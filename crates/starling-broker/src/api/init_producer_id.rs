@@ -71,16 +71,11 @@ pub async fn handle(
             }
         };
     }
-    let b = broker.clone();
-    match tokio::task::spawn_blocking(move || b.producer_ids.next()).await {
-        Ok(Ok(id)) => response.with_producer_id(id.into()).with_producer_epoch(0),
-        Ok(Err(e)) => {
+    match broker.producer_ids.next().await {
+        Ok(id) => response.with_producer_id(id.into()).with_producer_epoch(0),
+        Err(e) => {
             tracing::warn!(error = %e, "cannot reserve producer ids");
             response.with_error_code(ResponseError::CoordinatorNotAvailable.code())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "producer id task failed");
-            response.with_error_code(ResponseError::UnknownServerError.code())
         }
     }
 }

@@ -24,7 +24,11 @@ use crate::Broker;
 /// "Authorized operations were not requested" in Kafka's encoding.
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let node = BrokerId(broker.config.node_id);
     let (host, port) = ctx.listener.advertised.clone();
     let mut response = MetadataResponse::default();
@@ -60,29 +64,32 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, request: MetadataRequest) -
             .filter(|t| may_describe(&t.name))
             .map(|t| with_operations(broker, ctx, describe(broker, t), with_ops))
             .collect(),
-        Some(list) => list
-            .into_iter()
-            .map(|wanted| match (wanted.name, wanted.topic_id) {
-                (Some(name), _) if !may_describe(name.0.as_str()) => error_topic(
-                    Some(name.0.as_str()),
-                    Uuid::nil(),
-                    ResponseError::TopicAuthorizationFailed,
-                ),
-                (Some(name), _) => with_operations(
-                    broker,
-                    ctx,
-                    lookup_by_name(broker, ctx, name.0.as_str(), auto_create),
-                    with_ops,
-                ),
-                (None, id) => match broker.topics.get_by_id(id) {
-                    Some(t) if !may_describe(&t.name) => {
-                        error_topic(None, id, ResponseError::TopicAuthorizationFailed)
-                    }
-                    Some(t) => with_operations(broker, ctx, describe(broker, &t), with_ops),
-                    None => error_topic(None, id, ResponseError::UnknownTopicId),
-                },
-            })
-            .collect(),
+        Some(list) => {
+            let mut topics = Vec::with_capacity(list.len());
+            for wanted in list {
+                topics.push(match (wanted.name, wanted.topic_id) {
+                    (Some(name), _) if !may_describe(name.0.as_str()) => error_topic(
+                        Some(name.0.as_str()),
+                        Uuid::nil(),
+                        ResponseError::TopicAuthorizationFailed,
+                    ),
+                    (Some(name), _) => with_operations(
+                        broker,
+                        ctx,
+                        lookup_by_name(broker, ctx, name.0.as_str(), auto_create).await,
+                        with_ops,
+                    ),
+                    (None, id) => match broker.topics.get_by_id(id) {
+                        Some(t) if !may_describe(&t.name) => {
+                            error_topic(None, id, ResponseError::TopicAuthorizationFailed)
+                        }
+                        Some(t) => with_operations(broker, ctx, describe(broker, &t), with_ops),
+                        None => error_topic(None, id, ResponseError::UnknownTopicId),
+                    },
+                });
+            }
+            topics
+        }
     };
     response
 }
@@ -103,7 +110,7 @@ fn with_operations(
     topic
 }
 
-fn lookup_by_name(
+async fn lookup_by_name(
     broker: &Broker,
     ctx: &RequestContext,
     name: &str,
@@ -135,6 +142,7 @@ fn lookup_by_name(
     match broker
         .topics
         .create(name, broker.config.num_partitions, Default::default(), true)
+        .await
     {
         Ok(topic) => describe(broker, &topic),
         // Lost a race with another creator: serve what is there now.

@@ -319,9 +319,12 @@ pub async fn answer(
         RequestKind::ApiVersions(r) => {
             respond(broker, api_key, &ctx, &api_versions::handle(&ctx, r))
         }
-        RequestKind::Metadata(r) => {
-            respond(broker, api_key, &ctx, &metadata::handle(broker, &ctx, r))
-        }
+        RequestKind::Metadata(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &metadata::handle(broker, &ctx, r).await,
+        ),
         RequestKind::Produce(r) => {
             let outcome = produce::handle(broker, &ctx, r).await;
             // Kafka's produce quota counts the whole request.
@@ -406,19 +409,19 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &create_topics::handle(broker, &ctx, r),
+            &create_topics::handle(broker, &ctx, r).await,
         ),
         RequestKind::DeleteTopics(r) => respond(
             broker,
             api_key,
             &ctx,
-            &delete_topics::handle(broker, &ctx, r),
+            &delete_topics::handle(broker, &ctx, r).await,
         ),
         RequestKind::CreatePartitions(r) => respond(
             broker,
             api_key,
             &ctx,
-            &create_partitions::handle(broker, &ctx, r),
+            &create_partitions::handle(broker, &ctx, r).await,
         ),
         RequestKind::FindCoordinator(r) => respond(
             broker,
@@ -559,13 +562,13 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &alter_configs::handle(broker, &ctx, r),
+            &alter_configs::handle(broker, &ctx, r).await,
         ),
         RequestKind::IncrementalAlterConfigs(r) => respond(
             broker,
             api_key,
             &ctx,
-            &incremental_alter_configs::handle(broker, &ctx, r),
+            &incremental_alter_configs::handle(broker, &ctx, r).await,
         ),
         RequestKind::DescribeAcls(r) => respond(
             broker,
@@ -573,12 +576,18 @@ pub async fn answer(
             &ctx,
             &describe_acls::handle(broker, &ctx, r),
         ),
-        RequestKind::CreateAcls(r) => {
-            respond(broker, api_key, &ctx, &create_acls::handle(broker, &ctx, r))
-        }
-        RequestKind::DeleteAcls(r) => {
-            respond(broker, api_key, &ctx, &delete_acls::handle(broker, &ctx, r))
-        }
+        RequestKind::CreateAcls(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &create_acls::handle(broker, &ctx, r).await,
+        ),
+        RequestKind::DeleteAcls(r) => respond(
+            broker,
+            api_key,
+            &ctx,
+            &delete_acls::handle(broker, &ctx, r).await,
+        ),
         RequestKind::DescribeClientQuotas(r) => respond(
             broker,
             api_key,
@@ -589,7 +598,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &alter_client_quotas::handle(broker, &ctx, r),
+            &alter_client_quotas::handle(broker, &ctx, r).await,
         ),
         RequestKind::DescribeUserScramCredentials(r) => respond(
             broker,
@@ -601,7 +610,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &alter_user_scram_credentials::handle(broker, &ctx, r),
+            &alter_user_scram_credentials::handle(broker, &ctx, r).await,
         ),
         other => Reply::Close(format!("no handler for {other:?}")),
     };

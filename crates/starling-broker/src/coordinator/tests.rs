@@ -559,7 +559,8 @@ async fn storage_errors_and_the_degraded_state_are_in_the_metrics() {
         ..crate::config::BrokerConfig::default()
     };
     let f = Fixture::start();
-    let topics = crate::topics::TopicRegistry::open(&config, f.store.clone()).unwrap();
+    let topics =
+        crate::topics::TopicRegistry::open(&config, f.store.clone().into(), Vec::new()).unwrap();
     let scrape = |f: &Fixture| {
         f.metrics
             .encode(&topics, None, None, &f.handle.storage_health())

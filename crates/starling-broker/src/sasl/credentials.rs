@@ -1,6 +1,10 @@
 //! The SCRAM credentials users have, as DescribeUserScramCredentials and
-//! AlterUserScramCredentials see them (KIP-554), kept in the metadata store's
-//! `scram_credentials` table; and the lookup the SCRAM exchange needs.
+//! AlterUserScramCredentials see them (KIP-554), kept in the metadata storage; and the lookup
+//! the SCRAM exchange needs.
+//!
+//! [`ScramCredentials`] holds every credential in memory, loaded at start and changed after
+//! each durable write, as Kafka's brokers keep their credential cache: the exchange looks a
+//! user up without a round trip to the store (which, with PostgreSQL, is a network away).
 //!
 //! Validation follows Kafka's `ScramControlManager` (alter) and `ScramImage.describe`
 //! (describe): the same checks in the same order, the same error codes and messages. One
@@ -9,8 +13,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::ResponseError;
-use parking_lot::Mutex;
-use starling_meta::{MetaError, MetadataStore, ScramCredentialChange, ScramCredentialRecord};
+use parking_lot::RwLock;
+use starling_meta::backend::MetadataBackend;
+use starling_meta::{MetaError, ScramCredentialChange, ScramCredentialRecord};
+
+use crate::storage::MetadataStorage;
 
 use super::scram::{
     credential_from_salted_password, ScramCredential, ScramMechanism, MAX_ITERATIONS,
@@ -56,23 +63,87 @@ impl std::fmt::Debug for Upsertion {
     }
 }
 
-/// Serialises alterations: each validates against what is stored, then writes.
-static ALTERING: Mutex<()> = Mutex::new(());
+/// Credentials by user, then mechanism name.
+type Cached = BTreeMap<String, BTreeMap<String, ScramCredentialRecord>>;
 
-/// The stored credential of `user` for `mechanism`, in the form the exchange uses.
-pub fn lookup(
-    store: &MetadataStore,
-    user: &str,
-    mechanism: ScramMechanism,
-) -> Result<Option<ScramCredential>, MetaError> {
-    Ok(store
-        .scram_credential(user, mechanism.name())?
-        .map(|record| ScramCredential {
-            salt: record.salt,
-            stored_key: record.stored_key,
-            server_key: record.server_key,
+/// Every user's SCRAM credentials: stored in the metadata storage, served from memory.
+pub struct ScramCredentials {
+    store: MetadataStorage,
+    cached: RwLock<Cached>,
+    /// Serialises alterations: each validates against what is stored, then writes.
+    altering: tokio::sync::Mutex<()>,
+}
+
+impl ScramCredentials {
+    /// Loads every stored credential.
+    pub async fn open(store: MetadataStorage) -> Result<ScramCredentials, MetaError> {
+        let mut cached = Cached::new();
+        for record in store.scram_credentials().await? {
+            cached
+                .entry(record.user.clone())
+                .or_default()
+                .insert(record.mechanism.clone(), record);
+        }
+        Ok(ScramCredentials {
+            store,
+            cached: RwLock::new(cached),
+            altering: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The credential of `user` for `mechanism`, in the form the exchange uses.
+    pub fn lookup(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
+        let cached = self.cached.read();
+        let record = cached.get(user)?.get(mechanism.name())?;
+        Some(ScramCredential {
+            salt: record.salt.clone(),
+            stored_key: record.stored_key.clone(),
+            server_key: record.server_key.clone(),
             iterations: record.iterations,
-        }))
+        })
+    }
+
+    /// Applies an AlterUserScramCredentials request: one result per user named, successful
+    /// deletions first, then successful upsertions, then errors (each group in request order).
+    /// `Err` is a failed write: nothing changed.
+    pub async fn alter(
+        &self,
+        deletions: &[Deletion],
+        upsertions: &[Upsertion],
+    ) -> Result<Vec<(String, UserResult)>, MetaError> {
+        let _altering = self.altering.lock().await;
+        let (results, changes) = plan(&self.cached.read(), deletions, upsertions);
+        if changes.is_empty() {
+            return Ok(results);
+        }
+        self.store.write_scram_credentials(&changes).await?;
+        let mut cached = self.cached.write();
+        for change in changes {
+            match change.credential {
+                Some(record) => {
+                    cached
+                        .entry(change.user)
+                        .or_default()
+                        .insert(change.mechanism, record);
+                }
+                None => {
+                    if let Some(mechanisms) = cached.get_mut(&change.user) {
+                        mechanisms.remove(&change.mechanism);
+                        if mechanisms.is_empty() {
+                            cached.remove(&change.user);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Answers a DescribeUserScramCredentials request: `None` or an empty list describes every
+    /// user with a credential (by name); otherwise each distinct user named, in request order.
+    pub fn describe(&self, users: Option<&[String]>) -> Vec<DescribedUser> {
+        describe(&self.cached.read(), users)
+    }
 }
 
 /// Checks a user name and mechanism as Kafka's `validateScramUsernameAndMechanism`.
@@ -122,15 +193,13 @@ fn check_upsertion(u: &Upsertion) -> Result<ScramMechanism, (ResponseError, Stri
     Ok(mechanism)
 }
 
-/// Applies an AlterUserScramCredentials request: one result per user named, successful
-/// deletions first, then successful upsertions, then errors (each group in request order).
-/// `Err` is a failed write: nothing changed.
-pub fn alter(
-    store: &MetadataStore,
+/// An AlterUserScramCredentials request checked against `cached`: its results, and the changes
+/// to store for it.
+fn plan(
+    cached: &Cached,
     deletions: &[Deletion],
     upsertions: &[Upsertion],
-) -> Result<Vec<(String, UserResult)>, MetaError> {
-    let _altering = ALTERING.lock();
+) -> (Vec<(String, UserResult)>, Vec<ScramCredentialChange>) {
     let mut errors: Vec<(String, (ResponseError, String))> = Vec::new();
     let errored = |errors: &Vec<(String, (ResponseError, String))>, user: &str| {
         errors.iter().any(|(u, _)| u == user)
@@ -149,13 +218,12 @@ pub fn alter(
             continue;
         }
         let checked = check_user_and_mechanism(&d.user, d.mechanism).and_then(|mechanism| {
-            match store.scram_credential(&d.user, mechanism.name()) {
-                Ok(Some(_)) => Ok(mechanism),
-                Ok(None) => Err((
+            match cached.get(&d.user).and_then(|m| m.get(mechanism.name())) {
+                Some(_) => Ok(mechanism),
+                None => Err((
                     ResponseError::ResourceNotFound,
                     "Attempt to delete a user credential that does not exist".into(),
                 )),
-                Err(e) => Err((ResponseError::KafkaStorageError, e.to_string())),
             }
         });
         match checked {
@@ -211,25 +279,19 @@ pub fn alter(
             }),
         });
     }
-    store.write_scram_credentials(&changes)?;
-
     let mut results: Vec<(String, UserResult)> = Vec::new();
     results.extend(to_delete.into_iter().map(|(user, _)| (user, Ok(()))));
     results.extend(to_upsert.into_iter().map(|(u, _)| (u.user.clone(), Ok(()))));
     results.extend(errors.into_iter().map(|(user, error)| (user, Err(error))));
-    Ok(results)
+    (results, changes)
 }
 
-/// Answers a DescribeUserScramCredentials request: `None` or an empty list describes every
-/// user with a credential (by name); otherwise each distinct user named, in request order.
-pub fn describe(
-    store: &MetadataStore,
-    users: Option<&[String]>,
-) -> Result<Vec<DescribedUser>, MetaError> {
+/// Describes the users of `cached` a DescribeUserScramCredentials request names.
+fn describe(cached: &Cached, users: Option<&[String]>) -> Vec<DescribedUser> {
     let mut by_user: BTreeMap<String, Vec<(ScramMechanism, i32)>> = BTreeMap::new();
-    for record in store.scram_credentials()? {
+    for record in cached.values().flat_map(BTreeMap::values) {
         if let Some(mechanism) = ScramMechanism::from_name(&record.mechanism) {
-            by_user.entry(record.user).or_default().push((
+            by_user.entry(record.user.clone()).or_default().push((
                 mechanism,
                 i32::try_from(record.iterations).unwrap_or(i32::MAX),
             ));
@@ -238,10 +300,10 @@ pub fn describe(
     let requested = match users {
         Some(users) if !users.is_empty() => users,
         _ => {
-            return Ok(by_user
+            return by_user
                 .into_iter()
                 .map(|(user, infos)| (user, Ok(infos)))
-                .collect())
+                .collect()
         }
     };
     let mut times_named: HashMap<&str, usize> = HashMap::new();
@@ -271,18 +333,25 @@ pub fn describe(
         };
         answered.push((user.clone(), result));
     }
-    Ok(answered)
+    answered
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use starling_meta::MetadataStore;
+
     use super::*;
     use crate::sasl::scram::new_salt;
 
-    fn store() -> (tempfile::TempDir, MetadataStore) {
+    async fn store() -> (tempfile::TempDir, ScramCredentials) {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::open(&dir.path().join("meta.redb")).unwrap();
-        (dir, store)
+        let credentials = ScramCredentials::open(Arc::new(store).into())
+            .await
+            .unwrap();
+        (dir, credentials)
     }
 
     fn upsert(user: &str, mechanism: i8, iterations: i32) -> Upsertion {
@@ -314,34 +383,29 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn an_upserted_credential_is_described_and_looked_up() {
-        let (_dir, store) = store();
-        let results = alter(&store, &[], &[upsert("alice", 1, 4096)]).unwrap();
+    #[tokio::test]
+    async fn an_upserted_credential_is_described_and_looked_up() {
+        let (_dir, store) = store().await;
+        let results = store.alter(&[], &[upsert("alice", 1, 4096)]).await.unwrap();
         assert_eq!(codes(&results), [("alice", 0)]);
         assert_eq!(
-            describe(&store, None).unwrap(),
+            store.describe(None),
             vec![(
                 "alice".to_string(),
                 Ok(vec![(ScramMechanism::Sha256, 4096)])
             )]
         );
-        let found = lookup(&store, "alice", ScramMechanism::Sha256)
-            .unwrap()
-            .unwrap();
+        let found = store.lookup("alice", ScramMechanism::Sha256).unwrap();
         assert_eq!(
             found,
             credential_from_salted_password(ScramMechanism::Sha256, b"salt", &[7; 32], 4096)
         );
-        assert_eq!(
-            lookup(&store, "alice", ScramMechanism::Sha512).unwrap(),
-            None
-        );
+        assert_eq!(store.lookup("alice", ScramMechanism::Sha512), None);
     }
 
-    #[test]
-    fn a_credential_stored_from_a_salted_password_authenticates_that_password() {
-        let (_dir, store) = store();
+    #[tokio::test]
+    async fn a_credential_stored_from_a_salted_password_authenticates_that_password() {
+        let (_dir, store) = store().await;
         let salt = new_salt(ScramMechanism::Sha512);
         let salted = ScramMechanism::Sha512.salted_password(b"pw", &salt, 4096);
         let upsertion = Upsertion {
@@ -351,10 +415,8 @@ mod tests {
             salt: salt.clone(),
             salted_password: salted.clone(),
         };
-        alter(&store, &[], &[upsertion]).unwrap();
-        let stored = lookup(&store, "bob", ScramMechanism::Sha512)
-            .unwrap()
-            .unwrap();
+        store.alter(&[], &[upsertion]).await.unwrap();
+        let stored = store.lookup("bob", ScramMechanism::Sha512).unwrap();
         assert_eq!(stored.salt, salt);
         assert_eq!(
             stored,
@@ -362,20 +424,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn refusals_carry_kafkas_codes_and_messages() {
-        let (_dir, store) = store();
-        let results = alter(
-            &store,
-            &[delete("ghost", 1), delete("", 1), delete("m", 0)],
-            &[
-                upsert("few", 1, 4095),
-                upsert("many", 2, 16385),
-                upsert("", 1, 4096),
-                upsert("unknown", 3, 4096),
-            ],
-        )
-        .unwrap();
+    #[tokio::test]
+    async fn refusals_carry_kafkas_codes_and_messages() {
+        let (_dir, store) = store().await;
+        let results = store
+            .alter(
+                &[delete("ghost", 1), delete("", 1), delete("m", 0)],
+                &[
+                    upsert("few", 1, 4095),
+                    upsert("many", 2, 16385),
+                    upsert("", 1, 4096),
+                    upsert("unknown", 3, 4096),
+                ],
+            )
+            .await
+            .unwrap();
         let messages: Vec<(&str, i16, &str)> = results
             .iter()
             .map(|(u, r)| {
@@ -398,71 +461,73 @@ mod tests {
                 ("unknown", 33, "Unknown SCRAM mechanism"),
             ]
         );
-        assert!(store.scram_credentials().unwrap().is_empty());
+        assert!(store.describe(None).is_empty());
     }
 
-    #[test]
-    fn a_user_named_twice_is_a_duplicate_and_nothing_of_it_changes() {
-        let (_dir, store) = store();
-        alter(
-            &store,
-            &[],
-            &[upsert("both", 1, 4096), upsert("kept", 1, 4096)],
-        )
-        .unwrap();
-        let results = alter(
-            &store,
-            &[delete("both", 1), delete("twice", 1), delete("twice", 1)],
-            &[
-                upsert("both", 2, 4096),
-                upsert("again", 1, 4096),
-                upsert("again", 2, 4096),
-                upsert("new", 2, 8192),
-            ],
-        )
-        .unwrap();
+    #[tokio::test]
+    async fn a_user_named_twice_is_a_duplicate_and_nothing_of_it_changes() {
+        let (_dir, store) = store().await;
+        store
+            .alter(&[], &[upsert("both", 1, 4096), upsert("kept", 1, 4096)])
+            .await
+            .unwrap();
+        let results = store
+            .alter(
+                &[delete("both", 1), delete("twice", 1), delete("twice", 1)],
+                &[
+                    upsert("both", 2, 4096),
+                    upsert("again", 1, 4096),
+                    upsert("again", 2, 4096),
+                    upsert("new", 2, 8192),
+                ],
+            )
+            .await
+            .unwrap();
         assert_eq!(
             codes(&results),
             [("new", 0), ("twice", 91), ("both", 92), ("again", 92)]
         );
-        let described = describe(&store, None).unwrap();
+        let described = store.describe(None);
         let users: Vec<&str> = described.iter().map(|(u, _)| u.as_str()).collect();
         assert_eq!(users, ["both", "kept", "new"]);
     }
 
-    #[test]
-    fn a_deletion_then_repeated_deletion_of_an_existing_user_is_a_duplicate() {
-        let (_dir, store) = store();
-        alter(&store, &[], &[upsert("alice", 1, 4096)]).unwrap();
-        let results = alter(&store, &[delete("alice", 1), delete("alice", 1)], &[]).unwrap();
+    #[tokio::test]
+    async fn a_deletion_then_repeated_deletion_of_an_existing_user_is_a_duplicate() {
+        let (_dir, store) = store().await;
+        store.alter(&[], &[upsert("alice", 1, 4096)]).await.unwrap();
+        let results = store
+            .alter(&[delete("alice", 1), delete("alice", 1)], &[])
+            .await
+            .unwrap();
         assert_eq!(codes(&results), [("alice", 92)]);
-        assert_eq!(describe(&store, None).unwrap().len(), 1);
-        let results = alter(&store, &[delete("alice", 1)], &[]).unwrap();
+        assert_eq!(store.describe(None).len(), 1);
+        let results = store.alter(&[delete("alice", 1)], &[]).await.unwrap();
         assert_eq!(codes(&results), [("alice", 0)]);
-        assert!(describe(&store, None).unwrap().is_empty());
+        assert!(store.describe(None).is_empty());
     }
 
-    #[test]
-    fn an_empty_salt_or_salted_password_is_unacceptable() {
-        let (_dir, store) = store();
+    #[tokio::test]
+    async fn an_empty_salt_or_salted_password_is_unacceptable() {
+        let (_dir, store) = store().await;
         let mut no_salt = upsert("a", 1, 4096);
         no_salt.salt.clear();
         let mut no_password = upsert("b", 1, 4096);
         no_password.salted_password.clear();
-        let results = alter(&store, &[], &[no_salt, no_password]).unwrap();
+        let results = store.alter(&[], &[no_salt, no_password]).await.unwrap();
         assert_eq!(codes(&results), [("a", 93), ("b", 93)]);
     }
 
-    #[test]
-    fn describing_named_users_reports_missing_and_duplicate_ones() {
-        let (_dir, store) = store();
-        alter(&store, &[], &[upsert("alice", 1, 4096)]).unwrap();
-        alter(&store, &[], &[upsert("alice", 2, 8192)]).unwrap();
+    #[tokio::test]
+    async fn describing_named_users_reports_missing_and_duplicate_ones() {
+        let (_dir, store) = store().await;
+        store.alter(&[], &[upsert("alice", 1, 4096)]).await.unwrap();
+        store.alter(&[], &[upsert("alice", 2, 8192)]).await.unwrap();
         let named: Vec<String> = ["alice", "nobody", "dup", "dup"]
             .into_iter()
             .map(String::from)
             .collect();
-        let described = describe(&store, Some(&named)).unwrap();
+        let described = store.describe(Some(&named));
         assert_eq!(
             described,
             vec![
@@ -486,6 +551,55 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(describe(&store, Some(&[])).unwrap().len(), 1);
+        assert_eq!(store.describe(Some(&[])).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn changes_are_stored_and_a_write_that_fails_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.redb");
+        let store = Arc::new(MetadataStore::open(&path).unwrap());
+        let credentials = ScramCredentials::open(store.clone().into()).await.unwrap();
+        credentials
+            .alter(&[], &[upsert("alice", 1, 4096), upsert("bob", 2, 4096)])
+            .await
+            .unwrap();
+        credentials.alter(&[delete("bob", 2)], &[]).await.unwrap();
+
+        store
+            .failpoint()
+            .fail_writes(u64::MAX, std::io::ErrorKind::StorageFull);
+        assert!(credentials
+            .alter(&[delete("alice", 1)], &[upsert("carol", 1, 4096)])
+            .await
+            .is_err());
+        assert!(credentials
+            .lookup("alice", ScramMechanism::Sha256)
+            .is_some());
+        assert!(credentials
+            .lookup("carol", ScramMechanism::Sha256)
+            .is_none());
+        store.failpoint().clear();
+        drop(credentials);
+        drop(store);
+
+        let reopened = ScramCredentials::open(Arc::new(MetadataStore::open(&path).unwrap()).into())
+            .await
+            .unwrap();
+        let users: Vec<String> = reopened
+            .describe(None)
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
+        assert_eq!(users, ["alice"]);
+        assert_eq!(
+            reopened.lookup("alice", ScramMechanism::Sha256),
+            Some(credential_from_salted_password(
+                ScramMechanism::Sha256,
+                b"salt",
+                &[7; 32],
+                4096
+            ))
+        );
     }
 }

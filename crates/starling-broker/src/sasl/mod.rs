@@ -14,8 +14,7 @@
 //! For the connection layer, after SaslHandshake picked a mechanism, each SaslAuthenticate's
 //! `auth_bytes` go to:
 //! - SCRAM: one [`scram::ScramServer`] per connection; `evaluate(bytes, |user|
-//!   credentials::lookup(store, user, mechanism).ok().flatten())` (a store error is better
-//!   answered as a failure before calling it) answers `Challenge` (send it, wait for the next
+//!   credentials.lookup(user, mechanism))` (see [`credentials::ScramCredentials`]) answers `Challenge` (send it, wait for the next
 //!   request) or `Complete` (send `server_final`; the principal is `authorization_id`).
 //! - PLAIN: [`plain::PlainUsers::authenticate`] (the users loaded once from
 //!   `sasl.plain.users.file`) answers the user; the response's `auth_bytes` are empty.

@@ -70,6 +70,11 @@ pub fn librdkafka_alter(
             assert_eq!(err, rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
         }
         let mut config = rd::rd_kafka_ConfigResource_new(resource, name.as_ptr());
+        // librdkafka refuses some names (an empty one) with NULL; using that would crash.
+        assert!(
+            !config.is_null(),
+            "librdkafka refused the resource {name:?}"
+        );
         let strings: Vec<(CString, Option<CString>)> = changes
             .iter()
             .map(|(k, _, v)| {
