@@ -996,14 +996,15 @@ pub(crate) struct AssignedBatch {
 }
 
 /// Gives the validated batches their offsets, starting at `first_offset`:
-/// rewrites `baseOffset` and `partitionLeaderEpoch` (neither is covered by
-/// the CRC) and, under LogAppendTime (`log_append_time = Some(now)`), sets the
+/// rewrites `baseOffset` and `partitionLeaderEpoch` (to `leader_epoch`; neither
+/// is covered by the CRC) and, under LogAppendTime (`log_append_time = Some(now)`), sets the
 /// timestamp-type bit and both timestamps to `now`, then recomputes the CRC.
 /// The caller has checked that the offsets fit in an `i64`.
 pub(crate) fn assign_offsets(
     buf: &mut [u8],
     batches: &[ProducedBatch],
     first_offset: i64,
+    leader_epoch: i32,
     log_append_time: Option<i64>,
 ) -> Vec<AssignedBatch> {
     let mut next = first_offset;
@@ -1011,7 +1012,7 @@ pub(crate) fn assign_offsets(
     for b in batches {
         let bytes = &mut buf[b.pos..b.pos + b.size];
         bytes[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&next.to_be_bytes());
-        bytes[LEADER_EPOCH..LEADER_EPOCH + 4].copy_from_slice(&0i32.to_be_bytes());
+        bytes[LEADER_EPOCH..LEADER_EPOCH + 4].copy_from_slice(&leader_epoch.to_be_bytes());
         if let Some(now) = log_append_time {
             let attributes = get_i16(bytes, ATTRIBUTES) | TIMESTAMP_TYPE_LOG_APPEND;
             bytes[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());

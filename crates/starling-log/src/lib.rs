@@ -111,6 +111,7 @@ mod compression;
 mod failpoint;
 mod filter;
 mod index;
+pub mod prepared;
 mod producer_snapshot;
 pub mod producer_state;
 mod recovery;
@@ -836,46 +837,20 @@ impl PartitionLog {
     /// even that fails it is retried before the next change, which fails until
     /// it succeeds). A roll done first stays done: it is complete on its own.
     /// The next append after the fault clears works normally.
-    pub fn append(&self, mut batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
+    pub fn append(&self, batches: BytesMut, now_ms: i64) -> Result<AppendInfo, AppendError> {
         let config = self.config();
-        let partition = config
-            .cleanup_policy
-            .compacts()
-            .then(|| self.partition_name());
-        let rules = batch::RecordRules {
-            keys_required: partition.as_deref(),
-            timestamps: (config.timestamp_type == TimestampType::CreateTime).then_some(
-                batch::TimestampBounds {
-                    now: now_ms,
-                    before_max_ms: config.timestamp_before_max_ms,
-                    after_max_ms: config.timestamp_after_max_ms,
-                },
-            ),
+        // The partition's name only appears in the refusal of a keyless compacted record.
+        let name = if config.cleanup_policy.compacts() {
+            self.partition_name()
+        } else {
+            String::new()
         };
-        let mut produced = batch::validate_produce(&batches, config.max_message_bytes, &rules)?;
-        if let Some(codec) = config.compression_type.codec() {
-            if produced.iter().any(|b| b.header.compression() != codec) {
-                let encoding = compression::Encoding {
-                    codec,
-                    levels: config.compression_levels,
-                    snappy_xerial: true,
-                };
-                (batches, produced) = recompress_record_set(
-                    &batches,
-                    &produced,
-                    &encoding,
-                    config.max_message_bytes,
-                )?;
-            }
-        }
-        let total = batches.len() as u64;
-        if total > u64::from(u32::MAX) {
-            return Err(AppendError::TooLarge {
-                size: batches.len(),
-                max: u32::MAX,
-            });
-        }
-        let record_count: u64 = produced.iter().map(|b| b.record_count as u64).sum();
+        let prepared = prepared::PreparedAppend::prepare(batches, &config, &name, now_ms)?;
+        let prepared::PreparedAppend {
+            bytes: mut batches,
+            batches: produced,
+            record_count,
+        } = prepared;
 
         let mut w = self.writer.lock();
         self.finish_cleanup_locked(&mut w)?;
@@ -935,14 +910,11 @@ impl PartitionLog {
         if !w.producers.needs_marker(&marker) {
             return Ok(None);
         }
-        let mut bytes = BytesMut::from(&batch::control_batch(&marker, now_ms)[..]);
-        let header = batch::BatchHeader::parse(&bytes).expect("a whole control batch");
-        let produced = [batch::ProducedBatch {
-            pos: 0,
-            size: bytes.len(),
-            record_count: 1,
-            header,
-        }];
+        let prepared::PreparedAppend {
+            mut bytes,
+            batches: produced,
+            ..
+        } = prepared::PreparedAppend::marker(&marker, now_ms);
         let (info, _) = self.write_locked(&mut w, &mut bytes, &produced, 1, now_ms, true)?;
         w.producers.apply_marker(&marker, info.base_offset, now_ms);
         self.publish_txns_locked(&w);
@@ -992,7 +964,7 @@ impl PartitionLog {
 
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        let assigned = batch::assign_offsets(batches, produced, first_offset, log_append_time);
+        let assigned = batch::assign_offsets(batches, produced, first_offset, 0, log_append_time);
         let pos = active.size();
         let unflushed = w.unflushed_records.saturating_add(record_count);
         let flush_now = fsync
