@@ -14,6 +14,9 @@
 //!   `starling_meta::backend::MetadataBackend` (cluster id, producer ids, topics, configs).
 //! - [`partition_log`]: record batches appended under the partition's lease with offsets
 //!   assigned in the database, read back as stored, notified across nodes, trimmed.
+//! - [`partition`]: [`PgPartition`](partition::PgPartition), a partition this node leads: the
+//!   embedded log's produce checks and idempotent-producer and transaction state over
+//!   [`partition_log`], rebuilt from the stored batches when the lease is taken.
 //! - [`node`]: each node's lease on its own `node.id`, and the list of live nodes.
 //! - [`placement`]: which live node should own a partition or group (rendezvous hashing).
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
@@ -22,6 +25,7 @@ pub mod group_records;
 pub mod lease;
 pub mod metadata;
 pub mod node;
+pub mod partition;
 pub mod partition_log;
 pub mod placement;
 pub mod schema;

@@ -4,12 +4,13 @@
 //! **Append** ([`append`]) is one transaction: check the partition's lease
 //! ([`crate::lease::check`]), lock the partition's row (`SELECT … FOR UPDATE`), write each
 //! batch's base offset (and the lease epoch as its partition leader epoch) into its header —
-//! neither is covered by the batch's CRC —, insert the batches, move `next_offset` past them,
-//! and `NOTIFY` [`APPENDED_CHANNEL`]. The row lock serialises appends to a partition across
+//! neither is covered by the batch's CRC —, insert the batches with their producer fields in
+//! columns, move `next_offset` past them, and `NOTIFY` [`APPENDED_CHANNEL`]. The row lock serialises appends to a partition across
 //! every node and connection, so offsets are dense and never reused even when two nodes
 //! believe they lead; the lease check makes the one that does not fail. Acknowledged means
-//! committed. The batches must already be validated (CRC, sizes, producer sequences): that is
-//! the broker's work, shared with the embedded log.
+//! committed. The batches come checked by `starling_log::prepared::PreparedAppend`, the same
+//! checks the embedded log makes; idempotent-producer sequences are the partition leader's
+//! ([`crate::partition::PgPartition`]).
 //!
 //! **Read** ([`read`]) returns whole stored batches from the one holding the offset asked
 //! for, up to a byte budget (at least one batch, as Kafka's fetch does). **Long polls** wait on
@@ -20,6 +21,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use starling_log::prepared::{marker_commits, PreparedAppend, StoredBatch};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, GenericClient};
 use uuid::Uuid;
@@ -29,13 +31,8 @@ use crate::lease::{self, Lease, LeaseError, LeaseKind};
 /// The channel appends notify, with the payload `topic_id:partition:next_offset`.
 pub const APPENDED_CHANNEL: &str = "starling_appended";
 
-/// The size of a v2 record batch header; a shorter batch is refused.
+/// The size of a v2 record batch header: no stored batch is shorter.
 const HEADER_LEN: usize = 61;
-const BATCH_LENGTH: usize = 8;
-const PARTITION_LEADER_EPOCH: usize = 12;
-const MAGIC: usize = 16;
-const LAST_OFFSET_DELTA: usize = 23;
-const MAX_TIMESTAMP: usize = 35;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PartitionLogError {
@@ -55,6 +52,8 @@ pub enum PartitionLogError {
     WrongLease(String),
     #[error("PostgreSQL: {0}")]
     Database(#[from] tokio_postgres::Error),
+    #[error("no connection to PostgreSQL: {0}")]
+    Unavailable(String),
 }
 
 /// The lease name of a partition: `topic_id:partition`.
@@ -87,43 +86,18 @@ pub struct Appended {
     pub log_start_offset: i64,
 }
 
-/// (last offset delta, max timestamp) of a whole v2 batch, or why it is not one.
-fn header(batch: &[u8]) -> Result<(i32, i64), String> {
-    if batch.len() < HEADER_LEN {
-        return Err(format!("{} bytes, shorter than a header", batch.len()));
-    }
-    let length = i32::from_be_bytes(batch[BATCH_LENGTH..BATCH_LENGTH + 4].try_into().unwrap());
-    if usize::try_from(length).ok().map(|l| l + 12) != Some(batch.len()) {
-        return Err(format!(
-            "its length field says {length}, the batch is {} bytes",
-            batch.len()
-        ));
-    }
-    if batch[MAGIC] != 2 {
-        return Err(format!("magic {}", batch[MAGIC]));
-    }
-    let delta = i32::from_be_bytes(
-        batch[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4]
-            .try_into()
-            .unwrap(),
-    );
-    if delta < 0 {
-        return Err(format!("last offset delta {delta}"));
-    }
-    let max_timestamp =
-        i64::from_be_bytes(batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].try_into().unwrap());
-    Ok((delta, max_timestamp))
-}
-
-/// Appends validated `batches` (each one whole v2 batch) to a partition under its `lease`, in
-/// one transaction.
+/// Appends `prepared` (a record set checked by [`PreparedAppend::prepare`], or a marker) to a
+/// partition under its `lease`, in one transaction; the lease epoch is written into each batch
+/// as its partition leader epoch and, under LogAppendTime, `log_append_time` as its timestamps.
+/// Returns where the batches went and each as stored.
 pub async fn append(
     client: &mut tokio_postgres::Client,
     lease: &Lease,
     topic_id: Uuid,
     partition: i32,
-    batches: &[Vec<u8>],
-) -> Result<Appended, PartitionLogError> {
+    prepared: PreparedAppend,
+    log_append_time: Option<i64>,
+) -> Result<(Appended, Vec<StoredBatch>), PartitionLogError> {
     if lease.kind != LeaseKind::Partition || lease.name != lease_name(topic_id, partition) {
         return Err(PartitionLogError::WrongLease(format!(
             "{} {}",
@@ -131,34 +105,51 @@ pub async fn append(
             lease.name
         )));
     }
-    let mut headers = Vec::with_capacity(batches.len());
-    for (index, batch) in batches.iter().enumerate() {
-        headers
-            .push(header(batch).map_err(|reason| PartitionLogError::BadBatch { index, reason })?);
-    }
+    let records = i64::try_from(prepared.record_count()).unwrap_or(i64::MAX);
     let tx = client.transaction().await?;
     lease::check(&tx, lease).await?;
     let (log_start_offset, base_offset) = select_bounds(&tx, topic_id, partition, true).await?;
+    let next = base_offset
+        .checked_add(records)
+        .ok_or_else(|| PartitionLogError::BadBatch {
+            index: 0,
+            reason: "its offsets would overflow".into(),
+        })?;
+    let leader_epoch = i32::try_from(lease.epoch).unwrap_or(i32::MAX);
+    let stored = prepared.assign(base_offset, leader_epoch, log_append_time);
     let insert = tx
         .prepare(
-            "INSERT INTO batches (topic_id, partition, base_offset, last_offset, max_timestamp, bytes)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO batches (topic_id, partition, base_offset, last_offset, max_timestamp,
+                                  bytes, producer_id, producer_epoch, base_sequence,
+                                  is_transactional, is_control, marker_commits, leader_epoch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .await?;
-    let leader_epoch = i32::try_from(lease.epoch).unwrap_or(i32::MAX);
-    let mut next = base_offset;
-    for (batch, (delta, max_timestamp)) in batches.iter().zip(headers) {
-        let mut stored = batch.clone();
-        stored[..8].copy_from_slice(&next.to_be_bytes());
-        stored[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4]
-            .copy_from_slice(&leader_epoch.to_be_bytes());
-        let last = next + i64::from(delta);
+    for batch in &stored {
+        let marker = if batch.is_control {
+            marker_commits(&batch.bytes)
+        } else {
+            None
+        };
         tx.execute(
             &insert,
-            &[&topic_id, &partition, &next, &last, &max_timestamp, &stored],
+            &[
+                &topic_id,
+                &partition,
+                &batch.base_offset,
+                &batch.last_offset,
+                &batch.max_timestamp,
+                &&batch.bytes[..],
+                &batch.producer.producer_id,
+                &batch.producer.epoch,
+                &batch.producer.base_sequence,
+                &batch.producer.is_transactional,
+                &batch.is_control,
+                &marker,
+                &leader_epoch,
+            ],
         )
         .await?;
-        next = last + 1;
     }
     tx.execute(
         "UPDATE partitions SET next_offset = $3 WHERE topic_id = $1 AND partition = $2",
@@ -172,11 +163,12 @@ pub async fn append(
     )
     .await?;
     tx.commit().await?;
-    Ok(Appended {
+    let appended = Appended {
         base_offset,
         last_offset: next - 1,
         log_start_offset,
-    })
+    };
+    Ok((appended, stored))
 }
 
 /// What a read found.
@@ -189,14 +181,16 @@ pub struct Read {
     pub next_offset: i64,
 }
 
-/// Batches holding offsets from `offset` on, up to `max_bytes` (but at least one batch when
-/// there is one). An offset equal to the next offset reads nothing; one outside the log is
-/// [`PartitionLogError::OffsetOutOfRange`].
+/// Batches holding offsets from `offset` on that start below `limit` (a read_committed read
+/// passes the last stable offset; `i64::MAX` reads to the end), up to `max_bytes` (but at least
+/// one batch when there is one). An offset equal to the next offset reads nothing; one outside
+/// the log is [`PartitionLogError::OffsetOutOfRange`].
 pub async fn read(
     client: &impl GenericClient,
     topic_id: Uuid,
     partition: i32,
     offset: i64,
+    limit: i64,
     max_bytes: usize,
 ) -> Result<Read, PartitionLogError> {
     let (log_start_offset, next_offset) = bounds(client, topic_id, partition).await?;
@@ -208,13 +202,13 @@ pub async fn read(
         });
     }
     // Batches are at least a header long: the budget bounds the rows fetched too.
-    let limit = i64::try_from(max_bytes / HEADER_LEN + 1).unwrap_or(i64::MAX);
+    let rows_wanted = i64::try_from(max_bytes / HEADER_LEN + 1).unwrap_or(i64::MAX);
     let rows = client
         .query(
             "SELECT bytes FROM batches
-             WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3
-             ORDER BY base_offset LIMIT $4",
-            &[&topic_id, &partition, &offset, &limit],
+             WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND base_offset < $4
+             ORDER BY base_offset LIMIT $5",
+            &[&topic_id, &partition, &offset, &limit, &rows_wanted],
         )
         .await?;
     let mut records = Vec::new();

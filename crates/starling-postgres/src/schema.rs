@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "keyed records",
         sql: include_str!("../migrations/0006_keyed_records.sql"),
     },
+    Migration {
+        version: 7,
+        name: "batch producer fields",
+        sql: include_str!("../migrations/0007_batch_producers.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

@@ -9,8 +9,10 @@ use bytes::BytesMut;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use starling_log::prepared::PreparedAppend;
+use starling_log::LogConfig;
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
-use starling_postgres::partition_log::{self, AppendListener, PartitionLogError};
+use starling_postgres::partition_log::{self, AppendListener, Appended, PartitionLogError};
 use starling_postgres::testing::TestPostgres;
 use starling_postgres::PgPool;
 use uuid::Uuid;
@@ -48,6 +50,25 @@ fn batch(count: i32, tag: &str) -> Vec<u8> {
     )
     .unwrap();
     out.to_vec()
+}
+
+/// Appends `batches` as a producer sent them, checked as the broker checks a produce request.
+async fn append(
+    client: &mut tokio_postgres::Client,
+    lease: &Lease,
+    topic: Uuid,
+    partition: i32,
+    batches: &[Vec<u8>],
+) -> Result<Appended, PartitionLogError> {
+    let records = BytesMut::from(&batches.concat()[..]);
+    let prepared = PreparedAppend::prepare(records, &LogConfig::default(), "", 1_796_428_800_000)
+        .map_err(|e| PartitionLogError::BadBatch {
+        index: 0,
+        reason: e.to_string(),
+    })?;
+    partition_log::append(client, lease, topic, partition, prepared, None)
+        .await
+        .map(|(appended, _)| appended)
 }
 
 /// Every record in `bytes` as (offset, value), checking each batch's CRC.
@@ -106,7 +127,7 @@ async fn concurrent_appends_get_dense_offsets_and_the_stored_batches_decode_with
                 for round in 0..10 {
                     let mut client = pool.get().await.unwrap();
                     let count = 1 + (task + round) % 4;
-                    let appended = partition_log::append(
+                    let appended = append(
                         &mut client,
                         &lease,
                         topic,
@@ -137,7 +158,7 @@ async fn concurrent_appends_get_dense_offsets_and_the_stored_batches_decode_with
         next = last + 1;
     }
     let client = s.pool.get().await.unwrap();
-    let read = partition_log::read(&**client, s.topic, 0, 0, usize::MAX)
+    let read = partition_log::read(&**client, s.topic, 0, 0, i64::MAX, usize::MAX)
         .await
         .unwrap();
     assert_eq!(read.next_offset, next);
@@ -157,7 +178,7 @@ async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reus
     };
     let s = setup(&pg, "fenced", 1).await;
     let mut client = s.pool.get().await.unwrap();
-    partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(3, "old")])
+    append(&mut client, &s.lease, s.topic, 0, &[batch(3, "old")])
         .await
         .unwrap();
     lease::release(&**client, &s.lease).await.unwrap();
@@ -165,8 +186,7 @@ async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reus
         .await
         .unwrap()
         .unwrap();
-    let refused =
-        partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(2, "stale")]).await;
+    let refused = append(&mut client, &s.lease, s.topic, 0, &[batch(2, "stale")]).await;
     assert!(
         matches!(
             refused,
@@ -177,11 +197,11 @@ async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reus
         ),
         "{refused:?}"
     );
-    let appended = partition_log::append(&mut client, &new, s.topic, 0, &[batch(2, "new")])
+    let appended = append(&mut client, &new, s.topic, 0, &[batch(2, "new")])
         .await
         .unwrap();
     assert_eq!((appended.base_offset, appended.last_offset), (3, 4));
-    let read = partition_log::read(&**client, s.topic, 0, 0, usize::MAX)
+    let read = partition_log::read(&**client, s.topic, 0, 0, i64::MAX, usize::MAX)
         .await
         .unwrap();
     let values: Vec<String> = decode(&read.records).into_iter().map(|(_, v)| v).collect();
@@ -198,7 +218,7 @@ async fn a_node_that_lost_the_partition_cannot_append_and_offsets_are_never_reus
     .unwrap()
     .unwrap();
     assert!(matches!(
-        partition_log::append(&mut client, &other, s.topic, 0, &[batch(1, "x")]).await,
+        append(&mut client, &other, s.topic, 0, &[batch(1, "x")]).await,
         Err(PartitionLogError::WrongLease(_))
     ));
 }
@@ -212,7 +232,7 @@ async fn listeners_hear_of_committed_appends_only() {
     let url = pg.url_for("notify");
     let mut listener = AppendListener::connect(&url).await.unwrap();
     let mut client = s.pool.get().await.unwrap();
-    partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(2, "a")])
+    append(&mut client, &s.lease, s.topic, 0, &[batch(2, "a")])
         .await
         .unwrap();
     assert_eq!(
@@ -220,17 +240,13 @@ async fn listeners_hear_of_committed_appends_only() {
         Some((s.topic, 0, 2))
     );
     // A refused append (a batch that is not one) notifies nothing.
-    assert!(
-        partition_log::append(&mut client, &s.lease, s.topic, 0, &[vec![0u8; 10]])
-            .await
-            .is_err()
-    );
+    assert!(append(&mut client, &s.lease, s.topic, 0, &[vec![0u8; 10]])
+        .await
+        .is_err());
     lease::release(&**client, &s.lease).await.unwrap();
-    assert!(
-        partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(1, "b")])
-            .await
-            .is_err()
-    );
+    assert!(append(&mut client, &s.lease, s.topic, 0, &[batch(1, "b")])
+        .await
+        .is_err());
     assert_eq!(listener.next(Duration::from_millis(500)).await, None);
 }
 
@@ -242,32 +258,39 @@ async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget
     let s = setup(&pg, "reads", 1).await;
     let mut client = s.pool.get().await.unwrap();
     for tag in ["a", "b", "c"] {
-        partition_log::append(&mut client, &s.lease, s.topic, 0, &[batch(3, tag)])
+        append(&mut client, &s.lease, s.topic, 0, &[batch(3, tag)])
             .await
             .unwrap();
     }
     // Offset 4 is inside the second batch (3..=5): it comes whole.
-    let read = partition_log::read(&**client, s.topic, 0, 4, usize::MAX)
+    let read = partition_log::read(&**client, s.topic, 0, 4, i64::MAX, usize::MAX)
         .await
         .unwrap();
     assert_eq!(decode(&read.records).first().map(|r| r.0), Some(3));
     assert_eq!(decode(&read.records).len(), 6);
     // A budget smaller than a batch still returns one batch; then whole batches only.
-    let one = partition_log::read(&**client, s.topic, 0, 0, 1)
+    let one = partition_log::read(&**client, s.topic, 0, 0, i64::MAX, 1)
         .await
         .unwrap();
     assert_eq!(decode(&one.records).len(), 3);
-    let two = partition_log::read(&**client, s.topic, 0, 0, one.records.len() * 2 + 10)
-        .await
-        .unwrap();
+    let two = partition_log::read(
+        &**client,
+        s.topic,
+        0,
+        0,
+        i64::MAX,
+        one.records.len() * 2 + 10,
+    )
+    .await
+    .unwrap();
     assert_eq!(decode(&two.records).len(), 6);
     // At the end: nothing yet; past it, or an unknown partition: errors.
-    let end = partition_log::read(&**client, s.topic, 0, 9, 100)
+    let end = partition_log::read(&**client, s.topic, 0, 9, i64::MAX, 100)
         .await
         .unwrap();
     assert!(end.records.is_empty());
     assert!(matches!(
-        partition_log::read(&**client, s.topic, 0, 10, 100).await,
+        partition_log::read(&**client, s.topic, 0, 10, i64::MAX, 100).await,
         Err(PartitionLogError::OffsetOutOfRange {
             offset: 10,
             log_start: 0,
@@ -275,7 +298,7 @@ async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget
         })
     ));
     assert!(matches!(
-        partition_log::read(&**client, s.topic, 7, 0, 100).await,
+        partition_log::read(&**client, s.topic, 7, 0, i64::MAX, 100).await,
         Err(PartitionLogError::UnknownPartition { partition: 7, .. })
     ));
 }
@@ -288,7 +311,7 @@ async fn retention_deletes_whole_batches_below_the_new_start_in_chunks() {
     let s = setup(&pg, "retention", 1).await;
     let mut client = s.pool.get().await.unwrap();
     for i in 0..10 {
-        partition_log::append(
+        append(
             &mut client,
             &s.lease,
             s.topic,
@@ -308,10 +331,10 @@ async fn retention_deletes_whole_batches_below_the_new_start_in_chunks() {
         (7, 20)
     );
     assert!(matches!(
-        partition_log::read(&**client, s.topic, 0, 5, 100).await,
+        partition_log::read(&**client, s.topic, 0, 5, i64::MAX, 100).await,
         Err(PartitionLogError::OffsetOutOfRange { .. })
     ));
-    let read = partition_log::read(&**client, s.topic, 0, 7, usize::MAX)
+    let read = partition_log::read(&**client, s.topic, 0, 7, i64::MAX, usize::MAX)
         .await
         .unwrap();
     assert_eq!(decode(&read.records).first().map(|r| r.0), Some(6));
@@ -372,9 +395,7 @@ async fn two_nodes_that_both_believe_they_lead_never_get_the_same_offsets_and_lo
                     if let Some(lease) = &held {
                         let tag = format!("n{node}-{n}");
                         n += 1;
-                        match partition_log::append(&mut client, lease, topic, 0, &[batch(2, &tag)])
-                            .await
-                        {
+                        match append(&mut client, lease, topic, 0, &[batch(2, &tag)]).await {
                             Ok(appended) => acknowledged.push((appended.base_offset, tag)),
                             Err(PartitionLogError::Lease(LeaseError::Fenced { .. })) => held = None,
                             Err(e) => panic!("{e}"),
@@ -395,7 +416,7 @@ async fn two_nodes_that_both_believe_they_lead_never_get_the_same_offsets_and_lo
         acknowledged.extend(node.await.unwrap());
     }
     let client = s.pool.get().await.unwrap();
-    let read = partition_log::read(&**client, s.topic, 0, 0, usize::MAX)
+    let read = partition_log::read(&**client, s.topic, 0, 0, i64::MAX, usize::MAX)
         .await
         .unwrap();
     let records = decode(&read.records);

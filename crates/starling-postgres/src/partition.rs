@@ -1,0 +1,412 @@
+//! [`PgPartition`]: a partition this node leads in a cluster, over the PostgreSQL partition log
+//! ([`crate::partition_log`]).
+//!
+//! The leader keeps what the embedded log keeps in memory: the idempotent producers' state and
+//! the partition's transactions (`starling_log::producer_state::ProducerStates`), its log start
+//! and end, its last stable offset and aborted transactions. It builds them when it takes the
+//! partition's lease, by replaying the producer columns of the stored batches in offset order
+//! (the same replay the embedded log's recovery does over its segment headers), so a producer
+//! retrying a batch the previous leader stored is answered with that batch's offsets, not
+//! written twice.
+//!
+//! Every append is checked as the embedded log checks one
+//! (`starling_log::prepared::PreparedAppend`), then against the producer state, then written
+//! under the lease; appends to one partition are serialised by a lock held across the write.
+//! An append whose outcome is unknown (the connection failed around the commit) drops the
+//! state, and the next append builds it again from what the database holds, so the leader
+//! never acts on a guess. A lease lost to another node fails the write: the caller answers
+//! NOT_LEADER_OR_FOLLOWER.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use starling_log::prepared::PreparedAppend;
+use starling_log::producer_state::{
+    ActiveProducer, Admission, ProducerBatch, ProducerStates, TxnMarker,
+};
+use starling_log::{AppendError, AppendInfo, LogConfig, ReadResult, TimestampType};
+use uuid::Uuid;
+
+use crate::lease::{Lease, LeaseError};
+use crate::partition_log::{self, PartitionLogError};
+use crate::PgPool;
+
+/// Why an append was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum PgAppendError {
+    /// The record set or the producer's sequence was refused, as the embedded log refuses it.
+    #[error(transparent)]
+    Refused(#[from] AppendError),
+    /// The database failed, or this node no longer holds the partition's lease.
+    #[error(transparent)]
+    Storage(#[from] PartitionLogError),
+}
+
+impl PgAppendError {
+    /// Whether the partition is led by another node now (NOT_LEADER_OR_FOLLOWER).
+    pub fn is_fenced(&self) -> bool {
+        matches!(
+            self,
+            PgAppendError::Storage(PartitionLogError::Lease(LeaseError::Fenced { .. }))
+        )
+    }
+}
+
+/// What readers see, republished after each change.
+#[derive(Debug, Clone)]
+struct View {
+    log_start: i64,
+    log_end: i64,
+    first_unstable: Option<i64>,
+    open: Arc<Vec<i64>>,
+    aborted: Arc<Vec<starling_log::producer_state::AbortedTxn>>,
+}
+
+impl View {
+    fn new(log_start: i64, log_end: i64, states: &ProducerStates) -> View {
+        View {
+            log_start,
+            log_end,
+            first_unstable: states.first_unstable_offset(),
+            open: Arc::new(
+                states
+                    .open_transactions()
+                    .iter()
+                    .map(|&(pid, _)| pid)
+                    .collect(),
+            ),
+            aborted: states.aborted(),
+        }
+    }
+}
+
+/// A partition led by this node.
+pub struct PgPartition {
+    pool: PgPool,
+    topic_id: Uuid,
+    partition: i32,
+    lease: Lease,
+    /// The producer state, `None` after an append of unknown outcome until it is built again.
+    /// Held across each write: appends to the partition are serialised here.
+    writer: tokio::sync::Mutex<Option<ProducerStates>>,
+    view: parking_lot::RwLock<View>,
+}
+
+impl PgPartition {
+    /// Takes up partition `partition` of `topic_id` under `lease` (a partition lease this node
+    /// holds): reads its bounds and builds its producer state from the stored batches.
+    pub async fn open(
+        pool: PgPool,
+        lease: Lease,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<PgPartition, PartitionLogError> {
+        let (states, view) = load(&pool, topic_id, partition).await?;
+        Ok(PgPartition {
+            pool,
+            topic_id,
+            partition,
+            lease,
+            writer: tokio::sync::Mutex::new(Some(states)),
+            view: parking_lot::RwLock::new(view),
+        })
+    }
+
+    /// The lease this node leads the partition under.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.view.read().log_start
+    }
+
+    /// The next offset to assign: every stored batch is committed, so it is the high
+    /// watermark too.
+    pub fn log_end_offset(&self) -> i64 {
+        self.view.read().log_end
+    }
+
+    /// The first offset of the earliest open transaction, or the log end.
+    pub fn last_stable_offset(&self) -> i64 {
+        let view = self.view.read();
+        view.first_unstable.unwrap_or(view.log_end)
+    }
+
+    /// Whether `producer_id` has a transaction open here.
+    pub fn has_open_transaction(&self, producer_id: i64) -> bool {
+        self.view.read().open.contains(&producer_id)
+    }
+
+    /// The producers this partition remembers (DescribeProducers); empty while the state is
+    /// being built again.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        match self.writer.try_lock() {
+            Ok(guard) => guard
+                .as_ref()
+                .map(ProducerStates::active_producers)
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Checks and appends a produced record set (one partition's `records`) as a topic with
+    /// `config` takes it at `now_ms`. A retried batch the partition already holds is answered
+    /// with its offsets and not written again (`record_count` 0).
+    pub async fn append(
+        &self,
+        records: BytesMut,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PgAppendError> {
+        let name = if config.cleanup_policy.compacts() {
+            format!("{}-{}", self.topic_id, self.partition)
+        } else {
+            String::new()
+        };
+        let checking = config.clone();
+        // Validation may decompress and recompress: not on an async worker.
+        let prepared = tokio::task::spawn_blocking(move || {
+            PreparedAppend::prepare(records, &checking, &name, now_ms)
+        })
+        .await
+        .map_err(|e| AppendError::Corrupt(format!("the validation task failed: {e}")))??;
+        let mut writer = self.writer.lock().await;
+        let states = self.loaded(&mut writer).await?;
+        if let Some(batch) = prepared.single_batch_producer() {
+            if let Admission::Duplicate {
+                first_offset,
+                last_offset,
+                timestamp,
+            } = states.check(&batch).map_err(AppendError::from)?
+            {
+                let log_append_time = if config.timestamp_type == TimestampType::LogAppendTime {
+                    timestamp
+                } else {
+                    -1
+                };
+                return Ok(AppendInfo {
+                    base_offset: first_offset,
+                    last_offset,
+                    log_append_time,
+                    log_start_offset: self.log_start_offset(),
+                    record_count: 0,
+                });
+            }
+        }
+        let record_count = prepared.record_count();
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let (appended, stored) = match self.write(prepared, log_append_time).await {
+            Ok(written) => written,
+            Err(e) => {
+                // A refusal before the write leaves the state right; anything else may have
+                // committed: build the state again before the next append.
+                *writer = None;
+                return Err(e.into());
+            }
+        };
+        let states = writer.as_mut().expect("loaded above");
+        for batch in &stored {
+            states.record(&batch.producer);
+        }
+        *self.view.write() = View::new(appended.log_start_offset, appended.last_offset + 1, states);
+        Ok(AppendInfo {
+            base_offset: appended.base_offset,
+            last_offset: appended.last_offset,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: appended.log_start_offset,
+            record_count,
+        })
+    }
+
+    /// Writes a transaction marker for `marker`'s producer and closes its transaction here (an
+    /// abort joins the aborted list); `None`, writing nothing, when the producer has no
+    /// transaction open here.
+    pub async fn write_txn_marker(
+        &self,
+        marker: TxnMarker,
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, PgAppendError> {
+        let mut writer = self.writer.lock().await;
+        let states = self.loaded(&mut writer).await?;
+        if !states.needs_marker(&marker) {
+            return Ok(None);
+        }
+        let (appended, _) = match self
+            .write(PreparedAppend::marker(&marker, now_ms), None)
+            .await
+        {
+            Ok(written) => written,
+            Err(e) => {
+                *writer = None;
+                return Err(e.into());
+            }
+        };
+        let states = writer.as_mut().expect("loaded above");
+        states.apply_marker(&marker, appended.base_offset, now_ms);
+        *self.view.write() = View::new(appended.log_start_offset, appended.last_offset + 1, states);
+        Ok(Some(AppendInfo {
+            base_offset: appended.base_offset,
+            last_offset: appended.last_offset,
+            log_append_time: -1,
+            log_start_offset: appended.log_start_offset,
+            record_count: 1,
+        }))
+    }
+
+    /// Stored batches from `offset`, up to `max_bytes` (at least one batch when there is one):
+    /// to the log end, or with `read_committed` to the last stable offset, with the aborted
+    /// transactions a read_committed consumer skips.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        read_committed: bool,
+    ) -> Result<ReadResult, PartitionLogError> {
+        let view = self.view.read().clone();
+        let last_stable = view.first_unstable.unwrap_or(view.log_end);
+        let limit = if read_committed {
+            last_stable
+        } else {
+            view.log_end
+        };
+        if offset < view.log_start || offset > view.log_end {
+            return Err(PartitionLogError::OffsetOutOfRange {
+                offset,
+                log_start: view.log_start,
+                next_offset: view.log_end,
+            });
+        }
+        let records = if offset < limit {
+            let client = self.pool.get().await.map_err(pool_error)?;
+            partition_log::read(
+                &**client,
+                self.topic_id,
+                self.partition,
+                offset,
+                limit,
+                max_bytes,
+            )
+            .await?
+            .records
+        } else {
+            Vec::new()
+        };
+        let aborted_transactions = if read_committed {
+            view.aborted
+                .iter()
+                .filter(|a| a.last_offset >= offset && a.first_offset < limit)
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ReadResult {
+            records: Bytes::from(records),
+            high_watermark: view.log_end,
+            last_stable_offset: last_stable,
+            log_start_offset: view.log_start,
+            aborted_transactions,
+        })
+    }
+
+    /// The state, built again first if an append of unknown outcome dropped it.
+    async fn loaded<'a>(
+        &self,
+        writer: &'a mut Option<ProducerStates>,
+    ) -> Result<&'a mut ProducerStates, PartitionLogError> {
+        if writer.is_none() {
+            let (states, view) = load(&self.pool, self.topic_id, self.partition).await?;
+            *self.view.write() = view;
+            *writer = Some(states);
+        }
+        Ok(writer.as_mut().expect("loaded above"))
+    }
+
+    /// One append transaction under the lease.
+    async fn write(
+        &self,
+        prepared: PreparedAppend,
+        log_append_time: Option<i64>,
+    ) -> Result<
+        (
+            partition_log::Appended,
+            Vec<starling_log::prepared::StoredBatch>,
+        ),
+        PartitionLogError,
+    > {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        partition_log::append(
+            &mut client,
+            &self.lease,
+            self.topic_id,
+            self.partition,
+            prepared,
+            log_append_time,
+        )
+        .await
+    }
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> PartitionLogError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => PartitionLogError::Database(e),
+        other => PartitionLogError::Unavailable(other.to_string()),
+    }
+}
+
+/// The partition's producer state and view, from its bounds and the producer columns of its
+/// stored batches replayed in offset order.
+async fn load(
+    pool: &PgPool,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<(ProducerStates, View), PartitionLogError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let (log_start, log_end) = partition_log::bounds(&**client, topic_id, partition).await?;
+    let rows = client
+        .query(
+            "SELECT base_offset, last_offset, max_timestamp, producer_id, producer_epoch,
+                    base_sequence, is_transactional, is_control, marker_commits
+             FROM batches
+             WHERE topic_id = $1 AND partition = $2 AND producer_id >= 0
+             ORDER BY base_offset",
+            &[&topic_id, &partition],
+        )
+        .await?;
+    let mut states = ProducerStates::new();
+    for row in &rows {
+        let base_offset: i64 = row.get(0);
+        let last_offset: i64 = row.get(1);
+        let max_timestamp: i64 = row.get(2);
+        let producer_id: i64 = row.get(3);
+        let epoch: i16 = row.get(4);
+        let is_control: bool = row.get(7);
+        if is_control {
+            // A transaction marker (a control batch of another kind has no decision).
+            if let Some(commit) = row.get::<_, Option<bool>>(8) {
+                let marker = TxnMarker {
+                    producer_id,
+                    epoch,
+                    commit,
+                    coordinator_epoch: 0,
+                };
+                states.apply_marker(&marker, base_offset, max_timestamp);
+            }
+            continue;
+        }
+        states.record(&ProducerBatch {
+            producer_id,
+            epoch,
+            base_sequence: row.get(5),
+            last_offset_delta: i32::try_from(last_offset - base_offset).unwrap_or(i32::MAX),
+            first_offset: base_offset,
+            max_timestamp,
+            is_transactional: row.get(6),
+        });
+    }
+    states.prune_aborted(log_start);
+    let view = View::new(log_start, log_end, &states);
+    Ok((states, view))
+}
