@@ -160,6 +160,15 @@ impl PreparedAppend {
     }
 }
 
+/// For ListOffsets by timestamp, in a stored batch whose `maxTimestamp` is at least `target`:
+/// the first record whose timestamp is at least `target`, as (offset, timestamp), found as the
+/// embedded log finds it (a compressed or LogAppendTime batch answers its base offset and
+/// `maxTimestamp`). `None` when `batch` does not start with a batch header.
+pub fn first_record_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)> {
+    let header = batch::BatchHeader::parse(batch)?;
+    Some(batch::first_record_at_or_after(batch, &header, target))
+}
+
 /// The marker a stored transaction control batch holds: whether it commits; `None` for a batch
 /// that is not a transaction marker or cannot be read.
 pub fn marker_commits(batch: &[u8]) -> Option<bool> {

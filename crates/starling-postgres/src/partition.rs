@@ -57,16 +57,19 @@ impl PgAppendError {
 struct View {
     log_start: i64,
     log_end: i64,
+    /// Bytes of the stored batches.
+    size: u64,
     first_unstable: Option<i64>,
     open: Arc<Vec<i64>>,
     aborted: Arc<Vec<starling_log::producer_state::AbortedTxn>>,
 }
 
 impl View {
-    fn new(log_start: i64, log_end: i64, states: &ProducerStates) -> View {
+    fn new(log_start: i64, log_end: i64, size: u64, states: &ProducerStates) -> View {
         View {
             log_start,
             log_end,
+            size,
             first_unstable: states.first_unstable_offset(),
             open: Arc::new(
                 states
@@ -210,7 +213,8 @@ impl PgPartition {
         for batch in &stored {
             states.record(&batch.producer);
         }
-        *self.view.write() = View::new(appended.log_start_offset, appended.last_offset + 1, states);
+        let size = stored.iter().map(|b| b.bytes.len() as u64).sum::<u64>();
+        self.republish(&appended, size, states);
         Ok(AppendInfo {
             base_offset: appended.base_offset,
             last_offset: appended.last_offset,
@@ -233,7 +237,7 @@ impl PgPartition {
         if !states.needs_marker(&marker) {
             return Ok(None);
         }
-        let (appended, _) = match self
+        let (appended, stored) = match self
             .write(PreparedAppend::marker(&marker, now_ms), None)
             .await
         {
@@ -245,7 +249,8 @@ impl PgPartition {
         };
         let states = writer.as_mut().expect("loaded above");
         states.apply_marker(&marker, appended.base_offset, now_ms);
-        *self.view.write() = View::new(appended.log_start_offset, appended.last_offset + 1, states);
+        let size = stored.iter().map(|b| b.bytes.len() as u64).sum::<u64>();
+        self.republish(&appended, size, states);
         Ok(Some(AppendInfo {
             base_offset: appended.base_offset,
             last_offset: appended.last_offset,
@@ -311,6 +316,181 @@ impl PgPartition {
         })
     }
 
+    /// Bytes of the stored batches.
+    pub fn size_bytes(&self) -> u64 {
+        self.view.read().size
+    }
+
+    /// The view after an append of `size` bytes.
+    fn republish(&self, appended: &partition_log::Appended, size: u64, states: &ProducerStates) {
+        let mut view = self.view.write();
+        let grown = view.size.saturating_add(size);
+        *view = View::new(
+            appended.log_start_offset,
+            appended.last_offset + 1,
+            grown,
+            states,
+        );
+    }
+
+    /// When `config`'s `cleanup.policy` deletes: moves the log start past the oldest batches
+    /// whose newest record is older than `retention.ms`, and past the oldest batches while the
+    /// rest is still at least `retention.bytes` (the embedded log's rule, per batch rather than
+    /// per segment), then deletes them `chunk` rows at a time. Returns the batches deleted.
+    pub async fn enforce_retention(
+        &self,
+        config: &LogConfig,
+        now_ms: i64,
+        chunk: i64,
+    ) -> Result<u64, PartitionLogError> {
+        if !config.cleanup_policy.deletes()
+            || (config.retention_ms.is_none() && config.retention_bytes.is_none())
+        {
+            return Ok(0);
+        }
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let log_end = self.log_end_offset();
+        let mut new_start = self.log_start_offset();
+        if let Some(ms) = config.retention_ms.filter(|&ms| ms >= 0) {
+            let cutoff = now_ms.saturating_sub(ms);
+            let kept: Option<i64> = client
+                .query_one(
+                    "SELECT min(base_offset) FROM batches
+                     WHERE topic_id = $1 AND partition = $2 AND max_timestamp >= $3",
+                    &[&self.topic_id, &self.partition, &cutoff],
+                )
+                .await?
+                .get(0);
+            new_start = new_start.max(kept.unwrap_or(log_end));
+        }
+        if let Some(limit) = config.retention_bytes {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            // A batch goes while the batches after it still hold at least `limit` bytes.
+            let kept: Option<i64> = client
+                .query_one(
+                    "SELECT min(base_offset) FROM (
+                         SELECT base_offset,
+                                sum(octet_length(bytes)) OVER (ORDER BY base_offset DESC)
+                                    - octet_length(bytes) AS after
+                         FROM batches WHERE topic_id = $1 AND partition = $2) sizes
+                     WHERE after < $3",
+                    &[&self.topic_id, &self.partition, &limit],
+                )
+                .await?
+                .get(0);
+            new_start = new_start.max(kept.unwrap_or(log_end));
+        }
+        drop(client);
+        if new_start <= self.log_start_offset() {
+            return Ok(0);
+        }
+        self.move_start(new_start, chunk).await
+    }
+
+    /// DeleteRecords: moves the log start up to `offset` (never past the log end, never back)
+    /// and deletes the batches wholly below it, `chunk` rows at a time. Returns the log start.
+    pub async fn delete_records_before(
+        &self,
+        offset: i64,
+        chunk: i64,
+    ) -> Result<i64, PartitionLogError> {
+        self.move_start(offset.min(self.log_end_offset()), chunk)
+            .await?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Moves the log start to `new_start` under the lease and deletes what is below it.
+    async fn move_start(&self, new_start: i64, chunk: i64) -> Result<u64, PartitionLogError> {
+        let mut writer = self.writer.lock().await;
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let deleted = partition_log::delete_before(
+            &mut client,
+            &self.lease,
+            self.topic_id,
+            self.partition,
+            new_start,
+            chunk,
+        )
+        .await?;
+        let (log_start, _) =
+            partition_log::bounds(&**client, self.topic_id, self.partition).await?;
+        let size = stored_size(&**client, self.topic_id, self.partition).await?;
+        drop(client);
+        let states = self.loaded(&mut writer).await?;
+        states.prune_aborted(log_start);
+        let mut view = self.view.write();
+        let log_end = view.log_end;
+        *view = View::new(log_start, log_end, size, states);
+        Ok(deleted)
+    }
+
+    /// ListOffsets by timestamp: the first record at or after `timestamp` as (offset,
+    /// timestamp), found in the first batch (by offset) whose newest record is that recent.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, PartitionLogError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT bytes FROM batches
+                 WHERE topic_id = $1 AND partition = $2 AND max_timestamp >= $3
+                 ORDER BY base_offset LIMIT 1",
+                &[&self.topic_id, &self.partition, &timestamp],
+            )
+            .await?;
+        Ok(row.and_then(|row| {
+            let bytes: &[u8] = row.get(0);
+            starling_log::prepared::first_record_at_or_after(bytes, timestamp)
+                .map(|(offset, ts)| (offset.max(self.log_start_offset()), ts))
+        }))
+    }
+
+    /// ListOffsets MAX_TIMESTAMP: the largest batch `maxTimestamp` and the last offset of the
+    /// first batch carrying it, as the embedded log answers; `None` for an empty log.
+    pub async fn max_timestamp(&self) -> Result<Option<(i64, i64)>, PartitionLogError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let row = client
+            .query_opt(
+                "SELECT max_timestamp, last_offset FROM batches
+                 WHERE topic_id = $1 AND partition = $2
+                 ORDER BY max_timestamp DESC, base_offset LIMIT 1",
+                &[&self.topic_id, &self.partition],
+            )
+            .await?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    /// OffsetForLeaderEpoch: the largest leader epoch at or below `epoch` that wrote here and
+    /// the offset where the next epoch took over (the log end for the latest), or `None` when
+    /// no batch here has such an epoch.
+    pub async fn epoch_end_offset(
+        &self,
+        epoch: i32,
+    ) -> Result<Option<(i32, i64)>, PartitionLogError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let found: Option<i32> = client
+            .query_one(
+                "SELECT max(leader_epoch) FROM batches
+                 WHERE topic_id = $1 AND partition = $2 AND leader_epoch <= $3",
+                &[&self.topic_id, &self.partition, &epoch],
+            )
+            .await?
+            .get(0);
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let next: Option<i64> = client
+            .query_one(
+                "SELECT min(base_offset) FROM batches
+                 WHERE topic_id = $1 AND partition = $2 AND leader_epoch > $3",
+                &[&self.topic_id, &self.partition, &found],
+            )
+            .await?
+            .get(0);
+        Ok(Some((found, next.unwrap_or_else(|| self.log_end_offset()))))
+    }
+
     /// The state, built again first if an append of unknown outcome dropped it.
     async fn loaded<'a>(
         &self,
@@ -365,6 +545,7 @@ async fn load(
 ) -> Result<(ProducerStates, View), PartitionLogError> {
     let client = pool.get().await.map_err(pool_error)?;
     let (log_start, log_end) = partition_log::bounds(&**client, topic_id, partition).await?;
+    let size = stored_size(&**client, topic_id, partition).await?;
     let rows = client
         .query(
             "SELECT base_offset, last_offset, max_timestamp, producer_id, producer_epoch,
@@ -407,6 +588,23 @@ async fn load(
         });
     }
     states.prune_aborted(log_start);
-    let view = View::new(log_start, log_end, &states);
+    let view = View::new(log_start, log_end, size, &states);
     Ok((states, view))
+}
+
+/// Bytes of a partition's stored batches.
+async fn stored_size(
+    client: &impl tokio_postgres::GenericClient,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<u64, PartitionLogError> {
+    let size: i64 = client
+        .query_one(
+            "SELECT COALESCE(sum(octet_length(bytes)), 0)::bigint FROM batches
+             WHERE topic_id = $1 AND partition = $2",
+            &[&topic_id, &partition],
+        )
+        .await?
+        .get(0);
+    Ok(u64::try_from(size).unwrap_or(0))
 }

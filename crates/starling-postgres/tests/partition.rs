@@ -31,6 +31,19 @@ fn batch(
     transactional: bool,
     tag: &str,
 ) -> BytesMut {
+    batch_at(producer, epoch, sequence, count, transactional, tag, NOW)
+}
+
+/// [`batch`] with its records stamped `timestamp`, `timestamp + 1`, ...
+fn batch_at(
+    producer: i64,
+    epoch: i16,
+    sequence: i32,
+    count: i32,
+    transactional: bool,
+    tag: &str,
+    timestamp: i64,
+) -> BytesMut {
     let records: Vec<Record> = (0..count)
         .map(|i| Record {
             transactional,
@@ -41,7 +54,7 @@ fn batch(
             timestamp_type: TimestampType::Creation,
             offset: i64::from(i),
             sequence: sequence + i,
-            timestamp: NOW,
+            timestamp: timestamp + i64::from(i),
             key: None,
             value: Some(format!("{tag}-{i}").into_bytes().into()),
             headers: Default::default(),
@@ -373,4 +386,94 @@ async fn after_the_database_comes_back_the_leader_rebuilds_its_state_and_loses_n
     assert_eq!((retried.base_offset, retried.record_count), (2, 0));
     let read = leader.read(0, usize::MAX, false).await.unwrap();
     assert_eq!(values(&read.records), ["a-0", "a-1", "b-0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_delete_records_and_timestamp_and_epoch_lookups() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let s = setup(&pg, "retention").await;
+    let config = LogConfig::default();
+    let first = lead(&s, 1, None).await;
+    // Offsets 0-1 at NOW-10s, 2-3 at NOW-5s, 4-5 at NOW, then a new leader writes 6-7.
+    for (i, age) in [10_000, 5_000, 0].into_iter().enumerate() {
+        first
+            .append(
+                batch_at(-1, -1, -1, 2, false, &format!("b{i}"), NOW - age),
+                &config,
+                NOW,
+            )
+            .await
+            .unwrap();
+    }
+    let second = lead(&s, 2, Some(first.lease())).await;
+    second
+        .append(batch_at(-1, -1, -1, 2, false, "b3", NOW + 10), &config, NOW)
+        .await
+        .unwrap();
+    let size = second.size_bytes();
+    assert!(size > 0);
+
+    // Timestamps: the first record at or after, and the newest batch.
+    assert_eq!(
+        second.offset_for_timestamp(NOW - 5_000 + 1).await.unwrap(),
+        Some((3, NOW - 5_000 + 1))
+    );
+    assert_eq!(second.offset_for_timestamp(NOW + 100).await.unwrap(), None);
+    assert_eq!(second.max_timestamp().await.unwrap(), Some((NOW + 11, 7)));
+
+    // Leader epochs: the first leader's ends where the second took over.
+    let (e1, e2) = (first.lease().epoch as i32, second.lease().epoch as i32);
+    assert_eq!(second.epoch_end_offset(e1).await.unwrap(), Some((e1, 6)));
+    assert_eq!(second.epoch_end_offset(e2).await.unwrap(), Some((e2, 8)));
+    assert_eq!(
+        second.epoch_end_offset(e2 + 5).await.unwrap(),
+        Some((e2, 8))
+    );
+    assert_eq!(second.epoch_end_offset(e1 - 1).await.unwrap(), None);
+
+    // retention.ms of 6 s: only the batch from 10 s ago goes.
+    let by_time = LogConfig {
+        retention_ms: Some(6_000),
+        ..LogConfig::default()
+    };
+    assert_eq!(second.enforce_retention(&by_time, NOW, 1).await.unwrap(), 1);
+    assert_eq!(second.log_start_offset(), 2);
+    assert!(second.size_bytes() < size);
+    assert!(matches!(
+        second.read(0, usize::MAX, false).await,
+        Err(starling_postgres::partition_log::PartitionLogError::OffsetOutOfRange { .. })
+    ));
+    // retention.bytes of two batches: one more goes, two stay.
+    let one_batch = second.size_bytes() / 3;
+    let by_size = LogConfig {
+        retention_bytes: Some(one_batch * 2),
+        ..LogConfig::default()
+    };
+    assert_eq!(second.enforce_retention(&by_size, NOW, 1).await.unwrap(), 1);
+    assert_eq!(second.log_start_offset(), 4);
+    assert_eq!(second.enforce_retention(&by_size, NOW, 1).await.unwrap(), 0);
+    // A policy that does not delete deletes nothing.
+    let compacted = LogConfig {
+        cleanup_policy: starling_log::CleanupPolicy::Compact,
+        retention_ms: Some(0),
+        ..LogConfig::default()
+    };
+    assert_eq!(
+        second.enforce_retention(&compacted, NOW, 1).await.unwrap(),
+        0
+    );
+
+    // DeleteRecords inside a batch: the start moves there; never back; never past the end.
+    assert_eq!(second.delete_records_before(5, 10).await.unwrap(), 5);
+    assert_eq!(second.delete_records_before(1, 10).await.unwrap(), 5);
+    let read = second.read(5, usize::MAX, false).await.unwrap();
+    assert_eq!(read.log_start_offset, 5);
+    assert_eq!(values(&read.records), ["b2-0", "b2-1", "b3-0", "b3-1"]);
+    assert_eq!(second.delete_records_before(99, 10).await.unwrap(), 8);
+    assert_eq!(second.size_bytes(), 0);
+    // The next leader reads the same bounds.
+    let third = lead(&s, 3, Some(second.lease())).await;
+    assert_eq!((third.log_start_offset(), third.log_end_offset()), (8, 8));
 }
