@@ -19,12 +19,15 @@
 //!   [`partition_log`], rebuilt from the stored batches when the lease is taken.
 //! - [`node`]: each node's lease on its own `node.id`, and the list of live nodes.
 //! - [`placement`]: which live node should own a partition or group (rendezvous hashing).
+//! - [`ownership`]: the reconciliation round that takes, renews, hands over and loses the
+//!   leases placement gives this node.
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
 
 pub mod group_records;
 pub mod lease;
 pub mod metadata;
 pub mod node;
+pub mod ownership;
 pub mod partition;
 pub mod partition_log;
 pub mod placement;
