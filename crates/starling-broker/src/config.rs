@@ -104,6 +104,12 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
+    /// `broker.session.timeout.ms`: with PostgreSQL storage, how long this node's registration
+    /// lasts without a renewal (Kafka's KRaft broker lease).
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: with PostgreSQL storage, how often the registration is
+    /// renewed.
+    pub broker_heartbeat_interval_ms: u64,
     /// `connections.max.reauth.ms` (KIP-368): how long a SASL session lasts before the client
     /// must re-authenticate on its connection; 0: sessions do not expire (and clients may not
     /// re-authenticate). A listener may set its own as
@@ -184,6 +190,8 @@ impl Default for BrokerConfig {
             delete_topic_enable: true,
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
+            broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
             connections_max_reauth_ms: 0,
             queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
             socket_request_read_timeout_ms: 30_000,
@@ -1045,6 +1053,12 @@ impl BrokerConfig {
                 self.socket_request_max_bytes = parse_positive(key, value)?
             }
             "connections.max.idle.ms" => self.connections_max_idle_ms = parse_positive(key, value)?,
+            "broker.session.timeout.ms" => {
+                self.broker_session_timeout_ms = parse_positive(key, value)?
+            }
+            "broker.heartbeat.interval.ms" => {
+                self.broker_heartbeat_interval_ms = parse_positive(key, value)?
+            }
             "connections.max.reauth.ms" => self.connections_max_reauth_ms = parse_num(key, value)?,
             "queued.max.request.bytes" => {
                 self.queued_max_request_bytes = if value.trim() == "-1" {

@@ -54,6 +54,7 @@ pub mod listeners;
 pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
+pub mod node_registration;
 pub mod producer_ids;
 pub mod quotas;
 pub mod request_memory;

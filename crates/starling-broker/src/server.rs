@@ -24,6 +24,7 @@ use crate::connection_limit::ConnectionLimit;
 use crate::dynamic_config::DynamicConfigs;
 use crate::listeners::Listener;
 use crate::metrics::Metrics;
+use crate::node_registration::NodeRegistration;
 use crate::request_memory::RequestMemory;
 use crate::storage::{MetadataStorage, StorageKind};
 use crate::tls::{Reload, TlsListener};
@@ -109,9 +110,9 @@ fn close_logs(topics: &[Arc<crate::topics::Topic>]) {
 async fn open_storage(
     config: &BrokerConfig,
     local_store: &Arc<MetadataStore>,
-) -> anyhow::Result<MetadataStorage> {
+) -> anyhow::Result<(MetadataStorage, Option<starling_postgres::PgPool>)> {
     match &config.storage {
-        StorageKind::Embedded => Ok(MetadataStorage::Embedded(local_store.clone())),
+        StorageKind::Embedded => Ok((MetadataStorage::Embedded(local_store.clone()), None)),
         StorageKind::Postgres(url) => {
             let pool = starling_postgres::connect(url, starling_postgres::DEFAULT_POOL_SIZE)
                 .await
@@ -121,8 +122,11 @@ async fn open_storage(
                 "metadata in PostgreSQL; partition logs and group records are still kept under \
                  log.dirs on this node, so run one node per database until cluster mode is finished"
             );
-            Ok(MetadataStorage::Postgres(
-                starling_postgres::metadata::PgMetadata::new(pool),
+            Ok((
+                MetadataStorage::Postgres(starling_postgres::metadata::PgMetadata::new(
+                    pool.clone(),
+                )),
+                Some(pool),
             ))
         }
     }
@@ -176,7 +180,14 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     // The node's own store: the metadata with embedded storage; in every mode, for now, the
     // group coordinator's records.
     let local_store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
-    let storage = open_storage(&config, &local_store).await?;
+    let (storage, database) = open_storage(&config, &local_store).await?;
+    let registration = match database {
+        Some(pool) => {
+            let (host, port) = listeners[0].advertised.clone();
+            Some(NodeRegistration::register_alone(pool, &config, host, port).await?)
+        }
+        None => None,
+    };
     let cluster_id = storage.cluster_id().await?;
     let data_dir = config.data_dir.clone();
     let shutdown = CancellationToken::new();
@@ -265,6 +276,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             tracing::error!(error = %e, "group coordinator task failed");
         }
     });
+    if let Some(registration) = registration {
+        tasks.spawn(registration.run(broker.shutdown.clone()));
+    }
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(crate::log_cleaner::run(broker.clone()));
     tasks.spawn(transactions.run_timers(broker.shutdown.clone()));

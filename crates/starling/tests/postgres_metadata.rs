@@ -412,3 +412,65 @@ fn an_unreachable_database_stops_the_start_without_showing_its_password() {
     );
     assert!(!refused.stderr.contains("hunter2"), "{}", refused.stderr);
 }
+
+/// Until cluster mode is finished, one node per database: a second node is refused while the
+/// first is registered live, and starts once the first has stopped (a clean stop releases the
+/// registration at once).
+#[test]
+fn a_second_node_on_the_same_database_is_refused_while_the_first_is_live() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("one_node").unwrap();
+    let mut first = Broker::with_overrides(&[("storage", url.as_str())]);
+    let refused = Broker::try_start(
+        &override_args(&[("storage", url.as_str()), ("node.id", "2")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .err()
+    .expect("a second node must be refused");
+    assert!(
+        refused.stderr.contains("node 1 (127.0.0.1:")
+            && refused.stderr.contains("is already live on this database"),
+        "{}",
+        refused.stderr
+    );
+    first.terminate();
+    let mut second = Broker::with_overrides(&[("storage", url.as_str()), ("node.id", "2")]);
+    assert!(second.is_alive());
+}
+
+/// A node killed and started again at once waits for its previous registration to lapse (at
+/// most `broker.session.timeout.ms`) instead of refusing to start.
+#[test]
+fn a_node_restarted_after_kill_9_waits_out_its_old_registration() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("kill9").unwrap();
+    let mut b = Broker::with_overrides(&[
+        ("storage", url.as_str()),
+        ("broker.session.timeout.ms", "3000"),
+        ("broker.heartbeat.interval.ms", "500"),
+    ]);
+    raw_create_topics(&mut RawClient::connect(b.addr()), &["kept"]);
+    b.kill9();
+    let started = std::time::Instant::now();
+    b.start_again();
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it waited for the old registration: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        b.stderr().contains("still registered by a previous run"),
+        "{}",
+        b.stderr()
+    );
+    let topics = topics_in_metadata(&b.bootstrap());
+    assert!(topics.contains_key("kept"), "{topics:?}");
+}
