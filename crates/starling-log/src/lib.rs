@@ -347,6 +347,30 @@ pub struct AppendInfo {
     pub record_count: u64,
 }
 
+impl AppendInfo {
+    /// The answer to a producer's retry of a batch the log already holds at `first_offset ..=
+    /// last_offset` (written at `timestamp`): its offsets, nothing appended.
+    pub fn duplicate(
+        first_offset: i64,
+        last_offset: i64,
+        timestamp: i64,
+        timestamp_type: TimestampType,
+        log_start_offset: i64,
+    ) -> AppendInfo {
+        AppendInfo {
+            base_offset: first_offset,
+            last_offset,
+            log_append_time: if timestamp_type == TimestampType::LogAppendTime {
+                timestamp
+            } else {
+                -1
+            },
+            log_start_offset,
+            record_count: 0,
+        }
+    }
+}
+
 /// Why a produced set of batches was refused. Nothing is written when an append fails: an
 /// `Io` failure (full disk, I/O error, failed fsync) leaves the log as it was before the call.
 #[derive(Debug, thiserror::Error)]
@@ -864,19 +888,13 @@ impl PartitionLog {
                     last_offset,
                     timestamp,
                 } => {
-                    // A retry of a batch already written: its offsets, nothing written.
-                    let log_append_time = if config.timestamp_type == TimestampType::LogAppendTime {
-                        timestamp
-                    } else {
-                        -1
-                    };
-                    return Ok(AppendInfo {
-                        base_offset: first_offset,
+                    return Ok(AppendInfo::duplicate(
+                        first_offset,
                         last_offset,
-                        log_append_time,
-                        log_start_offset: self.view.read().log_start,
-                        record_count: 0,
-                    });
+                        timestamp,
+                        config.timestamp_type,
+                        self.view.read().log_start,
+                    ));
                 }
             }
         }

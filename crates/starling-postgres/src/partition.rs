@@ -183,18 +183,13 @@ impl PgPartition {
                 timestamp,
             } = states.check(&batch).map_err(AppendError::from)?
             {
-                let log_append_time = if config.timestamp_type == TimestampType::LogAppendTime {
-                    timestamp
-                } else {
-                    -1
-                };
-                return Ok(AppendInfo {
-                    base_offset: first_offset,
+                return Ok(AppendInfo::duplicate(
+                    first_offset,
                     last_offset,
-                    log_append_time,
-                    log_start_offset: self.log_start_offset(),
-                    record_count: 0,
-                });
+                    timestamp,
+                    config.timestamp_type,
+                    self.log_start_offset(),
+                ));
             }
         }
         let record_count = prepared.record_count();

@@ -4,12 +4,13 @@
 //! read_committed reads, aborted ranges) rebuilt by the next leader from the stored batches,
 //! and a leader that lost its lease refused.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use common::batch_at;
+use kafka_protocol::records::RecordBatchDecoder;
 use starling_log::producer_state::{ProducerError, TxnMarker};
 use starling_log::{AppendError, LogConfig};
 use starling_postgres::lease::{self, Lease, LeaseKind};
@@ -32,46 +33,6 @@ fn batch(
     tag: &str,
 ) -> BytesMut {
     batch_at(producer, epoch, sequence, count, transactional, tag, NOW)
-}
-
-/// [`batch`] with its records stamped `timestamp`, `timestamp + 1`, ...
-fn batch_at(
-    producer: i64,
-    epoch: i16,
-    sequence: i32,
-    count: i32,
-    transactional: bool,
-    tag: &str,
-    timestamp: i64,
-) -> BytesMut {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: producer,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: sequence + i,
-            timestamp: timestamp + i64::from(i),
-            key: None,
-            value: Some(format!("{tag}-{i}").into_bytes().into()),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    out
 }
 
 /// The values of every record in `bytes`, in order.

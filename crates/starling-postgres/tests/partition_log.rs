@@ -3,12 +3,13 @@
 //! partition refused, notifications only for committed appends, reads by offset and byte
 //! budget, and retention in chunks.
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use common::batch_at;
+use kafka_protocol::records::RecordBatchDecoder;
 use starling_log::prepared::PreparedAppend;
 use starling_log::LogConfig;
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
@@ -19,37 +20,9 @@ use uuid::Uuid;
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// A v2 batch of `count` records "v0".."v{count-1}" as a producer sends it (base offset 0).
+/// A v2 batch of `count` records "{tag}-0".. without a producer, as sent (base offset 0).
 fn batch(count: i32, tag: &str) -> Vec<u8> {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            // kafka-protocol keeps records in one batch while offset - sequence is constant.
-            sequence: i,
-            timestamp: 1_796_428_800_000 + i64::from(i),
-            key: None,
-            value: Some(format!("{tag}-{i}").into_bytes().into()),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    out.to_vec()
+    batch_at(-1, -1, -1, count, false, tag, 1_796_428_800_000).to_vec()
 }
 
 /// Appends `batches` as a producer sent them, checked as the broker checks a produce request.

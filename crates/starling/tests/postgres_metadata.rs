@@ -289,6 +289,20 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
     assert_eq!(acls, 3);
 }
 
+/// One transaction of one record `value` to partition 0 of `paid`, committed.
+fn commit_one(p: &rdkafka::producer::BaseProducer, value: &str) {
+    use rdkafka::producer::BaseRecord;
+    p.begin_transaction().unwrap();
+    p.send(
+        BaseRecord::<str, str>::to("paid")
+            .partition(0)
+            .payload(value),
+    )
+    .map_err(|(e, _)| e)
+    .unwrap();
+    p.commit_transaction(Duration::from_secs(30)).unwrap();
+}
+
 /// `starling txn describe --json` of `id`.
 fn txn_state(bootstrap: &str, id: &str) -> serde_json::Value {
     serde_json::from_str(&cli(&["txn", "describe", "-b", bootstrap, id, "--json"])).unwrap()
@@ -317,16 +331,7 @@ async fn transactions_keep_their_state_in_postgres() {
         p
     };
     let first = transactional(&b.bootstrap());
-    first.begin_transaction().unwrap();
-    first
-        .send(
-            BaseRecord::<str, str>::to("paid")
-                .partition(0)
-                .payload("committed"),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    first.commit_transaction(Duration::from_secs(30)).unwrap();
+    commit_one(&first, "committed");
     let before = txn_state(&b.bootstrap(), "billing");
 
     let pool = starling_postgres::connect(&url, 2).await.unwrap();
@@ -357,16 +362,7 @@ async fn transactions_keep_their_state_in_postgres() {
         before["producer_epoch"].as_i64().unwrap() + 1,
         "{before} {after}"
     );
-    second.begin_transaction().unwrap();
-    second
-        .send(
-            BaseRecord::<str, str>::to("paid")
-                .partition(0)
-                .payload("again"),
-        )
-        .map_err(|(e, _)| e)
-        .unwrap();
-    second.commit_transaction(Duration::from_secs(30)).unwrap();
+    commit_one(&second, "again");
     // The first producer, still running, is fenced.
     first.begin_transaction().unwrap();
     let _ = first.send(
