@@ -6,8 +6,8 @@
 //! - `GET /healthz`: `200 ok` while the broker serves; `503 degraded: …` while a store is
 //!   faulted, naming each fault (the metadata store until a write as large as the failed one
 //!   commits, the group coordinator while it holds no state because it cannot load it, each
-//!   partition log whose last append failed on the storage); `503 shutting down` once it is
-//!   shutting down.
+//!   partition log whose last append failed on the storage, and with PostgreSQL storage a
+//!   database that does not answer within 2 s); `503 shutting down` once it is shutting down.
 //! - `GET /groups`: every consumer group the coordinator holds, with committed offsets and lag,
 //!   as JSON.
 //! - `GET /ui/`: the web console ([`ui`]), HTML pages rendered by `starling-console`, with
@@ -333,7 +333,10 @@ async fn healthz(
     if broker.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let faults = storage_faults(broker);
+    let mut faults = storage_faults(broker);
+    if let Err(e) = broker.storage.reachable(DATABASE_PROBE).await {
+        faults.push(format!("database unreachable: {e}"));
+    }
     if faults.is_empty() {
         return (StatusCode::OK, "ok").into_response();
     }
@@ -345,6 +348,9 @@ async fn healthz(
     };
     (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
 }
+
+/// How long `/healthz` waits for PostgreSQL (with that storage) to answer.
+const DATABASE_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Each storage fault the broker is serving through, in words.
 fn storage_faults(broker: &Broker) -> Vec<String> {

@@ -106,6 +106,19 @@ impl From<Arc<MetadataStore>> for MetadataStorage {
 }
 
 impl MetadataStorage {
+    /// Whether the back end answers within `within`: always for the embedded store (its faults
+    /// show in its writes); one round trip to PostgreSQL.
+    pub async fn reachable(&self, within: std::time::Duration) -> Result<(), String> {
+        match self {
+            MetadataStorage::Embedded(_) => Ok(()),
+            MetadataStorage::Postgres(pg) => match tokio::time::timeout(within, pg.ping()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
+            },
+        }
+    }
+
     /// A short name for logs and metrics: `embedded` or `postgres`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -35,6 +35,13 @@ impl PgMetadata {
         PgMetadata { pool }
     }
 
+    /// Whether the database answers: one round trip on a pooled connection.
+    pub async fn ping(&self) -> Result<(), MetaError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(storage)?;
+        Ok(())
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, MetaError> {
         self.pool.get().await.map_err(storage)
     }

@@ -470,3 +470,37 @@ fn a_node_restarted_after_kill_9_waits_out_its_old_registration() {
     let topics = topics_in_metadata(&b.bootstrap());
     assert!(topics.contains_key("kept"), "{topics:?}");
 }
+
+/// `/healthz` says whether the database answers: degraded, naming it, while PostgreSQL is
+/// down; ok again once it is back.
+#[test]
+fn healthz_reports_whether_the_database_answers() {
+    let _dog = watchdog(Duration::from_secs(120));
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("health").unwrap();
+    let b = Broker::with_overrides(&[("storage", url.as_str())]);
+    assert_eq!(
+        http_get(b.admin_addr(), "/healthz"),
+        (200, "ok".to_string())
+    );
+    pg.kill();
+    let (status, body) = http_get(b.admin_addr(), "/healthz");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("degraded: database unreachable:"),
+        "{body}"
+    );
+    pg.start_again().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = http_get(b.admin_addr(), "/healthz");
+        if status == 200 {
+            assert_eq!(body, "ok");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
