@@ -7,7 +7,9 @@
 //! partition's lease, by replaying the producer columns of the stored batches in offset order
 //! (the same replay the embedded log's recovery does over its segment headers), so a producer
 //! retrying a batch the previous leader stored is answered with that batch's offsets, not
-//! written twice.
+//! written twice. Snapshots of that state ([`PgPartition::snapshot`], and one before every
+//! deletion) let the replay start at the newest snapshot, and keep the producers whose batches
+//! retention deleted.
 //!
 //! Every append is checked as the embedded log checks one
 //! (`starling_log::prepared::PreparedAppend`), then against the producer state, then written
@@ -394,9 +396,47 @@ impl PgPartition {
         Ok(self.log_start_offset())
     }
 
-    /// Moves the log start to `new_start` under the lease and deletes what is below it.
+    /// Stores a snapshot of the producer state at the log end, under the lease, keeping the
+    /// newest two: a new leader then replays only the batches after it. Returns its offset.
+    pub async fn snapshot(&self) -> Result<i64, PartitionLogError> {
+        let mut writer = self.writer.lock().await;
+        let states = self.loaded(&mut writer).await?;
+        self.store_snapshot(states).await
+    }
+
+    async fn store_snapshot(&self, states: &ProducerStates) -> Result<i64, PartitionLogError> {
+        let offset = self.log_end_offset();
+        let state = states.encode(offset);
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await?;
+        crate::lease::check(&tx, &self.lease).await?;
+        tx.execute(
+            "INSERT INTO producer_snapshots (topic_id, partition, snapshot_offset, state)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (topic_id, partition, snapshot_offset) DO UPDATE SET state = $4",
+            &[&self.topic_id, &self.partition, &offset, &state],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM producer_snapshots
+             WHERE topic_id = $1 AND partition = $2 AND snapshot_offset < (
+                 SELECT min(snapshot_offset) FROM (
+                     SELECT snapshot_offset FROM producer_snapshots
+                     WHERE topic_id = $1 AND partition = $2
+                     ORDER BY snapshot_offset DESC LIMIT 2) newest)",
+            &[&self.topic_id, &self.partition],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(offset)
+    }
+
+    /// Moves the log start to `new_start` under the lease and deletes what is below it. A
+    /// snapshot is stored first, so the producers of the deleted batches are remembered.
     async fn move_start(&self, new_start: i64, chunk: i64) -> Result<u64, PartitionLogError> {
         let mut writer = self.writer.lock().await;
+        let states = self.loaded(&mut writer).await?;
+        self.store_snapshot(states).await?;
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let deleted = partition_log::delete_before(
             &mut client,
@@ -541,17 +581,17 @@ async fn load(
     let client = pool.get().await.map_err(pool_error)?;
     let (log_start, log_end) = partition_log::bounds(&**client, topic_id, partition).await?;
     let size = stored_size(&**client, topic_id, partition).await?;
+    let (from, mut states) = newest_snapshot(&**client, topic_id, partition, log_end).await?;
     let rows = client
         .query(
             "SELECT base_offset, last_offset, max_timestamp, producer_id, producer_epoch,
                     base_sequence, is_transactional, is_control, marker_commits
              FROM batches
-             WHERE topic_id = $1 AND partition = $2 AND producer_id >= 0
+             WHERE topic_id = $1 AND partition = $2 AND producer_id >= 0 AND base_offset >= $3
              ORDER BY base_offset",
-            &[&topic_id, &partition],
+            &[&topic_id, &partition, &from],
         )
         .await?;
-    let mut states = ProducerStates::new();
     for row in &rows {
         let base_offset: i64 = row.get(0);
         let last_offset: i64 = row.get(1);
@@ -585,6 +625,35 @@ async fn load(
     states.prune_aborted(log_start);
     let view = View::new(log_start, log_end, size, &states);
     Ok((states, view))
+}
+
+/// The newest producer snapshot at or below `log_end` as (its offset, the state), or (0, no
+/// producers) without one. A snapshot that does not decode is passed over with a warning: the
+/// batches are replayed from the start instead.
+async fn newest_snapshot(
+    client: &impl tokio_postgres::GenericClient,
+    topic_id: Uuid,
+    partition: i32,
+    log_end: i64,
+) -> Result<(i64, ProducerStates), PartitionLogError> {
+    let row = client
+        .query_opt(
+            "SELECT state FROM producer_snapshots
+             WHERE topic_id = $1 AND partition = $2 AND snapshot_offset <= $3
+             ORDER BY snapshot_offset DESC LIMIT 1",
+            &[&topic_id, &partition, &log_end],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, ProducerStates::new()));
+    };
+    match ProducerStates::decode(row.get::<_, &[u8]>(0)) {
+        Ok(decoded) => Ok(decoded),
+        Err(e) => {
+            tracing::warn!(%topic_id, partition, error = %e, "passing over a producer snapshot");
+            Ok((0, ProducerStates::new()))
+        }
+    }
 }
 
 /// Bytes of a partition's stored batches.

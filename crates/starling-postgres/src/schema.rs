@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "batch producer fields",
         sql: include_str!("../migrations/0007_batch_producers.sql"),
     },
+    Migration {
+        version: 8,
+        name: "producer snapshots",
+        sql: include_str!("../migrations/0008_producer_snapshots.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

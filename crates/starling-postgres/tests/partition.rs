@@ -438,3 +438,108 @@ async fn retention_delete_records_and_timestamp_and_epoch_lookups() {
     let third = lead(&s, 3, Some(second.lease())).await;
     assert_eq!((third.log_start_offset(), third.log_end_offset()), (8, 8));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_shorten_the_replay_and_keep_producers_whose_batches_were_deleted() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let s = setup(&pg, "snapshots").await;
+    let config = LogConfig::default();
+    let first = lead(&s, 1, None).await;
+    first
+        .append(batch(5, 0, 0, 2, false, "a"), &config, NOW)
+        .await
+        .unwrap();
+    assert_eq!(first.snapshot().await.unwrap(), 2);
+    first
+        .append(batch(5, 0, 2, 1, false, "b"), &config, NOW)
+        .await
+        .unwrap();
+    first
+        .append(batch(7, 0, 0, 1, false, "c"), &config, NOW)
+        .await
+        .unwrap();
+    // The next leader starts from the snapshot and replays `b` and `c`: both producers known.
+    let second = lead(&s, 2, Some(first.lease())).await;
+    let retried = second
+        .append(batch(5, 0, 2, 1, false, "b"), &config, NOW)
+        .await
+        .unwrap();
+    assert_eq!((retried.base_offset, retried.record_count), (2, 0));
+    assert!(matches!(
+        refused(
+            second
+                .append(batch(7, 0, 5, 1, false, "gap"), &config, NOW)
+                .await
+        ),
+        ProducerError::OutOfOrder { expected: 1, .. }
+    ));
+    // Everything is deleted; a snapshot taken first keeps producer 5, so the next leader
+    // still answers its retry with the old offsets and still checks its sequence.
+    assert_eq!(second.delete_records_before(4, 10).await.unwrap(), 4);
+    let third = lead(&s, 3, Some(second.lease())).await;
+    assert_eq!(third.log_start_offset(), 4);
+    let retried = third
+        .append(batch(5, 0, 2, 1, false, "b"), &config, NOW)
+        .await
+        .unwrap();
+    assert_eq!((retried.base_offset, retried.record_count), (2, 0));
+    assert!(matches!(
+        refused(
+            third
+                .append(batch(5, 0, 7, 1, false, "gap"), &config, NOW)
+                .await
+        ),
+        ProducerError::OutOfOrder { expected: 3, .. }
+    ));
+    // Only the newest two snapshots are kept.
+    third.snapshot().await.unwrap();
+    third
+        .append(batch(5, 0, 3, 1, false, "d"), &config, NOW)
+        .await
+        .unwrap();
+    third.snapshot().await.unwrap();
+    let client = s.pool.get().await.unwrap();
+    let offsets: Vec<i64> = client
+        .query(
+            "SELECT snapshot_offset FROM producer_snapshots WHERE topic_id = $1
+             ORDER BY snapshot_offset",
+            &[&s.topic],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(offsets, [4, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_snapshot_is_passed_over_and_the_batches_replayed() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let s = setup(&pg, "damaged").await;
+    let config = LogConfig::default();
+    let first = lead(&s, 1, None).await;
+    first
+        .append(batch(5, 0, 0, 2, false, "a"), &config, NOW)
+        .await
+        .unwrap();
+    first.snapshot().await.unwrap();
+    let client = s.pool.get().await.unwrap();
+    client
+        .execute(
+            "UPDATE producer_snapshots SET state = substring(state from 1 for 10)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let second = lead(&s, 2, Some(first.lease())).await;
+    let retried = second
+        .append(batch(5, 0, 0, 2, false, "a"), &config, NOW)
+        .await
+        .unwrap();
+    assert_eq!((retried.base_offset, retried.record_count), (0, 0));
+}
