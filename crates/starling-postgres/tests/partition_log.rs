@@ -13,7 +13,9 @@ use kafka_protocol::records::RecordBatchDecoder;
 use starling_log::prepared::PreparedAppend;
 use starling_log::LogConfig;
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
-use starling_postgres::partition_log::{self, AppendListener, Appended, PartitionLogError};
+use starling_postgres::partition_log::{
+    self, AppendEvent, AppendListener, Appended, PartitionLogError,
+};
 use starling_postgres::testing::TestPostgres;
 use starling_postgres::PgPool;
 use uuid::Uuid;
@@ -210,7 +212,7 @@ async fn listeners_hear_of_committed_appends_only() {
         .unwrap();
     assert_eq!(
         listener.next(Duration::from_secs(10)).await,
-        Some((s.topic, 0, 2))
+        Some(AppendEvent::Appended(s.topic, 0, 2))
     );
     // A refused append (a batch that is not one) notifies nothing.
     assert!(append(&mut client, &s.lease, s.topic, 0, &[vec![0u8; 10]])
@@ -221,6 +223,42 @@ async fn listeners_hear_of_committed_appends_only() {
         .await
         .is_err());
     assert_eq!(listener.next(Duration::from_millis(500)).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_connects_again_after_a_database_restart_and_says_so() {
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let s = setup(&pg, "relisten", 1).await;
+    let url = pg.url_for("relisten");
+    let mut listener = AppendListener::connect(&url).await.unwrap();
+    pg.kill();
+    pg.start_again().unwrap();
+    assert_eq!(
+        listener.next(Duration::from_secs(30)).await,
+        Some(AppendEvent::Reconnected)
+    );
+    // The pool reconnects too; the next append is heard.
+    let mut appended = None;
+    for _ in 0..50 {
+        let Ok(mut client) = s.pool.get().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        match append(&mut client, &s.lease, s.topic, 0, &[batch(1, "after")]).await {
+            Ok(a) => {
+                appended = Some(a);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let appended = appended.expect("the database came back");
+    assert_eq!(
+        listener.next(Duration::from_secs(10)).await,
+        Some(AppendEvent::Appended(s.topic, 0, appended.last_offset + 1))
+    );
 }
 
 #[tokio::test]
