@@ -36,6 +36,7 @@ pub mod testing;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
+pub use deadpool_postgres::Object as PgClient;
 pub use deadpool_postgres::Pool as PgPool;
 
 /// Why the database could not be used.

@@ -93,7 +93,7 @@ pub struct Appended {
 /// as its partition leader epoch and, under LogAppendTime, `log_append_time` as its timestamps.
 /// Returns where the batches went and each as stored.
 pub async fn append(
-    client: &mut tokio_postgres::Client,
+    client: &mut crate::PgClient,
     lease: &Lease,
     topic_id: Uuid,
     partition: i32,
@@ -109,8 +109,41 @@ pub async fn append(
     }
     let records = i64::try_from(prepared.record_count()).unwrap_or(i64::MAX);
     let tx = client.transaction().await?;
-    lease::check(&tx, lease).await?;
-    let (log_start_offset, base_offset) = select_bounds(&tx, topic_id, partition, true).await?;
+    // The lease check and the partition's row lock in one round trip (statements are prepared
+    // once per connection): the lease row shared, so a take-over waits for this append, the
+    // partition row exclusive, so appends to it queue here.
+    let locked = tx
+        .prepare_cached(
+            "SELECT p.log_start_offset, p.next_offset
+             FROM partitions p, leases l
+             WHERE p.topic_id = $1 AND p.partition = $2
+               AND l.kind = $3 AND l.name = $4 AND l.owner = $5 AND l.epoch = $6
+               AND l.expires_at > clock_timestamp()
+             FOR UPDATE OF p FOR SHARE OF l",
+        )
+        .await?;
+    let row = tx
+        .query_opt(
+            &locked,
+            &[
+                &topic_id,
+                &partition,
+                &lease.kind.as_str(),
+                &lease.name,
+                &lease.owner,
+                &lease.epoch,
+            ],
+        )
+        .await?;
+    let Some(row) = row else {
+        // Not both: which one is missing?
+        lease::check(&tx, lease).await?;
+        return Err(PartitionLogError::UnknownPartition {
+            topic_id,
+            partition,
+        });
+    };
+    let (log_start_offset, base_offset): (i64, i64) = (row.get(0), row.get(1));
     let next = base_offset
         .checked_add(records)
         .ok_or_else(|| PartitionLogError::BadBatch {
@@ -120,7 +153,7 @@ pub async fn append(
     let leader_epoch = i32::try_from(lease.epoch).unwrap_or(i32::MAX);
     let stored = prepared.assign(base_offset, leader_epoch, log_append_time);
     let insert = tx
-        .prepare(
+        .prepare_cached(
             "INSERT INTO batches (topic_id, partition, base_offset, last_offset, max_timestamp,
                                   bytes, producer_id, producer_epoch, base_sequence,
                                   is_transactional, is_control, marker_commits, leader_epoch)
@@ -153,15 +186,24 @@ pub async fn append(
         )
         .await?;
     }
+    // The new end and the notification (delivered to listeners only when this commits).
+    let advance = tx
+        .prepare_cached(
+            "WITH advanced AS (
+                 UPDATE partitions SET next_offset = $3
+                 WHERE topic_id = $1 AND partition = $2 RETURNING 1)
+             SELECT pg_notify($4, $5) FROM advanced",
+        )
+        .await?;
     tx.execute(
-        "UPDATE partitions SET next_offset = $3 WHERE topic_id = $1 AND partition = $2",
-        &[&topic_id, &partition, &next],
-    )
-    .await?;
-    // Delivered to listeners only when the transaction commits.
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&APPENDED_CHANNEL, &format!("{topic_id}:{partition}:{next}")],
+        &advance,
+        &[
+            &topic_id,
+            &partition,
+            &next,
+            &APPENDED_CHANNEL,
+            &format!("{topic_id}:{partition}:{next}"),
+        ],
     )
     .await?;
     tx.commit().await?;

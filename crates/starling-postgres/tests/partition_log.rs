@@ -29,7 +29,7 @@ fn batch(count: i32, tag: &str) -> Vec<u8> {
 
 /// Appends `batches` as a producer sent them, checked as the broker checks a produce request.
 async fn append(
-    client: &mut tokio_postgres::Client,
+    client: &mut starling_postgres::PgClient,
     lease: &Lease,
     topic: Uuid,
     partition: i32,
