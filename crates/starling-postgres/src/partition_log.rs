@@ -247,12 +247,27 @@ pub async fn read(
     }
     // Batches are at least a header long: the budget bounds the rows fetched too.
     let rows_wanted = i64::try_from(max_bytes / HEADER_LEN + 1).unwrap_or(i64::MAX);
+    // Only the batches within the budget leave the server: the running size is summed there,
+    // and the first batch always goes (a fetch must make progress).
+    let budget = i64::try_from(max_bytes).unwrap_or(i64::MAX);
     let rows = client
         .query(
-            "SELECT bytes FROM batches
-             WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND base_offset < $4
-             ORDER BY base_offset LIMIT $5",
-            &[&topic_id, &partition, &offset, &limit, &rows_wanted],
+            "SELECT bytes FROM (
+                 SELECT bytes, base_offset, octet_length(bytes) AS size,
+                        sum(octet_length(bytes)) OVER (ORDER BY base_offset) AS upto
+                 FROM batches
+                 WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND base_offset < $4
+                 ORDER BY base_offset LIMIT $5) wanted
+             WHERE upto <= $6 OR upto = size
+             ORDER BY base_offset",
+            &[
+                &topic_id,
+                &partition,
+                &offset,
+                &limit,
+                &rows_wanted,
+                &budget,
+            ],
         )
         .await?;
     let mut records = Vec::new();
