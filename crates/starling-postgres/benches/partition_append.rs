@@ -13,13 +13,13 @@
 //! cargo bench -p starling-postgres --bench partition_append
 //! ```
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use starling_log::{LogConfig, PartitionLog};
 use starling_postgres::lease::{self, LeaseKind};
 use starling_postgres::partition::PgPartition;
@@ -31,35 +31,9 @@ const APPENDS: usize = 4000;
 const PARTITIONS: usize = 16;
 const NOW: i64 = 1_796_428_800_000;
 
+/// One 10-record batch of 90-byte values, without a producer.
 fn batch() -> BytesMut {
-    let records: Vec<Record> = (0..10)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: i as i32 - 1,
-            timestamp: NOW,
-            key: None,
-            value: Some(vec![b'x'; 90].into()),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    out
+    common::batch_at(-1, -1, -1, 10, false, &"x".repeat(86), NOW)
 }
 
 struct Figures {

@@ -291,26 +291,12 @@ pub async fn bounds(
     topic_id: Uuid,
     partition: i32,
 ) -> Result<(i64, i64), PartitionLogError> {
-    select_bounds(client, topic_id, partition, false).await
-}
-
-/// (log start, next offset) of a partition; with `lock`, the row is locked for update until
-/// the transaction ends (an append's hold on the partition).
-async fn select_bounds(
-    client: &impl GenericClient,
-    topic_id: Uuid,
-    partition: i32,
-    lock: bool,
-) -> Result<(i64, i64), PartitionLogError> {
-    let query = if lock {
-        "SELECT log_start_offset, next_offset FROM partitions
-         WHERE topic_id = $1 AND partition = $2 FOR UPDATE"
-    } else {
-        "SELECT log_start_offset, next_offset FROM partitions
-         WHERE topic_id = $1 AND partition = $2"
-    };
     let row = client
-        .query_opt(query, &[&topic_id, &partition])
+        .query_opt(
+            "SELECT log_start_offset, next_offset FROM partitions
+             WHERE topic_id = $1 AND partition = $2",
+            &[&topic_id, &partition],
+        )
         .await?
         .ok_or(PartitionLogError::UnknownPartition {
             topic_id,
