@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use starling_log::prepared::PreparedAppend;
+use starling_log::prepared::{PreparedAppend, StoredBatch};
 use starling_log::producer_state::{
     ActiveProducer, Admission, ProducerBatch, ProducerStates, TxnMarker,
 };
@@ -197,21 +197,18 @@ impl PgPartition {
         let record_count = prepared.record_count();
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        let (appended, stored) = match self.write(prepared, log_append_time).await {
-            Ok(written) => written,
-            Err(e) => {
-                // A refusal before the write leaves the state right; anything else may have
-                // committed: build the state again before the next append.
-                *writer = None;
-                return Err(e.into());
-            }
-        };
-        let states = writer.as_mut().expect("loaded above");
-        for batch in &stored {
-            states.record(&batch.producer);
-        }
-        let size = stored.iter().map(|b| b.bytes.len() as u64).sum::<u64>();
-        self.republish(&appended, size, states);
+        let appended = self
+            .write(
+                &mut writer,
+                prepared,
+                log_append_time,
+                |states, _, stored| {
+                    for batch in stored {
+                        states.record(&batch.producer);
+                    }
+                },
+            )
+            .await?;
         Ok(AppendInfo {
             base_offset: appended.base_offset,
             last_offset: appended.last_offset,
@@ -234,20 +231,12 @@ impl PgPartition {
         if !states.needs_marker(&marker) {
             return Ok(None);
         }
-        let (appended, stored) = match self
-            .write(PreparedAppend::marker(&marker, now_ms), None)
-            .await
-        {
-            Ok(written) => written,
-            Err(e) => {
-                *writer = None;
-                return Err(e.into());
-            }
-        };
-        let states = writer.as_mut().expect("loaded above");
-        states.apply_marker(&marker, appended.base_offset, now_ms);
-        let size = stored.iter().map(|b| b.bytes.len() as u64).sum::<u64>();
-        self.republish(&appended, size, states);
+        let marker_batch = PreparedAppend::marker(&marker, now_ms);
+        let appended = self
+            .write(&mut writer, marker_batch, None, |states, appended, _| {
+                states.apply_marker(&marker, appended.base_offset, now_ms);
+            })
+            .await?;
         Ok(Some(AppendInfo {
             base_offset: appended.base_offset,
             last_offset: appended.last_offset,
@@ -316,18 +305,6 @@ impl PgPartition {
     /// Bytes of the stored batches.
     pub fn size_bytes(&self) -> u64 {
         self.view.read().size
-    }
-
-    /// The view after an append of `size` bytes.
-    fn republish(&self, appended: &partition_log::Appended, size: u64, states: &ProducerStates) {
-        let mut view = self.view.write();
-        let grown = view.size.saturating_add(size);
-        *view = View::new(
-            appended.log_start_offset,
-            appended.last_offset + 1,
-            grown,
-            states,
-        );
     }
 
     /// When `config`'s `cleanup.policy` deletes: moves the log start past the oldest batches
@@ -451,7 +428,6 @@ impl PgPartition {
             partition_log::bounds(&**client, self.topic_id, self.partition).await?;
         let size = stored_size(&**client, self.topic_id, self.partition).await?;
         drop(client);
-        let states = self.loaded(&mut writer).await?;
         states.prune_aborted(log_start);
         let mut view = self.view.write();
         let log_end = view.log_end;
@@ -539,20 +515,19 @@ impl PgPartition {
         Ok(writer.as_mut().expect("loaded above"))
     }
 
-    /// One append transaction under the lease.
+    /// One append transaction under the lease, then `apply` of what it stored to the producer
+    /// state (loaded by the caller), and the view republished. When the write fails the state
+    /// is dropped: a refusal before the write would leave it right, but anything else may have
+    /// committed, so it is built again from the database before the next append.
     async fn write(
         &self,
+        writer: &mut Option<ProducerStates>,
         prepared: PreparedAppend,
         log_append_time: Option<i64>,
-    ) -> Result<
-        (
-            partition_log::Appended,
-            Vec<starling_log::prepared::StoredBatch>,
-        ),
-        PartitionLogError,
-    > {
+        apply: impl FnOnce(&mut ProducerStates, &partition_log::Appended, &[StoredBatch]),
+    ) -> Result<partition_log::Appended, PartitionLogError> {
         let mut client = self.pool.get().await.map_err(pool_error)?;
-        partition_log::append(
+        let written = partition_log::append(
             &mut client,
             &self.lease,
             self.topic_id,
@@ -560,7 +535,26 @@ impl PgPartition {
             prepared,
             log_append_time,
         )
-        .await
+        .await;
+        let (appended, stored) = match written {
+            Ok(written) => written,
+            Err(e) => {
+                *writer = None;
+                return Err(e);
+            }
+        };
+        let states = writer.as_mut().expect("loaded by the caller");
+        apply(states, &appended, &stored);
+        let size = stored.iter().map(|b| b.bytes.len() as u64).sum::<u64>();
+        let mut view = self.view.write();
+        let grown = view.size.saturating_add(size);
+        *view = View::new(
+            appended.log_start_offset,
+            appended.last_offset + 1,
+            grown,
+            states,
+        );
+        Ok(appended)
     }
 }
 

@@ -54,6 +54,11 @@ const ERIN: [(&str, &str); 4] = [
     ("sasl.password", "erin-secret"),
 ];
 
+/// The one number `sql` selects.
+async fn scalar(db: &starling_postgres::PgClient, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
 async fn describe_topic(bootstrap: &str, topic: &str) -> rdkafka::admin::ConfigResource {
     let admin = admin(bootstrap);
     let results = within(
@@ -212,11 +217,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
     assert_eq!(count("acl"), 4, "{kinds:?}");
     assert_eq!(count("scram_credential"), 1, "{kinds:?}");
     assert!(count("client_quota") >= 1, "{kinds:?}");
-    let next_id: i64 = db
-        .query_one("SELECT next_id FROM producer_ids", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let next_id = scalar(&db, "SELECT next_id FROM producer_ids").await;
     assert!(
         next_id >= 1000,
         "a block of producer ids is reserved: {next_id}"
@@ -238,11 +239,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
     // erin logs in with the stored credential and her ACLs let her write again; the new
     // idempotent producer gets an id from a block the first run never handed out.
     produce_as_erin(&b, &["three"]).await;
-    let next_after: i64 = db
-        .query_one("SELECT next_id FROM producer_ids", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let next_after = scalar(&db, "SELECT next_id FROM producer_ids").await;
     assert!(next_after >= next_id + 1000, "{next_id} then {next_after}");
     let c = consumer(&bootstrap, &[]);
     assign(&c, "orders", &[(0, Offset::Offset(0))]);
@@ -281,11 +278,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
         .await
         .expect("an answer");
     assert!(refused.is_err(), "{refused:?}");
-    let acls: i64 = db
-        .query_one("SELECT count(*) FROM keyed_records WHERE kind = 'acl'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let acls = scalar(&db, "SELECT count(*) FROM keyed_records WHERE kind = 'acl'").await;
     assert_eq!(acls, 3);
 }
 
@@ -336,14 +329,11 @@ async fn transactions_keep_their_state_in_postgres() {
 
     let pool = starling_postgres::connect(&url, 2).await.unwrap();
     let db = pool.get().await.unwrap();
-    let stored: i64 = db
-        .query_one(
-            "SELECT count(*) FROM keyed_records WHERE kind = 'txn' AND record_key LIKE '%billing%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let stored = scalar(
+        &db,
+        "SELECT count(*) FROM keyed_records WHERE kind = 'txn' AND record_key LIKE '%billing%'",
+    )
+    .await;
     assert!(
         stored >= 1,
         "the transactional id's record is in the database"
