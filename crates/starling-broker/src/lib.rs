@@ -8,8 +8,9 @@
 //! - [`api`]: one module per Kafka API — decode already done, each turns a request into a response.
 //! - [`storage`]: [`storage::MetadataStorage`], the metadata back end: the embedded
 //!   [`starling_meta::MetadataStore`] or PostgreSQL (`storage=postgres://…`).
-//! - [`topics`]: the topic registry over [`starling_log::PartitionLog`]s, persisted in the
-//!   metadata storage.
+//! - [`topics`]: the topic registry over the partitions, persisted in the metadata storage.
+//! - [`partition_store`]: one partition's records, in its embedded [`starling_log::PartitionLog`]
+//!   or in PostgreSQL; [`partition_leadership`]: which PostgreSQL partitions this node leads.
 //! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
@@ -55,6 +56,8 @@ pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
 pub mod node_registration;
+pub mod partition_leadership;
+pub mod partition_store;
 pub mod producer_ids;
 pub mod quotas;
 pub mod request_memory;

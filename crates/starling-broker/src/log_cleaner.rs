@@ -255,10 +255,14 @@ fn choose(broker: &Broker, threads: usize) -> Vec<(Arc<Partition>, bool)> {
     let mut measured: Vec<(Arc<Partition>, f64, bool)> = Vec::new();
     for topic in broker.topics.all() {
         for partition in &topic.partitions {
-            if !partition.log.config().cleanup_policy.compacts() {
+            // Compaction is the embedded log's (PostgreSQL topics cannot ask for it).
+            let Some(log) = partition.log.embedded() else {
+                continue;
+            };
+            if !log.config().cleanup_policy.compacts() {
                 continue;
             }
-            match partition.log.cleanable_info(now) {
+            match log.cleanable_info(now) {
                 Ok(info) => {
                     broker
                         .metrics
@@ -291,7 +295,10 @@ fn clean_one(
     dedupe_buffer_bytes: u64,
 ) -> bool {
     let started = Instant::now();
-    let outcome = partition.log.clean(now_ms(), pass_io, dedupe_buffer_bytes);
+    let Some(log) = partition.log.embedded() else {
+        return false;
+    };
+    let outcome = log.clean(now_ms(), pass_io, dedupe_buffer_bytes);
     pass_io.count_time();
     match outcome {
         Ok(Some(stats)) => {

@@ -1,7 +1,8 @@
 //! Background upkeep of the partition logs: retention and the expiry of idle idempotent
 //! producers (`log.retention.check.interval.ms`, `producer.id.expiration.ms`), and time-based
 //! flushes and segment rolls (`log.flush.scheduler.interval.ms`).
-//! Each pass runs on a blocking thread, as it does file I/O.
+//! Each pass over the embedded logs runs on a blocking thread, as it does file I/O; the
+//! PostgreSQL partitions this node leads get retention and producer expiry after it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,37 @@ pub async fn run(broker: Arc<Broker>) {
         if let Err(e) = pass.await {
             tracing::error!(error = %e, "log upkeep task failed");
         }
+        if enforce_retention {
+            upkeep_postgres(&broker).await;
+        }
+    }
+}
+
+/// Retention and producer expiry for the PostgreSQL partitions this node leads, one after
+/// another (each deletion is a few statements).
+async fn upkeep_postgres(broker: &Broker) {
+    let now = now_ms();
+    let producer_id_expiration_ms = broker.dynamic.effective().producer_id_expiration_ms;
+    for topic in broker.topics.all() {
+        for p in &topic.partitions {
+            let Some(leader) = p.log.postgres().and_then(|r| r.leader()) else {
+                continue;
+            };
+            leader.expire_producers(now, producer_id_expiration_ms);
+            match p.log.enforce_retention_pg(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    topic = %p.topic,
+                    partition = p.index,
+                    deleted_batches = n,
+                    log_start_offset = p.log.log_start_offset(),
+                    "retention deleted batches"
+                ),
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "enforcing retention")
+                }
+            }
+        }
     }
 }
 
@@ -36,26 +68,27 @@ fn upkeep(broker: &Broker, enforce_retention: bool) {
     // A dynamic setting: the value in force now, not the one the broker started with.
     let producer_id_expiration_ms = broker.dynamic.effective().producer_id_expiration_ms;
     broker.topics.for_each_partition(|p| {
-        if let Err(e) = p.log.roll_if_due(now) {
+        let Some(log) = p.log.embedded() else {
+            return;
+        };
+        if let Err(e) = log.roll_if_due(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "rolling segment");
         }
-        if let Err(e) = p.log.maybe_flush(now) {
+        if let Err(e) = log.maybe_flush(now) {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flushing log");
         }
         if enforce_retention {
-            let expired = p
-                .log
-                .expire_producers(now, producer_id_expiration_ms);
+            let expired = log.expire_producers(now, producer_id_expiration_ms);
             if expired > 0 {
                 tracing::debug!(topic = %p.topic, partition = p.index, expired, "producer ids expired");
             }
-            match p.log.enforce_retention(now) {
+            match log.enforce_retention(now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     topic = %p.topic,
                     partition = p.index,
                     deleted_segments = n,
-                    log_start_offset = p.log.log_start_offset(),
+                    log_start_offset = log.log_start_offset(),
                     "retention deleted segments"
                 ),
                 Err(e) => tracing::error!(topic = %p.topic, partition = p.index, error = %e, "enforcing retention"),

@@ -67,6 +67,9 @@ impl RunningBroker {
         self.broker.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        if let Some(leadership) = self.broker.topics.leadership() {
+            leadership.release_all(&self.broker.topics).await;
+        }
         let topics = self.broker.topics.all();
         let closing = tokio::task::spawn_blocking(move || close_logs(&topics));
         if let Err(e) = closing.await {
@@ -93,7 +96,10 @@ fn close_logs(topics: &[Arc<crate::topics::Topic>]) {
         let Some(p) = partitions.get(i) else {
             return;
         };
-        if let Err(e) = p.log.close() {
+        let Some(log) = p.log.embedded() else {
+            continue;
+        };
+        if let Err(e) = log.close() {
             tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing partition log");
         }
     };
@@ -119,7 +125,7 @@ async fn open_storage(
                 .with_context(|| format!("storage {}", config.storage.display()))?;
             tracing::warn!(
                 storage = config.storage.display(),
-                "metadata in PostgreSQL; partition logs and group records are still kept under \
+                "metadata and partition logs in PostgreSQL; group records are still kept under \
                  log.dirs on this node, so run one node per database until cluster mode is finished"
             );
             Ok((
@@ -204,6 +210,13 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     .await
     .context("recovery task")??;
     let (topics, config) = topics;
+    // Lead the partitions before serving them: the first round takes every free lease.
+    if let Some(leadership) = topics.leadership() {
+        leadership
+            .round(&topics)
+            .await
+            .context("taking the partition leases")?;
+    }
     let (groups, coordinator_task) = coordinator::start(
         config.group.clone(),
         local_store.clone(),
@@ -278,6 +291,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     });
     if let Some(registration) = registration {
         tasks.spawn(registration.run(broker.shutdown.clone()));
+    }
+    if let Some(leadership) = broker.topics.leadership() {
+        tasks.spawn(leadership.clone().run(broker.clone()));
     }
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(crate::log_cleaner::run(broker.clone()));

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::partition_leadership::PartitionLeadership;
+use crate::partition_store::{PartitionStore, PgReplica};
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use starling_group::assignor::TopicMetadata;
@@ -28,17 +30,30 @@ use crate::storage::MetadataStorage;
 /// Kafka's limit on topic name length.
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
-/// One partition: its log, a signal that new data arrived (for long-polling fetches) and
+/// One partition: its records, a signal that new data arrived (for long-polling fetches) and
 /// how many record bytes clients produced to and fetched from it (for metrics).
 pub struct Partition {
     pub topic: String,
     pub index: i32,
-    pub log: PartitionLog,
+    pub log: PartitionStore,
     pub appended: Notify,
     /// Record bytes appended by Produce since the broker started.
     pub produced_bytes: AtomicU64,
     /// Record bytes returned by Fetch since the broker started.
     pub fetched_bytes: AtomicU64,
+}
+
+impl Partition {
+    pub fn new(topic: &str, index: i32, log: PartitionStore) -> Partition {
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log,
+            appended: Notify::new(),
+            produced_bytes: AtomicU64::new(0),
+            fetched_bytes: AtomicU64::new(0),
+        }
+    }
 }
 
 /// One topic as served.
@@ -114,6 +129,8 @@ pub struct TopicRegistry {
     /// Every topic's id, name and partition count, republished after each change: the group
     /// coordinator follows it for consumer-protocol subscriptions.
     image: tokio::sync::watch::Sender<TopicsImage>,
+    /// With PostgreSQL storage: the partitions this node leads.
+    leadership: Option<Arc<PartitionLeadership>>,
 }
 
 impl TopicRegistry {
@@ -124,7 +141,17 @@ impl TopicRegistry {
         store: MetadataStorage,
         records: Vec<TopicRecord>,
     ) -> anyhow::Result<TopicRegistry> {
+        let leadership = match &store {
+            MetadataStorage::Embedded(_) => None,
+            MetadataStorage::Postgres(pg) => Some(Arc::new(PartitionLeadership::new(
+                pg.pool().clone(),
+                config.node_id,
+                std::time::Duration::from_millis(config.broker_session_timeout_ms),
+                std::time::Duration::from_millis(config.broker_heartbeat_interval_ms),
+            ))),
+        };
         let registry = TopicRegistry {
+            leadership,
             data_dir: config.data_dir.clone(),
             store,
             defaults: RwLock::new(config.log.clone()),
@@ -143,6 +170,40 @@ impl TopicRegistry {
         }
         registry.publish_image();
         Ok(registry)
+    }
+
+    /// With PostgreSQL storage: the partitions this node leads.
+    pub fn leadership(&self) -> Option<&Arc<PartitionLeadership>> {
+        self.leadership.as_ref()
+    }
+
+    /// With PostgreSQL storage, a leadership round now, so partitions just created have a
+    /// leader when the request that created them is answered.
+    async fn lead_new_partitions(&self) {
+        if let Some(leadership) = &self.leadership {
+            if let Err(e) = leadership.round(self).await {
+                tracing::warn!(error = %e, "leading the new partitions failed; the next round tries again");
+            }
+        }
+    }
+
+    /// Whether partitions live in PostgreSQL.
+    fn in_postgres(&self) -> bool {
+        matches!(self.store, MetadataStorage::Postgres(_))
+    }
+
+    /// Refuses settings the storage cannot honour: compaction is built for the embedded log
+    /// only.
+    fn supported(&self, log: &LogConfig) -> Result<(), ConfigError> {
+        if self.in_postgres() && log.cleanup_policy.compacts() {
+            return Err(ConfigError::InvalidValue {
+                key: "cleanup.policy".into(),
+                value: "compact".into(),
+                reason: "compaction is not available with PostgreSQL storage yet; use delete"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// Follows the topics as the group coordinator sees them (see [`TopicsImage`]).
@@ -203,6 +264,14 @@ impl TopicRegistry {
             .log_config(&record.configs)
             .map_err(|e| anyhow::anyhow!("topic {}: {e}", record.name))?;
         for index in existing.len() as i32..record.partitions as i32 {
+            if self.in_postgres() {
+                existing.push(Arc::new(Partition::new(
+                    &record.name,
+                    index,
+                    PartitionStore::Postgres(PgReplica::new(log_config.clone())),
+                )));
+                continue;
+            }
             let dir = self.partition_dir(&record.name, index);
             let log = PartitionLog::open(&dir, log_config.clone(), now_ms()).map_err(|e| {
                 let repair = matches!(e, LogError::Corruption { .. }).then(|| {
@@ -220,14 +289,11 @@ impl TopicRegistry {
                     repair.unwrap_or_default()
                 ))
             })?;
-            existing.push(Arc::new(Partition {
-                topic: record.name.clone(),
+            existing.push(Arc::new(Partition::new(
+                &record.name,
                 index,
-                log,
-                appended: Notify::new(),
-                produced_bytes: AtomicU64::new(0),
-                fetched_bytes: AtomicU64::new(0),
-            }));
+                PartitionStore::Embedded(log),
+            )));
         }
         Ok(Topic {
             name: record.name.clone(),
@@ -240,6 +306,9 @@ impl TopicRegistry {
     /// A partition directory with no topic behind it is left over from a crash between
     /// creating it and persisting the topic; a new partition must not inherit its data.
     fn remove_stale_dir(&self, topic: &str, index: i32) {
+        if self.in_postgres() {
+            return;
+        }
         let dir = self.partition_dir(topic, index);
         if dir.exists() {
             tracing::warn!(dir = %dir.display(), "removing a leftover directory of a topic that does not exist");
@@ -296,6 +365,7 @@ impl TopicRegistry {
             ));
         }
         self.log_config(&configs)
+            .and_then(|log| self.supported(&log))
             .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
         let _guard = self.admin.lock().await;
         if self.topics.read().contains_key(name) {
@@ -327,6 +397,7 @@ impl TopicRegistry {
             let topic = self.install(topic);
             self.publish_image();
             tracing::info!(topic = name, partitions, "created topic");
+            self.lead_new_partitions().await;
             topic
         } else {
             Arc::new(Topic {
@@ -380,6 +451,7 @@ impl TopicRegistry {
         self.install(grown);
         self.publish_image();
         tracing::info!(topic = name, from = current, to = count, "added partitions");
+        self.lead_new_partitions().await;
         Ok(())
     }
 
@@ -407,13 +479,15 @@ impl TopicRegistry {
         let _guard = self.admin.lock().await;
         let topic = self.existing(name)?;
         let configs = next(&topic.configs)?;
-        self.log_config(&configs).map_err(|e| match e {
-            ConfigError::UnknownKey(key) => AdminError::new(
-                ResponseError::InvalidConfig,
-                format!("Unknown topic config name: {key}"),
-            ),
-            other => AdminError::new(ResponseError::InvalidConfig, other.to_string()),
-        })?;
+        self.log_config(&configs)
+            .and_then(|log| self.supported(&log))
+            .map_err(|e| match e {
+                ConfigError::UnknownKey(key) => AdminError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Unknown topic config name: {key}"),
+                ),
+                other => AdminError::new(ResponseError::InvalidConfig, other.to_string()),
+            })?;
         if !apply {
             return Ok(());
         }
@@ -472,11 +546,17 @@ impl TopicRegistry {
         self.topics.write().remove(name);
         self.publish_image();
         for p in &topic.partitions {
-            if let Err(e) = p.log.close() {
-                tracing::warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
+            match &p.log {
+                PartitionStore::Embedded(log) => {
+                    if let Err(e) = log.close() {
+                        tracing::warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
+                    }
+                    remove_partition_dir(log.dir());
+                }
+                // The rows went with the topic's; its leases too.
+                PartitionStore::Postgres(replica) => replica.set_leader(None),
             }
             p.appended.notify_waiters();
-            remove_partition_dir(p.log.dir());
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)

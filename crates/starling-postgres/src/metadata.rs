@@ -42,6 +42,11 @@ impl PgMetadata {
         Ok(())
     }
 
+    /// The pool the metadata is read and written through.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, MetaError> {
         self.pool.get().await.map_err(storage)
     }
@@ -196,29 +201,61 @@ impl MetadataBackend for PgMetadata {
             .collect()
     }
 
+    /// The topic's row and its partitions' rows, in one transaction: a partition exists (can
+    /// be led and appended to) exactly when its topic does.
     async fn put_topic(&self, topic: &TopicRecord) -> Result<(), MetaError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let partitions = i32::try_from(topic.partitions).map_err(storage)?;
         let configs = serde_json::to_value(&topic.configs).map_err(storage)?;
-        client
-            .execute(
-                "INSERT INTO topics (name, topic_id, partitions, configs) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO UPDATE SET topic_id = EXCLUDED.topic_id,
-                     partitions = EXCLUDED.partitions, configs = EXCLUDED.configs",
-                &[&topic.name, &topic.id, &partitions, &configs],
-            )
+        let client: &mut tokio_postgres::Client = &mut client;
+        let tx = client.transaction().await.map_err(storage)?;
+        tx.execute(
+            "INSERT INTO topics (name, topic_id, partitions, configs) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (name) DO UPDATE SET topic_id = EXCLUDED.topic_id,
+                 partitions = EXCLUDED.partitions, configs = EXCLUDED.configs",
+            &[&topic.name, &topic.id, &partitions, &configs],
+        )
+        .await
+        .map_err(storage)?;
+        crate::partition_log::create(&tx, topic.id, partitions)
             .await
             .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
         Ok(())
     }
 
+    /// The topic's row and everything of its partitions: their rows, batches, producer
+    /// snapshots and leases, in one transaction.
     async fn delete_topic(&self, name: &str) -> Result<bool, MetaError> {
-        let client = self.client().await?;
-        let deleted = client
-            .execute("DELETE FROM topics WHERE name = $1", &[&name])
+        let mut client = self.client().await?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        let tx = client.transaction().await.map_err(storage)?;
+        let Some(row) = tx
+            .query_opt(
+                "DELETE FROM topics WHERE name = $1 RETURNING topic_id",
+                &[&name],
+            )
             .await
-            .map_err(storage)?;
-        Ok(deleted > 0)
+            .map_err(storage)?
+        else {
+            return Ok(false);
+        };
+        let topic_id: Uuid = row.get(0);
+        for statement in [
+            "DELETE FROM batches WHERE topic_id = $1",
+            "DELETE FROM producer_snapshots WHERE topic_id = $1",
+            "DELETE FROM partitions WHERE topic_id = $1",
+        ] {
+            tx.execute(statement, &[&topic_id]).await.map_err(storage)?;
+        }
+        tx.execute(
+            "DELETE FROM leases WHERE kind = 'partition' AND name LIKE $1 || ':%'",
+            &[&topic_id.to_string()],
+        )
+        .await
+        .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(true)
     }
 
     async fn broker_configs(

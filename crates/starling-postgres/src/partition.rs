@@ -255,6 +255,19 @@ impl PgPartition {
         max_bytes: usize,
         read_committed: bool,
     ) -> Result<ReadResult, PartitionLogError> {
+        self.read_within(offset, max_bytes, true, read_committed)
+            .await
+    }
+
+    /// [`PgPartition::read`], where `min_one` false returns no records rather than a first
+    /// batch larger than `max_bytes`.
+    pub async fn read_within(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<ReadResult, PartitionLogError> {
         let view = self.view.read().clone();
         let last_stable = view.first_unstable.unwrap_or(view.log_end);
         let limit = if read_committed {
@@ -269,15 +282,16 @@ impl PgPartition {
                 next_offset: view.log_end,
             });
         }
-        let records = if offset < limit {
+        let records = if offset < limit && (min_one || max_bytes > 0) {
             let client = self.pool.get().await.map_err(pool_error)?;
-            partition_log::read(
+            partition_log::read_batches(
                 &**client,
                 self.topic_id,
                 self.partition,
                 offset,
                 limit,
                 max_bytes,
+                min_one,
             )
             .await?
             .records
@@ -300,6 +314,28 @@ impl PgPartition {
             log_start_offset: view.log_start,
             aborted_transactions,
         })
+    }
+
+    /// Forgets the producers idle for `expiration_ms` with no transaction open
+    /// (`producer.id.expiration.ms`); returns how many. Skipped while an append holds the
+    /// state.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        match self.writer.try_lock() {
+            Ok(mut guard) => guard
+                .as_mut()
+                .map_or(0, |states| states.expire(now_ms, expiration_ms)),
+            Err(_) => 0,
+        }
+    }
+
+    /// How many producers have a transaction open here.
+    pub fn open_transaction_count(&self) -> usize {
+        self.view.read().open.len()
+    }
+
+    /// The partition this leads.
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
     }
 
     /// Bytes of the stored batches.

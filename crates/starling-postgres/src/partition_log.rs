@@ -237,6 +237,20 @@ pub async fn read(
     limit: i64,
     max_bytes: usize,
 ) -> Result<Read, PartitionLogError> {
+    read_batches(client, topic_id, partition, offset, limit, max_bytes, true).await
+}
+
+/// [`read`], where `min_one` false returns nothing rather than a first batch larger than
+/// `max_bytes` (a fetch's later partitions, once an earlier one used the request's budget).
+pub async fn read_batches(
+    client: &impl GenericClient,
+    topic_id: Uuid,
+    partition: i32,
+    offset: i64,
+    limit: i64,
+    max_bytes: usize,
+    min_one: bool,
+) -> Result<Read, PartitionLogError> {
     let (log_start_offset, next_offset) = bounds(client, topic_id, partition).await?;
     if offset < log_start_offset || offset > next_offset {
         return Err(PartitionLogError::OffsetOutOfRange {
@@ -258,7 +272,7 @@ pub async fn read(
                  FROM batches
                  WHERE topic_id = $1 AND partition = $2 AND last_offset >= $3 AND base_offset < $4
                  ORDER BY base_offset LIMIT $5) wanted
-             WHERE upto <= $6 OR upto = size
+             WHERE upto <= $6 OR (upto = size AND $7)
              ORDER BY base_offset",
             &[
                 &topic_id,
@@ -267,13 +281,14 @@ pub async fn read(
                 &limit,
                 &rows_wanted,
                 &budget,
+                &min_one,
             ],
         )
         .await?;
     let mut records = Vec::new();
     for row in &rows {
         let bytes: &[u8] = row.get(0);
-        if !records.is_empty() && records.len() + bytes.len() > max_bytes {
+        if (!records.is_empty() || !min_one) && records.len() + bytes.len() > max_bytes {
             break;
         }
         records.extend_from_slice(bytes);

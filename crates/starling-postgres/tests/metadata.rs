@@ -47,3 +47,65 @@ async fn metadata_survives_a_database_restart_and_every_node_sees_the_same() {
     }
     assert_eq!(again.expect("node a reconnects").len(), 1);
 }
+
+/// A topic's partitions exist exactly while it does: storing it creates their rows (and
+/// growing it the new ones), deleting it removes their rows, batches, producer snapshots and
+/// leases, and leaves other topics' alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_bring_their_partitions_and_take_them_away() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("partitions", 4).await;
+    let meta = PgMetadata::new(pool.clone());
+    let doomed = TopicRecord::new("doomed", 2);
+    let kept = TopicRecord::new("kept", 1);
+    meta.put_topic(&doomed).await.unwrap();
+    meta.put_topic(&kept).await.unwrap();
+    let client = pool.get().await.unwrap();
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(count("SELECT count(*) FROM partitions").await, 3);
+    meta.put_topic(&TopicRecord {
+        partitions: 4,
+        ..doomed.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(count("SELECT count(*) FROM partitions").await, 5);
+    for (topic, partition) in [(doomed.id, 0), (kept.id, 0)] {
+        client
+            .execute(
+                "INSERT INTO batches (topic_id, partition, base_offset, last_offset, max_timestamp, bytes)
+                 VALUES ($1, $2, 0, 0, 0, '\\x00')",
+                &[&topic, &partition],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO producer_snapshots (topic_id, partition, snapshot_offset, state)
+                 VALUES ($1, $2, 0, '\\x00')",
+                &[&topic, &partition],
+            )
+            .await
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO leases (kind, name, owner, epoch, expires_at)
+                 VALUES ('partition', $1, 1, 1, now())",
+                &[&format!("{topic}:{partition}")],
+            )
+            .await
+            .unwrap();
+    }
+    assert!(meta.delete_topic("doomed").await.unwrap());
+    assert!(!meta.delete_topic("doomed").await.unwrap());
+    assert_eq!(count("SELECT count(*) FROM partitions").await, 1);
+    assert_eq!(count("SELECT count(*) FROM batches").await, 1);
+    assert_eq!(count("SELECT count(*) FROM producer_snapshots").await, 1);
+    assert_eq!(count("SELECT count(*) FROM leases").await, 1);
+    assert_eq!(meta.topics().await.unwrap(), vec![kept]);
+}

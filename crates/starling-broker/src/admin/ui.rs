@@ -583,18 +583,18 @@ async fn topic_page(
     let principal = caller.principal.clone();
     let rates = state.activity.topic_rates(&name);
     let configs = topic_configs(&state.broker, &topic);
+    let (messages, browse_error) = if may_read {
+        match browse_messages(&topic, &browse).await {
+            Ok(messages) => (messages, None),
+            Err(e) => (Vec::new(), Some(e)),
+        }
+    } else {
+        (
+            Vec::new(),
+            Some(format!("{principal} may not READ topic '{}'.", topic.name)),
+        )
+    };
     let rendered = tokio::task::spawn_blocking(move || {
-        let (messages, browse_error) = if may_read {
-            match browse_messages(&topic, &browse) {
-                Ok(messages) => (messages, None),
-                Err(e) => (Vec::new(), Some(e)),
-            }
-        } else {
-            (
-                Vec::new(),
-                Some(format!("{principal} may not READ topic '{}'.", topic.name)),
-            )
-        };
         let view = TopicView {
             name: topic.name.clone(),
             topic_id: topic.id.to_string(),
@@ -632,7 +632,10 @@ async fn topic_page(
 /// Up to `query.limit` records of one partition from the offset (or time) asked for; an
 /// offset below the log start reads from the start. Control records (transaction markers)
 /// are left out, as consumers never see them.
-fn browse_messages(topic: &Topic, query: &BrowseQuery) -> Result<Vec<BrowsedMessage>, String> {
+async fn browse_messages(
+    topic: &Topic,
+    query: &BrowseQuery,
+) -> Result<Vec<BrowsedMessage>, String> {
     let Some(partition) = topic.partition(query.partition) else {
         return Err(format!(
             "Topic '{}' has no partition {} (it has {}).",
@@ -643,7 +646,7 @@ fn browse_messages(topic: &Topic, query: &BrowseQuery) -> Result<Vec<BrowsedMess
     };
     let log = &partition.log;
     let mut offset = match query.timestamp_ms {
-        Some(ms) => match log.offset_for_timestamp(ms) {
+        Some(ms) => match log.offset_for_timestamp(ms).await {
             Ok(Some((offset, _))) => offset,
             Ok(None) => return Ok(Vec::new()),
             Err(e) => return Err(format!("Reading the time index failed: {e}")),
@@ -655,7 +658,13 @@ fn browse_messages(topic: &Topic, query: &BrowseQuery) -> Result<Vec<BrowsedMess
     while out.len() < query.limit && offset < log.log_end_offset() && read_bytes < BROWSE_MAX_BYTES
     {
         let read = log
-            .read(offset, 1 << 20, true)
+            .read(
+                offset,
+                1 << 20,
+                true,
+                starling_log::Isolation::ReadUncommitted,
+            )
+            .await
             .map_err(|e| format!("Reading partition {} failed: {e}", partition.index))?;
         if read.records.is_empty() {
             break;

@@ -11,11 +11,12 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
-use starling_log::DeleteError;
 
 use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
+use crate::partition_store::{PartitionStore, StoreError};
+use crate::topics::Partition;
 use crate::{now_ms, Broker};
 
 /// DeleteRecords' "up to the high watermark".
@@ -33,68 +34,63 @@ pub async fn handle(
         .map(|t| t.name.to_string())
         .filter(|name| !ctx.authorize(broker, AclOperation::Delete, ResourceType::Topic, name))
         .collect();
-    let b = broker.clone();
-    match tokio::task::spawn_blocking(move || delete_all(&b, request, &denied)).await {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!(error = %e, "delete records task failed");
-            DeleteRecordsResponse::default()
-        }
-    }
-}
-
-fn delete_all(
-    broker: &Broker,
-    request: DeleteRecordsRequest,
-    denied: &std::collections::HashSet<String>,
-) -> DeleteRecordsResponse {
     let now = now_ms();
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|t| {
-            let refused = denied.contains(t.name.as_str());
-            let topic = broker.topics.get(t.name.as_str());
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let result = DeleteRecordsPartitionResult::default()
-                        .with_partition_index(p.partition_index)
-                        .with_low_watermark(-1);
-                    if refused {
-                        return result
-                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
-                    }
-                    let Some(partition) = topic
-                        .as_ref()
-                        .and_then(|topic| topic.partition(p.partition_index))
-                    else {
-                        return result
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
-                    };
-                    let log = &partition.log;
-                    let offset = if p.offset == HIGH_WATERMARK {
-                        log.log_end_offset()
-                    } else {
-                        p.offset
-                    };
-                    match log.delete_records_before(offset, now) {
+    let mut topics = Vec::new();
+    for t in request.topics {
+        let refused = denied.contains(t.name.as_str());
+        let topic = broker.topics.get(t.name.as_str());
+        let mut partitions = Vec::new();
+        for p in t.partitions {
+            let result = DeleteRecordsPartitionResult::default()
+                .with_partition_index(p.partition_index)
+                .with_low_watermark(-1);
+            let answered = if refused {
+                result.with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            } else {
+                match topic
+                    .as_ref()
+                    .and_then(|topic| topic.partition(p.partition_index))
+                {
+                    None => result.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    Some(partition) => match delete(partition, p.offset, now).await {
                         Ok(start) => result.with_low_watermark(start),
-                        Err(DeleteError::OffsetOutOfRange { .. }) => {
-                            result.with_error_code(ResponseError::OffsetOutOfRange.code())
+                        Err(e) => {
+                            if e.code() == ResponseError::KafkaStorageError {
+                                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "delete records");
+                            }
+                            result.with_error_code(e.code().code())
                         }
-                        Err(DeleteError::Io(e)) => {
-                            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "delete records");
-                            result.with_error_code(ResponseError::KafkaStorageError.code())
-                        }
-                    }
-                })
-                .collect();
+                    },
+                }
+            };
+            partitions.push(answered);
+        }
+        topics.push(
             DeleteRecordsTopicResult::default()
                 .with_name(t.name)
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     DeleteRecordsResponse::default().with_topics(topics)
+}
+
+/// Moves one partition's log start; the embedded log's file work on a blocking thread.
+async fn delete(partition: &Arc<Partition>, offset: i64, now: i64) -> Result<i64, StoreError> {
+    let offset = if offset == HIGH_WATERMARK {
+        partition.log.log_end_offset()
+    } else {
+        offset
+    };
+    match &partition.log {
+        PartitionStore::Embedded(_) => {
+            let p = partition.clone();
+            tokio::task::spawn_blocking(move || {
+                // The embedded arm does not wait on anything.
+                futures::executor::block_on(p.log.delete_records_before(offset, now))
+            })
+            .await
+            .map_err(|e| StoreError::Storage(e.to_string()))?
+        }
+        PartitionStore::Postgres(_) => partition.log.delete_records_before(offset, now).await,
+    }
 }

@@ -1,6 +1,8 @@
 //! DescribeTopicPartitions (KIP-966): topics and their partitions a page at a time, as Kafka's
 //! `DescribeTopicPartitionsRequestHandler` and `KRaftMetadataCache` answer on one node. Every
-//! partition is led by this node at leader epoch 0 with replicas and ISR `[node]`, no offline
+//! partition is led by this node (at its leader epoch: 0 embedded, its lease's in PostgreSQL;
+//! LEADER_NOT_AVAILABLE while a PostgreSQL partition's lease is being taken) with replicas and
+//! ISR `[node]`, no offline
 //! replicas, and empty eligible-leader-replica lists.
 //!
 //! No topics asked means every topic; the topics (from the cursor's topic on) are answered in
@@ -25,7 +27,6 @@ use uuid::Uuid;
 
 use starling_acl::{AclOperation, ResourceType};
 
-use super::offset_for_leader_epoch::LEADER_EPOCH;
 use super::RequestContext;
 use crate::topics::validate_topic_name;
 use crate::Broker;
@@ -124,12 +125,17 @@ pub fn handle(
         let start = start_of(&name);
         let upper = count.min(start.saturating_add(remaining));
         let partitions: Vec<_> = (start..upper)
-            .filter(|&index| topic.partition(index).is_some())
-            .map(|index| {
+            .filter_map(|index| topic.partition(index))
+            .map(|p| {
+                let epoch = p.log.leader_epoch();
                 DescribeTopicPartitionsResponsePartition::default()
-                    .with_partition_index(index)
-                    .with_leader_id(node)
-                    .with_leader_epoch(LEADER_EPOCH)
+                    .with_partition_index(p.index)
+                    .with_error_code(match epoch {
+                        Some(_) => 0,
+                        None => ResponseError::LeaderNotAvailable.code(),
+                    })
+                    .with_leader_id(if epoch.is_some() { node } else { BrokerId(-1) })
+                    .with_leader_epoch(epoch.unwrap_or(-1))
                     .with_replica_nodes(vec![node])
                     .with_isr_nodes(vec![node])
                     .with_eligible_leader_replicas(Some(vec![]))

@@ -25,10 +25,11 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 use starling_acl::{AclOperation, ResourceType};
-use starling_log::{Isolation, ReadError};
+use starling_log::Isolation;
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::partition_store::StoreError;
 use crate::topics::{Partition, Topic};
 use crate::Broker;
 
@@ -44,6 +45,8 @@ struct Wanted {
     partition: i32,
     offset: i64,
     max_bytes: i32,
+    /// The leader epoch the consumer believes current (-1: not checked).
+    current_leader_epoch: i32,
 }
 
 /// Answers a fetch; also returns how long it waited for data (its long poll), time the request
@@ -107,6 +110,7 @@ async fn answer(
                     partition: p.partition,
                     offset: p.fetch_offset,
                     max_bytes: p.partition_max_bytes,
+                    current_leader_epoch: p.current_leader_epoch,
                 })
                 .collect()
         })
@@ -135,7 +139,7 @@ async fn answer(
             w.as_mut().enable();
         }
 
-        let (response, bytes, any_error) = read_all(&request, &wanted, by_id, max_bytes);
+        let (response, bytes, any_error) = read_all(&request, &wanted, by_id, max_bytes).await;
         if bytes >= min_bytes.max(1)
             || any_error
             || Instant::now() >= deadline
@@ -151,8 +155,29 @@ async fn answer(
         }
         *waited += wait_started.elapsed();
         if broker.shutdown.is_cancelled() {
-            return count_fetched(&wanted, read_all(&request, &wanted, by_id, max_bytes).0);
+            return count_fetched(
+                &wanted,
+                read_all(&request, &wanted, by_id, max_bytes).await.0,
+            );
         }
+    }
+}
+
+/// Kafka's check of the leader epoch a consumer fetches at: older than the partition's is
+/// FENCED_LEADER_EPOCH (its metadata is stale), newer is UNKNOWN_LEADER_EPOCH (this node's is);
+/// a partition this node does not lead is NOT_LEADER_OR_FOLLOWER.
+pub fn leader_epoch_error(
+    partition: &Partition,
+    current_leader_epoch: i32,
+) -> Option<ResponseError> {
+    let Some(epoch) = partition.log.leader_epoch() else {
+        return Some(ResponseError::NotLeaderOrFollower);
+    };
+    match current_leader_epoch {
+        -1 => None,
+        e if e < epoch => Some(ResponseError::FencedLeaderEpoch),
+        e if e > epoch => Some(ResponseError::UnknownLeaderEpoch),
+        _ => None,
     }
 }
 
@@ -183,7 +208,7 @@ fn count_fetched(wanted: &[Vec<Wanted>], response: FetchResponse) -> FetchRespon
 }
 
 /// One pass over every requested partition: (response, bytes returned, any partition errored).
-fn read_all(
+async fn read_all(
     request: &FetchRequest,
     wanted: &[Vec<Wanted>],
     by_id: bool,
@@ -231,8 +256,14 @@ fn read_all(
                     any_error = true;
                 }
                 (Some(_), Some(p)) => {
+                    if let Some(error) = leader_epoch_error(p, w.current_leader_epoch) {
+                        data.error_code = error.code();
+                        any_error = true;
+                        topic_response.partitions.push(data);
+                        continue;
+                    }
                     let budget = (w.max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-                    match p.log.read_isolated(w.offset, budget, total == 0, isolation) {
+                    match p.log.read(w.offset, budget, total == 0, isolation).await {
                         Ok(read) => {
                             total += read.records.len();
                             data.high_watermark = read.high_watermark;
@@ -252,20 +283,20 @@ fn read_all(
                                 );
                             }
                         }
-                        Err(ReadError::OffsetOutOfRange {
-                            log_start_offset,
-                            log_end_offset,
-                            ..
+                        Err(StoreError::OffsetOutOfRange {
+                            log_start, log_end, ..
                         }) => {
                             data.error_code = ResponseError::OffsetOutOfRange.code();
-                            data.high_watermark = log_end_offset;
-                            data.last_stable_offset = log_end_offset;
-                            data.log_start_offset = log_start_offset;
+                            data.high_watermark = log_end;
+                            data.last_stable_offset = log_end;
+                            data.log_start_offset = log_start;
                             any_error = true;
                         }
-                        Err(ReadError::Io(e)) => {
-                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fetch read failed");
-                            data.error_code = ResponseError::KafkaStorageError.code();
+                        Err(e) => {
+                            if e.code() == ResponseError::KafkaStorageError {
+                                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "fetch read failed");
+                            }
+                            data.error_code = e.code().code();
                             any_error = true;
                         }
                     }

@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
+use crate::partition_store::StoreError;
 use crate::topics::Partition;
 use crate::Broker;
 
@@ -23,7 +24,7 @@ pub const EARLIEST_PENDING_UPLOAD: i64 = -5;
 /// The isolation level that sees only decided transactions.
 const READ_COMMITTED: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     request: ListOffsetsRequest,
@@ -45,22 +46,30 @@ pub fn handle(
                 .with_partition_index(p.partition_index)
                 .with_timestamp(-1)
                 .with_offset(-1);
-            if ctx.api_version >= 4 {
-                part.leader_epoch = 0;
-            }
             match topic
                 .as_ref()
                 .and_then(|topic| topic.partition(p.partition_index))
             {
                 _ if denied => part.error_code = ResponseError::TopicAuthorizationFailed.code(),
                 None => part.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(partition) => match lookup(partition, p.timestamp, committed) {
-                    Ok((offset, timestamp)) => {
-                        part.offset = offset;
-                        part.timestamp = timestamp;
+                Some(partition) => {
+                    if let Some(error) =
+                        super::fetch::leader_epoch_error(partition, p.current_leader_epoch)
+                    {
+                        part.error_code = error.code();
+                    } else {
+                        match lookup(partition, p.timestamp, committed).await {
+                            Ok((offset, timestamp)) => {
+                                part.offset = offset;
+                                part.timestamp = timestamp;
+                            }
+                            Err(code) => part.error_code = code.code(),
+                        }
                     }
-                    Err(code) => part.error_code = code.code(),
-                },
+                    if ctx.api_version >= 4 {
+                        part.leader_epoch = partition.log.leader_epoch().unwrap_or(-1);
+                    }
+                }
             }
             topic_response.partitions.push(part);
         }
@@ -71,27 +80,31 @@ pub fn handle(
 
 /// (offset, timestamp) for one partition; (-1, -1) when no offset matches. With `committed`,
 /// nothing at or past the last stable offset is answered.
-fn lookup(
+async fn lookup(
     partition: &Partition,
     timestamp: i64,
     committed: bool,
 ) -> Result<(i64, i64), ResponseError> {
     let log = &partition.log;
     let stable = committed.then(|| log.last_stable_offset());
-    let storage = |e| {
-        tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "list offsets");
-        ResponseError::KafkaStorageError
+    let storage = |e: StoreError| {
+        if e.code() == ResponseError::KafkaStorageError {
+            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "list offsets");
+        }
+        e.code()
     };
     match timestamp {
         LATEST => Ok((stable.unwrap_or_else(|| log.log_end_offset()), -1)),
         EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => Ok((log.log_start_offset(), -1)),
         MAX_TIMESTAMP => Ok(log
             .max_timestamp()
+            .await
             .map_err(storage)?
             .map(|(ts, off)| (off, ts))
             .unwrap_or((-1, -1))),
         ts if ts >= 0 => Ok(log
             .offset_for_timestamp(ts)
+            .await
             .map_err(storage)?
             .filter(|&(offset, _)| stable.is_none_or(|lso| offset < lso))
             .unwrap_or((-1, -1))),

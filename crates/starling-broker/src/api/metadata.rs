@@ -176,12 +176,18 @@ pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
                 .partitions
                 .iter()
                 .map(|p| {
-                    MetadataResponsePartition::default()
+                    let partition = MetadataResponsePartition::default()
                         .with_partition_index(p.index)
-                        .with_leader_id(node)
-                        .with_leader_epoch(0)
                         .with_replica_nodes(vec![node])
-                        .with_isr_nodes(vec![node])
+                        .with_isr_nodes(vec![node]);
+                    match p.log.leader_epoch() {
+                        Some(epoch) => partition.with_leader_id(node).with_leader_epoch(epoch),
+                        // Not led yet (a PostgreSQL partition whose lease is being taken).
+                        None => partition
+                            .with_error_code(ResponseError::LeaderNotAvailable.code())
+                            .with_leader_id(BrokerId(-1))
+                            .with_leader_epoch(-1),
+                    }
                 })
                 .collect(),
         )

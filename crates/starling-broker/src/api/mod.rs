@@ -403,7 +403,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &list_offsets::handle(broker, &ctx, r),
+            &list_offsets::handle(broker, &ctx, r).await,
         ),
         RequestKind::CreateTopics(r) => respond(
             broker,
@@ -520,7 +520,7 @@ pub async fn answer(
             broker,
             api_key,
             &ctx,
-            &offset_for_leader_epoch::handle(broker, &ctx, r),
+            &offset_for_leader_epoch::handle(broker, &ctx, r).await,
         ),
         RequestKind::DescribeLogDirs(r) => respond(
             broker,

@@ -25,9 +25,11 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use starling_acl::{AclOperation, ResourceType};
 use starling_log::producer_state::ProducerError;
-use starling_log::AppendError;
+use starling_log::{AppendError, AppendInfo};
 use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnError};
 
+use crate::partition_store::{PartitionStore, PgProduceError};
+use crate::topics::Partition;
 use crate::transactions::TxnFailure;
 
 use super::RequestContext;
@@ -97,11 +99,7 @@ pub async fn handle(
     }
     let mut refused = denied_topics(broker, ctx, &request);
     refused.extend(verify_transactional(broker, ctx.api_version, &request, &refused).await);
-    let b = broker.clone();
-    let version = ctx.api_version;
-    let appended =
-        tokio::task::spawn_blocking(move || append_all(&b, version, request, &refused)).await;
-    let response = match appended {
+    let response = match append_all(broker, ctx.api_version, request, &refused).await {
         Ok(response) => response,
         Err(e) => return Outcome::Close(format!("produce task failed: {e}")),
     };
@@ -224,15 +222,30 @@ async fn verify_transactional(
     refused
 }
 
-fn append_all(
-    broker: &Broker,
+/// One partition's records to append, and where its answer goes in the response.
+struct Append {
+    topic: usize,
+    slot: usize,
+    partition: Arc<Partition>,
+    records: BytesMut,
+    /// The records' size, counted once appended.
+    bytes: u64,
+}
+
+/// Answers every partition of the request: those refused or unknown at once, the rest by
+/// appending. The embedded logs' appends run on one blocking thread (file I/O, fsync); the
+/// PostgreSQL partitions' appends run concurrently, each its own transaction.
+async fn append_all(
+    broker: &Arc<Broker>,
     version: i16,
     request: ProduceRequest,
     refused: &Refused,
-) -> ProduceResponse {
+) -> Result<ProduceResponse, tokio::task::JoinError> {
     let now = now_ms();
     let acks = request.acks;
     let mut response = ProduceResponse::default();
+    let mut embedded = Vec::new();
+    let mut postgres = Vec::new();
     for (t, topic_data) in request.topic_data.into_iter().enumerate() {
         let topic = if version >= 13 {
             broker.topics.get_by_id(topic_data.topic_id)
@@ -276,26 +289,16 @@ fn append_all(
                         .records
                         .map(|r| BytesMut::from(&r[..]))
                         .unwrap_or_default();
-                    let bytes = records.len() as u64;
-                    let appended = p.log.append(records, now);
-                    match broker.metrics.log_appended(&p.topic, p.index, appended) {
-                        Ok(info) => {
-                            part.base_offset = info.base_offset;
-                            part.log_append_time_ms = info.log_append_time;
-                            part.log_start_offset = info.log_start_offset;
-                            // A producer's retry of a batch already written appends nothing.
-                            if info.record_count > 0 {
-                                p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
-                                p.appended.notify_waiters();
-                            }
-                        }
-                        Err(e) => {
-                            let code = append_error_code(&e);
-                            tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "produce refused");
-                            part.error_code = code.code();
-                            part.error_message = Some(StrBytes::from_string(e.to_string()));
-                            part.record_errors = record_errors(&e);
-                        }
+                    let append = Append {
+                        topic: t,
+                        slot: i,
+                        partition: p.clone(),
+                        bytes: records.len() as u64,
+                        records,
+                    };
+                    match p.log {
+                        PartitionStore::Embedded(_) => embedded.push(append),
+                        PartitionStore::Postgres(_) => postgres.push(append),
                     }
                 }
             }
@@ -303,7 +306,64 @@ fn append_all(
         }
         response.responses.push(topic_response);
     }
-    response
+    let mut outcomes: Vec<(Append, Result<AppendInfo, PgProduceError>)> = Vec::new();
+    if !embedded.is_empty() {
+        let appended = tokio::task::spawn_blocking(move || {
+            embedded
+                .into_iter()
+                .map(|mut a| {
+                    let log = a.partition.log.embedded().expect("an embedded partition");
+                    let outcome = log.append(std::mem::take(&mut a.records), now);
+                    (a, outcome.map_err(PgProduceError::Log))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        outcomes.extend(appended);
+    }
+    let appended = futures::future::join_all(postgres.into_iter().map(|mut a| async move {
+        let records = std::mem::take(&mut a.records);
+        let outcome = a.partition.log.append_pg(records, now).await;
+        (a, outcome)
+    }))
+    .await;
+    outcomes.extend(appended);
+    for (append, outcome) in outcomes {
+        let p = &append.partition;
+        let part = &mut response.responses[append.topic].partition_responses[append.slot];
+        let bytes = append.bytes;
+        let outcome = match outcome {
+            Ok(info) => broker.metrics.log_appended(&p.topic, p.index, Ok(info)),
+            Err(PgProduceError::Log(e)) => broker.metrics.log_appended(&p.topic, p.index, Err(e)),
+            Err(PgProduceError::NotLeader) => {
+                part.error_code = ResponseError::NotLeaderOrFollower.code();
+                part.error_message = Some(StrBytes::from_static_str(
+                    "this node does not lead the partition",
+                ));
+                continue;
+            }
+        };
+        match outcome {
+            Ok(info) => {
+                part.base_offset = info.base_offset;
+                part.log_append_time_ms = info.log_append_time;
+                part.log_start_offset = info.log_start_offset;
+                // A producer's retry of a batch already written appends nothing.
+                if info.record_count > 0 {
+                    p.produced_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    p.appended.notify_waiters();
+                }
+            }
+            Err(e) => {
+                let code = append_error_code(&e);
+                tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "produce refused");
+                part.error_code = code.code();
+                part.error_message = Some(StrBytes::from_string(e.to_string()));
+                part.record_errors = record_errors(&e);
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// Produce v8+ `record_errors`: the records at fault, by their index in their batch, as Kafka

@@ -17,6 +17,7 @@ use starling_txn::MarkerJob;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::partition_store::PartitionStore;
 use crate::{now_ms, Broker};
 
 const RETRY_MIN: Duration = Duration::from_millis(50);
@@ -81,12 +82,27 @@ async fn write(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String> {
         else {
             continue;
         };
-        let p = partition.clone();
-        let written =
-            tokio::task::spawn_blocking(move || p.log.write_txn_marker(marker, now_ms())).await;
+        let written = match &partition.log {
+            PartitionStore::Embedded(_) => {
+                let p = partition.clone();
+                tokio::task::spawn_blocking(move || {
+                    let log = p.log.embedded().expect("an embedded partition");
+                    log.write_txn_marker(marker, now_ms())
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|written| written.map(|_| ()))
+            }
+            PartitionStore::Postgres(_) => partition
+                .log
+                .write_txn_marker_pg(marker, now_ms())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        };
         match written {
-            Ok(Ok(_)) => partition.appended.notify_waiters(),
-            Ok(Err(e)) => return Err(format!("{tp}: {e}")),
+            Ok(()) => partition.appended.notify_waiters(),
             Err(e) => return Err(format!("{tp}: {e}")),
         }
     }

@@ -228,37 +228,33 @@ async fn plan_reset(
             if group.members == 1 { "" } else { "s" }
         )
     });
-    // Reading a log's offsets and time index takes its locks.
-    let rows = tokio::task::spawn_blocking(move || {
-        topic
-            .partitions
-            .iter()
-            .filter(|p| chosen.is_empty() || chosen.contains(&p.index))
-            .map(|p| {
-                let start = p.log.log_start_offset();
-                let end = p.log.log_end_offset();
-                let at_timestamp = match target {
-                    ResetTarget::Timestamp(ms) => p
-                        .log
-                        .offset_for_timestamp(ms)
-                        .ok()
-                        .flatten()
-                        .map(|(offset, _)| offset),
-                    _ => None,
-                };
-                let current = committed.get(&p.index).copied();
-                ResetRow {
-                    partition: p.index,
-                    current,
-                    new_offset: target.new_offset(start, end, current, at_timestamp),
-                    log_start_offset: start,
-                    log_end_offset: end,
-                }
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|_| bad_request("Reading the partitions failed."))?;
+    let mut rows = Vec::new();
+    for p in topic
+        .partitions
+        .iter()
+        .filter(|p| chosen.is_empty() || chosen.contains(&p.index))
+    {
+        let start = p.log.log_start_offset();
+        let end = p.log.log_end_offset();
+        let at_timestamp = match target {
+            ResetTarget::Timestamp(ms) => p
+                .log
+                .offset_for_timestamp(ms)
+                .await
+                .ok()
+                .flatten()
+                .map(|(offset, _)| offset),
+            _ => None,
+        };
+        let current = committed.get(&p.index).copied();
+        rows.push(ResetRow {
+            partition: p.index,
+            current,
+            new_offset: target.new_offset(start, end, current, at_timestamp),
+            log_start_offset: start,
+            log_end_offset: end,
+        });
+    }
     Ok(ResetPlan {
         group_id: group.group_id.clone(),
         topic: form.topic.clone(),

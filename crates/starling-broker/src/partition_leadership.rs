@@ -1,0 +1,157 @@
+//! With PostgreSQL storage: which partitions this node leads, kept in step with the partition
+//! leases in the database (`starling_postgres::ownership`).
+//!
+//! A round lists the live nodes and every partition, renews the leases this node keeps,
+//! releases those placement gives another node and takes those that are free or lapsed
+//! ([`Ownership::reconcile`]). Then every partition is made to match what is held: a partition
+//! whose lease is held at an epoch it is not led under gets a [`PgPartition`] opened under that
+//! lease (which rebuilds its producer state from the database); one whose lease is not held
+//! stops being led. A partition that failed to open is tried again the next round.
+//!
+//! Rounds run every `broker.heartbeat.interval.ms`, with leases lasting
+//! `broker.session.timeout.ms`, and at once when topics or partitions are created (the handler
+//! waits for that round, so the new partitions have a leader when it answers). The first round
+//! runs before the node serves clients. On a clean shutdown, after the last request is
+//! answered, every lease is released so another node can take the partitions at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use starling_postgres::lease::LeaseKind;
+use starling_postgres::ownership::Ownership;
+use starling_postgres::partition::PgPartition;
+use starling_postgres::partition_log::lease_name;
+use starling_postgres::{node, PgPool};
+
+use crate::topics::{Partition, TopicRegistry};
+use crate::Broker;
+
+/// Partitions opened at once when a round gains many (each open is a few round trips).
+const OPENING_AT_ONCE: usize = 8;
+
+/// This node's partition leases and the rounds that keep them.
+pub struct PartitionLeadership {
+    pool: PgPool,
+    node_id: i32,
+    interval: Duration,
+    ownership: tokio::sync::Mutex<Ownership>,
+}
+
+impl PartitionLeadership {
+    pub fn new(
+        pool: PgPool,
+        node_id: i32,
+        lease_time: Duration,
+        interval: Duration,
+    ) -> PartitionLeadership {
+        PartitionLeadership {
+            pool,
+            node_id,
+            interval,
+            ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
+        }
+    }
+
+    /// One round (see the module docs). Rounds do not overlap.
+    pub async fn round(&self, topics: &TopicRegistry) -> anyhow::Result<()> {
+        let mut ownership = self.ownership.lock().await;
+        let partitions: HashMap<String, Arc<Partition>> = topics
+            .all()
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| p.log.postgres().is_some())
+                    .map(|p| (lease_name(t.id, p.index), p.clone()))
+            })
+            .collect();
+        let things: Vec<(LeaseKind, String)> = partitions
+            .keys()
+            .map(|name| (LeaseKind::Partition, name.clone()))
+            .collect();
+        let client = self.pool.get().await?;
+        let live: Vec<i32> = node::live_nodes(&**client)
+            .await?
+            .iter()
+            .map(|n| n.node_id)
+            .collect();
+        let reconciled = ownership.reconcile(&**client, &live, &things).await;
+        drop(client);
+        // Even after a failed round, what is known held and lost is applied.
+        let mut opening = Vec::new();
+        for (name, partition) in &partitions {
+            let Some(replica) = partition.log.postgres() else {
+                continue;
+            };
+            let held = ownership.lease(LeaseKind::Partition, name);
+            let led = replica.leader();
+            match (held, led) {
+                (Some(lease), Some(led)) if led.lease().epoch == lease.epoch => {}
+                (Some(lease), _) => opening.push((partition.clone(), lease.clone())),
+                (None, Some(_)) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, "no longer leading");
+                    replica.set_leader(None);
+                }
+                (None, None) => {}
+            }
+        }
+        drop(ownership);
+        let pool = &self.pool;
+        futures::stream::iter(opening)
+            .for_each_concurrent(OPENING_AT_ONCE, |(partition, lease)| async move {
+                let Some(topic_id) = topics.get(&partition.topic).map(|t| t.id) else {
+                    return;
+                };
+                let epoch = lease.epoch;
+                match PgPartition::open(pool.clone(), lease, topic_id, partition.index).await {
+                    Ok(led) => {
+                        if let Some(replica) = partition.log.postgres() {
+                            replica.set_leader(Some(Arc::new(led)));
+                            tracing::info!(topic = %partition.topic, partition = partition.index, epoch, "leading");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "opening a partition this node leads failed; trying again next round")
+                    }
+                }
+            })
+            .await;
+        reconciled?;
+        Ok(())
+    }
+
+    /// Runs a round every heartbeat interval until the broker shuts down.
+    pub async fn run(self: Arc<Self>, broker: Arc<Broker>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = broker.shutdown.cancelled() => return,
+            }
+            if let Err(e) = self.round(&broker.topics).await {
+                tracing::warn!(node_id = self.node_id, error = %e, "partition leadership round failed");
+            }
+        }
+    }
+
+    /// Stops leading every partition and releases their leases (a clean shutdown).
+    pub async fn release_all(&self, topics: &TopicRegistry) {
+        let mut ownership = self.ownership.lock().await;
+        topics.for_each_partition(|p| {
+            if let Some(replica) = p.log.postgres() {
+                replica.set_leader(None);
+            }
+        });
+        let released = match self.pool.get().await {
+            Ok(client) => ownership
+                .release_all(&**client)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "releasing this node's partition leases failed; they lapse by themselves");
+        }
+    }
+}
