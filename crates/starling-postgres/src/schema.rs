@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "producer snapshots",
         sql: include_str!("../migrations/0008_producer_snapshots.sql"),
     },
+    Migration {
+        version: 9,
+        name: "batches stored uncompressed",
+        sql: include_str!("../migrations/0009_batches_uncompressed.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.
