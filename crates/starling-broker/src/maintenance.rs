@@ -2,7 +2,8 @@
 //! producers (`log.retention.check.interval.ms`, `producer.id.expiration.ms`), and time-based
 //! flushes and segment rolls (`log.flush.scheduler.interval.ms`).
 //! Each pass over the embedded logs runs on a blocking thread, as it does file I/O; the
-//! PostgreSQL partitions this node leads get retention and producer expiry after it.
+//! PostgreSQL partitions this node leads get retention, producer expiry and producer snapshots
+//! (every [`SNAPSHOT_EVERY_OFFSETS`]) after it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +36,12 @@ pub async fn run(broker: Arc<Broker>) {
     }
 }
 
-/// Retention and producer expiry for the PostgreSQL partitions this node leads, one after
-/// another (each deletion is a few statements).
+/// Offsets written to a PostgreSQL partition after which its producer state is snapshotted
+/// again, so a node taking it over replays at most about this many batches' columns.
+pub const SNAPSHOT_EVERY_OFFSETS: i64 = 100_000;
+
+/// Retention, producer expiry and producer snapshots for the PostgreSQL partitions this node
+/// leads, one after another (each is a few statements).
 async fn upkeep_postgres(broker: &Broker) {
     let now = now_ms();
     let producer_id_expiration_ms = broker.dynamic.effective().producer_id_expiration_ms;
@@ -46,6 +51,11 @@ async fn upkeep_postgres(broker: &Broker) {
                 continue;
             };
             leader.expire_producers(now, producer_id_expiration_ms);
+            if leader.offsets_since_snapshot() >= SNAPSHOT_EVERY_OFFSETS {
+                if let Err(e) = leader.snapshot().await {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "storing a producer snapshot");
+                }
+            }
             match p.log.enforce_retention_pg(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(

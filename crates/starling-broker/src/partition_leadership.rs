@@ -12,7 +12,8 @@
 //! `broker.session.timeout.ms`, and at once when topics or partitions are created (the handler
 //! waits for that round, so the new partitions have a leader when it answers). The first round
 //! runs before the node serves clients. On a clean shutdown, after the last request is
-//! answered, every lease is released so another node can take the partitions at once.
+//! answered, each partition's producer state is snapshotted and every lease released, so
+//! another node takes the partitions at once and replays nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use starling_postgres::{node, PgPool};
 use crate::topics::{Partition, TopicRegistry};
 use crate::Broker;
 
-/// Partitions opened at once when a round gains many (each open is a few round trips).
+/// Partitions opened (or snapshotted at shutdown) at once (each is a few round trips).
 const OPENING_AT_ONCE: usize = 8;
 
 /// This node's partition leases and the rounds that keep them.
@@ -135,14 +136,30 @@ impl PartitionLeadership {
         }
     }
 
-    /// Stops leading every partition and releases their leases (a clean shutdown).
+    /// Stops leading every partition and releases their leases (a clean shutdown), after
+    /// storing a producer snapshot of each written to since its last, so the next leader
+    /// replays nothing.
     pub async fn release_all(&self, topics: &TopicRegistry) {
         let mut ownership = self.ownership.lock().await;
+        let mut led = Vec::new();
         topics.for_each_partition(|p| {
             if let Some(replica) = p.log.postgres() {
+                if let Some(leader) = replica.leader() {
+                    led.push((p.topic.clone(), p.index, leader));
+                }
                 replica.set_leader(None);
             }
         });
+        futures::stream::iter(led)
+            .for_each_concurrent(OPENING_AT_ONCE, |(topic, index, leader)| async move {
+                if leader.offsets_since_snapshot() == 0 {
+                    return;
+                }
+                if let Err(e) = leader.snapshot().await {
+                    tracing::warn!(%topic, partition = index, error = %e, "storing a producer snapshot at shutdown");
+                }
+            })
+            .await;
         let released = match self.pool.get().await {
             Ok(client) => ownership
                 .release_all(&**client)

@@ -19,6 +19,7 @@
 //! never acts on a guess. A lease lost to another node fails the write: the caller answers
 //! NOT_LEADER_OR_FOLLOWER.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -95,6 +96,9 @@ pub struct PgPartition {
     /// Held across each write: appends to the partition are serialised here.
     writer: tokio::sync::Mutex<Option<ProducerStates>>,
     view: parking_lot::RwLock<View>,
+    /// The offset of the newest producer snapshot (0: none): a new leader replays the batches
+    /// from there.
+    snapshot_at: AtomicI64,
 }
 
 impl PgPartition {
@@ -106,7 +110,7 @@ impl PgPartition {
         topic_id: Uuid,
         partition: i32,
     ) -> Result<PgPartition, PartitionLogError> {
-        let (states, view) = load(&pool, topic_id, partition).await?;
+        let (states, view, snapshot_at) = load(&pool, topic_id, partition).await?;
         Ok(PgPartition {
             pool,
             topic_id,
@@ -114,6 +118,7 @@ impl PgPartition {
             lease,
             writer: tokio::sync::Mutex::new(Some(states)),
             view: parking_lot::RwLock::new(view),
+            snapshot_at: AtomicI64::new(snapshot_at),
         })
     }
 
@@ -441,7 +446,15 @@ impl PgPartition {
         )
         .await?;
         tx.commit().await?;
+        self.snapshot_at.store(offset, Ordering::Relaxed);
         Ok(offset)
+    }
+
+    /// How many offsets were written since the newest producer snapshot: what a new leader
+    /// would replay.
+    pub fn offsets_since_snapshot(&self) -> i64 {
+        self.log_end_offset()
+            .saturating_sub(self.snapshot_at.load(Ordering::Relaxed))
     }
 
     /// Moves the log start to `new_start` under the lease and deletes what is below it. A
@@ -544,7 +557,9 @@ impl PgPartition {
         writer: &'a mut Option<ProducerStates>,
     ) -> Result<&'a mut ProducerStates, PartitionLogError> {
         if writer.is_none() {
-            let (states, view) = load(&self.pool, self.topic_id, self.partition).await?;
+            let (states, view, snapshot_at) =
+                load(&self.pool, self.topic_id, self.partition).await?;
+            self.snapshot_at.store(snapshot_at, Ordering::Relaxed);
             *self.view.write() = view;
             *writer = Some(states);
         }
@@ -607,7 +622,7 @@ async fn load(
     pool: &PgPool,
     topic_id: Uuid,
     partition: i32,
-) -> Result<(ProducerStates, View), PartitionLogError> {
+) -> Result<(ProducerStates, View, i64), PartitionLogError> {
     let client = pool.get().await.map_err(pool_error)?;
     let (log_start, log_end) = partition_log::bounds(&**client, topic_id, partition).await?;
     let size = stored_size(&**client, topic_id, partition).await?;
@@ -654,7 +669,7 @@ async fn load(
     }
     states.prune_aborted(log_start);
     let view = View::new(log_start, log_end, size, &states);
-    Ok((states, view))
+    Ok((states, view, from))
 }
 
 /// The newest producer snapshot at or below `log_end` as (its offset, the state), or (0, no

@@ -451,7 +451,9 @@ async fn snapshots_shorten_the_replay_and_keep_producers_whose_batches_were_dele
         .append(batch(5, 0, 0, 2, false, "a"), &config, NOW)
         .await
         .unwrap();
+    assert_eq!(first.offsets_since_snapshot(), 2);
     assert_eq!(first.snapshot().await.unwrap(), 2);
+    assert_eq!(first.offsets_since_snapshot(), 0);
     first
         .append(batch(5, 0, 2, 1, false, "b"), &config, NOW)
         .await
@@ -460,8 +462,11 @@ async fn snapshots_shorten_the_replay_and_keep_producers_whose_batches_were_dele
         .append(batch(7, 0, 0, 1, false, "c"), &config, NOW)
         .await
         .unwrap();
-    // The next leader starts from the snapshot and replays `b` and `c`: both producers known.
+    assert_eq!(first.offsets_since_snapshot(), 2);
+    // The next leader starts from the snapshot and replays `b` and `c`: both producers known,
+    // and it knows how far its replay went.
     let second = lead(&s, 2, Some(first.lease())).await;
+    assert_eq!(second.offsets_since_snapshot(), 2);
     let retried = second
         .append(batch(5, 0, 2, 1, false, "b"), &config, NOW)
         .await

@@ -155,6 +155,16 @@ async fn records_live_in_postgres_and_survive_a_restart_on_an_empty_data_dir() {
     // A clean stop releases the leases; the node started again on an empty data directory
     // serves the same records, under new leader epochs.
     b.terminate();
+    // A clean stop stored each partition's producer state at its end: the next leader
+    // replays no batch.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM producer_snapshots WHERE snapshot_offset = 100"
+        )
+        .await,
+        3
+    );
     std::fs::remove_dir_all(b.data_dir()).unwrap();
     std::fs::create_dir_all(b.data_dir()).unwrap();
     b.start_again();
