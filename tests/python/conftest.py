@@ -7,17 +7,28 @@ When a test fails, the broker's stderr written during that test is attached to t
 
 STARLING_BIN defaults to target/release/starling under the repository root; a relative
 path is taken relative to the repository root.
+
+For `--storage postgres://…` the `postgres` fixture starts a throw-away PostgreSQL server for the
+session, as crates/starling-postgres/src/testing.rs does for the Rust tests (Debian's `initdb` and
+`postgres`, or those in $STARLING_PG_BIN), and `postgres_url` gives each test a fresh database on
+it. Without PostgreSQL those tests are skipped; under CI (`CI` set) they fail instead, since
+`.ci/run` and `scripts/test` install it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import pathlib
+import pwd
 import queue
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -49,13 +60,16 @@ class Broker:
         self.listeners: dict[str, str] = {}
         self.seq = next(_SEQ)
         self.starts = 0
+        # Set by pin_port(): the Kafka address every later start listens on.
+        self.pinned: str | None = None
         self.workdir.mkdir(parents=True, exist_ok=True)
         _ALL_BROKERS.append(self)
 
     # -- life cycle -------------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        cmd = [str(starling_bin()), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
+        listen = self.pinned or "127.0.0.1:0"
+        cmd = [str(starling_bin()), "serve", "--listen", listen, "--data-dir", str(self.data_dir)]
         if "admin.listen" not in self.overrides:
             # Never the default admin port: brokers of different tests run side by side.
             cmd += ["--admin-listen", "127.0.0.1:0"]
@@ -148,6 +162,13 @@ class Broker:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def pin_port(self) -> "Broker":
+        """Makes every later start listen on the Kafka address this one got, so running clients
+        (which know the broker by its advertised address) reconnect to it after a kill or restart."""
+        assert self.bootstrap is not None, "pin_port() needs a started broker"
+        self.pinned = self.bootstrap
+        return self
+
     def restart(self) -> "Broker":
         code = self.terminate()
         assert code == 0, f"broker exited with {code} on SIGTERM\n{self.log_tail()}"
@@ -179,6 +200,133 @@ def _pump_lines(stream, out: queue.Queue) -> None:
     for raw in iter(stream.readline, b""):
         out.put(raw.decode("utf-8", "replace").rstrip("\n"))
     out.put(None)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+PG_READY_TIMEOUT = 60.0
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    # Runs in the child after the user change (which would clear the setting): the server dies
+    # with the test process, so a run killed half-way leaves no server behind.
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def find_postgres_bin() -> pathlib.Path | None:
+    """$STARLING_PG_BIN, or the newest of Debian's /usr/lib/postgresql/<version>/bin, if it holds
+    `initdb` and `postgres`."""
+
+    def has_server(d: pathlib.Path) -> bool:
+        return (d / "initdb").is_file() and (d / "postgres").is_file()
+
+    if os.environ.get("STARLING_PG_BIN"):
+        d = pathlib.Path(os.environ["STARLING_PG_BIN"])
+        return d if has_server(d) else None
+    versions = []
+    for entry in pathlib.Path("/usr/lib/postgresql").glob("*/bin"):
+        if entry.parent.name.isdigit() and has_server(entry):
+            versions.append((int(entry.parent.name), entry))
+    return max(versions)[1] if versions else None
+
+
+class Postgres:
+    """A throw-away PostgreSQL server in a temporary directory, listening on a free port on
+    127.0.0.1 with `trust` authentication and `fsync=off`, as crates/starling-postgres/src/testing.rs
+    starts one for the Rust tests. PostgreSQL refuses to run as root: when the tests do, the
+    directory is handed to the `postgres` system user (or `nobody`) and the server runs as that."""
+
+    USER = "starling"
+
+    def __init__(self, bin_dir: pathlib.Path):
+        self.bin = bin_dir
+        # Not under pytest's tmp_path: that is private to root, and the server's user must get in.
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="starling-pg-"))
+        self.log_path = self.dir / "server.log"
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.run_as: tuple[int, int] | None = None
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam("postgres")
+                self.run_as = (user.pw_uid, user.pw_gid)
+            except KeyError:
+                self.run_as = (65534, 65534)
+            os.chown(self.dir, *self.run_as)
+
+    def _run(self, program: str, *args: str) -> subprocess.CompletedProcess:
+        """Runs one of the server's programs to completion as the server's user; raises with its
+        output when it fails."""
+        result = subprocess.run([str(self.bin / program), *args], stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=60, **self._as_server_user())
+        if result.returncode != 0:
+            raise RuntimeError(f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        return result
+
+    def _as_server_user(self) -> dict:
+        options = {"cwd": self.dir}
+        if self.run_as is not None:
+            uid, gid = self.run_as
+            # The user's own home, not root's, for anything that looks there.
+            options.update(user=uid, group=gid, extra_groups=[], env={**os.environ, "HOME": str(self.dir)})
+        return options
+
+    def start(self) -> "Postgres":
+        self._run("initdb", "-D", str(self.dir / "data"), "-U", self.USER, "--auth=trust", "-E", "UTF8",
+                  "--no-sync", "--locale=C")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(self.bin / "postgres"), "-D", str(self.dir / "data"), "-p", str(self.port),
+                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
+                 "-c", "fsync=off", "-c", "max_connections=200"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=_die_with_parent,
+                **self._as_server_user(),
+            )
+        deadline = time.monotonic() + PG_READY_TIMEOUT
+        while True:
+            ready = subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
+                                    "-U", self.USER, "-q"], stdin=subprocess.DEVNULL, capture_output=True)
+            if ready.returncode == 0:
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not accept connections within {PG_READY_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def create_database(self, name: str) -> str:
+        """Creates database `name` and returns its URL."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, name)
+        return f"postgres://{self.USER}@127.0.0.1:{self.port}/{name}"
+
+    def query(self, url: str, sql: str) -> str:
+        """What `sql` returns in the database of `url` (one of this server's), through psql:
+        unaligned rows, one a line."""
+        database = url.rsplit("/", 1)[1]
+        return self._run("psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+                         "-p", str(self.port), "-U", self.USER, "-d", database, "-c", sql).stdout.strip()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        """Stops the server (SIGQUIT: immediate shutdown, no checkpoint) and removes its files."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -215,6 +363,35 @@ def broker_factory(tmp_path_factory):
     yield make
     for b in started:
         b.terminate()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the whole session (see `Postgres`); skips the tests that use it
+    where PostgreSQL is not installed, fails them under CI, which installs it."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        reason = ("PostgreSQL is not installed (no initdb and postgres under /usr/lib/postgresql/*/bin "
+                  "or $STARLING_PG_BIN): apt-get install postgresql")
+        if os.environ.get("CI"):
+            pytest.fail(reason + " (.ci/run installs it)")
+        pytest.skip(reason)
+    server = Postgres(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+_DATABASE_SEQ = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres, request) -> str:
+    """The URL of a new database of its own for this test, for `storage`."""
+    name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())
+    return postgres.create_database(f"t{next(_DATABASE_SEQ)}_{name}"[:63])
 
 
 @pytest.fixture(autouse=True)

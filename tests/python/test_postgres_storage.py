@@ -1,0 +1,243 @@
+"""The broker with its partition logs in PostgreSQL (`--storage postgres://…`), driven by
+independent clients: kafka-python (its own protocol code and group client) and confluent-kafka
+(librdkafka). The Rust end-to-end tests (crates/starling/tests/postgres_partitions.rs) drive the
+same storage with librdkafka through the rdkafka crate; these make sure a second, independent
+implementation of the protocol sees the same thing.
+
+Each test gets a database of its own on a throw-away PostgreSQL server (the `postgres` and
+`postgres_url` fixtures in conftest.py) and a broker on it with node leases short enough that a
+start after kill -9 waits about three seconds for the old registration to lapse. What the
+clients produced is counted again with SQL in the `batches` table (through psql), so a test
+passes only when the records really live in the database. Group state (committed offsets) is
+still kept under the broker's data directory, which every restart here keeps.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import NewTopic
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaPythonTopicPartition
+
+from support import OP_TIMEOUT, admin, consume_all, create_topic, error_code, make_consumer, produce_and_track, unique_topic
+
+WAIT_S = 30.0
+
+
+def postgres_broker(broker_factory, url: str):
+    """A broker on the database `url`, with node leases that lapse three seconds after a kill."""
+    return broker_factory({
+        "storage": url,
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "500",
+    })
+
+
+def stored_records(postgres, url: str, topic: str) -> int:
+    """How many records (not transaction markers) of `topic` the database holds, by SQL."""
+    return int(postgres.query(url, f"""
+        SELECT coalesce(sum(b.last_offset - b.base_offset + 1), 0)
+        FROM batches b JOIN topics t USING (topic_id)
+        WHERE t.name = '{topic}' AND NOT b.is_control"""))
+
+
+def group_consume(bootstrap: str, topic: str, group: str, count: int) -> list:
+    """Joins `group` with a kafka-python KafkaConsumer subscribed to `topic`, reads from the
+    earliest offset until `count` records arrived, makes sure no more come, commits and leaves."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=30_000,
+    )
+    try:
+        got = []
+        deadline = time.monotonic() + WAIT_S
+        while len(got) < count and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                got.extend(records)
+        assert len(got) == count, f"group {group} received {len(got)} of {count} records within {WAIT_S}s"
+        extra = [(r.partition, r.offset) for rs in consumer.poll(timeout_ms=1000).values() for r in rs]
+        assert extra == [], f"records beyond the {count} produced: {extra}"
+        consumer.commit()
+        return got
+    finally:
+        consumer.close()
+
+
+def by_partition(records) -> dict[int, list[tuple[int, bytes]]]:
+    """kafka-python records as {partition: [(offset, value), ...]} in the order they arrived."""
+    out: dict[int, list[tuple[int, bytes]]] = collections.defaultdict(list)
+    for r in records:
+        out[r.partition].append((r.offset, r.value))
+    return dict(out)
+
+
+def test_kafka_python_reads_every_record_from_postgres_once_in_offset_order_before_and_after_a_restart(
+        broker_factory, postgres, postgres_url):
+    b = postgres_broker(broker_factory, postgres_url)
+    topic = unique_topic("pg-kafka-python")
+    client = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30_000)
+    try:
+        client.create_topics({topic: {"num_partitions": 3, "replication_factor": 1}},
+                             timeout_ms=30_000, wait_for_metadata=True)
+    finally:
+        client.close()
+
+    producer = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", linger_ms=5, request_timeout_ms=30_000)
+    try:
+        futures = [producer.send(topic, key=f"key-{i}".encode(), value=f"value-{i}".encode()) for i in range(300)]
+        producer.flush(timeout=WAIT_S)
+        placed = [f.get(timeout=WAIT_S) for f in futures]
+    finally:
+        producer.close()
+    # What each partition must hold, as the acknowledgements placed it: dense offsets from 0,
+    # in the order the records were sent (one producer, keys spread over all three partitions).
+    expected: dict[int, list[tuple[int, bytes]]] = collections.defaultdict(list)
+    for i, meta in enumerate(placed):
+        expected[meta.partition].append((meta.offset, f"value-{i}".encode()))
+    expected = dict(expected)
+    assert sorted(expected) == [0, 1, 2], {p: len(v) for p, v in expected.items()}
+    for p, rows in expected.items():
+        assert [offset for offset, _ in rows] == list(range(len(rows))), f"partition {p}"
+    assert stored_records(postgres, postgres_url, topic) == 300
+
+    first_group = unique_topic("pg-group")
+    assert by_partition(group_consume(b.bootstrap, topic, first_group, 300)) == expected
+
+    b.restart()
+
+    # The records come back from the database, the same ones at the same offsets.
+    assert by_partition(group_consume(b.bootstrap, topic, unique_topic("pg-group"), 300)) == expected
+    # The first group's committed offsets (under the data directory) survived the restart too.
+    client = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30_000)
+    try:
+        tps = [KafkaPythonTopicPartition(topic, p) for p in range(3)]
+        committed = client.list_group_offsets({first_group: tps}).get(first_group, {})
+    finally:
+        client.close()
+    assert {tp.partition: meta.offset for tp, meta in committed.items()} == \
+        {p: len(rows) for p, rows in expected.items()}
+
+
+def test_an_idempotent_producer_carries_on_after_kill_9_without_losing_or_duplicating_records(
+        broker_factory, postgres, postgres_url):
+    # The same producer (same producer id, sequence numbers continuing) writes before and after
+    # the kill, so the broker comes back on the same port and must rebuild its producer state
+    # from the rows.
+    b = postgres_broker(broker_factory, postgres_url).pin_port()
+    topic = unique_topic("pg-idempotent")
+    create_topic(b.bootstrap, topic, partitions=2)
+    producer = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    records = [{"key": f"key-{i}".encode(), "value": f"value-{i}".encode(), "partition": i % 2} for i in range(250)]
+
+    placed = produce_and_track(producer, topic, records[:200])
+    assert stored_records(postgres, postgres_url, topic) == 200
+
+    b.kill()
+    b.start()
+    assert b.bootstrap == b.pinned
+
+    placed += produce_and_track(producer, topic, records[200:])
+    # Dense offsets per partition, continuing where the acknowledged records before the kill ended.
+    assert placed == [(i % 2, i // 2) for i in range(250)]
+    assert stored_records(postgres, postgres_url, topic) == 250
+    # All of them under the producer id and epoch it started with: the broker accepted the
+    # sequence numbers continuing after the kill rather than making it start over.
+    assert postgres.query(postgres_url, f"""
+        SELECT count(DISTINCT b.producer_id), count(DISTINCT b.producer_epoch), max(b.base_sequence) > 0
+        FROM batches b JOIN topics t USING (topic_id)
+        WHERE t.name = '{topic}'""") == "1|1|t"
+
+    got = consume_all(b.bootstrap, topic, 2, 250)
+    assert sorted((m.partition(), m.offset(), m.value()) for m in got) == \
+        [(p, i // 2, f"value-{i}".encode()) for p in (0, 1) for i in range(p, 250, 2)]
+
+
+def read_values(bootstrap: str, topic: str, partitions: int, isolation: str, count: int) -> dict[int, list[bytes]]:
+    """Every partition of `topic` read from the beginning at `isolation` until `count` records
+    arrived (and no more come): {partition: [value, ...]} in offset order."""
+    consumer = make_consumer(bootstrap, **{"isolation.level": isolation})
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        got = []
+        deadline = time.monotonic() + WAIT_S
+        while len(got) < count and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=100, timeout=0.5):
+                if msg.error():
+                    raise KafkaException(msg.error())
+                got.append(msg)
+        assert len(got) == count, f"{isolation}: received {len(got)} of {count} records within {WAIT_S}s"
+        extra = [(m.partition(), m.offset()) for m in consumer.consume(num_messages=100, timeout=2.0) if not m.error()]
+        assert extra == [], f"{isolation}: records beyond the {count} expected: {extra}"
+        values: dict[int, list[bytes]] = collections.defaultdict(list)
+        for m in sorted(got, key=lambda m: (m.partition(), m.offset())):
+            values[m.partition()].append(m.value())
+        return dict(values)
+    finally:
+        consumer.close()
+
+
+def test_read_committed_consumers_see_only_committed_transactions_on_postgres(
+        broker_factory, postgres, postgres_url):
+    b = postgres_broker(broker_factory, postgres_url)
+    topic = unique_topic("pg-txn")
+    create_topic(b.bootstrap, topic, partitions=2)
+    producer = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": unique_topic("pg-txn-writer"),
+                         "linger.ms": 5})
+    producer.init_transactions(OP_TIMEOUT)
+
+    def transaction(values: list[str], commit: bool) -> None:
+        producer.begin_transaction()
+        for i, value in enumerate(values):
+            producer.produce(topic, value=value.encode(), partition=i % 2)
+        if commit:
+            producer.commit_transaction(OP_TIMEOUT)
+        else:
+            # Flushed first, so the aborted records really are in the log before the marker.
+            assert producer.flush(OP_TIMEOUT) == 0
+            producer.abort_transaction(OP_TIMEOUT)
+
+    transaction(["a1", "a2", "a3", "a4"], commit=True)
+    transaction(["x1", "x2", "x3", "x4"], commit=False)
+    transaction(["b1", "b2", "b3", "b4"], commit=True)
+
+    assert read_values(b.bootstrap, topic, 2, "read_committed", 8) == {
+        0: [b"a1", b"a3", b"b1", b"b3"],
+        1: [b"a2", b"a4", b"b2", b"b4"],
+    }
+    # The aborted records are stored, only hidden: read_uncommitted sees all twelve.
+    assert read_values(b.bootstrap, topic, 2, "read_uncommitted", 12) == {
+        0: [b"a1", b"a3", b"x1", b"x3", b"b1", b"b3"],
+        1: [b"a2", b"a4", b"x2", b"x4", b"b2", b"b4"],
+    }
+    assert stored_records(postgres, postgres_url, topic) == 12
+    markers = postgres.query(postgres_url, f"""
+        SELECT b.marker_commits, count(*)
+        FROM batches b JOIN topics t USING (topic_id)
+        WHERE t.name = '{topic}' AND b.is_control
+        GROUP BY b.marker_commits ORDER BY b.marker_commits""")
+    # One marker per partition per transaction: two aborts, four commits.
+    assert markers.splitlines() == ["f|2", "t|4"]
+
+
+def test_creating_a_compacted_topic_is_refused_with_invalid_config_on_postgres(
+        broker_factory, postgres, postgres_url):
+    b = postgres_broker(broker_factory, postgres_url)
+    topic = unique_topic("pg-compacted")
+    client = admin(b.bootstrap)
+    futures = client.create_topics(
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"})],
+        operation_timeout=OP_TIMEOUT, request_timeout=OP_TIMEOUT)
+    with pytest.raises(KafkaException) as refused:
+        futures[topic].result(timeout=OP_TIMEOUT)
+    assert error_code(refused.value) == KafkaError.INVALID_CONFIG, refused.value
+    # Nothing of it was created, neither for clients nor in the database.
+    assert topic not in client.list_topics(timeout=10).topics
+    assert postgres.query(postgres_url, f"SELECT count(*) FROM topics WHERE name = '{topic}'") == "0"
