@@ -9,7 +9,7 @@ Each test gets a database of its own on a throw-away PostgreSQL server (the `pos
 start after kill -9 waits about three seconds for the old registration to lapse. What the
 clients produced is counted again with SQL in the `batches` table (through psql), so a test
 passes only when the records really live in the database. Group state (committed offsets) is
-still kept under the broker's data directory, which every restart here keeps.
+in the database too.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_kafka_python_reads_every_record_from_postgres_once_in_offset_order_befo
 
     # The records come back from the database, the same ones at the same offsets.
     assert by_partition(group_consume(b.bootstrap, topic, unique_topic("pg-group"), 300)) == expected
-    # The first group's committed offsets (under the data directory) survived the restart too.
+    # The first group's committed offsets (rows in group_records) survived the restart too.
     client = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30_000)
     try:
         tps = [KafkaPythonTopicPartition(topic, p) for p in range(3)]

@@ -850,6 +850,8 @@ mod tests {
         broker
             .groups
             .store()
+            .embedded()
+            .unwrap()
             .failpoint()
             .fail_writes(u64::MAX, ErrorKind::StorageFull);
         assert_ne!(commit(&broker).await, 0);
@@ -875,7 +877,13 @@ mod tests {
         }
 
         // Space again, and the next append to the partition succeeds.
-        broker.groups.store().failpoint().clear();
+        broker
+            .groups
+            .store()
+            .embedded()
+            .unwrap()
+            .failpoint()
+            .clear();
         assert!(broker.metrics.log_appended("t", 0, Ok(())).is_ok());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {

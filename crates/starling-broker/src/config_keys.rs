@@ -329,7 +329,7 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
     broker_key!("ssl.truststore.type", String, false, |_| Some("PEM".into()),
         "The trust store format; Starling reads PEM."),
     broker_key!("storage", String, false, |c| Some(c.storage.display()),
-        "Starling's own: where the metadata lives: `embedded` (redb under log.dirs, the default) or a postgres:// URL (the cluster back end: metadata and partition logs in the database; group records stay under log.dirs for now)."),
+        "Starling's own: where the metadata lives: `embedded` (redb under log.dirs, the default) or a postgres:// URL (the cluster back end: metadata, partition logs and group records in the database)."),
     broker_key!("super.users", String, false, |c| Some(c.super_users.clone()),
         "With an authorizer: principals (User:name) allowed everything, separated by `;`."),
     broker_key!("transaction.max.timeout.ms", Int, false, |c| Some(c.transaction.max_timeout_ms.to_string()),

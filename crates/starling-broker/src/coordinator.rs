@@ -37,16 +37,18 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use starling_group::{
     ClientInfo, GroupConfig, GroupCoordinator, GroupOverview, GroupRequest, GroupResponse, Output,
-    RebalanceRecord, Record, RequestId, TopicsImage,
+    RebalanceRecord, RequestId, TopicsImage,
 };
-use starling_meta::{MetaError, MetadataStore};
+
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clocks;
 use crate::metrics::Metrics;
+pub use group_storage::{GroupStorage, GroupWriteError};
 
+pub mod group_storage;
 mod refusal;
 #[cfg(test)]
 mod tests;
@@ -128,7 +130,7 @@ impl StorageHealth {
 #[derive(Clone)]
 pub struct CoordinatorHandle {
     tx: mpsc::Sender<Command>,
-    store: Arc<MetadataStore>,
+    store: GroupStorage,
     not_loaded: Arc<Mutex<Option<String>>>,
 }
 
@@ -179,8 +181,9 @@ impl CoordinatorHandle {
         rx.await.map_err(|_| CoordinatorError::Unavailable)?
     }
 
-    /// The store the coordinator persists to and recovers (tests reach its failpoint here).
-    pub fn store(&self) -> &MetadataStore {
+    /// The store the coordinator persists to and recovers (tests reach the embedded store's
+    /// failpoint here).
+    pub fn store(&self) -> &GroupStorage {
         &self.store
     }
 
@@ -196,26 +199,26 @@ impl CoordinatorHandle {
 
 /// Loads the coordinator's state from the store (replaying every stored record) and starts its
 /// task on the system's clocks. Returns the handle and the task's join handle.
-pub fn start(
+pub async fn start(
     config: GroupConfig,
-    store: Arc<MetadataStore>,
+    store: GroupStorage,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     topics: watch::Receiver<TopicsImage>,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
-    start_with_clocks(config, store, metrics, shutdown, topics, Clocks::system())
+    start_with_clocks(config, store, metrics, shutdown, topics, Clocks::system()).await
 }
 
 /// [`start`] on the given clocks (tests pause tokio's time and bring their own wall clock).
-pub fn start_with_clocks(
+pub async fn start_with_clocks(
     config: GroupConfig,
-    store: Arc<MetadataStore>,
+    store: GroupStorage,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     topics: watch::Receiver<TopicsImage>,
     clocks: Clocks,
 ) -> anyhow::Result<(CoordinatorHandle, tokio::task::JoinHandle<()>)> {
-    let core = load(&config, &store, &clocks)?;
+    let core = load(&config, &store, &clocks).await?;
     let not_loaded = Arc::new(Mutex::new(None));
     let (tx, rx) = mpsc::channel(4096);
     let runtime = Runtime {
@@ -246,13 +249,13 @@ pub fn start_with_clocks(
 
 /// A new core holding what the store holds: every stored record replayed, then `loaded`.
 /// Start-up and the recovery from a failed write both come through here.
-fn load(
+async fn load(
     config: &GroupConfig,
-    store: &MetadataStore,
+    store: &GroupStorage,
     clocks: &Clocks,
 ) -> anyhow::Result<GroupCoordinator> {
     let mut core = GroupCoordinator::new(config.clone());
-    let stored = store.group_records()?;
+    let stored = store.load().await.map_err(anyhow::Error::msg)?;
     let count = stored.len();
     for record in &stored {
         core.replay(record);
@@ -280,7 +283,7 @@ struct Runtime {
     topics_changed: bool,
     /// The topics' sender is gone (no more changes will come).
     topics_closed: bool,
-    store: Arc<MetadataStore>,
+    store: GroupStorage,
     metrics: Arc<Metrics>,
     /// `None` while the stored state cannot be loaded.
     core: Option<GroupCoordinator>,
@@ -390,7 +393,7 @@ impl Runtime {
         }
         // Timers due now fire whether we woke for them or for a request.
         merge(&mut output, core.expire(self.clocks.now()));
-        match persist(&self.store, std::mem::take(&mut output.records)).await {
+        match self.store.write(std::mem::take(&mut output.records)).await {
             Ok(()) => {
                 for record in &output.rebalances {
                     report_rebalance(&self.metrics, record);
@@ -409,10 +412,10 @@ impl Runtime {
 
     /// The step's records were not stored, so memory is ahead of the store: every request
     /// waiting on the core gets an error, and the core is loaded again from the store.
-    async fn step_failed(&mut self, error: PersistError) {
+    async fn step_failed(&mut self, error: GroupWriteError) {
         let code = match &error {
-            PersistError::Store(e) if !e.is_storage() => ResponseError::UnknownServerError,
-            PersistError::Store(_) | PersistError::Writer(_) => STORE_FAILED,
+            GroupWriteError::Encode(_) => ResponseError::UnknownServerError,
+            GroupWriteError::Storage(_) => STORE_FAILED,
         };
         tracing::error!(
             error = %error,
@@ -481,11 +484,7 @@ impl Runtime {
     async fn recover(&mut self) {
         self.retry_at = None;
         if self.core.is_none() {
-            let (config, store, clocks) =
-                (self.config.clone(), self.store.clone(), self.clocks.clone());
-            let loaded = tokio::task::spawn_blocking(move || load(&config, &store, &clocks))
-                .await
-                .unwrap_or_else(|e| Err(anyhow::anyhow!("the loading task failed: {e}")));
+            let loaded = load(&self.config, &self.store, &self.clocks).await;
             match loaded {
                 Ok(core) => {
                     self.core = Some(core);
@@ -502,11 +501,7 @@ impl Runtime {
             }
         }
         if self.store.fault().is_some() {
-            let store = self.store.clone();
-            let checked = tokio::task::spawn_blocking(move || store.check_writable())
-                .await
-                .unwrap_or_else(|e| Err(MetaError::Storage(format!("the check failed: {e}"))));
-            match checked {
+            match self.store.check_writable().await {
                 Ok(()) => tracing::info!("the metadata store takes writes again"),
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?self.backoff, "the metadata store still refuses writes");
@@ -551,27 +546,6 @@ fn merge(into: &mut Output, from: Output) {
     into.responses.extend(from.responses);
     into.records.extend(from.records);
     into.rebalances.extend(from.rebalances);
-}
-
-/// Why a step's records were not stored.
-#[derive(Debug, thiserror::Error)]
-enum PersistError {
-    /// The store refused the batch: a storage fault, or a record that does not encode.
-    #[error(transparent)]
-    Store(#[from] MetaError),
-    #[error("the group record writer failed: {0}")]
-    Writer(String),
-}
-
-async fn persist(store: &Arc<MetadataStore>, records: Vec<Record>) -> Result<(), PersistError> {
-    if records.is_empty() {
-        return Ok(());
-    }
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || store.write_group_records(&records))
-        .await
-        .map_err(|e| PersistError::Writer(e.to_string()))??;
-    Ok(())
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

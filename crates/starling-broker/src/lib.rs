@@ -10,7 +10,7 @@
 //!   [`starling_meta::MetadataStore`] or PostgreSQL (`storage=postgres://…`).
 //! - [`topics`]: the topic registry over the partitions, persisted in the metadata storage.
 //! - [`partition_store`]: one partition's records, in its embedded [`starling_log::PartitionLog`]
-//!   or in PostgreSQL; [`partition_leadership`]: which PostgreSQL partitions this node leads.
+//!   or in PostgreSQL; [`leases`]: which PostgreSQL partitions this node leads.
 //! - [`coordinator`]: the task that drives the pure group coordinator core (`starling-group`)
 //!   with a real clock and persists its records.
 //! - [`transactions`]: the transaction coordinator (`starling-txn`) with its store and its
@@ -51,12 +51,12 @@ pub mod connection;
 pub mod connection_limit;
 pub mod coordinator;
 pub mod dynamic_config;
+pub mod leases;
 pub mod listeners;
 pub mod log_cleaner;
 pub mod maintenance;
 pub mod metrics;
 pub mod node_registration;
-pub mod partition_leadership;
 pub mod partition_store;
 pub mod producer_ids;
 pub mod quotas;

@@ -5,8 +5,8 @@
 //! A node started again soon after a kill finds its previous run's registration still live and
 //! waits, at most the session timeout, for it to lapse, as a Kafka broker does.
 //!
-//! Until cluster mode is finished (group records still live under `log.dirs`, and a node
-//! serves only the partitions it leads), a node refuses to start while another node is registered live on the same
+//! Until cluster mode is finished (a node answers as if it led every partition and coordinated
+//! every group), a node refuses to start while another node is registered live on the same
 //! database: two nodes would each serve their own copy of the partitions. The check is made
 //! after registering, so of two nodes starting at once neither goes on alone.
 
@@ -79,8 +79,8 @@ impl NodeRegistration {
             node::deregister(&**client, &registration).await?;
             bail!(
                 "node {} ({}:{}) is already live on this database: several nodes on one \
-                 database need cluster mode, which is not finished yet (group records are \
-                 still kept under log.dirs); start one node per database",
+                 database need cluster mode, which is not finished yet; start one node per \
+                 database",
                 other.node_id,
                 other.host,
                 other.port

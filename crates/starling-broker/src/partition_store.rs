@@ -1,6 +1,6 @@
 //! [`PartitionStore`]: where one partition's records live — the node's own segment log
 //! ([`PartitionLog`], embedded storage) or PostgreSQL ([`PgReplica`], a partition this node
-//! leads while it holds the partition's lease, see [`crate::partition_leadership`]).
+//! leads while it holds the partition's lease, see [`crate::leases`]).
 //!
 //! The request handlers go through this one type. What is cheap and in memory in both (the log
 //! start and end, the last stable offset, the open transactions, the producers) is answered at

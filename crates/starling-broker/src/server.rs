@@ -125,8 +125,8 @@ async fn open_storage(
                 .with_context(|| format!("storage {}", config.storage.display()))?;
             tracing::warn!(
                 storage = config.storage.display(),
-                "metadata and partition logs in PostgreSQL; group records are still kept under \
-                 log.dirs on this node, so run one node per database until cluster mode is finished"
+                "metadata, partition logs and group records in PostgreSQL; run one node per \
+                 database until cluster mode is finished"
             );
             Ok((
                 MetadataStorage::Postgres(starling_postgres::metadata::PgMetadata::new(
@@ -183,11 +183,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         None
     };
 
-    // The node's own store: the metadata with embedded storage; in every mode, for now, the
-    // group coordinator's records.
+    // The node's own store: the metadata and the group coordinator's records with embedded
+    // storage (opened in both modes: the data directory keeps its layout).
     let local_store = Arc::new(MetadataStore::open(&config.data_dir.join("meta.redb"))?);
     let (storage, database) = open_storage(&config, &local_store).await?;
-    let registration = match database {
+    let registration = match database.clone() {
         Some(pool) => {
             let (host, port) = listeners[0].advertised.clone();
             Some(NodeRegistration::register_alone(pool, &config, host, port).await?)
@@ -217,13 +217,20 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             .await
             .context("taking the partition leases")?;
     }
+    let group_storage = match (&database, topics.leadership()) {
+        (Some(pool), Some(leases)) => coordinator::GroupStorage::Postgres(Arc::new(
+            coordinator::group_storage::PgGroupStorage::new(pool.clone(), leases.clone()),
+        )),
+        _ => coordinator::GroupStorage::Embedded(local_store.clone()),
+    };
     let (groups, coordinator_task) = coordinator::start(
         config.group.clone(),
-        local_store.clone(),
+        group_storage,
         metrics.clone(),
         shutdown.clone(),
         topics.watch_image(),
-    )?;
+    )
+    .await?;
     topics.remove_deleted_leftovers();
     let bound: Vec<String> = listeners
         .iter()

@@ -7,9 +7,9 @@
 //! blocks and transaction records all go through it, and each keeps what it serves in memory,
 //! loaded at start and changed after each write, as Kafka's brokers cache their metadata.
 //!
-//! The group coordinator's records are not behind the seam: in a cluster they are written per
-//! group under the group's lease. Until that step is built they stay in the node's embedded
-//! store in both modes, as do the partition logs.
+//! The group coordinator's records and the partition logs are not behind this seam: with
+//! PostgreSQL they are written under the group's or partition's lease
+//! (`crate::coordinator::group_storage`, `crate::partition_store`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use crate::partition_leadership::PartitionLeadership;
+use crate::leases::NodeLeases;
 use crate::partition_store::{PartitionStore, PgReplica};
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, RwLock};
@@ -130,7 +130,7 @@ pub struct TopicRegistry {
     /// coordinator follows it for consumer-protocol subscriptions.
     image: tokio::sync::watch::Sender<TopicsImage>,
     /// With PostgreSQL storage: the partitions this node leads.
-    leadership: Option<Arc<PartitionLeadership>>,
+    leadership: Option<Arc<NodeLeases>>,
 }
 
 impl TopicRegistry {
@@ -143,7 +143,7 @@ impl TopicRegistry {
     ) -> anyhow::Result<TopicRegistry> {
         let leadership = match &store {
             MetadataStorage::Embedded(_) => None,
-            MetadataStorage::Postgres(pg) => Some(Arc::new(PartitionLeadership::new(
+            MetadataStorage::Postgres(pg) => Some(Arc::new(NodeLeases::new(
                 pg.pool().clone(),
                 config.node_id,
                 std::time::Duration::from_millis(config.broker_session_timeout_ms),
@@ -173,7 +173,7 @@ impl TopicRegistry {
     }
 
     /// With PostgreSQL storage: the partitions this node leads.
-    pub fn leadership(&self) -> Option<&Arc<PartitionLeadership>> {
+    pub fn leadership(&self) -> Option<&Arc<NodeLeases>> {
         self.leadership.as_ref()
     }
 

@@ -25,7 +25,7 @@ async fn a_topic_change_that_cannot_be_stored_is_refused_and_the_next_one_is_sto
     let dir = tempfile::tempdir().unwrap();
     let running = broker(&dir).await;
     let broker = running.broker().clone();
-    let failpoint = broker.groups.store().failpoint();
+    let failpoint = broker.groups.store().embedded().unwrap().failpoint();
 
     failpoint.fail_writes(1, ErrorKind::StorageFull);
     let Err(refused) = broker

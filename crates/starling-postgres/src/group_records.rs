@@ -42,14 +42,22 @@ pub async fn write(
     lease: &Lease,
     records: &[Record],
 ) -> Result<(), GroupRecordsError> {
+    write_many(client, &[(lease.clone(), records.to_vec())]).await
+}
+
+/// Each record of `lease`'s group as (key, JSON value; `None` deletes the key). Encoded before
+/// any transaction: a record that does not encode fails the whole batch and never turns into
+/// a deletion.
+fn encode(
+    lease: &Lease,
+    records: &[Record],
+) -> Result<Vec<(String, Option<serde_json::Value>)>, GroupRecordsError> {
     if lease.kind != LeaseKind::Group {
         return Err(GroupRecordsError::OtherGroup {
             record: records.first().map_or("", |r| r.group_id()).to_string(),
             lease: format!("{} {}", lease.kind.as_str(), lease.name),
         });
     }
-    // Encoded before the transaction: a record that does not encode fails the whole batch
-    // and never turns into a deletion.
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
         if record.group_id() != lease.name {
@@ -71,30 +79,59 @@ pub async fn write(
         };
         rows.push((key, value));
     }
+    Ok(rows)
+}
+
+/// Stores the records of several groups, each under its group's lease, in one transaction:
+/// all or nothing, and nothing when any lease is not held (a coordinator's group commit).
+pub async fn write_many(
+    client: &mut tokio_postgres::Client,
+    batches: &[(Lease, Vec<Record>)],
+) -> Result<(), GroupRecordsError> {
+    let mut rows = Vec::new();
+    for (lease, records) in batches {
+        rows.push((lease, encode(lease, records)?));
+    }
     let tx = client.transaction().await?;
-    lease::check(&tx, lease).await?;
-    let upsert = tx
-        .prepare(
-            "INSERT INTO group_records (group_id, record_key, format, value)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (group_id, record_key)
-             DO UPDATE SET format = EXCLUDED.format, value = EXCLUDED.value",
-        )
-        .await?;
-    let delete = tx
-        .prepare("DELETE FROM group_records WHERE group_id = $1 AND record_key = $2")
-        .await?;
-    for (key, value) in &rows {
-        match value {
-            Some(value) => {
-                tx.execute(&upsert, &[&lease.name, key, &FORMAT, value])
-                    .await?
-            }
-            None => tx.execute(&delete, &[&lease.name, key]).await?,
-        };
+    for (lease, _) in &rows {
+        lease::check(&tx, lease).await?;
+    }
+    let upsert = tx.prepare(UPSERT).await?;
+    let delete = tx.prepare(DELETE).await?;
+    for (lease, encoded) in &rows {
+        for (key, value) in encoded {
+            match value {
+                Some(value) => {
+                    tx.execute(&upsert, &[&lease.name, key, &FORMAT, value])
+                        .await?
+                }
+                None => tx.execute(&delete, &[&lease.name, key]).await?,
+            };
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+const UPSERT: &str = "INSERT INTO group_records (group_id, record_key, format, value)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (group_id, record_key)
+     DO UPDATE SET format = EXCLUDED.format, value = EXCLUDED.value";
+const DELETE: &str = "DELETE FROM group_records WHERE group_id = $1 AND record_key = $2";
+
+/// Every stored record of every group, by group and then key: what one node coordinating
+/// every group replays.
+pub async fn load_all(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<Vec<Record>, GroupRecordsError> {
+    let rows = client
+        .query(
+            "SELECT record_key, format, value FROM group_records
+             ORDER BY group_id, record_key",
+            &[],
+        )
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 /// Every stored record of `group_id`, in key order: what the coordinator replays when it takes
@@ -110,23 +147,24 @@ pub async fn load(
             &[&group_id],
         )
         .await?;
-    rows.iter()
-        .map(|row| {
-            let key: String = row.get(0);
-            let format: i16 = row.get(1);
-            if format > FORMAT {
-                return Err(GroupRecordsError::Decode {
-                    key,
-                    format,
-                    reason: format!("written by a newer Starling (this one reads up to {FORMAT})"),
-                });
-            }
-            let value: serde_json::Value = row.get(2);
-            serde_json::from_value(value).map_err(|e| GroupRecordsError::Decode {
-                key,
-                format,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    rows.iter().map(decode).collect()
+}
+
+/// One row (key, format, value) as its record.
+fn decode(row: &tokio_postgres::Row) -> Result<Record, GroupRecordsError> {
+    let key: String = row.get(0);
+    let format: i16 = row.get(1);
+    if format > FORMAT {
+        return Err(GroupRecordsError::Decode {
+            key,
+            format,
+            reason: format!("written by a newer Starling (this one reads up to {FORMAT})"),
+        });
+    }
+    let value: serde_json::Value = row.get(2);
+    serde_json::from_value(value).map_err(|e| GroupRecordsError::Decode {
+        key,
+        format,
+        reason: e.to_string(),
+    })
 }

@@ -127,6 +127,34 @@ impl Ownership {
         Ok(changes)
     }
 
+    /// Takes `name` of `kind` now, between rounds, when it is free, lapsed or already this
+    /// node's (a group first heard of): `None` when another node holds it. Later rounds renew
+    /// it while it is among their things.
+    pub async fn acquire(
+        &mut self,
+        client: &impl GenericClient,
+        kind: LeaseKind,
+        name: &str,
+    ) -> Result<Option<Lease>, LeaseError> {
+        let key = (kind.as_str(), name.to_string());
+        if let Some(held) = self.held.get(&key) {
+            return Ok(Some(held.clone()));
+        }
+        let taken = lease::acquire(client, kind, name, self.node_id, self.ttl).await?;
+        if let Some(taken) = &taken {
+            self.held.insert(key, taken.clone());
+        }
+        Ok(taken)
+    }
+
+    /// Forgets a lease found lost outside a round (a write fenced by it).
+    pub fn forget(&mut self, lost: &Lease) {
+        let key = (lost.kind.as_str(), lost.name.clone());
+        if self.held.get(&key).is_some_and(|l| l.epoch == lost.epoch) {
+            self.held.remove(&key);
+        }
+    }
+
     /// Releases everything held (a clean shutdown), so the other nodes take it at once.
     pub async fn release_all(&mut self, client: &impl GenericClient) -> Result<(), LeaseError> {
         while let Some((_, held)) = self.held.pop_first() {

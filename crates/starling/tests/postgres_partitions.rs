@@ -499,3 +499,84 @@ async fn compaction_is_refused_with_postgres_storage() {
     );
     assert_ne!(altered, Altered::ok());
 }
+
+/// A consumer group's committed offsets and membership records are rows in `group_records`,
+/// written under the group's lease: a node started again on an empty data directory serves
+/// them, and the group's next consumer resumes where the first committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_offsets_live_in_postgres_and_survive_an_empty_data_dir() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("groups").unwrap();
+    let mut b = broker_on(&url, &[("group.initial.rebalance.delay.ms", "0")]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "jobs", 2).await;
+    produce_acknowledged(&bootstrap, "jobs", 2, 100).await;
+
+    let group_member = |bootstrap: &str| {
+        let c: rdkafka::consumer::BaseConsumer = client_config(
+            bootstrap,
+            &[
+                ("group.id", "workers"),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.partition.eof", "false"),
+            ],
+        )
+        .create()
+        .expect("group consumer");
+        c.subscribe(&["jobs"]).expect("subscribe");
+        c
+    };
+    let first = group_member(&bootstrap);
+    let got = consume_until(&first, Duration::from_secs(60), |got| got.len() >= 60);
+    // Commit just past the 30th record of each partition.
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    for p in 0..2 {
+        offsets
+            .add_partition_offset("jobs", p, Offset::Offset(30))
+            .unwrap();
+    }
+    first
+        .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+    assert!(got.len() >= 60);
+    drop(first);
+
+    let pool = starling_postgres::connect(&url, 2).await.unwrap();
+    let db = pool.get().await.unwrap();
+    assert!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM group_records WHERE group_id = 'workers'"
+        )
+        .await
+            >= 2,
+        "the group's records are rows"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM leases WHERE kind = 'group' AND name = 'workers' AND owner = 1"
+        )
+        .await,
+        1
+    );
+
+    b.terminate();
+    std::fs::remove_dir_all(b.data_dir()).unwrap();
+    std::fs::create_dir_all(b.data_dir()).unwrap();
+    b.start_again();
+    let bootstrap = b.bootstrap();
+    let second = group_member(&bootstrap);
+    let resumed = consume_until(&second, Duration::from_secs(60), |got| got.len() >= 40);
+    let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for m in &resumed {
+        by_partition.entry(m.partition).or_default().push(m.offset);
+    }
+    for (p, offsets) in &by_partition {
+        assert_eq!(offsets, &(30..50).collect::<Vec<i64>>(), "partition {p}");
+    }
+}

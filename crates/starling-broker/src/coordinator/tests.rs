@@ -21,6 +21,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use starling_group::GroupValue;
+use starling_group::Record;
+use starling_meta::MetadataStore;
 
 use super::*;
 
@@ -96,26 +98,27 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn start() -> Fixture {
-        Fixture::start_in(tempfile::tempdir().unwrap())
+    async fn start() -> Fixture {
+        Fixture::start_in(tempfile::tempdir().unwrap()).await
     }
 
-    fn start_in(dir: tempfile::TempDir) -> Fixture {
-        Fixture::start_on(dir, Clocks::system())
+    async fn start_in(dir: tempfile::TempDir) -> Fixture {
+        Fixture::start_on(dir, Clocks::system()).await
     }
 
-    fn start_on(dir: tempfile::TempDir, clocks: Clocks) -> Fixture {
+    async fn start_on(dir: tempfile::TempDir, clocks: Clocks) -> Fixture {
         let store = Arc::new(MetadataStore::open(&dir.path().join("meta.redb")).unwrap());
         let metrics = Arc::new(Metrics::new());
         let shutdown = CancellationToken::new();
         let (handle, task) = start_with_clocks(
             config(),
-            store.clone(),
+            store.clone().into(),
             metrics.clone(),
             shutdown.clone(),
             watch::Sender::new(TopicsImage::default()).subscribe(),
             clocks,
         )
+        .await
         .unwrap();
         Fixture {
             dir,
@@ -133,7 +136,7 @@ impl Fixture {
         self.task.await.unwrap();
         let dir = self.dir;
         drop((self.handle, self.store));
-        Fixture::start_in(dir)
+        Fixture::start_in(dir).await
     }
 
     async fn call(&self, version: i16, request: GroupRequest) -> GroupResponse {
@@ -364,7 +367,7 @@ const HOUR_MS: i64 = 3_600_000;
 #[tokio::test(start_paused = true)]
 async fn session_timeouts_run_on_the_monotonic_clock_whatever_the_wall_clock_does() {
     let (wall, clocks) = settable_wall_clock(1_700_000_000_000);
-    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks);
+    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks).await;
     let member = f.stable_group("g").await;
     // The wall clock jumps a day ahead: the session (30 s) does not run out.
     wall.fetch_add(24 * HOUR_MS, std::sync::atomic::Ordering::SeqCst);
@@ -387,7 +390,7 @@ async fn session_timeouts_run_on_the_monotonic_clock_whatever_the_wall_clock_doe
 #[tokio::test(start_paused = true)]
 async fn stored_timestamps_come_from_the_wall_clock() {
     let (wall, clocks) = settable_wall_clock(1_700_000_000_000);
-    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks);
+    let f = Fixture::start_on(tempfile::tempdir().unwrap(), clocks).await;
     tokio::time::advance(Duration::from_millis(5_000)).await;
     wall.store(1_800_000_000_000, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(f.commit("g", &[(0, 42)]).await, vec![0]);
@@ -410,7 +413,7 @@ async fn stored_timestamps_come_from_the_wall_clock() {
 #[tokio::test]
 async fn a_commit_whose_write_fails_gets_not_coordinator_per_partition_and_fetch_shows_the_stored_offsets(
 ) {
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     assert_eq!(f.commit("g", &[(0, 5), (1, 5)]).await, vec![0, 0]);
 
     f.store.failpoint().fail_writes(1, ErrorKind::StorageFull);
@@ -434,7 +437,7 @@ async fn a_commit_whose_write_fails_gets_not_coordinator_per_partition_and_fetch
 #[tokio::test]
 async fn while_writes_keep_failing_requests_are_refused_at_once_and_served_again_once_the_fault_clears(
 ) {
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     assert_eq!(f.commit("g", &[(0, 5)]).await, vec![0]);
 
     f.store
@@ -465,7 +468,7 @@ async fn while_writes_keep_failing_requests_are_refused_at_once_and_served_again
 #[tokio::test]
 async fn a_join_completing_during_a_write_fault_is_refused_and_the_group_keeps_its_stored_membership(
 ) {
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     let a = f.stable_group("g").await;
     assert_eq!(f.stored_group("g"), (1, vec![a.clone()]));
 
@@ -501,7 +504,7 @@ async fn a_join_completing_during_a_write_fault_is_refused_and_the_group_keeps_i
 
 #[tokio::test]
 async fn a_held_sync_is_refused_when_another_requests_write_fails() {
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     let a = f.stable_group("g").await;
     let b = f.member_id("g").await;
     let b_join = f.send(9, join_request("g", &b)).await;
@@ -525,7 +528,7 @@ async fn a_held_sync_is_refused_when_another_requests_write_fails() {
 
 #[tokio::test]
 async fn a_fault_left_by_another_write_is_retried_until_the_store_takes_writes_again() {
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     f.store
         .failpoint()
         .fail_writes(u64::MAX, ErrorKind::StorageFull);
@@ -558,7 +561,7 @@ async fn storage_errors_and_the_degraded_state_are_in_the_metrics() {
         data_dir: dir.path().to_path_buf(),
         ..crate::config::BrokerConfig::default()
     };
-    let f = Fixture::start();
+    let f = Fixture::start().await;
     let topics =
         crate::topics::TopicRegistry::open(&config, f.store.clone().into(), Vec::new()).unwrap();
     let scrape = |f: &Fixture| {

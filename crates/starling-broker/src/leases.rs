@@ -1,5 +1,9 @@
-//! With PostgreSQL storage: which partitions this node leads, kept in step with the partition
-//! leases in the database (`starling_postgres::ownership`).
+//! With PostgreSQL storage: this node's leases in the database (`starling_postgres::ownership`)
+//! on the partitions it leads and the consumer groups it coordinates.
+//!
+//! Groups are leased when the coordinator first stores records of one
+//! ([`NodeLeases::group_lease`]); the coordinator's writes are fenced by those leases
+//! (`starling_postgres::group_records`), and every round renews them with the partitions'.
 //!
 //! A round lists the live nodes and every partition, renews the leases this node keeps,
 //! releases those placement gives another node and takes those that are free or lapsed
@@ -15,12 +19,12 @@
 //! answered, each partition's producer state is snapshotted and every lease released, so
 //! another node takes the partitions at once and replays nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use starling_postgres::lease::LeaseKind;
+use starling_postgres::lease::{Lease, LeaseKind};
 use starling_postgres::ownership::Ownership;
 use starling_postgres::partition::PgPartition;
 use starling_postgres::partition_log::lease_name;
@@ -33,25 +37,32 @@ use crate::Broker;
 const OPENING_AT_ONCE: usize = 8;
 
 /// This node's partition leases and the rounds that keep them.
-pub struct PartitionLeadership {
+pub struct NodeLeases {
     pool: PgPool,
     node_id: i32,
     interval: Duration,
     ownership: tokio::sync::Mutex<Ownership>,
+    /// The groups this node coordinates: leased, and renewed by every round.
+    groups: parking_lot::Mutex<BTreeSet<String>>,
 }
 
-impl PartitionLeadership {
-    pub fn new(
-        pool: PgPool,
-        node_id: i32,
-        lease_time: Duration,
-        interval: Duration,
-    ) -> PartitionLeadership {
-        PartitionLeadership {
+/// Why a group's lease could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupLeaseError {
+    #[error("group '{0}' is coordinated by another node")]
+    HeldElsewhere(String),
+    #[error(transparent)]
+    Lease(#[from] starling_postgres::lease::LeaseError),
+}
+
+impl NodeLeases {
+    pub fn new(pool: PgPool, node_id: i32, lease_time: Duration, interval: Duration) -> NodeLeases {
+        NodeLeases {
             pool,
             node_id,
             interval,
             ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
+            groups: parking_lot::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -68,9 +79,11 @@ impl PartitionLeadership {
                     .map(|p| (lease_name(t.id, p.index), p.clone()))
             })
             .collect();
+        let groups: Vec<String> = self.groups.lock().iter().cloned().collect();
         let things: Vec<(LeaseKind, String)> = partitions
             .keys()
             .map(|name| (LeaseKind::Partition, name.clone()))
+            .chain(groups.into_iter().map(|g| (LeaseKind::Group, g)))
             .collect();
         let client = self.pool.get().await?;
         let live: Vec<i32> = node::live_nodes(&**client)
@@ -121,6 +134,34 @@ impl PartitionLeadership {
             .await;
         reconciled?;
         Ok(())
+    }
+
+    /// The lease this node coordinates `group` under, taken now if it is free: the coordinator
+    /// writes the group's records under it.
+    pub async fn group_lease(
+        &self,
+        client: &starling_postgres::PgClient,
+        group: &str,
+    ) -> Result<Lease, GroupLeaseError> {
+        let mut ownership = self.ownership.lock().await;
+        if let Some(held) = ownership.lease(LeaseKind::Group, group) {
+            return Ok(held.clone());
+        }
+        match ownership
+            .acquire(&***client, LeaseKind::Group, group)
+            .await?
+        {
+            Some(lease) => {
+                self.groups.lock().insert(group.to_string());
+                Ok(lease)
+            }
+            None => Err(GroupLeaseError::HeldElsewhere(group.to_string())),
+        }
+    }
+
+    /// Forgets a group lease a write found lost; the next write takes it again if it can.
+    pub async fn group_lease_lost(&self, lost: &Lease) {
+        self.ownership.lock().await.forget(lost);
     }
 
     /// Runs a round every heartbeat interval until the broker shuts down.

@@ -1,0 +1,214 @@
+//! [`GroupStorage`]: where the group coordinator's records live — the node's embedded
+//! metadata store, or PostgreSQL (`starling_postgres::group_records`), each group's records
+//! written under that group's lease ([`NodeLeases::group_lease`]).
+//!
+//! Both keep the latest record of each key, and a step's records are written in one
+//! transaction, all or nothing. Both report a fault after a failed write, cleared by the next
+//! write that succeeds or by [`GroupStorage::check_writable`], which the coordinator's recovery
+//! retries.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use starling_group::Record;
+use starling_meta::MetadataStore;
+use starling_postgres::group_records;
+use starling_postgres::lease::LeaseError;
+use starling_postgres::PgPool;
+
+use crate::leases::{GroupLeaseError, NodeLeases};
+
+/// Why a step's records were not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupWriteError {
+    /// A record that does not encode: a fault of the records, not of the storage.
+    #[error("{0}")]
+    Encode(String),
+    /// The storage failed, or (PostgreSQL) this node does not hold a group's lease.
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// The coordinator's record store.
+#[derive(Clone)]
+pub enum GroupStorage {
+    Embedded(Arc<MetadataStore>),
+    Postgres(Arc<PgGroupStorage>),
+}
+
+impl From<Arc<MetadataStore>> for GroupStorage {
+    fn from(store: Arc<MetadataStore>) -> GroupStorage {
+        GroupStorage::Embedded(store)
+    }
+}
+
+/// Group records in PostgreSQL, under group leases.
+pub struct PgGroupStorage {
+    pool: PgPool,
+    leases: Arc<NodeLeases>,
+    fault: Mutex<Option<String>>,
+    errors: AtomicU64,
+}
+
+impl PgGroupStorage {
+    pub fn new(pool: PgPool, leases: Arc<NodeLeases>) -> PgGroupStorage {
+        PgGroupStorage {
+            pool,
+            leases,
+            fault: Mutex::new(None),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    async fn write(&self, records: Vec<Record>) -> Result<(), GroupWriteError> {
+        let storage = |e: String| GroupWriteError::Storage(e);
+        let mut by_group: BTreeMap<String, Vec<Record>> = BTreeMap::new();
+        for record in records {
+            by_group
+                .entry(record.group_id().to_string())
+                .or_default()
+                .push(record);
+        }
+        let mut client = self.pool.get().await.map_err(|e| storage(e.to_string()))?;
+        let mut batches = Vec::with_capacity(by_group.len());
+        for (group, records) in by_group {
+            let lease = self
+                .leases
+                .group_lease(&client, &group)
+                .await
+                .map_err(|e: GroupLeaseError| storage(e.to_string()))?;
+            batches.push((lease, records));
+        }
+        let client: &mut tokio_postgres::Client = &mut client;
+        match group_records::write_many(client, &batches).await {
+            Ok(()) => Ok(()),
+            Err(group_records::GroupRecordsError::Lease(LeaseError::Fenced {
+                kind,
+                name,
+                owner,
+                epoch,
+            })) => {
+                // Taken by another node (or lapsed and taken again): this node no longer
+                // coordinates the group; the next write tries to take it again.
+                for (lease, _) in &batches {
+                    if lease.name == name {
+                        self.leases.group_lease_lost(lease).await;
+                    }
+                }
+                Err(storage(format!(
+                    "{kind} lease '{name}' is not held by node {owner} at epoch {epoch} any more"
+                )))
+            }
+            Err(e @ group_records::GroupRecordsError::Encode { .. }) => {
+                Err(GroupWriteError::Encode(e.to_string()))
+            }
+            Err(e) => Err(storage(e.to_string())),
+        }
+    }
+}
+
+impl GroupStorage {
+    /// Every stored record, to replay.
+    pub async fn load(&self) -> Result<Vec<Record>, String> {
+        match self {
+            GroupStorage::Embedded(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.group_records())
+                    .await
+                    .map_err(|e| format!("the loading task failed: {e}"))?
+                    .map_err(|e| e.to_string())
+            }
+            GroupStorage::Postgres(pg) => {
+                let client = pg.pool.get().await.map_err(|e| e.to_string())?;
+                group_records::load_all(&**client)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Stores one step's records, all or nothing.
+    pub async fn write(&self, records: Vec<Record>) -> Result<(), GroupWriteError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        match self {
+            GroupStorage::Embedded(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.write_group_records(&records))
+                    .await
+                    .map_err(|e| {
+                        GroupWriteError::Storage(format!("the group record writer failed: {e}"))
+                    })?
+                    .map_err(|e| {
+                        if e.is_storage() {
+                            GroupWriteError::Storage(e.to_string())
+                        } else {
+                            GroupWriteError::Encode(e.to_string())
+                        }
+                    })
+            }
+            GroupStorage::Postgres(pg) => {
+                let written = pg.write(records).await;
+                match &written {
+                    Ok(()) => *pg.fault.lock() = None,
+                    Err(GroupWriteError::Storage(e)) => {
+                        pg.errors.fetch_add(1, Ordering::Relaxed);
+                        *pg.fault.lock() = Some(e.clone());
+                    }
+                    Err(GroupWriteError::Encode(_)) => {}
+                }
+                written
+            }
+        }
+    }
+
+    /// The fault the last failed write left, until a write succeeds again.
+    pub fn fault(&self) -> Option<String> {
+        match self {
+            GroupStorage::Embedded(store) => store.fault(),
+            GroupStorage::Postgres(pg) => pg.fault.lock().clone(),
+        }
+    }
+
+    /// Writes that failed since the start.
+    pub fn storage_errors(&self) -> u64 {
+        match self {
+            GroupStorage::Embedded(store) => store.storage_errors(),
+            GroupStorage::Postgres(pg) => pg.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether writes go through again: the embedded store writes as much as failed and takes
+    /// it back; PostgreSQL answers a round trip. Clears the fault when they do.
+    pub async fn check_writable(&self) -> Result<(), String> {
+        match self {
+            GroupStorage::Embedded(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.check_writable())
+                    .await
+                    .map_err(|e| format!("the check failed: {e}"))?
+                    .map_err(|e| e.to_string())
+            }
+            GroupStorage::Postgres(pg) => {
+                let client = pg.pool.get().await.map_err(|e| e.to_string())?;
+                client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                *pg.fault.lock() = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// The embedded store (tests reach its failpoint through it).
+    pub fn embedded(&self) -> Option<&Arc<MetadataStore>> {
+        match self {
+            GroupStorage::Embedded(store) => Some(store),
+            GroupStorage::Postgres(_) => None,
+        }
+    }
+}
