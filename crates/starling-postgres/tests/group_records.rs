@@ -190,3 +190,84 @@ async fn a_record_from_a_newer_starling_stops_the_load_naming_its_key() {
     assert!(err.to_string().contains("o/g/orders/0"), "{err}");
     assert!(err.to_string().contains("newer Starling"), "{err}");
 }
+
+/// A coordinator's step over several groups is one transaction: every group's records land,
+/// or (one lease lost) none does, and `load_all` replays every group in group and key order.
+#[tokio::test]
+async fn a_step_over_several_groups_is_stored_whole_or_not_at_all() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("many", 4).await;
+    let mut client = pool.get().await.unwrap();
+    let mut ownership = starling_postgres::ownership::Ownership::new(1, LONG);
+    let a = ownership
+        .acquire(&**client, LeaseKind::Group, "a")
+        .await
+        .unwrap()
+        .unwrap();
+    // Taking a held lease again is the same lease.
+    assert_eq!(
+        ownership
+            .acquire(&**client, LeaseKind::Group, "a")
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    let b = ownership
+        .acquire(&**client, LeaseKind::Group, "b")
+        .await
+        .unwrap()
+        .unwrap();
+    group_records::write_many(
+        &mut client,
+        &[
+            (b.clone(), vec![offset("b", 0, Some(1))]),
+            (
+                a.clone(),
+                vec![offset("a", 1, Some(2)), offset("a", 0, Some(3))],
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        group_records::load_all(&**client).await.unwrap(),
+        vec![
+            offset("a", 0, Some(3)),
+            offset("a", 1, Some(2)),
+            offset("b", 0, Some(1)),
+        ]
+    );
+    // Another node takes `b` (its lease released here); a step over both stores nothing.
+    lease::release(&**client, &b).await.unwrap();
+    ownership.forget(&b);
+    lease::acquire(&**client, LeaseKind::Group, "b", 2, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ownership
+            .acquire(&**client, LeaseKind::Group, "b")
+            .await
+            .unwrap(),
+        None,
+        "held by node 2"
+    );
+    let refused = group_records::write_many(
+        &mut client,
+        &[
+            (a.clone(), vec![offset("a", 0, Some(100))]),
+            (b.clone(), vec![offset("b", 0, Some(100))]),
+        ],
+    )
+    .await;
+    assert!(matches!(
+        refused,
+        Err(GroupRecordsError::Lease(LeaseError::Fenced { .. }))
+    ));
+    assert_eq!(
+        group_records::load(&**client, "a").await.unwrap()[0],
+        offset("a", 0, Some(3))
+    );
+}
