@@ -241,7 +241,6 @@ fn consume_through_outage(
     count: usize,
     limit: Duration,
 ) -> Vec<Msg> {
-    use rdkafka::message::Message;
     let deadline = std::time::Instant::now() + limit;
     let mut got = Vec::new();
     while got.len() < count {
@@ -251,14 +250,7 @@ fn consume_through_outage(
             got.len()
         );
         match c.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => got.push(Msg {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                timestamp: m.timestamp().to_millis(),
-                headers: Vec::new(),
-            }),
+            Some(Ok(m)) => got.push(Msg::of(&m)),
             Some(Err(rdkafka::error::KafkaError::MessageConsumption(
                 rdkafka::types::RDKafkaErrorCode::AllBrokersDown
                 | rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure,

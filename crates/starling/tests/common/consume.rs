@@ -47,6 +47,25 @@ pub struct Msg {
 }
 
 impl Msg {
+    /// An owned copy of a consumed message.
+    pub fn of(m: &impl Message) -> Msg {
+        Msg {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis(),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     pub fn key_str(&self) -> String {
         String::from_utf8_lossy(self.key.as_deref().unwrap_or_default()).into_owned()
     }
@@ -73,21 +92,7 @@ pub fn consume_until(
         }
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
-            Some(Ok(m)) => got.push(Msg {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                timestamp: m.timestamp().to_millis(),
-                headers: m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }),
+            Some(Ok(m)) => got.push(Msg::of(&m)),
             Some(Err(e)) => panic!("consumer error after {} messages: {e}", got.len()),
         }
     }
