@@ -120,6 +120,40 @@ pub async fn renew(
     }
 }
 
+/// [`renew`] of many leases in one statement (a node's round over everything it holds):
+/// returns those that were no longer held, lapsed or taken, which must not be written under.
+pub async fn renew_many(
+    client: &impl GenericClient,
+    leases: &[Lease],
+    ttl: Duration,
+) -> Result<Vec<Lease>, LeaseError> {
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = leases.iter().map(|l| l.kind.as_str()).collect();
+    let names: Vec<&str> = leases.iter().map(|l| l.name.as_str()).collect();
+    let owners: Vec<i32> = leases.iter().map(|l| l.owner).collect();
+    let epochs: Vec<i64> = leases.iter().map(|l| l.epoch).collect();
+    let rows = client
+        .query(
+            "UPDATE leases l SET expires_at = clock_timestamp() + make_interval(secs => $5)
+             FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[])
+                 AS held(kind, name, owner, epoch)
+             WHERE l.kind = held.kind AND l.name = held.name AND l.owner = held.owner
+               AND l.epoch = held.epoch AND l.expires_at > clock_timestamp()
+             RETURNING l.kind, l.name",
+            &[&kinds, &names, &owners, &epochs, &ttl.as_secs_f64()],
+        )
+        .await?;
+    let renewed: std::collections::HashSet<(String, String)> =
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+    Ok(leases
+        .iter()
+        .filter(|l| !renewed.contains(&(l.kind.as_str().to_string(), l.name.clone())))
+        .cloned()
+        .collect())
+}
+
 /// Gives the lease up at once (so another node need not wait for it to lapse); nothing if
 /// it is no longer this holder's.
 pub async fn release(client: &impl GenericClient, lease: &Lease) -> Result<(), LeaseError> {

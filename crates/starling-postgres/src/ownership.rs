@@ -96,21 +96,20 @@ impl Ownership {
             .iter()
             .map(|(k, l)| (k.clone(), l.clone()))
             .collect();
+        let mut keep = Vec::new();
         for (key, held_lease) in held {
             if wanted.contains_key(&key) {
-                match lease::renew(client, &held_lease, self.ttl).await {
-                    Ok(()) => {}
-                    Err(LeaseError::Fenced { .. }) => {
-                        self.held.remove(&key);
-                        changes.lost.push(held_lease);
-                    }
-                    Err(e) => return Err(e),
-                }
+                keep.push(held_lease);
             } else {
                 lease::release(client, &held_lease).await?;
                 self.held.remove(&key);
                 changes.lost.push(held_lease);
             }
+        }
+        // Everything kept is renewed in one statement, however much a node holds.
+        for lost in lease::renew_many(client, &keep, self.ttl).await? {
+            self.held.remove(&(lost.kind.as_str(), lost.name.clone()));
+            changes.lost.push(lost);
         }
         // Wanted and not held: take what is free or lapsed.
         for (key, kind) in wanted {

@@ -306,3 +306,57 @@ async fn under_racing_takeovers_and_stalls_the_writes_never_go_back_to_an_older_
         assert!(e2 != e1 || o1 == o2, "two owners in epoch {e1}: {writes:?}");
     }
 }
+
+/// A node's round renews everything it holds in one statement: the leases still its own are
+/// extended, and the one that lapsed and went to another node is reported lost (and stays the
+/// other node's).
+#[tokio::test]
+async fn renewing_many_at_once_extends_those_held_and_reports_those_lost() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("renew_many", 4).await;
+    let client = pool.get().await.unwrap();
+    let short = Duration::from_millis(300);
+    let kept = lease::acquire(&**client, LeaseKind::Partition, "t:0", 1, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let group = lease::acquire(&**client, LeaseKind::Group, "t:0", 1, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let lapsing = lease::acquire(&**client, LeaseKind::Partition, "t:1", 1, short)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(short * 2).await;
+    let taken = lease::acquire(&**client, LeaseKind::Partition, "t:1", 2, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.epoch, lapsing.epoch + 1);
+    assert!(lease::renew_many(&**client, &[], LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    let lost = lease::renew_many(
+        &**client,
+        &[kept.clone(), lapsing.clone(), group.clone()],
+        short,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lost, vec![lapsing]);
+    assert_eq!(
+        lease::holder(&**client, LeaseKind::Partition, "t:1")
+            .await
+            .unwrap()
+            .map(|(owner, _)| owner),
+        Some(2)
+    );
+    // Renewed to the short time: both lapse now unless renewed again.
+    tokio::time::sleep(short * 2).await;
+    assert!(lease::renew(&**client, &kept, LONG).await.is_err());
+    assert!(lease::renew(&**client, &group, LONG).await.is_err());
+}
