@@ -289,7 +289,7 @@ impl PgPartition {
         }
         let records = if offset < limit && (min_one || max_bytes > 0) {
             let client = self.pool.get().await.map_err(pool_error)?;
-            partition_log::read_batches(
+            let records = partition_log::read_range(
                 &**client,
                 self.topic_id,
                 self.partition,
@@ -298,8 +298,18 @@ impl PgPartition {
                 max_bytes,
                 min_one,
             )
-            .await?
-            .records
+            .await?;
+            // Retention may have moved the start past `offset` meanwhile: what was read would
+            // begin above the offset asked for.
+            let log_start = self.log_start_offset();
+            if offset < log_start {
+                return Err(PartitionLogError::OffsetOutOfRange {
+                    offset,
+                    log_start,
+                    next_offset: self.log_end_offset(),
+                });
+            }
+            records
         } else {
             Vec::new()
         };
@@ -463,6 +473,12 @@ impl PgPartition {
         let mut writer = self.writer.lock().await;
         let states = self.loaded(&mut writer).await?;
         self.store_snapshot(states).await?;
+        // Readers stop asking for what goes before it goes: a read checks the start it sees
+        // again after reading, so it never serves what lies above a deleted offset.
+        {
+            let mut view = self.view.write();
+            view.log_start = view.log_start.max(new_start.min(view.log_end));
+        }
         let mut client = self.pool.get().await.map_err(pool_error)?;
         let deleted = partition_log::delete_before(
             &mut client,

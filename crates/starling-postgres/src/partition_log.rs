@@ -259,6 +259,28 @@ pub async fn read_batches(
             next_offset,
         });
     }
+    let records = read_range(
+        client, topic_id, partition, offset, limit, max_bytes, min_one,
+    )
+    .await?;
+    Ok(Read {
+        records,
+        log_start_offset,
+        next_offset,
+    })
+}
+
+/// The stored batches of [`read_batches`] without its bounds check: for the partition's
+/// leader, which knows its bounds (it is the one that moves them) and checks the offset first.
+pub async fn read_range(
+    client: &impl GenericClient,
+    topic_id: Uuid,
+    partition: i32,
+    offset: i64,
+    limit: i64,
+    max_bytes: usize,
+    min_one: bool,
+) -> Result<Vec<u8>, PartitionLogError> {
     // Batches are at least a header long: the budget bounds the rows fetched too.
     let rows_wanted = i64::try_from(max_bytes / HEADER_LEN + 1).unwrap_or(i64::MAX);
     // Only the batches within the budget leave the server: the running size is summed there,
@@ -293,11 +315,7 @@ pub async fn read_batches(
         }
         records.extend_from_slice(bytes);
     }
-    Ok(Read {
-        records,
-        log_start_offset,
-        next_offset,
-    })
+    Ok(records)
 }
 
 /// (log start, next offset) of a partition.
