@@ -2,8 +2,10 @@
 //! librdkafka: records produced (plain, idempotent, transactional) are rows in `batches`
 //! (checked with SQL), consumed back as stored, and served again after the node restarts on an
 //! empty data directory or after a kill -9, under a new leader epoch that consumers validate
-//! their positions against. Retention and DeleteRecords trim the rows; compaction, which the
-//! PostgreSQL log does not do yet, is refused.
+//! their positions against, and delivered exactly once across a database outage longer than
+//! the node's leases. Consumer groups resume from offsets stored as rows. Retention and
+//! DeleteRecords trim the rows; compaction, which the PostgreSQL log does not do yet, is
+//! refused.
 
 mod common;
 
@@ -571,4 +573,66 @@ async fn group_offsets_live_in_postgres_and_survive_an_empty_data_dir() {
     for (p, offsets) in &by_partition {
         assert_eq!(offsets, &(30..50).collect::<Vec<i64>>(), "partition {p}");
     }
+}
+
+/// The database goes away for longer than the node's leases: produces wait (librdkafka retries
+/// KAFKA_STORAGE_ERROR and NOT_LEADER_OR_FOLLOWER), and once it is back the node takes its
+/// partitions again under new epochs and every record is delivered exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_longer_than_the_leases_delays_produces_and_loses_nothing() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("outage").unwrap();
+    let b = broker_on(&url, &[]);
+    let bootstrap = b.bootstrap();
+    create_topic(&bootstrap, "steady", 1).await;
+    let epoch_before = leader_epochs(&b, "steady")[&0];
+    let p = producer(
+        &bootstrap,
+        &[("enable.idempotence", "true"), ("linger.ms", "5")],
+    );
+    let send = |from: usize, to: usize| {
+        (from..to)
+            .map(|i| {
+                p.send_result(
+                    FutureRecord::<str, str>::to("steady")
+                        .partition(0)
+                        .payload(&format!("value-{i}")),
+                )
+                .map_err(|(e, _)| e)
+                .expect("enqueue")
+            })
+            .collect::<Vec<_>>()
+    };
+    for delivery in send(0, 20) {
+        within(Duration::from_secs(30), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("acknowledged");
+    }
+    pg.kill();
+    let during = send(20, 40);
+    // Longer than broker.session.timeout.ms: the node's registration and leases lapse.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.start_again().unwrap();
+    for delivery in during {
+        within(
+            Duration::from_secs(90),
+            "delivery after the outage",
+            delivery,
+        )
+        .await
+        .expect("delivered")
+        .expect("acknowledged");
+    }
+    let epoch_after = leader_epochs(&b, "steady")[&0];
+    assert!(
+        epoch_after > epoch_before,
+        "{epoch_before} -> {epoch_after}"
+    );
+    let got = read_all(&bootstrap, "steady", 1, 40);
+    let expected: Vec<(i64, String)> = (0..40).map(|i| (i, format!("value-{i}"))).collect();
+    assert_eq!(got[&0], expected);
 }
