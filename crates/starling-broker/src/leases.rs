@@ -29,6 +29,7 @@ use starling_postgres::ownership::Ownership;
 use starling_postgres::partition::PgPartition;
 use starling_postgres::partition_log::lease_name;
 use starling_postgres::{node, PgPool};
+use uuid::Uuid;
 
 use crate::topics::{Partition, TopicRegistry};
 use crate::Broker;
@@ -69,14 +70,15 @@ impl NodeLeases {
     /// One round (see the module docs). Rounds do not overlap.
     pub async fn round(&self, topics: &TopicRegistry) -> anyhow::Result<()> {
         let mut ownership = self.ownership.lock().await;
-        let partitions: HashMap<String, Arc<Partition>> = topics
+        // By lease name: the partition and its topic's id.
+        let partitions: HashMap<String, (Uuid, Arc<Partition>)> = topics
             .all()
             .iter()
             .flat_map(|t| {
                 t.partitions
                     .iter()
                     .filter(|p| p.log.postgres().is_some())
-                    .map(|p| (lease_name(t.id, p.index), p.clone()))
+                    .map(|p| (lease_name(t.id, p.index), (t.id, p.clone())))
             })
             .collect();
         let groups: Vec<String> = self.groups.lock().iter().cloned().collect();
@@ -95,7 +97,7 @@ impl NodeLeases {
         drop(client);
         // Even after a failed round, what is known held and lost is applied.
         let mut opening = Vec::new();
-        for (name, partition) in &partitions {
+        for (name, (topic_id, partition)) in &partitions {
             let Some(replica) = partition.log.postgres() else {
                 continue;
             };
@@ -103,7 +105,7 @@ impl NodeLeases {
             let led = replica.leader();
             match (held, led) {
                 (Some(lease), Some(led)) if led.lease().epoch == lease.epoch => {}
-                (Some(lease), _) => opening.push((partition.clone(), lease.clone())),
+                (Some(lease), _) => opening.push((*topic_id, partition.clone(), lease.clone())),
                 (None, Some(_)) => {
                     tracing::info!(topic = %partition.topic, partition = partition.index, "no longer leading");
                     replica.set_leader(None);
@@ -114,10 +116,7 @@ impl NodeLeases {
         drop(ownership);
         let pool = &self.pool;
         futures::stream::iter(opening)
-            .for_each_concurrent(OPENING_AT_ONCE, |(partition, lease)| async move {
-                let Some(topic_id) = topics.get(&partition.topic).map(|t| t.id) else {
-                    return;
-                };
+            .for_each_concurrent(OPENING_AT_ONCE, |(topic_id, partition, lease)| async move {
                 let epoch = lease.epoch;
                 match PgPartition::open(pool.clone(), lease, topic_id, partition.index).await {
                     Ok(led) => {

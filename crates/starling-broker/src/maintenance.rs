@@ -47,7 +47,10 @@ async fn upkeep_postgres(broker: &Broker) {
     let producer_id_expiration_ms = broker.dynamic.effective().producer_id_expiration_ms;
     for topic in broker.topics.all() {
         for p in &topic.partitions {
-            let Some(leader) = p.log.postgres().and_then(|r| r.leader()) else {
+            let Some(replica) = p.log.postgres() else {
+                continue;
+            };
+            let Some(leader) = replica.leader() else {
                 continue;
             };
             leader.expire_producers(now, producer_id_expiration_ms);
@@ -56,7 +59,7 @@ async fn upkeep_postgres(broker: &Broker) {
                     tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "storing a producer snapshot");
                 }
             }
-            match p.log.enforce_retention_pg(now).await {
+            match replica.enforce_retention(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     topic = %p.topic,

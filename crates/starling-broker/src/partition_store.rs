@@ -73,6 +73,66 @@ impl PgReplica {
     fn led(&self) -> Result<Arc<PgPartition>, StoreError> {
         self.leader().ok_or(StoreError::NotLeader)
     }
+
+    /// Appends a produced record set to a PostgreSQL partition this node leads.
+    pub async fn append(
+        &self,
+        records: BytesMut,
+        now_ms: i64,
+    ) -> Result<AppendInfo, PgProduceError> {
+        let leader = self.led().map_err(|_| PgProduceError::NotLeader)?;
+        let config = self.config.read().clone();
+        match leader.append(records, &config, now_ms).await {
+            Ok(info) => Ok(info),
+            Err(e) if e.is_fenced() => {
+                self.fenced(&leader);
+                Err(PgProduceError::NotLeader)
+            }
+            Err(PgAppendError::Refused(e)) => Err(PgProduceError::Log(e)),
+            Err(PgAppendError::Storage(e)) => Err(PgProduceError::Log(AppendError::Io(
+                std::io::Error::other(e.to_string()),
+            ))),
+        }
+    }
+
+    /// Writes a transaction marker to a PostgreSQL partition this node leads (`false`: the
+    /// producer had no transaction open here, nothing written).
+    pub async fn write_txn_marker(
+        &self,
+        marker: TxnMarker,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let leader = self.led()?;
+        match leader.write_txn_marker(marker, now_ms).await {
+            Ok(written) => Ok(written.is_some()),
+            Err(e) if e.is_fenced() => {
+                self.fenced(&leader);
+                Err(StoreError::NotLeader)
+            }
+            Err(e) => Err(StoreError::Storage(e.to_string())),
+        }
+    }
+
+    /// Retention for a PostgreSQL partition this node leads: the batches deleted.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let Some(leader) = self.leader() else {
+            return Ok(0);
+        };
+        let config = self.config.read().clone();
+        let enforced = leader
+            .enforce_retention(&config, now_ms, DELETE_CHUNK)
+            .await;
+        enforced.map_err(|e| self.failure(&leader, e))
+    }
+
+    /// `e` as a [`StoreError`], no longer leading when it says the lease was lost.
+    fn failure(&self, leader: &Arc<PgPartition>, e: PartitionLogError) -> StoreError {
+        let e = StoreError::from_pg(e);
+        if matches!(e, StoreError::NotLeader) {
+            self.fenced(leader);
+        }
+        e
+    }
 }
 
 /// Why a read, lookup or deletion failed.
@@ -360,80 +420,8 @@ impl PartitionStore {
                     });
                 }
                 let deleted = leader.delete_records_before(offset, DELETE_CHUNK).await;
-                deleted.map_err(|e| self.pg_failure(&leader, e))
+                deleted.map_err(|e| replica.failure(&leader, e))
             }
         }
-    }
-
-    /// Appends a produced record set to a PostgreSQL partition this node leads.
-    pub async fn append_pg(
-        &self,
-        records: BytesMut,
-        now_ms: i64,
-    ) -> Result<AppendInfo, PgProduceError> {
-        let Some(replica) = self.postgres() else {
-            return Err(PgProduceError::Log(AppendError::Io(std::io::Error::other(
-                "not a PostgreSQL partition",
-            ))));
-        };
-        let leader = replica.led().map_err(|_| PgProduceError::NotLeader)?;
-        let config = replica.config.read().clone();
-        match leader.append(records, &config, now_ms).await {
-            Ok(info) => Ok(info),
-            Err(e) if e.is_fenced() => {
-                replica.fenced(&leader);
-                Err(PgProduceError::NotLeader)
-            }
-            Err(PgAppendError::Refused(e)) => Err(PgProduceError::Log(e)),
-            Err(PgAppendError::Storage(e)) => Err(PgProduceError::Log(AppendError::Io(
-                std::io::Error::other(e.to_string()),
-            ))),
-        }
-    }
-
-    /// Writes a transaction marker to a PostgreSQL partition this node leads (`false`: the
-    /// producer had no transaction open here, nothing written).
-    pub async fn write_txn_marker_pg(
-        &self,
-        marker: TxnMarker,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let Some(replica) = self.postgres() else {
-            return Err(StoreError::Storage("not a PostgreSQL partition".into()));
-        };
-        let leader = replica.led()?;
-        match leader.write_txn_marker(marker, now_ms).await {
-            Ok(written) => Ok(written.is_some()),
-            Err(e) if e.is_fenced() => {
-                replica.fenced(&leader);
-                Err(StoreError::NotLeader)
-            }
-            Err(e) => Err(StoreError::Storage(e.to_string())),
-        }
-    }
-
-    /// Retention for a PostgreSQL partition this node leads: the batches deleted.
-    pub async fn enforce_retention_pg(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let Some(replica) = self.postgres() else {
-            return Ok(0);
-        };
-        let Some(leader) = replica.leader() else {
-            return Ok(0);
-        };
-        let config = replica.config.read().clone();
-        let enforced = leader
-            .enforce_retention(&config, now_ms, DELETE_CHUNK)
-            .await;
-        enforced.map_err(|e| self.pg_failure(&leader, e))
-    }
-
-    fn pg_failure(&self, leader: &Arc<PgPartition>, e: PartitionLogError) -> StoreError {
-        let e = StoreError::from_pg(e);
-        if matches!(e, StoreError::NotLeader) {
-            if let Some(replica) = self.postgres() {
-                replica.fenced(leader);
-            }
-        }
-        e
     }
 }

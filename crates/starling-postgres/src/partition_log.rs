@@ -237,20 +237,6 @@ pub async fn read(
     limit: i64,
     max_bytes: usize,
 ) -> Result<Read, PartitionLogError> {
-    read_batches(client, topic_id, partition, offset, limit, max_bytes, true).await
-}
-
-/// [`read`], where `min_one` false returns nothing rather than a first batch larger than
-/// `max_bytes` (a fetch's later partitions, once an earlier one used the request's budget).
-pub async fn read_batches(
-    client: &impl GenericClient,
-    topic_id: Uuid,
-    partition: i32,
-    offset: i64,
-    limit: i64,
-    max_bytes: usize,
-    min_one: bool,
-) -> Result<Read, PartitionLogError> {
     let (log_start_offset, next_offset) = bounds(client, topic_id, partition).await?;
     if offset < log_start_offset || offset > next_offset {
         return Err(PartitionLogError::OffsetOutOfRange {
@@ -259,10 +245,7 @@ pub async fn read_batches(
             next_offset,
         });
     }
-    let records = read_range(
-        client, topic_id, partition, offset, limit, max_bytes, min_one,
-    )
-    .await?;
+    let records = read_range(client, topic_id, partition, offset, limit, max_bytes, true).await?;
     Ok(Read {
         records,
         log_start_offset,
@@ -270,8 +253,10 @@ pub async fn read_batches(
     })
 }
 
-/// The stored batches of [`read_batches`] without its bounds check: for the partition's
-/// leader, which knows its bounds (it is the one that moves them) and checks the offset first.
+/// The stored batches of [`read`] without its bounds check, for the partition's leader, which
+/// knows its bounds (it is the one that moves them) and checks the offset first. With
+/// `min_one` false a first batch larger than `max_bytes` is left too (a fetch's later
+/// partitions, once an earlier one used the request's budget).
 pub async fn read_range(
     client: &impl GenericClient,
     topic_id: Uuid,

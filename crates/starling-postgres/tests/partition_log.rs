@@ -296,11 +296,11 @@ async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget
     .unwrap();
     assert_eq!(decode(&two.records).len(), 6);
     // Without `min_one` (a fetch's later partitions) a first batch over the budget is left.
-    let none = partition_log::read_batches(&**client, s.topic, 0, 0, i64::MAX, 1, false)
+    let none = partition_log::read_range(&**client, s.topic, 0, 0, i64::MAX, 1, false)
         .await
         .unwrap();
-    assert!(none.records.is_empty());
-    let fitting = partition_log::read_batches(
+    assert!(none.is_empty());
+    let fitting = partition_log::read_range(
         &**client,
         s.topic,
         0,
@@ -311,7 +311,7 @@ async fn reads_start_at_the_batch_holding_the_offset_and_stop_at_the_byte_budget
     )
     .await
     .unwrap();
-    assert_eq!(decode(&fitting.records).len(), 6);
+    assert_eq!(decode(&fitting).len(), 6);
     // At the end: nothing yet; past it, or an unknown partition: errors.
     let end = partition_log::read(&**client, s.topic, 0, 9, i64::MAX, 100)
         .await

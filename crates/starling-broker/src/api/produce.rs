@@ -323,7 +323,8 @@ async fn append_all(
     }
     let appended = futures::future::join_all(postgres.into_iter().map(|mut a| async move {
         let records = std::mem::take(&mut a.records);
-        let outcome = a.partition.log.append_pg(records, now).await;
+        let replica = a.partition.log.postgres().expect("a PostgreSQL partition");
+        let outcome = replica.append(records, now).await;
         (a, outcome)
     }))
     .await;

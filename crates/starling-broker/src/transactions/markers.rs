@@ -94,9 +94,8 @@ async fn write(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String> {
                 .map_err(|e| e.to_string())
                 .and_then(|written| written.map(|_| ()))
             }
-            PartitionStore::Postgres(_) => partition
-                .log
-                .write_txn_marker_pg(marker, now_ms())
+            PartitionStore::Postgres(replica) => replica
+                .write_txn_marker(marker, now_ms())
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
