@@ -129,6 +129,7 @@ pub mod assignor;
 pub mod consumer;
 mod describe;
 mod group;
+mod handover;
 mod heartbeat;
 pub mod history;
 mod ids;

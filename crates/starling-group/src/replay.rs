@@ -200,7 +200,7 @@ impl GroupCoordinator {
 
     /// A replayed group goes live: members' sessions start now; a group persisted mid-rebalance
     /// (no member has an assignment) or over the size limit rebalances.
-    fn activate_group(&mut self, group_id: &str) {
+    pub(crate) fn activate_group(&mut self, group_id: &str) {
         if self.activate_consumer_group(group_id) {
             return;
         }

@@ -77,6 +77,14 @@ pub(crate) struct ConsumerHistory {
     departure: Option<DepartureReason>,
 }
 
+impl ConsumerHistory {
+    /// Drops what is tracked about a group this coordinator no longer holds.
+    pub(crate) fn forget_group(&mut self, group_id: &str) {
+        self.open.remove(group_id);
+        self.step.remove(group_id);
+    }
+}
+
 impl GroupCoordinator {
     /// The next member removal happens for `reason` (a leave is [`DepartureReason::Left`]
     /// without saying so).

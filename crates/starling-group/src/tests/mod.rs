@@ -41,6 +41,7 @@ mod consumer_tests;
 mod cooperative_tests;
 mod encode_tests;
 mod expiry_tests;
+mod handover_tests;
 mod heartbeat_tests;
 mod history_tests;
 mod initial_delay_tests;
