@@ -71,6 +71,17 @@ impl Acls {
         })
     }
 
+    /// Takes in the ACLs other nodes sharing the storage created or deleted (PostgreSQL).
+    pub async fn follow_stored(&self) -> Result<(), MetaError> {
+        let Some(authorizer) = &self.authorizer else {
+            return Ok(());
+        };
+        let _changes = self.changes.lock().await;
+        let stored = self.store.acls().await?;
+        authorizer.replace(stored.iter().map(binding_of_record));
+        Ok(())
+    }
+
     /// The authorizer, when one is configured: what request handlers will ask.
     pub fn authorizer(&self) -> Option<&Arc<Authorizer>> {
         self.authorizer.as_ref()

@@ -50,3 +50,13 @@ pub struct Broker {
     /// Cancelled when the broker shuts down; long polls end early on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
+
+impl Broker {
+    /// Puts a configuration now in force (a run-time broker config change, here or on another
+    /// node) into effect: connection limits and the topics' log defaults.
+    pub fn apply_in_force(&self, in_force: &BrokerConfig) {
+        self.connection_limit.set_max(in_force.max_connections);
+        self.per_ip_limit.set(in_force.ip_limits());
+        self.topics.set_defaults(in_force.log.clone());
+    }
+}

@@ -25,6 +25,15 @@
 //! error, so writes resume by themselves once the fault clears.
 //! [`CoordinatorHandle::storage_health`] says how things stand, for `/healthz` and the metrics.
 //!
+//! With PostgreSQL storage a node coordinates only the groups whose lease it holds
+//! ([`GroupStorage::take`]): before a step, every group a request names that the core does not
+//! hold yet is taken — its lease, then its records replayed into the core
+//! (`GroupCoordinator::load_group`) — or the request is refused with the error that sends the
+//! client elsewhere (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS); a group whose lease is
+//! gone is dropped from the core, its held requests answered NOT_COORDINATOR; a group left
+//! with nothing after a step (deleted) gives its lease up. At start, and after a reload, the
+//! node takes the stored groups placement gives it.
+//!
 //! The task also answers read-only questions from the admin endpoint (every group's overview, a
 //! group's rebalance history) from the core's memory, and reports each rebalance the core
 //! closes: one log line and the `starling_group_rebalance*` metrics.
@@ -233,6 +242,7 @@ pub async fn start_with_clocks(
         not_loaded: not_loaded.clone(),
         next_id: 0,
         waiting: HashMap::new(),
+        taken: HashMap::new(),
         retry_at: None,
         backoff: RETRY_MIN,
     };
@@ -292,6 +302,9 @@ struct Runtime {
     next_id: RequestId,
     /// Requests in the current step, and JoinGroups and SyncGroups the core holds.
     waiting: HashMap<RequestId, Waiting>,
+    /// With shared (PostgreSQL) storage: the groups the core holds, each with the epoch of
+    /// the lease it was loaded under.
+    taken: HashMap<String, i64>,
     /// When to try again to load the state or to write to a faulted store.
     retry_at: Option<Instant>,
     /// The wait before the next retry after this one.
@@ -300,6 +313,7 @@ struct Runtime {
 
 impl Runtime {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        self.take_placed_groups().await;
         loop {
             let timer = self
                 .core
@@ -350,6 +364,11 @@ impl Runtime {
 
     /// Feeds `batch` and the due timers to the core, stores the records, then answers.
     async fn step(&mut self, batch: Vec<Command>) {
+        if self.core.is_none() {
+            self.refuse(batch);
+            return;
+        }
+        let batch = self.admit(batch).await;
         let Some(core) = self.core.as_mut() else {
             self.refuse(batch);
             return;
@@ -403,11 +422,151 @@ impl Runtime {
                         let _ = waiting.reply.send(response);
                     }
                 }
+                self.release_emptied_groups().await;
             }
             Err(e) => self.step_failed(e).await,
         }
         // Answered from what is stored: after the write, or from the state loaded again.
         self.answer(queries);
+    }
+
+    /// With shared storage: drops the groups whose lease is gone, then takes every group a
+    /// request of `batch` names that the core does not hold. Returns the requests to feed to
+    /// the core; the others are answered here.
+    async fn admit(&mut self, batch: Vec<Command>) -> Vec<Command> {
+        if !self.store.is_shared() {
+            return batch;
+        }
+        self.drop_lost_groups();
+        let mut refused: HashMap<String, ResponseError> = HashMap::new();
+        let mut admitted = Vec::with_capacity(batch.len());
+        for cmd in batch {
+            let mut error = None;
+            if let Command::Request { request, .. } = &cmd {
+                for group in request.group_ids() {
+                    // An empty id is the core's to refuse (INVALID_GROUP_ID).
+                    if group.is_empty() || self.taken.contains_key(group) {
+                        continue;
+                    }
+                    let taken = match refused.get(group) {
+                        Some(e) => Err(*e),
+                        None => self.take_group(group).await,
+                    };
+                    if let Err(e) = taken {
+                        refused.insert(group.to_string(), e);
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+            match (error, cmd) {
+                (
+                    Some(e),
+                    Command::Request {
+                        version,
+                        request,
+                        reply,
+                        ..
+                    },
+                ) => {
+                    let _ = reply.send(refusal(&request, version, e));
+                }
+                (_, cmd) => admitted.push(cmd),
+            }
+        }
+        admitted
+    }
+
+    /// Takes `group` (its lease, then its records) into the core.
+    async fn take_group(&mut self, group: &str) -> Result<(), ResponseError> {
+        let (epoch, records) = self.store.take(group).await?;
+        let Some(core) = self.core.as_mut() else {
+            return Err(NOT_LOADED);
+        };
+        core.load_group(self.clocks.now(), group, &records);
+        self.taken.insert(group.to_string(), epoch);
+        tracing::info!(%group, epoch, records = records.len(), "coordinating group");
+        Ok(())
+    }
+
+    /// Drops from the core every group whose lease this node no longer holds at the epoch it
+    /// loaded the group under; requests the group held get NOT_COORDINATOR.
+    fn drop_lost_groups(&mut self) {
+        let lost: Vec<String> = self
+            .taken
+            .iter()
+            .filter(|(group, epoch)| self.store.held_epoch(group) != Some(**epoch))
+            .map(|(group, _)| group.clone())
+            .collect();
+        for group in lost {
+            self.taken.remove(&group);
+            if let Some(core) = self.core.as_mut() {
+                core.unload_group(&group);
+            }
+            let held: Vec<RequestId> = self
+                .waiting
+                .iter()
+                .filter(|(_, w)| w.request.group_ids().contains(&group.as_str()))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &held {
+                if let Some(waiting) = self.waiting.remove(id) {
+                    let response = refusal(
+                        &waiting.request,
+                        waiting.version,
+                        ResponseError::NotCoordinator,
+                    );
+                    let _ = waiting.reply.send(response);
+                }
+            }
+            tracing::info!(%group, refused = held.len(), "no longer coordinating group");
+        }
+    }
+
+    /// Gives up the groups the core holds nothing of any more (deleted, or never there).
+    async fn release_emptied_groups(&mut self) {
+        let Some(core) = self.core.as_ref() else {
+            return;
+        };
+        let emptied: Vec<String> = self
+            .taken
+            .keys()
+            .filter(|group| !core.has_group(group))
+            .cloned()
+            .collect();
+        for group in emptied {
+            self.taken.remove(&group);
+            self.store.release(&group).await;
+        }
+    }
+
+    /// With shared storage, at start and after a reload: takes the stored groups placement
+    /// gives this node, so their members' sessions and their offsets' retention run without
+    /// waiting for a request. A group not taken now is taken on its first request.
+    async fn take_placed_groups(&mut self) {
+        self.taken.clear();
+        if !self.store.is_shared() || self.core.is_none() {
+            return;
+        }
+        let groups = match self.store.placed_here().await {
+            Ok(groups) => groups,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the stored groups failed; each is taken on its first request");
+                return;
+            }
+        };
+        let mut taken = 0;
+        for group in &groups {
+            match self.take_group(group).await {
+                Ok(()) => taken += 1,
+                Err(e) => tracing::debug!(%group, error = ?e, "not taking a group at start"),
+            }
+        }
+        tracing::info!(
+            taken,
+            placed = groups.len(),
+            "took this node's stored groups"
+        );
     }
 
     /// The step's records were not stored, so memory is ahead of the store: every request
@@ -491,6 +650,7 @@ impl Runtime {
                     // A new core knows no topics yet.
                     self.topics_changed = true;
                     *self.not_loaded.lock() = None;
+                    self.take_placed_groups().await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?self.backoff, "group coordinator cannot load its state");

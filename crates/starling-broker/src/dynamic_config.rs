@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 use parking_lot::RwLock;
 use starling_log::LogConfig;
 use starling_meta::backend::MetadataBackend;
+use starling_meta::MetaError;
 
 use crate::config::{describe_log_config, BrokerConfig};
 use crate::config_keys::{self, ConfigSource, ConfigType, Effect, TopicKey};
@@ -92,7 +93,43 @@ pub struct DynamicConfigs {
     admin: tokio::sync::Mutex<()>,
 }
 
-#[derive(Debug, Clone, Default)]
+/// The stored run-time configs that concern this node (the cluster-wide defaults and its own).
+/// A stored value this build refuses (a key it no longer knows) is skipped, with a warning
+/// when `warn`.
+async fn stored_overrides(
+    static_config: &BrokerConfig,
+    store: &MetadataStorage,
+    warn: bool,
+) -> Result<Overrides, MetaError> {
+    let node_scope = static_config.node_id.to_string();
+    let mut overrides = Overrides::default();
+    for (scope, configs) in store.broker_configs().await? {
+        let target = if scope.is_empty() {
+            &mut overrides.cluster_default
+        } else if scope == node_scope {
+            &mut overrides.node
+        } else {
+            continue;
+        };
+        for (key, value) in configs {
+            let mut probe = static_config.clone();
+            match probe.set(&key, &value) {
+                Ok(()) if is_dynamic(&key) => {
+                    target.insert(key, value);
+                }
+                Ok(()) if warn => tracing::warn!(
+                    key,
+                    "ignoring a stored run-time config that can no longer change at run time"
+                ),
+                Err(e) if warn => tracing::warn!(error = %e, "ignoring a stored run-time config"),
+                _ => {}
+            }
+        }
+    }
+    Ok(overrides)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Overrides {
     cluster_default: BTreeMap<String, String>,
     node: BTreeMap<String, String>,
@@ -122,30 +159,7 @@ impl DynamicConfigs {
         static_config: &BrokerConfig,
         store: MetadataStorage,
     ) -> anyhow::Result<DynamicConfigs> {
-        let node_scope = static_config.node_id.to_string();
-        let mut overrides = Overrides::default();
-        for (scope, configs) in store.broker_configs().await? {
-            let target = if scope.is_empty() {
-                &mut overrides.cluster_default
-            } else if scope == node_scope {
-                &mut overrides.node
-            } else {
-                continue;
-            };
-            for (key, value) in configs {
-                let mut probe = static_config.clone();
-                match probe.set(&key, &value) {
-                    Ok(()) if is_dynamic(&key) => {
-                        target.insert(key, value);
-                    }
-                    Ok(()) => tracing::warn!(
-                        key,
-                        "ignoring a stored run-time config that can no longer change at run time"
-                    ),
-                    Err(e) => tracing::warn!(error = %e, "ignoring a stored run-time config"),
-                }
-            }
-        }
+        let overrides = stored_overrides(static_config, &store, true).await?;
         let configs = DynamicConfigs {
             node_id: static_config.node_id,
             static_config: static_config.clone(),
@@ -160,6 +174,26 @@ impl DynamicConfigs {
             *configs.overrides.write() = Overrides::default();
         }
         Ok(configs)
+    }
+
+    /// Takes in the run-time configs other nodes sharing the storage changed (PostgreSQL):
+    /// the cluster-wide defaults, and this node's own if another node set them. Returns the
+    /// configuration now in force when it changed, for the caller to apply.
+    pub async fn follow_stored(&self) -> anyhow::Result<Option<BrokerConfig>> {
+        let _guard = self.admin.lock().await;
+        let stored = stored_overrides(&self.static_config, &self.store, false).await?;
+        if stored == *self.overrides.read() {
+            return Ok(None);
+        }
+        let effective = self.effective_with(&stored).map_err(|e| {
+            anyhow::anyhow!(
+                "the run-time configs another node stored do not hold together: {}",
+                e.message
+            )
+        })?;
+        *self.overrides.write() = stored;
+        tracing::info!("took in run-time broker configs changed by another node");
+        Ok(Some(effective))
     }
 
     /// The configuration in force: the static one with the cluster-wide run-time defaults,

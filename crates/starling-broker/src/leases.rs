@@ -12,6 +12,15 @@
 //! lease (which rebuilds its producer state from the database); one whose lease is not held
 //! stops being led. A partition that failed to open is tried again the next round.
 //!
+//! Groups are coordinated where placement puts them: [`NodeLeases::coordinate`] takes a group's
+//! lease for the coordinator on the first request for it when placement over the live nodes
+//! names this node, and refuses otherwise (the client asks FindCoordinator again, which
+//! answers [`NodeLeases::coordinator_of`]). Rounds keep the groups held, release those
+//! placement now gives another node (a node joined), and forget those no longer held.
+//!
+//! Each round also notes what the other nodes hold ([`ClusterView`]): the live nodes and every
+//! partition's leader, for Metadata and FindCoordinator to answer without a round trip.
+//!
 //! Rounds run every `broker.heartbeat.interval.ms`, with leases lasting
 //! `broker.session.timeout.ms`, and at once when topics or partitions are created (the handler
 //! waits for that round, so the new partitions have a leader when it answers). The first round
@@ -24,11 +33,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use starling_postgres::lease::{Lease, LeaseKind};
-use starling_postgres::ownership::Ownership;
+use starling_postgres::lease::{self, Lease, LeaseKind};
+use starling_postgres::node::NodeInfo;
+use starling_postgres::ownership::{placement_key, Ownership};
 use starling_postgres::partition::PgPartition;
 use starling_postgres::partition_log::lease_name;
-use starling_postgres::{node, PgPool};
+use starling_postgres::{node, placement, PgPool};
 use uuid::Uuid;
 
 use crate::topics::{Partition, TopicRegistry};
@@ -45,15 +55,50 @@ pub struct NodeLeases {
     ownership: tokio::sync::Mutex<Ownership>,
     /// The groups this node coordinates: leased, and renewed by every round.
     groups: parking_lot::Mutex<BTreeSet<String>>,
+    /// The group leases held, by group (what the coordinator checks on every step, without
+    /// waiting for a round in progress).
+    held_groups: parking_lot::Mutex<HashMap<String, Lease>>,
+    /// What the last round saw of the cluster.
+    view: parking_lot::RwLock<Arc<ClusterView>>,
 }
 
-/// Why a group's lease could not be had.
+/// The cluster as the last round saw it.
+#[derive(Debug, Default)]
+pub struct ClusterView {
+    /// The live nodes, by id.
+    pub nodes: Vec<NodeInfo>,
+    /// Each led partition's leader and epoch, by lease name (`topic_id:partition`).
+    pub partition_leaders: HashMap<String, (i32, i64)>,
+}
+
+impl ClusterView {
+    /// The live node `node_id`, if it is one.
+    pub fn node(&self, node_id: i32) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.node_id == node_id)
+    }
+
+    /// The live node placement gives `group` to.
+    pub fn coordinator_of(&self, group: &str) -> Option<&NodeInfo> {
+        let live: Vec<i32> = self.nodes.iter().map(|n| n.node_id).collect();
+        placement::owner(&placement_key(LeaseKind::Group, group), &live)
+            .and_then(|id| self.node(id))
+    }
+}
+
+/// Why this node does not coordinate a group.
 #[derive(Debug, thiserror::Error)]
 pub enum GroupLeaseError {
-    #[error("group '{0}' is coordinated by another node")]
-    HeldElsewhere(String),
+    /// Placement gives the group to another node (or no node is live).
+    #[error("group '{group}' is coordinated by node {owner:?}")]
+    NotHere { group: String, owner: Option<i32> },
+    /// Placement gives the group to this node, but the node that had it still holds its lease
+    /// (it releases it on its next round, or it lapses).
+    #[error("group '{0}' is still held by the node that coordinated it")]
+    TakingOver(String),
     #[error(transparent)]
     Lease(#[from] starling_postgres::lease::LeaseError),
+    #[error("PostgreSQL: {0}")]
+    Pool(String),
 }
 
 impl NodeLeases {
@@ -64,7 +109,31 @@ impl NodeLeases {
             interval,
             ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
             groups: parking_lot::Mutex::new(BTreeSet::new()),
+            held_groups: parking_lot::Mutex::new(HashMap::new()),
+            view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
         }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// What the last round saw of the cluster.
+    pub fn view(&self) -> Arc<ClusterView> {
+        self.view.read().clone()
+    }
+
+    /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`], and drops
+    /// from the renewed set the groups no longer held.
+    fn publish_groups(&self, ownership: &Ownership) {
+        let held: HashMap<String, Lease> = ownership
+            .held()
+            .filter(|l| l.kind == LeaseKind::Group)
+            .map(|l| (l.name.clone(), l.clone()))
+            .collect();
+        self.groups.lock().retain(|g| held.contains_key(g));
+        *self.held_groups.lock() = held;
     }
 
     /// One round (see the module docs). Rounds do not overlap.
@@ -88,12 +157,24 @@ impl NodeLeases {
             .chain(groups.into_iter().map(|g| (LeaseKind::Group, g)))
             .collect();
         let client = self.pool.get().await?;
-        let live: Vec<i32> = node::live_nodes(&**client)
-            .await?
-            .iter()
-            .map(|n| n.node_id)
-            .collect();
+        let nodes = node::live_nodes(&**client).await?;
+        let live: Vec<i32> = nodes.iter().map(|n| n.node_id).collect();
         let reconciled = ownership.reconcile(&**client, &live, &things).await;
+        self.publish_groups(&ownership);
+        if reconciled.is_ok() {
+            match lease::holders(&**client, LeaseKind::Partition).await {
+                Ok(leaders) => {
+                    *self.view.write() = Arc::new(ClusterView {
+                        nodes,
+                        partition_leaders: leaders
+                            .into_iter()
+                            .map(|l| (l.name, (l.owner, l.epoch)))
+                            .collect(),
+                    })
+                }
+                Err(e) => tracing::warn!(error = %e, "listing the partitions' leaders failed"),
+            }
+        }
         drop(client);
         // Even after a failed round, what is known held and lost is applied.
         let mut opening = Vec::new();
@@ -135,32 +216,65 @@ impl NodeLeases {
         Ok(())
     }
 
-    /// The lease this node coordinates `group` under, taken now if it is free: the coordinator
-    /// writes the group's records under it.
-    pub async fn group_lease(
-        &self,
-        client: &starling_postgres::PgClient,
-        group: &str,
-    ) -> Result<Lease, GroupLeaseError> {
-        let mut ownership = self.ownership.lock().await;
-        if let Some(held) = ownership.lease(LeaseKind::Group, group) {
-            return Ok(held.clone());
+    /// The lease this node coordinates `group` under, if it holds one.
+    pub fn held_group(&self, group: &str) -> Option<Lease> {
+        self.held_groups.lock().get(group).cloned()
+    }
+
+    /// The lease this node coordinates `group` under: the one held, or taken now when
+    /// placement over the live nodes gives the group to this node and the lease is free.
+    pub async fn coordinate(&self, group: &str) -> Result<Lease, GroupLeaseError> {
+        if let Some(held) = self.held_group(group) {
+            return Ok(held);
         }
-        match ownership
-            .acquire(&***client, LeaseKind::Group, group)
-            .await?
-        {
+        let owner = self.view().coordinator_of(group).map(|n| n.node_id);
+        if owner != Some(self.node_id) {
+            return Err(GroupLeaseError::NotHere {
+                group: group.to_string(),
+                owner,
+            });
+        }
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| GroupLeaseError::Pool(e.to_string()))?;
+        let mut ownership = self.ownership.lock().await;
+        let taken = ownership
+            .acquire(&**client, LeaseKind::Group, group)
+            .await?;
+        match taken {
             Some(lease) => {
                 self.groups.lock().insert(group.to_string());
+                self.publish_groups(&ownership);
                 Ok(lease)
             }
-            None => Err(GroupLeaseError::HeldElsewhere(group.to_string())),
+            None => Err(GroupLeaseError::TakingOver(group.to_string())),
         }
     }
 
-    /// Forgets a group lease a write found lost; the next write takes it again if it can.
+    /// Gives up a group the coordinator no longer holds anything of (deleted, or never
+    /// there), so its lease is not renewed forever.
+    pub async fn release_group(&self, group: &str) -> Result<(), GroupLeaseError> {
+        let Some(held) = self.held_group(group) else {
+            return Ok(());
+        };
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| GroupLeaseError::Pool(e.to_string()))?;
+        let mut ownership = self.ownership.lock().await;
+        ownership.release(&**client, &held).await?;
+        self.publish_groups(&ownership);
+        Ok(())
+    }
+
+    /// Forgets a group lease a write found lost.
     pub async fn group_lease_lost(&self, lost: &Lease) {
-        self.ownership.lock().await.forget(lost);
+        let mut ownership = self.ownership.lock().await;
+        ownership.forget(lost);
+        self.publish_groups(&ownership);
     }
 
     /// Runs a round every heartbeat interval until the broker shuts down.
@@ -170,6 +284,8 @@ impl NodeLeases {
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = broker.shutdown.cancelled() => return,
             }
+            // What other nodes changed first, so this round leads the topics they created.
+            crate::cluster::follow_other_nodes(&broker).await;
             if let Err(e) = self.round(&broker.topics).await {
                 tracing::warn!(node_id = self.node_id, error = %e, "partition leadership round failed");
             }
@@ -207,6 +323,7 @@ impl NodeLeases {
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
+        self.publish_groups(&ownership);
         if let Err(e) = released {
             tracing::warn!(error = %e, "releasing this node's partition leases failed; they lapse by themselves");
         }

@@ -45,6 +45,7 @@ pub mod api;
 pub mod authentication;
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod config_keys;
 pub mod connection;

@@ -5,10 +5,10 @@
 //! A node started again soon after a kill finds its previous run's registration still live and
 //! waits, at most the session timeout, for it to lapse, as a Kafka broker does.
 //!
-//! Until cluster mode is finished (a node answers as if it led every partition and coordinated
-//! every group), a node refuses to start while another node is registered live on the same
-//! database: two nodes would each serve their own copy of the partitions. The check is made
-//! after registering, so of two nodes starting at once neither goes on alone.
+//! Nodes share the database's partitions and groups by leases (`crate::leases`). Until
+//! transactions span nodes, sharing is opt-in (`cluster.multi.node.enable`): without it a node
+//! refuses to start while another node is registered live on the same database. The check is
+//! made after registering, so of two nodes starting at once neither goes on alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +30,10 @@ pub struct NodeRegistration {
 }
 
 impl NodeRegistration {
-    /// Registers this node as `host:port` (its first listener's advertised address), and
-    /// refuses to go on while another node is live on the database.
-    pub async fn register_alone(
+    /// Registers this node as `host:port` (its first listener's advertised address); without
+    /// `cluster.multi.node.enable`, refuses to go on while another node is live on the
+    /// database.
+    pub async fn register(
         pool: PgPool,
         config: &BrokerConfig,
         host: String,
@@ -75,12 +76,12 @@ impl NodeRegistration {
             .into_iter()
             .filter(|n| n.node_id != info.node_id)
             .collect();
-        if let Some(other) = others.first() {
+        if let Some(other) = others.first().filter(|_| !config.cluster_multi_node) {
             node::deregister(&**client, &registration).await?;
             bail!(
-                "node {} ({}:{}) is already live on this database: several nodes on one \
-                 database need cluster mode, which is not finished yet; start one node per \
-                 database",
+                "node {} ({}:{}) is already live on this database: several nodes share one \
+                 database only with cluster.multi.node.enable=true (transactions do not span \
+                 nodes yet); start one node per database otherwise",
                 other.node_id,
                 other.host,
                 other.port

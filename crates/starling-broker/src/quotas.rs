@@ -647,6 +647,23 @@ impl ClientQuotas {
         })
     }
 
+    /// Takes in the quotas other nodes sharing the storage set (PostgreSQL).
+    pub async fn follow_stored(&self) -> Result<(), MetaError> {
+        let _changes = self.changes.lock().await;
+        let stored: BTreeMap<Entity, Values> = self
+            .store
+            .client_quotas()
+            .await?
+            .into_iter()
+            .map(|r| (r.entity, r.quotas))
+            .collect();
+        let mut quotas = self.quotas.write();
+        if *quotas != stored {
+            *quotas = stored;
+        }
+        Ok(())
+    }
+
     /// Every entity with quotas.
     pub fn snapshot(&self) -> BTreeMap<Entity, Values> {
         self.quotas.read().clone()

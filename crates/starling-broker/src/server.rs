@@ -123,10 +123,10 @@ async fn open_storage(
             let pool = starling_postgres::connect(url, starling_postgres::DEFAULT_POOL_SIZE)
                 .await
                 .with_context(|| format!("storage {}", config.storage.display()))?;
-            tracing::warn!(
+            tracing::info!(
                 storage = config.storage.display(),
-                "metadata, partition logs and group records in PostgreSQL; run one node per \
-                 database until cluster mode is finished"
+                multi_node = config.cluster_multi_node,
+                "metadata, partition logs and group records in PostgreSQL"
             );
             Ok((
                 MetadataStorage::Postgres(starling_postgres::metadata::PgMetadata::new(
@@ -190,7 +190,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let registration = match database.clone() {
         Some(pool) => {
             let (host, port) = listeners[0].advertised.clone();
-            Some(NodeRegistration::register_alone(pool, &config, host, port).await?)
+            Some(NodeRegistration::register(pool, &config, host, port).await?)
         }
         None => None,
     };

@@ -6,7 +6,7 @@
 //! Admin changes are serialized by one lock and persisted (in the metadata storage, embedded
 //! or PostgreSQL) before they are visible.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use starling_group::assignor::TopicMetadata;
 use starling_group::TopicsImage;
 use starling_log::{LogConfig, LogError, PartitionLog};
 use starling_meta::backend::MetadataBackend;
-use starling_meta::TopicRecord;
+use starling_meta::{MetaError, TopicRecord};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -393,7 +393,13 @@ impl TopicRegistry {
             let topic = self
                 .build_topic(&record, Vec::new())
                 .map_err(storage_error)?;
-            self.store.put_topic(&record).await.map_err(storage_error)?;
+            self.store.put_topic(&record).await.map_err(|e| match e {
+                MetaError::Conflict(_) => AdminError::new(
+                    ResponseError::TopicAlreadyExists,
+                    format!("Topic '{name}' already exists."),
+                ),
+                e => storage_error(e),
+            })?;
             let topic = self.install(topic);
             self.publish_image();
             tracing::info!(topic = name, partitions, "created topic");
@@ -560,6 +566,73 @@ impl TopicRegistry {
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
+    }
+
+    /// With PostgreSQL storage: takes in the topic changes other nodes made — topics created,
+    /// grown, reconfigured or deleted there — by reading every stored topic (under the admin
+    /// lock, so no change of this node's is half applied). Returns whether anything changed.
+    pub async fn follow_stored(&self) -> Result<bool, MetaError> {
+        if !self.in_postgres() {
+            return Ok(false);
+        }
+        let _guard = self.admin.lock().await;
+        let stored = self.store.topics().await?;
+        let mut changed = false;
+        let names: HashSet<&str> = stored.iter().map(|r| r.name.as_str()).collect();
+        let gone: Vec<Arc<Topic>> = self
+            .all()
+            .into_iter()
+            .filter(|t| !names.contains(t.name.as_str()))
+            .collect();
+        for topic in gone {
+            self.forget(&topic);
+            tracing::info!(topic = %topic.name, "topic deleted by another node");
+            changed = true;
+        }
+        for record in &stored {
+            let held = self.get(&record.name);
+            let existing = match &held {
+                // Deleted and created again elsewhere: a new topic under the same name.
+                Some(topic) if topic.id != record.id => {
+                    self.forget(topic);
+                    Vec::new()
+                }
+                Some(topic)
+                    if topic.partitions.len() as u32 == record.partitions
+                        && topic.configs == record.configs =>
+                {
+                    continue
+                }
+                Some(topic) => topic.partitions.clone(),
+                None => Vec::new(),
+            };
+            match self.build_topic(record, existing) {
+                Ok(topic) => {
+                    self.install(topic);
+                    tracing::info!(topic = %record.name, partitions = record.partitions, "took in a topic change made by another node");
+                    changed = true;
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %record.name, error = %e, "taking in a topic changed by another node failed")
+                }
+            }
+        }
+        if changed {
+            self.publish_image();
+        }
+        Ok(changed)
+    }
+
+    /// Drops a PostgreSQL topic another node deleted: its partitions stop being led and
+    /// waiting fetches wake.
+    fn forget(&self, topic: &Topic) {
+        self.topics.write().remove(&topic.name);
+        for p in &topic.partitions {
+            if let PartitionStore::Postgres(replica) = &p.log {
+                replica.set_leader(None);
+            }
+            p.appended.notify_waiters();
+        }
     }
 
     /// Runs `f` over every partition of every topic.

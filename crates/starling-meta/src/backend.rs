@@ -34,7 +34,9 @@ pub trait MetadataBackend: Send + Sync {
     ) -> impl Future<Output = Result<i64, MetaError>> + Send;
     /// Every topic, by name.
     fn topics(&self) -> impl Future<Output = Result<Vec<TopicRecord>, MetaError>> + Send;
-    /// Creates or replaces a topic.
+    /// Creates a topic, or replaces the one of the same name and id. A shared store refuses
+    /// ([`MetaError::Conflict`]) a topic whose name another node gave another id, and a write
+    /// that would take partitions away (written from a copy older than the stored one).
     fn put_topic(&self, topic: &TopicRecord) -> impl Future<Output = Result<(), MetaError>> + Send;
     /// Removes a topic; whether it existed.
     fn delete_topic(&self, name: &str) -> impl Future<Output = Result<bool, MetaError>> + Send;

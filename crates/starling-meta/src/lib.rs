@@ -209,6 +209,10 @@ pub enum MetaError {
         what: String,
         source: serde_json::Error,
     },
+    /// Another node changed the record first (a shared store): a topic of that name created
+    /// under another id, or grown past what this write says. Nothing was changed.
+    #[error("metadata store: {0}")]
+    Conflict(String),
 }
 
 impl MetaError {

@@ -119,19 +119,17 @@ const UPSERT: &str = "INSERT INTO group_records (group_id, record_key, format, v
      DO UPDATE SET format = EXCLUDED.format, value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM group_records WHERE group_id = $1 AND record_key = $2";
 
-/// Every stored record of every group, by group and then key: what one node coordinating
-/// every group replays.
-pub async fn load_all(
+/// Every group with stored records, in order: what the nodes share out when they start.
+pub async fn group_ids(
     client: &impl tokio_postgres::GenericClient,
-) -> Result<Vec<Record>, GroupRecordsError> {
+) -> Result<Vec<String>, GroupRecordsError> {
     let rows = client
         .query(
-            "SELECT record_key, format, value FROM group_records
-             ORDER BY group_id, record_key",
+            "SELECT DISTINCT group_id FROM group_records ORDER BY group_id",
             &[],
         )
         .await?;
-    rows.iter().map(decode).collect()
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Every stored record of `group_id`, in key order: what the coordinator replays when it takes

@@ -214,6 +214,29 @@ pub async fn holder(
         .map(|row| (row.get(0), row.get(1))))
 }
 
+/// Every live lease of `kind`: who holds it, at which epoch (what the cluster's Metadata
+/// answers name as each partition's leader).
+pub async fn holders(
+    client: &impl GenericClient,
+    kind: LeaseKind,
+) -> Result<Vec<Lease>, LeaseError> {
+    Ok(client
+        .query(
+            "SELECT name, owner, epoch FROM leases
+             WHERE kind = $1 AND expires_at > clock_timestamp()",
+            &[&kind.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|row| Lease {
+            kind,
+            name: row.get(0),
+            owner: row.get(1),
+            epoch: row.get(2),
+        })
+        .collect())
+}
+
 fn fenced(lease: &Lease) -> LeaseError {
     LeaseError::Fenced {
         kind: lease.kind.as_str(),

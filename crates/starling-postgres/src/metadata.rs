@@ -209,14 +209,24 @@ impl MetadataBackend for PgMetadata {
         let configs = serde_json::to_value(&topic.configs).map_err(storage)?;
         let client: &mut tokio_postgres::Client = &mut client;
         let tx = client.transaction().await.map_err(storage)?;
-        tx.execute(
-            "INSERT INTO topics (name, topic_id, partitions, configs) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name) DO UPDATE SET topic_id = EXCLUDED.topic_id,
-                 partitions = EXCLUDED.partitions, configs = EXCLUDED.configs",
-            &[&topic.name, &topic.id, &partitions, &configs],
-        )
-        .await
-        .map_err(storage)?;
+        // Another node's topic of the same name, or a newer copy of this one, stays.
+        let written = tx
+            .execute(
+                "INSERT INTO topics (name, topic_id, partitions, configs) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET
+                     partitions = EXCLUDED.partitions, configs = EXCLUDED.configs
+                 WHERE topics.topic_id = EXCLUDED.topic_id
+                   AND topics.partitions <= EXCLUDED.partitions",
+                &[&topic.name, &topic.id, &partitions, &configs],
+            )
+            .await
+            .map_err(storage)?;
+        if written == 0 {
+            return Err(MetaError::Conflict(format!(
+                "topic '{}' was created or grown by another node first",
+                topic.name
+            )));
+        }
         crate::partition_log::create(&tx, topic.id, partitions)
             .await
             .map_err(storage)?;

@@ -154,6 +154,20 @@ impl Ownership {
         }
     }
 
+    /// Releases `held` now (its thing is gone), if this node still holds it at that epoch.
+    pub async fn release(
+        &mut self,
+        client: &impl GenericClient,
+        held: &Lease,
+    ) -> Result<(), LeaseError> {
+        let key = (held.kind.as_str(), held.name.clone());
+        if self.held.get(&key).is_some_and(|l| l.epoch == held.epoch) {
+            lease::release(client, held).await?;
+            self.held.remove(&key);
+        }
+        Ok(())
+    }
+
     /// Releases everything held (a clean shutdown), so the other nodes take it at once.
     pub async fn release_all(&mut self, client: &impl GenericClient) -> Result<(), LeaseError> {
         while let Some((_, held)) = self.held.pop_first() {

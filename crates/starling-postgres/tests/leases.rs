@@ -360,3 +360,38 @@ async fn renewing_many_at_once_extends_those_held_and_reports_those_lost() {
     assert!(lease::renew(&**client, &kept, LONG).await.is_err());
     assert!(lease::renew(&**client, &group, LONG).await.is_err());
 }
+
+#[tokio::test]
+async fn holders_lists_the_live_leases_of_one_kind() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("holders", 4).await;
+    let client = pool.get().await.unwrap();
+    let p = LeaseKind::Partition;
+    let a = lease::acquire(&**client, p, "t:0", 1, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let b = lease::acquire(&**client, p, "t:1", 2, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let released = lease::acquire(&**client, p, "t:2", 2, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    lease::release(&**client, &released).await.unwrap();
+    lease::acquire(&**client, p, "t:3", 3, Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    lease::acquire(&**client, LeaseKind::Group, "g", 1, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut held = lease::holders(&**client, p).await.unwrap();
+    held.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(held, vec![a, b], "released and lapsed leases are nobody's");
+}

@@ -109,3 +109,51 @@ async fn topics_bring_their_partitions_and_take_them_away() {
     assert_eq!(count("SELECT count(*) FROM leases").await, 1);
     assert_eq!(meta.topics().await.unwrap(), vec![kept]);
 }
+
+/// Two nodes creating a topic of the same name at once: the second write is refused, not
+/// stored over the first (whose partitions another node may already lead); a write from a copy
+/// with fewer partitions than stored is refused too, and a newer one goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_created_or_grown_elsewhere_is_not_overwritten() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("conflicts", 4).await;
+    let node_a = PgMetadata::new(pool.clone());
+    let node_b = PgMetadata::new(pool.clone());
+    let first = TopicRecord::new("orders", 8);
+    node_a.put_topic(&first).await.unwrap();
+    let rival = TopicRecord::new("orders", 1);
+    let refused = node_b.put_topic(&rival).await.unwrap_err();
+    assert!(
+        matches!(refused, starling_meta::MetaError::Conflict(_)),
+        "{refused}"
+    );
+    assert_eq!(node_a.topics().await.unwrap(), vec![first.clone()]);
+    let grown = TopicRecord {
+        partitions: 12,
+        ..first.clone()
+    };
+    node_a.put_topic(&grown).await.unwrap();
+    let stale = TopicRecord {
+        configs: [("retention.ms".to_string(), "1000".to_string())].into(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        node_b.put_topic(&stale).await,
+        Err(starling_meta::MetaError::Conflict(_))
+    ));
+    let reconfigured = TopicRecord {
+        configs: stale.configs.clone(),
+        ..grown.clone()
+    };
+    node_b.put_topic(&reconfigured).await.unwrap();
+    assert_eq!(node_a.topics().await.unwrap(), vec![reconfigured]);
+    let client = pool.get().await.unwrap();
+    let partitions: i64 = client
+        .query_one("SELECT count(*) FROM partitions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(partitions, 12);
+}

@@ -399,9 +399,9 @@ fn an_unreachable_database_stops_the_start_without_showing_its_password() {
     assert!(!refused.stderr.contains("hunter2"), "{}", refused.stderr);
 }
 
-/// Until cluster mode is finished, one node per database: a second node is refused while the
-/// first is registered live, and starts once the first has stopped (a clean stop releases the
-/// registration at once).
+/// Without `cluster.multi.node.enable`, one node per database: a second node is refused while
+/// the first is registered live (the message names the setting), and starts once the first has
+/// stopped (a clean stop releases the registration at once).
 #[test]
 fn a_second_node_on_the_same_database_is_refused_while_the_first_is_live() {
     let _dog = watchdog(Duration::from_secs(120));
@@ -420,7 +420,8 @@ fn a_second_node_on_the_same_database_is_refused_while_the_first_is_live() {
     .expect("a second node must be refused");
     assert!(
         refused.stderr.contains("node 1 (127.0.0.1:")
-            && refused.stderr.contains("is already live on this database"),
+            && refused.stderr.contains("is already live on this database")
+            && refused.stderr.contains("cluster.multi.node.enable=true"),
         "{}",
         refused.stderr
     );

@@ -194,9 +194,7 @@ pub async fn alter(
             broker
                 .dynamic
                 .alter(scope, next, !validate_only, |in_force| {
-                    broker.connection_limit.set_max(in_force.max_connections);
-                    broker.per_ip_limit.set(in_force.ip_limits());
-                    broker.topics.set_defaults(in_force.log.clone());
+                    broker.apply_in_force(in_force)
                 })
                 .await?;
             Ok(())

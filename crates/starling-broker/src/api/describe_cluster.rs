@@ -72,15 +72,22 @@ pub fn handle(
         }
     }
     let node = BrokerId(broker.config.node_id);
-    let (host, port) = ctx.listener.advertised.clone();
     DescribeClusterResponse::default()
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
         .with_controller_id(node)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node)
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)])
+        .with_brokers(
+            crate::cluster::nodes(broker, ctx)
+                .into_iter()
+                .map(|n| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(n.id))
+                        .with_host(StrBytes::from_string(n.host))
+                        .with_port(n.port)
+                        .with_rack(n.rack.map(StrBytes::from_string))
+                })
+                .collect(),
+        )
         .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
             cluster_operations(broker, ctx)
         } else {

@@ -79,7 +79,7 @@ pub fn handle(
         Some(cursor) if cursor.topic_name.as_str() == name => cursor.partition_index,
         _ => 0,
     };
-    let node = BrokerId(broker.config.node_id);
+    let node = broker.config.node_id;
     let mut remaining = MAX_PARTITIONS.min(request.response_partition_limit);
     let mut response = DescribeTopicPartitionsResponse::default();
     for name in topics {
@@ -127,17 +127,18 @@ pub fn handle(
         let partitions: Vec<_> = (start..upper)
             .filter_map(|index| topic.partition(index))
             .map(|p| {
-                let epoch = p.log.leader_epoch();
+                let leader = crate::cluster::partition_leader(broker, topic.id, p);
+                let replicas = vec![BrokerId(leader.map_or(node, |(id, _)| id))];
                 DescribeTopicPartitionsResponsePartition::default()
                     .with_partition_index(p.index)
-                    .with_error_code(match epoch {
+                    .with_error_code(match leader {
                         Some(_) => 0,
                         None => ResponseError::LeaderNotAvailable.code(),
                     })
-                    .with_leader_id(if epoch.is_some() { node } else { BrokerId(-1) })
-                    .with_leader_epoch(epoch.unwrap_or(-1))
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
+                    .with_leader_id(BrokerId(leader.map_or(-1, |(id, _)| id)))
+                    .with_leader_epoch(leader.map_or(-1, |(_, epoch)| epoch))
+                    .with_replica_nodes(replicas.clone())
+                    .with_isr_nodes(replicas)
                     .with_eligible_leader_replicas(Some(vec![]))
                     .with_last_known_elr(Some(vec![]))
                     .with_offline_replicas(vec![])

@@ -1,6 +1,7 @@
-//! FindCoordinator: this broker coordinates every consumer group (key type 0) and every
-//! transactional id (key type 1). Other key types (KIP-939's share groups, 2) are not offered.
-//! v4+ batches keys.
+//! FindCoordinator: consumer groups (key type 0) are coordinated by the node
+//! [`crate::cluster::group_coordinator`] names (this one with embedded storage; on PostgreSQL
+//! the live node placement gives the group to), transactional ids (key type 1) by this node.
+//! Other key types (KIP-939's share groups, 2) are not offered. v4+ batches keys.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -10,6 +11,7 @@ use kafka_protocol::ResponseError;
 use starling_acl::{AclOperation, ResourceType};
 
 use super::RequestContext;
+use crate::cluster::Node;
 use crate::Broker;
 
 const GROUP_KEY: i8 = 0;
@@ -20,13 +22,11 @@ pub fn handle(
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = ctx.listener.advertised.clone();
-    let node = BrokerId(broker.config.node_id);
-    // (error, message) for one key: groups and transactional ids are ours; anything else is
-    // not offered.
-    // Kafka checks DESCRIBE on the group or transactional id first.
-    let answer = |key: &str| -> Option<(ResponseError, &'static str)> {
-        match request.key_type {
+    // The coordinator of one key, or (error, message): Kafka checks DESCRIBE on the group or
+    // transactional id first; key types other than groups and transactional ids are not
+    // offered.
+    let answer = |key: &str| -> Result<Node, (ResponseError, &'static str)> {
+        let refused = match request.key_type {
             GROUP_KEY
                 if !ctx.authorize(broker, AclOperation::Describe, ResourceType::Group, key) =>
             {
@@ -61,7 +61,18 @@ pub fn handle(
                 ResponseError::InvalidRequest,
                 "Starling coordinates consumer groups and transactions only",
             )),
+        };
+        if let Some(refused) = refused {
+            return Err(refused);
         }
+        let coordinator = match request.key_type {
+            GROUP_KEY => crate::cluster::group_coordinator(broker, ctx, key),
+            _ => Some(crate::cluster::this_node(broker, ctx)),
+        };
+        coordinator.ok_or((
+            ResponseError::CoordinatorNotAvailable,
+            "No live node coordinates this key yet",
+        ))
     };
     let mut response = FindCoordinatorResponse::default();
     if ctx.api_version >= 4 {
@@ -71,11 +82,11 @@ pub fn handle(
             .map(|key| {
                 let c = Coordinator::default().with_key(key.clone());
                 match answer(key.as_str()) {
-                    None => c
-                        .with_node_id(node)
-                        .with_host(StrBytes::from_string(host.clone()))
-                        .with_port(port),
-                    Some((e, msg)) => c
+                    Ok(node) => c
+                        .with_node_id(BrokerId(node.id))
+                        .with_host(StrBytes::from_string(node.host))
+                        .with_port(node.port),
+                    Err((e, msg)) => c
                         .with_node_id(BrokerId(-1))
                         .with_port(-1)
                         .with_error_code(e.code())
@@ -85,12 +96,12 @@ pub fn handle(
             .collect();
     } else {
         match answer(request.key.as_str()) {
-            None => {
-                response.node_id = node;
-                response.host = StrBytes::from_string(host);
-                response.port = port;
+            Ok(node) => {
+                response.node_id = BrokerId(node.id);
+                response.host = StrBytes::from_string(node.host);
+                response.port = node.port;
             }
-            Some((e, msg)) => {
+            Err((e, msg)) => {
                 response.error_code = e.code();
                 response.node_id = BrokerId(-1);
                 response.port = -1;

@@ -1,5 +1,6 @@
-//! Metadata: brokers (just this one), the cluster and controller ids, and topics with their
-//! partitions, auto-creating requested topics when `auto.create.topics.enable` allows.
+//! Metadata: the live brokers ([`crate::cluster`]: this one, or every live node on PostgreSQL),
+//! the cluster and controller ids, and topics with their partitions and each one's leader,
+//! auto-creating requested topics when `auto.create.topics.enable` allows.
 //!
 //! With an authorizer, as Kafka's `handleTopicMetadataRequest`: listing every topic lists only
 //! those the client may DESCRIBE; a named topic it may not DESCRIBE is answered
@@ -30,12 +31,17 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let node = BrokerId(broker.config.node_id);
-    let (host, port) = ctx.listener.advertised.clone();
     let mut response = MetadataResponse::default();
-    response.brokers = vec![MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(StrBytes::from_string(host))
-        .with_port(port)];
+    response.brokers = crate::cluster::nodes(broker, ctx)
+        .into_iter()
+        .map(|n| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(n.id))
+                .with_host(StrBytes::from_string(n.host))
+                .with_port(n.port)
+                .with_rack(n.rack.map(StrBytes::from_string))
+        })
+        .collect();
     response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     response.controller_id = node;
     // Only v8–10 can ask; with no authorizer Kafka answers every cluster operation.
@@ -166,7 +172,6 @@ fn error_topic(name: Option<&str>, id: Uuid, error: ResponseError) -> MetadataRe
 }
 
 pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
-    let node = BrokerId(broker.config.node_id);
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
@@ -176,12 +181,14 @@ pub fn describe(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
                 .partitions
                 .iter()
                 .map(|p| {
-                    let partition = MetadataResponsePartition::default()
-                        .with_partition_index(p.index)
-                        .with_replica_nodes(vec![node])
-                        .with_isr_nodes(vec![node]);
-                    match p.log.leader_epoch() {
-                        Some(epoch) => partition.with_leader_id(node).with_leader_epoch(epoch),
+                    let partition =
+                        MetadataResponsePartition::default().with_partition_index(p.index);
+                    match crate::cluster::partition_leader(broker, topic.id, p) {
+                        Some((leader, epoch)) => partition
+                            .with_leader_id(BrokerId(leader))
+                            .with_leader_epoch(epoch)
+                            .with_replica_nodes(vec![BrokerId(leader)])
+                            .with_isr_nodes(vec![BrokerId(leader)]),
                         // Not led yet (a PostgreSQL partition whose lease is being taken).
                         None => partition
                             .with_error_code(ResponseError::LeaderNotAvailable.code())

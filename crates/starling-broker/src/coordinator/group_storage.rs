@@ -1,6 +1,12 @@
 //! [`GroupStorage`]: where the group coordinator's records live — the node's embedded
 //! metadata store, or PostgreSQL (`starling_postgres::group_records`), each group's records
-//! written under that group's lease ([`NodeLeases::group_lease`]).
+//! written under that group's lease ([`NodeLeases::coordinate`]).
+//!
+//! The embedded store holds every group, all loaded at start. In PostgreSQL a node coordinates
+//! the groups placement gives it: the coordinator takes a group ([`GroupStorage::take`]: its
+//! lease, then its records to replay) on the first request for it, or at start for the groups
+//! already stored ([`GroupStorage::placed_here`]), and drops it when the lease is gone
+//! ([`GroupStorage::held_epoch`] changes).
 //!
 //! Both keep the latest record of each key, and a step's records are written in one
 //! transaction, all or nothing. Both report a fault after a failed write, cleared by the next
@@ -11,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use starling_group::Record;
 use starling_meta::MetadataStore;
@@ -19,6 +26,9 @@ use starling_postgres::lease::LeaseError;
 use starling_postgres::PgPool;
 
 use crate::leases::{GroupLeaseError, NodeLeases};
+
+/// A group's lease epoch while the embedded store, which holds every group, is used.
+const EMBEDDED_EPOCH: i64 = 0;
 
 /// Why a step's records were not stored.
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +84,11 @@ impl PgGroupStorage {
         let mut client = self.pool.get().await.map_err(|e| storage(e.to_string()))?;
         let mut batches = Vec::with_capacity(by_group.len());
         for (group, records) in by_group {
-            let lease = self
-                .leases
-                .group_lease(&client, &group)
-                .await
-                .map_err(|e: GroupLeaseError| storage(e.to_string()))?;
+            let lease = self.leases.held_group(&group).ok_or_else(|| {
+                storage(format!(
+                    "this node does not coordinate group '{group}' any more"
+                ))
+            })?;
             batches.push((lease, records));
         }
         let client: &mut tokio_postgres::Client = &mut client;
@@ -91,7 +101,7 @@ impl PgGroupStorage {
                 epoch,
             })) => {
                 // Taken by another node (or lapsed and taken again): this node no longer
-                // coordinates the group; the next write tries to take it again.
+                // coordinates the group; the coordinator drops it at its next step.
                 for (lease, _) in &batches {
                     if lease.name == name {
                         self.leases.group_lease_lost(lease).await;
@@ -120,13 +130,83 @@ impl GroupStorage {
                     .map_err(|e| format!("the loading task failed: {e}"))?
                     .map_err(|e| e.to_string())
             }
-            GroupStorage::Postgres(pg) => {
-                let client = pg.pool.get().await.map_err(|e| e.to_string())?;
-                group_records::load_all(&**client)
-                    .await
-                    .map_err(|e| e.to_string())
+            // Groups load one at a time, as this node takes them.
+            GroupStorage::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether other nodes share the storage (PostgreSQL): the coordinator then holds only
+    /// the groups it takes.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, GroupStorage::Postgres(_))
+    }
+
+    /// The epoch of the lease this node holds on `group` (always held, embedded).
+    pub fn held_epoch(&self, group: &str) -> Option<i64> {
+        match self {
+            GroupStorage::Embedded(_) => Some(EMBEDDED_EPOCH),
+            GroupStorage::Postgres(pg) => pg.leases.held_group(group).map(|l| l.epoch),
+        }
+    }
+
+    /// Takes `group` to coordinate it: its lease (held, or taken when placement gives the
+    /// group to this node and it is free), then its stored records, to replay. The error is
+    /// what the group's request gets: NOT_COORDINATOR when another node coordinates it,
+    /// COORDINATOR_LOAD_IN_PROGRESS while the node it moves from still holds it,
+    /// COORDINATOR_NOT_AVAILABLE when the database does not answer.
+    pub async fn take(&self, group: &str) -> Result<(i64, Vec<Record>), ResponseError> {
+        let GroupStorage::Postgres(pg) = self else {
+            return Ok((EMBEDDED_EPOCH, Vec::new()));
+        };
+        let lease = pg.leases.coordinate(group).await.map_err(|e| match e {
+            GroupLeaseError::NotHere { .. } => ResponseError::NotCoordinator,
+            GroupLeaseError::TakingOver(_) => ResponseError::CoordinatorLoadInProgress,
+            e => {
+                tracing::warn!(%group, error = %e, "taking a group's lease failed");
+                ResponseError::CoordinatorNotAvailable
+            }
+        })?;
+        let unavailable = |e: String| {
+            tracing::warn!(%group, error = %e, "loading a group's records failed");
+            ResponseError::CoordinatorNotAvailable
+        };
+        let client = pg
+            .pool
+            .get()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let records = group_records::load(&**client, group)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok((lease.epoch, records))
+    }
+
+    /// Gives up `group`, which the coordinator no longer holds anything of (PostgreSQL: its
+    /// lease is released, so it is not renewed forever).
+    pub async fn release(&self, group: &str) {
+        if let GroupStorage::Postgres(pg) = self {
+            if let Err(e) = pg.leases.release_group(group).await {
+                tracing::warn!(%group, error = %e, "releasing a group's lease failed; it lapses");
             }
         }
+    }
+
+    /// The stored groups placement gives this node (PostgreSQL; none embedded, where `load`
+    /// brings every group): the coordinator takes them at start.
+    pub async fn placed_here(&self) -> Result<Vec<String>, String> {
+        let GroupStorage::Postgres(pg) = self else {
+            return Ok(Vec::new());
+        };
+        let client = pg.pool.get().await.map_err(|e| e.to_string())?;
+        let groups = group_records::group_ids(&**client)
+            .await
+            .map_err(|e| e.to_string())?;
+        let view = pg.leases.view();
+        let me = pg.leases.node_id();
+        Ok(groups
+            .into_iter()
+            .filter(|g| view.coordinator_of(g).is_some_and(|n| n.node_id == me))
+            .collect())
     }
 
     /// Stores one step's records, all or nothing.

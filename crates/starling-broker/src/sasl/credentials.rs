@@ -66,6 +66,18 @@ impl std::fmt::Debug for Upsertion {
 /// Credentials by user, then mechanism name.
 type Cached = BTreeMap<String, BTreeMap<String, ScramCredentialRecord>>;
 
+/// Every stored credential, by user and mechanism.
+async fn stored_credentials(store: &MetadataStorage) -> Result<Cached, MetaError> {
+    let mut cached = Cached::new();
+    for record in store.scram_credentials().await? {
+        cached
+            .entry(record.user.clone())
+            .or_default()
+            .insert(record.mechanism.clone(), record);
+    }
+    Ok(cached)
+}
+
 /// Every user's SCRAM credentials: stored in the metadata storage, served from memory.
 pub struct ScramCredentials {
     store: MetadataStorage,
@@ -77,18 +89,20 @@ pub struct ScramCredentials {
 impl ScramCredentials {
     /// Loads every stored credential.
     pub async fn open(store: MetadataStorage) -> Result<ScramCredentials, MetaError> {
-        let mut cached = Cached::new();
-        for record in store.scram_credentials().await? {
-            cached
-                .entry(record.user.clone())
-                .or_default()
-                .insert(record.mechanism.clone(), record);
-        }
+        let cached = stored_credentials(&store).await?;
         Ok(ScramCredentials {
             store,
             cached: RwLock::new(cached),
             altering: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Takes in the credentials other nodes sharing the storage altered (PostgreSQL).
+    pub async fn follow_stored(&self) -> Result<(), MetaError> {
+        let _altering = self.altering.lock().await;
+        let stored = stored_credentials(&self.store).await?;
+        *self.cached.write() = stored;
+        Ok(())
     }
 
     /// The credential of `user` for `mechanism`, in the form the exchange uses.

@@ -1,0 +1,127 @@
+//! What a node says about the cluster: the brokers Metadata and DescribeCluster list, each
+//! partition's leader, and each group's coordinator.
+//!
+//! With embedded storage the cluster is this node, leading every partition and coordinating
+//! every group. On PostgreSQL it is the live nodes and the leases as this node's last
+//! leadership round saw them ([`crate::leases::ClusterView`]); what this node leads itself it
+//! knows first-hand. This node is always listed at the address the asking client connected to
+//! (its listener's advertised address); another node at the address it registered (its first
+//! listener's).
+//!
+//! [`follow_other_nodes`] takes in the metadata other nodes changed.
+
+use uuid::Uuid;
+
+use crate::api::RequestContext;
+use crate::topics::Partition;
+use crate::Broker;
+
+/// A broker as the clients are told of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// This node, at the address of the listener `ctx` came in on.
+pub fn this_node(broker: &Broker, ctx: &RequestContext) -> Node {
+    let (host, port) = ctx.listener.advertised.clone();
+    Node {
+        id: broker.config.node_id,
+        host,
+        port,
+        rack: None,
+    }
+}
+
+/// Every live broker, by id (this one whatever the database says: it is answering).
+pub fn nodes(broker: &Broker, ctx: &RequestContext) -> Vec<Node> {
+    let me = this_node(broker, ctx);
+    let Some(leases) = broker.topics.leadership() else {
+        return vec![me];
+    };
+    let view = leases.view();
+    let mut nodes: Vec<Node> = view
+        .nodes
+        .iter()
+        .filter(|n| n.node_id != me.id)
+        .map(|n| Node {
+            id: n.node_id,
+            host: n.host.clone(),
+            port: n.port,
+            rack: n.rack.clone(),
+        })
+        .collect();
+    nodes.push(me);
+    nodes.sort_by_key(|n| n.id);
+    nodes
+}
+
+/// The node leading `partition` of topic `topic_id`, and its leader epoch; `None` while no
+/// live node leads it.
+pub fn partition_leader(
+    broker: &Broker,
+    topic_id: Uuid,
+    partition: &Partition,
+) -> Option<(i32, i32)> {
+    if let Some(epoch) = partition.log.leader_epoch() {
+        return Some((broker.config.node_id, epoch));
+    }
+    let leases = broker.topics.leadership()?;
+    let view = leases.view();
+    let name = starling_postgres::partition_log::lease_name(topic_id, partition.index);
+    let (owner, epoch) = *view.partition_leaders.get(&name)?;
+    // This node's own lease without a leader: it is being opened (or failed to).
+    if owner == broker.config.node_id || view.node(owner).is_none() {
+        return None;
+    }
+    Some((owner, i32::try_from(epoch).unwrap_or(i32::MAX)))
+}
+
+/// The node coordinating `group`: placement over the live nodes (the node it names takes the
+/// group's lease on the first request). `None` while no node is known live.
+pub fn group_coordinator(broker: &Broker, ctx: &RequestContext, group: &str) -> Option<Node> {
+    let Some(leases) = broker.topics.leadership() else {
+        return Some(this_node(broker, ctx));
+    };
+    let view = leases.view();
+    let owner = view.coordinator_of(group)?;
+    if owner.node_id == broker.config.node_id {
+        return Some(this_node(broker, ctx));
+    }
+    Some(Node {
+        id: owner.node_id,
+        host: owner.host.clone(),
+        port: owner.port,
+        rack: owner.rack.clone(),
+    })
+}
+
+/// With PostgreSQL storage: takes in what other nodes sharing the database changed — topics,
+/// ACLs, client quotas, SCRAM credentials and run-time broker configs — by reading each back.
+/// Run before every leadership round, so a change made on one node is in force on the others
+/// within a heartbeat interval. A read that fails is logged and tried again next time.
+pub async fn follow_other_nodes(broker: &Broker) {
+    if broker.topics.leadership().is_none() {
+        return;
+    }
+    if let Err(e) = broker.topics.follow_stored().await {
+        tracing::warn!(error = %e, "reading the stored topics failed");
+    }
+    if let Err(e) = broker.acls.follow_stored().await {
+        tracing::warn!(error = %e, "reading the stored ACLs failed");
+    }
+    if let Err(e) = broker.quotas.follow_stored().await {
+        tracing::warn!(error = %e, "reading the stored client quotas failed");
+    }
+    if let Err(e) = broker.scram.follow_stored().await {
+        tracing::warn!(error = %e, "reading the stored SCRAM credentials failed");
+    }
+    match broker.dynamic.follow_stored().await {
+        Ok(Some(in_force)) => broker.apply_in_force(&in_force),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "reading the stored broker configs failed"),
+    }
+}

@@ -1,0 +1,508 @@
+//! Several nodes on one PostgreSQL database (`cluster.multi.node.enable`), driven by
+//! librdkafka: the nodes list each other in Metadata, share the partitions (each partition led
+//! by the node holding its lease) and the consumer groups (each coordinated where
+//! FindCoordinator says, on every node alike), and a topic created on one node is served by
+//! all. When a node is killed, the survivor takes its partitions and groups under new epochs:
+//! producers and a group consumer carry on through it, and nothing acknowledged is lost.
+//! Topic, ACL, quota, SCRAM and run-time config changes made on one node are in force on the
+//! other within a heartbeat interval.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest, MetadataResponse};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::Message;
+use starling_postgres::testing::TestPostgres;
+
+/// Node leases short enough that a killed node's share moves within seconds.
+const CLUSTER: [(&str, &str); 4] = [
+    ("cluster.multi.node.enable", "true"),
+    ("broker.session.timeout.ms", "3000"),
+    ("broker.heartbeat.interval.ms", "500"),
+    ("group.initial.rebalance.delay.ms", "0"),
+];
+
+fn node(url: &str, id: i32) -> Broker {
+    node_with(url, id, &[])
+}
+
+fn node_with(url: &str, id: i32, extra: &[(&str, &str)]) -> Broker {
+    let id = id.to_string();
+    let mut overrides = vec![("storage", url), ("node.id", id.as_str())];
+    overrides.extend(CLUSTER);
+    overrides.extend(extra);
+    Broker::with_overrides(&overrides)
+}
+
+/// Waits up to 15 s for `check` to hold (it returns what it saw otherwise).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(seen) if Instant::now() > deadline => panic!("{what}: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// `topic`'s partitions as node `b` answers Metadata: partition → (leader, epoch), with the
+/// broker ids it lists. Partitions without a leader are left out.
+fn leaders(b: &Broker, topic: &str) -> (BTreeSet<i32>, BTreeMap<i32, (i32, i32)>) {
+    let mut raw = RawClient::connect(b.addr());
+    let response: MetadataResponse = raw.call(
+        9,
+        &MetadataRequest::default().with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(topic_name(topic))),
+        ])),
+    );
+    let brokers = response.brokers.iter().map(|b| b.node_id.0).collect();
+    let partitions = response
+        .topics
+        .first()
+        .filter(|t| t.error_code == 0)
+        .map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+                .map(|p| (p.partition_index, (p.leader_id.0, p.leader_epoch)))
+                .collect()
+        })
+        .unwrap_or_default();
+    (brokers, partitions)
+}
+
+/// Waits until every node in `nodes` lists exactly the brokers `ids` and gives all
+/// `partitions` partitions of `topic` the same leaders; returns them.
+fn settled_leaders(
+    nodes: &[&Broker],
+    ids: &[i32],
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, (i32, i32)> {
+    let want: BTreeSet<i32> = ids.iter().copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answers: Vec<_> = nodes.iter().map(|b| leaders(b, topic)).collect();
+        let agreed = answers.iter().all(|(brokers, parts)| {
+            *brokers == want
+                && parts.len() == partitions as usize
+                && *parts == answers[0].1
+                && parts.values().all(|(leader, _)| want.contains(leader))
+        });
+        if agreed {
+            return answers[0].1.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not agree on {topic}'s leaders among {ids:?}: {answers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The node FindCoordinator names for `group`, asked of `b`.
+fn coordinator(b: &Broker, group: &str) -> i32 {
+    let mut raw = RawClient::connect(b.addr());
+    let response = raw.call(
+        3,
+        &FindCoordinatorRequest::default()
+            .with_key(kafka_protocol::protocol::StrBytes::from_string(
+                group.to_string(),
+            ))
+            .with_key_type(0),
+    );
+    assert_eq!(response.error_code, 0, "{response:?}");
+    response.node_id.0
+}
+
+/// Produces records `from..to` (key `key-i`, value `value-i`) round-robin over `partitions`
+/// partitions, idempotently with acks=all; returns where each landed.
+async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    from: usize,
+    to: usize,
+) -> BTreeMap<String, (i32, i64)> {
+    let p = producer(
+        bootstrap,
+        &[("enable.idempotence", "true"), ("linger.ms", "5")],
+    );
+    let mut deliveries = Vec::new();
+    for i in from..to {
+        let value = format!("value-{i}");
+        let key = format!("key-{i}");
+        let delivery = p
+            .send_result(
+                FutureRecord::to(topic)
+                    .partition(i as i32 % partitions)
+                    .key(&key)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        deliveries.push((key, delivery));
+    }
+    let mut landed = BTreeMap::new();
+    for (key, delivery) in deliveries {
+        let delivered = within(Duration::from_secs(90), "delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("acknowledged");
+        landed.insert(key, (delivered.partition, delivered.offset));
+    }
+    landed
+}
+
+fn group_member(bootstrap: &str, group: &str, topic: &str) -> BaseConsumer {
+    let c: BaseConsumer = client_config(
+        bootstrap,
+        &[
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ],
+    )
+    .create()
+    .expect("group consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    c
+}
+
+/// Polls `c` until it has seen every key of `wanted`, committing synchronously after each
+/// message; transient errors (a node going away) are tolerated. Returns the keys seen.
+fn consume_keys(
+    c: &BaseConsumer,
+    wanted: &BTreeMap<String, (i32, i64)>,
+    seen: &mut BTreeMap<String, (i32, i64)>,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    while !wanted.keys().all(|k| seen.contains_key(k)) {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {} of {} records within {limit:?}",
+            wanted.keys().filter(|k| seen.contains_key(*k)).count(),
+            wanted.len()
+        );
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let msg = Msg::of(&m);
+                seen.insert(msg.key_str(), (msg.partition, msg.offset));
+                let _ = c.commit_message(&m, CommitMode::Sync);
+            }
+            Some(Err(e)) => eprintln!("consumer (tolerated): {e}"),
+            None => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("two_nodes").unwrap();
+    let one = node(&url, 1);
+    let two = node(&url, 2);
+    // Created on node 1; node 2 takes the topic in from the database.
+    create_topic(&one.bootstrap(), "shared", 16).await;
+    let led = settled_leaders(&[&one, &two], &[1, 2], "shared", 16);
+    let by_node: BTreeSet<i32> = led.values().map(|(leader, _)| *leader).collect();
+    assert_eq!(by_node, BTreeSet::from([1, 2]), "both nodes lead: {led:?}");
+
+    // A producer that only knows node 1 writes to every partition, wherever it is led.
+    let produced = produce(&one.bootstrap(), "shared", 16, 0, 480).await;
+    for p in 0..16 {
+        let offsets: BTreeSet<i64> = produced
+            .values()
+            .filter(|(part, _)| *part == p)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(offsets, (0..30).collect(), "partition {p}");
+    }
+    // The records are the leaders' rows, read back through node 2.
+    let read = consume_from_start(
+        &two.bootstrap(),
+        "shared",
+        &(0..16).map(|p| (p, 30)).collect::<Vec<_>>(),
+        Duration::from_secs(60),
+    );
+    for (p, msgs) in &read {
+        let offsets: Vec<i64> = msgs.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, (0..30).collect::<Vec<i64>>(), "partition {p}");
+    }
+
+    // Every node names the same coordinator for a group, and the group's lease is its.
+    let group = "readers";
+    let coordinator_id = coordinator(&one, group);
+    assert_eq!(coordinator(&two, group), coordinator_id);
+    let c = group_member(&two.bootstrap(), group, "shared");
+    let mut seen = BTreeMap::new();
+    consume_keys(&c, &produced, &mut seen, Duration::from_secs(90));
+    drop(c);
+    let pool = starling_postgres::connect(&url, 2).await.unwrap();
+    let db = pool.get().await.unwrap();
+    let owner: i32 = db
+        .query_one(
+            "SELECT owner FROM leases WHERE kind = 'group' AND name = $1",
+            &[&group],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, coordinator_id);
+    let committed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM group_records WHERE group_id = $1 AND record_key LIKE 'o/%'",
+            &[&group],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(committed, 16, "an offset row per partition");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_hands_its_partitions_and_groups_to_the_survivor() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("failover").unwrap();
+    let mut nodes = [node(&url, 1), node(&url, 2)];
+    let bootstrap = format!("{},{}", nodes[0].bootstrap(), nodes[1].bootstrap());
+    create_topic(&nodes[0].bootstrap(), "events", 8).await;
+    let before = settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "events", 8);
+
+    let group = "survivors";
+    let mut produced = produce(&bootstrap, "events", 8, 0, 400).await;
+    let c = group_member(&bootstrap, group, "events");
+    let mut seen = BTreeMap::new();
+    consume_keys(&c, &produced, &mut seen, Duration::from_secs(90));
+
+    // Kill the group's coordinator; the other node takes everything.
+    let victim = coordinator(&nodes[0], group);
+    let (dead, alive) = if victim == 1 { (0, 1) } else { (1, 0) };
+    nodes[dead].kill9();
+    let survivor_id = alive as i32 + 1;
+    let after = settled_leaders(&[&nodes[alive]], &[survivor_id], "events", 8);
+    for (p, (leader, epoch)) in &before {
+        if *leader == victim {
+            assert!(
+                after[p].1 > *epoch,
+                "partition {p} moved under a new epoch: {after:?}"
+            );
+        }
+    }
+    assert_eq!(coordinator(&nodes[alive], group), survivor_id);
+
+    // Producers and the group carry on through the survivor; nothing acknowledged is lost.
+    produced.extend(produce(&nodes[alive].bootstrap(), "events", 8, 400, 800).await);
+    consume_keys(&c, &produced, &mut seen, Duration::from_secs(120));
+    for (key, at) in &produced {
+        assert_eq!(
+            seen.get(key),
+            Some(at),
+            "{key} read where it was acknowledged"
+        );
+    }
+    // The survivor holds the group's offsets: a new member starts at the end.
+    drop(c);
+    let again = group_member(&nodes[alive].bootstrap(), group, "events");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = again.poll(Duration::from_millis(100)) {
+            panic!(
+                "a committed record came again: {:?}",
+                (m.partition(), m.offset())
+            );
+        }
+    }
+    assert_eq!(again.assignment().unwrap().count(), 8);
+}
+
+/// Runs the `starling` CLI to completion; panics unless it succeeds.
+fn cli(args: &[&str]) -> String {
+    let (status, stdout, stderr) = run_to_exit(args, Duration::from_secs(60));
+    assert!(status.success(), "starling {args:?}: {stderr}");
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_on_one_node_are_in_force_on_the_other() {
+    use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
+    use starling_broker::sasl::scram::ScramMechanism;
+
+    let _dog = watchdog(Duration::from_secs(240));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("follow").unwrap();
+    let secured = [
+        (
+            "listeners",
+            "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        ),
+        ("sasl.enabled.mechanisms", "SCRAM-SHA-256"),
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        ),
+        ("super.users", "User:ANONYMOUS"),
+        ("auto.create.topics.enable", "false"),
+    ];
+    let one = node_with(&url, 1, &secured);
+    let two = node_with(&url, 2, &secured);
+    let (b1, b2) = (one.bootstrap(), two.bootstrap());
+
+    // Made on node 1: a topic with an override, a cluster-wide log default, a quota, a SCRAM
+    // user and her ACLs.
+    let created = within(
+        Duration::from_secs(20),
+        "create_topics",
+        admin(&b1).create_topics(
+            &[NewTopic::new("orders", 2, TopicReplication::Fixed(1))
+                .set("retention.ms", "123456789")],
+            &admin_opts(),
+        ),
+    )
+    .await
+    .expect("create_topics");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    // The cluster-wide default (resource name ""), which librdkafka cannot name.
+    {
+        use kafka_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+        use kafka_protocol::protocol::StrBytes;
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str(""))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("log.retention.bytes"))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_static_str("987654321")))]),
+        ]);
+        let response = RawClient::connect(one.addr()).call(1, &request);
+        assert_eq!(response.responses[0].error_code, 0, "{response:?}");
+    }
+    cli(&[
+        "quota",
+        "alter",
+        "-b",
+        &b1,
+        "--client",
+        "slow-app",
+        "--add-config",
+        "producer_byte_rate=4096",
+    ]);
+    raw_scram_user(
+        &mut RawClient::connect(one.addr()),
+        ScramMechanism::Sha256,
+        "erin",
+        "erin-secret",
+        4096,
+    );
+    cli(&[
+        "acl",
+        "add",
+        "-b",
+        &b1,
+        "--allow-principal",
+        "User:erin",
+        "--topic",
+        "orders",
+        "--operation",
+        "describe",
+    ]);
+
+    // In force on node 2.
+    eventually("node 2 describes the topic with both settings", || async {
+        let results = admin(&b2)
+            .describe_configs([&ResourceSpecifier::Topic("orders")], &admin_opts())
+            .await
+            .map_err(|e| e.to_string())?;
+        let described = results
+            .into_iter()
+            .next()
+            .ok_or("no resource")?
+            .map_err(|e| e.to_string())?;
+        let value = |key: &str| described.get(key).and_then(|e| e.value.clone());
+        match (value("retention.ms"), value("retention.bytes")) {
+            (Some(ms), Some(bytes)) if ms == "123456789" && bytes == "987654321" => Ok(()),
+            seen => Err(format!("{seen:?}")),
+        }
+    })
+    .await;
+    eventually("node 2 has the quota", || async {
+        let quotas = cli(&[
+            "quota", "describe", "-b", &b2, "--client", "slow-app", "--json",
+        ]);
+        if quotas.contains("producer_byte_rate") && quotas.contains("4096") {
+            Ok(())
+        } else {
+            Err(quotas)
+        }
+    })
+    .await;
+    let erin_on_two = two.listener_addr("SASL_PLAINTEXT").to_string();
+    eventually("erin logs in on node 2 and may describe orders", || async {
+        let c: BaseConsumer = client_config(
+            &erin_on_two,
+            &[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", "SCRAM-SHA-256"),
+                ("sasl.username", "erin"),
+                ("sasl.password", "erin-secret"),
+            ],
+        )
+        .create()
+        .map_err(|e| e.to_string())?;
+        let metadata = c
+            .fetch_metadata(Some("orders"), Duration::from_secs(3))
+            .map_err(|e| e.to_string())?;
+        match metadata.topics().first() {
+            Some(t) if t.error().is_none() && t.partitions().len() == 2 => Ok(()),
+            Some(t) => Err(format!("{:?}", t.error())),
+            None => Err("no topic".into()),
+        }
+    })
+    .await;
+
+    // Deleted on node 1: gone from node 2.
+    let deleted = within(
+        Duration::from_secs(20),
+        "delete_topics",
+        admin(&b1).delete_topics(&["orders"], &admin_opts()),
+    )
+    .await
+    .expect("delete_topics");
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    eventually("node 2 forgets the deleted topic", || async {
+        let topics = topics_in_metadata(&b2);
+        if topics.contains_key("orders") {
+            Err(format!("{topics:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+}
