@@ -9,7 +9,8 @@ Each test gets a database of its own on a throw-away PostgreSQL server (the `pos
 start after kill -9 waits about three seconds for the old registration to lapse. What the
 clients produced is counted again with SQL in the `batches` table (through psql), so a test
 passes only when the records really live in the database. Group state (committed offsets) is
-in the database too.
+in the database too. The last test runs two nodes on one database (`cluster.multi.node.enable`)
+and kills one of them under a kafka-python group.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Produc
 from confluent_kafka.admin import NewTopic
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaPythonTopicPartition
+from kafka.errors import KafkaError as KafkaPythonError
 
 from support import OP_TIMEOUT, admin, consume_all, create_topic, error_code, make_consumer, produce_and_track, unique_topic
 
@@ -241,3 +243,95 @@ def test_creating_a_compacted_topic_is_refused_with_invalid_config_on_postgres(
     # Nothing of it was created, neither for clients nor in the database.
     assert topic not in client.list_topics(timeout=10).topics
     assert postgres.query(postgres_url, f"SELECT count(*) FROM topics WHERE name = '{topic}'") == "0"
+
+
+def cluster_node(broker_factory, url: str, node_id: int):
+    """Node `node_id` of a cluster sharing the database `url`."""
+    return broker_factory({
+        "storage": url,
+        "node.id": str(node_id),
+        "cluster.multi.node.enable": "true",
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "500",
+        "group.initial.rebalance.delay.ms": "0",
+    })
+
+
+def leaders_seen(bootstrap: str, topic: str) -> tuple[set[int], dict[int, int]]:
+    """(broker ids, {partition: leader}) as the node at `bootstrap` answers Metadata."""
+    md = admin(bootstrap).list_topics(topic=topic, timeout=10)
+    t = md.topics.get(topic)
+    leaders = {} if t is None or t.error is not None else {p: pm.leader for p, pm in t.partitions.items()}
+    return set(md.brokers), leaders
+
+
+def test_kafka_python_group_members_on_two_nodes_carry_on_when_one_node_is_killed(
+        broker_factory, postgres, postgres_url):
+    """Two nodes share one database: confluent-kafka produces through both, a kafka-python group
+    with one member bootstrapped at each node consumes everything; node 2 is killed and the
+    group, the producer and every partition carry on through node 1, with nothing lost and the
+    committed offsets at the end."""
+    n1 = cluster_node(broker_factory, postgres_url, 1)
+    n2 = cluster_node(broker_factory, postgres_url, 2)
+    topic, group = unique_topic("pg-cluster"), unique_topic("pg-cluster-group")
+    create_topic(n1.bootstrap, topic, partitions=6)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        seen = [leaders_seen(n.bootstrap, topic) for n in (n1, n2)]
+        if all(brokers == {1, 2} and len(leaders) == 6 and set(leaders.values()) <= {1, 2}
+               and leaders == seen[0][1] for brokers, leaders in seen):
+            break
+        assert time.monotonic() < deadline, f"the nodes never agreed on the leaders: {seen}"
+        time.sleep(0.2)
+
+    producer = Producer({"bootstrap.servers": f"{n1.bootstrap},{n2.bootstrap}", "enable.idempotence": True,
+                         "linger.ms": 5})
+    records = [{"key": f"key-{i}".encode(), "value": f"value-{i}".encode(), "partition": i % 6} for i in range(600)]
+    placed = produce_and_track(producer, topic, records[:300])
+
+    members = [KafkaConsumer(topic, bootstrap_servers=n.bootstrap, group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False, request_timeout_ms=30_000, session_timeout_ms=6_000,
+                             heartbeat_interval_ms=500)
+               for n in (n1, n2)]
+    got: dict[bytes, tuple[int, int]] = {}
+
+    def consume_until(count: int) -> None:
+        deadline = time.monotonic() + 90
+        while len(got) < count:
+            assert time.monotonic() < deadline, f"the group consumed {len(got)} of {count} records"
+            for m in members:
+                for rs in m.poll(timeout_ms=200).values():
+                    for r in rs:
+                        got[r.key] = (r.partition, r.offset)
+                try:
+                    m.commit()
+                except KafkaPythonError:
+                    pass  # a rebalance in progress (a node went away): the next poll rejoins
+
+    try:
+        consume_until(300)
+        n2.kill()
+        placed += produce_and_track(producer, topic, records[300:])
+        consume_until(600)
+        assert got == {rec["key"]: at for rec, at in zip(records, placed)}
+        # Commit what each member holds once the group has settled.
+        deadline = time.monotonic() + 30
+        pending = list(members)
+        while pending:
+            assert time.monotonic() < deadline, "the final commits never went through"
+            m = pending.pop(0)
+            m.poll(timeout_ms=200)
+            try:
+                m.commit()
+            except KafkaPythonError:
+                pending.append(m)
+    finally:
+        for m in members:
+            m.close()
+    client = KafkaAdminClient(bootstrap_servers=n1.bootstrap, request_timeout_ms=30_000)
+    try:
+        tps = [KafkaPythonTopicPartition(topic, p) for p in range(6)]
+        committed = client.list_group_offsets({group: tps}).get(group, {})
+    finally:
+        client.close()
+    assert {tp.partition: meta.offset for tp, meta in committed.items()} == {p: 100 for p in range(6)}

@@ -506,3 +506,105 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
     })
     .await;
 }
+
+/// The committed offset of each partition of `topic` for `group`, read from the rows.
+async fn committed_rows(
+    db: &starling_postgres::PgClient,
+    group: &str,
+    topic: &str,
+) -> BTreeMap<i32, i64> {
+    db.query(
+        "SELECT record_key, value FROM group_records WHERE group_id = $1 AND record_key LIKE 'o/%'",
+        &[&group],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .filter_map(|row| {
+        let key: String = row.get(0);
+        let value: serde_json::Value = row.get(1);
+        let partition: i32 = key.rsplit('/').next()?.parse().ok()?;
+        let offset = find_offset(&value)?;
+        key.contains(&format!("/{topic}/"))
+            .then_some((partition, offset))
+    })
+    .collect()
+}
+
+/// The `offset` field anywhere in a stored record's JSON.
+fn find_offset(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .get("offset")
+            .and_then(serde_json::Value::as_i64)
+            .or_else(|| map.values().find_map(find_offset)),
+        serde_json::Value::Array(items) => items.iter().find_map(find_offset),
+        _ => None,
+    }
+}
+
+/// A coordinator frozen (SIGSTOP) past its leases loses the group to the other node while the
+/// consumer carries on there; thawed, it believes for a moment it still coordinates, but its
+/// writes are fenced: the committed offsets in the database never go back, and every record
+/// is consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_coordinator_loses_its_group_and_writes_nothing_when_it_thaws() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("frozen").unwrap();
+    let nodes = [node(&url, 1), node(&url, 2)];
+    let bootstrap = format!("{},{}", nodes[0].bootstrap(), nodes[1].bootstrap());
+    create_topic(&nodes[0].bootstrap(), "ticks", 4).await;
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "ticks", 4);
+    let group = "frozen-readers";
+    let mut produced = produce(&bootstrap, "ticks", 4, 0, 200).await;
+    let c = group_member(&bootstrap, group, "ticks");
+    let mut seen = BTreeMap::new();
+    consume_keys(&c, &produced, &mut seen, Duration::from_secs(90));
+
+    let pool = starling_postgres::connect(&url, 2).await.unwrap();
+    let db = pool.get().await.unwrap();
+    let frozen = coordinator(&nodes[0], group);
+    let (stopped, running) = if frozen == 1 { (0, 1) } else { (1, 0) };
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &nodes[stopped].pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    // Past the frozen node's session: the other node takes the group and its partitions.
+    let other_id = running as i32 + 1;
+    settled_leaders(&[&nodes[running]], &[other_id], "ticks", 4);
+    produced.extend(produce(&nodes[running].bootstrap(), "ticks", 4, 200, 400).await);
+    consume_keys(&c, &produced, &mut seen, Duration::from_secs(120));
+    let before_thaw = committed_rows(&db, group, "ticks").await;
+    assert_eq!(before_thaw.len(), 4, "{before_thaw:?}");
+
+    signal("-CONT");
+    // The thawed node comes back, takes its share again, and the group goes where placement
+    // says; meanwhile the committed offsets only move forward.
+    let mut last = before_thaw.clone();
+    let watch_until = Instant::now() + Duration::from_secs(8);
+    let mut next = 400;
+    while Instant::now() < watch_until {
+        produced.extend(produce(&bootstrap, "ticks", 4, next, next + 20).await);
+        next += 20;
+        consume_keys(&c, &produced, &mut seen, Duration::from_secs(60));
+        let now = committed_rows(&db, group, "ticks").await;
+        for (p, offset) in &now {
+            assert!(
+                *offset >= last.get(p).copied().unwrap_or(0),
+                "partition {p}'s committed offset went back: {last:?} then {now:?}"
+            );
+        }
+        last = now;
+    }
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "ticks", 4);
+    for (key, at) in &produced {
+        assert_eq!(seen.get(key), Some(at), "{key}");
+    }
+}
