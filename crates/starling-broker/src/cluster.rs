@@ -4,9 +4,9 @@
 //! With embedded storage the cluster is this node, leading every partition and coordinating
 //! every group. On PostgreSQL it is the live nodes and the leases as this node's last
 //! leadership round saw them ([`crate::leases::ClusterView`]); what this node leads itself it
-//! knows first-hand. This node is always listed at the address the asking client connected to
-//! (its listener's advertised address); another node at the address it registered (its first
-//! listener's).
+//! knows first-hand. Every node is listed at its address on the listener the asking client
+//! connected to (this node's from its configuration, another's as it registered it; a node
+//! without a listener of that name at its first listener's address).
 //!
 //! [`follow_other_nodes`] takes in the metadata other nodes changed.
 
@@ -47,12 +47,7 @@ pub fn nodes(broker: &Broker, ctx: &RequestContext) -> Vec<Node> {
         .nodes
         .iter()
         .filter(|n| n.node_id != me.id)
-        .map(|n| Node {
-            id: n.node_id,
-            host: n.host.clone(),
-            port: n.port,
-            rack: n.rack.clone(),
-        })
+        .map(|n| other_node(n, ctx))
         .collect();
     nodes.push(me);
     nodes.sort_by_key(|n| n.id);
@@ -91,12 +86,18 @@ pub fn group_coordinator(broker: &Broker, ctx: &RequestContext, group: &str) -> 
     if owner.node_id == broker.config.node_id {
         return Some(this_node(broker, ctx));
     }
-    Some(Node {
-        id: owner.node_id,
-        host: owner.host.clone(),
-        port: owner.port,
-        rack: owner.rack.clone(),
-    })
+    Some(other_node(owner, ctx))
+}
+
+/// Another node, at its address on the listener `ctx` came in on.
+fn other_node(node: &starling_postgres::node::NodeInfo, ctx: &RequestContext) -> Node {
+    let (host, port) = node.address_on(&ctx.listener.name);
+    Node {
+        id: node.node_id,
+        host,
+        port,
+        rack: node.rack.clone(),
+    }
 }
 
 /// With PostgreSQL storage: takes in what other nodes sharing the database changed — topics,

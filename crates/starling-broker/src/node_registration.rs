@@ -30,14 +30,14 @@ pub struct NodeRegistration {
 }
 
 impl NodeRegistration {
-    /// Registers this node as `host:port` (its first listener's advertised address); without
+    /// Registers this node at its listeners' advertised addresses (`listeners`, by name; the
+    /// first is the node's main address); without
     /// `cluster.multi.node.enable`, refuses to go on while another node is live on the
     /// database.
     pub async fn register(
         pool: PgPool,
         config: &BrokerConfig,
-        host: String,
-        port: i32,
+        listeners: &[(String, (String, i32))],
     ) -> anyhow::Result<Arc<NodeRegistration>> {
         let ttl = Duration::from_millis(config.broker_session_timeout_ms);
         let interval = Duration::from_millis(config.broker_heartbeat_interval_ms);
@@ -48,11 +48,15 @@ impl NodeRegistration {
                 config.broker_session_timeout_ms
             );
         }
+        let Some((_, (host, port))) = listeners.first().cloned() else {
+            bail!("a node needs a listener to register");
+        };
         let info = NodeInfo {
             node_id: config.node_id,
             host,
             port,
             rack: None,
+            listeners: listeners.iter().cloned().collect(),
         };
         let client = pool.get().await?;
         // A node killed and started again finds its own previous registration still live: as

@@ -189,8 +189,11 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let (storage, database) = open_storage(&config, &local_store).await?;
     let registration = match database.clone() {
         Some(pool) => {
-            let (host, port) = listeners[0].advertised.clone();
-            Some(NodeRegistration::register(pool, &config, host, port).await?)
+            let addresses: Vec<(String, (String, i32))> = listeners
+                .iter()
+                .map(|l| (l.name.clone(), l.advertised.clone()))
+                .collect();
+            Some(NodeRegistration::register(pool, &config, &addresses).await?)
         }
         None => None,
     };

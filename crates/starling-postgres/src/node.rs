@@ -8,6 +8,7 @@
 //! lapsed takes its id again under the new incarnation. [`live_nodes`] is what Metadata lists:
 //! the nodes whose lease has not lapsed, by the database's clock.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio_postgres::GenericClient;
@@ -17,9 +18,22 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
     pub node_id: i32,
+    /// The address of its first listener.
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Every listener's advertised address, by listener name.
+    pub listeners: BTreeMap<String, (String, i32)>,
+}
+
+impl NodeInfo {
+    /// The node's address on the listener named `listener`, or its first listener's.
+    pub fn address_on(&self, listener: &str) -> (String, i32) {
+        self.listeners
+            .get(listener)
+            .cloned()
+            .unwrap_or_else(|| (self.host.clone(), self.port))
+    }
 }
 
 /// This node's registration: its id and this start's incarnation.
@@ -55,13 +69,14 @@ pub async fn register(
     let incarnation = Uuid::new_v4();
     let taken = client
         .query_opt(
-            "INSERT INTO nodes (node_id, incarnation, host, port, rack, lease_expires_at)
-             VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6))
+            "INSERT INTO nodes (node_id, incarnation, host, port, rack, lease_expires_at, listeners)
+             VALUES ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6), $7)
              ON CONFLICT (node_id) DO UPDATE SET
                  incarnation = EXCLUDED.incarnation,
                  host = EXCLUDED.host,
                  port = EXCLUDED.port,
                  rack = EXCLUDED.rack,
+                 listeners = EXCLUDED.listeners,
                  registered_at = now(),
                  lease_expires_at = EXCLUDED.lease_expires_at
              WHERE nodes.lease_expires_at <= clock_timestamp()
@@ -73,6 +88,7 @@ pub async fn register(
                 &node.port,
                 &node.rack,
                 &ttl.as_secs_f64(),
+                &serde_json::to_value(&node.listeners).unwrap_or_default(),
             ],
         )
         .await?;
@@ -141,7 +157,7 @@ pub async fn deregister(
 pub async fn live_nodes(client: &impl GenericClient) -> Result<Vec<NodeInfo>, NodeError> {
     Ok(client
         .query(
-            "SELECT node_id, host, port, rack FROM nodes
+            "SELECT node_id, host, port, rack, listeners FROM nodes
              WHERE lease_expires_at > clock_timestamp() ORDER BY node_id",
             &[],
         )
@@ -152,6 +168,9 @@ pub async fn live_nodes(client: &impl GenericClient) -> Result<Vec<NodeInfo>, No
             host: row.get(1),
             port: row.get(2),
             rack: row.get(3),
+            // Written by this code; anything unreadable reads as no listeners (the first
+            // listener's address stands in).
+            listeners: serde_json::from_value(row.get(4)).unwrap_or_default(),
         })
         .collect())
 }

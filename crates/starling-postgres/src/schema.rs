@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "batches stored uncompressed",
         sql: include_str!("../migrations/0009_batches_uncompressed.sql"),
     },
+    Migration {
+        version: 10,
+        name: "node listeners",
+        sql: include_str!("../migrations/0010_node_listeners.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

@@ -13,6 +13,14 @@ fn info(node_id: i32, port: i32) -> NodeInfo {
         host: "127.0.0.1".to_string(),
         port,
         rack: (node_id % 2 == 0).then(|| "rack-b".to_string()),
+        listeners: [
+            ("PLAINTEXT".to_string(), ("127.0.0.1".to_string(), port)),
+            (
+                "SASL_SSL".to_string(),
+                ("10.0.0.1".to_string(), port + 1000),
+            ),
+        ]
+        .into(),
     }
 }
 
@@ -42,9 +50,16 @@ async fn a_node_id_is_one_processs_while_its_lease_is_live() {
         }
         other => panic!("a second node 1 was not refused: {other:?}"),
     }
+    let live = node::live_nodes(&**client).await.unwrap();
+    assert_eq!(live, vec![info(1, 9092), info(2, 9093)]);
+    // Each listener's address by name; an unknown name gets the first listener's.
     assert_eq!(
-        node::live_nodes(&**client).await.unwrap(),
-        vec![info(1, 9092), info(2, 9093)]
+        live[1].address_on("SASL_SSL"),
+        ("10.0.0.1".to_string(), 10093)
+    );
+    assert_eq!(
+        live[1].address_on("INTERNAL"),
+        ("127.0.0.1".to_string(), 9093)
     );
     node::renew(&**client, &first, LONG).await.unwrap();
     // A clean shutdown hands the id over at once.

@@ -33,6 +33,7 @@ async fn register(pool: &PgPool, node_id: i32) -> Registration {
             host: "127.0.0.1".into(),
             port: 9000 + node_id,
             rack: None,
+            listeners: Default::default(),
         },
         TTL,
     )

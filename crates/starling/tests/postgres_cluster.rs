@@ -377,7 +377,7 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
         Duration::from_secs(20),
         "create_topics",
         admin(&b1).create_topics(
-            &[NewTopic::new("orders", 2, TopicReplication::Fixed(1))
+            &[NewTopic::new("orders", 4, TopicReplication::Fixed(1))
                 .set("retention.ms", "123456789")],
             &admin_opts(),
         ),
@@ -432,6 +432,19 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
         "orders",
         "--operation",
         "describe",
+        "--operation",
+        "write",
+    ]);
+    cli(&[
+        "acl",
+        "add",
+        "-b",
+        &b1,
+        "--allow-principal",
+        "User:erin",
+        "--cluster",
+        "--operation",
+        "idempotent-write",
     ]);
 
     // In force on node 2.
@@ -480,12 +493,53 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
             .fetch_metadata(Some("orders"), Duration::from_secs(3))
             .map_err(|e| e.to_string())?;
         match metadata.topics().first() {
-            Some(t) if t.error().is_none() && t.partitions().len() == 2 => Ok(()),
+            Some(t) if t.error().is_none() && t.partitions().len() == 4 => Ok(()),
             Some(t) => Err(format!("{:?}", t.error())),
             None => Err("no topic".into()),
         }
     })
     .await;
+
+    // Bootstrapped at node 2's SASL listener, erin writes to every partition, those node 1
+    // leads included: Metadata gives her node 1's SASL address, not its first listener's.
+    let erin = producer(
+        &erin_on_two,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "erin"),
+            ("sasl.password", "erin-secret"),
+            ("enable.idempotence", "true"),
+        ],
+    );
+    for p in 0..4 {
+        let delivery = erin
+            .send_result(
+                FutureRecord::to("orders")
+                    .partition(p)
+                    .key("k")
+                    .payload("v"),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        within(Duration::from_secs(30), "erin's delivery", delivery)
+            .await
+            .expect("delivered")
+            .expect("acknowledged");
+    }
+    drop(erin);
+    // And a plaintext client of node 2 is given node 1's plaintext address.
+    let listed: MetadataResponse =
+        RawClient::connect(two.addr()).call(9, &MetadataRequest::default().with_topics(None));
+    let node_one = listed
+        .brokers
+        .iter()
+        .find(|b| b.node_id.0 == 1)
+        .expect("node 1 listed");
+    assert_eq!(
+        format!("{}:{}", node_one.host.as_str(), node_one.port),
+        one.addr().to_string()
+    );
 
     // Deleted on node 1: gone from node 2.
     let deleted = within(
