@@ -19,7 +19,8 @@ import collections
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 from confluent_kafka.admin import NewTopic
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaPythonTopicPartition
@@ -335,3 +336,65 @@ def test_kafka_python_group_members_on_two_nodes_carry_on_when_one_node_is_kille
     finally:
         client.close()
     assert {tp.partition: meta.offset for tp, meta in committed.items()} == {p: 100 for p in range(6)}
+
+
+def test_confluent_kafka_cooperative_group_on_two_nodes_survives_its_coordinator_being_killed(
+        broker_factory, postgres, postgres_url):
+    """confluent-kafka (librdkafka 2.16) members with the cooperative-sticky assignor, one
+    bootstrapped at each node: the node coordinating the group is killed, the group moves to
+    the other node and every record is consumed, the committed offsets at the end."""
+    nodes = {1: cluster_node(broker_factory, postgres_url, 1), 2: cluster_node(broker_factory, postgres_url, 2)}
+    topic, group = unique_topic("pg-coop"), unique_topic("pg-coop-group")
+    create_topic(nodes[1].bootstrap, topic, partitions=4)
+    bootstrap = ",".join(n.bootstrap for n in nodes.values())
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    records = [{"key": f"key-{i}".encode(), "value": b"v", "partition": i % 4} for i in range(400)]
+    placed = produce_and_track(producer, topic, records[:200])
+
+    members = [make_consumer(n.bootstrap, **{"group.id": group, "auto.offset.reset": "earliest",
+                                             "partition.assignment.strategy": "cooperative-sticky",
+                                             "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+               for n in nodes.values()]
+    got: dict[bytes, tuple[int, int]] = {}
+
+    def consume_until(count: int) -> None:
+        deadline = time.monotonic() + 90
+        while len(got) < count:
+            assert time.monotonic() < deadline, f"the group consumed {len(got)} of {count} records"
+            for m in members:
+                for msg in m.consume(num_messages=100, timeout=0.2):
+                    if msg.error() is None:
+                        got[msg.key()] = (msg.partition(), msg.offset())
+                try:
+                    m.commit(asynchronous=False)
+                except KafkaException:
+                    pass  # nothing to commit yet, or a rebalance in progress
+
+    try:
+        for m in members:
+            m.subscribe([topic])
+        consume_until(200)
+        client = admin(nodes[1].bootstrap)
+        coordinator = client.describe_consumer_groups([group])[group].result(timeout=30).coordinator.id
+        nodes[coordinator].kill()
+        survivor = nodes[3 - coordinator]
+        placed += produce_and_track(producer, topic, records[200:])
+        consume_until(400)
+        assert got == {rec["key"]: at for rec, at in zip(records, placed)}
+        deadline = time.monotonic() + 30
+        while True:
+            for m in members:
+                m.consume(num_messages=10, timeout=0.2)
+                try:
+                    m.commit(asynchronous=False)
+                except KafkaException:
+                    pass
+            client = admin(survivor.bootstrap)
+            offsets = client.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(group)])[group].result(timeout=30).topic_partitions
+            if {tp.partition: tp.offset for tp in offsets} == {p: 100 for p in range(4)}:
+                break
+            assert time.monotonic() < deadline, f"committed offsets: {offsets}"
+    finally:
+        for m in members:
+            m.close()

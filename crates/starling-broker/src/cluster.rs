@@ -105,7 +105,9 @@ fn other_node(node: &starling_postgres::node::NodeInfo, ctx: &RequestContext) ->
 /// Run before every leadership round, so a change made on one node is in force on the others
 /// within a heartbeat interval. A read that fails is logged and tried again next time.
 pub async fn follow_other_nodes(broker: &Broker) {
-    if broker.topics.leadership().is_none() {
+    // Alone on its database (no other node may start beside it), a node changes nothing it
+    // does not already know.
+    if broker.topics.leadership().is_none() || !broker.config.cluster_multi_node {
         return;
     }
     if let Err(e) = broker.topics.follow_stored().await {
