@@ -715,6 +715,14 @@ struct Snapshot {
     groups: Vec<GroupOverview>,
     transactions: Option<TransactionsOverview>,
     storage: StorageStats,
+    cluster: ClusterStats,
+}
+
+/// This node's share of the cluster: every partition and group when it is alone.
+#[derive(Debug, Default)]
+struct ClusterStats {
+    nodes_live: usize,
+    partitions_led: usize,
 }
 
 /// Storage errors and degraded state of the two stores.
@@ -774,12 +782,51 @@ impl Snapshot {
                     .collect(),
             })
             .collect();
+        let partitions_led = registry
+            .all()
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|p| p.log.leader_epoch().is_some())
+            .count();
+        let nodes_live = registry
+            .leadership()
+            .map_or(1, |leases| leases.view().nodes.len().max(1));
         Snapshot {
             topics,
             groups,
             transactions: None,
             storage,
+            cluster: ClusterStats {
+                nodes_live,
+                partitions_led,
+            },
         }
+    }
+
+    fn encode_cluster(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        let gauges = [
+            (
+                "cluster_nodes_live",
+                "Nodes live in the cluster as this node last saw it (1 with embedded storage)",
+                self.cluster.nodes_live,
+            ),
+            (
+                "partitions_led",
+                "Partitions this node leads (all of them with embedded storage)",
+                self.cluster.partitions_led,
+            ),
+            (
+                "groups_coordinated",
+                "Consumer groups this node coordinates",
+                self.groups.len(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            encoder
+                .encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&i64::try_from(value).unwrap_or(i64::MAX))?;
+        }
+        Ok(())
     }
 
     fn encode_storage(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
@@ -1055,6 +1102,7 @@ impl Collector for Snapshot {
         self.encode_topics(&mut encoder)?;
         self.encode_groups(&mut encoder)?;
         self.encode_transactions(&mut encoder)?;
+        self.encode_cluster(&mut encoder)?;
         self.encode_storage(&mut encoder)
     }
 }
@@ -1136,6 +1184,22 @@ mod tests {
                 log_errors: 0,
                 log_degraded: false,
             },
+            cluster: ClusterStats {
+                nodes_live: 3,
+                partitions_led: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn the_exposition_has_this_nodes_share_of_the_cluster() {
+        let text = Metrics::new().encode_snapshot(snapshot()).unwrap();
+        for line in [
+            "starling_cluster_nodes_live 3",
+            "starling_partitions_led 1",
+            "starling_groups_coordinated 1",
+        ] {
+            assert!(has_line(&text, line), "{line} missing:\n{text}");
         }
     }
 

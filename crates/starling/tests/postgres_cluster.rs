@@ -248,6 +248,21 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
         assert_eq!(offsets, (0..30).collect::<Vec<i64>>(), "partition {p}");
     }
 
+    // Each node's metrics show its share: together they lead every partition.
+    let gauge = |b: &Broker, name: &str| -> i64 {
+        let (status, text) = http_get(b.admin_addr(), "/metrics");
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(gauge(&one, "starling_cluster_nodes_live"), 2);
+    assert_eq!(gauge(&two, "starling_cluster_nodes_live"), 2);
+    let led = |id: i32| led.values().filter(|(leader, _)| *leader == id).count() as i64;
+    assert_eq!(gauge(&one, "starling_partitions_led"), led(1));
+    assert_eq!(gauge(&two, "starling_partitions_led"), led(2));
+
     // Every node names the same coordinator for a group, and the group's lease is its.
     let group = "readers";
     let coordinator_id = coordinator(&one, group);
