@@ -15,8 +15,8 @@
 //! Groups are coordinated where placement puts them: [`NodeLeases::coordinate`] takes a group's
 //! lease for the coordinator on the first request for it when placement over the live nodes
 //! names this node, and refuses otherwise (the client asks FindCoordinator again, which
-//! answers [`NodeLeases::coordinator_of`]). Rounds keep the groups held, release those
-//! placement now gives another node (a node joined), and forget those no longer held.
+//! answers [`ClusterView::coordinator_of`]). Rounds renew the group leases held and release
+//! those placement now gives another node (a node joined).
 //!
 //! Each round also notes what the other nodes hold ([`ClusterView`]): the live nodes and every
 //! partition's leader, for Metadata and FindCoordinator to answer without a round trip.
@@ -28,7 +28,7 @@
 //! answered, each partition's producer state is snapshotted and every lease released, so
 //! another node takes the partitions at once and replays nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,9 +53,7 @@ pub struct NodeLeases {
     node_id: i32,
     interval: Duration,
     ownership: tokio::sync::Mutex<Ownership>,
-    /// The groups this node coordinates: leased, and renewed by every round.
-    groups: parking_lot::Mutex<BTreeSet<String>>,
-    /// The group leases held, by group (what the coordinator checks on every step, without
+    /// The group leases held (renewed by every round), by group (what the coordinator checks on every step, without
     /// waiting for a round in progress).
     held_groups: parking_lot::Mutex<HashMap<String, Lease>>,
     /// What the last round saw of the cluster.
@@ -108,7 +106,6 @@ impl NodeLeases {
             node_id,
             interval,
             ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
-            groups: parking_lot::Mutex::new(BTreeSet::new()),
             held_groups: parking_lot::Mutex::new(HashMap::new()),
             view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
         }
@@ -124,16 +121,21 @@ impl NodeLeases {
         self.view.read().clone()
     }
 
-    /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`], and drops
-    /// from the renewed set the groups no longer held.
+    /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`].
     fn publish_groups(&self, ownership: &Ownership) {
-        let held: HashMap<String, Lease> = ownership
+        *self.held_groups.lock() = ownership
             .held()
             .filter(|l| l.kind == LeaseKind::Group)
             .map(|l| (l.name.clone(), l.clone()))
             .collect();
-        self.groups.lock().retain(|g| held.contains_key(g));
-        *self.held_groups.lock() = held;
+    }
+
+    /// A connection from the pool, for a group lease change.
+    async fn client(&self) -> Result<starling_postgres::PgClient, GroupLeaseError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| GroupLeaseError::Pool(e.to_string()))
     }
 
     /// One round (see the module docs). Rounds do not overlap.
@@ -150,7 +152,12 @@ impl NodeLeases {
                     .map(|p| (lease_name(t.id, p.index), (t.id, p.clone())))
             })
             .collect();
-        let groups: Vec<String> = self.groups.lock().iter().cloned().collect();
+        // The groups coordinated here: those whose lease is held.
+        let groups: Vec<String> = ownership
+            .held()
+            .filter(|l| l.kind == LeaseKind::Group)
+            .map(|l| l.name.clone())
+            .collect();
         let things: Vec<(LeaseKind, String)> = partitions
             .keys()
             .map(|name| (LeaseKind::Partition, name.clone()))
@@ -234,18 +241,13 @@ impl NodeLeases {
                 owner,
             });
         }
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| GroupLeaseError::Pool(e.to_string()))?;
+        let client = self.client().await?;
         let mut ownership = self.ownership.lock().await;
         let taken = ownership
             .acquire(&**client, LeaseKind::Group, group)
             .await?;
         match taken {
             Some(lease) => {
-                self.groups.lock().insert(group.to_string());
                 self.publish_groups(&ownership);
                 Ok(lease)
             }
@@ -259,11 +261,7 @@ impl NodeLeases {
         let Some(held) = self.held_group(group) else {
             return Ok(());
         };
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| GroupLeaseError::Pool(e.to_string()))?;
+        let client = self.client().await?;
         let mut ownership = self.ownership.lock().await;
         ownership.release(&**client, &held).await?;
         self.publish_groups(&ownership);

@@ -549,31 +549,18 @@ impl TopicRegistry {
             )
         })?;
         self.store.delete_topic(name).await.map_err(storage_error)?;
-        self.topics.write().remove(name);
+        self.forget(&topic);
         self.publish_image();
-        for p in &topic.partitions {
-            match &p.log {
-                PartitionStore::Embedded(log) => {
-                    if let Err(e) = log.close() {
-                        tracing::warn!(topic = name, partition = p.index, error = %e, "closing a deleted partition");
-                    }
-                    remove_partition_dir(log.dir());
-                }
-                // The rows went with the topic's; its leases too.
-                PartitionStore::Postgres(replica) => replica.set_leader(None),
-            }
-            p.appended.notify_waiters();
-        }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic.id)
     }
 
     /// With PostgreSQL storage: takes in the topic changes other nodes made — topics created,
     /// grown, reconfigured or deleted there — by reading every stored topic (under the admin
-    /// lock, so no change of this node's is half applied). Returns whether anything changed.
-    pub async fn follow_stored(&self) -> Result<bool, MetaError> {
+    /// lock, so no change of this node's is half applied).
+    pub async fn follow_stored(&self) -> Result<(), MetaError> {
         if !self.in_postgres() {
-            return Ok(false);
+            return Ok(());
         }
         let _guard = self.admin.lock().await;
         let stored = self.store.topics().await?;
@@ -620,16 +607,23 @@ impl TopicRegistry {
         if changed {
             self.publish_image();
         }
-        Ok(changed)
+        Ok(())
     }
 
-    /// Drops a PostgreSQL topic another node deleted: its partitions stop being led and
-    /// waiting fetches wake.
+    /// Drops a deleted topic (here, or by another node sharing the database): embedded
+    /// partitions are closed and their directories removed, PostgreSQL ones (whose rows and
+    /// leases went with the topic's) stop being led, and waiting fetches wake.
     fn forget(&self, topic: &Topic) {
         self.topics.write().remove(&topic.name);
         for p in &topic.partitions {
-            if let PartitionStore::Postgres(replica) = &p.log {
-                replica.set_leader(None);
+            match &p.log {
+                PartitionStore::Embedded(log) => {
+                    if let Err(e) = log.close() {
+                        tracing::warn!(topic = %topic.name, partition = p.index, error = %e, "closing a deleted partition");
+                    }
+                    remove_partition_dir(log.dir());
+                }
+                PartitionStore::Postgres(replica) => replica.set_leader(None),
             }
             p.appended.notify_waiters();
         }
