@@ -23,6 +23,9 @@ pub enum LeaseKind {
     Partition,
     /// A consumer group's coordination, named by the group id.
     Group,
+    /// The transaction coordinator's, one for the cluster, named
+    /// [`crate::transactions::COORDINATOR`].
+    Transactions,
 }
 
 impl LeaseKind {
@@ -30,6 +33,7 @@ impl LeaseKind {
         match self {
             LeaseKind::Partition => "partition",
             LeaseKind::Group => "group",
+            LeaseKind::Transactions => "transactions",
         }
     }
 }

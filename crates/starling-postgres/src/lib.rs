@@ -17,6 +17,10 @@
 //! - [`partition`]: [`PgPartition`](partition::PgPartition), a partition this node leads: the
 //!   embedded log's produce checks and idempotent-producer and transaction state over
 //!   [`partition_log`], rebuilt from the stored batches when the lease is taken.
+//! - [`notify`]: one `LISTEN` connection per node hearing other nodes' appends and
+//!   transaction markers.
+//! - [`transactions`]: the transaction coordinator's records under its cluster-wide lease,
+//!   producers' transactions looked up from any node, and markers queued for other nodes.
 //! - [`node`]: each node's lease on its own `node.id`, and the list of live nodes.
 //! - [`placement`]: which live node should own a partition or group (rendezvous hashing).
 //! - [`ownership`]: the reconciliation round that takes, renews, hands over and loses the
@@ -27,12 +31,14 @@ pub mod group_records;
 pub mod lease;
 pub mod metadata;
 pub mod node;
+pub mod notify;
 pub mod ownership;
 pub mod partition;
 pub mod partition_log;
 pub mod placement;
 pub mod schema;
 pub mod testing;
+pub mod transactions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 

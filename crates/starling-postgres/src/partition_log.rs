@@ -13,19 +13,13 @@
 //! ([`crate::partition::PgPartition`]).
 //!
 //! **Read** ([`read`]) returns whole stored batches from the one holding the offset asked
-//! for, up to a byte budget (at least one batch, as Kafka's fetch does). **Long polls** wait on
-//! [`AppendListener`]: one `LISTEN` connection per node, notified only when an append commits,
-//! connecting again by itself after the connection is lost (and saying so, since appends in
-//! between were not heard).
+//! for, up to a byte budget (at least one batch, as Kafka's fetch does). Other nodes hear of appends through
+//! [`crate::notify::Listener`].
 //! **Retention** ([`delete_before`]) moves the log start forward and deletes whole batches
 //! below it, a bounded number per statement.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use starling_log::prepared::{marker_commits, PreparedAppend, StoredBatch};
-use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, GenericClient};
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::lease::{self, Lease, LeaseError, LeaseKind};
@@ -367,156 +361,4 @@ pub async fn delete_before(
             return Ok(deleted);
         }
     }
-}
-
-/// What an [`AppendListener`] hears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendEvent {
-    /// An append committed: (topic id, partition, next offset).
-    Appended(Uuid, i32, i64),
-    /// The listener lost its connection and has `LISTEN`ed again: appends in between were not
-    /// heard, so every waiting fetch should read again.
-    Reconnected,
-}
-
-/// How long a listener waits between attempts to connect again.
-const RECONNECT_EVERY: Duration = Duration::from_millis(500);
-
-/// One `LISTEN` connection delivering every committed append. A node keeps one and wakes its
-/// waiting fetches from it. When the connection is lost (the database restarted, say) it
-/// connects again by itself, and says so with [`AppendEvent::Reconnected`].
-pub struct AppendListener {
-    events: mpsc::UnboundedReceiver<AppendEvent>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl AppendListener {
-    /// Connects and `LISTEN`s; an error when the first connection fails.
-    pub async fn connect(url: &str) -> Result<AppendListener, PartitionLogError> {
-        let (tx, events) = mpsc::unbounded_channel();
-        let first = listen(url, &tx).await?;
-        let url = url.to_string();
-        let task = tokio::spawn(async move {
-            let mut connection = first;
-            loop {
-                if !forward(connection, &tx).await {
-                    return;
-                }
-                connection = loop {
-                    tokio::time::sleep(RECONNECT_EVERY).await;
-                    match listen(&url, &tx).await {
-                        Ok(connection) => break connection,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "the append listener cannot connect yet")
-                        }
-                    }
-                };
-                if tx.send(AppendEvent::Reconnected).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(AppendListener { events, task })
-    }
-
-    /// The next event, or `None` after `timeout`.
-    pub async fn next(&mut self, timeout: Duration) -> Option<AppendEvent> {
-        tokio::time::timeout(timeout, self.events.recv())
-            .await
-            .ok()
-            .flatten()
-    }
-}
-
-impl Drop for AppendListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// A connection that has `LISTEN`ed, and the client that keeps it open.
-struct Listening {
-    client: tokio_postgres::Client,
-    connection:
-        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-}
-
-/// Connects and `LISTEN`s; a notification that comes in before the LISTEN's answer has been
-/// seen goes to `tx` at once.
-async fn listen(
-    url: &str,
-    tx: &mpsc::UnboundedSender<AppendEvent>,
-) -> Result<Listening, PartitionLogError> {
-    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    // The LISTEN is answered through the connection, which must be polled meanwhile.
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-    let listen = async {
-        let result = client
-            .batch_execute(&format!("LISTEN {APPENDED_CHANNEL}"))
-            .await;
-        let _ = done_tx.send(());
-        result
-    };
-    let drive = async {
-        let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
-        loop {
-            tokio::select! {
-                _ = &mut done_rx => return Ok(()),
-                message = messages.next() => match message {
-                    Some(Ok(AsyncMessage::Notification(n))) => {
-                        send(tx, n.payload());
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e),
-                    None => return Ok(()),
-                },
-            }
-        }
-    };
-    let (listened, driven) = tokio::join!(listen, drive);
-    listened?;
-    driven?;
-    Ok(Listening { client, connection })
-}
-
-/// Forwards the connection's notifications until it ends; false once nobody listens.
-async fn forward(listening: Listening, tx: &mpsc::UnboundedSender<AppendEvent>) -> bool {
-    let Listening {
-        client: _client,
-        mut connection,
-    } = listening;
-    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-    while let Some(message) = messages.next().await {
-        match message {
-            Ok(AsyncMessage::Notification(n)) => {
-                if !send(tx, n.payload()) {
-                    return false;
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "the append listener lost its connection; connecting again");
-                return !tx.is_closed();
-            }
-        }
-    }
-    !tx.is_closed()
-}
-
-/// Hands on a notification's append; false once nobody listens.
-fn send(tx: &mpsc::UnboundedSender<AppendEvent>, payload: &str) -> bool {
-    match parse_payload(payload) {
-        Some((topic_id, partition, next)) => tx
-            .send(AppendEvent::Appended(topic_id, partition, next))
-            .is_ok(),
-        None => !tx.is_closed(),
-    }
-}
-
-fn parse_payload(payload: &str) -> Option<(Uuid, i32, i64)> {
-    let mut parts = payload.split(':');
-    let topic_id = parts.next()?.parse().ok()?;
-    let partition = parts.next()?.parse().ok()?;
-    let next = parts.next()?.parse().ok()?;
-    Some((topic_id, partition, next))
 }

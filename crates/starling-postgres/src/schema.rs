@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "node listeners",
         sql: include_str!("../migrations/0010_node_listeners.sql"),
     },
+    Migration {
+        version: 11,
+        name: "transactions across nodes",
+        sql: include_str!("../migrations/0011_transactions.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.

@@ -13,9 +13,8 @@ use kafka_protocol::records::RecordBatchDecoder;
 use starling_log::prepared::PreparedAppend;
 use starling_log::LogConfig;
 use starling_postgres::lease::{self, Lease, LeaseError, LeaseKind};
-use starling_postgres::partition_log::{
-    self, AppendEvent, AppendListener, Appended, PartitionLogError,
-};
+use starling_postgres::notify::{Event, Listener};
+use starling_postgres::partition_log::{self, Appended, PartitionLogError};
 use starling_postgres::testing::TestPostgres;
 use starling_postgres::PgPool;
 use uuid::Uuid;
@@ -205,14 +204,14 @@ async fn listeners_hear_of_committed_appends_only() {
     };
     let s = setup(&pg, "notify", 1).await;
     let url = pg.url_for("notify");
-    let mut listener = AppendListener::connect(&url).await.unwrap();
+    let mut listener = Listener::connect(&url).await.unwrap();
     let mut client = s.pool.get().await.unwrap();
     append(&mut client, &s.lease, s.topic, 0, &[batch(2, "a")])
         .await
         .unwrap();
     assert_eq!(
         listener.next(Duration::from_secs(10)).await,
-        Some(AppendEvent::Appended(s.topic, 0, 2))
+        Some(Event::Appended(s.topic, 0, 2))
     );
     // A refused append (a batch that is not one) notifies nothing.
     assert!(append(&mut client, &s.lease, s.topic, 0, &[vec![0u8; 10]])
@@ -232,12 +231,12 @@ async fn a_listener_connects_again_after_a_database_restart_and_says_so() {
     };
     let s = setup(&pg, "relisten", 1).await;
     let url = pg.url_for("relisten");
-    let mut listener = AppendListener::connect(&url).await.unwrap();
+    let mut listener = Listener::connect(&url).await.unwrap();
     pg.kill();
     pg.start_again().unwrap();
     assert_eq!(
         listener.next(Duration::from_secs(30)).await,
-        Some(AppendEvent::Reconnected)
+        Some(Event::Reconnected)
     );
     // The pool reconnects too; the next append is heard.
     let mut appended = None;
@@ -257,7 +256,7 @@ async fn a_listener_connects_again_after_a_database_restart_and_says_so() {
     let appended = appended.expect("the database came back");
     assert_eq!(
         listener.next(Duration::from_secs(10)).await,
-        Some(AppendEvent::Appended(s.topic, 0, appended.last_offset + 1))
+        Some(Event::Appended(s.topic, 0, appended.last_offset + 1))
     );
 }
 
