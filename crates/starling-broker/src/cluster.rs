@@ -1,5 +1,5 @@
 //! What a node says about the cluster: the brokers Metadata and DescribeCluster list, each
-//! partition's leader, and each group's coordinator.
+//! partition's leader, each group's coordinator and the transaction coordinator.
 //!
 //! With embedded storage the cluster is this node, leading every partition and coordinating
 //! every group. On PostgreSQL it is the live nodes and the leases as this node's last
@@ -83,6 +83,24 @@ pub fn group_coordinator(broker: &Broker, ctx: &RequestContext, group: &str) -> 
     };
     let view = leases.view();
     let owner = view.coordinator_of(group)?;
+    if owner.node_id == broker.config.node_id {
+        return Some(this_node(broker, ctx));
+    }
+    Some(other_node(owner, ctx))
+}
+
+/// The node coordinating transactions: this one with embedded storage; on PostgreSQL the
+/// holder of the transaction coordinator's lease, or the live node placement gives it to while
+/// nobody holds it.
+pub fn transaction_coordinator(broker: &Broker, ctx: &RequestContext) -> Option<Node> {
+    let Some(leases) = broker.topics.leadership() else {
+        return Some(this_node(broker, ctx));
+    };
+    if broker.transactions.coordinates() {
+        return Some(this_node(broker, ctx));
+    }
+    let view = leases.view();
+    let owner = view.transaction_coordinator()?;
     if owner.node_id == broker.config.node_id {
         return Some(this_node(broker, ctx));
     }

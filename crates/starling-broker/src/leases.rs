@@ -38,6 +38,7 @@ use starling_postgres::node::NodeInfo;
 use starling_postgres::ownership::{placement_key, Ownership};
 use starling_postgres::partition::PgPartition;
 use starling_postgres::partition_log::lease_name;
+use starling_postgres::transactions::COORDINATOR;
 use starling_postgres::{node, placement, PgPool};
 use uuid::Uuid;
 
@@ -56,6 +57,8 @@ pub struct NodeLeases {
     /// The group leases held (renewed by every round), by group (what the coordinator checks on every step, without
     /// waiting for a round in progress).
     held_groups: parking_lot::Mutex<HashMap<String, Lease>>,
+    /// The transaction coordinator's lease, if this node holds it.
+    held_transactions: parking_lot::Mutex<Option<Lease>>,
     /// What the last round saw of the cluster.
     view: parking_lot::RwLock<Arc<ClusterView>>,
 }
@@ -67,6 +70,8 @@ pub struct ClusterView {
     pub nodes: Vec<NodeInfo>,
     /// Each led partition's leader and epoch, by lease name (`topic_id:partition`).
     pub partition_leaders: HashMap<String, (i32, i64)>,
+    /// The node holding the transaction coordinator's lease, if one does.
+    pub transactions_holder: Option<i32>,
 }
 
 impl ClusterView {
@@ -77,9 +82,20 @@ impl ClusterView {
 
     /// The live node placement gives `group` to.
     pub fn coordinator_of(&self, group: &str) -> Option<&NodeInfo> {
-        let live: Vec<i32> = self.nodes.iter().map(|n| n.node_id).collect();
-        placement::owner(&placement_key(LeaseKind::Group, group), &live)
+        self.placed(LeaseKind::Group, group)
+    }
+
+    /// The node coordinating transactions: the live holder of the coordinator's lease, else the
+    /// node placement gives it to (which takes it on its next round).
+    pub fn transaction_coordinator(&self) -> Option<&NodeInfo> {
+        self.transactions_holder
             .and_then(|id| self.node(id))
+            .or_else(|| self.placed(LeaseKind::Transactions, COORDINATOR))
+    }
+
+    fn placed(&self, kind: LeaseKind, name: &str) -> Option<&NodeInfo> {
+        let live: Vec<i32> = self.nodes.iter().map(|n| n.node_id).collect();
+        placement::owner(&placement_key(kind, name), &live).and_then(|id| self.node(id))
     }
 }
 
@@ -107,8 +123,14 @@ impl NodeLeases {
             interval,
             ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
             held_groups: parking_lot::Mutex::new(HashMap::new()),
+            held_transactions: parking_lot::Mutex::new(None),
             view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
         }
+    }
+
+    /// The database's connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// This node's id.
@@ -121,13 +143,22 @@ impl NodeLeases {
         self.view.read().clone()
     }
 
-    /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`].
+    /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`], and the
+    /// transaction coordinator's to [`NodeLeases::transaction_lease`].
     fn publish_groups(&self, ownership: &Ownership) {
         *self.held_groups.lock() = ownership
             .held()
             .filter(|l| l.kind == LeaseKind::Group)
             .map(|l| (l.name.clone(), l.clone()))
             .collect();
+        *self.held_transactions.lock() = ownership
+            .lease(LeaseKind::Transactions, COORDINATOR)
+            .cloned();
+    }
+
+    /// The transaction coordinator's lease, if this node holds it.
+    pub fn transaction_lease(&self) -> Option<Lease> {
+        self.held_transactions.lock().clone()
     }
 
     /// A connection from the pool, for a group lease change.
@@ -158,10 +189,12 @@ impl NodeLeases {
             .filter(|l| l.kind == LeaseKind::Group)
             .map(|l| l.name.clone())
             .collect();
+        // The transaction coordinator's lease is always wanted by the node placement names.
         let things: Vec<(LeaseKind, String)> = partitions
             .keys()
             .map(|name| (LeaseKind::Partition, name.clone()))
             .chain(groups.into_iter().map(|g| (LeaseKind::Group, g)))
+            .chain([(LeaseKind::Transactions, COORDINATOR.to_string())])
             .collect();
         let client = self.pool.get().await?;
         let nodes = node::live_nodes(&**client).await?;
@@ -169,17 +202,22 @@ impl NodeLeases {
         let reconciled = ownership.reconcile(&**client, &live, &things).await;
         self.publish_groups(&ownership);
         if reconciled.is_ok() {
-            match lease::holders(&**client, LeaseKind::Partition).await {
-                Ok(leaders) => {
+            let leaders = lease::holders(&**client, LeaseKind::Partition).await;
+            let transactions = lease::holder(&**client, LeaseKind::Transactions, COORDINATOR).await;
+            match (leaders, transactions) {
+                (Ok(leaders), Ok(transactions)) => {
                     *self.view.write() = Arc::new(ClusterView {
                         nodes,
                         partition_leaders: leaders
                             .into_iter()
                             .map(|l| (l.name, (l.owner, l.epoch)))
                             .collect(),
+                        transactions_holder: transactions.map(|(owner, _)| owner),
                     })
                 }
-                Err(e) => tracing::warn!(error = %e, "listing the partitions' leaders failed"),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "listing the leases' holders failed")
+                }
             }
         }
         drop(client);
@@ -287,6 +325,10 @@ impl NodeLeases {
             if let Err(e) = self.round(&broker.topics).await {
                 tracing::warn!(node_id = self.node_id, error = %e, "partition leadership round failed");
             }
+            broker
+                .transactions
+                .follow_lease(self.transaction_lease())
+                .await;
         }
     }
 

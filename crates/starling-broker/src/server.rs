@@ -246,6 +246,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         config.transaction.clone(),
         storage.clone(),
         producer_ids.clone(),
+        topics.leadership().map(|l| l.as_ref()),
     )
     .await?;
     let request_memory = RequestMemory::new(config.queued_max_request_bytes);
@@ -308,6 +309,13 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     tasks.spawn(maintenance::run(broker.clone()));
     tasks.spawn(crate::log_cleaner::run(broker.clone()));
     tasks.spawn(transactions.run_timers(broker.shutdown.clone()));
+    if let crate::storage::StorageKind::Postgres(url) = &broker.config.storage {
+        tasks.spawn(crate::transactions::queued::listen(
+            broker.clone(),
+            url.clone(),
+        ));
+        tasks.spawn(crate::transactions::queued::run(broker.clone()));
+    }
     tasks.spawn(crate::transactions::markers::run(
         broker.clone(),
         marker_jobs,

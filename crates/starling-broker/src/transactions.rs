@@ -23,6 +23,7 @@
 //! deadline (transaction timeouts, transactional id expiry).
 
 pub mod markers;
+pub mod queued;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,9 +41,12 @@ use starling_txn::{
 use tokio::sync::{mpsc, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::leases::NodeLeases;
 use crate::now_ms;
 use crate::producer_ids::ProducerIds;
 use crate::storage::MetadataStorage;
+use starling_postgres::lease::Lease;
+use starling_postgres::PgPool;
 
 /// Why a transaction request got no answer from the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub enum TxnFailure {
     /// The stored state cannot be loaded, or no producer id could be reserved:
     /// COORDINATOR_NOT_AVAILABLE.
     Unavailable,
+    /// Another node coordinates transactions (PostgreSQL storage): NOT_COORDINATOR.
+    NotHere,
 }
 
 impl TxnFailure {
@@ -70,7 +76,7 @@ impl TxnFailure {
                 TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
                 TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
             },
-            TxnFailure::NotStored => ResponseError::NotCoordinator,
+            TxnFailure::NotStored | TxnFailure::NotHere => ResponseError::NotCoordinator,
             TxnFailure::Unavailable => ResponseError::CoordinatorNotAvailable,
         }
     }
@@ -100,38 +106,125 @@ struct Inner {
     deadline_changed: Notify,
     /// Wakes the EndTxn requests waiting for their markers when a transaction completes.
     completed: Notify,
+    /// With PostgreSQL storage: where the coordinator's lease is held.
+    shared: Option<Shared>,
+}
+
+/// The coordinator on PostgreSQL: it runs only on the node holding the cluster's transaction
+/// coordinator lease, and its records are written under it.
+struct Shared {
+    pool: PgPool,
+    /// The lease as the last leadership round found it held, if it is.
+    lease: parking_lot::Mutex<Option<Lease>>,
+    /// The epoch of the lease the core was loaded under.
+    loaded_under: parking_lot::Mutex<Option<i64>>,
+    /// The markers queued for (and carried out by) the nodes leading their targets.
+    markers: queued::MarkerQueue,
+}
+
+/// How a marker job's completion went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEnd {
+    /// Its transaction is complete (or was already).
+    Completed,
+    /// The completion could not be stored: carry the job out again.
+    Retry,
+    /// This node no longer coordinates transactions: the node that does carries it out.
+    NotHere,
 }
 
 impl Transactions {
     /// Loads the coordinator from the store; returns the handle and the receiver of its marker
     /// jobs (the jobs of transactions decided before the last stop are already queued on it).
+    ///
+    /// With PostgreSQL storage (`leases`), the coordinator runs only while this node holds the
+    /// transaction coordinator's lease ([`Transactions::follow_lease`]).
     pub async fn start(
         config: TxnConfig,
         store: MetadataStorage,
         producer_ids: Arc<ProducerIds>,
+        leases: Option<&NodeLeases>,
     ) -> anyhow::Result<(Transactions, mpsc::UnboundedReceiver<MarkerJob>)> {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let core = load(&config, &store).await?;
-        let resumed = core.loaded();
+        let core = match leases {
+            Some(_) => None,
+            None => Some(load(&config, &store).await?),
+        };
+        let resumed = core
+            .as_ref()
+            .map(|c| c.loaded().markers)
+            .unwrap_or_default();
         let transactions = Transactions {
             inner: Arc::new(Inner {
                 config,
                 store,
                 producer_ids,
-                core: Mutex::new(Some(core)),
+                core: Mutex::new(core),
                 jobs,
                 deadline_changed: Notify::new(),
                 completed: Notify::new(),
+                shared: leases.map(|l| Shared {
+                    pool: l.pool().clone(),
+                    lease: parking_lot::Mutex::new(None),
+                    loaded_under: parking_lot::Mutex::new(None),
+                    markers: queued::MarkerQueue::default(),
+                }),
             }),
         };
-        if !resumed.markers.is_empty() {
+        if !resumed.is_empty() {
             tracing::info!(
-                transactions = resumed.markers.len(),
+                transactions = resumed.len(),
                 "finishing transactions decided before the last stop"
             );
         }
-        transactions.start_jobs(resumed.markers);
+        transactions.start_jobs(resumed);
+        if let Some(leases) = leases {
+            transactions.follow_lease(leases.transaction_lease()).await;
+        }
         Ok((transactions, rx))
+    }
+
+    /// With PostgreSQL storage, after each leadership round: the coordinator's lease as held
+    /// now. Taken (or taken again under a new epoch), the state is loaded from the database
+    /// and the transactions decided before are finished; lost, the state is dropped.
+    pub async fn follow_lease(&self, lease: Option<Lease>) {
+        let Some(shared) = &self.inner.shared else {
+            return;
+        };
+        let was = std::mem::replace(&mut *shared.lease.lock(), lease.clone());
+        if was.as_ref().map(|l| l.epoch) == lease.as_ref().map(|l| l.epoch) {
+            return;
+        }
+        match &lease {
+            Some(l) => tracing::info!(epoch = l.epoch, "coordinating transactions"),
+            None => tracing::info!("no longer coordinating transactions"),
+        }
+        let mut guard = self.inner.core.lock().await;
+        // Loads (and resumes) under the new lease, or drops the state without one.
+        let _ = self.loaded(&mut guard).await;
+        self.inner.deadline_changed.notify_one();
+    }
+
+    /// With PostgreSQL storage: the coordinator's lease, if this node holds it (`None` with
+    /// embedded storage).
+    pub fn lease(&self) -> Option<Lease> {
+        self.inner
+            .shared
+            .as_ref()
+            .and_then(|shared| shared.lease.lock().clone())
+    }
+
+    /// With PostgreSQL storage: the queue of markers between nodes.
+    pub fn marker_queue(&self) -> Option<&queued::MarkerQueue> {
+        self.inner.shared.as_ref().map(|shared| &shared.markers)
+    }
+
+    /// Whether this node coordinates transactions now.
+    pub fn coordinates(&self) -> bool {
+        self.inner
+            .shared
+            .as_ref()
+            .is_none_or(|shared| shared.lease.lock().is_some())
     }
 
     pub fn config(&self) -> &TxnConfig {
@@ -146,6 +239,9 @@ impl Transactions {
         timeout_ms: i32,
         expected: Option<ProducerIdAndEpoch>,
     ) -> Result<ProducerIdAndEpoch, TxnFailure> {
+        if !self.coordinates() {
+            return Err(TxnFailure::NotHere);
+        }
         let fresh_producer_id = self.fresh_producer_id().await?;
         self.call(TxnRequest::InitProducerId {
             transactional_id,
@@ -208,20 +304,26 @@ impl Transactions {
         }
     }
 
-    /// Reports a marker job carried out: completes its transaction. `false` if the completion
-    /// could not be stored (the job is to be carried out again).
-    pub async fn markers_written(&self, job: &MarkerJob) -> bool {
+    /// Reports a marker job carried out: completes its transaction.
+    pub async fn markers_written(&self, job: &MarkerJob) -> JobEnd {
         let mut guard = self.inner.core.lock().await;
-        let Ok(core) = self.loaded(&mut guard).await else {
-            return false;
+        let core = match self.loaded(&mut guard).await {
+            Ok(core) => core,
+            Err(TxnFailure::NotHere) => return JobEnd::NotHere,
+            Err(_) => return JobEnd::Retry,
         };
         let changes = core.markers_written(job, now_ms());
         let completes = !changes.records.is_empty();
-        let stored = self.store_step(&mut guard, changes).await.is_ok();
-        if stored && completes {
-            self.inner.completed.notify_waiters();
+        match self.store_step(&mut guard, changes).await {
+            Ok(()) => {
+                if completes {
+                    self.inner.completed.notify_waiters();
+                }
+                JobEnd::Completed
+            }
+            Err(TxnFailure::NotHere) => JobEnd::NotHere,
+            Err(_) => JobEnd::Retry,
         }
-        stored
     }
 
     /// Whether `producer` may write transactional data to `partition` now (the partition was
@@ -231,6 +333,11 @@ impl Transactions {
         producer: ProducerIdAndEpoch,
         partition: &TopicPartition,
     ) -> Result<(), TxnFailure> {
+        if !self.coordinates() {
+            return self
+                .verify_stored(producer, |v| v.partitions.contains(partition))
+                .await;
+        }
         let mut guard = self.inner.core.lock().await;
         let core = self.loaded(&mut guard).await?;
         Ok(core.verify_partition(producer, partition)?)
@@ -242,13 +349,45 @@ impl Transactions {
         producer: ProducerIdAndEpoch,
         group_id: &str,
     ) -> Result<(), TxnFailure> {
+        if !self.coordinates() {
+            return self
+                .verify_stored(producer, |v| v.groups.contains(group_id))
+                .await;
+        }
         let mut guard = self.inner.core.lock().await;
         let core = self.loaded(&mut guard).await?;
         Ok(core.verify_group(producer, group_id)?)
     }
 
+    /// The coordinator's check made from the producer's stored transaction, on a node that does
+    /// not coordinate transactions (the coordinator stores a step before answering it, so what
+    /// the producer was told is there).
+    async fn verify_stored(
+        &self,
+        producer: ProducerIdAndEpoch,
+        added: impl FnOnce(&TransactionValue) -> bool,
+    ) -> Result<(), TxnFailure> {
+        let shared = self.inner.shared.as_ref().ok_or(TxnFailure::Unavailable)?;
+        let client = shared.pool.get().await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot look a producer's transaction up");
+            TxnFailure::Unavailable
+        })?;
+        let stored = starling_postgres::transactions::by_producer(&**client, producer.producer_id)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot look a producer's transaction up");
+                TxnFailure::Unavailable
+            })?;
+        let value = stored.as_ref().and_then(|r| r.value.as_ref());
+        Ok(starling_txn::verify_open(value, producer, added)?)
+    }
+
     /// Every transactional id and its state (DescribeTransactions, ListTransactions, metrics).
+    /// A node that does not coordinate transactions has none.
     pub async fn snapshot(&self) -> Result<Vec<(String, TransactionValue)>, TxnFailure> {
+        if !self.coordinates() {
+            return Ok(Vec::new());
+        }
         let mut guard = self.inner.core.lock().await;
         let core = self.loaded(&mut guard).await?;
         Ok(core
@@ -311,11 +450,26 @@ impl Transactions {
         &self,
         guard: &'a mut Option<TransactionCoordinator>,
     ) -> Result<&'a mut TransactionCoordinator, TxnFailure> {
+        if let Some(shared) = &self.inner.shared {
+            // The state is this node's only under the lease it was loaded under.
+            let epoch = shared.lease.lock().as_ref().map(|l| l.epoch);
+            let mut loaded_under = shared.loaded_under.lock();
+            if epoch.is_none() || *loaded_under != epoch {
+                *guard = None;
+                *loaded_under = None;
+            }
+            if epoch.is_none() {
+                return Err(TxnFailure::NotHere);
+            }
+        }
         if guard.is_none() {
             match load(&self.inner.config, &self.inner.store).await {
                 Ok(core) => {
                     let resumed = core.loaded();
                     *guard = Some(core);
+                    if let Some(shared) = &self.inner.shared {
+                        *shared.loaded_under.lock() = shared.lease.lock().as_ref().map(|l| l.epoch);
+                    }
                     self.start_jobs(resumed.markers);
                 }
                 Err(e) => {
@@ -335,7 +489,7 @@ impl Transactions {
         changes: Changes,
     ) -> Result<(), TxnFailure> {
         if !changes.records.is_empty() {
-            if let Err(e) = self.inner.store.write_txn_records(&changes.records).await {
+            if let Err(e) = self.write(&changes.records).await {
                 tracing::error!(
                     error = %e,
                     "transaction records could not be stored; loading the coordinator's state again"
@@ -346,6 +500,20 @@ impl Transactions {
         }
         self.start_jobs(changes.markers);
         self.inner.deadline_changed.notify_one();
+        Ok(())
+    }
+
+    /// Writes records to the store; on PostgreSQL under the coordinator's lease.
+    async fn write(&self, records: &[starling_txn::TxnRecord]) -> anyhow::Result<()> {
+        let Some(shared) = &self.inner.shared else {
+            return Ok(self.inner.store.write_txn_records(records).await?);
+        };
+        let lease =
+            shared.lease.lock().clone().ok_or_else(|| {
+                anyhow::anyhow!("the transaction coordinator's lease is not held")
+            })?;
+        let mut client = shared.pool.get().await?;
+        starling_postgres::transactions::write_records(&mut client, &lease, records).await?;
         Ok(())
     }
 

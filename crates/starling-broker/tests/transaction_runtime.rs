@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::sync::Arc;
 
 use starling_broker::producer_ids::ProducerIds;
-use starling_broker::transactions::{Transactions, TxnFailure};
+use starling_broker::transactions::{JobEnd, Transactions, TxnFailure};
 use starling_meta::MetadataStore;
 use starling_txn::{ProducerIdAndEpoch, TopicPartition, TxnConfig, TxnError, TxnRequest, TxnState};
 
@@ -17,7 +17,7 @@ async fn start(
     tokio::sync::mpsc::UnboundedReceiver<starling_txn::MarkerJob>,
 ) {
     let ids = Arc::new(ProducerIds::new(store.clone().into()));
-    Transactions::start(TxnConfig::default(), store.clone().into(), ids)
+    Transactions::start(TxnConfig::default(), store.clone().into(), ids, None)
         .await
         .unwrap()
 }
@@ -80,7 +80,7 @@ async fn a_transaction_decided_before_a_crash_is_finished_after_the_restart() {
         txns.init_producer_id("app".into(), 60_000, None).await,
         Err(TxnFailure::Refused(TxnError::ConcurrentTransactions))
     );
-    assert!(txns.markers_written(&resumed).await);
+    assert_eq!(txns.markers_written(&resumed).await, JobEnd::Completed);
     let state = txns.snapshot().await.unwrap();
     assert_eq!(state[0].1.state, TxnState::CompleteCommit);
     let next = txns
@@ -118,7 +118,7 @@ async fn a_step_that_cannot_be_stored_is_not_coordinator_and_leaves_nothing_behi
     let job = jobs.recv().await.unwrap();
     assert!(job.commit);
     // Once the markers are reported written, EndTxn is answered at once.
-    assert!(txns.markers_written(&job).await);
+    assert_eq!(txns.markers_written(&job).await, JobEnd::Completed);
     let answered = tokio::time::timeout(std::time::Duration::from_secs(2), ending)
         .await
         .expect("EndTxn answered after its markers")

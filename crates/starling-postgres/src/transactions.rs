@@ -66,13 +66,7 @@ pub async fn write_records(
     lease: &Lease,
     records: &[TxnRecord],
 ) -> Result<(), TxnStoreError> {
-    if lease.kind != LeaseKind::Transactions || lease.name != COORDINATOR {
-        return Err(TxnStoreError::WrongLease(format!(
-            "{} {}",
-            lease.kind.as_str(),
-            lease.name
-        )));
-    }
+    coordinator_lease(lease)?;
     // Encoded first: a record that does not encode fails the batch, never deletes.
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
@@ -112,6 +106,17 @@ pub async fn write_records(
         };
     }
     tx.commit().await?;
+    Ok(())
+}
+
+fn coordinator_lease(lease: &Lease) -> Result<(), TxnStoreError> {
+    if lease.kind != LeaseKind::Transactions || lease.name != COORDINATOR {
+        return Err(TxnStoreError::WrongLease(format!(
+            "{} {}",
+            lease.kind.as_str(),
+            lease.name
+        )));
+    }
     Ok(())
 }
 
@@ -164,16 +169,21 @@ impl QueuedMarker {
     }
 }
 
-/// Leaves `markers` for the nodes that lead their targets and wakes them. Queuing a marker
+/// Leaves `markers` for the nodes that lead their targets and wakes them, under the
+/// coordinator's `lease`: a coordinator that lost it queues nothing, so no marker of a
+/// transaction another coordinator has since completed can be written late. Queuing a marker
 /// again (a coordinator that took over redoes the job) replaces the row.
 pub async fn queue(
     client: &mut tokio_postgres::Client,
+    lease: &Lease,
     markers: &[QueuedMarker],
 ) -> Result<(), TxnStoreError> {
     if markers.is_empty() {
         return Ok(());
     }
+    coordinator_lease(lease)?;
     let tx = client.transaction().await?;
+    lease::check(&tx, lease).await?;
     for marker in markers {
         let (kind, target, partition) = marker.key();
         tx.execute(

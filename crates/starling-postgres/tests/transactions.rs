@@ -141,15 +141,19 @@ async fn queued_markers_are_heard_carried_out_and_waited_for() {
     let pool = pg.pool("txn_markers", 4).await;
     let mut listener = Listener::connect(&pg.url_for("txn_markers")).await.unwrap();
     let mut client = pool.get().await.unwrap();
+    let held = lease::acquire(&**client, LeaseKind::Transactions, COORDINATOR, 1, LONG)
+        .await
+        .unwrap()
+        .unwrap();
     let orders_0 = MarkerTarget::Partition(TopicPartition::new("orders", 0));
     let group = MarkerTarget::Group("billing".to_string());
     let a = marker(orders_0.clone(), 10, 1, true);
     let b = marker(group.clone(), 10, 1, true);
     let other = marker(orders_0.clone(), 11, 4, false);
-    transactions::queue(&mut client, &[a.clone(), b.clone()])
+    transactions::queue(&mut client, &held, &[a.clone(), b.clone()])
         .await
         .unwrap();
-    transactions::queue(&mut client, std::slice::from_ref(&other))
+    transactions::queue(&mut client, &held, std::slice::from_ref(&other))
         .await
         .unwrap();
     assert_eq!(
@@ -164,14 +168,14 @@ async fn queued_markers_are_heard_carried_out_and_waited_for() {
     );
 
     // Queued again (a coordinator that took over): still one row per target and producer.
-    transactions::queue(&mut client, std::slice::from_ref(&a))
+    transactions::queue(&mut client, &held, std::slice::from_ref(&a))
         .await
         .unwrap();
     assert_eq!(transactions::pending(&**client, 10).await.unwrap().len(), 2);
 
     // A row queued again for another outcome is not deleted by the old one's completion.
     let aborting = marker(orders_0.clone(), 11, 5, false);
-    transactions::queue(&mut client, std::slice::from_ref(&aborting))
+    transactions::queue(&mut client, &held, std::slice::from_ref(&aborting))
         .await
         .unwrap();
     transactions::done(&**client, &other).await.unwrap();
@@ -194,4 +198,32 @@ async fn queued_markers_are_heard_carried_out_and_waited_for() {
         }
     }
     assert!(heard_done, "the completion was not notified");
+}
+
+#[tokio::test]
+async fn a_coordinator_that_lost_its_lease_queues_no_markers() {
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let pool = pg.pool("txn_markers_fenced", 4).await;
+    let mut client = pool.get().await.unwrap();
+    let old = lease::acquire(
+        &**client,
+        LeaseKind::Transactions,
+        COORDINATOR,
+        1,
+        Duration::from_millis(200),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    lease::acquire(&**client, LeaseKind::Transactions, COORDINATOR, 2, LONG)
+        .await
+        .unwrap()
+        .unwrap();
+    let late = marker(MarkerTarget::Group("g".to_string()), 3, 0, true);
+    let queued = transactions::queue(&mut client, &old, &[late]).await;
+    assert!(matches!(queued, Err(TxnStoreError::Lease(_))), "{queued:?}");
+    assert!(transactions::queued(&**client).await.unwrap().is_empty());
 }

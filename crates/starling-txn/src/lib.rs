@@ -390,15 +390,8 @@ impl TransactionCoordinator {
     ) -> Result<(), TxnError> {
         let v = self
             .transactional_id_of(producer.producer_id)
-            .and_then(|id| self.txns.get(id))
-            .ok_or(TxnError::InvalidProducerIdMapping)?;
-        if producer.epoch < v.producer_epoch {
-            return Err(TxnError::ProducerFenced);
-        }
-        if producer.epoch != v.producer_epoch || v.state != TxnState::Ongoing || !added(v) {
-            return Err(TxnError::InvalidTxnState);
-        }
-        Ok(())
+            .and_then(|id| self.txns.get(id));
+        verify_open(v, producer, added)
     }
 
     fn init_producer_id(
@@ -612,6 +605,27 @@ impl TransactionCoordinator {
             ),
         }
     }
+}
+
+/// Whether `producer` may write in its open transaction, `value` being the state of the
+/// transactional id that holds it (`None`: no id does) and `added` whether the partition or
+/// group was added to the transaction. The coordinator's check, also made by a partition leader
+/// on another node from the stored state.
+pub fn verify_open(
+    value: Option<&TransactionValue>,
+    producer: ProducerIdAndEpoch,
+    added: impl FnOnce(&TransactionValue) -> bool,
+) -> Result<(), TxnError> {
+    let v = value
+        .filter(|v| v.producer_id == producer.producer_id)
+        .ok_or(TxnError::InvalidProducerIdMapping)?;
+    if producer.epoch < v.producer_epoch {
+        return Err(TxnError::ProducerFenced);
+    }
+    if producer.epoch != v.producer_epoch || v.state != TxnState::Ongoing || !added(v) {
+        return Err(TxnError::InvalidTxnState);
+    }
+    Ok(())
 }
 
 fn accepted(producer: ProducerIdAndEpoch, changes: Changes) -> Output {

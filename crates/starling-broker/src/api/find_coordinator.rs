@@ -1,6 +1,7 @@
 //! FindCoordinator: consumer groups (key type 0) are coordinated by the node
 //! [`crate::cluster::group_coordinator`] names (this one with embedded storage; on PostgreSQL
-//! the live node placement gives the group to), transactional ids (key type 1) by this node.
+//! the live node placement gives the group to), transactional ids (key type 1) by the one
+//! [`crate::cluster::transaction_coordinator`] names.
 //! Other key types (KIP-939's share groups, 2) are not offered. v4+ batches keys.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -67,7 +68,7 @@ pub fn handle(
         }
         let coordinator = match request.key_type {
             GROUP_KEY => crate::cluster::group_coordinator(broker, ctx, key),
-            _ => Some(crate::cluster::this_node(broker, ctx)),
+            _ => crate::cluster::transaction_coordinator(broker, ctx),
         };
         coordinator.ok_or((
             ResponseError::CoordinatorNotAvailable,

@@ -212,7 +212,7 @@ async fn verify_transactional(
                 }
                 Err(TxnFailure::Refused(_)) => ResponseError::InvalidTxnState,
                 // Retriable, as Kafka answers when it cannot reach the coordinator.
-                Err(TxnFailure::NotStored | TxnFailure::Unavailable) => {
+                Err(TxnFailure::NotStored | TxnFailure::Unavailable | TxnFailure::NotHere) => {
                     ResponseError::NotEnoughReplicas
                 }
             };
