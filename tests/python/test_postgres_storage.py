@@ -398,3 +398,69 @@ def test_confluent_kafka_cooperative_group_on_two_nodes_survives_its_coordinator
     finally:
         for m in members:
             m.close()
+
+
+def test_confluent_kafka_transactions_span_both_nodes_and_kafka_python_reads_them_committed(
+        broker_factory, postgres, postgres_url):
+    """Two nodes share one database: a confluent-kafka transactional producer bootstrapped at
+    both writes to partitions each node leads and commits a group's offsets in its transactions
+    (whichever node coordinates the group and the transactions); kafka-python, reading
+    read_committed through the other node, sees exactly the committed records, and the group's
+    offset is the last committed transaction's."""
+    n1 = cluster_node(broker_factory, postgres_url, 1)
+    n2 = cluster_node(broker_factory, postgres_url, 2)
+    topic, source = unique_topic("pg-cluster-txn"), unique_topic("pg-cluster-txn-in")
+    group = unique_topic("pg-cluster-txn-group")
+    create_topic(n1.bootstrap, topic, partitions=8)
+    create_topic(n1.bootstrap, source, partitions=1)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        seen = [leaders_seen(n.bootstrap, topic) for n in (n1, n2)]
+        if all(brokers == {1, 2} and len(leaders) == 8 and set(leaders.values()) == {1, 2}
+               and leaders == seen[0][1] for brokers, leaders in seen):
+            break
+        assert time.monotonic() < deadline, f"the nodes never agreed on leaders spread over both: {seen}"
+        time.sleep(0.2)
+
+    producer = Producer({"bootstrap.servers": f"{n1.bootstrap},{n2.bootstrap}",
+                         "transactional.id": unique_topic("pg-cluster-txn-writer"), "linger.ms": 5})
+    producer.init_transactions(OP_TIMEOUT)
+    metadata = make_consumer(n2.bootstrap, **{"group.id": group}).consumer_group_metadata()
+
+    def transaction(prefix: str, offset: int, commit: bool) -> None:
+        producer.begin_transaction()
+        for p in range(8):
+            producer.produce(topic, value=f"{prefix}-{p}".encode(), partition=p)
+        producer.send_offsets_to_transaction([TopicPartition(source, 0, offset)], metadata, OP_TIMEOUT)
+        if commit:
+            producer.commit_transaction(OP_TIMEOUT)
+        else:
+            assert producer.flush(OP_TIMEOUT) == 0
+            producer.abort_transaction(OP_TIMEOUT)
+
+    transaction("first", 10, commit=True)
+    transaction("dropped", 20, commit=False)
+    transaction("second", 30, commit=True)
+
+    consumer = KafkaConsumer(bootstrap_servers=n2.bootstrap, isolation_level="read_committed",
+                             enable_auto_commit=False, request_timeout_ms=30_000)
+    try:
+        consumer.assign([KafkaPythonTopicPartition(topic, p) for p in range(8)])
+        consumer.seek_to_beginning()
+        got = []
+        deadline = time.monotonic() + WAIT_S
+        while len(got) < 16 and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                got.extend(r.value.decode() for r in records)
+        extra = [r.value for rs in consumer.poll(timeout_ms=1500).values() for r in rs]
+    finally:
+        consumer.close()
+    assert sorted(got) == sorted(f"{prefix}-{p}" for prefix in ("first", "second") for p in range(8))
+    assert extra == []
+
+    reader = KafkaConsumer(bootstrap_servers=n1.bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        assert reader.committed(KafkaPythonTopicPartition(source, 0)) == 30
+    finally:
+        reader.close()
+    assert postgres.query(postgres_url, "SELECT count(*) FROM txn_markers").strip() == "0"

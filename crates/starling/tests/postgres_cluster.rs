@@ -6,6 +6,9 @@
 //! producers and a group consumer carry on through it, and nothing acknowledged is lost.
 //! Topic, ACL, quota, SCRAM and run-time config changes made on one node are in force on the
 //! other within a heartbeat interval.
+//! Transactions span both nodes' partitions and groups, whichever node coordinates them, and
+//! carry on when the transaction coordinator is killed: an open transaction commits through
+//! the node that took over, and one its producer abandoned is aborted when it times out.
 
 mod common;
 
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest, MetadataResponse};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::FutureRecord;
+use rdkafka::producer::{BaseRecord, FutureRecord, Producer};
 use rdkafka::Message;
 use starling_postgres::testing::TestPostgres;
 
@@ -676,4 +679,301 @@ async fn a_frozen_coordinator_loses_its_group_and_writes_nothing_when_it_thaws()
     for (key, at) in &produced {
         assert_eq!(seen.get(key), Some(at), "{key}");
     }
+}
+
+/// The node FindCoordinator names for transactional id `id`, asked of `b`.
+fn transaction_coordinator(b: &Broker, id: &str) -> i32 {
+    let mut raw = RawClient::connect(b.addr());
+    let response = raw.call(
+        3,
+        &FindCoordinatorRequest::default()
+            .with_key(kafka_protocol::protocol::StrBytes::from_string(
+                id.to_string(),
+            ))
+            .with_key_type(1),
+    );
+    assert_eq!(response.error_code, 0, "{response:?}");
+    response.node_id.0
+}
+
+/// A librdkafka transactional producer whose transactions time out after `timeout_ms`.
+fn transactional_producer(
+    bootstrap: &str,
+    id: &str,
+    timeout_ms: u32,
+) -> rdkafka::producer::BaseProducer {
+    let timeout = timeout_ms.to_string();
+    let p: rdkafka::producer::BaseProducer = client_config(
+        bootstrap,
+        &[
+            ("transactional.id", id),
+            ("transaction.timeout.ms", timeout.as_str()),
+            ("socket.timeout.ms", timeout.as_str()),
+        ],
+    )
+    .create()
+    .expect("transactional producer");
+    p.init_transactions(Duration::from_secs(60))
+        .expect("init_transactions");
+    p
+}
+
+/// Transactions writing a record `prefix-<partition>` in each of `partitions` partitions of
+/// `topic` and committing `group`'s offset of `input`-0.
+struct Transactions<'a> {
+    topic: &'a str,
+    partitions: i32,
+    group: &'a rdkafka::consumer::ConsumerGroupMetadata,
+    input: &'a str,
+}
+
+impl Transactions<'_> {
+    /// One transaction of `p`, committed or aborted, with the group's offset at `offset`.
+    fn run(&self, p: &rdkafka::producer::BaseProducer, prefix: &str, offset: i64, commit: bool) {
+        let t = Duration::from_secs(60);
+        p.begin_transaction().expect("begin");
+        for partition in 0..self.partitions {
+            let value = format!("{prefix}-{partition}");
+            p.send(
+                BaseRecord::<str, str>::to(self.topic)
+                    .partition(partition)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .expect("send");
+        }
+        let mut offsets = rdkafka::TopicPartitionList::new();
+        offsets
+            .add_partition_offset(self.input, 0, rdkafka::Offset::Offset(offset))
+            .unwrap();
+        p.send_offsets_to_transaction(&offsets, self.group, t)
+            .expect("send_offsets_to_transaction");
+        if commit {
+            p.commit_transaction(t).expect("commit");
+        } else {
+            p.flush(t).expect("flush");
+            p.abort_transaction(t).expect("abort");
+        }
+    }
+}
+
+/// Every record of `topic`'s `partitions` partitions a read_committed consumer of `bootstrap`
+/// reads within `limit` once it has `want` of them (and nothing more for two seconds).
+fn committed_values(bootstrap: &str, topic: &str, partitions: i32, want: usize) -> Vec<String> {
+    let c: BaseConsumer = client_config(
+        bootstrap,
+        &[
+            ("group.id", "committed-reader"),
+            ("isolation.level", "read_committed"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+        ],
+    )
+    .create()
+    .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).expect("assign");
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut quiet_since = Instant::now();
+    while values.len() < want || quiet_since.elapsed() < Duration::from_secs(2) {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {want} committed records: {values:?}",
+            values.len()
+        );
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                values.push(Msg::of(&m).value_str());
+                quiet_since = Instant::now();
+            }
+            Some(Err(e)) => eprintln!("read_committed consumer (tolerated): {e}"),
+            None => {}
+        }
+    }
+    values.sort();
+    values
+}
+
+/// `group`'s committed offset of `topic`-0, asked of `bootstrap`.
+fn group_offset(bootstrap: &str, group: &str, topic: &str) -> rdkafka::Offset {
+    let c: BaseConsumer = client_config(bootstrap, &[("group.id", group)])
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    c.committed_offsets(tpl, Duration::from_secs(30))
+        .expect("committed offsets")
+        .find_partition(topic, 0)
+        .unwrap()
+        .offset()
+}
+
+fn expected(prefixes: &[&str], partitions: i32) -> Vec<String> {
+    let mut all: Vec<String> = prefixes
+        .iter()
+        .flat_map(|prefix| (0..partitions).map(move |p| format!("{prefix}-{p}")))
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_span_partitions_and_groups_on_both_nodes() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("txn_two_nodes").unwrap();
+    let one = node(&url, 1);
+    let two = node(&url, 2);
+    create_topic(&one.bootstrap(), "totals", 16).await;
+    create_topic(&one.bootstrap(), "orders", 1).await;
+    let led = settled_leaders(&[&one, &two], &[1, 2], "totals", 16);
+    let by_node: BTreeSet<i32> = led.values().map(|(leader, _)| *leader).collect();
+    assert_eq!(by_node, BTreeSet::from([1, 2]), "both nodes lead: {led:?}");
+    settled_leaders(&[&one, &two], &[1, 2], "orders", 1);
+
+    // One node coordinates transactions, whichever node is asked.
+    let txn_node = transaction_coordinator(&one, "mover");
+    assert_eq!(transaction_coordinator(&two, "mover"), txn_node);
+    // A group the other node coordinates.
+    let group = (0..)
+        .map(|i| format!("movers-{i}"))
+        .find(|g| coordinator(&one, g) != txn_node)
+        .unwrap();
+    let group_meta = client_config(&one.bootstrap(), &[("group.id", group.as_str())])
+        .create::<BaseConsumer>()
+        .expect("consumer")
+        .group_metadata()
+        .expect("group metadata");
+
+    let p = transactional_producer(
+        &format!("{},{}", one.bootstrap(), two.bootstrap()),
+        "mover",
+        60_000,
+    );
+    let txns = Transactions {
+        topic: "totals",
+        partitions: 16,
+        group: &group_meta,
+        input: "orders",
+    };
+    txns.run(&p, "first", 10, true);
+    txns.run(&p, "dropped", 20, false);
+    txns.run(&p, "second", 30, true);
+
+    // Committed records of both nodes' partitions are readable through either; aborted ones
+    // never; the group's offset is the last committed transaction's.
+    assert_eq!(
+        committed_values(&two.bootstrap(), "totals", 16, 32),
+        expected(&["first", "second"], 16)
+    );
+    assert_eq!(
+        group_offset(&one.bootstrap(), &group, "orders"),
+        rdkafka::Offset::Offset(30)
+    );
+    // Every marker was written: none is left queued.
+    let pool = starling_postgres::connect(&url, 2).await.unwrap();
+    let db = pool.get().await.unwrap();
+    let queued: i64 = db
+        .query_one("SELECT count(*) FROM txn_markers", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(queued, 0);
+    let owner: i32 = db
+        .query_one("SELECT owner FROM leases WHERE kind = 'transactions'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(owner, txn_node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_carry_on_when_their_coordinator_is_killed() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("txn_failover").unwrap();
+    let mut nodes = [node(&url, 1), node(&url, 2)];
+    create_topic(&nodes[0].bootstrap(), "ledger", 16).await;
+    create_topic(&nodes[0].bootstrap(), "orders", 1).await;
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "ledger", 16);
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "orders", 1);
+    let victim = transaction_coordinator(&nodes[0], "ledger-writer");
+    let (dead, alive) = if victim == 1 { (0, 1) } else { (1, 0) };
+    let survivor = nodes[alive].bootstrap();
+    let group_meta = client_config(&survivor, &[("group.id", "ledger-group")])
+        .create::<BaseConsumer>()
+        .expect("consumer")
+        .group_metadata()
+        .expect("group metadata");
+
+    // One transaction committed, one left open by a producer that goes away, one open by a
+    // producer that stays: then the coordinator dies.
+    let p = transactional_producer(&survivor, "ledger-writer", 60_000);
+    let txns = Transactions {
+        topic: "ledger",
+        partitions: 16,
+        group: &group_meta,
+        input: "orders",
+    };
+    txns.run(&p, "before", 5, true);
+    let abandoned = transactional_producer(&survivor, "abandoned-writer", 8_000);
+    {
+        abandoned.begin_transaction().unwrap();
+        for partition in 0..16 {
+            abandoned
+                .send(
+                    BaseRecord::<str, str>::to("ledger")
+                        .partition(partition)
+                        .payload("abandoned"),
+                )
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        abandoned.flush(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        for partition in 0..16 {
+            let value = format!("across-{partition}");
+            p.send(
+                BaseRecord::<str, str>::to("ledger")
+                    .partition(partition)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| e)
+            .unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+    }
+    nodes[dead].kill9();
+    let survivor_id = alive as i32 + 1;
+    settled_leaders(&[&nodes[alive]], &[survivor_id], "ledger", 16);
+
+    // The open transaction commits through the coordinator that took over, and the producer
+    // carries on; the abandoned one is aborted when its timeout passes.
+    {
+        p.commit_transaction(Duration::from_secs(90))
+            .expect("commit after the coordinator moved");
+    }
+    assert_eq!(
+        transaction_coordinator(&nodes[alive], "ledger-writer"),
+        survivor_id
+    );
+    txns.run(&p, "after", 9, true);
+    assert_eq!(
+        committed_values(&survivor, "ledger", 16, 48),
+        expected(&["after", "before", "across"], 16)
+    );
+    assert_eq!(
+        group_offset(&survivor, "ledger-group", "orders"),
+        rdkafka::Offset::Offset(9)
+    );
+    drop(abandoned);
 }
