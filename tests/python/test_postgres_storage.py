@@ -9,8 +9,8 @@ Each test gets a database of its own on a throw-away PostgreSQL server (the `pos
 start after kill -9 waits about three seconds for the old registration to lapse. What the
 clients produced is counted again with SQL in the `batches` table (through psql), so a test
 passes only when the records really live in the database. Group state (committed offsets) is
-in the database too. The last test runs two nodes on one database (`cluster.multi.node.enable`)
-and kills one of them under a kafka-python group.
+in the database too. The last tests run two nodes on one database: groups whose coordinator is
+killed, transactions spanning both nodes.
 """
 
 from __future__ import annotations
@@ -251,7 +251,6 @@ def cluster_node(broker_factory, url: str, node_id: int):
     return broker_factory({
         "storage": url,
         "node.id": str(node_id),
-        "cluster.multi.node.enable": "true",
         "broker.session.timeout.ms": "3000",
         "broker.heartbeat.interval.ms": "500",
         "group.initial.rebalance.delay.ms": "0",

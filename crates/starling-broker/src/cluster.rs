@@ -122,10 +122,15 @@ fn other_node(node: &starling_postgres::node::NodeInfo, ctx: &RequestContext) ->
 /// ACLs, client quotas, SCRAM credentials and run-time broker configs — by reading each back.
 /// Run before every leadership round, so a change made on one node is in force on the others
 /// within a heartbeat interval. A read that fails is logged and tried again next time.
+///
+/// A node alone on its database knows everything stored (it read it all at start and made
+/// every change since), so it reads nothing; once a round has seen another node live, it
+/// reads until a round after the last other node went.
 pub async fn follow_other_nodes(broker: &Broker) {
-    // Alone on its database (no other node may start beside it), a node changes nothing it
-    // does not already know.
-    if broker.topics.leadership().is_none() || !broker.config.cluster_multi_node {
+    let Some(leases) = broker.topics.leadership() else {
+        return;
+    };
+    if !leases.take_other_nodes_seen() {
         return;
     }
     if let Err(e) = broker.topics.follow_stored().await {

@@ -110,10 +110,6 @@ pub struct BrokerConfig {
     /// `broker.heartbeat.interval.ms`: with PostgreSQL storage, how often the registration is
     /// renewed.
     pub broker_heartbeat_interval_ms: u64,
-    /// `cluster.multi.node.enable`: with PostgreSQL storage, whether this node may share the
-    /// database with other live nodes (until transactions span nodes, off: a node refuses to
-    /// start beside another).
-    pub cluster_multi_node: bool,
     /// `connections.max.reauth.ms` (KIP-368): how long a SASL session lasts before the client
     /// must re-authenticate on its connection; 0: sessions do not expire (and clients may not
     /// re-authenticate). A listener may set its own as
@@ -195,7 +191,6 @@ impl Default for BrokerConfig {
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
             broker_session_timeout_ms: 9_000,
-            cluster_multi_node: false,
             broker_heartbeat_interval_ms: 2_000,
             connections_max_reauth_ms: 0,
             queued_max_request_bytes: Some(DEFAULT_QUEUED_MAX_REQUEST_BYTES),
@@ -1064,7 +1059,6 @@ impl BrokerConfig {
             "broker.heartbeat.interval.ms" => {
                 self.broker_heartbeat_interval_ms = parse_positive(key, value)?
             }
-            "cluster.multi.node.enable" => self.cluster_multi_node = parse_bool(key, value)?,
             "connections.max.reauth.ms" => self.connections_max_reauth_ms = parse_num(key, value)?,
             "queued.max.request.bytes" => {
                 self.queued_max_request_bytes = if value.trim() == "-1" {

@@ -210,8 +210,6 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "This broker's id (the same as node.id)."),
     broker_key!("broker.session.timeout.ms", Int, false, |c| Some(c.broker_session_timeout_ms.to_string()),
         "With storage=postgres://…: how long this node's registration lasts without a renewal; another node may take its id after that."),
-    broker_key!("cluster.multi.node.enable", Boolean, false, |c| Some(c.cluster_multi_node.to_string()),
-        "With storage=postgres://…: let several nodes share the database, each leading its share of the partitions and coordinating its share of the groups (in progress: transactions do not span nodes yet)."),
     broker_key!("compression.type", String, true, |c| Some(c.log.compression_type.name().into()),
         "The default compression.type of topics."),
     broker_key!("connection.failed.authentication.delay.ms", Int, false, |c| Some(c.connection_failed_authentication_delay_ms.to_string()),

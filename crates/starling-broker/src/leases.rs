@@ -1,9 +1,9 @@
 //! With PostgreSQL storage: this node's leases in the database (`starling_postgres::ownership`)
-//! on the partitions it leads and the consumer groups it coordinates.
-//!
-//! Groups are leased when the coordinator first stores records of one
-//! ([`NodeLeases::group_lease`]); the coordinator's writes are fenced by those leases
-//! (`starling_postgres::group_records`), and every round renews them with the partitions'.
+//! on the partitions it leads, the consumer groups it coordinates and, on one node of the
+//! cluster, the transaction coordinator's. The group coordinator's writes are fenced by the
+//! group leases (`starling_postgres::group_records`), the transaction coordinator's by its
+//! lease (`starling_postgres::transactions`), and every round renews them with the
+//! partitions'.
 //!
 //! A round lists the live nodes and every partition, renews the leases this node keeps,
 //! releases those placement gives another node and takes those that are free or lapsed
@@ -18,8 +18,14 @@
 //! answers [`ClusterView::coordinator_of`]). Rounds renew the group leases held and release
 //! those placement now gives another node (a node joined).
 //!
-//! Each round also notes what the other nodes hold ([`ClusterView`]): the live nodes and every
-//! partition's leader, for Metadata and FindCoordinator to answer without a round trip.
+//! The transaction coordinator's lease is wanted by the node placement names for it: a round
+//! takes it when it is free, renews it, or releases it when placement moves it (a node joined);
+//! after the round the transaction coordinator follows what is held
+//! (`crate::transactions::Transactions::follow_lease`).
+//!
+//! Each round also notes what the other nodes hold ([`ClusterView`]): the live nodes, every
+//! partition's leader and the transaction coordinator, for Metadata and FindCoordinator to
+//! answer without a round trip.
 //!
 //! Rounds run every `broker.heartbeat.interval.ms`, with leases lasting
 //! `broker.session.timeout.ms`, and at once when topics or partitions are created (the handler
@@ -61,6 +67,9 @@ pub struct NodeLeases {
     held_transactions: parking_lot::Mutex<Option<Lease>>,
     /// What the last round saw of the cluster.
     view: parking_lot::RwLock<Arc<ClusterView>>,
+    /// Set by a round that saw another node live, cleared by
+    /// [`NodeLeases::take_other_nodes_seen`].
+    other_nodes_seen: std::sync::atomic::AtomicBool,
 }
 
 /// The cluster as the last round saw it.
@@ -125,7 +134,15 @@ impl NodeLeases {
             held_groups: parking_lot::Mutex::new(HashMap::new()),
             held_transactions: parking_lot::Mutex::new(None),
             view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
+            other_nodes_seen: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether a round saw another node live since the last call (what another node changed
+    /// in the database must be read).
+    pub fn take_other_nodes_seen(&self) -> bool {
+        self.other_nodes_seen
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// The database's connection pool.
@@ -199,6 +216,10 @@ impl NodeLeases {
         let client = self.pool.get().await?;
         let nodes = node::live_nodes(&**client).await?;
         let live: Vec<i32> = nodes.iter().map(|n| n.node_id).collect();
+        if live.iter().any(|id| *id != self.node_id) {
+            self.other_nodes_seen
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let reconciled = ownership.reconcile(&**client, &live, &things).await;
         self.publish_groups(&ownership);
         if reconciled.is_ok() {

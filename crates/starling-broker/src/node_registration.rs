@@ -5,10 +5,8 @@
 //! A node started again soon after a kill finds its previous run's registration still live and
 //! waits, at most the session timeout, for it to lapse, as a Kafka broker does.
 //!
-//! Nodes share the database's partitions and groups by leases (`crate::leases`). Until
-//! transactions span nodes, sharing is opt-in (`cluster.multi.node.enable`): without it a node
-//! refuses to start while another node is registered live on the same database. The check is
-//! made after registering, so of two nodes starting at once neither goes on alone.
+//! Nodes share the database's partitions, groups and transactions by leases (`crate::leases`);
+//! each needs its own `node.id`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +29,7 @@ pub struct NodeRegistration {
 
 impl NodeRegistration {
     /// Registers this node at its listeners' advertised addresses (`listeners`, by name; the
-    /// first is the node's main address); without
-    /// `cluster.multi.node.enable`, refuses to go on while another node is live on the
-    /// database.
+    /// first is the node's main address).
     pub async fn register(
         pool: PgPool,
         config: &BrokerConfig,
@@ -75,22 +71,6 @@ impl NodeRegistration {
                 Err(e) => return Err(e.into()),
             }
         };
-        let others: Vec<NodeInfo> = node::live_nodes(&**client)
-            .await?
-            .into_iter()
-            .filter(|n| n.node_id != info.node_id)
-            .collect();
-        if let Some(other) = others.first().filter(|_| !config.cluster_multi_node) {
-            node::deregister(&**client, &registration).await?;
-            bail!(
-                "node {} ({}:{}) is already live on this database: several nodes share one \
-                 database only with cluster.multi.node.enable=true (transactions do not span \
-                 nodes yet); start one node per database otherwise",
-                other.node_id,
-                other.host,
-                other.port
-            );
-        }
         drop(client);
         tracing::info!(
             node_id = info.node_id,

@@ -125,7 +125,6 @@ async fn open_storage(
                 .with_context(|| format!("storage {}", config.storage.display()))?;
             tracing::info!(
                 storage = config.storage.display(),
-                multi_node = config.cluster_multi_node,
                 "metadata, partition logs and group records in PostgreSQL"
             );
             Ok((

@@ -21,6 +21,13 @@
 //! the core hands back the jobs of every transaction decided before the broker stopped, so a
 //! commit or abort that was decided is always finished. A timer task wakes at the core's next
 //! deadline (transaction timeouts, transactional id expiry).
+//!
+//! With PostgreSQL storage one node of the cluster coordinates transactions: the one holding the
+//! transaction coordinator's lease (`crate::leases`). The core exists only while that lease is
+//! held, loaded from the database under it ([`Transactions::follow_lease`]); its records are
+//! written in a database transaction that checks the lease, requests to other nodes are
+//! answered NOT_COORDINATOR, and those nodes check producers' transactional writes against the
+//! stored state. Markers go through the database's queue ([`queued`]).
 
 pub mod markers;
 pub mod queued;

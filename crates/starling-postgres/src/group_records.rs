@@ -3,7 +3,7 @@
 //!
 //! As in the embedded store, the table keeps the latest record of each key and a record with
 //! no value deletes its key, so a group's replay is [`load`]: every row of the group, in key
-//! order. [`write`] stores one batch of the coordinator's records in one transaction that
+//! order. [`write()`] stores one batch of the coordinator's records in one transaction that
 //! first checks the group's lease ([`crate::lease::check`]): a coordinator that lost its group
 //! writes nothing, and a batch is stored whole or not at all.
 

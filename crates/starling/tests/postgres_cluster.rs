@@ -1,4 +1,4 @@
-//! Several nodes on one PostgreSQL database (`cluster.multi.node.enable`), driven by
+//! Several nodes on one PostgreSQL database, driven by
 //! librdkafka: the nodes list each other in Metadata, share the partitions (each partition led
 //! by the node holding its lease) and the consumer groups (each coordinated where
 //! FindCoordinator says, on every node alike), and a topic created on one node is served by
@@ -23,8 +23,7 @@ use rdkafka::Message;
 use starling_postgres::testing::TestPostgres;
 
 /// Node leases short enough that a killed node's share moves within seconds.
-const CLUSTER: [(&str, &str); 4] = [
-    ("cluster.multi.node.enable", "true"),
+const CLUSTER: [(&str, &str); 3] = [
     ("broker.session.timeout.ms", "3000"),
     ("broker.heartbeat.interval.ms", "500"),
     ("group.initial.rebalance.delay.ms", "0"),
@@ -294,6 +293,7 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
         .unwrap()
         .get(0);
     assert_eq!(committed, 16, "an offset row per partition");
+
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -399,34 +399,44 @@ fn an_unreachable_database_stops_the_start_without_showing_its_password() {
     assert!(!refused.stderr.contains("hunter2"), "{}", refused.stderr);
 }
 
-/// Without `cluster.multi.node.enable`, one node per database: a second node is refused while
-/// the first is registered live (the message names the setting), and starts once the first has
-/// stopped (a clean stop releases the registration at once).
+/// Each node on a database needs its own `node.id`: a second node with the id of a live one
+/// waits for that registration to lapse, then refuses to start (the message names the id and
+/// the node holding it), and starts once the first has stopped (a clean stop releases the
+/// registration at once). A node with another id starts beside it.
 #[test]
-fn a_second_node_on_the_same_database_is_refused_while_the_first_is_live() {
+fn a_second_node_with_a_live_nodes_id_is_refused() {
     let _dog = watchdog(Duration::from_secs(120));
     let Some(pg) = TestPostgres::start_or_skip() else {
         return;
     };
     let url = pg.create_database("one_node").unwrap();
-    let mut first = Broker::with_overrides(&[("storage", url.as_str())]);
+    let short = [
+        ("storage", url.as_str()),
+        ("broker.session.timeout.ms", "2000"),
+        ("broker.heartbeat.interval.ms", "500"),
+    ];
+    let mut first = Broker::with_overrides(&short);
     let refused = Broker::try_start(
-        &override_args(&[("storage", url.as_str()), ("node.id", "2")])
+        &override_args(&short)
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
     )
     .err()
-    .expect("a second node must be refused");
+    .expect("a second node with the same id must be refused");
     assert!(
-        refused.stderr.contains("node 1 (127.0.0.1:")
-            && refused.stderr.contains("is already live on this database")
-            && refused.stderr.contains("cluster.multi.node.enable=true"),
+        refused
+            .stderr
+            .contains("node.id 1 is in use by another live node (at 127.0.0.1:"),
         "{}",
         refused.stderr
     );
+    let beside: Vec<(&str, &str)> = short.iter().copied().chain([("node.id", "2")]).collect();
+    let mut other = Broker::with_overrides(&beside);
+    assert!(other.is_alive());
+    other.terminate();
     first.terminate();
-    let mut second = Broker::with_overrides(&[("storage", url.as_str()), ("node.id", "2")]);
+    let mut second = Broker::with_overrides(&short);
     assert!(second.is_alive());
 }
 

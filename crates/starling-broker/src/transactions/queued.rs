@@ -2,7 +2,7 @@
 //! of a decided transaction in the database (`starling_postgres::transactions`), under its
 //! lease, and each node writes those whose partition it leads or whose group it coordinates.
 //!
-//! - [`write`], on the coordinator: queues the job's markers, carries out this node's share at
+//! - [`write()`], on the coordinator: queues the job's markers, carries out this node's share at
 //!   once, and waits until every marker of the producer is written (woken by the database's
 //!   notifications; a row for a topic deleted since is dropped). A marker not written within
 //!   [`WAIT`] fails the attempt, and the job is tried again (queuing again is harmless).
