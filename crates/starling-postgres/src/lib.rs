@@ -25,6 +25,7 @@
 //! - [`placement`]: which live node should own a partition or group (rendezvous hashing).
 //! - [`ownership`]: the reconciliation round that takes, renews, hands over and loses the
 //!   leases placement gives this node.
+//! - [`status`]: the nodes and leases as stored, for `starling cluster status`.
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
 
 pub mod group_records;
@@ -37,6 +38,7 @@ pub mod partition;
 pub mod partition_log;
 pub mod placement;
 pub mod schema;
+pub mod status;
 pub mod testing;
 pub mod transactions;
 

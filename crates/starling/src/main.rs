@@ -20,6 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 mod acl_cli;
 mod admin_token_cli;
+mod cluster_status_cli;
 mod connect_args;
 mod group_cli;
 mod log_cli;

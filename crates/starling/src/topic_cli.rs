@@ -119,6 +119,14 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     /// Cluster id, controller and brokers.
     Info,
+    /// A cluster on PostgreSQL as its database says: the nodes, and which node leads each
+    /// partition, coordinates each group and coordinates transactions (read from the database,
+    /// not from a broker).
+    Status {
+        /// The cluster's database, as the nodes' `storage` (`postgres://user:password@host/db`).
+        #[arg(long, value_name = "URL")]
+        storage: String,
+    },
 }
 
 /// Runs `starling topic ...`; a failure is one `error: ...` line and exit status 1.
@@ -570,8 +578,10 @@ async fn trim(
 }
 
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    if let ClusterCommand::Status { storage } = &args.command {
+        return crate::cluster_status_cli::status(storage, args.broker.json).await;
+    }
     let mut client = args.broker.connect.connect().await?;
-    let ClusterCommand::Info = args.command;
     let info = client.cluster_info().await?;
     if args.broker.json {
         print!(

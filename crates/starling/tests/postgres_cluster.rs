@@ -225,6 +225,7 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
     // Created on node 1; node 2 takes the topic in from the database.
     create_topic(&one.bootstrap(), "shared", 16).await;
     let led = settled_leaders(&[&one, &two], &[1, 2], "shared", 16);
+    let led_by = led.clone();
     let by_node: BTreeSet<i32> = led.values().map(|(leader, _)| *leader).collect();
     assert_eq!(by_node, BTreeSet::from([1, 2]), "both nodes lead: {led:?}");
 
@@ -294,6 +295,39 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
         .get(0);
     assert_eq!(committed, 16, "an offset row per partition");
 
+    // `starling cluster status` reads the same from the database.
+    let status: serde_json::Value =
+        serde_json::from_str(&cli(&["cluster", "status", "--storage", &url, "--json"])).unwrap();
+    let live_nodes: Vec<i64> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["live"] == true)
+        .map(|n| n["node_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(live_nodes, [1, 2], "{status}");
+    let leases = status["leases"].as_array().unwrap();
+    let from_status: BTreeMap<i32, i32> = leases
+        .iter()
+        .filter(|l| l["kind"] == "partition" && l["topic"] == "shared" && l["live"] == true)
+        .map(|l| {
+            (
+                l["partition"].as_i64().unwrap() as i32,
+                l["owner"].as_i64().unwrap() as i32,
+            )
+        })
+        .collect();
+    let from_metadata: BTreeMap<i32, i32> = led_by.iter().map(|(p, (l, _))| (*p, *l)).collect();
+    assert_eq!(from_status, from_metadata);
+    assert!(
+        leases.iter().any(|l| l["kind"] == "group"
+            && l["name"] == group
+            && l["owner"].as_i64() == Some(i64::from(coordinator_id))),
+        "{status}"
+    );
+    let table = cli(&["cluster", "status", "--storage", &url]);
+    assert!(table.contains("TRANSACTION COORDINATOR  node "), "{table}");
+    assert!(table.contains("readers"), "{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
