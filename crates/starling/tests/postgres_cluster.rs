@@ -9,6 +9,10 @@
 //! Transactions span both nodes' partitions and groups, whichever node coordinates them, and
 //! carry on when the transaction coordinator is killed: an open transaction commits through
 //! the node that took over, and one its producer abandoned is aborted when it times out.
+//! Under load (producers without pause, a two-member group committing after every record):
+//! three nodes lose their group coordinator and then another partition leader to kill -9, and
+//! two nodes see their database restarted; every acknowledged record is read where it was
+//! acknowledged and no committed offset goes back.
 
 mod common;
 
@@ -1010,4 +1014,247 @@ async fn transactions_carry_on_when_their_coordinator_is_killed() {
         rdkafka::Offset::Offset(9)
     );
     drop(abandoned);
+}
+
+/// What a group member saw while the cluster changed under it.
+#[derive(Default)]
+struct Consumed {
+    /// Each record's key, where it was read.
+    seen: BTreeMap<String, (i32, i64)>,
+    /// Committed offsets that went backwards, as (partition, before, after).
+    backwards: Vec<(i32, i64, i64)>,
+}
+
+/// Runs a group member of `group` on `topic` until `stop`, committing after every record and
+/// checking after each commit that the group's committed offsets (asked of the cluster) never
+/// go back.
+fn member_under_load(
+    bootstrap: String,
+    group: &'static str,
+    topic: &'static str,
+    consumed: std::sync::Arc<std::sync::Mutex<Consumed>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let c = group_member(&bootstrap, group, topic);
+        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut polls = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let msg = Msg::of(&m);
+                    consumed
+                        .lock()
+                        .unwrap()
+                        .seen
+                        .insert(msg.key_str(), (msg.partition, msg.offset));
+                    let _ = c.commit_message(&m, CommitMode::Sync);
+                }
+                Some(Err(e)) => eprintln!("member (tolerated): {e}"),
+                None => {}
+            }
+            polls += 1;
+            if !polls.is_multiple_of(20) {
+                continue;
+            }
+            let Ok(assigned) = c.assignment() else {
+                continue;
+            };
+            let Ok(committed) = c.committed_offsets(assigned, Duration::from_secs(5)) else {
+                continue;
+            };
+            for e in committed.elements() {
+                let rdkafka::Offset::Offset(now) = e.offset() else {
+                    continue;
+                };
+                let before = last.insert(e.partition(), now);
+                if let Some(before) = before.filter(|b| *b > now) {
+                    consumed
+                        .lock()
+                        .unwrap()
+                        .backwards
+                        .push((e.partition(), before, now));
+                }
+            }
+        }
+    })
+}
+
+/// Producers writing without pause and two members of a group reading, through the whole
+/// cluster, while a test changes the cluster under them.
+struct Load {
+    stop_producing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    producing: tokio::task::JoinHandle<BTreeMap<String, (i32, i64)>>,
+    consumed: std::sync::Arc<std::sync::Mutex<Consumed>>,
+    stop_consuming: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    members: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(bootstrap: &str, topic: &'static str, partitions: i32, group: &'static str) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let stop_producing = Arc::new(AtomicBool::new(false));
+        let producing = {
+            let bootstrap = bootstrap.to_string();
+            let stop = stop_producing.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = BTreeMap::new();
+                let mut next = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    acknowledged
+                        .extend(produce(&bootstrap, topic, partitions, next, next + 60).await);
+                    next += 60;
+                }
+                acknowledged
+            })
+        };
+        let consumed = Arc::new(std::sync::Mutex::new(Consumed::default()));
+        let stop_consuming = Arc::new(AtomicBool::new(false));
+        let members = (0..2)
+            .map(|_| {
+                member_under_load(
+                    bootstrap.to_string(),
+                    group,
+                    topic,
+                    consumed.clone(),
+                    stop_consuming.clone(),
+                )
+            })
+            .collect();
+        Load {
+            stop_producing,
+            producing,
+            consumed,
+            stop_consuming,
+            members,
+        }
+    }
+
+    /// Waits (up to 90 s) until the group has read 300 more records than it had.
+    fn progresses(&self, what: &str) {
+        let from = self.consumed.lock().unwrap().seen.len();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.consumed.lock().unwrap().seen.len() < from + 300 {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the group read {} records, no progress past {from}",
+                self.consumed.lock().unwrap().seen.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops producing; checks that every acknowledged record is read where it was
+    /// acknowledged and that no committed offset went back; returns how many there were.
+    async fn finish(self) -> usize {
+        use std::sync::atomic::Ordering;
+        self.stop_producing.store(true, Ordering::Relaxed);
+        let acknowledged = self.producing.await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let missing = {
+                let consumed = self.consumed.lock().unwrap();
+                acknowledged
+                    .keys()
+                    .filter(|k| !consumed.seen.contains_key(*k))
+                    .count()
+            };
+            if missing == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} of {} acknowledged records never read",
+                acknowledged.len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.stop_consuming.store(true, Ordering::Relaxed);
+        for member in self.members {
+            member.join().unwrap();
+        }
+        let consumed = self.consumed.lock().unwrap();
+        for (key, at) in &acknowledged {
+            assert_eq!(consumed.seen.get(key), Some(at), "{key}");
+        }
+        assert!(
+            consumed.backwards.is_empty(),
+            "committed offsets went back: {:?}",
+            consumed.backwards
+        );
+        acknowledged.len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_under_load_lose_nothing_when_the_coordinator_and_a_leader_are_killed() {
+    let _dog = watchdog(Duration::from_secs(420));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("three_nodes").unwrap();
+    let mut nodes = [node(&url, 1), node(&url, 2), node(&url, 3)];
+    let bootstrap = nodes
+        .iter()
+        .map(Broker::bootstrap)
+        .collect::<Vec<_>>()
+        .join(",");
+    create_topic(&nodes[0].bootstrap(), "load", 12).await;
+    let before = settled_leaders(&[&nodes[0], &nodes[1], &nodes[2]], &[1, 2, 3], "load", 12);
+    let group = "load-readers";
+    let load = Load::start(&bootstrap, "load", 12, group);
+    load.progresses("before any kill");
+
+    // Kill the group's coordinator, then (once the group reads again) another node leading
+    // partitions: the last node ends up with everything.
+    let coordinator_id = coordinator(&nodes[0], group);
+    nodes[coordinator_id as usize - 1].kill9();
+    let alive: Vec<i32> = (1..=3).filter(|id| *id != coordinator_id).collect();
+    let live_nodes: Vec<&Broker> = alive.iter().map(|id| &nodes[*id as usize - 1]).collect();
+    settled_leaders(&live_nodes, &alive, "load", 12);
+    load.progresses("after the coordinator was killed");
+
+    let (leader_id, survivor_id) = (alive[0], alive[1]);
+    nodes[leader_id as usize - 1].kill9();
+    let after = settled_leaders(
+        &[&nodes[survivor_id as usize - 1]],
+        &[survivor_id],
+        "load",
+        12,
+    );
+    for (p, (leader, epoch)) in &before {
+        if *leader != survivor_id {
+            assert!(after[p].1 > *epoch, "partition {p} moved under a new epoch");
+        }
+    }
+    load.progresses("after a partition leader was killed");
+    load.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_under_load_loses_nothing_on_two_nodes() {
+    let _dog = watchdog(Duration::from_secs(420));
+    let Some(mut pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("restart").unwrap();
+    let mut nodes = [node(&url, 1), node(&url, 2)];
+    let bootstrap = format!("{},{}", nodes[0].bootstrap(), nodes[1].bootstrap());
+    create_topic(&nodes[0].bootstrap(), "steady", 8).await;
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "steady", 8);
+    let load = Load::start(&bootstrap, "steady", 8, "steady-readers");
+    load.progresses("before the restart");
+
+    // Down for longer than the nodes' registrations and leases: both nodes lose everything,
+    // register again and take the partitions and the group back when it returns.
+    pg.kill();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.start_again().unwrap();
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "steady", 8);
+    load.progresses("after the restart");
+    assert!(load.finish().await > 0);
+    for b in &mut nodes {
+        assert!(b.is_alive(), "a node stopped when the database went away");
+    }
 }
