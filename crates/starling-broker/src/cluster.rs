@@ -8,8 +8,13 @@
 //! connected to (this node's from its configuration, another's as it registered it; a node
 //! without a listener of that name at its first listener's address).
 //!
-//! [`follow_other_nodes`] takes in the metadata other nodes changed.
+//! [`listen`] hears what other nodes changed and [`follow_other_nodes`] takes it in.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use starling_postgres::metadata::MetadataKind;
+use starling_postgres::notify::{Event, Listener};
 use uuid::Uuid;
 
 use crate::api::RequestContext;
@@ -119,35 +124,87 @@ fn other_node(node: &starling_postgres::node::NodeInfo, ctx: &RequestContext) ->
 }
 
 /// With PostgreSQL storage: takes in what other nodes sharing the database changed — topics,
-/// ACLs, client quotas, SCRAM credentials and run-time broker configs — by reading each back.
-/// Run before every leadership round, so a change made on one node is in force on the others
-/// within a heartbeat interval. A read that fails is logged and tried again next time.
-///
-/// A node alone on its database knows everything stored (it read it all at start and made
-/// every change since), so it reads nothing; once a round has seen another node live, it
-/// reads until a round after the last other node went.
+/// ACLs, client quotas, SCRAM credentials and run-time broker configs — by reading back each
+/// kind the database said changed ([`listen`]). Run before every leadership round, so a
+/// change made on one node is in force on the others within a heartbeat interval. A read that
+/// fails is logged and tried again next time.
 pub async fn follow_other_nodes(broker: &Broker) {
     let Some(leases) = broker.topics.leadership() else {
         return;
     };
-    if !leases.take_other_nodes_seen() {
-        return;
-    }
-    if let Err(e) = broker.topics.follow_stored().await {
-        tracing::warn!(error = %e, "reading the stored topics failed");
-    }
-    if let Err(e) = broker.acls.follow_stored().await {
-        tracing::warn!(error = %e, "reading the stored ACLs failed");
-    }
-    if let Err(e) = broker.quotas.follow_stored().await {
-        tracing::warn!(error = %e, "reading the stored client quotas failed");
-    }
-    if let Err(e) = broker.scram.follow_stored().await {
-        tracing::warn!(error = %e, "reading the stored SCRAM credentials failed");
-    }
-    match broker.dynamic.follow_stored().await {
-        Ok(Some(in_force)) => broker.apply_in_force(&in_force),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "reading the stored broker configs failed"),
+    for kind in leases.take_metadata_changed() {
+        let read: anyhow::Result<()> = match kind {
+            MetadataKind::Topics => broker.topics.follow_stored().await.map_err(Into::into),
+            MetadataKind::Acls => broker.acls.follow_stored().await.map_err(Into::into),
+            MetadataKind::ClientQuotas => broker.quotas.follow_stored().await.map_err(Into::into),
+            MetadataKind::ScramCredentials => {
+                broker.scram.follow_stored().await.map_err(Into::into)
+            }
+            MetadataKind::BrokerConfigs => broker.dynamic.follow_stored().await.map(|in_force| {
+                if let Some(in_force) = in_force {
+                    broker.apply_in_force(&in_force);
+                }
+            }),
+        };
+        if let Err(e) = read {
+            tracing::warn!(kind = kind.as_str(), error = %e, "reading what another node changed failed; trying again");
+            leases.metadata_changed([kind]);
+        }
     }
 }
+
+/// With PostgreSQL storage: hears what the nodes tell each other through the database until
+/// the broker shuts down — metadata changed (read again by [`follow_other_nodes`]) and
+/// transaction markers queued or written (`crate::transactions::queued`). Whenever it starts
+/// listening (at start, and again after losing its connection) it counts every kind of
+/// metadata as changed, since what was notified before was not heard.
+pub async fn listen(broker: Arc<Broker>, url: String) {
+    let Some(leases) = broker.topics.leadership() else {
+        return;
+    };
+    let markers = broker.transactions.marker_queue();
+    let heard_everything_again = || {
+        leases.metadata_changed(MetadataKind::ALL);
+        if let Some(markers) = markers {
+            markers.heard_queued();
+            markers.heard_done();
+        }
+    };
+    let mut listener = loop {
+        match Listener::connect(&url).await {
+            Ok(listener) => break listener,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen to the other nodes yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(LISTEN_RETRY) => {}
+                    _ = broker.shutdown.cancelled() => return,
+                }
+            }
+        }
+    };
+    heard_everything_again();
+    loop {
+        let event = tokio::select! {
+            event = listener.next(Duration::from_secs(3600)) => event,
+            _ = broker.shutdown.cancelled() => return,
+        };
+        match event {
+            Some(Event::MetadataChanged(kind)) => leases.metadata_changed([kind]),
+            Some(Event::MarkersQueued) => {
+                if let Some(markers) = markers {
+                    markers.heard_queued();
+                }
+            }
+            Some(Event::MarkersDone) => {
+                if let Some(markers) = markers {
+                    markers.heard_done();
+                }
+            }
+            Some(Event::Reconnected) => heard_everything_again(),
+            Some(Event::Appended(..)) | None => {}
+        }
+    }
+}
+
+/// How long [`listen`] waits before connecting again after failing to.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);

@@ -34,12 +34,13 @@
 //! answered, each partition's producer state is snapshotted and every lease released, so
 //! another node takes the partitions at once and replays nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use starling_postgres::lease::{self, Lease, LeaseKind};
+use starling_postgres::metadata::MetadataKind;
 use starling_postgres::node::NodeInfo;
 use starling_postgres::ownership::{placement_key, Ownership};
 use starling_postgres::partition::PgPartition;
@@ -67,9 +68,8 @@ pub struct NodeLeases {
     held_transactions: parking_lot::Mutex<Option<Lease>>,
     /// What the last round saw of the cluster.
     view: parking_lot::RwLock<Arc<ClusterView>>,
-    /// Set by a round that saw another node live, cleared by
-    /// [`NodeLeases::take_other_nodes_seen`].
-    other_nodes_seen: std::sync::atomic::AtomicBool,
+    /// The kinds of metadata changed in the database (by any node) and not read again yet.
+    metadata_changed: parking_lot::Mutex<BTreeSet<MetadataKind>>,
 }
 
 /// The cluster as the last round saw it.
@@ -134,15 +134,18 @@ impl NodeLeases {
             held_groups: parking_lot::Mutex::new(HashMap::new()),
             held_transactions: parking_lot::Mutex::new(None),
             view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
-            other_nodes_seen: std::sync::atomic::AtomicBool::new(false),
+            metadata_changed: parking_lot::Mutex::new(BTreeSet::new()),
         }
     }
 
-    /// Whether a round saw another node live since the last call (what another node changed
-    /// in the database must be read).
-    pub fn take_other_nodes_seen(&self) -> bool {
-        self.other_nodes_seen
-            .swap(false, std::sync::atomic::Ordering::AcqRel)
+    /// Notes that `kinds` of metadata changed in the database (heard from its notifications).
+    pub fn metadata_changed(&self, kinds: impl IntoIterator<Item = MetadataKind>) {
+        self.metadata_changed.lock().extend(kinds);
+    }
+
+    /// The kinds of metadata changed since the last call, to be read again.
+    pub fn take_metadata_changed(&self) -> BTreeSet<MetadataKind> {
+        std::mem::take(&mut *self.metadata_changed.lock())
     }
 
     /// The database's connection pool.
@@ -216,10 +219,6 @@ impl NodeLeases {
         let client = self.pool.get().await?;
         let nodes = node::live_nodes(&**client).await?;
         let live: Vec<i32> = nodes.iter().map(|n| n.node_id).collect();
-        if live.iter().any(|id| *id != self.node_id) {
-            self.other_nodes_seen
-                .store(true, std::sync::atomic::Ordering::Release);
-        }
         let reconciled = ownership.reconcile(&**client, &live, &things).await;
         self.publish_groups(&ownership);
         if reconciled.is_ok() {

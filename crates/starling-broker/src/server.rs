@@ -309,10 +309,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     tasks.spawn(crate::log_cleaner::run(broker.clone()));
     tasks.spawn(transactions.run_timers(broker.shutdown.clone()));
     if let crate::storage::StorageKind::Postgres(url) = &broker.config.storage {
-        tasks.spawn(crate::transactions::queued::listen(
-            broker.clone(),
-            url.clone(),
-        ));
+        tasks.spawn(crate::cluster::listen(broker.clone(), url.clone()));
         tasks.spawn(crate::transactions::queued::run(broker.clone()));
     }
     tasks.spawn(crate::transactions::markers::run(

@@ -7,6 +7,10 @@
 //! credentials and transaction records are keyed records (`keyed_records`), each batch
 //! written in order in one transaction, as the embedded store writes one. Errors become
 //! [`MetaError::Storage`], as the embedded store's I/O errors are.
+//!
+//! Every change to what nodes serve from memory (topics, broker configs, client quotas, ACLs,
+//! SCRAM credentials) also `NOTIFY`s [`METADATA_CHANNEL`] with its [`MetadataKind`], delivered
+//! when it commits, so the other nodes read that kind again (`crate::notify`).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +26,68 @@ use starling_txn::TxnRecord;
 use uuid::Uuid;
 
 use crate::PgPool;
+
+/// The channel metadata changes notify, with the payload [`MetadataKind::as_str`].
+pub const METADATA_CHANNEL: &str = "starling_metadata";
+
+/// What a metadata change changed: the kinds a node keeps in memory and reads again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MetadataKind {
+    Topics,
+    BrokerConfigs,
+    ClientQuotas,
+    Acls,
+    ScramCredentials,
+}
+
+impl MetadataKind {
+    pub const ALL: [MetadataKind; 5] = [
+        MetadataKind::Topics,
+        MetadataKind::BrokerConfigs,
+        MetadataKind::ClientQuotas,
+        MetadataKind::Acls,
+        MetadataKind::ScramCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetadataKind::Topics => "topics",
+            MetadataKind::BrokerConfigs => "broker_configs",
+            MetadataKind::ClientQuotas => "client_quotas",
+            MetadataKind::Acls => "acls",
+            MetadataKind::ScramCredentials => "scram_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MetadataKind> {
+        MetadataKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of the keyed records of `kind` (`None`: not kept in memory by other nodes).
+    fn of_keyed(kind: &str) -> Option<MetadataKind> {
+        match kind {
+            CLIENT_QUOTAS => Some(MetadataKind::ClientQuotas),
+            ACLS => Some(MetadataKind::Acls),
+            SCRAM_CREDENTIALS => Some(MetadataKind::ScramCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// Notifies the other nodes that `kind` changed, when `client`'s transaction commits.
+async fn notify_changed(
+    client: &impl tokio_postgres::GenericClient,
+    kind: MetadataKind,
+) -> Result<(), MetaError> {
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&METADATA_CHANNEL, &kind.as_str()],
+        )
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
 
 /// The metadata of a cluster kept in PostgreSQL.
 #[derive(Clone)]
@@ -134,6 +200,9 @@ impl PgMetadata {
                     .map_err(storage)?,
             };
         }
+        if let Some(changed) = MetadataKind::of_keyed(kind) {
+            notify_changed(&*tx, changed).await?;
+        }
         tx.commit().await.map_err(storage)
     }
 }
@@ -230,6 +299,7 @@ impl MetadataBackend for PgMetadata {
         crate::partition_log::create(&tx, topic.id, partitions)
             .await
             .map_err(storage)?;
+        notify_changed(&tx, MetadataKind::Topics).await?;
         tx.commit().await.map_err(storage)?;
         Ok(())
     }
@@ -264,6 +334,7 @@ impl MetadataBackend for PgMetadata {
         )
         .await
         .map_err(storage)?;
+        notify_changed(&tx, MetadataKind::Topics).await?;
         tx.commit().await.map_err(storage)?;
         Ok(true)
     }
@@ -312,6 +383,8 @@ impl MetadataBackend for PgMetadata {
                 .await
                 .map_err(storage)?;
         }
+        // After the change committed: whoever hears it reads the new configs.
+        notify_changed(&**client, MetadataKind::BrokerConfigs).await?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Hearing what other nodes did: one `LISTEN` connection per node for the channels nodes
-//! `NOTIFY` on — appends committed ([`crate::partition_log::APPENDED_CHANNEL`]) and transaction
-//! markers queued or carried out ([`crate::transactions::MARKERS_CHANNEL`]). A notification is
+//! `NOTIFY` on — appends committed ([`crate::partition_log::APPENDED_CHANNEL`]), transaction
+//! markers queued or carried out ([`crate::transactions::MARKERS_CHANNEL`]) and metadata
+//! changed ([`crate::metadata::METADATA_CHANNEL`]). A notification is
 //! delivered only when the transaction that sent it commits. The listener connects again by
 //! itself after its connection is lost, and says so, since what was notified in between was
 //! not heard.
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
+use crate::metadata::{MetadataKind, METADATA_CHANNEL};
 use crate::partition_log::{PartitionLogError, APPENDED_CHANNEL};
 use crate::transactions::MARKERS_CHANNEL;
 
@@ -24,6 +26,8 @@ pub enum Event {
     MarkersQueued,
     /// A node carried out a queued marker.
     MarkersDone,
+    /// A node changed metadata of this kind.
+    MetadataChanged(MetadataKind),
     /// The listener lost its connection and has `LISTEN`ed again: what was notified in between
     /// was not heard, so whoever waits should look again.
     Reconnected,
@@ -103,7 +107,7 @@ async fn listen(
     let listen = async {
         let result = client
             .batch_execute(&format!(
-                "LISTEN {APPENDED_CHANNEL}; LISTEN {MARKERS_CHANNEL}"
+                "LISTEN {APPENDED_CHANNEL}; LISTEN {MARKERS_CHANNEL}; LISTEN {METADATA_CHANNEL}"
             ))
             .await;
         let _ = done_tx.send(());
@@ -160,6 +164,7 @@ fn send(tx: &mpsc::UnboundedSender<Event>, channel: &str, payload: &str) -> bool
     let event = match channel {
         MARKERS_CHANNEL if payload == "done" => Some(Event::MarkersDone),
         MARKERS_CHANNEL => Some(Event::MarkersQueued),
+        METADATA_CHANNEL => MetadataKind::parse(payload).map(Event::MetadataChanged),
         _ => parse_payload(payload)
             .map(|(topic_id, partition, next)| Event::Appended(topic_id, partition, next)),
     };

@@ -157,3 +157,59 @@ async fn a_topic_created_or_grown_elsewhere_is_not_overwritten() {
         .get(0);
     assert_eq!(partitions, 12);
 }
+
+/// Every change another node must take in is notified with its kind once it commits; a
+/// transaction coordinator's records (which no other node keeps in memory) are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_metadata_change_is_notified_with_its_kind() {
+    use starling_meta::{AclRecord, ClientQuotaRecord};
+    use starling_postgres::metadata::MetadataKind;
+    use starling_postgres::notify::{Event, Listener};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("notified").unwrap();
+    let meta = PgMetadata::new(connect(&url, 4).await.unwrap());
+    let mut listener = Listener::connect(&url).await.unwrap();
+    let mut next_change = async || loop {
+        match listener.next(Duration::from_secs(5)).await {
+            Some(Event::MetadataChanged(kind)) => return Some(kind),
+            Some(_) => continue,
+            None => return None,
+        }
+    };
+    meta.put_topic(&TopicRecord::new("orders", 2)).await.unwrap();
+    assert_eq!(next_change().await, Some(MetadataKind::Topics));
+    meta.delete_topic("orders").await.unwrap();
+    assert_eq!(next_change().await, Some(MetadataKind::Topics));
+    let configs = BTreeMap::from([("log.retention.ms".to_string(), "1000".to_string())]);
+    meta.put_broker_configs("", &configs).await.unwrap();
+    assert_eq!(next_change().await, Some(MetadataKind::BrokerConfigs));
+    let quota = ClientQuotaRecord {
+        entity: BTreeMap::from([("client-id".to_string(), Some("app".to_string()))]),
+        quotas: BTreeMap::from([("producer_byte_rate".to_string(), 1024.0)]),
+    };
+    meta.put_client_quotas(&[quota]).await.unwrap();
+    assert_eq!(next_change().await, Some(MetadataKind::ClientQuotas));
+    let acl = AclRecord {
+        resource_type: 2,
+        resource_name: "orders".to_string(),
+        pattern_type: 3,
+        principal: "User:alice".to_string(),
+        host: "*".to_string(),
+        operation: 3,
+        permission: 3,
+    };
+    meta.update_acls(&[acl], &[]).await.unwrap();
+    assert_eq!(next_change().await, Some(MetadataKind::Acls));
+    meta.write_txn_records(&[starling_txn::TxnRecord {
+        transactional_id: "app".to_string(),
+        value: None,
+    }])
+    .await
+    .unwrap();
+    assert_eq!(next_change().await, None, "transaction records are not followed");
+}

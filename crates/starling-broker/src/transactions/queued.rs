@@ -9,7 +9,8 @@
 //! - [`run`], on every node: carries out the queued markers of what the node leads whenever the
 //!   database says markers were queued, and every heartbeat interval (a partition or group
 //!   taken over from a node that died has its markers written by its new owner).
-//! - [`listen`], on every node: one `LISTEN` connection turning notifications into wake-ups.
+//! - Each node's `LISTEN` connection (`crate::cluster::listen`) wakes both through
+//!   [`MarkerQueue::heard_queued`] and [`MarkerQueue::heard_done`].
 //!
 //! A node carries out queued markers one pass at a time, and deletes each row only after its
 //! marker is written: the coordinator completes the transaction only when the rows are gone,
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use starling_log::producer_state::TxnMarker;
 use starling_postgres::lease::Lease;
-use starling_postgres::notify::{Event, Listener};
 use starling_postgres::transactions::{self, MarkerTarget, QueuedMarker};
 use starling_txn::MarkerJob;
 use tokio::sync::{Mutex, Notify};
@@ -36,9 +36,6 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// notification lost while the listener reconnects).
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
-/// How long [`listen`] waits before connecting again after failing to.
-const LISTEN_RETRY: Duration = Duration::from_secs(1);
-
 /// What the nodes' notifications wake, and the one pass at a time this node makes.
 #[derive(Default)]
 pub struct MarkerQueue {
@@ -48,6 +45,18 @@ pub struct MarkerQueue {
     done: Notify,
     /// Held by a pass over the queue.
     pass: Mutex<()>,
+}
+
+impl MarkerQueue {
+    /// The database said markers were queued: [`run`] makes a pass.
+    pub fn heard_queued(&self) {
+        self.queued.notify_one();
+    }
+
+    /// The database said a marker was written: waiting coordinators look again.
+    pub fn heard_done(&self) {
+        self.done.notify_waiters();
+    }
 }
 
 /// Queues the job's markers under the coordinator's `lease`, writes this node's share and waits
@@ -207,41 +216,6 @@ pub async fn carry_out_queued(broker: &Broker) {
                 error,
                 "a queued transaction marker is not written yet; retrying"
             );
-        }
-    }
-}
-
-/// Turns the database's notifications about markers into wake-ups, connecting again whenever
-/// the connection is lost, until the broker shuts down.
-pub async fn listen(broker: Arc<Broker>, url: String) {
-    let Some(queue) = broker.transactions.marker_queue() else {
-        return;
-    };
-    let mut listener = loop {
-        match Listener::connect(&url).await {
-            Ok(listener) => break listener,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for transaction markers yet");
-                tokio::select! {
-                    _ = tokio::time::sleep(LISTEN_RETRY) => {}
-                    _ = broker.shutdown.cancelled() => return,
-                }
-            }
-        }
-    };
-    loop {
-        let event = tokio::select! {
-            event = listener.next(Duration::from_secs(3600)) => event,
-            _ = broker.shutdown.cancelled() => return,
-        };
-        match event {
-            Some(Event::MarkersQueued) => queue.queued.notify_one(),
-            Some(Event::MarkersDone) => queue.done.notify_waiters(),
-            Some(Event::Reconnected) => {
-                queue.queued.notify_one();
-                queue.done.notify_waiters();
-            }
-            Some(Event::Appended(..)) | None => {}
         }
     }
 }
