@@ -147,6 +147,27 @@ pub async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyh
     .context("joining the metadata task")?
 }
 
+/// How many of `topic`'s partitions have a leader, as Metadata from `bootstrap` says.
+pub async fn led_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<i32> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let consumer = metadata_client(&bootstrap)?;
+        let md = consumer
+            .fetch_metadata(Some(&topic), METADATA_TIMEOUT)
+            .with_context(|| format!("Metadata for {topic}"))?;
+        let led = md
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions())
+            .filter(|p| p.leader() >= 0 && p.error().is_none())
+            .count();
+        Ok(i32::try_from(led)?)
+    })
+    .await
+    .context("joining the metadata task")?
+}
+
 /// Messages the topic holds, summed over its partitions (high watermark minus low).
 pub fn available(settings: &Settings) -> anyhow::Result<u64> {
     let consumer = metadata_client(&settings.bootstrap)?;

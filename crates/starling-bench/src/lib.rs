@@ -11,6 +11,7 @@
 mod broker;
 mod ceiling;
 mod client;
+pub mod cluster;
 mod compaction;
 pub mod console;
 pub mod heartbeat;
@@ -44,6 +45,9 @@ pub enum BenchCommand {
     /// What the web console's pages cost on a broker with 1,000 groups and 10,000 partitions,
     /// and how much a busy console slows Kafka requests.
     Console(console::ConsoleArgs),
+    /// Produce and consume on the embedded log and on PostgreSQL with one node and with
+    /// several (`--nodes 1,3`), side by side in one run.
+    Cluster(cluster::ClusterArgs),
     /// Whether the log cleaner's I/O bound holds while producers and consumers run, and what
     /// it costs producers next to an unbounded cleaner.
     Compaction(CompactionArgs),
@@ -225,6 +229,7 @@ async fn run_command(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rebalance(a) => return rebalance::run(a).await,
         BenchCommand::Heartbeat(a) => return heartbeat::run(a).await,
         BenchCommand::Compaction(a) => return compaction::run(a).await,
+        BenchCommand::Cluster(a) => return cluster::run(a).await,
         BenchCommand::Console(a) => return console::run(a).await,
     };
     if args.messages == 0 {
@@ -335,7 +340,7 @@ async fn measure(
     Ok(())
 }
 
-async fn run_produce(
+pub(crate) async fn run_produce(
     settings: &client::Settings,
     partitions: i32,
     messages: u64,
@@ -347,14 +352,17 @@ async fn run_produce(
         .context("joining the produce task")?
 }
 
-async fn run_consume(settings: &client::Settings, messages: u64) -> anyhow::Result<Phase> {
+pub(crate) async fn run_consume(
+    settings: &client::Settings,
+    messages: u64,
+) -> anyhow::Result<Phase> {
     let s = settings.clone();
     tokio::task::spawn_blocking(move || client::consume(&s, messages))
         .await
         .context("joining the consume task")?
 }
 
-fn unique_topic() -> String {
+pub(crate) fn unique_topic() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -99,3 +99,70 @@ pub async fn cluster_id(pool: &Pool, proposed: &str) -> Result<String, PgError> 
         .await?
         .get(0))
 }
+
+/// `url` naming database `name` instead of its own (`postgres://user@host:port/db?opts`).
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let query = path.find('?').map_or("", |i| &path[i..]);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Creates database `name` on the server `url` points at (connecting to `url`'s own database
+/// to do so) and returns the URL naming it. For benchmarks and tools; Starling's nodes use
+/// the database they are given.
+pub async fn create_database(url: &str, name: &str) -> Result<String, PgError> {
+    admin_statement(
+        url,
+        &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+    )
+    .await?;
+    Ok(url_with_database(url, name))
+}
+
+/// Drops database `name` on the server `url` points at, if it exists.
+pub async fn drop_database(url: &str, name: &str) -> Result<(), PgError> {
+    admin_statement(
+        url,
+        &format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            name.replace('"', "\"\"")
+        ),
+    )
+    .await
+}
+
+async fn admin_statement(url: &str, statement: &str) -> Result<(), PgError> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(PgError::Database)?;
+    let driver = tokio::spawn(connection);
+    let done = client.batch_execute(statement).await;
+    drop(client);
+    let _ = driver.await;
+    done.map_err(PgError::Database)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn a_url_names_another_database() {
+        assert_eq!(
+            url_with_database("postgres://u:p@db:5432/starling", "bench_1"),
+            "postgres://u:p@db:5432/bench_1"
+        );
+        assert_eq!(
+            url_with_database("postgresql://u@db/x?sslmode=disable", "y"),
+            "postgresql://u@db/y?sslmode=disable"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@db:5432", "z"),
+            "postgres://u@db:5432/z"
+        );
+    }
+}

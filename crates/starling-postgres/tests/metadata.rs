@@ -181,7 +181,9 @@ async fn each_metadata_change_is_notified_with_its_kind() {
             None => return None,
         }
     };
-    meta.put_topic(&TopicRecord::new("orders", 2)).await.unwrap();
+    meta.put_topic(&TopicRecord::new("orders", 2))
+        .await
+        .unwrap();
     assert_eq!(next_change().await, Some(MetadataKind::Topics));
     meta.delete_topic("orders").await.unwrap();
     assert_eq!(next_change().await, Some(MetadataKind::Topics));
@@ -211,5 +213,9 @@ async fn each_metadata_change_is_notified_with_its_kind() {
     }])
     .await
     .unwrap();
-    assert_eq!(next_change().await, None, "transaction records are not followed");
+    assert_eq!(
+        next_change().await,
+        None,
+        "transaction records are not followed"
+    );
 }

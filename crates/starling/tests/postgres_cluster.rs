@@ -1258,3 +1258,56 @@ async fn a_database_restart_under_load_loses_nothing_on_two_nodes() {
         assert!(b.is_alive(), "a node stopped when the database went away");
     }
 }
+
+/// `starling bench cluster` measures the embedded log and a PostgreSQL cluster of each size
+/// asked for side by side, each on a database of its own that it drops afterwards.
+#[test]
+fn bench_cluster_measures_each_setup_and_drops_its_databases() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let out = cli(&[
+        "bench",
+        "cluster",
+        "--storage",
+        &pg.url(),
+        "--nodes",
+        "1,2",
+        "--messages",
+        "2000",
+        "--partitions",
+        "4",
+    ]);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("embedded log") || l.starts_with("postgres, "))
+        .collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(rows[0].starts_with("embedded log"), "{out}");
+    assert!(rows[1].starts_with("postgres, 1 node "), "{out}");
+    assert!(rows[2].starts_with("postgres, 2 nodes"), "{out}");
+    for row in rows {
+        let figures: Vec<f64> = row
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        assert!(
+            figures.len() >= 6 && figures.iter().all(|f| *f > 0.0),
+            "{row}"
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left: i64 = rt.block_on(async {
+        let pool = starling_postgres::connect(&pg.url(), 1).await.unwrap();
+        let db = pool.get().await.unwrap();
+        db.query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'starling_bench_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    });
+    assert_eq!(left, 0, "the bench's databases are dropped");
+}
