@@ -11,8 +11,8 @@
 //! the node that took over, and one its producer abandoned is aborted when it times out.
 //! Under load (producers without pause, a two-member group committing after every record):
 //! three nodes lose their group coordinator and then another partition leader to kill -9, and
-//! two nodes see their database restarted; every acknowledged record is read where it was
-//! acknowledged and no committed offset goes back.
+//! two nodes see their database restarted; a third node joins two; every acknowledged record
+//! is read where it was acknowledged and no committed offset goes back.
 
 mod common;
 
@@ -1131,10 +1131,12 @@ impl Load {
         }
     }
 
-    /// Waits (up to 90 s) until the group has read 300 more records than it had.
-    fn progresses(&self, what: &str) {
+    /// Waits (up to 90 s) until the group has read 300 more records than it had; how long that
+    /// took.
+    fn progresses(&self, what: &str) -> Duration {
+        let start = Instant::now();
         let from = self.consumed.lock().unwrap().seen.len();
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let deadline = start + Duration::from_secs(90);
         while self.consumed.lock().unwrap().seen.len() < from + 300 {
             assert!(
                 Instant::now() < deadline,
@@ -1143,6 +1145,8 @@ impl Load {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        eprintln!("{what}: 300 more records read in {:?}", start.elapsed());
+        start.elapsed()
     }
 
     /// Stops producing; checks that every acknowledged record is read where it was
@@ -1209,11 +1213,19 @@ async fn three_nodes_under_load_lose_nothing_when_the_coordinator_and_a_leader_a
     // Kill the group's coordinator, then (once the group reads again) another node leading
     // partitions: the last node ends up with everything.
     let coordinator_id = coordinator(&nodes[0], group);
+    let killed = Instant::now();
     nodes[coordinator_id as usize - 1].kill9();
     let alive: Vec<i32> = (1..=3).filter(|id| *id != coordinator_id).collect();
     let live_nodes: Vec<&Broker> = alive.iter().map(|id| &nodes[*id as usize - 1]).collect();
     settled_leaders(&live_nodes, &alive, "load", 12);
     load.progresses("after the coordinator was killed");
+    // The group settles within the node lease (3 s) and one rebalance, which waits at most for
+    // the members' session timeout (6 s); the rest is slack for a loaded machine.
+    let settled = killed.elapsed();
+    assert!(
+        settled < Duration::from_secs(3 + 6 + 30),
+        "the group read again {settled:?} after its coordinator was killed"
+    );
 
     let (leader_id, survivor_id) = (alive[0], alive[1]);
     nodes[leader_id as usize - 1].kill9();
@@ -1310,4 +1322,44 @@ fn bench_cluster_measures_each_setup_and_drops_its_databases() {
         .get(0)
     });
     assert_eq!(left, 0, "the bench's databases are dropped");
+}
+
+/// A node joining a loaded cluster takes its share: the nodes hand it partitions (under new
+/// epochs) and whatever placement now gives it, producers and the group follow, and nothing
+/// acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_under_load_takes_its_share_and_loses_nothing() {
+    let _dog = watchdog(Duration::from_secs(420));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("joining").unwrap();
+    let mut nodes = vec![node(&url, 1), node(&url, 2)];
+    let bootstrap = format!("{},{}", nodes[0].bootstrap(), nodes[1].bootstrap());
+    create_topic(&nodes[0].bootstrap(), "growing", 12).await;
+    let before = settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "growing", 12);
+    let load = Load::start(&bootstrap, "growing", 12, "growing-readers");
+    load.progresses("before the third node");
+
+    nodes.push(node(&url, 3));
+    let after = settled_leaders(
+        &[&nodes[0], &nodes[1], &nodes[2]],
+        &[1, 2, 3],
+        "growing",
+        12,
+    );
+    let moved: Vec<i32> = after
+        .iter()
+        .filter(|(_, (leader, _))| *leader == 3)
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!moved.is_empty(), "node 3 leads nothing: {after:?}");
+    for p in &moved {
+        assert!(
+            after[p].1 > before[p].1,
+            "partition {p} moved under a new epoch"
+        );
+    }
+    load.progresses("after the third node joined");
+    load.finish().await;
 }
