@@ -38,7 +38,7 @@
 //! group's rebalance history) from the core's memory, and reports each rebalance the core
 //! closes: one log line and the `starling_group_rebalance*` metrics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use starling_group::{
     ClientInfo, GroupConfig, GroupCoordinator, GroupOverview, GroupRequest, GroupResponse, Output,
-    RebalanceRecord, RequestId, TopicsImage,
+    RebalanceRecord, Record, RequestId, TopicsImage,
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -243,6 +243,7 @@ pub async fn start_with_clocks(
         next_id: 0,
         waiting: HashMap::new(),
         taken: HashMap::new(),
+        checked_version: None,
         retry_at: None,
         backoff: RETRY_MIN,
     };
@@ -305,6 +306,9 @@ struct Runtime {
     /// With shared (PostgreSQL) storage: the groups the core holds, each with the epoch of
     /// the lease it was loaded under.
     taken: HashMap<String, i64>,
+    /// The version of the held group leases `taken` was last checked against
+    /// ([`GroupStorage::held_version`]): unchanged, no lease was gained or lost since.
+    checked_version: Option<u64>,
     /// When to try again to load the state or to write to a faulted store.
     retry_at: Option<Instant>,
     /// The wait before the next retry after this one.
@@ -382,6 +386,8 @@ impl Runtime {
             merge(&mut output, core.set_topics(self.clocks.now(), image));
         }
         let mut queries = Vec::new();
+        // The groups this step may leave empty: those its requests and its records name.
+        let mut touched: HashSet<String> = HashSet::new();
         for cmd in batch {
             match cmd {
                 Command::Request {
@@ -390,6 +396,7 @@ impl Runtime {
                     request,
                     reply,
                 } => {
+                    touched.extend(request.group_ids().into_iter().map(str::to_string));
                     self.next_id += 1;
                     self.waiting.insert(
                         self.next_id,
@@ -412,7 +419,12 @@ impl Runtime {
         }
         // Timers due now fire whether we woke for them or for a request.
         merge(&mut output, core.expire(self.clocks.now()));
-        match self.store.write(std::mem::take(&mut output.records)).await {
+        for record in &output.records {
+            if !touched.contains(record.group_id()) {
+                touched.insert(record.group_id().to_string());
+            }
+        }
+        match self.write(std::mem::take(&mut output.records)).await {
             Ok(()) => {
                 for record in &output.rebalances {
                     report_rebalance(&self.metrics, record);
@@ -422,12 +434,34 @@ impl Runtime {
                         let _ = waiting.reply.send(response);
                     }
                 }
-                self.release_emptied_groups().await;
+                self.release_emptied_groups(touched).await;
             }
             Err(e) => self.step_failed(e).await,
         }
         // Answered from what is stored: after the write, or from the state loaded again.
         self.answer(queries);
+    }
+
+    /// Stores a step's records. A group whose lease turns out lost (PostgreSQL) is dropped,
+    /// its requests refused with NOT_COORDINATOR, and the other groups' records are stored
+    /// without it: one group moving away does not disturb the others.
+    async fn write(&mut self, mut records: Vec<Record>) -> Result<(), GroupWriteError> {
+        loop {
+            match self.store.write(records).await {
+                Err(GroupWriteError::Fenced {
+                    group,
+                    message,
+                    rest,
+                }) => {
+                    tracing::warn!(%group, reason = message, "a group's lease was lost during a step; dropping the group");
+                    self.drop_group(&group);
+                    // Whatever else changed is looked at on the next step.
+                    self.checked_version = None;
+                    records = rest;
+                }
+                written => return written,
+            }
+        }
     }
 
     /// With shared storage: drops the groups whose lease is gone, then takes every group a
@@ -492,6 +526,11 @@ impl Runtime {
     /// Drops from the core every group whose lease this node no longer holds at the epoch it
     /// loaded the group under; requests the group held get NOT_COORDINATOR.
     fn drop_lost_groups(&mut self) {
+        let version = self.store.held_version();
+        if self.checked_version == Some(version) {
+            return;
+        }
+        self.checked_version = Some(version);
         let lost: Vec<String> = self
             .taken
             .iter()
@@ -499,40 +538,44 @@ impl Runtime {
             .map(|(group, _)| group.clone())
             .collect();
         for group in lost {
-            self.taken.remove(&group);
-            if let Some(core) = self.core.as_mut() {
-                core.unload_group(&group);
-            }
-            let held: Vec<RequestId> = self
-                .waiting
-                .iter()
-                .filter(|(_, w)| w.request.group_ids().contains(&group.as_str()))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in &held {
-                if let Some(waiting) = self.waiting.remove(id) {
-                    let response = refusal(
-                        &waiting.request,
-                        waiting.version,
-                        ResponseError::NotCoordinator,
-                    );
-                    let _ = waiting.reply.send(response);
-                }
-            }
-            tracing::info!(%group, refused = held.len(), "no longer coordinating group");
+            self.drop_group(&group);
         }
     }
 
-    /// Gives up the groups the core holds nothing of any more (deleted, or never there).
-    async fn release_emptied_groups(&mut self) {
+    /// Drops `group` from the core; the requests it holds get NOT_COORDINATOR.
+    fn drop_group(&mut self, group: &str) {
+        self.taken.remove(group);
+        if let Some(core) = self.core.as_mut() {
+            core.unload_group(group);
+        }
+        let held: Vec<RequestId> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.request.group_ids().contains(&group))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &held {
+            if let Some(waiting) = self.waiting.remove(id) {
+                let response = refusal(
+                    &waiting.request,
+                    waiting.version,
+                    ResponseError::NotCoordinator,
+                );
+                let _ = waiting.reply.send(response);
+            }
+        }
+        tracing::info!(%group, refused = held.len(), "no longer coordinating group");
+    }
+
+    /// Gives up the groups of `touched` (what a step named) the core holds nothing of any more
+    /// (deleted, or never there).
+    async fn release_emptied_groups(&mut self, touched: HashSet<String>) {
         let Some(core) = self.core.as_ref() else {
             return;
         };
-        let emptied: Vec<String> = self
-            .taken
-            .keys()
-            .filter(|group| !core.has_group(group))
-            .cloned()
+        let emptied: Vec<String> = touched
+            .into_iter()
+            .filter(|group| self.taken.contains_key(group) && !core.has_group(group))
             .collect();
         for group in emptied {
             self.taken.remove(&group);
@@ -545,6 +588,7 @@ impl Runtime {
     /// waiting for a request. A group not taken now is taken on its first request.
     async fn take_placed_groups(&mut self) {
         self.taken.clear();
+        self.checked_version = None;
         if !self.store.is_shared() || self.core.is_none() {
             return;
         }
@@ -574,7 +618,7 @@ impl Runtime {
     async fn step_failed(&mut self, error: GroupWriteError) {
         let code = match &error {
             GroupWriteError::Encode(_) => ResponseError::UnknownServerError,
-            GroupWriteError::Storage(_) => STORE_FAILED,
+            GroupWriteError::Storage(_) | GroupWriteError::Fenced { .. } => STORE_FAILED,
         };
         tracing::error!(
             error = %error,

@@ -64,6 +64,8 @@ pub struct NodeLeases {
     /// The group leases held (renewed by every round), by group (what the coordinator checks on every step, without
     /// waiting for a round in progress).
     held_groups: parking_lot::Mutex<HashMap<String, Lease>>,
+    /// Bumped whenever `held_groups` changes (what [`NodeLeases::held_groups_version`] says).
+    held_groups_version: std::sync::atomic::AtomicU64,
     /// The transaction coordinator's lease, if this node holds it.
     held_transactions: parking_lot::Mutex<Option<Lease>>,
     /// What the last round saw of the cluster.
@@ -132,6 +134,7 @@ impl NodeLeases {
             interval,
             ownership: tokio::sync::Mutex::new(Ownership::new(node_id, lease_time)),
             held_groups: parking_lot::Mutex::new(HashMap::new()),
+            held_groups_version: std::sync::atomic::AtomicU64::new(0),
             held_transactions: parking_lot::Mutex::new(None),
             view: parking_lot::RwLock::new(Arc::new(ClusterView::default())),
             metadata_changed: parking_lot::Mutex::new(BTreeSet::new()),
@@ -166,14 +169,28 @@ impl NodeLeases {
     /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`], and the
     /// transaction coordinator's to [`NodeLeases::transaction_lease`].
     fn publish_groups(&self, ownership: &Ownership) {
-        *self.held_groups.lock() = ownership
+        let held: HashMap<String, Lease> = ownership
             .held()
             .filter(|l| l.kind == LeaseKind::Group)
             .map(|l| (l.name.clone(), l.clone()))
             .collect();
+        let mut published = self.held_groups.lock();
+        if *published != held {
+            *published = held;
+            // Bumped while the map is locked: whoever reads the new version reads the new map.
+            self.held_groups_version
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        drop(published);
         *self.held_transactions.lock() = ownership
             .lease(LeaseKind::Transactions, COORDINATOR)
             .cloned();
+    }
+
+    /// Changes whenever the group leases held change (gained, lost, released, taken again).
+    pub fn held_groups_version(&self) -> u64 {
+        self.held_groups_version
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The transaction coordinator's lease, if this node holds it.

@@ -36,9 +36,17 @@ pub enum GroupWriteError {
     /// A record that does not encode: a fault of the records, not of the storage.
     #[error("{0}")]
     Encode(String),
-    /// The storage failed, or (PostgreSQL) this node does not hold a group's lease.
+    /// The storage failed.
     #[error("{0}")]
     Storage(String),
+    /// (PostgreSQL) This node no longer holds `group`'s lease: nothing was written; `rest` are
+    /// the records of the step's other groups, to be written without it.
+    #[error("{message}")]
+    Fenced {
+        group: String,
+        message: String,
+        rest: Vec<Record>,
+    },
 }
 
 /// The coordinator's record store.
@@ -83,13 +91,25 @@ impl PgGroupStorage {
         }
         let mut client = self.pool.get().await.map_err(|e| storage(e.to_string()))?;
         let mut batches = Vec::with_capacity(by_group.len());
+        let mut unheld = Vec::new();
         for (group, records) in by_group {
-            let lease = self.leases.held_group(&group).ok_or_else(|| {
-                storage(format!(
-                    "this node does not coordinate group '{group}' any more"
-                ))
-            })?;
-            batches.push((lease, records));
+            match self.leases.held_group(&group) {
+                Some(lease) => batches.push((lease, records)),
+                None => unheld.push((group, records)),
+            }
+        }
+        if !unheld.is_empty() {
+            let (group, _) = unheld.remove(0);
+            return Err(GroupWriteError::Fenced {
+                message: format!("this node does not coordinate group '{group}' any more"),
+                rest: batches
+                    .into_iter()
+                    .map(|(_, records)| records)
+                    .chain(unheld.into_iter().map(|(_, records)| records))
+                    .flatten()
+                    .collect(),
+                group,
+            });
         }
         let client: &mut tokio_postgres::Client = &mut client;
         match group_records::write_many(client, &batches).await {
@@ -107,9 +127,17 @@ impl PgGroupStorage {
                         self.leases.group_lease_lost(lease).await;
                     }
                 }
-                Err(storage(format!(
-                    "{kind} lease '{name}' is not held by node {owner} at epoch {epoch} any more"
-                )))
+                Err(GroupWriteError::Fenced {
+                    message: format!(
+                        "{kind} lease '{name}' is not held by node {owner} at epoch {epoch} any more"
+                    ),
+                    rest: batches
+                        .into_iter()
+                        .filter(|(lease, _)| lease.name != name)
+                        .flat_map(|(_, records)| records)
+                        .collect(),
+                    group: name,
+                })
             }
             Err(e @ group_records::GroupRecordsError::Encode { .. }) => {
                 Err(GroupWriteError::Encode(e.to_string()))
@@ -146,6 +174,16 @@ impl GroupStorage {
         match self {
             GroupStorage::Embedded(_) => Some(EMBEDDED_EPOCH),
             GroupStorage::Postgres(pg) => pg.leases.held_group(group).map(|l| l.epoch),
+        }
+    }
+
+    /// A number that changes whenever this node gains or loses a group lease (PostgreSQL;
+    /// always 0 embedded): while it stays the same, the epochs [`GroupStorage::held_epoch`]
+    /// gave stay true.
+    pub fn held_version(&self) -> u64 {
+        match self {
+            GroupStorage::Embedded(_) => 0,
+            GroupStorage::Postgres(pg) => pg.leases.held_groups_version(),
         }
     }
 
@@ -238,7 +276,8 @@ impl GroupStorage {
                         pg.errors.fetch_add(1, Ordering::Relaxed);
                         *pg.fault.lock() = Some(e.clone());
                     }
-                    Err(GroupWriteError::Encode(_)) => {}
+                    // Not a fault of the storage: the coordinator drops the group.
+                    Err(GroupWriteError::Encode(_) | GroupWriteError::Fenced { .. }) => {}
                 }
                 written
             }
