@@ -13,6 +13,8 @@
 //! three nodes lose their group coordinator and then another partition leader to kill -9, and
 //! two nodes see their database restarted; a third node joins two; every acknowledged record
 //! is read where it was acknowledged and no committed offset goes back.
+//! A KIP-848 consumer-protocol group survives its coordinator's kill the same way, and a group
+//! fenced mid-step is dropped without disturbing the node's other groups.
 
 mod common;
 
@@ -1440,4 +1442,99 @@ async fn a_group_fenced_mid_step_is_dropped_alone() {
         .unwrap()
         .get(0);
     assert_eq!(stored, 1, "the fenced commit wrote nothing");
+}
+
+/// A KIP-848 consumer-protocol group with a member bootstrapped at each of two nodes: its
+/// coordinator is killed, the survivor takes the group from the database, and the members
+/// carry on through it without losing or repeating a committed record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_protocol_group_carries_on_when_its_coordinator_is_killed() {
+    let _dog = watchdog(Duration::from_secs(300));
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let url = pg.create_database("consumer_protocol").unwrap();
+    let short = [
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ];
+    let mut nodes = [node_with(&url, 1, &short), node_with(&url, 2, &short)];
+    create_topic(&nodes[0].bootstrap(), "flow", 8).await;
+    settled_leaders(&[&nodes[0], &nodes[1]], &[1, 2], "flow", 8);
+    let group = "flow-readers";
+    let member = |bootstrap: String| -> BaseConsumer {
+        let c: BaseConsumer = client_config(
+            &bootstrap,
+            &[
+                ("group.id", group),
+                ("group.protocol", "consumer"),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.partition.eof", "false"),
+            ],
+        )
+        .create()
+        .expect("consumer-protocol member");
+        c.subscribe(&["flow"]).expect("subscribe");
+        c
+    };
+    let members = [member(nodes[0].bootstrap()), member(nodes[1].bootstrap())];
+    let mut produced = produce(&nodes[0].bootstrap(), "flow", 8, 0, 400).await;
+    let mut seen = BTreeMap::new();
+    let mut committed = BTreeSet::new();
+    let mut consume_all = |wanted: &BTreeMap<String, (i32, i64)>,
+                           seen: &mut BTreeMap<String, (i32, i64)>| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !wanted.keys().all(|k| seen.contains_key(k)) {
+            assert!(
+                Instant::now() < deadline,
+                "read {} of {} records",
+                wanted.keys().filter(|k| seen.contains_key(*k)).count(),
+                wanted.len()
+            );
+            for c in &members {
+                match c.poll(Duration::from_millis(50)) {
+                    Some(Ok(m)) => {
+                        let msg = Msg::of(&m);
+                        let at = (msg.partition, msg.offset);
+                        // A record may come again only if its commit did not go through.
+                        if let Some(before) = seen.insert(msg.key_str(), at) {
+                            assert_eq!(before, at, "{} moved", msg.key_str());
+                            assert!(
+                                !committed.contains(&msg.key_str()),
+                                "{} read again after its offset was committed",
+                                msg.key_str()
+                            );
+                        }
+                        if c.commit_message(&m, CommitMode::Sync).is_ok() {
+                            committed.insert(msg.key_str());
+                        }
+                    }
+                    Some(Err(e)) => eprintln!("member (tolerated): {e}"),
+                    None => {}
+                }
+            }
+        }
+    };
+    consume_all(&produced, &mut seen);
+
+    let victim = coordinator(&nodes[0], group);
+    let survivor = if victim == 1 { 2 } else { 1 };
+    nodes[victim as usize - 1].kill9();
+    settled_leaders(&[&nodes[survivor as usize - 1]], &[survivor], "flow", 8);
+    produced.extend(
+        produce(
+            &nodes[survivor as usize - 1].bootstrap(),
+            "flow",
+            8,
+            400,
+            800,
+        )
+        .await,
+    );
+    consume_all(&produced, &mut seen);
+    for (key, at) in &produced {
+        assert_eq!(seen.get(key), Some(at), "{key}");
+    }
+    assert_eq!(coordinator(&nodes[survivor as usize - 1], group), survivor);
 }
