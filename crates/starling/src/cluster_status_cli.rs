@@ -33,6 +33,16 @@ fn state(live: bool) -> &'static str {
     }
 }
 
+/// A lease's holder, epoch, state and time left, as table cells.
+fn holder(l: &LeaseStatus) -> [String; 4] {
+    [
+        l.owner.to_string(),
+        l.epoch.to_string(),
+        state(l.live).to_string(),
+        seconds(l.left_ms),
+    ]
+}
+
 fn render(status: &ClusterStatus) -> String {
     let mut out = format!(
         "CLUSTER  {}\n\n",
@@ -72,16 +82,15 @@ fn render(status: &ClusterStatus) -> String {
     let partitions: Vec<Vec<String>> = of_kind("partition")
         .iter()
         .map(|l| {
-            vec![
+            [
                 l.topic
                     .clone()
                     .unwrap_or_else(|| format!("(deleted) {}", l.name)),
                 l.partition.map_or("-".to_string(), |p| p.to_string()),
-                l.owner.to_string(),
-                l.epoch.to_string(),
-                state(l.live).to_string(),
-                seconds(l.left_ms),
             ]
+            .into_iter()
+            .chain(holder(l))
+            .collect()
         })
         .collect();
     out.push('\n');
@@ -91,15 +100,7 @@ fn render(status: &ClusterStatus) -> String {
     ));
     let groups: Vec<Vec<String>> = of_kind("group")
         .iter()
-        .map(|l| {
-            vec![
-                l.name.clone(),
-                l.owner.to_string(),
-                l.epoch.to_string(),
-                state(l.live).to_string(),
-                seconds(l.left_ms),
-            ]
-        })
+        .map(|l| std::iter::once(l.name.clone()).chain(holder(l)).collect())
         .collect();
     out.push('\n');
     out.push_str(&render_table(

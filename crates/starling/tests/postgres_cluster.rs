@@ -121,14 +121,19 @@ fn settled_leaders(
 
 /// The node FindCoordinator names for `group`, asked of `b`.
 fn coordinator(b: &Broker, group: &str) -> i32 {
+    find_coordinator(b, group, 0)
+}
+
+/// The node FindCoordinator names for `key` of `key_type` (0: group, 1: transactional id).
+fn find_coordinator(b: &Broker, key: &str, key_type: i8) -> i32 {
     let mut raw = RawClient::connect(b.addr());
     let response = raw.call(
         3,
         &FindCoordinatorRequest::default()
             .with_key(kafka_protocol::protocol::StrBytes::from_string(
-                group.to_string(),
+                key.to_string(),
             ))
-            .with_key_type(0),
+            .with_key_type(key_type),
     );
     assert_eq!(response.error_code, 0, "{response:?}");
     response.node_id.0
@@ -723,17 +728,7 @@ async fn a_frozen_coordinator_loses_its_group_and_writes_nothing_when_it_thaws()
 
 /// The node FindCoordinator names for transactional id `id`, asked of `b`.
 fn transaction_coordinator(b: &Broker, id: &str) -> i32 {
-    let mut raw = RawClient::connect(b.addr());
-    let response = raw.call(
-        3,
-        &FindCoordinatorRequest::default()
-            .with_key(kafka_protocol::protocol::StrBytes::from_string(
-                id.to_string(),
-            ))
-            .with_key_type(1),
-    );
-    assert_eq!(response.error_code, 0, "{response:?}");
-    response.node_id.0
+    find_coordinator(b, id, 1)
 }
 
 /// A librdkafka transactional producer whose transactions time out after `timeout_ms`.

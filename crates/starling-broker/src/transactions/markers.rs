@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use starling_group::{ClientInfo, GroupRequest, GroupResponse};
 use starling_log::producer_state::TxnMarker;
-use starling_txn::MarkerJob;
+use starling_txn::{MarkerJob, TopicPartition};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
@@ -88,11 +88,7 @@ async fn write(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String> {
         coordinator_epoch: 0,
     };
     for tp in &job.partitions {
-        let Some(partition) = broker
-            .topics
-            .get(&tp.topic)
-            .and_then(|t| t.partition(tp.partition).cloned())
-        else {
+        let Some(partition) = partition_of(broker, tp) else {
             continue;
         };
         write_marker(&partition, marker)
@@ -103,6 +99,14 @@ async fn write(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String> {
         settle_group(broker, group_id, job.producer.producer_id, job.commit).await?;
     }
     Ok(())
+}
+
+/// The partition `tp` names, if its topic (still) exists here.
+pub(super) fn partition_of(broker: &Broker, tp: &TopicPartition) -> Option<Arc<Partition>> {
+    broker
+        .topics
+        .get(&tp.topic)
+        .and_then(|t| t.partition(tp.partition).cloned())
 }
 
 /// Writes `marker` in `partition` (nothing when it has no transaction of the producer open).

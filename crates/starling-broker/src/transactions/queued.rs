@@ -26,7 +26,7 @@ use starling_postgres::transactions::{self, MarkerTarget, QueuedMarker};
 use starling_txn::MarkerJob;
 use tokio::sync::{Mutex, Notify};
 
-use super::markers::{settle_group, write_marker};
+use super::markers::{partition_of, settle_group, write_marker};
 use crate::Broker;
 
 /// How long one attempt waits for other nodes to write their markers.
@@ -170,11 +170,7 @@ pub async fn carry_out_queued(broker: &Broker) {
     for marker in markers {
         let written = match &marker.target {
             MarkerTarget::Partition(tp) => {
-                let Some(partition) = broker
-                    .topics
-                    .get(&tp.topic)
-                    .and_then(|t| t.partition(tp.partition).cloned())
-                else {
+                let Some(partition) = partition_of(broker, tp) else {
                     continue;
                 };
                 let led_here = partition
