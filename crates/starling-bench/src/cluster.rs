@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::broker::Broker;
-use crate::report::Phase;
+use crate::report::{median, Phase};
 use crate::{client, run_consume, run_produce, unique_topic, CommonArgs, ConsumerArgs};
 
 /// Arguments of `starling bench cluster`.
@@ -198,13 +198,13 @@ fn print(args: &ClusterArgs, measured: &[Measured]) {
         .iter()
         .filter(|m| m.setup == nodes_label(None))
         .collect();
-    let median = |values: Vec<f64>| -> f64 {
-        let mut v = values;
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+    // The embedded log is measured every round, so there is a median.
+    let median_of = |rate: fn(&Measured) -> f64| -> f64 {
+        let mut rates: Vec<f64> = embedded.iter().map(|m| rate(m)).collect();
+        median(&mut rates).unwrap_or(f64::NAN)
     };
-    let base_produce = median(embedded.iter().map(|m| m.produce.mb_per_sec()).collect());
-    let base_consume = median(embedded.iter().map(|m| m.consume.mb_per_sec()).collect());
+    let base_produce = median_of(|m| m.produce.mb_per_sec());
+    let base_consume = median_of(|m| m.consume.mb_per_sec());
     for m in measured {
         println!(
             "{:<22} {:>12.1} {:>12.0} {:>12.1} {:>12.0} {:>10.2} {:>10.2}",

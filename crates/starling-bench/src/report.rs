@@ -116,7 +116,7 @@ impl Spread {
 }
 
 /// Sorts `values` and returns their median (None when there are none).
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {

@@ -328,7 +328,7 @@ impl Transactions {
                 }
                 JobEnd::Completed
             }
-            Err(TxnFailure::NotHere) => JobEnd::NotHere,
+            // Not stored: the next attempt finds out whether this node still coordinates.
             Err(_) => JobEnd::Retry,
         }
     }
@@ -375,16 +375,14 @@ impl Transactions {
         added: impl FnOnce(&TransactionValue) -> bool,
     ) -> Result<(), TxnFailure> {
         let shared = self.inner.shared.as_ref().ok_or(TxnFailure::Unavailable)?;
-        let client = shared.pool.get().await.map_err(|e| {
+        let unavailable = |e: &dyn std::fmt::Display| {
             tracing::warn!(error = %e, "cannot look a producer's transaction up");
             TxnFailure::Unavailable
-        })?;
+        };
+        let client = shared.pool.get().await.map_err(|e| unavailable(&e))?;
         let stored = starling_postgres::transactions::by_producer(&**client, producer.producer_id)
             .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot look a producer's transaction up");
-                TxnFailure::Unavailable
-            })?;
+            .map_err(|e| unavailable(&e))?;
         let value = stored.as_ref().and_then(|r| r.value.as_ref());
         Ok(starling_txn::verify_open(value, producer, added)?)
     }

@@ -115,11 +115,7 @@ pub fn url_with_database(url: &str, name: &str) -> String {
 /// to do so) and returns the URL naming it. For benchmarks and tools; Starling's nodes use
 /// the database they are given.
 pub async fn create_database(url: &str, name: &str) -> Result<String, PgError> {
-    admin_statement(
-        url,
-        &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
-    )
-    .await?;
+    admin_statement(url, &format!("CREATE DATABASE {}", quoted(name))).await?;
     Ok(url_with_database(url, name))
 }
 
@@ -127,23 +123,35 @@ pub async fn create_database(url: &str, name: &str) -> Result<String, PgError> {
 pub async fn drop_database(url: &str, name: &str) -> Result<(), PgError> {
     admin_statement(
         url,
-        &format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            name.replace('"', "\"\"")
-        ),
+        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(name)),
     )
     .await
 }
 
+/// `name` as a quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 async fn admin_statement(url: &str, statement: &str) -> Result<(), PgError> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    on_one_connection(url, async |client| client.batch_execute(statement).await)
         .await
-        .map_err(PgError::Database)?;
+        .and_then(|done| done)
+        .map_err(PgError::Database)
+}
+
+/// Runs `work` on a connection to `url` of its own (no pool, no schema migration), closed
+/// afterwards: for tools that must not change the database they look at.
+pub(crate) async fn on_one_connection<T>(
+    url: &str,
+    work: impl AsyncFnOnce(&tokio_postgres::Client) -> T,
+) -> Result<T, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(connection);
-    let done = client.batch_execute(statement).await;
+    let done = work(&client).await;
     drop(client);
     let _ = driver.await;
-    done.map_err(PgError::Database)
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -131,10 +131,5 @@ pub async fn read(client: &impl GenericClient) -> Result<ClusterStatus, tokio_po
 
 /// Connects to `url` (one connection, no schema migration) and reads the cluster's status.
 pub async fn read_url(url: &str) -> Result<ClusterStatus, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let driver = tokio::spawn(connection);
-    let status = read(&client).await;
-    drop(client);
-    let _ = driver.await;
-    status
+    crate::on_one_connection(url, async |client| read(client).await).await?
 }
