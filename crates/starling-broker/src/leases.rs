@@ -168,7 +168,7 @@ impl NodeLeases {
 
     /// Publishes the group leases `ownership` holds to [`NodeLeases::held_group`], and the
     /// transaction coordinator's to [`NodeLeases::transaction_lease`].
-    fn publish_groups(&self, ownership: &Ownership) {
+    fn publish_held(&self, ownership: &Ownership) {
         let held: HashMap<String, Lease> = ownership
             .held()
             .filter(|l| l.kind == LeaseKind::Group)
@@ -237,7 +237,7 @@ impl NodeLeases {
         let nodes = node::live_nodes(&**client).await?;
         let live: Vec<i32> = nodes.iter().map(|n| n.node_id).collect();
         let reconciled = ownership.reconcile(&**client, &live, &things).await;
-        self.publish_groups(&ownership);
+        self.publish_held(&ownership);
         if reconciled.is_ok() {
             let leaders = lease::holders(&**client, LeaseKind::Partition).await;
             let transactions = lease::holder(&**client, LeaseKind::Transactions, COORDINATOR).await;
@@ -323,7 +323,7 @@ impl NodeLeases {
             .await?;
         match taken {
             Some(lease) => {
-                self.publish_groups(&ownership);
+                self.publish_held(&ownership);
                 Ok(lease)
             }
             None => Err(GroupLeaseError::TakingOver(group.to_string())),
@@ -339,7 +339,7 @@ impl NodeLeases {
         let client = self.client().await?;
         let mut ownership = self.ownership.lock().await;
         ownership.release(&**client, &held).await?;
-        self.publish_groups(&ownership);
+        self.publish_held(&ownership);
         Ok(())
     }
 
@@ -347,7 +347,7 @@ impl NodeLeases {
     pub async fn group_lease_lost(&self, lost: &Lease) {
         let mut ownership = self.ownership.lock().await;
         ownership.forget(lost);
-        self.publish_groups(&ownership);
+        self.publish_held(&ownership);
     }
 
     /// Runs a round every heartbeat interval until the broker shuts down.
@@ -400,7 +400,7 @@ impl NodeLeases {
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };
-        self.publish_groups(&ownership);
+        self.publish_held(&ownership);
         if let Err(e) = released {
             tracing::warn!(error = %e, "releasing this node's partition leases failed; they lapse by themselves");
         }
