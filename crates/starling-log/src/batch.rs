@@ -1034,29 +1034,51 @@ pub(crate) fn assign_offsets(
     out
 }
 
-/// For ListOffsets by timestamp: the first record of `batch` (one whole
-/// stored batch) whose timestamp is `>= target`, as `(offset, timestamp)`.
+/// For ListOffsets by timestamp: the first record of `batch` (one whole stored batch) at or
+/// after `min_offset` (the log start) whose timestamp is `>= target`, as `(offset,
+/// timestamp)`; `None` when the batch has no such record.
 ///
-/// Uncompressed CreateTime batches are walked record by record, like Kafka.
-/// LogAppendTime batches give every record the batch's `maxTimestamp`, so the
-/// answer is the base offset. Compressed batches are not decompressed: the
-/// answer is the base offset with the batch's `maxTimestamp`.
-pub(crate) fn first_record_at_or_after(batch: &[u8], h: &BatchHeader, target: i64) -> (i64, i64) {
-    let whole_batch = (h.base_offset, h.max_timestamp);
-    if h.is_log_append_time() || h.compression() != 0 || batch.len() < HEADER_LEN {
+/// The records are walked as Kafka walks them, a compressed batch decompressed first. Under
+/// LogAppendTime every record has the batch's `maxTimestamp`. A batch whose records cannot be
+/// read (it was validated when stored, so only damage does this) answers its first offset at
+/// or after `min_offset`, with its `maxTimestamp`.
+pub(crate) fn first_record_at_or_after(
+    batch: &[u8],
+    h: &BatchHeader,
+    target: i64,
+    min_offset: i64,
+) -> Option<(i64, i64)> {
+    if h.max_timestamp < target || h.last_offset() < min_offset {
+        return None;
+    }
+    let whole_batch = Some((h.base_offset.max(min_offset), h.max_timestamp));
+    if h.is_log_append_time() || batch.len() < HEADER_LEN {
         return whole_batch;
     }
+    let decompressed;
+    let area = match h.compression() {
+        0 => &batch[HEADER_LEN..],
+        codec => match crate::compression::decompress_all(codec, &batch[HEADER_LEN..], batch.len())
+        {
+            Ok(records) => {
+                decompressed = records;
+                &decompressed[..]
+            }
+            Err(_) => return whole_batch,
+        },
+    };
     let mut found = None;
-    let walked = walk_records(&batch[HEADER_LEN..], |r| {
+    let walked = walk_records(area, |r| {
+        let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
         let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
-        if ts >= target {
-            found = Some((h.base_offset.saturating_add(i64::from(r.offset_delta)), ts));
+        if offset >= min_offset && ts >= target {
+            found = Some((offset, ts));
             return Ok(false);
         }
         Ok(true)
     });
-    match (walked, found) {
-        (Ok(()), Some(hit)) => hit,
-        _ => whole_batch,
+    match walked {
+        Ok(()) => found,
+        Err(_) => whole_batch,
     }
 }

@@ -1295,15 +1295,14 @@ impl PartitionLog {
         self.view.read().segments.len()
     }
 
-    /// ListOffsets by timestamp: the first record whose timestamp is
-    /// `>= timestamp`, as `(offset, timestamp)`, or `None` if there is none.
+    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp
+    /// is `>= timestamp`, as `(offset, timestamp)`, or `None` if there is none.
     ///
-    /// The search finds the first batch whose `maxTimestamp >= timestamp`.
-    /// For an uncompressed CreateTime batch its records are walked and the
-    /// first matching record is returned, as Kafka does. Under LogAppendTime
-    /// all records share the batch timestamp, so the batch's base offset is
-    /// exact. A compressed batch is not decompressed: its base offset and
-    /// `maxTimestamp` are returned, which may be a few records early.
+    /// As Kafka: the segments whose largest timestamp is that recent are searched in offset
+    /// order, from the time index's position, batch by batch, and the first batch with a
+    /// recent enough `maxTimestamp` is walked record by record (decompressed if it is
+    /// compressed; under LogAppendTime every record has the batch's timestamp). Records
+    /// below the log start (DeleteRecords moved it inside a segment) are passed over.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, ReadError> {
         let view = self.snapshot();
         for segment in view.segments.iter() {
@@ -1311,10 +1310,10 @@ impl PartitionLog {
             if max.is_none_or(|(ts, _)| ts < timestamp) {
                 continue;
             }
-            if let Some((header, bytes)) = segment.find_timestamp(timestamp, view.log_end)? {
-                let (offset, ts) = batch::first_record_at_or_after(&bytes, &header, timestamp);
-                // Records below a start DeleteRecords moved are not there any more.
-                return Ok(Some((offset.max(view.log_start), ts)));
+            let found =
+                segment.first_record_at_or_after(timestamp, view.log_start, view.log_end)?;
+            if found.is_some() {
+                return Ok(found);
             }
         }
         Ok(None)

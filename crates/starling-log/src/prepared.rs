@@ -160,13 +160,13 @@ impl PreparedAppend {
     }
 }
 
-/// For ListOffsets by timestamp, in a stored batch whose `maxTimestamp` is at least `target`:
-/// the first record whose timestamp is at least `target`, as (offset, timestamp), found as the
-/// embedded log finds it (a compressed or LogAppendTime batch answers its base offset and
-/// `maxTimestamp`). `None` when `batch` does not start with a batch header.
-pub fn first_record_at_or_after(batch: &[u8], target: i64) -> Option<(i64, i64)> {
+/// For ListOffsets by timestamp, in one stored batch: the first record at or after
+/// `min_offset` (the log start) whose timestamp is at least `target`, as (offset, timestamp),
+/// found as the embedded log finds it; `None` when the batch has none, or when `batch` does
+/// not start with a batch header.
+pub fn first_record_at_or_after(batch: &[u8], target: i64, min_offset: i64) -> Option<(i64, i64)> {
     let header = batch::BatchHeader::parse(batch)?;
-    Some(batch::first_record_at_or_after(batch, &header, target))
+    batch::first_record_at_or_after(batch, &header, target, min_offset)
 }
 
 /// The marker a stored transaction control batch holds: whether it commits; `None` for a batch

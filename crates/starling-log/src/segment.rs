@@ -298,13 +298,15 @@ impl Segment {
         Ok(None)
     }
 
-    /// First batch at or after `pos` (and below `end`) whose `maxTimestamp >= target`,
-    /// with its bytes.
-    pub fn find_timestamp(
+    /// For ListOffsets by timestamp: the first record of this segment at or after offset
+    /// `start` and below `end` whose timestamp is at least `target`, as (offset, timestamp),
+    /// searched from the time index's position for `target`.
+    pub fn first_record_at_or_after(
         &self,
         target: i64,
+        start: i64,
         end: i64,
-    ) -> io::Result<Option<(BatchHeader, Vec<u8>)>> {
+    ) -> io::Result<Option<(i64, i64)>> {
         let (size, mut pos) = {
             let st = self.state.lock();
             (st.size, u64::from(st.index.time_search_position(target)))
@@ -314,9 +316,12 @@ impl Segment {
             if header.base_offset >= end {
                 return Ok(None);
             }
-            if header.max_timestamp >= target {
+            if header.max_timestamp >= target && header.last_offset() >= start {
                 let bytes = self.read_bytes(pos, header.total_size())?;
-                return Ok(Some((header, bytes)));
+                let found = crate::batch::first_record_at_or_after(&bytes, &header, target, start);
+                if found.is_some() {
+                    return Ok(found);
+                }
             }
             pos += header.total_size();
         }

@@ -500,26 +500,43 @@ impl PgPartition {
         Ok(deleted)
     }
 
-    /// ListOffsets by timestamp: the first record at or after `timestamp` as (offset,
-    /// timestamp), found in the first batch (by offset) whose newest record is that recent.
+    /// ListOffsets by timestamp: the first record at or after the log start whose timestamp is
+    /// at least `timestamp`, as (offset, timestamp), found batch by batch in offset order among
+    /// those whose newest record is that recent (as the embedded log finds it).
     pub async fn offset_for_timestamp(
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, PartitionLogError> {
         let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
-                "SELECT bytes FROM batches
-                 WHERE topic_id = $1 AND partition = $2 AND max_timestamp >= $3
-                 ORDER BY base_offset LIMIT 1",
-                &[&self.topic_id, &self.partition, &timestamp],
-            )
-            .await?;
-        Ok(row.and_then(|row| {
-            let bytes: &[u8] = row.get(0);
-            starling_log::prepared::first_record_at_or_after(bytes, timestamp)
-                .map(|(offset, ts)| (offset.max(self.log_start_offset()), ts))
-        }))
+        let log_start = self.log_start_offset();
+        let mut after = i64::MIN;
+        loop {
+            let row = client
+                .query_opt(
+                    "SELECT base_offset, bytes FROM batches
+                     WHERE topic_id = $1 AND partition = $2 AND max_timestamp >= $3
+                       AND last_offset >= $4 AND base_offset > $5
+                     ORDER BY base_offset LIMIT 1",
+                    &[
+                        &self.topic_id,
+                        &self.partition,
+                        &timestamp,
+                        &log_start,
+                        &after,
+                    ],
+                )
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let bytes: &[u8] = row.get(1);
+            let found =
+                starling_log::prepared::first_record_at_or_after(bytes, timestamp, log_start);
+            if found.is_some() {
+                return Ok(found);
+            }
+            after = row.get(0);
+        }
     }
 
     /// ListOffsets MAX_TIMESTAMP: the largest batch `maxTimestamp` and the last offset of the
