@@ -308,7 +308,7 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
 
     // `starling cluster status` reads the same from the database.
     let status: serde_json::Value =
-        serde_json::from_str(&cli(&["cluster", "status", "--storage", &url, "--json"])).unwrap();
+        serde_json::from_str(&run_ok(&["cluster", "status", "--storage", &url, "--json"])).unwrap();
     let live_nodes: Vec<i64> = status["nodes"]
         .as_array()
         .unwrap()
@@ -336,7 +336,7 @@ async fn two_nodes_share_partitions_and_groups_and_clients_follow_them() {
             && l["owner"].as_i64() == Some(i64::from(coordinator_id))),
         "{status}"
     );
-    let table = cli(&["cluster", "status", "--storage", &url]);
+    let table = run_ok(&["cluster", "status", "--storage", &url]);
     assert!(table.contains("TRANSACTION COORDINATOR  node "), "{table}");
     assert!(table.contains("readers"), "{table}");
 }
@@ -400,13 +400,6 @@ async fn a_killed_node_hands_its_partitions_and_groups_to_the_survivor() {
     assert_eq!(again.assignment().unwrap().count(), 8);
 }
 
-/// Runs the `starling` CLI to completion; panics unless it succeeds.
-fn cli(args: &[&str]) -> String {
-    let (status, stdout, stderr) = run_to_exit(args, Duration::from_secs(60));
-    assert!(status.success(), "starling {args:?}: {stderr}");
-    stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_made_on_one_node_are_in_force_on_the_other() {
     use rdkafka::admin::{NewTopic, ResourceSpecifier, TopicReplication};
@@ -467,7 +460,7 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
         let response = RawClient::connect(one.addr()).call(1, &request);
         assert_eq!(response.responses[0].error_code, 0, "{response:?}");
     }
-    cli(&[
+    run_ok(&[
         "quota",
         "alter",
         "-b",
@@ -484,7 +477,7 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
         "erin-secret",
         4096,
     );
-    cli(&[
+    run_ok(&[
         "acl",
         "add",
         "-b",
@@ -498,7 +491,7 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
         "--operation",
         "write",
     ]);
-    cli(&[
+    run_ok(&[
         "acl",
         "add",
         "-b",
@@ -529,7 +522,7 @@ async fn changes_made_on_one_node_are_in_force_on_the_other() {
     })
     .await;
     eventually("node 2 has the quota", || async {
-        let quotas = cli(&[
+        let quotas = run_ok(&[
             "quota", "describe", "-b", &b2, "--client", "slow-app", "--json",
         ]);
         if quotas.contains("producer_byte_rate") && quotas.contains("4096") {
@@ -1276,7 +1269,7 @@ fn bench_cluster_measures_each_setup_and_drops_its_databases() {
     let Some(pg) = TestPostgres::start_or_skip() else {
         return;
     };
-    let out = cli(&[
+    let out = run_ok(&[
         "bench",
         "cluster",
         "--storage",

@@ -20,13 +20,6 @@ use rdkafka::Offset;
 use starling_broker::sasl::scram::ScramMechanism;
 use starling_postgres::testing::TestPostgres;
 
-/// Runs the `starling` CLI to completion; panics unless it succeeds.
-fn cli(args: &[&str]) -> String {
-    let (status, stdout, stderr) = run_to_exit(args, Duration::from_secs(60));
-    assert!(status.success(), "starling {args:?}: {stderr}");
-    stdout
-}
-
 /// A broker on `url` with a SASL/SCRAM listener next to the plaintext one, ACLs on, and the
 /// plaintext (anonymous) clients super users so the test can administer it.
 fn broker_on(url: &str) -> Broker {
@@ -131,7 +124,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
         false,
     );
     assert_eq!(altered, Altered::ok());
-    cli(&[
+    run_ok(&[
         "quota",
         "alter",
         "-b",
@@ -148,7 +141,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
         "erin-secret",
         4096,
     );
-    cli(&[
+    run_ok(&[
         "acl",
         "add",
         "-b",
@@ -164,7 +157,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
         "--operation",
         "read",
     ]);
-    cli(&[
+    run_ok(&[
         "acl",
         "add",
         "-b",
@@ -231,7 +224,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
     assert_eq!(retention.value.as_deref(), Some("123456789"));
     let retention_bytes = described.get("retention.bytes").expect("retention.bytes");
     assert_eq!(retention_bytes.value.as_deref(), Some("987654321"));
-    let quotas = cli(&[
+    let quotas = run_ok(&[
         "quota", "describe", "-b", &bootstrap, "--client", "slow-app", "--json",
     ]);
     assert!(quotas.contains("producer_byte_rate"), "{quotas}");
@@ -247,7 +240,7 @@ async fn metadata_is_stored_in_postgres_and_served_from_it_after_a_restart() {
     let values: Vec<String> = got.iter().map(Msg::value_str).collect();
     assert_eq!(values, ["one", "two", "three"]);
     // Without her ACL on `orders` she is refused: the ACLs served are the stored ones.
-    cli(&[
+    run_ok(&[
         "acl",
         "remove",
         "-b",
@@ -298,7 +291,7 @@ fn commit_one(p: &rdkafka::producer::BaseProducer, value: &str) {
 
 /// `starling txn describe --json` of `id`.
 fn txn_state(bootstrap: &str, id: &str) -> serde_json::Value {
-    serde_json::from_str(&cli(&["txn", "describe", "-b", bootstrap, id, "--json"])).unwrap()
+    serde_json::from_str(&run_ok(&["txn", "describe", "-b", bootstrap, id, "--json"])).unwrap()
 }
 
 /// Transactions commit with the coordinator's records in PostgreSQL: after a restart the

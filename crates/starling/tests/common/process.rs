@@ -41,6 +41,18 @@ pub fn run_to_exit(args: &[&str], limit: Duration) -> (ExitStatus, String, Strin
     run_with_stdin(args, None, limit)
 }
 
+/// Runs `starling ARGS` to completion, within a minute, and returns its stdout; panics with
+/// both outputs unless it succeeds.
+pub fn run_ok(args: &[&str]) -> String {
+    let (status, stdout, stderr) = run_to_exit(args, Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "`starling {}` failed with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        args.join(" ")
+    );
+    stdout
+}
+
 /// [`run_to_exit`] with `input` written to standard input (then closed), or with standard
 /// input empty when `None`.
 pub fn run_with_stdin(
