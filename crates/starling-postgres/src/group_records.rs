@@ -119,21 +119,21 @@ const UPSERT: &str = "INSERT INTO group_records (group_id, record_key, format, v
      DO UPDATE SET format = EXCLUDED.format, value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM group_records WHERE group_id = $1 AND record_key = $2";
 
-/// Every group with stored records, in order: what the nodes share out when they start.
+/// Every group with stored records, in byte order: what the nodes share out when they start.
 pub async fn group_ids(
     client: &impl tokio_postgres::GenericClient,
 ) -> Result<Vec<String>, GroupRecordsError> {
     let rows = client
         .query(
-            "SELECT DISTINCT group_id FROM group_records ORDER BY group_id",
+            "SELECT DISTINCT group_id COLLATE \"C\" AS id FROM group_records ORDER BY id",
             &[],
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Every stored record of `group_id`, in key order: what the coordinator replays when it takes
-/// the group.
+/// Every stored record of `group_id`, in the byte order of the keys (the embedded store's,
+/// whatever the database's collation): what the coordinator replays when it takes the group.
 pub async fn load(
     client: &impl tokio_postgres::GenericClient,
     group_id: &str,
@@ -141,7 +141,7 @@ pub async fn load(
     let rows = client
         .query(
             "SELECT record_key, format, value FROM group_records
-             WHERE group_id = $1 ORDER BY record_key",
+             WHERE group_id = $1 ORDER BY record_key COLLATE \"C\"",
             &[&group_id],
         )
         .await?;

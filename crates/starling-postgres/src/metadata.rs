@@ -117,12 +117,13 @@ impl PgMetadata {
         self.pool.get().await.map_err(storage)
     }
 
-    /// Every record of `kind`, in key order.
+    /// Every record of `kind`, in the byte order of the keys, as the embedded store gives them.
     async fn keyed<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, MetaError> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT record_key, value FROM keyed_records WHERE kind = $1 ORDER BY record_key",
+                "SELECT record_key, value FROM keyed_records
+                 WHERE kind = $1 ORDER BY record_key COLLATE \"C\"",
                 &[&kind],
             )
             .await

@@ -138,9 +138,34 @@ impl TestPostgres {
     /// Creates database `name` (each test of a shared server can have its own) and returns its
     /// URL.
     pub fn create_database(&self, name: &str) -> Result<String, TestServerError> {
+        self.createdb(name, &[])
+    }
+
+    /// Like [`TestPostgres::pool`], but the database sorts text by ICU's root collation, as a
+    /// database created with a language's locale does, rather than byte by byte (`C`, the
+    /// server's default here): a query that relies on byte order without saying `COLLATE "C"`
+    /// answers differently on it.
+    pub async fn pool_with_language_collation(&self, name: &str, size: usize) -> crate::PgPool {
+        let url = self
+            .createdb(
+                name,
+                &[
+                    "--template=template0",
+                    "--locale-provider=icu",
+                    "--icu-locale=und",
+                ],
+            )
+            .expect("a test database with ICU collation");
+        crate::connect(&url, size)
+            .await
+            .expect("connected to the test database and migrated")
+    }
+
+    fn createdb(&self, name: &str, options: &[&str]) -> Result<String, TestServerError> {
         let mut createdb = self.command("createdb");
         createdb
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args(options)
             .arg(name);
         run(&mut createdb, "createdb")?;
         Ok(self.url_for(name))

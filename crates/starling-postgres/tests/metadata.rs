@@ -1,5 +1,6 @@
 //! The PostgreSQL metadata back end passes the conformance suite the embedded store passes
-//! (`starling_meta::backend::conformance`), and keeps what it stored across a database restart.
+//! (`starling_meta::backend::conformance`), on a database that sorts text by a language's
+//! collation, and keeps what it stored across a database restart.
 
 use starling_meta::backend::{conformance, MetadataBackend};
 use starling_meta::TopicRecord;
@@ -7,12 +8,14 @@ use starling_postgres::connect;
 use starling_postgres::metadata::PgMetadata;
 use starling_postgres::testing::TestPostgres;
 
+/// On a database that sorts text by a language's collation, not byte by byte: what the suite
+/// reads back in key order must still come in the embedded store's (byte) order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_passes_the_metadata_conformance_suite() {
     let Some(pg) = TestPostgres::start_or_skip() else {
         return;
     };
-    let pool = pg.pool("conformance", 16).await;
+    let pool = pg.pool_with_language_collation("conformance", 16).await;
     conformance::run_all(&PgMetadata::new(pool)).await;
 }
 
@@ -218,4 +221,54 @@ async fn each_metadata_change_is_notified_with_its_kind() {
         None,
         "transaction records are not followed"
     );
+}
+
+/// Topics and keyed records (ACL bindings here) come back in the byte order of their keys, as
+/// from the embedded store, on a database whose collation sorts those keys otherwise: case
+/// ("Orders" before "orders" in bytes) and punctuation against letters ('-' < '.' < 'Z' < '_' <
+/// 'a').
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_come_back_in_byte_order_whatever_the_databases_collation() {
+    use starling_meta::AclRecord;
+
+    let Some(pg) = TestPostgres::start_or_skip() else {
+        return;
+    };
+    let meta = PgMetadata::new(pg.pool_with_language_collation("byte_order", 4).await);
+    let mut names = [
+        "orders",
+        "Orders",
+        "ordersA",
+        "orders_eu",
+        "orders-eu",
+        "orders.eu",
+        "Zed",
+        "ab",
+        "Ac",
+    ];
+    let acl = |name: &str| AclRecord {
+        resource_type: 2,
+        resource_name: name.to_string(),
+        pattern_type: 3,
+        principal: "User:alice".to_string(),
+        host: "*".to_string(),
+        operation: 3,
+        permission: 3,
+    };
+    for name in names {
+        meta.put_topic(&TopicRecord::new(name, 1)).await.unwrap();
+    }
+    meta.update_acls(&names.map(acl), &[]).await.unwrap();
+    names.sort();
+    let topics: Vec<String> = meta
+        .topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(topics, names);
+    let mut acls = names.map(acl);
+    acls.sort_by_key(AclRecord::key);
+    assert_eq!(meta.acls().await.unwrap(), acls);
 }
