@@ -83,6 +83,7 @@ async fn postgres() {
     run_cases!(fresh().await;
         a_write_for_a_group_never_taken_is_fenced,
         a_write_for_a_group_another_node_took_is_fenced,
+        a_group_id_holding_nul_is_refused_as_invalid,
     );
 }
 
@@ -248,7 +249,8 @@ async fn empty_writes_do_nothing_and_no_write_leaves_a_fault(subject: &mut Subje
 async fn every_field_survives(subject: &mut Subject) {
     // Every field set (`one_of_each_kind`), then the edges: the extreme numbers, text a
     // serialization could mangle, and every optional field left out.
-    let odd = "é ✓ \"quoted\" \\ \t\n\u{1} 🦀";
+    // NUL too, which PostgreSQL's text cannot hold, and the character its keys escape it with.
+    let odd = "é ✓ \"quoted\" \\ \t\n\u{0}\u{1} \u{1}\u{2} 🦀\u{0}";
     let mut step = one_of_each_kind("g", 1);
     step.extend([
         Record::Offset {
@@ -371,6 +373,15 @@ async fn a_write_for_a_group_never_taken_is_fenced(subject: &mut Subject) {
     subject.restart().await;
     assert_eq!(subject.stored("held").await, [offset("held", "t", 0, 1)]);
     assert_eq!(subject.stored("elsewhere").await, Vec::<Record>::new());
+}
+
+async fn a_group_id_holding_nul_is_refused_as_invalid(subject: &mut Subject) {
+    // A group's lease is named by its id, and PostgreSQL's text cannot hold NUL: the request
+    // is refused with a clear error, and the storage has no fault (the embedded store, which
+    // needs no lease, takes such a group).
+    let refused = subject.storage().take("billing\0eu").await.unwrap_err();
+    assert_eq!(refused, kafka_protocol::ResponseError::InvalidGroupId);
+    assert_eq!(subject.storage().fault(), None);
 }
 
 async fn a_write_for_a_group_another_node_took_is_fenced(subject: &mut Subject) {

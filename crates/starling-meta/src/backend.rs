@@ -288,7 +288,7 @@ pub mod conformance {
         };
         let a256 = credential("alice", "SCRAM-SHA-256", 4096);
         let a512 = credential("alice", "SCRAM-SHA-512", 8192);
-        let odd = credential("bob \"the\" user", "SCRAM-SHA-256", 4096);
+        let odd = credential(&odd_user(), "SCRAM-SHA-256", 4096);
         backend
             .write_scram_credentials(&[
                 change(&a256, true),
@@ -320,6 +320,20 @@ pub mod conformance {
         let mut expected = vec![a256_again, odd];
         expected.sort_by_key(|c| ScramCredentialRecord::key(&c.user, &c.mechanism));
         assert_eq!(backend.scram_credentials().await.unwrap(), expected);
+        assert_eq!(
+            backend
+                .scram_credential(&odd_user(), "SCRAM-SHA-256")
+                .await
+                .unwrap()
+                .map(|c| c.iterations),
+            Some(4096)
+        );
+    }
+
+    /// A user name a client may send: quotes, NUL (which PostgreSQL's text cannot hold) and
+    /// the character PostgreSQL's keys escape it with.
+    fn odd_user() -> String {
+        "bob \"the\" user\0\u{1}".to_string()
     }
 
     pub async fn transaction_records_keep_the_latest_per_id_and_a_deletion_removes_it<
@@ -347,13 +361,25 @@ pub mod conformance {
                 record("b", Some(1)),
                 record("a", Some(2)),
                 record("b", Some(3)),
+                record("a\0", Some(4)),
+                record("\0", Some(5)),
             ])
             .await
             .unwrap();
+        // In the byte order of the ids, NUL included.
         assert_eq!(
             backend.txn_records().await.unwrap(),
-            vec![record("a", Some(2)), record("b", Some(3))]
+            vec![
+                record("\0", Some(5)),
+                record("a", Some(2)),
+                record("a\0", Some(4)),
+                record("b", Some(3))
+            ]
         );
+        backend
+            .write_txn_records(&[record("a\0", None), record("\0", None)])
+            .await
+            .unwrap();
         backend
             .write_txn_records(&[record("a", None)])
             .await

@@ -10,9 +10,11 @@
 use starling_group::Record;
 
 use crate::lease::{self, Lease, LeaseError, LeaseKind};
+use crate::text;
 
 /// The version of the JSON in `group_records.value`; a later Starling reads every earlier one.
-pub const FORMAT: i16 = 1;
+/// 2: strings are [`text::escape_json`]d (format 1 had none holding NUL, which `jsonb` refuses).
+pub const FORMAT: i16 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GroupRecordsError {
@@ -32,7 +34,7 @@ pub enum GroupRecordsError {
         format: i16,
         reason: String,
     },
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 
@@ -70,12 +72,13 @@ fn encode(
         let value = if record.is_deletion() {
             None
         } else {
-            Some(
+            let mut value =
                 serde_json::to_value(record).map_err(|source| GroupRecordsError::Encode {
                     key: key.clone(),
                     source,
-                })?,
-            )
+                })?;
+            text::escape_json(&mut value);
+            Some(value)
         };
         rows.push((key, value));
     }
@@ -102,10 +105,13 @@ pub async fn write_many(
         for (key, value) in encoded {
             match value {
                 Some(value) => {
-                    tx.execute(&upsert, &[&lease.name, key, &FORMAT, value])
+                    tx.execute(&upsert, &[&lease.name, &text::escape(key), &FORMAT, value])
                         .await?
                 }
-                None => tx.execute(&delete, &[&lease.name, key]).await?,
+                None => {
+                    tx.execute(&delete, &[&lease.name, &text::escape(key)])
+                        .await?
+                }
             };
         }
     }
@@ -159,7 +165,10 @@ fn decode(row: &tokio_postgres::Row) -> Result<Record, GroupRecordsError> {
             reason: format!("written by a newer Starling (this one reads up to {FORMAT})"),
         });
     }
-    let value: serde_json::Value = row.get(2);
+    let mut value: serde_json::Value = row.get(2);
+    if format >= 2 {
+        text::unescape_json(&mut value);
+    }
     serde_json::from_value(value).map_err(|e| GroupRecordsError::Decode {
         key,
         format,

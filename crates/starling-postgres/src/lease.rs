@@ -57,7 +57,7 @@ pub enum LeaseError {
         owner: i32,
         epoch: i64,
     },
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 

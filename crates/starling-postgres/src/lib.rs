@@ -27,6 +27,7 @@
 //!   leases placement gives this node.
 //! - [`status`]: the nodes and leases as stored, for `starling cluster status`.
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
+//! - [`text`]: Kafka strings holding NUL, which PostgreSQL's `text` cannot, in key columns.
 
 pub mod group_records;
 pub mod lease;
@@ -40,6 +41,7 @@ pub mod placement;
 pub mod schema;
 pub mod status;
 pub mod testing;
+pub mod text;
 pub mod transactions;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -58,8 +60,24 @@ pub enum PgError {
     Pool(#[from] deadpool_postgres::BuildError),
     #[error(transparent)]
     Schema(#[from] schema::SchemaError),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
+}
+
+/// `error` with every cause under it: tokio-postgres says only "db error" of what the server
+/// refused, its message being the error's source.
+pub fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Connections a node's pool keeps open at most.

@@ -25,6 +25,7 @@ use starling_meta::{
 use starling_txn::TxnRecord;
 use uuid::Uuid;
 
+use crate::text;
 use crate::PgPool;
 
 /// The channel metadata changes notify, with the payload [`MetadataKind::as_str`].
@@ -130,8 +131,9 @@ impl PgMetadata {
             .map_err(storage)?;
         rows.iter()
             .map(|row| {
-                let key: String = row.get(0);
-                let value: serde_json::Value = row.get(1);
+                let key = text::unescape(row.get(0)).into_owned();
+                let mut value: serde_json::Value = row.get(1);
+                text::unescape_json(&mut value);
                 serde_json::from_value(value).map_err(|source| MetaError::Decode { key, source })
             })
             .collect()
@@ -147,12 +149,13 @@ impl PgMetadata {
         let row = client
             .query_opt(
                 "SELECT value FROM keyed_records WHERE kind = $1 AND record_key = $2",
-                &[&kind, &key],
+                &[&kind, &text::escape(key)],
             )
             .await
             .map_err(storage)?;
         row.map(|row| {
-            let value: serde_json::Value = row.get(0);
+            let mut value: serde_json::Value = row.get(0);
+            text::unescape_json(&mut value);
             serde_json::from_value(value).map_err(|source| MetaError::Decode {
                 key: key.to_string(),
                 source,
@@ -172,10 +175,13 @@ impl PgMetadata {
         for (key, value) in batch {
             let value = value
                 .map(|v| {
-                    serde_json::to_value(v).map_err(|source| MetaError::Encode {
-                        what: format!("{kind} {key}"),
-                        source,
-                    })
+                    let mut value =
+                        serde_json::to_value(v).map_err(|source| MetaError::Encode {
+                            what: format!("{kind} {key}"),
+                            source,
+                        })?;
+                    text::escape_json(&mut value);
+                    Ok(value)
                 })
                 .transpose()?;
             rows.push((key, value));
@@ -188,14 +194,14 @@ impl PgMetadata {
                     .execute(
                         "INSERT INTO keyed_records (kind, record_key, value) VALUES ($1, $2, $3)
                          ON CONFLICT (kind, record_key) DO UPDATE SET value = EXCLUDED.value",
-                        &[&kind, key, value],
+                        &[&kind, &text::escape(key), value],
                     )
                     .await
                     .map_err(storage)?,
                 None => tx
                     .execute(
                         "DELETE FROM keyed_records WHERE kind = $1 AND record_key = $2",
-                        &[&kind, key],
+                        &[&kind, &text::escape(key)],
                     )
                     .await
                     .map_err(storage)?,
@@ -213,8 +219,8 @@ const ACLS: &str = "acl";
 const SCRAM_CREDENTIALS: &str = "scram_credential";
 const TXN_RECORDS: &str = "txn";
 
-fn storage(e: impl std::fmt::Display) -> MetaError {
-    MetaError::Storage(format!("PostgreSQL: {e}"))
+fn storage(e: impl std::error::Error) -> MetaError {
+    MetaError::Storage(format!("PostgreSQL: {}", crate::describe(&e)))
 }
 
 impl MetadataBackend for PgMetadata {

@@ -55,7 +55,7 @@ pub enum NodeError {
     /// This node's lease lapsed and its id may have been taken: it must stop serving as that id.
     #[error("node {0}'s registration lapsed")]
     Lapsed(i32),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 

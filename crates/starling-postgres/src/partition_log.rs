@@ -46,7 +46,7 @@ pub enum PartitionLogError {
     BadBatch { index: usize, reason: String },
     #[error("the lease {0} is not a partition lease of this partition")]
     WrongLease(String),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
     #[error("no connection to PostgreSQL: {0}")]
     Unavailable(String),

@@ -28,6 +28,7 @@ use starling_txn::{TopicPartition, TxnRecord};
 use tokio_postgres::GenericClient;
 
 use crate::lease::{self, Lease, LeaseError, LeaseKind};
+use crate::text;
 
 /// The name of the transaction coordinator's lease.
 pub const COORDINATOR: &str = "coordinator";
@@ -56,7 +57,7 @@ pub enum TxnStoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", crate::describe(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 
@@ -74,12 +75,13 @@ pub async fn write_records(
         let value = match record.is_deletion() {
             true => None,
             false => {
-                Some(
+                let mut value =
                     serde_json::to_value(record).map_err(|source| TxnStoreError::Encode {
                         key: key.clone(),
                         source,
-                    })?,
-                )
+                    })?;
+                text::escape_json(&mut value);
+                Some(value)
             }
         };
         rows.push((key, value));
@@ -92,14 +94,14 @@ pub async fn write_records(
                 tx.execute(
                     "INSERT INTO keyed_records (kind, record_key, value) VALUES ($1, $2, $3)
                      ON CONFLICT (kind, record_key) DO UPDATE SET value = EXCLUDED.value",
-                    &[&TXN_RECORDS, key, value],
+                    &[&TXN_RECORDS, &text::escape(key), value],
                 )
                 .await?
             }
             None => {
                 tx.execute(
                     "DELETE FROM keyed_records WHERE kind = $1 AND record_key = $2",
-                    &[&TXN_RECORDS, key],
+                    &[&TXN_RECORDS, &text::escape(key)],
                 )
                 .await?
             }
@@ -134,8 +136,9 @@ pub async fn by_producer(
         )
         .await?;
     row.map(|row| {
-        let key: String = row.get(0);
-        let value: serde_json::Value = row.get(1);
+        let key = text::unescape(row.get(0)).into_owned();
+        let mut value: serde_json::Value = row.get(1);
+        text::unescape_json(&mut value);
         serde_json::from_value(value).map_err(|source| TxnStoreError::Decode { key, source })
     })
     .transpose()
@@ -161,10 +164,11 @@ pub struct QueuedMarker {
 }
 
 impl QueuedMarker {
-    fn key(&self) -> (&'static str, &str, i32) {
+    /// Its row's key: the target's kind, its name as stored ([`text::escape`]d), the partition.
+    fn key(&self) -> (&'static str, std::borrow::Cow<'_, str>, i32) {
         match &self.target {
-            MarkerTarget::Partition(tp) => ("partition", tp.topic.as_str(), tp.partition),
-            MarkerTarget::Group(group) => ("group", group.as_str(), -1),
+            MarkerTarget::Partition(tp) => ("partition", text::escape(&tp.topic), tp.partition),
+            MarkerTarget::Group(group) => ("group", text::escape(group), -1),
         }
     }
 }
@@ -201,7 +205,7 @@ pub async fn queue(
                 &marker.producer_id,
                 &marker.producer_epoch,
                 &marker.commit,
-                &marker.transactional_id,
+                &text::escape(&marker.transactional_id),
             ],
         )
         .await?;
@@ -243,7 +247,7 @@ async fn select(
         .iter()
         .map(|row| {
             let kind: &str = row.get(0);
-            let target: String = row.get(1);
+            let target = text::unescape(row.get(1)).into_owned();
             QueuedMarker {
                 target: match kind {
                     "group" => MarkerTarget::Group(target),
@@ -252,7 +256,7 @@ async fn select(
                 producer_id: row.get(3),
                 producer_epoch: row.get(4),
                 commit: row.get(5),
-                transactional_id: row.get(6),
+                transactional_id: text::unescape(row.get(6)).into_owned(),
             }
         })
         .collect())

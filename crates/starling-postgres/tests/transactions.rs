@@ -129,7 +129,8 @@ fn marker(target: MarkerTarget, producer_id: i64, epoch: i16, commit: bool) -> Q
         producer_id,
         producer_epoch: epoch,
         commit,
-        transactional_id: format!("app-{producer_id}"),
+        // NUL, which PostgreSQL's text cannot hold, as Kafka's strings may.
+        transactional_id: format!("app\0{producer_id}"),
     }
 }
 
@@ -146,7 +147,7 @@ async fn queued_markers_are_heard_carried_out_and_waited_for() {
         .unwrap()
         .unwrap();
     let orders_0 = MarkerTarget::Partition(TopicPartition::new("orders", 0));
-    let group = MarkerTarget::Group("billing".to_string());
+    let group = MarkerTarget::Group("billing\0eu".to_string());
     let a = marker(orders_0.clone(), 10, 1, true);
     let b = marker(group.clone(), 10, 1, true);
     let other = marker(orders_0.clone(), 11, 4, false);

@@ -191,11 +191,16 @@ impl GroupStorage {
     /// group to this node and it is free), then its stored records, to replay. The error is
     /// what the group's request gets: NOT_COORDINATOR when another node coordinates it,
     /// COORDINATOR_LOAD_IN_PROGRESS while the node it moves from still holds it,
-    /// COORDINATOR_NOT_AVAILABLE when the database does not answer.
+    /// COORDINATOR_NOT_AVAILABLE when the database does not answer, INVALID_GROUP_ID for an id
+    /// holding NUL, which no lease can be named (the embedded store takes it).
     pub async fn take(&self, group: &str) -> Result<(i64, Vec<Record>), ResponseError> {
         let GroupStorage::Postgres(pg) = self else {
             return Ok((EMBEDDED_EPOCH, Vec::new()));
         };
+        if group.contains('\0') {
+            // A lease is named by its group's id, and PostgreSQL's text cannot hold NUL.
+            return Err(ResponseError::InvalidGroupId);
+        }
         let lease = pg.leases.coordinate(group).await.map_err(|e| match e {
             GroupLeaseError::NotHere { .. } => ResponseError::NotCoordinator,
             GroupLeaseError::TakingOver(_) => ResponseError::CoordinatorLoadInProgress,
