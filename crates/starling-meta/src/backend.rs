@@ -431,6 +431,9 @@ pub mod conformance {
         orders
             .configs
             .insert("retention.ms".to_string(), "3600000".to_string());
+        orders
+            .configs
+            .insert("odd\0name".to_string(), "odd\0value\u{1}".to_string());
         let audit = TopicRecord::new("audit", 1);
         backend.put_topic(&orders).await.unwrap();
         backend.put_topic(&audit).await.unwrap();
@@ -479,9 +482,11 @@ pub mod conformance {
         backend: &B,
     ) {
         let cluster = BTreeMap::from([("log.retention.ms".to_string(), "1000".to_string())]);
+        // Values are the broker's to check; whatever it keeps comes back, NUL included.
         let node = BTreeMap::from([
             ("log.retention.ms".to_string(), "2000".to_string()),
             ("max.connections".to_string(), "50".to_string()),
+            ("odd\0name".to_string(), "odd\0value\u{1}".to_string()),
         ]);
         backend.put_broker_configs("", &cluster).await.unwrap();
         backend.put_broker_configs("1", &node).await.unwrap();

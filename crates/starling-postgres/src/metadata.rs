@@ -261,7 +261,8 @@ impl MetadataBackend for PgMetadata {
             .map(|row| {
                 let name: String = row.get(0);
                 let partitions: i32 = row.get(2);
-                let configs: serde_json::Value = row.get(3);
+                let mut configs: serde_json::Value = row.get(3);
+                text::unescape_json(&mut configs);
                 Ok(TopicRecord {
                     id: row.get(1),
                     partitions: u32::try_from(partitions).map_err(storage)?,
@@ -282,7 +283,8 @@ impl MetadataBackend for PgMetadata {
     async fn put_topic(&self, topic: &TopicRecord) -> Result<(), MetaError> {
         let mut client = self.client().await?;
         let partitions = i32::try_from(topic.partitions).map_err(storage)?;
-        let configs = serde_json::to_value(&topic.configs).map_err(storage)?;
+        let mut configs = serde_json::to_value(&topic.configs).map_err(storage)?;
+        text::escape_json(&mut configs);
         let client: &mut tokio_postgres::Client = &mut client;
         let tx = client.transaction().await.map_err(storage)?;
         // Another node's topic of the same name, or a newer copy of this one, stays.
@@ -357,7 +359,8 @@ impl MetadataBackend for PgMetadata {
         rows.iter()
             .map(|row| {
                 let scope: String = row.get(0);
-                let configs: serde_json::Value = row.get(1);
+                let mut configs: serde_json::Value = row.get(1);
+                text::unescape_json(&mut configs);
                 let configs =
                     serde_json::from_value(configs).map_err(|source| MetaError::Decode {
                         key: format!("broker configs {scope:?}"),
@@ -380,7 +383,8 @@ impl MetadataBackend for PgMetadata {
                 .await
                 .map_err(storage)?;
         } else {
-            let value = serde_json::to_value(configs).map_err(storage)?;
+            let mut value = serde_json::to_value(configs).map_err(storage)?;
+            text::escape_json(&mut value);
             client
                 .execute(
                     "INSERT INTO broker_configs (scope, configs) VALUES ($1, $2)
