@@ -294,6 +294,37 @@ def test_watermarks_and_offsets_for_times(bootstrap):
         consumer.close()
 
 
+def test_offsets_for_times_inside_a_compressed_batch_and_above_deleted_records(bootstrap):
+    """Kafka walks a compressed batch record by record for a timestamp, and never answers an
+    offset DeleteRecords removed: neither does Starling."""
+    topic = unique_topic("ck-times-gzip")
+    create_topic(bootstrap, topic, partitions=1)
+    # Lingering, the ten records go in one gzip batch.
+    producer = Producer({"bootstrap.servers": bootstrap, "compression.type": "gzip", "linger.ms": 500})
+    base = int(time.time() * 1000) - 3_600_000
+    offsets = produce_and_track(
+        producer, topic, [{"value": f"t{i}".encode(), "partition": 0, "timestamp": base + 1000 * i} for i in range(10)]
+    )
+    assert [o for _, o in offsets] == list(range(10))
+    consumer = make_consumer(bootstrap)
+    try:
+
+        def lookup(ts: int) -> int:
+            (answer,) = consumer.offsets_for_times([TopicPartition(topic, 0, ts)], timeout=10)
+            assert answer.error is None, answer.error
+            return answer.offset
+
+        assert lookup(base + 3500) == 4
+        assert lookup(base + 9000) == 9
+        client = admin(bootstrap)  # kept while its future is waited for
+        deleted = client.delete_records([TopicPartition(topic, 0, 6)])
+        assert deleted[TopicPartition(topic, 0)].result(timeout=OP_TIMEOUT).low_watermark == 6
+        assert lookup(base) == 6  # the first record left, not one deleted
+        assert lookup(base + 7000) == 7
+    finally:
+        consumer.close()
+
+
 # -- acceptance -----------------------------------------------------------------------------
 
 
