@@ -1,5 +1,7 @@
 //! Log compaction (Kafka's `LogCleaner`): keeping only the latest record of each key in the
-//! sealed part of a log whose `cleanup.policy` includes compact.
+//! sealed part of a log whose `cleanup.policy` includes compact. The rules for one batch (the
+//! key map, what stays of a batch) are the [`Compactor`]'s (`compactor.rs`), apart from files;
+//! this module runs them over segments and swaps the cleaned segments in.
 //!
 //! # A cleaning pass ([`PartitionLog::clean`])
 //!
@@ -75,19 +77,16 @@
 //! while it reads and writes, only the writer lock for the swap, so appends, reads and
 //! retention go on meanwhile (a pass whose segments retention deleted is abandoned).
 
-use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::hash::{Hash, Hasher};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::BatchHeader;
+use crate::compactor::{Compactor, MapError, Verdict};
 use crate::failpoint::{self, Injected, Op};
-use crate::filter::{self, BatchRecords};
 use crate::index::SegmentIndex;
-use crate::producer_state::AbortedTxn;
 use crate::segment::{
     file_name, remove_file, remove_files, sync_dir, write_whole, Segment, SegmentState, INDEX_EXT,
     LOG_EXT, TIMEINDEX_EXT, TMP_SUFFIX,
@@ -212,7 +211,12 @@ impl CleanerCheckpoint {
     }
 
     /// Whether a tombstone or marker at `offset` may go at `now_ms`.
-    fn horizon_passed(&self, offset: i64, now_ms: i64, delete_retention_ms: i64) -> bool {
+    pub(crate) fn horizon_passed(
+        &self,
+        offset: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    ) -> bool {
         self.first_covered(offset)
             .is_some_and(|time| time.saturating_add(delete_retention_ms.max(0)) <= now_ms)
     }
@@ -459,43 +463,6 @@ pub(crate) fn gaps_below(dir: &Path) -> Result<i64, LogError> {
     Ok(from_checkpoint.max(from_swap))
 }
 
-/// A key's identity in the map: 128 bits of two SipHash runs (Kafka keeps 16 bytes of MD5).
-fn key_hash(key: &[u8]) -> u128 {
-    let mut first = std::hash::DefaultHasher::new();
-    key.hash(&mut first);
-    let mut second = std::hash::DefaultHasher::new();
-    0x5eed_u16.hash(&mut second);
-    key.hash(&mut second);
-    (u128::from(first.finish()) << 64) | u128::from(second.finish())
-}
-
-/// The aborted transactions by producer, for "is this batch aborted".
-struct AbortedIndex(HashMap<i64, Vec<(i64, i64)>>);
-
-impl AbortedIndex {
-    fn new(aborted: &[AbortedTxn]) -> AbortedIndex {
-        let mut by_producer: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-        for a in aborted {
-            by_producer
-                .entry(a.producer_id)
-                .or_default()
-                .push((a.first_offset, a.last_offset));
-        }
-        AbortedIndex(by_producer)
-    }
-
-    /// Whether `h` is a data batch of an aborted transaction.
-    fn contains(&self, h: &BatchHeader) -> bool {
-        h.is_transactional()
-            && !h.is_control()
-            && self.0.get(&h.producer_id).is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|&(first, last)| first <= h.base_offset && h.base_offset <= last)
-            })
-    }
-}
-
 /// The end offset of segment `i` of `view`: where the next one starts (the log end for the last).
 fn segment_end(view: &View, i: usize) -> i64 {
     view.segments
@@ -594,24 +561,9 @@ fn cleanable_of(
 /// What a pass needs while it reads and rewrites.
 struct Pass<'a> {
     config: LogConfig,
-    checkpoint: CleanerCheckpoint,
-    now_ms: i64,
-    aborted: AbortedIndex,
+    compactor: Compactor,
     throttle: &'a mut dyn Throttle,
-    /// Key hash → latest offset in the dirty range below `map_end`.
-    map: HashMap<u128, i64>,
-    /// The first offset the map does not cover.
-    map_end: i64,
-    /// Producers with transactional data seen in this pass since their last marker.
-    txn_data_seen: HashSet<i64>,
     stats: CleanStats,
-}
-
-/// What becomes of one stored batch.
-enum Verdict {
-    Keep,
-    Drop,
-    Rewrite(Vec<u8>),
 }
 
 impl Pass<'_> {
@@ -620,21 +572,14 @@ impl Pass<'_> {
         self.stats.bytes_read += bytes;
     }
 
-    fn horizon_passed(&self, offset: i64) -> bool {
-        self.checkpoint
-            .horizon_passed(offset, self.now_ms, self.config.delete_retention_ms)
-    }
-
     /// Builds the key map over `first_dirty..first_uncleanable`, stopping early when the next
-    /// batch's new keys would not fit in `capacity`.
+    /// batch's new keys would not fit.
     fn build_map(
         &mut self,
         view: &View,
         first_dirty: i64,
         first_uncleanable: i64,
-        capacity: usize,
     ) -> io::Result<()> {
-        self.map_end = first_uncleanable;
         for (i, segment) in view.segments.iter().enumerate() {
             if segment.base_offset() >= first_uncleanable {
                 break;
@@ -653,109 +598,32 @@ impl Pass<'_> {
                 }
                 self.read(bytes.len() as u64);
                 pos += h.total_size();
-                if h.is_control() || self.aborted.contains(&h) {
-                    continue;
-                }
-                let records = BatchRecords::read(&bytes, &h)
-                    .map_err(|reason| batch_error(segment, &h, reason))?;
-                let mut batch_keys: Vec<(u128, i64)> = Vec::with_capacity(records.records.len());
-                for record in &records.records {
-                    if record.offset < first_dirty || record.offset >= first_uncleanable {
-                        continue;
+                match self.compactor.map_batch(&h, &bytes) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(MapError::Unreadable(reason)) => {
+                        return Err(batch_error(segment, &h, reason))
                     }
-                    if let Some(key) = records.key(record) {
-                        batch_keys.push((key_hash(key), record.offset));
-                    }
-                }
-                let new_keys: HashSet<u128> = batch_keys
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .filter(|k| !self.map.contains_key(k))
-                    .collect();
-                if self.map.len() + new_keys.len() > capacity {
-                    if h.base_offset <= first_dirty {
+                    Err(MapError::TooFewKeys { capacity, keys }) => {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidInput,
                             format!(
                                 "the dedupe buffer holds {capacity} keys, too few for the batch \
-                                 at offset {} ({} keys)",
-                                h.base_offset,
-                                new_keys.len()
+                                 at offset {} ({keys} keys)",
+                                h.base_offset
                             ),
-                        ));
+                        ))
                     }
-                    self.map_end = h.base_offset;
-                    return Ok(());
-                }
-                for (key, offset) in batch_keys {
-                    self.map.insert(key, offset);
                 }
             }
         }
         Ok(())
     }
 
-    /// Whether a record at `offset` with `key` and a value or not stays.
-    fn keeps_record(&self, offset: i64, key: Option<&[u8]>, has_value: bool) -> bool {
-        if offset >= self.map_end {
-            return true;
-        }
-        let Some(key) = key else {
-            return false;
-        };
-        let latest = self.map.get(&key_hash(key)).is_none_or(|&l| offset >= l);
-        latest && (has_value || !self.horizon_passed(offset))
-    }
-
     fn judge(&mut self, segment: &Segment, h: &BatchHeader, bytes: &[u8]) -> io::Result<Verdict> {
-        let count = u64::try_from(h.record_count).unwrap_or(0);
-        if h.is_control() {
-            let data_seen = h.is_transactional() && self.txn_data_seen.remove(&h.producer_id);
-            let goes =
-                !data_seen && h.last_offset() < self.map_end && self.horizon_passed(h.base_offset);
-            return Ok(if goes {
-                self.stats.records_removed += count;
-                Verdict::Drop
-            } else {
-                self.stats.records_kept += count;
-                Verdict::Keep
-            });
-        }
-        if h.is_transactional() {
-            self.txn_data_seen.insert(h.producer_id);
-        }
-        // Nothing at or past the map's end goes, aborted or not: offsets may be missing only
-        // below the checkpoint (recovery accepts gaps only there).
-        if h.base_offset >= self.map_end {
-            self.stats.records_kept += count;
-            return Ok(Verdict::Keep);
-        }
-        if self.aborted.contains(h) {
-            self.stats.records_removed += count;
-            return Ok(Verdict::Drop);
-        }
-        let records =
-            BatchRecords::read(bytes, h).map_err(|reason| batch_error(segment, h, reason))?;
-        let keep: Vec<usize> = records
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| self.keeps_record(r.offset, records.key(r), r.has_value))
-            .map(|(i, _)| i)
-            .collect();
-        let kept = keep.len() as u64;
-        self.stats.records_kept += kept;
-        self.stats.records_removed += records.records.len() as u64 - kept;
-        Ok(if keep.len() == records.records.len() {
-            Verdict::Keep
-        } else if keep.is_empty() {
-            Verdict::Drop
-        } else {
-            Verdict::Rewrite(
-                filter::rebuild(bytes, h, &records, &keep)
-                    .map_err(|reason| batch_error(segment, h, reason))?,
-            )
-        })
+        self.compactor
+            .judge(h, bytes)
+            .map_err(|reason| batch_error(segment, h, reason))
     }
 
     /// Reads the adjacent segments `group` and, if anything in them goes or there are several,
@@ -1077,15 +945,18 @@ impl PartitionLog {
         }
         let capacity =
             ((dedupe_buffer_bytes / BYTES_PER_MAP_ENTRY) as f64 * MAP_LOAD_FACTOR) as usize;
+        let compactor = Compactor::new(
+            checkpoint,
+            config.delete_retention_ms,
+            now_ms,
+            &aborted,
+            (before.first_dirty_offset, before.first_uncleanable_offset),
+            capacity,
+        );
         let mut pass = Pass {
             config: config.clone(),
-            checkpoint,
-            now_ms,
-            aborted: AbortedIndex::new(&aborted),
+            compactor,
             throttle,
-            map: HashMap::new(),
-            map_end: before.first_uncleanable_offset,
-            txn_data_seen: HashSet::new(),
             stats: CleanStats {
                 bytes_read: 0,
                 bytes_written: 0,
@@ -1105,12 +976,12 @@ impl PartitionLog {
             &view,
             before.first_dirty_offset,
             before.first_uncleanable_offset,
-            capacity,
         )?;
-        pass.stats.keys = pass.map.len();
-        pass.stats.end_offset = pass.map_end;
+        let map_end = pass.compactor.map_end();
+        pass.stats.keys = pass.compactor.keys();
+        pass.stats.end_offset = map_end;
 
-        let groups = group_segments(&view, pass.map_end, config.segment_bytes);
+        let groups = group_segments(&view, map_end, config.segment_bytes);
         let mut replaced: Vec<(Vec<Arc<Segment>>, Arc<Segment>)> = Vec::new();
         let mut covered_to = view.log_start;
         for (group, end) in groups {
@@ -1127,9 +998,12 @@ impl PartitionLog {
         }
         pass.stats.segments_cleaned = replaced.iter().map(|(old, _)| old.len()).sum();
         pass.stats.segments_written = replaced.len();
+        pass.stats.records_kept = pass.compactor.records_kept;
+        pass.stats.records_removed = pass.compactor.records_removed;
         let new_checkpoint =
-            pass.checkpoint
-                .after_pass(pass.map_end, now_ms, config.delete_retention_ms);
+            pass.compactor
+                .checkpoint()
+                .after_pass(map_end, now_ms, config.delete_retention_ms);
         let mut stats = pass.stats;
         if !self.swap(replaced, &new_checkpoint, covered_to, now_ms)? {
             return Ok(None);

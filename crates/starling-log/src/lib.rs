@@ -107,6 +107,7 @@
 mod batch;
 mod checkpoint;
 mod cleaner;
+mod compactor;
 mod compression;
 mod failpoint;
 mod filter;
