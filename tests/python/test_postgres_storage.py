@@ -246,6 +246,52 @@ def test_creating_a_compacted_topic_is_refused_with_invalid_config_on_postgres(
     assert postgres.query(postgres_url, f"SELECT count(*) FROM topics WHERE name = '{topic}'") == "0"
 
 
+def test_a_group_whose_strings_hold_nul_is_stored_and_read_back_as_sent_on_postgres(
+        broker_factory, postgres, postgres_url):
+    """Kafka's strings may hold NUL, PostgreSQL's text cannot: a kafka-python member whose
+    client id holds one commits offset metadata holding one, and both are stored (escaped) and
+    read back as sent, across a restart. (Such a write used to fail as a storage fault.)"""
+    from kafka.structs import OffsetAndMetadata
+
+    b = postgres_broker(broker_factory, postgres_url)
+    topic = unique_topic("pg-nul")
+    create_topic(b.bootstrap, topic, partitions=1)
+    produce_and_track(Producer({"bootstrap.servers": b.bootstrap}), topic,
+                      [{"value": f"v{i}".encode(), "partition": 0} for i in range(3)])
+    group = unique_topic("pg-nul-group")
+    tp = KafkaPythonTopicPartition(topic, 0)
+    metadata = "from\x00a client\x01"
+
+    # Stored escaped (NUL as U+0001 U+0001, U+0001 as U+0001 U+0002) in the group's rows.
+    def rows_holding(text: str) -> int:
+        return int(postgres.query(postgres_url, f"""
+            SELECT count(*) FROM group_records
+            WHERE group_id = '{group}' AND strpos(value::text, '{text}') > 0"""))
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=b.bootstrap, group_id=group, client_id="odd\x00client",
+                             auto_offset_reset="earliest", enable_auto_commit=False, request_timeout_ms=30_000)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200)
+        assert consumer.assignment() == {tp}
+        consumer.commit({tp: OffsetAndMetadata(2, metadata, -1)})
+        assert consumer.committed(tp, metadata=True).metadata == metadata
+        assert rows_holding(r"odd\u0001\u0001client") == 1  # the member, in the group's row
+    finally:
+        consumer.close()
+    assert rows_holding(r"from\u0001\u0001a client\u0001\u0002") == 1  # the committed offset
+
+    b.restart()
+    client = KafkaAdminClient(bootstrap_servers=b.bootstrap, request_timeout_ms=30_000)
+    try:
+        committed = client.list_group_offsets({group: [tp]}).get(group, {})
+    finally:
+        client.close()
+    assert committed[tp].offset == 2
+    assert committed[tp].metadata == metadata
+
+
 def cluster_node(broker_factory, url: str, node_id: int):
     """Node `node_id` of a cluster sharing the database `url`."""
     return broker_factory({
