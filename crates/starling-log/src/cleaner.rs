@@ -100,10 +100,6 @@ pub(crate) const CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 pub(crate) const SWAP_FILE: &str = "cleaner-swap";
 /// Suffix of a cleaned segment being written (after the `.log`).
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
-/// Bytes Kafka's offset map spends per key: a 16-byte hash and an 8-byte offset.
-const BYTES_PER_MAP_ENTRY: u64 = 24;
-/// The share of the map Kafka fills (`log.cleaner.io.buffer.load.factor`).
-const MAP_LOAD_FACTOR: f64 = 0.9;
 /// A cleaned segment is written out in pieces of this size.
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -163,9 +159,10 @@ pub struct CleanableInfo {
     pub should_clean: bool,
 }
 
-/// The cleaner checkpoint: where the dirty part starts, and the recent passes.
+/// The cleaner checkpoint: where the dirty part starts, and the recent passes. (Another store
+/// of batches keeps it as [`CleanerCheckpoint::encode`] writes it.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct CleanerCheckpoint {
+pub struct CleanerCheckpoint {
     pub first_dirty: i64,
     /// `(end offset, time)` of the passes whose delete horizon may not have passed, by end
     /// offset ascending; each one's end is above the one before.
@@ -173,7 +170,7 @@ pub(crate) struct CleanerCheckpoint {
 }
 
 impl CleanerCheckpoint {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         let mut text = format!("first-dirty {}\n", self.first_dirty);
         for (end, time) in &self.passes {
             text.push_str(&format!("pass {end} {time}\n"));
@@ -192,7 +189,7 @@ impl CleanerCheckpoint {
         Ok(true)
     }
 
-    fn decode(text: &str) -> Result<CleanerCheckpoint, String> {
+    pub fn decode(text: &str) -> Result<CleanerCheckpoint, String> {
         let mut checkpoint = CleanerCheckpoint::default();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             if !checkpoint.decode_line(line)? {
@@ -225,7 +222,7 @@ impl CleanerCheckpoint {
     /// has passed are dropped (this pass removed everything they were keeping), and this one
     /// is added when it covered offsets no pass had (every earlier pass ended at or below the
     /// first dirty offset).
-    fn after_pass(&self, end: i64, now_ms: i64, delete_retention_ms: i64) -> CleanerCheckpoint {
+    pub fn after_pass(&self, end: i64, now_ms: i64, delete_retention_ms: i64) -> CleanerCheckpoint {
         let mut passes: Vec<(i64, i64)> = self
             .passes
             .iter()
@@ -528,34 +525,57 @@ fn cleanable_of(
             }
         }
     }
-    let total = clean_bytes + dirty_bytes;
-    let dirty_ratio = if total == 0 {
-        0.0
-    } else {
-        dirty_bytes as f64 / total as f64
-    };
-    let must_clean = first_dirty_timestamp_ms
-        .is_some_and(|ts| now_ms.saturating_sub(ts) > config.max_compaction_lag_ms);
-    let deletes_due = checkpoint
-        .passes
-        .iter()
-        .any(|&(_, time)| time.saturating_add(config.delete_retention_ms.max(0)) <= now_ms);
-    // Kafka's `grabFilthiestCompactedLog`: a ratio above the minimum, or forced with bytes to
-    // clean.
-    let should_clean = config.cleanup_policy.compacts()
-        && ((dirty_bytes > 0 && (dirty_ratio > config.min_cleanable_dirty_ratio || must_clean))
-            || deletes_due);
-    Ok(CleanableInfo {
-        first_dirty_offset: first_dirty,
-        first_uncleanable_offset: first_uncleanable,
-        clean_bytes,
-        dirty_bytes,
-        dirty_ratio,
+    Ok(CleanableInfo::decide(
+        config,
+        checkpoint,
+        (first_dirty, first_uncleanable),
+        (clean_bytes, dirty_bytes),
         first_dirty_timestamp_ms,
-        must_clean,
-        deletes_due,
-        should_clean,
-    })
+        now_ms,
+    ))
+}
+
+impl CleanableInfo {
+    /// Whether a log is worth a pass at `now_ms`, from what its storage measured: the dirty
+    /// range `first_dirty..first_uncleanable`, the bytes below it and in it, and the newest
+    /// timestamp of the first dirty batch (Kafka's `grabFilthiestCompactedLog`: a ratio above
+    /// the minimum, or forced with bytes to clean, or a delete horizon passed).
+    pub fn decide(
+        config: &LogConfig,
+        checkpoint: &CleanerCheckpoint,
+        (first_dirty, first_uncleanable): (i64, i64),
+        (clean_bytes, dirty_bytes): (u64, u64),
+        first_dirty_timestamp_ms: Option<i64>,
+        now_ms: i64,
+    ) -> CleanableInfo {
+        let total = clean_bytes + dirty_bytes;
+        let dirty_ratio = if total == 0 {
+            0.0
+        } else {
+            dirty_bytes as f64 / total as f64
+        };
+        let must_clean = first_dirty_timestamp_ms
+            .is_some_and(|ts| now_ms.saturating_sub(ts) > config.max_compaction_lag_ms);
+        let deletes_due = checkpoint
+            .passes
+            .iter()
+            .any(|&(_, time)| time.saturating_add(config.delete_retention_ms.max(0)) <= now_ms);
+        let should_clean = config.cleanup_policy.compacts()
+            && ((dirty_bytes > 0
+                && (dirty_ratio > config.min_cleanable_dirty_ratio || must_clean))
+                || deletes_due);
+        CleanableInfo {
+            first_dirty_offset: first_dirty,
+            first_uncleanable_offset: first_uncleanable,
+            clean_bytes,
+            dirty_bytes,
+            dirty_ratio,
+            first_dirty_timestamp_ms,
+            must_clean,
+            deletes_due,
+            should_clean,
+        }
+    }
 }
 
 /// What a pass needs while it reads and rewrites.
@@ -943,8 +963,7 @@ impl PartitionLog {
         if before.first_dirty_offset >= before.first_uncleanable_offset && !before.deletes_due {
             return Ok(None);
         }
-        let capacity =
-            ((dedupe_buffer_bytes / BYTES_PER_MAP_ENTRY) as f64 * MAP_LOAD_FACTOR) as usize;
+        let capacity = crate::compactor::map_capacity(dedupe_buffer_bytes);
         let compactor = Compactor::new(
             checkpoint,
             config.delete_retention_ms,

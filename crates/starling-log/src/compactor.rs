@@ -15,6 +15,22 @@ use crate::cleaner::CleanerCheckpoint;
 use crate::filter::{self, BatchRecords};
 use crate::producer_state::AbortedTxn;
 
+/// Bytes Kafka's offset map spends per key: a 16-byte hash and an 8-byte offset.
+const BYTES_PER_MAP_ENTRY: u64 = 24;
+/// The share of the map Kafka fills (`log.cleaner.io.buffer.load.factor`).
+const MAP_LOAD_FACTOR: f64 = 0.9;
+
+/// How many keys a pass's map holds with `dedupe_buffer_bytes`
+/// (`log.cleaner.dedupe.buffer.size`), as Kafka's map of hashes and offsets at its load factor.
+pub fn map_capacity(dedupe_buffer_bytes: u64) -> usize {
+    ((dedupe_buffer_bytes / BYTES_PER_MAP_ENTRY) as f64 * MAP_LOAD_FACTOR) as usize
+}
+
+/// The largest timestamp a stored batch's header holds (`None`: no batch header).
+pub fn max_timestamp(batch: &[u8]) -> Option<i64> {
+    BatchHeader::parse(batch).map(|h| h.max_timestamp)
+}
+
 /// A key's identity in the map: 128 bits of two SipHash runs (Kafka keeps 16 bytes of MD5).
 fn key_hash(key: &[u8]) -> u128 {
     let mut first = std::hash::DefaultHasher::new();
@@ -53,7 +69,7 @@ impl AbortedIndex {
 }
 
 /// What becomes of one stored batch.
-pub(crate) enum Verdict {
+pub enum Verdict {
     Keep,
     Drop,
     /// Its records that stay, as one batch with the same offsets.
@@ -61,7 +77,8 @@ pub(crate) enum Verdict {
 }
 
 /// Why a batch could not be mapped.
-pub(crate) enum MapError {
+#[derive(Debug)]
+pub enum MapError {
     /// Its records do not read.
     Unreadable(String),
     /// The first dirty batch alone has more keys than the map holds.
@@ -69,7 +86,7 @@ pub(crate) enum MapError {
 }
 
 /// One compaction pass's key map and judgement.
-pub(crate) struct Compactor {
+pub struct Compactor {
     checkpoint: CleanerCheckpoint,
     delete_retention_ms: i64,
     now_ms: i64,
@@ -129,9 +146,22 @@ impl Compactor {
         &self.checkpoint
     }
 
+    /// [`Compactor::map_batch`] of a stored batch's bytes.
+    pub fn map_stored(&mut self, bytes: &[u8]) -> Result<bool, MapError> {
+        let h = BatchHeader::parse(bytes)
+            .ok_or_else(|| MapError::Unreadable("no batch header".to_string()))?;
+        self.map_batch(&h, bytes)
+    }
+
+    /// [`Compactor::judge`] of a stored batch's bytes.
+    pub fn judge_stored(&mut self, bytes: &[u8]) -> Result<Verdict, String> {
+        let h = BatchHeader::parse(bytes).ok_or_else(|| "no batch header".to_string())?;
+        self.judge(&h, bytes)
+    }
+
     /// Adds the keys of `bytes` (the next stored batch of the dirty range, header `h`) to the
     /// map. `Ok(false)`: they would not fit, so the map (and the pass) ends before this batch.
-    pub fn map_batch(&mut self, h: &BatchHeader, bytes: &[u8]) -> Result<bool, MapError> {
+    pub(crate) fn map_batch(&mut self, h: &BatchHeader, bytes: &[u8]) -> Result<bool, MapError> {
         if h.is_control() || self.aborted.contains(h) {
             return Ok(true);
         }
@@ -186,7 +216,7 @@ impl Compactor {
 
     /// What becomes of `bytes`, the next stored batch (header `h`) from the log start on; an
     /// error when its records do not read.
-    pub fn judge(&mut self, h: &BatchHeader, bytes: &[u8]) -> Result<Verdict, String> {
+    pub(crate) fn judge(&mut self, h: &BatchHeader, bytes: &[u8]) -> Result<Verdict, String> {
         let count = u64::try_from(h.record_count).unwrap_or(0);
         if h.is_control() {
             let data_seen = h.is_transactional() && self.txn_data_seen.remove(&h.producer_id);

@@ -107,7 +107,7 @@
 mod batch;
 mod checkpoint;
 mod cleaner;
-mod compactor;
+pub mod compactor;
 mod compression;
 mod failpoint;
 mod filter;
@@ -134,7 +134,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
-pub use crate::cleaner::{CleanStats, CleanableInfo};
+pub use crate::cleaner::{CleanStats, CleanableInfo, CleanerCheckpoint};
 pub use crate::repair::{repair_partition, Dropped, Repair, RepairReport};
 pub use crate::scan::IntactBatches;
 pub use crate::throttle::{

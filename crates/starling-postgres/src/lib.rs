@@ -14,6 +14,8 @@
 //!   `starling_meta::backend::MetadataBackend` (cluster id, producer ids, topics, configs).
 //! - [`partition_log`]: record batches appended under the partition's lease with offsets
 //!   assigned in the database, read back as stored, notified across nodes, trimmed.
+//! - [`compaction`]: log compaction of a partition this node leads, the embedded cleaner's
+//!   rules over its rows.
 //! - [`partition`]: [`PgPartition`](partition::PgPartition), a partition this node leads: the
 //!   embedded log's produce checks and idempotent-producer and transaction state over
 //!   [`partition_log`], rebuilt from the stored batches when the lease is taken.
@@ -29,6 +31,7 @@
 //! - [`testing`]: a throw-away PostgreSQL server in a temporary directory, for tests.
 //! - [`text`]: Kafka strings holding NUL, which PostgreSQL's `text` cannot, in key columns.
 
+pub mod compaction;
 pub mod group_records;
 pub mod lease;
 pub mod metadata;

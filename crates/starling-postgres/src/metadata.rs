@@ -333,6 +333,7 @@ impl MetadataBackend for PgMetadata {
         for statement in [
             "DELETE FROM batches WHERE topic_id = $1",
             "DELETE FROM producer_snapshots WHERE topic_id = $1",
+            "DELETE FROM cleaner_checkpoints WHERE topic_id = $1",
             "DELETE FROM partitions WHERE topic_id = $1",
         ] {
             tx.execute(statement, &[&topic_id]).await.map_err(storage)?;

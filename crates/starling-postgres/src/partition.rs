@@ -353,6 +353,26 @@ impl PgPartition {
         self.topic_id
     }
 
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The aborted transactions readers are told of.
+    pub fn aborted_transactions(&self) -> Arc<Vec<starling_log::producer_state::AbortedTxn>> {
+        self.view.read().aborted.clone()
+    }
+
+    /// A connection of the pool.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PartitionLogError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Compaction removed `bytes` of the stored batches.
+    pub(crate) fn shrank(&self, bytes: u64) {
+        let mut view = self.view.write();
+        view.size = view.size.saturating_sub(bytes);
+    }
+
     /// Bytes of the stored batches.
     pub fn size_bytes(&self) -> u64 {
         self.view.read().size

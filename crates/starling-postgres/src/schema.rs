@@ -76,6 +76,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "transactions across nodes",
         sql: include_str!("../migrations/0011_transactions.sql"),
     },
+    Migration {
+        version: 12,
+        name: "cleaner checkpoints",
+        sql: include_str!("../migrations/0012_cleaner_checkpoints.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.
