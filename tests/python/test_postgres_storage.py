@@ -18,15 +18,14 @@ from __future__ import annotations
 import collections
 import time
 
-import pytest
-from confluent_kafka import (OFFSET_BEGINNING, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer,
+from confluent_kafka import (OFFSET_BEGINNING, ConsumerGroupTopicPartitions, KafkaException, Producer,
                              TopicPartition)
 from confluent_kafka.admin import NewTopic
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaPythonTopicPartition
 from kafka.errors import KafkaError as KafkaPythonError
 
-from support import OP_TIMEOUT, admin, consume_all, create_topic, error_code, make_consumer, produce_and_track, unique_topic
+from support import OP_TIMEOUT, admin, consume_all, create_topic, make_consumer, produce_and_track, unique_topic
 
 WAIT_S = 30.0
 
@@ -230,20 +229,51 @@ def test_read_committed_consumers_see_only_committed_transactions_on_postgres(
     assert markers.splitlines() == ["f|2", "t|4"]
 
 
-def test_creating_a_compacted_topic_is_refused_with_invalid_config_on_postgres(
-        broker_factory, postgres, postgres_url):
-    b = postgres_broker(broker_factory, postgres_url)
+def test_a_compacted_topic_keeps_the_latest_value_of_each_key_on_postgres(broker_factory, postgres, postgres_url):
+    """The log cleaner compacts a PostgreSQL partition as it compacts an embedded one: the
+    latest value of each key stays at its offset, the superseded records are gone."""
+    b = broker_factory({
+        "storage": postgres_url,
+        "broker.session.timeout.ms": "3000",
+        "broker.heartbeat.interval.ms": "500",
+        "log.cleaner.backoff.ms": "100",
+    })
     topic = unique_topic("pg-compacted")
     client = admin(b.bootstrap)
     futures = client.create_topics(
-        [NewTopic(topic, num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"})],
+        [NewTopic(topic, num_partitions=1, replication_factor=1,
+                  config={"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"})],
         operation_timeout=OP_TIMEOUT, request_timeout=OP_TIMEOUT)
-    with pytest.raises(KafkaException) as refused:
-        futures[topic].result(timeout=OP_TIMEOUT)
-    assert error_code(refused.value) == KafkaError.INVALID_CONFIG, refused.value
-    # Nothing of it was created, neither for clients nor in the database.
-    assert topic not in client.list_topics(timeout=10).topics
-    assert postgres.query(postgres_url, f"SELECT count(*) FROM topics WHERE name = '{topic}'") == "0"
+    futures[topic].result(timeout=OP_TIMEOUT)
+    # Three rounds over five keys: offsets 10-14 hold the latest values.
+    producer = Producer({"bootstrap.servers": b.bootstrap})
+    produce_and_track(producer, topic, [{"key": f"k{i % 5}".encode(), "value": f"r{i // 5}-k{i % 5}".encode(),
+                                         "partition": 0} for i in range(15)])
+    latest = [(10 + k, f"r2-k{k}".encode()) for k in range(5)]
+    tp = KafkaPythonTopicPartition(topic, 0)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        consumer = KafkaConsumer(bootstrap_servers=b.bootstrap, enable_auto_commit=False, request_timeout_ms=30_000)
+        try:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            got = []
+            until = time.monotonic() + 10
+            while len(got) < 5 and time.monotonic() < until:
+                for records in consumer.poll(timeout_ms=200).values():
+                    got.extend((r.offset, r.value) for r in records)
+        finally:
+            consumer.close()
+        if got[:5] == latest:
+            break
+        assert time.monotonic() < deadline, f"not compacted: {got}"
+        time.sleep(0.3)
+    # No offset moved: the log still ends at 15.
+    consumer = KafkaConsumer(bootstrap_servers=b.bootstrap, request_timeout_ms=30_000)
+    try:
+        assert consumer.end_offsets([tp]) == {tp: 15}
+    finally:
+        consumer.close()
 
 
 def test_a_group_whose_strings_hold_nul_is_stored_and_read_back_as_sent_on_postgres(

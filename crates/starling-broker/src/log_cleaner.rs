@@ -9,8 +9,12 @@
 //! cleaning it waits `log.cleaner.backoff.ms`. The rate, threads, buffer and backoff are read
 //! each round, so a run-time change (AlterConfigs) applies from the next one.
 //!
-//! Metrics: passes, bytes read and written, records removed, time spent, and each compacted
-//! partition's dirty ratio.
+//! A partition kept in PostgreSQL that this node leads is measured and compacted the same way
+//! in the same rounds (`starling_postgres::compaction`), one after another, unthrottled (the
+//! database does the work, a chunk of rows per transaction).
+//!
+//! Metrics: passes, bytes read and written (embedded), records removed, time spent, and each
+//! compacted partition's dirty ratio.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -95,6 +99,14 @@ impl CleanerMetrics {
     fn pass_done(&self, stats: &CleanStats) {
         self.passes.inc();
         self.records_removed.inc_by(stats.records_removed);
+    }
+
+    /// Counts a finished pass over a PostgreSQL partition, which took `seconds` (its reads
+    /// and writes are the database's).
+    fn postgres_pass_done(&self, cleaned: &starling_postgres::compaction::Cleaned, seconds: f64) {
+        self.passes.inc();
+        self.records_removed.inc_by(cleaned.records_removed);
+        self.seconds.inc_by(seconds);
     }
 
     fn set_dirty_ratio(&self, partition: &Partition, ratio: f64) {
@@ -212,8 +224,17 @@ pub async fn run(broker: Arc<Broker>) {
                 (clean, measured)
             },
         );
+        // The PostgreSQL partitions this node leads, one after another (each pass is
+        // statements; the database does the work).
+        let (postgres_measured, postgres_progressed) =
+            clean_postgres(&broker, config.dedupe_buffer_size).await;
+        let mut measured = measured;
+        measured.extend(postgres_measured);
         forget_untracked(&broker, &tracked, &measured);
         tracked = measured;
+        if to_clean.is_empty() && postgres_progressed {
+            continue;
+        }
         if to_clean.is_empty() {
             tokio::select! {
                 _ = broker.shutdown.cancelled() => return,
@@ -255,7 +276,7 @@ fn choose(broker: &Broker, threads: usize) -> Vec<(Arc<Partition>, bool)> {
     let mut measured: Vec<(Arc<Partition>, f64, bool)> = Vec::new();
     for topic in broker.topics.all() {
         for partition in &topic.partitions {
-            // Compaction is the embedded log's (PostgreSQL topics cannot ask for it).
+            // PostgreSQL partitions are measured and cleaned by `clean_postgres`.
             let Some(log) = partition.log.embedded() else {
                 continue;
             };
@@ -335,6 +356,77 @@ fn clean_one(
             false
         }
     }
+}
+
+/// Rows a PostgreSQL compaction pass judges per transaction.
+const POSTGRES_CHUNK: i64 = 500;
+
+/// Measures every compacted PostgreSQL partition this node leads and cleans those that should
+/// be, with `dedupe_buffer_bytes` each: the partitions measured, and whether any pass did
+/// something.
+async fn clean_postgres(broker: &Broker, dedupe_buffer_bytes: u64) -> (Vec<(String, i32)>, bool) {
+    let mut measured = Vec::new();
+    let mut progressed = false;
+    for topic in broker.topics.all() {
+        for partition in &topic.partitions {
+            let Some(leader) = partition.log.postgres().and_then(|r| r.leader()) else {
+                continue;
+            };
+            let config = partition.log.config();
+            if !config.cleanup_policy.compacts() {
+                continue;
+            }
+            measured.push((partition.topic.clone(), partition.index));
+            let now = now_ms();
+            let info = match leader.cleanable_info(&config, now).await {
+                Ok((_, info)) => info,
+                Err(e) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "log cleaner: cannot measure a log");
+                    continue;
+                }
+            };
+            broker
+                .metrics
+                .cleaner
+                .set_dirty_ratio(partition, info.dirty_ratio);
+            if !info.should_clean {
+                continue;
+            }
+            let started = Instant::now();
+            match leader
+                .clean(&config, now, dedupe_buffer_bytes, POSTGRES_CHUNK)
+                .await
+            {
+                Ok(Some(cleaned)) => {
+                    progressed = true;
+                    broker
+                        .metrics
+                        .cleaner
+                        .postgres_pass_done(&cleaned, started.elapsed().as_secs_f64());
+                    tracing::info!(
+                        topic = %partition.topic,
+                        partition = partition.index,
+                        first_offset = cleaned.first_dirty,
+                        end_offset = cleaned.end_offset,
+                        records_removed = cleaned.records_removed,
+                        records_kept = cleaned.records_kept,
+                        batches_deleted = cleaned.batches_deleted,
+                        batches_rewritten = cleaned.batches_rewritten,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "log cleaner pass"
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(
+                    topic = %partition.topic,
+                    partition = partition.index,
+                    error = %e,
+                    "log cleaner pass failed; what it committed is compacted, the rest as before"
+                ),
+            }
+        }
+    }
+    (measured, progressed)
 }
 
 /// Drops the dirty-ratio series of partitions no longer compacted (or gone).

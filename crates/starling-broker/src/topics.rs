@@ -192,20 +192,6 @@ impl TopicRegistry {
         matches!(self.store, MetadataStorage::Postgres(_))
     }
 
-    /// Refuses settings the storage cannot honour: compaction is built for the embedded log
-    /// only.
-    fn supported(&self, log: &LogConfig) -> Result<(), ConfigError> {
-        if self.in_postgres() && log.cleanup_policy.compacts() {
-            return Err(ConfigError::InvalidValue {
-                key: "cleanup.policy".into(),
-                value: "compact".into(),
-                reason: "compaction is not available with PostgreSQL storage yet; use delete"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Follows the topics as the group coordinator sees them (see [`TopicsImage`]).
     pub fn watch_image(&self) -> tokio::sync::watch::Receiver<TopicsImage> {
         self.image.subscribe()
@@ -365,7 +351,6 @@ impl TopicRegistry {
             ));
         }
         self.log_config(&configs)
-            .and_then(|log| self.supported(&log))
             .map_err(|e| AdminError::new(ResponseError::InvalidConfig, e.to_string()))?;
         let _guard = self.admin.lock().await;
         if self.topics.read().contains_key(name) {
@@ -485,15 +470,13 @@ impl TopicRegistry {
         let _guard = self.admin.lock().await;
         let topic = self.existing(name)?;
         let configs = next(&topic.configs)?;
-        self.log_config(&configs)
-            .and_then(|log| self.supported(&log))
-            .map_err(|e| match e {
-                ConfigError::UnknownKey(key) => AdminError::new(
-                    ResponseError::InvalidConfig,
-                    format!("Unknown topic config name: {key}"),
-                ),
-                other => AdminError::new(ResponseError::InvalidConfig, other.to_string()),
-            })?;
+        self.log_config(&configs).map_err(|e| match e {
+            ConfigError::UnknownKey(key) => AdminError::new(
+                ResponseError::InvalidConfig,
+                format!("Unknown topic config name: {key}"),
+            ),
+            other => AdminError::new(ResponseError::InvalidConfig, other.to_string()),
+        })?;
         if !apply {
             return Ok(());
         }

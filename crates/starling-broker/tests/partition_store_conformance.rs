@@ -1081,6 +1081,12 @@ async fn compaction_keeps_the_latest_value_of_each_key_and_tombstones_until_thei
             .base_offset,
         6
     );
+    // A compacted topic refuses records without a key, naming each.
+    match s.append(batch(PLAIN, 0, 2, "keyless")).await {
+        Err(AppendError::InvalidRecord { record_errors, .. }) => assert_eq!(record_errors.len(), 2),
+        other => panic!("a keyless record was not refused: {other:?}"),
+    }
+    assert_eq!(s.store.log_end_offset(), 7);
 }
 
 async fn compaction_drops_aborted_data_then_its_marker_and_stops_at_an_open_transaction(

@@ -453,42 +453,98 @@ fn cli_delete_records(bootstrap: &str, topic: &str, partition: i32, offset: i64)
     ])
 }
 
-/// The PostgreSQL log does not compact (yet): a compacted topic is refused with
-/// INVALID_CONFIG, on creation and on a change of its cleanup policy.
+/// A compacted topic on PostgreSQL is compacted as on the embedded log: the log cleaner, on the
+/// node leading the partition, leaves the latest value of each key at its offset, and a topic
+/// changed to `cleanup.policy=compact` is compacted too. (With a dirty ratio just above
+/// nothing, each round's new records are cleaned, not only once they are half the log.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compaction_is_refused_with_postgres_storage() {
-    let _dog = watchdog(Duration::from_secs(120));
+async fn a_compacted_topic_keeps_the_latest_value_of_each_key_on_postgres() {
+    let _dog = watchdog(Duration::from_secs(180));
     let Some(pg) = TestPostgres::start_or_skip() else {
         return;
     };
     let url = pg.create_database("compact").unwrap();
-    let b = broker_on(&url, &[]);
+    let b = broker_on(&url, &[("log.cleaner.backoff.ms", "100")]);
     let bootstrap = b.bootstrap();
     let created = within(
         Duration::from_secs(20),
         "create_topics",
         admin(&bootstrap).create_topics(
             &[NewTopic::new("compacted", 1, TopicReplication::Fixed(1))
-                .set("cleanup.policy", "compact")],
+                .set("cleanup.policy", "compact")
+                .set("min.cleanable.dirty.ratio", "0.01")],
             &admin_opts(),
         ),
     )
     .await
     .expect("create_topics");
-    match &created[0] {
-        Err((_, code)) => assert_eq!(*code, rdkafka::types::RDKafkaErrorCode::InvalidConfig),
-        Ok(_) => panic!("a compacted topic was created"),
-    }
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
     create_topic(&bootstrap, "plain", 1).await;
     let altered = librdkafka_alter(
         &bootstrap,
         true,
         TOPIC_RESOURCE,
         "plain",
-        &[("cleanup.policy", SET, Some("compact"))],
+        &[
+            ("cleanup.policy", SET, Some("compact")),
+            ("min.cleanable.dirty.ratio", SET, Some("0.01")),
+        ],
         false,
     );
-    assert_ne!(altered, Altered::ok());
+    assert_eq!(altered, Altered::ok());
+
+    let p = producer(&bootstrap, &[]);
+    for topic in ["compacted", "plain"] {
+        // Three rounds over ten keys: offsets 20-29 hold the latest values.
+        for round in 0..3 {
+            for key in 0..10 {
+                let (key, value) = (format!("k{key}"), format!("r{round}-k{key}"));
+                p.send(
+                    FutureRecord::to(topic)
+                        .partition(0)
+                        .key(&key)
+                        .payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .expect("acknowledged");
+            }
+        }
+    }
+    for topic in ["compacted", "plain"] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let read = consume_from_start(&bootstrap, topic, &[(0, 10)], Duration::from_secs(10));
+            let got: Vec<(i64, Vec<u8>)> = read[&0]
+                .iter()
+                .take(10)
+                .map(|m| (m.offset, m.value.clone().unwrap()))
+                .collect();
+            let latest: Vec<(i64, Vec<u8>)> = (0..10)
+                .map(|k| (20 + k, format!("r2-k{k}").into_bytes()))
+                .collect();
+            if got == latest {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{topic} was not compacted: {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    // The offsets did not move: the log still ends at 30, and the next record goes there.
+    let delivered = p
+        .send(
+            FutureRecord::to("compacted")
+                .partition(0)
+                .key("k0")
+                .payload("r3-k0"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acknowledged");
+    assert_eq!(delivered.offset, 30);
 }
 
 /// A consumer group's committed offsets and membership records are rows in `group_records`,
