@@ -214,7 +214,7 @@ pub async fn run(broker: Arc<Broker>) {
                 }
             }
         };
-        let (to_clean, measured) = chosen.into_iter().fold(
+        let (to_clean, mut measured) = chosen.into_iter().fold(
             (Vec::new(), Vec::new()),
             |(mut clean, mut measured), (partition, should)| {
                 measured.push((partition.topic.clone(), partition.index));
@@ -226,22 +226,11 @@ pub async fn run(broker: Arc<Broker>) {
         );
         // The PostgreSQL partitions this node leads, one after another (each pass is
         // statements; the database does the work).
-        let (postgres_measured, postgres_progressed) =
+        let (postgres_measured, mut progressed) =
             clean_postgres(&broker, config.dedupe_buffer_size).await;
-        let mut measured = measured;
         measured.extend(postgres_measured);
         forget_untracked(&broker, &tracked, &measured);
         tracked = measured;
-        if to_clean.is_empty() && postgres_progressed {
-            continue;
-        }
-        if to_clean.is_empty() {
-            tokio::select! {
-                _ = broker.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(config.backoff_ms)) => {}
-            }
-            continue;
-        }
         let share = config.dedupe_buffer_size / to_clean.len().max(1) as u64;
         let mut passes = Vec::new();
         for partition in to_clean {
@@ -251,7 +240,6 @@ pub async fn run(broker: Arc<Broker>) {
                 clean_one(&b, &partition, &mut pass_io, share)
             }));
         }
-        let mut progressed = false;
         for pass in passes {
             match pass.await {
                 Ok(p) => progressed |= p,

@@ -624,15 +624,8 @@ impl Pass<'_> {
                     Err(MapError::Unreadable(reason)) => {
                         return Err(batch_error(segment, &h, reason))
                     }
-                    Err(MapError::TooFewKeys { capacity, keys }) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidInput,
-                            format!(
-                                "the dedupe buffer holds {capacity} keys, too few for the batch \
-                                 at offset {} ({keys} keys)",
-                                h.base_offset
-                            ),
-                        ))
+                    Err(e @ MapError::TooFewKeys { .. }) => {
+                        return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
                     }
                 }
             }

@@ -77,12 +77,18 @@ pub enum Verdict {
 }
 
 /// Why a batch could not be mapped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum MapError {
     /// Its records do not read.
+    #[error("{0}")]
     Unreadable(String),
-    /// The first dirty batch alone has more keys than the map holds.
-    TooFewKeys { capacity: usize, keys: usize },
+    /// The first dirty batch (at `offset`) alone has more keys than the map holds.
+    #[error("the dedupe buffer holds {capacity} keys, too few for the batch at offset {offset} ({keys} keys)")]
+    TooFewKeys {
+        capacity: usize,
+        offset: i64,
+        keys: usize,
+    },
 }
 
 /// One compaction pass's key map and judgement.
@@ -185,6 +191,7 @@ impl Compactor {
             if h.base_offset <= self.first_dirty {
                 return Err(MapError::TooFewKeys {
                     capacity: self.capacity,
+                    offset: h.base_offset,
                     keys: new_keys,
                 });
             }

@@ -169,11 +169,8 @@ impl PgPartition {
                     Err(MapError::Unreadable(reason)) => {
                         return Err(unreadable(topic_id, partition, base_offset, &reason))
                     }
-                    Err(MapError::TooFewKeys { capacity, keys }) => {
-                        return Err(PartitionLogError::Unavailable(format!(
-                            "the dedupe buffer holds {capacity} keys, too few for the batch at \
-                             offset {base_offset} ({keys} keys)"
-                        )))
+                    Err(e @ MapError::TooFewKeys { .. }) => {
+                        return Err(PartitionLogError::Unavailable(e.to_string()))
                     }
                 }
                 after = base_offset;

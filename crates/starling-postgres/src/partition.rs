@@ -288,7 +288,7 @@ impl PgPartition {
             });
         }
         let records = if offset < limit && (min_one || max_bytes > 0) {
-            let client = self.pool.get().await.map_err(pool_error)?;
+            let client = self.client().await?;
             let records = partition_log::read_range(
                 &**client,
                 self.topic_id,
@@ -393,7 +393,7 @@ impl PgPartition {
         {
             return Ok(0);
         }
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.client().await?;
         let log_end = self.log_end_offset();
         let mut new_start = self.log_start_offset();
         if let Some(ms) = config.retention_ms.filter(|&ms| ms >= 0) {
@@ -455,7 +455,7 @@ impl PgPartition {
     async fn store_snapshot(&self, states: &ProducerStates) -> Result<i64, PartitionLogError> {
         let offset = self.log_end_offset();
         let state = states.encode(offset);
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.client().await?;
         let tx = client.transaction().await?;
         crate::lease::check(&tx, &self.lease).await?;
         tx.execute(
@@ -499,7 +499,7 @@ impl PgPartition {
             let mut view = self.view.write();
             view.log_start = view.log_start.max(new_start.min(view.log_end));
         }
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.client().await?;
         let deleted = partition_log::delete_before(
             &mut client,
             &self.lease,
@@ -527,7 +527,7 @@ impl PgPartition {
         &self,
         timestamp: i64,
     ) -> Result<Option<(i64, i64)>, PartitionLogError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.client().await?;
         let log_start = self.log_start_offset();
         let mut after = i64::MIN;
         loop {
@@ -562,7 +562,7 @@ impl PgPartition {
     /// ListOffsets MAX_TIMESTAMP: the largest batch `maxTimestamp` and the last offset of the
     /// first batch carrying it, as the embedded log answers; `None` for an empty log.
     pub async fn max_timestamp(&self) -> Result<Option<(i64, i64)>, PartitionLogError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.client().await?;
         let row = client
             .query_opt(
                 "SELECT max_timestamp, last_offset FROM batches
@@ -581,7 +581,7 @@ impl PgPartition {
         &self,
         epoch: i32,
     ) -> Result<Option<(i32, i64)>, PartitionLogError> {
-        let client = self.pool.get().await.map_err(pool_error)?;
+        let client = self.client().await?;
         let found: Option<i32> = client
             .query_one(
                 "SELECT max(leader_epoch) FROM batches
@@ -630,7 +630,7 @@ impl PgPartition {
         log_append_time: Option<i64>,
         apply: impl FnOnce(&mut ProducerStates, &partition_log::Appended, &[StoredBatch]),
     ) -> Result<partition_log::Appended, PartitionLogError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let mut client = self.client().await?;
         let written = partition_log::append(
             &mut client,
             &self.lease,

@@ -60,6 +60,22 @@ pub struct TestPostgres {
     server: Option<Child>,
 }
 
+/// Names a language's collation sorts otherwise than bytes do, for tests on a database of
+/// [`TestPostgres::pool_with_language_collation`]: upper and lower case ("Orders" < "orders" <
+/// "ordersA" in bytes) and punctuation against letters ('-' < '.' < 'Z' < '_' < 'a').
+pub const NAMES_A_LANGUAGE_SORTS_OTHERWISE: [&str; 10] = [
+    "orders",
+    "Orders",
+    "ordersA",
+    "orders_eu",
+    "orders-eu",
+    "orders.eu",
+    "Zed",
+    "_x",
+    "ab",
+    "Ac",
+];
+
 /// The database superuser `initdb` creates, which the URLs name.
 pub const USER: &str = "starling";
 

@@ -235,17 +235,7 @@ async fn records_come_back_in_byte_order_whatever_the_databases_collation() {
         return;
     };
     let meta = PgMetadata::new(pg.pool_with_language_collation("byte_order", 4).await);
-    let mut names = [
-        "orders",
-        "Orders",
-        "ordersA",
-        "orders_eu",
-        "orders-eu",
-        "orders.eu",
-        "Zed",
-        "ab",
-        "Ac",
-    ];
+    let mut names = starling_postgres::testing::NAMES_A_LANGUAGE_SORTS_OTHERWISE;
     let acl = |name: &str| AclRecord {
         resource_type: 2,
         resource_name: name.to_string(),
